@@ -1,0 +1,62 @@
+/**
+ * Every environment variable fhir-engage reads, documented once.
+ * `.env.example` is checked against this list by a test, so the two cannot
+ * drift apart.
+ */
+export interface EnvVarSpec {
+  /** What it does, for a reader of `.env.example`. */
+  purpose: string;
+  /** Value used when unset; `undefined` means "unset is meaningful". */
+  default?: string;
+  example: string;
+  /** A secret: never logged, never echoed by `config check`. */
+  secret?: boolean;
+}
+
+export const ENV_VARS = {
+  FHIR_ENGAGE_CONFIG: {
+    purpose:
+      'Path of the sources file (YAML or JSON). Unset: ./fhir-engage.config.yaml or .json if present, otherwise no EMR is configured and `npm start` syncs the built-in sandbox EMR.',
+    example: './fhir-engage.config.yaml',
+  },
+  DATABASE_URL: {
+    purpose:
+      'PostgreSQL server to store into (postgres://user:pass@host:5432/db). Unset: the embedded PGlite store in FHIR_ENGAGE_DATA_DIR.',
+    example: 'postgres://fhir_engage@127.0.0.1:5432/fhir_engage',
+    secret: true,
+  },
+  DATABASE_SCHEMA: {
+    purpose: 'PostgreSQL schema holding fhir-engage tables (created if missing). Only with DATABASE_URL.',
+    default: 'public',
+    example: 'fhir_engage',
+  },
+  FHIR_ENGAGE_DATA_DIR: {
+    purpose: 'Directory of the embedded PGlite store, used when DATABASE_URL is unset.',
+    default: './data',
+    example: '/var/lib/fhir-engage',
+  },
+  LOG_LEVEL: {
+    purpose: 'pino log level: fatal, error, warn, info, debug, trace or silent. Logs are JSON on stderr.',
+    default: 'info',
+    example: 'debug',
+  },
+  TEST_DATABASE_URL: {
+    purpose:
+      'Tests only: when set, the store conformance and end-to-end suites also run on this PostgreSQL server, each in a schema of its own that is dropped afterwards.',
+    example: 'postgres://postgres@127.0.0.1:5432/test',
+  },
+} as const satisfies Record<string, EnvVarSpec>;
+
+export type EnvVarName = keyof typeof ENV_VARS;
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** The value of a variable, falling back to its documented default. */
+export function envValue(env: Env, name: EnvVarName): string | undefined {
+  const raw = env[name];
+  if (raw !== undefined && raw !== '') {
+    return raw;
+  }
+  const spec: EnvVarSpec = ENV_VARS[name];
+  return spec.default;
+}

@@ -1,0 +1,231 @@
+/**
+ * Loading of the sources file: parse (YAML or JSON), expand ${ENV_VAR}
+ * references, validate against config.schema.json with ajv, then check what
+ * a schema cannot (unique ids, cron syntax, key files). Every problem is
+ * reported with the file, the line and the field path.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import Ajv, { type ErrorObject } from 'ajv';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import cron from 'node-cron';
+import schema from './config.schema.json';
+import { configError, configErrors } from '../errors';
+import type { Env } from './env';
+import type { SourcesFile } from './types';
+
+type PathSegment = string | number;
+
+interface Problem {
+  text: string;
+  path: PathSegment[];
+}
+
+/** Fields whose value is a credential: they must come from the environment. */
+const SECRET_FIELDS = new Set(['token', 'password', 'clientSecret']);
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+let compiled: ReturnType<Ajv['compile']> | undefined;
+
+function validator(): ReturnType<Ajv['compile']> {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, discriminator: true, strict: false });
+    compiled = ajv.compile(schema);
+  }
+  return compiled;
+}
+
+/** `sources[0].auth.token`: the field path as people write it. */
+export function formatPath(segments: PathSegment[]): string {
+  let out = '';
+  for (const s of segments) {
+    out += typeof s === 'number' ? `[${s}]` : out === '' ? s : `.${s}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+function pointerToPath(pointer: string): PathSegment[] {
+  if (pointer === '') {
+    return [];
+  }
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+}
+
+function lineOf(doc: Document, lines: LineCounter, segments: PathSegment[]): number | undefined {
+  // Walk up until a node exists (a missing field is reported at its parent).
+  for (let n = segments.length; n >= 0; n--) {
+    const node = doc.getIn(segments.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+    if (node && typeof node === 'object' && node.range) {
+      return lines.linePos(node.range[0]).line;
+    }
+  }
+  return undefined;
+}
+
+function describeAjvError(e: ErrorObject): Problem {
+  const at = pointerToPath(e.instancePath);
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required':
+      return { path: [...at, String(p.missingProperty)], text: 'is required' };
+    case 'additionalProperties':
+      return { path: [...at, String(p.additionalProperty)], text: 'is not a known field' };
+    case 'enum':
+      return { path: at, text: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
+    case 'const':
+      return { path: at, text: `must be ${JSON.stringify(p.allowedValue)}` };
+    case 'discriminator':
+      return {
+        path: [...at, 'type'],
+        text: `must be one of "none", "bearer", "basic", "client_credentials", "smart-backend"`,
+      };
+    case 'pattern':
+      return { path: at, text: `must match ${String(p.pattern)}` };
+    default:
+      return { path: at, text: e.message ?? e.keyword };
+  }
+}
+
+/**
+ * Replaces ${VAR} in every string; records a problem for each variable that
+ * is unset, and for each secret field written as a literal.
+ */
+function expandEnv(value: unknown, env: Env, at: PathSegment[], problems: Problem[]): unknown {
+  if (typeof value === 'string') {
+    const key = at[at.length - 1];
+    if (typeof key === 'string' && SECRET_FIELDS.has(key) && !/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(value.trim())) {
+      problems.push({
+        path: at,
+        text: 'is a secret and must be an ${ENV_VAR} reference, not a literal value in the file',
+      });
+    }
+    return value.replace(ENV_REF, (_m, name: string) => {
+      const v = env[name];
+      if (v === undefined || v === '') {
+        problems.push({ path: at, text: `refers to environment variable ${name}, which is not set` });
+        return '';
+      }
+      return v;
+    });
+  }
+  if (Array.isArray(value)) {
+    return value.map((v, i) => expandEnv(v, env, [...at, i], problems));
+  }
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = expandEnv(v, env, [...at, k], problems);
+    }
+    return out;
+  }
+  return value;
+}
+
+function semanticProblems(file: SourcesFile, baseDir: string, fileExists: (p: string) => boolean): Problem[] {
+  const problems: Problem[] = [];
+  const seen = new Map<string, number>();
+  file.sources.forEach((s, i) => {
+    const first = seen.get(s.id);
+    if (first !== undefined) {
+      problems.push({ path: ['sources', i, 'id'], text: `duplicates the id of sources[${first}]` });
+    } else {
+      seen.set(s.id, i);
+    }
+    if (s.schedule !== undefined && !cron.validate(s.schedule)) {
+      problems.push({ path: ['sources', i, 'schedule'], text: `is not a valid cron expression: "${s.schedule}"` });
+    }
+    if (s.auth.type === 'smart-backend') {
+      const keyPath = path.resolve(baseDir, s.auth.keyFile);
+      if (!fileExists(keyPath)) {
+        problems.push({ path: ['sources', i, 'auth', 'keyFile'], text: `names a file that cannot be read: ${keyPath}` });
+      } else {
+        s.auth.keyFile = keyPath;
+      }
+    }
+    if (s.mode === 'per-patient' && !s.resourceTypes.includes('Patient')) {
+      problems.push({
+        path: ['sources', i, 'resourceTypes'],
+        text: 'must include Patient when mode is per-patient (the patients to search come from the Patient pull)',
+      });
+    }
+  });
+  return problems;
+}
+
+function readable(p: string): boolean {
+  try {
+    readFileSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Parses, expands and validates the text of a sources file. `file` is used
+ * in messages and to resolve relative key paths.
+ */
+export function parseSourcesFile(text: string, file: string, env: Env): SourcesFile {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const where = (segments: PathSegment[]): string => {
+    const line = lineOf(doc, lines, segments);
+    return line === undefined ? file : `${file}:${line}`;
+  };
+  if (doc.errors.length > 0) {
+    throw configErrors(
+      doc.errors.map((e) => {
+        const line = e.linePos?.[0]?.line;
+        return { text: `${line ? `${file}:${line}` : file}: not valid YAML/JSON: ${e.message.split('\n')[0]}` };
+      }),
+    );
+  }
+  const raw = doc.toJS() as unknown;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw configError(`${file}: must be a mapping with a "sources" list`);
+  }
+  const problems: Problem[] = [];
+  const expanded = expandEnv(raw, env, [], problems);
+  const validate = validator();
+  if (!validate(expanded)) {
+    for (const e of validate.errors ?? []) {
+      // oneOf failures repeat what the discriminator already says.
+      if (e.keyword === 'oneOf') {
+        continue;
+      }
+      problems.push(describeAjvError(e));
+    }
+  }
+  if (problems.length === 0) {
+    problems.push(...semanticProblems(expanded as SourcesFile, path.dirname(path.resolve(file)), readable));
+  }
+  if (problems.length > 0) {
+    const unique = new Map<string, Problem>();
+    for (const p of problems) {
+      unique.set(`${formatPath(p.path)} ${p.text}`, p);
+    }
+    throw configErrors(
+      [...unique.values()].map((p) => ({
+        text: `${where(p.path)}: ${formatPath(p.path)} ${p.text}`,
+        expression: [formatPath(p.path)],
+      })),
+    );
+  }
+  return expanded as SourcesFile;
+}
+
+/** Reads and validates a sources file from disk. */
+export function loadSourcesFile(file: string, env: Env): SourcesFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw configError(`cannot read sources file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, undefined, err);
+  }
+  return parseSourcesFile(text, file, env);
+}

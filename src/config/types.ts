@@ -1,0 +1,66 @@
+/** Typed shape of a validated sources file (see config.schema.json for the documentation of every field). */
+
+export type AuthConfig =
+  | { type: 'none' }
+  | { type: 'bearer'; token: string }
+  | { type: 'basic'; username: string; password: string }
+  | { type: 'client_credentials'; tokenUrl: string; clientId: string; clientSecret: string; scope?: string }
+  | {
+      type: 'smart-backend';
+      clientId: string;
+      keyFile: string;
+      keyId?: string;
+      algorithm: 'RS384' | 'ES384';
+      tokenUrl?: string;
+      scope: string;
+    };
+
+export type SourceResourceType =
+  | 'Patient'
+  | 'Appointment'
+  | 'CarePlan'
+  | 'QuestionnaireResponse'
+  | 'Questionnaire'
+  | 'Task';
+
+export interface WriteTargetConfig {
+  baseUrl: string;
+  auth?: AuthConfig;
+}
+
+export interface SourceConfig {
+  id: string;
+  name?: string;
+  baseUrl: string;
+  auth: AuthConfig;
+  resourceTypes: SourceResourceType[];
+  pageSize: number;
+  mode: 'system' | 'per-patient';
+  perPatientTypes?: SourceResourceType[];
+  schedule?: string;
+  rateLimit: { requestsPerSecond: number; concurrency: number };
+  timeoutMs: number;
+  maxRetries: number;
+  overlapSeconds: number;
+  writeBack: boolean;
+  writeTarget?: WriteTargetConfig;
+}
+
+export interface SourcesFile {
+  sources: SourceConfig[];
+}
+
+export interface StoreSettings {
+  /** postgres://… when a server is used, otherwise undefined (PGlite). */
+  databaseUrl?: string;
+  schema: string;
+  dataDir: string;
+}
+
+export interface AppConfig {
+  /** Path of the sources file that was loaded, if any. */
+  configFile?: string;
+  sources: SourceConfig[];
+  store: StoreSettings;
+  logLevel: string;
+}

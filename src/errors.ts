@@ -1,0 +1,97 @@
+/**
+ * The one error hierarchy of fhir-engage. Every error the engine raises is an
+ * `OperationOutcomeError` from @medplum/core carrying a FHIR OperationOutcome,
+ * so the API, the CLI and the dead-letter table all speak the same shape.
+ *
+ * Messages name *what* and *where* (file, field path, URL without query
+ * values) and never include patient data.
+ */
+import { OperationOutcomeError, operationOutcomeToString } from '@medplum/core';
+import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
+
+type IssueType = OperationOutcomeIssue['code'];
+
+export { OperationOutcomeError };
+
+/** Process exit codes the CLI promises to scripts. */
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+} as const;
+
+/** Extra, machine-readable classification carried next to the outcome. */
+export type ErrorKind = 'config' | 'store' | 'http' | 'validation' | 'mapping' | 'internal';
+
+export class EngageError extends OperationOutcomeError {
+  readonly kind: ErrorKind;
+  constructor(kind: ErrorKind, outcome: OperationOutcome, cause?: unknown) {
+    super(outcome, cause);
+    this.kind = kind;
+    this.name = 'EngageError';
+  }
+}
+
+export function outcome(
+  code: IssueType,
+  text: string,
+  expression?: string[],
+  severity: OperationOutcomeIssue['severity'] = 'error',
+): OperationOutcome {
+  const issue: OperationOutcomeIssue = { severity, code, details: { text } };
+  if (expression && expression.length > 0) {
+    issue.expression = expression;
+  }
+  return { resourceType: 'OperationOutcome', issue: [issue] };
+}
+
+/** A configuration problem: exits 2 from the CLI. */
+export function configError(text: string, expression?: string[], cause?: unknown): EngageError {
+  return new EngageError('config', outcome('invalid', text, expression), cause);
+}
+
+/** Several configuration problems reported together, each with its path. */
+export function configErrors(issues: { text: string; expression?: string[] }[]): EngageError {
+  const result: OperationOutcome = {
+    resourceType: 'OperationOutcome',
+    issue: issues.map((i) => ({
+      severity: 'error',
+      code: 'invalid',
+      details: { text: i.text },
+      ...(i.expression ? { expression: i.expression } : {}),
+    })),
+  };
+  return new EngageError('config', result);
+}
+
+/** A store problem; the driver's error is kept as `cause`, not in the message. */
+export function storeError(text: string, cause?: unknown): EngageError {
+  return new EngageError('store', outcome('exception', text), cause);
+}
+
+export function internalError(text: string, cause?: unknown): EngageError {
+  return new EngageError('internal', outcome('exception', text), cause);
+}
+
+export function isConfigError(err: unknown): boolean {
+  return err instanceof EngageError && err.kind === 'config';
+}
+
+/** One line per issue, for a terminal. */
+export function describeError(err: unknown): string {
+  if (err instanceof OperationOutcomeError) {
+    return err.outcome.issue
+      .map((i) => {
+        const text = i.details?.text ?? i.diagnostics ?? i.code;
+        const where = i.expression?.length ? ` (at ${i.expression.join(', ')})` : '';
+        return `${i.severity}: ${text}${where}`;
+      })
+      .join('\n');
+  }
+  if (err instanceof Error) {
+    return err.message;
+  }
+  return String(err);
+}
+
+export { operationOutcomeToString };

@@ -1,0 +1,330 @@
+/**
+ * Every SQL statement of the store, as pure builders returning
+ * `{ text, values }` with $n placeholders. Values are never interpolated.
+ * Unit-tested without a database (test/unit/store-queries.test.ts).
+ */
+import type { SqlQuery } from './driver';
+
+const q = (text: string, values: unknown[] = []): SqlQuery => ({ text, values });
+
+// ── sources ─────────────────────────────────────────────────────────────────
+
+export const upsertSource = (id: string, name: string | null, baseUrl: string): SqlQuery =>
+  q(
+    `INSERT INTO sources (id, name, base_url) VALUES ($1, $2, $3)
+     ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, base_url = EXCLUDED.base_url, updated_at = now()
+     WHERE sources.name IS DISTINCT FROM EXCLUDED.name OR sources.base_url <> EXCLUDED.base_url`,
+    [id, name, baseUrl],
+  );
+
+export const listSources = (): SqlQuery => q('SELECT id, name, base_url, created_at, updated_at FROM sources ORDER BY id');
+
+// ── sync runs ───────────────────────────────────────────────────────────────
+
+export const insertRun = (id: string, sourceId: string, asOf: Date, options: unknown): SqlQuery =>
+  q(
+    `INSERT INTO sync_runs (id, source_id, status, as_of, options) VALUES ($1, $2, 'running', $3, $4::jsonb)
+     RETURNING *`,
+    [id, sourceId, asOf, JSON.stringify(options)],
+  );
+
+export const finishRun = (id: string, status: string, counts: unknown, error: unknown): SqlQuery =>
+  q(
+    `UPDATE sync_runs SET status = $2, counts = $3::jsonb, error = $4::jsonb, finished_at = now(), heartbeat_at = now()
+     WHERE id = $1 RETURNING *`,
+    [id, status, JSON.stringify(counts), error === undefined ? null : JSON.stringify(error)],
+  );
+
+export const heartbeatRun = (id: string, counts: unknown): SqlQuery =>
+  q(`UPDATE sync_runs SET heartbeat_at = now(), counts = $2::jsonb WHERE id = $1 AND status = 'running'`, [
+    id,
+    JSON.stringify(counts),
+  ]);
+
+export const getRun = (id: string): SqlQuery => q('SELECT * FROM sync_runs WHERE id = $1', [id]);
+
+export const listRuns = (sourceId: string | null, limit: number): SqlQuery =>
+  q(
+    `SELECT * FROM sync_runs WHERE ($1::text IS NULL OR source_id = $1)
+     ORDER BY started_at DESC, id DESC LIMIT $2`,
+    [sourceId, limit],
+  );
+
+/** Runs still marked running whose heartbeat is older than `staleSeconds`: their process died. */
+export const markStaleRunsInterrupted = (sourceId: string, staleSeconds: number): SqlQuery =>
+  q(
+    `UPDATE sync_runs SET status = 'interrupted', finished_at = now()
+     WHERE source_id = $1 AND status = 'running' AND heartbeat_at < now() - make_interval(secs => $2)
+     RETURNING *`,
+    [sourceId, staleSeconds],
+  );
+
+// ── watermarks ──────────────────────────────────────────────────────────────
+
+export const getWatermark = (sourceId: string, resourceType: string): SqlQuery =>
+  q('SELECT last_updated FROM watermarks WHERE source_id = $1 AND resource_type = $2', [sourceId, resourceType]);
+
+/** Watermarks only move forward: a late page with older resources cannot pull them back. */
+export const advanceWatermark = (sourceId: string, resourceType: string, lastUpdated: Date): SqlQuery =>
+  q(
+    `INSERT INTO watermarks (source_id, resource_type, last_updated) VALUES ($1, $2, $3)
+     ON CONFLICT (source_id, resource_type) DO UPDATE
+       SET last_updated = GREATEST(watermarks.last_updated, EXCLUDED.last_updated), updated_at = now()`,
+    [sourceId, resourceType, lastUpdated],
+  );
+
+export const deleteWatermarks = (sourceId: string): SqlQuery =>
+  q('DELETE FROM watermarks WHERE source_id = $1', [sourceId]);
+
+// ── resources ───────────────────────────────────────────────────────────────
+
+export interface ResourceRow {
+  resourceType: string;
+  resourceId: string;
+  versionId: string | null;
+  lastUpdated: Date | null;
+  contentHash: string;
+  patientId: string | null;
+  json: string;
+}
+
+/**
+ * Multi-row upsert. A row whose content hash is unchanged is not written and
+ * not returned; `inserted` tells new rows from changed ones.
+ */
+export const upsertResources = (sourceId: string, runId: string | null, rows: ResourceRow[]): SqlQuery =>
+  q(
+    `INSERT INTO resources (source_id, resource_type, resource_id, version_id, last_updated, content_hash, patient_id, resource, run_id)
+     SELECT $1, t.resource_type, t.resource_id, t.version_id, t.last_updated, t.content_hash, t.patient_id, t.resource::jsonb, $2
+     FROM unnest($3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[])
+       AS t(resource_type, resource_id, version_id, last_updated, content_hash, patient_id, resource)
+     ON CONFLICT (source_id, resource_type, resource_id) DO UPDATE SET
+       version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated, content_hash = EXCLUDED.content_hash,
+       patient_id = EXCLUDED.patient_id, resource = EXCLUDED.resource, run_id = EXCLUDED.run_id, updated_at = now()
+     WHERE resources.content_hash <> EXCLUDED.content_hash
+     RETURNING resource_type, resource_id, patient_id, (xmax = 0) AS inserted`,
+    [
+      sourceId,
+      runId,
+      rows.map((r) => r.resourceType),
+      rows.map((r) => r.resourceId),
+      rows.map((r) => r.versionId),
+      rows.map((r) => (r.lastUpdated ? r.lastUpdated.toISOString() : null)),
+      rows.map((r) => r.contentHash),
+      rows.map((r) => r.patientId),
+      rows.map((r) => r.json),
+    ],
+  );
+
+export const getResource = (sourceId: string, resourceType: string, resourceId: string): SqlQuery =>
+  q('SELECT * FROM resources WHERE source_id = $1 AND resource_type = $2 AND resource_id = $3', [
+    sourceId,
+    resourceType,
+    resourceId,
+  ]);
+
+export const countResources = (sourceId: string): SqlQuery =>
+  q(
+    `SELECT resource_type, count(*)::int AS n FROM resources WHERE source_id = $1 GROUP BY resource_type ORDER BY resource_type`,
+    [sourceId],
+  );
+
+// ── outbox ──────────────────────────────────────────────────────────────────
+
+export interface OutboxInsert {
+  target: string;
+  dedupeKey: string;
+  resourceType: string;
+  payload: unknown;
+  contentHash: string;
+}
+
+/** Enqueue; a live row with the same identity and content makes it a no-op. */
+export const enqueueOutbox = (sourceId: string, runId: string | null, items: OutboxInsert[]): SqlQuery =>
+  q(
+    `INSERT INTO outbox (source_id, run_id, target, dedupe_key, resource_type, payload, content_hash)
+     SELECT $1, $2, t.target, t.dedupe_key, t.resource_type, t.payload::jsonb, t.content_hash
+     FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+       AS t(target, dedupe_key, resource_type, payload, content_hash)
+     ON CONFLICT (dedupe_key, content_hash) WHERE state IN ('pending', 'sending') DO NOTHING
+     RETURNING id`,
+    [
+      sourceId,
+      runId,
+      items.map((i) => i.target),
+      items.map((i) => i.dedupeKey),
+      items.map((i) => i.resourceType),
+      items.map((i) => JSON.stringify(i.payload)),
+      items.map((i) => i.contentHash),
+    ],
+  );
+
+/**
+ * Claims up to `limit` rows that are pending, or whose lease expired (their
+ * worker died). SKIP LOCKED keeps concurrent workers from claiming one row twice.
+ */
+export const claimOutbox = (sourceId: string | null, workerId: string, limit: number, leaseSeconds: number): SqlQuery =>
+  q(
+    `UPDATE outbox SET state = 'sending', claimed_by = $2, attempts = attempts + 1,
+       lease_until = now() + make_interval(secs => $4)
+     WHERE id IN (
+       SELECT id FROM outbox
+       WHERE ($1::text IS NULL OR source_id = $1)
+         AND next_attempt_at <= now()
+         AND (state = 'pending' OR (state = 'sending' AND lease_until < now()))
+       ORDER BY id
+       LIMIT $3
+       FOR UPDATE SKIP LOCKED
+     )
+     RETURNING *`,
+    [sourceId, workerId, limit, leaseSeconds],
+  );
+
+export const ackOutbox = (id: number, workerId: string, result: unknown): SqlQuery =>
+  q(
+    `UPDATE outbox SET state = 'sent', result = $3::jsonb, sent_at = now(), lease_until = NULL
+     WHERE id = $1 AND claimed_by = $2 AND state = 'sending' RETURNING id`,
+    [id, workerId, JSON.stringify(result)],
+  );
+
+/** A failed attempt: back to pending after `retryInSeconds`, or failed for good. */
+export const failOutbox = (
+  id: number,
+  workerId: string,
+  error: unknown,
+  retryInSeconds: number | null,
+): SqlQuery =>
+  q(
+    `UPDATE outbox SET
+       state = CASE WHEN $4::float8 IS NULL THEN 'failed' ELSE 'pending' END,
+       next_attempt_at = CASE WHEN $4::float8 IS NULL THEN next_attempt_at ELSE now() + make_interval(secs => $4::float8) END,
+       last_error = $3::jsonb, lease_until = NULL
+     WHERE id = $1 AND claimed_by = $2 AND state = 'sending' RETURNING id, state`,
+    [id, workerId, JSON.stringify(error), retryInSeconds],
+  );
+
+export const outboxCounts = (sourceId: string | null): SqlQuery =>
+  q(
+    `SELECT state, count(*)::int AS n FROM outbox WHERE ($1::text IS NULL OR source_id = $1) GROUP BY state`,
+    [sourceId],
+  );
+
+// ── dead letters ────────────────────────────────────────────────────────────
+
+export interface DeadLetterInsert {
+  sourceId: string;
+  runId: string | null;
+  stage: string;
+  resourceType: string | null;
+  resourceId: string | null;
+  payload: unknown;
+  outcome: unknown;
+}
+
+export const insertDeadLetters = (items: DeadLetterInsert[]): SqlQuery =>
+  q(
+    `INSERT INTO dead_letters (source_id, run_id, stage, resource_type, resource_id, payload, outcome)
+     SELECT t.source_id, t.run_id, t.stage, t.resource_type, t.resource_id, t.payload::jsonb, t.outcome::jsonb
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+       AS t(source_id, run_id, stage, resource_type, resource_id, payload, outcome)
+     RETURNING id`,
+    [
+      items.map((i) => i.sourceId),
+      items.map((i) => i.runId),
+      items.map((i) => i.stage),
+      items.map((i) => i.resourceType),
+      items.map((i) => i.resourceId),
+      items.map((i) => (i.payload === undefined ? null : JSON.stringify(i.payload))),
+      items.map((i) => JSON.stringify(i.outcome)),
+    ],
+  );
+
+export const listDeadLetters = (sourceId: string | null, runId: string | null, limit: number): SqlQuery =>
+  q(
+    `SELECT * FROM dead_letters
+     WHERE ($1::text IS NULL OR source_id = $1) AND ($2::text IS NULL OR run_id = $2) AND resolved_at IS NULL
+     ORDER BY id DESC LIMIT $3`,
+    [sourceId, runId, limit],
+  );
+
+export const countDeadLetters = (sourceId: string | null, runId: string | null): SqlQuery =>
+  q(
+    `SELECT count(*)::int AS n FROM dead_letters
+     WHERE ($1::text IS NULL OR source_id = $1) AND ($2::text IS NULL OR run_id = $2) AND resolved_at IS NULL`,
+    [sourceId, runId],
+  );
+
+// ── patient models and indicator history ────────────────────────────────────
+
+export const upsertPatientModel = (
+  sourceId: string,
+  patientId: string,
+  model: unknown,
+  modelHash: string,
+  runId: string | null,
+): SqlQuery =>
+  q(
+    `INSERT INTO patient_models (source_id, patient_id, model, model_hash, run_id) VALUES ($1, $2, $3::jsonb, $4, $5)
+     ON CONFLICT (source_id, patient_id) DO UPDATE SET model = EXCLUDED.model, model_hash = EXCLUDED.model_hash,
+       run_id = EXCLUDED.run_id, updated_at = now()
+     WHERE patient_models.model_hash <> EXCLUDED.model_hash
+     RETURNING patient_id`,
+    [sourceId, patientId, JSON.stringify(model), modelHash, runId],
+  );
+
+export const getPatientModel = (sourceId: string, patientId: string): SqlQuery =>
+  q('SELECT * FROM patient_models WHERE source_id = $1 AND patient_id = $2', [sourceId, patientId]);
+
+export interface IndicatorInsert {
+  indicator: string;
+  valueJson: string;
+  valueHash: string;
+}
+
+/**
+ * Records indicator values, skipping each one whose value equals the latest
+ * stored value for the same patient and indicator: a recomputation with
+ * identical inputs stores nothing.
+ */
+export const recordIndicators = (
+  sourceId: string,
+  patientId: string,
+  asOf: Date,
+  runId: string | null,
+  items: IndicatorInsert[],
+): SqlQuery =>
+  q(
+    `INSERT INTO indicator_history (source_id, patient_id, indicator, value, value_hash, as_of, run_id)
+     SELECT $1, $2, t.indicator, t.value::jsonb, t.value_hash, $3, $4
+     FROM unnest($5::text[], $6::text[], $7::text[]) AS t(indicator, value, value_hash)
+     WHERE t.value_hash IS DISTINCT FROM (
+       SELECT h.value_hash FROM indicator_history h
+       WHERE h.source_id = $1 AND h.patient_id = $2 AND h.indicator = t.indicator
+       ORDER BY h.as_of DESC, h.id DESC LIMIT 1
+     )
+     RETURNING indicator`,
+    [
+      sourceId,
+      patientId,
+      asOf,
+      runId,
+      items.map((i) => i.indicator),
+      items.map((i) => i.valueJson),
+      items.map((i) => i.valueHash),
+    ],
+  );
+
+export const indicatorHistory = (
+  sourceId: string | null,
+  patientId: string,
+  indicator: string | null,
+  from: Date | null,
+  to: Date | null,
+): SqlQuery =>
+  q(
+    `SELECT * FROM indicator_history
+     WHERE ($1::text IS NULL OR source_id = $1) AND patient_id = $2 AND ($3::text IS NULL OR indicator = $3)
+       AND ($4::timestamptz IS NULL OR as_of >= $4) AND ($5::timestamptz IS NULL OR as_of <= $5)
+     ORDER BY as_of, id`,
+    [sourceId, patientId, indicator, from, to],
+  );

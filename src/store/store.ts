@@ -1,0 +1,379 @@
+/**
+ * The one Store of fhir-engage: typed operations over a Driver. SQL lives in
+ * queries.ts; this file maps rows to records and keeps batches in bounds.
+ */
+import type { Db, Driver, LockBusy } from './driver';
+import * as sql from './queries';
+import { contentHash, resourceContentHash } from './content-hash';
+import type {
+  DeadLetter,
+  DeadLetterInput,
+  IndicatorRecord,
+  IndicatorValue,
+  OutboxItem,
+  ResourceInput,
+  RunRecord,
+  RunStatus,
+  SourceRecord,
+  StoredResource,
+  UpsertResult,
+} from './types';
+import { storeError } from '../errors';
+
+type Row = Record<string, unknown>;
+
+/** Rows per multi-row statement: large enough to amortise round trips, small enough for parameter limits. */
+const BATCH_ROWS = 500;
+
+const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : date(v));
+const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+function toRun(r: Row): RunRecord {
+  return {
+    id: String(r.id),
+    sourceId: String(r.source_id),
+    status: r.status as RunStatus,
+    asOf: date(r.as_of),
+    options: (r.options ?? {}) as Record<string, unknown>,
+    counts: (r.counts ?? {}) as Record<string, unknown>,
+    error: r.error ?? null,
+    startedAt: date(r.started_at),
+    heartbeatAt: date(r.heartbeat_at),
+    finishedAt: dateOrNull(r.finished_at),
+  };
+}
+
+function toOutbox(r: Row): OutboxItem {
+  return {
+    id: Number(r.id),
+    sourceId: String(r.source_id),
+    runId: str(r.run_id),
+    target: String(r.target),
+    dedupeKey: String(r.dedupe_key),
+    resourceType: String(r.resource_type),
+    payload: r.payload,
+    contentHash: String(r.content_hash),
+    state: r.state as OutboxItem['state'],
+    attempts: Number(r.attempts),
+    claimedBy: str(r.claimed_by),
+    leaseUntil: dateOrNull(r.lease_until),
+    lastError: r.last_error ?? null,
+    result: r.result ?? null,
+    createdAt: date(r.created_at),
+    sentAt: dateOrNull(r.sent_at),
+  };
+}
+
+function toDeadLetter(r: Row): DeadLetter {
+  return {
+    id: Number(r.id),
+    sourceId: String(r.source_id),
+    runId: str(r.run_id),
+    stage: r.stage as DeadLetter['stage'],
+    resourceType: str(r.resource_type),
+    resourceId: str(r.resource_id),
+    payload: r.payload ?? null,
+    outcome: r.outcome as DeadLetter['outcome'],
+    createdAt: date(r.created_at),
+  };
+}
+
+function toStoredResource(r: Row): StoredResource {
+  return {
+    sourceId: String(r.source_id),
+    resourceType: String(r.resource_type),
+    resourceId: String(r.resource_id),
+    versionId: str(r.version_id),
+    lastUpdated: dateOrNull(r.last_updated),
+    contentHash: String(r.content_hash),
+    patientId: str(r.patient_id),
+    resource: r.resource as Record<string, unknown>,
+    runId: str(r.run_id),
+  };
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) {
+    out.push(items.slice(i, i + size));
+  }
+  return out;
+}
+
+export class Store {
+  constructor(
+    protected readonly db: Db,
+    readonly driver: Driver,
+  ) {}
+
+  get kind(): Driver['kind'] {
+    return this.driver.kind;
+  }
+
+  /** Runs `fn` in one transaction: everything it stores commits together or not at all. */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    return this.driver.transaction((db) => fn(new Store(db, this.driver)));
+  }
+
+  tryWithAdvisoryLock<T>(name: string, fn: () => Promise<T>): Promise<T | LockBusy> {
+    return this.driver.tryWithAdvisoryLock(name, fn);
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+
+  async ping(): Promise<void> {
+    await this.db.query({ text: 'SELECT 1', values: [] });
+  }
+
+  // ── sources ──
+  async upsertSource(source: { id: string; name?: string; baseUrl: string }): Promise<void> {
+    await this.db.query(sql.upsertSource(source.id, source.name ?? null, source.baseUrl));
+  }
+
+  async listSources(): Promise<SourceRecord[]> {
+    const rows = await this.db.query(sql.listSources());
+    return rows.map((r) => ({
+      id: String(r.id),
+      name: str(r.name),
+      baseUrl: String(r.base_url),
+      createdAt: date(r.created_at),
+      updatedAt: date(r.updated_at),
+    }));
+  }
+
+  // ── runs ──
+  async createRun(run: { id: string; sourceId: string; asOf: Date; options?: Record<string, unknown> }): Promise<RunRecord> {
+    const rows = await this.db.query(sql.insertRun(run.id, run.sourceId, run.asOf, run.options ?? {}));
+    return toRun(rows[0] as Row);
+  }
+
+  async finishRun(id: string, status: RunStatus, counts: unknown, error?: unknown): Promise<RunRecord> {
+    const rows = await this.db.query(sql.finishRun(id, status, counts, error));
+    if (rows.length === 0) {
+      throw storeError(`no sync run ${id}`);
+    }
+    return toRun(rows[0] as Row);
+  }
+
+  async heartbeatRun(id: string, counts: unknown): Promise<void> {
+    await this.db.query(sql.heartbeatRun(id, counts));
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    const rows = await this.db.query(sql.getRun(id));
+    return rows[0] ? toRun(rows[0]) : undefined;
+  }
+
+  async listRuns(options: { sourceId?: string; limit?: number } = {}): Promise<RunRecord[]> {
+    const rows = await this.db.query(sql.listRuns(options.sourceId ?? null, options.limit ?? 50));
+    return rows.map(toRun);
+  }
+
+  /** Marks runs of a dead process as interrupted and returns them (resumed by the caller). */
+  async markStaleRunsInterrupted(sourceId: string, staleSeconds: number): Promise<RunRecord[]> {
+    const rows = await this.db.query(sql.markStaleRunsInterrupted(sourceId, staleSeconds));
+    return rows.map(toRun);
+  }
+
+  // ── watermarks ──
+  async getWatermark(sourceId: string, resourceType: string): Promise<Date | undefined> {
+    const rows = await this.db.query(sql.getWatermark(sourceId, resourceType));
+    return rows[0] ? date(rows[0].last_updated) : undefined;
+  }
+
+  async advanceWatermark(sourceId: string, resourceType: string, lastUpdated: Date): Promise<void> {
+    await this.db.query(sql.advanceWatermark(sourceId, resourceType, lastUpdated));
+  }
+
+  async resetWatermarks(sourceId: string): Promise<void> {
+    await this.db.query(sql.deleteWatermarks(sourceId));
+  }
+
+  // ── resources ──
+  /**
+   * Stores pulled resources. Same content twice → one row and no write;
+   * within one call, a later copy of the same resource wins.
+   */
+  async upsertResources(sourceId: string, runId: string | null, inputs: ResourceInput[]): Promise<UpsertResult> {
+    const byKey = new Map<string, sql.ResourceRow>();
+    for (const { resource, patientId } of inputs) {
+      if (!resource.id) {
+        throw storeError(`a ${resource.resourceType} without an id cannot be stored`);
+      }
+      const lastUpdated = resource.meta?.lastUpdated ? new Date(resource.meta.lastUpdated) : null;
+      byKey.set(`${resource.resourceType}/${resource.id}`, {
+        resourceType: resource.resourceType,
+        resourceId: resource.id,
+        versionId: resource.meta?.versionId ?? null,
+        lastUpdated: lastUpdated && !Number.isNaN(lastUpdated.getTime()) ? lastUpdated : null,
+        contentHash: resourceContentHash(resource),
+        patientId: patientId ?? null,
+        json: JSON.stringify(resource),
+      });
+    }
+    const result: UpsertResult = { inserted: 0, updated: 0, unchanged: 0, changedPatients: [], changed: [] };
+    const patients = new Set<string>();
+    for (const batch of chunks([...byKey.values()], BATCH_ROWS)) {
+      const rows = await this.db.query(sql.upsertResources(sourceId, runId, batch));
+      for (const r of rows) {
+        const inserted = r.inserted === true;
+        result.changed.push({ resourceType: String(r.resource_type), resourceId: String(r.resource_id), inserted });
+        if (inserted) result.inserted++;
+        else result.updated++;
+        if (r.patient_id) patients.add(String(r.patient_id));
+      }
+      result.unchanged += batch.length - rows.length;
+    }
+    result.changedPatients = [...patients].sort();
+    return result;
+  }
+
+  async getResource(sourceId: string, resourceType: string, resourceId: string): Promise<StoredResource | undefined> {
+    const rows = await this.db.query(sql.getResource(sourceId, resourceType, resourceId));
+    return rows[0] ? toStoredResource(rows[0]) : undefined;
+  }
+
+  async countResources(sourceId: string): Promise<Record<string, number>> {
+    const rows = await this.db.query(sql.countResources(sourceId));
+    return Object.fromEntries(rows.map((r) => [String(r.resource_type), Number(r.n)]));
+  }
+
+  // ── outbox ──
+  /** Enqueues writes; returns how many were new (re-planning a live write is a no-op). */
+  async enqueueOutbox(sourceId: string, runId: string | null, items: Omit<sql.OutboxInsert, 'contentHash'>[]): Promise<number> {
+    let added = 0;
+    for (const batch of chunks(items, BATCH_ROWS)) {
+      const rows = await this.db.query(
+        sql.enqueueOutbox(
+          sourceId,
+          runId,
+          batch.map((i) => ({ ...i, contentHash: contentHash(i.payload) })),
+        ),
+      );
+      added += rows.length;
+    }
+    return added;
+  }
+
+  async claimOutbox(options: { workerId: string; limit: number; leaseSeconds: number; sourceId?: string }): Promise<OutboxItem[]> {
+    const rows = await this.db.query(
+      sql.claimOutbox(options.sourceId ?? null, options.workerId, options.limit, options.leaseSeconds),
+    );
+    return rows.map(toOutbox).sort((a, b) => a.id - b.id);
+  }
+
+  /** Marks a claimed row sent. False when the claim was lost (lease expired and taken by another worker). */
+  async ackOutbox(id: number, workerId: string, result: unknown): Promise<boolean> {
+    const rows = await this.db.query(sql.ackOutbox(id, workerId, result));
+    return rows.length === 1;
+  }
+
+  /** Records a failed attempt; `retryInSeconds` null fails it for good. */
+  async failOutbox(id: number, workerId: string, error: unknown, retryInSeconds: number | null): Promise<boolean> {
+    const rows = await this.db.query(sql.failOutbox(id, workerId, error, retryInSeconds));
+    return rows.length === 1;
+  }
+
+  async outboxCounts(sourceId?: string): Promise<Record<string, number>> {
+    const rows = await this.db.query(sql.outboxCounts(sourceId ?? null));
+    return Object.fromEntries(rows.map((r) => [String(r.state), Number(r.n)]));
+  }
+
+  // ── dead letters ──
+  async addDeadLetters(items: DeadLetterInput[]): Promise<number> {
+    let n = 0;
+    for (const batch of chunks(items, BATCH_ROWS)) {
+      const rows = await this.db.query(
+        sql.insertDeadLetters(
+          batch.map((i) => ({
+            sourceId: i.sourceId,
+            runId: i.runId ?? null,
+            stage: i.stage,
+            resourceType: i.resourceType ?? null,
+            resourceId: i.resourceId ?? null,
+            payload: i.payload,
+            outcome: i.outcome,
+          })),
+        ),
+      );
+      n += rows.length;
+    }
+    return n;
+  }
+
+  async listDeadLetters(options: { sourceId?: string; runId?: string; limit?: number } = {}): Promise<DeadLetter[]> {
+    const rows = await this.db.query(sql.listDeadLetters(options.sourceId ?? null, options.runId ?? null, options.limit ?? 100));
+    return rows.map(toDeadLetter);
+  }
+
+  async countDeadLetters(options: { sourceId?: string; runId?: string } = {}): Promise<number> {
+    const rows = await this.db.query(sql.countDeadLetters(options.sourceId ?? null, options.runId ?? null));
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  // ── engagement model and indicators ──
+  /** Stores a patient's model; returns false when it is unchanged. */
+  async upsertPatientModel(sourceId: string, patientId: string, model: unknown, runId: string | null): Promise<boolean> {
+    const rows = await this.db.query(sql.upsertPatientModel(sourceId, patientId, model, contentHash(model), runId));
+    return rows.length === 1;
+  }
+
+  async getPatientModel<T = unknown>(sourceId: string, patientId: string): Promise<T | undefined> {
+    const rows = await this.db.query(sql.getPatientModel(sourceId, patientId));
+    return rows[0] ? (rows[0].model as T) : undefined;
+  }
+
+  /** Records indicator values that differ from the latest stored ones; returns the names recorded. */
+  async recordIndicators(
+    sourceId: string,
+    patientId: string,
+    asOf: Date,
+    runId: string | null,
+    values: IndicatorValue[],
+  ): Promise<string[]> {
+    if (values.length === 0) {
+      return [];
+    }
+    const rows = await this.db.query(
+      sql.recordIndicators(
+        sourceId,
+        patientId,
+        asOf,
+        runId,
+        values.map((v) => ({ indicator: v.indicator, valueJson: JSON.stringify(v.value), valueHash: contentHash(v.value) })),
+      ),
+    );
+    return rows.map((r) => String(r.indicator));
+  }
+
+  async indicatorHistory(options: {
+    patientId: string;
+    sourceId?: string;
+    indicator?: string;
+    from?: Date;
+    to?: Date;
+  }): Promise<IndicatorRecord[]> {
+    const rows = await this.db.query(
+      sql.indicatorHistory(
+        options.sourceId ?? null,
+        options.patientId,
+        options.indicator ?? null,
+        options.from ?? null,
+        options.to ?? null,
+      ),
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      sourceId: String(r.source_id),
+      patientId: String(r.patient_id),
+      indicator: String(r.indicator),
+      value: r.value,
+      asOf: date(r.as_of),
+      runId: str(r.run_id),
+      recordedAt: date(r.recorded_at),
+    }));
+  }
+}

@@ -1,0 +1,113 @@
+/** Records the store returns (camelCase views of its rows). */
+import type { OperationOutcome } from '@medplum/fhirtypes';
+
+export type RunStatus = 'running' | 'succeeded' | 'partially-failed' | 'failed' | 'interrupted';
+
+export interface RunRecord {
+  id: string;
+  sourceId: string;
+  status: RunStatus;
+  asOf: Date;
+  options: Record<string, unknown>;
+  counts: Record<string, unknown>;
+  error: unknown;
+  startedAt: Date;
+  heartbeatAt: Date;
+  finishedAt: Date | null;
+}
+
+export interface SourceRecord {
+  id: string;
+  name: string | null;
+  baseUrl: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface StoredResource<T = Record<string, unknown>> {
+  sourceId: string;
+  resourceType: string;
+  resourceId: string;
+  versionId: string | null;
+  lastUpdated: Date | null;
+  contentHash: string;
+  patientId: string | null;
+  resource: T;
+  runId: string | null;
+}
+
+/** A resource to store, with the patient it belongs to (computed by the caller's mapping). */
+export interface ResourceInput {
+  resource: { resourceType: string; id?: string; meta?: { versionId?: string; lastUpdated?: string } };
+  patientId?: string | null;
+}
+
+export interface UpsertResult {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  /** Patients whose resources were inserted or changed. */
+  changedPatients: string[];
+  changed: { resourceType: string; resourceId: string; inserted: boolean }[];
+}
+
+export type OutboxState = 'pending' | 'sending' | 'sent' | 'failed';
+
+export interface OutboxItem {
+  id: number;
+  sourceId: string;
+  runId: string | null;
+  target: string;
+  dedupeKey: string;
+  resourceType: string;
+  payload: unknown;
+  contentHash: string;
+  state: OutboxState;
+  attempts: number;
+  claimedBy: string | null;
+  leaseUntil: Date | null;
+  lastError: unknown;
+  result: unknown;
+  createdAt: Date;
+  sentAt: Date | null;
+}
+
+export type DeadLetterStage = 'pull' | 'validate' | 'map' | 'indicators' | 'actions' | 'write';
+
+export interface DeadLetterInput {
+  sourceId: string;
+  runId?: string | null;
+  stage: DeadLetterStage;
+  resourceType?: string | null;
+  resourceId?: string | null;
+  payload?: unknown;
+  outcome: OperationOutcome;
+}
+
+export interface DeadLetter {
+  id: number;
+  sourceId: string;
+  runId: string | null;
+  stage: DeadLetterStage;
+  resourceType: string | null;
+  resourceId: string | null;
+  payload: unknown;
+  outcome: OperationOutcome;
+  createdAt: Date;
+}
+
+export interface IndicatorValue {
+  indicator: string;
+  value: unknown;
+}
+
+export interface IndicatorRecord {
+  id: number;
+  sourceId: string;
+  patientId: string;
+  indicator: string;
+  value: unknown;
+  asOf: Date;
+  runId: string | null;
+  recordedAt: Date;
+}

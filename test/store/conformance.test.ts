@@ -1,0 +1,253 @@
+/**
+ * Store conformance: the same behaviour on every driver.
+ * Runs on PGlite always and on PostgreSQL when TEST_DATABASE_URL is set.
+ */
+import type { Patient } from '@medplum/fhirtypes';
+import { driverFactories } from '../helpers/drivers';
+import type { Driver } from '../../src/store/driver';
+import { LOCK_BUSY } from '../../src/store/driver';
+import { migrate, migrationStatus } from '../../src/store/migrate';
+import { openPostgres } from '../../src/store/pg-driver';
+import { Store } from '../../src/store/store';
+
+const patient = (id: string, family: string, lastUpdated = '2026-01-01T00:00:00.000Z'): Patient => ({
+  resourceType: 'Patient',
+  id,
+  meta: { versionId: '1', lastUpdated },
+  name: [{ family, given: ['Test'] }],
+});
+
+describe.each(driverFactories())('store conformance on $name', (factory) => {
+  let driver: Driver;
+  let store: Store;
+
+  beforeAll(async () => {
+    driver = await factory.open();
+    await migrate(driver);
+    store = new Store(driver, driver);
+  });
+
+  afterAll(async () => {
+    await driver.close();
+    await factory.cleanup();
+  });
+
+  test('migrating a second time has nothing to do', async () => {
+    expect(await migrate(driver)).toEqual([]);
+    const status = await migrationStatus(driver);
+    expect(status.pending).toEqual([]);
+    expect(status.applied).toContain('001_initial');
+  });
+
+  test('storing the same resource twice keeps one row and the second store writes nothing', async () => {
+    const first = await store.upsertResources('s1', 'run-1', [{ resource: patient('p1', 'Alpha'), patientId: 'p1' }]);
+    expect(first).toMatchObject({ inserted: 1, updated: 0, unchanged: 0, changedPatients: ['p1'] });
+
+    const second = await store.upsertResources('s1', 'run-2', [{ resource: patient('p1', 'Alpha'), patientId: 'p1' }]);
+    expect(second).toMatchObject({ inserted: 0, updated: 0, unchanged: 1, changedPatients: [] });
+
+    const row = await store.getResource('s1', 'Patient', 'p1');
+    // run_id still names the run that wrote it: the second store did not touch the row.
+    expect(row?.runId).toBe('run-1');
+    expect(await store.countResources('s1')).toEqual({ Patient: 1 });
+  });
+
+  test('a new version with the same content is unchanged; changed content is an update', async () => {
+    const bumped = { ...patient('p1', 'Alpha', '2026-02-01T00:00:00.000Z'), meta: { versionId: '2', lastUpdated: '2026-02-01T00:00:00.000Z' } };
+    expect(await store.upsertResources('s1', 'run-3', [{ resource: bumped, patientId: 'p1' }])).toMatchObject({ unchanged: 1 });
+
+    const renamed = patient('p1', 'Beta', '2026-03-01T00:00:00.000Z');
+    const res = await store.upsertResources('s1', 'run-4', [{ resource: renamed, patientId: 'p1' }]);
+    expect(res).toMatchObject({ inserted: 0, updated: 1, changed: [{ resourceType: 'Patient', resourceId: 'p1', inserted: false }] });
+    const row = await store.getResource('s1', 'Patient', 'p1');
+    expect(row?.resource).toMatchObject({ name: [{ family: 'Beta' }] });
+    expect(row?.lastUpdated?.toISOString()).toBe('2026-03-01T00:00:00.000Z');
+  });
+
+  test('a page with the same resource twice stores the later copy once', async () => {
+    const res = await store.upsertResources('s2', null, [
+      { resource: patient('dup', 'One') },
+      { resource: patient('dup', 'Two') },
+    ]);
+    expect(res.inserted).toBe(1);
+    expect((await store.getResource('s2', 'Patient', 'dup'))?.resource).toMatchObject({ name: [{ family: 'Two' }] });
+  });
+
+  test('a large batch is stored completely', async () => {
+    const many = Array.from({ length: 1234 }, (_, i) => ({ resource: patient(`m${i}`, `F${i}`), patientId: `m${i}` }));
+    const res = await store.upsertResources('bulk', null, many);
+    expect(res.inserted).toBe(1234);
+    expect(await store.countResources('bulk')).toEqual({ Patient: 1234 });
+  });
+
+  test('watermarks are per source and type and only move forward', async () => {
+    expect(await store.getWatermark('s1', 'Patient')).toBeUndefined();
+    await store.advanceWatermark('s1', 'Patient', new Date('2026-05-01T00:00:00Z'));
+    await store.advanceWatermark('s1', 'Patient', new Date('2026-04-01T00:00:00Z'));
+    await store.advanceWatermark('s1', 'Appointment', new Date('2026-01-01T00:00:00Z'));
+    expect((await store.getWatermark('s1', 'Patient'))?.toISOString()).toBe('2026-05-01T00:00:00.000Z');
+    expect((await store.getWatermark('s1', 'Appointment'))?.toISOString()).toBe('2026-01-01T00:00:00.000Z');
+    expect(await store.getWatermark('other', 'Patient')).toBeUndefined();
+    await store.resetWatermarks('s1');
+    expect(await store.getWatermark('s1', 'Patient')).toBeUndefined();
+  });
+
+  test('a rolled-back transaction loses nothing already committed', async () => {
+    await store.upsertResources('tx', null, [{ resource: patient('kept', 'Kept') }]);
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.upsertResources('tx', null, [{ resource: patient('kept', 'Overwritten') }, { resource: patient('new', 'New') }]);
+        await tx.advanceWatermark('tx', 'Patient', new Date('2030-01-01T00:00:00Z'));
+        throw new Error('crash in the middle');
+      }),
+    ).rejects.toThrow('crash in the middle');
+    expect((await store.getResource('tx', 'Patient', 'kept'))?.resource).toMatchObject({ name: [{ family: 'Kept' }] });
+    expect(await store.getResource('tx', 'Patient', 'new')).toBeUndefined();
+    expect(await store.getWatermark('tx', 'Patient')).toBeUndefined();
+  });
+
+  test('outbox: enqueue is idempotent, claim leases, ack and fail move rows on', async () => {
+    const item = { target: 'http://emr/fhir', dedupeKey: 'Task|p1|outreach|2026-05', resourceType: 'Task', payload: { a: 1 } };
+    expect(await store.enqueueOutbox('ob', 'run-1', [item])).toBe(1);
+    expect(await store.enqueueOutbox('ob', 'run-2', [item])).toBe(0);
+    expect(await store.enqueueOutbox('ob', 'run-2', [{ ...item, dedupeKey: 'other' }])).toBe(1);
+
+    const claimed = await store.claimOutbox({ workerId: 'w1', limit: 10, leaseSeconds: 60, sourceId: 'ob' });
+    expect(claimed.map((c) => [c.dedupeKey, c.state, c.attempts])).toEqual([
+      ['Task|p1|outreach|2026-05', 'sending', 1],
+      ['other', 'sending', 1],
+    ]);
+    // Leased rows are not handed out again.
+    expect(await store.claimOutbox({ workerId: 'w2', limit: 10, leaseSeconds: 60, sourceId: 'ob' })).toEqual([]);
+
+    const [a, b] = claimed as [typeof claimed[0], typeof claimed[0]];
+    expect(await store.ackOutbox(a.id, 'w2', {})).toBe(false);
+    expect(await store.ackOutbox(a.id, 'w1', { location: 'Task/1/_history/1' })).toBe(true);
+    expect(await store.failOutbox(b.id, 'w1', { reason: 'boom' }, 0)).toBe(true);
+    const retry = await store.claimOutbox({ workerId: 'w1', limit: 10, leaseSeconds: 60, sourceId: 'ob' });
+    expect(retry.map((r) => [r.id, r.attempts])).toEqual([[b.id, 2]]);
+    expect(await store.failOutbox(b.id, 'w1', { reason: 'gave up' }, null)).toBe(true);
+    expect(await store.outboxCounts('ob')).toEqual({ sent: 1, failed: 1 });
+
+    // Once sent, the same write can be planned again (e.g. a later change).
+    expect(await store.enqueueOutbox('ob', 'run-3', [item])).toBe(1);
+  });
+
+  test('outbox: a row whose lease expired (its worker died) is claimed again', async () => {
+    await store.enqueueOutbox('lease', null, [{ target: 't', dedupeKey: 'k', resourceType: 'Task', payload: {} }]);
+    const [first] = await store.claimOutbox({ workerId: 'dead', limit: 1, leaseSeconds: 0, sourceId: 'lease' });
+    expect(first).toBeDefined();
+    await new Promise((r) => setTimeout(r, 20));
+    const again = await store.claimOutbox({ workerId: 'alive', limit: 1, leaseSeconds: 60, sourceId: 'lease' });
+    expect(again.map((r) => [r.id, r.claimedBy, r.attempts])).toEqual([[first?.id, 'alive', 2]]);
+    expect(await store.ackOutbox(again[0]!.id, 'dead', {})).toBe(false);
+  });
+
+  test('dead letters keep the resource and its OperationOutcome', async () => {
+    const outcome = {
+      resourceType: 'OperationOutcome' as const,
+      issue: [{ severity: 'error' as const, code: 'required' as const, expression: ['Appointment.start'] }],
+    };
+    await store.addDeadLetters([
+      { sourceId: 'dl', runId: 'r1', stage: 'validate', resourceType: 'Appointment', resourceId: 'a1', payload: { resourceType: 'Appointment', id: 'a1' }, outcome },
+      { sourceId: 'dl', runId: 'r2', stage: 'write', resourceType: 'Task', outcome },
+    ]);
+    const all = await store.listDeadLetters({ sourceId: 'dl' });
+    expect(all.map((d) => [d.stage, d.resourceType, d.resourceId])).toEqual([
+      ['write', 'Task', null],
+      ['validate', 'Appointment', 'a1'],
+    ]);
+    expect(all[1]?.outcome.issue[0]?.expression).toEqual(['Appointment.start']);
+    expect(await store.countDeadLetters({ sourceId: 'dl', runId: 'r1' })).toBe(1);
+  });
+
+  test('runs: create, heartbeat, finish, list; stale runs are marked interrupted', async () => {
+    const asOf = new Date('2026-06-01T12:00:00Z');
+    await store.createRun({ id: 'run-a', sourceId: 'rs', asOf, options: { full: true } });
+    await store.heartbeatRun('run-a', { pages: 3 });
+    const finished = await store.finishRun('run-a', 'succeeded', { pages: 4 });
+    expect(finished).toMatchObject({ status: 'succeeded', counts: { pages: 4 }, options: { full: true } });
+    expect(finished.asOf.toISOString()).toBe(asOf.toISOString());
+
+    await store.createRun({ id: 'run-b', sourceId: 'rs', asOf });
+    expect(await store.markStaleRunsInterrupted('rs', 3600)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 20));
+    const stale = await store.markStaleRunsInterrupted('rs', 0);
+    expect(stale.map((r) => [r.id, r.status])).toEqual([['run-b', 'interrupted']]);
+    expect((await store.listRuns({ sourceId: 'rs' })).map((r) => r.id)).toEqual(['run-b', 'run-a']);
+  });
+
+  test('indicator history stores a value only when it changed', async () => {
+    const asOf1 = new Date('2026-06-01T00:00:00Z');
+    const asOf2 = new Date('2026-06-02T00:00:00Z');
+    expect(await store.recordIndicators('ih', 'p1', asOf1, 'r1', [{ indicator: 'phq9.total', value: 12 }, { indicator: 'tier', value: 'at-risk' }])).toEqual(
+      expect.arrayContaining(['phq9.total', 'tier']),
+    );
+    expect(await store.recordIndicators('ih', 'p1', asOf2, 'r2', [{ indicator: 'phq9.total', value: 12 }, { indicator: 'tier', value: 'engaged' }])).toEqual(['tier']);
+    const history = await store.indicatorHistory({ sourceId: 'ih', patientId: 'p1', indicator: 'tier' });
+    expect(history.map((h) => h.value)).toEqual(['at-risk', 'engaged']);
+  });
+
+  test('the patient model is rewritten only when it changed', async () => {
+    expect(await store.upsertPatientModel('pm', 'p1', { a: 1 }, 'r1')).toBe(true);
+    expect(await store.upsertPatientModel('pm', 'p1', { a: 1 }, 'r2')).toBe(false);
+    expect(await store.upsertPatientModel('pm', 'p1', { a: 2 }, 'r3')).toBe(true);
+    expect(await store.getPatientModel('pm', 'p1')).toEqual({ a: 2 });
+  });
+
+  test('an advisory lock is exclusive while held and free afterwards', async () => {
+    let inner: unknown;
+    const outer = await store.tryWithAdvisoryLock('sync:s1', async () => {
+      inner = await store.tryWithAdvisoryLock('sync:s1', async () => 'second holder ran');
+      return 'first holder ran';
+    });
+    expect(outer).toBe('first holder ran');
+    expect(inner).toBe(LOCK_BUSY);
+    expect(await store.tryWithAdvisoryLock('sync:s1', async () => 'free again')).toBe('free again');
+  });
+
+  if (factory.name === 'postgres') {
+    test('concurrent claims from several connections never hand one outbox row to two workers', async () => {
+      const items = Array.from({ length: 200 }, (_, i) => ({ target: 't', dedupeKey: `c${i}`, resourceType: 'Task', payload: { i } }));
+      await store.enqueueOutbox('conc', null, items);
+      const others = await Promise.all([1, 2, 3].map(() => openPostgres({ url: factory.url!, schema: factory.schema!, poolSize: 3 })));
+      const stores = [store, ...others.map((d) => new Store(d, d))];
+      try {
+        const claimedBy = new Map<number, string>();
+        let duplicates = 0;
+        await Promise.all(
+          stores.flatMap((s, si) =>
+            [0, 1].map(async (wi) => {
+              const worker = `w${si}-${wi}`;
+              for (;;) {
+                const batch = await s.claimOutbox({ workerId: worker, limit: 7, leaseSeconds: 300, sourceId: 'conc' });
+                if (batch.length === 0) return;
+                for (const row of batch) {
+                  if (claimedBy.has(row.id)) duplicates++;
+                  claimedBy.set(row.id, worker);
+                  await s.ackOutbox(row.id, worker, {});
+                }
+              }
+            }),
+          ),
+        );
+        expect(duplicates).toBe(0);
+        expect(claimedBy.size).toBe(200);
+        expect(new Set(claimedBy.values()).size).toBeGreaterThan(1);
+        expect(await store.outboxCounts('conc')).toEqual({ sent: 200 });
+      } finally {
+        await Promise.all(others.map((d) => d.close()));
+      }
+    });
+
+    test('an advisory lock held by one connection pool is busy for another', async () => {
+      const other = await openPostgres({ url: factory.url!, schema: factory.schema! });
+      try {
+        const seen = await store.tryWithAdvisoryLock('sync:shared', () => other.tryWithAdvisoryLock('sync:shared', async () => 'ran'));
+        expect(seen).toBe(LOCK_BUSY);
+      } finally {
+        await other.close();
+      }
+    });
+  }
+});
