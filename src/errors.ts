@@ -83,7 +83,8 @@ export function describeError(err: unknown): string {
     return err.outcome.issue
       .map((i) => {
         const text = i.details?.text ?? i.diagnostics ?? i.code;
-        const where = i.expression?.length ? ` (at ${i.expression.join(', ')})` : '';
+        const at = i.expression?.join(', ');
+        const where = at && !text.includes(at) ? ` (at ${at})` : '';
         return `${i.severity}: ${text}${where}`;
       })
       .join('\n');

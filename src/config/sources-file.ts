@@ -108,7 +108,8 @@ function expandEnv(value: unknown, env: Env, at: PathSegment[], problems: Proble
       const v = env[name];
       if (v === undefined || v === '') {
         problems.push({ path: at, text: `refers to environment variable ${name}, which is not set` });
-        return '';
+        // Left as written, so the schema does not report a second, misleading problem.
+        return `\${${name}}`;
       }
       return v;
     });
@@ -124,6 +125,17 @@ function expandEnv(value: unknown, env: Env, at: PathSegment[], problems: Proble
     return out;
   }
   return value;
+}
+
+/** Defaults ajv cannot place (behind a $ref), applied after validation. */
+function applyDefaults(file: SourcesFile): void {
+  for (const s of file.sources) {
+    s.auth ??= { type: 'none' };
+    if (s.auth.type === 'smart-backend') {
+      s.auth.algorithm ??= 'RS384';
+      s.auth.scope ??= 'system/*.read system/*.write';
+    }
+  }
 }
 
 function semanticProblems(file: SourcesFile, baseDir: string, fileExists: (p: string) => boolean): Problem[] {
@@ -172,7 +184,7 @@ function readable(p: string): boolean {
  */
 export function parseSourcesFile(text: string, file: string, env: Env): SourcesFile {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const where = (segments: PathSegment[]): string => {
     const line = lineOf(doc, lines, segments);
     return line === undefined ? file : `${file}:${line}`;
@@ -202,6 +214,7 @@ export function parseSourcesFile(text: string, file: string, env: Env): SourcesF
     }
   }
   if (problems.length === 0) {
+    applyDefaults(expanded as SourcesFile);
     problems.push(...semanticProblems(expanded as SourcesFile, path.dirname(path.resolve(file)), readable));
   }
   if (problems.length > 0) {

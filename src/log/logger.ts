@@ -15,7 +15,7 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
-  return pino(
+  const log = pino(
     {
       level: options.level ?? 'info',
       base: { service: 'fhir-engage' },
@@ -41,6 +41,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     options.destination ?? pino.destination({ fd: 2, sync: true }),
   );
+  // pino serialises child bindings once, bypassing formatters.log: scrub them on the way in.
+  // Children inherit this method through their prototype chain.
+  const pinoChild = log.child;
+  log.child = function scrubbedChild(this: Logger, bindings, childOptions) {
+    return pinoChild.call(this, scrub(bindings) as typeof bindings, childOptions);
+  } as Logger['child'];
+  return log;
 }
 
 let shared: Logger | undefined;

@@ -27,7 +27,7 @@ export function contentHash(value: unknown): string {
  * out: some servers write a new version on every update, even when nothing
  * changed, and that must not count as a change.
  */
-export function resourceContentHash(resource: { meta?: object } & object): string {
+export function resourceContentHash(resource: object): string {
   const { meta, ...rest } = resource as { meta?: Record<string, unknown> };
   if (!meta) {
     return contentHash(rest);

@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/load';
+import type { AppConfig, SourceConfig } from '../../config/types';
+import { describeUrl } from '../../store/pg-driver';
+import type { CliIo } from '../io';
+import { ExitCode } from '../../errors';
+
+function describeSource(s: SourceConfig): string {
+  const parts = [
+    `auth ${s.auth.type}`,
+    `mode ${s.mode}`,
+    `types ${s.resourceTypes.join(',')}`,
+    `page size ${s.pageSize}`,
+    s.schedule ? `schedule "${s.schedule}"` : 'on demand',
+  ];
+  if (s.writeTarget) parts.push(`writes to ${s.writeTarget.baseUrl}`);
+  if (!s.writeBack) parts.push('write-back off');
+  return `  ${s.id}: ${s.baseUrl} (${parts.join('; ')})`;
+}
+
+/** A readable summary of a loaded configuration; never prints secrets. */
+export function describeConfig(config: AppConfig): string[] {
+  const lines = [
+    config.configFile ? `sources file: ${config.configFile}` : 'sources file: none (npm start syncs the built-in sandbox EMR)',
+    config.store.databaseUrl
+      ? `store: PostgreSQL ${describeUrl(config.store.databaseUrl)} (schema ${config.store.schema})`
+      : `store: embedded PGlite in ${config.store.dataDir}`,
+    `sources: ${config.sources.length}`,
+    ...config.sources.map(describeSource),
+  ];
+  return lines;
+}
+
+export function registerConfigCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
+  const config = program.command('config').description('inspect the configuration');
+  config
+    .command('check')
+    .description('validate the environment and the sources file; exits 2 when invalid')
+    .option('-c, --config <file>', 'sources file (default: FHIR_ENGAGE_CONFIG or ./fhir-engage.config.yaml)')
+    .action((opts: { config?: string }) => {
+      const loaded = loadConfig({ configFile: opts.config ?? program.opts<{ config?: string }>().config });
+      for (const line of describeConfig(loaded)) io.out(line);
+      io.out('configuration OK');
+      setExit(ExitCode.ok);
+    });
+}

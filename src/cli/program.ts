@@ -1,0 +1,55 @@
+/**
+ * The fhir-engage command line. Exit codes: 0 ok, 1 failure, 2 usage or
+ * configuration error.
+ */
+import { Command, CommanderError } from 'commander';
+import { describeError, EngageError, ExitCode, isConfigError } from '../errors';
+import { createLogger, setLogger } from '../log/logger';
+import type { CliIo } from './io';
+import { registerConfigCommands } from './commands/config';
+import { registerDbCommands } from './commands/db';
+import { version } from './version';
+
+export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command('fhir-engage')
+    .description('FHIR R4 integration for patient-engagement programmes: pull, map, score, write back.')
+    .version(version(), '-V, --version')
+    .option('-c, --config <file>', 'sources file (default: FHIR_ENGAGE_CONFIG or ./fhir-engage.config.yaml)')
+    .showHelpAfterError('(run fhir-engage --help for usage)')
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .exitOverride();
+  registerConfigCommands(program, io, setExit);
+  registerDbCommands(program, io, setExit);
+  return program;
+}
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // --help and --version "fail" with code 0 by design.
+    return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+  }
+  return isConfigError(err) ? ExitCode.usage : ExitCode.failure;
+}
+
+/** Runs the CLI and resolves to the exit code; never calls process.exit. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  let code: number = ExitCode.ok;
+  setLogger(createLogger({ level: process.env.LOG_LEVEL || 'info' }));
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (err) {
+    if (!(err instanceof CommanderError)) {
+      io.err(describeError(err));
+      if (!(err instanceof EngageError)) {
+        // Not one of ours: say so, so that it gets reported rather than guessed at.
+        io.err('(unexpected error; run with LOG_LEVEL=debug for details)');
+        if (process.env.LOG_LEVEL === 'debug' && err instanceof Error && err.stack) io.err(err.stack);
+      }
+    }
+    return exitCodeFor(err);
+  }
+}

@@ -1,0 +1,135 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseSourcesFile } from '../../src/config/sources-file';
+import { loadConfig } from '../../src/config/load';
+import { describeError, EngageError } from '../../src/errors';
+
+function problemsOf(text: string, env: Record<string, string> = {}): string[] {
+  try {
+    parseSourcesFile(text, 'sources.yaml', env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(EngageError);
+    return describeError(err).split('\n');
+  }
+  throw new Error('expected the file to be rejected');
+}
+
+describe('sources file', () => {
+  test('a minimal source gets documented defaults', () => {
+    const file = parseSourcesFile('sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n', 'x.yaml', {});
+    expect(file.sources[0]).toEqual({
+      id: 'a',
+      baseUrl: 'https://emr.example/fhir',
+      auth: { type: 'none' },
+      resourceTypes: ['Patient', 'Appointment', 'CarePlan', 'QuestionnaireResponse'],
+      pageSize: 100,
+      mode: 'system',
+      rateLimit: { requestsPerSecond: 10, concurrency: 4 },
+      timeoutMs: 30000,
+      maxRetries: 5,
+      overlapSeconds: 300,
+      writeBack: true,
+    });
+  });
+
+  test('JSON files are accepted too', () => {
+    const file = parseSourcesFile('{"sources":[{"id":"j","baseUrl":"http://x/fhir","pageSize":20}]}', 'x.json', {});
+    expect(file.sources[0]?.pageSize).toBe(20);
+  });
+
+  test('${ENV_VAR} references are expanded from the environment', () => {
+    const file = parseSourcesFile(
+      'sources:\n  - id: a\n    baseUrl: ${EMR_URL}/r4\n    auth: { type: bearer, token: "${EMR_TOKEN}" }\n',
+      'x.yaml',
+      { EMR_URL: 'https://emr.example', EMR_TOKEN: 'tok' },
+    );
+    expect(file.sources[0]?.baseUrl).toBe('https://emr.example/r4');
+    expect(file.sources[0]?.auth).toEqual({ type: 'bearer', token: 'tok' });
+  });
+
+  test('a missing environment variable is named, with the field and line', () => {
+    expect(problemsOf('sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: bearer, token: "${EMR_TOKEN}" }\n')).toEqual([
+      'error: sources.yaml:4: sources[0].auth.token refers to environment variable EMR_TOKEN, which is not set',
+    ]);
+  });
+
+  test('a secret written literally in the file is refused', () => {
+    expect(
+      problemsOf('sources:\n  - id: a\n    baseUrl: https://x\n    auth:\n      type: basic\n      username: u\n      password: hunter2\n'),
+    ).toEqual([
+      'error: sources.yaml:7: sources[0].auth.password is a secret and must be an ${ENV_VAR} reference, not a literal value in the file',
+    ]);
+  });
+
+  test.each([
+    ['an unknown field', 'sources:\n  - id: a\n    baseUrl: https://x\n    colour: blue\n', 'sources.yaml:4: sources[0].colour is not a known field'],
+    ['a wrong enum value', 'sources:\n  - id: a\n    baseUrl: https://x\n    mode: sideways\n', 'sources.yaml:4: sources[0].mode must be one of "system", "per-patient"'],
+    ['a missing required field', 'sources:\n  - id: a\n', 'sources.yaml:2: sources[0].baseUrl is required'],
+    ['a number out of range', 'sources:\n  - id: a\n    baseUrl: https://x\n    pageSize: 0\n', 'sources.yaml:4: sources[0].pageSize must be >= 1'],
+    ['an unknown auth type', 'sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: kerberos }\n', 'sources.yaml:4: sources[0].auth.type must be one of'],
+    ['an auth field of another type', 'sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: none, token: "${T}" }\n', 'sources[0].auth.token is not a known field'],
+    ['a bad cron expression', 'sources:\n  - id: a\n    baseUrl: https://x\n    schedule: "every tuesday"\n', 'sources.yaml:4: sources[0].schedule is not a valid cron expression'],
+    ['duplicate ids', 'sources:\n  - id: a\n    baseUrl: https://x\n  - id: a\n    baseUrl: https://y\n', 'sources.yaml:4: sources[1].id duplicates the id of sources[0]'],
+    ['a missing key file', 'sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: smart-backend, clientId: c, keyFile: /nonexistent/key.pem }\n', 'sources[0].auth.keyFile names a file that cannot be read'],
+    ['per-patient mode without Patient', 'sources:\n  - id: a\n    baseUrl: https://x\n    mode: per-patient\n    resourceTypes: [Appointment]\n', 'sources[0].resourceTypes must include Patient'],
+    ['invalid YAML', 'sources: [ {id: a\n', 'sources.yaml:2: not valid YAML/JSON'],
+    ['a list at the top', '- a\n- b\n', 'sources.yaml: must be a mapping with a "sources" list'],
+  ])('%s is reported with file, line and field path', (_name, text, expected) => {
+    const problems = problemsOf(text);
+    expect(problems.join('\n')).toContain(expected);
+  });
+
+  test('every problem in a file is reported at once', () => {
+    const problems = problemsOf('sources:\n  - id: a\n    baseUrl: nope\n    mode: x\n    pageSize: -1\n');
+    expect(problems).toHaveLength(3);
+  });
+
+  test('smart-backend key paths are resolved against the file and get algorithm defaults', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-cfg-'));
+    writeFileSync(path.join(dir, 'key.pem'), 'not checked here');
+    const file = parseSourcesFile(
+      'sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: smart-backend, clientId: c, keyFile: key.pem }\n',
+      path.join(dir, 'sources.yaml'),
+      {},
+    );
+    expect(file.sources[0]?.auth).toEqual({
+      type: 'smart-backend',
+      clientId: 'c',
+      keyFile: path.join(dir, 'key.pem'),
+      algorithm: 'RS384',
+      scope: 'system/*.read system/*.write',
+    });
+  });
+});
+
+describe('loadConfig', () => {
+  test('with no sources file and no DATABASE_URL: no sources, PGlite in ./data', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-cfg-'));
+    const config = loadConfig({ env: {}, cwd: dir });
+    expect(config).toEqual({
+      configFile: undefined,
+      sources: [],
+      store: { databaseUrl: undefined, schema: 'public', dataDir: path.join(dir, 'data') },
+      logLevel: 'info',
+    });
+    expect(Object.isFrozen(config.store)).toBe(true);
+  });
+
+  test('finds ./fhir-engage.config.yaml by default and FHIR_ENGAGE_CONFIG when set', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-cfg-'));
+    writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), 'sources:\n  - id: dflt\n    baseUrl: https://x\n');
+    writeFileSync(path.join(dir, 'other.json'), '{"sources":[{"id":"other","baseUrl":"https://y"}]}');
+    expect(loadConfig({ env: {}, cwd: dir }).sources.map((s) => s.id)).toEqual(['dflt']);
+    expect(loadConfig({ env: { FHIR_ENGAGE_CONFIG: 'other.json' }, cwd: dir }).sources.map((s) => s.id)).toEqual(['other']);
+  });
+
+  test.each([
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL must start with postgres://'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of'],
+    [{ DATABASE_SCHEMA: 'Robert"); DROP' }, 'DATABASE_SCHEMA must be a lower-case SQL identifier'],
+    [{ FHIR_ENGAGE_CONFIG: '/nonexistent/sources.yaml' }, 'cannot read sources file /nonexistent/sources.yaml'],
+  ])('a bad environment %j is a configuration error', (env, message) => {
+    expect(() => loadConfig({ env, cwd: os.tmpdir() })).toThrow(message);
+  });
+});

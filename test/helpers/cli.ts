@@ -1,0 +1,21 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+export const ROOT = path.join(__dirname, '..', '..');
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI in a child process, as a user or a script would. */
+export function runCliProcess(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): CliResult {
+  const res = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'silent', ...options.env },
+    encoding: 'utf8',
+    timeout: options.timeoutMs ?? 60000,
+  });
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}

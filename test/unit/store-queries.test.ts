@@ -1,0 +1,56 @@
+import * as sql from '../../src/store/queries';
+import { canonicalJson, resourceContentHash } from '../../src/store/content-hash';
+
+describe('SQL builders', () => {
+  test('values are passed as parameters, never interpolated', () => {
+    const evil = "x'); DROP TABLE resources; --";
+    for (const q of [
+      sql.getWatermark(evil, evil),
+      sql.advanceWatermark(evil, evil, new Date(0)),
+      sql.getResource(evil, evil, evil),
+      sql.listDeadLetters(evil, evil, 5),
+      sql.upsertSource(evil, evil, evil),
+    ]) {
+      expect(q.text).not.toContain(evil);
+      expect(q.values).toContain(evil);
+      const placeholders = new Set([...q.text.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])));
+      expect(Math.max(...placeholders)).toBe(q.values.length);
+    }
+  });
+
+  test('a resource batch becomes parallel arrays, one per column', () => {
+    const q = sql.upsertResources('s', 'r', [
+      { resourceType: 'Patient', resourceId: '1', versionId: '2', lastUpdated: new Date('2026-01-01T00:00:00Z'), contentHash: 'h1', patientId: '1', json: '{}' },
+      { resourceType: 'Appointment', resourceId: 'a', versionId: null, lastUpdated: null, contentHash: 'h2', patientId: null, json: '{"a":1}' },
+    ]);
+    expect(q.values).toEqual([
+      's',
+      'r',
+      ['Patient', 'Appointment'],
+      ['1', 'a'],
+      ['2', null],
+      ['2026-01-01T00:00:00.000Z', null],
+      ['h1', 'h2'],
+      ['1', null],
+      ['{}', '{"a":1}'],
+    ]);
+    expect(q.text).toContain('WHERE resources.content_hash <> EXCLUDED.content_hash');
+  });
+
+  test('outbox claims skip rows locked by another worker', () => {
+    expect(sql.claimOutbox(null, 'w', 10, 60).text).toContain('FOR UPDATE SKIP LOCKED');
+  });
+});
+
+describe('content hash', () => {
+  test('key order does not matter', () => {
+    expect(canonicalJson({ b: 1, a: [{ d: 2, c: 3 }] })).toBe('{"a":[{"c":3,"d":2}],"b":1}');
+  });
+
+  test('a new versionId or lastUpdated alone is not a change, other meta is', () => {
+    const base = { resourceType: 'Patient', id: '1', meta: { versionId: '1', lastUpdated: '2026-01-01T00:00:00Z' }, gender: 'female' };
+    expect(resourceContentHash({ ...base, meta: { versionId: '7', lastUpdated: '2026-02-01T00:00:00Z' } })).toBe(resourceContentHash(base));
+    expect(resourceContentHash({ ...base, meta: { ...base.meta, tag: [{ code: 'x' }] } })).not.toBe(resourceContentHash(base));
+    expect(resourceContentHash({ ...base, gender: 'male' })).not.toBe(resourceContentHash(base));
+  });
+});
