@@ -1,0 +1,128 @@
+/**
+ * Behaviours of real EMRs the sandbox can imitate, each counted when it fires
+ * so that tests can assert on it.
+ */
+import { Random } from './random';
+
+export interface Quirks {
+  /** Largest page served, whatever `_count` asks (Epic and Cerner cap pages). */
+  maxPageSize?: number;
+  /** Every Nth FHIR request is answered 429 with Retry-After. */
+  rateLimitEvery?: number;
+  retryAfterSeconds?: number;
+  /** Fraction (0–1) of FHIR requests answered with a server error, chosen by a seeded RNG. */
+  errorRate?: number;
+  errorStatuses?: (500 | 502 | 503 | 504)[];
+  /** Milliseconds added before each FHIR response. */
+  delayMs?: number;
+  /** Next links as opaque tokens (Cerner-style `-pageContext=…&-pageDirection=NEXT`) instead of readable cursors. */
+  opaqueNextLinks?: boolean;
+  /** Types whose search must name a patient (`patient=`/`subject=`); a system-wide search gets 400. */
+  requirePatientFor?: string[];
+  /** The Nth search request (1-based) gets a 200 with a truncated JSON body, once. */
+  malformedJsonOnSearch?: number;
+  /** Types whose CapabilityStatement entry leaves out `_lastUpdated`. */
+  omitLastUpdatedFor?: string[];
+  /** Seed of the error-rate RNG. */
+  seed?: number;
+}
+
+export interface QuirkCounters {
+  requests: number;
+  searches: number;
+  rateLimited: number;
+  serverErrors: number;
+  delayed: number;
+  cappedPages: number;
+  opaqueLinks: number;
+  refusedSystemSearch: number;
+  malformedBodies: number;
+  /** Invalid resources seeded (see seed.ts); served ones are counted per search in `invalidServed`. */
+  invalidSeeded: number;
+  invalidServed: number;
+  unauthorized: number;
+  tokensIssued: number;
+}
+
+export function emptyCounters(): QuirkCounters {
+  return {
+    requests: 0,
+    searches: 0,
+    rateLimited: 0,
+    serverErrors: 0,
+    delayed: 0,
+    cappedPages: 0,
+    opaqueLinks: 0,
+    refusedSystemSearch: 0,
+    malformedBodies: 0,
+    invalidSeeded: 0,
+    invalidServed: 0,
+    unauthorized: 0,
+    tokensIssued: 0,
+  };
+}
+
+/** Live quirk state for one server: the settings, the counters, the RNG. */
+export class QuirkState {
+  counters: QuirkCounters = emptyCounters();
+  private rng: Random;
+
+  constructor(public quirks: Quirks = {}) {
+    this.rng = new Random(quirks.seed ?? 1);
+  }
+
+  /** Replaces the quirks for the next run and resets the counters (seeded data counts are kept). */
+  reset(quirks: Quirks): void {
+    const invalidSeeded = this.counters.invalidSeeded;
+    this.quirks = quirks;
+    this.counters = { ...emptyCounters(), invalidSeeded };
+    this.rng = new Random(quirks.seed ?? 1);
+  }
+
+  /** Status to answer instead of serving, if a quirk says so. Counts the request. */
+  interceptStatus(): { status: number; retryAfter?: number } | undefined {
+    const n = ++this.counters.requests;
+    const q = this.quirks;
+    if (q.rateLimitEvery && n % q.rateLimitEvery === 0) {
+      this.counters.rateLimited++;
+      return { status: 429, retryAfter: q.retryAfterSeconds ?? 1 };
+    }
+    if (q.errorRate && this.rng.next() < q.errorRate) {
+      this.counters.serverErrors++;
+      const statuses = q.errorStatuses?.length ? q.errorStatuses : [503];
+      return { status: statuses[Math.floor(this.rng.next() * statuses.length)] as number };
+    }
+    return undefined;
+  }
+
+  pageSize(requested: number): number {
+    const cap = this.quirks.maxPageSize;
+    if (cap && requested > cap) {
+      this.counters.cappedPages++;
+      return cap;
+    }
+    return requested;
+  }
+
+  /** True when this search should get a truncated body. */
+  takeMalformed(): boolean {
+    const n = ++this.counters.searches;
+    if (this.quirks.malformedJsonOnSearch === n) {
+      this.counters.malformedBodies++;
+      return true;
+    }
+    return false;
+  }
+}
+
+export function parseQuirksArg(text: string): Quirks {
+  // "maxPageSize=10,rateLimitEvery=5,requirePatientFor=Appointment+QuestionnaireResponse,opaqueNextLinks"
+  const out: Record<string, unknown> = {};
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [key, raw] = part.split('=') as [string, string | undefined];
+    if (raw === undefined) out[key] = true;
+    else if (/^[\d.]+$/.test(raw)) out[key] = Number(raw);
+    else out[key] = raw.split('+');
+  }
+  return out as Quirks;
+}

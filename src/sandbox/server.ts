@@ -1,0 +1,266 @@
+/**
+ * The sandbox EMR: Medplum's FhirRouter over SandboxRepository, served by
+ * express at http://127.0.0.1:PORT/fhir/R4, with auth modes and quirks.
+ *
+ * Searches are answered here (not by FhirRouter) so that pages come from the
+ * repository's indexes and carry self/next links, which MemoryRepository's
+ * search results lack. Everything else (read, vread, create, conditional
+ * create, update with If-Match, transaction and batch) goes to FhirRouter.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { getStatus, normalizeOperationOutcome, OperationOutcomeError, parseSearchRequest } from '@medplum/core';
+import { FhirRouter, type HttpMethod } from '@medplum/fhir-router';
+import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { ensureDefinitionsIndexed } from '../fhir/definitions';
+import { AuthState, type SandboxAuth } from './auth';
+import { capabilityStatement, SANDBOX_TYPES } from './capability';
+import { QuirkState, type QuirkCounters, type Quirks } from './quirks';
+import { SandboxRepository } from './repository';
+
+export const FHIR_BASE_PATH = '/fhir/R4';
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 1000;
+/** Search parameters that scope a search to one patient (for `requirePatientFor`). */
+const PATIENT_SCOPE_PARAMS = ['patient', 'subject', 'actor', '_id'];
+
+export interface SandboxOptions {
+  port?: number;
+  host?: string;
+  auth?: SandboxAuth;
+  quirks?: Quirks;
+  repo?: SandboxRepository;
+  /** Clock for token expiry (tests); default Date.now. */
+  now?: () => number;
+}
+
+export interface SandboxServer {
+  baseUrl: string;
+  tokenUrl: string;
+  port: number;
+  repo: SandboxRepository;
+  auth: SandboxAuth;
+  counters(): QuirkCounters;
+  /** New quirks for the next run; counters start again from zero. */
+  setQuirks(quirks: Quirks): void;
+  close(): Promise<void>;
+}
+
+function outcome(code: OperationOutcome['issue'][0]['code'], text: string): OperationOutcome {
+  return { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, details: { text } }] };
+}
+
+function sendFhir(res: Response, status: number, body: Resource): void {
+  res.status(status).type('application/fhir+json').send(JSON.stringify(body));
+}
+
+/** Query parameters in order, repeated ones kept (express' parsed req.query loses the order). */
+function queryParams(req: Request): URLSearchParams {
+  const q = req.originalUrl.indexOf('?');
+  return new URLSearchParams(q === -1 ? '' : req.originalUrl.slice(q + 1));
+}
+
+function toQueryRecord(params: URLSearchParams, skip: (k: string) => boolean): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of params) {
+    if (skip(k)) continue;
+    (out[k] ??= []).push(v);
+  }
+  return out;
+}
+
+interface PageState {
+  type: string;
+  query: string;
+  cursor: string;
+  count: number;
+}
+
+export async function startSandbox(options: SandboxOptions = {}): Promise<SandboxServer> {
+  ensureDefinitionsIndexed();
+  const repo = options.repo ?? new SandboxRepository();
+  const router = new FhirRouter();
+  const quirks = new QuirkState(options.quirks ?? {});
+  const auth = new AuthState(options.auth ?? { mode: 'open' }, () => quirks.counters, options.now ?? Date.now);
+  const opaquePages = new Map<string, PageState>();
+  const app = express();
+  app.disable('x-powered-by');
+
+  let origin = '';
+  const base = (): string => `${origin}${FHIR_BASE_PATH}`;
+  const tokenUrl = (): string => `${origin}/oauth2/token`;
+
+  app.post('/oauth2/token', express.urlencoded({ extended: false }), (req, res, next) => {
+    auth.token(req, res, tokenUrl()).catch(next);
+  });
+
+  app.get(`${FHIR_BASE_PATH}/.well-known/smart-configuration`, (_req, res) => {
+    res.json({
+      token_endpoint: tokenUrl(),
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+      token_endpoint_auth_signing_alg_values_supported: ['RS384', 'ES384'],
+      grant_types_supported: ['client_credentials'],
+      scopes_supported: ['system/*.read', 'system/*.write'],
+      capabilities: ['client-confidential-asymmetric', 'client-confidential-symmetric'],
+    });
+  });
+
+  app.use(FHIR_BASE_PATH, express.json({ type: ['application/json', 'application/fhir+json'], limit: '50mb' }));
+
+  const search = async (req: Request, res: Response, type: string): Promise<void> => {
+    let params = queryParams(req);
+    let cursor: string | undefined;
+    const pageContext = params.get('-pageContext');
+    if (pageContext !== null) {
+      const state = opaquePages.get(pageContext);
+      if (!state || state.type !== type) {
+        return sendFhir(res, 400, outcome('invalid', 'Unknown or expired page context'));
+      }
+      params = new URLSearchParams(state.query);
+      cursor = state.cursor;
+    } else if (params.has('_cursor')) {
+      cursor = Buffer.from(params.get('_cursor') as string, 'base64url').toString('utf8');
+    }
+    const required = quirks.quirks.requirePatientFor ?? [];
+    if (required.includes(type) && !PATIENT_SCOPE_PARAMS.some((p) => params.has(p))) {
+      quirks.counters.refusedSystemSearch++;
+      return sendFhir(res, 400, outcome('required', `A search for ${type} requires one of: patient, subject, _id`));
+    }
+    const requested = Math.min(Number(params.get('_count') ?? DEFAULT_PAGE_SIZE) || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+    const count = quirks.pageSize(requested);
+    const query = toQueryRecord(params, (k) => k === '_cursor' || k === '_count' || k.startsWith('-page'));
+    const searchRequest = parseSearchRequest(type as Resource['resourceType'], query);
+    let page = repo.searchPage(searchRequest, count, cursor);
+    if (!page) {
+      // Sorted by something the indexes do not keep: Medplum's generic search with offsets.
+      const offset = Number(cursor ?? 0);
+      const all = await repo.search({ ...searchRequest, offset, count: count + 1 });
+      const resources = (all.entry ?? []).map((e) => e.resource as Resource & { id: string });
+      page = { resources: resources.slice(0, count), ...(resources.length > count ? { next: String(offset + count) } : {}) };
+    }
+    const selfQuery = new URLSearchParams(params);
+    const links: Bundle['link'] = [{ relation: 'self', url: `${base()}/${type}${selfQuery.size ? `?${selfQuery}` : ''}` }];
+    if (page.next !== undefined) {
+      if (quirks.quirks.opaqueNextLinks) {
+        const token = randomBytes(18).toString('base64url');
+        const kept = new URLSearchParams(params);
+        kept.delete('_cursor');
+        opaquePages.set(token, { type, query: kept.toString(), cursor: page.next, count });
+        quirks.counters.opaqueLinks++;
+        const visible = new URLSearchParams([...kept].filter(([k]) => k === 'patient' || k === 'subject'));
+        visible.set('-pageContext', token);
+        visible.set('-pageDirection', 'NEXT');
+        links.push({ relation: 'next', url: `${base()}/${type}?${visible}` });
+      } else {
+        const next = new URLSearchParams(params);
+        next.set('_count', String(requested));
+        next.set('_cursor', Buffer.from(page.next, 'utf8').toString('base64url'));
+        links.push({ relation: 'next', url: `${base()}/${type}?${next}` });
+      }
+    }
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      link: links,
+      ...(page.resources.length
+        ? { entry: page.resources.map((resource) => ({ fullUrl: `${base()}/${type}/${resource.id}`, resource, search: { mode: 'match' as const } })) }
+        : {}),
+    };
+    for (const r of page.resources) {
+      if ((r.meta?.tag ?? []).some((t) => t.code === 'sandbox-invalid')) quirks.counters.invalidServed++;
+    }
+    const text = JSON.stringify(bundle);
+    if (quirks.takeMalformed()) {
+      res.status(200).type('application/fhir+json').send(text.slice(0, Math.max(10, Math.floor(text.length / 2))));
+      return;
+    }
+    res.status(200).type('application/fhir+json').send(text);
+  };
+
+  app.use(FHIR_BASE_PATH, async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const rel = req.path.replace(/^\/+|\/+$/g, '');
+      if (req.method === 'GET' && rel === 'metadata') {
+        return sendFhir(
+          res,
+          200,
+          capabilityStatement({
+            baseUrl: base(),
+            tokenUrl: auth.auth.mode === 'client_credentials' || auth.auth.mode === 'smart-backend' ? tokenUrl() : undefined,
+            omitLastUpdatedFor: quirks.quirks.omitLastUpdatedFor,
+          }),
+        );
+      }
+      if (!auth.check(req, res)) return;
+      const intercepted = quirks.interceptStatus();
+      if (quirks.quirks.delayMs) {
+        quirks.counters.delayed++;
+        await new Promise((r) => setTimeout(r, quirks.quirks.delayMs));
+      }
+      if (intercepted) {
+        if (intercepted.retryAfter !== undefined) res.set('Retry-After', String(intercepted.retryAfter));
+        return sendFhir(res, intercepted.status, outcome(intercepted.status === 429 ? 'throttled' : 'transient', `Injected ${intercepted.status}`));
+      }
+      if (req.method === 'GET' && /^[A-Z][A-Za-z]+$/.test(rel)) {
+        if (!(rel in SANDBOX_TYPES)) return sendFhir(res, 404, outcome('not-supported', `Resource type ${rel} is not supported`));
+        return await search(req, res, rel);
+      }
+      const params = queryParams(req);
+      const [result, resource] = await router.handleRequest(
+        {
+          method: req.method as HttpMethod,
+          url: `${rel}${params.size ? `?${params}` : ''}`,
+          pathname: '',
+          body: req.body,
+          params: {},
+          query: Object.fromEntries(params),
+          headers: req.headers,
+        },
+        repo,
+      );
+      const status = getStatus(result);
+      if (resource) {
+        if (resource.meta?.versionId) res.set('ETag', `W/"${resource.meta.versionId}"`);
+        if (resource.meta?.lastUpdated) res.set('Last-Modified', new Date(resource.meta.lastUpdated).toUTCString());
+        if (status === 201 && resource.id) res.set('Location', `${base()}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`);
+        return sendFhir(res, status, resource);
+      }
+      return sendFhir(res, status, result);
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  // express 5 answers a thrown error with an HTML page: answer an OperationOutcome instead.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if ((err as { type?: string }).type === 'entity.parse.failed') {
+      return sendFhir(res, 400, outcome('structure', 'Request body is not valid JSON'));
+    }
+    const result = err instanceof OperationOutcomeError ? err.outcome : normalizeOperationOutcome(err);
+    const status = err instanceof OperationOutcomeError ? getStatus(result) : 500;
+    sendFhir(res, status >= 400 ? status : 500, result);
+  });
+
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  origin = `http://${options.host ?? '127.0.0.1'}:${port}`;
+  return {
+    baseUrl: base(),
+    tokenUrl: tokenUrl(),
+    port,
+    repo,
+    auth: auth.auth,
+    counters: () => quirks.counters,
+    setQuirks: (q) => quirks.reset(q),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}
