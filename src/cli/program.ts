@@ -8,6 +8,7 @@ import { createLogger, setLogger } from '../log/logger';
 import type { CliIo } from './io';
 import { registerConfigCommands } from './commands/config';
 import { registerDbCommands } from './commands/db';
+import { registerSandboxCommand } from './commands/sandbox';
 import { version } from './version';
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -20,6 +21,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .exitOverride();
   registerConfigCommands(program, io, setExit);
   registerDbCommands(program, io, setExit);
+  registerSandboxCommand(program, io, setExit);
   return program;
 }
 
