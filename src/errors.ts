@@ -69,6 +69,35 @@ export function storeError(text: string, cause?: unknown): EngageError {
   return new EngageError('store', outcome('exception', text), cause);
 }
 
+/**
+ * An HTTP exchange with a FHIR server or token endpoint failed. `url` has its
+ * query values removed (they may hold PHI); `remoteOutcome` is the server's
+ * own OperationOutcome when it sent one (kept for the dead-letter table, not
+ * for logs).
+ */
+export class HttpError extends EngageError {
+  readonly status: number | undefined;
+  readonly url: string;
+  readonly method: string;
+  readonly remoteOutcome: OperationOutcome | undefined;
+  constructor(options: {
+    method: string;
+    url: string;
+    status?: number;
+    text: string;
+    code?: IssueType;
+    remoteOutcome?: OperationOutcome;
+    cause?: unknown;
+  }) {
+    super('http', outcome(options.code ?? 'exception', options.text), options.cause);
+    this.name = 'HttpError';
+    this.status = options.status;
+    this.url = options.url;
+    this.method = options.method;
+    this.remoteOutcome = options.remoteOutcome;
+  }
+}
+
 export function internalError(text: string, cause?: unknown): EngageError {
   return new EngageError('internal', outcome('exception', text), cause);
 }

@@ -212,6 +212,7 @@ export const outboxCounts = (sourceId: string | null): SqlQuery =>
 // ── dead letters ────────────────────────────────────────────────────────────
 
 export interface DeadLetterInsert {
+  payloadHash: string | null;
   sourceId: string;
   runId: string | null;
   stage: string;
@@ -223,10 +224,12 @@ export interface DeadLetterInsert {
 
 export const insertDeadLetters = (items: DeadLetterInsert[]): SqlQuery =>
   q(
-    `INSERT INTO dead_letters (source_id, run_id, stage, resource_type, resource_id, payload, outcome)
-     SELECT t.source_id, t.run_id, t.stage, t.resource_type, t.resource_id, t.payload::jsonb, t.outcome::jsonb
-     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-       AS t(source_id, run_id, stage, resource_type, resource_id, payload, outcome)
+    `INSERT INTO dead_letters (source_id, run_id, stage, resource_type, resource_id, payload, outcome, payload_hash)
+     SELECT t.source_id, t.run_id, t.stage, t.resource_type, t.resource_id, t.payload::jsonb, t.outcome::jsonb, t.payload_hash
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+       AS t(source_id, run_id, stage, resource_type, resource_id, payload, outcome, payload_hash)
+     ON CONFLICT (source_id, stage, resource_type, resource_id, payload_hash)
+       WHERE resolved_at IS NULL AND payload_hash IS NOT NULL DO NOTHING
      RETURNING id`,
     [
       items.map((i) => i.sourceId),
@@ -236,6 +239,7 @@ export const insertDeadLetters = (items: DeadLetterInsert[]): SqlQuery =>
       items.map((i) => i.resourceId),
       items.map((i) => (i.payload === undefined ? null : JSON.stringify(i.payload))),
       items.map((i) => JSON.stringify(i.outcome)),
+      items.map((i) => i.payloadHash),
     ],
   );
 
@@ -253,6 +257,33 @@ export const countDeadLetters = (sourceId: string | null, runId: string | null):
      WHERE ($1::text IS NULL OR source_id = $1) AND ($2::text IS NULL OR run_id = $2) AND resolved_at IS NULL`,
     [sourceId, runId],
   );
+
+// ── pull checkpoints ────────────────────────────────────────────────────────
+
+export const saveCheckpoint = (sourceId: string, resourceType: string, runId: string | null, state: unknown): SqlQuery =>
+  q(
+    `INSERT INTO pull_checkpoints (source_id, resource_type, run_id, state) VALUES ($1, $2, $3, $4::jsonb)
+     ON CONFLICT (source_id, resource_type) DO UPDATE SET run_id = EXCLUDED.run_id, state = EXCLUDED.state, updated_at = now()`,
+    [sourceId, resourceType, runId, JSON.stringify(state)],
+  );
+
+export const getCheckpoint = (sourceId: string, resourceType: string): SqlQuery =>
+  q('SELECT state, run_id FROM pull_checkpoints WHERE source_id = $1 AND resource_type = $2', [sourceId, resourceType]);
+
+export const deleteCheckpoint = (sourceId: string, resourceType: string): SqlQuery =>
+  q('DELETE FROM pull_checkpoints WHERE source_id = $1 AND resource_type = $2', [sourceId, resourceType]);
+
+export const deleteCheckpoints = (sourceId: string): SqlQuery => q('DELETE FROM pull_checkpoints WHERE source_id = $1', [sourceId]);
+
+export const listQuestionnaireUrls = (sourceId: string): SqlQuery =>
+  q(
+    `SELECT DISTINCT resource->>'url' AS url FROM resources
+     WHERE source_id = $1 AND resource_type = 'Questionnaire' AND resource ? 'url'`,
+    [sourceId],
+  );
+
+export const listResourceIds = (sourceId: string, resourceType: string): SqlQuery =>
+  q('SELECT resource_id FROM resources WHERE source_id = $1 AND resource_type = $2 ORDER BY resource_id', [sourceId, resourceType]);
 
 // ── patient models and indicator history ────────────────────────────────────
 

@@ -241,6 +241,36 @@ export class Store {
     return Object.fromEntries(rows.map((r) => [String(r.resource_type), Number(r.n)]));
   }
 
+  // ── pull checkpoints ──
+  async saveCheckpoint(sourceId: string, resourceType: string, runId: string | null, state: unknown): Promise<void> {
+    await this.db.query(sql.saveCheckpoint(sourceId, resourceType, runId, state));
+  }
+
+  async getCheckpoint<T = unknown>(sourceId: string, resourceType: string): Promise<{ state: T; runId: string | null } | undefined> {
+    const rows = await this.db.query(sql.getCheckpoint(sourceId, resourceType));
+    return rows[0] ? { state: rows[0].state as T, runId: str(rows[0].run_id) } : undefined;
+  }
+
+  async deleteCheckpoint(sourceId: string, resourceType: string): Promise<void> {
+    await this.db.query(sql.deleteCheckpoint(sourceId, resourceType));
+  }
+
+  async deleteCheckpoints(sourceId: string): Promise<void> {
+    await this.db.query(sql.deleteCheckpoints(sourceId));
+  }
+
+  /** Canonical URLs of the Questionnaires stored for a source. */
+  async listQuestionnaireUrls(sourceId: string): Promise<string[]> {
+    const rows = await this.db.query(sql.listQuestionnaireUrls(sourceId));
+    return rows.map((r) => String(r.url));
+  }
+
+  /** Logical ids of the stored resources of a type, sorted (e.g. the patients of a source). */
+  async listResourceIds(sourceId: string, resourceType: string): Promise<string[]> {
+    const rows = await this.db.query(sql.listResourceIds(sourceId, resourceType));
+    return rows.map((r) => String(r.resource_id));
+  }
+
   // ── outbox ──
   /** Enqueues writes; returns how many were new (re-planning a live write is a no-op). */
   async enqueueOutbox(sourceId: string, runId: string | null, items: Omit<sql.OutboxInsert, 'contentHash'>[]): Promise<number> {
@@ -296,6 +326,8 @@ export class Store {
             resourceId: i.resourceId ?? null,
             payload: i.payload,
             outcome: i.outcome,
+            // Only a resource has an identity to deduplicate on; other dead letters are all kept.
+            payloadHash: i.resourceId && i.payload !== undefined ? contentHash(i.payload) : null,
           })),
         ),
       );

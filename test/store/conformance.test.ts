@@ -36,7 +36,7 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect(await migrate(driver)).toEqual([]);
     const status = await migrationStatus(driver);
     expect(status.pending).toEqual([]);
-    expect(status.applied).toContain('001_initial');
+    expect(status.applied).toEqual(['001_initial', '002_pull_checkpoints']);
   });
 
   test('storing the same resource twice keeps one row and the second store writes nothing', async () => {
@@ -159,6 +159,24 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     ]);
     expect(all[1]?.outcome.issue[0]?.expression).toEqual(['Appointment.start']);
     expect(await store.countDeadLetters({ sourceId: 'dl', runId: 'r1' })).toBe(1);
+  });
+
+  test('the same invalid resource dead-lettered twice is one open dead letter', async () => {
+    const outcome = { resourceType: 'OperationOutcome' as const, issue: [{ severity: 'error' as const, code: 'value' as const }] };
+    const letter = { sourceId: 'dl2', stage: 'validate' as const, resourceType: 'Appointment', resourceId: 'a1', payload: { id: 'a1', v: 1 }, outcome };
+    expect(await store.addDeadLetters([letter])).toBe(1);
+    expect(await store.addDeadLetters([{ ...letter, runId: 'later' }])).toBe(0);
+    expect(await store.addDeadLetters([{ ...letter, payload: { id: 'a1', v: 2 } }])).toBe(1);
+    expect(await store.countDeadLetters({ sourceId: 'dl2' })).toBe(2);
+  });
+
+  test('pull checkpoints are saved, replaced and deleted per source and type', async () => {
+    expect(await store.getCheckpoint('cp', 'Patient')).toBeUndefined();
+    await store.saveCheckpoint('cp', 'Patient', 'r1', { nextUrl: 'http://x/1' });
+    await store.saveCheckpoint('cp', 'Patient', 'r2', { nextUrl: 'http://x/2' });
+    expect(await store.getCheckpoint('cp', 'Patient')).toEqual({ state: { nextUrl: 'http://x/2' }, runId: 'r2' });
+    await store.deleteCheckpoint('cp', 'Patient');
+    expect(await store.getCheckpoint('cp', 'Patient')).toBeUndefined();
   });
 
   test('runs: create, heartbeat, finish, list; stale runs are marked interrupted', async () => {

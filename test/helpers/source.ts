@@ -1,0 +1,17 @@
+import type { AuthConfig, SourceConfig } from '../../src/config/types';
+
+export function testSource(overrides: Partial<SourceConfig> & { baseUrl: string }, auth: AuthConfig = { type: 'none' }): SourceConfig {
+  return {
+    id: 'src',
+    auth,
+    resourceTypes: ['Patient', 'Appointment', 'CarePlan', 'QuestionnaireResponse'],
+    pageSize: 100,
+    mode: 'system',
+    rateLimit: { requestsPerSecond: 1000, concurrency: 4 },
+    timeoutMs: 5000,
+    maxRetries: 3,
+    overlapSeconds: 300,
+    writeBack: true,
+    ...overrides,
+  };
+}
