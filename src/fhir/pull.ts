@@ -351,12 +351,15 @@ export class SourcePuller {
     const started = performance.now();
     const known = new Set(await this.ctx.store.listQuestionnaireUrls(this.ctx.source.id));
     const report = emptyReport('Questionnaire', 'full');
+    let attempted = 0;
     for (const ref of [...this.questionnaireRefs].sort()) {
       const canonical = ref.split('|')[0] as string;
       if (known.has(canonical)) continue;
+      const local = /^(?:.*\/)?Questionnaire\/([A-Za-z0-9\-.]{1,64})$/.exec(canonical);
+      if (local && (await this.ctx.store.getResource(this.ctx.source.id, 'Questionnaire', local[1] as string))) continue;
+      attempted++;
       try {
         this.checkAbort();
-        const local = /^(?:.*\/)?Questionnaire\/([A-Za-z0-9\-.]{1,64})$/.exec(canonical);
         const url = local && (!/^https?:/.test(canonical) || canonical.startsWith(this.ctx.client.baseUrl))
           ? this.ctx.client.url(`Questionnaire?_id=${encodeURIComponent(local[1] as string)}`)
           : this.ctx.client.url(`Questionnaire?url=${encodeURIComponent(canonical)}`);
@@ -371,7 +374,7 @@ export class SourcePuller {
       }
     }
     report.durationMs = Math.round(performance.now() - started);
-    return report;
+    return attempted > 0 ? report : undefined;
   }
 
   changed(): string[] {
