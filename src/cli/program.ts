@@ -9,6 +9,7 @@ import type { CliIo } from './io';
 import { registerConfigCommands } from './commands/config';
 import { registerDbCommands } from './commands/db';
 import { registerSandboxCommand } from './commands/sandbox';
+import { registerValidateCommand } from './commands/validate';
 import { version } from './version';
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -22,6 +23,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerConfigCommands(program, io, setExit);
   registerDbCommands(program, io, setExit);
   registerSandboxCommand(program, io, setExit);
+  registerValidateCommand(program, io, setExit);
   return program;
 }
 

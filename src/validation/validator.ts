@@ -75,12 +75,26 @@ function describe(e: ErrorObject): string {
   }
 }
 
+/**
+ * `_questionnaire` next to `questionnaire` carries extensions of a primitive,
+ * which FHIR JSON allows for every primitive; the published schema leaves some
+ * of them out (canonical elements).
+ */
+function isPrimitiveExtension(key: string, parentSchema: unknown): boolean {
+  if (!key.startsWith('_')) return false;
+  const props = (parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties;
+  return props !== undefined && key.slice(1) in props;
+}
+
 function toIssues(resourceType: string, errors: ErrorObject[]): OperationOutcomeIssue[] {
   const byPath = new Map<string, OperationOutcomeIssue>();
   for (const e of errors) {
     // oneOf/anyOf failures only repeat what their branches said.
     if (e.keyword === 'oneOf' || e.keyword === 'anyOf' || e.keyword === 'if') continue;
+    // Failures inside a `contains` are its attempts on each item; the `contains` error itself says what is missing.
+    if (e.schemaPath.includes('/contains/')) continue;
     const p = e.params as Record<string, unknown>;
+    if (e.keyword === 'additionalProperties' && isPrimitiveExtension(String(p.additionalProperty), e.parentSchema)) continue;
     const expression =
       e.keyword === 'required'
         ? toFhirPath(resourceType, e.instancePath, String(p.missingProperty))

@@ -154,7 +154,7 @@ describe('invalid resources from the EMR', () => {
       INVALID_VARIANTS.forEach((variant, i) => {
         const letter = byId[`invalid-appt-00${i + 1}`];
         expect(letter?.stage).toBe('validate');
-        expect(letter?.outcome.issue.flatMap((x) => x.expression)).toContain(variant.expression);
+        expect(letter?.outcome.issue.flatMap((x: { expression?: string[] }) => x.expression ?? [])).toContain(variant.expression);
         expect((letter?.payload as Resource).id).toBe(`invalid-appt-00${i + 1}`);
       });
       // Pulled again (e.g. a --full run): the same invalid resources are not dead-lettered twice.

@@ -1,6 +1,6 @@
 /** Pull behaviour against hand-written server answers (nock): dialect details a sandbox does not show. */
 import nock from 'nock';
-import type { Bundle } from '@medplum/fhirtypes';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { pullSource } from '../../src/fhir/pull';
 import { createSourceClient, newTransportStats } from '../../src/fhir/source-client';
 import type { SourceConfig } from '../../src/config/types';
@@ -33,7 +33,7 @@ const appt = (id: string, patient: string, lastUpdated = '2026-05-01T10:00:00Z')
   status: 'fulfilled',
   start: '2026-05-01T09:00:00Z',
   participant: [{ actor: { reference: `Patient/${patient}` }, status: 'accepted' }],
-});
+}) as Resource;
 
 function page(entries: Bundle['entry'], next?: string): Bundle {
   return { resourceType: 'Bundle', type: 'searchset', entry: entries, link: next ? [{ relation: 'next', url: next }] : [] };

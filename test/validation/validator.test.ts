@@ -1,0 +1,102 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sharedValidator, toFhirPath } from '../../src/validation/validator';
+import { runCliProcess } from '../helpers/cli';
+
+const v = sharedValidator();
+const appt = {
+  resourceType: 'Appointment',
+  id: 'a1',
+  status: 'booked',
+  start: '2026-05-01T09:00:00Z',
+  end: '2026-05-01T09:30:00Z',
+  participant: [{ actor: { reference: 'Patient/p1', display: 'Zelophehad Quillfeather' }, status: 'accepted' }],
+};
+
+function expressions(resource: unknown): string[] {
+  return (v.validate(resource).outcome?.issue ?? []).filter((i) => i.severity === 'error').flatMap((i) => i.expression ?? []);
+}
+
+describe('resource validation', () => {
+  test('a valid resource passes both layers', () => {
+    expect(v.validate(appt)).toEqual({ valid: true });
+  });
+
+  test.each([
+    ['enum', { ...appt, status: 'maybe-later' }, 'Appointment.status', 'value', 'must be one of: proposed, pending, booked'],
+    ['datatype pattern', { ...appt, start: 'next tuesday' }, 'Appointment.start', 'value', 'is not a valid FHIR instant'],
+    ['JSON type', { ...appt, minutesDuration: 'thirty' }, 'Appointment.minutesDuration', 'value', 'must be a number'],
+    ['FHIR required element', { ...appt, participant: undefined }, 'Appointment.participant', 'required', 'is required'],
+    ['nested path', { ...appt, participant: [{ actor: { reference: 'Patient/p1' }, status: 'sometimes' }] }, 'Appointment.participant[0].status', 'value', 'must be one of'],
+  ])('FHIR schema: %s → OperationOutcome with the element path', (_name, resource, expression, code, text) => {
+    const result = v.validate(resource);
+    expect(result.valid).toBe(false);
+    const issue = result.outcome?.issue.find((i) => i.expression?.[0] === expression);
+    expect(issue).toMatchObject({ severity: 'error', code });
+    expect(issue?.details?.text).toContain(text);
+  });
+
+  test.each([
+    ['an Appointment without start', { ...appt, start: undefined }, 'Appointment.start'],
+    ['an Appointment whose participants are not patients', { ...appt, participant: [{ actor: { reference: 'Location/l1' }, status: 'accepted' }] }, 'Appointment.participant'],
+    ['a QuestionnaireResponse without status (the FHIR schema lets it pass)', { resourceType: 'QuestionnaireResponse', id: 'q', subject: { reference: 'Patient/p' }, authored: '2026-01-01' }, 'QuestionnaireResponse.status'],
+    ['a CarePlan without subject', { resourceType: 'CarePlan', id: 'c', status: 'active', intent: 'plan' }, 'CarePlan.subject'],
+  ])('profiles/: %s is refused', (_name, resource, expression) => {
+    expect(expressions(resource)).toContain(expression);
+  });
+
+  test('the profile message for participants says what is needed', () => {
+    const issue = v.validate({ ...appt, participant: [{ actor: { reference: 'Location/l1' }, status: 'accepted' }] }).outcome?.issue[0];
+    expect(issue?.details?.text).toBe('Appointment.participant must name the patient: a participant whose actor references Patient/<id>');
+  });
+
+  test('unknown vendor elements are a warning, not a failure; _primitive extensions are fine', () => {
+    const result = v.validate({ ...appt, isCancelable: false, _status: { extension: [{ url: 'http://x', valueString: 'y' }] } });
+    expect(result.valid).toBe(true);
+    expect(result.outcome?.issue).toEqual([expect.objectContaining({ severity: 'warning', code: 'structure', expression: ['Appointment.isCancelable'] })]);
+  });
+
+  test('non-resources and unknown types are refused clearly', () => {
+    expect(v.validate('text').outcome?.issue[0]?.details?.text).toBe('Resource is not a JSON object');
+    expect(v.validate({ id: 'x' }).outcome?.issue[0]?.expression).toEqual(['Resource.resourceType']);
+    expect(v.validate({ resourceType: 'Appointmnet' }).outcome?.issue[0]?.code).toBe('not-supported');
+  });
+
+  test('messages never quote the offending value', () => {
+    const text = JSON.stringify(v.validate({ ...appt, status: 'Zelophehad', start: 'Quillfeather' }).outcome);
+    expect(text).not.toContain('Zelophehad');
+    expect(text).not.toContain('Quillfeather');
+  });
+
+  test('toFhirPath turns JSON pointers into FHIRPath', () => {
+    expect(toFhirPath('Appointment', '/participant/0/actor', 'reference')).toBe('Appointment.participant[0].actor.reference');
+    expect(toFhirPath('Patient', '')).toBe('Patient');
+  });
+});
+
+describe('fhir-engage validate', () => {
+  test('reports each resource of JSON, NDJSON and Bundle files, exits 1 when any is invalid', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-val-'));
+    writeFileSync(path.join(dir, 'good.json'), JSON.stringify(appt));
+    writeFileSync(path.join(dir, 'many.ndjson'), `${JSON.stringify(appt)}\n${JSON.stringify({ ...appt, id: 'bad', status: 'maybe' })}\n{broken\n`);
+    writeFileSync(path.join(dir, 'bundle.json'), JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: { ...appt, id: 'b1' } }] }));
+    const res = runCliProcess(['validate', dir]);
+    expect(res.status).toBe(1);
+    expect(res.stdout).toContain(`${path.join(dir, 'many.ndjson')}:2 Appointment/bad: INVALID`);
+    expect(res.stdout).toContain('  error value: Appointment.status must be one of');
+    expect(res.stdout).toContain(`${path.join(dir, 'many.ndjson')}:3 ?: INVALID`);
+    expect(res.stdout).toContain(`${path.join(dir, 'bundle.json')}#entry[0] Appointment/b1: valid`);
+    expect(res.stdout).toContain('5 resource(s): 3 valid (0 with warnings), 2 invalid');
+
+    const ok = runCliProcess(['validate', path.join(dir, 'good.json'), '--json']);
+    expect(ok.status).toBe(0);
+    expect(JSON.parse(ok.stdout.trim())).toEqual({ where: path.join(dir, 'good.json'), resourceType: 'Appointment', id: 'a1', valid: true });
+  });
+
+  test('a missing path is a usage error', () => {
+    const res = runCliProcess(['validate', '/nonexistent/file.json']);
+    expect(res.status).toBe(2);
+    expect(res.stderr).toContain('no such file or directory: /nonexistent/file.json');
+  });
+});
