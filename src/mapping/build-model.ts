@@ -1,0 +1,149 @@
+/**
+ * Builds one patient's engagement model from the resources stored for them.
+ * Pure: same resources, same mappings → same model (items sorted by id, no clock).
+ */
+import type { Questionnaire, QuestionnaireResponse, Resource } from '@medplum/fhirtypes';
+import type { OperationOutcome } from '@medplum/fhirtypes';
+import type { MappingSet } from './load';
+import { mapResource, mappingOutcome, type MappedRecord } from './evaluate';
+import type {
+  ActivityItem,
+  ActivityStatus,
+  AppointmentItem,
+  AppointmentStatus,
+  EngagementModel,
+  RequestItem,
+  ResponseItem,
+  ResponseStatus,
+} from './model';
+import { collectAnswers, recogniseInstrument, scoreResponse, type InstrumentDefinition, type QuestionnaireLookup } from './scoring';
+
+export interface MappingFailure {
+  resource: Resource;
+  outcome: OperationOutcome;
+}
+
+export interface BuildResult {
+  model: EngagementModel;
+  failures: MappingFailure[];
+}
+
+export interface MappingContext {
+  mappings: MappingSet;
+  instruments: InstrumentDefinition[];
+  questionnaires?: QuestionnaireLookup;
+}
+
+const APPOINTMENT_STATUSES = new Set<AppointmentStatus>(['kept', 'no-show', 'cancelled', 'upcoming', 'other']);
+const ACTIVITY_STATUSES = new Set<ActivityStatus>(['completed', 'in-progress', 'scheduled', 'overdue', 'cancelled', 'other']);
+const RESPONSE_STATUSES = new Set<ResponseStatus>(['completed', 'in-progress', 'other']);
+
+const str = (v: unknown): string | undefined => (v === undefined ? undefined : String(v));
+const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+function pick<T extends string>(allowed: Set<T>, v: unknown): T {
+  return allowed.has(v as T) ? (v as T) : ('other' as T);
+}
+
+function latest(values: (string | undefined)[]): string | undefined {
+  let best: string | undefined;
+  for (const v of values) if (v && (!best || Date.parse(v) > Date.parse(best))) best = v;
+  return best;
+}
+
+/** Looks up Questionnaires among the given resources by canonical URL or Questionnaire/<id>. */
+export function questionnaireLookup(questionnaires: Questionnaire[]): QuestionnaireLookup {
+  const byKey = new Map<string, Questionnaire>();
+  for (const q of questionnaires) {
+    if (q.url) byKey.set(q.url, q);
+    if (q.id) byKey.set(`Questionnaire/${q.id}`, q);
+  }
+  return (ref) => byKey.get(ref) ?? byKey.get(ref.replace(/^.*\/(Questionnaire\/[^/]+)$/, '$1'));
+}
+
+/**
+ * Maps `resources` (the patient and everything stored for them) into the model.
+ * Resources whose mapping fails are returned as failures and left out.
+ */
+export function buildModel(sourceId: string, patientId: string, resources: Resource[], ctx: MappingContext): BuildResult {
+  const failures: MappingFailure[] = [];
+  const model: EngagementModel = { sourceId, patientId, patient: {}, appointments: [], activities: [], responses: [], requests: [] };
+  for (const resource of resources) {
+    const mapping = ctx.mappings[resource.resourceType];
+    if (!mapping) continue;
+    const result = mapResource(mapping, resource);
+    if (!result.ok) {
+      failures.push({ resource, outcome: mappingOutcome(resource.resourceType, result.failures, mapping) });
+      continue;
+    }
+    const r: MappedRecord = result.record;
+    switch (resource.resourceType) {
+      case 'Patient':
+        model.patient = {
+          ...(r.active !== undefined ? { active: Boolean(r.active) } : {}),
+          ...(r.deceased !== undefined ? { deceased: Boolean(r.deceased) } : {}),
+          ...(r.gender !== undefined ? { gender: String(r.gender) } : {}),
+          ...(r.birthYear !== undefined ? { birthYear: Number(r.birthYear) } : {}),
+          ...(r.language !== undefined ? { language: String(r.language) } : {}),
+          ...(r.hasPhone !== undefined ? { hasPhone: Boolean(r.hasPhone) } : {}),
+          ...(r.hasEmail !== undefined ? { hasEmail: Boolean(r.hasEmail) } : {}),
+        };
+        break;
+      case 'Appointment': {
+        const item: AppointmentItem = { id: String(r.id), status: pick(APPOINTMENT_STATUSES, r.status) };
+        if (r.start !== undefined) item.start = String(r.start);
+        if (r.end !== undefined) item.end = String(r.end);
+        if (r.sourceStatus !== undefined) item.sourceStatus = String(r.sourceStatus);
+        if (r.serviceType !== undefined) item.serviceType = String(r.serviceType);
+        model.appointments.push(item);
+        break;
+      }
+      case 'CarePlan':
+        (r.lists?.activities ?? []).forEach((a, i) => {
+          const item: ActivityItem = { id: `${r.id}#${i}`, planId: String(r.id), status: pick(ACTIVITY_STATUSES, a.status) };
+          if (r.status !== undefined) item.planStatus = String(r.status);
+          if (a.description !== undefined) item.description = String(a.description);
+          if (a.sourceStatus !== undefined) item.sourceStatus = String(a.sourceStatus);
+          if (a.start !== undefined) item.start = String(a.start);
+          if (a.due !== undefined) item.due = String(a.due);
+          model.activities.push(item);
+        });
+        break;
+      case 'QuestionnaireResponse': {
+        const answers = collectAnswers((resource as QuestionnaireResponse).item);
+        const def = recogniseInstrument({ questionnaire: str(r.questionnaire) }, answers, ctx.instruments, ctx.questionnaires);
+        const item: ResponseItem = { id: String(r.id), status: pick(RESPONSE_STATUSES, r.status), answers };
+        if (r.questionnaire !== undefined) item.questionnaire = String(r.questionnaire);
+        if (r.authored !== undefined) item.authored = String(r.authored);
+        if (r.sourceStatus !== undefined) item.sourceStatus = String(r.sourceStatus);
+        if (def) {
+          item.instrument = def.instrument;
+          item.score = scoreResponse(answers, def);
+        }
+        model.responses.push(item);
+        break;
+      }
+      case 'Task': {
+        if (r.ownTask === true || r.questionnaire === undefined) break;
+        const def = recogniseInstrument({ questionnaire: String(r.questionnaire) }, [], ctx.instruments, ctx.questionnaires);
+        const item: RequestItem = { id: String(r.id), questionnaire: String(r.questionnaire) };
+        if (r.status !== undefined) item.status = String(r.status);
+        if (r.authoredOn !== undefined) item.authoredOn = String(r.authoredOn);
+        if (def) item.instrument = def.instrument;
+        model.requests.push(item);
+        break;
+      }
+    }
+  }
+  model.appointments.sort(byId);
+  model.activities.sort(byId);
+  model.responses.sort(byId);
+  model.requests.sort(byId);
+  const lastContact = latest([
+    ...model.appointments.filter((a) => a.status === 'kept').map((a) => a.start),
+    ...model.responses.filter((q) => q.status === 'completed').map((q) => q.authored),
+    ...model.activities.filter((a) => a.status === 'completed').map((a) => a.due ?? a.start),
+  ]);
+  if (lastContact) model.lastContact = lastContact;
+  return { model, failures };
+}

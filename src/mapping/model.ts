@@ -1,0 +1,94 @@
+/**
+ * The engagement model: what fhir-engage knows about one patient, mapped from
+ * the EMR's resources. Only what outreach and indicators need: no names, no
+ * contact details, no free text about the person.
+ */
+
+export type AppointmentStatus = 'kept' | 'no-show' | 'cancelled' | 'upcoming' | 'other';
+export type ActivityStatus = 'completed' | 'in-progress' | 'scheduled' | 'overdue' | 'cancelled' | 'other';
+export type ResponseStatus = 'completed' | 'in-progress' | 'other';
+
+export interface PatientFacts {
+  active?: boolean;
+  deceased?: boolean;
+  gender?: string;
+  birthYear?: number;
+  language?: string;
+  /** Whether a phone number / email address is on file (never the value). */
+  hasPhone?: boolean;
+  hasEmail?: boolean;
+}
+
+export interface AppointmentItem {
+  id: string;
+  start?: string;
+  end?: string;
+  status: AppointmentStatus;
+  sourceStatus?: string;
+  serviceType?: string;
+}
+
+export interface ActivityItem {
+  /** `<planId>#<index>`: activities have no id of their own in FHIR. */
+  id: string;
+  planId: string;
+  planStatus?: string;
+  description?: string;
+  status: ActivityStatus;
+  sourceStatus?: string;
+  start?: string;
+  due?: string;
+}
+
+export interface Score {
+  instrument: string;
+  /** Total used by indicators: the stated total if the response has one, else the sum of the items when complete. */
+  total?: number;
+  /** True when every counted item was answered and scorable. */
+  complete: boolean;
+  statedTotal?: number;
+  computedTotal?: number;
+  /** Points per item key (e.g. item9 for PHQ-9 item 9). */
+  items: Record<string, number>;
+  /** Item keys without a scorable answer. */
+  missing: string[];
+}
+
+export interface Answer {
+  linkId: string;
+  /** A coding's code, or a number, string or boolean. */
+  value: string | number | boolean;
+  system?: string;
+}
+
+export interface ResponseItem {
+  id: string;
+  questionnaire?: string;
+  instrument?: string;
+  authored?: string;
+  status: ResponseStatus;
+  sourceStatus?: string;
+  answers: Answer[];
+  score?: Score;
+}
+
+/** Something requested of the patient (a Task for a questionnaire, for example). */
+export interface RequestItem {
+  id: string;
+  status?: string;
+  instrument?: string;
+  questionnaire?: string;
+  authoredOn?: string;
+}
+
+export interface EngagementModel {
+  sourceId: string;
+  patientId: string;
+  patient: PatientFacts;
+  appointments: AppointmentItem[];
+  activities: ActivityItem[];
+  responses: ResponseItem[];
+  requests: RequestItem[];
+  /** Latest kept appointment, completed response or completed activity (ISO date-time). */
+  lastContact?: string;
+}

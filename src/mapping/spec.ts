@@ -1,0 +1,85 @@
+/**
+ * The fields a mapping file may set, per resource type: the schema of
+ * mappings/*.yaml. A field not listed here is an error at load time.
+ */
+
+/** How a FHIRPath result becomes a model value. */
+export type ValueKind = 'string' | 'instant' | 'number' | 'boolean' | 'reference-id' | 'year';
+
+export interface FieldSpec {
+  kind: ValueKind;
+  /** The record cannot be used without it: failing to find it dead-letters the resource. */
+  required?: boolean;
+  description: string;
+}
+
+export interface TypeSpec {
+  fields: Record<string, FieldSpec>;
+  /** Repeating parts mapped with their own fields (CarePlan.activity). */
+  lists?: Record<string, { fields: Record<string, FieldSpec>; description: string }>;
+}
+
+export const MAPPED_TYPES: Record<string, TypeSpec> = {
+  Patient: {
+    fields: {
+      id: { kind: 'string', required: true, description: 'logical id' },
+      active: { kind: 'boolean', description: 'record in active use' },
+      deceased: { kind: 'boolean', description: 'deceased (outreach must stop)' },
+      gender: { kind: 'string', description: 'administrative gender' },
+      birthYear: { kind: 'year', description: 'year of birth (not the date)' },
+      language: { kind: 'string', description: 'preferred language code' },
+      hasPhone: { kind: 'boolean', description: 'a phone number is on file' },
+      hasEmail: { kind: 'boolean', description: 'an email address is on file' },
+    },
+  },
+  Appointment: {
+    fields: {
+      id: { kind: 'string', required: true, description: 'logical id' },
+      patient: { kind: 'reference-id', required: true, description: 'the patient expected' },
+      start: { kind: 'instant', description: 'start' },
+      end: { kind: 'instant', description: 'end' },
+      status: { kind: 'string', required: true, description: 'kept | no-show | cancelled | upcoming | other' },
+      sourceStatus: { kind: 'string', description: "the EMR's own status" },
+      serviceType: { kind: 'string', description: 'kind of visit' },
+    },
+  },
+  CarePlan: {
+    fields: {
+      id: { kind: 'string', required: true, description: 'logical id' },
+      patient: { kind: 'reference-id', required: true, description: 'the patient' },
+      status: { kind: 'string', description: 'plan status' },
+    },
+    lists: {
+      activities: {
+        description: 'one entry per CarePlan.activity',
+        fields: {
+          description: { kind: 'string', description: 'what is to be done' },
+          status: { kind: 'string', required: true, description: 'completed | in-progress | scheduled | overdue | cancelled | other' },
+          sourceStatus: { kind: 'string', description: "the EMR's own status" },
+          start: { kind: 'instant', description: 'when it starts' },
+          due: { kind: 'instant', description: 'when it is due' },
+        },
+      },
+    },
+  },
+  QuestionnaireResponse: {
+    fields: {
+      id: { kind: 'string', required: true, description: 'logical id' },
+      patient: { kind: 'reference-id', required: true, description: 'the patient who answered' },
+      questionnaire: { kind: 'string', description: 'canonical URL of the Questionnaire' },
+      authored: { kind: 'instant', description: 'when it was answered' },
+      status: { kind: 'string', required: true, description: 'completed | in-progress | other' },
+      sourceStatus: { kind: 'string', description: "the EMR's own status" },
+    },
+  },
+  Task: {
+    fields: {
+      id: { kind: 'string', required: true, description: 'logical id' },
+      patient: { kind: 'reference-id', required: true, description: 'the patient' },
+      status: { kind: 'string', description: 'task status' },
+      questionnaire: { kind: 'string', description: 'the Questionnaire requested, if this Task asks for one' },
+      authoredOn: { kind: 'instant', description: 'when it was requested' },
+      ownTask: { kind: 'boolean', description: 'written by fhir-engage itself (not a request to the patient)' },
+    },
+  },
+};

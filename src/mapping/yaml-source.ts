@@ -1,0 +1,44 @@
+/** YAML files with line numbers for every path, so mapping errors can say where. */
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import { configErrors } from '../errors';
+
+export type YamlPath = (string | number)[];
+
+export interface YamlFile {
+  file: string;
+  data: unknown;
+  /** `file:line` of the node at `path` (or its nearest existing parent). */
+  where(path: YamlPath): string;
+}
+
+export function readYamlFile(file: string): YamlFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw configErrors([{ text: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}` }]);
+  }
+  return parseYaml(text, file);
+}
+
+export function parseYaml(text: string, file: string): YamlFile {
+  const lines = new LineCounter();
+  const doc: Document = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw configErrors(
+      doc.errors.map((e) => ({ text: `${file}:${e.linePos?.[0]?.line ?? '?'}: not valid YAML: ${e.message.split('\n')[0]}` })),
+    );
+  }
+  return {
+    file,
+    data: doc.toJS(),
+    where(path: YamlPath): string {
+      for (let n = path.length; n >= 0; n--) {
+        const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+        if (node && typeof node === 'object' && node.range) return `${file}:${lines.linePos(node.range[0]).line}`;
+      }
+      return file;
+    },
+  };
+}
