@@ -8,6 +8,7 @@ import { createLogger, setLogger } from '../log/logger';
 import type { CliIo } from './io';
 import { registerConfigCommands } from './commands/config';
 import { registerDbCommands } from './commands/db';
+import { registerMappingCommands } from './commands/mapping';
 import { registerSandboxCommand } from './commands/sandbox';
 import { registerValidateCommand } from './commands/validate';
 import { version } from './version';
@@ -22,6 +23,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .exitOverride();
   registerConfigCommands(program, io, setExit);
   registerDbCommands(program, io, setExit);
+  registerMappingCommands(program, io, setExit);
   registerSandboxCommand(program, io, setExit);
   registerValidateCommand(program, io, setExit);
   return program;
