@@ -10,6 +10,8 @@ import { registerConfigCommands } from './commands/config';
 import { registerDbCommands } from './commands/db';
 import { registerMappingCommands } from './commands/mapping';
 import { registerSandboxCommand } from './commands/sandbox';
+import { registerSyncCommand } from './commands/sync';
+import { registerStartCommand } from './commands/start';
 import { registerValidateCommand } from './commands/validate';
 import { version } from './version';
 
@@ -25,6 +27,8 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerDbCommands(program, io, setExit);
   registerMappingCommands(program, io, setExit);
   registerSandboxCommand(program, io, setExit);
+  registerSyncCommand(program, io, setExit);
+  registerStartCommand(program, io, setExit);
   registerValidateCommand(program, io, setExit);
   return program;
 }

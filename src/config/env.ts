@@ -40,6 +40,11 @@ export const ENV_VARS = {
     default: 'info',
     example: 'debug',
   },
+  FHIR_ENGAGE_AS_OF: {
+    purpose:
+      'Instant that indicators, windows and rules are computed at (same as `sync --as-of`); resources keep their own timestamps. Unset: the current time.',
+    example: '2026-06-30T23:59:59Z',
+  },
   TEST_DATABASE_URL: {
     purpose:
       'Tests only: when set, the store conformance and end-to-end suites also run on this PostgreSQL server, each in a schema of its own that is dropped afterwards.',

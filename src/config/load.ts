@@ -8,6 +8,8 @@ import { envValue, type Env } from './env';
 import { loadSourcesFile } from './sources-file';
 import type { AppConfig } from './types';
 import { configError } from '../errors';
+import { DEFAULT_INDICATOR_SETTINGS } from '../indicators/settings';
+import { DEFAULT_ACTION_SETTINGS } from '../actions/settings';
 
 const DEFAULT_FILES = ['fhir-engage.config.yaml', 'fhir-engage.config.yml', 'fhir-engage.config.json'];
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -42,7 +44,21 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const configFile = options.configFile ? path.resolve(cwd, options.configFile) : resolveConfigFile(env, cwd);
-  const sources = configFile ? loadSourcesFile(configFile, env).sources : [];
+  const file = configFile ? loadSourcesFile(configFile, env) : { sources: [] };
+  const sources = file.sources ?? [];
+  const indicators = {
+    ...DEFAULT_INDICATOR_SETTINGS,
+    ...file.indicators,
+    weights: { ...DEFAULT_INDICATOR_SETTINGS.weights, ...file.indicators?.weights },
+    tiers: { ...DEFAULT_INDICATOR_SETTINGS.tiers, ...file.indicators?.tiers },
+  };
+  if (indicators.tiers.atRisk > indicators.tiers.engaged) {
+    throw configError(`${configFile}: indicators.tiers.atRisk (${indicators.tiers.atRisk}) must not be above indicators.tiers.engaged (${indicators.tiers.engaged})`, ['indicators.tiers']);
+  }
+  if (Object.values(indicators.weights).every((w) => w === 0)) {
+    throw configError(`${configFile}: indicators.weights must not all be 0`, ['indicators.weights']);
+  }
+  const actions = { ...DEFAULT_ACTION_SETTINGS, ...file.actions };
 
   const logLevel = envValue(env, 'LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.has(logLevel)) {
@@ -59,6 +75,8 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   return deepFreeze({
     configFile,
     sources,
+    indicators,
+    actions,
     store: {
       databaseUrl,
       schema,

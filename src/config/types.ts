@@ -48,6 +48,8 @@ export interface SourceConfig {
 
 export interface SourcesFile {
   sources: SourceConfig[];
+  indicators?: Partial<Omit<IndicatorSettings, 'weights' | 'tiers'>> & { weights?: Partial<IndicatorSettings['weights']>; tiers?: Partial<IndicatorSettings['tiers']> };
+  actions?: Partial<ActionSettings>;
 }
 
 export interface StoreSettings {
@@ -57,7 +59,12 @@ export interface StoreSettings {
   dataDir: string;
 }
 
+import type { IndicatorSettings } from '../indicators/settings';
+import type { ActionSettings } from '../actions/settings';
+
 export interface AppConfig {
+  indicators: IndicatorSettings;
+  actions: ActionSettings;
   /** Path of the sources file that was loaded, if any. */
   configFile?: string;
   sources: SourceConfig[];

@@ -14,6 +14,8 @@ export interface TypeSupport {
 
 export interface CapabilityReport {
   read: boolean;
+  /** The server accepts transaction Bundles (rest.interaction "transaction"). */
+  transactions: boolean;
   fhirVersion?: string;
   software?: string;
   types: Record<string, TypeSupport>;
@@ -30,6 +32,7 @@ export async function readCapabilities(client: FhirClient, types: string[]): Pro
     const all = Object.fromEntries(types.map((t) => [t, { searchable: true, lastUpdated: true }]));
     return {
       read: false,
+      transactions: false,
       types: all,
       warnings: [`could not read the CapabilityStatement (${(err as Error).message}); assuming every type is searchable with _lastUpdated`],
     };
@@ -67,5 +70,6 @@ export function assessCapabilities(statement: CapabilityStatement, types: string
     }
     result[type] = support;
   }
-  return { read: true, fhirVersion: statement.fhirVersion, software: statement.software?.name, types: result, warnings };
+  const transactions = (server?.interaction ?? []).some((i) => i.code === 'transaction');
+  return { read: true, transactions, fhirVersion: statement.fhirVersion, software: statement.software?.name, types: result, warnings };
 }

@@ -132,6 +132,7 @@ export const countResources = (sourceId: string): SqlQuery =>
 // ── outbox ──────────────────────────────────────────────────────────────────
 
 export interface OutboxInsert {
+  priority?: number;
   target: string;
   dedupeKey: string;
   resourceType: string;
@@ -142,10 +143,10 @@ export interface OutboxInsert {
 /** Enqueue; a live row with the same identity and content makes it a no-op. */
 export const enqueueOutbox = (sourceId: string, runId: string | null, items: OutboxInsert[]): SqlQuery =>
   q(
-    `INSERT INTO outbox (source_id, run_id, target, dedupe_key, resource_type, payload, content_hash)
-     SELECT $1, $2, t.target, t.dedupe_key, t.resource_type, t.payload::jsonb, t.content_hash
-     FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-       AS t(target, dedupe_key, resource_type, payload, content_hash)
+    `INSERT INTO outbox (source_id, run_id, target, dedupe_key, resource_type, payload, content_hash, priority)
+     SELECT $1, $2, t.target, t.dedupe_key, t.resource_type, t.payload::jsonb, t.content_hash, t.priority
+     FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[])
+       AS t(target, dedupe_key, resource_type, payload, content_hash, priority)
      ON CONFLICT (dedupe_key, content_hash) WHERE state IN ('pending', 'sending') DO NOTHING
      RETURNING id`,
     [
@@ -156,6 +157,7 @@ export const enqueueOutbox = (sourceId: string, runId: string | null, items: Out
       items.map((i) => i.resourceType),
       items.map((i) => JSON.stringify(i.payload)),
       items.map((i) => i.contentHash),
+      items.map((i) => i.priority ?? 1),
     ],
   );
 
@@ -172,7 +174,7 @@ export const claimOutbox = (sourceId: string | null, workerId: string, limit: nu
        WHERE ($1::text IS NULL OR source_id = $1)
          AND next_attempt_at <= now()
          AND (state = 'pending' OR (state = 'sending' AND lease_until < now()))
-       ORDER BY id
+       ORDER BY priority, id
        LIMIT $3
        FOR UPDATE SKIP LOCKED
      )
@@ -202,6 +204,10 @@ export const failOutbox = (
      WHERE id = $1 AND claimed_by = $2 AND state = 'sending' RETURNING id, state`,
     [id, workerId, JSON.stringify(error), retryInSeconds],
   );
+
+/** Rows left "sending" by a dead worker go back to pending (callers hold the source's sync lock). */
+export const releaseOutboxClaims = (sourceId: string): SqlQuery =>
+  q(`UPDATE outbox SET state = 'pending', lease_until = NULL WHERE source_id = $1 AND state = 'sending' RETURNING id`, [sourceId]);
 
 export const outboxCounts = (sourceId: string | null): SqlQuery =>
   q(
@@ -303,6 +309,91 @@ export const upsertPatientModel = (
     [sourceId, patientId, JSON.stringify(model), modelHash, runId],
   );
 
+// ── written resources ───────────────────────────────────────────────────────
+
+export interface WrittenUpsert {
+  sourceId: string;
+  identifierValue: string;
+  resourceType: string;
+  patientId: string;
+  rule: string;
+  target: string;
+  serverId: string | null;
+  versionId: string | null;
+  contentHash: string;
+  status: string | null;
+  state: string;
+  runId: string | null;
+}
+
+export const upsertWritten = (w: WrittenUpsert): SqlQuery =>
+  q(
+    `INSERT INTO written_resources (source_id, identifier_value, resource_type, patient_id, rule, target, server_id, version_id, content_hash, status, state, run_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     ON CONFLICT (source_id, identifier_value) DO UPDATE SET
+       server_id = EXCLUDED.server_id, version_id = EXCLUDED.version_id, content_hash = EXCLUDED.content_hash,
+       status = EXCLUDED.status, state = EXCLUDED.state, run_id = EXCLUDED.run_id, target = EXCLUDED.target, updated_at = now()`,
+    [w.sourceId, w.identifierValue, w.resourceType, w.patientId, w.rule, w.target, w.serverId, w.versionId, w.contentHash, w.status, w.state, w.runId],
+  );
+
+export const getWritten = (sourceId: string, identifierValue: string): SqlQuery =>
+  q('SELECT * FROM written_resources WHERE source_id = $1 AND identifier_value = $2', [sourceId, identifierValue]);
+
+export const listWrittenForPatients = (sourceId: string, patientIds: string[]): SqlQuery =>
+  q('SELECT * FROM written_resources WHERE source_id = $1 AND patient_id = ANY($2::text[]) ORDER BY identifier_value', [sourceId, patientIds]);
+
+export const countWritten = (sourceId: string | null): SqlQuery =>
+  q(
+    `SELECT resource_type, state, count(*)::int AS n FROM written_resources WHERE ($1::text IS NULL OR source_id = $1)
+     GROUP BY resource_type, state ORDER BY resource_type, state`,
+    [sourceId],
+  );
+
+// ── recomputation ───────────────────────────────────────────────────────────
+
+/**
+ * Patients to recompute as of `asOf`: those whose resources changed after
+ * their model was last built, and those not yet computed on asOf's UTC day
+ * (time-based indicators move by the day).
+ */
+export const patientsToRecompute = (sourceId: string, asOf: Date): SqlQuery =>
+  q(
+    `SELECT r.patient_id FROM resources r
+     LEFT JOIN patient_models m ON m.source_id = r.source_id AND m.patient_id = r.patient_id
+     WHERE r.source_id = $1 AND r.patient_id IS NOT NULL
+     GROUP BY r.patient_id, m.updated_at, m.computed_as_of
+     HAVING m.updated_at IS NULL OR max(r.updated_at) > m.updated_at
+        OR m.computed_as_of IS NULL OR (m.computed_as_of AT TIME ZONE 'UTC')::date <> ($2::timestamptz AT TIME ZONE 'UTC')::date
+     ORDER BY r.patient_id`,
+    [sourceId, asOf],
+  );
+
+export const resourcesOfPatients = (sourceId: string, patientIds: string[]): SqlQuery =>
+  q(
+    `SELECT patient_id, resource_type, resource_id, resource FROM resources
+     WHERE source_id = $1 AND patient_id = ANY($2::text[]) ORDER BY patient_id, resource_type, resource_id`,
+    [sourceId, patientIds],
+  );
+
+export const resourcesOfType = (sourceId: string, resourceType: string): SqlQuery =>
+  q('SELECT resource FROM resources WHERE source_id = $1 AND resource_type = $2 ORDER BY resource_id', [sourceId, resourceType]);
+
+/** The model and indicators of a patient, with when they were computed. */
+export const saveComputation = (sourceId: string, patientId: string, model: unknown, modelHash: string, indicators: unknown, asOf: Date, runId: string | null): SqlQuery =>
+  q(
+    `INSERT INTO patient_models (source_id, patient_id, model, model_hash, indicators, computed_as_of, run_id) VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6, $7)
+     ON CONFLICT (source_id, patient_id) DO UPDATE SET model = EXCLUDED.model, model_hash = EXCLUDED.model_hash,
+       indicators = EXCLUDED.indicators, computed_as_of = EXCLUDED.computed_as_of, run_id = EXCLUDED.run_id, updated_at = now()`,
+    [sourceId, patientId, JSON.stringify(model), modelHash, JSON.stringify(indicators), asOf, runId],
+  );
+
+export const listComputations = (sourceId: string | null): SqlQuery =>
+  q(
+    `SELECT source_id, patient_id, indicators, computed_as_of FROM patient_models
+     WHERE ($1::text IS NULL OR source_id = $1) AND indicators IS NOT NULL ORDER BY source_id, patient_id`,
+    [sourceId],
+  );
+
 export const getPatientModel = (sourceId: string, patientId: string): SqlQuery =>
   q('SELECT * FROM patient_models WHERE source_id = $1 AND patient_id = $2', [sourceId, patientId]);
 
@@ -358,4 +449,12 @@ export const indicatorHistory = (
        AND ($4::timestamptz IS NULL OR as_of >= $4) AND ($5::timestamptz IS NULL OR as_of <= $5)
      ORDER BY as_of, id`,
     [sourceId, patientId, indicator, from, to],
+  );
+
+// ── maintenance ─────────────────────────────────────────────────────────────
+
+/** Everything stored for a source except its run history (the sandbox is a new EMR each time it starts). */
+export const resetSourceData = (sourceId: string): SqlQuery[] =>
+  ['resources', 'watermarks', 'pull_checkpoints', 'patient_models', 'indicator_history', 'written_resources', 'outbox', 'dead_letters'].map((table) =>
+    q(`DELETE FROM ${table} WHERE source_id = $1`, [sourceId]),
   );

@@ -17,6 +17,8 @@ import type {
   SourceRecord,
   StoredResource,
   UpsertResult,
+  WrittenResource,
+  WrittenState,
 } from './types';
 import { storeError } from '../errors';
 
@@ -90,6 +92,24 @@ function toStoredResource(r: Row): StoredResource {
     patientId: str(r.patient_id),
     resource: r.resource as Record<string, unknown>,
     runId: str(r.run_id),
+  };
+}
+
+function toWritten(r: Row): WrittenResource {
+  return {
+    sourceId: String(r.source_id),
+    identifierValue: String(r.identifier_value),
+    resourceType: String(r.resource_type),
+    patientId: String(r.patient_id),
+    rule: String(r.rule),
+    target: String(r.target),
+    serverId: str(r.server_id),
+    versionId: str(r.version_id),
+    contentHash: String(r.content_hash),
+    status: str(r.status),
+    state: r.state as WrittenState,
+    runId: str(r.run_id),
+    updatedAt: date(r.updated_at),
   };
 }
 
@@ -307,6 +327,11 @@ export class Store {
     return rows.length === 1;
   }
 
+  /** Returns rows claimed by a worker that died to pending; call only while holding the source's sync lock. */
+  async releaseOutboxClaims(sourceId: string): Promise<number> {
+    return (await this.db.query(sql.releaseOutboxClaims(sourceId))).length;
+  }
+
   async outboxCounts(sourceId?: string): Promise<Record<string, number>> {
     const rows = await this.db.query(sql.outboxCounts(sourceId ?? null));
     return Object.fromEntries(rows.map((r) => [String(r.state), Number(r.n)]));
@@ -344,6 +369,68 @@ export class Store {
   async countDeadLetters(options: { sourceId?: string; runId?: string } = {}): Promise<number> {
     const rows = await this.db.query(sql.countDeadLetters(options.sourceId ?? null, options.runId ?? null));
     return Number(rows[0]?.n ?? 0);
+  }
+
+  // ── written resources ──
+  async upsertWritten(w: Omit<WrittenResource, 'updatedAt'>): Promise<void> {
+    await this.db.query(sql.upsertWritten(w));
+  }
+
+  async getWritten(sourceId: string, identifierValue: string): Promise<WrittenResource | undefined> {
+    const rows = await this.db.query(sql.getWritten(sourceId, identifierValue));
+    return rows[0] ? toWritten(rows[0]) : undefined;
+  }
+
+  async listWrittenForPatients(sourceId: string, patientIds: string[]): Promise<WrittenResource[]> {
+    if (patientIds.length === 0) return [];
+    const rows = await this.db.query(sql.listWrittenForPatients(sourceId, patientIds));
+    return rows.map(toWritten);
+  }
+
+  async countWritten(sourceId?: string): Promise<{ resourceType: string; state: string; n: number }[]> {
+    const rows = await this.db.query(sql.countWritten(sourceId ?? null));
+    return rows.map((r) => ({ resourceType: String(r.resource_type), state: String(r.state), n: Number(r.n) }));
+  }
+
+  /** Forgets everything stored for a source but its run history, in one transaction. */
+  async resetSourceData(sourceId: string): Promise<void> {
+    await this.transaction(async (tx) => {
+      for (const query of sql.resetSourceData(sourceId)) await tx.db.query(query);
+    });
+  }
+
+  // ── recomputation ──
+  async patientsToRecompute(sourceId: string, asOf: Date): Promise<string[]> {
+    const rows = await this.db.query(sql.patientsToRecompute(sourceId, asOf));
+    return rows.map((r) => String(r.patient_id));
+  }
+
+  /** Stored resources of some patients, grouped by patient. */
+  async resourcesOfPatients(sourceId: string, patientIds: string[]): Promise<Map<string, Record<string, unknown>[]>> {
+    const out = new Map<string, Record<string, unknown>[]>();
+    if (patientIds.length === 0) return out;
+    const rows = await this.db.query(sql.resourcesOfPatients(sourceId, patientIds));
+    for (const r of rows) {
+      const p = String(r.patient_id);
+      let list = out.get(p);
+      if (!list) out.set(p, (list = []));
+      list.push(r.resource as Record<string, unknown>);
+    }
+    return out;
+  }
+
+  async resourcesOfType(sourceId: string, resourceType: string): Promise<Record<string, unknown>[]> {
+    const rows = await this.db.query(sql.resourcesOfType(sourceId, resourceType));
+    return rows.map((r) => r.resource as Record<string, unknown>);
+  }
+
+  async saveComputation(sourceId: string, patientId: string, model: unknown, indicators: unknown, asOf: Date, runId: string | null): Promise<void> {
+    await this.db.query(sql.saveComputation(sourceId, patientId, model, contentHash(model), indicators, asOf, runId));
+  }
+
+  async listComputations(sourceId?: string): Promise<{ sourceId: string; patientId: string; indicators: unknown; computedAsOf: Date | null }[]> {
+    const rows = await this.db.query(sql.listComputations(sourceId ?? null));
+    return rows.map((r) => ({ sourceId: String(r.source_id), patientId: String(r.patient_id), indicators: r.indicators, computedAsOf: dateOrNull(r.computed_as_of) }));
   }
 
   // ── engagement model and indicators ──

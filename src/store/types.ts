@@ -111,3 +111,21 @@ export interface IndicatorRecord {
   runId: string | null;
   recordedAt: Date;
 }
+
+export type WrittenState = 'open' | 'closed' | 'handled-by-person';
+
+export interface WrittenResource {
+  sourceId: string;
+  identifierValue: string;
+  resourceType: string;
+  patientId: string;
+  rule: string;
+  target: string;
+  serverId: string | null;
+  versionId: string | null;
+  contentHash: string;
+  status: string | null;
+  state: WrittenState;
+  runId: string | null;
+  updatedAt: Date;
+}

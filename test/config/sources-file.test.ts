@@ -4,6 +4,8 @@ import path from 'node:path';
 import { parseSourcesFile } from '../../src/config/sources-file';
 import { loadConfig } from '../../src/config/load';
 import { describeError, EngageError } from '../../src/errors';
+import { DEFAULT_INDICATOR_SETTINGS } from '../../src/indicators/settings';
+import { DEFAULT_ACTION_SETTINGS } from '../../src/actions/settings';
 
 function problemsOf(text: string, env: Record<string, string> = {}): string[] {
   try {
@@ -110,6 +112,8 @@ describe('loadConfig', () => {
     expect(config).toEqual({
       configFile: undefined,
       sources: [],
+      indicators: DEFAULT_INDICATOR_SETTINGS,
+      actions: DEFAULT_ACTION_SETTINGS,
       store: { databaseUrl: undefined, schema: 'public', dataDir: path.join(dir, 'data') },
       logLevel: 'info',
     });
@@ -122,6 +126,19 @@ describe('loadConfig', () => {
     writeFileSync(path.join(dir, 'other.json'), '{"sources":[{"id":"other","baseUrl":"https://y"}]}');
     expect(loadConfig({ env: {}, cwd: dir }).sources.map((s) => s.id)).toEqual(['dflt']);
     expect(loadConfig({ env: { FHIR_ENGAGE_CONFIG: 'other.json' }, cwd: dir }).sources.map((s) => s.id)).toEqual(['other']);
+  });
+
+  test('indicator and action settings override their defaults key by key, and are checked', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-cfg-'));
+    writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), 'indicators:\n  phq9FollowUpDays: 14\n  weights: { adherence: 1 }\nactions:\n  disabled: [engagement-score]\n  taskOwner: Organization/care-team\n');
+    const config = loadConfig({ env: {}, cwd: dir });
+    expect(config.indicators.phq9FollowUpDays).toBe(14);
+    expect(config.indicators.weights).toEqual({ ...DEFAULT_INDICATOR_SETTINGS.weights, adherence: 1 });
+    expect(config.actions).toEqual({ ...DEFAULT_ACTION_SETTINGS, disabled: ['engagement-score'], taskOwner: 'Organization/care-team' });
+    writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), 'indicators:\n  tiers: { engaged: 30, atRisk: 50 }\n');
+    expect(() => loadConfig({ env: {}, cwd: dir })).toThrow('indicators.tiers.atRisk (50) must not be above indicators.tiers.engaged (30)');
+    writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), 'actions:\n  disabled: [spam-everyone]\n');
+    expect(() => loadConfig({ env: {}, cwd: dir })).toThrow('actions.disabled[0] must be one of');
   });
 
   test.each([

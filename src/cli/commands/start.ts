@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/load';
+import { ExitCode } from '../../errors';
+import { startEmbeddedSandbox } from '../../sandbox/embedded';
+import { openStore } from '../../store/open';
+import type { CliIo } from '../io';
+import { jsonSummary, runSyncs, type SyncCliOptions } from './sync';
+import { parseWholeNumber } from './sandbox';
+import { serve } from '../../scheduler/serve';
+
+interface StartOptions extends SyncCliOptions {
+  once?: boolean;
+  patients: number;
+  seed: number;
+  port: number;
+}
+
+export function registerStartCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
+  program
+    .command('start')
+    .description('the main job: with no EMR configured, sync the built-in sandbox EMR and keep serving; with sources configured, serve them')
+    .option('--once', 'exit after the first sync and its summary')
+    .option('--json', 'print the summary as one JSON object on the last line of stdout')
+    .option('--as-of <instant>', 'the instant indicators are computed at (default now)')
+    .option('-n, --patients <n>', 'sandbox: generated patients', parseWholeNumber, 100)
+    .option('-s, --seed <seed>', 'sandbox: generator seed', parseWholeNumber, 1)
+    .option('-p, --port <port>', 'API port (0: any free port)', parseWholeNumber, 8080)
+    .action(async (opts: StartOptions) => {
+      const loaded = loadConfig({ configFile: program.opts<{ config?: string }>().config });
+      const store = await openStore(loaded.store);
+      let stopSandbox: (() => Promise<void>) | undefined;
+      try {
+        let config = loaded;
+        if (loaded.sources.length === 0) {
+          io.err('no EMR configured: starting the built-in sandbox EMR…');
+          const sandbox = await startEmbeddedSandbox({ patients: opts.patients, seed: opts.seed, dataDir: loaded.store.dataDir });
+          stopSandbox = () => sandbox.server.close();
+          // A new sandbox is a new EMR: what was pulled from and written to the last one no longer applies.
+          await store.resetSourceData(sandbox.source.id);
+          io.err(`sandbox EMR at ${sandbox.server.baseUrl} (seeded in ${Math.round(sandbox.seededMs)} ms)`);
+          config = { ...loaded, sources: [sandbox.source] };
+        }
+        const { code, summaries } = await runSyncs(store, config, config.sources, opts, io);
+        if (opts.json) io.out(jsonSummary(summaries));
+        if (opts.once) {
+          setExit(code);
+          return;
+        }
+        await serve({ store, config, io, port: opts.port });
+        setExit(ExitCode.ok);
+      } finally {
+        await stopSandbox?.();
+        await store.close();
+      }
+    });
+}

@@ -1,0 +1,43 @@
+/**
+ * The sandbox EMR as `npm start` runs it when no EMR is configured: served
+ * in-process on an ephemeral port, seeded with the fixtures and generated
+ * patients whose year ends today, behind OAuth2 client_credentials.
+ */
+import path from 'node:path';
+import type { SourceConfig } from '../config/types';
+import { todayAnchor } from '../cli/commands/sandbox';
+import { makeSandboxCredentials } from './credentials';
+import { SandboxRepository } from './repository';
+import { seedRepository } from './seed';
+import { startSandbox, type SandboxServer } from './server';
+
+export const SANDBOX_SOURCE_ID = 'sandbox';
+
+export interface EmbeddedSandbox {
+  server: SandboxServer;
+  source: SourceConfig;
+  seededMs: number;
+}
+
+export async function startEmbeddedSandbox(options: { patients: number; seed: number; dataDir: string; now?: Date }): Promise<EmbeddedSandbox> {
+  const credentials = await makeSandboxCredentials('client_credentials', path.join(options.dataDir, 'sandbox'));
+  const repo = new SandboxRepository();
+  const seeded = await seedRepository(repo, { patients: options.patients, seed: options.seed, anchor: todayAnchor(options.now) });
+  const server = await startSandbox({ repo, auth: credentials.server });
+  const source: SourceConfig = {
+    id: SANDBOX_SOURCE_ID,
+    name: 'Built-in sandbox EMR',
+    baseUrl: server.baseUrl,
+    auth: credentials.client(server.tokenUrl),
+    resourceTypes: ['Patient', 'Appointment', 'CarePlan', 'QuestionnaireResponse'],
+    pageSize: 200,
+    mode: 'system',
+    schedule: '*/15 * * * *',
+    rateLimit: { requestsPerSecond: 200, concurrency: 4 },
+    timeoutMs: 30_000,
+    maxRetries: 5,
+    overlapSeconds: 300,
+    writeBack: true,
+  };
+  return { server, source, seededMs: seeded.durationMs };
+}

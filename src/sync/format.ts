@@ -1,0 +1,46 @@
+/** Human-readable run reports for the terminal. */
+import type { TypeReport } from '../fhir/pull';
+import type { SyncSummary } from './run';
+
+export function formatTypeReport(t: TypeReport): string {
+  const parts = [
+    `${t.pages} page(s)`,
+    `${t.received} received`,
+    `${t.new} new`,
+    `${t.changed} changed`,
+    `${t.unchanged} unchanged`,
+    `${t.deadLettered} dead-lettered`,
+    `${t.retries} retries`,
+    `${(t.durationMs / 1000).toFixed(1)} s`,
+  ];
+  const head = `  ${t.resourceType.padEnd(22)} ${t.status === 'ok' ? t.mode : t.status.toUpperCase()}`;
+  const lines = [`${head}: ${parts.join(', ')}`];
+  for (const n of t.notes) lines.push(`      note: ${n}`);
+  if (t.error) lines.push(`      error: ${t.error}`);
+  return lines.join('\n');
+}
+
+export function formatSummary(s: SyncSummary): string[] {
+  const lines: string[] = [];
+  lines.push(`${s.dryRun ? 'DRY RUN ' : ''}sync ${s.sourceId} run ${s.runId}: ${s.status.toUpperCase()} in ${(s.durationMs / 1000).toFixed(1)} s (as of ${s.asOf})`);
+  if (s.resumed.length) lines.push(`  resumed after interrupted run(s): ${s.resumed.join(', ')}`);
+  lines.push('pulled:');
+  for (const t of s.pull) lines.push(formatTypeReport(t));
+  lines.push(`patients: ${s.patients.total} (recomputed ${s.patients.recomputed})`);
+  lines.push(`tiers: engaged ${s.tiers.engaged}, at risk ${s.tiers['at-risk']}, disengaged ${s.tiers.disengaged}, unknown ${s.tiers.unknown}`);
+  const p = s.programme;
+  lines.push(
+    `programme: median adherence ${p.medianAdherence ?? 'n/a'}, PHQ-9 response ${p.phq9ResponseShare ?? 'n/a'} / remission ${p.phq9RemissionShare ?? 'n/a'} of ${p.phq9WithBaseline} with a baseline, item 9 flags ${p.item9Flags}, follow-ups due ${p.phq9FollowUpsDue}`,
+  );
+  if (s.dryRun) {
+    lines.push(`writes: ${s.planned} planned, none sent (dry run)`);
+  } else {
+    for (const [type, w] of Object.entries(s.writes)) {
+      lines.push(`writes ${type}: ${w.created} created, ${w.updated} updated, ${w.cancelled} cancelled, ${w.completed} completed, ${w.leftToPerson} left to a person, ${w.failed} failed${w.retryLater ? `, ${w.retryLater} to retry` : ''}`);
+    }
+  }
+  lines.push(`dead letters: ${s.deadLetters.thisRun} this run, ${s.deadLetters.open} open in total`);
+  lines.push(`requests: ${s.requests.requests} (${s.requests.retries} retries, ${s.requests.errors} error answers)`);
+  if (s.error) lines.push(`error: ${s.error}`);
+  return lines;
+}

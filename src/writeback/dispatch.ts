@@ -1,0 +1,241 @@
+/**
+ * Sends outbox rows to the write target, exactly once in effect: each write
+ * is found by its identifier before anything is sent again, created with a
+ * conditional create, updated with If-Match on the version read, and carries
+ * a Provenance in the same transaction Bundle where the server supports
+ * transactions. A Task a person has moved on in the EMR is recorded and left
+ * alone. Failures after retries go to the dead letters with the EMR's
+ * OperationOutcome.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Bundle, BundleEntry, OperationOutcome, Resource, Task } from '@medplum/fhirtypes';
+import type { FhirClient } from '../fhir/client';
+import { HttpError, describeError } from '../errors';
+import type { Store } from '../store/store';
+import type { OutboxItem, WrittenState } from '../store/types';
+import { comparableHash } from './content';
+import type { ClosePayload, OutboxPayload, UpsertPayload } from './outbox-item';
+import { provenanceFor } from './provenance';
+
+/** Attempts of one outbox row (each already retried by the transport) before it fails for good. */
+export const MAX_WRITE_ATTEMPTS = 5;
+const LEASE_SECONDS = 300;
+const BATCH = 20;
+
+export type WriteOutcome = 'created' | 'updated' | 'unchanged' | 'cancelled' | 'completed' | 'left-to-person' | 'failed' | 'retry-later';
+
+export interface DispatchCounts {
+  byType: Record<string, Partial<Record<WriteOutcome, number>>>;
+  requests: number;
+}
+
+export interface DispatchContext {
+  store: Store;
+  client: FhirClient;
+  sourceId: string;
+  runId: string;
+  workerId: string;
+  transactions: boolean;
+  now: () => Date;
+  /** Test hook: called after a write reached the EMR and before the outbox row is acked. */
+  afterSend?: (item: OutboxItem) => void | Promise<void>;
+}
+
+interface ServerCopy {
+  resource: Resource & { id: string };
+  versionId?: string;
+}
+
+function count(counts: DispatchCounts, type: string, outcome: WriteOutcome): void {
+  const t = (counts.byType[type] ??= {});
+  t[outcome] = (t[outcome] ?? 0) + 1;
+}
+
+async function findCurrent(ctx: DispatchContext, p: OutboxPayload, serverId: string | null): Promise<ServerCopy | undefined> {
+  if (serverId) {
+    const res = await ctx.client.request<Resource & { id: string }>('GET', `${p.resourceType}/${serverId}`);
+    if (res.status === 200) return { resource: res.body, versionId: res.body.meta?.versionId };
+    if (res.status !== 404 && res.status !== 410) throw ctx.client.errorFor('GET', res);
+  }
+  const bundle = await ctx.client.getBundle(`${p.resourceType}?identifier=${encodeURIComponent(`${p.identifierSystem}|${p.identifier}`)}`);
+  const found = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is Resource & { id: string } => r?.resourceType === p.resourceType && typeof r.id === 'string');
+  const first = found[0];
+  return first ? { resource: first, versionId: first.meta?.versionId } : undefined;
+}
+
+function entryResult(e: BundleEntry | undefined): { status: number; resource?: Resource; outcome?: OperationOutcome } {
+  return { status: Number(e?.response?.status?.split(' ')[0] ?? 0), resource: e?.resource, outcome: e?.response?.outcome as OperationOutcome | undefined };
+}
+
+/** Sends the write (and its Provenance) and returns the server's copy of the written resource. */
+async function send(ctx: DispatchContext, resource: Resource, method: 'POST' | 'PUT', p: OutboxPayload, version?: string): Promise<{ status: number; resource?: Resource; outcome?: OperationOutcome }> {
+  const type = p.resourceType;
+  const now = ctx.now();
+  const activity = method === 'POST' ? 'CREATE' : 'UPDATE';
+  const conditional = `identifier=${encodeURIComponent(`${p.identifierSystem}|${p.identifier}`)}`;
+  if (ctx.transactions) {
+    const fullUrl = method === 'POST' ? `urn:uuid:${randomUUID()}` : `${ctx.client.baseUrl}/${type}/${resource.id}`;
+    const target = method === 'POST' ? fullUrl : `${type}/${resource.id}`;
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        {
+          fullUrl,
+          resource,
+          request: method === 'POST' ? { method, url: type, ifNoneExist: conditional } : { method, url: `${type}/${resource.id}`, ...(version ? { ifMatch: `W/"${version}"` } : {}) },
+        },
+        { fullUrl: `urn:uuid:${randomUUID()}`, resource: provenanceFor(target, activity, p.entities, ctx.runId, now), request: { method: 'POST', url: 'Provenance' } },
+      ],
+    };
+    const res = await ctx.client.request<Bundle | OperationOutcome>('POST', '', { body: bundle });
+    if (res.status !== 200 || res.body?.resourceType !== 'Bundle') {
+      const outcome = res.body?.resourceType === 'OperationOutcome' ? res.body : undefined;
+      return { status: res.status, ...(outcome ? { outcome } : {}) };
+    }
+    return entryResult(res.body.entry?.[0]);
+  }
+  const res =
+    method === 'POST'
+      ? await ctx.client.request<Resource>('POST', type, { body: resource, headers: { 'if-none-exist': conditional } })
+      : await ctx.client.request<Resource>('PUT', `${type}/${resource.id}`, { body: resource, headers: version ? { 'if-match': `W/"${version}"` } : {} });
+  if (res.status === 201 || (method === 'PUT' && res.status === 200)) {
+    const written = res.body as Resource;
+    const prov = await ctx.client.request('POST', 'Provenance', { body: provenanceFor(`${type}/${written.id}`, activity, p.entities, ctx.runId, now) });
+    if (prov.status >= 300) throw ctx.client.errorFor('POST', prov);
+  }
+  return { status: res.status, resource: res.body as Resource, ...(res.body?.resourceType === 'OperationOutcome' ? { outcome: res.body as OperationOutcome } : {}) };
+}
+
+async function remember(ctx: DispatchContext, p: OutboxPayload, server: Resource | undefined, state: WrittenState, contentHash: string, target: string): Promise<void> {
+  await ctx.store.upsertWritten({
+    sourceId: ctx.sourceId,
+    identifierValue: p.identifier,
+    resourceType: p.resourceType,
+    patientId: p.patientId,
+    rule: p.rule,
+    target,
+    serverId: server?.id ?? null,
+    versionId: server?.meta?.versionId ?? null,
+    contentHash,
+    status: (server as Task | undefined)?.status ?? null,
+    state,
+    runId: ctx.runId,
+  });
+}
+
+class WriteRejected extends Error {
+  constructor(
+    readonly status: number,
+    readonly outcome: OperationOutcome | undefined,
+    text: string,
+  ) {
+    super(text);
+  }
+}
+
+/** Fields a person changes when they take a Task on; fhir-engage only ever writes status "requested" itself. */
+function movedByPerson(current: Resource, written: { status: string | null } | undefined): boolean {
+  if (current.resourceType !== 'Task') return false;
+  const status = (current as Task).status;
+  return status !== 'requested' && status !== written?.status;
+}
+
+async function sendUpsert(ctx: DispatchContext, p: UpsertPayload, target: string): Promise<WriteOutcome> {
+  const before = await ctx.store.getWritten(ctx.sourceId, p.identifier);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const current = await findCurrent(ctx, p, before?.serverId ?? null);
+    if (!current) {
+      const res = await send(ctx, p.resource, 'POST', p);
+      if (res.status === 201 || res.status === 200) {
+        await remember(ctx, p, res.resource, 'open', p.contentHash, target);
+        return res.status === 201 ? 'created' : 'unchanged';
+      }
+      throw new WriteRejected(res.status, res.outcome, `create of ${p.resourceType} ${p.identifier} answered HTTP ${res.status}`);
+    }
+    if (p.resourceType === 'Task' && movedByPerson(current.resource, before ?? undefined)) {
+      await remember(ctx, p, current.resource, 'handled-by-person', p.contentHash, target);
+      return 'left-to-person';
+    }
+    if (comparableHash(current.resource as unknown as Record<string, unknown>, p.resource as unknown as Record<string, unknown>) === p.contentHash) {
+      await remember(ctx, p, current.resource, 'open', p.contentHash, target);
+      return 'unchanged';
+    }
+    const res = await send(ctx, { ...p.resource, id: current.resource.id } as Resource, 'PUT', p, current.versionId);
+    if (res.status === 200 || res.status === 201) {
+      await remember(ctx, p, res.resource, 'open', p.contentHash, target);
+      return 'updated';
+    }
+    // 412: edited concurrently. Read it again and retry once.
+    if (res.status === 412 && attempt === 0) continue;
+    throw new WriteRejected(res.status, res.outcome, `update of ${p.resourceType} ${p.identifier} answered HTTP ${res.status}`);
+  }
+  throw new WriteRejected(412, undefined, `update of ${p.resourceType} ${p.identifier} kept failing its If-Match (edited concurrently)`);
+}
+
+async function sendClose(ctx: DispatchContext, p: ClosePayload, target: string): Promise<WriteOutcome> {
+  const before = await ctx.store.getWritten(ctx.sourceId, p.identifier);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const current = await findCurrent(ctx, p, p.serverId ?? before?.serverId ?? null);
+    const hash = before?.contentHash ?? '';
+    if (!current) {
+      await remember(ctx, p, undefined, 'closed', hash, target);
+      return p.status;
+    }
+    const task = current.resource as Task;
+    if (task.status === p.status) {
+      await remember(ctx, p, task, 'closed', hash, target);
+      return p.status;
+    }
+    if (movedByPerson(task, before ?? undefined)) {
+      await remember(ctx, p, task, 'handled-by-person', hash, target);
+      return 'left-to-person';
+    }
+    const closed: Task = { ...task, status: p.status, statusReason: { text: p.reason } };
+    delete closed.meta;
+    const res = await send(ctx, closed, 'PUT', p, current.versionId);
+    if (res.status === 200) {
+      await remember(ctx, p, res.resource, 'closed', hash, target);
+      return p.status;
+    }
+    if (res.status === 412 && attempt === 0) continue;
+    throw new WriteRejected(res.status, res.outcome, `closing Task ${p.identifier} answered HTTP ${res.status}`);
+  }
+  throw new WriteRejected(412, undefined, `closing Task ${p.identifier} kept failing its If-Match`);
+}
+
+/** Claims and sends every pending outbox row of the source. */
+export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCounts> {
+  const counts: DispatchCounts = { byType: {}, requests: 0 };
+  const seen = new Set<number>();
+  for (;;) {
+    const batch = (await ctx.store.claimOutbox({ workerId: ctx.workerId, limit: BATCH, leaseSeconds: LEASE_SECONDS, sourceId: ctx.sourceId })).filter((i) => !seen.has(i.id));
+    if (batch.length === 0) return counts;
+    for (const item of batch) {
+      seen.add(item.id);
+      const p = item.payload as OutboxPayload;
+      try {
+        const outcome = p.op === 'upsert' ? await sendUpsert(ctx, p, item.target) : await sendClose(ctx, p, item.target);
+        await ctx.afterSend?.(item);
+        await ctx.store.ackOutbox(item.id, ctx.workerId, { outcome });
+        count(counts, p.resourceType, outcome);
+      } catch (err) {
+        const rejected = err instanceof WriteRejected || (err instanceof HttpError && err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 429);
+        const outcome: OperationOutcome =
+          (err instanceof WriteRejected ? err.outcome : err instanceof HttpError ? err.remoteOutcome : undefined) ??
+          { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', details: { text: describeError(err) } }] };
+        if (rejected || item.attempts >= MAX_WRITE_ATTEMPTS) {
+          await ctx.store.transaction(async (tx) => {
+            await tx.failOutbox(item.id, ctx.workerId, { message: describeError(err) }, null);
+            await tx.addDeadLetters([{ sourceId: ctx.sourceId, runId: ctx.runId, stage: 'write', resourceType: p.resourceType, resourceId: p.identifier, payload: p, outcome }]);
+          });
+          count(counts, p.resourceType, 'failed');
+        } else {
+          // The transport already retried; try this row again in a later run or pass.
+          await ctx.store.failOutbox(item.id, ctx.workerId, { message: describeError(err) }, 30 * item.attempts);
+          count(counts, p.resourceType, 'retry-later');
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,30 @@
+/** The payload of an outbox row: one desired write, as planned. */
+import type { Observation, Task } from '@medplum/fhirtypes';
+import type { RuleName } from '../actions/settings';
+
+export interface UpsertPayload {
+  op: 'upsert';
+  identifierSystem: string;
+  identifier: string;
+  rule: RuleName;
+  patientId: string;
+  resourceType: 'Observation' | 'Task';
+  resource: Observation | Task;
+  entities: string[];
+  contentHash: string;
+}
+
+export interface ClosePayload {
+  op: 'close';
+  identifierSystem: string;
+  identifier: string;
+  rule: RuleName;
+  patientId: string;
+  resourceType: 'Task';
+  status: 'cancelled' | 'completed';
+  reason: string;
+  serverId: string | null;
+  entities: string[];
+}
+
+export type OutboxPayload = UpsertPayload | ClosePayload;
