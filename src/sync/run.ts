@@ -32,8 +32,6 @@ import { describeError, EngageError, outcome } from '../errors';
 import { logger } from '../log/logger';
 import type { SyncEvent } from './events';
 
-/** A run whose heartbeat is older than this is taken as dead (its process crashed). */
-export const STALE_RUN_SECONDS = 120;
 const HEARTBEAT_MS = 15_000;
 /** Patients computed and committed together: bounded memory whatever the EMR's size. */
 const COMPUTE_BATCH = 200;
@@ -147,7 +145,8 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
   const validator = sharedValidator();
 
   await store.upsertSource({ id: source.id, name: source.name, baseUrl: source.baseUrl });
-  const resumed = (await store.markStaleRunsInterrupted(source.id, STALE_RUN_SECONDS)).map((r) => r.id);
+  // Under the source's lock, any run of it still marked running belongs to a process that died.
+  const resumed = (await store.markStaleRunsInterrupted(source.id, 0)).map((r) => r.id);
   // We hold the source's lock: no other dispatcher of this source is alive, so its claims are stale.
   const released = await store.releaseOutboxClaims(source.id);
   const run = await store.createRun({ id: runId, sourceId: source.id, asOf: options.asOf, options: { full: !!options.full, dryRun: !!options.dryRun } });

@@ -214,11 +214,9 @@ export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCoun
     for (const item of batch) {
       seen.add(item.id);
       const p = item.payload as OutboxPayload;
+      let outcome: WriteOutcome;
       try {
-        const outcome = p.op === 'upsert' ? await sendUpsert(ctx, p, item.target) : await sendClose(ctx, p, item.target);
-        await ctx.afterSend?.(item);
-        await ctx.store.ackOutbox(item.id, ctx.workerId, { outcome });
-        count(counts, p.resourceType, outcome);
+        outcome = p.op === 'upsert' ? await sendUpsert(ctx, p, item.target) : await sendClose(ctx, p, item.target);
       } catch (err) {
         const rejected = err instanceof WriteRejected || (err instanceof HttpError && err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 429);
         const outcome: OperationOutcome =
@@ -235,7 +233,12 @@ export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCoun
           await ctx.store.failOutbox(item.id, ctx.workerId, { message: describeError(err) }, 30 * item.attempts);
           count(counts, p.resourceType, 'retry-later');
         }
+        continue;
       }
+      // Outside the try: a crash here (the hook in tests) must leave the row claimed, as a killed process would.
+      await ctx.afterSend?.(item);
+      await ctx.store.ackOutbox(item.id, ctx.workerId, { outcome });
+      count(counts, p.resourceType, outcome);
     }
   }
 }
