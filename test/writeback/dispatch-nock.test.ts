@@ -1,0 +1,105 @@
+/** The dispatcher against hand-written EMR answers: concurrent edits (412) and rejections (422). */
+import nock from 'nock';
+import type { Observation } from '@medplum/fhirtypes';
+import { FhirClient } from '../../src/fhir/client';
+import { dispatchOutbox } from '../../src/writeback/dispatch';
+import type { UpsertPayload } from '../../src/writeback/outbox-item';
+import { comparableHash } from '../../src/writeback/content';
+import type { Store } from '../../src/store/store';
+import { memoryStore } from '../helpers/store';
+
+const BASE = 'https://emr.test/fhir';
+const SYSTEM = 'https://fhir-engage.dev/fhir/identifier';
+let store: Store;
+
+beforeAll(async () => {
+  nock.disableNetConnect();
+  store = await memoryStore();
+});
+afterAll(async () => {
+  nock.enableNetConnect();
+  await store.close();
+});
+afterEach(() => {
+  const pending = nock.pendingMocks();
+  nock.cleanAll();
+  expect(pending).toEqual([]);
+});
+
+function observation(value: number): Observation {
+  return {
+    resourceType: 'Observation',
+    identifier: [{ system: SYSTEM, value: 'p1/engagement-score/2026-06' }],
+    status: 'final',
+    code: { coding: [{ system: 'https://fhir-engage.dev/fhir/CodeSystem/engagement', code: 'engagement-score' }] },
+    subject: { reference: 'Patient/p1' },
+    valueInteger: value,
+  };
+}
+
+async function enqueue(sourceId: string, resource: Observation): Promise<void> {
+  const payload: UpsertPayload = {
+    op: 'upsert',
+    identifierSystem: SYSTEM,
+    identifier: 'p1/engagement-score/2026-06',
+    rule: 'engagement-score',
+    patientId: 'p1',
+    resourceType: 'Observation',
+    resource,
+    entities: ['Patient/p1'],
+    contentHash: comparableHash(resource as unknown as Record<string, unknown>),
+  };
+  await store.enqueueOutbox(sourceId, 'run', [{ target: BASE, dedupeKey: `${BASE}|${payload.identifier}`, resourceType: 'Observation', payload }]);
+}
+
+function run(sourceId: string) {
+  return dispatchOutbox({ store, client: new FhirClient({ baseUrl: BASE, auth: { type: 'none' }, maxRetries: 0 }), sourceId, runId: 'run', workerId: 'w', transactions: false, now: () => new Date('2026-06-01T00:00:00Z') });
+}
+
+test('412 on If-Match (edited concurrently) is re-read and retried once with the new version', async () => {
+  await store.upsertWritten({ sourceId: 's412', identifierValue: 'p1/engagement-score/2026-06', resourceType: 'Observation', patientId: 'p1', rule: 'engagement-score', target: BASE, serverId: 'o1', versionId: '1', contentHash: 'old', status: null, state: 'open', runId: 'r0' });
+  await enqueue('s412', observation(80));
+  const server = (v: string, value: number) => ({ ...observation(value), id: 'o1', meta: { versionId: v } });
+  nock(BASE)
+    .get('/Observation/o1')
+    .reply(200, server('1', 60))
+    .put('/Observation/o1')
+    .matchHeader('if-match', 'W/"1"')
+    .reply(412, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'conflict' }] })
+    .get('/Observation/o1')
+    .reply(200, server('2', 61))
+    .put('/Observation/o1', (body: Observation) => body.valueInteger === 80)
+    .matchHeader('if-match', 'W/"2"')
+    .reply(200, server('3', 80))
+    .post('/Provenance', (body: { target: { reference: string }[] }) => body.target[0]?.reference === 'Observation/o1')
+    .reply(201, { resourceType: 'Provenance', id: 'pv1' });
+  const counts = await run('s412');
+  expect(counts.byType.Observation).toEqual({ updated: 1 });
+  expect(await store.getWritten('s412', 'p1/engagement-score/2026-06')).toMatchObject({ serverId: 'o1', versionId: '3', state: 'open' });
+});
+
+test('422 with an OperationOutcome goes to the dead letters with the EMR outcome; nothing is retried', async () => {
+  await enqueue('s422', observation(50));
+  const emrOutcome = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'business-rule', diagnostics: 'Observation.code not in the allowed value set' }] };
+  nock(BASE)
+    .get('/Observation')
+    .query({ identifier: `${SYSTEM}|p1/engagement-score/2026-06` })
+    .reply(200, { resourceType: 'Bundle', type: 'searchset' })
+    .post('/Observation')
+    .matchHeader('if-none-exist', `identifier=${encodeURIComponent(`${SYSTEM}|p1/engagement-score/2026-06`)}`)
+    .reply(422, emrOutcome);
+  const counts = await run('s422');
+  expect(counts.byType.Observation).toEqual({ failed: 1 });
+  const [letter] = await store.listDeadLetters({ sourceId: 's422' });
+  expect(letter).toMatchObject({ stage: 'write', resourceType: 'Observation', resourceId: 'p1/engagement-score/2026-06', outcome: emrOutcome });
+  expect(await store.outboxCounts('s422')).toEqual({ failed: 1 });
+});
+
+test('a server error is kept for a later attempt, not dead-lettered', async () => {
+  await enqueue('s503', observation(50));
+  nock(BASE).get('/Observation').query(true).reply(503);
+  const counts = await run('s503');
+  expect(counts.byType.Observation).toEqual({ 'retry-later': 1 });
+  expect(await store.outboxCounts('s503')).toEqual({ pending: 1 });
+  expect(await store.countDeadLetters({ sourceId: 's503' })).toBe(0);
+});
