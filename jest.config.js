@@ -10,4 +10,6 @@ module.exports = {
   testTimeout: 60000,
   // Two cores: more workers than that only thrash.
   maxWorkers: 2,
+  // Test names in the output show, among other things, which store drivers each suite ran on.
+  verbose: true,
 };

@@ -12,6 +12,7 @@ import { registerMappingCommands } from './commands/mapping';
 import { registerSandboxCommand } from './commands/sandbox';
 import { registerSyncCommand } from './commands/sync';
 import { registerStartCommand } from './commands/start';
+import { registerServeCommand } from './commands/serve';
 import { registerValidateCommand } from './commands/validate';
 import { version } from './version';
 
@@ -29,6 +30,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerSandboxCommand(program, io, setExit);
   registerSyncCommand(program, io, setExit);
   registerStartCommand(program, io, setExit);
+  registerServeCommand(program, io, setExit);
   registerValidateCommand(program, io, setExit);
   return program;
 }

@@ -40,6 +40,17 @@ export const ENV_VARS = {
     default: 'info',
     example: 'debug',
   },
+  FHIR_ENGAGE_API_KEY: {
+    purpose:
+      'API key(s) for the HTTP API, comma-separated (sent as X-API-Key or Authorization: Bearer). Unset: `start`/`serve` make a random key and print it once; health, ready and metrics stay open.',
+    example: 'change-me-to-a-long-random-string',
+    secret: true,
+  },
+  FHIR_ENGAGE_PORT: {
+    purpose: 'Port of the HTTP API of `start` and `serve` (also --port).',
+    default: '8080',
+    example: '8080',
+  },
   FHIR_ENGAGE_AS_OF: {
     purpose:
       'Instant that indicators, windows and rules are computed at (same as `sync --as-of`); resources keep their own timestamps. Unset: the current time.',

@@ -1,46 +1,101 @@
 /**
- * The long-running service: each source's sync on its cron schedule
- * (node-cron), never two runs of a source at once (the store's advisory
- * lock, so several instances on one PostgreSQL run each job once), until
- * SIGTERM/SIGINT, which lets the page in progress commit and then stops.
+ * The long-running service: the HTTP API, and each source's sync on its cron
+ * schedule (node-cron). A scheduled tick runs once across all instances on one
+ * database (a slot row claimed first), and never overlaps another run of the
+ * same source (the advisory lock). SIGTERM/SIGINT stops the schedule, lets
+ * running syncs commit the page in progress, and closes the API.
  */
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import cron, { type ScheduledTask } from 'node-cron';
-import type { AppConfig } from '../config/types';
+import type { AppConfig, SourceConfig } from '../config/types';
 import type { Store } from '../store/store';
-import { SyncBusyError, syncSource } from '../sync/run';
+import { SyncRunner } from '../sync/runner';
 import { logger } from '../log/logger';
 import type { CliIo } from '../cli/io';
+import { createApiApp } from '../api/app';
+import { Metrics } from '../api/metrics';
+import type { SyncSummary } from '../sync/run';
 
 export interface ServeOptions {
   store: Store;
   config: AppConfig;
   io: CliIo;
   port: number;
+  host?: string;
+  apiKeys?: string[];
   /** Resolves when the service should stop (default: SIGTERM or SIGINT). */
   until?: Promise<void>;
+  /** Runs already done before serving (the first sync of `start`), for the metrics. */
+  initialRuns?: SyncSummary[];
+  /** Called once the API listens (tests). */
+  onListening?: (url: string) => void;
+  instanceId?: string;
+}
+
+/** The scheduled tick a firing belongs to: its second for 6-field (seconds) expressions, else its minute. */
+export function slotOf(date: Date, expression: string): Date {
+  const unit = expression.trim().split(/\s+/).length === 6 ? 1000 : 60_000;
+  return new Date(Math.floor(date.getTime() / unit) * unit);
+}
+
+/**
+ * One firing of a source's schedule: the first instance to claim the tick runs
+ * it; the others (and this one, if a run is still going) skip it. Returns the
+ * run id when this instance started a run.
+ */
+export async function scheduledTick(store: Store, runner: SyncRunner, source: SourceConfig, firedAt: Date, instance: string): Promise<string | undefined> {
+  const slot = slotOf(firedAt, source.schedule ?? '* * * * *');
+  if (!(await store.claimSlot(source.id, slot, instance))) {
+    logger().info({ sourceId: source.id, slot: slot.toISOString() }, 'scheduled sync taken by another instance');
+    return undefined;
+  }
+  try {
+    const { runId } = await runner.trigger(source.id, { asOf: new Date() });
+    return runId;
+  } catch (err) {
+    logger().info({ sourceId: source.id, err }, 'scheduled sync not started');
+    return undefined;
+  }
+}
+
+export function apiKeysFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env.FHIR_ENGAGE_API_KEY ?? '').split(',').map((k) => k.trim()).filter(Boolean);
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
   const { store, config, io } = options;
-  const controller = new AbortController();
-  const running = new Set<Promise<unknown>>();
+  const instance = options.instanceId ?? `${os.hostname()}:${process.pid}`;
+  const metrics = new Metrics();
+  for (const s of options.initialRuns ?? []) metrics.recordRun(s);
+  const runner = new SyncRunner(store, config, metrics);
+  let apiKeys = options.apiKeys ?? apiKeysFromEnv();
+  if (apiKeys.length === 0) {
+    apiKeys = [randomBytes(24).toString('base64url')];
+    io.err(`no FHIR_ENGAGE_API_KEY set: this run's API key is ${apiKeys[0]}`);
+  }
+  const app = createApiApp({ store, config, runner, metrics, apiKeys });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(options.port, options.host ?? '0.0.0.0', () => resolve(s));
+    s.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${options.host && options.host !== '0.0.0.0' ? options.host : 'localhost'}:${port}/api`;
+  io.err(`API: ${url} (health ${url}/health, metrics ${url}/metrics, OpenAPI ${url}/openapi.json)`);
+  options.onListening?.(url);
+
   const tasks: ScheduledTask[] = [];
   for (const source of config.sources) {
     if (!source.schedule) continue;
-    const task = cron.schedule(source.schedule, () => {
-      const p = syncSource(store, config, source, { asOf: new Date(), signal: controller.signal })
-        .then((s) => logger().info({ sourceId: source.id, runId: s.runId, status: s.status }, 'scheduled sync finished'))
-        .catch((err: unknown) => {
-          if (err instanceof SyncBusyError) logger().info({ sourceId: source.id }, 'scheduled sync skipped: a run of this source is in progress');
-          else logger().error({ err, sourceId: source.id }, 'scheduled sync failed');
-        })
-        .finally(() => running.delete(p));
-      running.add(p);
+    const task = cron.schedule(source.schedule, async (ctx) => {
+      await scheduledTick(store, runner, source, ctx?.date instanceof Date ? ctx.date : new Date(), instance).catch((err: unknown) => logger().error({ err, sourceId: source.id }, 'scheduler failed'));
     });
     tasks.push(task);
     io.err(`scheduled ${source.id}: "${source.schedule}"`);
   }
-  io.err('serving: scheduled syncs run until SIGTERM or Ctrl-C');
+  io.err('serving until SIGTERM or Ctrl-C');
   await (options.until ??
     new Promise<void>((resolve) => {
       const stop = (): void => {
@@ -51,9 +106,12 @@ export async function serve(options: ServeOptions): Promise<void> {
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
     }));
-  io.err('stopping: letting running syncs commit their current page…');
+  io.err('stopping: running syncs commit their current page…');
   for (const t of tasks) await t.stop();
-  controller.abort();
-  await Promise.allSettled([...running]);
+  await runner.stop();
+  await new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
   io.err('stopped');
 }

@@ -257,6 +257,11 @@ export const listDeadLetters = (sourceId: string | null, runId: string | null, l
     [sourceId, runId, limit],
   );
 
+export const getDeadLetter = (id: number): SqlQuery => q('SELECT * FROM dead_letters WHERE id = $1', [id]);
+
+export const resolveDeadLetter = (id: number): SqlQuery =>
+  q('UPDATE dead_letters SET resolved_at = now(), retried_at = now() WHERE id = $1 AND resolved_at IS NULL RETURNING id', [id]);
+
 export const countDeadLetters = (sourceId: string | null, runId: string | null): SqlQuery =>
   q(
     `SELECT count(*)::int AS n FROM dead_letters
@@ -387,6 +392,13 @@ export const saveComputation = (sourceId: string, patientId: string, model: unkn
     [sourceId, patientId, JSON.stringify(model), modelHash, JSON.stringify(indicators), asOf, runId],
   );
 
+export const getComputations = (patientId: string, sourceId: string | null): SqlQuery =>
+  q(
+    `SELECT source_id, patient_id, indicators, computed_as_of FROM patient_models
+     WHERE patient_id = $1 AND ($2::text IS NULL OR source_id = $2) AND indicators IS NOT NULL ORDER BY source_id`,
+    [patientId, sourceId],
+  );
+
 export const listComputations = (sourceId: string | null): SqlQuery =>
   q(
     `SELECT source_id, patient_id, indicators, computed_as_of FROM patient_models
@@ -457,4 +469,13 @@ export const indicatorHistory = (
 export const resetSourceData = (sourceId: string): SqlQuery[] =>
   ['resources', 'watermarks', 'pull_checkpoints', 'patient_models', 'indicator_history', 'written_resources', 'outbox', 'dead_letters'].map((table) =>
     q(`DELETE FROM ${table} WHERE source_id = $1`, [sourceId]),
+  );
+
+// ── scheduling ──────────────────────────────────────────────────────────────
+
+export const claimSlot = (sourceId: string, slot: Date, instance: string): SqlQuery =>
+  q(
+    `INSERT INTO scheduled_slots (source_id, slot, claimed_by) VALUES ($1, $2, $3)
+     ON CONFLICT (source_id, slot) DO NOTHING RETURNING claimed_by`,
+    [sourceId, slot, instance],
   );

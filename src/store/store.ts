@@ -366,6 +366,15 @@ export class Store {
     return rows.map(toDeadLetter);
   }
 
+  async getDeadLetter(id: number): Promise<DeadLetter | undefined> {
+    const rows = await this.db.query(sql.getDeadLetter(id));
+    return rows[0] ? toDeadLetter(rows[0]) : undefined;
+  }
+
+  async resolveDeadLetter(id: number): Promise<boolean> {
+    return (await this.db.query(sql.resolveDeadLetter(id))).length === 1;
+  }
+
   async countDeadLetters(options: { sourceId?: string; runId?: string } = {}): Promise<number> {
     const rows = await this.db.query(sql.countDeadLetters(options.sourceId ?? null, options.runId ?? null));
     return Number(rows[0]?.n ?? 0);
@@ -399,6 +408,11 @@ export class Store {
     });
   }
 
+  /** True for the one instance that claims this scheduled tick of the source. */
+  async claimSlot(sourceId: string, slot: Date, instance: string): Promise<boolean> {
+    return (await this.db.query(sql.claimSlot(sourceId, slot, instance))).length === 1;
+  }
+
   // ── recomputation ──
   async patientsToRecompute(sourceId: string, asOf: Date): Promise<string[]> {
     const rows = await this.db.query(sql.patientsToRecompute(sourceId, asOf));
@@ -426,6 +440,11 @@ export class Store {
 
   async saveComputation(sourceId: string, patientId: string, model: unknown, indicators: unknown, asOf: Date, runId: string | null): Promise<void> {
     await this.db.query(sql.saveComputation(sourceId, patientId, model, contentHash(model), indicators, asOf, runId));
+  }
+
+  async getComputations(patientId: string, sourceId?: string): Promise<{ sourceId: string; patientId: string; indicators: unknown; computedAsOf: Date | null }[]> {
+    const rows = await this.db.query(sql.getComputations(patientId, sourceId ?? null));
+    return rows.map((r) => ({ sourceId: String(r.source_id), patientId: String(r.patient_id), indicators: r.indicators, computedAsOf: dateOrNull(r.computed_as_of) }));
   }
 
   async listComputations(sourceId?: string): Promise<{ sourceId: string; patientId: string; indicators: unknown; computedAsOf: Date | null }[]> {

@@ -38,6 +38,8 @@ const COMPUTE_BATCH = 200;
 
 export interface SyncOptions {
   asOf: Date;
+  /** Id of the run (default: a new UUID), so that a caller can name it before it starts. */
+  runId?: string;
   full?: boolean;
   dryRun?: boolean;
   signal?: AbortSignal;
@@ -136,7 +138,7 @@ export async function syncSource(store: Store, config: AppConfig, source: Source
 
 async function runLocked(store: Store, config: AppConfig, source: SourceConfig, options: SyncOptions): Promise<SyncSummary> {
   const started = performance.now();
-  const runId = randomUUID();
+  const runId = options.runId ?? randomUUID();
   const log = logger().child({ sourceId: source.id, runId });
   const emit = (e: SyncEvent): void => options.onEvent?.(e);
   // Mappings load (and fail) before any work.

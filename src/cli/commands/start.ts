@@ -24,7 +24,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
     .option('--as-of <instant>', 'the instant indicators are computed at (default now)')
     .option('-n, --patients <n>', 'sandbox: generated patients', parseWholeNumber, 100)
     .option('-s, --seed <seed>', 'sandbox: generator seed', parseWholeNumber, 1)
-    .option('-p, --port <port>', 'API port (0: any free port)', parseWholeNumber, 8080)
+    .option('-p, --port <port>', 'API port (0: any free port; default FHIR_ENGAGE_PORT or 8080)', parseWholeNumber, Number(process.env.FHIR_ENGAGE_PORT || 8080))
     .action(async (opts: StartOptions) => {
       const loaded = loadConfig({ configFile: program.opts<{ config?: string }>().config });
       const store = await openStore(loaded.store);
@@ -46,7 +46,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
           setExit(code);
           return;
         }
-        await serve({ store, config, io, port: opts.port });
+        await serve({ store, config, io, port: opts.port, initialRuns: summaries });
         setExit(ExitCode.ok);
       } finally {
         await stopSandbox?.();

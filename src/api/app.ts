@@ -1,0 +1,186 @@
+/**
+ * The HTTP API (express 5) under /api. Health, readiness, metrics and the
+ * OpenAPI document are open; every other route needs an API key or bearer
+ * token. Errors are OperationOutcomes without stack traces or patient data.
+ */
+import express, { type Request, type Response } from 'express';
+import type { AppConfig } from '../config/types';
+import type { Store } from '../store/store';
+import { assertSchemaCurrent } from '../store/migrate';
+import type { SyncRunner } from '../sync/runner';
+import { programmeSummary } from '../indicators/programme';
+import type { PatientIndicators } from '../indicators/compute';
+import { sharedValidator } from '../validation/validator';
+import { defaultPatientOf } from '../mapping/patient-of';
+import type { Resource } from '@medplum/fhirtypes';
+import { requireApiKey } from './auth';
+import { errorMiddleware, sendOutcome } from './errors';
+import type { Metrics } from './metrics';
+import { OPENAPI } from './openapi';
+import { SyncBusyError } from '../sync/run';
+
+export interface ApiOptions {
+  store: Store;
+  config: AppConfig;
+  runner: SyncRunner;
+  metrics: Metrics;
+  apiKeys: string[];
+}
+
+/** A bad query parameter: its message is ours (it names the parameter, never echoes the value). */
+class BadQuery extends Error {}
+
+const param = (req: Request, name: string): string => String((req.params as Record<string, string>)[name]);
+const query = (req: Request, name: string): string | undefined => {
+  const v = (req.query as Record<string, unknown>)[name];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+};
+
+function instant(req: Request, name: string): Date | undefined {
+  const v = query(req, name);
+  if (v === undefined) return undefined;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new BadQuery(`${name} must be an ISO date or instant`);
+  return new Date(t);
+}
+
+export function createApiApp(options: ApiOptions): express.Express {
+  const { store, config, runner, metrics } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '1mb' }));
+  const api = express.Router();
+
+  api.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  api.get('/ready', async (_req, res) => {
+    try {
+      await store.ping();
+      await assertSchemaCurrent(store.driver);
+      res.json({ status: 'ready', store: store.kind });
+    } catch {
+      sendOutcome(res, 503, 'transient', 'the store is not reachable or its schema is not current');
+    }
+  });
+  api.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  api.get('/openapi.json', (_req, res) => {
+    res.json(OPENAPI);
+  });
+
+  api.use(requireApiKey(options.apiKeys));
+
+  api.get('/sources', async (_req, res) => {
+    const recent = await store.listRuns({ limit: 200 });
+    res.json({
+      sources: config.sources.map((s) => {
+        const last = recent.find((r) => r.sourceId === s.id);
+        return {
+          id: s.id,
+          name: s.name,
+          baseUrl: s.baseUrl,
+          authType: s.auth.type,
+          mode: s.mode,
+          resourceTypes: s.resourceTypes,
+          schedule: s.schedule ?? null,
+          writeBack: s.writeBack,
+          writeTarget: s.writeTarget?.baseUrl ?? null,
+          running: runner.isRunning(s.id),
+          lastRun: last ? { id: last.id, status: last.status, startedAt: last.startedAt, finishedAt: last.finishedAt } : null,
+        };
+      }),
+    });
+  });
+
+  api.post('/sources/:id/sync', async (req, res) => {
+    const id = param(req, 'id');
+    if (!config.sources.some((s) => s.id === id)) return sendOutcome(res, 404, 'not-found', `no source "${id}"`);
+    try {
+      const { runId } = await runner.trigger(id);
+      res.status(202).location(`/api/runs/${runId}`).json({ runId, status: 'running', run: `/api/runs/${runId}` });
+    } catch (err) {
+      if (err instanceof SyncBusyError) return sendOutcome(res, 409, 'conflict', `a sync of ${id} is already running`);
+      throw err;
+    }
+  });
+
+  api.get('/runs', async (req, res) => {
+    const limit = Math.min(500, Math.max(1, Number(query(req, 'limit') ?? 50) || 50));
+    res.json({ runs: await store.listRuns({ sourceId: query(req, 'source'), limit }) });
+  });
+
+  api.get('/runs/:id', async (req, res) => {
+    const run = await store.getRun(param(req, 'id'));
+    if (!run) return sendOutcome(res, 404, 'not-found', 'no such run');
+    res.json(run);
+  });
+
+  api.get('/patients/:id/engagement', async (req, res) => {
+    const rows = await store.getComputations(param(req, 'id'), query(req, 'source'));
+    if (rows.length === 0) return sendOutcome(res, 404, 'not-found', 'no indicators for this patient');
+    res.json({
+      results: rows.map((r) => {
+        const ind = r.indicators as PatientIndicators;
+        return { sourceId: r.sourceId, patientId: r.patientId, asOf: r.computedAsOf, tier: ind.engagement.tier, score: ind.engagement.score, why: ind.engagement.why, indicators: ind };
+      }),
+    });
+  });
+
+  api.get('/patients/:id/indicators', async (req, res) => {
+    const history = await store.indicatorHistory({ patientId: param(req, 'id'), sourceId: query(req, 'source'), indicator: query(req, 'name'), from: instant(req, 'from'), to: instant(req, 'to') });
+    res.json({ history: history.map((h) => ({ sourceId: h.sourceId, indicator: h.indicator, value: h.value, asOf: h.asOf, runId: h.runId })) });
+  });
+
+  api.get('/programme', async (req, res) => {
+    const rows = await store.listComputations(query(req, 'source'));
+    res.json(programmeSummary(rows.map((r) => r.indicators as PatientIndicators)));
+  });
+
+  api.get('/dead-letters', async (req, res) => {
+    const limit = Math.min(1000, Math.max(1, Number(query(req, 'limit') ?? 100) || 100));
+    const withPayload = query(req, 'includePayload') === 'true';
+    const letters = await store.listDeadLetters({ sourceId: query(req, 'source'), runId: query(req, 'run'), limit });
+    res.json({ deadLetters: letters.map((d) => ({ ...d, payload: withPayload ? d.payload : undefined })) });
+  });
+
+  api.post('/dead-letters/:id/retry', async (req, res) => {
+    const id = Number(param(req, 'id'));
+    const letter = Number.isInteger(id) ? await store.getDeadLetter(id) : undefined;
+    if (!letter) return sendOutcome(res, 404, 'not-found', 'no such dead letter');
+    if (letter.stage === 'write') {
+      const payload = letter.payload as { resourceType: string; identifier: string } | null;
+      const source = config.sources.find((s) => s.id === letter.sourceId);
+      if (!payload || !source) return sendOutcome(res, 422, 'processing', 'this dead letter cannot be retried (no planned write or unknown source)');
+      const target = source.writeTarget?.baseUrl ?? source.baseUrl;
+      await store.transaction(async (tx) => {
+        await tx.enqueueOutbox(letter.sourceId, letter.runId, [{ target, dedupeKey: `${target}|${payload.identifier}`, resourceType: payload.resourceType, payload }]);
+        await tx.resolveDeadLetter(id);
+      });
+      return res.json({ retried: true, action: 'write re-queued; it is sent by the next sync of the source' });
+    }
+    if (!letter.payload || typeof letter.payload !== 'object' || !(letter.payload as { resourceType?: string }).resourceType) {
+      return sendOutcome(res, 422, 'processing', 'this dead letter has no resource to retry');
+    }
+    const resource = letter.payload as Resource;
+    const result = sharedValidator().validate(resource);
+    if (!result.valid) {
+      res.status(422).json({ resourceType: 'OperationOutcome', issue: (result.outcome?.issue ?? []).map((i) => ({ severity: i.severity, code: i.code, expression: i.expression, details: i.details })) });
+      return;
+    }
+    await store.transaction(async (tx) => {
+      await tx.upsertResources(letter.sourceId, letter.runId, [{ resource: resource as never, patientId: defaultPatientOf(resource) ?? null }]);
+      await tx.resolveDeadLetter(id);
+    });
+    res.json({ retried: true, action: 'the resource is now valid and stored; the next sync maps it' });
+  });
+
+  app.use('/api', api);
+  app.use((_req: Request, res: Response) => sendOutcome(res, 404, 'not-found', 'no such route'));
+  app.use((err: unknown, req: Request, res: Response, next: express.NextFunction) => {
+    if (err instanceof BadQuery) return sendOutcome(res, 400, 'invalid', err.message);
+    errorMiddleware(err, req, res, next);
+  });
+  return app;
+}

@@ -1,0 +1,29 @@
+/** Prometheus metrics of the service (prom-client, a registry of its own). */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SyncSummary } from '../sync/run';
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly runs = new Counter({ name: 'fhir_engage_runs_total', help: 'Sync runs finished, by source and status', labelNames: ['source', 'status'], registers: [this.registry] });
+  private readonly pulled = new Counter({ name: 'fhir_engage_resources_pulled_total', help: 'Resources received from EMRs, by source and type', labelNames: ['source', 'type'], registers: [this.registry] });
+  private readonly deadLetters = new Counter({ name: 'fhir_engage_dead_letters_total', help: 'Dead letters recorded by runs, by source', labelNames: ['source'], registers: [this.registry] });
+  private readonly writes = new Counter({ name: 'fhir_engage_writes_total', help: 'Writes to EMRs, by source, resource type and outcome', labelNames: ['source', 'type', 'outcome'], registers: [this.registry] });
+  private readonly requestErrors = new Counter({ name: 'fhir_engage_request_errors_total', help: 'HTTP error answers and retries from EMRs, by source and kind', labelNames: ['source', 'kind'], registers: [this.registry] });
+  private readonly duration = new Histogram({ name: 'fhir_engage_run_duration_seconds', help: 'Duration of sync runs', labelNames: ['source'], buckets: [1, 5, 15, 60, 300, 900, 3600], registers: [this.registry] });
+
+  constructor(defaults = true) {
+    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'fhir_engage_' });
+  }
+
+  recordRun(s: SyncSummary): void {
+    this.runs.inc({ source: s.sourceId, status: s.status });
+    this.duration.observe({ source: s.sourceId }, s.durationMs / 1000);
+    for (const t of s.pull) if (t.received) this.pulled.inc({ source: s.sourceId, type: t.resourceType }, t.received);
+    if (s.deadLetters.thisRun) this.deadLetters.inc({ source: s.sourceId }, s.deadLetters.thisRun);
+    for (const [type, w] of Object.entries(s.writes)) {
+      for (const [outcome, n] of Object.entries(w)) if (n) this.writes.inc({ source: s.sourceId, type, outcome }, n);
+    }
+    if (s.requests.errors) this.requestErrors.inc({ source: s.sourceId, kind: 'error-answer' }, s.requests.errors);
+    if (s.requests.retries) this.requestErrors.inc({ source: s.sourceId, kind: 'retry' }, s.requests.retries);
+  }
+}

@@ -1,0 +1,39 @@
+/** The API's OpenAPI 3.1 document (served at /api/openapi.json; a test checks it against the routes). */
+const outcome = { $ref: '#/components/schemas/OperationOutcome' };
+const errors = {
+  '401': { description: 'API key missing or wrong', content: { 'application/json': { schema: outcome } } },
+  '404': { description: 'not found', content: { 'application/json': { schema: outcome } } },
+};
+const json = (description: string, schema: object = { type: 'object' }) => ({ description, content: { 'application/json': { schema } } });
+const secured = [{ apiKey: [] }, { bearer: [] }];
+const q = (name: string, description: string) => ({ name, in: 'query', required: false, schema: { type: 'string' }, description });
+const p = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+
+export const OPENAPI = {
+  openapi: '3.1.0',
+  info: { title: 'fhir-engage API', version: '1' },
+  components: {
+    securitySchemes: {
+      apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+      bearer: { type: 'http', scheme: 'bearer' },
+    },
+    schemas: { OperationOutcome: { type: 'object', properties: { resourceType: { const: 'OperationOutcome' }, issue: { type: 'array' } } } },
+  },
+  paths: {
+    '/api/health': { get: { summary: 'Liveness', security: [], responses: { '200': json('alive') } } },
+    '/api/ready': { get: { summary: 'Store reachable and schema current', security: [], responses: { '200': json('ready'), '503': json('not ready', outcome) } } },
+    '/api/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'text exposition format', content: { 'text/plain': {} } } } } },
+    '/api/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': json('OpenAPI document') } } },
+    '/api/sources': { get: { summary: 'Configured sources (never secrets)', security: secured, responses: { '200': json('sources'), ...errors } } },
+    '/api/sources/{id}/sync': { post: { summary: 'Start a sync of a source', security: secured, parameters: [p('id')], responses: { '202': json('started: { runId }'), '409': json('a run of this source is in progress', outcome), ...errors } } },
+    '/api/runs': { get: { summary: 'Recent runs', security: secured, parameters: [q('source', 'source id'), q('limit', 'at most this many (default 50)')], responses: { '200': json('runs'), ...errors } } },
+    '/api/runs/{id}': { get: { summary: 'One run with its counts', security: secured, parameters: [p('id')], responses: { '200': json('run'), ...errors } } },
+    '/api/patients/{id}/engagement': { get: { summary: 'Current indicators, tier and why', security: secured, parameters: [p('id'), q('source', 'source id')], responses: { '200': json('engagement'), ...errors } } },
+    '/api/patients/{id}/indicators': {
+      get: { summary: 'Indicator history', security: secured, parameters: [p('id'), q('name', 'indicator name, e.g. engagement.score'), q('from', 'ISO instant'), q('to', 'ISO instant'), q('source', 'source id')], responses: { '200': json('history'), ...errors } },
+    },
+    '/api/programme': { get: { summary: 'Programme-level aggregates', security: secured, parameters: [q('source', 'source id')], responses: { '200': json('summary'), ...errors } } },
+    '/api/dead-letters': { get: { summary: 'Open dead letters', security: secured, parameters: [q('source', 'source id'), q('run', 'run id'), q('limit', 'at most'), q('includePayload', 'true to include the stored resource')], responses: { '200': json('dead letters'), ...errors } } },
+    '/api/dead-letters/{id}/retry': { post: { summary: 'Retry one dead letter (re-validate it, or re-send a failed write)', security: secured, parameters: [p('id')], responses: { '200': json('retried'), '422': json('still invalid', outcome), ...errors } } },
+  },
+} as const;

@@ -1,0 +1,145 @@
+/** The HTTP API with supertest, over a store filled by a real sync of the sandbox EMR. */
+import os from 'node:os';
+import request from 'supertest';
+import type { Express } from 'express';
+import { createApiApp } from '../../src/api/app';
+import { Metrics } from '../../src/api/metrics';
+import { OPENAPI } from '../../src/api/openapi';
+import { loadConfig } from '../../src/config/load';
+import type { AppConfig } from '../../src/config/types';
+import type { SandboxServer } from '../../src/sandbox/server';
+import type { Store } from '../../src/store/store';
+import { syncSource } from '../../src/sync/run';
+import { SyncRunner } from '../../src/sync/runner';
+import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
+import { testSource } from '../helpers/source';
+import { memoryStore } from '../helpers/store';
+
+const KEY = 'test-key-0123456789';
+let emr: SandboxServer;
+let store: Store;
+let app: Express;
+let config: AppConfig;
+let runner: SyncRunner;
+let metrics: Metrics;
+
+beforeAll(async () => {
+  emr = await seededSandbox({ patients: 8, seed: 4, fixtures: false, invalidResources: 2 });
+  store = await memoryStore();
+  config = { ...loadConfig({ env: {}, cwd: os.tmpdir() }), sources: [testSource({ id: 'clinic', baseUrl: emr.baseUrl, resourceTypes: ['Patient', 'Appointment', 'QuestionnaireResponse'] })] };
+  metrics = new Metrics(false);
+  metrics.recordRun(await syncSource(store, config, config.sources[0]!, { asOf: new Date(TEST_ANCHOR), strict: true }));
+  runner = new SyncRunner(store, config, metrics);
+  app = createApiApp({ store, config, runner, metrics, apiKeys: [KEY] });
+});
+afterAll(async () => {
+  await runner.stop();
+  await emr.close();
+  await store.close();
+});
+
+const auth = { 'X-API-Key': KEY };
+
+describe('open routes', () => {
+  test('health, ready and metrics need no key', async () => {
+    expect((await request(app).get('/api/health')).body).toEqual({ status: 'ok' });
+    expect((await request(app).get('/api/ready')).body).toEqual({ status: 'ready', store: 'pglite' });
+    const m = await request(app).get('/api/metrics');
+    expect(m.status).toBe(200);
+    expect(m.text).toMatch(/fhir_engage_runs_total\{source="clinic",status="partially-failed"\} 1/);
+    expect(m.text).toMatch(/fhir_engage_resources_pulled_total\{source="clinic",type="Appointment"\} \d+/);
+    expect(m.text).toMatch(/fhir_engage_dead_letters_total\{source="clinic"\} 2/);
+    expect(m.text).toMatch(/fhir_engage_writes_total\{source="clinic",type="Observation",outcome="created"\} \d+/);
+  });
+});
+
+describe('auth', () => {
+  test.each(['/api/sources', '/api/runs', '/api/programme', '/api/dead-letters', '/api/patients/gen-pat-000001/engagement'])('%s needs an API key', async (path) => {
+    const none = await request(app).get(path);
+    expect(none.status).toBe(401);
+    expect(none.body.resourceType).toBe('OperationOutcome');
+    expect((await request(app).get(path).set('X-API-Key', 'wrong')).status).toBe(401);
+    expect((await request(app).get(path).set('Authorization', `Bearer ${KEY}`)).status).not.toBe(401);
+  });
+
+  test('with no key configured, protected routes are disabled', async () => {
+    const open = createApiApp({ store, config, runner, metrics, apiKeys: [] });
+    const res = await request(open).get('/api/sources').set('X-API-Key', '');
+    expect(res.status).toBe(401);
+    expect(res.body.issue[0].details.text).toContain('no API key is configured');
+  });
+});
+
+describe('routes', () => {
+  test('sources never show secrets', async () => {
+    const res = await request(app).get('/api/sources').set(auth);
+    expect(res.body.sources[0]).toMatchObject({ id: 'clinic', authType: 'none', lastRun: { status: 'partially-failed' } });
+  });
+
+  test('trigger a sync: 202 with a run id, 409 while it runs, then the run is readable', async () => {
+    const first = await request(app).post('/api/sources/clinic/sync').set(auth);
+    expect(first.status).toBe(202);
+    expect(first.headers.location).toBe(`/api/runs/${first.body.runId}`);
+    const second = await request(app).post('/api/sources/clinic/sync').set(auth);
+    expect(second.status).toBe(409);
+    expect(second.body.issue[0].code).toBe('conflict');
+    expect((await request(app).post('/api/sources/nope/sync').set(auth)).status).toBe(404);
+    for (let i = 0; i < 100 && runner.isRunning('clinic'); i++) await new Promise((r) => setTimeout(r, 100));
+    const run = await request(app).get(`/api/runs/${first.body.runId}`).set(auth);
+    expect(run.status).toBe(200);
+    expect(run.body).toMatchObject({ id: first.body.runId, sourceId: 'clinic' });
+    expect(['succeeded', 'partially-failed']).toContain(run.body.status);
+    const runs = await request(app).get('/api/runs?source=clinic&limit=5').set(auth);
+    expect(runs.body.runs.length).toBeGreaterThanOrEqual(2);
+  });
+
+  test('a patient’s engagement, history and the programme view', async () => {
+    const e = await request(app).get('/api/patients/gen-pat-000001/engagement').set(auth);
+    expect(e.status).toBe(200);
+    expect(e.body.results[0]).toMatchObject({ sourceId: 'clinic', patientId: 'gen-pat-000001', tier: expect.any(String), why: expect.any(String) });
+    const h = await request(app).get('/api/patients/gen-pat-000001/indicators?name=engagement.tier').set(auth);
+    expect(h.body.history.length).toBeGreaterThanOrEqual(1);
+    expect(h.body.history.every((x: { indicator: string }) => x.indicator === 'engagement.tier')).toBe(true);
+    expect((await request(app).get('/api/patients/gen-pat-000001/indicators?from=yesterday').set(auth)).status).toBe(400);
+    const p = await request(app).get('/api/programme').set(auth);
+    expect(p.body.patients).toBe(8);
+    expect((await request(app).get('/api/patients/nobody/engagement').set(auth)).status).toBe(404);
+  });
+
+  test('dead letters: listed without payload unless asked; a still-invalid one cannot be retried', async () => {
+    const list = await request(app).get('/api/dead-letters?source=clinic').set(auth);
+    expect(list.body.deadLetters).toHaveLength(2);
+    expect(list.body.deadLetters[0].payload).toBeUndefined();
+    const withPayload = await request(app).get('/api/dead-letters?source=clinic&includePayload=true').set(auth);
+    expect(withPayload.body.deadLetters[0].payload.resourceType).toBe('Appointment');
+    const retry = await request(app).post(`/api/dead-letters/${list.body.deadLetters[0].id}/retry`).set(auth);
+    expect(retry.status).toBe(422);
+    expect(retry.body.issue[0].expression[0]).toMatch(/^Appointment\./);
+    expect((await request(app).post('/api/dead-letters/999999/retry').set(auth)).status).toBe(404);
+  });
+
+  test('errors carry no patient data and no stack traces', async () => {
+    const res = await request(app).get('/api/patients/Zelophehad%20Quillfeather/engagement').set(auth);
+    expect(res.status).toBe(404);
+    expect(JSON.stringify(res.body)).not.toContain('Zelophehad');
+    expect(JSON.stringify(res.body)).not.toMatch(/at .*\.ts:\d+/);
+    const bad = await request(app).post('/api/sources/clinic/sync').set(auth).set('content-type', 'application/json').send('{"broken');
+    expect(bad.status).toBe(400);
+    expect(bad.body.issue[0].details.text).toBe('request body is not valid JSON');
+    expect((await request(app).get('/api/nowhere').set(auth)).status).toBe(404);
+  });
+});
+
+test('the OpenAPI document lists exactly the routes the app serves', async () => {
+  const doc = (await request(app).get('/api/openapi.json')).body as typeof OPENAPI;
+  const documented = Object.entries(doc.paths).flatMap(([p, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${p}`)).sort();
+  // Routes as express registered them, /:id written as {id}.
+  const router = (app as unknown as { router: { stack: { name: string; handle: { stack?: { route?: { path: string; methods: Record<string, boolean> } }[] } }[] } }).router;
+  const served = router.stack
+    .filter((l) => l.name === 'router')
+    .flatMap((l) => l.handle.stack ?? [])
+    .filter((l) => l.route)
+    .flatMap((l) => Object.keys(l.route!.methods).map((m) => `${m.toUpperCase()} /api${l.route!.path.replace(/:(\w+)/g, '{$1}')}`))
+    .sort();
+  expect(served).toEqual(documented);
+});
