@@ -1,0 +1,41 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ROOT } from '../helpers/cli';
+import { seededSandbox } from '../helpers/sandbox';
+
+test('serve: the API answers, a triggered sync runs, SIGTERM stops it cleanly with exit 0', async () => {
+  const emr = await seededSandbox({ patients: 3, seed: 2, fixtures: false });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-serve-'));
+  writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: served\n    baseUrl: ${emr.baseUrl}\n    schedule: "0 3 * * *"\n`);
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), 'serve', '--port', '0', '--host', '127.0.0.1'], {
+    cwd: dir,
+    env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'), FHIR_ENGAGE_API_KEY: 'k-serve' },
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    for (let i = 0; i < 300 && !/API: (\S+) /.test(err); i++) await new Promise((r) => setTimeout(r, 100));
+    const api = /API: (\S+) /.exec(err)?.[1] as string;
+    expect(api).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api$/);
+    expect(err).toContain('scheduled served: "0 3 * * *"');
+    expect(await (await fetch(`${api}/health`)).json()).toEqual({ status: 'ok' });
+    const trigger = await fetch(`${api}/sources/served/sync`, { method: 'POST', headers: { 'x-api-key': 'k-serve' } });
+    expect(trigger.status).toBe(202);
+    const { runId } = (await trigger.json()) as { runId: string };
+    let status = 'running';
+    for (let i = 0; i < 300 && status === 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const run = await fetch(`${api}/runs/${runId}`, { headers: { 'x-api-key': 'k-serve' } });
+      if (run.status === 200) status = ((await run.json()) as { status: string }).status;
+    }
+    expect(status).toBe('succeeded');
+  } finally {
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    await emr.close();
+  }
+  expect(err).toContain('stopped');
+});
