@@ -4,6 +4,7 @@
  * Unit-tested without a database (test/unit/store-queries.test.ts).
  */
 import type { SqlQuery } from './driver';
+import type { WrittenResource } from './types';
 
 const q = (text: string, values: unknown[] = []): SqlQuery => ({ text, values });
 
@@ -316,20 +317,7 @@ export const upsertPatientModel = (
 
 // ── written resources ───────────────────────────────────────────────────────
 
-export interface WrittenUpsert {
-  sourceId: string;
-  identifierValue: string;
-  resourceType: string;
-  patientId: string;
-  rule: string;
-  target: string;
-  serverId: string | null;
-  versionId: string | null;
-  contentHash: string;
-  status: string | null;
-  state: string;
-  runId: string | null;
-}
+export type WrittenUpsert = Omit<WrittenResource, 'updatedAt'>;
 
 export const upsertWritten = (w: WrittenUpsert): SqlQuery =>
   q(

@@ -4,27 +4,12 @@ import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { pullSource } from '../../src/fhir/pull';
 import { createSourceClient, newTransportStats } from '../../src/fhir/source-client';
 import type { SourceConfig } from '../../src/config/types';
-import type { Store } from '../../src/store/store';
 import { sharedValidator } from '../../src/validation/validator';
 import { testSource } from '../helpers/source';
-import { memoryStore } from '../helpers/store';
+import { useNockAndStore } from '../helpers/nock-store';
 
 const BASE = 'https://ehr.test/r4/ec2458f2-1e24-41c8-b71b-0e701af7583d';
-let store: Store;
-
-beforeAll(async () => {
-  nock.disableNetConnect();
-  store = await memoryStore();
-});
-afterAll(async () => {
-  nock.enableNetConnect();
-  await store.close();
-});
-afterEach(() => {
-  const pending = nock.pendingMocks();
-  nock.cleanAll();
-  expect(pending).toEqual([]);
-});
+const ctx = useNockAndStore();
 
 const appt = (id: string, patient: string, lastUpdated = '2026-05-01T10:00:00Z') => ({
   resourceType: 'Appointment',
@@ -41,7 +26,7 @@ function page(entries: Bundle['entry'], next?: string): Bundle {
 
 function run(source: SourceConfig) {
   const stats = newTransportStats();
-  return pullSource({ source, store, client: createSourceClient(source, stats), validator: sharedValidator(), runId: 'r1', transportStats: stats });
+  return pullSource({ source, store: ctx.store(), client: createSourceClient(source, stats), validator: sharedValidator(), runId: 'r1', transportStats: stats });
 }
 
 test('opaque next links are followed exactly as given', async () => {
@@ -78,8 +63,8 @@ test('per-patient mode searches each stored patient with patient=, following nex
     ['Appointment', 'ok', 3],
   ]);
   expect(report.changedPatients).toEqual(['p1', 'p2']);
-  expect(await store.getCheckpoint('pp', 'Appointment')).toBeUndefined();
-  expect((await store.getWatermark('pp', 'Appointment'))?.toISOString()).toBe('2026-05-01T10:00:00.000Z');
+  expect(await ctx.store().getCheckpoint('pp', 'Appointment')).toBeUndefined();
+  expect((await ctx.store().getWatermark('pp', 'Appointment'))?.toISOString()).toBe('2026-05-01T10:00:00.000Z');
 });
 
 test('OperationOutcome entries in a Bundle are counted; an error one becomes a dead letter; included resources are stored', async () => {
@@ -100,11 +85,11 @@ test('OperationOutcome entries in a Bundle are counted; an error one becomes a d
     );
   const report = await run(testSource({ id: 'oo', baseUrl: BASE, resourceTypes: ['QuestionnaireResponse'] }));
   expect(report.types[0]).toMatchObject({ status: 'ok', received: 1, new: 2, included: 1, outcomes: 2 });
-  const letters = await store.listDeadLetters({ sourceId: 'oo' });
+  const letters = await ctx.store().listDeadLetters({ sourceId: 'oo' });
   expect(letters.map((l) => [l.stage, l.outcome.issue[0]?.code])).toEqual([['pull', 'forbidden']]);
   // The included Questionnaire satisfied the response's reference: no extra fetch.
   expect(report.types.map((t) => t.resourceType)).toEqual(['QuestionnaireResponse']);
-  expect(await store.getResource('oo', 'Questionnaire', 'q1')).toBeDefined();
+  expect(await ctx.store().getResource('oo', 'Questionnaire', 'q1')).toBeDefined();
 });
 
 test('a server error mid-pull keeps the pages already stored and reports the type as failed', async () => {
@@ -118,13 +103,13 @@ test('a server error mid-pull keeps the pages already stored and reports the typ
   const report = await run(testSource({ id: 'midfail', baseUrl: BASE, resourceTypes: ['Appointment'] }));
   expect(report.types[0]).toMatchObject({ status: 'failed', pages: 1, new: 1 });
   expect(report.types[0]?.error).toContain('answered HTTP 500 (server: exception)');
-  expect(await store.countResources('midfail')).toEqual({ Appointment: 1 });
-  expect(await store.getWatermark('midfail', 'Appointment')).toBeUndefined();
-  expect((await store.getCheckpoint('midfail', 'Appointment'))?.state).toMatchObject({ nextUrl: `${BASE}/Appointment?page=2` });
+  expect(await ctx.store().countResources('midfail')).toEqual({ Appointment: 1 });
+  expect(await ctx.store().getWatermark('midfail', 'Appointment')).toBeUndefined();
+  expect((await ctx.store().getCheckpoint('midfail', 'Appointment'))?.state).toMatchObject({ nextUrl: `${BASE}/Appointment?page=2` });
 });
 
 test('an expired next link on resume falls back to the watermark search', async () => {
-  await store.saveCheckpoint('expired', 'Appointment', 'old', { kind: 'pages', nextUrl: `${BASE}/Appointment?-pageContext=gone`, since: '2026-04-01T00:00:00.000Z', pages: 3 });
+  await ctx.store().saveCheckpoint('expired', 'Appointment', 'old', { kind: 'pages', nextUrl: `${BASE}/Appointment?-pageContext=gone`, since: '2026-04-01T00:00:00.000Z', pages: 3 });
   nock(BASE)
     .get('/Appointment')
     .query({ '-pageContext': 'gone' })

@@ -5,26 +5,11 @@ import { FhirClient } from '../../src/fhir/client';
 import { dispatchOutbox } from '../../src/writeback/dispatch';
 import type { UpsertPayload } from '../../src/writeback/outbox-item';
 import { comparableHash } from '../../src/writeback/content';
-import type { Store } from '../../src/store/store';
-import { memoryStore } from '../helpers/store';
+import { useNockAndStore } from '../helpers/nock-store';
 
 const BASE = 'https://emr.test/fhir';
 const SYSTEM = 'https://fhir-engage.dev/fhir/identifier';
-let store: Store;
-
-beforeAll(async () => {
-  nock.disableNetConnect();
-  store = await memoryStore();
-});
-afterAll(async () => {
-  nock.enableNetConnect();
-  await store.close();
-});
-afterEach(() => {
-  const pending = nock.pendingMocks();
-  nock.cleanAll();
-  expect(pending).toEqual([]);
-});
+const ctx = useNockAndStore();
 
 function observation(value: number): Observation {
   return {
@@ -49,15 +34,15 @@ async function enqueue(sourceId: string, resource: Observation): Promise<void> {
     entities: ['Patient/p1'],
     contentHash: comparableHash(resource as unknown as Record<string, unknown>),
   };
-  await store.enqueueOutbox(sourceId, 'run', [{ target: BASE, dedupeKey: `${BASE}|${payload.identifier}`, resourceType: 'Observation', payload }]);
+  await ctx.store().enqueueOutbox(sourceId, 'run', [{ target: BASE, dedupeKey: `${BASE}|${payload.identifier}`, resourceType: 'Observation', payload }]);
 }
 
 function run(sourceId: string) {
-  return dispatchOutbox({ store, client: new FhirClient({ baseUrl: BASE, auth: { type: 'none' }, maxRetries: 0 }), sourceId, runId: 'run', workerId: 'w', transactions: false, now: () => new Date('2026-06-01T00:00:00Z') });
+  return dispatchOutbox({ store: ctx.store(), client: new FhirClient({ baseUrl: BASE, auth: { type: 'none' }, maxRetries: 0 }), sourceId, runId: 'run', workerId: 'w', transactions: false, now: () => new Date('2026-06-01T00:00:00Z') });
 }
 
 test('412 on If-Match (edited concurrently) is re-read and retried once with the new version', async () => {
-  await store.upsertWritten({ sourceId: 's412', identifierValue: 'p1/engagement-score/2026-06', resourceType: 'Observation', patientId: 'p1', rule: 'engagement-score', target: BASE, serverId: 'o1', versionId: '1', contentHash: 'old', status: null, state: 'open', runId: 'r0' });
+  await ctx.store().upsertWritten({ sourceId: 's412', identifierValue: 'p1/engagement-score/2026-06', resourceType: 'Observation', patientId: 'p1', rule: 'engagement-score', target: BASE, serverId: 'o1', versionId: '1', contentHash: 'old', status: null, state: 'open', runId: 'r0' });
   await enqueue('s412', observation(80));
   const server = (v: string, value: number) => ({ ...observation(value), id: 'o1', meta: { versionId: v } });
   nock(BASE)
@@ -75,7 +60,7 @@ test('412 on If-Match (edited concurrently) is re-read and retried once with the
     .reply(201, { resourceType: 'Provenance', id: 'pv1' });
   const counts = await run('s412');
   expect(counts.byType.Observation).toEqual({ updated: 1 });
-  expect(await store.getWritten('s412', 'p1/engagement-score/2026-06')).toMatchObject({ serverId: 'o1', versionId: '3', state: 'open' });
+  expect(await ctx.store().getWritten('s412', 'p1/engagement-score/2026-06')).toMatchObject({ serverId: 'o1', versionId: '3', state: 'open' });
 });
 
 test('422 with an OperationOutcome goes to the dead letters with the EMR outcome; nothing is retried', async () => {
@@ -90,9 +75,9 @@ test('422 with an OperationOutcome goes to the dead letters with the EMR outcome
     .reply(422, emrOutcome);
   const counts = await run('s422');
   expect(counts.byType.Observation).toEqual({ failed: 1 });
-  const [letter] = await store.listDeadLetters({ sourceId: 's422' });
+  const [letter] = await ctx.store().listDeadLetters({ sourceId: 's422' });
   expect(letter).toMatchObject({ stage: 'write', resourceType: 'Observation', resourceId: 'p1/engagement-score/2026-06', outcome: emrOutcome });
-  expect(await store.outboxCounts('s422')).toEqual({ failed: 1 });
+  expect(await ctx.store().outboxCounts('s422')).toEqual({ failed: 1 });
 });
 
 test('a server error is kept for a later attempt, not dead-lettered', async () => {
@@ -100,6 +85,6 @@ test('a server error is kept for a later attempt, not dead-lettered', async () =
   nock(BASE).get('/Observation').query(true).reply(503);
   const counts = await run('s503');
   expect(counts.byType.Observation).toEqual({ 'retry-later': 1 });
-  expect(await store.outboxCounts('s503')).toEqual({ pending: 1 });
-  expect(await store.countDeadLetters({ sourceId: 's503' })).toBe(0);
+  expect(await ctx.store().outboxCounts('s503')).toEqual({ pending: 1 });
+  expect(await ctx.store().countDeadLetters({ sourceId: 's503' })).toBe(0);
 });
