@@ -249,7 +249,10 @@ const CLOSE_REASON: Partial<Record<RuleName, string>> = {
 export function planPatient(ind: PatientIndicators, model: EngagementModel, written: WrittenResource[], settings: ActionSettings, now: Date): PlanResult {
   const ctx: RuleContext = { patientId: model.patientId, now, settings };
   const byId = new Map(written.map((w) => [w.identifierValue, w]));
-  const desired = [...taskRules(ind, model, written, ctx), ...observationRules(ind, model, ctx)];
+  // No outreach, follow-up or scores about a patient who has died or whose record is no longer active;
+  // their open Tasks are cancelled below like any other whose reason has gone.
+  const reachable = model.patient.deceased !== true && model.patient.active !== false;
+  const desired = reachable ? [...taskRules(ind, model, written, ctx), ...observationRules(ind, model, ctx)] : [];
   const wanted = new Set(desired.map((d) => d.identifier));
   // A Task a person has taken on in the EMR is left to them while its reason holds.
   const writes: DesiredWrite[] = desired.filter((d) => byId.get(d.identifier)?.state !== 'handled-by-person');

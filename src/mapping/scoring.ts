@@ -93,6 +93,7 @@ export function collectAnswers(items: QuestionnaireResponseItem[] | undefined, o
   for (const item of items ?? []) {
     for (const a of item.answer ?? []) {
       if (a.valueCoding?.code !== undefined) out.push({ linkId: item.linkId, value: a.valueCoding.code, ...(a.valueCoding.system ? { system: a.valueCoding.system } : {}) });
+      else if (a.valueCoding?.display !== undefined) out.push({ linkId: item.linkId, value: a.valueCoding.display });
       else if (a.valueInteger !== undefined) out.push({ linkId: item.linkId, value: a.valueInteger });
       else if (a.valueDecimal !== undefined) out.push({ linkId: item.linkId, value: a.valueDecimal });
       else if (a.valueString !== undefined) out.push({ linkId: item.linkId, value: a.valueString });
