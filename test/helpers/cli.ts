@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 export const ROOT = path.join(__dirname, '..', '..');
@@ -18,4 +18,19 @@ export function runCliProcess(args: string[], options: { env?: Record<string, st
     timeout: options.timeoutMs ?? 60000,
   });
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+/** Like runCliProcess, without blocking the event loop (for tests whose sandbox runs in this process). */
+export function runCliProcessAsync(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'silent', ...options.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
 }
