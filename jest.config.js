@@ -6,6 +6,7 @@ module.exports = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
   },
+  setupFiles: ['<rootDir>/test/setup-env.js'],
   // PGlite's first open costs seconds; store and end-to-end suites need room.
   testTimeout: 60000,
   // Two cores: more workers than that only thrash.

@@ -14,6 +14,7 @@ import type { AppConfig, SourceConfig } from '../config/types';
 import type { Store } from '../store/store';
 import { SyncRunner } from '../sync/runner';
 import { logger } from '../log/logger';
+import { configError } from '../errors';
 import type { CliIo } from '../cli/io';
 import { createApiApp } from '../api/app';
 import { Metrics } from '../api/metrics';
@@ -68,6 +69,22 @@ export function apiKeysFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
 export async function serve(options: ServeOptions): Promise<void> {
   const { store, config, io } = options;
   const instance = options.instanceId ?? `${os.hostname()}:${process.pid}`;
+  // Signals are handled from the start: a SIGTERM while starting up still shuts down cleanly.
+  let removeSignalHandlers = (): void => undefined;
+  const stopRequested =
+    options.until ??
+    new Promise<void>((resolve) => {
+      const stop = (): void => {
+        removeSignalHandlers();
+        resolve();
+      };
+      removeSignalHandlers = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
   const metrics = new Metrics();
   for (const s of options.initialRuns ?? []) metrics.recordRun(s);
   const runner = new SyncRunner(store, config, metrics);
@@ -79,7 +96,9 @@ export async function serve(options: ServeOptions): Promise<void> {
   const app = createApiApp({ store, config, runner, metrics, apiKeys });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(options.port, options.host ?? '0.0.0.0', () => resolve(s));
-    s.once('error', reject);
+    s.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? configError(`port ${options.port} is already in use: choose another with --port or FHIR_ENGAGE_PORT`, ['--port']) : err),
+    );
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${options.host && options.host !== '0.0.0.0' ? options.host : 'localhost'}:${port}/api`;
@@ -96,16 +115,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     io.err(`scheduled ${source.id}: "${source.schedule}"`);
   }
   io.err('serving until SIGTERM or Ctrl-C');
-  await (options.until ??
-    new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    }));
+  await stopRequested;
+  removeSignalHandlers();
   io.err('stopping: running syncs commit their current page…');
   for (const t of tasks) await t.stop();
   await runner.stop();

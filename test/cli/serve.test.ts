@@ -17,7 +17,7 @@ test('serve: the API answers, a triggered sync runs, SIGTERM stops it cleanly wi
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
-    for (let i = 0; i < 300 && !/API: (\S+) /.test(err); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 300 && !err.includes('serving until SIGTERM'); i++) await new Promise((r) => setTimeout(r, 100));
     const api = /API: (\S+) /.exec(err)?.[1] as string;
     expect(api).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api$/);
     expect(err).toContain('scheduled served: "0 3 * * *"');
