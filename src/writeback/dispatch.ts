@@ -141,10 +141,22 @@ function movedByPerson(current: Resource, written: { status: string | null } | u
   return status !== 'requested' && status !== written?.status;
 }
 
-async function sendUpsert(ctx: DispatchContext, p: UpsertPayload, target: string): Promise<WriteOutcome> {
+async function sendUpsert(ctx: DispatchContext, p: UpsertPayload, target: string, firstAttempt: boolean): Promise<WriteOutcome> {
   const before = await ctx.store.getWritten(ctx.sourceId, p.identifier);
+  // Never written and never tried: the conditional create alone is safe (the server matches the
+  // identifier), which halves the requests of a first sync. Any retry looks the resource up first.
+  let created: ServerCopy | undefined;
+  if (!before && firstAttempt) {
+    const res = await send(ctx, p.resource, 'POST', p);
+    if (res.status === 201) {
+      await remember(ctx, p, res.resource, 'open', p.contentHash, target);
+      return 'created';
+    }
+    if (res.status !== 200 || !res.resource?.id) throw new WriteRejected(res.status, res.outcome, `create of ${p.resourceType} ${p.identifier} answered HTTP ${res.status}`);
+    created = { resource: res.resource as Resource & { id: string }, versionId: res.resource.meta?.versionId };
+  }
   for (let attempt = 0; attempt < 2; attempt++) {
-    const current = await findCurrent(ctx, p, before?.serverId ?? null);
+    const current = attempt === 0 && created ? created : await findCurrent(ctx, p, before?.serverId ?? null);
     if (!current) {
       const res = await send(ctx, p.resource, 'POST', p);
       if (res.status === 201 || res.status === 200) {
@@ -216,7 +228,7 @@ export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCoun
       const p = item.payload as OutboxPayload;
       let outcome: WriteOutcome;
       try {
-        outcome = p.op === 'upsert' ? await sendUpsert(ctx, p, item.target) : await sendClose(ctx, p, item.target);
+        outcome = p.op === 'upsert' ? await sendUpsert(ctx, p, item.target, item.attempts === 1) : await sendClose(ctx, p, item.target);
       } catch (err) {
         const rejected = err instanceof WriteRejected || (err instanceof HttpError && err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 429);
         const outcome: OperationOutcome =

@@ -66,10 +66,8 @@ test('412 on If-Match (edited concurrently) is re-read and retried once with the
 test('422 with an OperationOutcome goes to the dead letters with the EMR outcome; nothing is retried', async () => {
   await enqueue('s422', observation(50));
   const emrOutcome = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'business-rule', diagnostics: 'Observation.code not in the allowed value set' }] };
+  // A write never tried before goes straight to the conditional create.
   nock(BASE)
-    .get('/Observation')
-    .query({ identifier: `${SYSTEM}|p1/engagement-score/2026-06` })
-    .reply(200, { resourceType: 'Bundle', type: 'searchset' })
     .post('/Observation')
     .matchHeader('if-none-exist', `identifier=${encodeURIComponent(`${SYSTEM}|p1/engagement-score/2026-06`)}`)
     .reply(422, emrOutcome);
@@ -82,9 +80,24 @@ test('422 with an OperationOutcome goes to the dead letters with the EMR outcome
 
 test('a server error is kept for a later attempt, not dead-lettered', async () => {
   await enqueue('s503', observation(50));
-  nock(BASE).get('/Observation').query(true).reply(503);
+  nock(BASE).post('/Observation').reply(503);
   const counts = await run('s503');
   expect(counts.byType.Observation).toEqual({ 'retry-later': 1 });
   expect(await ctx.store().outboxCounts('s503')).toEqual({ pending: 1 });
   expect(await ctx.store().countDeadLetters({ sourceId: 's503' })).toBe(0);
+});
+
+test('a retried write looks the resource up first: already there with the same content, nothing is sent', async () => {
+  const resource = observation(42);
+  await ctx.store().enqueueOutbox('sretry', 'run', [{ target: BASE, dedupeKey: `${BASE}|x`, resourceType: 'Observation', payload: { op: 'upsert', identifierSystem: SYSTEM, identifier: 'p1/engagement-score/2026-06', rule: 'engagement-score', patientId: 'p1', resourceType: 'Observation', resource, entities: ['Patient/p1'], contentHash: comparableHash(resource as unknown as Record<string, unknown>) } satisfies UpsertPayload }]);
+  // A first attempt died after sending (its process was killed): claimed, never acked.
+  await ctx.store().claimOutbox({ workerId: 'dead', limit: 1, leaseSeconds: 300, sourceId: 'sretry' });
+  await ctx.store().releaseOutboxClaims('sretry');
+  nock(BASE)
+    .get('/Observation')
+    .query({ identifier: `${SYSTEM}|p1/engagement-score/2026-06` })
+    .reply(200, { resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { ...resource, id: 'o9', meta: { versionId: '1' } } }] });
+  const counts = await dispatchOutbox({ store: ctx.store(), client: new FhirClient({ baseUrl: BASE, auth: { type: 'none' }, maxRetries: 0 }), sourceId: 'sretry', runId: 'run', workerId: 'w2', transactions: false, now: () => new Date() });
+  expect(counts.byType.Observation).toEqual({ unchanged: 1 });
+  expect(await ctx.store().getWritten('sretry', 'p1/engagement-score/2026-06')).toMatchObject({ serverId: 'o9', state: 'open' });
 });
