@@ -29,7 +29,7 @@ export interface SeedResult {
 export const INVALID_VARIANTS: { expression: string; apply: (a: Record<string, unknown>) => void }[] = [
   { expression: 'Appointment.status', apply: (a) => (a.status = 'maybe-later') },
   { expression: 'Appointment.start', apply: (a) => (a.start = 'next tuesday') },
-  { expression: 'Appointment.minutesDuration', apply: (a) => (a.minutesDuration = 'thirty') },
+  { expression: 'Appointment.end', apply: (a) => (a.end = 'half an hour later') },
   { expression: 'Appointment.participant', apply: (a) => delete a.participant },
 ];
 

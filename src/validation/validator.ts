@@ -18,6 +18,14 @@ export const PROFILES_DIR = path.join(__dirname, '..', '..', 'profiles');
 
 type IssueCode = OperationOutcomeIssue['code'];
 
+/**
+ * incoming: FHIR-schema violations outside the elements fhir-engage uses (a
+ * profile's `x-strict` paths) are warnings, so a vendor's harmless deviation
+ * (an empty extension string, a number sent as a string) loses no data.
+ * outgoing: every violation is an error (what fhir-engage writes must be valid).
+ */
+export type ValidationMode = 'incoming' | 'outgoing';
+
 export interface ValidationResult {
   /** False when any issue has severity error: the resource must not be used. */
   valid: boolean;
@@ -131,6 +139,7 @@ export class ResourceValidator {
   private readonly fhirTypes: Set<string>;
   private readonly fhirValidators = new Map<string, ValidateFunction>();
   private readonly profiles = new Map<string, ValidateFunction>();
+  private readonly strictPaths = new Map<string, string[]>();
   readonly compileMs: number;
 
   constructor(profilesDir: string = PROFILES_DIR) {
@@ -145,6 +154,9 @@ export class ResourceValidator {
     for (const file of readdirSync(profilesDir).filter((f) => f.endsWith('.schema.json')).sort()) {
       const type = file.replace(/\.schema\.json$/, '');
       const profile = JSON.parse(readFileSync(path.join(profilesDir, file), 'utf8')) as Record<string, unknown>;
+      const strict = profile['x-strict'];
+      if (Array.isArray(strict)) this.strictPaths.set(type, strict.map(String));
+      delete profile['x-strict'];
       this.profiles.set(type, this.profileAjv.compile(profile));
     }
     this.compileMs = performance.now() - started;
@@ -159,8 +171,17 @@ export class ResourceValidator {
     return v;
   }
 
+  /** Whether a FHIR-schema issue at `expression` makes an incoming resource unusable. */
+  private isStrict(type: string, expression: string): boolean {
+    const paths = this.strictPaths.get(type);
+    if (!paths) return true;
+    const bare = expression.replace(/\[\d+\]/g, '');
+    if (/\.(extension|modifierExtension)(\.|$)/.test(bare)) return false;
+    return paths.some((p) => bare === p || bare.startsWith(`${p}.`) || p.startsWith(`${bare}.`));
+  }
+
   /** Checks one resource against the FHIR schema and the project's profile for its type. */
-  validate(resource: unknown): ValidationResult {
+  validate(resource: unknown, mode: ValidationMode = 'incoming'): ValidationResult {
     if (resource === null || typeof resource !== 'object' || Array.isArray(resource)) {
       return fail('structure', 'Resource', 'is not a JSON object');
     }
@@ -173,7 +194,16 @@ export class ResourceValidator {
     }
     const issues: OperationOutcomeIssue[] = [];
     const fhir = this.fhirValidator(type);
-    if (!fhir(resource)) issues.push(...toIssues(type, fhir.errors ?? []));
+    if (!fhir(resource)) {
+      for (const issue of toIssues(type, fhir.errors ?? [])) {
+        const where = issue.expression?.[0] ?? type;
+        if (mode === 'incoming' && issue.severity === 'error' && !this.isStrict(type, where)) {
+          issues.push({ ...issue, severity: 'warning', details: { text: `${issue.details?.text} (kept: fhir-engage does not use this element)` } });
+        } else {
+          issues.push(issue);
+        }
+      }
+    }
     const profile = this.profiles.get(type);
     if (profile && !profile(resource)) {
       const seen = new Set(issues.map((i) => i.expression?.[0]));

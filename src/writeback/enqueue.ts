@@ -39,7 +39,7 @@ export function prepareWrites(writes: DesiredWrite[], written: Map<string, Writt
     const known = written.get(w.identifier);
     const before = known && known.target === ctx.target ? known : undefined;
     if (w.op === 'upsert') {
-      const check = ctx.validator.validate(w.resource);
+      const check = ctx.validator.validate(w.resource, 'outgoing');
       if (!check.valid) {
         if (ctx.strict) throw internalError(`rule ${w.rule} produced an invalid ${w.resourceType}: ${JSON.stringify(check.outcome)}`);
         out.deadLetters.push({ sourceId: ctx.sourceId, runId: ctx.runId, stage: 'actions', resourceType: w.resourceType, payload: w.resource, outcome: check.outcome as OperationOutcome });

@@ -90,6 +90,6 @@ test('every resource the rules produce is valid FHIR and passes profiles/', () =
   });
   const writes = plan(rich, [], { ...A, taskOwner: 'Organization/care-team' }).writes as DesiredUpsert[];
   expect(new Set(writes.map((w) => w.rule)).size).toBeGreaterThanOrEqual(6);
-  for (const w of writes) expect(sharedValidator().validate(w.resource)).toEqual({ valid: true });
+  for (const w of writes) expect(sharedValidator().validate(w.resource, 'outgoing')).toEqual({ valid: true });
   expect((writes.find((w) => w.resourceType === 'Task')?.resource as Task).owner).toEqual({ reference: 'Organization/care-team' });
 });

@@ -30,7 +30,7 @@ describe('resource validation', () => {
     ['FHIR required element', { ...appt, participant: undefined }, 'Appointment.participant', 'required', 'is required'],
     ['nested path', { ...appt, participant: [{ actor: { reference: 'Patient/p1' }, status: 'sometimes' }] }, 'Appointment.participant[0].status', 'value', 'must be one of'],
   ])('FHIR schema: %s → OperationOutcome with the element path', (_name, resource, expression, code, text) => {
-    const result = v.validate(resource);
+    const result = v.validate(resource, 'outgoing');
     expect(result.valid).toBe(false);
     const issue = result.outcome?.issue.find((i) => i.expression?.[0] === expression);
     expect(issue).toMatchObject({ severity: 'error', code });
@@ -49,6 +49,24 @@ describe('resource validation', () => {
   test('the profile message for participants says what is needed', () => {
     const issue = v.validate({ ...appt, participant: [{ actor: { reference: 'Location/l1' }, status: 'accepted' }] }).outcome?.issue[0];
     expect(issue?.details?.text).toBe('Appointment.participant must name the patient: a participant whose actor references Patient/<id>');
+  });
+
+  test('incoming: a vendor deviation in an element fhir-engage does not use is a warning; the resource is kept', () => {
+    // As real Cerner answers show: an empty extension string, a rank sent as a string, a duration as text.
+    const deviant = { ...appt, minutesDuration: 'thirty', extension: [{ url: 'https://fhir-ehr.example/action-comment', valueString: '' }] };
+    const incoming = v.validate(deviant);
+    expect(incoming.valid).toBe(true);
+    expect(incoming.outcome?.issue.map((i) => [i.severity, i.expression?.[0]])).toEqual([
+      ['warning', 'Appointment.extension[0].valueString'],
+      ['warning', 'Appointment.minutesDuration'],
+    ]);
+    expect(incoming.outcome?.issue[0]?.details?.text).toContain('kept: fhir-engage does not use this element');
+    const patient = v.validate({ resourceType: 'Patient', id: 'p', telecom: [{ system: 'phone', value: '555', rank: '1' }] });
+    expect(patient.valid).toBe(true);
+    // The same deviations are errors in what fhir-engage writes.
+    expect(v.validate(deviant, 'outgoing').valid).toBe(false);
+    // And a broken element that is used stays an error.
+    expect(v.validate({ ...appt, start: 'tomorrow' }).valid).toBe(false);
   });
 
   test('unknown vendor elements are a warning, not a failure; _primitive extensions are fine', () => {
