@@ -118,3 +118,15 @@ describe('fhir-engage validate', () => {
     expect(res.stderr).toContain('no such file or directory: /nonexistent/file.json');
   });
 });
+
+describe('profile details', () => {
+  test('a proposed or cancelled appointment may have no start (FHIR app-3); a booked one may not', () => {
+    expect(v.validate({ ...appt, status: 'cancelled', start: undefined, end: undefined }).valid).toBe(true);
+    expect(v.validate({ ...appt, status: 'proposed', start: undefined, end: undefined }).valid).toBe(true);
+    expect(v.validate({ ...appt, status: 'booked', start: undefined, end: undefined }).outcome?.issue.map((i) => i.expression?.[0])).toContain('Appointment.start');
+  });
+
+  test('a response without authored is kept (the mapping falls back to meta.lastUpdated)', () => {
+    expect(v.validate({ resourceType: 'QuestionnaireResponse', id: 'q', status: 'completed', subject: { reference: 'Patient/p' } }).valid).toBe(true);
+  });
+});
