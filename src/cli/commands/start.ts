@@ -18,7 +18,7 @@ interface StartOptions extends SyncCliOptions {
 export function registerStartCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
     .command('start')
-    .description('the main job: with no EMR configured, sync the built-in sandbox EMR and keep serving; with sources configured, serve them')
+    .description('the main job: with no EMR configured, sync the built-in sandbox EMR and keep serving; with sources configured, serve them (with --once: sync them once and exit)')
     .option('--once', 'exit after the first sync and its summary')
     .option('--json', 'print the summary as one JSON object on the last line of stdout')
     .option('--as-of <instant>', 'the instant indicators are computed at (default now)')
@@ -31,6 +31,12 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
       let stopSandbox: (() => Promise<void>) | undefined;
       try {
         let config = loaded;
+        if (loaded.sources.length > 0 && !opts.once) {
+          // EMRs configured: the service, on their schedules (a sync can also be triggered through the API).
+          await serve({ store, config, io, port: opts.port });
+          setExit(ExitCode.ok);
+          return;
+        }
         if (loaded.sources.length === 0) {
           io.err('no EMR configured: starting the built-in sandbox EMR…');
           const sandbox = await startEmbeddedSandbox({ patients: opts.patients, seed: opts.seed, dataDir: loaded.store.dataDir });
