@@ -228,7 +228,7 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
         const prepared = prepareWrites(plan.writes, writtenById, { sourceId: source.id, runId, target, settings: config.actions, validator, strict: options.strict });
         deadLetters.push(...prepared.deadLetters);
         outbox.push(...prepared.outbox);
-        payloads.push(...prepared.payloads);
+        if (options.dryRun) payloads.push(...prepared.payloads);
       }
       summary.planned += outbox.length;
       if (!options.dryRun) {
