@@ -13,6 +13,7 @@ import { registerSandboxCommand } from './commands/sandbox';
 import { registerSyncCommand } from './commands/sync';
 import { registerStartCommand } from './commands/start';
 import { registerServeCommand } from './commands/serve';
+import { registerInspectCommands } from './commands/inspect';
 import { registerValidateCommand } from './commands/validate';
 import { version } from './version';
 
@@ -31,6 +32,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerSyncCommand(program, io, setExit);
   registerStartCommand(program, io, setExit);
   registerServeCommand(program, io, setExit);
+  registerInspectCommands(program, io, setExit);
   registerValidateCommand(program, io, setExit);
   return program;
 }

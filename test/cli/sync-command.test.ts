@@ -27,6 +27,13 @@ test('fhir-engage sync: dry run to a file, a real run with --json, and the exit 
     expect(summary.deadLetters).toBe(1);
     expect(summary.writes.Observation?.created).toBeGreaterThan(0);
 
+    const letters = await runCliProcessAsync(['dead-letters', '--source', 'cli'], { cwd: dir, env });
+    expect(letters.status).toBe(0);
+    expect(letters.stdout).toMatch(/#\d+ \S+ cli validate Appointment\/invalid-appt-001/);
+    expect(letters.stdout).toContain('error value at Appointment.status');
+    const runs = await runCliProcessAsync(['runs', '--json'], { cwd: dir, env });
+    expect(runs.stdout.trim().split('\n').map((l) => JSON.parse(l).status)).toEqual(['partially-failed', 'partially-failed']);
+
     expect((await runCliProcessAsync(['sync', '--source', 'nope'], { cwd: dir, env })).status).toBe(2);
     const badAsOf = await runCliProcessAsync(['sync', '--as-of', 'last tuesday'], { cwd: dir, env });
     expect(badAsOf.status).toBe(2);
