@@ -62,6 +62,28 @@ export async function scheduledTick(store: Store, runner: SyncRunner, source: So
   }
 }
 
+/**
+ * At start-up: a source whose last run was interrupted (or still says
+ * "running" although its process died) is synced at once, so the work it left
+ * (pull checkpoints, outbox) is finished without waiting for the next tick.
+ * A run still alive in another instance holds the lock, and the resume skips.
+ */
+export async function resumeInterrupted(store: Store, runner: SyncRunner, config: AppConfig): Promise<string[]> {
+  const resumed: string[] = [];
+  for (const source of config.sources) {
+    const [last] = await store.listRuns({ sourceId: source.id, limit: 1 });
+    if (!last || (last.status !== 'running' && last.status !== 'interrupted')) continue;
+    try {
+      const { runId } = await runner.trigger(source.id, { asOf: new Date() });
+      resumed.push(runId);
+      logger().info({ sourceId: source.id, interruptedRun: last.id, runId }, 'resuming an interrupted sync');
+    } catch (err) {
+      logger().info({ sourceId: source.id, err }, 'interrupted sync not resumed now (a run is in progress)');
+    }
+  }
+  return resumed;
+}
+
 export function apiKeysFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
   return (env.FHIR_ENGAGE_API_KEY ?? '').split(',').map((k) => k.trim()).filter(Boolean);
 }
@@ -114,6 +136,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     tasks.push(task);
     io.err(`scheduled ${source.id}: "${source.schedule}"`);
   }
+  const resumed = await resumeInterrupted(store, runner, config);
+  if (resumed.length) io.err(`resuming ${resumed.length} interrupted sync(s)`);
   io.err('serving until SIGTERM or Ctrl-C');
   await stopRequested;
   removeSignalHandlers();

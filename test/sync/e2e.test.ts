@@ -92,3 +92,30 @@ const pg = driverFactories().find((f) => f.name === 'postgres');
     }
   });
 });
+
+describe('service start-up', () => {
+  test('a run left "running" by a dead process is resumed at once', async () => {
+    const { memoryStore } = await import('../helpers/store');
+    const { resumeInterrupted } = await import('../../src/scheduler/serve');
+    const store = await memoryStore();
+    const emr = await seededSandbox({ patients: 3, seed: 5, fixtures: false });
+    try {
+      const source = testSource({ id: 'resume', baseUrl: emr.baseUrl });
+      const cfg = { ...config, sources: [source, testSource({ id: 'idle', baseUrl: emr.baseUrl })] };
+      await store.createRun({ id: 'dead-run', sourceId: 'resume', asOf: AS_OF });
+      const runner = new SyncRunner(store, cfg);
+      const started = await resumeInterrupted(store, runner, cfg);
+      expect(started).toHaveLength(1);
+      for (let i = 0; i < 200 && runner.isRunning('resume'); i++) await new Promise((r) => setTimeout(r, 50));
+      const runs = await store.listRuns({ sourceId: 'resume' });
+      expect(runs.map((r) => [r.id, r.status])).toEqual([
+        [started[0], 'succeeded'],
+        ['dead-run', 'interrupted'],
+      ]);
+      expect(await store.listRuns({ sourceId: 'idle' })).toEqual([]);
+    } finally {
+      await emr.close();
+      await store.close();
+    }
+  });
+});
