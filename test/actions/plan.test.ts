@@ -7,6 +7,7 @@ import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/indicators/settings';
 import type { EngagementModel, ResponseItem } from '../../src/mapping/model';
 import type { WrittenResource } from '../../src/store/types';
 import { sharedValidator } from '../../src/validation/validator';
+import { engagementCodeSystem } from '../../src/actions/codesystem';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
 const day = (o: number): string => new Date(NOW.getTime() + o * 86_400_000).toISOString();
@@ -92,4 +93,17 @@ test('every resource the rules produce is valid FHIR and passes profiles/', () =
   expect(new Set(writes.map((w) => w.rule)).size).toBeGreaterThanOrEqual(6);
   for (const w of writes) expect(sharedValidator().validate(w.resource, 'outgoing')).toEqual({ valid: true });
   expect((writes.find((w) => w.resourceType === 'Task')?.resource as Task).owner).toEqual({ reference: 'Organization/care-team' });
+});
+
+test("fhir-engage's CodeSystem is valid FHIR and has every code the rules use", () => {
+
+  const cs = engagementCodeSystem(A.codeSystem);
+  expect(sharedValidator().validate(cs, 'outgoing')).toEqual({ valid: true });
+  const codes = new Set(cs.concept?.map((c) => c.code));
+  const writes = plan(model({ appointments: noShows.appointments, responses: [phq('q1', -40, 14, 1)] })).writes as DesiredUpsert[];
+  for (const w of writes) {
+    for (const coding of (w.resource as { code?: { coding?: { system?: string; code?: string }[] } }).code?.coding ?? []) {
+      if (coding.system === A.codeSystem) expect(codes.has(coding.code as string)).toBe(true);
+    }
+  }
 });

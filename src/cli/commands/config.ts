@@ -4,6 +4,7 @@ import type { AppConfig, SourceConfig } from '../../config/types';
 import { describeUrl } from '../../store/pg-driver';
 import type { CliIo } from '../io';
 import { ExitCode } from '../../errors';
+import { engagementCodeSystem } from '../../actions/codesystem';
 
 function describeSource(s: SourceConfig): string {
   const parts = [
@@ -33,6 +34,14 @@ export function describeConfig(config: AppConfig): string[] {
 
 export function registerConfigCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const config = program.command('config').description('inspect the configuration');
+  config
+    .command('codesystem')
+    .description("print fhir-engage's CodeSystem (the codes of the Tasks and Observations it writes) as FHIR JSON")
+    .action(() => {
+      const loaded = loadConfig({ configFile: program.opts<{ config?: string }>().config });
+      io.out(JSON.stringify(engagementCodeSystem(loaded.actions.codeSystem), null, 2));
+      setExit(ExitCode.ok);
+    });
   config
     .command('check')
     .description('validate the environment and the sources file; exits 2 when invalid')
