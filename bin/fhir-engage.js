@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (no build step needed); a built copy in dist/ is preferred when present.
+// Runs the TypeScript sources directly through tsx (no build step); a built copy in dist/
+// is used only where the sources are absent (an installed package built with `npm run build`).
 const path = require('node:path');
 const fs = require('node:fs');
-const built = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
-if (fs.existsSync(built)) {
-  require(built).main(process.argv);
-} else {
+const source = path.join(__dirname, '..', 'src', 'cli', 'main.ts');
+if (fs.existsSync(source)) {
   require('tsx/cjs');
-  require('../src/cli/main.ts').main(process.argv);
+  require(source).main(process.argv);
+} else {
+  require(path.join(__dirname, '..', 'dist', 'cli', 'main.js')).main(process.argv);
 }
