@@ -48,7 +48,8 @@ function exitCodeFor(err: unknown): number {
 /** Runs the CLI and resolves to the exit code; never calls process.exit. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let code: number = ExitCode.ok;
-  setLogger(createLogger({ level: process.env.LOG_LEVEL || 'info' }));
+  // At a terminal the progress lines already say what info logs would; services and CI keep info.
+  setLogger(createLogger({ level: process.env.LOG_LEVEL || (io.isTTY ? 'warn' : 'info') }));
   const program = buildProgram(io, (c) => {
     code = c;
   });

@@ -36,7 +36,8 @@ export const ENV_VARS = {
     example: '/var/lib/fhir-engage',
   },
   LOG_LEVEL: {
-    purpose: 'pino log level: fatal, error, warn, info, debug, trace or silent. Logs are JSON on stderr.',
+    purpose:
+      'pino log level: fatal, error, warn, info, debug, trace or silent. Logs are JSON on stderr. Unset: info, or warn when stderr is a terminal (the progress lines say the same).',
     default: 'info',
     example: 'debug',
   },
