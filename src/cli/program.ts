@@ -37,6 +37,8 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   return program;
 }
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
 function exitCodeFor(err: unknown): number {
   if (err instanceof CommanderError) {
     // --help and --version "fail" with code 0 by design.
@@ -49,7 +51,10 @@ function exitCodeFor(err: unknown): number {
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let code: number = ExitCode.ok;
   // At a terminal the progress lines already say what info logs would; services and CI keep info.
-  setLogger(createLogger({ level: process.env.LOG_LEVEL || (io.isTTY ? 'warn' : 'info') }));
+  // An invalid LOG_LEVEL is reported by the configuration check, not by a crash here.
+  const requested = process.env.LOG_LEVEL;
+  const level = requested && LOG_LEVELS.includes(requested) ? requested : io.isTTY ? 'warn' : 'info';
+  setLogger(createLogger({ level }));
   const program = buildProgram(io, (c) => {
     code = c;
   });

@@ -42,6 +42,12 @@ describe('fhir-engage CLI', () => {
     expect(good.stdout + good.stderr).not.toContain('tok-never-printed');
   });
 
+  test('a bad LOG_LEVEL is a configuration error (exit 2), not a crash', () => {
+    const res = runCliProcess(['config', 'check'], { cwd: tmp(), env: { LOG_LEVEL: 'loud' } });
+    expect(res.status).toBe(2);
+    expect(res.stderr).toContain('LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "loud"');
+  });
+
   test('config check honours FHIR_ENGAGE_CONFIG', () => {
     const dir = tmp();
     writeFileSync(path.join(dir, 's.json'), '{"sources":[{"id":"x","baseUrl":"https://x","mode":"bogus"}]}');
