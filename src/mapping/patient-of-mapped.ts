@@ -1,6 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { mapResource } from './evaluate';
-import type { MappingSet } from './load';
+import type { CompiledMapping, MappingSet } from './load';
 import { defaultPatientOf } from './patient-of';
 
 /**
@@ -8,11 +8,17 @@ import { defaultPatientOf } from './patient-of';
  * `patient` field), falling back to the standard elements.
  */
 export function patientOfWithMappings(mappings: MappingSet): (resource: Resource) => string | undefined {
+  // Built once: this runs for every pulled resource.
+  const patientOnly = new Map<string, CompiledMapping>();
+  for (const [type, mapping] of Object.entries(mappings)) {
+    const fields = mapping.fields.filter((f) => f.name === 'patient');
+    if (fields.length > 0) patientOnly.set(type, { ...mapping, fields, lists: [] });
+  }
   return (resource) => {
     if (resource.resourceType === 'Patient') return resource.id;
-    const mapping = mappings[resource.resourceType];
-    if (mapping?.fields.some((f) => f.name === 'patient')) {
-      const result = mapResource({ ...mapping, fields: mapping.fields.filter((f) => f.name === 'patient'), lists: [] }, resource);
+    const mapping = patientOnly.get(resource.resourceType);
+    if (mapping) {
+      const result = mapResource(mapping, resource);
       if (result.ok && typeof result.record.patient === 'string') return result.record.patient;
     }
     return defaultPatientOf(resource);

@@ -74,9 +74,6 @@ export const advanceWatermark = (sourceId: string, resourceType: string, lastUpd
     [sourceId, resourceType, lastUpdated],
   );
 
-export const deleteWatermarks = (sourceId: string): SqlQuery =>
-  q('DELETE FROM watermarks WHERE source_id = $1', [sourceId]);
-
 // ── resources ───────────────────────────────────────────────────────────────
 
 export interface ResourceRow {
@@ -285,8 +282,6 @@ export const getCheckpoint = (sourceId: string, resourceType: string): SqlQuery 
 export const deleteCheckpoint = (sourceId: string, resourceType: string): SqlQuery =>
   q('DELETE FROM pull_checkpoints WHERE source_id = $1 AND resource_type = $2', [sourceId, resourceType]);
 
-export const deleteCheckpoints = (sourceId: string): SqlQuery => q('DELETE FROM pull_checkpoints WHERE source_id = $1', [sourceId]);
-
 export const listQuestionnaireUrls = (sourceId: string): SqlQuery =>
   q(
     `SELECT DISTINCT resource->>'url' AS url FROM resources
@@ -298,22 +293,6 @@ export const listResourceIds = (sourceId: string, resourceType: string): SqlQuer
   q('SELECT resource_id FROM resources WHERE source_id = $1 AND resource_type = $2 ORDER BY resource_id', [sourceId, resourceType]);
 
 // ── patient models and indicator history ────────────────────────────────────
-
-export const upsertPatientModel = (
-  sourceId: string,
-  patientId: string,
-  model: unknown,
-  modelHash: string,
-  runId: string | null,
-): SqlQuery =>
-  q(
-    `INSERT INTO patient_models (source_id, patient_id, model, model_hash, run_id) VALUES ($1, $2, $3::jsonb, $4, $5)
-     ON CONFLICT (source_id, patient_id) DO UPDATE SET model = EXCLUDED.model, model_hash = EXCLUDED.model_hash,
-       run_id = EXCLUDED.run_id, updated_at = now()
-     WHERE patient_models.model_hash <> EXCLUDED.model_hash
-     RETURNING patient_id`,
-    [sourceId, patientId, JSON.stringify(model), modelHash, runId],
-  );
 
 // ── written resources ───────────────────────────────────────────────────────
 
@@ -393,9 +372,6 @@ export const listComputations = (sourceId: string | null): SqlQuery =>
      WHERE ($1::text IS NULL OR source_id = $1) AND indicators IS NOT NULL ORDER BY source_id, patient_id`,
     [sourceId],
   );
-
-export const getPatientModel = (sourceId: string, patientId: string): SqlQuery =>
-  q('SELECT * FROM patient_models WHERE source_id = $1 AND patient_id = $2', [sourceId, patientId]);
 
 export interface IndicatorInsert {
   indicator: string;

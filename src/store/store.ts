@@ -208,10 +208,6 @@ export class Store {
     await this.db.query(sql.advanceWatermark(sourceId, resourceType, lastUpdated));
   }
 
-  async resetWatermarks(sourceId: string): Promise<void> {
-    await this.db.query(sql.deleteWatermarks(sourceId));
-  }
-
   // ── resources ──
   /**
    * Stores pulled resources. Same content twice → one row and no write;
@@ -273,10 +269,6 @@ export class Store {
 
   async deleteCheckpoint(sourceId: string, resourceType: string): Promise<void> {
     await this.db.query(sql.deleteCheckpoint(sourceId, resourceType));
-  }
-
-  async deleteCheckpoints(sourceId: string): Promise<void> {
-    await this.db.query(sql.deleteCheckpoints(sourceId));
   }
 
   /** Canonical URLs of the Questionnaires stored for a source. */
@@ -453,17 +445,6 @@ export class Store {
   }
 
   // ── engagement model and indicators ──
-  /** Stores a patient's model; returns false when it is unchanged. */
-  async upsertPatientModel(sourceId: string, patientId: string, model: unknown, runId: string | null): Promise<boolean> {
-    const rows = await this.db.query(sql.upsertPatientModel(sourceId, patientId, model, contentHash(model), runId));
-    return rows.length === 1;
-  }
-
-  async getPatientModel<T = unknown>(sourceId: string, patientId: string): Promise<T | undefined> {
-    const rows = await this.db.query(sql.getPatientModel(sourceId, patientId));
-    return rows[0] ? (rows[0].model as T) : undefined;
-  }
-
   /** Records indicator values that differ from the latest stored ones; returns the names recorded. */
   async recordIndicators(
     sourceId: string,

@@ -213,6 +213,8 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
       const resources = await store.resourcesOfPatients(source.id, batch);
       const written = await store.listWrittenForPatients(source.id, batch);
       const writtenById = new Map(written.map((w) => [w.identifierValue, w]));
+      const writtenByPatient = new Map<string, typeof written>();
+      for (const w of written) writtenByPatient.set(w.patientId, [...(writtenByPatient.get(w.patientId) ?? []), w]);
       const results: { patientId: string; model: unknown; indicators: PatientIndicators }[] = [];
       const deadLetters: DeadLetterInput[] = [];
       const outbox: Parameters<Store['enqueueOutbox']>[2] = [];
@@ -222,7 +224,7 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
         for (const f of built.failures) deadLetters.push({ sourceId: source.id, runId, stage: 'map', resourceType: f.resource.resourceType, resourceId: f.resource.id, payload: f.resource, outcome: f.outcome });
         const indicators = computeIndicators(built.model, options.asOf, config.indicators);
         results.push({ patientId, model: built.model, indicators });
-        const plan = planPatient(indicators, built.model, written.filter((w) => w.patientId === patientId), config.actions, options.asOf);
+        const plan = planPatient(indicators, built.model, writtenByPatient.get(patientId) ?? [], config.actions, options.asOf);
         forget.push(...plan.forget);
         if (!source.writeBack) continue;
         const prepared = prepareWrites(plan.writes, writtenById, { sourceId: source.id, runId, target, settings: config.actions, validator, strict: options.strict });
@@ -255,8 +257,7 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
     if (!options.dryRun && source.writeBack) {
       await options.beforeDispatch?.();
       emit({ type: 'stage', stage: 'dispatch' });
-      const writeStats = stats;
-      const writer = createWriteClient(source, writeStats);
+      const writer = createWriteClient(source, stats);
       const writerCaps = source.writeTarget ? await readCapabilities(writer, []) : capabilities;
       const dispatched = await dispatchOutbox({
         store,

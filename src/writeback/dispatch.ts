@@ -26,7 +26,6 @@ export type WriteOutcome = 'created' | 'updated' | 'unchanged' | 'cancelled' | '
 
 export interface DispatchCounts {
   byType: Record<string, Partial<Record<WriteOutcome, number>>>;
-  requests: number;
 }
 
 export interface DispatchContext {
@@ -218,7 +217,7 @@ async function sendClose(ctx: DispatchContext, p: ClosePayload, target: string):
 
 /** Claims and sends every pending outbox row of the source. */
 export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCounts> {
-  const counts: DispatchCounts = { byType: {}, requests: 0 };
+  const counts: DispatchCounts = { byType: {} };
   const seen = new Set<number>();
   for (;;) {
     const batch = (await ctx.store.claimOutbox({ workerId: ctx.workerId, limit: BATCH, leaseSeconds: LEASE_SECONDS, sourceId: ctx.sourceId })).filter((i) => !seen.has(i.id));

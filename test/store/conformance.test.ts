@@ -88,8 +88,6 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect((await store.getWatermark('s1', 'Patient'))?.toISOString()).toBe('2026-05-01T00:00:00.000Z');
     expect((await store.getWatermark('s1', 'Appointment'))?.toISOString()).toBe('2026-01-01T00:00:00.000Z');
     expect(await store.getWatermark('other', 'Patient')).toBeUndefined();
-    await store.resetWatermarks('s1');
-    expect(await store.getWatermark('s1', 'Patient')).toBeUndefined();
   });
 
   test('a rolled-back transaction loses nothing already committed', async () => {
@@ -206,11 +204,21 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect(history.map((h) => h.value)).toEqual(['at-risk', 'engaged']);
   });
 
-  test('the patient model is rewritten only when it changed', async () => {
-    expect(await store.upsertPatientModel('pm', 'p1', { a: 1 }, 'r1')).toBe(true);
-    expect(await store.upsertPatientModel('pm', 'p1', { a: 1 }, 'r2')).toBe(false);
-    expect(await store.upsertPatientModel('pm', 'p1', { a: 2 }, 'r3')).toBe(true);
-    expect(await store.getPatientModel('pm', 'p1')).toEqual({ a: 2 });
+  test('patients are recomputed when their resources changed, or once per as-of day', async () => {
+    const day1 = new Date('2026-06-01T10:00:00Z');
+    await store.upsertResources('rc', 'r1', [{ resource: patient('p1', 'One'), patientId: 'p1' }, { resource: patient('p2', 'Two'), patientId: 'p2' }]);
+    expect(await store.patientsToRecompute('rc', day1)).toEqual(['p1', 'p2']);
+    await store.saveComputation('rc', 'p1', { m: 1 }, { i: 1 }, day1, 'r1');
+    await store.saveComputation('rc', 'p2', { m: 2 }, { i: 2 }, day1, 'r1');
+    expect(await store.patientsToRecompute('rc', new Date('2026-06-01T18:00:00Z'))).toEqual([]);
+    await new Promise((r) => setTimeout(r, 20));
+    await store.upsertResources('rc', 'r2', [{ resource: patient('p2', 'Renamed'), patientId: 'p2' }]);
+    expect(await store.patientsToRecompute('rc', new Date('2026-06-01T18:00:00Z'))).toEqual(['p2']);
+    expect(await store.patientsToRecompute('rc', new Date('2026-06-02T00:00:01Z'))).toEqual(['p1', 'p2']);
+    expect((await store.listComputations('rc')).map((c) => [c.patientId, c.indicators])).toEqual([
+      ['p1', { i: 1 }],
+      ['p2', { i: 2 }],
+    ]);
   });
 
   test('an advisory lock is exclusive while held and free afterwards', async () => {
