@@ -115,6 +115,9 @@ export class QuirkState {
   }
 }
 
+/** Quirks whose value is a list, even when one item is given. */
+const LIST_QUIRKS = new Set(['errorStatuses', 'requirePatientFor', 'omitLastUpdatedFor']);
+
 export function parseQuirksArg(text: string): Quirks {
   // "maxPageSize=10,rateLimitEvery=5,requirePatientFor=Appointment+QuestionnaireResponse,opaqueNextLinks"
   const out: Record<string, unknown> = {};
@@ -122,7 +125,9 @@ export function parseQuirksArg(text: string): Quirks {
     const [key, raw] = part.split('=') as [string, string | undefined];
     if (raw === undefined) out[key] = true;
     else if (/^[\d.]+$/.test(raw)) out[key] = Number(raw);
-    else out[key] = raw.split('+');
+    // A list of numbers (errorStatuses=502+503) stays numeric: a status sent as a string would become a 500.
+    else out[key] = raw.split('+').map((v) => (/^\d+$/.test(v) ? Number(v) : v));
+    if (LIST_QUIRKS.has(key) && !Array.isArray(out[key])) out[key] = [out[key]];
   }
   return out as Quirks;
 }

@@ -252,6 +252,11 @@ export class SandboxRepository extends MemoryRepository {
     return { resources: out };
   }
 
+  /** Number of resources matching a search (for `_summary=count` and `_total=accurate`), or undefined for sorts the indexes do not keep. */
+  countMatches(request: SearchRequest): number | undefined {
+    return this.searchPage(request, Number.MAX_SAFE_INTEGER)?.resources.length;
+  }
+
   /** Start of the scan for `_lastUpdated=gt|ge…`: everything before cannot match. */
   private lowerBoundForLastUpdated(idx: TypeIndex, filters: Filter[]): number {
     let start = 0;
@@ -274,6 +279,12 @@ export class SandboxRepository extends MemoryRepository {
       if (f.value.includes('/') && !f.value.startsWith('Patient/')) return undefined;
       const ref = f.value.startsWith('Patient/') ? f.value : `Patient/${f.value}`;
       return new Set(idx.byPatient.get(ref) ?? []);
+    }
+    if (f.code === 'identifier' && f.value.endsWith('|')) {
+      // `system|` (system only): every resource with an identifier in that system.
+      const out = new Set<string>();
+      for (const [key, ids] of idx.byIdentifier) if (key.startsWith(f.value)) for (const id of ids) out.add(id);
+      return out;
     }
     if (f.code === 'identifier' && f.value.includes('|')) {
       return new Set(idx.byIdentifier.get(f.value) ?? []);

@@ -130,8 +130,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }
     const requested = Math.min(Number(params.get('_count') ?? DEFAULT_PAGE_SIZE) || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
     const count = quirks.pageSize(requested);
-    const query = toQueryRecord(params, (k) => k === '_cursor' || k === '_count' || k.startsWith('-page'));
+    const query = toQueryRecord(params, (k) => k === '_cursor' || k === '_count' || k === '_summary' || k === '_total' || k.startsWith('-page'));
     const searchRequest = parseSearchRequest(type as Resource['resourceType'], query);
+    const summaryCount = params.get('_summary') === 'count';
+    const wantsTotal = summaryCount || params.get('_total') === 'accurate' || params.get('_total') === 'estimate';
+    const total = wantsTotal ? (repo.countMatches(searchRequest) ?? (await repo.search({ ...searchRequest, count: 0, total: 'accurate' })).total) : undefined;
+    const selfLink = { relation: 'self', url: `${base()}/${type}${params.size ? `?${params}` : ''}` };
+    if (summaryCount) {
+      // FHIR search: `_summary=count` answers the number of matches and no entries.
+      return sendFhir(res, 200, { resourceType: 'Bundle', type: 'searchset', total, link: [selfLink] } as Bundle);
+    }
     let page = repo.searchPage(searchRequest, count, cursor);
     if (!page) {
       // Sorted by something the indexes do not keep: Medplum's generic search with offsets.
@@ -140,8 +148,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const resources = (all.entry ?? []).map((e) => e.resource as Resource & { id: string });
       page = { resources: resources.slice(0, count), ...(resources.length > count ? { next: String(offset + count) } : {}) };
     }
-    const selfQuery = new URLSearchParams(params);
-    const links: Bundle['link'] = [{ relation: 'self', url: `${base()}/${type}${selfQuery.size ? `?${selfQuery}` : ''}` }];
+    const links: Bundle['link'] = [selfLink];
     if (page.next !== undefined) {
       if (quirks.quirks.opaqueNextLinks) {
         const token = randomBytes(18).toString('base64url');
@@ -163,6 +170,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const bundle: Bundle = {
       resourceType: 'Bundle',
       type: 'searchset',
+      ...(total !== undefined ? { total } : {}),
       link: links,
       ...(page.resources.length
         ? { entry: page.resources.map((resource) => ({ fullUrl: `${base()}/${type}/${resource.id}`, resource, search: { mode: 'match' as const } })) }

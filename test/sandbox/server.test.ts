@@ -6,6 +6,7 @@ import type { SandboxServer } from '../../src/sandbox/server';
 import { SandboxRepository } from '../../src/sandbox/repository';
 import { seedRepository, INVALID_VARIANTS } from '../../src/sandbox/seed';
 import { startSandbox } from '../../src/sandbox/server';
+import { parseQuirksArg } from '../../src/sandbox/quirks';
 
 const json = (body: unknown, headers: Record<string, string> = {}): RequestInit => ({
   method: 'POST',
@@ -75,6 +76,28 @@ describe('sandbox EMR: FHIR interactions over HTTP', () => {
     const expectedQrs = emr.repo.all('QuestionnaireResponse').filter((r) => (r as { subject?: { reference?: string }; status?: string }).subject?.reference === who && (r as { status?: string }).status === 'completed');
     expect(qrs.resources.length).toBeGreaterThan(0);
     expect(qrs.resources.map((r) => r.id).sort()).toEqual(expectedQrs.map((r) => r.id).sort());
+  });
+
+  test('_summary=count answers the number of matches with no entries; _total=accurate adds total to a page', async () => {
+    const expected = emr.repo.count('Appointment');
+    const counted = await getJson<Bundle>(`${emr.baseUrl}/Appointment?_summary=count`);
+    expect(counted.status).toBe(200);
+    expect(counted.body.total).toBe(expected);
+    expect(counted.body.entry).toBeUndefined();
+    const page = await getJson<Bundle>(`${emr.baseUrl}/Appointment?_count=5&_total=accurate`);
+    expect(page.body.total).toBe(expected);
+    expect(page.body.entry).toHaveLength(5);
+    const one = await getJson<Bundle>(`${emr.baseUrl}/Appointment?patient=Patient/gen-pat-000003&_summary=count`);
+    const byPatient = emr.repo.all('Appointment').filter((a) => (a as Appointment).participant.some((p) => p.actor?.reference === 'Patient/gen-pat-000003'));
+    expect(one.body.total).toBe(byPatient.length);
+  });
+
+  test('identifier=system| (system only) matches every resource with an identifier in that system', async () => {
+    const system = 'urn:oid:2.16.840.1.113883.19.5.99999.1';
+    const expected = emr.repo.all('Patient').filter((p) => (p as Patient).identifier?.some((i) => i.system === system && i.value));
+    expect(expected.length).toBeGreaterThan(1);
+    const found = await pageAll(`${emr.baseUrl}/Patient?identifier=${encodeURIComponent(`${system}|`)}`);
+    expect(found.resources.map((r) => r.id).sort()).toEqual(expected.map((r) => r.id).sort());
   });
 
   test('identifier=system|value finds a patient', async () => {
@@ -268,6 +291,15 @@ describe('sandbox EMR: quirks fire as configured and are counted', () => {
     const again: number[] = [];
     for (let i = 0; i < 40; i++) again.push((await fetch(`${emr.baseUrl}/Patient?_count=1`)).status);
     expect(again).toEqual(statuses);
+  });
+
+  test('errorStatuses given on the command line (--quirks errorStatuses=502+504) are the statuses sent', async () => {
+    emr.setQuirks(parseQuirksArg('errorRate=1,errorStatuses=502+504,seed=4'));
+    const statuses = new Set<number>();
+    for (let i = 0; i < 20; i++) statuses.add((await fetch(`${emr.baseUrl}/Patient?_count=1`)).status);
+    expect(statuses).toEqual(new Set([502, 504]));
+    emr.setQuirks(parseQuirksArg('errorRate=1,errorStatuses=504'));
+    expect((await fetch(`${emr.baseUrl}/Patient?_count=1`)).status).toBe(504);
   });
 
   test('slow responses are delayed', async () => {
