@@ -8,7 +8,7 @@
  */
 import type { Bundle, BundleEntry, QuestionnaireResponse, Resource } from '@medplum/fhirtypes';
 import type { SourceConfig } from '../config/types';
-import { describeError, HttpError } from '../errors';
+import { describeError, EngageError, HttpError, outcome } from '../errors';
 import { defaultPatientOf } from '../mapping/patient-of';
 import type { Store } from '../store/store';
 import type { DeadLetterInput, ResourceInput } from '../store/types';
@@ -20,7 +20,8 @@ export type PullMode = 'full' | 'incremental' | 'resumed';
 
 export interface TypeReport {
   resourceType: string;
-  status: 'ok' | 'failed' | 'skipped' | 'interrupted';
+  /** `partial`: per-patient searches failed for some patients (counted in `failedPatients`), the rest is stored. */
+  status: 'ok' | 'partial' | 'failed' | 'skipped' | 'interrupted';
   mode: PullMode;
   /** Lower bound of _lastUpdated used, if any. */
   since?: string;
@@ -37,14 +38,43 @@ export interface TypeReport {
   warnings: number;
   retries: number;
   durationMs: number;
+  /** Per-patient mode: patients whose search failed after retries (their data of this type is incomplete). */
+  failedPatients: number;
   notes: string[];
   error?: string;
+  /** What to change when the server refuses the search as configured (e.g. `mode: per-patient`). */
+  hint?: string;
 }
 
 export interface PullReport {
   types: TypeReport[];
   /** Patients whose stored resources were inserted or changed. */
   changedPatients: string[];
+  /** Per-patient mode: patients whose search of some type failed in this run. */
+  failedPatients: string[];
+}
+
+/**
+ * The source refused our credentials (HTTP 401 after a fresh token, or the
+ * token endpoint said no): every further request would fail the same way,
+ * so the run stops at once with this one error.
+ */
+export class AuthenticationFailed extends EngageError {
+  constructor(cause: HttpError) {
+    super('http', outcome('login', `authentication failed: ${describeError(cause)}. Check the source's auth settings (client id, secret or key, token URL, scopes).`), cause);
+  }
+}
+
+export function isAuthenticationFailure(err: unknown): err is HttpError {
+  return err instanceof HttpError && (err.status === 401 || err.outcome.issue[0]?.code === 'login');
+}
+
+/** A 400 to a system-wide search that names a patient parameter: the server wants per-patient searches. */
+function asksForPatient(err: unknown): boolean {
+  if (!(err instanceof HttpError) || err.status !== 400) return false;
+  const remote = err.remoteOutcome?.issue ?? [];
+  const text = remote.map((i) => `${i.code} ${i.details?.text ?? ''} ${i.diagnostics ?? ''} ${(i.expression ?? []).join(' ')}`).join(' ');
+  return /\b(patient|subject)\b/i.test(text) || remote.some((i) => i.code === 'required');
 }
 
 export type PullEvent =
@@ -94,6 +124,13 @@ const PER_PATIENT_DEFAULT = new Set(['Appointment', 'CarePlan', 'QuestionnaireRe
 
 class Interrupted extends Error {}
 
+/** Some patients failed: the watermark must not move, or their data before it would never be pulled. */
+class PartialPull extends Error {
+  constructor(readonly maxLastUpdated: string | undefined) {
+    super('partial');
+  }
+}
+
 function emptyReport(resourceType: string, mode: PullMode, since?: string): TypeReport {
   return {
     resourceType,
@@ -111,6 +148,7 @@ function emptyReport(resourceType: string, mode: PullMode, since?: string): Type
     warnings: 0,
     retries: 0,
     durationMs: 0,
+    failedPatients: 0,
     notes: [],
   };
 }
@@ -184,6 +222,7 @@ export function classifyEntries(
 
 export class SourcePuller {
   private readonly changedPatients = new Set<string>();
+  private readonly failedPatients = new Set<string>();
   private readonly questionnaireRefs = new Set<string>();
 
   constructor(private readonly ctx: PullContext) {}
@@ -212,7 +251,8 @@ export class SourcePuller {
     report.included += page.included;
     report.outcomes += page.outcomes;
     report.warnings += page.warnings;
-    report.deadLettered += page.dead.filter((d) => d.stage === 'validate').length;
+    // Only dead letters added now: an invalid resource seen again (overlap window, --full) is already open.
+    report.deadLettered += result.dead;
     if (result.upserted) {
       report.new += result.upserted.inserted;
       report.changed += result.upserted.updated;
@@ -296,8 +336,17 @@ export class SourcePuller {
         this.checkAbort();
         const i = cursor++;
         if (i >= patients.length) return;
-        const got = await this.followPages(report, this.searchUrl(type, since, patients[i]), { since }, false);
-        maxLastUpdated = later(maxLastUpdated, got);
+        const patientId = patients[i] as string;
+        try {
+          const got = await this.followPages(report, this.searchUrl(type, since, patientId), { since }, false);
+          maxLastUpdated = later(maxLastUpdated, got);
+        } catch (err) {
+          // One patient's failure holds back that patient only; credentials and shutdown stop everything.
+          if (err instanceof Interrupted || isAuthenticationFailure(err)) throw err;
+          report.failedPatients++;
+          this.failedPatients.add(patientId);
+          if (report.failedPatients === 1) report.error = describeError(err);
+        }
         done.add(i);
         while (done.has(lowWater)) lowWater++;
         await store.saveCheckpoint(source.id, type, runId, { kind: 'patients', lowWater, since, maxLastUpdated } satisfies PatientsCheckpoint);
@@ -308,6 +357,11 @@ export class SourcePuller {
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     if (start > 0) report.notes.push(`resumed after ${start} of ${patients.length} patients`);
+    if (report.failedPatients > 0) {
+      report.status = 'partial';
+      report.notes.push(`${report.failedPatients} of ${patients.length} patients could not be searched; they are held back and searched again next run`);
+      throw new PartialPull(maxLastUpdated);
+    }
     return maxLastUpdated;
   }
 
@@ -336,8 +390,17 @@ export class SourcePuller {
         : await this.pullSystem(type, checkpoint?.kind === 'pages' ? checkpoint : undefined, report);
       await this.finish(type, maxLastUpdated);
     } catch (err) {
-      report.status = err instanceof Interrupted ? 'interrupted' : 'failed';
-      if (!(err instanceof Interrupted)) report.error = describeError(err);
+      if (isAuthenticationFailure(err)) throw new AuthenticationFailed(err);
+      if (err instanceof PartialPull) {
+        // Start the type again from the old watermark next run (stored resources are skipped by hash).
+        await this.ctx.store.deleteCheckpoint(this.ctx.source.id, type);
+      } else {
+        report.status = err instanceof Interrupted ? 'interrupted' : 'failed';
+        if (!(err instanceof Interrupted)) report.error = describeError(err);
+        if (!isPerPatient(this.ctx.source, type) && asksForPatient(err)) {
+          report.hint = `the server requires a patient for ${type} searches: set \`mode: per-patient\` on the source (with \`perPatientTypes\` listing ${type})`;
+        }
+      }
     }
     report.retries = this.retries() - retriesBefore;
     report.durationMs = Math.round(performance.now() - started);
@@ -380,6 +443,10 @@ export class SourcePuller {
   changed(): string[] {
     return [...this.changedPatients].sort();
   }
+
+  failed(): string[] {
+    return [...this.failedPatients].sort();
+  }
 }
 
 /** Pulls every configured type of a source, in order (Patient first, so per-patient searches know the patients). */
@@ -390,7 +457,7 @@ export async function pullSource(ctx: PullContext): Promise<PullReport> {
   for (const type of order) {
     const report = await puller.pullType(type);
     types.push(report);
-    if (report.status === 'interrupted') return { types, changedPatients: puller.changed() };
+    if (report.status === 'interrupted') return { types, changedPatients: puller.changed(), failedPatients: puller.failed() };
   }
   if (!ctx.source.resourceTypes.includes('Questionnaire')) {
     try {
@@ -400,5 +467,5 @@ export async function pullSource(ctx: PullContext): Promise<PullReport> {
       if (!(err instanceof Interrupted)) throw err;
     }
   }
-  return { types, changedPatients: puller.changed() };
+  return { types, changedPatients: puller.changed(), failedPatients: puller.failed() };
 }

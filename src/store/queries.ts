@@ -289,6 +289,10 @@ export const listQuestionnaireUrls = (sourceId: string): SqlQuery =>
     [sourceId],
   );
 
+/** Every stored Patient's id and links (merged records point at their survivor). */
+export const patientRoster = (sourceId: string): SqlQuery =>
+  q(`SELECT resource_id, resource->'link' AS link FROM resources WHERE source_id = $1 AND resource_type = 'Patient' ORDER BY resource_id`, [sourceId]);
+
 export const listResourceIds = (sourceId: string, resourceType: string): SqlQuery =>
   q('SELECT resource_id FROM resources WHERE source_id = $1 AND resource_type = $2 ORDER BY resource_id', [sourceId, resourceType]);
 

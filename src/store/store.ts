@@ -21,6 +21,7 @@ import type {
   WrittenState,
 } from './types';
 import { storeError } from '../errors';
+import type { PatientLink } from '@medplum/fhirtypes';
 
 type Row = Record<string, unknown>;
 
@@ -281,6 +282,12 @@ export class Store {
   async listResourceIds(sourceId: string, resourceType: string): Promise<string[]> {
     const rows = await this.db.query(sql.listResourceIds(sourceId, resourceType));
     return rows.map((r) => String(r.resource_id));
+  }
+
+  /** The source's patients with their links, for the roster of who may be computed and written for. */
+  async patientRoster(sourceId: string): Promise<{ id: string; link?: PatientLink[] }[]> {
+    const rows = await this.db.query(sql.patientRoster(sourceId));
+    return rows.map((r) => ({ id: String(r.resource_id), ...(Array.isArray(r.link) ? { link: r.link as PatientLink[] } : {}) }));
   }
 
   // ── outbox ──

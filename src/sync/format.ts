@@ -17,6 +17,7 @@ export function formatTypeReport(t: TypeReport): string {
   const lines = [`${head}: ${parts.join(', ')}`];
   for (const n of t.notes) lines.push(`      note: ${n}`);
   if (t.error) lines.push(`      error: ${t.error}`);
+  if (t.hint) lines.push(`      fix: ${t.hint}`);
   return lines.join('\n');
 }
 
@@ -27,6 +28,12 @@ export function formatSummary(s: SyncSummary): string[] {
   lines.push('pulled:');
   for (const t of s.pull) lines.push(formatTypeReport(t));
   lines.push(`patients: ${s.patients.total} (recomputed ${s.patients.recomputed})`);
+  if (s.heldBack.patients > 0 || s.heldBack.reasons.length > 0) {
+    lines.push(`held back: ${s.heldBack.patients} patient(s) not recomputed and nothing written for them, because this run's data is incomplete:`);
+    for (const r of s.heldBack.reasons) lines.push(`      ${r}`);
+  }
+  if (s.identity.merged) lines.push(`merged records: ${s.identity.merged} replaced patient record(s) skipped (their data counts for the surviving record)`);
+  if (s.identity.unknownPatients) lines.push(`unknown patients: ${s.identity.unknownPatients} referenced patient(s) the source did not return; their resources are dead letters`);
   lines.push(`tiers: engaged ${s.tiers.engaged}, at risk ${s.tiers['at-risk']}, disengaged ${s.tiers.disengaged}, unknown ${s.tiers.unknown}`);
   const p = s.programme;
   lines.push(

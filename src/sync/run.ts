@@ -8,33 +8,30 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import type { Bundle, BundleEntry, Questionnaire, Resource } from '@medplum/fhirtypes';
+import type { Bundle } from '@medplum/fhirtypes';
 import type { AppConfig, SourceConfig } from '../config/types';
-import { readCapabilities } from '../fhir/capabilities';
+import { readCapabilities, type CapabilityReport } from '../fhir/capabilities';
 import { pullSource, type PullReport } from '../fhir/pull';
 import { createSourceClient, createWriteClient, newTransportStats, type TransportStats } from '../fhir/source-client';
-import { computeIndicators, historyValues, type PatientIndicators } from '../indicators/compute';
+import type { PatientIndicators } from '../indicators/compute';
 import { programmeSummary, type ProgrammeSummary } from '../indicators/programme';
-import { buildModel, questionnaireLookup } from '../mapping/build-model';
-import { loadMappings } from '../mapping/load';
+import { loadMappings, type MappingSet } from '../mapping/load';
 import { patientOfWithMappings } from '../mapping/patient-of-mapped';
-import { loadInstruments } from '../mapping/scoring';
-import { planPatient } from '../actions/plan';
+import { loadInstruments, type InstrumentDefinition } from '../mapping/scoring';
 import { LOCK_BUSY } from '../store/driver';
 import type { Store } from '../store/store';
-import type { DeadLetterInput, OutboxItem, RunStatus } from '../store/types';
+import type { OutboxItem, RunStatus } from '../store/types';
 import { sharedValidator } from '../validation/validator';
-import { prepareWrites } from '../writeback/enqueue';
 import { dispatchOutbox, type DispatchCounts } from '../writeback/dispatch';
 import type { OutboxPayload } from '../writeback/outbox-item';
-import { provenanceFor } from '../writeback/provenance';
+import { dryRunBundle } from '../writeback/requests';
+import { holdBack, runStatus } from './completeness';
+import { computeStage } from './compute';
 import { describeError, EngageError, outcome } from '../errors';
 import { logger } from '../log/logger';
 import type { SyncEvent } from './events';
 
 const HEARTBEAT_MS = 15_000;
-/** Patients computed and committed together: bounded memory whatever the EMR's size. */
-const COMPUTE_BATCH = 200;
 
 export interface SyncOptions {
   asOf: Date;
@@ -77,7 +74,12 @@ export interface SyncSummary {
   writes: Record<string, WriteSummary>;
   /** Writes planned this run (for a dry run: what would be sent). */
   planned: number;
+  /** Added by this run (one already open is not added again), and open for the source in total. */
   deadLetters: { thisRun: number; open: number };
+  /** Patients not recomputed or written for because their data was incomplete in this run, and why. */
+  heldBack: { patients: number; reasons: string[] };
+  /** Patients skipped as merged into another record, and ids referenced but never returned by the source. */
+  identity: { merged: number; unknownPatients: number };
   requests: TransportStats;
   durationMs: number;
   error?: string;
@@ -110,55 +112,26 @@ function summariseWrites(d: DispatchCounts | undefined): Record<string, WriteSum
   return out;
 }
 
-/** The transaction Bundle a dry run prints: each planned write with its Provenance. */
-function dryRunBundle(payloads: OutboxPayload[], runId: string, asOf: Date): Bundle {
-  const entry: BundleEntry[] = [];
-  for (const p of payloads) {
-    const fullUrl = `urn:uuid:${randomUUID()}`;
-    const conditional = `identifier=${encodeURIComponent(`${p.identifierSystem}|${p.identifier}`)}`;
-    if (p.op === 'upsert') {
-      entry.push({ fullUrl, resource: p.resource, request: { method: 'POST', url: p.resourceType, ifNoneExist: conditional } });
-    } else {
-      entry.push({
-        fullUrl,
-        resource: { resourceType: 'Task', identifier: [{ system: p.identifierSystem, value: p.identifier }], status: p.status, statusReason: { text: p.reason }, intent: 'order', for: { reference: `Patient/${p.patientId}` } },
-        request: { method: 'PUT', url: `Task?${conditional}` },
-      });
-    }
-    entry.push({ fullUrl: `urn:uuid:${randomUUID()}`, resource: provenanceFor(fullUrl, p.op === 'upsert' ? 'CREATE' : 'UPDATE', p.entities, runId, asOf), request: { method: 'POST', url: 'Provenance' } });
-  }
-  return { resourceType: 'Bundle', type: 'transaction', entry };
-}
-
 export async function syncSource(store: Store, config: AppConfig, source: SourceConfig, options: SyncOptions): Promise<SyncSummary> {
   const result = await store.tryWithAdvisoryLock(`sync:${source.id}`, () => runLocked(store, config, source, options));
   if (result === LOCK_BUSY) throw new SyncBusyError(source.id);
   return result;
 }
 
-async function runLocked(store: Store, config: AppConfig, source: SourceConfig, options: SyncOptions): Promise<SyncSummary> {
-  const started = performance.now();
-  const runId = options.runId ?? randomUUID();
-  const log = logger().child({ sourceId: source.id, runId });
-  const emit = (e: SyncEvent): void => options.onEvent?.(e);
-  // Mappings load (and fail) before any work.
-  const mappings = loadMappings({ sourceId: source.id });
-  const instruments = loadInstruments({ sourceId: source.id });
-  const validator = sharedValidator();
+interface RunState {
+  store: Store;
+  config: AppConfig;
+  source: SourceConfig;
+  options: SyncOptions;
+  runId: string;
+  summary: SyncSummary;
+  stats: TransportStats;
+  emit: (e: SyncEvent) => void;
+  counts: Record<string, unknown>;
+}
 
-  await store.upsertSource({ id: source.id, name: source.name, baseUrl: source.baseUrl });
-  // Under the source's lock, any run of it still marked running belongs to a process that died.
-  const resumed = (await store.markStaleRunsInterrupted(source.id, 0)).map((r) => r.id);
-  // We hold the source's lock: no other dispatcher of this source is alive, so its claims are stale.
-  const released = await store.releaseOutboxClaims(source.id);
-  const run = await store.createRun({ id: runId, sourceId: source.id, asOf: options.asOf, options: { full: !!options.full, dryRun: !!options.dryRun } });
-  emit({ type: 'run-started', runId, sourceId: source.id, asOf: options.asOf.toISOString(), resumed });
-  log.info({ event: 'run-started', resumed, releasedWrites: released, full: !!options.full, dryRun: !!options.dryRun }, 'sync run started');
-  const counts: Record<string, unknown> = {};
-  const heartbeat = setInterval(() => void store.heartbeatRun(runId, counts).catch(() => undefined), HEARTBEAT_MS);
-  heartbeat.unref();
-  const stats = newTransportStats();
-  const summary: SyncSummary = {
+function newSummary(runId: string, source: SourceConfig, options: SyncOptions, resumed: string[], stats: TransportStats): SyncSummary {
+  return {
     runId,
     sourceId: source.id,
     status: 'running',
@@ -172,115 +145,132 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
     writes: summariseWrites(undefined),
     planned: 0,
     deadLetters: { thisRun: 0, open: 0 },
+    heldBack: { patients: 0, reasons: [] },
+    identity: { merged: 0, unknownPatients: 0 },
     requests: stats,
     durationMs: 0,
   };
+}
+
+function checkStopped(options: SyncOptions, where: string): void {
+  if (options.signal?.aborted) throw new EngageError('internal', outcome('incomplete', `interrupted: stopped ${where}`));
+}
+
+/** Pull: every configured type, page by page; returns what it saw and which patients failed. */
+async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled: PullReport; capabilities: CapabilityReport }> {
+  const { store, source, options, runId, summary, stats, emit, counts } = state;
+  emit({ type: 'stage', stage: 'pull' });
+  const client = createSourceClient(source, stats);
+  const capabilities = await readCapabilities(client, source.resourceTypes);
+  for (const w of capabilities.warnings) logger().warn({ event: 'capability', sourceId: source.id }, w);
+  const pulled = await pullSource({
+    source,
+    store,
+    client,
+    validator: sharedValidator(),
+    runId,
+    full: options.full,
+    capabilities,
+    patientOf: patientOfWithMappings(mappings),
+    transportStats: stats,
+    signal: options.signal,
+    afterPageCommitted: options.afterPageCommitted,
+    onEvent: (e) => {
+      emit(e);
+      if (e.type === 'type-finished') counts[e.report.resourceType] = { pages: e.report.pages, received: e.report.received };
+    },
+  });
+  summary.pull = pulled.types;
+  summary.deadLetters.thisRun += pulled.types.reduce((n, t) => n + t.deadLettered, 0);
+  checkStopped(options, 'after the last committed page');
+  return { pulled, capabilities };
+}
+
+/** Map, indicators and actions for the patients whose picture is complete. */
+async function computeStep(state: RunState, pulled: PullReport, mappings: MappingSet, instruments: InstrumentDefinition[]): Promise<OutboxPayload[]> {
+  const { store, config, source, options, runId, summary, emit } = state;
+  emit({ type: 'stage', stage: 'compute' });
+  const hold = holdBack(source, pulled.types, pulled.failedPatients);
+  const computed = await computeStage(
+    { store, config, source, runId, asOf: options.asOf, dryRun: !!options.dryRun, strict: options.strict, mappings, instruments, validator: sharedValidator(), emit, aborted: () => !!options.signal?.aborted },
+    hold,
+  );
+  summary.planned = computed.planned;
+  summary.patients.recomputed = computed.recomputed;
+  summary.deadLetters.thisRun += computed.deadLettersAdded;
+  summary.heldBack = { patients: computed.heldBack, reasons: computed.heldBack > 0 || hold.all ? hold.reasons : [] };
+  summary.identity = { merged: computed.mergedPatients, unknownPatients: computed.unknownPatients };
+  if (summary.heldBack.patients > 0) logger().warn({ event: 'held-back', sourceId: source.id, patients: computed.heldBack, reasons: hold.reasons }, 'patients held back: their data is incomplete in this run');
+  checkStopped(options, 'after the last committed batch of patients');
+  return computed.payloads;
+}
+
+/** Write-back: send the outbox (this run's rows and any left by earlier runs). */
+async function dispatchStep(state: RunState, capabilities: CapabilityReport): Promise<void> {
+  const { store, source, options, runId, summary, stats, emit } = state;
+  await options.beforeDispatch?.();
+  emit({ type: 'stage', stage: 'dispatch' });
+  const writer = createWriteClient(source, stats);
+  const writerCaps = source.writeTarget ? await readCapabilities(writer, []) : capabilities;
+  const dispatched = await dispatchOutbox({
+    store,
+    client: writer,
+    sourceId: source.id,
+    runId,
+    workerId: `${os.hostname()}:${process.pid}:${runId}`,
+    transactions: writerCaps.transactions,
+    now: () => new Date(),
+    afterSend: options.afterSend,
+    aborted: () => !!options.signal?.aborted,
+  });
+  summary.writes = summariseWrites(dispatched);
+  summary.deadLetters.thisRun += dispatched.deadLettered;
+}
+
+/** Totals over the whole source (not just this run) for the summary. */
+async function totalsStep(state: RunState): Promise<void> {
+  const { store, source, summary } = state;
+  const computations = await store.listComputations(source.id);
+  summary.programme = programmeSummary(computations.map((c) => c.indicators as PatientIndicators));
+  summary.tiers = summary.programme.tiers;
+  summary.patients.total = computations.length;
+  summary.deadLetters.open = await store.countDeadLetters({ sourceId: source.id });
+}
+
+async function runLocked(store: Store, config: AppConfig, source: SourceConfig, options: SyncOptions): Promise<SyncSummary> {
+  const started = performance.now();
+  const runId = options.runId ?? randomUUID();
+  const log = logger().child({ sourceId: source.id, runId });
+  const emit = (e: SyncEvent): void => options.onEvent?.(e);
+  // Mappings load (and fail) before any work.
+  const mappings = loadMappings({ sourceId: source.id });
+  const instruments = loadInstruments({ sourceId: source.id });
+
+  await store.upsertSource({ id: source.id, name: source.name, baseUrl: source.baseUrl });
+  // Under the source's lock, any run of it still marked running belongs to a process that died.
+  const resumed = (await store.markStaleRunsInterrupted(source.id, 0)).map((r) => r.id);
+  // We hold the source's lock: no other dispatcher of this source is alive, so its claims are stale.
+  const released = await store.releaseOutboxClaims(source.id);
+  const run = await store.createRun({ id: runId, sourceId: source.id, asOf: options.asOf, options: { full: !!options.full, dryRun: !!options.dryRun } });
+  emit({ type: 'run-started', runId, sourceId: source.id, asOf: options.asOf.toISOString(), resumed });
+  log.info({ event: 'run-started', resumed, releasedWrites: released, full: !!options.full, dryRun: !!options.dryRun }, 'sync run started');
+  const counts: Record<string, unknown> = {};
+  const heartbeat = setInterval(() => {
+    store.heartbeatRun(runId, counts).catch((err: unknown) => log.warn({ err, event: 'heartbeat-failed' }, 'could not record the run heartbeat'));
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  const stats = newTransportStats();
+  const summary = newSummary(runId, source, options, resumed, stats);
+  const state: RunState = { store, config, source, options, runId, summary, stats, emit, counts };
   try {
-    // ── pull ──
-    emit({ type: 'stage', stage: 'pull' });
-    const client = createSourceClient(source, stats);
-    const capabilities = await readCapabilities(client, source.resourceTypes);
-    for (const w of capabilities.warnings) log.warn({ event: 'capability' }, w);
-    const pulled = await pullSource({
-      source,
-      store,
-      client,
-      validator,
-      runId,
-      full: options.full,
-      capabilities,
-      patientOf: patientOfWithMappings(mappings),
-      transportStats: stats,
-      signal: options.signal,
-      afterPageCommitted: options.afterPageCommitted,
-      onEvent: (e) => {
-        emit(e);
-        if (e.type === 'type-finished') counts[e.report.resourceType] = { pages: e.report.pages, received: e.report.received };
-      },
-    });
-    summary.pull = pulled.types;
-    summary.deadLetters.thisRun += pulled.types.reduce((n, t) => n + t.deadLettered, 0);
-    if (options.signal?.aborted) throw new EngageError('internal', outcome('incomplete', 'interrupted: stopped after the last committed page'));
-
-    // ── map, indicators, actions ──
-    emit({ type: 'stage', stage: 'compute' });
-    const lookup = questionnaireLookup((await store.resourcesOfType(source.id, 'Questionnaire')) as unknown as Questionnaire[]);
-    const patients = await store.patientsToRecompute(source.id, options.asOf);
-    const payloads: OutboxPayload[] = [];
-    const target = source.writeTarget?.baseUrl ?? source.baseUrl;
-    for (let i = 0; i < patients.length; i += COMPUTE_BATCH) {
-      const batch = patients.slice(i, i + COMPUTE_BATCH);
-      const resources = await store.resourcesOfPatients(source.id, batch);
-      const written = await store.listWrittenForPatients(source.id, batch);
-      const writtenById = new Map(written.map((w) => [w.identifierValue, w]));
-      const writtenByPatient = new Map<string, typeof written>();
-      for (const w of written) writtenByPatient.set(w.patientId, [...(writtenByPatient.get(w.patientId) ?? []), w]);
-      const results: { patientId: string; model: unknown; indicators: PatientIndicators }[] = [];
-      const deadLetters: DeadLetterInput[] = [];
-      const outbox: Parameters<Store['enqueueOutbox']>[2] = [];
-      const forget: string[] = [];
-      for (const patientId of batch) {
-        const built = buildModel(source.id, patientId, (resources.get(patientId) ?? []) as unknown as Resource[], { mappings, instruments, questionnaires: lookup });
-        for (const f of built.failures) deadLetters.push({ sourceId: source.id, runId, stage: 'map', resourceType: f.resource.resourceType, resourceId: f.resource.id, payload: f.resource, outcome: f.outcome });
-        const indicators = computeIndicators(built.model, options.asOf, config.indicators);
-        results.push({ patientId, model: built.model, indicators });
-        const plan = planPatient(indicators, built.model, writtenByPatient.get(patientId) ?? [], config.actions, options.asOf);
-        forget.push(...plan.forget);
-        if (!source.writeBack) continue;
-        const prepared = prepareWrites(plan.writes, writtenById, { sourceId: source.id, runId, target, settings: config.actions, validator, strict: options.strict });
-        deadLetters.push(...prepared.deadLetters);
-        outbox.push(...prepared.outbox);
-        if (options.dryRun) payloads.push(...prepared.payloads);
-      }
-      summary.planned += outbox.length;
-      if (!options.dryRun) {
-        // Indicators, their history and the writes they cause commit together: a crash loses nothing and duplicates nothing.
-        await store.transaction(async (tx) => {
-          for (const r of results) {
-            await tx.saveComputation(source.id, r.patientId, r.model, r.indicators, options.asOf, runId);
-            await tx.recordIndicators(source.id, r.patientId, options.asOf, runId, historyValues(r.indicators));
-          }
-          if (outbox.length) await tx.enqueueOutbox(source.id, runId, outbox);
-          if (deadLetters.length) summary.deadLetters.thisRun += await tx.addDeadLetters(deadLetters);
-          for (const id of forget) {
-            const w = writtenById.get(id);
-            if (w) await tx.upsertWritten({ ...w, state: 'closed', runId });
-          }
-        });
-      }
-      summary.patients.recomputed += batch.length;
-      emit({ type: 'computed', patients: summary.patients.recomputed, total: patients.length });
-    }
+    const { pulled, capabilities } = await pullStep(state, mappings);
+    const payloads = await computeStep(state, pulled, mappings, instruments);
     if (options.dryRun) summary.dryRunBundle = dryRunBundle(payloads, runId, options.asOf);
-
-    // ── write-back ──
-    if (!options.dryRun && source.writeBack) {
-      await options.beforeDispatch?.();
-      emit({ type: 'stage', stage: 'dispatch' });
-      const writer = createWriteClient(source, stats);
-      const writerCaps = source.writeTarget ? await readCapabilities(writer, []) : capabilities;
-      const dispatched = await dispatchOutbox({
-        store,
-        client: writer,
-        sourceId: source.id,
-        runId,
-        workerId: `${os.hostname()}:${process.pid}:${runId}`,
-        transactions: writerCaps.transactions,
-        now: () => new Date(),
-        afterSend: options.afterSend,
-      });
-      summary.writes = summariseWrites(dispatched);
-    }
-
-    const computations = await store.listComputations(source.id);
-    summary.programme = programmeSummary(computations.map((c) => c.indicators as PatientIndicators));
-    summary.tiers = summary.programme.tiers;
-    summary.patients.total = computations.length;
-    summary.deadLetters.open = await store.countDeadLetters({ sourceId: source.id });
-    const failedTypes = summary.pull.some((t) => t.status === 'failed' || t.status === 'skipped');
-    const failedWrites = Object.values(summary.writes).some((w) => w.failed + w.retryLater > 0);
-    summary.status = failedTypes || failedWrites || summary.deadLetters.thisRun > 0 ? 'partially-failed' : 'succeeded';
-    if (summary.pull.some((t) => t.status === 'interrupted')) summary.status = 'interrupted';
+    if (!options.dryRun && source.writeBack) await dispatchStep(state, capabilities);
+    checkStopped(options, 'after the writes in progress');
+    await totalsStep(state);
+    const writesFailed = Object.values(summary.writes).reduce((n, w) => n + w.failed + w.retryLater, 0);
+    summary.status = runStatus({ pull: summary.pull, heldBackPatients: summary.heldBack.patients, writesFailed, deadLettersAdded: summary.deadLetters.thisRun });
   } catch (err) {
     summary.status = options.signal?.aborted ? 'interrupted' : 'failed';
     summary.error = describeError(err);
@@ -289,7 +279,10 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
     clearInterval(heartbeat);
     summary.durationMs = Math.round(performance.now() - started);
     const { dryRunBundle: _omit, ...stored } = summary;
-    await store.finishRun(run.id, summary.status, { ...stored, programme: undefined }, summary.error ? { message: summary.error } : undefined).catch(() => undefined);
+    await store.finishRun(run.id, summary.status, { ...stored, programme: undefined }, summary.error ? { message: summary.error } : undefined).catch((err: unknown) => {
+      // The store may be what failed: say so; the next run marks this one interrupted under the lock.
+      log.error({ err, event: 'finish-run-failed' }, 'could not record the end of the run');
+    });
     emit({ type: 'run-finished', runId, status: summary.status, durationMs: summary.durationMs });
     log.info({ event: 'run-finished', status: summary.status, durationMs: summary.durationMs }, 'sync run finished');
   }

@@ -16,6 +16,7 @@ import type { OutboxItem, WrittenState } from '../store/types';
 import { comparableHash } from './content';
 import type { ClosePayload, OutboxPayload, UpsertPayload } from './outbox-item';
 import { provenanceFor } from './provenance';
+import { conditionalQuery, createEntry, provenanceEntry, updateEntry } from './requests';
 
 /** Attempts of one outbox row (each already retried by the transport) before it fails for good. */
 export const MAX_WRITE_ATTEMPTS = 5;
@@ -26,6 +27,17 @@ export type WriteOutcome = 'created' | 'updated' | 'unchanged' | 'cancelled' | '
 
 export interface DispatchCounts {
   byType: Record<string, Partial<Record<WriteOutcome, number>>>;
+  /** Dead letters this dispatch added (a write failing again the same way is not added twice). */
+  deadLettered: number;
+}
+
+/**
+ * Only the EMR's considered "no" is final: a 4xx other than 408/429. A 5xx,
+ * a timeout or a network error says nothing about the write itself, so the
+ * row is tried again in a later pass (docs/actions.md) until MAX_WRITE_ATTEMPTS.
+ */
+export function isFinalRejection(status: number | undefined): boolean {
+  return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
 export interface DispatchContext {
@@ -36,6 +48,8 @@ export interface DispatchContext {
   workerId: string;
   transactions: boolean;
   now: () => Date;
+  /** A stop request: no new batch is claimed once it is true (claimed rows are finished first). */
+  aborted?: () => boolean;
   /** Test hook: called after a write reached the EMR and before the outbox row is acked. */
   afterSend?: (item: OutboxItem) => void | Promise<void>;
 }
@@ -56,7 +70,7 @@ async function findCurrent(ctx: DispatchContext, p: OutboxPayload, serverId: str
     if (res.status === 200) return { resource: res.body, versionId: res.body.meta?.versionId };
     if (res.status !== 404 && res.status !== 410) throw ctx.client.errorFor('GET', res);
   }
-  const bundle = await ctx.client.getBundle(`${p.resourceType}?identifier=${encodeURIComponent(`${p.identifierSystem}|${p.identifier}`)}`);
+  const bundle = await ctx.client.getBundle(`${p.resourceType}?${conditionalQuery(p)}`);
   const found = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is Resource & { id: string } => r?.resourceType === p.resourceType && typeof r.id === 'string');
   const first = found[0];
   return first ? { resource: first, versionId: first.meta?.versionId } : undefined;
@@ -71,7 +85,7 @@ async function send(ctx: DispatchContext, resource: Resource, method: 'POST' | '
   const type = p.resourceType;
   const now = ctx.now();
   const activity = method === 'POST' ? 'CREATE' : 'UPDATE';
-  const conditional = `identifier=${encodeURIComponent(`${p.identifierSystem}|${p.identifier}`)}`;
+  const conditional = conditionalQuery(p);
   if (ctx.transactions) {
     const fullUrl = method === 'POST' ? `urn:uuid:${randomUUID()}` : `${ctx.client.baseUrl}/${type}/${resource.id}`;
     const target = method === 'POST' ? fullUrl : `${type}/${resource.id}`;
@@ -79,12 +93,8 @@ async function send(ctx: DispatchContext, resource: Resource, method: 'POST' | '
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
-        {
-          fullUrl,
-          resource,
-          request: method === 'POST' ? { method, url: type, ifNoneExist: conditional } : { method, url: `${type}/${resource.id}`, ...(version ? { ifMatch: `W/"${version}"` } : {}) },
-        },
-        { fullUrl: `urn:uuid:${randomUUID()}`, resource: provenanceFor(target, activity, p.entities, ctx.runId, now), request: { method: 'POST', url: 'Provenance' } },
+        method === 'POST' ? createEntry(fullUrl, resource, p) : updateEntry(fullUrl, resource as Resource & { id: string }, version),
+        provenanceEntry(target, activity, p, ctx.runId, now),
       ],
     };
     const res = await ctx.client.request<Bundle | OperationOutcome>('POST', '', { body: bundle });
@@ -217,9 +227,10 @@ async function sendClose(ctx: DispatchContext, p: ClosePayload, target: string):
 
 /** Claims and sends every pending outbox row of the source. */
 export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCounts> {
-  const counts: DispatchCounts = { byType: {} };
+  const counts: DispatchCounts = { byType: {}, deadLettered: 0 };
   const seen = new Set<number>();
   for (;;) {
+    if (ctx.aborted?.()) return counts;
     const batch = (await ctx.store.claimOutbox({ workerId: ctx.workerId, limit: BATCH, leaseSeconds: LEASE_SECONDS, sourceId: ctx.sourceId })).filter((i) => !seen.has(i.id));
     if (batch.length === 0) return counts;
     for (const item of batch) {
@@ -229,14 +240,14 @@ export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCoun
       try {
         outcome = p.op === 'upsert' ? await sendUpsert(ctx, p, item.target, item.attempts === 1) : await sendClose(ctx, p, item.target);
       } catch (err) {
-        const rejected = err instanceof WriteRejected || (err instanceof HttpError && err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 429);
+        const rejected = isFinalRejection(err instanceof WriteRejected || err instanceof HttpError ? err.status : undefined);
         const outcome: OperationOutcome =
           (err instanceof WriteRejected ? err.outcome : err instanceof HttpError ? err.remoteOutcome : undefined) ??
           { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', details: { text: describeError(err) } }] };
         if (rejected || item.attempts >= MAX_WRITE_ATTEMPTS) {
-          await ctx.store.transaction(async (tx) => {
+          counts.deadLettered += await ctx.store.transaction(async (tx) => {
             await tx.failOutbox(item.id, ctx.workerId, { message: describeError(err) }, null);
-            await tx.addDeadLetters([{ sourceId: ctx.sourceId, runId: ctx.runId, stage: 'write', resourceType: p.resourceType, resourceId: p.identifier, payload: p, outcome }]);
+            return tx.addDeadLetters([{ sourceId: ctx.sourceId, runId: ctx.runId, stage: 'write', resourceType: p.resourceType, resourceId: p.identifier, payload: p, outcome }]);
           });
           count(counts, p.resourceType, 'failed');
         } else {

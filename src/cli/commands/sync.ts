@@ -18,6 +18,8 @@ export interface SyncCliOptions {
   json?: boolean;
   asOf?: string;
   out?: string;
+  /** Exit 1 while any dead letter of the synced sources is open, not only when a run adds one. */
+  failOnOpen?: boolean;
 }
 
 /** --as-of, else FHIR_ENGAGE_AS_OF, else now. */
@@ -57,7 +59,9 @@ export async function runSyncs(store: Store, config: AppConfig, sources: SourceC
       }
     }
   }
-  const code = summaries.every((s) => s.status === 'succeeded') ? ExitCode.ok : ExitCode.failure;
+  const openLetters = summaries.reduce((n, s) => n + s.deadLetters.open, 0);
+  if (opts.failOnOpen && openLetters > 0) io.err(`--fail-on-open: ${openLetters} dead letter(s) open (list them with \`fhir-engage dead-letters\`)`);
+  const code = summaries.every((s) => s.status === 'succeeded') && !(opts.failOnOpen && openLetters > 0) ? ExitCode.ok : ExitCode.failure;
   return { code, summaries };
 }
 
@@ -82,6 +86,8 @@ export function jsonSummary(summaries: SyncSummary[]): string {
     writes,
     planned: summaries.reduce((n, s) => n + s.planned, 0),
     deadLetters: summaries.reduce((n, s) => n + s.deadLetters.open, 0),
+    deadLettersAdded: summaries.reduce((n, s) => n + s.deadLetters.thisRun, 0),
+    heldBackPatients: summaries.reduce((n, s) => n + s.heldBack.patients, 0),
     tiers: total((s) => s.tiers),
     ...(summaries.some((s) => s.dryRunBundle) ? { dryRunBundles: summaries.map((s) => s.dryRunBundle).filter(Boolean) } : {}),
   });
@@ -97,6 +103,7 @@ export function registerSyncCommand(program: Command, io: CliIo, setExit: (code:
     .option('--dry-run', 'compute everything and print the transaction Bundle that would be sent, without sending')
     .option('--out <file>', 'with --dry-run: write the Bundle to this file')
     .option('--json', 'print the summary as one JSON object on the last line of stdout')
+    .option('--fail-on-open', 'exit 1 while any dead letter is open (default: only when this run adds one)')
     .option('--as-of <instant>', 'the instant indicators and rules are computed at (also FHIR_ENGAGE_AS_OF; default now)')
     .action(async (opts: SyncCliOptions) => {
       const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });

@@ -1,0 +1,157 @@
+/**
+ * The compute stage of a run: for the patients whose data changed (or whose
+ * day moved), build the engagement model, compute indicators, plan actions,
+ * and commit indicators, history and the outbox rows they cause in one
+ * transaction per batch. Only patients the EMR returned are computed; the
+ * data of merged (replaced) records counts for their survivor; resources
+ * about unknown patients are dead-lettered.
+ */
+import type { Questionnaire, Resource } from '@medplum/fhirtypes';
+import type { AppConfig, SourceConfig } from '../config/types';
+import { planPatient } from '../actions/plan';
+import { computeIndicators, historyValues, type PatientIndicators } from '../indicators/compute';
+import { buildModel, questionnaireLookup } from '../mapping/build-model';
+import type { MappingSet } from '../mapping/load';
+import type { EngagementModel } from '../mapping/model';
+import { buildRoster, planCompute } from '../mapping/patient-roster';
+import type { InstrumentDefinition } from '../mapping/scoring';
+import type { Store } from '../store/store';
+import type { DeadLetterInput, WrittenResource } from '../store/types';
+import type { ResourceValidator } from '../validation/validator';
+import { prepareWrites, type PreparedWrites } from '../writeback/enqueue';
+import type { OutboxPayload } from '../writeback/outbox-item';
+import type { HoldBack } from './completeness';
+import type { SyncEvent } from './events';
+
+/** Patients computed and committed together: bounded memory whatever the EMR's size. */
+const COMPUTE_BATCH = 200;
+
+export interface ComputeContext {
+  store: Store;
+  config: AppConfig;
+  source: SourceConfig;
+  runId: string;
+  asOf: Date;
+  dryRun: boolean;
+  strict?: boolean;
+  mappings: MappingSet;
+  instruments: InstrumentDefinition[];
+  validator: ResourceValidator;
+  emit: (e: SyncEvent) => void;
+  /** Checked between batches: a stop request ends the stage after the batch in progress. */
+  aborted: () => boolean;
+}
+
+export interface ComputeResult {
+  recomputed: number;
+  heldBack: number;
+  unknownPatients: number;
+  mergedPatients: number;
+  planned: number;
+  deadLettersAdded: number;
+  /** Dry run only: what would be sent. */
+  payloads: OutboxPayload[];
+}
+
+/** A merged record is written about no more: an inactive stand-in makes every open Task of it close. */
+function mergedModel(sourceId: string, patientId: string): EngagementModel {
+  return { sourceId, patientId, patient: { active: false }, appointments: [], activities: [], responses: [], requests: [] };
+}
+
+function unknownPatientLetter(ctx: ComputeContext, resource: Resource): DeadLetterInput {
+  return {
+    sourceId: ctx.source.id,
+    runId: ctx.runId,
+    stage: 'map',
+    resourceType: resource.resourceType,
+    resourceId: resource.id,
+    payload: resource,
+    outcome: {
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'not-found', details: { text: `unknown patient: this ${resource.resourceType} refers to a patient the source did not return (absent, filtered or restricted); nothing is computed or written for it` } }],
+    },
+  };
+}
+
+export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise<ComputeResult> {
+  const { store, source, runId, asOf } = ctx;
+  const result: ComputeResult = { recomputed: 0, heldBack: 0, unknownPatients: 0, mergedPatients: 0, planned: 0, deadLettersAdded: 0, payloads: [] };
+  const pending = await store.patientsToRecompute(source.id, asOf);
+  if (hold.all) {
+    result.heldBack = pending.length;
+    return result;
+  }
+  const plan = planCompute(pending, buildRoster(await store.patientRoster(source.id)));
+  const held = (ids: string[]): boolean => ids.some((id) => hold.patients.has(id));
+  const compute = plan.compute.filter((c) => !held(c.dataOf));
+  const merged = plan.merged.filter((id) => !hold.patients.has(id));
+  result.heldBack = plan.compute.length - compute.length + plan.merged.length - merged.length;
+  result.mergedPatients = merged.length;
+  result.unknownPatients = plan.unknown.length;
+
+  const lookup = questionnaireLookup((await store.resourcesOfType(source.id, 'Questionnaire')) as unknown as Questionnaire[]);
+  const target = source.writeTarget?.baseUrl ?? source.baseUrl;
+
+  if (plan.unknown.length) {
+    const letters: DeadLetterInput[] = [];
+    for (const list of (await store.resourcesOfPatients(source.id, plan.unknown)).values()) {
+      for (const r of list) letters.push(unknownPatientLetter(ctx, r as unknown as Resource));
+    }
+    if (!ctx.dryRun && letters.length) result.deadLettersAdded += await store.addDeadLetters(letters);
+  }
+
+  const units = [...compute.map((c) => ({ ...c, merged: false })), ...merged.map((id) => ({ patientId: id, dataOf: [id], merged: true }))];
+  for (let i = 0; i < units.length; i += COMPUTE_BATCH) {
+    if (ctx.aborted()) break;
+    const batch = units.slice(i, i + COMPUTE_BATCH);
+    const resources = await store.resourcesOfPatients(source.id, [...new Set(batch.flatMap((u) => u.dataOf))]);
+    const written = await store.listWrittenForPatients(source.id, batch.map((u) => u.patientId));
+    const writtenById = new Map(written.map((w) => [w.identifierValue, w]));
+    const writtenByPatient = new Map<string, WrittenResource[]>();
+    for (const w of written) writtenByPatient.set(w.patientId, [...(writtenByPatient.get(w.patientId) ?? []), w]);
+    const results: { patientId: string; model: EngagementModel; indicators: PatientIndicators }[] = [];
+    const deadLetters: DeadLetterInput[] = [];
+    const outbox: PreparedWrites['outbox'] = [];
+    const forget: string[] = [];
+    for (const unit of batch) {
+      let model: EngagementModel;
+      if (unit.merged) {
+        model = mergedModel(source.id, unit.patientId);
+      } else {
+        // The survivor's own Patient record, and everything else stored for it and the records it replaced.
+        const own = unit.dataOf.flatMap((id) => (resources.get(id) ?? []) as unknown as Resource[]).filter((r) => r.resourceType !== 'Patient' || r.id === unit.patientId);
+        const built = buildModel(source.id, unit.patientId, own, { mappings: ctx.mappings, instruments: ctx.instruments, questionnaires: lookup });
+        for (const f of built.failures) deadLetters.push({ sourceId: source.id, runId, stage: 'map', resourceType: f.resource.resourceType, resourceId: f.resource.id, payload: f.resource, outcome: f.outcome });
+        model = built.model;
+      }
+      const indicators = computeIndicators(model, asOf, ctx.config.indicators);
+      if (!unit.merged) results.push({ patientId: unit.patientId, model, indicators });
+      const planned = planPatient(indicators, model, writtenByPatient.get(unit.patientId) ?? [], ctx.config.actions, asOf);
+      forget.push(...planned.forget);
+      if (!source.writeBack) continue;
+      const prepared = prepareWrites(planned.writes, writtenById, { sourceId: source.id, runId, target, settings: ctx.config.actions, validator: ctx.validator, strict: ctx.strict });
+      deadLetters.push(...prepared.deadLetters);
+      outbox.push(...prepared.outbox);
+      if (ctx.dryRun) result.payloads.push(...prepared.payloads);
+    }
+    result.planned += outbox.length;
+    if (!ctx.dryRun) {
+      // Indicators, their history and the writes they cause commit together: a crash loses nothing and duplicates nothing.
+      result.deadLettersAdded += await store.transaction(async (tx) => {
+        for (const r of results) {
+          await tx.saveComputation(source.id, r.patientId, r.model, r.indicators, asOf, runId);
+          await tx.recordIndicators(source.id, r.patientId, asOf, runId, historyValues(r.indicators));
+        }
+        if (outbox.length) await tx.enqueueOutbox(source.id, runId, outbox);
+        for (const id of forget) {
+          const w = writtenById.get(id);
+          if (w) await tx.upsertWritten({ ...w, state: 'closed', runId });
+        }
+        return deadLetters.length ? tx.addDeadLetters(deadLetters) : 0;
+      });
+    }
+    result.recomputed += batch.filter((u) => !u.merged).length;
+    ctx.emit({ type: 'computed', patients: result.recomputed, total: compute.length });
+  }
+  return result;
+}
