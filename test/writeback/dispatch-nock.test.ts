@@ -22,7 +22,7 @@ function observation(value: number): Observation {
   };
 }
 
-async function enqueue(sourceId: string, resource: Observation): Promise<void> {
+async function enqueue(sourceId: string, resource: Observation, dedupe = ''): Promise<void> {
   const payload: UpsertPayload = {
     op: 'upsert',
     identifierSystem: SYSTEM,
@@ -34,7 +34,7 @@ async function enqueue(sourceId: string, resource: Observation): Promise<void> {
     entities: ['Patient/p1'],
     contentHash: comparableHash(resource as unknown as Record<string, unknown>),
   };
-  await ctx.store().enqueueOutbox(sourceId, 'run', [{ target: BASE, dedupeKey: `${BASE}|${payload.identifier}`, resourceType: 'Observation', payload }]);
+  await ctx.store().enqueueOutbox(sourceId, 'run', [{ target: BASE, dedupeKey: `${BASE}|${payload.identifier}${dedupe}`, resourceType: 'Observation', payload }]);
 }
 
 function run(sourceId: string) {
@@ -85,6 +85,30 @@ test('a server error is kept for a later attempt, not dead-lettered', async () =
   expect(counts.byType.Observation).toEqual({ 'retry-later': 1 });
   expect(await ctx.store().outboxCounts('s503')).toEqual({ pending: 1 });
   expect(await ctx.store().countDeadLetters({ sourceId: 's503' })).toBe(0);
+});
+
+test.each([500, 502])('an HTTP %i answer to the write itself is tried again in a later pass, not dead-lettered', async (status) => {
+  const sourceId = `s${status}-answer`;
+  await enqueue(sourceId, observation(50), sourceId);
+  // maxRetries 0 and a status the transport does not retry: the write's own answer decides.
+  nock(BASE).post('/Observation').reply(status, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception' }] });
+  const counts = await run(sourceId);
+  expect(counts.byType.Observation).toEqual({ 'retry-later': 1 });
+  expect(counts.deadLettered).toBe(0);
+  expect(await ctx.store().outboxCounts(sourceId)).toEqual({ pending: 1 });
+  expect(await ctx.store().countDeadLetters({ sourceId })).toBe(0);
+});
+
+test('a write-stage dead letter is counted once; the same write failing the same way again adds none', async () => {
+  const emrOutcome = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'business-rule' }] };
+  await enqueue('scount', observation(51), 'scount');
+  nock(BASE).post('/Observation').reply(422, emrOutcome);
+  expect((await run('scount')).deadLettered).toBe(1);
+  const [letter] = await ctx.store().listDeadLetters({ sourceId: 'scount' });
+  await ctx.store().enqueueOutbox('scount', 'run2', [{ target: BASE, dedupeKey: `${BASE}|again`, resourceType: 'Observation', payload: letter?.payload }]);
+  nock(BASE).post('/Observation').reply(422, emrOutcome);
+  expect((await run('scount')).deadLettered).toBe(0);
+  expect(await ctx.store().countDeadLetters({ sourceId: 'scount' })).toBe(1);
 });
 
 test('a retried write looks the resource up first: already there with the same content, nothing is sent', async () => {
