@@ -61,7 +61,8 @@ export interface PullReport {
  */
 export class AuthenticationFailed extends EngageError {
   constructor(cause: HttpError) {
-    super('http', outcome('login', `authentication failed: ${describeError(cause)}. Check the source's auth settings (client id, secret or key, token URL, scopes).`), cause);
+    const what = cause.outcome.issue[0]?.details?.text ?? `HTTP ${cause.status}`;
+    super('http', outcome('login', `authentication failed: ${what}. Check the source's auth settings (client id, secret or key, token URL, scopes).`), cause);
   }
 }
 

@@ -19,6 +19,8 @@ export interface Quirks {
   opaqueNextLinks?: boolean;
   /** Types whose search must name a patient (`patient=`/`subject=`); a system-wide search gets 400. */
   requirePatientFor?: string[];
+  /** Patients whose per-patient searches are refused with 403 (a restricted, break-the-glass record). */
+  restrictedPatients?: string[];
   /** The Nth search request (1-based) gets a 200 with a truncated JSON body, once. */
   malformedJsonOnSearch?: number;
   /** Types whose CapabilityStatement entry leaves out `_lastUpdated`. */
@@ -36,6 +38,7 @@ export interface QuirkCounters {
   cappedPages: number;
   opaqueLinks: number;
   refusedSystemSearch: number;
+  refusedRestricted: number;
   malformedBodies: number;
   /** Invalid resources seeded (see seed.ts); served ones are counted per search in `invalidServed`. */
   invalidSeeded: number;
@@ -54,6 +57,7 @@ export function emptyCounters(): QuirkCounters {
     cappedPages: 0,
     opaqueLinks: 0,
     refusedSystemSearch: 0,
+    refusedRestricted: 0,
     malformedBodies: 0,
     invalidSeeded: 0,
     invalidServed: 0,
@@ -116,7 +120,7 @@ export class QuirkState {
 }
 
 /** Quirks whose value is a list, even when one item is given. */
-const LIST_QUIRKS = new Set(['errorStatuses', 'requirePatientFor', 'omitLastUpdatedFor']);
+const LIST_QUIRKS = new Set(['errorStatuses', 'requirePatientFor', 'omitLastUpdatedFor', 'restrictedPatients']);
 
 export function parseQuirksArg(text: string): Quirks {
   // "maxPageSize=10,rateLimitEvery=5,requirePatientFor=Appointment+QuestionnaireResponse,opaqueNextLinks"

@@ -128,6 +128,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       quirks.counters.refusedSystemSearch++;
       return sendFhir(res, 400, outcome('required', `A search for ${type} requires one of: patient, subject, _id`));
     }
+    const restricted = quirks.quirks.restrictedPatients ?? [];
+    const named = ['patient', 'subject'].flatMap((p) => params.getAll(p)).map((v) => v.replace(/^Patient\//, ''));
+    if (named.some((id) => restricted.includes(id))) {
+      quirks.counters.refusedRestricted++;
+      return sendFhir(res, 403, outcome('forbidden', 'Access to this patient record is restricted'));
+    }
     const requested = Math.min(Number(params.get('_count') ?? DEFAULT_PAGE_SIZE) || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
     const count = quirks.pageSize(requested);
     const query = toQueryRecord(params, (k) => k === '_cursor' || k === '_count' || k === '_summary' || k === '_total' || k.startsWith('-page'));
