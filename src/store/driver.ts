@@ -27,8 +27,11 @@ export interface Driver extends Db {
   /**
    * Runs `fn` holding the named lock, or returns LOCK_BUSY at once if another
    * holder has it. On PostgreSQL this is a session-level pg_advisory_lock, so
-   * it spans processes and dies with a crashed holder's connection.
+   * it spans processes and dies with a crashed holder's connection. If that
+   * connection is lost while `fn` runs (server restart, failover,
+   * pg_terminate_backend), the lock is gone: `lockLost` is aborted with the
+   * reason, and `fn` must stop.
    */
-  tryWithAdvisoryLock<T>(name: string, fn: () => Promise<T>): Promise<T | LockBusy>;
+  tryWithAdvisoryLock<T>(name: string, fn: (lockLost: AbortSignal) => Promise<T>): Promise<T | LockBusy>;
   close(): Promise<void>;
 }

@@ -38,6 +38,19 @@ export interface PgOptions {
   url: string;
   schema: string;
   poolSize?: number;
+  /** application_name of the connections (pg_stat_activity), default "fhir-engage". */
+  applicationName?: string;
+}
+
+/**
+ * A checked-out client has no listener of the pool's: a server that ends
+ * its backend (restart, failover, pg_terminate_backend, code 57P01) would
+ * raise an unhandled 'error' and kill the process. Every checkout listens
+ * while it is held; the query in progress fails with the error instead.
+ */
+function listen(client: pg.PoolClient, onError: (err: Error) => void): () => void {
+  client.on('error', onError);
+  return () => client.off('error', onError);
 }
 
 export async function openPostgres(options: PgOptions): Promise<Driver> {
@@ -46,6 +59,7 @@ export async function openPostgres(options: PgOptions): Promise<Driver> {
     connectionString: options.url,
     max: options.poolSize ?? 10,
     options: `-c search_path=${quoteIdent(options.schema)}`,
+    application_name: options.applicationName ?? 'fhir-engage',
   });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
@@ -62,6 +76,8 @@ export async function openPostgres(options: PgOptions): Promise<Driver> {
     ...db,
     async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
       const client = await pool.connect();
+      let broken: Error | undefined;
+      const unlisten = listen(client, (err) => (broken = err));
       try {
         await client.query('BEGIN');
         const result = await fn(wrap(client));
@@ -71,13 +87,19 @@ export async function openPostgres(options: PgOptions): Promise<Driver> {
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       } finally {
-        client.release();
+        unlisten();
+        // A connection that failed is destroyed, not returned to the pool.
+        client.release(broken ?? undefined);
       }
     },
-    async tryWithAdvisoryLock<T>(name: string, fn: () => Promise<T>): Promise<T | LockBusy> {
+    async tryWithAdvisoryLock<T>(name: string, fn: (lockLost: AbortSignal) => Promise<T>): Promise<T | LockBusy> {
       // Session-level lock on a dedicated connection: released on unlock, or by the server if we die.
       const key = `${options.schema}:${name}`;
       const client = await pool.connect();
+      const lost = new AbortController();
+      const unlisten = listen(client, (err) => {
+        if (!lost.signal.aborted) lost.abort(storeError(`the database connection holding the lock "${name}" was lost (${err.message}); the work under it stopped`, err));
+      });
       let locked = false;
       try {
         const res = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [
@@ -87,12 +109,14 @@ export async function openPostgres(options: PgOptions): Promise<Driver> {
         if (!locked) {
           return LOCK_BUSY;
         }
-        return await fn();
+        return await fn(lost.signal);
       } finally {
-        if (locked) {
+        if (locked && !lost.signal.aborted) {
           await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch(() => undefined);
         }
-        client.release();
+        unlisten();
+        // A lost connection took its lock with it; it is destroyed, not pooled.
+        client.release(lost.signal.aborted ? (lost.signal.reason as Error) : undefined);
       }
     },
     async close(): Promise<void> {

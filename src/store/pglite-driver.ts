@@ -93,13 +93,14 @@ export async function openPglite(options: PgliteOptions): Promise<Driver> {
     transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
       return pg.transaction((tx) => fn(wrap(tx)));
     },
-    async tryWithAdvisoryLock<T>(name: string, fn: () => Promise<T>): Promise<T | LockBusy> {
+    async tryWithAdvisoryLock<T>(name: string, fn: (lockLost: AbortSignal) => Promise<T>): Promise<T | LockBusy> {
       if (held.has(name)) {
         return LOCK_BUSY;
       }
       held.add(name);
       try {
-        return await fn();
+        // One process owns the embedded store: the lock cannot be lost while it runs.
+        return await fn(new AbortController().signal);
       } finally {
         held.delete(name);
       }

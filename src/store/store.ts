@@ -137,7 +137,7 @@ export class Store {
     return this.driver.transaction((db) => fn(new Store(db, this.driver)));
   }
 
-  tryWithAdvisoryLock<T>(name: string, fn: () => Promise<T>): Promise<T | LockBusy> {
+  tryWithAdvisoryLock<T>(name: string, fn: (lockLost: AbortSignal) => Promise<T>): Promise<T | LockBusy> {
     return this.driver.tryWithAdvisoryLock(name, fn);
   }
 

@@ -113,7 +113,7 @@ function summariseWrites(d: DispatchCounts | undefined): Record<string, WriteSum
 }
 
 export async function syncSource(store: Store, config: AppConfig, source: SourceConfig, options: SyncOptions): Promise<SyncSummary> {
-  const result = await store.tryWithAdvisoryLock(`sync:${source.id}`, () => runLocked(store, config, source, options));
+  const result = await store.tryWithAdvisoryLock(`sync:${source.id}`, (lockLost) => runLocked(store, config, source, options, lockLost));
   if (result === LOCK_BUSY) throw new SyncBusyError(source.id);
   return result;
 }
@@ -128,6 +128,8 @@ interface RunState {
   stats: TransportStats;
   emit: (e: SyncEvent) => void;
   counts: Record<string, unknown>;
+  /** Aborted by a stop request or by the loss of the sync lock's connection. */
+  stop: AbortSignal;
 }
 
 function newSummary(runId: string, source: SourceConfig, options: SyncOptions, resumed: string[], stats: TransportStats): SyncSummary {
@@ -152,13 +154,13 @@ function newSummary(runId: string, source: SourceConfig, options: SyncOptions, r
   };
 }
 
-function checkStopped(options: SyncOptions, where: string): void {
-  if (options.signal?.aborted) throw new EngageError('internal', outcome('incomplete', `interrupted: stopped ${where}`));
+function checkStopped(stop: AbortSignal, where: string): void {
+  if (stop.aborted) throw new EngageError('internal', outcome('incomplete', `interrupted: stopped ${where}`));
 }
 
 /** Pull: every configured type, page by page; returns what it saw and which patients failed. */
 async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled: PullReport; capabilities: CapabilityReport }> {
-  const { store, source, options, runId, summary, stats, emit, counts } = state;
+  const { store, source, options, runId, summary, stats, emit, counts, stop } = state;
   emit({ type: 'stage', stage: 'pull' });
   const client = createSourceClient(source, stats);
   const capabilities = await readCapabilities(client, source.resourceTypes);
@@ -173,7 +175,7 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
     capabilities,
     patientOf: patientOfWithMappings(mappings),
     transportStats: stats,
-    signal: options.signal,
+    signal: stop,
     afterPageCommitted: options.afterPageCommitted,
     onEvent: (e) => {
       emit(e);
@@ -182,17 +184,17 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
   });
   summary.pull = pulled.types;
   summary.deadLetters.thisRun += pulled.types.reduce((n, t) => n + t.deadLettered, 0);
-  checkStopped(options, 'after the last committed page');
+  checkStopped(stop, 'after the last committed page');
   return { pulled, capabilities };
 }
 
 /** Map, indicators and actions for the patients whose picture is complete. */
 async function computeStep(state: RunState, pulled: PullReport, mappings: MappingSet, instruments: InstrumentDefinition[]): Promise<OutboxPayload[]> {
-  const { store, config, source, options, runId, summary, emit } = state;
+  const { store, config, source, options, runId, summary, emit, stop } = state;
   emit({ type: 'stage', stage: 'compute' });
   const hold = holdBack(source, pulled.types, pulled.failedPatients);
   const computed = await computeStage(
-    { store, config, source, runId, asOf: options.asOf, dryRun: !!options.dryRun, strict: options.strict, mappings, instruments, validator: sharedValidator(), emit, aborted: () => !!options.signal?.aborted },
+    { store, config, source, runId, asOf: options.asOf, dryRun: !!options.dryRun, strict: options.strict, mappings, instruments, validator: sharedValidator(), emit, aborted: () => stop.aborted },
     hold,
   );
   summary.planned = computed.planned;
@@ -201,7 +203,7 @@ async function computeStep(state: RunState, pulled: PullReport, mappings: Mappin
   summary.heldBack = { patients: computed.heldBack, reasons: computed.heldBack > 0 || hold.all ? hold.reasons : [] };
   summary.identity = { merged: computed.mergedPatients, unknownPatients: computed.unknownPatients };
   if (summary.heldBack.patients > 0) logger().warn({ event: 'held-back', sourceId: source.id, patients: computed.heldBack, reasons: hold.reasons }, 'patients held back: their data is incomplete in this run');
-  checkStopped(options, 'after the last committed batch of patients');
+  checkStopped(stop, 'after the last committed batch of patients');
   return computed.payloads;
 }
 
@@ -221,7 +223,7 @@ async function dispatchStep(state: RunState, capabilities: CapabilityReport): Pr
     transactions: writerCaps.transactions,
     now: () => new Date(),
     afterSend: options.afterSend,
-    aborted: () => !!options.signal?.aborted,
+    aborted: () => state.stop.aborted,
   });
   summary.writes = summariseWrites(dispatched);
   summary.deadLetters.thisRun += dispatched.deadLettered;
@@ -237,7 +239,7 @@ async function totalsStep(state: RunState): Promise<void> {
   summary.deadLetters.open = await store.countDeadLetters({ sourceId: source.id });
 }
 
-async function runLocked(store: Store, config: AppConfig, source: SourceConfig, options: SyncOptions): Promise<SyncSummary> {
+async function runLocked(store: Store, config: AppConfig, source: SourceConfig, options: SyncOptions, lockLost: AbortSignal): Promise<SyncSummary> {
   const started = performance.now();
   const runId = options.runId ?? randomUUID();
   const log = logger().child({ sourceId: source.id, runId });
@@ -261,19 +263,21 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
   heartbeat.unref();
   const stats = newTransportStats();
   const summary = newSummary(runId, source, options, resumed, stats);
-  const state: RunState = { store, config, source, options, runId, summary, stats, emit, counts };
+  const stop = options.signal ? AbortSignal.any([options.signal, lockLost]) : lockLost;
+  const state: RunState = { store, config, source, options, runId, summary, stats, emit, counts, stop };
   try {
     const { pulled, capabilities } = await pullStep(state, mappings);
     const payloads = await computeStep(state, pulled, mappings, instruments);
     if (options.dryRun) summary.dryRunBundle = dryRunBundle(payloads, runId, options.asOf);
     if (!options.dryRun && source.writeBack) await dispatchStep(state, capabilities);
-    checkStopped(options, 'after the writes in progress');
+    checkStopped(stop, 'after the writes in progress');
     await totalsStep(state);
     const writesFailed = Object.values(summary.writes).reduce((n, w) => n + w.failed + w.retryLater, 0);
     summary.status = runStatus({ pull: summary.pull, heldBackPatients: summary.heldBack.patients, writesFailed, deadLettersAdded: summary.deadLetters.thisRun });
   } catch (err) {
-    summary.status = options.signal?.aborted ? 'interrupted' : 'failed';
-    summary.error = describeError(err);
+    // A stop request interrupts; a lost lock connection (another instance may now run this source) fails the run.
+    summary.status = options.signal?.aborted && !lockLost.aborted ? 'interrupted' : 'failed';
+    summary.error = describeError(lockLost.aborted ? lockLost.reason : err);
     log.error({ err, event: 'run-failed' }, 'sync run failed');
   } finally {
     clearInterval(heartbeat);
