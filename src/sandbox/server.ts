@@ -8,13 +8,12 @@
  * create, update with If-Match, transaction and batch) goes to FhirRouter.
  */
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { getStatus, normalizeOperationOutcome, OperationOutcomeError, parseSearchRequest } from '@medplum/core';
 import { FhirRouter, type HttpMethod } from '@medplum/fhir-router';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { ensureDefinitionsIndexed } from '../fhir/definitions';
+import { listen } from '../api/listen';
 import { AuthState, type SandboxAuth } from './auth';
 import { capabilityStatement, SANDBOX_TYPES } from './capability';
 import { QuirkState, type QuirkCounters, type Quirks } from './quirks';
@@ -257,11 +256,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     sendFhir(res, status >= 400 ? status : 500, result);
   });
 
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve(s));
-    s.once('error', reject);
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { server, port } = await listen(app, options.port ?? 0, options.host ?? '127.0.0.1');
   origin = `http://${options.host ?? '127.0.0.1'}:${port}`;
   return {
     baseUrl: base(),

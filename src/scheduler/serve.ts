@@ -6,17 +6,15 @@
  * running syncs commit the page in progress, and closes the API.
  */
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { AppConfig, SourceConfig } from '../config/types';
 import type { Store } from '../store/store';
 import { SyncRunner } from '../sync/runner';
 import { logger } from '../log/logger';
-import { configError } from '../errors';
 import type { CliIo } from '../cli/io';
 import { createApiApp } from '../api/app';
+import { listen } from '../api/listen';
 import { Metrics } from '../api/metrics';
 import type { SyncSummary } from '../sync/run';
 
@@ -116,13 +114,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     io.err(`no FHIR_ENGAGE_API_KEY set: this run's API key is ${apiKeys[0]}`);
   }
   const app = createApiApp({ store, config, runner, metrics, apiKeys });
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(options.port, options.host ?? '0.0.0.0', () => resolve(s));
-    s.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? configError(`port ${options.port} is already in use: choose another with --port or FHIR_ENGAGE_PORT`, ['--port']) : err),
-    );
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { server, port } = await listen(app, options.port, options.host ?? '0.0.0.0', '--port or FHIR_ENGAGE_PORT');
   const url = `http://${options.host && options.host !== '0.0.0.0' ? options.host : 'localhost'}:${port}/api`;
   io.err(`API: ${url} (health ${url}/health, metrics ${url}/metrics, OpenAPI ${url}/openapi.json)`);
   options.onListening?.(url);

@@ -4,7 +4,7 @@ import { ExitCode } from '../../errors';
 import { startEmbeddedSandbox } from '../../sandbox/embedded';
 import { openStore } from '../../store/open';
 import type { CliIo } from '../io';
-import { jsonSummary, runSyncs, type SyncCliOptions } from './sync';
+import { jsonSummary, runSyncs, stopOnSignals, type SyncCliOptions } from './sync';
 import { parseWholeNumber } from './sandbox';
 import { serve } from '../../scheduler/serve';
 
@@ -46,9 +46,11 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
           io.err(`sandbox EMR at ${sandbox.server.baseUrl} (seeded in ${Math.round(sandbox.seededMs)} ms)`);
           config = { ...loaded, sources: [sandbox.source] };
         }
-        const { code, summaries } = await runSyncs(store, config, config.sources, opts, io);
+        const stop = stopOnSignals(io);
+        const { code, summaries } = await runSyncs(store, config, config.sources, opts, io, stop.signal).finally(stop.dispose);
         if (opts.json) io.out(jsonSummary(summaries));
-        if (opts.once) {
+        // Stopped during the first sync: do not go on to serve.
+        if (opts.once || stop.signal.aborted) {
           setExit(code);
           return;
         }

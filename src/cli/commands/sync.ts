@@ -41,12 +41,39 @@ export function selectSources(config: AppConfig, ids: string[] | undefined): Sou
   });
 }
 
+/**
+ * SIGINT/SIGTERM while syncing: the run stops after the page or batch in
+ * progress is committed and is recorded as interrupted (the next run resumes
+ * it); a second signal exits at once, as a kill would.
+ */
+export function stopOnSignals(io: CliIo): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onSignal = (name: NodeJS.Signals): void => {
+    if (controller.signal.aborted) {
+      io.err(`${name} again: exiting now; the run is marked interrupted by the next one`);
+      process.exit(ExitCode.failure);
+    }
+    io.err(`${name}: stopping after the work in progress is committed (again to exit at once)…`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
 /** Runs the syncs, prints progress and summaries; returns the exit code. */
-export async function runSyncs(store: Store, config: AppConfig, sources: SourceConfig[], opts: SyncCliOptions, io: CliIo): Promise<{ code: number; summaries: SyncSummary[] }> {
+export async function runSyncs(store: Store, config: AppConfig, sources: SourceConfig[], opts: SyncCliOptions, io: CliIo, signal?: AbortSignal): Promise<{ code: number; summaries: SyncSummary[] }> {
   const asOf = resolveAsOf(opts.asOf);
   const summaries: SyncSummary[] = [];
   for (const source of sources) {
-    const summary = await syncSource(store, config, source, { asOf, full: opts.full, dryRun: opts.dryRun, onEvent: progressPrinter(io, io.isTTY) });
+    if (signal?.aborted) break;
+    const summary = await syncSource(store, config, source, { asOf, full: opts.full, dryRun: opts.dryRun, signal, onEvent: progressPrinter(io, io.isTTY) });
     summaries.push(summary);
     if (!opts.json) for (const line of formatSummary(summary)) io.out(line);
     if (summary.dryRunBundle) {
@@ -61,7 +88,8 @@ export async function runSyncs(store: Store, config: AppConfig, sources: SourceC
   }
   const openLetters = summaries.reduce((n, s) => n + s.deadLetters.open, 0);
   if (opts.failOnOpen && openLetters > 0) io.err(`--fail-on-open: ${openLetters} dead letter(s) open (list them with \`fhir-engage dead-letters\`)`);
-  const code = summaries.every((s) => s.status === 'succeeded') && !(opts.failOnOpen && openLetters > 0) ? ExitCode.ok : ExitCode.failure;
+  const allRan = summaries.length === sources.length;
+  const code = allRan && summaries.every((s) => s.status === 'succeeded') && !(opts.failOnOpen && openLetters > 0) ? ExitCode.ok : ExitCode.failure;
   return { code, summaries };
 }
 
@@ -110,11 +138,13 @@ export function registerSyncCommand(program: Command, io: CliIo, setExit: (code:
       const sources = selectSources(config, opts.all ? undefined : opts.source);
       resolveAsOf(opts.asOf);
       const store = await openStore(config.store);
+      const stop = stopOnSignals(io);
       try {
-        const { code, summaries } = await runSyncs(store, config, sources, opts, io);
+        const { code, summaries } = await runSyncs(store, config, sources, opts, io, stop.signal);
         if (opts.json) io.out(jsonSummary(summaries));
         setExit(code);
       } finally {
+        stop.dispose();
         await store.close();
       }
     });
