@@ -6,12 +6,29 @@
  * Messages name *what* and *where* (file, field path, URL without query
  * values) and never include patient data.
  */
-import { OperationOutcomeError, operationOutcomeToString } from '@medplum/core';
+import { badRequest, conflict, getStatus, normalizeOperationOutcome, notFound, OperationOutcomeError, operationOutcomeToString, serverError } from '@medplum/core';
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 
 type IssueType = OperationOutcomeIssue['code'];
 
-export { OperationOutcomeError };
+/*
+ * Outcome constructors are Medplum's (badRequest, conflict, serverError,
+ * normalizeOperationOutcome) and getStatus reads the HTTP status from the
+ * outcome's id; the two below add what 4.5.2 lacks: a not-found with our own
+ * text, and a 422 (Medplum's id for it is "business-rule").
+ */
+export { badRequest, conflict, getStatus, normalizeOperationOutcome, OperationOutcomeError, serverError };
+
+/** 404 with a message of ours (Medplum's `notFound` says only "Not found"). */
+export function notFoundOutcome(text: string): OperationOutcome {
+  return { ...notFound, issue: [{ severity: 'error', code: 'not-found', details: { text } }] };
+}
+
+/** 422: understood, but cannot be processed as it stands (the issues say why). */
+export function unprocessable(result: OperationOutcome | string): OperationOutcome {
+  const issues: OperationOutcomeIssue[] = typeof result === 'string' ? [{ severity: 'error', code: 'business-rule', details: { text: result } }] : result.issue;
+  return { resourceType: 'OperationOutcome', id: 'business-rule', issue: issues };
+}
 
 /** Process exit codes the CLI promises to scripts. */
 export const ExitCode = {

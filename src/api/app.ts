@@ -10,9 +10,8 @@ import { assertSchemaCurrent } from '../store/migrate';
 import type { SyncRunner } from '../sync/runner';
 import { programmeSummary } from '../indicators/programme';
 import type { PatientIndicators } from '../indicators/compute';
-import { sharedValidator } from '../validation/validator';
-import { defaultPatientOf } from '../mapping/patient-of';
-import type { Resource } from '@medplum/fhirtypes';
+import { badRequest, notFoundOutcome } from '../errors';
+import { retryDeadLetter } from '../sync/retry';
 import { requireApiKey } from './auth';
 import { errorMiddleware, sendOutcome } from './errors';
 import type { Metrics } from './metrics';
@@ -60,7 +59,7 @@ export function createApiApp(options: ApiOptions): express.Express {
       await assertSchemaCurrent(store.driver);
       res.json({ status: 'ready', store: store.kind });
     } catch {
-      sendOutcome(res, 503, 'transient', 'the store is not reachable or its schema is not current');
+      sendOutcome(res, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient', details: { text: 'the store is not reachable or its schema is not current' } }] }, 503);
     }
   });
   api.get('/metrics', async (_req, res) => {
@@ -96,12 +95,13 @@ export function createApiApp(options: ApiOptions): express.Express {
 
   api.post('/sources/:id/sync', async (req, res) => {
     const id = param(req, 'id');
-    if (!config.sources.some((s) => s.id === id)) return sendOutcome(res, 404, 'not-found', `no source "${id}"`);
+    // The id is not echoed back: a request's input never appears in an error.
+    if (!config.sources.some((s) => s.id === id)) return sendOutcome(res, notFoundOutcome('no such source'));
     try {
       const { runId } = await runner.trigger(id);
       res.status(202).location(`/api/runs/${runId}`).json({ runId, status: 'running', run: `/api/runs/${runId}` });
     } catch (err) {
-      if (err instanceof SyncBusyError) return sendOutcome(res, 409, 'conflict', `a sync of ${id} is already running`);
+      if (err instanceof SyncBusyError) return sendOutcome(res, err.outcome);
       throw err;
     }
   });
@@ -113,13 +113,13 @@ export function createApiApp(options: ApiOptions): express.Express {
 
   api.get('/runs/:id', async (req, res) => {
     const run = await store.getRun(param(req, 'id'));
-    if (!run) return sendOutcome(res, 404, 'not-found', 'no such run');
+    if (!run) return sendOutcome(res, notFoundOutcome('no such run'));
     res.json(run);
   });
 
   api.get('/patients/:id/engagement', async (req, res) => {
     const rows = await store.getComputations(param(req, 'id'), query(req, 'source'));
-    if (rows.length === 0) return sendOutcome(res, 404, 'not-found', 'no indicators for this patient');
+    if (rows.length === 0) return sendOutcome(res, notFoundOutcome('no indicators for this patient'));
     res.json({
       results: rows.map((r) => {
         const ind = r.indicators as PatientIndicators;
@@ -146,40 +146,13 @@ export function createApiApp(options: ApiOptions): express.Express {
   });
 
   api.post('/dead-letters/:id/retry', async (req, res) => {
-    const id = Number(param(req, 'id'));
-    const letter = Number.isInteger(id) ? await store.getDeadLetter(id) : undefined;
-    if (!letter) return sendOutcome(res, 404, 'not-found', 'no such dead letter');
-    if (letter.stage === 'write') {
-      const payload = letter.payload as { resourceType: string; identifier: string } | null;
-      const source = config.sources.find((s) => s.id === letter.sourceId);
-      if (!payload || !source) return sendOutcome(res, 422, 'processing', 'this dead letter cannot be retried (no planned write or unknown source)');
-      const target = source.writeTarget?.baseUrl ?? source.baseUrl;
-      await store.transaction(async (tx) => {
-        await tx.enqueueOutbox(letter.sourceId, letter.runId, [{ target, dedupeKey: `${target}|${payload.identifier}`, resourceType: payload.resourceType, payload }]);
-        await tx.resolveDeadLetter(id);
-      });
-      return res.json({ retried: true, action: 'write re-queued; it is sent by the next sync of the source' });
-    }
-    if (!letter.payload || typeof letter.payload !== 'object' || !(letter.payload as { resourceType?: string }).resourceType) {
-      return sendOutcome(res, 422, 'processing', 'this dead letter has no resource to retry');
-    }
-    const resource = letter.payload as Resource;
-    const result = sharedValidator().validate(resource);
-    if (!result.valid) {
-      res.status(422).json({ resourceType: 'OperationOutcome', issue: (result.outcome?.issue ?? []).map((i) => ({ severity: i.severity, code: i.code, expression: i.expression, details: i.details })) });
-      return;
-    }
-    await store.transaction(async (tx) => {
-      await tx.upsertResources(letter.sourceId, letter.runId, [{ resource: resource as never, patientId: defaultPatientOf(resource) ?? null }]);
-      await tx.resolveDeadLetter(id);
-    });
-    res.json({ retried: true, action: 'the resource is now valid and stored; the next sync maps it' });
+    res.json(await retryDeadLetter(store, config, Number(param(req, 'id'))));
   });
 
   app.use('/api', api);
-  app.use((_req: Request, res: Response) => sendOutcome(res, 404, 'not-found', 'no such route'));
+  app.use((_req: Request, res: Response) => sendOutcome(res, notFoundOutcome('no such route')));
   app.use((err: unknown, req: Request, res: Response, next: express.NextFunction) => {
-    if (err instanceof BadQuery) return sendOutcome(res, 400, 'invalid', err.message);
+    if (err instanceof BadQuery) return sendOutcome(res, badRequest(err.message));
     errorMiddleware(err, req, res, next);
   });
   return app;

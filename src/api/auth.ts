@@ -1,6 +1,7 @@
 /** API key / bearer token check with a constant-time comparison. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
+import { unauthorized } from '@medplum/core';
 import { sendOutcome } from './errors';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -19,7 +20,7 @@ export function requireApiKey(keys: string[]) {
     const presented = (req.headers['x-api-key'] as string | undefined) ?? (header && /^Bearer\s+(.+)$/i.exec(header)?.[1]);
     if (!presented || keys.length === 0 || !keyMatches(presented, keys)) {
       res.set('WWW-Authenticate', 'Bearer realm="fhir-engage"');
-      sendOutcome(res, 401, 'login', keys.length === 0 ? 'no API key is configured (FHIR_ENGAGE_API_KEY): this route is disabled' : 'an API key is required (X-API-Key header or Authorization: Bearer)');
+      sendOutcome(res, { ...unauthorized, issue: [{ severity: 'error', code: 'login', details: { text: keys.length === 0 ? 'no API key is configured (FHIR_ENGAGE_API_KEY): this route is disabled' : 'an API key is required (X-API-Key header or Authorization: Bearer)' } }] });
       return;
     }
     next();

@@ -8,7 +8,7 @@
  */
 import type { Bundle, BundleEntry, QuestionnaireResponse, Resource } from '@medplum/fhirtypes';
 import type { SourceConfig } from '../config/types';
-import { describeError, EngageError, HttpError, outcome } from '../errors';
+import { badRequest, describeError, EngageError, HttpError, outcome } from '../errors';
 import { defaultPatientOf } from '../mapping/patient-of';
 import type { Store } from '../store/store';
 import type { DeadLetterInput, ResourceInput } from '../store/types';
@@ -202,7 +202,7 @@ export function classifyEntries(
         stage: 'validate',
         resourceType: resource.resourceType,
         payload: resource,
-        outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'required', details: { text: `${resource.resourceType}.id is required` }, expression: [`${resource.resourceType}.id`] }] },
+        outcome: badRequest(`${resource.resourceType}.id is required`, `${resource.resourceType}.id`),
       });
       continue;
     }

@@ -4,6 +4,7 @@
  * with jose against a registered public key). Issued tokens expire after a
  * configurable lifetime so that expiry mid-run can be tested.
  */
+import { unauthorized } from '@medplum/core';
 import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { importJWK, jwtVerify, type JWK } from 'jose';
@@ -43,10 +44,7 @@ export class AuthState {
         .status(401)
         .set('WWW-Authenticate', 'Bearer realm="sandbox"')
         .type('application/fhir+json')
-        .send({
-          resourceType: 'OperationOutcome',
-          issue: [{ severity: 'error', code: 'login', details: { text: token ? 'Access token is invalid or expired' : 'Access token required' } }],
-        });
+        .send({ ...unauthorized, issue: [{ severity: 'error', code: 'login', details: { text: token ? 'Access token is invalid or expired' : 'Access token required' } }] });
     }
     return ok;
   }

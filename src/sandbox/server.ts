@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { getStatus, normalizeOperationOutcome, OperationOutcomeError, parseSearchRequest } from '@medplum/core';
+import { badRequest, forbidden, getStatus, normalizeOperationOutcome, notFound, OperationOutcomeError, parseSearchRequest, serverError, tooManyRequests } from '@medplum/core';
 import { FhirRouter, type HttpMethod } from '@medplum/fhir-router';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { ensureDefinitionsIndexed } from '../fhir/definitions';
@@ -47,8 +47,15 @@ export interface SandboxServer {
   close(): Promise<void>;
 }
 
-function outcome(code: OperationOutcome['issue'][0]['code'], text: string): OperationOutcome {
-  return { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, details: { text } }] };
+/** An outcome with a text of ours, for the statuses Medplum's constructors carry only a fixed text for. */
+function withText(base: OperationOutcome, text: string): OperationOutcome {
+  return { ...base, issue: base.issue.map((i) => ({ ...i, details: { text } })) };
+}
+
+/** A 400 (Medplum's badRequest) with a more precise issue code, as real servers send. */
+function badRequestAs(code: OperationOutcome['issue'][0]['code'], text: string): OperationOutcome {
+  const base = badRequest(text);
+  return { ...base, issue: base.issue.map((i) => ({ ...i, code })) };
 }
 
 function sendFhir(res: Response, status: number, body: Resource): void {
@@ -115,7 +122,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (pageContext !== null) {
       const state = opaquePages.get(pageContext);
       if (!state || state.type !== type) {
-        return sendFhir(res, 400, outcome('invalid', 'Unknown or expired page context'));
+        return sendFhir(res, 400, badRequest('Unknown or expired page context'));
       }
       params = new URLSearchParams(state.query);
       cursor = state.cursor;
@@ -125,13 +132,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const required = quirks.quirks.requirePatientFor ?? [];
     if (required.includes(type) && !PATIENT_SCOPE_PARAMS.some((p) => params.has(p))) {
       quirks.counters.refusedSystemSearch++;
-      return sendFhir(res, 400, outcome('required', `A search for ${type} requires one of: patient, subject, _id`));
+      return sendFhir(res, 400, badRequestAs('required', `A search for ${type} requires one of: patient, subject, _id`));
     }
     const restricted = quirks.quirks.restrictedPatients ?? [];
     const named = ['patient', 'subject'].flatMap((p) => params.getAll(p)).map((v) => v.replace(/^Patient\//, ''));
     if (named.some((id) => restricted.includes(id))) {
       quirks.counters.refusedRestricted++;
-      return sendFhir(res, 403, outcome('forbidden', 'Access to this patient record is restricted'));
+      return sendFhir(res, 403, withText(forbidden, 'Access to this patient record is restricted'));
     }
     const requested = Math.min(Number(params.get('_count') ?? DEFAULT_PAGE_SIZE) || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
     const count = quirks.pageSize(requested);
@@ -214,10 +221,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       }
       if (intercepted) {
         if (intercepted.retryAfter !== undefined) res.set('Retry-After', String(intercepted.retryAfter));
-        return sendFhir(res, intercepted.status, outcome(intercepted.status === 429 ? 'throttled' : 'transient', `Injected ${intercepted.status}`));
+        return sendFhir(res, intercepted.status, intercepted.status === 429 ? withText(tooManyRequests, 'Injected 429') : withText(serverError(new Error('injected')), `Injected ${intercepted.status}`));
       }
       if (req.method === 'GET' && /^[A-Z][A-Za-z]+$/.test(rel)) {
-        if (!(rel in SANDBOX_TYPES)) return sendFhir(res, 404, outcome('not-supported', `Resource type ${rel} is not supported`));
+        if (!(rel in SANDBOX_TYPES)) return sendFhir(res, 404, withText(notFound, `Resource type ${rel} is not supported`));
         return await search(req, res, rel);
       }
       const params = queryParams(req);
@@ -249,7 +256,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   // express 5 answers a thrown error with an HTML page: answer an OperationOutcome instead.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if ((err as { type?: string }).type === 'entity.parse.failed') {
-      return sendFhir(res, 400, outcome('structure', 'Request body is not valid JSON'));
+      return sendFhir(res, 400, badRequestAs('structure', 'Request body is not valid JSON'));
     }
     const result = err instanceof OperationOutcomeError ? err.outcome : normalizeOperationOutcome(err);
     const status = err instanceof OperationOutcomeError ? getStatus(result) : 500;

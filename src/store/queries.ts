@@ -289,6 +289,10 @@ export const listQuestionnaireUrls = (sourceId: string): SqlQuery =>
     [sourceId],
   );
 
+/** Marks a stored resource changed, so that its patient is recomputed by the next run. */
+export const touchResource = (sourceId: string, resourceType: string, resourceId: string): SqlQuery =>
+  q('UPDATE resources SET updated_at = now() WHERE source_id = $1 AND resource_type = $2 AND resource_id = $3 RETURNING resource_id', [sourceId, resourceType, resourceId]);
+
 /** Every stored Patient's id and links (merged records point at their survivor). */
 export const patientRoster = (sourceId: string): SqlQuery =>
   q(`SELECT resource_id, resource->'link' AS link FROM resources WHERE source_id = $1 AND resource_type = 'Patient' ORDER BY resource_id`, [sourceId]);

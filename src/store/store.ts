@@ -284,6 +284,10 @@ export class Store {
     return rows.map((r) => String(r.resource_id));
   }
 
+  async touchResource(sourceId: string, resourceType: string, resourceId: string): Promise<boolean> {
+    return (await this.db.query(sql.touchResource(sourceId, resourceType, resourceId))).length === 1;
+  }
+
   /** The source's patients with their links, for the roster of who may be computed and written for. */
   async patientRoster(sourceId: string): Promise<{ id: string; link?: PatientLink[] }[]> {
     const rows = await this.db.query(sql.patientRoster(sourceId));

@@ -20,6 +20,7 @@ import type { DeadLetterInput, WrittenResource } from '../store/types';
 import type { ResourceValidator } from '../validation/validator';
 import { prepareWrites, type PreparedWrites } from '../writeback/enqueue';
 import type { OutboxPayload } from '../writeback/outbox-item';
+import { notFoundOutcome } from '../errors';
 import type { HoldBack } from './completeness';
 import type { SyncEvent } from './events';
 
@@ -66,10 +67,7 @@ function unknownPatientLetter(ctx: ComputeContext, resource: Resource): DeadLett
     resourceType: resource.resourceType,
     resourceId: resource.id,
     payload: resource,
-    outcome: {
-      resourceType: 'OperationOutcome',
-      issue: [{ severity: 'error', code: 'not-found', details: { text: `unknown patient: this ${resource.resourceType} refers to a patient the source did not return (absent, filtered or restricted); nothing is computed or written for it` } }],
-    },
+    outcome: notFoundOutcome(`unknown patient: this ${resource.resourceType} refers to a patient the source did not return (absent, filtered or restricted); nothing is computed or written for it`),
   };
 }
 

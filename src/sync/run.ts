@@ -27,7 +27,7 @@ import type { OutboxPayload } from '../writeback/outbox-item';
 import { dryRunBundle } from '../writeback/requests';
 import { holdBack, runStatus } from './completeness';
 import { computeStage } from './compute';
-import { describeError, EngageError, outcome } from '../errors';
+import { conflict, describeError, EngageError, outcome } from '../errors';
 import { logger } from '../log/logger';
 import type { SyncEvent } from './events';
 
@@ -88,7 +88,7 @@ export interface SyncSummary {
 
 export class SyncBusyError extends EngageError {
   constructor(sourceId: string) {
-    super('internal', outcome('conflict', `a sync of ${sourceId} is already running`));
+    super('internal', conflict(`a sync of ${sourceId} is already running`));
   }
 }
 

@@ -8,7 +8,7 @@ import type { Store } from '../store/store';
 import type { Metrics } from '../api/metrics';
 import { logger } from '../log/logger';
 import { SyncBusyError, syncSource, type SyncOptions, type SyncSummary } from './run';
-import { EngageError, outcome } from '../errors';
+import { EngageError, notFoundOutcome } from '../errors';
 
 export class SyncRunner {
   private readonly inFlight = new Map<string, Promise<SyncSummary | undefined>>();
@@ -31,7 +31,7 @@ export class SyncRunner {
    */
   async trigger(sourceId: string, options: Partial<SyncOptions> = {}): Promise<{ runId: string; done: Promise<SyncSummary | undefined> }> {
     const source = this.config.sources.find((s) => s.id === sourceId);
-    if (!source) throw new EngageError('config', outcome('not-found', `no source "${sourceId}"`));
+    if (!source) throw new EngageError('config', notFoundOutcome('no such source'));
     if (this.inFlight.has(sourceId)) throw new SyncBusyError(sourceId);
     const elsewhere = (await this.store.listRuns({ sourceId, limit: 5 })).find((r) => r.status === 'running');
     if (elsewhere && this.store.kind === 'postgres') {

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, OperationOutcome, Resource, Task } from '@medplum/fhirtypes';
 import type { FhirClient } from '../fhir/client';
-import { HttpError, describeError } from '../errors';
+import { HttpError, describeError, normalizeOperationOutcome } from '../errors';
 import type { Store } from '../store/store';
 import type { OutboxItem, WrittenState } from '../store/types';
 import { comparableHash } from './content';
@@ -243,7 +243,7 @@ export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCoun
         const rejected = isFinalRejection(err instanceof WriteRejected || err instanceof HttpError ? err.status : undefined);
         const outcome: OperationOutcome =
           (err instanceof WriteRejected ? err.outcome : err instanceof HttpError ? err.remoteOutcome : undefined) ??
-          { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', details: { text: describeError(err) } }] };
+          normalizeOperationOutcome(err);
         if (rejected || item.attempts >= MAX_WRITE_ATTEMPTS) {
           counts.deadLettered += await ctx.store.transaction(async (tx) => {
             await tx.failOutbox(item.id, ctx.workerId, { message: describeError(err) }, null);

@@ -143,3 +143,46 @@ test('the OpenAPI document lists exactly the routes the app serves', async () =>
     .sort();
   expect(served).toEqual(documented);
 });
+
+describe('dead-letter retry, stage by stage', () => {
+  const auth = { 'x-api-key': KEY };
+  const appointment = { resourceType: 'Appointment', id: 'retry-appt-1', status: 'booked', start: '2026-06-10T09:00:00Z', end: '2026-06-10T09:30:00Z', participant: [{ actor: { reference: 'Patient/gen-pat-000001' }, status: 'accepted' }] };
+  async function letter(stage: 'validate' | 'map' | 'write' | 'actions' | 'pull', payload: unknown, resourceId?: string): Promise<number> {
+    await store.addDeadLetters([{ sourceId: 'clinic', runId: 'r-retry', stage, resourceType: 'Appointment', resourceId: resourceId ?? `${stage}-${Math.random()}`, payload, outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'processing' }] } }]);
+    const [latest] = await store.listDeadLetters({ sourceId: 'clinic', runId: 'r-retry', limit: 1 });
+    return latest!.id;
+  }
+
+  test('validate: a resource that is valid now is stored with the patient the source mappings give it', async () => {
+    const id = await letter('validate', { ...appointment, id: 'retry-valid-1' }, 'retry-valid-1');
+    const res = await request(app).post(`/api/dead-letters/${id}/retry`).set(auth);
+    expect(res.status).toBe(200);
+    expect(res.body.retried).toBe(true);
+    expect(await store.getResource('clinic', 'Appointment', 'retry-valid-1')).toMatchObject({ patientId: 'gen-pat-000001' });
+    expect((await store.listDeadLetters({ sourceId: 'clinic', runId: 'r-retry' })).some((d) => d.id === id)).toBe(false);
+  });
+
+  test('map: a resource that maps now marks its patient for recomputation; one whose patient is unknown is refused with the reason', async () => {
+    const id = await letter('map', { ...appointment, id: 'retry-map-1' }, 'retry-map-1');
+    const res = await request(app).post(`/api/dead-letters/${id}/retry`).set(auth);
+    expect(res.status).toBe(200);
+    expect(await store.patientsToRecompute('clinic', new Date(TEST_ANCHOR))).toContain('gen-pat-000001');
+    const ghost = await letter('map', { ...appointment, id: 'retry-ghost', participant: [{ actor: { reference: 'Patient/nobody-here' } }] }, 'retry-ghost');
+    const refused = await request(app).post(`/api/dead-letters/${ghost}/retry`).set(auth);
+    expect(refused.status).toBe(422);
+    expect(refused.body.issue[0].details.text).toContain('still unknown');
+  });
+
+  test('write: the planned write is queued again in the outbox; actions and pull stages are refused with a reason', async () => {
+    const before = (await store.outboxCounts('clinic')).pending ?? 0;
+    const id = await letter('write', { op: 'upsert', identifier: 'p/retry-write/1', resourceType: 'Observation', identifierSystem: 'urn:x', resource: { resourceType: 'Observation' } });
+    const res = await request(app).post(`/api/dead-letters/${id}/retry`).set(auth);
+    expect(res.status).toBe(200);
+    expect((await store.outboxCounts('clinic')).pending).toBe(before + 1);
+    for (const stage of ['actions', 'pull'] as const) {
+      const other = await request(app).post(`/api/dead-letters/${await letter(stage, { resourceType: 'Observation' })}/retry`).set(auth);
+      expect(other.status).toBe(422);
+      expect(other.body.issue[0].details.text.length).toBeGreaterThan(20);
+    }
+  });
+});

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { OperationOutcome } from '@medplum/fhirtypes';
-import { configError, ExitCode } from '../../errors';
+import { badRequest, configError, ExitCode } from '../../errors';
 import { readResources } from '../../validation/files';
 import { sharedValidator } from '../../validation/validator';
 import type { CliIo } from '../io';
@@ -33,7 +32,7 @@ export function registerValidateCommand(program: Command, io: CliIo, setExit: (c
         for (const item of readResources(target)) {
           total++;
           const result = item.parseError
-            ? { valid: false, outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'structure', details: { text: item.parseError } }] } as OperationOutcome }
+            ? { valid: false, outcome: badRequest(item.parseError) }
             : validator.validate(item.resource);
           if (!result.valid) invalid++;
           else if (result.outcome) warned++;
