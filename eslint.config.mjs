@@ -13,6 +13,14 @@ export default tseslint.config(
     },
   },
   {
+    // Imports run one way: the CLI is the outermost shell; nothing below it may reach back into it.
+    files: ['src/**/*.ts'],
+    ignores: ['src/cli/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/cli', '**/cli/**'], message: 'src/cli is the outermost shell: import from it only inside src/cli (move shared code down, e.g. src/version.ts).' }] }],
+    },
+  },
+  {
     // The CLI is the one place that talks to a terminal.
     files: ['src/cli/**/*.ts', 'bench/**/*.ts'],
     rules: { 'no-console': 'off' },

@@ -1,6 +1,6 @@
 /** fhir-engage's own CodeSystem as a FHIR resource, for EMRs and terminology servers that want to load it. */
 import type { CodeSystem } from '@medplum/fhirtypes';
-import { version } from '../cli/version';
+import { version } from '../version';
 import { ENGAGE_CODES } from './settings';
 
 export function engagementCodeSystem(url: string): CodeSystem {

@@ -1,5 +1,6 @@
 /** Prometheus metrics of the service (prom-client, a registry of its own). */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SyncEvent } from '../sync/events';
 import type { SyncSummary } from '../sync/run';
 
 export class Metrics {
@@ -14,6 +15,11 @@ export class Metrics {
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'fhir_engage_' });
   }
+
+  /** Subscribes to a runner's events: each finished run is counted. */
+  observe = (e: SyncEvent): void => {
+    if (e.type === 'run-finished') this.recordRun(e.summary);
+  };
 
   recordRun(s: SyncSummary): void {
     this.runs.inc({ source: s.sourceId, status: s.status });

@@ -15,7 +15,7 @@ import { registerStartCommand } from './commands/start';
 import { registerServeCommand } from './commands/serve';
 import { registerInspectCommands } from './commands/inspect';
 import { registerValidateCommand } from './commands/validate';
-import { version } from './version';
+import { version } from '../version';
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const program = new Command('fhir-engage')

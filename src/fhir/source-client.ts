@@ -3,7 +3,7 @@ import type { SourceConfig } from '../config/types';
 import { FhirClient } from './client';
 import type { Clock } from './limiter';
 import type { TransportEvent } from './transport';
-import { version } from '../cli/version';
+import { version } from '../version';
 
 export interface TransportStats {
   requests: number;

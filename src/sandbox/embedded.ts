@@ -5,11 +5,8 @@
  */
 import path from 'node:path';
 import type { SourceConfig } from '../config/types';
-import { todayAnchor } from '../cli/commands/sandbox';
-import { makeSandboxCredentials } from './credentials';
-import { SandboxRepository } from './repository';
-import { seedRepository } from './seed';
-import { startSandbox, type SandboxServer } from './server';
+import type { SandboxServer } from './server';
+import { startSeededSandbox, todayAnchor } from './start';
 
 export const SANDBOX_SOURCE_ID = 'sandbox';
 
@@ -20,10 +17,13 @@ export interface EmbeddedSandbox {
 }
 
 export async function startEmbeddedSandbox(options: { patients: number; seed: number; dataDir: string; now?: Date }): Promise<EmbeddedSandbox> {
-  const credentials = await makeSandboxCredentials('client_credentials', path.join(options.dataDir, 'sandbox'));
-  const repo = new SandboxRepository();
-  const seeded = await seedRepository(repo, { patients: options.patients, seed: options.seed, anchor: todayAnchor(options.now) });
-  const server = await startSandbox({ repo, auth: credentials.server });
+  const { server, credentials, seeded } = await startSeededSandbox({
+    patients: options.patients,
+    seed: options.seed,
+    anchor: todayAnchor(options.now),
+    auth: 'client_credentials',
+    credentialsDir: path.join(options.dataDir, 'sandbox'),
+  });
   const source: SourceConfig = {
     id: SANDBOX_SOURCE_ID,
     name: 'Built-in sandbox EMR',

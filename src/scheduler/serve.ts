@@ -12,7 +12,6 @@ import type { AppConfig, SourceConfig } from '../config/types';
 import type { Store } from '../store/store';
 import { SyncRunner } from '../sync/runner';
 import { logger } from '../log/logger';
-import type { CliIo } from '../cli/io';
 import { createApiApp } from '../api/app';
 import { listen } from '../api/listen';
 import { Metrics } from '../api/metrics';
@@ -21,7 +20,8 @@ import type { SyncSummary } from '../sync/run';
 export interface ServeOptions {
   store: Store;
   config: AppConfig;
-  io: CliIo;
+  /** Where operator messages go (the CLI's stderr). */
+  say: (line: string) => void;
   port: number;
   host?: string;
   apiKeys?: string[];
@@ -87,7 +87,7 @@ export function apiKeysFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
-  const { store, config, io } = options;
+  const { store, config, say } = options;
   const instance = options.instanceId ?? `${os.hostname()}:${process.pid}`;
   // Signals are handled from the start: a SIGTERM while starting up still shuts down cleanly.
   let removeSignalHandlers = (): void => undefined;
@@ -107,16 +107,16 @@ export async function serve(options: ServeOptions): Promise<void> {
     });
   const metrics = new Metrics();
   for (const s of options.initialRuns ?? []) metrics.recordRun(s);
-  const runner = new SyncRunner(store, config, metrics);
+  const runner = new SyncRunner(store, config, metrics.observe);
   let apiKeys = options.apiKeys ?? apiKeysFromEnv();
   if (apiKeys.length === 0) {
     apiKeys = [randomBytes(24).toString('base64url')];
-    io.err(`no FHIR_ENGAGE_API_KEY set: this run's API key is ${apiKeys[0]}`);
+    say(`no FHIR_ENGAGE_API_KEY set: this run's API key is ${apiKeys[0]}`);
   }
   const app = createApiApp({ store, config, runner, metrics, apiKeys });
   const { server, port } = await listen(app, options.port, options.host ?? '0.0.0.0', '--port or FHIR_ENGAGE_PORT');
   const url = `http://${options.host && options.host !== '0.0.0.0' ? options.host : 'localhost'}:${port}/api`;
-  io.err(`API: ${url} (health ${url}/health, metrics ${url}/metrics, OpenAPI ${url}/openapi.json)`);
+  say(`API: ${url} (health ${url}/health, metrics ${url}/metrics, OpenAPI ${url}/openapi.json)`);
   options.onListening?.(url);
 
   const tasks: ScheduledTask[] = [];
@@ -126,19 +126,19 @@ export async function serve(options: ServeOptions): Promise<void> {
       await scheduledTick(store, runner, source, ctx?.date instanceof Date ? ctx.date : new Date(), instance).catch((err: unknown) => logger().error({ err, sourceId: source.id }, 'scheduler failed'));
     });
     tasks.push(task);
-    io.err(`scheduled ${source.id}: "${source.schedule}"`);
+    say(`scheduled ${source.id}: "${source.schedule}"`);
   }
   const resumed = await resumeInterrupted(store, runner, config);
-  if (resumed.length) io.err(`resuming ${resumed.length} interrupted sync(s)`);
-  io.err('serving until SIGTERM or Ctrl-C');
+  if (resumed.length) say(`resuming ${resumed.length} interrupted sync(s)`);
+  say('serving until SIGTERM or Ctrl-C');
   await stopRequested;
   removeSignalHandlers();
-  io.err('stopping: running syncs commit their current page…');
+  say('stopping: running syncs commit their current page…');
   for (const t of tasks) await t.stop();
   await runner.stop();
   await new Promise<void>((resolve) => {
     server.closeAllConnections();
     server.close(() => resolve());
   });
-  io.err('stopped');
+  say('stopped');
 }

@@ -287,7 +287,7 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
       // The store may be what failed: say so; the next run marks this one interrupted under the lock.
       log.error({ err, event: 'finish-run-failed' }, 'could not record the end of the run');
     });
-    emit({ type: 'run-finished', runId, status: summary.status, durationMs: summary.durationMs });
+    emit({ type: 'run-finished', runId, status: summary.status, durationMs: summary.durationMs, summary });
     log.info({ event: 'run-finished', status: summary.status, durationMs: summary.durationMs }, 'sync run finished');
   }
   return summary;

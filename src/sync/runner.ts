@@ -5,9 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import type { AppConfig } from '../config/types';
 import type { Store } from '../store/store';
-import type { Metrics } from '../api/metrics';
 import { logger } from '../log/logger';
 import { SyncBusyError, syncSource, type SyncOptions, type SyncSummary } from './run';
+import type { SyncEvent } from './events';
 import { EngageError, notFoundOutcome } from '../errors';
 
 export class SyncRunner {
@@ -17,7 +17,8 @@ export class SyncRunner {
   constructor(
     private readonly store: Store,
     private readonly config: AppConfig,
-    private readonly metrics?: Metrics,
+    /** Every run's events (the service's metrics subscribe here). */
+    private readonly onEvent?: (e: SyncEvent) => void,
   ) {}
 
   isRunning(sourceId: string): boolean {
@@ -39,11 +40,11 @@ export class SyncRunner {
       if (Date.now() - elsewhere.heartbeatAt.getTime() < 60_000) throw new SyncBusyError(sourceId);
     }
     const runId = randomUUID();
-    const done = syncSource(this.store, this.config, source, { asOf: new Date(), signal: this.controller.signal, ...options, runId })
-      .then((summary) => {
-        this.metrics?.recordRun(summary);
-        return summary;
-      })
+    const events = (e: SyncEvent): void => {
+      options.onEvent?.(e);
+      this.onEvent?.(e);
+    };
+    const done = syncSource(this.store, this.config, source, { asOf: new Date(), signal: this.controller.signal, ...options, runId, onEvent: events })
       .catch((err: unknown) => {
         if (err instanceof SyncBusyError) logger().info({ sourceId }, 'sync skipped: a run of this source is in progress');
         else logger().error({ err, sourceId }, 'sync failed');

@@ -1,5 +1,5 @@
 import type { Provenance, Reference } from '@medplum/fhirtypes';
-import { version } from '../cli/version';
+import { version } from '../version';
 
 export const SYNC_RUN_EXTENSION = 'https://fhir-engage.dev/fhir/StructureDefinition/sync-run';
 

@@ -29,7 +29,7 @@ beforeAll(async () => {
   config = { ...loadConfig({ env: {}, cwd: os.tmpdir() }), sources: [testSource({ id: 'clinic', baseUrl: emr.baseUrl, resourceTypes: ['Patient', 'Appointment', 'QuestionnaireResponse'] })] };
   metrics = new Metrics(false);
   metrics.recordRun(await syncSource(store, config, config.sources[0]!, { asOf: new Date(TEST_ANCHOR), strict: true }));
-  runner = new SyncRunner(store, config, metrics);
+  runner = new SyncRunner(store, config, metrics.observe);
   app = createApiApp({ store, config, runner, metrics, apiKeys: [KEY] });
 });
 afterAll(async () => {

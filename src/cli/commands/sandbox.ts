@@ -2,11 +2,9 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { configError, ExitCode } from '../../errors';
-import { makeSandboxCredentials, SANDBOX_AUTH_MODES, type SandboxAuthMode } from '../../sandbox/credentials';
+import { SANDBOX_AUTH_MODES, type SandboxAuthMode } from '../../sandbox/credentials';
 import { parseQuirksArg } from '../../sandbox/quirks';
-import { SandboxRepository } from '../../sandbox/repository';
-import { seedRepository } from '../../sandbox/seed';
-import { startSandbox } from '../../sandbox/server';
+import { startSeededSandbox, todayAnchor } from '../../sandbox/start';
 import type { CliIo } from '../io';
 
 export function parseWholeNumber(value: string): number {
@@ -14,10 +12,6 @@ export function parseWholeNumber(value: string): number {
   return Number(value);
 }
 
-/** Midnight UTC today: the default end of the generated year, so that data is current. */
-export function todayAnchor(now: Date = new Date()): string {
-  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate())).toISOString();
-}
 
 interface SandboxOptions {
   port: number;
@@ -48,10 +42,17 @@ export function registerSandboxCommand(program: Command, io: CliIo, setExit: (co
       }
       const anchor = opts.anchor ?? todayAnchor();
       if (Number.isNaN(Date.parse(anchor))) throw configError('--anchor must be an ISO instant', ['--anchor']);
-      const credentials = await makeSandboxCredentials(opts.auth as SandboxAuthMode, path.resolve('data'));
-      const repo = new SandboxRepository();
-      const seeded = await seedRepository(repo, { patients: opts.patients, seed: opts.seed, anchor, fixtures: opts.fixtures, invalidResources: opts.invalid });
-      const server = await startSandbox({ port: opts.port, repo, auth: credentials.server, quirks: opts.quirks ? parseQuirksArg(opts.quirks) : {} });
+      const { server, credentials, seeded } = await startSeededSandbox({
+        patients: opts.patients,
+        seed: opts.seed,
+        anchor,
+        auth: opts.auth as SandboxAuthMode,
+        credentialsDir: path.resolve('data'),
+        port: opts.port,
+        quirks: opts.quirks ? parseQuirksArg(opts.quirks) : {},
+        fixtures: opts.fixtures,
+        invalidResources: opts.invalid,
+      });
       io.out(`sandbox EMR listening: ${server.baseUrl}`);
       io.out(`  metadata: ${server.baseUrl}/metadata`);
       for (const line of credentials.describe(server.tokenUrl)) io.out(`  ${line}`);

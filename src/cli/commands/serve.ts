@@ -17,7 +17,7 @@ export function registerServeCommand(program: Command, io: CliIo, setExit: (code
       if (config.sources.length === 0) throw configError('no sources are configured: nothing to serve (use `npm start` for the sandbox EMR)');
       const store = await openStore(config.store);
       try {
-        await serve({ store, config, io, port: opts.port, host: opts.host });
+        await serve({ store, config, say: (line) => io.err(line), port: opts.port, host: opts.host });
         setExit(ExitCode.ok);
       } finally {
         await store.close();

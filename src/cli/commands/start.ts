@@ -33,7 +33,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
         let config = loaded;
         if (loaded.sources.length > 0 && !opts.once) {
           // EMRs configured: the service, on their schedules (a sync can also be triggered through the API).
-          await serve({ store, config, io, port: opts.port });
+          await serve({ store, config, say: (line) => io.err(line), port: opts.port });
           setExit(ExitCode.ok);
           return;
         }
@@ -54,7 +54,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
           setExit(code);
           return;
         }
-        await serve({ store, config, io, port: opts.port, initialRuns: summaries });
+        await serve({ store, config, say: (line) => io.err(line), port: opts.port, initialRuns: summaries });
         setExit(ExitCode.ok);
       } finally {
         await stopSandbox?.();
