@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { describeError, EngageError, ExitCode, isConfigError } from '../errors';
 import { createLogger, setLogger } from '../log/logger';
+import { startupLogLevel } from '../config/env';
 import type { CliIo } from './io';
 import { registerConfigCommands } from './commands/config';
 import { registerDbCommands } from './commands/db';
@@ -37,7 +38,6 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   return program;
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function exitCodeFor(err: unknown): number {
   if (err instanceof CommanderError) {
@@ -52,9 +52,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let code: number = ExitCode.ok;
   // At a terminal the progress lines already say what info logs would; services and CI keep info.
   // An invalid LOG_LEVEL is reported by the configuration check, not by a crash here.
-  const requested = process.env.LOG_LEVEL;
-  const level = requested && LOG_LEVELS.includes(requested) ? requested : io.isTTY ? 'warn' : 'info';
-  setLogger(createLogger({ level }));
+  setLogger(createLogger({ level: startupLogLevel(process.env, io.isTTY) }));
   const program = buildProgram(io, (c) => {
     code = c;
   });

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { envValue, type Env } from './env';
+import { envValue, isLogLevel, LOG_LEVELS, type Env } from './env';
 import { loadSourcesFile } from './sources-file';
 import type { AppConfig } from './types';
 import { configError } from '../errors';
@@ -12,7 +12,6 @@ import { DEFAULT_INDICATOR_SETTINGS } from '../indicators/settings';
 import { DEFAULT_ACTION_SETTINGS } from '../actions/settings';
 
 const DEFAULT_FILES = ['fhir-engage.config.yaml', 'fhir-engage.config.yml', 'fhir-engage.config.json'];
-const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object') {
@@ -61,9 +60,17 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   const actions = { ...DEFAULT_ACTION_SETTINGS, ...file.actions };
 
   const logLevel = envValue(env, 'LOG_LEVEL') ?? 'info';
-  if (!LOG_LEVELS.has(logLevel)) {
-    throw configError(`LOG_LEVEL must be one of ${[...LOG_LEVELS].join(', ')}; got "${logLevel}"`, ['LOG_LEVEL']);
+  if (!isLogLevel(logLevel)) {
+    throw configError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; got "${logLevel}"`, ['LOG_LEVEL']);
   }
+  const portText = envValue(env, 'FHIR_ENGAGE_PORT') ?? '8080';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) throw configError(`FHIR_ENGAGE_PORT must be a port number (0–65535); got "${portText}"`, ['FHIR_ENGAGE_PORT']);
+  const asOfText = envValue(env, 'FHIR_ENGAGE_AS_OF');
+  if (asOfText !== undefined && Number.isNaN(Date.parse(asOfText))) {
+    throw configError(`--as-of / FHIR_ENGAGE_AS_OF must be an ISO date or instant, got "${asOfText}"`, ['FHIR_ENGAGE_AS_OF']);
+  }
+  const apiKeys = (envValue(env, 'FHIR_ENGAGE_API_KEY') ?? '').split(',').map((k) => k.trim()).filter(Boolean);
   const databaseUrl = envValue(env, 'DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw configError('DATABASE_URL must start with postgres:// or postgresql://', ['DATABASE_URL']);
@@ -83,5 +90,7 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
       dataDir: path.resolve(cwd, envValue(env, 'FHIR_ENGAGE_DATA_DIR') ?? './data'),
     },
     logLevel,
+    service: { port, apiKeys },
+    ...(asOfText !== undefined ? { asOf: new Date(Date.parse(asOfText)) } : {}),
   });
 }

@@ -1,3 +1,4 @@
+import type { LogLevel } from './env';
 /** Typed shape of a validated sources file (see config.schema.json for the documentation of every field). */
 
 export type AuthConfig =
@@ -69,5 +70,9 @@ export interface AppConfig {
   configFile?: string;
   sources: SourceConfig[];
   store: StoreSettings;
-  logLevel: string;
+  logLevel: LogLevel;
+  /** The HTTP API of `start` and `serve`: FHIR_ENGAGE_PORT, FHIR_ENGAGE_API_KEY (comma-separated). */
+  service: { port: number; apiKeys: string[] };
+  /** FHIR_ENGAGE_AS_OF: the instant runs compute at, unless --as-of says otherwise (default: now). */
+  asOf?: Date;
 }

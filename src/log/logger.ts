@@ -3,6 +3,7 @@
  * `scrub`, so resources, headers, tokens and URLs with query values cannot
  * leak into logs whichever call site logs them.
  */
+import { startupLogLevel } from '../config/env';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { scrub } from './redact';
 
@@ -55,7 +56,7 @@ let shared: Logger | undefined;
 /** The process-wide logger, created on first use from LOG_LEVEL. */
 export function logger(): Logger {
   if (!shared) {
-    shared = createLogger({ level: process.env.LOG_LEVEL || 'info' });
+    shared = createLogger({ level: startupLogLevel(process.env, false) });
   }
   return shared;
 }

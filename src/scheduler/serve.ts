@@ -82,10 +82,6 @@ export async function resumeInterrupted(store: Store, runner: SyncRunner, config
   return resumed;
 }
 
-export function apiKeysFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
-  return (env.FHIR_ENGAGE_API_KEY ?? '').split(',').map((k) => k.trim()).filter(Boolean);
-}
-
 export async function serve(options: ServeOptions): Promise<void> {
   const { store, config, say } = options;
   const instance = options.instanceId ?? `${os.hostname()}:${process.pid}`;
@@ -108,7 +104,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const metrics = new Metrics();
   for (const s of options.initialRuns ?? []) metrics.recordRun(s);
   const runner = new SyncRunner(store, config, metrics.observe);
-  let apiKeys = options.apiKeys ?? apiKeysFromEnv();
+  let apiKeys = options.apiKeys ?? [...config.service.apiKeys];
   if (apiKeys.length === 0) {
     apiKeys = [randomBytes(24).toString('base64url')];
     say(`no FHIR_ENGAGE_API_KEY set: this run's API key is ${apiKeys[0]}`);

@@ -116,8 +116,19 @@ describe('loadConfig', () => {
       actions: DEFAULT_ACTION_SETTINGS,
       store: { databaseUrl: undefined, schema: 'public', dataDir: path.join(dir, 'data') },
       logLevel: 'info',
+      service: { port: 8080, apiKeys: [] },
     });
     expect(Object.isFrozen(config.store)).toBe(true);
+  });
+
+  test('the environment is read once into the configuration: port, API keys, as-of; bad values name the variable', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-cfg-'));
+    const config = loadConfig({ env: { FHIR_ENGAGE_PORT: '9191', FHIR_ENGAGE_API_KEY: ' k1 , k2 ', FHIR_ENGAGE_AS_OF: '2026-06-30' }, cwd: dir });
+    expect(config.service).toEqual({ port: 9191, apiKeys: ['k1', 'k2'] });
+    expect(config.asOf?.toISOString()).toBe('2026-06-30T00:00:00.000Z');
+    expect(() => loadConfig({ env: { FHIR_ENGAGE_PORT: 'eighty' }, cwd: dir })).toThrow('FHIR_ENGAGE_PORT must be a port number');
+    expect(() => loadConfig({ env: { FHIR_ENGAGE_AS_OF: 'last tuesday' }, cwd: dir })).toThrow('FHIR_ENGAGE_AS_OF must be an ISO date');
+    expect(() => loadConfig({ env: { LOG_LEVEL: 'loud' }, cwd: dir })).toThrow('LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent');
   });
 
   test('finds ./fhir-engage.config.yaml by default and FHIR_ENGAGE_CONFIG when set', () => {

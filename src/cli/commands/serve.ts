@@ -10,14 +10,14 @@ export function registerServeCommand(program: Command, io: CliIo, setExit: (code
   program
     .command('serve')
     .description('run the service: the HTTP API and every source on its cron schedule, until SIGTERM')
-    .option('-p, --port <port>', 'API port (default FHIR_ENGAGE_PORT or 8080)', parseWholeNumber, Number(process.env.FHIR_ENGAGE_PORT || 8080))
+    .option('-p, --port <port>', 'API port (default FHIR_ENGAGE_PORT or 8080)', parseWholeNumber)
     .option('--host <host>', 'address to listen on', '0.0.0.0')
-    .action(async (opts: { port: number; host: string }) => {
+    .action(async (opts: { port?: number; host: string }) => {
       const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
       if (config.sources.length === 0) throw configError('no sources are configured: nothing to serve (use `npm start` for the sandbox EMR)');
       const store = await openStore(config.store);
       try {
-        await serve({ store, config, say: (line) => io.err(line), port: opts.port, host: opts.host });
+        await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port, host: opts.host });
         setExit(ExitCode.ok);
       } finally {
         await store.close();

@@ -12,7 +12,7 @@ interface StartOptions extends SyncCliOptions {
   once?: boolean;
   patients: number;
   seed: number;
-  port: number;
+  port?: number;
 }
 
 export function registerStartCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
@@ -24,7 +24,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
     .option('--as-of <instant>', 'the instant indicators are computed at (default now)')
     .option('-n, --patients <n>', 'sandbox: generated patients', parseWholeNumber, 100)
     .option('-s, --seed <seed>', 'sandbox: generator seed', parseWholeNumber, 1)
-    .option('-p, --port <port>', 'API port (0: any free port; default FHIR_ENGAGE_PORT or 8080)', parseWholeNumber, Number(process.env.FHIR_ENGAGE_PORT || 8080))
+    .option('-p, --port <port>', 'API port (0: any free port; default FHIR_ENGAGE_PORT or 8080)', parseWholeNumber)
     .action(async (opts: StartOptions) => {
       const loaded = loadConfig({ configFile: program.opts<{ config?: string }>().config });
       const store = await openStore(loaded.store);
@@ -33,7 +33,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
         let config = loaded;
         if (loaded.sources.length > 0 && !opts.once) {
           // EMRs configured: the service, on their schedules (a sync can also be triggered through the API).
-          await serve({ store, config, say: (line) => io.err(line), port: opts.port });
+          await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port });
           setExit(ExitCode.ok);
           return;
         }
@@ -54,7 +54,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
           setExit(code);
           return;
         }
-        await serve({ store, config, say: (line) => io.err(line), port: opts.port, initialRuns: summaries });
+        await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port, initialRuns: summaries });
         setExit(ExitCode.ok);
       } finally {
         await stopSandbox?.();

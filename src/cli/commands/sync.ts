@@ -22,12 +22,11 @@ export interface SyncCliOptions {
   failOnOpen?: boolean;
 }
 
-/** --as-of, else FHIR_ENGAGE_AS_OF, else now. */
-export function resolveAsOf(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): Date {
-  const raw = flag ?? (env.FHIR_ENGAGE_AS_OF || undefined);
-  if (raw === undefined) return new Date();
-  const t = Date.parse(raw);
-  if (Number.isNaN(t)) throw configError(`--as-of / FHIR_ENGAGE_AS_OF must be an ISO date or instant, got "${raw}"`, ['--as-of']);
+/** --as-of, else FHIR_ENGAGE_AS_OF (read into the configuration), else now. */
+export function resolveAsOf(flag: string | undefined, config: Pick<AppConfig, 'asOf'>): Date {
+  if (flag === undefined) return config.asOf ?? new Date();
+  const t = Date.parse(flag);
+  if (Number.isNaN(t)) throw configError(`--as-of / FHIR_ENGAGE_AS_OF must be an ISO date or instant, got "${flag}"`, ['--as-of']);
   return new Date(t);
 }
 
@@ -69,7 +68,7 @@ export function stopOnSignals(io: CliIo): { signal: AbortSignal; dispose: () => 
 
 /** Runs the syncs, prints progress and summaries; returns the exit code. */
 export async function runSyncs(store: Store, config: AppConfig, sources: SourceConfig[], opts: SyncCliOptions, io: CliIo, signal?: AbortSignal): Promise<{ code: number; summaries: SyncSummary[] }> {
-  const asOf = resolveAsOf(opts.asOf);
+  const asOf = resolveAsOf(opts.asOf, config);
   const summaries: SyncSummary[] = [];
   for (const source of sources) {
     if (signal?.aborted) break;
@@ -136,7 +135,7 @@ export function registerSyncCommand(program: Command, io: CliIo, setExit: (code:
     .action(async (opts: SyncCliOptions) => {
       const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
       const sources = selectSources(config, opts.all ? undefined : opts.source);
-      resolveAsOf(opts.asOf);
+      resolveAsOf(opts.asOf, config);
       const store = await openStore(config.store);
       const stop = stopOnSignals(io);
       try {
