@@ -36,8 +36,10 @@ function runSync(dir: string, env: Record<string, string>, killAfterLines?: numb
 }
 
 const pgUrl = process.env.TEST_DATABASE_URL;
+/** Where the kills fall; printed in the test name, and replayed with KILL9_SEED=<seed> npm test -- kill9. */
+const SEED = process.env.KILL9_SEED ? Number(process.env.KILL9_SEED) : Date.now() % 100_000;
 
-test.each(pgUrl ? ['postgres', 'pglite'] : ['pglite'])('kill -9 at random points of a sync on %s, then a final run: every write exactly once', async (driver) => {
+test.each(pgUrl ? ['postgres', 'pglite'] : ['pglite'])(`kill -9 at random points of a sync on %s (seed ${SEED}), then a final run: every write exactly once`, async (driver) => {
   // Slow pages and writes give the kills something to interrupt.
   const emr = await seededSandbox({ patients: 15, seed: 13, fixtures: false }, { quirks: { delayMs: 15 } });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-kill-'));
@@ -45,12 +47,15 @@ test.each(pgUrl ? ['postgres', 'pglite'] : ['pglite'])('kill -9 at random points
   const env: Record<string, string> = driver === 'postgres' ? { DATABASE_URL: pgUrl!, DATABASE_SCHEMA: schema } : { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') };
   writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: killed\n    baseUrl: ${emr.baseUrl}\n    pageSize: 20\n`);
   try {
-    const rng = new Random(Date.now() % 100000);
+    const rng = new Random(SEED);
     let killed = 0;
+    const points: number[] = [];
     for (let i = 0; i < 4; i++) {
-      const res = await runSync(dir, env, rng.int(1, 9));
+      points.push(rng.int(1, 9));
+      const res = await runSync(dir, env, points[i]);
       if (res.signal === 'SIGKILL') killed++;
     }
+    process.stderr.write(`kill -9 on ${driver}: seed ${SEED}, killed after progress lines ${points.join(', ')} (replay: KILL9_SEED=${SEED} npm test -- kill9)\n`);
     expect(killed).toBeGreaterThanOrEqual(2);
     const final = await runSync(dir, env);
     expect(final.code).toBe(0);

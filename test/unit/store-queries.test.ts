@@ -36,10 +36,6 @@ describe('SQL builders', () => {
     ]);
     expect(q.text).toContain('WHERE resources.content_hash <> EXCLUDED.content_hash');
   });
-
-  test('outbox claims skip rows locked by another worker', () => {
-    expect(sql.claimOutbox(null, 'w', 10, 60).text).toContain('FOR UPDATE SKIP LOCKED');
-  });
 });
 
 describe('content hash', () => {
