@@ -9,7 +9,8 @@
 import type { Bundle, BundleEntry, QuestionnaireResponse, Resource } from '@medplum/fhirtypes';
 import type { SourceConfig } from '../config/types';
 import { badRequest, describeError, EngageError, HttpError, outcome } from '../errors';
-import { defaultPatientOf } from '../mapping/patient-of';
+import { patientOfWithMappings, type PatientOf } from '../mapping/patient-of';
+import { patientIdentifierIndex, type PatientRefContext } from '../mapping/patient-ref';
 import type { Store } from '../store/store';
 import type { DeadLetterInput, ResourceInput } from '../store/types';
 import type { ResourceValidator } from '../validation/validator';
@@ -92,7 +93,7 @@ export interface PullContext {
   /** Ignore watermarks and checkpoints: pull everything. */
   full?: boolean;
   capabilities?: CapabilityReport;
-  patientOf?: (resource: Resource) => string | undefined;
+  patientOf?: PatientOf;
   onEvent?: (e: PullEvent) => void;
   /** Stops after the page in progress is committed (graceful shutdown). */
   signal?: AbortSignal;
@@ -170,12 +171,32 @@ function isPerPatient(source: SourceConfig, type: string): boolean {
 }
 
 /** Processes one search page into what to store and what to dead-letter. Pure apart from validation. */
+const standardPatientOf = patientOfWithMappings({});
+
+/** A patient-scoped resource whose patient cannot be determined: kept as a dead letter with the reason, never dropped. */
+function noPatientLetter(ctx: Pick<PullContext, 'source' | 'runId'>, resource: Resource, reason: string): DeadLetterInput {
+  return {
+    sourceId: ctx.source.id,
+    runId: ctx.runId,
+    stage: 'map',
+    resourceType: resource.resourceType,
+    resourceId: resource.id,
+    payload: resource,
+    outcome: { resourceType: 'OperationOutcome', id: 'not-found', issue: [{ severity: 'error', code: 'not-found', details: { text: `no patient: ${reason}; nothing is computed from this ${resource.resourceType}` } }] },
+  };
+}
+
 export function classifyEntries(
   entries: BundleEntry[],
   resourceType: string,
   ctx: Pick<PullContext, 'source' | 'runId' | 'validator' | 'patientOf'>,
+  refs: PatientRefContext = {},
 ): { store: ResourceInput[]; dead: DeadLetterInput[]; included: number; outcomes: number; warnings: number; received: number; maxLastUpdated?: string; questionnaires: string[] } {
-  const patientOf = ctx.patientOf ?? defaultPatientOf;
+  const patientOf = ctx.patientOf ?? standardPatientOf;
+  // urn:uuid references inside this Bundle name its entries by fullUrl.
+  const fullUrls = new Map<string, string>();
+  for (const e of entries) if (e.fullUrl && e.resource?.id) fullUrls.set(e.fullUrl, `${e.resource.resourceType}/${e.resource.id}`);
+  const refContext: PatientRefContext = { ...refs, fullUrls };
   const out = { store: [] as ResourceInput[], dead: [] as DeadLetterInput[], included: 0, outcomes: 0, warnings: 0, received: 0, maxLastUpdated: undefined as string | undefined, questionnaires: [] as string[] };
   for (const entry of entries) {
     const resource = entry.resource;
@@ -212,7 +233,12 @@ export function classifyEntries(
       continue;
     }
     if (result.outcome) out.warnings++;
-    out.store.push({ resource: resource as ResourceInput['resource'], patientId: patientOf(resource) ?? null });
+    const patient = patientOf(resource, refContext);
+    if (patient && 'reason' in patient) {
+      out.dead.push(noPatientLetter(ctx, resource, patient.reason));
+      continue;
+    }
+    out.store.push({ resource: resource as ResourceInput['resource'], patientId: patient?.id ?? null });
     if (resource.resourceType === 'QuestionnaireResponse') {
       const q = (resource as QuestionnaireResponse).questionnaire;
       if (q) out.questionnaires.push(q);
@@ -224,9 +250,13 @@ export function classifyEntries(
 export class SourcePuller {
   private readonly changedPatients = new Set<string>();
   private readonly failedPatients = new Set<string>();
+  /** How references find patients: the source's base URL, and (once Patients are pulled) their identifiers. */
+  private refs: PatientRefContext;
   private readonly questionnaireRefs = new Set<string>();
 
-  constructor(private readonly ctx: PullContext) {}
+  constructor(private readonly ctx: PullContext) {
+    this.refs = { baseUrl: ctx.client.baseUrl };
+  }
 
   private support(type: string): TypeSupport {
     return this.ctx.capabilities?.types[type] ?? { searchable: true, lastUpdated: true };
@@ -239,7 +269,7 @@ export class SourcePuller {
   /** Stores one page's worth; returns nothing until the transaction has committed. */
   private async commitPage(report: TypeReport, entries: BundleEntry[], checkpoint: Checkpoint | undefined): Promise<string | undefined> {
     const { source, store, runId } = this.ctx;
-    const page = classifyEntries(entries, report.resourceType, this.ctx);
+    const page = classifyEntries(entries, report.resourceType, this.ctx, this.refs);
     const maxLastUpdated = later(checkpoint?.maxLastUpdated, page.maxLastUpdated);
     const result = await store.transaction(async (tx) => {
       const upserted = page.store.length ? await tx.upsertResources(source.id, runId, page.store) : undefined;
@@ -379,6 +409,10 @@ export class SourcePuller {
     }
     const checkpoint = this.ctx.full ? undefined : (await this.ctx.store.getCheckpoint<Checkpoint>(this.ctx.source.id, type))?.state;
     if (this.ctx.full) await this.ctx.store.deleteCheckpoint(this.ctx.source.id, type);
+    if (type !== 'Patient') {
+      // Logical references and contained patients are found through the identifiers of the patients stored so far.
+      this.refs = { ...this.refs, patientByIdentifier: patientIdentifierIndex(await this.ctx.store.patientRoster(this.ctx.source.id)) };
+    }
     const since = checkpoint?.since ?? (await this.since(type));
     const mode: PullMode = checkpoint ? 'resumed' : since ? 'incremental' : 'full';
     const report = emptyReport(type, mode, since);

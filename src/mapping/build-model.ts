@@ -38,6 +38,7 @@ const APPOINTMENT_STATUSES = new Set<AppointmentStatus>(['kept', 'no-show', 'can
 const ACTIVITY_STATUSES = new Set<ActivityStatus>(['completed', 'in-progress', 'scheduled', 'overdue', 'cancelled', 'other']);
 const RESPONSE_STATUSES = new Set<ResponseStatus>(['completed', 'in-progress', 'other']);
 
+const ATTACHED: ReadonlySet<string> = new Set(['patient']);
 const str = (v: unknown): string | undefined => (v === undefined ? undefined : String(v));
 const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
@@ -71,7 +72,8 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
   for (const resource of resources) {
     const mapping = ctx.mappings[resource.resourceType];
     if (!mapping) continue;
-    const result = mapResource(mapping, resource);
+    // The caller has attached the resource to its patient already (any reference form): the field is not read again.
+    const result = mapResource(mapping, resource, { skip: ATTACHED });
     if (!result.ok) {
       failures.push({ resource, outcome: mappingOutcome(resource.resourceType, result.failures, mapping) });
       continue;
@@ -87,6 +89,7 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
           ...(r.language !== undefined ? { language: String(r.language) } : {}),
           ...(r.hasPhone !== undefined ? { hasPhone: Boolean(r.hasPhone) } : {}),
           ...(r.hasEmail !== undefined ? { hasEmail: Boolean(r.hasEmail) } : {}),
+          ...(r.absent ? { absent: r.absent } : {}),
         };
         break;
       case 'Appointment': {
@@ -95,6 +98,7 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
         if (r.end !== undefined) item.end = String(r.end);
         if (r.sourceStatus !== undefined) item.sourceStatus = String(r.sourceStatus);
         if (r.serviceType !== undefined) item.serviceType = String(r.serviceType);
+        if (r.absent) item.absent = r.absent;
         model.appointments.push(item);
         break;
       }
@@ -116,6 +120,7 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
         if (r.questionnaire !== undefined) item.questionnaire = String(r.questionnaire);
         if (r.authored !== undefined) item.authored = String(r.authored);
         if (r.sourceStatus !== undefined) item.sourceStatus = String(r.sourceStatus);
+        if (r.absent) item.absent = r.absent;
         if (def) {
           item.instrument = def.instrument;
           item.score = scoreResponse(answers, def);

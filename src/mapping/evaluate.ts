@@ -10,7 +10,26 @@ import { patientIdFromReference } from './patient-of';
 import type { CompiledField, CompiledMapping } from './load';
 
 export type FieldValue = string | number | boolean;
-export type MappedRecord = Record<string, FieldValue | undefined> & { lists?: Record<string, Record<string, FieldValue | undefined>[]> };
+export type MappedRecord = Record<string, FieldValue | undefined> & {
+  lists?: Record<string, Record<string, FieldValue | undefined>[]>;
+  /** Fields whose element was present without a value (only extensions), with the data-absent-reason code or "absent". */
+  absent?: Record<string, string>;
+};
+
+/** http://hl7.org/fhir/R4/extension-data-absent-reason.html */
+export const DATA_ABSENT_REASON = 'http://hl7.org/fhir/StructureDefinition/data-absent-reason';
+
+/**
+ * A primitive element present with extensions only (`"_gender": { "extension": [...] }`
+ * and no `gender`), which FHIR allows for every primitive: FHIRPath hands
+ * it over as an object where a value would be. It is an absent value, never
+ * an error. Primitive type names are the lower-case ones.
+ */
+function absentReason(tv: TypedValue): string | undefined {
+  if (!/^[a-z]/.test(tv.type) || tv.value === null || typeof tv.value !== 'object') return undefined;
+  const ext = (tv.value as { extension?: { url?: string; valueCode?: string }[] }).extension ?? [];
+  return ext.find((e) => e.url === DATA_ABSENT_REASON)?.valueCode ?? 'absent';
+}
 
 export interface FieldFailure {
   field: string;
@@ -57,14 +76,17 @@ function convert(field: CompiledField, tv: TypedValue | undefined): { value?: Fi
   }
 }
 
-function evaluateField(field: CompiledField, input: TypedValue[]): { value?: FieldValue; failure?: FieldFailure } {
+function evaluateField(field: CompiledField, input: TypedValue[]): { value?: FieldValue; failure?: FieldFailure; absent?: string } {
   let results: TypedValue[];
   try {
     results = evalFhirPathTyped(field.atom, input);
   } catch (err) {
     return { failure: { field: field.name, expression: field.expression, text: (err as Error).message.replace(/^FhirPathError on "[^"]*": /, '') } };
   }
-  const converted = convert(field, results[0]);
+  // The first real value wins (`authored | meta.lastUpdated` goes on past an absent authored).
+  const present = results.find((r) => absentReason(r) === undefined);
+  const absent = present ? undefined : results.map(absentReason).find((r) => r !== undefined);
+  const converted = convert(field, present);
   if (converted.error) return { failure: { field: field.name, expression: field.expression, text: converted.error } };
   let value = converted.value;
   if (field.map && value !== undefined) {
@@ -73,26 +95,28 @@ function evaluateField(field: CompiledField, input: TypedValue[]): { value?: Fie
   }
   if (value === undefined) value = field.default;
   if (value === undefined && field.required) {
-    return { failure: { field: field.name, expression: field.expression, text: 'found no value, and the field is required' } };
+    return { failure: { field: field.name, expression: field.expression, text: absent ? `has no value (data absent: ${absent}), and the field is required` : 'found no value, and the field is required' } };
   }
-  return { value };
+  return { value, ...(absent && value === undefined ? { absent } : {}) };
 }
 
-function evaluateFields(fields: CompiledField[], input: TypedValue[], failures: FieldFailure[], prefix = ''): Record<string, FieldValue | undefined> {
-  const record: Record<string, FieldValue | undefined> = {};
+function evaluateFields(fields: CompiledField[], input: TypedValue[], failures: FieldFailure[], prefix = '', skip?: ReadonlySet<string>): MappedRecord {
+  const record: MappedRecord = {};
   for (const f of fields) {
-    const { value, failure } = evaluateField(f, input);
+    if (skip?.has(f.name)) continue;
+    const { value, failure, absent } = evaluateField(f, input);
     if (failure) failures.push({ ...failure, field: `${prefix}${failure.field}` });
     else if (value !== undefined) record[f.name] = value;
+    if (absent) (record.absent ??= {})[f.name] = absent;
   }
   return record;
 }
 
-/** Maps one resource. */
-export function mapResource(mapping: CompiledMapping, resource: Resource): MapResult {
+/** Maps one resource; `skip` leaves fields out (e.g. `patient`, when the caller has already attached the resource). */
+export function mapResource(mapping: CompiledMapping, resource: Resource, options: { skip?: ReadonlySet<string> } = {}): MapResult {
   const input = [toTypedValue(resource)];
   const failures: FieldFailure[] = [];
-  const record: MappedRecord = evaluateFields(mapping.fields, input, failures);
+  const record: MappedRecord = evaluateFields(mapping.fields, input, failures, '', options.skip);
   for (const list of mapping.lists) {
     let items: TypedValue[];
     try {
@@ -102,7 +126,10 @@ export function mapResource(mapping: CompiledMapping, resource: Resource): MapRe
       continue;
     }
     record.lists ??= {};
-    record.lists[list.name] = items.map((item, i) => evaluateFields(list.fields, [item], failures, `lists.${list.name}[${i}].`));
+    record.lists[list.name] = items.map((item, i) => {
+      const { absent: _absent, ...fields } = evaluateFields(list.fields, [item], failures, `lists.${list.name}[${i}].`);
+      return fields as Record<string, FieldValue | undefined>;
+    });
   }
   return failures.length > 0 ? { ok: false, failures } : { ok: true, record };
 }

@@ -8,6 +8,13 @@ export type AppointmentStatus = 'kept' | 'no-show' | 'cancelled' | 'upcoming' | 
 export type ActivityStatus = 'completed' | 'in-progress' | 'scheduled' | 'overdue' | 'cancelled' | 'other';
 export type ResponseStatus = 'completed' | 'in-progress' | 'other';
 
+/**
+ * Fields the EMR sent as present without a value (a primitive carrying only
+ * extensions), with the data-absent-reason code (`unknown`, `masked`,
+ * `asked-declined`…) or `absent`: "unknown" in the model, never a rejection.
+ */
+export type AbsentReasons = Record<string, string>;
+
 export interface PatientFacts {
   active?: boolean;
   deceased?: boolean;
@@ -17,6 +24,7 @@ export interface PatientFacts {
   /** Whether a phone number / email address is on file (never the value). */
   hasPhone?: boolean;
   hasEmail?: boolean;
+  absent?: AbsentReasons;
 }
 
 export interface AppointmentItem {
@@ -26,6 +34,7 @@ export interface AppointmentItem {
   status: AppointmentStatus;
   sourceStatus?: string;
   serviceType?: string;
+  absent?: AbsentReasons;
 }
 
 export interface ActivityItem {
@@ -70,6 +79,7 @@ export interface ResponseItem {
   sourceStatus?: string;
   answers: Answer[];
   score?: Score;
+  absent?: AbsentReasons;
 }
 
 /** Something requested of the patient (a Task for a questionnaire, for example). */

@@ -9,7 +9,7 @@
  * responses count for the survivor, and nothing is written about it.
  * Pure: no I/O.
  */
-import type { PatientLink } from '@medplum/fhirtypes';
+import type { PatientLink, Resource } from '@medplum/fhirtypes';
 import { patientIdFromReference } from './patient-of';
 
 export interface RosterEntry {
@@ -88,4 +88,9 @@ export function planCompute(pending: string[], roster: PatientRoster): ComputePl
     merged: [...merged].sort(),
     unknown: [...unknown].sort(),
   };
+}
+
+/** What one computed patient's model is built from: its own Patient record, and everything else stored for it and the records it replaced. */
+export function resourcesOfUnit(unit: { patientId: string; dataOf: string[] }, byPatient: ReadonlyMap<string, Resource[]>): Resource[] {
+  return unit.dataOf.flatMap((id) => byPatient.get(id) ?? []).filter((r) => r.resourceType !== 'Patient' || r.id === unit.patientId);
 }

@@ -9,14 +9,16 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Questionnaire, Resource } from '@medplum/fhirtypes';
+import type { Patient, Questionnaire, Resource } from '@medplum/fhirtypes';
 import { readResources } from '../validation/files';
 import type { ResourceValidator } from '../validation/validator';
 import { buildModel, questionnaireLookup } from './build-model';
 import { jsonDiff } from './diff';
 import { loadMappings } from './load';
 import type { EngagementModel } from './model';
-import { patientOfWithMappings } from './patient-of-mapped';
+import { patientOfWithMappings } from './patient-of';
+import { patientIdentifierIndex } from './patient-ref';
+import { buildRoster, planCompute, resourcesOfUnit } from './patient-roster';
 import { loadInstruments } from './scoring';
 import { readYamlFile } from './yaml-source';
 
@@ -26,11 +28,15 @@ export interface Rejection {
   resource: string;
   stage: 'validate' | 'map';
   expressions: string[];
+  /** Why no patient could be attached (no resolvable reference, or a patient the input does not contain). */
+  reason?: string;
 }
 
 export interface CaseOutput {
   models: EngagementModel[];
   rejected: Rejection[];
+  /** Patient records replaced by another (link replaced-by): no model of their own. */
+  merged?: string[];
 }
 
 export interface CaseResult {
@@ -67,7 +73,10 @@ export function runCase(dir: string, options: RunOptions): CaseResult {
     const patientOf = patientOfWithMappings(mappings);
     const rejected: Rejection[] = [];
     const valid: Resource[] = [];
+    const fullUrls = new Map<string, string>();
     for (const item of readResources(path.join(dir, 'input'))) {
+      const r = item.resource as Resource | undefined;
+      if (item.fullUrl && r?.id) fullUrls.set(item.fullUrl, `${r.resourceType}/${r.id}`);
       if (item.parseError) {
         rejected.push({ resource: path.relative(dir, item.where), stage: 'validate', expressions: ['(not JSON)'] });
         continue;
@@ -80,25 +89,33 @@ export function runCase(dir: string, options: RunOptions): CaseResult {
       valid.push(item.resource as Resource);
     }
     const lookup = questionnaireLookup(valid.filter((r): r is Questionnaire => r.resourceType === 'Questionnaire'));
+    // The same steps as a sync: attach each resource to its patient, then compute only patients the input contains,
+    // merged records counting for their survivor.
+    const patients = valid.filter((r) => r.resourceType === 'Patient' && r.id).map((p) => p as Patient & { id: string });
+    const refs = { fullUrls, patientByIdentifier: patientIdentifierIndex(patients) };
     const byPatient = new Map<string, Resource[]>();
     for (const r of valid) {
-      const p = patientOf(r);
-      if (p) {
-        byPatient.set(p, [...(byPatient.get(p) ?? []), r]);
-      } else if (mappings[r.resourceType]) {
-        // A mapped resource that names no patient cannot be attached to anyone: say so, never drop it silently.
-        rejected.push({ resource: label(r), stage: 'map', expressions: [mappings[r.resourceType]?.fields.find((f) => f.name === 'patient')?.expression ?? 'patient'] });
+      const p = patientOf(r, refs);
+      if (p && 'id' in p) {
+        byPatient.set(p.id, [...(byPatient.get(p.id) ?? []), r]);
+      } else if (p) {
+        // A resource that names no patient cannot be attached to anyone: say so, never drop it silently.
+        rejected.push({ resource: label(r), stage: 'map', expressions: [mappings[r.resourceType]?.fields.find((f) => f.name === 'patient')?.expression ?? 'patient'], reason: `no patient: ${p.reason}` });
       }
     }
+    const plan = planCompute([...byPatient.keys()].sort(), buildRoster(patients));
+    for (const id of plan.unknown) {
+      for (const r of byPatient.get(id) ?? []) rejected.push({ resource: label(r), stage: 'map', expressions: [], reason: 'unknown patient: the input has no Patient with this id' });
+    }
     const models: EngagementModel[] = [];
-    for (const patientId of [...byPatient.keys()].sort()) {
-      const built = buildModel(meta.source ?? 'test', patientId, byPatient.get(patientId) ?? [], { mappings, instruments, questionnaires: lookup });
+    for (const unit of plan.compute) {
+      const built = buildModel(meta.source ?? 'test', unit.patientId, resourcesOfUnit(unit, byPatient), { mappings, instruments, questionnaires: lookup });
       models.push(built.model);
       for (const f of built.failures) {
         rejected.push({ resource: label(f.resource), stage: 'map', expressions: f.outcome.issue.map((i) => String(i.diagnostics)) });
       }
     }
-    const actual: CaseOutput = { models, rejected };
+    const actual: CaseOutput = { models, rejected, ...(plan.merged.length ? { merged: plan.merged } : {}) };
     const expectedFile = path.join(dir, 'expected.json');
     if (options.update) {
       writeFileSync(expectedFile, `${JSON.stringify(actual, null, 2)}\n`);

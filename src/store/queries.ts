@@ -295,7 +295,7 @@ export const touchResource = (sourceId: string, resourceType: string, resourceId
 
 /** Every stored Patient's id and links (merged records point at their survivor). */
 export const patientRoster = (sourceId: string): SqlQuery =>
-  q(`SELECT resource_id, resource->'link' AS link FROM resources WHERE source_id = $1 AND resource_type = 'Patient' ORDER BY resource_id`, [sourceId]);
+  q(`SELECT resource_id, resource->'link' AS link, resource->'identifier' AS identifier FROM resources WHERE source_id = $1 AND resource_type = 'Patient' ORDER BY resource_id`, [sourceId]);
 
 export const listResourceIds = (sourceId: string, resourceType: string): SqlQuery =>
   q('SELECT resource_id FROM resources WHERE source_id = $1 AND resource_type = $2 ORDER BY resource_id', [sourceId, resourceType]);

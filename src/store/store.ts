@@ -21,7 +21,7 @@ import type {
   WrittenState,
 } from './types';
 import { storeError } from '../errors';
-import type { PatientLink } from '@medplum/fhirtypes';
+import type { Identifier, PatientLink } from '@medplum/fhirtypes';
 
 type Row = Record<string, unknown>;
 
@@ -288,10 +288,14 @@ export class Store {
     return (await this.db.query(sql.touchResource(sourceId, resourceType, resourceId))).length === 1;
   }
 
-  /** The source's patients with their links, for the roster of who may be computed and written for. */
-  async patientRoster(sourceId: string): Promise<{ id: string; link?: PatientLink[] }[]> {
+  /** The source's patients with their links and identifiers: who may be computed for, and how references find them. */
+  async patientRoster(sourceId: string): Promise<{ id: string; link?: PatientLink[]; identifier?: Identifier[] }[]> {
     const rows = await this.db.query(sql.patientRoster(sourceId));
-    return rows.map((r) => ({ id: String(r.resource_id), ...(Array.isArray(r.link) ? { link: r.link as PatientLink[] } : {}) }));
+    return rows.map((r) => ({
+      id: String(r.resource_id),
+      ...(Array.isArray(r.link) ? { link: r.link as PatientLink[] } : {}),
+      ...(Array.isArray(r.identifier) ? { identifier: r.identifier as Identifier[] } : {}),
+    }));
   }
 
   // ── outbox ──

@@ -13,7 +13,7 @@ import { computeIndicators, historyValues, type PatientIndicators } from '../ind
 import { buildModel, questionnaireLookup } from '../mapping/build-model';
 import type { MappingSet } from '../mapping/load';
 import type { EngagementModel } from '../mapping/model';
-import { buildRoster, planCompute } from '../mapping/patient-roster';
+import { buildRoster, planCompute, resourcesOfUnit } from '../mapping/patient-roster';
 import type { InstrumentDefinition } from '../mapping/scoring';
 import type { Store } from '../store/store';
 import type { DeadLetterInput, WrittenResource } from '../store/types';
@@ -116,8 +116,7 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
       if (unit.merged) {
         model = mergedModel(source.id, unit.patientId);
       } else {
-        // The survivor's own Patient record, and everything else stored for it and the records it replaced.
-        const own = unit.dataOf.flatMap((id) => (resources.get(id) ?? []) as unknown as Resource[]).filter((r) => r.resourceType !== 'Patient' || r.id === unit.patientId);
+        const own = resourcesOfUnit(unit, resources as unknown as Map<string, Resource[]>);
         const built = buildModel(source.id, unit.patientId, own, { mappings: ctx.mappings, instruments: ctx.instruments, questionnaires: lookup });
         for (const f of built.failures) deadLetters.push({ sourceId: source.id, runId, stage: 'map', resourceType: f.resource.resourceType, resourceId: f.resource.id, payload: f.resource, outcome: f.outcome });
         model = built.model;

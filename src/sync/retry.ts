@@ -13,8 +13,9 @@ import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { AppConfig } from '../config/types';
 import { EngageError, notFoundOutcome, unprocessable } from '../errors';
 import { mapResource, mappingOutcome } from '../mapping/evaluate';
-import { loadMappings } from '../mapping/load';
-import { patientOfWithMappings } from '../mapping/patient-of-mapped';
+import { loadMappings, type MappingSet } from '../mapping/load';
+import { patientIdentifierIndex } from '../mapping/patient-ref';
+import { patientOfWithMappings } from '../mapping/patient-of';
 import type { Store } from '../store/store';
 import type { DeadLetter } from '../store/types';
 import { sharedValidator } from '../validation/validator';
@@ -48,28 +49,37 @@ function pulledResource(letter: DeadLetter): Resource {
   return r;
 }
 
-async function retryValidate(store: Store, letter: DeadLetter): Promise<RetryDone> {
+/** The patient of a dead-lettered resource, resolved as a sync would (source mappings, base URL, patients' identifiers). */
+async function patientOfLetter(store: Store, config: AppConfig, letter: DeadLetter, resource: Resource, mappings: MappingSet): Promise<string | null> {
+  const baseUrl = config.sources.find((s) => s.id === letter.sourceId)?.baseUrl;
+  const patientByIdentifier = patientIdentifierIndex(await store.patientRoster(letter.sourceId));
+  const found = patientOfWithMappings(mappings)(resource, { ...(baseUrl ? { baseUrl } : {}), patientByIdentifier });
+  if (found && 'reason' in found) throw refused(`still no patient: ${found.reason}`);
+  return found?.id ?? null;
+}
+
+async function retryValidate(store: Store, config: AppConfig, letter: DeadLetter): Promise<RetryDone> {
   const resource = pulledResource(letter);
   const check = sharedValidator().validate(resource);
   if (!check.valid) throw new RetryRefused(safeIssues(check.outcome));
-  const patientOf = patientOfWithMappings(loadMappings({ sourceId: letter.sourceId }));
+  const patientId = await patientOfLetter(store, config, letter, resource, loadMappings({ sourceId: letter.sourceId }));
   await store.transaction(async (tx) => {
-    await tx.upsertResources(letter.sourceId, letter.runId, [{ resource: resource as never, patientId: patientOf(resource) ?? null }]);
+    await tx.upsertResources(letter.sourceId, letter.runId, [{ resource: resource as never, patientId }]);
     await tx.resolveDeadLetter(letter.id);
   });
   return { retried: true, action: 'the resource is valid now and stored; the next sync of the source maps it' };
 }
 
-async function retryMap(store: Store, letter: DeadLetter): Promise<RetryDone> {
+async function retryMap(store: Store, config: AppConfig, letter: DeadLetter): Promise<RetryDone> {
   const resource = pulledResource(letter);
   const mappings = loadMappings({ sourceId: letter.sourceId });
-  const patientId = patientOfWithMappings(mappings)(resource);
-  if (!patientId || !(await store.getResource(letter.sourceId, 'Patient', patientId))) {
+  const patientId = await patientOfLetter(store, config, letter, resource, mappings);
+  if (patientId && !(await store.getResource(letter.sourceId, 'Patient', patientId))) {
     throw refused(`the patient this ${resource.resourceType} refers to is still unknown to the source: it is retried once the EMR returns that Patient`);
   }
   const mapping = mappings[resource.resourceType];
   if (mapping) {
-    const mapped = mapResource(mapping, resource);
+    const mapped = mapResource(mapping, resource, { skip: new Set(['patient']) });
     if (!mapped.ok) throw new RetryRefused(safeIssues(mappingOutcome(resource.resourceType, mapped.failures, mapping)));
   }
   await store.transaction(async (tx) => {
@@ -106,9 +116,9 @@ export async function retryDeadLetter(store: Store, config: AppConfig, id: numbe
   if (!letter) throw new EngageError('validation', notFoundOutcome('no such dead letter'));
   switch (letter.stage) {
     case 'validate':
-      return retryValidate(store, letter);
+      return retryValidate(store, config, letter);
     case 'map':
-      return retryMap(store, letter);
+      return retryMap(store, config, letter);
     case 'write':
       return retryWrite(store, config, letter);
     default:

@@ -16,7 +16,7 @@ import { createSourceClient, createWriteClient, newTransportStats, type Transpor
 import type { PatientIndicators } from '../indicators/compute';
 import { programmeSummary, type ProgrammeSummary } from '../indicators/programme';
 import { loadMappings, type MappingSet } from '../mapping/load';
-import { patientOfWithMappings } from '../mapping/patient-of-mapped';
+import { patientOfWithMappings } from '../mapping/patient-of';
 import { loadInstruments, type InstrumentDefinition } from '../mapping/scoring';
 import { LOCK_BUSY } from '../store/driver';
 import type { Store } from '../store/store';

@@ -12,6 +12,8 @@ export interface LocatedResource {
   resource?: unknown;
   /** Set when the text could not be read as JSON. */
   parseError?: string;
+  /** The Bundle entry's fullUrl (what urn:uuid references inside the Bundle name). */
+  fullUrl?: string;
 }
 
 function* fromJsonText(file: string, text: string): Generator<LocatedResource> {
@@ -22,9 +24,9 @@ function* fromJsonText(file: string, text: string): Generator<LocatedResource> {
     yield { where: file, parseError: `not valid JSON: ${(err as Error).message}` };
     return;
   }
-  const bundle = json as { resourceType?: string; entry?: { resource?: unknown }[] };
+  const bundle = json as { resourceType?: string; entry?: { resource?: unknown; fullUrl?: string }[] };
   if (bundle?.resourceType === 'Bundle' && Array.isArray(bundle.entry)) {
-    yield* bundle.entry.map((e, i) => ({ where: `${file}#entry[${i}]`, resource: e.resource }));
+    yield* bundle.entry.map((e, i) => ({ where: `${file}#entry[${i}]`, resource: e.resource, ...(typeof e.fullUrl === 'string' ? { fullUrl: e.fullUrl } : {}) }));
     return;
   }
   yield { where: file, resource: json };

@@ -103,6 +103,8 @@ function toIssues(resourceType: string, errors: ErrorObject[]): OperationOutcome
     if (e.schemaPath.includes('/contains/')) continue;
     const p = e.params as Record<string, unknown>;
     if (e.keyword === 'additionalProperties' && isPrimitiveExtension(String(p.additionalProperty), e.parentSchema)) continue;
+    // "status or _status" (a value, or extensions in its place): the missing value is what to report.
+    if (e.keyword === 'required' && String(p.missingProperty).startsWith('_')) continue;
     const expression =
       e.keyword === 'required'
         ? toFhirPath(resourceType, e.instancePath, String(p.missingProperty))
@@ -139,6 +141,8 @@ export class ResourceValidator {
   private readonly fhirTypes: Set<string>;
   private readonly fhirValidators = new Map<string, ValidateFunction>();
   private readonly profiles = new Map<string, ValidateFunction>();
+  /** What fhir-engage's own resources must carry beyond the profile (`x-outgoing`), e.g. a Task's patient. */
+  private readonly outgoingProfiles = new Map<string, ValidateFunction>();
   private readonly strictPaths = new Map<string, string[]>();
   readonly compileMs: number;
 
@@ -157,7 +161,10 @@ export class ResourceValidator {
       const strict = profile['x-strict'];
       if (Array.isArray(strict)) this.strictPaths.set(type, strict.map(String));
       delete profile['x-strict'];
+      const outgoing = profile['x-outgoing'];
+      delete profile['x-outgoing'];
       this.profiles.set(type, this.profileAjv.compile(profile));
+      if (outgoing && typeof outgoing === 'object') this.outgoingProfiles.set(type, this.profileAjv.compile(outgoing as Record<string, unknown>));
     }
     this.compileMs = performance.now() - started;
   }
@@ -204,8 +211,9 @@ export class ResourceValidator {
         }
       }
     }
-    const profile = this.profiles.get(type);
-    if (profile && !profile(resource)) {
+    const profiles = [this.profiles.get(type), mode === 'outgoing' ? this.outgoingProfiles.get(type) : undefined];
+    for (const profile of profiles) {
+      if (!profile || profile(resource)) continue;
       const seen = new Set(issues.map((i) => i.expression?.[0]));
       issues.push(...toIssues(type, profile.errors ?? []).filter((i) => !seen.has(i.expression?.[0])));
     }
