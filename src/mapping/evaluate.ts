@@ -97,7 +97,7 @@ function evaluateField(field: CompiledField, input: TypedValue[]): { value?: Fie
   if (value === undefined && field.required) {
     return { failure: { field: field.name, expression: field.expression, text: absent ? `has no value (data absent: ${absent}), and the field is required` : 'found no value, and the field is required' } };
   }
-  return { value, ...(absent && value === undefined ? { absent } : {}) };
+  return { value, ...(absent ? { absent } : {}) };
 }
 
 function evaluateFields(fields: CompiledField[], input: TypedValue[], failures: FieldFailure[], prefix = '', skip?: ReadonlySet<string>): MappedRecord {

@@ -58,7 +58,9 @@ function byIdentifiers(identifiers: Identifier[] | undefined, ctx: PatientRefCon
   return { reason: ambiguous ? `${what}: its identifier (system ${systems}) belongs to more than one patient` : `${what}: no patient of the source has its identifier (system ${systems})` };
 }
 
-function fromUrl(url: string, ctx: PatientRefContext): PatientResolution | undefined {
+function fromUrl(raw: string, ctx: PatientRefContext): PatientResolution | undefined {
+  // URL schemes are case-insensitive (RFC 3986).
+  const url = raw.replace(/^[A-Za-z][A-Za-z0-9+.-]*:/, (scheme) => scheme.toLowerCase());
   const rel = RELATIVE.exec(url);
   if (rel) return { id: rel[1] as string };
   const abs = ABSOLUTE.exec(url);

@@ -98,6 +98,10 @@ export function collectAnswers(items: QuestionnaireResponseItem[] | undefined, o
       else if (a.valueDecimal !== undefined) out.push({ linkId: item.linkId, value: a.valueDecimal });
       else if (a.valueString !== undefined) out.push({ linkId: item.linkId, value: a.valueString });
       else if (a.valueBoolean !== undefined) out.push({ linkId: item.linkId, value: a.valueBoolean });
+      else if (a.valueQuantity?.value !== undefined && Number.isFinite(Number(a.valueQuantity.value))) {
+        // Some EMRs send the number as text ("20"): a tolerant reader keeps the number.
+        out.push({ linkId: item.linkId, value: Number(a.valueQuantity.value) });
+      }
       collectAnswers(a.item, out);
     }
     collectAnswers(item.item, out);

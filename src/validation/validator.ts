@@ -122,6 +122,37 @@ function toIssues(resourceType: string, errors: ErrorObject[]): OperationOutcome
   return [...byPath.values()];
 }
 
+const DATA_ABSENT_REASON = 'http://hl7.org/fhir/StructureDefinition/data-absent-reason';
+/** How deep absent values are looked for (resources nest a few levels: item.item.answer…). */
+const ABSENT_SCAN_DEPTH = 8;
+
+/**
+ * Primitives present with extensions only (`_gender` with a
+ * data-absent-reason and no `gender`): legal FHIR, reported as information
+ * so that a reader sees what the EMR withheld, never as an error.
+ */
+export function absentValueIssues(resourceType: string, value: unknown, at = resourceType, depth = 0, out: OperationOutcomeIssue[] = []): OperationOutcomeIssue[] {
+  if (depth > ABSENT_SCAN_DEPTH || value === null || typeof value !== 'object') return out;
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => absentValueIssues(resourceType, v, `${at}[${i}]`, depth + 1, out));
+    return out;
+  }
+  const obj = value as Record<string, unknown>;
+  for (const [key, v] of Object.entries(obj)) {
+    if (key.startsWith('_') && key.length > 1 && !(key.slice(1) in obj)) {
+      for (const [i, ext] of (Array.isArray(v) ? v : [v]).entries()) {
+        const reason = ((ext as { extension?: { url?: string; valueCode?: string }[] } | null)?.extension ?? []).find((e) => e.url === DATA_ABSENT_REASON)?.valueCode;
+        if (reason === undefined) continue;
+        const where = `${at}.${key.slice(1)}${Array.isArray(v) ? `[${i}]` : ''}`;
+        out.push({ severity: 'information', code: 'informational', details: { text: `${where} is absent (data-absent-reason: ${reason}); read as unknown` }, expression: [where] });
+      }
+    } else if (!key.startsWith('_') && key !== 'contained') {
+      absentValueIssues(resourceType, v, `${at}.${key}`, depth + 1, out);
+    }
+  }
+  return out;
+}
+
 function loadFhirSchema(): Record<string, unknown> {
   // Fixes the schema needs before ajv 8 accepts it (see ../shared/STACK.md).
   const schema = structuredClone(readJson('fhir/r4/fhir.schema.json')) as Record<string, unknown> & {
@@ -188,7 +219,7 @@ export class ResourceValidator {
   }
 
   /** Checks one resource against the FHIR schema and the project's profile for its type. */
-  validate(resource: unknown, mode: ValidationMode = 'incoming'): ValidationResult {
+  validate(resource: unknown, mode: ValidationMode = 'incoming', options: { information?: boolean } = {}): ValidationResult {
     if (resource === null || typeof resource !== 'object' || Array.isArray(resource)) {
       return fail('structure', 'Resource', 'is not a JSON object');
     }
@@ -217,8 +248,15 @@ export class ResourceValidator {
       const seen = new Set(issues.map((i) => i.expression?.[0]));
       issues.push(...toIssues(type, profile.errors ?? []).filter((i) => !seen.has(i.expression?.[0])));
     }
+    if (mode === 'incoming' && options.information) issues.push(...absentValueIssues(type, resource));
     if (issues.length === 0) return { valid: true };
     return { valid: !issues.some((i) => i.severity === 'error'), outcome: { resourceType: 'OperationOutcome', issue: issues } };
+  }
+
+  /** Whether a resource is valid against the base FHIR R4 schema alone (no profiles, no tolerance). */
+  conformsToR4(resource: unknown): boolean {
+    const type = (resource as { resourceType?: unknown } | null)?.resourceType;
+    return typeof type === 'string' && this.fhirTypes.has(type) && this.fhirValidator(type)(resource) === true;
   }
 }
 

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { listCases, MAPPING_CASES_DIR, runCases } from '../../src/mapping/test-cases';
 import { sharedValidator } from '../../src/validation/validator';
+import { readResources } from '../../src/validation/files';
 import { runCliProcess } from '../helpers/cli';
 
 describe('shipped mapping cases', () => {
@@ -14,6 +15,37 @@ describe('shipped mapping cases', () => {
 
   test.each(results.map((r) => [r.name, r] as const))('%s passes', (_name, result) => {
     expect({ error: result.error, diff: result.diff }).toEqual({ error: undefined, diff: [] });
+  });
+
+  test('valid FHIR is never rejected for its shape: in the whole corpus, a resource that passes the base R4 schema is rejected only for want of a patient, with the reason', () => {
+    const validator = sharedValidator();
+    const byLabel = new Map<string, unknown>();
+    for (const dir of listCases()) {
+      for (const item of readResources(path.join(dir, 'input'))) {
+        const r = item.resource as { resourceType?: string; id?: string } | undefined;
+        if (r) byLabel.set(`${path.basename(dir)}:${r.resourceType}/${r.id}`, r);
+      }
+    }
+    const wrongly = results.flatMap((c) =>
+      c.actual.rejected
+        .filter((rej) => {
+          const resource = byLabel.get(`${c.name}:${rej.resource}`);
+          return resource !== undefined && validator.conformsToR4(resource) && !/^(no patient|unknown patient): /.test(rej.reason ?? '');
+        })
+        .map((rej) => `${c.name}: ${rej.resource} (${rej.stage} ${rej.expressions.join(', ')})`),
+    );
+    expect(wrongly).toEqual([]);
+    // The corpus does exercise both kinds of rejection.
+    expect(results.some((c) => c.actual.rejected.some((r) => r.reason?.startsWith('no patient: ')))).toBe(true);
+    expect(results.some((c) => c.actual.rejected.some((r) => r.stage === 'validate'))).toBe(true);
+  });
+
+  test('the corpus has a case per shape for each pulled type, merged records, and Oracle Health- and Epic-style examples', () => {
+    const names = results.map((r) => r.name);
+    for (const n of ['shapes-patient', 'shapes-patient-merged', 'shapes-appointment', 'shapes-careplan', 'shapes-questionnaire-response', 'shapes-task', 'epic-style-references', 'cerner-style-deviations']) expect(names).toContain(n);
+    const patient = results.find((r) => r.name === 'shapes-patient')?.actual.models.find((m) => m.patientId === 'shape-p1');
+    // The Oracle Health merge shape that used to be dead-lettered on gender: now read, gender unknown and why.
+    expect(patient?.patient.absent).toEqual({ gender: 'unknown', birthYear: 'masked' });
   });
 });
 

@@ -150,3 +150,25 @@ test('a merged record (link replaced-by): its data counts for the survivor, and 
     await emr.close();
   }
 });
+
+test('valid FHIR in the shapes real EMRs send is read, not rejected: absent gender, logical and absolute references; a resource naming no patient is a dead letter with the reason', async () => {
+  const emr = await seededSandbox({ patients: 1, seed: 27 });
+  const dar = { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] };
+  await emr.repo.createResource({ resourceType: 'Patient', id: 'oh-1', active: true, _gender: dar, _birthDate: dar, identifier: [{ system: 'urn:oid:2.16.840.1.113883.6.1000', value: 'OH-1' }] } as Patient);
+  await emr.repo.createResource({ ...noShow('oh-appt-logical', 'x', 12), participant: [{ actor: { identifier: { system: 'urn:oid:2.16.840.1.113883.6.1000', value: 'OH-1' } }, status: 'accepted' }] });
+  await emr.repo.createResource({ ...noShow('oh-appt-absolute', 'x', 25), participant: [{ actor: { reference: `${emr.baseUrl}/Patient/oh-1` }, status: 'accepted' }] });
+  await emr.repo.createResource({ ...noShow('oh-appt-other-server', 'x', 30), participant: [{ actor: { reference: 'https://elsewhere.example.org/fhir/Patient/oh-1' }, status: 'accepted' }] });
+  try {
+    const source = testSource({ id: 'shapes', baseUrl: emr.baseUrl });
+    const summary = await syncSource(store, config, source, { asOf: AS_OF, strict: true });
+    const [computed] = await store.getComputations('oh-1', source.id);
+    expect((computed?.indicators as PatientIndicators).appointments.noShows).toBe(2);
+    expect(summary.pull.find((t) => t.resourceType === 'Patient')?.deadLettered).toBe(0);
+    const letters = await store.listDeadLetters({ sourceId: source.id });
+    expect(letters.map((d) => [d.resourceId, d.stage])).toEqual([['oh-appt-other-server', 'map']]);
+    expect(letters[0]?.outcome.issue[0]?.details?.text).toBe('no patient: the reference names a patient on another server; nothing is computed from this Appointment');
+    expect((emr.repo.all('Task').filter(ours) as Task[]).some((t) => t.for?.reference === 'Patient/oh-1')).toBe(true);
+  } finally {
+    await emr.close();
+  }
+});

@@ -145,3 +145,13 @@ describe('profile details', () => {
     expect(v.validate({ resourceType: 'QuestionnaireResponse', id: 'q', status: 'completed', subject: { reference: 'Patient/p' } }).valid).toBe(true);
   });
 });
+
+test('validate reports values withheld by a data-absent-reason as information, not errors', () => {
+  const absent = (code: string) => ({ extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: code }] });
+  const result = sharedValidator().validate({ resourceType: 'Patient', id: 'm', _gender: absent('unknown'), identifier: [{ _system: absent('masked'), value: 'X' }] }, 'incoming', { information: true });
+  expect(result.valid).toBe(true);
+  expect(result.outcome?.issue.map((i) => [i.severity, i.expression?.[0], i.details?.text])).toEqual([
+    ['information', 'Patient.gender', 'Patient.gender is absent (data-absent-reason: unknown); read as unknown'],
+    ['information', 'Patient.identifier[0].system', 'Patient.identifier[0].system is absent (data-absent-reason: masked); read as unknown'],
+  ]);
+});

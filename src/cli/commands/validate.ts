@@ -33,16 +33,17 @@ export function registerValidateCommand(program: Command, io: CliIo, setExit: (c
           total++;
           const result = item.parseError
             ? { valid: false, outcome: badRequest(item.parseError) }
-            : validator.validate(item.resource);
+            : validator.validate(item.resource, 'incoming', { information: true });
+          const hasWarnings = result.outcome?.issue.some((i) => i.severity === 'warning') ?? false;
           if (!result.valid) invalid++;
-          else if (result.outcome) warned++;
+          else if (hasWarnings) warned++;
           const r = item.resource as { resourceType?: string; id?: string } | undefined;
           if (opts.json) {
             io.out(JSON.stringify({ where: item.where, resourceType: r?.resourceType, id: r?.id, valid: result.valid, ...(result.outcome ? { outcome: result.outcome } : {}) }));
             continue;
           }
           if (opts.quiet && !result.outcome) continue;
-          io.out(`${item.where} ${label(item.resource)}: ${result.valid ? (result.outcome ? 'valid, with warnings' : 'valid') : 'INVALID'}`);
+          io.out(`${item.where} ${label(item.resource)}: ${result.valid ? (hasWarnings ? 'valid, with warnings' : 'valid') : 'INVALID'}`);
           for (const issue of result.outcome?.issue ?? []) {
             io.out(`  ${issue.severity} ${issue.code}: ${issue.details?.text ?? ''}`);
           }
