@@ -6,10 +6,10 @@
  * incremental pull searches `_lastUpdated=gt(watermark − overlap)` and the
  * content hash drops what did not change.
  */
-import type { Bundle, BundleEntry, QuestionnaireResponse, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, QuestionnaireResponse } from '@medplum/fhirtypes';
 import type { SourceConfig } from '../config/types';
 import { badRequest, describeError, EngageError, HttpError, outcome } from '../errors';
-import { patientOfWithMappings, type PatientOf } from '../mapping/patient-of';
+import { patientDeadLetter, patientOfWithMappings, type PatientOf } from '../mapping/patient-of';
 import { patientIdentifierIndex, type PatientRefContext } from '../mapping/patient-ref';
 import type { Store } from '../store/store';
 import type { DeadLetterInput, ResourceInput } from '../store/types';
@@ -170,22 +170,9 @@ function isPerPatient(source: SourceConfig, type: string): boolean {
   return source.perPatientTypes ? source.perPatientTypes.includes(type as never) : PER_PATIENT_DEFAULT.has(type);
 }
 
-/** Processes one search page into what to store and what to dead-letter. Pure apart from validation. */
 const standardPatientOf = patientOfWithMappings({});
 
-/** A patient-scoped resource whose patient cannot be determined: kept as a dead letter with the reason, never dropped. */
-function noPatientLetter(ctx: Pick<PullContext, 'source' | 'runId'>, resource: Resource, reason: string): DeadLetterInput {
-  return {
-    sourceId: ctx.source.id,
-    runId: ctx.runId,
-    stage: 'map',
-    resourceType: resource.resourceType,
-    resourceId: resource.id,
-    payload: resource,
-    outcome: { resourceType: 'OperationOutcome', id: 'not-found', issue: [{ severity: 'error', code: 'not-found', details: { text: `no patient: ${reason}; nothing is computed from this ${resource.resourceType}` } }] },
-  };
-}
-
+/** Processes one search page into what to store and what to dead-letter. Pure apart from validation. */
 export function classifyEntries(
   entries: BundleEntry[],
   resourceType: string,
@@ -235,7 +222,8 @@ export function classifyEntries(
     if (result.outcome) out.warnings++;
     const patient = patientOf(resource, refContext);
     if (patient && 'reason' in patient) {
-      out.dead.push(noPatientLetter(ctx, resource, patient.reason));
+      // Kept as a dead letter with the reason, never dropped.
+      out.dead.push(patientDeadLetter(ctx.source.id, ctx.runId, resource, `no patient: ${patient.reason}; nothing is computed from this ${resource.resourceType}`));
       continue;
     }
     out.store.push({ resource: resource as ResourceInput['resource'], patientId: patient?.id ?? null });

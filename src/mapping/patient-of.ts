@@ -7,6 +7,8 @@
  */
 import { evalFhirPathTyped, toTypedValue } from '@medplum/core';
 import type { Reference, Resource } from '@medplum/fhirtypes';
+import type { DeadLetterInput } from '../store/types';
+import { notFoundOutcome } from '../errors';
 import type { CompiledMapping, MappingSet } from './load';
 import { resolveFirstPatient, type PatientRefContext, type PatientResolution } from './patient-ref';
 
@@ -57,4 +59,13 @@ export function patientOfWithMappings(mappings: MappingSet): PatientOf {
     if (candidates.length === 0) return PATIENT_SCOPED_TYPES.has(resource.resourceType) ? { reason: 'the resource names no patient' } : undefined;
     return resolveFirstPatient(candidates, resource, ctx);
   };
+}
+
+/**
+ * The dead letter of a resource that cannot be attached to a patient of the
+ * source (`text` says why: no resolvable reference, or a patient the source
+ * did not return). It keeps the resource; a retry attaches it again.
+ */
+export function patientDeadLetter(sourceId: string, runId: string, resource: Resource, text: string): DeadLetterInput {
+  return { sourceId, runId, stage: 'map', resourceType: resource.resourceType, resourceId: resource.id, payload: resource, outcome: notFoundOutcome(text) };
 }

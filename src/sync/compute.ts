@@ -14,13 +14,13 @@ import { buildModel, questionnaireLookup } from '../mapping/build-model';
 import type { MappingSet } from '../mapping/load';
 import type { EngagementModel } from '../mapping/model';
 import { buildRoster, planCompute, resourcesOfUnit } from '../mapping/patient-roster';
+import { patientDeadLetter } from '../mapping/patient-of';
 import type { InstrumentDefinition } from '../mapping/scoring';
 import type { Store } from '../store/store';
 import type { DeadLetterInput, WrittenResource } from '../store/types';
 import type { ResourceValidator } from '../validation/validator';
 import { prepareWrites, type PreparedWrites } from '../writeback/enqueue';
 import type { OutboxPayload } from '../writeback/outbox-item';
-import { notFoundOutcome } from '../errors';
 import type { HoldBack } from './completeness';
 import type { SyncEvent } from './events';
 
@@ -59,17 +59,6 @@ function mergedModel(sourceId: string, patientId: string): EngagementModel {
   return { sourceId, patientId, patient: { active: false }, appointments: [], activities: [], responses: [], requests: [] };
 }
 
-function unknownPatientLetter(ctx: ComputeContext, resource: Resource): DeadLetterInput {
-  return {
-    sourceId: ctx.source.id,
-    runId: ctx.runId,
-    stage: 'map',
-    resourceType: resource.resourceType,
-    resourceId: resource.id,
-    payload: resource,
-    outcome: notFoundOutcome(`unknown patient: this ${resource.resourceType} refers to a patient the source did not return (absent, filtered or restricted); nothing is computed or written for it`),
-  };
-}
 
 export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise<ComputeResult> {
   const { store, source, runId, asOf } = ctx;
@@ -93,7 +82,9 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
   if (plan.unknown.length) {
     const letters: DeadLetterInput[] = [];
     for (const list of (await store.resourcesOfPatients(source.id, plan.unknown)).values()) {
-      for (const r of list) letters.push(unknownPatientLetter(ctx, r as unknown as Resource));
+      for (const r of list as unknown as Resource[]) {
+        letters.push(patientDeadLetter(source.id, runId, r, `unknown patient: this ${r.resourceType} refers to a patient the source did not return (absent, filtered or restricted); nothing is computed or written for it`));
+      }
     }
     if (!ctx.dryRun && letters.length) result.deadLettersAdded += await store.addDeadLetters(letters);
   }
