@@ -10,6 +10,9 @@ import type { PatientIndicators } from '../indicators/compute';
 import type { EngagementModel } from '../mapping/model';
 import type { WrittenResource } from '../store/types';
 import { ENGAGE_CODES, type ActionSettings, type RuleName } from './settings';
+import { plannedReminders, reminderChannel, reminderIdentifiers, reminderInputs, reminderTaskFields, remindable } from './reminders';
+import { periodicWindow, postVisitWindows, surveyTaskFields } from './surveys';
+import { satisfactionResponses } from '../indicators/satisfaction';
 
 export interface DesiredUpsert {
   op: 'upsert';
@@ -126,6 +129,25 @@ function observationRules(ind: PatientIndicators, model: EngagementModel, ctx: R
       }),
     });
   }
+  if (on('patient-satisfaction')) {
+    for (const s of satisfactionResponses(model, ctx.now)) {
+      const id = `${ctx.patientId}/patient-satisfaction/${s.responseId}`;
+      out.push({
+        ...base,
+        op: 'upsert',
+        identifier: id,
+        rule: 'patient-satisfaction',
+        entities: [`QuestionnaireResponse/${s.responseId}`],
+        resource: observation(ctx, id, {
+          code: code(ctx.settings, 'patient-satisfaction'),
+          effectiveDateTime: s.authored,
+          valueInteger: s.recommend,
+          ...(s.experience !== undefined ? { component: [{ code: { text: 'experience (mean of 1-5 items)' }, valueQuantity: { value: s.experience, unit: '{score}', system: 'http://unitsofmeasure.org', code: '{score}' } }] } : {}),
+          derivedFrom: [ref(`QuestionnaireResponse/${s.responseId}`)],
+        }),
+      });
+    }
+  }
   if (on('questionnaire-total')) {
     // Totals only where fhir-engage computed them: a stated total is already in the EMR.
     for (const r of model.responses) {
@@ -211,6 +233,59 @@ function taskRules(ind: PatientIndicators, model: EngagementModel, written: Writ
     });
   }
 
+  if (on('appointment-reminder')) {
+    const channel = reminderChannel(model.patient.contacts, ctx.settings.reminders.channels, ctx.now);
+    const idOf = (r: { appointmentId: string; leadDays: number }): string => `${ctx.patientId}/appointment-reminder/${r.appointmentId}/${r.leadDays}d`;
+    if (channel) {
+      for (const r of plannedReminders(model, reminderIdentifiers(written), ctx.settings.reminders, ctx.now, idOf)) {
+        const id = idOf(r);
+        out.push({
+          ...base,
+          identifier: id,
+          rule: 'appointment-reminder',
+          priority: 1,
+          entities: [`Appointment/${r.appointmentId}`],
+          resource: task(ctx, id, 'appointment-reminder', reminderTaskFields(r, reminderInputs(ctx.settings.codeSystem, channel, model.patient.language))),
+        });
+      }
+    } else if (on('reminder-no-channel')) {
+      // No way to remind: one Task for staff while an upcoming visit needs a reminder.
+      const next = remindable(model, ctx.now).sort((a, b) => Date.parse(a.start) - Date.parse(b.start))[0];
+      if (next) {
+        const id = `${ctx.patientId}/reminder-no-channel`;
+        out.push({
+          ...base,
+          identifier: id,
+          rule: 'reminder-no-channel',
+          priority: 1,
+          entities: [`Patient/${ctx.patientId}`],
+          resource: task(ctx, id, 'reminder-no-channel', {
+            description: 'No phone, SMS or email on file to remind the patient of an upcoming appointment: update the contact details or remind by other means.',
+            focus: ref(`Appointment/${next.id}`),
+          }),
+        });
+      }
+    }
+  }
+
+  if (on('survey-assignment')) {
+    for (const def of ctx.settings.surveys.periodic) {
+      const prefix = `${ctx.patientId}/survey/${def.instrument}/`;
+      const w = periodicWindow(model, def, written.filter((x) => x.rule === 'survey-assignment'), ctx.settings.surveys.windowDays, ctx.now, prefix);
+      if (!w) continue;
+      const id = `${prefix}${w.key}`;
+      out.push({ ...base, identifier: id, rule: 'survey-assignment', priority: 1, entities: w.answeredBy ? [`QuestionnaireResponse/${w.answeredBy}`] : [`Patient/${ctx.patientId}`], resource: task(ctx, id, 'survey-assignment', surveyTaskFields(w, ctx.settings.codeSystem)) });
+    }
+  }
+
+  const postVisit = ctx.settings.surveys.postVisit;
+  if (on('post-visit-survey') && postVisit) {
+    for (const w of postVisitWindows(model, postVisit, ctx.settings.surveys.windowDays, ctx.now)) {
+      const id = `${ctx.patientId}/post-visit-survey/${w.key}`;
+      out.push({ ...base, identifier: id, rule: 'post-visit-survey', priority: 1, entities: [`Appointment/${w.appointmentId}`, ...(w.answeredBy ? [`QuestionnaireResponse/${w.answeredBy}`] : [])], resource: task(ctx, id, 'post-visit-survey', surveyTaskFields(w, ctx.settings.codeSystem)) });
+    }
+  }
+
   if (on('overdue-activity')) {
     for (const activityId of ind.carePlans.overdue) {
       const activity = model.activities.find((a) => a.id === activityId);
@@ -244,7 +319,14 @@ const CLOSE_REASON: Partial<Record<RuleName, string>> = {
   'outreach-no-shows': 'no longer 2 or more no-shows in the lookback window',
   'phq9-follow-up': 'a newer PHQ-9 response arrived',
   'overdue-activity': 'the activity is done, cancelled or no longer overdue',
+  'appointment-reminder': 'the appointment was cancelled, missed, rescheduled to an earlier day than this reminder, or has passed',
+  'reminder-no-channel': 'the patient can be reminded now, or has no upcoming appointment',
+  'survey-assignment': 'the window to answer closed without a response',
+  'post-visit-survey': 'the window to answer closed without a response',
 };
+
+/** Task statuses that end a Task: nothing closes it again (fhir-engage completed it, or it ended in the EMR). */
+const TERMINAL = new Set(['completed', 'cancelled', 'failed', 'rejected', 'entered-in-error']);
 
 export function planPatient(ind: PatientIndicators, model: EngagementModel, written: WrittenResource[], settings: ActionSettings, now: Date): PlanResult {
   const ctx: RuleContext = { patientId: model.patientId, now, settings };
@@ -258,7 +340,7 @@ export function planPatient(ind: PatientIndicators, model: EngagementModel, writ
   const writes: DesiredWrite[] = desired.filter((d) => byId.get(d.identifier)?.state !== 'handled-by-person');
   const forget: string[] = [];
   for (const w of written) {
-    if (w.resourceType !== 'Task' || wanted.has(w.identifierValue) || w.state === 'closed') continue;
+    if (w.resourceType !== 'Task' || wanted.has(w.identifierValue) || w.state === 'closed' || (w.state === 'open' && w.status !== null && TERMINAL.has(w.status))) continue;
     const rule = w.rule as RuleName;
     if (settings.disabled.includes(rule)) continue;
     if (w.state === 'handled-by-person') {

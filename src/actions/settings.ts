@@ -9,7 +9,57 @@ export type RuleName =
   | 'outreach-no-shows'
   | 'phq9-follow-up'
   | 'overdue-activity'
-  | 'phq9-item9-safety';
+  | 'phq9-item9-safety'
+  | 'appointment-reminder'
+  | 'reminder-no-channel'
+  | 'survey-assignment'
+  | 'post-visit-survey'
+  | 'patient-satisfaction';
+
+/** Every rule, in the order docs/actions.md and docs/programme.md describe them. */
+export const RULE_NAMES: RuleName[] = [
+  'engagement-score',
+  'appointment-adherence',
+  'questionnaire-total',
+  'outreach-no-shows',
+  'phq9-follow-up',
+  'overdue-activity',
+  'phq9-item9-safety',
+  'appointment-reminder',
+  'reminder-no-channel',
+  'survey-assignment',
+  'post-visit-survey',
+  'patient-satisfaction',
+];
+
+/** Ways a reminder can reach a patient (FHIR ContactPoint.system values; a mobile phone also takes SMS). */
+export type ReminderChannel = 'sms' | 'email' | 'phone';
+
+export interface ReminderSettings {
+  /** Days before the appointment at which a reminder is due, one Task each (docs/programme.md). */
+  leadTimesDays: number[];
+  /** Preference order of channels when the patient ranks none of them. */
+  channels: ReminderChannel[];
+}
+
+export interface PeriodicSurvey {
+  /** Instrument key of mappings/questionnaires (phq9, gad7). */
+  instrument: string;
+  /** Canonical URL of the Questionnaire to complete (Task.input, SDC questionnaire-task pattern). */
+  questionnaire: string;
+  everyDays: number;
+  /** Sooner after a high score: at or above `soonerAtOrAbove`, the next window opens after `soonerDays`. */
+  soonerDays?: number;
+  soonerAtOrAbove?: number;
+}
+
+export interface SurveySettings {
+  periodic: PeriodicSurvey[];
+  /** Post-visit feedback after each kept appointment; undefined switches it off. */
+  postVisit?: { instrument: string; questionnaire: string };
+  /** Days a survey Task is open for an answer; when it closes unanswered, the Task is cancelled. */
+  windowDays: number;
+}
 
 export interface ActionSettings {
   /** Identifier system of everything fhir-engage writes (its value is deterministic per patient, rule and period). */
@@ -22,6 +72,8 @@ export interface ActionSettings {
   disabled: RuleName[];
   /** No-shows in the lookback window (indicators.noShowLookbackDays) that trigger outreach. */
   outreachMinNoShows: number;
+  reminders: ReminderSettings;
+  surveys: SurveySettings;
 }
 
 export const DEFAULT_ACTION_SETTINGS: ActionSettings = Object.freeze({
@@ -29,6 +81,16 @@ export const DEFAULT_ACTION_SETTINGS: ActionSettings = Object.freeze({
   codeSystem: 'https://fhir-engage.dev/fhir/CodeSystem/engagement',
   disabled: [],
   outreachMinNoShows: 2,
+  reminders: { leadTimesDays: [7, 1], channels: ['sms', 'email', 'phone'] },
+  surveys: {
+    periodic: [
+      // Kroenke 2001 / APA measurement-based care: repeat the PHQ-9 about monthly, sooner when moderate or worse.
+      { instrument: 'phq9', questionnaire: 'http://loinc.org/q/44249-1', everyDays: 28, soonerDays: 14, soonerAtOrAbove: 10 },
+      { instrument: 'gad7', questionnaire: 'http://loinc.org/q/69737-5', everyDays: 28, soonerDays: 14, soonerAtOrAbove: 10 },
+    ],
+    postVisit: { instrument: 'satisfaction', questionnaire: 'https://fhir-engage.dev/fhir/Questionnaire/post-visit-satisfaction' },
+    windowDays: 7,
+  },
 }) as ActionSettings;
 
 /** Codes of fhir-engage's own CodeSystem (documented in docs/actions.md). */
@@ -44,4 +106,12 @@ export const ENGAGE_CODES: Record<string, string> = {
   'phq9-follow-up': 'PHQ-9 follow-up due',
   'overdue-activity': 'Overdue care-plan activity',
   'phq9-item9-safety': 'PHQ-9 item 9 positive: safety follow-up',
+  'appointment-reminder': 'Remind the patient of an upcoming appointment',
+  'reminder-no-channel': 'No way to remind the patient: update contact details',
+  'survey-assignment': 'Questionnaire for the patient to complete',
+  'post-visit-survey': 'Post-visit feedback survey for the patient to complete',
+  'patient-satisfaction': 'Patient satisfaction (likelihood to recommend, 0-10)',
+  'reminder-channel': 'Channel to reach the patient by',
+  'reminder-language': 'Language to reach the patient in',
+  'survey-window-closed': 'No response before the survey window closed',
 };

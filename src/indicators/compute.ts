@@ -9,6 +9,7 @@ import { engagementScore, type EngagementScore } from './engagement';
 import { gad7Indicators, type Gad7Indicators } from './gad7';
 import { phq9Indicators, type Phq9Indicators } from './phq9';
 import { questionnaireIndicators, type QuestionnaireIndicators } from './questionnaires';
+import { satisfactionIndicators, type SatisfactionIndicators } from './satisfaction';
 import type { IndicatorSettings } from './settings';
 import { daysSince } from './time';
 
@@ -20,6 +21,7 @@ export interface PatientIndicators {
   questionnaires: QuestionnaireIndicators;
   phq9: Phq9Indicators;
   gad7: Gad7Indicators;
+  satisfaction: SatisfactionIndicators;
   daysSinceLastContact?: number;
   engagement: EngagementScore;
 }
@@ -56,6 +58,7 @@ export function computeIndicators(model: EngagementModel, now: Date, settings: I
     questionnaires,
     phq9,
     gad7,
+    satisfaction: satisfactionIndicators(model, now),
     ...(daysSinceLastContact !== undefined ? { daysSinceLastContact } : {}),
     engagement,
   };
@@ -83,6 +86,7 @@ export function historyValues(ind: PatientIndicators): { indicator: string; valu
     { indicator: 'phq9.remissionAt12Months', value: ind.phq9.remissionAt12Months.status },
     { indicator: 'phq9.followUpDue', value: ind.phq9.followUp.due },
     { indicator: 'phq9.item9Flag', value: ind.phq9.item9.flagged },
+    { indicator: 'satisfaction.latest', value: ind.satisfaction.latest ? { recommend: ind.satisfaction.latest.recommend, experience: ind.satisfaction.latest.experience ?? null, date: ind.satisfaction.latest.authored } : null },
     { indicator: 'gad7.latest', value: ind.gad7.latest ? { total: ind.gad7.latest.total, band: ind.gad7.latest.band, date: ind.gad7.latest.date } : null },
   ];
 }

@@ -11,6 +11,7 @@ import type {
   ActivityStatus,
   AppointmentItem,
   AppointmentStatus,
+  ContactKind,
   EngagementModel,
   RequestItem,
   ResponseItem,
@@ -91,6 +92,12 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
           ...(r.hasEmail !== undefined ? { hasEmail: Boolean(r.hasEmail) } : {}),
           ...(r.absent ? { absent: r.absent } : {}),
         };
+        {
+          const contacts: ContactKind[] = (r.lists?.contacts ?? [])
+            .filter((c) => c.system !== undefined)
+            .map((c) => ({ system: String(c.system), ...(c.use !== undefined ? { use: String(c.use) } : {}), ...(c.rank !== undefined ? { rank: Number(c.rank) } : {}), ...(c.until !== undefined ? { until: String(c.until) } : {}) }));
+          if (contacts.length) model.patient.contacts = contacts;
+        }
         break;
       case 'Appointment': {
         const item: AppointmentItem = { id: String(r.id), status: pick(APPOINTMENT_STATUSES, r.status) };

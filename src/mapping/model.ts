@@ -24,7 +24,17 @@ export interface PatientFacts {
   /** Whether a phone number / email address is on file (never the value). */
   hasPhone?: boolean;
   hasEmail?: boolean;
+  /** Reachable telecom kinds with their preference (never the number or address). */
+  contacts?: ContactKind[];
   absent?: AbsentReasons;
+}
+
+export interface ContactKind {
+  system: string;
+  use?: string;
+  rank?: number;
+  /** The contact point is not used after this instant. */
+  until?: string;
 }
 
 export interface AppointmentItem {

@@ -31,6 +31,17 @@ export const MAPPED_TYPES: Record<string, TypeSpec> = {
       hasPhone: { kind: 'boolean', description: 'a phone number is on file' },
       hasEmail: { kind: 'boolean', description: 'an email address is on file' },
     },
+    lists: {
+      contacts: {
+        description: 'one entry per reachable telecom: its kind and preference, never its value',
+        fields: {
+          system: { kind: 'string', required: true, description: 'phone | sms | email | …' },
+          use: { kind: 'string', description: 'home | work | mobile | …' },
+          rank: { kind: 'number', description: 'preference (1 = highest)' },
+          until: { kind: 'instant', description: 'no longer in use after' },
+        },
+      },
+    },
   },
   Appointment: {
     fields: {
