@@ -12,6 +12,7 @@ import { programmeSummary } from '../indicators/programme';
 import type { PatientIndicators } from '../indicators/compute';
 import { badRequest, notFoundOutcome } from '../errors';
 import { retryDeadLetter } from '../sync/retry';
+import { loadProgrammeReport } from '../sync/programme';
 import { requireApiKey } from './auth';
 import { errorMiddleware, sendOutcome } from './errors';
 import type { Metrics } from './metrics';
@@ -134,8 +135,18 @@ export function createApiApp(options: ApiOptions): express.Express {
   });
 
   api.get('/programme', async (req, res) => {
-    const rows = await store.listComputations(query(req, 'source'));
-    res.json(programmeSummary(rows.map((r) => r.indicators as PatientIndicators)));
+    const sourceId = query(req, 'source');
+    const rows = await store.listComputations(sourceId);
+    const summary = programmeSummary(rows.map((r) => r.indicators as PatientIndicators));
+    // With a period: every programme figure over it (the `report` command's data), and the recorded history in it.
+    const from = instant(req, 'from');
+    const to = instant(req, 'to');
+    if (!from && !to) return res.json(summary);
+    const end = to ?? new Date();
+    const start = from ?? new Date(end.getTime() - 30 * 86_400_000);
+    if (start >= end) throw new BadQuery('from must be before to');
+    const report = await loadProgrammeReport(store, config, { from: start, to: end, sourceId });
+    res.json({ summary, report, history: await store.listProgrammeHistory(start, end, sourceId) });
   });
 
   api.get('/dead-letters', async (req, res) => {

@@ -32,7 +32,7 @@ export const OPENAPI = {
     '/api/patients/{id}/indicators': {
       get: { summary: 'Indicator history', security: secured, parameters: [p('id'), q('name', 'indicator name, e.g. engagement.score'), q('from', 'ISO instant'), q('to', 'ISO instant'), q('source', 'source id')], responses: { '200': json('history'), ...errors } },
     },
-    '/api/programme': { get: { summary: 'Programme-level aggregates', security: secured, parameters: [q('source', 'source id')], responses: { '200': json('summary'), ...errors } } },
+    '/api/programme': { get: { summary: 'Programme-level aggregates; with from/to, every programme figure over the period (as the report command) and its recorded history', security: secured, parameters: [q('source', 'source id'), q('from', 'start of the period (ISO date)'), q('to', 'end of the period, exclusive (ISO date)')], responses: { '200': json('summary, or { summary, report, history }'), ...errors } } },
     '/api/dead-letters': { get: { summary: 'Open dead letters', security: secured, parameters: [q('source', 'source id'), q('run', 'run id'), q('limit', 'at most'), q('includePayload', 'true to include the stored resource')], responses: { '200': json('dead letters'), ...errors } } },
     '/api/dead-letters/{id}/retry': { post: { summary: 'Retry one dead letter (re-validate it, or re-send a failed write)', security: secured, parameters: [p('id')], responses: { '200': json('retried'), '422': json('still invalid', outcome), ...errors } } },
   },

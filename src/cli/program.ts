@@ -16,6 +16,7 @@ import { registerStartCommand } from './commands/start';
 import { registerServeCommand } from './commands/serve';
 import { registerInspectCommands } from './commands/inspect';
 import { registerValidateCommand } from './commands/validate';
+import { registerReportCommand } from './commands/report';
 import { version } from '../version';
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -35,6 +36,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerServeCommand(program, io, setExit);
   registerInspectCommands(program, io, setExit);
   registerValidateCommand(program, io, setExit);
+  registerReportCommand(program, io, setExit);
   return program;
 }
 

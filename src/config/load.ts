@@ -57,7 +57,12 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   if (Object.values(indicators.weights).every((w) => w === 0)) {
     throw configError(`${configFile}: indicators.weights must not all be 0`, ['indicators.weights']);
   }
-  const actions = { ...DEFAULT_ACTION_SETTINGS, ...file.actions };
+  const actions = {
+    ...DEFAULT_ACTION_SETTINGS,
+    ...file.actions,
+    reminders: { ...DEFAULT_ACTION_SETTINGS.reminders, ...file.actions?.reminders },
+    surveys: { ...DEFAULT_ACTION_SETTINGS.surveys, ...file.actions?.surveys },
+  };
 
   const logLevel = envValue(env, 'LOG_LEVEL') ?? 'info';
   if (!isLogLevel(logLevel)) {

@@ -31,7 +31,8 @@ export function questionnaireIndicators(model: EngagementModel, now: Date): Ques
   for (const [k, v] of Object.entries(latestBy).sort()) daysSinceLastResponse[k] = daysSince(v, now) as number;
   const any = Object.values(latestBy).sort((a, b) => (ms(b) ?? 0) - (ms(a) ?? 0))[0];
 
-  const requests = model.requests.filter((q) => (ms(q.authoredOn) ?? 0) <= t && q.status !== 'cancelled' && q.status !== 'rejected' && q.status !== 'entered-in-error');
+  // A request withdrawn by its sender does not count; fhir-engage cancels its own only when the window closed unanswered, so those do (not responded).
+  const requests = model.requests.filter((q) => (ms(q.authoredOn) ?? 0) <= t && (q.own === true || (q.status !== 'cancelled' && q.status !== 'rejected')) && q.status !== 'entered-in-error');
   let completion: Completion;
   if (requests.length === 0) {
     completion = { status: 'unknown', reason: 'the EMR shows no questionnaire requests (Tasks) for this patient' };

@@ -136,12 +136,14 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
         break;
       }
       case 'Task': {
-        if (r.ownTask === true || r.questionnaire === undefined) break;
+        // Requests of a questionnaire, including fhir-engage's own survey assignments (read back from the EMR).
+        if (r.questionnaire === undefined) break;
         const def = recogniseInstrument({ questionnaire: String(r.questionnaire) }, [], ctx.instruments, ctx.questionnaires);
         const item: RequestItem = { id: String(r.id), questionnaire: String(r.questionnaire) };
         if (r.status !== undefined) item.status = String(r.status);
         if (r.authoredOn !== undefined) item.authoredOn = String(r.authoredOn);
         if (def) item.instrument = def.instrument;
+        if (r.ownTask === true) item.own = true;
         model.requests.push(item);
         break;
       }

@@ -99,6 +99,8 @@ export interface RequestItem {
   instrument?: string;
   questionnaire?: string;
   authoredOn?: string;
+  /** Written by fhir-engage (a survey assignment): cancelled means its window closed unanswered. */
+  own?: boolean;
 }
 
 export interface EngagementModel {

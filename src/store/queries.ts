@@ -381,6 +381,9 @@ export const listComputations = (sourceId: string | null): SqlQuery =>
     [sourceId],
   );
 
+export const listModels = (sourceId: string | null): SqlQuery =>
+  q(`SELECT source_id, patient_id, model, indicators FROM patient_models WHERE ($1::text IS NULL OR source_id = $1) ORDER BY source_id, patient_id`, [sourceId]);
+
 export interface IndicatorInsert {
   indicator: string;
   valueJson: string;
@@ -439,8 +442,90 @@ export const indicatorHistory = (
 
 /** Everything stored for a source except its run history (the sandbox is a new EMR each time it starts). */
 export const resetSourceData = (sourceId: string): SqlQuery[] =>
-  ['resources', 'watermarks', 'pull_checkpoints', 'patient_models', 'indicator_history', 'written_resources', 'outbox', 'dead_letters'].map((table) =>
+  ['resources', 'watermarks', 'pull_checkpoints', 'patient_models', 'indicator_history', 'written_resources', 'outbox', 'dead_letters', 'task_events', 'programme_history'].map((table) =>
     q(`DELETE FROM ${table} WHERE source_id = $1`, [sourceId]),
+  );
+
+// ── programme: own Tasks read back, figures over time ───────────────────────
+
+export interface TaskEventRow {
+  identifierValue: string;
+  taskId: string;
+  patientId: string | null;
+  status: string;
+  owner: string | null;
+  focus: string | null;
+  authoredOn: Date | null;
+  changedAt: Date;
+}
+
+/** Records the statuses seen; a status already recorded for a Task keeps its first time. */
+export const insertTaskEvents = (sourceId: string, rows: TaskEventRow[]): SqlQuery =>
+  q(
+    `INSERT INTO task_events (source_id, identifier_value, task_id, patient_id, status, owner, focus, authored_on, changed_at)
+     SELECT $1, t.identifier_value, t.task_id, t.patient_id, t.status, t.owner, t.focus, t.authored_on, t.changed_at
+     FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[])
+       AS t(identifier_value, task_id, patient_id, status, owner, focus, authored_on, changed_at)
+     ON CONFLICT (source_id, identifier_value, status) DO NOTHING
+     RETURNING identifier_value`,
+    [
+      sourceId,
+      rows.map((r) => r.identifierValue),
+      rows.map((r) => r.taskId),
+      rows.map((r) => r.patientId),
+      rows.map((r) => r.status),
+      rows.map((r) => r.owner),
+      rows.map((r) => r.focus),
+      rows.map((r) => r.authoredOn),
+      rows.map((r) => r.changedAt),
+    ],
+  );
+
+export const listTaskEvents = (sourceId: string | null): SqlQuery =>
+  q(
+    `SELECT e.*, w.rule FROM task_events e
+     LEFT JOIN written_resources w ON w.source_id = e.source_id AND w.identifier_value = e.identifier_value
+     WHERE ($1::text IS NULL OR e.source_id = $1) ORDER BY e.source_id, e.identifier_value, e.changed_at`,
+    [sourceId],
+  );
+
+export const listWrittenByRule = (sourceId: string | null, rules: string[]): SqlQuery =>
+  q(
+    `SELECT source_id, identifier_value, rule, patient_id, state, status FROM written_resources
+     WHERE ($1::text IS NULL OR source_id = $1) AND rule = ANY($2::text[]) ORDER BY source_id, identifier_value`,
+    [sourceId, rules],
+  );
+
+/** Stored resources of some types (optionally of one source), with their patient. */
+export const resourcesOfTypes = (sourceId: string | null, types: string[]): SqlQuery =>
+  q(
+    `SELECT source_id, patient_id, resource FROM resources
+     WHERE ($1::text IS NULL OR source_id = $1) AND resource_type = ANY($2::text[]) ORDER BY source_id, resource_type, resource_id`,
+    [sourceId, types],
+  );
+
+/** Every value of one indicator recorded up to an instant, per patient (the latest is the one in force). */
+export const indicatorValuesUpTo = (sourceId: string | null, indicator: string, upTo: Date): SqlQuery =>
+  q(
+    `SELECT DISTINCT ON (source_id, patient_id) source_id, patient_id, value FROM indicator_history
+     WHERE ($1::text IS NULL OR source_id = $1) AND indicator = $2 AND as_of <= $3
+     ORDER BY source_id, patient_id, as_of DESC, id DESC`,
+    [sourceId, indicator, upTo],
+  );
+
+export const saveProgrammeHistory = (sourceId: string, asOf: Date, figures: unknown, runId: string | null): SqlQuery =>
+  q(
+    `INSERT INTO programme_history (source_id, as_of, figures, run_id) VALUES ($1, ($2::timestamptz AT TIME ZONE 'UTC')::date, $3::jsonb, $4)
+     ON CONFLICT (source_id, as_of) DO UPDATE SET figures = EXCLUDED.figures, run_id = EXCLUDED.run_id, recorded_at = now()`,
+    [sourceId, asOf, JSON.stringify(figures), runId],
+  );
+
+export const listProgrammeHistory = (sourceId: string | null, from: Date, to: Date): SqlQuery =>
+  q(
+    `SELECT source_id, as_of::text AS as_of, figures FROM programme_history
+     WHERE ($1::text IS NULL OR source_id = $1) AND as_of BETWEEN ($2::timestamptz AT TIME ZONE 'UTC')::date AND ($3::timestamptz AT TIME ZONE 'UTC')::date
+     ORDER BY as_of, source_id`,
+    [sourceId, from, to],
   );
 
 // ── scheduling ──────────────────────────────────────────────────────────────

@@ -16,6 +16,7 @@ import type {
   RunStatus,
   SourceRecord,
   StoredResource,
+  TaskEvent,
   UpsertResult,
   WrittenResource,
   WrittenState,
@@ -413,6 +414,61 @@ export class Store {
     await this.transaction(async (tx) => {
       for (const query of sql.resetSourceData(sourceId)) await tx.db.query(query);
     });
+  }
+
+  // ── programme ──
+  /** Every patient's latest engagement model and indicators (the programme report reads mapped facts, per source dialect). */
+  async listModels(sourceId?: string): Promise<{ sourceId: string; patientId: string; model: unknown; indicators: unknown }[]> {
+    const rows = await this.db.query(sql.listModels(sourceId ?? null));
+    return rows.map((r) => ({ sourceId: String(r.source_id), patientId: String(r.patient_id), model: r.model, indicators: r.indicators }));
+  }
+
+  /** Records the statuses of fhir-engage's Tasks as read back from the EMR; returns how many were new. */
+  async recordTaskEvents(sourceId: string, rows: sql.TaskEventRow[]): Promise<number> {
+    let n = 0;
+    for (const batch of chunks(rows, BATCH_ROWS)) n += (await this.db.query(sql.insertTaskEvents(sourceId, batch))).length;
+    return n;
+  }
+
+  async listTaskEvents(sourceId?: string): Promise<TaskEvent[]> {
+    const rows = await this.db.query(sql.listTaskEvents(sourceId ?? null));
+    return rows.map((r) => ({
+      sourceId: String(r.source_id),
+      identifierValue: String(r.identifier_value),
+      taskId: String(r.task_id),
+      patientId: str(r.patient_id),
+      rule: str(r.rule),
+      status: String(r.status),
+      owner: str(r.owner),
+      focus: str(r.focus),
+      authoredOn: dateOrNull(r.authored_on),
+      changedAt: date(r.changed_at),
+    }));
+  }
+
+  async listWrittenByRule(rules: string[], sourceId?: string): Promise<{ sourceId: string; identifierValue: string; rule: string; patientId: string; state: string; status: string | null }[]> {
+    const rows = await this.db.query(sql.listWrittenByRule(sourceId ?? null, rules));
+    return rows.map((r) => ({ sourceId: String(r.source_id), identifierValue: String(r.identifier_value), rule: String(r.rule), patientId: String(r.patient_id), state: String(r.state), status: str(r.status) }));
+  }
+
+  async resourcesOfTypes(types: string[], sourceId?: string): Promise<{ sourceId: string; patientId: string | null; resource: Record<string, unknown> }[]> {
+    const rows = await this.db.query(sql.resourcesOfTypes(sourceId ?? null, types));
+    return rows.map((r) => ({ sourceId: String(r.source_id), patientId: str(r.patient_id), resource: r.resource as Record<string, unknown> }));
+  }
+
+  /** The value of one indicator in force at an instant, per patient. */
+  async indicatorValuesAt(indicator: string, at: Date, sourceId?: string): Promise<{ sourceId: string; patientId: string; value: unknown }[]> {
+    const rows = await this.db.query(sql.indicatorValuesUpTo(sourceId ?? null, indicator, at));
+    return rows.map((r) => ({ sourceId: String(r.source_id), patientId: String(r.patient_id), value: r.value }));
+  }
+
+  async saveProgrammeHistory(sourceId: string, asOf: Date, figures: unknown, runId: string | null): Promise<void> {
+    await this.db.query(sql.saveProgrammeHistory(sourceId, asOf, figures, runId));
+  }
+
+  async listProgrammeHistory(from: Date, to: Date, sourceId?: string): Promise<{ sourceId: string; asOf: string; figures: unknown }[]> {
+    const rows = await this.db.query(sql.listProgrammeHistory(sourceId ?? null, from, to));
+    return rows.map((r) => ({ sourceId: String(r.source_id), asOf: String(r.as_of), figures: r.figures }));
   }
 
   /** True for the one instance that claims this scheduled tick of the source. */

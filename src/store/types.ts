@@ -129,3 +129,18 @@ export interface WrittenResource {
   runId: string | null;
   updatedAt: Date;
 }
+
+/** A status one of fhir-engage's Tasks was seen in, read back from the EMR. */
+export interface TaskEvent {
+  sourceId: string;
+  identifierValue: string;
+  taskId: string;
+  patientId: string | null;
+  /** The rule that wrote it (from written_resources), when known. */
+  rule: string | null;
+  status: string;
+  owner: string | null;
+  focus: string | null;
+  authoredOn: Date | null;
+  changedAt: Date;
+}

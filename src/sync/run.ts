@@ -12,6 +12,7 @@ import type { Bundle } from '@medplum/fhirtypes';
 import type { AppConfig, SourceConfig } from '../config/types';
 import { readCapabilities, type CapabilityReport } from '../fhir/capabilities';
 import { pullSource, type PullReport } from '../fhir/pull';
+import { readBackOwnTasks, type ReadBackReport } from '../fhir/readback';
 import { createSourceClient, createWriteClient, newTransportStats, type TransportStats } from '../fhir/source-client';
 import type { PatientIndicators } from '../indicators/compute';
 import { programmeSummary, type ProgrammeSummary } from '../indicators/programme';
@@ -27,6 +28,7 @@ import type { OutboxPayload } from '../writeback/outbox-item';
 import { dryRunBundle } from '../writeback/requests';
 import { holdBack, runStatus } from './completeness';
 import { computeStage } from './compute';
+import { recordProgrammeHistory } from './programme';
 import { conflict, describeError, EngageError, outcome } from '../errors';
 import { logger } from '../log/logger';
 import type { SyncEvent } from './events';
@@ -80,6 +82,8 @@ export interface SyncSummary {
   heldBack: { patients: number; reasons: string[] };
   /** Patients skipped as merged into another record, and ids referenced but never returned by the source. */
   identity: { merged: number; unknownPatients: number };
+  /** fhir-engage's own Tasks read back from the write target (what people did with them). */
+  readBack?: ReadBackReport & { error?: string };
   requests: TransportStats;
   durationMs: number;
   error?: string;
@@ -185,7 +189,23 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
   summary.pull = pulled.types;
   summary.deadLetters.thisRun += pulled.types.reduce((n, t) => n + t.deadLettered, 0);
   checkStopped(stop, 'after the last committed page');
+  if (source.writeBack && !options.dryRun) await readBackStep(state);
   return { pulled, capabilities };
+}
+
+/**
+ * fhir-engage's own Tasks as people left them in the EMR. A failure here
+ * (the write target may refuse the search) is reported, never fatal: it
+ * only delays the programme's figures.
+ */
+async function readBackStep(state: RunState): Promise<void> {
+  const { store, source, runId, summary, stats, stop, config } = state;
+  try {
+    summary.readBack = await readBackOwnTasks({ store, client: createWriteClient(source, stats), sourceId: source.id, runId, identifierSystem: config.actions.identifierSystem, pageSize: source.pageSize, overlapSeconds: source.overlapSeconds, signal: stop });
+  } catch (err) {
+    summary.readBack = { pages: 0, tasks: 0, events: 0, error: describeError(err) };
+    logger().warn({ err, event: 'read-back-failed', sourceId: source.id }, "could not read fhir-engage's Tasks back from the write target");
+  }
 }
 
 /** Map, indicators and actions for the patients whose picture is complete. */
@@ -237,6 +257,7 @@ async function totalsStep(state: RunState): Promise<void> {
   summary.tiers = summary.programme.tiers;
   summary.patients.total = computations.length;
   summary.deadLetters.open = await store.countDeadLetters({ sourceId: source.id });
+  if (!state.options.dryRun) await recordProgrammeHistory(store, state.config, source.id, state.options.asOf, state.runId);
 }
 
 async function runLocked(store: Store, config: AppConfig, source: SourceConfig, options: SyncOptions, lockLost: AbortSignal): Promise<SyncSummary> {
