@@ -6,12 +6,14 @@
 import path from 'node:path';
 import type { SourceConfig } from '../config/types';
 import type { SandboxServer } from './server';
+import type { SandboxRepository } from './repository';
 import { startSeededSandbox, todayAnchor } from './start';
 
 export const SANDBOX_SOURCE_ID = 'sandbox';
 
 export interface EmbeddedSandbox {
   server: SandboxServer;
+  repo: SandboxRepository;
   source: SourceConfig;
   seededMs: number;
 }
@@ -39,5 +41,5 @@ export async function startEmbeddedSandbox(options: { patients: number; seed: nu
     overlapSeconds: 300,
     writeBack: true,
   };
-  return { server, source, seededMs: seeded.durationMs };
+  return { server, repo: server.repo, source, seededMs: seeded.durationMs };
 }

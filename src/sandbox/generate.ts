@@ -222,8 +222,8 @@ function makeCarePlan(ctx: Context, patient: Patient, profile: EngagementProfile
   };
 }
 
-function responseItems(ctx: Context, def: InstrumentDefinition, total: number, options: { selfHarm: number; includeTotal: boolean; missing: number }): QuestionnaireResponseItem[] {
-  const { rng } = ctx;
+/** The items of a PHQ-9 or GAD-7 response whose item points add up to `total` (also used by the clinic simulator). */
+export function responseItems(rng: Random, def: InstrumentDefinition, total: number, options: { selfHarm: number; includeTotal: boolean; missing: number }): QuestionnaireResponseItem[] {
   const isPhq9 = def.key === 'phq9';
   // PHQ-9 item 9 is set apart: most people with high totals do not report thoughts of self-harm.
   const coreCount = isPhq9 ? def.items.length - 1 : def.items.length;
@@ -273,7 +273,7 @@ function makeResponses(ctx: Context, patient: Patient, profile: EngagementProfil
           status: incomplete ? 'in-progress' : 'completed',
           subject: { reference: `Patient/${patient.id}` },
           authored: iso(authored),
-          item: responseItems(ctx, def, total, { selfHarm, includeTotal: rng.chance(0.6), missing: incomplete ? rng.int(1, 3) : 0 }),
+          item: responseItems(rng, def, total, { selfHarm, includeTotal: rng.chance(0.6), missing: incomplete ? rng.int(1, 3) : 0 }),
         });
       }
     }

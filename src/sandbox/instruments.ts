@@ -96,3 +96,27 @@ export function questionnaireFor(def: InstrumentDefinition, lastUpdated: string)
     ],
   };
 }
+
+/** Canonical URL of the example post-visit satisfaction survey (mappings/questionnaires/satisfaction.yaml). */
+export const SATISFACTION_URL = 'https://fhir-engage.dev/fhir/Questionnaire/post-visit-satisfaction';
+
+/** The example post-visit survey as a Questionnaire (an example, not a licensed instrument). */
+export function satisfactionQuestionnaire(lastUpdated: string): Questionnaire {
+  const scale = (linkId: string, text: string, max: number, min = 1) => ({ linkId, text, type: 'integer' as const, required: true, extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/minValue', valueInteger: min }, { url: 'http://hl7.org/fhir/StructureDefinition/maxValue', valueInteger: max }] });
+  return {
+    resourceType: 'Questionnaire',
+    id: 'post-visit-satisfaction',
+    meta: { versionId: '1', lastUpdated },
+    url: SATISFACTION_URL,
+    name: 'PostVisitSatisfaction',
+    title: 'Post-visit satisfaction (example survey, not a licensed instrument)',
+    status: 'active',
+    subjectType: ['Patient'],
+    item: [
+      scale('recommend', 'How likely are you to recommend this service to a friend or family member? (0-10)', 10, 0),
+      scale('explained', 'Things were explained clearly (1-5)', 5),
+      scale('listened', 'I was listened to (1-5)', 5),
+      scale('time', 'I was seen on time (1-5)', 5),
+    ],
+  };
+}

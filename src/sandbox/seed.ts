@@ -3,6 +3,7 @@
  * resources that break the FHIR schema or the project's profiles (quirk), so
  * that validation and dead letters can be exercised.
  */
+import { satisfactionQuestionnaire } from './instruments';
 import type { Appointment, Resource } from '@medplum/fhirtypes';
 import { generate, DEFAULT_ANCHOR, type GeneratedData } from './generate';
 import { loadFixtureResources } from './fixtures';
@@ -69,7 +70,9 @@ export async function seedRepository(repo: SandboxRepository, options: SeedOptio
   }
   const patientIds = generated.truth.map((t) => t.id);
   const invalid = invalidAppointments(options.invalidResources ?? 0, anchor, patientIds);
-  const all = [resources, generated.resources, invalid.map((i) => i.resource)].flat();
+  // The example post-visit survey fhir-engage assigns after kept visits (docs/programme.md).
+  const survey = satisfactionQuestionnaire(new Date(Date.parse(anchor) - 365 * 86_400_000).toISOString());
+  const all = [resources, [survey], generated.resources, invalid.map((i) => i.resource)].flat();
   const loaded: Record<string, number> = {};
   for (const r of all) {
     loaded[r.resourceType] = (loaded[r.resourceType] ?? 0) + 1;

@@ -3,25 +3,38 @@ import os from 'node:os';
 import path from 'node:path';
 import { runCliProcess } from '../helpers/cli';
 
-test('start --once --json: syncs the built-in sandbox EMR, writes Tasks and Observations, ends with one JSON summary line', () => {
+test('start --once --json: syncs the built-in sandbox EMR, lives a few clinic days (each synced), ends with one JSON summary line; report then prints the programme', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-start-'));
-  const res = runCliProcess(['start', '--once', '--json', '--patients', '20'], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') }, timeoutMs: 120_000 });
+  const env = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') };
+  const res = runCliProcess(['start', '--once', '--json', '--patients', '20', '--simulate-days', '3'], { cwd: dir, env, timeoutMs: 120_000 });
   expect(res.status).toBe(0);
   const lines = res.stdout.trim().split('\n');
   const summary = JSON.parse(lines[lines.length - 1] as string) as {
     status: string;
-    runs: { sourceId: string; status: string }[];
-    resources: Record<string, number>;
+    runs: { sourceId: string; status: string; asOf: string }[];
     writes: Record<string, { created: number; updated: number; cancelled: number }>;
     deadLetters: number;
     tiers: Record<string, number>;
   };
   expect(summary.status).toBe('succeeded');
   expect(summary.runs).toEqual([expect.objectContaining({ sourceId: 'sandbox', status: 'succeeded' })]);
-  expect(summary.resources.Patient).toBeGreaterThanOrEqual(20);
-  expect(summary.writes.Task?.created).toBeGreaterThan(0);
-  expect(summary.writes.Observation?.created).toBeGreaterThan(0);
+  // The last simulated day is yesterday: the clinic is brought up to today.
+  expect(summary.runs[0]?.asOf.slice(0, 10)).toBe(new Date(Date.now() - 86_400_000).toISOString().slice(0, 10));
   expect(summary.deadLetters).toBe(0);
   expect(Object.values(summary.tiers).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(20);
   expect(res.stderr).toContain('no EMR configured: starting the built-in sandbox EMR');
+  expect(res.stderr).toContain('simulating 3 day(s) of clinic life');
+  expect(res.stderr.match(/^ {2}\d{4}-\d{2}-\d{2}: \d+ kept, \d+ no-show/gm)).toHaveLength(3);
+  // The first sync's summary (stdout) shows what was written at the start.
+  expect(res.stdout).toMatch(/writes Task: [1-9]\d* created/);
+
+  const report = runCliProcess(['report', '--format', 'json', '--source', 'sandbox'], { cwd: dir, env });
+  expect(report.status).toBe(0);
+  const [r] = JSON.parse(report.stdout) as { scope: string; reminderEffect: { definition: string }; satisfaction: unknown }[];
+  expect(r?.scope).toBe('source sandbox');
+  expect(r?.reminderEffect.definition).toContain('Attendance');
+  const md = runCliProcess(['report', '--source', 'sandbox'], { cwd: dir, env });
+  expect(md.stdout).toContain('# Programme report: source sandbox');
+  expect(md.stdout).toContain('| satisfaction | NPS |');
+  expect(runCliProcess(['report', '--format', 'xml'], { cwd: dir, env }).status).toBe(2);
 });

@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
 import { ExitCode } from '../../errors';
-import { startEmbeddedSandbox } from '../../sandbox/embedded';
+import { startEmbeddedSandbox, type EmbeddedSandbox } from '../../sandbox/embedded';
+import { todayAnchor } from '../../sandbox/start';
+import { runClinicDays } from '../../sync/clinic';
+import { formatSummary } from '../../sync/format';
+import type { SyncSummary } from '../../sync/run';
 import { openStore } from '../../store/open';
 import type { CliIo } from '../io';
 import { jsonSummary, runSyncs, stopOnSignals, type SyncCliOptions } from './sync';
@@ -13,7 +17,10 @@ interface StartOptions extends SyncCliOptions {
   patients: number;
   seed: number;
   port?: number;
+  simulateDays: number;
 }
+
+const DAY_MS = 86_400_000;
 
 export function registerStartCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
@@ -25,6 +32,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
     .option('-n, --patients <n>', 'sandbox: generated patients', parseWholeNumber, 100)
     .option('-s, --seed <seed>', 'sandbox: generator seed', parseWholeNumber, 1)
     .option('-p, --port <port>', 'API port (0: any free port; default FHIR_ENGAGE_PORT or 8080)', parseWholeNumber)
+    .option('--simulate-days <n>', 'sandbox: days of clinic life simulated (each followed by a sync) before serving, so the programme has history; 0 to skip', parseWholeNumber, 14)
     .action(async (opts: StartOptions) => {
       const loaded = loadConfig({ configFile: program.opts<{ config?: string }>().config });
       const store = await openStore(loaded.store);
@@ -37,20 +45,47 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
           setExit(ExitCode.ok);
           return;
         }
+        let sandbox: EmbeddedSandbox | undefined;
+        let anchor: Date | undefined;
         if (loaded.sources.length === 0) {
           io.err('no EMR configured: starting the built-in sandbox EMR…');
-          const sandbox = await startEmbeddedSandbox({ patients: opts.patients, seed: opts.seed, dataDir: loaded.store.dataDir });
-          stopSandbox = () => sandbox.server.close();
+          // The generated year ends `simulateDays` ago; the simulated days bring the clinic up to today.
+          const today = Date.parse(todayAnchor());
+          anchor = new Date(today - opts.simulateDays * DAY_MS);
+          sandbox = await startEmbeddedSandbox({ patients: opts.patients, seed: opts.seed, dataDir: loaded.store.dataDir, now: anchor });
+          const started = sandbox;
+          stopSandbox = () => started.server.close();
           // A new sandbox is a new EMR: what was pulled from and written to the last one no longer applies.
           await store.resetSourceData(sandbox.source.id);
           io.err(`sandbox EMR at ${sandbox.server.baseUrl} (seeded in ${Math.round(sandbox.seededMs)} ms)`);
           config = { ...loaded, sources: [sandbox.source] };
         }
         const stop = stopOnSignals(io);
-        const { code, summaries } = await runSyncs(store, config, config.sources, opts, io, stop.signal).finally(stop.dispose);
+        const first = await runSyncs(store, config, config.sources, { ...opts, asOf: opts.asOf ?? anchor?.toISOString() }, io, stop.signal).finally(stop.dispose);
+        let { code, summaries } = first;
+        let interrupted = stop.signal.aborted;
+        if (sandbox && anchor && opts.simulateDays > 0 && !interrupted) {
+          io.err(`simulating ${opts.simulateDays} day(s) of clinic life, each followed by a sync…`);
+          const days = stopOnSignals(io);
+          const lived = await runClinicDays({
+            store,
+            config,
+            source: sandbox.source,
+            repo: sandbox.repo,
+            after: new Date(anchor.getTime() - DAY_MS),
+            days: opts.simulateDays,
+            seed: opts.seed,
+            signal: days.signal,
+            onDay: (d, s) => io.err(`  ${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksCompleted} Tasks completed by the care team; sync ${s.status}, ${s.planned} writes`),
+          }).finally(days.dispose);
+          summaries = lived.summaries.length ? [lived.summaries[lived.summaries.length - 1] as SyncSummary] : summaries;
+          code = summaries.every((s) => s.status === 'succeeded') ? code : ExitCode.failure;
+          for (const line of formatSummary(summaries[0] as SyncSummary)) io.out(line);
+          interrupted = days.signal.aborted;
+        }
         if (opts.json) io.out(jsonSummary(summaries));
-        // Stopped during the first sync: do not go on to serve.
-        if (opts.once || stop.signal.aborted) {
+        // Stopped while syncing: do not go on to serve.
+        if (opts.once || interrupted) {
           setExit(code);
           return;
         }
