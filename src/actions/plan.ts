@@ -39,6 +39,8 @@ export interface DesiredClose {
   reason: string;
   serverId: string | null;
   entities: string[];
+  /** When fhir-engage decided it (the run's as-of): the closed Task's lastModified. */
+  at: string;
 }
 
 export type DesiredWrite = DesiredUpsert | DesiredClose;
@@ -88,6 +90,8 @@ function task(ctx: RuleContext, identifier: string, rule: RuleName, fields: Part
     code: code(ctx.settings, rule),
     for: ref(`Patient/${ctx.patientId}`),
     authoredOn: ctx.now.toISOString(),
+    // When fhir-engage last changed it (the run's as-of); read back, it dates what happened to the Task.
+    lastModified: ctx.now.toISOString(),
     ...(ctx.settings.taskOwner ? { owner: ref(ctx.settings.taskOwner) } : {}),
     ...fields,
   } as Task;
@@ -349,7 +353,7 @@ export function planPatient(ind: PatientIndicators, model: EngagementModel, writ
     }
     const status = closeStatus(rule);
     if (!status) continue;
-    writes.push({ op: 'close', identifier: w.identifierValue, rule, patientId: w.patientId, resourceType: 'Task', priority: 1, status, reason: CLOSE_REASON[rule] ?? 'the reason no longer holds', serverId: w.serverId, entities: [`Patient/${w.patientId}`] });
+    writes.push({ op: 'close', identifier: w.identifierValue, rule, patientId: w.patientId, resourceType: 'Task', priority: 1, status, reason: CLOSE_REASON[rule] ?? 'the reason no longer holds', serverId: w.serverId, entities: [`Patient/${w.patientId}`], at: now.toISOString() });
   }
   writes.sort((a, b) => a.priority - b.priority);
   return { writes, forget };

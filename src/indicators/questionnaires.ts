@@ -40,11 +40,14 @@ export function questionnaireIndicators(model: EngagementModel, now: Date): Ques
     // A request is answered by a completed response to the same instrument (or questionnaire) authored after it, or by the Task being completed.
     const used = new Set<string>();
     let received = 0;
+    let counted = 0;
     for (const q of [...requests].sort((a, b) => (ms(a.authoredOn) ?? 0) - (ms(b.authoredOn) ?? 0))) {
       const answer = completed.find(
         (r) =>
           !used.has(r.id) &&
           (ms(r.authored) ?? 0) >= (ms(q.authoredOn) ?? 0) &&
+          // A request with a window is answered only inside it: a later response belongs to a later request.
+          (q.due === undefined || (ms(r.authored) ?? 0) <= (ms(q.due) ?? 0)) &&
           ((q.instrument && r.instrument === q.instrument) || (q.questionnaire && r.questionnaire?.split('|')[0] === q.questionnaire.split('|')[0])),
       );
       if (answer) {
@@ -52,9 +55,13 @@ export function questionnaireIndicators(model: EngagementModel, now: Date): Ques
         received++;
       } else if (q.status === 'completed') {
         received++;
+      } else if (q.due !== undefined && (ms(q.due) ?? 0) > t) {
+        // Still open: not answered *yet*, so not counted either way.
+        continue;
       }
+      counted++;
     }
-    completion = { status: 'known', requested: requests.length, received, rate: round(received / requests.length) };
+    completion = counted === 0 ? { status: 'unknown', reason: 'every request shown by the EMR is still open' } : { status: 'known', requested: counted, received, rate: round(received / counted) };
   }
   const result: QuestionnaireIndicators = { completion, daysSinceLastResponse };
   const d = daysSince(any, now);

@@ -144,6 +144,7 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
         if (r.authoredOn !== undefined) item.authoredOn = String(r.authoredOn);
         if (def) item.instrument = def.instrument;
         if (r.ownTask === true) item.own = true;
+        if (r.due !== undefined) item.due = String(r.due);
         model.requests.push(item);
         break;
       }

@@ -101,6 +101,8 @@ export interface RequestItem {
   authoredOn?: string;
   /** Written by fhir-engage (a survey assignment): cancelled means its window closed unanswered. */
   own?: boolean;
+  /** End of the window to answer in: until then an unanswered request is not yet "not answered". */
+  due?: string;
 }
 
 export interface EngagementModel {

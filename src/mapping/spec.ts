@@ -90,6 +90,7 @@ export const MAPPED_TYPES: Record<string, TypeSpec> = {
       status: { kind: 'string', description: 'task status' },
       questionnaire: { kind: 'string', description: 'the Questionnaire requested, if this Task asks for one' },
       authoredOn: { kind: 'instant', description: 'when it was requested' },
+      due: { kind: 'instant', description: 'end of the window to answer in, if any' },
       ownTask: { kind: 'boolean', description: 'written by fhir-engage itself (not a request to the patient)' },
     },
   },

@@ -117,9 +117,32 @@ function makePatient(ctx: Context, n: number): Patient {
     identifier: [{ use: 'usual', system: 'urn:oid:2.16.840.1.113883.19.5.99999.1', value: `MRN${pad(n, 8)}` }],
     active: true,
     name: [{ use: 'official', family, given: [given] }],
-    telecom: [{ system: 'phone', value: `555-01${pad(n % 100, 2)}`, use: 'mobile' }],
+    ...contactDetails(n),
     gender: female ? 'female' : 'male',
     birthDate: birth.toISOString().slice(0, 10),
+  };
+}
+
+/**
+ * How a generated patient can be reached, and in which language: most by a
+ * mobile phone, some only by a landline or email, a few not at all (they
+ * get no reminders). Drawn from a stream of its own, so that the rest of the
+ * generated data does not depend on it.
+ */
+function contactDetails(n: number): Pick<Patient, 'telecom' | 'communication'> {
+  const rng = new Random(n * 7919 + 17);
+  const phone = `555-01${pad(n % 100, 2)}`;
+  const email = `patient${pad(n, 6)}@example.org`;
+  const kind = rng.weighted({ mobile: 75, landlineEmail: 10, email: 7, none: 8 });
+  const telecom: NonNullable<Patient['telecom']> =
+    kind === 'mobile' ? [{ system: 'phone', value: phone, use: 'mobile' }]
+      : kind === 'landlineEmail' ? [{ system: 'phone', value: phone, use: 'home', rank: 2 }, { system: 'email', value: email, rank: 1 }]
+        : kind === 'email' ? [{ system: 'email', value: email }]
+          : [];
+  const language = rng.weighted({ en: 80, es: 15, vi: 5 });
+  return {
+    ...(telecom.length ? { telecom } : {}),
+    communication: [{ language: { coding: [{ system: 'urn:ietf:bcp:47', code: language }] }, preferred: true }],
   };
 }
 

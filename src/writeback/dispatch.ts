@@ -212,7 +212,7 @@ async function sendClose(ctx: DispatchContext, p: ClosePayload, target: string):
       await remember(ctx, p, task, 'handled-by-person', hash, target);
       return 'left-to-person';
     }
-    const closed: Task = { ...task, status: p.status, statusReason: { text: p.reason } };
+    const closed: Task = { ...task, status: p.status, statusReason: { text: p.reason }, lastModified: p.at ?? ctx.now().toISOString() };
     delete closed.meta;
     const res = await send(ctx, closed, 'PUT', p, current.versionId);
     if (res.status === 200) {

@@ -53,7 +53,7 @@ export function prepareWrites(writes: DesiredWrite[], written: Map<string, Writt
       payload = { op: 'upsert', identifierSystem: ctx.settings.identifierSystem, identifier: w.identifier, rule: w.rule, patientId: w.patientId, resourceType: w.resourceType, resource: w.resource, entities: w.entities, contentHash: hash };
     } else {
       if (before?.state !== 'open') continue;
-      payload = { op: 'close', identifierSystem: ctx.settings.identifierSystem, identifier: w.identifier, rule: w.rule, patientId: w.patientId, resourceType: 'Task', status: w.status, reason: w.reason, serverId: w.serverId, entities: w.entities };
+      payload = { op: 'close', identifierSystem: ctx.settings.identifierSystem, identifier: w.identifier, rule: w.rule, patientId: w.patientId, resourceType: 'Task', status: w.status, reason: w.reason, serverId: w.serverId, entities: w.entities, at: w.at };
     }
     out.payloads.push(payload);
     out.outbox.push({ target: ctx.target, dedupeKey: `${ctx.target}|${w.identifier}`, resourceType: w.resourceType, payload, priority: w.priority });

@@ -25,6 +25,8 @@ export interface ClosePayload {
   reason: string;
   serverId: string | null;
   entities: string[];
+  /** The closed Task's lastModified (the as-of of the run that decided it); absent in rows queued before it existed. */
+  at?: string;
 }
 
 export type OutboxPayload = UpsertPayload | ClosePayload;
