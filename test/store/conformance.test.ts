@@ -36,7 +36,30 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect(await migrate(driver)).toEqual([]);
     const status = await migrationStatus(driver);
     expect(status.pending).toEqual([]);
-    expect(status.applied).toEqual(['001_initial', '002_pull_checkpoints', '003_writeback', '004_scheduled_slots']);
+    expect(status.applied).toEqual(['001_initial', '002_pull_checkpoints', '003_writeback', '004_scheduled_slots', '005_programme']);
+  });
+
+  test('task events: each status of a Task is recorded once, with its first time, and carries the rule that wrote it', async () => {
+    await store.upsertWritten({ sourceId: 'te', identifierValue: 'p1/outreach-no-shows/x', resourceType: 'Task', patientId: 'p1', rule: 'outreach-no-shows', target: 't', serverId: 't1', versionId: '1', contentHash: 'h', status: 'requested', state: 'open', runId: 'r' });
+    const row = (status: string, at: string) => ({ identifierValue: 'p1/outreach-no-shows/x', taskId: 't1', patientId: 'p1', status, owner: null, focus: null, authoredOn: new Date('2026-05-01T00:00:00Z'), changedAt: new Date(at) });
+    expect(await store.recordTaskEvents('te', [row('requested', '2026-05-01T00:00:00Z'), row('in-progress', '2026-05-03T00:00:00Z')])).toBe(2);
+    expect(await store.recordTaskEvents('te', [row('in-progress', '2026-05-04T00:00:00Z'), row('completed', '2026-05-06T00:00:00Z')])).toBe(1);
+    const events = await store.listTaskEvents('te');
+    expect(events.map((e) => [e.status, e.changedAt.toISOString().slice(0, 10), e.rule])).toEqual([
+      ['requested', '2026-05-01', 'outreach-no-shows'],
+      ['in-progress', '2026-05-03', 'outreach-no-shows'],
+      ['completed', '2026-05-06', 'outreach-no-shows'],
+    ]);
+  });
+
+  test('programme history: one entry per source and day, a later run that day replaces it', async () => {
+    await store.saveProgrammeHistory('ph', new Date('2026-05-02T08:00:00Z'), { n: 1 }, 'r1');
+    await store.saveProgrammeHistory('ph', new Date('2026-05-02T20:00:00Z'), { n: 2 }, 'r2');
+    await store.saveProgrammeHistory('ph', new Date('2026-05-03T20:00:00Z'), { n: 3 }, 'r3');
+    expect(await store.listProgrammeHistory(new Date('2026-05-01T00:00:00Z'), new Date('2026-05-31T00:00:00Z'), 'ph')).toEqual([
+      { sourceId: 'ph', asOf: '2026-05-02', figures: { n: 2 } },
+      { sourceId: 'ph', asOf: '2026-05-03', figures: { n: 3 } },
+    ]);
   });
 
   test('storing the same resource twice keeps one row and the second store writes nothing', async () => {
