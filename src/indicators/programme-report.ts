@@ -131,7 +131,8 @@ function careTeam(input: ProgrammeInput, tasks: Map<string, TaskEvent[]>): Progr
     const done = list.find((e) => e.status === 'completed');
     const ended = list.find((e) => TERMINAL.has(e.status));
     if (done && inPeriod(done.changedAt.getTime(), input.from, input.to)) {
-      const authored = done.authoredOn ?? list[0]?.changedAt;
+      // From when the Task was put in the EMR (its first status seen, "requested"): authoredOn can be back-dated to its reason.
+      const authored = list.find((e) => e.status === 'requested')?.changedAt ?? done.authoredOn ?? list[0]?.changedAt;
       if (authored) (turnaround[rule] ??= []).push(round((done.changedAt.getTime() - authored.getTime()) / DAY_MS));
     }
     if (ended && inPeriod(ended.changedAt.getTime(), input.from, input.to)) {
@@ -146,7 +147,7 @@ function careTeam(input: ProgrammeInput, tasks: Map<string, TaskEvent[]>): Progr
     }
   }
   return {
-    definition: 'Care-team Tasks (outreach, PHQ-9 follow-up and safety, overdue activity, no way to remind): turnaround in days from authored to completed by a person (median, 90th percentile, per kind); share of Tasks ended in the period that a person completed rather than fhir-engage cancelled; open Tasks per owner at the end of the period.',
+    definition: 'Care-team Tasks (outreach, PHQ-9 follow-up and safety, overdue activity, no way to remind): turnaround in days from the Task being put in the EMR (requested) to completed by a person (median, 90th percentile, per kind); share of Tasks ended in the period that a person completed rather than fhir-engage cancelled; open Tasks per owner at the end of the period.',
     value: {
       turnaroundDays: Object.fromEntries(Object.entries(turnaround).sort().map(([k, v]) => [k, { completed: v.length, median: median(v), p90: percentile90(v) }])),
       closedByPerson: rate(byPerson, byPerson + cancelled),

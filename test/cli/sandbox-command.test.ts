@@ -26,3 +26,16 @@ test('fhir-engage sandbox serves until SIGTERM and prints its base URL and crede
   expect(await exited).toBe(0);
   expect(out).toContain('sandbox stopped');
 });
+
+test('fhir-engage sandbox simulate: days of clinic life on the embedded store, each synced, then the programme report', async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const os = await import('node:os');
+  const { runCliProcessAsync } = await import('../helpers/cli');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-sim-'));
+  const res = await runCliProcessAsync(['sandbox', 'simulate', '--days', '3', '--patients', '15', '--seed', '4'], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') } });
+  expect(res.status).toBe(0);
+  expect(res.stdout).toMatch(/^day 0 \(\d{4}-\d{2}-\d{2}\): first sync succeeded/m);
+  expect(res.stdout.match(/^\d{4}-\d{2}-\d{2}: \d+ kept, .* sync succeeded/gm)).toHaveLength(3);
+  expect(res.stdout).toContain('# Programme report: the simulated clinic');
+  expect(res.stdout).toContain('| reminder effect | attendance with a reminder |');
+}, 60_000);

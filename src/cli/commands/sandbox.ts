@@ -5,6 +5,16 @@ import { configError, ExitCode } from '../../errors';
 import { SANDBOX_AUTH_MODES, type SandboxAuthMode } from '../../sandbox/credentials';
 import { parseQuirksArg } from '../../sandbox/quirks';
 import { startSeededSandbox, todayAnchor } from '../../sandbox/start';
+import { startEmbeddedSandbox } from '../../sandbox/embedded';
+import { loadConfig } from '../../config/load';
+import { openStore } from '../../store/open';
+import { runClinicDays } from '../../sync/clinic';
+import { loadProgrammeReport } from '../../sync/programme';
+import { syncSource } from '../../sync/run';
+import { formatReport } from './report';
+import { stopOnSignals } from './sync';
+
+const DAY_MS = 86_400_000;
 import type { CliIo } from '../io';
 
 export function parseWholeNumber(value: string): number {
@@ -25,7 +35,7 @@ interface SandboxOptions {
 }
 
 export function registerSandboxCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
-  program
+  const sandbox = program
     .command('sandbox')
     .description('serve the built-in sandbox EMR (a FHIR R4 server seeded with fixtures and generated patients) until stopped')
     .option('-p, --port <port>', 'port to listen on (0: any free port)', parseWholeNumber, 8090)
@@ -69,5 +79,43 @@ export function registerSandboxCommand(program: Command, io: CliIo, setExit: (co
       });
       io.out('sandbox stopped');
       setExit(ExitCode.ok);
+    });
+
+  sandbox
+    .command('simulate')
+    .description('live N days of a clinic on the embedded sandbox EMR and store (appointments kept or missed, reminders sent, surveys answered, care-team work), syncing after each day; prints each day and the programme report')
+    .option('-d, --days <n>', 'days to simulate', parseWholeNumber, 14)
+    .option('-n, --patients <n>', 'generated patients', parseWholeNumber, 100)
+    .option('-s, --seed <seed>', 'seed of the generator and the simulation', parseWholeNumber, 1)
+    .action(async (opts: { days: number; patients: number; seed: number }) => {
+      const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
+      const store = await openStore(config.store);
+      const anchor = new Date(Date.parse(todayAnchor()) - opts.days * DAY_MS);
+      const embedded = await startEmbeddedSandbox({ patients: opts.patients, seed: opts.seed, dataDir: config.store.dataDir, now: anchor });
+      const stop = stopOnSignals(io);
+      try {
+        await store.resetSourceData(embedded.source.id);
+        const cfg = { ...config, sources: [embedded.source] };
+        const first = await syncSource(store, cfg, embedded.source, { asOf: anchor, signal: stop.signal });
+        io.out(`day 0 (${anchor.toISOString().slice(0, 10)}): first sync ${first.status}, ${first.planned} writes`);
+        const lived = await runClinicDays({
+          store,
+          config: cfg,
+          source: embedded.source,
+          repo: embedded.repo,
+          after: new Date(anchor.getTime() - DAY_MS),
+          days: opts.days,
+          seed: opts.seed,
+          signal: stop.signal,
+          onDay: (d, s) => io.out(`${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.cancelled} cancelled, ${d.rescheduled} rescheduled, ${d.booked} booked, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksAccepted} Tasks accepted and ${d.tasksCompleted} completed by the care team; sync ${s.status}, ${s.planned} writes`),
+        });
+        const end = new Date(anchor.getTime() + lived.days.length * DAY_MS);
+        io.out(formatReport(await loadProgrammeReport(store, cfg, { from: anchor, to: end, sourceId: embedded.source.id }), 'md', 'the simulated clinic').trimEnd());
+        setExit([first, ...lived.summaries].every((s) => s.status === 'succeeded') && !stop.signal.aborted ? ExitCode.ok : ExitCode.failure);
+      } finally {
+        stop.dispose();
+        await embedded.server.close();
+        await store.close();
+      }
     });
 }
