@@ -103,6 +103,13 @@ describe('routes', () => {
     expect((await request(app).get('/api/patients/gen-pat-000001/indicators?from=yesterday').set(auth)).status).toBe(400);
     const p = await request(app).get('/api/programme').set(auth);
     expect(p.body.patients).toBe(8);
+    // With a period: every programme figure (as the report command), with its definition and counts, and the history in it.
+    const period = await request(app).get('/api/programme?from=2026-05-01&to=2026-06-02&source=clinic').set(auth);
+    expect(period.status).toBe(200);
+    expect(period.body.report.period).toEqual({ from: '2026-05-01T00:00:00.000Z', to: '2026-06-02T00:00:00.000Z' });
+    expect(period.body.report.reminderEffect).toMatchObject({ definition: expect.stringContaining('Attendance'), value: { withReminder: { denominator: expect.any(Number) } } });
+    expect(period.body.history).toEqual([expect.objectContaining({ sourceId: 'clinic', asOf: '2026-06-01' })]);
+    expect((await request(app).get('/api/programme?from=2026-06-02&to=2026-05-01').set(auth)).status).toBe(400);
     expect((await request(app).get('/api/patients/nobody/engagement').set(auth)).status).toBe(404);
   });
 
