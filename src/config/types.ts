@@ -43,6 +43,8 @@ export interface SourceConfig {
   timeoutMs: number;
   maxRetries: number;
   overlapSeconds: number;
+  /** New writes per transaction Bundle (default 50; 1 = one request per write). */
+  writeBatchSize: number;
   writeBack: boolean;
   writeTarget?: WriteTargetConfig;
 }

@@ -39,6 +39,7 @@ export async function startEmbeddedSandbox(options: { patients: number; seed: nu
     timeoutMs: 30_000,
     maxRetries: 5,
     overlapSeconds: 300,
+    writeBatchSize: 50,
     writeBack: true,
   };
   return { server, repo: server.repo, source, seededMs: seeded.durationMs };

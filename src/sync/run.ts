@@ -241,6 +241,7 @@ async function dispatchStep(state: RunState, capabilities: CapabilityReport): Pr
     runId,
     workerId: `${os.hostname()}:${process.pid}:${runId}`,
     transactions: writerCaps.transactions,
+    writeBatchSize: source.writeBatchSize,
     now: () => new Date(),
     afterSend: options.afterSend,
     aborted: () => state.stop.aborted,

@@ -47,6 +47,12 @@ export interface DispatchContext {
   runId: string;
   workerId: string;
   transactions: boolean;
+  /**
+   * Writes sent together in one transaction Bundle (each with its Provenance) when
+   * the server supports transactions; 1 sends each on its own. Only first attempts
+   * of new writes are grouped: anything else is looked up and sent one by one.
+   */
+  writeBatchSize?: number;
   now: () => Date;
   /** A stop request: no new batch is claimed once it is true (claimed rows are finished first). */
   aborted?: () => boolean;
@@ -150,13 +156,15 @@ function movedByPerson(current: Resource, written: { status: string | null } | u
   return status !== 'requested' && status !== written?.status;
 }
 
-async function sendUpsert(ctx: DispatchContext, p: UpsertPayload, target: string, firstAttempt: boolean): Promise<WriteOutcome> {
+type SendResult = { status: number; resource?: Resource; outcome?: OperationOutcome };
+
+async function sendUpsert(ctx: DispatchContext, p: UpsertPayload, target: string, firstAttempt: boolean, sentInBatch?: SendResult): Promise<WriteOutcome> {
   const before = await ctx.store.getWritten(ctx.sourceId, p.identifier);
   // Never written and never tried: the conditional create alone is safe (the server matches the
   // identifier), which halves the requests of a first sync. Any retry looks the resource up first.
   let created: ServerCopy | undefined;
-  if (!before && firstAttempt) {
-    const res = await send(ctx, p.resource, 'POST', p);
+  if (!before && (firstAttempt || sentInBatch)) {
+    const res = sentInBatch ?? (await send(ctx, p.resource, 'POST', p));
     if (res.status === 201) {
       await remember(ctx, p, res.resource, 'open', p.contentHash, target);
       return 'created';
@@ -225,20 +233,70 @@ async function sendClose(ctx: DispatchContext, p: ClosePayload, target: string):
   throw new WriteRejected(412, undefined, `closing Task ${p.identifier} kept failing its If-Match`);
 }
 
+/**
+ * Sends the conditional creates of several new writes in one transaction
+ * Bundle, each followed by its Provenance (whose target is the create's
+ * urn:uuid). Returns each write's own answer. A transaction the server
+ * rejects as a whole (a 4xx) is split in halves and sent again, down to
+ * single writes, so that one bad write fails only itself; a 5xx or a network
+ * error is thrown (the rows are tried again later).
+ */
+async function sendCreateBatch(ctx: DispatchContext, writes: UpsertPayload[]): Promise<SendResult[]> {
+  const now = ctx.now();
+  const entry: BundleEntry[] = [];
+  for (const p of writes) {
+    const fullUrl = `urn:uuid:${randomUUID()}`;
+    entry.push(createEntry(fullUrl, p.resource, p), provenanceEntry(fullUrl, 'CREATE', p, ctx.runId, now));
+  }
+  const res = await ctx.client.request<Bundle | OperationOutcome>('POST', '', { body: { resourceType: 'Bundle', type: 'transaction', entry } satisfies Bundle });
+  if (res.status === 200 && res.body?.resourceType === 'Bundle') {
+    const answered = res.body.entry ?? [];
+    return writes.map((_p, i) => entryResult(answered[2 * i]));
+  }
+  if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+    if (writes.length === 1) return [{ status: res.status, ...(res.body?.resourceType === 'OperationOutcome' ? { outcome: res.body } : {}) }];
+    const half = Math.ceil(writes.length / 2);
+    return [...(await sendCreateBatch(ctx, writes.slice(0, half))), ...(await sendCreateBatch(ctx, writes.slice(half)))];
+  }
+  throw ctx.client.errorFor('POST', res);
+}
+
 /** Claims and sends every pending outbox row of the source. */
 export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCounts> {
   const counts: DispatchCounts = { byType: {}, deadLettered: 0 };
   const seen = new Set<number>();
+  const batchSize = ctx.transactions ? Math.max(1, ctx.writeBatchSize ?? 1) : 1;
   for (;;) {
     if (ctx.aborted?.()) return counts;
-    const batch = (await ctx.store.claimOutbox({ workerId: ctx.workerId, limit: BATCH, leaseSeconds: LEASE_SECONDS, sourceId: ctx.sourceId })).filter((i) => !seen.has(i.id));
+    const batch = (await ctx.store.claimOutbox({ workerId: ctx.workerId, limit: Math.max(BATCH, batchSize), leaseSeconds: LEASE_SECONDS, sourceId: ctx.sourceId })).filter((i) => !seen.has(i.id));
     if (batch.length === 0) return counts;
+    // New writes on their first attempt go together, one transaction per `batchSize`.
+    const sentInBatch = new Map<number, SendResult | Error>();
+    if (batchSize > 1) {
+      const fresh: OutboxItem[] = [];
+      for (const item of batch) {
+        const p = item.payload as OutboxPayload;
+        if (p.op === 'upsert' && item.attempts === 1 && !(await ctx.store.getWritten(ctx.sourceId, p.identifier))) fresh.push(item);
+      }
+      for (let i = 0; i < fresh.length; i += batchSize) {
+        const group = fresh.slice(i, i + batchSize);
+        if (group.length < 2) continue;
+        try {
+          const results = await sendCreateBatch(ctx, group.map((g) => g.payload as UpsertPayload));
+          group.forEach((g, k) => sentInBatch.set(g.id, results[k] as SendResult));
+        } catch (err) {
+          for (const g of group) sentInBatch.set(g.id, err as Error);
+        }
+      }
+    }
     for (const item of batch) {
       seen.add(item.id);
       const p = item.payload as OutboxPayload;
       let outcome: WriteOutcome;
       try {
-        outcome = p.op === 'upsert' ? await sendUpsert(ctx, p, item.target, item.attempts === 1) : await sendClose(ctx, p, item.target);
+        const inBatch = sentInBatch.get(item.id);
+        if (inBatch instanceof Error) throw inBatch;
+        outcome = p.op === 'upsert' ? await sendUpsert(ctx, p, item.target, item.attempts === 1, inBatch) : await sendClose(ctx, p, item.target);
       } catch (err) {
         const rejected = isFinalRejection(err instanceof WriteRejected || err instanceof HttpError ? err.status : undefined);
         const outcome: OperationOutcome =

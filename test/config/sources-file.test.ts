@@ -31,6 +31,7 @@ describe('sources file', () => {
       timeoutMs: 30000,
       maxRetries: 5,
       overlapSeconds: 300,
+      writeBatchSize: 50,
       writeBack: true,
     });
   });

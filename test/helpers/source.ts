@@ -11,6 +11,7 @@ export function testSource(overrides: Partial<SourceConfig> & { baseUrl: string 
     timeoutMs: 5000,
     maxRetries: 3,
     overlapSeconds: 300,
+    writeBatchSize: 50,
     writeBack: true,
     ...overrides,
   };

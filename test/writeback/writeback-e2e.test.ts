@@ -174,3 +174,27 @@ describe('dry run', () => {
     }
   });
 });
+
+describe('batched write-back on the sandbox', () => {
+  test('a first sync sends its writes in transaction Bundles: at most 0.05 HTTP requests per write; one request per write with writeBatchSize 1', async () => {
+    const measure = async (writeBatchSize: number): Promise<{ writes: number; requests: number }> => {
+      const emr = await seededSandbox({ patients: 15, seed: 22, fixtures: false });
+      const store = await memoryStore();
+      try {
+        let before = 0;
+        const s = await syncSource(store, config, testSource({ id: `batch-${writeBatchSize}`, baseUrl: emr.baseUrl, writeBatchSize }), { asOf: AS_OF, strict: true, beforeDispatch: () => void (before = emr.counters().requests) });
+        expect(s.status).toBe('succeeded');
+        return { writes: totalWrites(s), requests: emr.counters().requests - before };
+      } finally {
+        await emr.close();
+        await store.close();
+      }
+    };
+    const batched = await measure(50);
+    expect(batched.writes).toBeGreaterThan(100);
+    expect(batched.requests / batched.writes).toBeLessThanOrEqual(0.05);
+    const single = await measure(1);
+    expect(single.writes).toBe(batched.writes);
+    expect(single.requests).toBe(single.writes);
+  }, 60_000);
+});
