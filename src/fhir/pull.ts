@@ -41,6 +41,8 @@ export interface TypeReport {
   durationMs: number;
   /** Per-patient mode: patients whose search failed after retries (their data of this type is incomplete). */
   failedPatients: number;
+  /** Where the time went: waiting for and parsing pages, validating and attaching, storing (ms). */
+  timings: { fetchMs: number; validateMs: number; storeMs: number };
   notes: string[];
   error?: string;
   /** What to change when the server refuses the search as configured (e.g. `mode: per-patient`). */
@@ -151,6 +153,7 @@ function emptyReport(resourceType: string, mode: PullMode, since?: string): Type
     retries: 0,
     durationMs: 0,
     failedPatients: 0,
+    timings: { fetchMs: 0, validateMs: 0, storeMs: 0 },
     notes: [],
   };
 }
@@ -257,7 +260,10 @@ export class SourcePuller {
   /** Stores one page's worth; returns nothing until the transaction has committed. */
   private async commitPage(report: TypeReport, entries: BundleEntry[], checkpoint: Checkpoint | undefined): Promise<string | undefined> {
     const { source, store, runId } = this.ctx;
+    const t0 = performance.now();
     const page = classifyEntries(entries, report.resourceType, this.ctx, this.refs);
+    const t1 = performance.now();
+    report.timings.validateMs += t1 - t0;
     const maxLastUpdated = later(checkpoint?.maxLastUpdated, page.maxLastUpdated);
     const result = await store.transaction(async (tx) => {
       const upserted = page.store.length ? await tx.upsertResources(source.id, runId, page.store) : undefined;
@@ -265,6 +271,7 @@ export class SourcePuller {
       if (checkpoint) await tx.saveCheckpoint(source.id, report.resourceType, runId, { ...checkpoint, maxLastUpdated });
       return { upserted, dead };
     });
+    report.timings.storeMs += performance.now() - t1;
     report.pages++;
     report.received += page.received;
     report.included += page.included;
@@ -316,7 +323,9 @@ export class SourcePuller {
     let maxLastUpdated = state.maxLastUpdated;
     while (next) {
       this.checkAbort();
+      const fetchStart = performance.now();
       const bundle = await this.ctx.client.getBundle(next);
+      report.timings.fetchMs += performance.now() - fetchStart;
       next = nextLink(bundle);
       const checkpoint: PagesCheckpoint | undefined =
         checkpointed && next ? { kind: 'pages', nextUrl: next, since: state.since, maxLastUpdated, pages: report.pages + 1 } : undefined;

@@ -52,6 +52,8 @@ export interface ComputeResult {
   deadLettersAdded: number;
   /** Dry run only: what would be sent. */
   payloads: OutboxPayload[];
+  /** Where the time went (ms): loading resources, mapping, indicators, planning, committing. */
+  timings: { loadMs: number; mapMs: number; indicatorsMs: number; planMs: number; storeMs: number };
 }
 
 /** A merged record is written about no more: an inactive stand-in makes every open Task of it close. */
@@ -62,7 +64,15 @@ function mergedModel(sourceId: string, patientId: string): EngagementModel {
 
 export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise<ComputeResult> {
   const { store, source, runId, asOf } = ctx;
-  const result: ComputeResult = { recomputed: 0, heldBack: 0, unknownPatients: 0, mergedPatients: 0, planned: 0, deadLettersAdded: 0, payloads: [] };
+  const result: ComputeResult = { recomputed: 0, heldBack: 0, unknownPatients: 0, mergedPatients: 0, planned: 0, deadLettersAdded: 0, payloads: [], timings: { loadMs: 0, mapMs: 0, indicatorsMs: 0, planMs: 0, storeMs: 0 } };
+  const time = <T>(key: keyof ComputeResult['timings'], fn: () => T): T => {
+    const t = performance.now();
+    try {
+      return fn();
+    } finally {
+      result.timings[key] += performance.now() - t;
+    }
+  };
   const pending = await store.patientsToRecompute(source.id, asOf);
   if (hold.all) {
     result.heldBack = pending.length;
@@ -93,8 +103,10 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
   for (let i = 0; i < units.length; i += COMPUTE_BATCH) {
     if (ctx.aborted()) break;
     const batch = units.slice(i, i + COMPUTE_BATCH);
+    const loadStart = performance.now();
     const resources = await store.resourcesOfPatients(source.id, [...new Set(batch.flatMap((u) => u.dataOf))]);
     const written = await store.listWrittenForPatients(source.id, batch.map((u) => u.patientId));
+    result.timings.loadMs += performance.now() - loadStart;
     const writtenById = new Map(written.map((w) => [w.identifierValue, w]));
     const writtenByPatient = new Map<string, WrittenResource[]>();
     for (const w of written) writtenByPatient.set(w.patientId, [...(writtenByPatient.get(w.patientId) ?? []), w]);
@@ -108,22 +120,23 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
         model = mergedModel(source.id, unit.patientId);
       } else {
         const own = resourcesOfUnit(unit, resources as unknown as Map<string, Resource[]>);
-        const built = buildModel(source.id, unit.patientId, own, { mappings: ctx.mappings, instruments: ctx.instruments, questionnaires: lookup });
+        const built = time('mapMs', () => buildModel(source.id, unit.patientId, own, { mappings: ctx.mappings, instruments: ctx.instruments, questionnaires: lookup }));
         for (const f of built.failures) deadLetters.push({ sourceId: source.id, runId, stage: 'map', resourceType: f.resource.resourceType, resourceId: f.resource.id, payload: f.resource, outcome: f.outcome });
         model = built.model;
       }
-      const indicators = computeIndicators(model, asOf, ctx.config.indicators);
+      const indicators = time('indicatorsMs', () => computeIndicators(model, asOf, ctx.config.indicators));
       if (!unit.merged) results.push({ patientId: unit.patientId, model, indicators });
-      const planned = planPatient(indicators, model, writtenByPatient.get(unit.patientId) ?? [], ctx.config.actions, asOf);
+      const planned = time('planMs', () => planPatient(indicators, model, writtenByPatient.get(unit.patientId) ?? [], ctx.config.actions, asOf));
       forget.push(...planned.forget);
       if (!source.writeBack) continue;
-      const prepared = prepareWrites(planned.writes, writtenById, { sourceId: source.id, runId, target, settings: ctx.config.actions, validator: ctx.validator, strict: ctx.strict });
+      const prepared = time('planMs', () => prepareWrites(planned.writes, writtenById, { sourceId: source.id, runId, target, settings: ctx.config.actions, validator: ctx.validator, strict: ctx.strict }));
       deadLetters.push(...prepared.deadLetters);
       outbox.push(...prepared.outbox);
       if (ctx.dryRun) result.payloads.push(...prepared.payloads);
     }
     result.planned += outbox.length;
     if (!ctx.dryRun) {
+      const storeStart = performance.now();
       // Indicators, their history and the writes they cause commit together: a crash loses nothing and duplicates nothing.
       result.deadLettersAdded += await store.transaction(async (tx) => {
         for (const r of results) {
@@ -137,6 +150,7 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
         }
         return deadLetters.length ? tx.addDeadLetters(deadLetters) : 0;
       });
+      result.timings.storeMs += performance.now() - storeStart;
     }
     result.recomputed += batch.filter((u) => !u.merged).length;
     ctx.emit({ type: 'computed', patients: result.recomputed, total: compute.length });

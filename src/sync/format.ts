@@ -21,6 +21,8 @@ export function formatTypeReport(t: TypeReport): string {
   return lines.join('\n');
 }
 
+const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
 export function formatSummary(s: SyncSummary): string[] {
   const lines: string[] = [];
   lines.push(`${s.dryRun ? 'DRY RUN ' : ''}sync ${s.sourceId} run ${s.runId}: ${s.status.toUpperCase()} in ${(s.durationMs / 1000).toFixed(1)} s (as of ${s.asOf})`);
@@ -48,6 +50,8 @@ export function formatSummary(s: SyncSummary): string[] {
   }
   lines.push(`dead letters: ${s.deadLetters.thisRun} this run, ${s.deadLetters.open} open in total`);
   lines.push(`requests: ${s.requests.requests} (${s.requests.retries} retries, ${s.requests.errors} error answers)`);
+  const st = s.stages;
+  lines.push(`stages: pull ${sec(st.pullMs)}, validate ${sec(st.validateMs)}, store ${sec(st.storeMs)}, map ${sec(st.mapMs)}, indicators ${sec(st.indicatorsMs)}, plan ${sec(st.planMs)}, write-back ${sec(st.writeBackMs)}`);
   if (s.error) lines.push(`error: ${s.error}`);
   return lines;
 }

@@ -82,12 +82,26 @@ export interface SyncSummary {
   heldBack: { patients: number; reasons: string[] };
   /** Patients skipped as merged into another record, and ids referenced but never returned by the source. */
   identity: { merged: number; unknownPatients: number };
+  /** Where the run's time went, per stage (ms): see docs/performance.md. */
+  stages: StageTimings;
   /** fhir-engage's own Tasks read back from the write target (what people did with them). */
   readBack?: ReadBackReport & { error?: string };
   requests: TransportStats;
   durationMs: number;
   error?: string;
   dryRunBundle?: Bundle;
+}
+
+export interface StageTimings {
+  /** Waiting for and parsing pages. */
+  pullMs: number;
+  validateMs: number;
+  /** Storing pulled pages, loading patients' resources, committing indicators and the outbox. */
+  storeMs: number;
+  mapMs: number;
+  indicatorsMs: number;
+  planMs: number;
+  writeBackMs: number;
 }
 
 export class SyncBusyError extends EngageError {
@@ -153,6 +167,7 @@ function newSummary(runId: string, source: SourceConfig, options: SyncOptions, r
     deadLetters: { thisRun: 0, open: 0 },
     heldBack: { patients: 0, reasons: [] },
     identity: { merged: 0, unknownPatients: 0 },
+    stages: { pullMs: 0, validateMs: 0, storeMs: 0, mapMs: 0, indicatorsMs: 0, planMs: 0, writeBackMs: 0 },
     requests: stats,
     durationMs: 0,
   };
@@ -188,6 +203,11 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
   });
   summary.pull = pulled.types;
   summary.deadLetters.thisRun += pulled.types.reduce((n, t) => n + t.deadLettered, 0);
+  for (const t of pulled.types) {
+    summary.stages.pullMs += t.timings.fetchMs;
+    summary.stages.validateMs += t.timings.validateMs;
+    summary.stages.storeMs += t.timings.storeMs;
+  }
   checkStopped(stop, 'after the last committed page');
   if (source.writeBack && !options.dryRun) await readBackStep(state);
   return { pulled, capabilities };
@@ -222,6 +242,10 @@ async function computeStep(state: RunState, pulled: PullReport, mappings: Mappin
   summary.deadLetters.thisRun += computed.deadLettersAdded;
   summary.heldBack = { patients: computed.heldBack, reasons: computed.heldBack > 0 || hold.all ? hold.reasons : [] };
   summary.identity = { merged: computed.mergedPatients, unknownPatients: computed.unknownPatients };
+  summary.stages.storeMs += computed.timings.loadMs + computed.timings.storeMs;
+  summary.stages.mapMs += computed.timings.mapMs;
+  summary.stages.indicatorsMs += computed.timings.indicatorsMs;
+  summary.stages.planMs += computed.timings.planMs;
   if (summary.heldBack.patients > 0) logger().warn({ event: 'held-back', sourceId: source.id, patients: computed.heldBack, reasons: hold.reasons }, 'patients held back: their data is incomplete in this run');
   checkStopped(stop, 'after the last committed batch of patients');
   return computed.payloads;
@@ -234,6 +258,7 @@ async function dispatchStep(state: RunState, capabilities: CapabilityReport): Pr
   emit({ type: 'stage', stage: 'dispatch' });
   const writer = createWriteClient(source, stats);
   const writerCaps = source.writeTarget ? await readCapabilities(writer, []) : capabilities;
+  const started = performance.now();
   const dispatched = await dispatchOutbox({
     store,
     client: writer,
@@ -248,6 +273,7 @@ async function dispatchStep(state: RunState, capabilities: CapabilityReport): Pr
   });
   summary.writes = summariseWrites(dispatched);
   summary.deadLetters.thisRun += dispatched.deadLettered;
+  summary.stages.writeBackMs += performance.now() - started;
 }
 
 /** Totals over the whole source (not just this run) for the summary. */
