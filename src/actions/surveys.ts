@@ -71,7 +71,8 @@ export function periodicWindow(model: EngagementModel, def: PeriodicSurvey, writ
     }
     const next = candidates.length ? Math.max(...candidates) : t;
     if (next > t) return undefined;
-    start = t - next >= windowDays * DAY_MS ? dayStart(t) : dayStart(next);
+    // A new window must still be open now: one that would already have closed starts today instead.
+    start = dayStart(next) + windowDays * DAY_MS <= t ? dayStart(t) : dayStart(next);
   }
   const end = start + windowDays * DAY_MS;
   const answer = completed.find((r) => Date.parse(r.authored) >= start && Date.parse(r.authored) < end);

@@ -17,6 +17,7 @@ import { registerServeCommand } from './commands/serve';
 import { registerInspectCommands } from './commands/inspect';
 import { registerValidateCommand } from './commands/validate';
 import { registerReportCommand } from './commands/report';
+import { registerBenchCommand } from './commands/bench';
 import { version } from '../version';
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -37,6 +38,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerInspectCommands(program, io, setExit);
   registerValidateCommand(program, io, setExit);
   registerReportCommand(program, io, setExit);
+  registerBenchCommand(program, io, setExit);
   return program;
 }
 

@@ -87,6 +87,15 @@ describe('survey assignments', () => {
     expect(sharedValidator().validate(t, 'outgoing')).toEqual({ valid: true });
   });
 
+  test('a new window is never one that has already closed: due on a day whose window ends now, it opens today instead', () => {
+    // Answered 2026-04-27 10:00 → due 2026-05-25 10:00; a window from 2026-05-25 would end at 2026-06-01 00:00, which is now.
+    const at = new Date('2026-06-01T00:00:00Z');
+    const m = model({ responses: [{ ...phq('q1', 0, 4), authored: '2026-04-27T10:00:00.000Z' }] });
+    const [w] = upserts(planPatient(computeIndicators(m, at, S), m, [], settings, at).writes);
+    expect(w?.identifier).toBe('p1/survey/phq9/2026-06-01');
+    expect((w?.resource as Task).executionPeriod).toEqual({ start: '2026-06-01T00:00:00.000Z', end: '2026-06-08T00:00:00.000Z' });
+  });
+
   test('a response inside the window completes the Task and links it; the window then stays closed for nothing', () => {
     const before = [written('p1/survey/phq9/2026-05-30', 'survey-assignment')];
     const writes = upserts(plan(model({ responses: [phq('q2', -1, 6)] }), before, settings));

@@ -115,6 +115,10 @@ export function jsonSummary(summaries: SyncSummary[]): string {
     deadLetters: summaries.reduce((n, s) => n + s.deadLetters.open, 0),
     deadLettersAdded: summaries.reduce((n, s) => n + s.deadLetters.thisRun, 0),
     heldBackPatients: summaries.reduce((n, s) => n + s.heldBack.patients, 0),
+    stages: total((s) => ({ ...s.stages })),
+    requests: summaries.reduce((n, s) => n + s.requests.requests, 0),
+    // What this process needed at its peak: operators size machines by it, the benchmark reports it.
+    memory: { maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024), heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576) },
     tiers: total((s) => s.tiers),
     ...(summaries.some((s) => s.dryRunBundle) ? { dryRunBundles: summaries.map((s) => s.dryRunBundle).filter(Boolean) } : {}),
   });
