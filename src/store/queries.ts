@@ -293,6 +293,10 @@ export const listQuestionnaireUrls = (sourceId: string): SqlQuery =>
 export const touchResource = (sourceId: string, resourceType: string, resourceId: string): SqlQuery =>
   q('UPDATE resources SET updated_at = now() WHERE source_id = $1 AND resource_type = $2 AND resource_id = $3 RETURNING resource_id', [sourceId, resourceType, resourceId]);
 
+/** Version and time of stored resources of one type, by id (to skip what a page repeats before any validation). */
+export const storedVersions = (sourceId: string, resourceType: string, ids: string[]): SqlQuery =>
+  q('SELECT resource_id, version_id, last_updated FROM resources WHERE source_id = $1 AND resource_type = $2 AND resource_id = ANY($3::text[])', [sourceId, resourceType, ids]);
+
 /** Every stored Patient's id and links (merged records point at their survivor). */
 export const patientRoster = (sourceId: string): SqlQuery =>
   q(`SELECT resource_id, resource->'link' AS link, resource->'identifier' AS identifier FROM resources WHERE source_id = $1 AND resource_type = 'Patient' ORDER BY resource_id`, [sourceId]);

@@ -285,6 +285,13 @@ export class Store {
     return rows.map((r) => String(r.resource_id));
   }
 
+  /** `versionId|lastUpdated` of stored resources of a type, by id: what a pull has already seen. */
+  async storedVersions(sourceId: string, resourceType: string, ids: string[]): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db.query(sql.storedVersions(sourceId, resourceType, ids));
+    return new Map(rows.map((r) => [String(r.resource_id), `${str(r.version_id) ?? ''}|${dateOrNull(r.last_updated)?.toISOString() ?? ''}`]));
+  }
+
   async touchResource(sourceId: string, resourceType: string, resourceId: string): Promise<boolean> {
     return (await this.db.query(sql.touchResource(sourceId, resourceType, resourceId))).length === 1;
   }
