@@ -18,6 +18,12 @@ import type { CliIo } from '../io';
 import { parseWholeNumber } from './sandbox';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
+
+/** The environment of the processes the benchmark starts: this one's, less fhir-engage's own settings (each scenario sets its store). */
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DATABASE_|FHIR_ENGAGE_|LOG_LEVEL$)/.test(k)));
+  return { ...inherited, LOG_LEVEL: 'silent', ...extra };
+}
 const BIN = path.join(ROOT, 'bin', 'fhir-engage.js');
 const PAGE_SIZE = 100;
 const TYPES = ['Patient', 'Appointment', 'CarePlan', 'QuestionnaireResponse'];
@@ -49,7 +55,7 @@ interface BenchReport {
 }
 
 async function startSandboxProcess(patients: number): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [BIN, 'sandbox', '--port', '0', '--patients', String(patients), '--seed', '1', '--anchor', ANCHOR, '--no-fixtures'], { env: { PATH: process.env.PATH, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [BIN, 'sandbox', '--port', '0', '--patients', String(patients), '--seed', '1', '--anchor', ANCHOR, '--no-fixtures'], { env: childEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the sandbox did not start within 10 minutes')), 600_000);
@@ -92,7 +98,7 @@ async function rawLimit(url: string): Promise<{ resources: number; seconds: numb
 function runSync(dir: string, env: Record<string, string>, args: string[]): Promise<{ seconds: number; json: Record<string, unknown> }> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'sync', '--json', '--as-of', ANCHOR, ...args], { cwd: dir, env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'sync', '--json', '--as-of', ANCHOR, ...args], { cwd: dir, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -42,12 +42,13 @@ export function reportRows(r: ProgrammeReport): { figure: string; part: string; 
   return rows;
 }
 
+const CSV_HEADER = ['scope', 'from', 'to', 'figure', 'part', 'value', 'numerator', 'denominator'].join(',');
 const csvCell = (v: unknown): string => (v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
 
 export function formatReport(r: ProgrammeReport, format: string, scope: string): string {
   if (format === 'json') return `${JSON.stringify({ scope, ...r }, null, 2)}\n`;
   const rows = reportRows(r);
-  if (format === 'csv') return `${['figure', 'part', 'value', 'numerator', 'denominator'].join(',')}\n${rows.map((x) => [x.figure, x.part, x.value, x.numerator, x.denominator].map(csvCell).join(',')).join('\n')}\n`;
+  if (format === 'csv') return `${rows.map((x) => [scope, r.period.from.slice(0, 10), r.period.to.slice(0, 10), x.figure, x.part, x.value, x.numerator, x.denominator].map(csvCell).join(',')).join('\n')}\n`;
   const lines = [`# Programme report: ${scope}`, '', `Period: ${r.period.from.slice(0, 10)} to ${r.period.to.slice(0, 10)} (end exclusive); ${r.patients} patients.`, '', '| figure | part | value | counts |', '|---|---|---|---|'];
   for (const x of rows) lines.push(`| ${x.figure} | ${x.part} | ${x.value} | ${x.denominator !== undefined ? `${x.numerator} / ${x.denominator}` : ''} |`);
   lines.push('', '## Definitions', '');
@@ -81,8 +82,11 @@ export function registerReportCommand(program: Command, io: CliIo, setExit: (cod
       try {
         const sources = opts.source ? [opts.source] : [...new Set((await store.listSources()).map((s) => s.id))];
         const parts: string[] = [formatReport(await loadProgrammeReport(store, config, { from, to, sourceId: opts.source }), opts.format, opts.source ? `source ${opts.source}` : 'all sources')];
-        if (!opts.source && opts.format !== 'csv') for (const id of sources) parts.push(formatReport(await loadProgrammeReport(store, config, { from, to, sourceId: id }), opts.format, `source ${id}`));
-        const text = opts.format === 'json' ? `[${parts.map((p) => p.trim()).join(',\n')}]\n` : parts.join('\n');
+        if (!opts.source) for (const id of sources) parts.push(formatReport(await loadProgrammeReport(store, config, { from, to, sourceId: id }), opts.format, `source ${id}`));
+        const text =
+          opts.format === 'json' ? `[${parts.map((p) => p.trim()).join(',\n')}]\n`
+            : opts.format === 'csv' ? `${CSV_HEADER}\n${parts.join('')}`
+              : parts.join('\n');
         if (opts.out) {
           writeFileSync(opts.out, text);
           io.err(`report written to ${opts.out}`);
