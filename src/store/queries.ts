@@ -363,12 +363,22 @@ export const resourcesOfType = (sourceId: string, resourceType: string): SqlQuer
   q('SELECT resource FROM resources WHERE source_id = $1 AND resource_type = $2 ORDER BY resource_id', [sourceId, resourceType]);
 
 /** The model and indicators of a patient, with when they were computed. */
-export const saveComputation = (sourceId: string, patientId: string, model: unknown, modelHash: string, indicators: unknown, asOf: Date, runId: string | null): SqlQuery =>
+export interface ComputationRow {
+  patientId: string;
+  modelJson: string;
+  modelHash: string;
+  indicatorsJson: string;
+}
+
+/** Models and indicators of many patients in one statement (patients unique within a call). */
+export const saveComputations = (sourceId: string, rows: ComputationRow[], asOf: Date, runId: string | null): SqlQuery =>
   q(
-    `INSERT INTO patient_models (source_id, patient_id, model, model_hash, indicators, computed_as_of, run_id) VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6, $7)
+    `INSERT INTO patient_models (source_id, patient_id, model, model_hash, indicators, computed_as_of, run_id)
+     SELECT $1, t.patient_id, t.model::jsonb, t.model_hash, t.indicators::jsonb, $2, $3
+     FROM unnest($4::text[], $5::text[], $6::text[], $7::text[]) AS t(patient_id, model, model_hash, indicators)
      ON CONFLICT (source_id, patient_id) DO UPDATE SET model = EXCLUDED.model, model_hash = EXCLUDED.model_hash,
        indicators = EXCLUDED.indicators, computed_as_of = EXCLUDED.computed_as_of, run_id = EXCLUDED.run_id, updated_at = now()`,
-    [sourceId, patientId, JSON.stringify(model), modelHash, JSON.stringify(indicators), asOf, runId],
+    [sourceId, asOf, runId, rows.map((r) => r.patientId), rows.map((r) => r.modelJson), rows.map((r) => r.modelHash), rows.map((r) => r.indicatorsJson)],
   );
 
 export const getComputations = (patientId: string, sourceId: string | null): SqlQuery =>
@@ -399,32 +409,19 @@ export interface IndicatorInsert {
  * stored value for the same patient and indicator: a recomputation with
  * identical inputs stores nothing.
  */
-export const recordIndicators = (
-  sourceId: string,
-  patientId: string,
-  asOf: Date,
-  runId: string | null,
-  items: IndicatorInsert[],
-): SqlQuery =>
+/** Indicator values of many patients that differ from each one's latest stored value, in one statement. */
+export const recordIndicators = (sourceId: string, asOf: Date, runId: string | null, items: (IndicatorInsert & { patientId: string })[]): SqlQuery =>
   q(
     `INSERT INTO indicator_history (source_id, patient_id, indicator, value, value_hash, as_of, run_id)
-     SELECT $1, $2, t.indicator, t.value::jsonb, t.value_hash, $3, $4
-     FROM unnest($5::text[], $6::text[], $7::text[]) AS t(indicator, value, value_hash)
+     SELECT $1, t.patient_id, t.indicator, t.value::jsonb, t.value_hash, $2, $3
+     FROM unnest($4::text[], $5::text[], $6::text[], $7::text[]) AS t(patient_id, indicator, value, value_hash)
      WHERE t.value_hash IS DISTINCT FROM (
        SELECT h.value_hash FROM indicator_history h
-       WHERE h.source_id = $1 AND h.patient_id = $2 AND h.indicator = t.indicator
+       WHERE h.source_id = $1 AND h.patient_id = t.patient_id AND h.indicator = t.indicator
        ORDER BY h.as_of DESC, h.id DESC LIMIT 1
      )
-     RETURNING indicator`,
-    [
-      sourceId,
-      patientId,
-      asOf,
-      runId,
-      items.map((i) => i.indicator),
-      items.map((i) => i.valueJson),
-      items.map((i) => i.valueHash),
-    ],
+     RETURNING patient_id, indicator`,
+    [sourceId, asOf, runId, items.map((i) => i.patientId), items.map((i) => i.indicator), items.map((i) => i.valueJson), items.map((i) => i.valueHash)],
   );
 
 export const indicatorHistory = (

@@ -509,7 +509,14 @@ export class Store {
   }
 
   async saveComputation(sourceId: string, patientId: string, model: unknown, indicators: unknown, asOf: Date, runId: string | null): Promise<void> {
-    await this.db.query(sql.saveComputation(sourceId, patientId, model, contentHash(model), indicators, asOf, runId));
+    await this.saveComputations(sourceId, [{ patientId, model, indicators }], asOf, runId);
+  }
+
+  /** Many patients' models and indicators: one statement per BATCH_ROWS patients. */
+  async saveComputations(sourceId: string, items: { patientId: string; model: unknown; indicators: unknown }[], asOf: Date, runId: string | null): Promise<void> {
+    for (const batch of chunks(items, BATCH_ROWS)) {
+      await this.db.query(sql.saveComputations(sourceId, batch.map((i) => ({ patientId: i.patientId, modelJson: JSON.stringify(i.model), modelHash: contentHash(i.model), indicatorsJson: JSON.stringify(i.indicators) })), asOf, runId));
+    }
   }
 
   async getComputations(patientId: string, sourceId?: string): Promise<{ sourceId: string; patientId: string; indicators: unknown; computedAsOf: Date | null }[]> {
@@ -531,19 +538,17 @@ export class Store {
     runId: string | null,
     values: IndicatorValue[],
   ): Promise<string[]> {
-    if (values.length === 0) {
-      return [];
+    return (await this.recordIndicatorsMany(sourceId, asOf, runId, [{ patientId, values }])).map((r) => r.indicator);
+  }
+
+  /** The same for many patients at once: one statement per BATCH_ROWS values. Returns what was recorded. */
+  async recordIndicatorsMany(sourceId: string, asOf: Date, runId: string | null, items: { patientId: string; values: IndicatorValue[] }[]): Promise<{ patientId: string; indicator: string }[]> {
+    const flat = items.flatMap((i) => i.values.map((v) => ({ patientId: i.patientId, indicator: v.indicator, valueJson: JSON.stringify(v.value), valueHash: contentHash(v.value) })));
+    const out: { patientId: string; indicator: string }[] = [];
+    for (const batch of chunks(flat, BATCH_ROWS)) {
+      for (const r of await this.db.query(sql.recordIndicators(sourceId, asOf, runId, batch))) out.push({ patientId: String(r.patient_id), indicator: String(r.indicator) });
     }
-    const rows = await this.db.query(
-      sql.recordIndicators(
-        sourceId,
-        patientId,
-        asOf,
-        runId,
-        values.map((v) => ({ indicator: v.indicator, valueJson: JSON.stringify(v.value), valueHash: contentHash(v.value) })),
-      ),
-    );
-    return rows.map((r) => String(r.indicator));
+    return out;
   }
 
   async indicatorHistory(options: {

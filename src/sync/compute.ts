@@ -139,10 +139,9 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
       const storeStart = performance.now();
       // Indicators, their history and the writes they cause commit together: a crash loses nothing and duplicates nothing.
       result.deadLettersAdded += await store.transaction(async (tx) => {
-        for (const r of results) {
-          await tx.saveComputation(source.id, r.patientId, r.model, r.indicators, asOf, runId);
-          await tx.recordIndicators(source.id, r.patientId, asOf, runId, historyValues(r.indicators));
-        }
+        // One round trip per batch of patients, not two per patient.
+        await tx.saveComputations(source.id, results, asOf, runId);
+        await tx.recordIndicatorsMany(source.id, asOf, runId, results.map((r) => ({ patientId: r.patientId, values: historyValues(r.indicators) })));
         if (outbox.length) await tx.enqueueOutbox(source.id, runId, outbox);
         for (const id of forget) {
           const w = writtenById.get(id);

@@ -227,6 +227,18 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect(history.map((h) => h.value)).toEqual(['at-risk', 'engaged']);
   });
 
+  test('indicator history of many patients in one call: each patient compared with its own latest value', async () => {
+    const asOf = new Date('2026-06-03T00:00:00Z');
+    await store.recordIndicators('ihm', 'a', asOf, 'r0', [{ indicator: 'tier', value: 'engaged' }]);
+    const recorded = await store.recordIndicatorsMany('ihm', new Date('2026-06-04T00:00:00Z'), 'r1', [
+      { patientId: 'a', values: [{ indicator: 'tier', value: 'engaged' }] },
+      { patientId: 'b', values: [{ indicator: 'tier', value: 'engaged' }, { indicator: 'score', value: 70 }] },
+    ]);
+    expect(recorded.sort((x, y) => (x.patientId + x.indicator).localeCompare(y.patientId + y.indicator))).toEqual([{ patientId: 'b', indicator: 'score' }, { patientId: 'b', indicator: 'tier' }]);
+    await store.saveComputations('ihm', [{ patientId: 'a', model: { m: 'a' }, indicators: { i: 1 } }, { patientId: 'b', model: { m: 'b' }, indicators: { i: 2 } }], asOf, 'r1');
+    expect((await store.listComputations('ihm')).map((c) => [c.patientId, c.indicators])).toEqual([['a', { i: 1 }], ['b', { i: 2 }]]);
+  });
+
   test('patients are recomputed when their resources changed, or once per as-of day', async () => {
     const day1 = new Date('2026-06-01T10:00:00Z');
     await store.upsertResources('rc', 'r1', [{ resource: patient('p1', 'One'), patientId: 'p1' }, { resource: patient('p2', 'Two'), patientId: 'p2' }]);
