@@ -329,17 +329,32 @@ export class SourcePuller {
 
   /** Follows next links from `url` to the end, committing each page with a checkpoint when `checkpointed`. */
   private async followPages(report: TypeReport, url: string, state: { maxLastUpdated?: string; since?: string }, checkpointed: boolean): Promise<string | undefined> {
-    let next: string | undefined = url;
     let maxLastUpdated = state.maxLastUpdated;
-    while (next) {
-      this.checkAbort();
+    // One page ahead: the next page is fetched while this one is validated and stored. Pages still
+    // commit one by one with their checkpoint; a crash costs at most the one page fetched ahead.
+    const fetchPage = (u: string): Promise<Bundle> => {
+      const p = this.ctx.client.getBundle(u);
+      p.catch(() => undefined); // awaited below; a page never awaited (stop, crash) must not be an unhandled rejection
+      return p;
+    };
+    this.checkAbort();
+    let ahead: Promise<Bundle> | undefined = fetchPage(url);
+    while (ahead) {
       const fetchStart = performance.now();
-      const bundle = await this.ctx.client.getBundle(next);
+      const bundle: Bundle = await ahead;
       report.timings.fetchMs += performance.now() - fetchStart;
-      next = nextLink(bundle);
+      const next = nextLink(bundle);
+      ahead = next && !this.ctx.signal?.aborted ? fetchPage(next) : undefined;
       const checkpoint: PagesCheckpoint | undefined =
         checkpointed && next ? { kind: 'pages', nextUrl: next, since: state.since, maxLastUpdated, pages: report.pages + 1 } : undefined;
-      maxLastUpdated = await this.commitPage(report, bundle.entry ?? [], checkpoint);
+      try {
+        maxLastUpdated = await this.commitPage(report, bundle.entry ?? [], checkpoint);
+        if (next) this.checkAbort();
+      } catch (err) {
+        // Nothing is left in flight when the pull gives up: the page fetched ahead is let finish (and dropped).
+        await ahead?.catch(() => undefined);
+        throw err;
+      }
     }
     return maxLastUpdated;
   }
@@ -422,6 +437,7 @@ export class SourcePuller {
     }
     const since = checkpoint?.since ?? (await this.since(type));
     const mode: PullMode = checkpoint ? 'resumed' : since ? 'incremental' : 'full';
+    this.ctx.validator.prepare?.(type);
     const report = emptyReport(type, mode, since);
     if (support.note) report.notes.push(support.note);
     this.ctx.onEvent?.({ type: 'type-started', resourceType: type, mode, since });
