@@ -250,6 +250,8 @@ export class SourcePuller {
   private readonly failedPatients = new Set<string>();
   /** How references find patients: the source's base URL, and (once Patients are pulled) their identifiers. */
   private refs: PatientRefContext;
+  /** Types pulled before (a watermark or a checkpoint exists): pages may repeat stored versions. */
+  private readonly seenBefore = new Set<string>();
   private readonly questionnaireRefs = new Set<string>();
 
   constructor(private readonly ctx: PullContext) {
@@ -268,8 +270,9 @@ export class SourcePuller {
   private async commitPage(report: TypeReport, entries: BundleEntry[], checkpoint: Checkpoint | undefined): Promise<string | undefined> {
     const { source, store, runId } = this.ctx;
     const ids = entries.map((e) => e.resource).filter((r) => r?.resourceType === report.resourceType && r.id).map((r) => r?.id as string);
+    // Nothing stored yet (a first pull): nothing to skip, and no lookup per page.
+    const seen = this.seenBefore.has(report.resourceType) ? await store.storedVersions(source.id, report.resourceType, ids) : undefined;
     const t0 = performance.now();
-    const seen = await store.storedVersions(source.id, report.resourceType, ids);
     const page = classifyEntries(entries, report.resourceType, this.ctx, this.refs, seen);
     const t1 = performance.now();
     report.timings.validateMs += t1 - t0;
@@ -339,17 +342,22 @@ export class SourcePuller {
     };
     this.checkAbort();
     let ahead: Promise<Bundle> | undefined = fetchPage(url);
+    // The first page is stored before the second is asked for: validating it compiles the type's schema
+    // (seconds of CPU), which must not hold up a request in flight until it times out.
+    let first = true;
     while (ahead) {
       const fetchStart = performance.now();
       const bundle: Bundle = await ahead;
       report.timings.fetchMs += performance.now() - fetchStart;
       const next = nextLink(bundle);
-      ahead = next && !this.ctx.signal?.aborted ? fetchPage(next) : undefined;
+      ahead = next && !first && !this.ctx.signal?.aborted ? fetchPage(next) : undefined;
       const checkpoint: PagesCheckpoint | undefined =
         checkpointed && next ? { kind: 'pages', nextUrl: next, since: state.since, maxLastUpdated, pages: report.pages + 1 } : undefined;
       try {
         maxLastUpdated = await this.commitPage(report, bundle.entry ?? [], checkpoint);
         if (next) this.checkAbort();
+        if (first && next) ahead = fetchPage(next);
+        first = false;
       } catch (err) {
         // Nothing is left in flight when the pull gives up: the page fetched ahead is let finish (and dropped).
         await ahead?.catch(() => undefined);
@@ -436,8 +444,8 @@ export class SourcePuller {
       this.refs = { ...this.refs, patientByIdentifier: patientIdentifierIndex(await this.ctx.store.patientRoster(this.ctx.source.id)) };
     }
     const since = checkpoint?.since ?? (await this.since(type));
+    if (checkpoint || (await this.ctx.store.getWatermark(this.ctx.source.id, type))) this.seenBefore.add(type);
     const mode: PullMode = checkpoint ? 'resumed' : since ? 'incremental' : 'full';
-    this.ctx.validator.prepare?.(type);
     const report = emptyReport(type, mode, since);
     if (support.note) report.notes.push(support.note);
     this.ctx.onEvent?.({ type: 'type-started', resourceType: type, mode, since });

@@ -253,15 +253,6 @@ export class ResourceValidator {
     return { valid: !issues.some((i) => i.severity === 'error'), outcome: { resourceType: 'OperationOutcome', issue: issues } };
   }
 
-  /**
-   * Compiles a type's schema now (ajv compiles on first use, for seconds):
-   * done before a pull starts fetching, so that no request in flight waits
-   * behind it and times out.
-   */
-  prepare(type: string): void {
-    if (this.fhirTypes.has(type)) this.fhirValidator(type);
-  }
-
   /** Whether a resource is valid against the base FHIR R4 schema alone (no profiles, no tolerance). */
   conformsToR4(resource: unknown): boolean {
     const type = (resource as { resourceType?: unknown } | null)?.resourceType;
