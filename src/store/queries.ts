@@ -83,7 +83,7 @@ export interface ResourceRow {
   lastUpdated: Date | null;
   contentHash: string;
   patientId: string | null;
-  json: string;
+  resource: object;
 }
 
 /**
@@ -93,9 +93,9 @@ export interface ResourceRow {
 export const upsertResources = (sourceId: string, runId: string | null, rows: ResourceRow[]): SqlQuery =>
   q(
     `INSERT INTO resources (source_id, resource_type, resource_id, version_id, last_updated, content_hash, patient_id, resource, run_id)
-     SELECT $1, t.resource_type, t.resource_id, t.version_id, t.last_updated, t.content_hash, t.patient_id, t.resource::jsonb, $2
-     FROM unnest($3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[])
-       AS t(resource_type, resource_id, version_id, last_updated, content_hash, patient_id, resource)
+     SELECT $1, t.resource_type, t.resource_id, t.version_id, t.last_updated, t.content_hash, t.patient_id, t.resource, $2
+     FROM jsonb_to_recordset($3::jsonb)
+       AS t(resource_type text, resource_id text, version_id text, last_updated timestamptz, content_hash text, patient_id text, resource jsonb)
      ON CONFLICT (source_id, resource_type, resource_id) DO UPDATE SET
        version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated, content_hash = EXCLUDED.content_hash,
        patient_id = EXCLUDED.patient_id, resource = EXCLUDED.resource, run_id = EXCLUDED.run_id, updated_at = now()
@@ -104,13 +104,19 @@ export const upsertResources = (sourceId: string, runId: string | null, rows: Re
     [
       sourceId,
       runId,
-      rows.map((r) => r.resourceType),
-      rows.map((r) => r.resourceId),
-      rows.map((r) => r.versionId),
-      rows.map((r) => (r.lastUpdated ? r.lastUpdated.toISOString() : null)),
-      rows.map((r) => r.contentHash),
-      rows.map((r) => r.patientId),
-      rows.map((r) => r.json),
+      // One JSON document for the whole batch: serialised once, parsed by PostgreSQL in C (a text[] of
+      // JSON strings would be escaped element by element by the driver).
+      JSON.stringify(
+        rows.map((r) => ({
+          resource_type: r.resourceType,
+          resource_id: r.resourceId,
+          version_id: r.versionId,
+          last_updated: r.lastUpdated ? r.lastUpdated.toISOString() : null,
+          content_hash: r.contentHash,
+          patient_id: r.patientId,
+          resource: r.resource,
+        })),
+      ),
     ],
   );
 

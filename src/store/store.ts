@@ -229,7 +229,7 @@ export class Store {
         lastUpdated: lastUpdated && !Number.isNaN(lastUpdated.getTime()) ? lastUpdated : null,
         contentHash: resourceContentHash(resource),
         patientId: patientId ?? null,
-        json: JSON.stringify(resource),
+        resource,
       });
     }
     const result: UpsertResult = { inserted: 0, updated: 0, unchanged: 0, changedPatients: [], changed: [] };

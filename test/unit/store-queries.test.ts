@@ -18,23 +18,17 @@ describe('SQL builders', () => {
     }
   });
 
-  test('a resource batch becomes parallel arrays, one per column', () => {
+  test('a resource batch is one JSON document (one row per resource), its values never in the SQL text', () => {
     const q = sql.upsertResources('s', 'r', [
-      { resourceType: 'Patient', resourceId: '1', versionId: '2', lastUpdated: new Date('2026-01-01T00:00:00Z'), contentHash: 'h1', patientId: '1', json: '{}' },
-      { resourceType: 'Appointment', resourceId: 'a', versionId: null, lastUpdated: null, contentHash: 'h2', patientId: null, json: '{"a":1}' },
+      { resourceType: 'Patient', resourceId: '1', versionId: '2', lastUpdated: new Date('2026-01-01T00:00:00Z'), contentHash: 'h1', patientId: '1', resource: { resourceType: 'Patient', id: '1' } },
+      { resourceType: 'Appointment', resourceId: "a'); DROP", versionId: null, lastUpdated: null, contentHash: 'h2', patientId: null, resource: { a: 1 } },
     ]);
-    expect(q.values).toEqual([
-      's',
-      'r',
-      ['Patient', 'Appointment'],
-      ['1', 'a'],
-      ['2', null],
-      ['2026-01-01T00:00:00.000Z', null],
-      ['h1', 'h2'],
-      ['1', null],
-      ['{}', '{"a":1}'],
+    expect(q.values.slice(0, 2)).toEqual(['s', 'r']);
+    expect(JSON.parse(q.values[2] as string)).toEqual([
+      { resource_type: 'Patient', resource_id: '1', version_id: '2', last_updated: '2026-01-01T00:00:00.000Z', content_hash: 'h1', patient_id: '1', resource: { resourceType: 'Patient', id: '1' } },
+      { resource_type: 'Appointment', resource_id: "a'); DROP", version_id: null, last_updated: null, content_hash: 'h2', patient_id: null, resource: { a: 1 } },
     ]);
-    expect(q.text).toContain('WHERE resources.content_hash <> EXCLUDED.content_hash');
+    expect(q.text).not.toContain('DROP');
   });
 });
 
