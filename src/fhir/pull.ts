@@ -439,8 +439,9 @@ export class SourcePuller {
     }
     const checkpoint = this.ctx.full ? undefined : (await this.ctx.store.getCheckpoint<Checkpoint>(this.ctx.source.id, type))?.state;
     if (this.ctx.full) await this.ctx.store.deleteCheckpoint(this.ctx.source.id, type);
-    if (type !== 'Patient') {
-      // Logical references and contained patients are found through the identifiers of the patients stored so far.
+    if (type !== 'Patient' && !this.refs.patientByIdentifier) {
+      // Logical references and contained patients are found through the patients' identifiers. Patient is
+      // pulled first, so the index is read once, after it.
       this.refs = { ...this.refs, patientByIdentifier: patientIdentifierIndex(await this.ctx.store.patientRoster(this.ctx.source.id)) };
     }
     const since = checkpoint?.since ?? (await this.since(type));

@@ -159,7 +159,8 @@ function movedByPerson(current: Resource, written: { status: string | null } | u
 type SendResult = { status: number; resource?: Resource; outcome?: OperationOutcome };
 
 async function sendUpsert(ctx: DispatchContext, p: UpsertPayload, target: string, firstAttempt: boolean, sentInBatch?: SendResult): Promise<WriteOutcome> {
-  const before = await ctx.store.getWritten(ctx.sourceId, p.identifier);
+  // A write sent in a batch was chosen because nothing was written under its identifier yet.
+  const before = sentInBatch ? undefined : await ctx.store.getWritten(ctx.sourceId, p.identifier);
   // Never written and never tried: the conditional create alone is safe (the server matches the
   // identifier), which halves the requests of a first sync. Any retry looks the resource up first.
   let created: ServerCopy | undefined;
