@@ -271,8 +271,10 @@ export class SourcePuller {
     const { source, store, runId } = this.ctx;
     const ids = entries.map((e) => e.resource).filter((r) => r?.resourceType === report.resourceType && r.id).map((r) => r?.id as string);
     // Nothing stored yet (a first pull): nothing to skip, and no lookup per page.
+    const lookupStart = performance.now();
     const seen = this.seenBefore.has(report.resourceType) ? await store.storedVersions(source.id, report.resourceType, ids) : undefined;
     const t0 = performance.now();
+    report.timings.storeMs += t0 - lookupStart;
     const page = classifyEntries(entries, report.resourceType, this.ctx, this.refs, seen);
     const t1 = performance.now();
     report.timings.validateMs += t1 - t0;

@@ -92,7 +92,8 @@ export interface ResourceRow {
  */
 export const upsertResources = (sourceId: string, runId: string | null, rows: ResourceRow[]): SqlQuery =>
   q(
-    `INSERT INTO resources (source_id, resource_type, resource_id, version_id, last_updated, content_hash, patient_id, resource, run_id)
+    `WITH up AS (
+     INSERT INTO resources (source_id, resource_type, resource_id, version_id, last_updated, content_hash, patient_id, resource, run_id)
      SELECT $1, t.resource_type, t.resource_id, t.version_id, t.last_updated, t.content_hash, t.patient_id, t.resource, $2
      FROM jsonb_to_recordset($3::jsonb)
        AS t(resource_type text, resource_id text, version_id text, last_updated timestamptz, content_hash text, patient_id text, resource jsonb)
@@ -100,7 +101,14 @@ export const upsertResources = (sourceId: string, runId: string | null, rows: Re
        version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated, content_hash = EXCLUDED.content_hash,
        patient_id = EXCLUDED.patient_id, resource = EXCLUDED.resource, run_id = EXCLUDED.run_id, updated_at = now()
      WHERE resources.content_hash <> EXCLUDED.content_hash
-     RETURNING resource_type, resource_id, patient_id, (xmax = 0) AS inserted`,
+     RETURNING resource_type, resource_id, patient_id, (xmax = 0) AS inserted
+     ), marked AS (
+       -- The patients of what changed are recomputed by the next compute stage (migration 006).
+       INSERT INTO patients_to_compute (source_id, patient_id)
+       SELECT DISTINCT $1, patient_id FROM up WHERE patient_id IS NOT NULL
+       ON CONFLICT DO NOTHING
+     )
+     SELECT * FROM up`,
     [
       sourceId,
       runId,
@@ -297,7 +305,15 @@ export const listQuestionnaireUrls = (sourceId: string): SqlQuery =>
 
 /** Marks a stored resource changed, so that its patient is recomputed by the next run. */
 export const touchResource = (sourceId: string, resourceType: string, resourceId: string): SqlQuery =>
-  q('UPDATE resources SET updated_at = now() WHERE source_id = $1 AND resource_type = $2 AND resource_id = $3 RETURNING resource_id', [sourceId, resourceType, resourceId]);
+  q(
+    `WITH touched AS (
+       UPDATE resources SET updated_at = now() WHERE source_id = $1 AND resource_type = $2 AND resource_id = $3 RETURNING resource_id, patient_id
+     ), marked AS (
+       INSERT INTO patients_to_compute (source_id, patient_id) SELECT $1, patient_id FROM touched WHERE patient_id IS NOT NULL ON CONFLICT DO NOTHING
+     )
+     SELECT resource_id FROM touched`,
+    [sourceId, resourceType, resourceId],
+  );
 
 /** Version and time of stored resources of one type, by id (to skip what a page repeats before any validation). */
 export const storedVersions = (sourceId: string, resourceType: string, ids: string[]): SqlQuery =>
@@ -348,15 +364,17 @@ export const countWritten = (sourceId: string | null): SqlQuery =>
  */
 export const patientsToRecompute = (sourceId: string, asOf: Date): SqlQuery =>
   q(
-    `SELECT r.patient_id FROM resources r
-     LEFT JOIN patient_models m ON m.source_id = r.source_id AND m.patient_id = r.patient_id
-     WHERE r.source_id = $1 AND r.patient_id IS NOT NULL
-     GROUP BY r.patient_id, m.updated_at, m.computed_as_of
-     HAVING m.updated_at IS NULL OR max(r.updated_at) > m.updated_at
-        OR m.computed_as_of IS NULL OR (m.computed_as_of AT TIME ZONE 'UTC')::date <> ($2::timestamptz AT TIME ZONE 'UTC')::date
-     ORDER BY r.patient_id`,
+    `SELECT patient_id FROM patients_to_compute WHERE source_id = $1
+     UNION
+     SELECT patient_id FROM patient_models
+     WHERE source_id = $1 AND (computed_as_of IS NULL OR (computed_as_of AT TIME ZONE 'UTC')::date <> ($2::timestamptz AT TIME ZONE 'UTC')::date)
+     ORDER BY patient_id`,
     [sourceId, asOf],
   );
+
+/** Patients whose data has been computed (or found merged into another record): no longer pending. */
+export const markPatientsComputed = (sourceId: string, patientIds: string[]): SqlQuery =>
+  q('DELETE FROM patients_to_compute WHERE source_id = $1 AND patient_id = ANY($2::text[])', [sourceId, patientIds]);
 
 export const resourcesOfPatients = (sourceId: string, patientIds: string[]): SqlQuery =>
   q(
@@ -447,9 +465,14 @@ export const indicatorHistory = (
 
 // ── maintenance ─────────────────────────────────────────────────────────────
 
+export const ANALYZED_TABLES = ['resources', 'patients_to_compute', 'patient_models', 'indicator_history'] as const;
+
+/** Fresh planner statistics: PGlite never gathers them by itself, nor does PostgreSQL with autovacuum off. */
+export const analyze = (table: (typeof ANALYZED_TABLES)[number]): SqlQuery => q(`ANALYZE ${table}`, []);
+
 /** Everything stored for a source except its run history (the sandbox is a new EMR each time it starts). */
 export const resetSourceData = (sourceId: string): SqlQuery[] =>
-  ['resources', 'watermarks', 'pull_checkpoints', 'patient_models', 'indicator_history', 'written_resources', 'outbox', 'dead_letters', 'task_events', 'programme_history'].map((table) =>
+  ['resources', 'patients_to_compute', 'watermarks', 'pull_checkpoints', 'patient_models', 'indicator_history', 'written_resources', 'outbox', 'dead_letters', 'task_events', 'programme_history'].map((table) =>
     q(`DELETE FROM ${table} WHERE source_id = $1`, [sourceId]),
   );
 

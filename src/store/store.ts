@@ -489,6 +489,20 @@ export class Store {
     return rows.map((r) => String(r.patient_id));
   }
 
+  /**
+   * Refreshes the planner's statistics of the tables a sync grows. Without them, after a first load
+   * the per-page lookup of stored versions took ~130 ms instead of <1 ms (10,000 patients, PostgreSQL
+   * with autovacuum off; PGlite has no autovacuum at all).
+   */
+  async analyze(tables: readonly (typeof sql.ANALYZED_TABLES)[number][] = sql.ANALYZED_TABLES): Promise<void> {
+    for (const t of tables) await this.db.query(sql.analyze(t));
+  }
+
+  /** Clears the pending mark of patients whose computation commits in the same transaction. */
+  async markPatientsComputed(sourceId: string, patientIds: string[]): Promise<void> {
+    for (const batch of chunks(patientIds, BATCH_ROWS)) await this.db.query(sql.markPatientsComputed(sourceId, batch));
+  }
+
   /** Stored resources of some patients, grouped by patient. */
   async resourcesOfPatients(sourceId: string, patientIds: string[]): Promise<Map<string, Record<string, unknown>[]>> {
     const out = new Map<string, Record<string, unknown>[]>();
@@ -512,10 +526,11 @@ export class Store {
     await this.saveComputations(sourceId, [{ patientId, model, indicators }], asOf, runId);
   }
 
-  /** Many patients' models and indicators: one statement per BATCH_ROWS patients. */
+  /** Many patients' models and indicators (no longer pending): two statements per BATCH_ROWS patients. Call inside a transaction. */
   async saveComputations(sourceId: string, items: { patientId: string; model: unknown; indicators: unknown }[], asOf: Date, runId: string | null): Promise<void> {
     for (const batch of chunks(items, BATCH_ROWS)) {
       await this.db.query(sql.saveComputations(sourceId, batch.map((i) => ({ patientId: i.patientId, modelJson: JSON.stringify(i.model), modelHash: contentHash(i.model), indicatorsJson: JSON.stringify(i.indicators) })), asOf, runId));
+      await this.db.query(sql.markPatientsComputed(sourceId, batch.map((i) => i.patientId)));
     }
   }
 

@@ -141,6 +141,9 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
       result.deadLettersAdded += await store.transaction(async (tx) => {
         // One round trip per batch of patients, not two per patient.
         await tx.saveComputations(source.id, results, asOf, runId);
+        // Merged records, and the replaced records whose data a survivor took over, are done with too.
+        const alsoDone = batch.flatMap((u) => (u.merged ? [u.patientId] : u.dataOf.filter((id) => id !== u.patientId)));
+        if (alsoDone.length) await tx.markPatientsComputed(source.id, alsoDone);
         await tx.recordIndicatorsMany(source.id, asOf, runId, results.map((r) => ({ patientId: r.patientId, values: historyValues(r.indicators) })));
         if (outbox.length) await tx.enqueueOutbox(source.id, runId, outbox);
         for (const id of forget) {

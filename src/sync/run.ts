@@ -34,6 +34,13 @@ import { logger } from '../log/logger';
 import type { SyncEvent } from './events';
 
 const HEARTBEAT_MS = 15_000;
+/** Rows added by a stage beyond which the planner's statistics are refreshed (see Store.analyze). */
+const ANALYZE_AFTER_ROWS = 1_000;
+
+/** Statistics are an optimisation: failing to refresh them never fails a run. */
+async function refreshStatistics(store: Store, tables: Parameters<Store['analyze']>[0], sourceId: string): Promise<void> {
+  await store.analyze(tables).catch((err: unknown) => logger().warn({ err, event: 'analyze-failed', sourceId }, 'could not refresh the store statistics'));
+}
 
 export interface SyncOptions {
   asOf: Date;
@@ -209,6 +216,7 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
     summary.stages.storeMs += t.timings.storeMs;
   }
   checkStopped(stop, 'after the last committed page');
+  if (pulled.types.reduce((n, t) => n + t.new, 0) >= ANALYZE_AFTER_ROWS) await refreshStatistics(store, ['resources', 'patients_to_compute'], source.id);
   if (source.writeBack && !options.dryRun) await readBackStep(state);
   return { pulled, capabilities };
 }
@@ -246,6 +254,7 @@ async function computeStep(state: RunState, pulled: PullReport, mappings: Mappin
   summary.stages.mapMs += computed.timings.mapMs;
   summary.stages.indicatorsMs += computed.timings.indicatorsMs;
   summary.stages.planMs += computed.timings.planMs;
+  if (computed.recomputed >= ANALYZE_AFTER_ROWS && !options.dryRun) await refreshStatistics(store, ['patient_models', 'indicator_history', 'patients_to_compute'], source.id);
   if (summary.heldBack.patients > 0) logger().warn({ event: 'held-back', sourceId: source.id, patients: computed.heldBack, reasons: hold.reasons }, 'patients held back: their data is incomplete in this run');
   checkStopped(stop, 'after the last committed batch of patients');
   return computed.payloads;
@@ -284,7 +293,15 @@ async function totalsStep(state: RunState): Promise<void> {
   summary.tiers = summary.programme.tiers;
   summary.patients.total = computations.length;
   summary.deadLetters.open = await store.countDeadLetters({ sourceId: source.id });
-  if (!state.options.dryRun) await recordProgrammeHistory(store, state.config, source.id, state.options.asOf, state.runId);
+  if (state.options.dryRun) return;
+  // The day's entry stands when this run changed nothing it is computed from: a no-change run
+  // must not reload every patient's model (2 s at 10,000 patients).
+  const wrote = Object.values(summary.writes).some((w) => w.created + w.updated + w.cancelled + w.completed > 0);
+  const changed = summary.patients.recomputed > 0 || summary.deadLetters.thisRun > 0 || (summary.readBack?.events ?? 0) > 0 || wrote;
+  const asOf = state.options.asOf;
+  if (changed || (await store.listProgrammeHistory(asOf, asOf, source.id)).length === 0) {
+    await recordProgrammeHistory(store, state.config, source.id, asOf, state.runId);
+  }
 }
 
 async function runLocked(store: Store, config: AppConfig, source: SourceConfig, options: SyncOptions, lockLost: AbortSignal): Promise<SyncSummary> {

@@ -36,7 +36,7 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect(await migrate(driver)).toEqual([]);
     const status = await migrationStatus(driver);
     expect(status.pending).toEqual([]);
-    expect(status.applied).toEqual(['001_initial', '002_pull_checkpoints', '003_writeback', '004_scheduled_slots', '005_programme']);
+    expect(status.applied).toEqual(['001_initial', '002_pull_checkpoints', '003_writeback', '004_scheduled_slots', '005_programme', '006_patients_to_compute']);
   });
 
   test('task events: each status of a Task is recorded once, with its first time, and carries the rule that wrote it', async () => {
@@ -254,6 +254,14 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
       ['p1', { i: 1 }],
       ['p2', { i: 2 }],
     ]);
+    // The same content again changes nothing; a touched resource (a retried dead letter) marks its patient.
+    await store.saveComputation('rc', 'p2', { m: 2 }, { i: 2 }, day1, 'r2');
+    await store.upsertResources('rc', 'r3', [{ resource: patient('p2', 'Renamed'), patientId: 'p2' }]);
+    expect(await store.patientsToRecompute('rc', day1)).toEqual([]);
+    expect(await store.touchResource('rc', 'Patient', 'p1')).toBe(true);
+    expect(await store.patientsToRecompute('rc', day1)).toEqual(['p1']);
+    await store.markPatientsComputed('rc', ['p1']);
+    expect(await store.patientsToRecompute('rc', day1)).toEqual([]);
   });
 
   test('an advisory lock is exclusive while held and free afterwards', async () => {

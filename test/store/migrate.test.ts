@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { driverFactories } from '../helpers/drivers';
+import { driverFactories, type DriverFactory } from '../helpers/drivers';
 import type { Driver } from '../../src/store/driver';
 import { assertSchemaCurrent, loadMigrations, migrate, migrationStatus } from '../../src/store/migrate';
 
@@ -42,6 +42,29 @@ describe.each(driverFactories())('migrations on $name', (factory) => {
       'pending: 600_next',
     );
   });
+});
+
+test('upgrading to 006 marks the patients an earlier version would have recomputed, and no others', async () => {
+  const [factory] = driverFactories() as [DriverFactory];
+  const driver = await factory.open();
+  try {
+    const known = loadMigrations();
+    const before = known.filter((m) => m.name < '006');
+    await migrate(driver, before);
+    const exec = (text: string): Promise<unknown> => driver.query({ text, values: [] });
+    // p-stale changed after its model was built, p-new has no model, p-current is up to date.
+    await exec(`INSERT INTO resources (source_id, resource_type, resource_id, content_hash, patient_id, resource, updated_at) VALUES
+      ('s', 'Patient', 'p-stale', 'h', 'p-stale', '{}', '2026-06-02'), ('s', 'Patient', 'p-new', 'h', 'p-new', '{}', '2026-06-01'),
+      ('s', 'Patient', 'p-current', 'h', 'p-current', '{}', '2026-06-01')`);
+    await exec(`INSERT INTO patient_models (source_id, patient_id, model, model_hash, updated_at) VALUES
+      ('s', 'p-stale', '{}', 'h', '2026-06-01T12:00:00Z'), ('s', 'p-current', '{}', 'h', '2026-06-01T12:00:00Z')`);
+    await migrate(driver, known);
+    const rows = await driver.query<{ patient_id: string }>({ text: 'SELECT patient_id FROM patients_to_compute ORDER BY patient_id', values: [] });
+    expect(rows.map((r) => r.patient_id)).toEqual(['p-new', 'p-stale']);
+  } finally {
+    await driver.close();
+    await factory.cleanup();
+  }
 });
 
 test('migration files are read in name order and must be named NNN_name.sql', () => {

@@ -49,6 +49,16 @@ describe.each(driverFactories())('end to end on $name', (factory) => {
       expect(emr.repo.all('Task').filter(ours)).toHaveLength(tasks.length);
       expect(emr.repo.all('Observation').filter(ours)).toHaveLength(observations.length);
       expect(await store.indicatorHistory({ sourceId: source.id, patientId: 'gen-pat-000001' })).toHaveLength(history.length);
+
+      // A run that finds nothing new recomputes no patient and leaves the day's programme figures as they were.
+      const entry = async (): Promise<unknown> => (await driver.query({ text: 'SELECT run_id FROM programme_history WHERE source_id = $1', values: [source.id] }))[0]?.run_id;
+      const recordedBy = await entry();
+      const third = await syncSource(store, config, source, { asOf: AS_OF, strict: true });
+      expect(third.status).toBe('succeeded');
+      expect(third.patients.recomputed).toBe(0);
+      expect(third.patients.total).toBe(first.patients.total);
+      expect(await entry()).toBe(recordedBy);
+      expect(recordedBy).not.toBe(third.runId);
     } finally {
       await emr.close();
       await driver.close();
