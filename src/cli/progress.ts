@@ -33,6 +33,10 @@ export function progressPrinter(io: CliIo, tty: boolean): (e: SyncEvent) => void
         write(`  ${r.resourceType}: ${r.status} — ${r.pages} page(s), ${r.received} received, ${r.new} new, ${r.changed} changed, ${r.unchanged} unchanged, ${r.deadLettered} dead-lettered, ${r.retries} retries`, true);
         break;
       }
+      case 'bulk':
+        if (e.phase === 'waiting') write(`  bulk export: the server is preparing the files (${e.progress ?? 'in progress'})…`, false);
+        else write(`  bulk export: ${e.phase === 'kicked-off' ? 'started; waiting for the server' : e.phase === 'resumed' ? `resuming the export under way (${e.files ?? 0} file(s) known)` : `${e.files ?? 0} file(s) ready, downloading`}`, true);
+        break;
       case 'stage':
         if (open) write('', true);
         if (e.stage !== 'pull') io.err(`  ${e.stage === 'compute' ? 'computing indicators and planning write-back' : 'sending writes to the EMR'}…`);

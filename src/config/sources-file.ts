@@ -131,6 +131,7 @@ function expandEnv(value: unknown, env: Env, at: PathSegment[], problems: Proble
 function applyDefaults(file: SourcesFile): void {
   for (const s of file.sources) {
     s.auth ??= { type: 'none' };
+    s.pull.bulk.level ??= s.pull.bulk.groupId ? 'group' : 'system';
     if (s.auth.type === 'smart-backend') {
       s.auth.algorithm ??= 'RS384';
       s.auth.scope ??= 'system/*.read system/*.write';
@@ -158,6 +159,9 @@ function semanticProblems(file: SourcesFile, baseDir: string, fileExists: (p: st
       } else {
         s.auth.keyFile = keyPath;
       }
+    }
+    if (s.pull.bulk.level === 'group' && !s.pull.bulk.groupId) {
+      problems.push({ path: ['sources', i, 'pull', 'bulk', 'groupId'], text: 'is required when pull.bulk.level is group (the id of the Group to export)' });
     }
     if (s.mode === 'per-patient' && !s.resourceTypes.includes('Patient')) {
       problems.push({

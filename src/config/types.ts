@@ -47,6 +47,19 @@ export interface SourceConfig {
   writeBatchSize: number;
   writeBack: boolean;
   writeTarget?: WriteTargetConfig;
+  /** How resources are fetched: searches, or Bulk Data `$export` (docs in config.schema.json). */
+  pull: { method: 'search' | 'bulk' | 'auto'; bulk: BulkSettings };
+}
+
+/** The schema's defaults for `pull`, for sources built in code (the embedded sandbox, tests). */
+export const DEFAULT_PULL: SourceConfig['pull'] = { method: 'search', bulk: { level: 'system', pollTimeoutSeconds: 3600, parallelDownloads: 2 } };
+
+export interface BulkSettings {
+  level: 'system' | 'patient' | 'group';
+  groupId?: string;
+  typeFilter?: string[];
+  pollTimeoutSeconds: number;
+  parallelDownloads: number;
 }
 
 export interface SourcesFile {

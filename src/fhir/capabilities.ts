@@ -16,6 +16,8 @@ export interface CapabilityReport {
   read: boolean;
   /** The server accepts transaction Bundles (rest.interaction "transaction"). */
   transactions: boolean;
+  /** The server lists a Bulk Data export operation (system, Patient or Group level). */
+  bulkExport: boolean;
   fhirVersion?: string;
   software?: string;
   types: Record<string, TypeSupport>;
@@ -33,6 +35,7 @@ export async function readCapabilities(client: FhirClient, types: string[]): Pro
     return {
       read: false,
       transactions: false,
+      bulkExport: false,
       types: all,
       warnings: [`could not read the CapabilityStatement (${(err as Error).message}); assuming every type is searchable with _lastUpdated`],
     };
@@ -71,5 +74,8 @@ export function assessCapabilities(statement: CapabilityStatement, types: string
     result[type] = support;
   }
   const transactions = (server?.interaction ?? []).some((i) => i.code === 'transaction');
-  return { read: true, transactions, fhirVersion: statement.fhirVersion, software: statement.software?.name, types: result, warnings };
+  // Bulk Data IG: `export` at system level, `patient-export`/`group-export` (or `export`) on Patient and Group.
+  const isExport = (o: { name?: string; definition?: string }): boolean => /(^|-)export$/.test(o.name ?? '') || /bulkdata|\/(patient-|group-)?export$/.test(o.definition ?? '');
+  const bulkExport = (server?.operation ?? []).some(isExport) || (server?.resource ?? []).some((r) => (r.type === 'Patient' || r.type === 'Group') && (r.operation ?? []).some(isExport));
+  return { read: true, transactions, bulkExport, fhirVersion: statement.fhirVersion, software: statement.software?.name, types: result, warnings };
 }

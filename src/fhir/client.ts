@@ -9,7 +9,7 @@ import { HttpError } from '../errors';
 import { redactUrl } from '../log/redact';
 import { createAuthProvider, type AuthProvider } from './auth';
 import { realClock, type Clock } from './limiter';
-import { HttpTransport, outcomeOf, type HttpResponse, type TransportEvent } from './transport';
+import { HttpTransport, outcomeOf, type HttpResponse, type StreamResponse, type TransportEvent } from './transport';
 
 export const FHIR_JSON = 'application/fhir+json';
 
@@ -29,6 +29,8 @@ export interface FhirClientOptions {
 export interface FhirRequestOptions {
   body?: unknown;
   headers?: Record<string, string>;
+  /** Send the access token (default true). Bulk Data files with requiresAccessToken false must not get it. */
+  authenticate?: boolean;
 }
 
 function summariseRemote(outcome: OperationOutcome | undefined): string {
@@ -68,7 +70,7 @@ export class FhirClient {
   async request<T = Resource>(method: string, pathOrUrl: string, options: FhirRequestOptions = {}): Promise<HttpResponse<T>> {
     const url = this.url(pathOrUrl);
     const send = async (): Promise<HttpResponse<T>> => {
-      const authorization = await this.auth.authorization();
+      const authorization = options.authenticate === false ? undefined : await this.auth.authorization();
       return this.transport.send<T>({
         method,
         url,
@@ -85,6 +87,17 @@ export class FhirClient {
     if (res.status === 401 && this.auth.invalidate()) {
       return send();
     }
+    return res;
+  }
+
+  /** A GET whose 2xx body is streamed (NDJSON files); a 401 is retried once with a fresh token, as `request` does. */
+  async stream(url: string, options: Omit<FhirRequestOptions, 'body'> = {}): Promise<StreamResponse> {
+    const open = async (): Promise<StreamResponse> => {
+      const authorization = options.authenticate === false ? undefined : await this.auth.authorization();
+      return this.transport.openStream({ method: 'GET', url, headers: { ...(authorization ? { authorization } : {}), ...options.headers } });
+    };
+    const res = await open();
+    if (res.status === 401 && options.authenticate !== false && this.auth.invalidate()) return open();
     return res;
   }
 

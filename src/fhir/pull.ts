@@ -17,7 +17,8 @@ import type { ResourceValidator } from '../validation/validator';
 import type { CapabilityReport, TypeSupport } from './capabilities';
 import type { FhirClient } from './client';
 
-export type PullMode = 'full' | 'incremental' | 'resumed';
+/** `bulk`: from the NDJSON files of a Bulk Data export (src/fhir/bulk-pull.ts). */
+export type PullMode = 'full' | 'incremental' | 'resumed' | 'bulk';
 
 export interface TypeReport {
   resourceType: string;
@@ -83,6 +84,8 @@ function asksForPatient(err: unknown): boolean {
 
 export type PullEvent =
   | { type: 'type-started'; resourceType: string; mode: PullMode; since?: string }
+  /** A Bulk Data export's progress: kicked off, resumed, waiting for the server (X-Progress), downloading its files. */
+  | { type: 'bulk'; phase: 'kicked-off' | 'resumed' | 'waiting' | 'downloading'; progress?: string; files?: number }
   | { type: 'page'; resourceType: string; report: TypeReport }
   | { type: 'type-finished'; report: TypeReport };
 
@@ -135,7 +138,7 @@ class PartialPull extends Error {
   }
 }
 
-function emptyReport(resourceType: string, mode: PullMode, since?: string): TypeReport {
+export function emptyReport(resourceType: string, mode: PullMode, since?: string): TypeReport {
   return {
     resourceType,
     status: 'ok',
@@ -268,7 +271,25 @@ export class SourcePuller {
 
   /** Stores one page's worth; returns nothing until the transaction has committed. */
   private async commitPage(report: TypeReport, entries: BundleEntry[], checkpoint: Checkpoint | undefined): Promise<string | undefined> {
-    const { source, store, runId } = this.ctx;
+    const { source, runId } = this.ctx;
+    const maxBefore = checkpoint?.maxLastUpdated;
+    return this.storeBatch(report, entries, {
+      maxBefore,
+      save: checkpoint ? (tx, maxLastUpdated) => tx.saveCheckpoint(source.id, report.resourceType, runId, { ...checkpoint, maxLastUpdated }) : undefined,
+    });
+  }
+
+  /**
+   * Validates and stores a batch of entries of `report`'s type with its dead letters, and whatever
+   * `save` records with them (a search checkpoint, a bulk file's progress), in one transaction.
+   * Returns the greatest meta.lastUpdated seen so far.
+   */
+  async storeBatch(
+    report: TypeReport,
+    entries: BundleEntry[],
+    options: { maxBefore?: string; save?: (tx: Store, maxLastUpdated: string | undefined) => Promise<void>; dead?: DeadLetterInput[] } = {},
+  ): Promise<string | undefined> {
+    const { source, store } = this.ctx;
     const ids = entries.map((e) => e.resource).filter((r) => r?.resourceType === report.resourceType && r.id).map((r) => r?.id as string);
     // Nothing stored yet (a first pull): nothing to skip, and no lookup per page.
     const lookupStart = performance.now();
@@ -278,12 +299,13 @@ export class SourcePuller {
     const page = classifyEntries(entries, report.resourceType, this.ctx, this.refs, seen);
     const t1 = performance.now();
     report.timings.validateMs += t1 - t0;
-    const maxLastUpdated = later(checkpoint?.maxLastUpdated, page.maxLastUpdated);
+    const maxLastUpdated = later(options.maxBefore, page.maxLastUpdated);
+    const dead = [...(options.dead ?? []), ...page.dead];
     const result = await store.transaction(async (tx) => {
-      const upserted = page.store.length ? await tx.upsertResources(source.id, runId, page.store) : undefined;
-      const dead = page.dead.length ? await tx.addDeadLetters(page.dead) : 0;
-      if (checkpoint) await tx.saveCheckpoint(source.id, report.resourceType, runId, { ...checkpoint, maxLastUpdated });
-      return { upserted, dead };
+      const upserted = page.store.length ? await tx.upsertResources(source.id, this.ctx.runId, page.store) : undefined;
+      const added = dead.length ? await tx.addDeadLetters(dead) : 0;
+      await options.save?.(tx, maxLastUpdated);
+      return { upserted, dead: added };
     });
     report.timings.storeMs += performance.now() - t1;
     report.pages++;
@@ -310,7 +332,20 @@ export class SourcePuller {
     if (this.ctx.signal?.aborted) throw new Interrupted('interrupted');
   }
 
-  private async finish(type: string, maxLastUpdated: string | undefined): Promise<void> {
+  /**
+   * Before a type's resources are stored: the patients' identifier index (read once, after Patient,
+   * which is always pulled first), and whether stored versions may come again (to skip them early).
+   */
+  async prepareType(type: string, resumed: boolean): Promise<void> {
+    if (type !== 'Patient' && !this.refs.patientByIdentifier) {
+      // Logical references and contained patients are found through the patients' identifiers.
+      this.refs = { ...this.refs, patientByIdentifier: patientIdentifierIndex(await this.ctx.store.patientRoster(this.ctx.source.id)) };
+    }
+    if (resumed || (await this.ctx.store.getWatermark(this.ctx.source.id, type))) this.seenBefore.add(type);
+  }
+
+  /** A type pulled completely: its watermark moves (never back) and its search checkpoint goes. */
+  async finish(type: string, maxLastUpdated: string | undefined): Promise<void> {
     const { store, source } = this.ctx;
     await store.transaction(async (tx) => {
       if (maxLastUpdated) await tx.advanceWatermark(source.id, type, new Date(maxLastUpdated));
@@ -441,13 +476,8 @@ export class SourcePuller {
     }
     const checkpoint = this.ctx.full ? undefined : (await this.ctx.store.getCheckpoint<Checkpoint>(this.ctx.source.id, type))?.state;
     if (this.ctx.full) await this.ctx.store.deleteCheckpoint(this.ctx.source.id, type);
-    if (type !== 'Patient' && !this.refs.patientByIdentifier) {
-      // Logical references and contained patients are found through the patients' identifiers. Patient is
-      // pulled first, so the index is read once, after it.
-      this.refs = { ...this.refs, patientByIdentifier: patientIdentifierIndex(await this.ctx.store.patientRoster(this.ctx.source.id)) };
-    }
+    await this.prepareType(type, !!checkpoint);
     const since = checkpoint?.since ?? (await this.since(type));
-    if (checkpoint || (await this.ctx.store.getWatermark(this.ctx.source.id, type))) this.seenBefore.add(type);
     const mode: PullMode = checkpoint ? 'resumed' : since ? 'incremental' : 'full';
     const report = emptyReport(type, mode, since);
     if (support.note) report.notes.push(support.note);
@@ -518,12 +548,19 @@ export class SourcePuller {
   }
 }
 
-/** Pulls every configured type of a source, in order (Patient first, so per-patient searches know the patients). */
-export async function pullSource(ctx: PullContext): Promise<PullReport> {
+/**
+ * Pulls every configured type of a source, in order (Patient first, so per-patient searches know the
+ * patients): by searches, or by `byExport` (src/fhir/bulk-pull.ts) when the run uses Bulk Data.
+ */
+export async function pullSource(ctx: PullContext, byExport?: (puller: SourcePuller, types: string[]) => Promise<TypeReport[]>): Promise<PullReport> {
   const puller = new SourcePuller(ctx);
   const order = [...ctx.source.resourceTypes].sort((a, b) => (a === 'Patient' ? -1 : b === 'Patient' ? 1 : 0));
   const types: TypeReport[] = [];
-  for (const type of order) {
+  if (byExport) {
+    types.push(...(await byExport(puller, order)));
+    if (types.some((t) => t.status === 'interrupted')) return { types, changedPatients: puller.changed(), failedPatients: puller.failed() };
+  }
+  for (const type of byExport ? [] : order) {
     const report = await puller.pullType(type);
     types.push(report);
     if (report.status === 'interrupted') return { types, changedPatients: puller.changed(), failedPatients: puller.failed() };

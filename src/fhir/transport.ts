@@ -47,6 +47,17 @@ export interface HttpResponse<T = unknown> {
   url: string;
 }
 
+/** A response opened by `openStream`: `chunks` for a 2xx, otherwise the parsed `body`. */
+export interface StreamResponse {
+  status: number;
+  headers: Headers;
+  url: string;
+  body: unknown;
+  chunks: AsyncIterable<Uint8Array> | undefined;
+  /** Stops the download (the connection is closed). */
+  cancel: () => void;
+}
+
 /** Seconds or an HTTP date, as RFC 9110 allows; undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | null, now: number): number | undefined {
   if (!value) return undefined;
@@ -118,6 +129,73 @@ export class HttpTransport {
         await this.clock.sleep(delayMs);
       }
     }
+  }
+
+  /**
+   * A response whose body is read as it arrives (Bulk Data NDJSON files): pacing, retries and
+   * Retry-After apply until the status line; a 2xx body is then handed over as chunks, with the
+   * timeout applying to each wait for the next chunk rather than to the whole download.
+   * Any other status is answered like `send` (body parsed, retryable ones retried).
+   */
+  async openStream(request: HttpRequest): Promise<StreamResponse> {
+    const safeUrl = redactUrl(request.url);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.limiter.run(() => this.openOnce(request, safeUrl));
+      } catch (err) {
+        if (!(err instanceof RetryableFailure) || attempt >= this.options.maxRetries) {
+          if (err instanceof RetryableFailure) {
+            throw new HttpError({ method: request.method, url: safeUrl, status: err.status, code: err.status === 429 ? 'throttled' : 'transient', text: `${request.method} ${safeUrl} failed after ${attempt + 1} attempt(s): ${err.reason}` });
+          }
+          throw err;
+        }
+        const delayMs = Math.min(err.retryAfterMs ?? this.backoffMs(attempt + 1), MAX_RETRY_AFTER_MS);
+        this.options.onEvent?.({ type: 'retry', method: request.method, url: safeUrl, attempt: attempt + 1, delayMs, reason: err.reason });
+        await this.clock.sleep(delayMs);
+      }
+    }
+  }
+
+  private async openOnce(request: HttpRequest, safeUrl: string): Promise<StreamResponse> {
+    const started = this.clock.now();
+    const controller = new AbortController();
+    const timeoutMs = this.options.timeoutMs;
+    let timer = setTimeout(() => controller.abort(), timeoutMs);
+    let res: Response;
+    try {
+      res = await fetch(request.url, { method: request.method, headers: { 'user-agent': this.options.userAgent ?? 'fhir-engage', ...request.headers }, signal: controller.signal, redirect: 'follow' });
+    } catch (err) {
+      clearTimeout(timer);
+      throw new RetryableFailure(controller.signal.aborted ? `no response within ${timeoutMs} ms` : `network error (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name})`, undefined, undefined);
+    }
+    this.options.onEvent?.({ type: 'response', method: request.method, url: safeUrl, status: res.status, durationMs: this.clock.now() - started });
+    if (!res.ok || !res.body) {
+      const text = await res.text().catch(() => '');
+      clearTimeout(timer);
+      let body: unknown;
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        body = undefined;
+      }
+      if (RETRYABLE_STATUSES.has(res.status)) throw new RetryableFailure(`HTTP ${res.status}`, res.status, parseRetryAfter(res.headers.get('retry-after'), this.clock.now()), isOutcome(body) ? body : undefined);
+      return { status: res.status, headers: res.headers, url: request.url, body, chunks: undefined, cancel: () => undefined };
+    }
+    const stream = res.body;
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      try {
+        for await (const chunk of stream) {
+          clearTimeout(timer);
+          yield chunk as Uint8Array;
+          timer = setTimeout(() => controller.abort(), timeoutMs);
+        }
+      } catch (err) {
+        throw new HttpError({ method: request.method, url: safeUrl, code: 'transient', text: `${request.method} ${safeUrl}: the download broke off (${controller.signal.aborted ? `no data for ${timeoutMs} ms` : ((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name)})` });
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return { status: res.status, headers: res.headers, url: request.url, body: undefined, chunks: chunks(), cancel: () => controller.abort() };
   }
 
   private async once<T>(request: HttpRequest, safeUrl: string): Promise<HttpResponse<T>> {

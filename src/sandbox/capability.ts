@@ -64,6 +64,8 @@ export function capabilityStatement(options: CapabilityOptions): CapabilityState
           : {}),
         resource: resources,
         interaction: [{ code: 'transaction' }, { code: 'batch' }],
+        // Bulk Data Access IG v2: system-level export (Patient- and Group-level are served too).
+        operation: [{ name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' }],
       },
     ],
   };

@@ -4,7 +4,7 @@
  * patients whose year ends today, behind OAuth2 client_credentials.
  */
 import path from 'node:path';
-import type { SourceConfig } from '../config/types';
+import { DEFAULT_PULL, type SourceConfig } from '../config/types';
 import type { SandboxServer } from './server';
 import type { SandboxRepository } from './repository';
 import { startSeededSandbox, todayAnchor } from './start';
@@ -41,6 +41,8 @@ export async function startEmbeddedSandbox(options: { patients: number; seed: nu
     overlapSeconds: 300,
     writeBatchSize: 50,
     writeBack: true,
+    // The first load goes through $export (as a large clinic's would), later runs search.
+    pull: { ...DEFAULT_PULL, method: 'auto' },
   };
   return { server, repo: server.repo, source, seededMs: seeded.durationMs };
 }

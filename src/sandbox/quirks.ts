@@ -2,9 +2,10 @@
  * Behaviours of real EMRs the sandbox can imitate, each counted when it fires
  * so that tests can assert on it.
  */
+import type { BulkQuirks } from './bulk-export';
 import { Random } from './random';
 
-export interface Quirks {
+export interface Quirks extends BulkQuirks {
   /** Largest page served, whatever `_count` asks (Epic and Cerner cap pages). */
   maxPageSize?: number;
   /** Every Nth FHIR request is answered 429 with Retry-After. */

@@ -4,7 +4,7 @@
  * that validation and dead letters can be exercised.
  */
 import { satisfactionQuestionnaire } from './instruments';
-import type { Appointment, Resource } from '@medplum/fhirtypes';
+import type { Appointment, Group, Resource } from '@medplum/fhirtypes';
 import { generate, DEFAULT_ANCHOR, type GeneratedData } from './generate';
 import { loadFixtureResources } from './fixtures';
 import type { SandboxRepository } from './repository';
@@ -56,6 +56,9 @@ function invalidAppointments(count: number, anchor: string, patientIds: string[]
   return out;
 }
 
+/** Id of the Group of every generated patient. */
+export const COHORT_GROUP_ID = 'engagement-cohort';
+
 export async function seedRepository(repo: SandboxRepository, options: SeedOptions): Promise<SeedResult> {
   const started = performance.now();
   const anchor = options.anchor ?? DEFAULT_ANCHOR;
@@ -72,7 +75,17 @@ export async function seedRepository(repo: SandboxRepository, options: SeedOptio
   const invalid = invalidAppointments(options.invalidResources ?? 0, anchor, patientIds);
   // The example post-visit survey fhir-engage assigns after kept visits (docs/programme.md).
   const survey = satisfactionQuestionnaire(new Date(Date.parse(anchor) - 365 * 86_400_000).toISOString());
-  const all = [resources, [survey], generated.resources, invalid.map((i) => i.resource)].flat();
+  // The programme's cohort, for group-level Bulk Data exports (as Epic and Oracle Health registrations name a Group).
+  const cohort: Group = {
+    resourceType: 'Group',
+    id: COHORT_GROUP_ID,
+    meta: { versionId: '1', lastUpdated: new Date(Date.parse(anchor) - 365 * 86_400_000).toISOString() },
+    type: 'person',
+    actual: true,
+    name: 'Engagement programme cohort (generated patients)',
+    member: patientIds.map((id) => ({ entity: { reference: `Patient/${id}` } })),
+  };
+  const all = [resources, [survey, cohort], generated.resources, invalid.map((i) => i.resource)].flat();
   const loaded: Record<string, number> = {};
   for (const r of all) {
     loaded[r.resourceType] = (loaded[r.resourceType] ?? 0) + 1;

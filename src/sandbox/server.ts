@@ -16,6 +16,7 @@ import { ensureDefinitionsIndexed } from '../fhir/definitions';
 import { listen } from '../api/listen';
 import { AuthState, type SandboxAuth } from './auth';
 import { capabilityStatement, SANDBOX_TYPES } from './capability';
+import { BulkExports, type BulkCounters, type BulkExportOptions, type ExportLevelRequest } from './bulk-export';
 import { QuirkState, type QuirkCounters, type Quirks } from './quirks';
 import { SandboxRepository } from './repository';
 
@@ -31,8 +32,10 @@ export interface SandboxOptions {
   auth?: SandboxAuth;
   quirks?: Quirks;
   repo?: SandboxRepository;
-  /** Clock for token expiry (tests); default Date.now. */
+  /** Clock for token expiry and export jobs (tests); default Date.now. */
   now?: () => number;
+  /** Bulk Data `$export` timings (preparation time, file expiry, lines per file). */
+  bulk?: BulkExportOptions;
 }
 
 export interface SandboxServer {
@@ -42,6 +45,7 @@ export interface SandboxServer {
   repo: SandboxRepository;
   auth: SandboxAuth;
   counters(): QuirkCounters;
+  bulkCounters(): BulkCounters;
   /** New quirks for the next run; counters start again from zero. */
   setQuirks(quirks: Quirks): void;
   close(): Promise<void>;
@@ -91,6 +95,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const quirks = new QuirkState(options.quirks ?? {});
   const auth = new AuthState(options.auth ?? { mode: 'open' }, () => quirks.counters, options.now ?? Date.now);
   const opaquePages = new Map<string, PageState>();
+  const bulkExports = new BulkExports(repo, options.bulk ?? {}, () => quirks.quirks, options.now ?? Date.now);
   const app = express();
   app.disable('x-powered-by');
 
@@ -199,6 +204,40 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     res.status(200).type('application/fhir+json').send(text);
   };
 
+  /** Bulk Data: kick-off at system, Patient or Group level, status polling and cancellation, file downloads. */
+  const bulkRequest = (req: Request, res: Response, rel: string): void => {
+    const status = /^\$export-status\/([0-9a-f]+)$/.exec(rel);
+    if (status) {
+      const jobId = status[1] as string;
+      if (req.method === 'DELETE') {
+        return bulkExports.cancel(jobId) ? void res.status(202).end() : sendFhir(res, 404, withText(notFound, 'no such export'));
+      }
+      const answer = bulkExports.status(jobId, (job, index) => `${base()}/$export-file/${job}/${index}`);
+      res.set(answer.headers);
+      if (answer.status === 202) return void res.status(202).end();
+      return answer.status === 200 ? void res.status(200).json(answer.body) : sendFhir(res, answer.status, answer.body as OperationOutcome);
+    }
+    const file = /^\$export-file\/([0-9a-f]+)\/(\d+)$/.exec(rel);
+    if (file && req.method === 'GET') {
+      const range = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
+      const got = bulkExports.file(file[1] as string, Number(file[2]), range ? Number(range[1]) : 0);
+      if (!('body' in got)) return sendFhir(res, got.status, withText(got.status === 416 ? badRequest('range') : notFound, got.text));
+      res.status(got.status).type('application/fhir+ndjson').set('Content-Length', String(got.body.length));
+      if (got.cutAt === undefined) return void res.end(got.body);
+      // The quirk: half the file, then the connection drops before the announced length.
+      res.write(got.body.subarray(0, got.cutAt), () => res.destroy());
+      return;
+    }
+    const kick = /^(?:(Patient)\/|Group\/([A-Za-z0-9\-.]{1,64})\/)?\$export$/.exec(rel);
+    if (!kick || (req.method !== 'GET' && req.method !== 'POST')) return sendFhir(res, 404, withText(notFound, `no operation ${rel}`));
+    if (!/respond-async/.test(String(req.headers.prefer ?? ''))) return sendFhir(res, 400, badRequestAs('invalid', 'Bulk Data kick-off requires the header Prefer: respond-async'));
+    const level: ExportLevelRequest = kick[1] ? { level: 'patient' } : kick[2] ? { level: 'group', groupId: kick[2] } : { level: 'system' };
+    const started = bulkExports.kickOff(level, queryParams(req), Object.keys(SANDBOX_TYPES), auth.auth.mode !== 'open', `${origin}${req.originalUrl}`);
+    if (!started.ok) return sendFhir(res, started.status, started.outcome);
+    res.set('Content-Location', `${base()}/$export-status/${started.jobId}`);
+    res.status(202).end();
+  };
+
   app.use(FHIR_BASE_PATH, async (req: Request, res: Response, next: NextFunction) => {
     try {
       const rel = req.path.replace(/^\/+|\/+$/g, '');
@@ -223,6 +262,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         if (intercepted.retryAfter !== undefined) res.set('Retry-After', String(intercepted.retryAfter));
         return sendFhir(res, intercepted.status, intercepted.status === 429 ? withText(tooManyRequests, 'Injected 429') : withText(serverError(new Error('injected')), `Injected ${intercepted.status}`));
       }
+      if (rel.includes('$export')) return bulkRequest(req, res, rel);
       if (req.method === 'GET' && /^[A-Z][A-Za-z]+$/.test(rel)) {
         if (!(rel in SANDBOX_TYPES)) return sendFhir(res, 404, withText(notFound, `Resource type ${rel} is not supported`));
         return await search(req, res, rel);
@@ -272,6 +312,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     repo,
     auth: auth.auth,
     counters: () => quirks.counters,
+    bulkCounters: () => bulkExports.counters,
     setQuirks: (q) => quirks.reset(q),
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -296,6 +296,49 @@ export const getCheckpoint = (sourceId: string, resourceType: string): SqlQuery 
 export const deleteCheckpoint = (sourceId: string, resourceType: string): SqlQuery =>
   q('DELETE FROM pull_checkpoints WHERE source_id = $1 AND resource_type = $2', [sourceId, resourceType]);
 
+// ── bulk exports ────────────────────────────────────────────────────────────
+
+export const saveBulkExport = (sourceId: string, runId: string | null, statusUrl: string, request: unknown): SqlQuery =>
+  q(
+    `INSERT INTO bulk_exports (source_id, run_id, status_url, request) VALUES ($1, $2, $3, $4::jsonb)
+     ON CONFLICT (source_id) DO UPDATE SET run_id = EXCLUDED.run_id, status_url = EXCLUDED.status_url, request = EXCLUDED.request,
+       kicked_off_at = now(), manifest = NULL, updated_at = now()`,
+    [sourceId, runId, statusUrl, JSON.stringify(request)],
+  );
+
+export const getBulkExport = (sourceId: string): SqlQuery =>
+  q('SELECT run_id, status_url, request, kicked_off_at, manifest FROM bulk_exports WHERE source_id = $1', [sourceId]);
+
+export const saveBulkManifest = (sourceId: string, manifest: unknown): SqlQuery =>
+  q('UPDATE bulk_exports SET manifest = $2::jsonb, updated_at = now() WHERE source_id = $1', [sourceId, JSON.stringify(manifest)]);
+
+export interface BulkFileRow {
+  url: string;
+  kind: 'output' | 'error';
+  resourceType: string;
+  position: number;
+}
+
+export const addBulkFiles = (sourceId: string, files: BulkFileRow[]): SqlQuery =>
+  q(
+    `INSERT INTO bulk_export_files (source_id, url, kind, resource_type, position)
+     SELECT $1, t.url, t.kind, t.resource_type, t.position
+     FROM jsonb_to_recordset($2::jsonb) AS t(url text, kind text, resource_type text, position integer)
+     ON CONFLICT (source_id, url) DO NOTHING`,
+    [sourceId, JSON.stringify(files.map((f) => ({ url: f.url, kind: f.kind, resource_type: f.resourceType, position: f.position })))],
+  );
+
+export const listBulkFiles = (sourceId: string): SqlQuery =>
+  q('SELECT url, kind, resource_type, position, lines, bytes, done FROM bulk_export_files WHERE source_id = $1 ORDER BY position', [sourceId]);
+
+export const saveBulkFileProgress = (sourceId: string, url: string, lines: number, bytes: number, done: boolean): SqlQuery =>
+  q('UPDATE bulk_export_files SET lines = $3, bytes = $4, done = $5 WHERE source_id = $1 AND url = $2', [sourceId, url, lines, bytes, done]);
+
+export const deleteBulkExport = (sourceId: string): SqlQuery[] => [
+  q('DELETE FROM bulk_export_files WHERE source_id = $1', [sourceId]),
+  q('DELETE FROM bulk_exports WHERE source_id = $1', [sourceId]),
+];
+
 export const listQuestionnaireUrls = (sourceId: string): SqlQuery =>
   q(
     `SELECT DISTINCT resource->>'url' AS url FROM resources
@@ -472,7 +515,7 @@ export const analyze = (table: (typeof ANALYZED_TABLES)[number]): SqlQuery => q(
 
 /** Everything stored for a source except its run history (the sandbox is a new EMR each time it starts). */
 export const resetSourceData = (sourceId: string): SqlQuery[] =>
-  ['resources', 'patients_to_compute', 'watermarks', 'pull_checkpoints', 'patient_models', 'indicator_history', 'written_resources', 'outbox', 'dead_letters', 'task_events', 'programme_history'].map((table) =>
+  ['resources', 'patients_to_compute', 'watermarks', 'pull_checkpoints', 'bulk_export_files', 'bulk_exports', 'patient_models', 'indicator_history', 'written_resources', 'outbox', 'dead_letters', 'task_events', 'programme_history'].map((table) =>
     q(`DELETE FROM ${table} WHERE source_id = $1`, [sourceId]),
   );
 

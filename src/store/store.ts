@@ -2,10 +2,11 @@
  * The one Store of fhir-engage: typed operations over a Driver. SQL lives in
  * queries.ts; this file maps rows to records and keeps batches in bounds.
  */
-import type { Db, Driver, LockBusy } from './driver';
+import type { Db, Driver, LockBusy, SqlQuery } from './driver';
 import * as sql from './queries';
 import { contentHash, resourceContentHash } from './content-hash';
 import type {
+  BulkExportState,
   DeadLetter,
   DeadLetterInput,
   IndicatorRecord,
@@ -271,6 +272,42 @@ export class Store {
 
   async deleteCheckpoint(sourceId: string, resourceType: string): Promise<void> {
     await this.db.query(sql.deleteCheckpoint(sourceId, resourceType));
+  }
+
+  // ── bulk exports ──
+  /** Records a kicked-off export (replacing any earlier one of the source, and its files). */
+  async saveBulkExport(sourceId: string, runId: string | null, statusUrl: string, request: unknown): Promise<void> {
+    await this.db.query(sql.deleteBulkExport(sourceId)[0] as SqlQuery);
+    await this.db.query(sql.saveBulkExport(sourceId, runId, statusUrl, request));
+  }
+
+  async getBulkExport(sourceId: string): Promise<BulkExportState | undefined> {
+    const row = (await this.db.query(sql.getBulkExport(sourceId)))[0];
+    if (!row) return undefined;
+    const files = (await this.db.query(sql.listBulkFiles(sourceId))).map((r) => ({
+      url: String(r.url),
+      kind: r.kind as 'output' | 'error',
+      resourceType: String(r.resource_type),
+      position: Number(r.position),
+      lines: Number(r.lines),
+      bytes: Number(r.bytes),
+      done: r.done === true,
+    }));
+    return { runId: str(row.run_id), statusUrl: String(row.status_url), request: row.request, kickedOffAt: dateOrNull(row.kicked_off_at) ?? new Date(0), manifest: row.manifest ?? undefined, files };
+  }
+
+  /** The manifest and its files, together (call inside a transaction). */
+  async saveBulkManifest(sourceId: string, manifest: unknown, files: sql.BulkFileRow[]): Promise<void> {
+    await this.db.query(sql.saveBulkManifest(sourceId, manifest));
+    if (files.length) await this.db.query(sql.addBulkFiles(sourceId, files));
+  }
+
+  async saveBulkFileProgress(sourceId: string, url: string, progress: { lines: number; bytes: number; done: boolean }): Promise<void> {
+    await this.db.query(sql.saveBulkFileProgress(sourceId, url, progress.lines, progress.bytes, progress.done));
+  }
+
+  async deleteBulkExport(sourceId: string): Promise<void> {
+    for (const query of sql.deleteBulkExport(sourceId)) await this.db.query(query);
   }
 
   /** Canonical URLs of the Questionnaires stored for a source. */

@@ -144,3 +144,26 @@ export interface TaskEvent {
   authoredOn: Date | null;
   changedAt: Date;
 }
+
+/** A Bulk Data export of a source in progress (src/fhir/bulk-pull.ts). */
+export interface BulkExportState {
+  runId: string | null;
+  statusUrl: string;
+  /** What was asked at kick-off (types, _since, level). */
+  request: unknown;
+  kickedOffAt: Date;
+  /** The completion manifest, once received. */
+  manifest?: unknown;
+  files: BulkFileState[];
+}
+
+export interface BulkFileState {
+  url: string;
+  kind: 'output' | 'error';
+  resourceType: string;
+  position: number;
+  /** Lines committed so far, and the byte offset where the next line starts. */
+  lines: number;
+  bytes: number;
+  done: boolean;
+}

@@ -4,7 +4,7 @@ import type { SyncSummary } from './run';
 
 export function formatTypeReport(t: TypeReport): string {
   const parts = [
-    `${t.pages} page(s)`,
+    `${t.pages} ${t.mode === 'bulk' ? 'batch(es)' : 'page(s)'}`,
     `${t.received} received`,
     `${t.new} new`,
     `${t.changed} changed`,
@@ -27,7 +27,7 @@ export function formatSummary(s: SyncSummary): string[] {
   const lines: string[] = [];
   lines.push(`${s.dryRun ? 'DRY RUN ' : ''}sync ${s.sourceId} run ${s.runId}: ${s.status.toUpperCase()} in ${(s.durationMs / 1000).toFixed(1)} s (as of ${s.asOf})`);
   if (s.resumed.length) lines.push(`  resumed after interrupted run(s): ${s.resumed.join(', ')}`);
-  lines.push('pulled:');
+  lines.push(s.pullMethod === 'bulk' ? 'pulled (Bulk Data $export):' : 'pulled:');
   for (const t of s.pull) lines.push(formatTypeReport(t));
   lines.push(`patients: ${s.patients.total} (recomputed ${s.patients.recomputed})`);
   if (s.heldBack.patients > 0 || s.heldBack.reasons.length > 0) {

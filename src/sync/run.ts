@@ -11,7 +11,8 @@ import os from 'node:os';
 import type { Bundle } from '@medplum/fhirtypes';
 import type { AppConfig, SourceConfig } from '../config/types';
 import { readCapabilities, type CapabilityReport } from '../fhir/capabilities';
-import { pullSource, type PullReport } from '../fhir/pull';
+import { choosePullMethod, pullBulk } from '../fhir/bulk-pull';
+import { pullSource, type PullContext, type PullReport } from '../fhir/pull';
 import { readBackOwnTasks, type ReadBackReport } from '../fhir/readback';
 import { createSourceClient, createWriteClient, newTransportStats, type TransportStats } from '../fhir/source-client';
 import type { PatientIndicators } from '../indicators/compute';
@@ -47,6 +48,8 @@ export interface SyncOptions {
   /** Id of the run (default: a new UUID), so that a caller can name it before it starts. */
   runId?: string;
   full?: boolean;
+  /** Pull through Bulk Data `$export` this run, whatever `pull.method` says. */
+  bulk?: boolean;
   dryRun?: boolean;
   signal?: AbortSignal;
   onEvent?: (e: SyncEvent) => void;
@@ -77,6 +80,8 @@ export interface SyncSummary {
   dryRun: boolean;
   resumed: string[];
   pull: PullReport['types'];
+  /** How this run fetched resources (`pull.method`, `--bulk`). */
+  pullMethod: 'search' | 'bulk';
   patients: { recomputed: number; total: number };
   tiers: ProgrammeSummary['tiers'];
   programme: ProgrammeSummary;
@@ -166,6 +171,7 @@ function newSummary(runId: string, source: SourceConfig, options: SyncOptions, r
     dryRun: !!options.dryRun,
     resumed,
     pull: [],
+    pullMethod: 'search',
     patients: { recomputed: 0, total: 0 },
     tiers: { engaged: 0, 'at-risk': 0, disengaged: 0, unknown: 0 },
     programme: programmeSummary([]),
@@ -191,7 +197,7 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
   const client = createSourceClient(source, stats);
   const capabilities = await readCapabilities(client, source.resourceTypes);
   for (const w of capabilities.warnings) logger().warn({ event: 'capability', sourceId: source.id }, w);
-  const pulled = await pullSource({
+  const ctx: PullContext = {
     source,
     store,
     client,
@@ -207,7 +213,10 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
       emit(e);
       if (e.type === 'type-finished') counts[e.report.resourceType] = { pages: e.report.pages, received: e.report.received };
     },
-  });
+  };
+  const bulk = await bulkPlan(state, capabilities);
+  if (bulk.use) summary.pullMethod = 'bulk';
+  const pulled = await pullSource(ctx, bulk.use ? (puller, types) => pullBulk(puller, ctx, types, bulk.since) : undefined);
   summary.pull = pulled.types;
   summary.deadLetters.thisRun += pulled.types.reduce((n, t) => n + t.deadLettered, 0);
   for (const t of pulled.types) {
@@ -219,6 +228,23 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
   if (pulled.types.reduce((n, t) => n + t.new, 0) >= ANALYZE_AFTER_ROWS) await refreshStatistics(store, ['resources', 'patients_to_compute'], source.id);
   if (source.writeBack && !options.dryRun) await readBackStep(state);
   return { pulled, capabilities };
+}
+
+/** Whether this run pulls through Bulk Data, and its `_since` (the oldest watermark less the overlap; none for a first load or --full). */
+async function bulkPlan(state: RunState, capabilities: CapabilityReport): Promise<{ use: boolean; since?: string }> {
+  const { store, source, options } = state;
+  const watermarks = await Promise.all(source.resourceTypes.map((t) => store.getWatermark(source.id, t)));
+  const method = choosePullMethod(source, {
+    forced: !!options.bulk,
+    full: !!options.full,
+    exportAdvertised: capabilities.bulkExport,
+    typesWithoutWatermark: watermarks.filter((w) => !w).length,
+    exportUnderWay: !!(await store.getBulkExport(source.id)),
+  });
+  if (method === 'search') return { use: false };
+  const known = watermarks.filter((w): w is Date => !!w);
+  const oldest = options.full || known.length < watermarks.length ? undefined : Math.min(...known.map((w) => w.getTime()));
+  return { use: true, ...(oldest !== undefined ? { since: new Date(oldest - source.overlapSeconds * 1000).toISOString() } : {}) };
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { AuthConfig, SourceConfig } from '../../src/config/types';
+import { DEFAULT_PULL, type AuthConfig, type SourceConfig } from '../../src/config/types';
 
 export function testSource(overrides: Partial<SourceConfig> & { baseUrl: string }, auth: AuthConfig = { type: 'none' }): SourceConfig {
   return {
@@ -13,6 +13,7 @@ export function testSource(overrides: Partial<SourceConfig> & { baseUrl: string 
     overlapSeconds: 300,
     writeBatchSize: 50,
     writeBack: true,
+    pull: DEFAULT_PULL,
     ...overrides,
   };
 }

@@ -14,6 +14,7 @@ export interface SyncCliOptions {
   source?: string[];
   all?: boolean;
   full?: boolean;
+  bulk?: boolean;
   dryRun?: boolean;
   json?: boolean;
   asOf?: string;
@@ -72,7 +73,7 @@ export async function runSyncs(store: Store, config: AppConfig, sources: SourceC
   const summaries: SyncSummary[] = [];
   for (const source of sources) {
     if (signal?.aborted) break;
-    const summary = await syncSource(store, config, source, { asOf, full: opts.full, dryRun: opts.dryRun, signal, onEvent: progressPrinter(io, io.isTTY) });
+    const summary = await syncSource(store, config, source, { asOf, full: opts.full, bulk: opts.bulk, dryRun: opts.dryRun, signal, onEvent: progressPrinter(io, io.isTTY) });
     summaries.push(summary);
     if (!opts.json) for (const line of formatSummary(summary)) io.out(line);
     if (summary.dryRunBundle) {
@@ -131,6 +132,7 @@ export function registerSyncCommand(program: Command, io: CliIo, setExit: (code:
     .option('--source <id...>', 'sync only these sources')
     .option('--all', 'sync every configured source (the default)')
     .option('--full', 'ignore watermarks and checkpoints: pull everything again (unchanged resources are still skipped)')
+    .option('--bulk', 'pull through FHIR Bulk Data $export this run, whatever pull.method says (with --full or on a first load: everything; otherwise _since the watermarks)')
     .option('--dry-run', 'compute everything and print the transaction Bundle that would be sent, without sending')
     .option('--out <file>', 'with --dry-run: write the Bundle to this file')
     .option('--json', 'print the summary as one JSON object on the last line of stdout')
