@@ -33,6 +33,8 @@ export interface BulkQuirks {
   bulkBadLine?: number;
   /** Every Nth resource of each type goes to the error file (as an OperationOutcome) instead of the output. */
   bulkErrorEvery?: number;
+  /** Files are sent in 16 KB chunks with this many milliseconds between them (a slow link). */
+  bulkChunkDelayMs?: number;
 }
 
 export interface BulkCounters {

@@ -223,6 +223,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const got = bulkExports.file(file[1] as string, Number(file[2]), range ? Number(range[1]) : 0);
       if (!('body' in got)) return sendFhir(res, got.status, withText(got.status === 416 ? badRequest('range') : notFound, got.text));
       res.status(got.status).type('application/fhir+ndjson').set('Content-Length', String(got.body.length));
+      const delay = quirks.quirks.bulkChunkDelayMs;
+      if (delay && got.cutAt === undefined) {
+        void (async () => {
+          for (let at = 0; at < got.body.length && !res.destroyed; at += 16_384) {
+            res.write(got.body.subarray(at, at + 16_384));
+            await new Promise((r) => setTimeout(r, delay));
+          }
+          res.end();
+        })();
+        return;
+      }
       if (got.cutAt === undefined) return void res.end(got.body);
       // The quirk: half the file, then the connection drops before the announced length.
       res.write(got.body.subarray(0, got.cutAt), () => res.destroy());

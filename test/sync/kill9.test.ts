@@ -13,6 +13,7 @@ import { Random } from '../../src/sandbox/random';
 import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
 import { dropSchema, testSchemaName } from '../helpers/drivers';
 import { ROOT } from '../helpers/cli';
+import { openStore } from '../../src/store/open';
 
 const identifierOf = (r: Resource): string | undefined =>
   ((r as { identifier?: { system?: string; value?: string }[] }).identifier ?? []).find((i) => i.system === DEFAULT_ACTION_SETTINGS.identifierSystem)?.value;
@@ -71,5 +72,45 @@ test.each(pgUrl ? ['postgres', 'pglite'] : ['pglite'])(`kill -9 at random points
   } finally {
     await emr.close();
     if (driver === 'postgres') await dropSchema(pgUrl!, schema);
+  }
+}, 180_000);
+
+test(`kill -9 during a Bulk Data download (seed ${SEED}): the next run resumes the same export at the committed lines and stores everything once`, async () => {
+  const emr = await seededSandbox({ patients: 150, seed: 17, fixtures: false }, { bulk: { preparationMs: 100, linesPerFile: 3000 }, quirks: { bulkChunkDelayMs: 100 } });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-kill-bulk-'));
+  const env = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') };
+  writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: killed\n    baseUrl: ${emr.baseUrl}\n    writeBack: false\n    pull: { method: bulk }\n`);
+  try {
+    const rng = new Random(SEED);
+    const waitMs = rng.int(5000, 9000);
+    const killed = await new Promise<NodeJS.Signals | null>((resolve) => {
+      const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), 'sync', '--as-of', TEST_ANCHOR], { cwd: dir, env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', ...env } });
+      child.stderr.on('data', (d: Buffer) => {
+        if (d.toString().includes('downloading')) setTimeout(() => child.kill('SIGKILL'), waitMs);
+      });
+      child.on('exit', (_code, signal) => resolve(signal));
+    });
+    process.stderr.write(`kill -9 during a bulk download: seed ${SEED}, killed ${waitMs} ms into the downloads\n`);
+    expect(killed).toBe('SIGKILL');
+    const final = await runSync(dir, env);
+    expect(final.code).toBe(0);
+    expect(final.stdout).toContain('pulled (Bulk Data $export):');
+    // The same export, resumed (no second kick-off), reading only what was not committed before the kill.
+    expect(emr.bulkCounters().exportsStarted).toBe(1);
+    const types = ['Patient', 'Appointment', 'CarePlan', 'QuestionnaireResponse'];
+    const served = types.reduce((n, t) => n + emr.repo.all(t).length, 0);
+    const received = [...final.stdout.matchAll(/^ {2}\w+ +bulk: \d+ batch\(es\), (\d+) received/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(received).toBeGreaterThan(0);
+    expect(received).toBeLessThan(served);
+    // Everything served is stored, each resource once.
+    const store = await openStore({ dataDir: env.FHIR_ENGAGE_DATA_DIR, schema: 'public' });
+    try {
+      for (const t of types) expect((await store.listResourceIds('killed', t)).length).toBe(emr.repo.all(t).length);
+      expect(await store.getBulkExport('killed')).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await emr.close();
   }
 }, 180_000);

@@ -220,6 +220,12 @@ export function registerBenchCommand(program: Command, io: CliIo, setExit: (code
             const none = toResult('sync, nothing changed', store.name, patients, rawRate, await runSync(dir, env, []));
             report.runs.push(none);
             say(`   ${store.name}: changed ${changed.seconds} s, nothing changed ${none.seconds} s (${Math.round((none.seconds / full.seconds) * 1000) / 10} % of full)`);
+            // The same first load through Bulk Data $export, into a fresh store.
+            const bulkDir = mkdtempSync(path.join(os.tmpdir(), 'fe-bench-bulk-'));
+            writeConfig(bulkDir, url, false);
+            const bulk = toResult('full sync by Bulk Data $export, no write-back', store.name, patients, rawRate, await runSync(bulkDir, store.env(`${patients}bulk`, bulkDir), ['--bulk']));
+            report.runs.push(bulk);
+            say(`   ${store.name}: bulk first load ${bulk.seconds} s (${bulk.ratioToRaw}× raw, peak RSS ${bulk.maxRssMb} MB)`);
           }
         } finally {
           await stopProcess(child);
