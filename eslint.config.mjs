@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/', 'bin/', '*.config.js', 'test/setup-env.js'] },
+  { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/', 'bin/', 'scripts/', 'web/dist/', 'web/vite.config.mjs', '*.config.js', 'test/setup-env.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -18,6 +18,10 @@ import { errorMiddleware, sendOutcome } from './errors';
 import type { Metrics } from './metrics';
 import { OPENAPI } from './openapi';
 import { SyncBusyError } from '../sync/run';
+import type { EngagementModel } from '../mapping/model';
+import { mountDashboard } from './dashboard';
+import { patientOverview, runView } from './views';
+import { formatReport, REPORT_FORMATS } from '../indicators/programme-report-format';
 
 export interface ApiOptions {
   store: Store;
@@ -88,7 +92,9 @@ export function createApiApp(options: ApiOptions): express.Express {
           writeBack: s.writeBack,
           writeTarget: s.writeTarget?.baseUrl ?? null,
           running: runner.isRunning(s.id),
-          lastRun: last ? { id: last.id, status: last.status, startedAt: last.startedAt, finishedAt: last.finishedAt } : null,
+          pullMethod: s.pull.method,
+          nextRun: runner.nextRun(s.id),
+          lastRun: last ? runView(last) : null,
         };
       }),
     });
@@ -115,7 +121,8 @@ export function createApiApp(options: ApiOptions): express.Express {
   api.get('/runs/:id', async (req, res) => {
     const run = await store.getRun(param(req, 'id'));
     if (!run) return sendOutcome(res, notFoundOutcome('no such run'));
-    res.json(run);
+    // `view` is what the dashboard shows; `progress` is live while the run goes on in this process.
+    res.json({ ...run, view: runView(run), progress: runner.progressOf(run.id) ?? null });
   });
 
   api.get('/patients/:id/engagement', async (req, res) => {
@@ -149,10 +156,58 @@ export function createApiApp(options: ApiOptions): express.Express {
     res.json({ summary, report, history: await store.listProgrammeHistory(start, end, sourceId) });
   });
 
+  api.post('/patients/search', async (req, res) => {
+    // The identifier travels in the body, never in a URL (URLs end up in logs and browser history).
+    const text = typeof (req.body as { identifier?: unknown })?.identifier === 'string' ? ((req.body as { identifier: string }).identifier).trim() : '';
+    if (!text || text.length > 200) throw new BadQuery('identifier must be a string of 1 to 200 characters: "value" or "system|value"');
+    const bar = text.indexOf('|');
+    const matches = await store.patientsByIdentifier(bar > 0 ? text.slice(0, bar) : undefined, bar >= 0 ? text.slice(bar + 1) : text);
+    res.json({ matches });
+  });
+
+  api.get('/patients/:id/overview', async (req, res) => {
+    const patientId = param(req, 'id');
+    const sourceId = query(req, 'source') ?? (await store.getComputations(patientId))[0]?.sourceId;
+    const stored = sourceId ? await store.getModel(sourceId, patientId) : undefined;
+    if (!sourceId || !stored?.indicators) return sendOutcome(res, notFoundOutcome('no indicators for this patient'));
+    const [history, written, events] = await Promise.all([
+      store.indicatorHistory({ sourceId, patientId }),
+      store.listWrittenForPatients(sourceId, [patientId]),
+      store.listTaskEvents(sourceId),
+    ]);
+    const ours = new Set(written.map((w) => w.identifierValue));
+    res.set('Cache-Control', 'no-store');
+    res.json(
+      patientOverview({
+        sourceId,
+        patientId,
+        asOf: stored.computedAsOf ?? new Date(),
+        model: stored.model as EngagementModel,
+        indicators: stored.indicators as PatientIndicators,
+        history,
+        written,
+        taskEvents: events.filter((e) => ours.has(e.identifierValue)),
+      }),
+    );
+  });
+
+  api.get('/programme/report', async (req, res) => {
+    const format = query(req, 'format') ?? 'md';
+    if (!REPORT_FORMATS.includes(format)) throw new BadQuery(`format must be one of ${REPORT_FORMATS.join(', ')}`);
+    const end = instant(req, 'to') ?? new Date();
+    const start = instant(req, 'from') ?? new Date(end.getTime() - 30 * 86_400_000);
+    if (start >= end) throw new BadQuery('from must be before to');
+    const sourceId = query(req, 'source');
+    const report = await loadProgrammeReport(store, config, { from: start, to: end, sourceId });
+    const type = format === 'json' ? 'application/json' : format === 'csv' ? 'text/csv' : 'text/markdown';
+    res.set('Content-Disposition', `attachment; filename="programme-report-${start.toISOString().slice(0, 10)}-${end.toISOString().slice(0, 10)}.${format}"`);
+    res.type(type).send(formatReport(report, format, sourceId ? 'one source' : 'all sources'));
+  });
+
   api.get('/dead-letters', async (req, res) => {
     const limit = Math.min(1000, Math.max(1, Number(query(req, 'limit') ?? 100) || 100));
     const withPayload = query(req, 'includePayload') === 'true';
-    const letters = await store.listDeadLetters({ sourceId: query(req, 'source'), runId: query(req, 'run'), limit });
+    const letters = await store.listDeadLetters({ sourceId: query(req, 'source'), runId: query(req, 'run'), resourceType: query(req, 'type'), stage: query(req, 'stage'), limit });
     res.json({ deadLetters: letters.map((d) => ({ ...d, payload: withPayload ? d.payload : undefined })) });
   });
 
@@ -160,7 +215,17 @@ export function createApiApp(options: ApiOptions): express.Express {
     res.json(await retryDeadLetter(store, config, Number(param(req, 'id'))));
   });
 
+  api.post('/dead-letters/:id/dismiss', async (req, res) => {
+    const id = Number(param(req, 'id'));
+    if (!Number.isSafeInteger(id) || id < 1) throw new BadQuery('the dead letter id must be a positive integer');
+    const reason = (req.body as { reason?: unknown } | undefined)?.reason;
+    if (typeof reason !== 'string' || reason.trim().length < 3 || reason.length > 500) throw new BadQuery('reason must be a string of 3 to 500 characters (it is kept for audit)');
+    if (!(await store.dismissDeadLetter(id, reason.trim(), String(res.locals.keyId ?? 'unknown')))) return sendOutcome(res, notFoundOutcome('no open dead letter with this id'));
+    res.json({ id, dismissed: true });
+  });
+
   app.use('/api', api);
+  mountDashboard(app);
   app.use((_req: Request, res: Response) => sendOutcome(res, notFoundOutcome('no such route')));
   app.use((err: unknown, req: Request, res: Response, next: express.NextFunction) => {
     if (err instanceof BadQuery) return sendOutcome(res, badRequest(err.message));

@@ -14,6 +14,11 @@ export function keyMatches(presented: string, keys: string[]): boolean {
   return ok;
 }
 
+/** A short, stable, non-reversible name of a key. */
+export function keyId(key: string): string {
+  return `key-${digest(key).toString('hex').slice(0, 8)}`;
+}
+
 export function requireApiKey(keys: string[]) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const header = req.headers.authorization;
@@ -23,6 +28,8 @@ export function requireApiKey(keys: string[]) {
       sendOutcome(res, { ...unauthorized, issue: [{ severity: 'error', code: 'login', details: { text: keys.length === 0 ? 'no API key is configured (FHIR_ENGAGE_API_KEY): this route is disabled' : 'an API key is required (X-API-Key header or Authorization: Bearer)' } }] });
       return;
     }
+    // Who did it, for audit (a dismissed dead letter): a key's id, never the key.
+    res.locals.keyId = keyId(presented);
     next();
   };
 }

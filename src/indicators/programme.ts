@@ -11,6 +11,8 @@ export interface ProgrammeSummary {
   tiers: Record<Tier, number>;
   medianEngagementScore: number | null;
   medianAdherence: number | null;
+  /** Median of the patients' no-show rates (appointments.noShowRate; patients without appointments left out). */
+  medianNoShowRate: number | null;
   /** Patients with a PHQ-9 baseline (> 9) and a later score. */
   phq9WithBaseline: number;
   /** Shares among those: response (≥ 50 % drop) and remission (< 5). */
@@ -42,6 +44,7 @@ export function programmeSummary(all: PatientIndicators[]): ProgrammeSummary {
     tiers,
     medianEngagementScore: median(all.map((p) => p.engagement.score).filter((s): s is number => s !== null)),
     medianAdherence: median(all.map((p) => p.appointments.adherence).filter((s): s is number => s !== null)),
+    medianNoShowRate: median(all.map((p) => p.appointments.noShowRate).filter((s): s is number => s !== null)),
     phq9WithBaseline: withBaseline.length,
     phq9ResponseShare: withBaseline.length ? round(withBaseline.filter((p) => p.phq9.response === 'response').length / withBaseline.length) : null,
     phq9RemissionShare: withBaseline.length ? round(withBaseline.filter((p) => p.phq9.remission).length / withBaseline.length) : null,

@@ -122,6 +122,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       await scheduledTick(store, runner, source, ctx?.date instanceof Date ? ctx.date : new Date(), instance).catch((err: unknown) => logger().error({ err, sourceId: source.id }, 'scheduler failed'));
     });
     tasks.push(task);
+    runner.setSchedule(source.id, () => task.getNextRun());
     say(`scheduled ${source.id}: "${source.schedule}"`);
   }
   const resumed = await resumeInterrupted(store, runner, config);

@@ -261,13 +261,24 @@ export const insertDeadLetters = (items: DeadLetterInsert[]): SqlQuery =>
     ],
   );
 
-export const listDeadLetters = (sourceId: string | null, runId: string | null, limit: number): SqlQuery =>
+export interface DeadLetterFilter {
+  sourceId: string | null;
+  runId: string | null;
+  resourceType: string | null;
+  stage: string | null;
+}
+
+export const listDeadLetters = (f: DeadLetterFilter, limit: number): SqlQuery =>
   q(
     `SELECT * FROM dead_letters
      WHERE ($1::text IS NULL OR source_id = $1) AND ($2::text IS NULL OR run_id = $2) AND resolved_at IS NULL
-     ORDER BY id DESC LIMIT $3`,
-    [sourceId, runId, limit],
+       AND ($3::text IS NULL OR resource_type = $3) AND ($4::text IS NULL OR stage = $4)
+     ORDER BY id DESC LIMIT $5`,
+    [f.sourceId, f.runId, f.resourceType, f.stage, limit],
   );
+
+export const dismissDeadLetter = (id: number, reason: string, by: string): SqlQuery =>
+  q('UPDATE dead_letters SET resolved_at = now(), dismissed_reason = $2, dismissed_by = $3 WHERE id = $1 AND resolved_at IS NULL RETURNING id', [id, reason, by]);
 
 export const getDeadLetter = (id: number): SqlQuery => q('SELECT * FROM dead_letters WHERE id = $1', [id]);
 
@@ -425,6 +436,17 @@ export const resourcesOfPatients = (sourceId: string, patientIds: string[]): Sql
      WHERE source_id = $1 AND patient_id = ANY($2::text[]) ORDER BY patient_id, resource_type, resource_id`,
     [sourceId, patientIds],
   );
+
+/** Stored patients carrying an identifier (value, and system when given): the dashboard's look-up by MRN. */
+export const patientsByIdentifier = (system: string | null, value: string): SqlQuery =>
+  q(
+    `SELECT source_id, resource_id FROM resources
+     WHERE resource_type = 'Patient' AND resource->'identifier' @> $1::jsonb ORDER BY source_id, resource_id LIMIT 20`,
+    [JSON.stringify([system ? { system, value } : { value }])],
+  );
+
+export const getModel = (sourceId: string, patientId: string): SqlQuery =>
+  q('SELECT model, indicators, computed_as_of FROM patient_models WHERE source_id = $1 AND patient_id = $2', [sourceId, patientId]);
 
 export const resourcesOfType = (sourceId: string, resourceType: string): SqlQuery =>
   q('SELECT resource FROM resources WHERE source_id = $1 AND resource_type = $2 ORDER BY resource_id', [sourceId, resourceType]);

@@ -413,9 +413,25 @@ export class Store {
     return n;
   }
 
-  async listDeadLetters(options: { sourceId?: string; runId?: string; limit?: number } = {}): Promise<DeadLetter[]> {
-    const rows = await this.db.query(sql.listDeadLetters(options.sourceId ?? null, options.runId ?? null, options.limit ?? 100));
+  async listDeadLetters(options: { sourceId?: string; runId?: string; resourceType?: string; stage?: string; limit?: number } = {}): Promise<DeadLetter[]> {
+    const filter = { sourceId: options.sourceId ?? null, runId: options.runId ?? null, resourceType: options.resourceType ?? null, stage: options.stage ?? null };
+    const rows = await this.db.query(sql.listDeadLetters(filter, options.limit ?? 100));
     return rows.map(toDeadLetter);
+  }
+
+  /** Closes an open dead letter without retrying it, keeping the reason and who dismissed it; false when not open. */
+  async dismissDeadLetter(id: number, reason: string, by: string): Promise<boolean> {
+    return (await this.db.query(sql.dismissDeadLetter(id, reason, by))).length === 1;
+  }
+
+  async patientsByIdentifier(system: string | undefined, value: string): Promise<{ sourceId: string; patientId: string }[]> {
+    const rows = await this.db.query(sql.patientsByIdentifier(system ?? null, value));
+    return rows.map((r) => ({ sourceId: String(r.source_id), patientId: String(r.resource_id) }));
+  }
+
+  async getModel(sourceId: string, patientId: string): Promise<{ model: unknown; indicators: unknown; computedAsOf: Date | null } | undefined> {
+    const row = (await this.db.query(sql.getModel(sourceId, patientId)))[0];
+    return row ? { model: row.model, indicators: row.indicators, computedAsOf: dateOrNull(row.computed_as_of) } : undefined;
   }
 
   async getDeadLetter(id: number): Promise<DeadLetter | undefined> {

@@ -8,6 +8,7 @@ import type { AppConfig } from '../config/types';
 import type { PatientIndicators } from '../indicators/compute';
 import type { Tier } from '../indicators/engagement';
 import { programmeReport, type ProgrammeReport } from '../indicators/programme-report';
+import { programmeSummary } from '../indicators/programme';
 import type { EngagementModel } from '../mapping/model';
 import type { Store } from '../store/store';
 
@@ -50,5 +51,7 @@ export async function loadProgrammeReport(store: Store, config: AppConfig, q: Pr
 /** Records the trailing period's figures as of a run's day (one entry per source and day; a later run that day replaces it). */
 export async function recordProgrammeHistory(store: Store, config: AppConfig, sourceId: string, asOf: Date, runId: string): Promise<void> {
   const report = await loadProgrammeReport(store, config, { from: new Date(asOf.getTime() - HISTORY_PERIOD_DAYS * DAY_MS), to: asOf, sourceId });
-  await store.saveProgrammeHistory(sourceId, asOf, report, runId);
+  // With the day's tier distribution and medians, so that the dashboard can draw them over time.
+  const summary = programmeSummary((await store.listComputations(sourceId)).map((c) => c.indicators as PatientIndicators));
+  await store.saveProgrammeHistory(sourceId, asOf, { ...report, summary }, runId);
 }

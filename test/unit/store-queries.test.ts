@@ -8,7 +8,8 @@ describe('SQL builders', () => {
       sql.getWatermark(evil, evil),
       sql.advanceWatermark(evil, evil, new Date(0)),
       sql.getResource(evil, evil, evil),
-      sql.listDeadLetters(evil, evil, 5),
+      sql.listDeadLetters({ sourceId: evil, runId: evil, resourceType: evil, stage: evil }, 5),
+      sql.dismissDeadLetter(1, evil, evil),
       sql.upsertSource(evil, evil, evil),
     ]) {
       expect(q.text).not.toContain(evil);

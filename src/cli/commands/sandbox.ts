@@ -11,7 +11,7 @@ import { openStore } from '../../store/open';
 import { runClinicDays } from '../../sync/clinic';
 import { loadProgrammeReport } from '../../sync/programme';
 import { syncSource } from '../../sync/run';
-import { formatReport } from './report';
+import { formatReport } from '../../indicators/programme-report-format';
 import { stopOnSignals } from './sync';
 
 const DAY_MS = 86_400_000;

@@ -1,0 +1,118 @@
+/**
+ * What the dashboard's views show, built from stored rows (pure): each
+ * response carries only what its view displays — no names, no identifier
+ * values, no free text from the EMR.
+ */
+import type { RunRecord, TaskEvent, WrittenResource } from '../store/types';
+import type { PatientIndicators } from '../indicators/compute';
+import type { EngagementModel } from '../mapping/model';
+import { phq9Band, scoredResponses } from '../indicators/phq9';
+import { gad7Band } from '../indicators/gad7';
+
+export interface Band {
+  band: string;
+  from: number;
+  to: number;
+}
+
+/** Contiguous score ranges of a banding function: the bands shown behind a chart come from the clinical definition itself. */
+export function bandsOf(band: (total: number) => string, max: number): Band[] {
+  const out: Band[] = [];
+  for (let t = 0; t <= max; t++) {
+    const b = band(t);
+    const last = out[out.length - 1];
+    if (last && last.band === b) last.to = t;
+    else out.push({ band: b, from: t, to: t });
+  }
+  return out;
+}
+
+/** The last run of a source as the dashboard lists it (from the summary stored with the run). */
+export function runView(run: RunRecord): Record<string, unknown> {
+  const s = run.counts as {
+    pull?: { resourceType: string; status: string; mode: string; received: number; new: number; changed: number; deadLettered: number }[];
+    stages?: Record<string, number>;
+    deadLetters?: { thisRun: number; open: number };
+    writes?: Record<string, Record<string, number>>;
+    durationMs?: number;
+    heldBack?: { patients: number; reasons: string[] };
+    pullMethod?: string;
+    patients?: { recomputed: number; total: number };
+  };
+  return {
+    id: run.id,
+    sourceId: run.sourceId,
+    status: run.status,
+    asOf: run.asOf,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    durationMs: s.durationMs ?? (run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null),
+    pullMethod: s.pullMethod ?? null,
+    pull: (s.pull ?? []).map((t) => ({ resourceType: t.resourceType, status: t.status, mode: t.mode, received: t.received, new: t.new, changed: t.changed, deadLettered: t.deadLettered })),
+    stages: s.stages ?? null,
+    deadLetters: s.deadLetters ?? null,
+    writes: s.writes ?? null,
+    heldBack: s.heldBack ?? null,
+    patients: s.patients ?? null,
+    error: run.error ?? null,
+  };
+}
+
+export interface PatientOverviewInput {
+  sourceId: string;
+  patientId: string;
+  asOf: Date;
+  model: EngagementModel;
+  indicators: PatientIndicators;
+  history: { indicator: string; value: unknown; asOf: Date }[];
+  written: WrittenResource[];
+  taskEvents: TaskEvent[];
+}
+
+/** The patient view: tier and why, trends, upcoming appointments with their reminders, what fhir-engage wrote and its status in the EMR. */
+export function patientOverview(input: PatientOverviewInput): Record<string, unknown> {
+  const { model, indicators: ind, asOf } = input;
+  const series = (name: string, pick: (v: unknown) => number | null): { date: string; value: number }[] =>
+    input.history
+      .filter((h) => h.indicator === name)
+      .map((h) => ({ date: h.asOf.toISOString(), value: pick(h.value) }))
+      .filter((p): p is { date: string; value: number } => p.value !== null);
+  const reminders = input.written.filter((w) => w.rule === 'appointment-reminder');
+  const lastStatus = new Map<string, TaskEvent>();
+  for (const e of [...input.taskEvents].sort((a, b) => a.changedAt.getTime() - b.changedAt.getTime())) lastStatus.set(e.identifierValue, e);
+  return {
+    sourceId: input.sourceId,
+    patientId: input.patientId,
+    asOf: asOf.toISOString(),
+    tier: ind.engagement.tier,
+    score: ind.engagement.score,
+    why: ind.engagement.why,
+    figures: {
+      adherence: ind.appointments.adherence,
+      noShowRate: ind.appointments.noShowRate,
+      carePlanCompletion: ind.carePlans.completionRate,
+      phq9: ind.phq9.latest ? { total: ind.phq9.latest.total, band: ind.phq9.latest.band, date: ind.phq9.latest.date, response: ind.phq9.response ?? null } : null,
+      gad7: ind.gad7.latest ? { total: ind.gad7.latest.total, band: ind.gad7.latest.band, date: ind.gad7.latest.date } : null,
+      satisfaction: ind.satisfaction.latest ? { recommend: ind.satisfaction.latest.recommend, date: ind.satisfaction.latest.authored } : null,
+    },
+    charts: {
+      phq9: { points: scoredResponses(model, 'phq9', asOf).map((p) => ({ date: p.date, value: p.total })), bands: bandsOf(phq9Band, 27), max: 27 },
+      gad7: { points: scoredResponses(model, 'gad7', asOf).map((p) => ({ date: p.date, value: p.total })), bands: bandsOf(gad7Band, 21), max: 21 },
+      adherence: series('appointments.adherence', (v) => (typeof v === 'number' ? v : null)),
+      satisfaction: series('satisfaction.latest', (v) => (typeof (v as { recommend?: unknown })?.recommend === 'number' ? ((v as { recommend: number }).recommend) : null)),
+    },
+    upcoming: model.appointments
+      .filter((a) => a.start && Date.parse(a.start) >= asOf.getTime() && a.status === 'upcoming')
+      .sort((a, b) => Date.parse(a.start as string) - Date.parse(b.start as string))
+      .slice(0, 20)
+      .map((a) => ({ id: a.id, start: a.start, status: a.status, reminders: reminders.filter((r) => r.identifierValue.includes(`/appointment-reminder/${a.id}/`)).map((r) => ({ state: r.state, status: lastStatus.get(r.identifierValue)?.status ?? r.status })) })),
+    written: input.written.map((w) => ({
+      resourceType: w.resourceType,
+      rule: w.rule,
+      state: w.state,
+      statusInEmr: lastStatus.get(w.identifierValue)?.status ?? w.status,
+      serverId: w.serverId,
+      updatedAt: w.updatedAt,
+    })),
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * The dashboard in a real browser: Debian's Chromium driven by
+ * playwright-core, against the API over a store filled by a real sync of the
+ * sandbox EMR. Screenshots go to test-artifacts/dashboard/. Chromium missing
+ * is a failure that says how to install it, never a silent skip.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Appointment } from '@medplum/fhirtypes';
+import { createApiApp } from '../../src/api/app';
+import { DASHBOARD_DIR } from '../../src/api/dashboard';
+import { listen } from '../../src/api/listen';
+import { Metrics } from '../../src/api/metrics';
+import { loadConfig } from '../../src/config/load';
+import type { AppConfig } from '../../src/config/types';
+import type { SandboxServer } from '../../src/sandbox/server';
+import type { Store } from '../../src/store/store';
+import { syncSource } from '../../src/sync/run';
+import { SyncRunner } from '../../src/sync/runner';
+import { ROOT } from '../helpers/cli';
+import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
+import { testSource } from '../helpers/source';
+import { memoryStore } from '../helpers/store';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const KEY = 'dashboard-test-key-4242';
+const SHOTS = path.join(ROOT, 'test-artifacts', 'dashboard');
+const PATIENT = 'gen-pat-000003';
+
+let emr: SandboxServer;
+let store: Store;
+let runner: SyncRunner;
+let server: Server;
+let base: string;
+let browser: Browser;
+let retryable: number;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium is not installed at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (.ci/run does), or set CHROMIUM_PATH. The dashboard tests cannot run without a browser.`);
+  }
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build-web.js'), '--if-stale'], { stdio: 'inherit' });
+  mkdirSync(SHOTS, { recursive: true });
+  emr = await seededSandbox({ patients: 30, seed: 12, fixtures: false, invalidResources: 2 });
+  store = await memoryStore();
+  const config: AppConfig = { ...loadConfig({ env: {}, cwd: os.tmpdir() }), sources: [testSource({ id: 'sandbox', name: 'Sandbox EMR', baseUrl: emr.baseUrl })] };
+  const metrics = new Metrics(false);
+  await syncSource(store, config, config.sources[0]!, { asOf: new Date(TEST_ANCHOR) });
+  // A dead letter whose cause has since been fixed (a rule relaxed, say): its retry succeeds.
+  const fixed: Appointment = { resourceType: 'Appointment', id: 'fixed-appt-1', status: 'booked', start: '2026-06-10T09:00:00Z', end: '2026-06-10T09:30:00Z', participant: [{ actor: { reference: `Patient/${PATIENT}` }, status: 'accepted' }] };
+  await store.addDeadLetters([{ sourceId: 'sandbox', runId: null, stage: 'validate', resourceType: 'Appointment', resourceId: fixed.id, payload: fixed, outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'value', expression: ['Appointment.serviceType'], details: { text: 'is required by a local rule since removed' } }] } }]);
+  retryable = (await store.listDeadLetters({ sourceId: 'sandbox', resourceType: 'Appointment', stage: 'validate' })).find((d) => d.resourceId === 'fixed-appt-1')!.id;
+  runner = new SyncRunner(store, config, metrics.observe);
+  const app = createApiApp({ store, config, runner, metrics, apiKeys: [KEY] });
+  const listening = await listen(app, 0, '127.0.0.1');
+  server = listening.server;
+  base = `http://127.0.0.1:${listening.port}/`;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await runner?.stop();
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  await emr?.close();
+  await store?.close();
+});
+
+async function newPage(): Promise<{ page: Page; urls: string[]; apiBodies: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const urls: string[] = [];
+  const apiBodies: string[] = [];
+  page.on('framenavigated', (f) => urls.push(f.url()));
+  page.on('request', (r) => urls.push(r.url()));
+  page.on('response', async (r) => {
+    if (r.url().includes('/api/')) apiBodies.push(await r.text().catch(() => ''));
+  });
+  return { page, urls, apiBodies };
+}
+
+async function login(page: Page, key: string): Promise<void> {
+  await page.goto(base);
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Log in' }).click();
+}
+
+test('the dashboard is built and served with a CSP, and only the dashboard: nothing loads from elsewhere', async () => {
+  expect(existsSync(path.join(DASHBOARD_DIR, 'index.html'))).toBe(true);
+  const res = await fetch(base);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+  expect(res.headers.get('x-frame-options')).toBe('DENY');
+  const { page, urls } = await newPage();
+  await page.goto(base);
+  await page.getByLabel('API key').waitFor();
+  expect(urls.filter((u) => !u.startsWith(base) && !u.startsWith('data:'))).toEqual([]);
+  await page.context().close();
+});
+
+test('a wrong key shows the login page again and no API data is ever rendered', async () => {
+  const { page } = await newPage();
+  await login(page, 'not-the-key');
+  await expect(page.getByTestId('login-error').textContent()).resolves.toContain('not accepted');
+  expect(await page.getByRole('heading', { name: 'Sources and runs' }).count()).toBe(0);
+  expect(await page.locator('#nav').isHidden()).toBe(true);
+  // A stale key in session storage: the first API call is refused and the login page comes back.
+  await page.evaluate("sessionStorage.setItem('fhir-engage.apiKey', 'stale')");
+  await page.goto(`${base}#/programme`);
+  await page.getByText('Your key was refused').waitFor();
+  expect(await page.getByTestId('nps').count()).toBe(0);
+  await page.screenshot({ path: path.join(SHOTS, 'login-refused.png') });
+  await page.context().close();
+});
+
+test('log in, see the last run, trigger a sync and watch it finish; open the run', async () => {
+  const { page } = await newPage();
+  await login(page, KEY);
+  await page.getByRole('heading', { name: 'Sources and runs' }).waitFor();
+  expect(await page.getByTestId('last-status-sandbox').textContent()).toBe('partially-failed');
+  await page.screenshot({ path: path.join(SHOTS, 'sources.png'), fullPage: true });
+  page.once('dialog', (d) => void d.accept());
+  await page.getByTestId('sync-sandbox').click();
+  await page.getByTestId('progress-sandbox').filter({ hasText: /finished: (succeeded|partially-failed)/ }).waitFor({ timeout: 60_000 });
+  await page.getByRole('heading', { name: 'Sources and runs' }).waitFor();
+  const runs = await store.listRuns({ sourceId: 'sandbox', limit: 5 });
+  expect(runs).toHaveLength(2);
+  await page.getByRole('link', { name: 'details' }).click();
+  await page.getByRole('heading', { name: 'Run' }).waitFor();
+  await page.getByText('Errors of this run').waitFor();
+  await page.screenshot({ path: path.join(SHOTS, 'run.png'), fullPage: true });
+  await page.context().close();
+}, 90_000);
+
+test('the programme view shows the tier chart and the NPS, with definitions on hover', async () => {
+  const { page } = await newPage();
+  await login(page, KEY);
+  await page.getByRole('link', { name: 'Programme' }).click();
+  await page.getByTestId('tier-chart').waitFor();
+  expect(await page.getByTestId('tier-chart').boundingBox()).toMatchObject({ width: expect.any(Number) });
+  expect(await page.getByTestId('nps').textContent()).toMatch(/^NPS (-?\d+|n\/a)$/);
+  expect(await page.getByText('Reminder effect', { exact: true }).getAttribute('title')).toMatch(/\S{10,}/);
+  await page.screenshot({ path: path.join(SHOTS, 'programme.png'), fullPage: true });
+  await page.context().close();
+});
+
+test('a patient opened by id shows the PHQ-9 chart; the id never reaches the address bar or history', async () => {
+  const { page, urls } = await newPage();
+  await login(page, KEY);
+  await page.getByRole('link', { name: 'Patient' }).click();
+  await page.getByLabel('Patient id').fill(PATIENT);
+  await page.getByRole('button', { name: 'Open' }).click();
+  await page.getByTestId('phq9-chart').waitFor();
+  expect(await page.getByTestId('tier').textContent()).toMatch(/^(engaged|at-risk|disengaged|unknown)$/);
+  await page.screenshot({ path: path.join(SHOTS, 'patient.png'), fullPage: true });
+  expect(page.url()).toBe(`${base}#/patient`);
+  // Page navigations never carry it (API calls do, in the path of a fetch, which is not browser history).
+  expect(urls.filter((u) => !u.includes('/api/')).some((u) => u.includes(PATIENT))).toBe(false);
+  await page.context().close();
+});
+
+test('dead letters: filter by stage, retry one after the fix', async () => {
+  const { page } = await newPage();
+  await login(page, KEY);
+  await page.getByRole('link', { name: 'Dead letters' }).click();
+  await page.getByTestId('dead-letters').waitFor();
+  await page.getByLabel('Stage').selectOption('validate');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.getByTestId(`retry-${retryable}`).click();
+  await page.getByTestId(`result-${retryable}`).filter({ hasText: 'retried: the resource is valid now and stored' }).waitFor();
+  expect(await store.getResource('sandbox', 'Appointment', 'fixed-appt-1')).toBeDefined();
+  await page.screenshot({ path: path.join(SHOTS, 'dead-letters.png'), fullPage: true });
+  await page.context().close();
+});

@@ -1,0 +1,79 @@
+/**
+ * fhir-engage's dashboard: hash routes (#/sources, #/runs/<id>,
+ * #/dead-letters, #/programme, #/patient), a login page that keeps the API
+ * key in session storage, and nothing rendered from the API without a key
+ * the API accepts.
+ */
+import { ApiError, session, tryKey, Unauthorized, whenUnauthorized } from './api';
+import { h } from './dom';
+import { deadLettersView } from './views/dead-letters';
+import { patientView } from './views/patient';
+import { programmeView } from './views/programme';
+import { runView, sourcesView } from './views/sources';
+
+const main = document.getElementById('main') as HTMLElement;
+const nav = document.getElementById('nav') as HTMLElement;
+
+function loginView(message?: string): void {
+  nav.hidden = true;
+  const key = h('input', { id: 'api-key', type: 'password', autocomplete: 'current-password', required: true });
+  const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'login-error' }, message ?? '');
+  main.replaceChildren(
+    h('h1', {}, 'Log in'),
+    h('p', {}, 'Enter the API key of this fhir-engage service (FHIR_ENGAGE_API_KEY, or the key printed when it started). It is kept for this tab only.'),
+    h(
+      'form',
+      {
+        class: 'login',
+        onsubmit: async (e: Event) => {
+          e.preventDefault();
+          error.textContent = '';
+          try {
+            if (await tryKey(key.value)) {
+              session.set(key.value);
+              if (!location.hash || location.hash === '#/login') location.hash = '#/sources';
+              else void route();
+            } else {
+              error.textContent = 'This key was not accepted.';
+            }
+          } catch (err) {
+            error.textContent = `The service could not be reached: ${(err as Error).message}`;
+          }
+        },
+      },
+      h('label', { for: 'api-key' }, 'API key'),
+      key,
+      h('button', { type: 'submit' }, 'Log in'),
+    ),
+    error,
+  );
+  key.focus();
+}
+
+async function route(): Promise<void> {
+  if (!session.key()) return loginView();
+  nav.hidden = false;
+  const hash = location.hash || '#/sources';
+  for (const a of nav.querySelectorAll('a')) a.toggleAttribute('aria-current', hash.startsWith(a.getAttribute('href') ?? '-'));
+  main.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
+  try {
+    const run = /^#\/runs\/([^/]+)$/.exec(hash);
+    if (run) await runView(main, decodeURIComponent(run[1] as string));
+    else if (hash.startsWith('#/dead-letters')) await deadLettersView(main);
+    else if (hash.startsWith('#/programme')) await programmeView(main);
+    else if (hash.startsWith('#/patient')) patientView(main);
+    else await sourcesView(main);
+    main.focus();
+  } catch (err) {
+    if (err instanceof Unauthorized) return;
+    main.replaceChildren(h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, err instanceof ApiError ? err.message : 'The service could not be reached.'));
+  }
+}
+
+whenUnauthorized(() => loginView('Your key was refused: log in again.'));
+document.getElementById('logout')?.addEventListener('click', () => {
+  session.clear();
+  loginView();
+});
+window.addEventListener('hashchange', () => void route());
+void route();

@@ -1,0 +1,99 @@
+/** Dead letters: what could not be processed and why, filterable; retry one after a fix, or dismiss it with a reason. */
+import { get, post } from '../api';
+import { announce, h, table, when } from '../dom';
+
+interface DeadLetter {
+  id: number;
+  sourceId: string;
+  stage: string;
+  resourceType: string | null;
+  resourceId: string | null;
+  createdAt: string;
+  outcome: { issue: { severity: string; code: string; expression?: string[]; details?: { text?: string } }[] };
+}
+
+const STAGES = ['', 'pull', 'validate', 'map', 'indicators', 'actions', 'write'];
+
+export async function deadLettersView(main: HTMLElement, filter: { source?: string; type?: string; stage?: string } = {}): Promise<void> {
+  const params = new URLSearchParams({ limit: '200' });
+  if (filter.source) params.set('source', filter.source);
+  if (filter.type) params.set('type', filter.type);
+  if (filter.stage) params.set('stage', filter.stage);
+  const [{ deadLetters }, { sources }] = await Promise.all([get<{ deadLetters: DeadLetter[] }>(`/dead-letters?${params}`), get<{ sources: { id: string }[] }>('/sources')]);
+  const sourceSel = h('select', { id: 'dl-source' }, h('option', { value: '' }, 'all'), sources.map((s) => h('option', { value: s.id, selected: filter.source === s.id }, s.id)));
+  const typeInput = h('input', { id: 'dl-type', value: filter.type ?? '', placeholder: 'e.g. Appointment', pattern: '[A-Z][A-Za-z]*' });
+  const stageSel = h('select', { id: 'dl-stage' }, STAGES.map((s) => h('option', { value: s, selected: (filter.stage ?? '') === s }, s || 'all')));
+  const form = h(
+    'form',
+    {
+      class: 'filters',
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        void deadLettersView(main, { source: sourceSel.value || undefined, type: typeInput.value.trim() || undefined, stage: stageSel.value || undefined });
+      },
+    },
+    h('label', { for: 'dl-source' }, 'Source '),
+    sourceSel,
+    h('label', { for: 'dl-type' }, ' Type '),
+    typeInput,
+    h('label', { for: 'dl-stage' }, ' Stage '),
+    stageSel,
+    h('button', { type: 'submit' }, 'Filter'),
+  );
+  const act = (d: DeadLetter, cell: HTMLElement): HTMLElement => {
+    const retry = h(
+      'button',
+      {
+        type: 'button',
+        'data-testid': `retry-${d.id}`,
+        onclick: async () => {
+          retry.disabled = true;
+          try {
+            const r = await post<{ retried: boolean; action: string }>(`/dead-letters/${d.id}/retry`);
+            cell.textContent = `retried: ${r.action}`;
+            announce(`Dead letter ${d.id} retried`);
+          } catch (err) {
+            cell.textContent = `retry failed: ${(err as Error).message}`;
+            retry.disabled = false;
+          }
+        },
+      },
+      'Retry',
+    );
+    const dismiss = h(
+      'button',
+      {
+        type: 'button',
+        class: 'secondary',
+        onclick: async () => {
+          const reason = window.prompt('Why is this dead letter dismissed? (kept for audit)');
+          if (!reason || reason.trim().length < 3) return;
+          try {
+            await post(`/dead-letters/${d.id}/dismiss`, { reason });
+            cell.textContent = 'dismissed';
+            announce(`Dead letter ${d.id} dismissed`);
+          } catch (err) {
+            cell.textContent = `could not dismiss: ${(err as Error).message}`;
+          }
+        },
+      },
+      'Dismiss',
+    );
+    return h('span', { class: 'actions' }, retry, dismiss);
+  };
+  main.replaceChildren(
+    h('h1', {}, 'Dead letters'),
+    h('p', {}, 'What could not be processed, with the element and the rule it broke. Fix the mapping or the data, then retry; or dismiss with a reason.'),
+    form,
+    table(
+      `Open dead letters (${deadLetters.length}${deadLetters.length === 200 ? '+' : ''})`,
+      ['id', 'when', 'source', 'stage', 'type', 'element', 'rule', 'action'],
+      deadLetters.map((d) => {
+        const cell = h('span', { class: 'result', 'aria-live': 'polite', 'data-testid': `result-${d.id}` });
+        const issue = d.outcome.issue[0];
+        return [d.id, when(d.createdAt), d.sourceId, d.stage, d.resourceType ?? '—', issue?.expression?.join(', ') ?? '—', `${issue?.code ?? ''}: ${issue?.details?.text ?? ''}`, [act(d, cell), cell]];
+      }),
+      { 'data-testid': 'dead-letters' },
+    ),
+  );
+}

@@ -1,0 +1,107 @@
+/**
+ * One patient, reached by id or by the EMR's identifier (searched in a
+ * request body). Neither appears in the address bar or the browser history:
+ * the route is always #/patient.
+ */
+import { get, post } from '../api';
+import { lineChart, type Band } from '../charts';
+import { h, pct, table, when } from '../dom';
+
+interface Overview {
+  sourceId: string;
+  patientId: string;
+  asOf: string;
+  tier: string;
+  score: number | null;
+  why: string;
+  figures: {
+    adherence: number | null;
+    noShowRate: number | null;
+    carePlanCompletion: number | null;
+    phq9: { total: number; band: string; date: string; response: string | null } | null;
+    gad7: { total: number; band: string; date: string } | null;
+    satisfaction: { recommend: number; date: string } | null;
+  };
+  charts: {
+    phq9: { points: { date: string; value: number }[]; bands: Band[]; max: number };
+    gad7: { points: { date: string; value: number }[]; bands: Band[]; max: number };
+    adherence: { date: string; value: number }[];
+    satisfaction: { date: string; value: number }[];
+  };
+  upcoming: { id: string; start: string; status: string; reminders: { state: string; status: string | null }[] }[];
+  written: { resourceType: string; rule: string; state: string; statusInEmr: string | null; updatedAt: string }[];
+}
+
+async function show(out: HTMLElement, patientId: string, sourceId?: string): Promise<void> {
+  const o = await get<Overview>(`/patients/${encodeURIComponent(patientId)}/overview${sourceId ? `?source=${encodeURIComponent(sourceId)}` : ''}`);
+  out.replaceChildren(
+    h('h2', {}, `Patient ${o.patientId}`, h('small', {}, ` (${o.sourceId}, as of ${when(o.asOf)})`)),
+    h('p', {}, 'Tier: ', h('strong', { class: `tier tier-${o.tier}`, 'data-testid': 'tier' }, o.tier), o.score !== null ? ` (score ${o.score})` : ''),
+    h('p', { class: 'why' }, h('span', { class: 'visually-hidden' }, 'Why this tier: '), o.why),
+    h(
+      'p',
+      {},
+      `Adherence ${pct(o.figures.adherence)}; no-show rate ${pct(o.figures.noShowRate)}; care-plan completion ${pct(o.figures.carePlanCompletion)}; ` +
+        `PHQ-9 ${o.figures.phq9 ? `${o.figures.phq9.total} (${o.figures.phq9.band})` : 'none'}; GAD-7 ${o.figures.gad7 ? `${o.figures.gad7.total} (${o.figures.gad7.band})` : 'none'}; ` +
+        `likelihood to recommend ${o.figures.satisfaction?.recommend ?? 'n/a'}`,
+    ),
+    h(
+      'div',
+      { class: 'grid' },
+      lineChart('PHQ-9 total score', [{ label: 'PHQ-9', points: o.charts.phq9.points }], { bands: o.charts.phq9.bands, max: o.charts.phq9.max, testId: 'phq9-chart' }),
+      lineChart('GAD-7 total score', [{ label: 'GAD-7', points: o.charts.gad7.points }], { bands: o.charts.gad7.bands, max: o.charts.gad7.max, testId: 'gad7-chart' }),
+      lineChart('Appointment adherence', [{ label: 'adherence', points: o.charts.adherence }], { max: 1, percent: true }),
+      lineChart('Likelihood to recommend (0–10)', [{ label: 'recommend', points: o.charts.satisfaction }], { max: 10 }),
+    ),
+    table('Upcoming appointments', ['when', 'status', 'reminders'], o.upcoming.map((a) => [when(a.start), a.status, a.reminders.length ? a.reminders.map((r) => `${r.state}${r.status ? ` (${r.status})` : ''}`).join(', ') : 'none'])),
+    table('Tasks and Observations written for this patient', ['type', 'rule', 'state', 'status in the EMR', 'updated'], o.written.map((w) => [w.resourceType, w.rule, w.state, w.statusInEmr ?? '—', when(w.updatedAt)])),
+  );
+}
+
+export function patientView(main: HTMLElement): void {
+  const out = h('div', { id: 'patient-out' });
+  const idInput = h('input', { id: 'pt-id', autocomplete: 'off', spellcheck: 'false' });
+  const identInput = h('input', { id: 'pt-ident', autocomplete: 'off', spellcheck: 'false', placeholder: 'system|value or value' });
+  const fail = (err: unknown): void => void out.replaceChildren(h('p', { class: 'error', role: 'alert' }, (err as Error).message));
+  main.replaceChildren(
+    h('h1', {}, 'Patient'),
+    h('p', {}, 'Open a patient by the id the EMR gives the record, or find them by an identifier such as the MRN. Nothing you type goes into the address bar.'),
+    h(
+      'form',
+      {
+        class: 'filters',
+        onsubmit: (e: Event) => {
+          e.preventDefault();
+          if (idInput.value.trim()) show(out, idInput.value.trim()).catch(fail);
+        },
+      },
+      h('label', { for: 'pt-id' }, 'Patient id '),
+      idInput,
+      h('button', { type: 'submit' }, 'Open'),
+    ),
+    h(
+      'form',
+      {
+        class: 'filters',
+        onsubmit: async (e: Event) => {
+          e.preventDefault();
+          try {
+            const { matches } = await post<{ matches: { sourceId: string; patientId: string }[] }>('/patients/search', { identifier: identInput.value });
+            if (matches.length === 1) return void (await show(out, matches[0]!.patientId, matches[0]!.sourceId));
+            out.replaceChildren(
+              matches.length === 0
+                ? h('p', {}, 'No stored patient has this identifier.')
+                : h('ul', {}, matches.map((m) => h('li', {}, h('button', { type: 'button', class: 'link', onclick: () => void show(out, m.patientId, m.sourceId).catch(fail) }, `${m.patientId} (${m.sourceId})`)))),
+            );
+          } catch (err) {
+            fail(err);
+          }
+        },
+      },
+      h('label', { for: 'pt-ident' }, 'Identifier '),
+      identInput,
+      h('button', { type: 'submit' }, 'Find'),
+    ),
+    out,
+  );
+}
