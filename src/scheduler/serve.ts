@@ -113,6 +113,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const { server, port } = await listen(app, options.port, options.host ?? '0.0.0.0', '--port or FHIR_ENGAGE_PORT');
   const url = `http://${options.host && options.host !== '0.0.0.0' ? options.host : 'localhost'}:${port}/api`;
   say(`API: ${url} (health ${url}/health, metrics ${url}/metrics, OpenAPI ${url}/openapi.json)`);
+  say(`dashboard: ${url.replace(/\/api$/, '/')} (log in with the API key)`);
   options.onListening?.(url);
 
   const tasks: ScheduledTask[] = [];

@@ -193,3 +193,65 @@ describe('dead-letter retry, stage by stage', () => {
     }
   });
 });
+
+describe('dashboard routes', () => {
+  test('a patient is found by identifier sent in the body; the overview carries bands, trends and what was written, and is not cached', async () => {
+    const patient = emr.repo.all('Patient')[0] as { id: string; identifier?: { system?: string; value?: string }[] };
+    const ident = patient.identifier?.[0];
+    expect(ident?.value).toBeDefined();
+    const found = await request(app).post('/api/patients/search').set(auth).send({ identifier: `${ident?.system}|${ident?.value}` });
+    expect(found.body).toEqual({ matches: [{ sourceId: 'clinic', patientId: patient.id }] });
+    expect((await request(app).post('/api/patients/search').set(auth).send({ identifier: ident?.value })).body.matches).toHaveLength(1);
+    const bad = await request(app).post('/api/patients/search').set(auth).send({ identifier: 42 });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).not.toContain('42');
+    const overview = await request(app).get(`/api/patients/${patient.id}/overview`).set(auth);
+    expect(overview.status).toBe(200);
+    expect(overview.headers['cache-control']).toBe('no-store');
+    expect(overview.body.charts.phq9.bands.map((b: { band: string }) => b.band)).toEqual(['none-minimal', 'mild', 'moderate', 'moderately-severe', 'severe']);
+    expect(overview.body.charts.phq9.bands.at(-1)).toMatchObject({ from: 20, to: 27 });
+    expect(Array.isArray(overview.body.written)).toBe(true);
+    // Only what the view shows: no names, no identifier values.
+    expect(JSON.stringify(overview.body)).not.toContain(String(ident?.value));
+    expect((await request(app).get('/api/patients/nobody/overview').set(auth)).status).toBe(404);
+  });
+
+  test('dead letters filter by type and stage; one is dismissed with a reason kept for audit, and only once', async () => {
+    const all = (await request(app).get('/api/dead-letters?stage=validate&type=Appointment').set(auth)).body.deadLetters as { id: number; stage: string; resourceType: string }[];
+    expect(all.length).toBe(2);
+    expect(all.every((d) => d.stage === 'validate' && d.resourceType === 'Appointment')).toBe(true);
+    expect(((await request(app).get('/api/dead-letters?stage=map').set(auth)).body.deadLetters as { stage: string }[]).every((d) => d.stage === 'map')).toBe(true);
+    const id = all[0]!.id;
+    expect((await request(app).post(`/api/dead-letters/${id}/dismiss`).set(auth).send({})).status).toBe(400);
+    const ok = await request(app).post(`/api/dead-letters/${id}/dismiss`).set(auth).send({ reason: 'known vendor test record' });
+    expect(ok.body).toEqual({ id, dismissed: true });
+    expect((await request(app).post(`/api/dead-letters/${id}/dismiss`).set(auth).send({ reason: 'again' })).status).toBe(404);
+    const row = (await store.driver.query({ text: 'SELECT dismissed_reason, dismissed_by, resolved_at FROM dead_letters WHERE id = $1', values: [id] }))[0]!;
+    expect(row.dismissed_reason).toBe('known vendor test record');
+    expect(row.dismissed_by).toMatch(/^key-[0-9a-f]{8}$/);
+    expect(String(row.dismissed_by)).not.toContain(KEY);
+    expect(row.resolved_at).not.toBeNull();
+    expect((await request(app).get('/api/dead-letters?stage=validate').set(auth)).body.deadLetters).toHaveLength(1);
+  });
+
+  test('the programme report downloads as Markdown, CSV or JSON; a bad format is 400', async () => {
+    const md = await request(app).get('/api/programme/report?format=md&from=2026-05-01&to=2026-06-01').set(auth);
+    expect(md.status).toBe(200);
+    expect(md.headers['content-disposition']).toBe('attachment; filename="programme-report-2026-05-01-2026-06-01.md"');
+    expect(md.text).toContain('# Programme report');
+    const csv = await request(app).get('/api/programme/report?format=csv&from=2026-05-01&to=2026-06-01').set(auth);
+    expect(csv.text.split('\n')[0]).toMatch(/^all sources,2026-05-01,2026-06-01,reminder effect,/);
+    expect((await request(app).get('/api/programme/report?format=pdf').set(auth)).status).toBe(400);
+  });
+
+  test('a run reports its view and, while it runs in this process, its live progress', async () => {
+    const { runId, done } = await runner.trigger('clinic');
+    const live = await request(app).get(`/api/runs/${runId}`).set(auth);
+    expect(live.body.progress).toMatchObject({ runId, sourceId: 'clinic' });
+    await done;
+    const finished = await request(app).get(`/api/runs/${runId}`).set(auth);
+    expect(finished.body.view).toMatchObject({ id: runId, status: expect.stringMatching(/succeeded|partially-failed/) });
+    expect(finished.body.view.pull.map((t: { resourceType: string }) => t.resourceType)).toEqual(expect.arrayContaining(['Patient', 'Appointment']));
+    expect(finished.body.progress.stage).toBe('finished');
+  });
+});

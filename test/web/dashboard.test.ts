@@ -40,6 +40,15 @@ let browser: Browser;
 let retryable: number;
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM) && process.getuid?.() === 0 && !process.env.CHROMIUM_PATH) {
+    // A fresh machine: Debian's package, as .ci/run installs it (never a downloaded browser build).
+    process.stderr.write('Chromium is missing: installing Debian\'s chromium package for the dashboard tests…\n');
+    try {
+      execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium'], { stdio: 'ignore', timeout: 600_000 });
+    } catch {
+      // Reported below.
+    }
+  }
   if (!existsSync(CHROMIUM)) {
     throw new Error(`Chromium is not installed at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (.ci/run does), or set CHROMIUM_PATH. The dashboard tests cannot run without a browser.`);
   }
@@ -60,7 +69,7 @@ beforeAll(async () => {
   server = listening.server;
   base = `http://127.0.0.1:${listening.port}/`;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
-}, 180_000);
+}, 700_000);
 
 afterAll(async () => {
   await browser?.close();
