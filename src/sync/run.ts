@@ -233,7 +233,8 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
 /** Whether this run pulls through Bulk Data, and its `_since` (the oldest watermark less the overlap; none for a first load or --full). */
 async function bulkPlan(state: RunState, capabilities: CapabilityReport): Promise<{ use: boolean; since?: string }> {
   const { store, source, options } = state;
-  const watermarks = await Promise.all(source.resourceTypes.map((t) => store.getWatermark(source.id, t)));
+  const watermarks: (Date | undefined)[] = [];
+  for (const t of source.resourceTypes) watermarks.push(await store.getWatermark(source.id, t));
   const method = choosePullMethod(source, {
     forced: !!options.bulk,
     full: !!options.full,
@@ -374,10 +375,14 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
     clearInterval(heartbeat);
     summary.durationMs = Math.round(performance.now() - started);
     const { dryRunBundle: _omit, ...stored } = summary;
-    await store.finishRun(run.id, summary.status, { ...stored, programme: undefined }, summary.error ? { message: summary.error } : undefined).catch((err: unknown) => {
-      // The store may be what failed: say so; the next run marks this one interrupted under the lock.
-      log.error({ err, event: 'finish-run-failed' }, 'could not record the end of the run');
-    });
+    const finish = (): Promise<unknown> => store.finishRun(run.id, summary.status, { ...stored, programme: undefined }, summary.error ? { message: summary.error } : undefined);
+    await finish()
+      // A connection the store lost mid-run may be handed out once more before the pool drops it: one more try on a fresh one.
+      .catch(() => new Promise((r) => setTimeout(r, 250)).then(finish))
+      .catch((err: unknown) => {
+        // The store may be what failed: say so; the next run marks this one interrupted under the lock.
+        log.error({ err, event: 'finish-run-failed' }, 'could not record the end of the run');
+      });
     emit({ type: 'run-finished', runId, status: summary.status, durationMs: summary.durationMs, summary });
     log.info({ event: 'run-finished', status: summary.status, durationMs: summary.durationMs }, 'sync run finished');
   }

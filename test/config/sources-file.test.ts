@@ -33,7 +33,17 @@ describe('sources file', () => {
       overlapSeconds: 300,
       writeBatchSize: 50,
       writeBack: true,
+      pull: { method: 'search', bulk: { level: 'system', pollTimeoutSeconds: 3600, parallelDownloads: 2 } },
     });
+  });
+
+  test('bulk settings: group level by default when a groupId is given; group level without one is an error naming the field and line', () => {
+    const grouped = parseSourcesFile('sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n    pull:\n      method: auto\n      bulk: { groupId: cohort-1 }\n', 'x.yaml', {});
+    expect(grouped.sources[0]?.pull).toEqual({ method: 'auto', bulk: { level: 'group', groupId: 'cohort-1', pollTimeoutSeconds: 3600, parallelDownloads: 2 } });
+    expect(() => parseSourcesFile('sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n    pull:\n      bulk: { level: group }\n', 'x.yaml', {})).toThrow(
+      'x.yaml:5: sources[0].pull.bulk.groupId is required when pull.bulk.level is group',
+    );
+    expect(() => parseSourcesFile('sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n    pull: { method: sometimes }\n', 'x.yaml', {})).toThrow('sources[0].pull.method must be one of "search", "bulk", "auto"');
   });
 
   test('JSON files are accepted too', () => {
