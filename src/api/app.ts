@@ -34,6 +34,9 @@ export interface ApiOptions {
 /** A bad query parameter: its message is ours (it names the parameter, never echoes the value). */
 class BadQuery extends Error {}
 
+/** Request bodies are small JSON documents (a retry, a dismissal, a search): anything larger is refused with 413. */
+export const BODY_LIMIT = '64kb';
+
 const param = (req: Request, name: string): string => String((req.params as Record<string, string>)[name]);
 const query = (req: Request, name: string): string | undefined => {
   const v = (req.query as Record<string, unknown>)[name];
@@ -52,7 +55,11 @@ export function createApiApp(options: ApiOptions): express.Express {
   const { store, config, runner, metrics } = options;
   const app = express();
   app.disable('x-powered-by');
-  app.use(express.json({ limit: '1mb' }));
+  app.use('/api', (_req, res, next) => {
+    // Every API answer may carry patient data: never cached, never sniffed or framed.
+    res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'X-Frame-Options': 'DENY', 'Referrer-Policy': 'no-referrer', 'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'" });
+    next();
+  });
   const api = express.Router();
 
   api.get('/health', (_req, res) => {
@@ -74,7 +81,13 @@ export function createApiApp(options: ApiOptions): express.Express {
     res.json(OPENAPI);
   });
 
+  // The key is checked before a body is read: a client without one is told 401 whatever it sends.
   api.use(requireApiKey(options.apiKeys));
+  api.use(express.json({ limit: BODY_LIMIT }));
+  api.param('id', (req, _res, next, value: string) => {
+    // Run ids, patient ids, source ids, dead-letter ids: FHIR id characters only (no NUL, no odd encodings into SQL).
+    next(/^[A-Za-z0-9\-.]{1,64}$/.test(value) ? undefined : new BadQuery('the id in the path is not a valid id'));
+  });
 
   api.get('/sources', async (_req, res) => {
     const recent = await store.listRuns({ limit: 200 });

@@ -19,11 +19,26 @@ export function keyId(key: string): string {
   return `key-${digest(key).toString('hex').slice(0, 8)}`;
 }
 
-export function requireApiKey(keys: string[]) {
+/** Failed authentications allowed per client address per minute before 429 (guessing keys is slowed down, not served). */
+export const AUTH_FAILURES_PER_MINUTE = 30;
+
+export function requireApiKey(keys: string[], now: () => number = Date.now) {
+  const failures = new Map<string, { count: number; since: number }>();
   return (req: Request, res: Response, next: NextFunction): void => {
+    const client = req.socket.remoteAddress ?? 'unknown';
+    const seen = failures.get(client);
+    if (seen && now() - seen.since > 60_000) failures.delete(client);
+    const current = failures.get(client);
+    if (current && current.count >= AUTH_FAILURES_PER_MINUTE) {
+      res.set('Retry-After', String(Math.max(1, Math.ceil((current.since + 60_000 - now()) / 1000))));
+      sendOutcome(res, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'throttled', details: { text: 'too many failed authentications from this address: try again later' } }] }, 429);
+      return;
+    }
     const header = req.headers.authorization;
     const presented = (req.headers['x-api-key'] as string | undefined) ?? (header && /^Bearer\s+(.+)$/i.exec(header)?.[1]);
     if (!presented || keys.length === 0 || !keyMatches(presented, keys)) {
+      if (failures.size > 10_000) failures.clear();
+      failures.set(client, { count: (current?.count ?? 0) + 1, since: current?.since ?? now() });
       res.set('WWW-Authenticate', 'Bearer realm="fhir-engage"');
       sendOutcome(res, { ...unauthorized, issue: [{ severity: 'error', code: 'login', details: { text: keys.length === 0 ? 'no API key is configured (FHIR_ENGAGE_API_KEY): this route is disabled' : 'an API key is required (X-API-Key header or Authorization: Bearer)' } }] });
       return;

@@ -14,9 +14,29 @@ export function sendOutcome(res: Response, result: OperationOutcome, status = ge
   res.status(status).json(publicOutcome(result));
 }
 
+const invalid = (code: OperationOutcome['issue'][0]['code'], text: string): OperationOutcome => ({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, details: { text } }] });
+
+/** What body parsing and URL decoding refuse (express and body-parser set `status`), in our words: the request is never echoed. */
+const CLIENT_ERRORS: Record<string, [number, OperationOutcome]> = {
+  'entity.parse.failed': [400, invalid('structure', 'request body is not valid JSON')],
+  'entity.too.large': [413, invalid('too-costly', 'request body is too large')],
+  'encoding.unsupported': [415, invalid('not-supported', 'unsupported Content-Encoding')],
+  'charset.unsupported': [415, invalid('not-supported', 'unsupported charset')],
+  'request.size.invalid': [400, invalid('structure', 'request body length does not match Content-Length')],
+  'request.aborted': [400, invalid('incomplete', 'request aborted')],
+};
+
 export function errorMiddleware(err: unknown, _req: Request, res: Response, _next: NextFunction): void {
-  if ((err as { type?: string }).type === 'entity.parse.failed') {
-    sendOutcome(res, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'structure', details: { text: 'request body is not valid JSON' } }] });
+  const e = err as { type?: string; status?: number; statusCode?: number };
+  const known = e.type ? CLIENT_ERRORS[e.type] : undefined;
+  if (known) {
+    sendOutcome(res, known[1], known[0]);
+    return;
+  }
+  const status = e.status ?? e.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500 && !(err instanceof EngageError)) {
+    // A malformed URL (bad percent-encoding), a bad gzip body, or another request the framework refused.
+    sendOutcome(res, invalid('invalid', 'the request could not be read (malformed URL, encoding or body)'), status === 404 ? 400 : status);
     return;
   }
   // Our own messages carry no patient data; an EMR's answer (HttpError) is never passed on.

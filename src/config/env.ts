@@ -52,6 +52,11 @@ export const ENV_VARS = {
     default: '8080',
     example: '8080',
   },
+  FHIR_ENGAGE_HOST: {
+    purpose: 'Address the HTTP API of `start` and `serve` listens on (also --host). Unset: 127.0.0.1, this machine only; 0.0.0.0 to serve other machines (in a container, or behind a TLS proxy).',
+    default: '127.0.0.1',
+    example: '0.0.0.0',
+  },
   FHIR_ENGAGE_AS_OF: {
     purpose:
       'Instant that indicators, windows and rules are computed at (same as `sync --as-of`); resources keep their own timestamps. Unset: the current time.',

@@ -75,6 +75,8 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   if (asOfText !== undefined && Number.isNaN(Date.parse(asOfText))) {
     throw configError(`--as-of / FHIR_ENGAGE_AS_OF must be an ISO date or instant, got "${asOfText}"`, ['FHIR_ENGAGE_AS_OF']);
   }
+  const host = envValue(env, 'FHIR_ENGAGE_HOST') ?? '127.0.0.1';
+  if (!/^[A-Za-z0-9.:\-[\]]{1,255}$/.test(host)) throw configError('FHIR_ENGAGE_HOST must be a host name or an IP address', ['FHIR_ENGAGE_HOST']);
   const apiKeys = (envValue(env, 'FHIR_ENGAGE_API_KEY') ?? '').split(',').map((k) => k.trim()).filter(Boolean);
   const databaseUrl = envValue(env, 'DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -95,7 +97,7 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
       dataDir: path.resolve(cwd, envValue(env, 'FHIR_ENGAGE_DATA_DIR') ?? './data'),
     },
     logLevel,
-    service: { port, apiKeys },
+    service: { port, host, apiKeys },
     ...(asOfText !== undefined ? { asOf: new Date(Date.parse(asOfText)) } : {}),
   });
 }

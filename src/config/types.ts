@@ -86,8 +86,8 @@ export interface AppConfig {
   sources: SourceConfig[];
   store: StoreSettings;
   logLevel: LogLevel;
-  /** The HTTP API of `start` and `serve`: FHIR_ENGAGE_PORT, FHIR_ENGAGE_API_KEY (comma-separated). */
-  service: { port: number; apiKeys: string[] };
+  /** The HTTP API of `start` and `serve`: FHIR_ENGAGE_PORT, FHIR_ENGAGE_HOST, FHIR_ENGAGE_API_KEY (comma-separated). */
+  service: { port: number; host: string; apiKeys: string[] };
   /** FHIR_ENGAGE_AS_OF: the instant runs compute at, unless --as-of says otherwise (default: now). */
   asOf?: Date;
 }

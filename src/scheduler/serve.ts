@@ -110,8 +110,9 @@ export async function serve(options: ServeOptions): Promise<void> {
     say(`no FHIR_ENGAGE_API_KEY set: this run's API key is ${apiKeys[0]}`);
   }
   const app = createApiApp({ store, config, runner, metrics, apiKeys });
-  const { server, port } = await listen(app, options.port, options.host ?? '0.0.0.0', '--port or FHIR_ENGAGE_PORT');
-  const url = `http://${options.host && options.host !== '0.0.0.0' ? options.host : 'localhost'}:${port}/api`;
+  const host = options.host ?? config.service.host;
+  const { server, port } = await listen(app, options.port, host, '--port or FHIR_ENGAGE_PORT');
+  const url = `http://${host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host}:${port}/api`;
   say(`API: ${url} (health ${url}/health, metrics ${url}/metrics, OpenAPI ${url}/openapi.json)`);
   say(`dashboard: ${url.replace(/\/api$/, '/')} (log in with the API key)`);
   options.onListening?.(url);

@@ -126,8 +126,10 @@ describe('routes', () => {
   });
 
   test('errors carry no patient data and no stack traces', async () => {
+    // A name is not a FHIR id: refused as such (400), without repeating it.
     const res = await request(app).get('/api/patients/Zelophehad%20Quillfeather/engagement').set(auth);
-    expect(res.status).toBe(404);
+    expect(res.status).toBe(400);
+    expect((await request(app).get('/api/patients/Zelophehad-Quillfeather/engagement').set(auth)).status).toBe(404);
     expect(JSON.stringify(res.body)).not.toContain('Zelophehad');
     expect(JSON.stringify(res.body)).not.toMatch(/at .*\.ts:\d+/);
     const bad = await request(app).post('/api/sources/clinic/sync').set(auth).set('content-type', 'application/json').send('{"broken');
@@ -253,5 +255,58 @@ describe('dashboard routes', () => {
     expect(finished.body.view).toMatchObject({ id: runId, status: expect.stringMatching(/succeeded|partially-failed/) });
     expect(finished.body.view.pull.map((t: { resourceType: string }) => t.resourceType)).toEqual(expect.arrayContaining(['Patient', 'Appointment']));
     expect(finished.body.progress.stage).toBe('finished');
+  });
+});
+
+describe('hardening', () => {
+  test('API answers are never cached, sniffed or framed', async () => {
+    const res = await request(app).get('/api/sources').set(auth);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['x-frame-options']).toBe('DENY');
+    expect(res.headers['content-security-policy']).toContain("default-src 'none'");
+  });
+
+  test('the key is checked before the body is read: a malformed or huge body without a key is 401', async () => {
+    const noKey = await request(app).post('/api/dead-letters/1/dismiss').set('content-type', 'application/json').send('{"reason": ');
+    expect(noKey.status).toBe(401);
+    const big = await request(app).post('/api/patients/search').set('content-type', 'application/json').send(`{"identifier":"${'x'.repeat(5_000_000)}"}`);
+    expect(big.status).toBe(401);
+  });
+
+  test('a 5 MB body is 413, malformed JSON and a bad gzip body are 400, all as OperationOutcomes naming no input', async () => {
+    const big = await request(app).post('/api/patients/search').set(auth).set('content-type', 'application/json').send(`{"identifier":"${'x'.repeat(5_000_000)}"}`);
+    expect(big.status).toBe(413);
+    expect(big.body).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'too-costly' }] });
+    const malformed = await request(app).post('/api/patients/search').set(auth).set('content-type', 'application/json').send('{"identifier": "MRN-SECRET-1"');
+    expect(malformed.status).toBe(400);
+    expect(JSON.stringify(malformed.body)).not.toContain('MRN-SECRET-1');
+    const gzip = await request(app).post('/api/patients/search').set(auth).set('content-type', 'application/json').set('content-encoding', 'gzip').send('not gzip at all');
+    expect(gzip.status).toBe(400);
+    expect(gzip.body.resourceType).toBe('OperationOutcome');
+  });
+
+  test.each([
+    ['%ff', 'bad percent-encoding'],
+    ['%00', 'NUL'],
+    ['..%2F..%2Fetc', 'a path'],
+    ['%3Cscript%3Ealert(1)%3C%2Fscript%3E', 'markup'],
+    ['9'.repeat(80), 'too long'],
+  ])('a malformed id (%s: %s) is 400, never 500, and is not echoed', async (id) => {
+    for (const path of [`/api/patients/${id}/overview`, `/api/runs/${id}`, `/api/dead-letters/${id}/retry`]) {
+      const res = path.endsWith('retry') ? await request(app).post(path).set(auth).send({}) : await request(app).get(path).set(auth);
+      expect(res.status).toBe(400);
+      expect(res.body.resourceType).toBe('OperationOutcome');
+      expect(JSON.stringify(res.body)).not.toMatch(/script|etc|%00|\\u0000|9{20}/);
+    }
+  });
+
+  test('failed authentications are slowed down: after 30 a minute from one address, 429 with Retry-After, even with the right key', async () => {
+    const guarded = createApiApp({ store, config, runner, metrics, apiKeys: [KEY] });
+    for (let i = 0; i < 30; i++) expect((await request(guarded).get('/api/sources').set('X-API-Key', `guess-${i}`)).status).toBe(401);
+    const blocked = await request(guarded).get('/api/sources').set(auth);
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    expect((await request(guarded).get('/api/health')).status).toBe(200);
   });
 });

@@ -11,8 +11,8 @@ export function registerServeCommand(program: Command, io: CliIo, setExit: (code
     .command('serve')
     .description('run the service: the HTTP API and every source on its cron schedule, until SIGTERM')
     .option('-p, --port <port>', 'API port (default FHIR_ENGAGE_PORT or 8080)', parseWholeNumber)
-    .option('--host <host>', 'address to listen on', '0.0.0.0')
-    .action(async (opts: { port?: number; host: string }) => {
+    .option('--host <host>', 'address to listen on (default FHIR_ENGAGE_HOST, else 127.0.0.1: this machine only)')
+    .action(async (opts: { port?: number; host?: string }) => {
       const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
       if (config.sources.length === 0) throw configError('no sources are configured: nothing to serve (use `npm start` for the sandbox EMR)');
       const store = await openStore(config.store);

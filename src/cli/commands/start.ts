@@ -17,6 +17,7 @@ interface StartOptions extends SyncCliOptions {
   patients: number;
   seed: number;
   port?: number;
+  host?: string;
   simulateDays: number;
 }
 
@@ -32,6 +33,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
     .option('-n, --patients <n>', 'sandbox: generated patients', parseWholeNumber, 100)
     .option('-s, --seed <seed>', 'sandbox: generator seed', parseWholeNumber, 1)
     .option('-p, --port <port>', 'API port (0: any free port; default FHIR_ENGAGE_PORT or 8080)', parseWholeNumber)
+    .option('--host <host>', 'address the API listens on (default FHIR_ENGAGE_HOST, else 127.0.0.1: this machine only)')
     .option('--simulate-days <n>', 'sandbox: days of clinic life simulated (each followed by a sync) before serving, so the programme has history; 0 to skip', parseWholeNumber, 14)
     .action(async (opts: StartOptions) => {
       const loaded = loadConfig({ configFile: program.opts<{ config?: string }>().config });
@@ -41,7 +43,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
         let config = loaded;
         if (loaded.sources.length > 0 && !opts.once) {
           // EMRs configured: the service, on their schedules (a sync can also be triggered through the API).
-          await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port });
+          await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port, host: opts.host });
           setExit(ExitCode.ok);
           return;
         }
@@ -89,7 +91,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
           setExit(code);
           return;
         }
-        await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port, initialRuns: summaries });
+        await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port, host: opts.host, initialRuns: summaries });
         setExit(ExitCode.ok);
       } finally {
         await stopSandbox?.();
