@@ -15,6 +15,7 @@ import { retryDeadLetter } from '../sync/retry';
 import { loadProgrammeReport } from '../sync/programme';
 import { requireApiKey } from './auth';
 import { errorMiddleware, sendOutcome } from './errors';
+import { logger } from '../log/logger';
 import type { Metrics } from './metrics';
 import { OPENAPI } from './openapi';
 import { SyncBusyError } from '../sync/run';
@@ -29,6 +30,8 @@ export interface ApiOptions {
   runner: SyncRunner;
   metrics: Metrics;
   apiKeys: string[];
+  /** Digests (hex SHA-256) of the keys fhir-engage made and stored (FHIR_ENGAGE_API_KEY unset). */
+  storedKeyDigests?: string[];
 }
 
 /** A bad query parameter: its message is ours (it names the parameter, never echoes the value). */
@@ -82,7 +85,7 @@ export function createApiApp(options: ApiOptions): express.Express {
   });
 
   // The key is checked before a body is read: a client without one is told 401 whatever it sends.
-  api.use(requireApiKey(options.apiKeys));
+  api.use(requireApiKey(options.apiKeys, options.storedKeyDigests));
   api.use(express.json({ limit: BODY_LIMIT }));
   api.param('id', (req, _res, next, value: string) => {
     // Run ids, patient ids, source ids, dead-letter ids: FHIR id characters only (no NUL, no odd encodings into SQL).
@@ -138,7 +141,22 @@ export function createApiApp(options: ApiOptions): express.Express {
     res.json({ ...run, view: runView(run), progress: runner.progressOf(run.id) ?? null });
   });
 
-  api.get('/patients/:id/engagement', async (req, res) => {
+  /**
+   * The access log: one row per request that served a patient's data, naming the key's id, the
+   * route (its pattern, not the URL) and the patient's id; never a name or an identifier value.
+   */
+  const audited = (patientsOf: (req: Request, res: Response) => string[]) => (req: Request, res: Response, next: express.NextFunction) => {
+    res.on('finish', () => {
+      const sourceId = query(req, 'source') ?? null;
+      const patients = res.statusCode < 400 ? patientsOf(req, res) : [];
+      const rows = (patients.length ? patients : [null]).map((patientId) => ({ keyId: String(res.locals.keyId), client: req.socket.remoteAddress ?? null, method: req.method, route: `/api${req.route?.path ?? ''}`, status: res.statusCode, sourceId, patientId }));
+      Promise.all(rows.map((r) => store.recordAccess(r))).catch((err: unknown) => logger().error({ err, event: 'access-log-failed' }, 'could not record an access to patient data'));
+    });
+    next();
+  };
+  const thePatient = (req: Request): string[] => [param(req, 'id')];
+
+  api.get('/patients/:id/engagement', audited(thePatient), async (req, res) => {
     const rows = await store.getComputations(param(req, 'id'), query(req, 'source'));
     if (rows.length === 0) return sendOutcome(res, notFoundOutcome('no indicators for this patient'));
     res.json({
@@ -149,7 +167,7 @@ export function createApiApp(options: ApiOptions): express.Express {
     });
   });
 
-  api.get('/patients/:id/indicators', async (req, res) => {
+  api.get('/patients/:id/indicators', audited(thePatient), async (req, res) => {
     const history = await store.indicatorHistory({ patientId: param(req, 'id'), sourceId: query(req, 'source'), indicator: query(req, 'name'), from: instant(req, 'from'), to: instant(req, 'to') });
     res.json({ history: history.map((h) => ({ sourceId: h.sourceId, indicator: h.indicator, value: h.value, asOf: h.asOf, runId: h.runId })) });
   });
@@ -169,16 +187,17 @@ export function createApiApp(options: ApiOptions): express.Express {
     res.json({ summary, report, history: await store.listProgrammeHistory(start, end, sourceId) });
   });
 
-  api.post('/patients/search', async (req, res) => {
+  api.post('/patients/search', audited((_req, res) => (res.locals.matched as string[] | undefined) ?? []), async (req, res) => {
     // The identifier travels in the body, never in a URL (URLs end up in logs and browser history).
     const text = typeof (req.body as { identifier?: unknown })?.identifier === 'string' ? ((req.body as { identifier: string }).identifier).trim() : '';
     if (!text || text.length > 200) throw new BadQuery('identifier must be a string of 1 to 200 characters: "value" or "system|value"');
     const bar = text.indexOf('|');
     const matches = await store.patientsByIdentifier(bar > 0 ? text.slice(0, bar) : undefined, bar >= 0 ? text.slice(bar + 1) : text);
+    res.locals.matched = matches.map((m) => m.patientId);
     res.json({ matches });
   });
 
-  api.get('/patients/:id/overview', async (req, res) => {
+  api.get('/patients/:id/overview', audited(thePatient), async (req, res) => {
     const patientId = param(req, 'id');
     const sourceId = query(req, 'source') ?? (await store.getComputations(patientId))[0]?.sourceId;
     const stored = sourceId ? await store.getModel(sourceId, patientId) : undefined;
@@ -217,7 +236,13 @@ export function createApiApp(options: ApiOptions): express.Express {
     res.type(type).send(formatReport(report, format, sourceId ? 'one source' : 'all sources'));
   });
 
-  api.get('/dead-letters', async (req, res) => {
+  api.get('/access-log', async (req, res) => {
+    const limit = Math.min(5000, Math.max(1, Number(query(req, 'limit') ?? 500) || 500));
+    res.json({ entries: await store.listAccess({ patientId: query(req, 'patient'), keyId: query(req, 'key'), from: instant(req, 'from'), to: instant(req, 'to'), limit }) });
+  });
+
+  // Payloads are patients' resources: reading them is logged.
+  api.get('/dead-letters', audited(() => []), async (req, res) => {
     const limit = Math.min(1000, Math.max(1, Number(query(req, 'limit') ?? 100) || 100));
     const withPayload = query(req, 'includePayload') === 'true';
     const letters = await store.listDeadLetters({ sourceId: query(req, 'source'), runId: query(req, 'run'), resourceType: query(req, 'type'), stage: query(req, 'stage'), limit });

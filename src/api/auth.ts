@@ -6,11 +6,16 @@ import { sendOutcome } from './errors';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
-export function keyMatches(presented: string, keys: string[]): boolean {
+/** The SHA-256 of a key, as stored for keys fhir-engage makes (hex). */
+export function keyDigest(key: string): string {
+  return digest(key).toString('hex');
+}
+
+export function keyMatches(presented: string, digests: Buffer[]): boolean {
   const p = digest(presented);
   // Every key is compared (no early exit), each in constant time.
   let ok = false;
-  for (const k of keys) ok = timingSafeEqual(p, digest(k)) || ok;
+  for (const d of digests) ok = (d.length === p.length && timingSafeEqual(p, d)) || ok;
   return ok;
 }
 
@@ -22,7 +27,9 @@ export function keyId(key: string): string {
 /** Failed authentications allowed per client address per minute before 429 (guessing keys is slowed down, not served). */
 export const AUTH_FAILURES_PER_MINUTE = 30;
 
-export function requireApiKey(keys: string[], now: () => number = Date.now) {
+/** Keys from the environment (plain) and keys fhir-engage made (their stored hex digests). */
+export function requireApiKey(keys: string[], storedDigests: string[] = [], now: () => number = Date.now) {
+  const digests = [...keys.map(digest), ...storedDigests.map((h) => Buffer.from(h, 'hex'))];
   const failures = new Map<string, { count: number; since: number }>();
   return (req: Request, res: Response, next: NextFunction): void => {
     const client = req.socket.remoteAddress ?? 'unknown';
@@ -36,11 +43,11 @@ export function requireApiKey(keys: string[], now: () => number = Date.now) {
     }
     const header = req.headers.authorization;
     const presented = (req.headers['x-api-key'] as string | undefined) ?? (header && /^Bearer\s+(.+)$/i.exec(header)?.[1]);
-    if (!presented || keys.length === 0 || !keyMatches(presented, keys)) {
+    if (!presented || digests.length === 0 || !keyMatches(presented, digests)) {
       if (failures.size > 10_000) failures.clear();
       failures.set(client, { count: (current?.count ?? 0) + 1, since: current?.since ?? now() });
       res.set('WWW-Authenticate', 'Bearer realm="fhir-engage"');
-      sendOutcome(res, { ...unauthorized, issue: [{ severity: 'error', code: 'login', details: { text: keys.length === 0 ? 'no API key is configured (FHIR_ENGAGE_API_KEY): this route is disabled' : 'an API key is required (X-API-Key header or Authorization: Bearer)' } }] });
+      sendOutcome(res, { ...unauthorized, issue: [{ severity: 'error', code: 'login', details: { text: digests.length === 0 ? 'no API key is configured (FHIR_ENGAGE_API_KEY): this route is disabled' : 'an API key is required (X-API-Key header or Authorization: Bearer)' } }] });
       return;
     }
     // Who did it, for audit (a dismissed dead letter): a key's id, never the key.

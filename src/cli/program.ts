@@ -18,6 +18,7 @@ import { registerInspectCommands } from './commands/inspect';
 import { registerValidateCommand } from './commands/validate';
 import { registerReportCommand } from './commands/report';
 import { registerBenchCommand } from './commands/bench';
+import { registerApiKeyCommand } from './commands/api-key';
 import { version } from '../version';
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -39,6 +40,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerValidateCommand(program, io, setExit);
   registerReportCommand(program, io, setExit);
   registerBenchCommand(program, io, setExit);
+  registerApiKeyCommand(program, io, setExit);
   return program;
 }
 

@@ -57,6 +57,11 @@ export const ENV_VARS = {
     default: '127.0.0.1',
     example: '0.0.0.0',
   },
+  FHIR_ENGAGE_AUDIT_RETENTION_DAYS: {
+    purpose: 'Days the access log (who read which patient\'s data through the API) is kept; older rows are removed by the running service once a day.',
+    default: '400',
+    example: '2190',
+  },
   FHIR_ENGAGE_AS_OF: {
     purpose:
       'Instant that indicators, windows and rules are computed at (same as `sync --as-of`); resources keep their own timestamps. Unset: the current time.',

@@ -77,6 +77,8 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   }
   const host = envValue(env, 'FHIR_ENGAGE_HOST') ?? '127.0.0.1';
   if (!/^[A-Za-z0-9.:\-[\]]{1,255}$/.test(host)) throw configError('FHIR_ENGAGE_HOST must be a host name or an IP address', ['FHIR_ENGAGE_HOST']);
+  const retentionText = envValue(env, 'FHIR_ENGAGE_AUDIT_RETENTION_DAYS') ?? '400';
+  if (!/^\d{1,5}$/.test(retentionText) || Number(retentionText) < 1) throw configError('FHIR_ENGAGE_AUDIT_RETENTION_DAYS must be a whole number of days (at least 1)', ['FHIR_ENGAGE_AUDIT_RETENTION_DAYS']);
   const apiKeys = (envValue(env, 'FHIR_ENGAGE_API_KEY') ?? '').split(',').map((k) => k.trim()).filter(Boolean);
   const databaseUrl = envValue(env, 'DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -97,7 +99,7 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
       dataDir: path.resolve(cwd, envValue(env, 'FHIR_ENGAGE_DATA_DIR') ?? './data'),
     },
     logLevel,
-    service: { port, host, apiKeys },
+    service: { port, host, apiKeys, auditRetentionDays: Number(retentionText) },
     ...(asOfText !== undefined ? { asOf: new Date(Date.parse(asOfText)) } : {}),
   });
 }

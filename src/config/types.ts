@@ -87,7 +87,7 @@ export interface AppConfig {
   store: StoreSettings;
   logLevel: LogLevel;
   /** The HTTP API of `start` and `serve`: FHIR_ENGAGE_PORT, FHIR_ENGAGE_HOST, FHIR_ENGAGE_API_KEY (comma-separated). */
-  service: { port: number; host: string; apiKeys: string[] };
+  service: { port: number; host: string; apiKeys: string[]; auditRetentionDays: number };
   /** FHIR_ENGAGE_AS_OF: the instant runs compute at, unless --as-of says otherwise (default: now). */
   asOf?: Date;
 }

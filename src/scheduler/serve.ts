@@ -13,6 +13,7 @@ import type { Store } from '../store/store';
 import { SyncRunner } from '../sync/runner';
 import { logger } from '../log/logger';
 import { createApiApp } from '../api/app';
+import { keyDigest } from '../api/auth';
 import { listen } from '../api/listen';
 import { Metrics } from '../api/metrics';
 import type { SyncSummary } from '../sync/run';
@@ -32,6 +33,28 @@ export interface ServeOptions {
   /** Called once the API listens (tests). */
   onListening?: (url: string) => void;
   instanceId?: string;
+}
+
+/**
+ * With no FHIR_ENGAGE_API_KEY: the key fhir-engage made on its first start. Only its digest is
+ * stored, so it is shown once, when it is made (`fhir-engage api-key new` makes another).
+ */
+export async function storedKeys(store: Store, say: (line: string) => void): Promise<string[]> {
+  const digests = await store.listApiKeyDigests();
+  if (digests.length) {
+    say('API key: the one made on the first start (stored hashed, not shown again; `fhir-engage api-key new` makes another, or set FHIR_ENGAGE_API_KEY)');
+    return digests;
+  }
+  const key = await newApiKey(store);
+  say(`no FHIR_ENGAGE_API_KEY set: an API key was made and stored (hashed). It is shown this once, keep it: ${key}`);
+  return store.listApiKeyDigests();
+}
+
+/** Makes a key, stores its digest, returns the key itself (to show once). */
+export async function newApiKey(store: Store): Promise<string> {
+  const key = randomBytes(24).toString('base64url');
+  await store.addApiKey(`key-${randomBytes(4).toString('hex')}`, keyDigest(key));
+  return key;
 }
 
 /** The scheduled tick a firing belongs to: its second for 6-field (seconds) expressions, else its minute. */
@@ -92,6 +115,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     new Promise<void>((resolve) => {
       const stop = (): void => {
         removeSignalHandlers();
+  clearInterval(purgeTimer);
         resolve();
       };
       removeSignalHandlers = () => {
@@ -104,12 +128,15 @@ export async function serve(options: ServeOptions): Promise<void> {
   const metrics = new Metrics();
   for (const s of options.initialRuns ?? []) metrics.recordRun(s);
   const runner = new SyncRunner(store, config, metrics.observe);
-  let apiKeys = options.apiKeys ?? [...config.service.apiKeys];
-  if (apiKeys.length === 0) {
-    apiKeys = [randomBytes(24).toString('base64url')];
-    say(`no FHIR_ENGAGE_API_KEY set: this run's API key is ${apiKeys[0]}`);
-  }
-  const app = createApiApp({ store, config, runner, metrics, apiKeys });
+  const apiKeys = options.apiKeys ?? [...config.service.apiKeys];
+  const storedKeyDigests = apiKeys.length ? [] : await storedKeys(store, say);
+  const app = createApiApp({ store, config, runner, metrics, apiKeys, storedKeyDigests });
+  const purge = (): void => {
+    store.purgeAccessBefore(new Date(Date.now() - config.service.auditRetentionDays * 86_400_000)).catch((err: unknown) => logger().warn({ err, event: 'access-log-purge-failed' }, 'could not remove old access-log rows'));
+  };
+  purge();
+  const purgeTimer = setInterval(purge, 86_400_000);
+  purgeTimer.unref();
   const host = options.host ?? config.service.host;
   const { server, port } = await listen(app, options.port, host, '--port or FHIR_ENGAGE_PORT');
   const url = `http://${host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host}:${port}/api`;

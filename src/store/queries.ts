@@ -528,6 +528,36 @@ export const indicatorHistory = (
     [sourceId, patientId, indicator, from, to],
   );
 
+// ── API keys and the access log ─────────────────────────────────────────────
+
+export const addApiKey = (id: string, digest: string): SqlQuery => q('INSERT INTO api_keys (id, digest) VALUES ($1, $2)', [id, digest]);
+
+export const listApiKeyDigests = (): SqlQuery => q('SELECT digest FROM api_keys WHERE revoked_at IS NULL ORDER BY created_at', []);
+
+export interface AccessRow {
+  keyId: string;
+  client: string | null;
+  method: string;
+  route: string;
+  status: number;
+  sourceId: string | null;
+  patientId: string | null;
+}
+
+export const recordAccess = (r: AccessRow): SqlQuery =>
+  q('INSERT INTO access_log (key_id, client, method, route, status, source_id, patient_id) VALUES ($1, $2, $3, $4, $5, $6, $7)', [r.keyId, r.client, r.method, r.route, r.status, r.sourceId, r.patientId]);
+
+export const listAccess = (f: { patientId: string | null; keyId: string | null; from: Date | null; to: Date | null }, limit: number): SqlQuery =>
+  q(
+    `SELECT id, at, key_id, client, method, route, status, source_id, patient_id FROM access_log
+     WHERE ($1::text IS NULL OR patient_id = $1) AND ($2::text IS NULL OR key_id = $2)
+       AND ($3::timestamptz IS NULL OR at >= $3) AND ($4::timestamptz IS NULL OR at < $4)
+     ORDER BY id DESC LIMIT $5`,
+    [f.patientId, f.keyId, f.from, f.to, limit],
+  );
+
+export const purgeAccessBefore = (before: Date): SqlQuery => q('DELETE FROM access_log WHERE at < $1 RETURNING id', [before]);
+
 // ── maintenance ─────────────────────────────────────────────────────────────
 
 export const ANALYZED_TABLES = ['resources', 'patients_to_compute', 'patient_models', 'indicator_history'] as const;

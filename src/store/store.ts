@@ -274,6 +274,29 @@ export class Store {
     await this.db.query(sql.deleteCheckpoint(sourceId, resourceType));
   }
 
+  // ── API keys and the access log ──
+  async addApiKey(id: string, digestHex: string): Promise<void> {
+    await this.db.query(sql.addApiKey(id, digestHex));
+  }
+
+  async listApiKeyDigests(): Promise<string[]> {
+    return (await this.db.query(sql.listApiKeyDigests())).map((r) => String(r.digest));
+  }
+
+  async recordAccess(row: sql.AccessRow): Promise<void> {
+    await this.db.query(sql.recordAccess(row));
+  }
+
+  async listAccess(options: { patientId?: string; keyId?: string; from?: Date; to?: Date; limit?: number } = {}): Promise<(sql.AccessRow & { id: number; at: Date })[]> {
+    const rows = await this.db.query(sql.listAccess({ patientId: options.patientId ?? null, keyId: options.keyId ?? null, from: options.from ?? null, to: options.to ?? null }, options.limit ?? 500));
+    return rows.map((r) => ({ id: Number(r.id), at: dateOrNull(r.at) ?? new Date(0), keyId: String(r.key_id), client: str(r.client), method: String(r.method), route: String(r.route), status: Number(r.status), sourceId: str(r.source_id), patientId: str(r.patient_id) }));
+  }
+
+  /** Removes access-log rows older than `before` (retention); returns how many. */
+  async purgeAccessBefore(before: Date): Promise<number> {
+    return (await this.db.query(sql.purgeAccessBefore(before))).length;
+  }
+
   // ── bulk exports ──
   /** Records a kicked-off export (replacing any earlier one of the source, and its files). */
   async saveBulkExport(sourceId: string, runId: string | null, statusUrl: string, request: unknown): Promise<void> {

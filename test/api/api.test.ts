@@ -5,6 +5,8 @@ import type { Express } from 'express';
 import { createApiApp } from '../../src/api/app';
 import { Metrics } from '../../src/api/metrics';
 import { OPENAPI } from '../../src/api/openapi';
+import { keyDigest, keyId } from '../../src/api/auth';
+import { storedKeys } from '../../src/scheduler/serve';
 import { loadConfig } from '../../src/config/load';
 import type { AppConfig } from '../../src/config/types';
 import type { SandboxServer } from '../../src/sandbox/server';
@@ -308,5 +310,43 @@ describe('hardening', () => {
     expect(blocked.status).toBe(429);
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
     expect((await request(guarded).get('/api/health')).status).toBe(200);
+  });
+});
+
+describe('access log and keys', () => {
+  test('reading a patient leaves exactly one access-log row naming the key id and the patient id, never a name or an identifier', async () => {
+    const patient = emr.repo.all('Patient')[1] as { id: string; name?: { family?: string; given?: string[] }[]; identifier?: { value?: string }[] };
+    const before = await store.listAccess({ patientId: patient.id });
+    expect((await request(app).get(`/api/patients/${patient.id}/overview`).set(auth)).status).toBe(200);
+    const after = await store.listAccess({ patientId: patient.id });
+    expect(after).toHaveLength(before.length + 1);
+    const row = after[0]!;
+    expect(row).toMatchObject({ keyId: keyId(KEY), method: 'GET', route: '/api/patients/:id/overview', status: 200, patientId: patient.id });
+    const rows = JSON.stringify(await store.driver.query({ text: 'SELECT * FROM access_log', values: [] }));
+    for (const n of patient.name ?? []) if (n.family) expect(rows).not.toContain(n.family);
+    for (const i of patient.identifier ?? []) if (i.value) expect(rows).not.toContain(i.value);
+    expect(rows).not.toContain(KEY);
+    // Queryable through the API.
+    const listed = await request(app).get(`/api/access-log?patient=${patient.id}`).set(auth);
+    expect(listed.body.entries[0]).toMatchObject({ keyId: keyId(KEY), patientId: patient.id });
+  });
+
+  test('with no key configured, one is made once, stored hashed, shown once, and accepted', async () => {
+    const keys = await memoryStore();
+    try {
+      const said: string[] = [];
+      const first = await storedKeys(keys, (l) => said.push(l));
+      const shown = /keep it: (\S+)$/.exec(said[0] ?? '')?.[1];
+      expect(shown).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(first).toEqual([keyDigest(shown!)]);
+      const again: string[] = [];
+      expect(await storedKeys(keys, (l) => again.push(l))).toEqual(first);
+      expect(again.join(' ')).not.toContain(shown!);
+      const keyed = createApiApp({ store, config, runner, metrics, apiKeys: [], storedKeyDigests: first });
+      expect((await request(keyed).get('/api/sources').set('X-API-Key', shown!)).status).toBe(200);
+      expect((await request(keyed).get('/api/sources').set('X-API-Key', 'other')).status).toBe(401);
+    } finally {
+      await keys.close();
+    }
   });
 });
