@@ -62,6 +62,18 @@ export const ENV_VARS = {
     default: '400',
     example: '2190',
   },
+  HTTPS_PROXY: {
+    purpose: 'Proxy for https:// requests to EMRs and token endpoints (http://proxy:3128; CONNECT tunnels). Lower-case https_proxy is read too.',
+    example: 'http://proxy.hospital.example:3128',
+  },
+  HTTP_PROXY: {
+    purpose: 'Proxy for plain http:// requests (lower-case http_proxy is read too).',
+    example: 'http://proxy.hospital.example:3128',
+  },
+  NO_PROXY: {
+    purpose: 'Hosts reached without the proxy: comma-separated names, domains (.example.org) or addresses (lower-case no_proxy is read too).',
+    example: 'localhost,127.0.0.1,.internal.example',
+  },
   FHIR_ENGAGE_AS_OF: {
     purpose:
       'Instant that indicators, windows and rules are computed at (same as `sync --as-of`); resources keep their own timestamps. Unset: the current time.',

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { envValue, isLogLevel, LOG_LEVELS, type Env } from './env';
 import { loadSourcesFile } from './sources-file';
-import type { AppConfig } from './types';
+import type { AppConfig, ProxySettings } from './types';
 import { configError } from '../errors';
 import { DEFAULT_INDICATOR_SETTINGS } from '../indicators/settings';
 import { DEFAULT_ACTION_SETTINGS } from '../actions/settings';
@@ -44,7 +44,11 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   const cwd = options.cwd ?? process.cwd();
   const configFile = options.configFile ? path.resolve(cwd, options.configFile) : resolveConfigFile(env, cwd);
   const file = configFile ? loadSourcesFile(configFile, env) : { sources: [] };
-  const sources = file.sources ?? [];
+  // Node's fetch ignores the proxy variables: read here, used by the one HTTP transport (src/fhir/network.ts).
+  const either = (upper: 'HTTPS_PROXY' | 'HTTP_PROXY' | 'NO_PROXY'): string | undefined => envValue(env, upper) ?? (env[upper.toLowerCase()] || undefined);
+  const [httpsProxy, httpProxy, noProxy] = [either('HTTPS_PROXY'), either('HTTP_PROXY'), either('NO_PROXY')];
+  const proxy: ProxySettings = { ...(httpsProxy ? { httpsProxy } : {}), ...(httpProxy ? { httpProxy } : {}), ...(noProxy ? { noProxy } : {}) };
+  const sources = (file.sources ?? []).map((s) => (proxy.httpProxy || proxy.httpsProxy ? { ...s, proxy } : s));
   const indicators = {
     ...DEFAULT_INDICATOR_SETTINGS,
     ...file.indicators,

@@ -160,6 +160,11 @@ function semanticProblems(file: SourcesFile, baseDir: string, fileExists: (p: st
         s.auth.keyFile = keyPath;
       }
     }
+    if (s.tls?.caFile) {
+      const caPath = path.resolve(baseDir, s.tls.caFile);
+      if (!fileExists(caPath)) problems.push({ path: ['sources', i, 'tls', 'caFile'], text: `names a file that cannot be read: ${caPath}` });
+      else s.tls.caFile = caPath;
+    }
     if (s.pull.bulk.level === 'group' && !s.pull.bulk.groupId) {
       problems.push({ path: ['sources', i, 'pull', 'bulk', 'groupId'], text: 'is required when pull.bulk.level is group (the id of the Group to export)' });
     }

@@ -47,12 +47,22 @@ export interface SourceConfig {
   writeBatchSize: number;
   writeBack: boolean;
   writeTarget?: WriteTargetConfig;
+  /** Extra trusted CAs (a PEM file; the path is resolved against the sources file). */
+  tls?: { caFile?: string };
+  /** Proxy settings from HTTPS_PROXY / HTTP_PROXY / NO_PROXY, filled in by the config loader. */
+  proxy?: ProxySettings;
   /** How resources are fetched: searches, or Bulk Data `$export` (docs in config.schema.json). */
   pull: { method: 'search' | 'bulk' | 'auto'; bulk: BulkSettings };
 }
 
 /** The schema's defaults for `pull`, for sources built in code (the embedded sandbox, tests). */
 export const DEFAULT_PULL: SourceConfig['pull'] = { method: 'search', bulk: { level: 'system', pollTimeoutSeconds: 3600, parallelDownloads: 2 } };
+
+export interface ProxySettings {
+  httpProxy?: string;
+  httpsProxy?: string;
+  noProxy?: string;
+}
 
 export interface BulkSettings {
   level: 'system' | 'patient' | 'group';

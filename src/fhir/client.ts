@@ -9,6 +9,7 @@ import { HttpError } from '../errors';
 import { redactUrl } from '../log/redact';
 import { createAuthProvider, type AuthProvider } from './auth';
 import { realClock, type Clock } from './limiter';
+import { dispatcherFor, type NetworkSettings } from './network';
 import { HttpTransport, outcomeOf, type HttpResponse, type StreamResponse, type TransportEvent } from './transport';
 
 export const FHIR_JSON = 'application/fhir+json';
@@ -24,6 +25,8 @@ export interface FhirClientOptions {
   random?: () => number;
   onEvent?: (e: TransportEvent) => void;
   userAgent?: string;
+  /** Proxy and extra CAs (src/fhir/network.ts). */
+  network?: NetworkSettings;
 }
 
 export interface FhirRequestOptions {
@@ -57,6 +60,7 @@ export class FhirClient {
       random: options.random,
       onEvent: options.onEvent,
       userAgent: options.userAgent,
+      dispatcher: options.network ? dispatcherFor(options.network) : undefined,
     });
     this.auth = createAuthProvider(options.auth, this.baseUrl, this.transport, clock);
   }

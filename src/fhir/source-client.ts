@@ -33,6 +33,7 @@ export function createSourceClient(source: SourceConfig, stats: TransportStats, 
     clock: options.clock,
     random: options.random,
     userAgent: `fhir-engage/${version()}`,
+    network: { proxy: source.proxy, caFile: source.tls?.caFile },
     onEvent: (e) => {
       if (e.type === 'response') {
         stats.requests++;

@@ -8,6 +8,7 @@ import type { OperationOutcome } from '@medplum/fhirtypes';
 import { HttpError } from '../errors';
 import { redactUrl } from '../log/redact';
 import { Limiter, realClock, type Clock } from './limiter';
+import type { Dispatcher } from 'undici';
 
 export const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
 /** First back-off step; doubles per attempt up to MAX_BACKOFF_MS. */
@@ -29,6 +30,8 @@ export interface TransportOptions {
   random?: () => number;
   onEvent?: (e: TransportEvent) => void;
   userAgent?: string;
+  /** Proxy and TLS (src/fhir/network.ts); undefined: direct, system CAs. */
+  dispatcher?: Dispatcher;
 }
 
 export interface HttpRequest {
@@ -90,6 +93,11 @@ export class HttpTransport {
     this.clock = options.clock ?? realClock;
     this.random = options.random ?? Math.random;
     this.limiter = new Limiter(options.requestsPerSecond, options.concurrency, this.clock);
+  }
+
+  /** fetch's `dispatcher` option (an undici extension Node's fetch accepts) when a proxy or CA applies. */
+  private via(): Record<string, unknown> {
+    return this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {};
   }
 
   /** Back-off before retry `attempt` (1-based): full jitter over an exponential ceiling. */
@@ -163,7 +171,7 @@ export class HttpTransport {
     let timer = setTimeout(() => controller.abort(), timeoutMs);
     let res: Response;
     try {
-      res = await fetch(request.url, { method: request.method, headers: { 'user-agent': this.options.userAgent ?? 'fhir-engage', ...request.headers }, signal: controller.signal, redirect: 'follow' });
+      res = await fetch(request.url, { method: request.method, headers: { 'user-agent': this.options.userAgent ?? 'fhir-engage', ...request.headers }, signal: controller.signal, redirect: 'follow', ...this.via() });
     } catch (err) {
       clearTimeout(timer);
       throw new RetryableFailure(controller.signal.aborted ? `no response within ${timeoutMs} ms` : `network error (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name})`, undefined, undefined);
@@ -211,6 +219,7 @@ export class HttpTransport {
         body: request.body,
         signal: controller.signal,
         redirect: 'follow',
+        ...this.via(),
       });
       text = await res.text();
     } catch (err) {

@@ -230,6 +230,16 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
   return { pulled, capabilities };
 }
 
+/** Plain http:// to another machine sends patient data unencrypted: allowed (test servers), said every run. */
+function warnIfPlainHttp(source: SourceConfig): void {
+  for (const url of [source.baseUrl, source.writeTarget?.baseUrl]) {
+    if (!url || !/^http:\/\//i.test(url)) continue;
+    const host = new URL(url).hostname;
+    if (host === 'localhost' || /^127\./.test(host) || host === '[::1]') continue;
+    logger().warn({ event: 'plain-http', sourceId: source.id }, `source ${source.id} reaches ${host} over plain http://: patient data crosses the network unencrypted; use https://`);
+  }
+}
+
 /** Whether this run pulls through Bulk Data, and its `_since` (the oldest watermark less the overlap; none for a first load or --full). */
 async function bulkPlan(state: RunState, capabilities: CapabilityReport): Promise<{ use: boolean; since?: string }> {
   const { store, source, options } = state;
@@ -340,6 +350,7 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
   const mappings = loadMappings({ sourceId: source.id });
   const instruments = loadInstruments({ sourceId: source.id });
 
+  warnIfPlainHttp(source);
   await store.upsertSource({ id: source.id, name: source.name, baseUrl: source.baseUrl });
   // Under the source's lock, any run of it still marked running belongs to a process that died.
   const resumed = (await store.markStaleRunsInterrupted(source.id, 0)).map((r) => r.id);
