@@ -22,6 +22,7 @@ import { SyncBusyError } from '../sync/run';
 import type { EngagementModel } from '../mapping/model';
 import { mountDashboard } from './dashboard';
 import { patientOverview, runView } from './views';
+import { publishedKeys } from '../fhir/keys';
 import { formatReport, REPORT_FORMATS } from '../indicators/programme-report-format';
 
 export interface ApiOptions {
@@ -262,6 +263,14 @@ export function createApiApp(options: ApiOptions): express.Express {
     res.json({ id, dismissed: true });
   });
 
+  // The public keys of SMART Backend Services registrations (a JWKS URL), open like any JWKS.
+  app.get('/.well-known/jwks.json', async (_req, res, next) => {
+    try {
+      res.set('Cache-Control', 'public, max-age=300').json(await publishedKeys(config.sources, config.keysDir));
+    } catch (err) {
+      next(err);
+    }
+  });
   app.use('/api', api);
   mountDashboard(app);
   app.use((_req: Request, res: Response) => sendOutcome(res, notFoundOutcome('no such route')));

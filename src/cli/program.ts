@@ -19,6 +19,7 @@ import { registerValidateCommand } from './commands/validate';
 import { registerReportCommand } from './commands/report';
 import { registerBenchCommand } from './commands/bench';
 import { registerApiKeyCommand } from './commands/api-key';
+import { registerKeysCommand } from './commands/keys';
 import { version } from '../version';
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -41,6 +42,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerReportCommand(program, io, setExit);
   registerBenchCommand(program, io, setExit);
   registerApiKeyCommand(program, io, setExit);
+  registerKeysCommand(program, io, setExit);
   return program;
 }
 

@@ -74,6 +74,11 @@ export const ENV_VARS = {
     purpose: 'Hosts reached without the proxy: comma-separated names, domains (.example.org) or addresses (lower-case no_proxy is read too).',
     example: 'localhost,127.0.0.1,.internal.example',
   },
+  FHIR_ENGAGE_KEYS_DIR: {
+    purpose: 'Directory of signing keys made by `fhir-engage keys generate` (<kid>.pem, mode 0600); their public halves are published at /.well-known/jwks.json (with every smart-backend source\'s key), so a new key can be registered before a rotation.',
+    default: './keys',
+    example: '/etc/fhir-engage/keys',
+  },
   FHIR_ENGAGE_AS_OF: {
     purpose:
       'Instant that indicators, windows and rules are computed at (same as `sync --as-of`); resources keep their own timestamps. Unset: the current time.',

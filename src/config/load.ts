@@ -103,6 +103,7 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
       dataDir: path.resolve(cwd, envValue(env, 'FHIR_ENGAGE_DATA_DIR') ?? './data'),
     },
     logLevel,
+    keysDir: path.resolve(cwd, envValue(env, 'FHIR_ENGAGE_KEYS_DIR') ?? './keys'),
     service: { port, host, apiKeys, auditRetentionDays: Number(retentionText) },
     ...(asOfText !== undefined ? { asOf: new Date(Date.parse(asOfText)) } : {}),
   });

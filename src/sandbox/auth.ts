@@ -7,14 +7,15 @@
 import { unauthorized } from '@medplum/core';
 import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
-import { importJWK, jwtVerify, type JWK } from 'jose';
+import { createRemoteJWKSet, importJWK, jwtVerify, type JWK } from 'jose';
 import type { QuirkCounters } from './quirks';
 
 export type SandboxAuth =
   | { mode: 'open' }
   | { mode: 'bearer'; token: string }
   | { mode: 'client_credentials'; clientId: string; clientSecret: string; tokenLifetimeSeconds?: number }
-  | { mode: 'smart-backend'; clientId: string; publicJwk: JWK; tokenLifetimeSeconds?: number };
+  /** The client's public key given as a JWK, or fetched from its registered JWKS URL (as Epic and Oracle Health do). */
+  | { mode: 'smart-backend'; clientId: string; publicJwk?: JWK; jwksUrl?: string; tokenLifetimeSeconds?: number };
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** SMART Backend Services: an assertion may live at most five minutes. */
@@ -23,6 +24,7 @@ const MAX_ASSERTION_SECONDS = 300;
 export class AuthState {
   private readonly tokens = new Map<string, number>();
   private readonly seenJti = new Set<string>();
+  private jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
 
   constructor(
     readonly auth: SandboxAuth,
@@ -87,15 +89,26 @@ export class AuthState {
         return this.oauthError(res, 400, 'invalid_request', `client_assertion_type must be ${JWT_BEARER}`);
       }
       try {
-        const alg = (this.auth.publicJwk.alg as string | undefined) ?? (this.auth.publicJwk.kty === 'EC' ? 'ES384' : 'RS384');
-        const key = await importJWK(this.auth.publicJwk, alg);
-        const { payload } = await jwtVerify(body.client_assertion, key, {
-          issuer: this.auth.clientId,
-          subject: this.auth.clientId,
+        const auth = this.auth;
+        const options = {
+          issuer: auth.clientId,
+          subject: auth.clientId,
           audience: tokenUrl,
           algorithms: ['RS384', 'ES384'],
           currentDate: new Date(this.now()),
-        });
+        };
+        let verified: { payload: { exp?: number; jti?: string } };
+        if (auth.jwksUrl) {
+          // The header's kid picks the key from the client's published set.
+          this.jwks ??= createRemoteJWKSet(new URL(auth.jwksUrl), { cacheMaxAge: 0 });
+          verified = await jwtVerify(body.client_assertion, this.jwks, options);
+        } else if (auth.publicJwk) {
+          const alg = (auth.publicJwk.alg as string | undefined) ?? (auth.publicJwk.kty === 'EC' ? 'ES384' : 'RS384');
+          verified = await jwtVerify(body.client_assertion, await importJWK(auth.publicJwk, alg), options);
+        } else {
+          throw new Error('the sandbox has no key for this client');
+        }
+        const payload = verified.payload;
         if (!payload.exp || !payload.jti) throw new Error('exp and jti are required');
         if (payload.exp - Math.floor(this.now() / 1000) > MAX_ASSERTION_SECONDS) throw new Error('exp is more than five minutes away');
         if (this.seenJti.has(payload.jti)) throw new Error('jti was already used');
