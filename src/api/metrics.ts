@@ -1,5 +1,6 @@
 /** Prometheus metrics of the service (prom-client, a registry of its own). */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Store } from '../store/store';
 import type { SyncEvent } from '../sync/events';
 import type { SyncSummary } from '../sync/run';
 
@@ -13,7 +14,47 @@ export class Metrics {
   private readonly duration = new Histogram({ name: 'fhir_engage_run_duration_seconds', help: 'Duration of sync runs', labelNames: ['source'], buckets: [1, 5, 15, 60, 300, 900, 3600], registers: [this.registry] });
 
   constructor(defaults = true) {
-    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'fhir_engage_' });
+    // Standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes…) so stock dashboards work.
+    if (defaults) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Gauges read from the store at each scrape: what an alert needs (docs/alerts.yaml). */
+  watch(store: Store): void {
+    type Rows = Awaited<ReturnType<Store['monitoringGauges']>>;
+    // prom-client collects the metrics of a scrape concurrently: they share one read of the store.
+    let inFlight: Promise<Rows | undefined> | undefined;
+    const read = (): Promise<Rows | undefined> => {
+      inFlight ??= store
+        .monitoringGauges()
+        .catch(() => undefined)
+        .finally(() => setImmediate(() => (inFlight = undefined)));
+      return inFlight;
+    };
+    const perSource = (name: string, help: string, value: (r: Rows[number]) => number | undefined): Gauge =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['source'],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const r of (await read()) ?? []) {
+            const v = value(r);
+            if (v !== undefined) this.set({ source: r.sourceId }, v);
+          }
+        },
+      });
+    new Gauge({
+      name: 'fhir_engage_store_up',
+      help: '1 when the store answered the last scrape, 0 otherwise',
+      registers: [this.registry],
+      async collect() {
+        this.set((await read()) ? 1 : 0);
+      },
+    });
+    perSource('fhir_engage_last_success_timestamp_seconds', 'End of the last successful sync run, by source (Unix time)', (r) => (r.lastSuccess ? r.lastSuccess.getTime() / 1000 : undefined));
+    perSource('fhir_engage_open_dead_letters', 'Dead letters open now, by source', (r) => r.openDeadLetters);
+    perSource('fhir_engage_outbox_depth', 'Writes planned and not yet acknowledged by the EMR, by source', (r) => r.outboxDepth);
   }
 
   /** Subscribes to a runner's events: each finished run is counted. */

@@ -126,6 +126,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       process.on('SIGTERM', stop);
     });
   const metrics = new Metrics();
+  metrics.watch(store);
   for (const s of options.initialRuns ?? []) metrics.recordRun(s);
   const runner = new SyncRunner(store, config, metrics.observe);
   const apiKeys = options.apiKeys ?? [...config.service.apiKeys];

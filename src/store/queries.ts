@@ -528,6 +528,19 @@ export const indicatorHistory = (
     [sourceId, patientId, indicator, from, to],
   );
 
+// ── monitoring ──────────────────────────────────────────────────────────────
+
+/** Per source: open dead letters, writes not yet acknowledged, and the end of the last successful run. */
+export const monitoringGauges = (): SqlQuery =>
+  q(
+    `SELECT s.id AS source_id,
+       (SELECT count(*)::int FROM dead_letters d WHERE d.source_id = s.id AND d.resolved_at IS NULL) AS open_dead_letters,
+       (SELECT count(*)::int FROM outbox o WHERE o.source_id = s.id AND o.state IN ('pending', 'sending')) AS outbox_depth,
+       (SELECT max(r.finished_at) FROM sync_runs r WHERE r.source_id = s.id AND r.status = 'succeeded') AS last_success
+     FROM sources s ORDER BY s.id`,
+    [],
+  );
+
 // ── API keys and the access log ─────────────────────────────────────────────
 
 export const addApiKey = (id: string, digest: string): SqlQuery => q('INSERT INTO api_keys (id, digest) VALUES ($1, $2)', [id, digest]);

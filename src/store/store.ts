@@ -274,6 +274,11 @@ export class Store {
     await this.db.query(sql.deleteCheckpoint(sourceId, resourceType));
   }
 
+  // ── monitoring ──
+  async monitoringGauges(): Promise<{ sourceId: string; openDeadLetters: number; outboxDepth: number; lastSuccess: Date | null }[]> {
+    return (await this.db.query(sql.monitoringGauges())).map((r) => ({ sourceId: String(r.source_id), openDeadLetters: Number(r.open_dead_letters), outboxDepth: Number(r.outbox_depth), lastSuccess: dateOrNull(r.last_success) }));
+  }
+
   // ── API keys and the access log ──
   async addApiKey(id: string, digestHex: string): Promise<void> {
     await this.db.query(sql.addApiKey(id, digestHex));

@@ -350,3 +350,17 @@ describe('access log and keys', () => {
     }
   });
 });
+
+test('monitoring: per-source gauges read from the store at each scrape, and the standard process metrics under their standard names', async () => {
+  const m = new Metrics();
+  m.watch(store);
+  const text = await m.registry.metrics();
+  expect(text).toMatch(/^fhir_engage_store_up 1$/m);
+  expect(text).toMatch(/^fhir_engage_open_dead_letters\{source="clinic"\} \d+$/m);
+  expect(text).toMatch(/^fhir_engage_outbox_depth\{source="clinic"\} \d+$/m);
+  expect(text).toMatch(/^fhir_engage_last_success_timestamp_seconds\{source="clinic"\} \d+(\.\d+)?$/m);
+  expect(text).toMatch(/^process_cpu_seconds_total /m);
+  expect(text).toMatch(/^nodejs_heap_size_used_bytes /m);
+  const open = Number(/^fhir_engage_open_dead_letters\{source="clinic"\} (\d+)$/m.exec(text)?.[1]);
+  expect(open).toBe(await store.countDeadLetters({ sourceId: 'clinic' }));
+});
