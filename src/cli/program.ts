@@ -20,6 +20,7 @@ import { registerReportCommand } from './commands/report';
 import { registerBenchCommand } from './commands/bench';
 import { registerApiKeyCommand } from './commands/api-key';
 import { registerKeysCommand } from './commands/keys';
+import { registerPurgeCommand } from './commands/purge';
 import { version } from '../version';
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -43,6 +44,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerBenchCommand(program, io, setExit);
   registerApiKeyCommand(program, io, setExit);
   registerKeysCommand(program, io, setExit);
+  registerPurgeCommand(program, io, setExit);
   return program;
 }
 

@@ -528,6 +528,34 @@ export const indicatorHistory = (
     [sourceId, patientId, indicator, from, to],
   );
 
+// ── retention ───────────────────────────────────────────────────────────────
+
+/**
+ * What `purge --older-than` removes, table by table: history and records that are finished. Never
+ * pulled resources (each patient's current picture), open dead letters, open written resources or
+ * writes not yet acknowledged (outbox rows pending or sending).
+ */
+export const purgeBefore = (before: Date): { table: string; query: SqlQuery }[] => [
+  // A value is kept while it is the latest at the cut-off: trends from the cut-off on stay right.
+  {
+    table: 'indicator_history',
+    query: q(
+      `DELETE FROM indicator_history h WHERE h.as_of < $1 AND EXISTS (
+         SELECT 1 FROM indicator_history n WHERE n.source_id = h.source_id AND n.patient_id = h.patient_id AND n.indicator = h.indicator
+           AND n.as_of <= $1 AND (n.as_of > h.as_of OR (n.as_of = h.as_of AND n.id > h.id)))
+       RETURNING id`,
+      [before],
+    ),
+  },
+  { table: 'programme_history', query: q('DELETE FROM programme_history WHERE as_of < ($1::timestamptz AT TIME ZONE \'UTC\')::date RETURNING source_id', [before]) },
+  { table: 'task_events', query: q('DELETE FROM task_events WHERE changed_at < $1 RETURNING source_id', [before]) },
+  { table: 'outbox', query: q("DELETE FROM outbox WHERE state IN ('sent', 'failed') AND coalesce(sent_at, created_at) < $1 RETURNING id", [before]) },
+  { table: 'dead_letters', query: q('DELETE FROM dead_letters WHERE resolved_at IS NOT NULL AND resolved_at < $1 RETURNING id', [before]) },
+  { table: 'written_resources', query: q("DELETE FROM written_resources WHERE state <> 'open' AND updated_at < $1 RETURNING source_id", [before]) },
+  { table: 'sync_runs', query: q("DELETE FROM sync_runs WHERE status <> 'running' AND started_at < $1 RETURNING id", [before]) },
+  { table: 'access_log', query: q('DELETE FROM access_log WHERE at < $1 RETURNING id', [before]) },
+];
+
 // ── monitoring ──────────────────────────────────────────────────────────────
 
 /** Per source: open dead letters, writes not yet acknowledged, and the end of the last successful run. */

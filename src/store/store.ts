@@ -274,6 +274,16 @@ export class Store {
     await this.db.query(sql.deleteCheckpoint(sourceId, resourceType));
   }
 
+  // ── retention ──
+  /** Removes history and finished records older than `before`, in one transaction; rows removed per table. */
+  async purgeBefore(before: Date): Promise<Record<string, number>> {
+    return this.transaction(async (tx) => {
+      const removed: Record<string, number> = {};
+      for (const { table, query } of sql.purgeBefore(before)) removed[table] = (await tx.db.query(query)).length;
+      return removed;
+    });
+  }
+
   // ── monitoring ──
   async monitoringGauges(): Promise<{ sourceId: string; openDeadLetters: number; outboxDepth: number; lastSuccess: Date | null }[]> {
     return (await this.db.query(sql.monitoringGauges())).map((r) => ({ sourceId: String(r.source_id), openDeadLetters: Number(r.open_dead_letters), outboxDepth: Number(r.outbox_depth), lastSuccess: dateOrNull(r.last_success) }));

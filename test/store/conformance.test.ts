@@ -2,6 +2,7 @@
  * Store conformance: the same behaviour on every driver.
  * Runs on PGlite always and on PostgreSQL when TEST_DATABASE_URL is set.
  */
+import { badRequest } from '../../src/errors';
 import type { Patient } from '@medplum/fhirtypes';
 import { driverFactories } from '../helpers/drivers';
 import type { Driver } from '../../src/store/driver';
@@ -36,7 +37,7 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect(await migrate(driver)).toEqual([]);
     const status = await migrationStatus(driver);
     expect(status.pending).toEqual([]);
-    expect(status.applied).toEqual(['001_initial', '002_pull_checkpoints', '003_writeback', '004_scheduled_slots', '005_programme', '006_patients_to_compute', '007_bulk_exports', '008_dead_letter_dismissal']);
+    expect(status.applied).toEqual(['001_initial', '002_pull_checkpoints', '003_writeback', '004_scheduled_slots', '005_programme', '006_patients_to_compute', '007_bulk_exports', '008_dead_letter_dismissal', '009_keys_and_access_log']);
   });
 
   test('task events: each status of a Task is recorded once, with its first time, and carries the rule that wrote it', async () => {
@@ -273,6 +274,34 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect(outer).toBe('first holder ran');
     expect(inner).toBe(LOCK_BUSY);
     expect(await store.tryWithAdvisoryLock('sync:s1', async () => 'free again')).toBe('free again');
+  });
+
+  // Last in this suite: purge removes across sources.
+  test('purge removes history and finished records, never the current indicator value, open dead letters or unsent writes', async () => {
+    await store.recordIndicators('pg', 'p1', new Date('2026-01-01T00:00:00Z'), 'r1', [{ indicator: 'score', value: 1 }]);
+    await store.recordIndicators('pg', 'p1', new Date('2026-02-01T00:00:00Z'), 'r2', [{ indicator: 'score', value: 2 }]);
+    await store.recordIndicators('pg', 'p2', new Date('2026-01-01T00:00:00Z'), 'r1', [{ indicator: 'score', value: 7 }]);
+    await store.enqueueOutbox('pg', 'r1', [
+      { target: 't', dedupeKey: 'sent-one', resourceType: 'Task', payload: {} },
+      { target: 't', dedupeKey: 'pending-one', resourceType: 'Task', payload: {} },
+    ]);
+    const [sent] = (await store.claimOutbox({ workerId: 'w', limit: 10, leaseSeconds: 60, sourceId: 'pg' })).filter((c) => c.dedupeKey === 'sent-one');
+    await store.ackOutbox(sent!.id, 'w', {});
+    await store.releaseOutboxClaims('pg');
+    await store.addDeadLetters([
+      { sourceId: 'pg', runId: 'r1', stage: 'validate', resourceType: 'Appointment', resourceId: 'open', payload: { id: 'open' }, outcome: badRequest('open') },
+      { sourceId: 'pg', runId: 'r1', stage: 'validate', resourceType: 'Appointment', resourceId: 'done', payload: { id: 'done' }, outcome: badRequest('done') },
+    ]);
+    const done = (await store.listDeadLetters({ sourceId: 'pg' })).find((d) => d.resourceId === 'done')!;
+    expect(await store.dismissDeadLetter(done.id, 'test record', 'key-1')).toBe(true);
+
+    const removed = await store.purgeBefore(new Date(Date.now() + 86_400_000));
+    expect(removed.indicator_history).toBeGreaterThanOrEqual(1);
+    expect((await store.indicatorHistory({ sourceId: 'pg', patientId: 'p1' })).map((h) => h.value)).toEqual([2]);
+    expect((await store.indicatorHistory({ sourceId: 'pg', patientId: 'p2' })).map((h) => h.value)).toEqual([7]);
+    expect((await store.listDeadLetters({ sourceId: 'pg' })).map((d) => d.resourceId)).toEqual(['open']);
+    const outbox = await store.driver.query<{ dedupe_key: string }>({ text: "SELECT dedupe_key FROM outbox WHERE source_id = 'pg'", values: [] });
+    expect(outbox.map((r) => r.dedupe_key)).toEqual(['pending-one']);
   });
 
   if (factory.name === 'postgres') {
