@@ -1,5 +1,6 @@
 /** The Bulk Data client against nock-mocked servers: kick-off, polling (fake clock), manifest checks, files, NDJSON lines. */
 import nock from 'nock';
+import { guardNock } from '../helpers/nock-guard';
 import { FhirClient } from '../../src/fhir/client';
 import { cancelExport, ExportGone, kickOff, kickOffPath, openFile, parseManifest, waitForManifest } from '../../src/fhir/bulk';
 import { ndjsonLines } from '../../src/fhir/ndjson';
@@ -32,13 +33,7 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-beforeAll(() => nock.disableNetConnect());
-afterEach(() => {
-  const pending = nock.pendingMocks();
-  nock.cleanAll();
-  expect(pending).toEqual([]);
-});
-afterAll(() => nock.enableNetConnect());
+guardNock();
 
 describe('kick-off', () => {
   test('sends Prefer: respond-async with _type, _since and _typeFilter, and returns the absolute status URL', async () => {

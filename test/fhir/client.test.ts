@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import nock from 'nock';
+import { guardNock } from '../helpers/nock-guard';
 import { decodeProtectedHeader, exportPKCS8, generateKeyPair, jwtVerify } from 'jose';
 import { FhirClient } from '../../src/fhir/client';
 import { HttpError } from '../../src/errors';
@@ -15,13 +16,7 @@ function client(overrides: Partial<ConstructorParameters<typeof FhirClient>[0]> 
   return new FhirClient({ baseUrl: BASE, auth: { type: 'none' }, maxRetries: 3, requestsPerSecond: 1000, concurrency: 4, clock, random: () => 0.5, ...overrides });
 }
 
-beforeAll(() => nock.disableNetConnect());
-afterEach(() => {
-  const pending = nock.pendingMocks();
-  nock.cleanAll();
-  expect(pending).toEqual([]);
-});
-afterAll(() => nock.enableNetConnect());
+guardNock();
 
 describe('retries', () => {
   test('429 with Retry-After is honoured: the client waits exactly that long, then succeeds', async () => {
