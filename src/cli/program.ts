@@ -21,6 +21,7 @@ import { registerBenchCommand } from './commands/bench';
 import { registerApiKeyCommand } from './commands/api-key';
 import { registerKeysCommand } from './commands/keys';
 import { registerPurgeCommand } from './commands/purge';
+import { registerDoctorCommand } from './commands/doctor';
 import { version } from '../version';
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -45,6 +46,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerApiKeyCommand(program, io, setExit);
   registerKeysCommand(program, io, setExit);
   registerPurgeCommand(program, io, setExit);
+  registerDoctorCommand(program, io, setExit);
   return program;
 }
 

@@ -23,12 +23,15 @@ export interface AuthProvider {
   authorization(): Promise<string | undefined>;
   /** Forget the cached token (after a 401); true when a new one can be fetched. */
   invalidate(): boolean;
+  /** The last token's grant (scopes the server granted, expiry), for `doctor` and monitoring. */
+  grant?(): { scope?: string; expiresAt: number } | undefined;
 }
 
 interface TokenResponse {
   access_token?: string;
   expires_in?: number;
   token_type?: string;
+  scope?: string;
 }
 
 class StaticAuth implements AuthProvider {
@@ -43,6 +46,7 @@ class StaticAuth implements AuthProvider {
 
 abstract class TokenAuth implements AuthProvider {
   private token: { value: string; refreshAt: number } | undefined;
+  private granted: { scope?: string; expiresAt: number } | undefined;
   private inflight: Promise<string> | undefined;
 
   constructor(
@@ -68,6 +72,10 @@ abstract class TokenAuth implements AuthProvider {
     return true;
   }
 
+  grant(): { scope?: string; expiresAt: number } | undefined {
+    return this.granted;
+  }
+
   private async fetchToken(): Promise<string> {
     const { tokenUrl, body, headers } = await this.requestToken();
     const res = await this.transport.send<TokenResponse & { error?: string; error_description?: string }>({
@@ -91,6 +99,7 @@ abstract class TokenAuth implements AuthProvider {
     const margin = Math.min(TOKEN_REFRESH_MARGIN_MS, lifetimeMs * 0.2);
     const now = this.clock.now();
     this.token = { value: res.body.access_token, refreshAt: now + lifetimeMs - margin };
+    this.granted = { ...(typeof res.body.scope === 'string' ? { scope: res.body.scope } : {}), expiresAt: now + lifetimeMs };
     return res.body.access_token;
   }
 }

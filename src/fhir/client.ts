@@ -94,6 +94,12 @@ export class FhirClient {
     return res;
   }
 
+  /** Fetches a token now (when the auth uses one) and says what was granted; throws the token endpoint's refusal. */
+  async checkAuthorization(): Promise<{ scope?: string; expiresAt: number } | undefined> {
+    await this.auth.authorization();
+    return this.auth.grant?.();
+  }
+
   /** A GET whose 2xx body is streamed (NDJSON files); a 401 is retried once with a fresh token, as `request` does. */
   async stream(url: string, options: Omit<FhirRequestOptions, 'body'> = {}): Promise<StreamResponse> {
     const open = async (): Promise<StreamResponse> => {

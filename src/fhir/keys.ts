@@ -42,10 +42,11 @@ export async function publishedKeys(sources: SourceConfig[], keysDir: string | u
     const kid = s.auth.keyId ?? `${s.id}-key`;
     if (!byKid.has(kid)) byKid.set(kid, await publicJwkOf(s.auth.keyFile, kid, s.auth.algorithm));
   }
-  let files: string[] = [];
+  let files: string[];
   try {
     files = keysDir ? readdirSync(keysDir).filter((f) => f.endsWith('.pem')).sort() : [];
   } catch {
+    // No keys directory: only the sources' keys are published.
     files = [];
   }
   for (const f of files) {
