@@ -74,6 +74,10 @@ export const ENV_VARS = {
     purpose: 'Hosts reached without the proxy: comma-separated names, domains (.example.org) or addresses (lower-case no_proxy is read too).',
     example: 'localhost,127.0.0.1,.internal.example',
   },
+  FHIR_ENGAGE_MAPPINGS: {
+    purpose: 'A folder of mapping overrides outside the installation (sources/<id>/<Type>.yaml, sources/<id>/questionnaires/…), so that upgrades keep them; same as mappingsDir in the sources file, which it overrides.',
+    example: '/etc/fhir-engage/mappings',
+  },
   FHIR_ENGAGE_KEYS_DIR: {
     purpose: 'Directory of signing keys made by `fhir-engage keys generate` (<kid>.pem, mode 0600); their public halves are published at /.well-known/jwks.json (with every smart-backend source\'s key), so a new key can be registered before a rotation.',
     default: './keys',

@@ -48,6 +48,9 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   const either = (upper: 'HTTPS_PROXY' | 'HTTP_PROXY' | 'NO_PROXY'): string | undefined => envValue(env, upper) ?? (env[upper.toLowerCase()] || undefined);
   const [httpsProxy, httpProxy, noProxy] = [either('HTTPS_PROXY'), either('HTTP_PROXY'), either('NO_PROXY')];
   const proxy: ProxySettings = { ...(httpsProxy ? { httpsProxy } : {}), ...(httpProxy ? { httpProxy } : {}), ...(noProxy ? { noProxy } : {}) };
+  const mappingsEnv = envValue(env, 'FHIR_ENGAGE_MAPPINGS');
+  const mappingsDir = mappingsEnv ? path.resolve(cwd, mappingsEnv) : file.mappingsDir && configFile ? path.resolve(path.dirname(configFile), file.mappingsDir) : undefined;
+  if (mappingsDir && !existsSync(mappingsDir)) throw configError(`the mappings folder ${mappingsDir} (${mappingsEnv ? 'FHIR_ENGAGE_MAPPINGS' : 'mappingsDir'}) does not exist`, [mappingsEnv ? 'FHIR_ENGAGE_MAPPINGS' : 'mappingsDir']);
   const sources = (file.sources ?? []).map((s) => (proxy.httpProxy || proxy.httpsProxy ? { ...s, proxy } : s));
   const indicators = {
     ...DEFAULT_INDICATOR_SETTINGS,
@@ -104,6 +107,7 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
     },
     logLevel,
     keysDir: path.resolve(cwd, envValue(env, 'FHIR_ENGAGE_KEYS_DIR') ?? './keys'),
+    ...(mappingsDir ? { mappingsDir } : {}),
     service: { port, host, apiKeys, auditRetentionDays: Number(retentionText) },
     ...(asOfText !== undefined ? { asOf: new Date(Date.parse(asOfText)) } : {}),
   });

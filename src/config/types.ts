@@ -74,6 +74,7 @@ export interface BulkSettings {
 
 export interface SourcesFile {
   sources: SourceConfig[];
+  mappingsDir?: string;
   indicators?: Partial<Omit<IndicatorSettings, 'weights' | 'tiers'>> & { weights?: Partial<IndicatorSettings['weights']>; tiers?: Partial<IndicatorSettings['tiers']> };
   actions?: Partial<ActionSettings>;
 }
@@ -96,6 +97,8 @@ export interface AppConfig {
   sources: SourceConfig[];
   store: StoreSettings;
   logLevel: LogLevel;
+  /** Mapping overrides outside the installation (FHIR_ENGAGE_MAPPINGS, or mappingsDir in the sources file). */
+  mappingsDir?: string;
   /** FHIR_ENGAGE_KEYS_DIR: signing keys made by `keys generate`, published with the sources' keys. */
   keysDir: string;
   /** The HTTP API of `start` and `serve`: FHIR_ENGAGE_PORT, FHIR_ENGAGE_HOST, FHIR_ENGAGE_API_KEY (comma-separated). */

@@ -6,6 +6,7 @@ import type { Questionnaire, QuestionnaireResponse, Resource } from '@medplum/fh
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { MappingSet } from './load';
 import { mapResource, mappingOutcome, type MappedRecord } from './evaluate';
+import { ACTIVITY_STATUSES, APPOINTMENT_STATUSES, RESPONSE_STATUSES } from './model';
 import type {
   ActivityItem,
   ActivityStatus,
@@ -35,9 +36,9 @@ export interface MappingContext {
   questionnaires?: QuestionnaireLookup;
 }
 
-const APPOINTMENT_STATUSES = new Set<AppointmentStatus>(['kept', 'no-show', 'cancelled', 'upcoming', 'other']);
-const ACTIVITY_STATUSES = new Set<ActivityStatus>(['completed', 'in-progress', 'scheduled', 'overdue', 'cancelled', 'other']);
-const RESPONSE_STATUSES = new Set<ResponseStatus>(['completed', 'in-progress', 'other']);
+const APPOINTMENT_STATUS_SET = new Set<AppointmentStatus>(APPOINTMENT_STATUSES);
+const ACTIVITY_STATUS_SET = new Set<ActivityStatus>(ACTIVITY_STATUSES);
+const RESPONSE_STATUS_SET = new Set<ResponseStatus>(RESPONSE_STATUSES);
 
 const ATTACHED: ReadonlySet<string> = new Set(['patient']);
 const str = (v: unknown): string | undefined => (v === undefined ? undefined : String(v));
@@ -100,7 +101,7 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
         }
         break;
       case 'Appointment': {
-        const item: AppointmentItem = { id: String(r.id), status: pick(APPOINTMENT_STATUSES, r.status) };
+        const item: AppointmentItem = { id: String(r.id), status: pick(APPOINTMENT_STATUS_SET, r.status) };
         if (r.start !== undefined) item.start = String(r.start);
         if (r.end !== undefined) item.end = String(r.end);
         if (r.sourceStatus !== undefined) item.sourceStatus = String(r.sourceStatus);
@@ -111,7 +112,7 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
       }
       case 'CarePlan':
         (r.lists?.activities ?? []).forEach((a, i) => {
-          const item: ActivityItem = { id: `${r.id}#${i}`, planId: String(r.id), status: pick(ACTIVITY_STATUSES, a.status) };
+          const item: ActivityItem = { id: `${r.id}#${i}`, planId: String(r.id), status: pick(ACTIVITY_STATUS_SET, a.status) };
           if (r.status !== undefined) item.planStatus = String(r.status);
           if (a.description !== undefined) item.description = String(a.description);
           if (a.sourceStatus !== undefined) item.sourceStatus = String(a.sourceStatus);
@@ -123,7 +124,7 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
       case 'QuestionnaireResponse': {
         const answers = collectAnswers((resource as QuestionnaireResponse).item);
         const def = recogniseInstrument({ questionnaire: str(r.questionnaire) }, answers, ctx.instruments, ctx.questionnaires);
-        const item: ResponseItem = { id: String(r.id), status: pick(RESPONSE_STATUSES, r.status), answers };
+        const item: ResponseItem = { id: String(r.id), status: pick(RESPONSE_STATUS_SET, r.status), answers };
         if (r.questionnaire !== undefined) item.questionnaire = String(r.questionnaire);
         if (r.authored !== undefined) item.authored = String(r.authored);
         if (r.sourceStatus !== undefined) item.sourceStatus = String(r.sourceStatus);

@@ -84,7 +84,16 @@ function compileField(y: YamlFile, at: YamlPath, name: string, spec: FieldSpec, 
       problems.push({ text: `${y.where([...at, 'map'])}: ${label}.map must map source codes to values` });
     } else {
       map = raw.map as CompiledField['map'];
+      if (spec.values) {
+        // A typo in a target value would silently become `other`: refused with the file and line.
+        for (const [code, value] of Object.entries(map ?? {})) {
+          if (!spec.values.includes(String(value))) problems.push({ text: `${y.where([...at, 'map', code])}: ${label}.map.${code}: "${String(value)}" is not a value of ${label} (one of: ${spec.values.join(', ')})` });
+        }
+      }
     }
+  }
+  if (spec.values && raw.default !== undefined && !spec.values.includes(String(raw.default))) {
+    problems.push({ text: `${y.where([...at, 'default'])}: ${label}.default: "${String(raw.default)}" is not a value of ${label} (one of: ${spec.values.join(', ')})` });
   }
   if (raw.default !== undefined && typeof raw.default === 'object') {
     problems.push({ text: `${y.where([...at, 'default'])}: ${label}.default must be a single value` });
@@ -183,12 +192,13 @@ function typesIn(dir: string): string[] {
  * The mappings for a source: defaults from `dir`, each field replaced by the
  * source's override when it names it. Throws one error listing every problem.
  */
-export function loadMappings(options: { dir?: string; sourceId?: string } = {}): MappingSet {
+export function loadMappings(options: { dir?: string; sourceId?: string; overridesDir?: string } = {}): MappingSet {
   ensureDefinitionsIndexed();
   const dir = options.dir ?? MAPPINGS_DIR;
   const problems: Problem[] = [];
   const set: MappingSet = {};
-  const overrideDir = options.sourceId ? path.join(dir, 'sources', options.sourceId) : undefined;
+  // A team's overrides may live outside the install (mappingsDir / FHIR_ENGAGE_MAPPINGS), so that upgrades keep them.
+  const overrideDir = options.sourceId ? path.join(options.overridesDir ?? dir, 'sources', options.sourceId) : undefined;
   for (const type of new Set([...typesIn(dir), ...(overrideDir ? typesIn(overrideDir) : [])])) {
     if (!MAPPED_TYPES[type]) {
       problems.push({ text: `${path.join(dir, `${type}.yaml`)}: ${type} is not a mapped resource type (known: ${Object.keys(MAPPED_TYPES).join(', ')})` });

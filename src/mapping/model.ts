@@ -4,9 +4,12 @@
  * contact details, no free text about the person.
  */
 
-export type AppointmentStatus = 'kept' | 'no-show' | 'cancelled' | 'upcoming' | 'other';
-export type ActivityStatus = 'completed' | 'in-progress' | 'scheduled' | 'overdue' | 'cancelled' | 'other';
-export type ResponseStatus = 'completed' | 'in-progress' | 'other';
+export const APPOINTMENT_STATUSES = ['kept', 'no-show', 'cancelled', 'upcoming', 'other'] as const;
+export const ACTIVITY_STATUSES = ['completed', 'in-progress', 'scheduled', 'overdue', 'cancelled', 'other'] as const;
+export const RESPONSE_STATUSES = ['completed', 'in-progress', 'other'] as const;
+export type AppointmentStatus = (typeof APPOINTMENT_STATUSES)[number];
+export type ActivityStatus = (typeof ACTIVITY_STATUSES)[number];
+export type ResponseStatus = (typeof RESPONSE_STATUSES)[number];
 
 /**
  * Fields the EMR sent as present without a value (a primitive carrying only

@@ -66,12 +66,12 @@ function parseDefinition(file: string, problems: string[], base?: InstrumentDefi
 }
 
 /** Instruments from mappings/questionnaires, with a source's overrides (mappings/sources/<id>/questionnaires/<name>.yaml) laid over them. */
-export function loadInstruments(options: { dir?: string; sourceId?: string } = {}): InstrumentDefinition[] {
+export function loadInstruments(options: { dir?: string; sourceId?: string; overridesDir?: string } = {}): InstrumentDefinition[] {
   const dir = options.dir ?? MAPPINGS_DIR;
   const problems: string[] = [];
   const out: InstrumentDefinition[] = [];
   const qdir = path.join(dir, 'questionnaires');
-  const odir = options.sourceId ? path.join(dir, 'sources', options.sourceId, 'questionnaires') : undefined;
+  const odir = options.sourceId ? path.join(options.overridesDir ?? dir, 'sources', options.sourceId, 'questionnaires') : undefined;
   const files = existsSync(qdir) ? readdirSync(qdir).filter((f) => /\.ya?ml$/.test(f)).sort() : [];
   for (const f of files) {
     const problemsBefore = problems.length;

@@ -2,12 +2,15 @@
  * The fields a mapping file may set, per resource type: the schema of
  * mappings/*.yaml. A field not listed here is an error at load time.
  */
+import { ACTIVITY_STATUSES, APPOINTMENT_STATUSES, RESPONSE_STATUSES } from './model';
 
 /** How a FHIRPath result becomes a model value. */
 export type ValueKind = 'string' | 'instant' | 'number' | 'boolean' | 'reference-id' | 'year';
 
 export interface FieldSpec {
   kind: ValueKind;
+  /** The only values the model knows for this field: a `map:` or `default:` naming another is a load error. */
+  values?: readonly string[];
   /** The record cannot be used without it: failing to find it dead-letters the resource. */
   required?: boolean;
   description: string;
@@ -49,7 +52,7 @@ export const MAPPED_TYPES: Record<string, TypeSpec> = {
       patient: { kind: 'reference-id', required: true, description: 'the patient expected' },
       start: { kind: 'instant', description: 'start' },
       end: { kind: 'instant', description: 'end' },
-      status: { kind: 'string', required: true, description: 'kept | no-show | cancelled | upcoming | other' },
+      status: { kind: 'string', required: true, values: APPOINTMENT_STATUSES, description: 'kept | no-show | cancelled | upcoming | other' },
       sourceStatus: { kind: 'string', description: "the EMR's own status" },
       serviceType: { kind: 'string', description: 'kind of visit' },
     },
@@ -65,7 +68,7 @@ export const MAPPED_TYPES: Record<string, TypeSpec> = {
         description: 'one entry per CarePlan.activity',
         fields: {
           description: { kind: 'string', description: 'what is to be done' },
-          status: { kind: 'string', required: true, description: 'completed | in-progress | scheduled | overdue | cancelled | other' },
+          status: { kind: 'string', required: true, values: ACTIVITY_STATUSES, description: 'completed | in-progress | scheduled | overdue | cancelled | other' },
           sourceStatus: { kind: 'string', description: "the EMR's own status" },
           start: { kind: 'instant', description: 'when it starts' },
           due: { kind: 'instant', description: 'when it is due' },
@@ -79,7 +82,7 @@ export const MAPPED_TYPES: Record<string, TypeSpec> = {
       patient: { kind: 'reference-id', required: true, description: 'the patient who answered' },
       questionnaire: { kind: 'string', description: 'canonical URL of the Questionnaire' },
       authored: { kind: 'instant', description: 'when it was answered' },
-      status: { kind: 'string', required: true, description: 'completed | in-progress | other' },
+      status: { kind: 'string', required: true, values: RESPONSE_STATUSES, description: 'completed | in-progress | other' },
       sourceStatus: { kind: 'string', description: "the EMR's own status" },
     },
   },

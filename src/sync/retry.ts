@@ -62,7 +62,7 @@ async function retryValidate(store: Store, config: AppConfig, letter: DeadLetter
   const resource = pulledResource(letter);
   const check = sharedValidator().validate(resource);
   if (!check.valid) throw new RetryRefused(safeIssues(check.outcome));
-  const patientId = await patientOfLetter(store, config, letter, resource, loadMappings({ sourceId: letter.sourceId }));
+  const patientId = await patientOfLetter(store, config, letter, resource, loadMappings({ sourceId: letter.sourceId, overridesDir: config.mappingsDir }));
   await store.transaction(async (tx) => {
     await tx.upsertResources(letter.sourceId, letter.runId, [{ resource: resource as never, patientId }]);
     await tx.resolveDeadLetter(letter.id);
@@ -72,7 +72,7 @@ async function retryValidate(store: Store, config: AppConfig, letter: DeadLetter
 
 async function retryMap(store: Store, config: AppConfig, letter: DeadLetter): Promise<RetryDone> {
   const resource = pulledResource(letter);
-  const mappings = loadMappings({ sourceId: letter.sourceId });
+  const mappings = loadMappings({ sourceId: letter.sourceId, overridesDir: config.mappingsDir });
   const patientId = await patientOfLetter(store, config, letter, resource, mappings);
   if (patientId && !(await store.getResource(letter.sourceId, 'Patient', patientId))) {
     throw refused(`the patient this ${resource.resourceType} refers to is still unknown to the source: it is retried once the EMR returns that Patient`);

@@ -347,8 +347,8 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
   const log = logger().child({ sourceId: source.id, runId });
   const emit = (e: SyncEvent): void => options.onEvent?.(e);
   // Mappings load (and fail) before any work.
-  const mappings = loadMappings({ sourceId: source.id });
-  const instruments = loadInstruments({ sourceId: source.id });
+  const mappings = loadMappings({ sourceId: source.id, overridesDir: config.mappingsDir });
+  const instruments = loadInstruments({ sourceId: source.id, overridesDir: config.mappingsDir });
 
   warnIfPlainHttp(source);
   await store.upsertSource({ id: source.id, name: source.name, baseUrl: source.baseUrl });

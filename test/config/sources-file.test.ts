@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseSourcesFile } from '../../src/config/sources-file';
@@ -127,6 +127,7 @@ describe('loadConfig', () => {
       actions: DEFAULT_ACTION_SETTINGS,
       store: { databaseUrl: undefined, schema: 'public', dataDir: path.join(dir, 'data') },
       logLevel: 'info',
+      keysDir: path.join(dir, 'keys'),
       service: { port: 8080, host: '127.0.0.1', apiKeys: [], auditRetentionDays: 400 },
     });
     expect(Object.isFrozen(config.store)).toBe(true);
@@ -142,6 +143,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: { FHIR_ENGAGE_PORT: 'eighty' }, cwd: dir })).toThrow('FHIR_ENGAGE_PORT must be a port number');
     expect(() => loadConfig({ env: { FHIR_ENGAGE_AS_OF: 'last tuesday' }, cwd: dir })).toThrow('FHIR_ENGAGE_AS_OF must be an ISO date');
     expect(() => loadConfig({ env: { LOG_LEVEL: 'loud' }, cwd: dir })).toThrow('LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent');
+  });
+
+  test('mapping overrides outside the installation: FHIR_ENGAGE_MAPPINGS or mappingsDir (relative to the file); a missing folder is named', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-cfg-'));
+    mkdirSync(path.join(dir, 'team-mappings'));
+    writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), 'mappingsDir: team-mappings\nsources:\n  - id: a\n    baseUrl: https://x\n');
+    expect(loadConfig({ env: {}, cwd: dir }).mappingsDir).toBe(path.join(dir, 'team-mappings'));
+    expect(() => loadConfig({ env: { FHIR_ENGAGE_MAPPINGS: 'nowhere' }, cwd: dir })).toThrow(`the mappings folder ${path.join(dir, 'nowhere')} (FHIR_ENGAGE_MAPPINGS) does not exist`);
   });
 
   test('finds ./fhir-engage.config.yaml by default and FHIR_ENGAGE_CONFIG when set', () => {

@@ -95,6 +95,24 @@ describe('overrides replace only the fields they name', () => {
   });
 });
 
+describe('target values and overrides outside the installation', () => {
+  test('a typo in a map target (or default) is a load error naming the file, line and allowed values, not a silent "other"', () => {
+    const msg = loadError({ 'sources/typo/Appointment.yaml': 'resourceType: Appointment\nfields:\n  status:\n    path: status\n    map:\n      fulfilled: kept\n      noshow: noshow\n    default: others\n' }, 'typo');
+    expect(msg).toContain('<dir>/sources/typo/Appointment.yaml:7: fields.status.map.noshow: "noshow" is not a value of fields.status (one of: kept, no-show, cancelled, upcoming, other)');
+    expect(msg).toContain('<dir>/sources/typo/Appointment.yaml:8: fields.status.default: "others" is not a value of fields.status');
+  });
+
+  test('overrides in a folder of their own (mappingsDir / FHIR_ENGAGE_MAPPINGS) lay over the shipped defaults', () => {
+    const outside = mkdtempSync(path.join(os.tmpdir(), 'fe-map-outside-'));
+    mkdirSync(path.join(outside, 'sources', 'clinic-y'), { recursive: true });
+    writeFileSync(path.join(outside, 'sources', 'clinic-y', 'Appointment.yaml'), 'resourceType: Appointment\nfields:\n  status:\n    path: status\n    map: { noshow: cancelled }\n    default: other\n');
+    const set = loadMappings({ sourceId: 'clinic-y', overridesDir: outside });
+    const mapped = mapResource(set.Appointment!, appt);
+    expect(mapped.ok && mapped.record.status).toBe('cancelled');
+    expect(set.Appointment?.files).toEqual([path.join(MAPPINGS_DIR, 'Appointment.yaml'), path.join(outside, 'sources', 'clinic-y', 'Appointment.yaml')]);
+  });
+});
+
 describe('run-time mapping failures dead-letter the resource with the field and expression', () => {
   test('a value of the wrong type', () => {
     const dir = mappingsWith({ 'sources/odd/Appointment.yaml': 'resourceType: Appointment\nfields:\n  start:\n    path: participant.first()\n' });
