@@ -6,8 +6,9 @@
  * setting, shared by every client that uses it.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { rootCertificates } from 'node:tls';
-import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { ProxySettings } from '../config/types';
 import { configError } from '../errors';
 
@@ -17,6 +18,14 @@ export interface NetworkSettings {
 }
 
 const dispatchers = new Map<string, Dispatcher>();
+
+/**
+ * undici is loaded only when a proxy or CA applies: importing it installs its own global dispatcher
+ * in place of the one built into Node's fetch, which must stay in charge of every other request.
+ */
+function undici(): typeof import('undici') {
+  return createRequire(__filename)('undici') as typeof import('undici');
+}
 
 /** undefined: Node's default (direct, system CAs). */
 export function dispatcherFor(settings: NetworkSettings): Dispatcher | undefined {
@@ -35,6 +44,7 @@ export function dispatcherFor(settings: NetworkSettings): Dispatcher | undefined
     }
   }
   const tls = ca ? { ca } : undefined;
+  const { Agent, EnvHttpProxyAgent } = undici();
   const dispatcher: Dispatcher = proxied
     ? new EnvHttpProxyAgent({ httpProxy: settings.proxy?.httpProxy, httpsProxy: settings.proxy?.httpsProxy, noProxy: settings.proxy?.noProxy ?? '', ...(tls ? { connect: tls, requestTls: tls } : {}) })
     : new Agent({ connect: tls });

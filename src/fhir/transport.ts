@@ -79,9 +79,21 @@ class RetryableFailure extends Error {
     readonly status: number | undefined,
     readonly retryAfterMs: number | undefined,
     readonly remoteOutcome?: OperationOutcome,
+    /** The socket was closed under a request it was reused for (keep-alive race): it never reached the server. */
+    readonly staleConnection = false,
   ) {
     super(reason);
   }
+}
+
+/** Codes of a kept-alive connection the server closed just as it was reused. */
+const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+function networkFailure(err: unknown, aborted: boolean, timeoutMs: number): RetryableFailure {
+  if (aborted) return new RetryableFailure(`no response within ${timeoutMs} ms`, undefined, undefined);
+  // fetch wraps the socket's error as `cause`; some layers (interceptors, proxies) throw it as it is.
+  const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code;
+  return new RetryableFailure(`network error (${code ?? (err as Error).name})`, undefined, undefined, undefined, code !== undefined && STALE_CONNECTION_CODES.has(code));
 }
 
 export class HttpTransport {
@@ -108,11 +120,19 @@ export class HttpTransport {
 
   async send<T = unknown>(request: HttpRequest): Promise<HttpResponse<T>> {
     const safeUrl = redactUrl(request.url);
+    let freeRetry = request.method === 'GET' || request.method === 'HEAD';
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.limiter.run(() => this.once<T>(request, safeUrl));
       } catch (err) {
         if (!(err instanceof RetryableFailure)) throw err;
+        if (err.staleConnection && freeRetry) {
+          // A reused connection closed by the server as the request went out: once, at once, on a new
+          // connection, and not counted against maxRetries (the request never reached the server).
+          freeRetry = false;
+          attempt--;
+          continue;
+        }
         if (attempt >= this.options.maxRetries) {
           throw new HttpError({
             method: request.method,
@@ -174,7 +194,7 @@ export class HttpTransport {
       res = await fetch(request.url, { method: request.method, headers: { 'user-agent': this.options.userAgent ?? 'fhir-engage', ...request.headers }, signal: controller.signal, redirect: 'follow', ...this.via() });
     } catch (err) {
       clearTimeout(timer);
-      throw new RetryableFailure(controller.signal.aborted ? `no response within ${timeoutMs} ms` : `network error (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name})`, undefined, undefined);
+      throw networkFailure(err, controller.signal.aborted, timeoutMs);
     }
     this.options.onEvent?.({ type: 'response', method: request.method, url: safeUrl, status: res.status, durationMs: this.clock.now() - started });
     if (!res.ok || !res.body) {
@@ -223,10 +243,7 @@ export class HttpTransport {
       });
       text = await res.text();
     } catch (err) {
-      const reason = controller.signal.aborted
-        ? `no response within ${this.options.timeoutMs} ms`
-        : `network error (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name})`;
-      throw new RetryableFailure(reason, undefined, undefined);
+      throw networkFailure(err, controller.signal.aborted, this.options.timeoutMs);
     } finally {
       clearTimeout(timer);
     }

@@ -19,6 +19,17 @@ function client(overrides: Partial<ConstructorParameters<typeof FhirClient>[0]> 
 guardNock();
 
 describe('retries', () => {
+  test('a GET on a kept-alive connection the server closed as it was reused (ECONNRESET) is sent again at once, even with maxRetries 0; a POST is not', async () => {
+    const clock = new FakeClock();
+    nock(BASE).get('/Patient/p1').replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })).get('/Patient/p1').reply(200, patient);
+    await expect(client({ maxRetries: 0 }, clock).getOk('Patient/p1')).resolves.toEqual(patient);
+    expect(clock.sleeps).toEqual([]);
+    nock(BASE).get('/Patient/p1').times(2).replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+    await expect(client({ maxRetries: 0 }, clock).getOk('Patient/p1')).rejects.toThrow('network error (ECONNRESET)');
+    nock(BASE).post('/Task').replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+    await expect(client({ maxRetries: 0 }, clock).request('POST', 'Task', { body: { resourceType: 'Task' } })).rejects.toThrow('network error (ECONNRESET)');
+  });
+
   test('429 with Retry-After is honoured: the client waits exactly that long, then succeeds', async () => {
     const clock = new FakeClock();
     nock(BASE).get('/Patient/p1').reply(429, {}, { 'Retry-After': '7' }).get('/Patient/p1').reply(200, patient);
@@ -60,7 +71,7 @@ describe('retries', () => {
 
   test('network errors are retried', async () => {
     const clock = new FakeClock();
-    nock(BASE).get('/Patient/p1').replyWithError({ code: 'ECONNRESET', message: 'socket hang up' }).get('/Patient/p1').reply(200, patient);
+    nock(BASE).get('/Patient/p1').replyWithError(Object.assign(new Error('connect refused'), { code: 'ECONNREFUSED' })).get('/Patient/p1').reply(200, patient);
     expect(await client({}, clock).getOk('Patient/p1')).toEqual(patient);
     expect(clock.sleeps).toHaveLength(1);
   });
