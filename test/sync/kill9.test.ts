@@ -82,15 +82,22 @@ test(`kill -9 during a Bulk Data download (seed ${SEED}): the next run resumes t
   writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: killed\n    baseUrl: ${emr.baseUrl}\n    writeBack: false\n    pull: { method: bulk }\n`);
   try {
     const rng = new Random(SEED);
-    const waitMs = rng.int(5000, 9000);
+    const waitMs = rng.int(1000, 4000);
     const killed = await new Promise<NodeJS.Signals | null>((resolve) => {
       const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), 'sync', '--as-of', TEST_ANCHOR], { cwd: dir, env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', ...env } });
-      child.stderr.on('data', (d: Buffer) => {
-        if (d.toString().includes('downloading')) setTimeout(() => child.kill('SIGKILL'), waitMs);
+      // Patient files are stored before any other file is asked for: once a second file is requested,
+      // something is committed, and the kill falls in the middle of the slow downloads that follow.
+      const poll = setInterval(() => {
+        if (emr.bulkCounters().filesServed < 2) return;
+        clearInterval(poll);
+        setTimeout(() => child.kill('SIGKILL'), waitMs);
+      }, 100);
+      child.on('exit', (_code, signal) => {
+        clearInterval(poll);
+        resolve(signal);
       });
-      child.on('exit', (_code, signal) => resolve(signal));
     });
-    process.stderr.write(`kill -9 during a bulk download: seed ${SEED}, killed ${waitMs} ms into the downloads\n`);
+    process.stderr.write(`kill -9 during a bulk download: seed ${SEED}, killed ${waitMs} ms after the second file was requested\n`);
     expect(killed).toBe('SIGKILL');
     const final = await runSync(dir, env);
     expect(final.code).toBe(0);
