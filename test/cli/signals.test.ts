@@ -19,7 +19,11 @@ test('SIGINT during a sync stops it after the page in progress and records the r
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    for (let i = 0; i < 300 && !err.includes('Appointment: full'); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 600 && !err.includes('Appointment: full'); i++) await new Promise((r) => setTimeout(r, 50));
+    // The first Appointment page is committed before the second is asked for: once two Appointment
+    // searches have reached the EMR, a checkpoint exists and the signal falls mid-type.
+    const before = emr.counters().searches;
+    for (let i = 0; i < 600 && emr.counters().searches < before + 2; i++) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGINT');
     expect(await exited).toBe(1);
     expect(err).toContain('SIGINT: stopping after the work in progress is committed');
