@@ -11,6 +11,7 @@ export class Metrics {
   private readonly deadLetters = new Counter({ name: 'fhir_engage_dead_letters_total', help: 'Dead letters recorded by runs, by source', labelNames: ['source'], registers: [this.registry] });
   private readonly writes = new Counter({ name: 'fhir_engage_writes_total', help: 'Writes to EMRs, by source, resource type and outcome', labelNames: ['source', 'type', 'outcome'], registers: [this.registry] });
   private readonly requestErrors = new Counter({ name: 'fhir_engage_request_errors_total', help: 'HTTP error answers and retries from EMRs, by source and kind', labelNames: ['source', 'kind'], registers: [this.registry] });
+  private readonly tokenExpiry = new Gauge({ name: 'fhir_engage_token_expiry_timestamp_seconds', help: 'When the access token last issued to a source expires (Unix time)', labelNames: ['source'], registers: [this.registry] });
   private readonly duration = new Histogram({ name: 'fhir_engage_run_duration_seconds', help: 'Duration of sync runs', labelNames: ['source'], buckets: [1, 5, 15, 60, 300, 900, 3600], registers: [this.registry] });
 
   constructor(defaults = true) {
@@ -72,5 +73,6 @@ export class Metrics {
     }
     if (s.requests.errors) this.requestErrors.inc({ source: s.sourceId, kind: 'error-answer' }, s.requests.errors);
     if (s.requests.retries) this.requestErrors.inc({ source: s.sourceId, kind: 'retry' }, s.requests.retries);
+    if (s.requests.tokenExpiresAt) this.tokenExpiry.set({ source: s.sourceId }, s.requests.tokenExpiresAt / 1000);
   }
 }

@@ -47,9 +47,12 @@ export class FhirClient {
   readonly baseUrl: string;
   private readonly transport: HttpTransport;
   private readonly auth: AuthProvider;
+  private readonly onEvent: ((e: TransportEvent) => void) | undefined;
+  private reportedExpiry: number | undefined;
 
   constructor(options: FhirClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.onEvent = options.onEvent;
     const clock = options.clock ?? realClock;
     this.transport = new HttpTransport({
       timeoutMs: options.timeoutMs ?? 30_000,
@@ -74,7 +77,7 @@ export class FhirClient {
   async request<T = Resource>(method: string, pathOrUrl: string, options: FhirRequestOptions = {}): Promise<HttpResponse<T>> {
     const url = this.url(pathOrUrl);
     const send = async (): Promise<HttpResponse<T>> => {
-      const authorization = options.authenticate === false ? undefined : await this.auth.authorization();
+      const authorization = options.authenticate === false ? undefined : await this.authorization();
       return this.transport.send<T>({
         method,
         url,
@@ -94,6 +97,17 @@ export class FhirClient {
     return res;
   }
 
+  /** The Authorization header; a newly issued token is reported (its expiry) to the client's onEvent. */
+  private async authorization(): Promise<string | undefined> {
+    const value = await this.auth.authorization();
+    const grant = this.auth.grant?.();
+    if (grant && grant.expiresAt !== this.reportedExpiry) {
+      this.reportedExpiry = grant.expiresAt;
+      this.onEvent?.({ type: 'token', expiresAt: grant.expiresAt });
+    }
+    return value;
+  }
+
   /** Fetches a token now (when the auth uses one) and says what was granted; throws the token endpoint's refusal. */
   async checkAuthorization(): Promise<{ scope?: string; expiresAt: number } | undefined> {
     await this.auth.authorization();
@@ -103,7 +117,7 @@ export class FhirClient {
   /** A GET whose 2xx body is streamed (NDJSON files); a 401 is retried once with a fresh token, as `request` does. */
   async stream(url: string, options: Omit<FhirRequestOptions, 'body'> = {}): Promise<StreamResponse> {
     const open = async (): Promise<StreamResponse> => {
-      const authorization = options.authenticate === false ? undefined : await this.auth.authorization();
+      const authorization = options.authenticate === false ? undefined : await this.authorization();
       return this.transport.openStream({ method: 'GET', url, headers: { ...(authorization ? { authorization } : {}), ...options.headers } });
     };
     const res = await open();

@@ -9,6 +9,8 @@ export interface TransportStats {
   requests: number;
   retries: number;
   errors: number;
+  /** When the last access token issued in the run expires (ms since the epoch), if the source uses tokens. */
+  tokenExpiresAt?: number;
 }
 
 export interface SourceClientOptions {
@@ -38,8 +40,10 @@ export function createSourceClient(source: SourceConfig, stats: TransportStats, 
       if (e.type === 'response') {
         stats.requests++;
         if (e.status >= 400) stats.errors++;
-      } else {
+      } else if (e.type === 'retry') {
         stats.retries++;
+      } else {
+        stats.tokenExpiresAt = e.expiresAt;
       }
       options.onEvent?.(e);
     },

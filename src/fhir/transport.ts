@@ -19,7 +19,9 @@ export const MAX_RETRY_AFTER_MS = 300_000;
 
 export type TransportEvent =
   | { type: 'response'; method: string; url: string; status: number; durationMs: number }
-  | { type: 'retry'; method: string; url: string; attempt: number; delayMs: number; reason: string };
+  | { type: 'retry'; method: string; url: string; attempt: number; delayMs: number; reason: string }
+  /** A new access token was issued (FhirClient): when it expires, for monitoring. */
+  | { type: 'token'; expiresAt: number };
 
 export interface TransportOptions {
   timeoutMs: number;

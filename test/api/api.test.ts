@@ -361,6 +361,8 @@ test('monitoring: per-source gauges read from the store at each scrape, and the 
   expect(text).toMatch(/^fhir_engage_last_success_timestamp_seconds\{source="clinic"\} \d+(\.\d+)?$/m);
   expect(text).toMatch(/^process_cpu_seconds_total /m);
   expect(text).toMatch(/^nodejs_heap_size_used_bytes /m);
+  m.recordRun({ ...(await syncSource(store, config, config.sources[0]!, { asOf: new Date(TEST_ANCHOR) })), requests: { requests: 1, retries: 0, errors: 0, tokenExpiresAt: Date.parse('2026-06-01T00:05:00Z') } });
+  expect(await m.registry.metrics()).toMatch(/^fhir_engage_token_expiry_timestamp_seconds\{source="clinic"\} 1780272300$/m);
   const open = Number(/^fhir_engage_open_dead_letters\{source="clinic"\} (\d+)$/m.exec(text)?.[1]);
   expect(open).toBe(await store.countDeadLetters({ sourceId: 'clinic' }));
 });

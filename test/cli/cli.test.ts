@@ -101,6 +101,10 @@ describe('fhir-engage CLI', () => {
       const res = runCliProcess(['db', 'migrate'], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') } });
       expect(res.status).toBe(1);
       expect(res.stderr).toContain(`is in use by process ${process.pid}`);
+      // The read commands are told where the same information is while the service holds the store.
+      const runs = runCliProcess(['runs'], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') } });
+      expect(runs.status).toBe(1);
+      expect(runs.stderr).toContain('GET /api/runs (runs), GET /api/dead-letters (dead-letters), GET /api/programme/report?format=md (report)');
     } finally {
       await held.close();
     }

@@ -61,6 +61,8 @@ test('keys generate → JWKS served by the API → the sandbox (registered with 
     const summary = await syncSource(store, config, config.sources[0]!, { asOf: new Date(TEST_ANCHOR) });
     expect(summary.status).toBe('succeeded');
     expect(emr.counters().tokensIssued).toBe(1);
+    // The token's expiry is in the run's summary (and so in the fhir_engage_token_expiry_timestamp_seconds gauge).
+    expect(summary.requests.tokenExpiresAt).toBeGreaterThan(Date.now());
     // The same JWKS, from the sources' side: the smart-backend source's key is published under its keyId.
     expect((await runCliProcessAsync(['keys', 'jwks'], { cwd: dir, env: { FHIR_ENGAGE_KEYS_DIR: path.join(dir, 'nowhere') } })).stdout).toContain('"kid": "engage-2026-11"');
   } finally {
