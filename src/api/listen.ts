@@ -10,6 +10,11 @@ import { configError } from '../errors';
 
 export async function listen(app: RequestListener, port: number, host: string, portFlag = '--port'): Promise<{ server: Server; port: number }> {
   const server = createServer(app);
+  // Idle connections are kept longer than clients keep them (undici: 4 s unless told): the client closes
+  // first, so a request never goes out on a socket the server is closing — a race that a busy event loop
+  // (a sync compiling schemas) made frequent with Node's 5 s default.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       server.off('listening', onListening);

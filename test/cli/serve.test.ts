@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT } from '../helpers/cli';
+import { ROOT, runCliProcessAsync } from '../helpers/cli';
 import { seededSandbox } from '../helpers/sandbox';
 
 test('serve: the API answers, a triggered sync runs, SIGTERM stops it cleanly with exit 0', async () => {
@@ -32,6 +32,22 @@ test('serve: the API answers, a triggered sync runs, SIGTERM stops it cleanly wi
       if (run.status === 200) status = ((await run.json()) as { status: string }).status;
     }
     expect(status).toBe('succeeded');
+
+    // The service holds the embedded store: the read commands go through its API instead of failing.
+    const port = /:(\d+)\/api$/.exec(api)?.[1] as string;
+    const cliEnv = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'), FHIR_ENGAGE_API_KEY: 'k-serve', FHIR_ENGAGE_PORT: port };
+    const runs = await runCliProcessAsync(['runs', '--json'], { cwd: dir, env: cliEnv });
+    expect(runs.status).toBe(0);
+    expect(runs.stderr).toContain(`reading through its API at ${api}`);
+    expect(runs.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { id: string; status: string }).id)).toContain(runId);
+    const letters = await runCliProcessAsync(['dead-letters'], { cwd: dir, env: cliEnv });
+    expect(letters.status).toBe(0);
+    const report = await runCliProcessAsync(['report', '--format', 'csv'], { cwd: dir, env: cliEnv });
+    expect(report.status).toBe(0);
+    expect(report.stdout).toMatch(/,reminder effect,/);
+    const wrongKey = await runCliProcessAsync(['runs'], { cwd: dir, env: { ...cliEnv, FHIR_ENGAGE_API_KEY: 'nope' } });
+    expect(wrongKey.status).not.toBe(0);
+    expect(wrongKey.stderr).toContain('answered HTTP 401 (is FHIR_ENGAGE_API_KEY one of its keys?)');
   } finally {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

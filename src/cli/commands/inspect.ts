@@ -4,6 +4,7 @@ import { ExitCode } from '../../errors';
 import { openStore } from '../../store/open';
 import type { Store } from '../../store/store';
 import type { CliIo } from '../io';
+import { serviceReader, storeHeldByService } from '../service-reader';
 import { parseWholeNumber } from './sandbox';
 
 interface ListOptions {
@@ -15,9 +16,20 @@ interface ListOptions {
 
 /** Read-only views of the store for operators: recent runs and open dead letters (never their payloads). */
 export function registerInspectCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
-  const withStore = async (fn: (store: Store) => Promise<void>): Promise<void> => {
+  /** The store, or (while a service holds the embedded store) the service's API: both answer what these commands read. */
+  const withStore = async (fn: (store: Pick<Store, 'listRuns' | 'listDeadLetters'>) => Promise<void>): Promise<void> => {
     const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
-    const store = await openStore(config.store, { migrate: false });
+    let store: Store;
+    try {
+      store = await openStore(config.store, { migrate: false });
+    } catch (err) {
+      const reader = storeHeldByService(err) ? serviceReader(config) : undefined;
+      if (!reader) throw err;
+      io.err(`the embedded store is held by the running service: reading through its API at ${reader.base}`);
+      await fn({ listRuns: (o) => reader.listRuns({ sourceId: o?.sourceId, limit: o?.limit ?? 20 }), listDeadLetters: (o) => reader.listDeadLetters({ sourceId: o?.sourceId, runId: o?.runId, limit: o?.limit ?? 50 }) });
+      setExit(ExitCode.ok);
+      return;
+    }
     try {
       await fn(store);
       setExit(ExitCode.ok);

@@ -4,6 +4,7 @@ import { loadConfig } from '../../config/load';
 import { configError, ExitCode } from '../../errors';
 import { CSV_HEADER, formatReport, REPORT_FORMATS } from '../../indicators/programme-report-format';
 import { openStore } from '../../store/open';
+import { serviceReader, storeHeldByService } from '../service-reader';
 import { loadProgrammeReport } from '../../sync/programme';
 import type { CliIo } from '../io';
 
@@ -39,7 +40,25 @@ export function registerReportCommand(program: Command, io: CliIo, setExit: (cod
       const to = instant('--to', opts.to, config.asOf ?? new Date());
       const from = instant('--from', opts.from, new Date(to.getTime() - 30 * 86_400_000));
       if (from >= to) throw configError('--from must be before --to', ['--from']);
-      const store = await openStore(config.store, { migrate: false });
+      const emit = (text: string): void => {
+        if (opts.out) {
+          writeFileSync(opts.out, text);
+          io.err(`report written to ${opts.out}`);
+        } else {
+          io.out(text.trimEnd());
+        }
+        setExit(ExitCode.ok);
+      };
+      let store: Awaited<ReturnType<typeof openStore>>;
+      try {
+        store = await openStore(config.store, { migrate: false });
+      } catch (err) {
+        // The running service holds the embedded store: the same report, from its API (all sources, or the one asked).
+        const reader = storeHeldByService(err) ? serviceReader(config) : undefined;
+        if (!reader) throw err;
+        io.err(`the embedded store is held by the running service: reading through its API at ${reader.base}`);
+        return emit(await reader.report({ format: opts.format, from, to, sourceId: opts.source }));
+      }
       try {
         const sources = opts.source ? [opts.source] : [...new Set((await store.listSources()).map((s) => s.id))];
         const parts: string[] = [formatReport(await loadProgrammeReport(store, config, { from, to, sourceId: opts.source }), opts.format, opts.source ? `source ${opts.source}` : 'all sources')];
@@ -48,13 +67,7 @@ export function registerReportCommand(program: Command, io: CliIo, setExit: (cod
           opts.format === 'json' ? `[${parts.map((p) => p.trim()).join(',\n')}]\n`
             : opts.format === 'csv' ? `${CSV_HEADER}\n${parts.join('')}`
               : parts.join('\n');
-        if (opts.out) {
-          writeFileSync(opts.out, text);
-          io.err(`report written to ${opts.out}`);
-        } else {
-          io.out(text.trimEnd());
-        }
-        setExit(ExitCode.ok);
+        emit(text);
       } finally {
         await store.close();
       }
