@@ -160,6 +160,10 @@ function semanticProblems(file: SourcesFile, baseDir: string, fileExists: (p: st
         s.auth.keyFile = keyPath;
       }
     }
+    for (const [field, url] of [['baseUrl', s.baseUrl], ...(s.writeTarget ? [['writeTarget', s.writeTarget.baseUrl]] : [])] as [string, string][]) {
+      // user:password@host would put a secret in logs and error messages: credentials belong in auth.
+      if (/^https?:\/\/[^/?#]*@/.test(url)) problems.push({ path: field === 'baseUrl' ? ['sources', i, 'baseUrl'] : ['sources', i, 'writeTarget', 'baseUrl'], text: 'must not contain credentials (user:password@): put them in auth, as ${ENV_VAR} references' });
+    }
     if (s.tls?.caFile) {
       const caPath = path.resolve(baseDir, s.tls.caFile);
       if (!fileExists(caPath)) problems.push({ path: ['sources', i, 'tls', 'caFile'], text: `names a file that cannot be read: ${caPath}` });
@@ -192,6 +196,8 @@ function readable(p: string): boolean {
  * in messages and to resolve relative key paths.
  */
 export function parseSourcesFile(text: string, file: string, env: Env): SourcesFile {
+  // Editors on Windows save UTF-8 with a byte-order mark: it is not part of the YAML.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const where = (segments: PathSegment[]): string => {

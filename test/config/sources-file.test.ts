@@ -37,6 +37,21 @@ describe('sources file', () => {
     });
   });
 
+  test('credentials inside a base URL are refused without being printed; a UTF-8 byte-order mark is accepted', () => {
+    const text = 'sources:\n  - id: a\n    baseUrl: https://admin:hunter2@emr.example/fhir\n    writeTarget:\n      baseUrl: https://svc:s3cret@writer.example/fhir\n';
+    let message = '';
+    try {
+      parseSourcesFile(text, 'x.yaml', {});
+    } catch (err) {
+      message = (err as Error).message + JSON.stringify(err);
+    }
+    expect(message).toContain('x.yaml:3: sources[0].baseUrl must not contain credentials (user:password@)');
+    expect(message).toContain('sources[0].writeTarget.baseUrl must not contain credentials');
+    expect(message).not.toMatch(/hunter2|s3cret|admin:/);
+    const bom = parseSourcesFile('\uFEFFsources:\n  - id: b\n    baseUrl: https://emr.example/fhir\n', 'bom.yaml', {});
+    expect(bom.sources[0]?.id).toBe('b');
+  });
+
   test('bulk settings: group level by default when a groupId is given; group level without one is an error naming the field and line', () => {
     const grouped = parseSourcesFile('sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n    pull:\n      method: auto\n      bulk: { groupId: cohort-1 }\n', 'x.yaml', {});
     expect(grouped.sources[0]?.pull).toEqual({ method: 'auto', bulk: { level: 'group', groupId: 'cohort-1', pollTimeoutSeconds: 3600, parallelDownloads: 2 } });
