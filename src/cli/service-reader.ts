@@ -6,6 +6,8 @@
  */
 import type { AppConfig } from '../config/types';
 import { describeError, storeError } from '../errors';
+import { openStore } from '../store/open';
+import type { Store } from '../store/store';
 import type { DeadLetter, RunRecord } from '../store/types';
 
 /** The store's refusal when another live process holds the embedded store. */
@@ -57,4 +59,19 @@ export function serviceReader(config: AppConfig): ServiceReader | undefined {
       return (await get(`/programme/report?${params({ format: q.format, from: q.from.toISOString(), to: q.to.toISOString(), source: q.sourceId })}`)).text();
     },
   };
+}
+
+/**
+ * The store, or — when the running service holds the embedded store and the CLI has a key — a reader
+ * of the service's API (said on stderr). Anything else that stops the store from opening is thrown.
+ */
+export async function openStoreOrService(config: AppConfig, say: (line: string) => void): Promise<{ store: Store } | { reader: ServiceReader }> {
+  try {
+    return { store: await openStore(config.store, { migrate: false }) };
+  } catch (err) {
+    const reader = storeHeldByService(err) ? serviceReader(config) : undefined;
+    if (!reader) throw err;
+    say(`the embedded store is held by the running service: reading through its API at ${reader.base}`);
+    return { reader };
+  }
 }

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
 import { ExitCode } from '../../errors';
-import { openStore } from '../../store/open';
 import type { Store } from '../../store/store';
 import type { CliIo } from '../io';
-import { serviceReader, storeHeldByService } from '../service-reader';
+import { openStoreOrService } from '../service-reader';
 import { parseWholeNumber } from './sandbox';
 
 interface ListOptions {
@@ -19,17 +18,14 @@ export function registerInspectCommands(program: Command, io: CliIo, setExit: (c
   /** The store, or (while a service holds the embedded store) the service's API: both answer what these commands read. */
   const withStore = async (fn: (store: Pick<Store, 'listRuns' | 'listDeadLetters'>) => Promise<void>): Promise<void> => {
     const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
-    let store: Store;
-    try {
-      store = await openStore(config.store, { migrate: false });
-    } catch (err) {
-      const reader = storeHeldByService(err) ? serviceReader(config) : undefined;
-      if (!reader) throw err;
-      io.err(`the embedded store is held by the running service: reading through its API at ${reader.base}`);
+    const opened = await openStoreOrService(config, (line) => io.err(line));
+    if ('reader' in opened) {
+      const { reader } = opened;
       await fn({ listRuns: (o) => reader.listRuns({ sourceId: o?.sourceId, limit: o?.limit ?? 20 }), listDeadLetters: (o) => reader.listDeadLetters({ sourceId: o?.sourceId, runId: o?.runId, limit: o?.limit ?? 50 }) });
       setExit(ExitCode.ok);
       return;
     }
+    const { store } = opened;
     try {
       await fn(store);
       setExit(ExitCode.ok);

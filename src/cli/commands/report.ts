@@ -3,8 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
 import { configError, ExitCode } from '../../errors';
 import { CSV_HEADER, formatReport, REPORT_FORMATS } from '../../indicators/programme-report-format';
-import { openStore } from '../../store/open';
-import { serviceReader, storeHeldByService } from '../service-reader';
+import { openStoreOrService } from '../service-reader';
 import { loadProgrammeReport } from '../../sync/programme';
 import type { CliIo } from '../io';
 
@@ -49,16 +48,10 @@ export function registerReportCommand(program: Command, io: CliIo, setExit: (cod
         }
         setExit(ExitCode.ok);
       };
-      let store: Awaited<ReturnType<typeof openStore>>;
-      try {
-        store = await openStore(config.store, { migrate: false });
-      } catch (err) {
-        // The running service holds the embedded store: the same report, from its API (all sources, or the one asked).
-        const reader = storeHeldByService(err) ? serviceReader(config) : undefined;
-        if (!reader) throw err;
-        io.err(`the embedded store is held by the running service: reading through its API at ${reader.base}`);
-        return emit(await reader.report({ format: opts.format, from, to, sourceId: opts.source }));
-      }
+      const opened = await openStoreOrService(config, (line) => io.err(line));
+      // The running service holds the embedded store: the same report, from its API (all sources, or the one asked).
+      if ('reader' in opened) return emit(await opened.reader.report({ format: opts.format, from, to, sourceId: opts.source }));
+      const { store } = opened;
       try {
         const sources = opts.source ? [opts.source] : [...new Set((await store.listSources()).map((s) => s.id))];
         const parts: string[] = [formatReport(await loadProgrammeReport(store, config, { from, to, sourceId: opts.source }), opts.format, opts.source ? `source ${opts.source}` : 'all sources')];
