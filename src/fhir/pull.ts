@@ -11,6 +11,7 @@ import type { SourceConfig } from '../config/types';
 import { badRequest, describeError, EngageError, HttpError, outcome } from '../errors';
 import { patientDeadLetter, patientOfWithMappings, type PatientOf } from '../mapping/patient-of';
 import { patientIdentifierIndex, type PatientRefContext } from '../mapping/patient-ref';
+import { resourceContentHash } from '../store/content-hash';
 import type { Store } from '../store/store';
 import type { DeadLetterInput, ResourceInput } from '../store/types';
 import type { ResourceValidator } from '../validation/validator';
@@ -125,6 +126,13 @@ interface PatientsCheckpoint {
 }
 
 type Checkpoint = PagesCheckpoint | PatientsCheckpoint;
+
+/** A batch validated and hashed, waiting for its transaction. */
+interface PreparedBatch {
+  page: ReturnType<typeof classifyEntries>;
+  rows: ResourceInput[];
+  maxLastUpdated: string | undefined;
+}
 
 /** Types searched per patient in per-patient mode, unless the source names them. */
 const PER_PATIENT_DEFAULT = new Set(['Appointment', 'CarePlan', 'QuestionnaireResponse', 'Task']);
@@ -269,16 +277,6 @@ export class SourcePuller {
     return this.ctx.transportStats?.retries ?? 0;
   }
 
-  /** Stores one page's worth; returns nothing until the transaction has committed. */
-  private async commitPage(report: TypeReport, entries: BundleEntry[], checkpoint: Checkpoint | undefined): Promise<string | undefined> {
-    const { source, runId } = this.ctx;
-    const maxBefore = checkpoint?.maxLastUpdated;
-    return this.storeBatch(report, entries, {
-      maxBefore,
-      save: checkpoint ? (tx, maxLastUpdated) => tx.saveCheckpoint(source.id, report.resourceType, runId, { ...checkpoint, maxLastUpdated }) : undefined,
-    });
-  }
-
   /**
    * Validates and stores a batch of entries of `report`'s type with its dead letters, and whatever
    * `save` records with them (a search checkpoint, a bulk file's progress), in one transaction.
@@ -289,6 +287,17 @@ export class SourcePuller {
     entries: BundleEntry[],
     options: { maxBefore?: string; save?: (tx: Store, maxLastUpdated: string | undefined) => Promise<void>; dead?: DeadLetterInput[] } = {},
   ): Promise<string | undefined> {
+    const prepared = await this.prepareBatch(report, entries, options.maxBefore);
+    await this.commitBatch(report, prepared, options);
+    return prepared.maxLastUpdated;
+  }
+
+  /**
+   * The CPU half of storing a batch, before its transaction: stored versions looked up, entries
+   * validated and attributed, content hashed. Stores nothing, so it may run while the previous
+   * batch's transaction is still in flight.
+   */
+  private async prepareBatch(report: TypeReport, entries: BundleEntry[], maxBefore: string | undefined): Promise<PreparedBatch> {
     const { source, store } = this.ctx;
     const ids = entries.map((e) => e.resource).filter((r) => r?.resourceType === report.resourceType && r.id).map((r) => r?.id as string);
     // Nothing stored yet (a first pull): nothing to skip, and no lookup per page.
@@ -297,17 +306,29 @@ export class SourcePuller {
     const t0 = performance.now();
     report.timings.storeMs += t0 - lookupStart;
     const page = classifyEntries(entries, report.resourceType, this.ctx, this.refs, seen);
+    report.timings.validateMs += performance.now() - t0;
     const t1 = performance.now();
-    report.timings.validateMs += t1 - t0;
-    const maxLastUpdated = later(options.maxBefore, page.maxLastUpdated);
+    const rows = page.store.map((input) => ({ ...input, contentHash: resourceContentHash(input.resource) }));
+    report.timings.storeMs += performance.now() - t1;
+    return { page, rows, maxLastUpdated: later(maxBefore, page.maxLastUpdated) };
+  }
+
+  /** The I/O half: one transaction with the batch's resources, dead letters and `save`; then the report. */
+  private async commitBatch(
+    report: TypeReport,
+    { page, rows, maxLastUpdated }: PreparedBatch,
+    options: { save?: (tx: Store, maxLastUpdated: string | undefined) => Promise<void>; dead?: DeadLetterInput[] },
+  ): Promise<void> {
+    const { source, store } = this.ctx;
+    const started = performance.now();
     const dead = [...(options.dead ?? []), ...page.dead];
     const result = await store.transaction(async (tx) => {
-      const upserted = page.store.length ? await tx.upsertResources(source.id, this.ctx.runId, page.store) : undefined;
+      const upserted = rows.length ? await tx.upsertResources(source.id, this.ctx.runId, rows) : undefined;
       const added = dead.length ? await tx.addDeadLetters(dead) : 0;
       await options.save?.(tx, maxLastUpdated);
       return { upserted, dead: added };
     });
-    report.timings.storeMs += performance.now() - t1;
+    report.timings.storeMs += performance.now() - started;
     report.pages++;
     report.received += page.received;
     report.unchanged += page.skipped;
@@ -325,7 +346,6 @@ export class SourcePuller {
     for (const q of page.questionnaires) this.questionnaireRefs.add(q);
     this.ctx.onEvent?.({ type: 'page', resourceType: report.resourceType, report });
     await this.ctx.afterPageCommitted?.(report.resourceType, report.pages);
-    return maxLastUpdated;
   }
 
   private checkAbort(): void {
@@ -367,11 +387,14 @@ export class SourcePuller {
     return this.ctx.client.url(`${type}?${params}`);
   }
 
-  /** Follows next links from `url` to the end, committing each page with a checkpoint when `checkpointed`. */
+  /**
+   * Follows next links from `url` to the end, committing each page with a checkpoint when `checkpointed`.
+   * Three pages are at work at once: page N+1 is fetched and then validated while page N's transaction
+   * runs. Pages still commit one by one, in order, each with its checkpoint: a crash costs at most the
+   * pages fetched ahead, and nothing of page N+1 is stored before page N has committed.
+   */
   private async followPages(report: TypeReport, url: string, state: { maxLastUpdated?: string; since?: string }, checkpointed: boolean): Promise<string | undefined> {
     let maxLastUpdated = state.maxLastUpdated;
-    // One page ahead: the next page is fetched while this one is validated and stored. Pages still
-    // commit one by one with their checkpoint; a crash costs at most the one page fetched ahead.
     const fetchPage = (u: string): Promise<Bundle> => {
       const p = this.ctx.client.getBundle(u);
       p.catch(() => undefined); // awaited below; a page never awaited (stop, crash) must not be an unhandled rejection
@@ -379,27 +402,43 @@ export class SourcePuller {
     };
     this.checkAbort();
     let ahead: Promise<Bundle> | undefined = fetchPage(url);
+    let committing: Promise<void> | undefined;
     // The first page is stored before the second is asked for: validating it compiles the type's schema
     // (seconds of CPU), which must not hold up a request in flight until it times out.
     let first = true;
-    while (ahead) {
-      const fetchStart = performance.now();
-      const bundle: Bundle = await ahead;
-      report.timings.fetchMs += performance.now() - fetchStart;
-      const next = nextLink(bundle);
-      ahead = next && !first && !this.ctx.signal?.aborted ? fetchPage(next) : undefined;
-      const checkpoint: PagesCheckpoint | undefined =
-        checkpointed && next ? { kind: 'pages', nextUrl: next, since: state.since, maxLastUpdated, pages: report.pages + 1 } : undefined;
-      try {
-        maxLastUpdated = await this.commitPage(report, bundle.entry ?? [], checkpoint);
-        if (next) this.checkAbort();
-        if (first && next) ahead = fetchPage(next);
-        first = false;
-      } catch (err) {
-        // Nothing is left in flight when the pull gives up: the page fetched ahead is let finish (and dropped).
-        await ahead?.catch(() => undefined);
-        throw err;
+    try {
+      while (ahead) {
+        const fetchStart = performance.now();
+        const bundle: Bundle = await ahead;
+        report.timings.fetchMs += performance.now() - fetchStart;
+        const next = nextLink(bundle);
+        ahead = next && !first && !this.ctx.signal?.aborted ? fetchPage(next) : undefined;
+        const prepared = await this.prepareBatch(report, bundle.entry ?? [], maxLastUpdated);
+        // The page before must have committed (or failed) before this one's transaction starts.
+        if (committing) await committing;
+        committing = undefined;
+        if (this.ctx.signal?.aborted) throw new Interrupted('interrupted');
+        const checkpoint: PagesCheckpoint | undefined =
+          checkpointed && next ? { kind: 'pages', nextUrl: next, since: state.since, maxLastUpdated, pages: report.pages + 1 } : undefined;
+        maxLastUpdated = prepared.maxLastUpdated;
+        const save = checkpoint ? (tx: Store, max: string | undefined): Promise<void> => tx.saveCheckpoint(this.ctx.source.id, report.resourceType, this.ctx.runId, { ...checkpoint, maxLastUpdated: max }) : undefined;
+        committing = this.commitBatch(report, prepared, { save });
+        committing.catch(() => undefined); // awaited before the next page or at the end
+        if (first) {
+          await committing;
+          committing = undefined;
+          if (next) this.checkAbort();
+          if (next) ahead = fetchPage(next);
+          first = false;
+        }
       }
+      if (committing) await committing;
+    } catch (err) {
+      // Nothing is left in flight when the pull gives up: the page fetched ahead and a transaction
+      // under way are let finish (and the page dropped).
+      await ahead?.catch(() => undefined);
+      await committing?.catch(() => undefined);
+      throw err;
     }
     return maxLastUpdated;
   }
@@ -529,7 +568,7 @@ export class SourcePuller {
         if (!bundle.entry?.some((e) => e.resource?.resourceType === 'Questionnaire')) {
           report.notes.push(`no Questionnaire found for ${canonical}`);
         }
-        await this.commitPage(report, bundle.entry ?? [], undefined);
+        await this.storeBatch(report, bundle.entry ?? []);
       } catch (err) {
         if (err instanceof Interrupted) throw err;
         report.notes.push(`could not fetch Questionnaire ${canonical}: ${describeError(err)}`);

@@ -218,7 +218,7 @@ export class Store {
    */
   async upsertResources(sourceId: string, runId: string | null, inputs: ResourceInput[]): Promise<UpsertResult> {
     const byKey = new Map<string, sql.ResourceRow>();
-    for (const { resource, patientId } of inputs) {
+    for (const { resource, patientId, contentHash } of inputs) {
       if (!resource.id) {
         throw storeError(`a ${resource.resourceType} without an id cannot be stored`);
       }
@@ -228,7 +228,7 @@ export class Store {
         resourceId: resource.id,
         versionId: resource.meta?.versionId ?? null,
         lastUpdated: lastUpdated && !Number.isNaN(lastUpdated.getTime()) ? lastUpdated : null,
-        contentHash: resourceContentHash(resource),
+        contentHash: contentHash ?? resourceContentHash(resource),
         patientId: patientId ?? null,
         resource,
       });

@@ -40,6 +40,8 @@ export interface StoredResource<T = Record<string, unknown>> {
 export interface ResourceInput {
   resource: { resourceType: string; id?: string; meta?: { versionId?: string; lastUpdated?: string } };
   patientId?: string | null;
+  /** resourceContentHash(resource), when the caller computed it already (off the transaction's path). */
+  contentHash?: string;
 }
 
 export interface UpsertResult {
