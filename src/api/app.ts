@@ -55,6 +55,22 @@ function instant(req: Request, name: string): Date | undefined {
   return new Date(t);
 }
 
+/** `?limit=`: a whole number from 1 to `max`, or `fallback` when absent; anything else is a 400 (not silently a default). */
+function limitOf(req: Request, fallback: number, max: number): number {
+  const v = query(req, 'limit');
+  if (v === undefined) return fallback;
+  const n = /^\d{1,7}$/.test(v) ? Number(v) : NaN;
+  if (!(n >= 1 && n <= max)) throw new BadQuery(`limit must be a whole number from 1 to ${max}`);
+  return n;
+}
+
+/** A dead letter's id: a positive whole number. */
+function deadLetterId(req: Request): number {
+  const id = Number(param(req, 'id'));
+  if (!/^\d{1,15}$/.test(param(req, 'id')) || !Number.isSafeInteger(id) || id < 1) throw new BadQuery('the dead letter id must be a positive integer');
+  return id;
+}
+
 export function createApiApp(options: ApiOptions): express.Express {
   const { store, config, runner, metrics } = options;
   const app = express();
@@ -131,7 +147,7 @@ export function createApiApp(options: ApiOptions): express.Express {
   });
 
   api.get('/runs', async (req, res) => {
-    const limit = Math.min(500, Math.max(1, Number(query(req, 'limit') ?? 50) || 50));
+    const limit = limitOf(req, 50, 500);
     res.json({ runs: await store.listRuns({ sourceId: query(req, 'source'), limit }) });
   });
 
@@ -238,25 +254,24 @@ export function createApiApp(options: ApiOptions): express.Express {
   });
 
   api.get('/access-log', async (req, res) => {
-    const limit = Math.min(5000, Math.max(1, Number(query(req, 'limit') ?? 500) || 500));
+    const limit = limitOf(req, 500, 5000);
     res.json({ entries: await store.listAccess({ patientId: query(req, 'patient'), keyId: query(req, 'key'), from: instant(req, 'from'), to: instant(req, 'to'), limit }) });
   });
 
   // Payloads are patients' resources: reading them is logged.
   api.get('/dead-letters', audited(() => []), async (req, res) => {
-    const limit = Math.min(1000, Math.max(1, Number(query(req, 'limit') ?? 100) || 100));
+    const limit = limitOf(req, 100, 1000);
     const withPayload = query(req, 'includePayload') === 'true';
     const letters = await store.listDeadLetters({ sourceId: query(req, 'source'), runId: query(req, 'run'), resourceType: query(req, 'type'), stage: query(req, 'stage'), limit });
     res.json({ deadLetters: letters.map((d) => ({ ...d, payload: withPayload ? d.payload : undefined })) });
   });
 
   api.post('/dead-letters/:id/retry', async (req, res) => {
-    res.json(await retryDeadLetter(store, config, Number(param(req, 'id'))));
+    res.json(await retryDeadLetter(store, config, deadLetterId(req)));
   });
 
   api.post('/dead-letters/:id/dismiss', async (req, res) => {
-    const id = Number(param(req, 'id'));
-    if (!Number.isSafeInteger(id) || id < 1) throw new BadQuery('the dead letter id must be a positive integer');
+    const id = deadLetterId(req);
     const reason = (req.body as { reason?: unknown } | undefined)?.reason;
     if (typeof reason !== 'string' || reason.trim().length < 3 || reason.length > 500) throw new BadQuery('reason must be a string of 3 to 500 characters (it is kept for audit)');
     if (!(await store.dismissDeadLetter(id, reason.trim(), String(res.locals.keyId ?? 'unknown')))) return sendOutcome(res, notFoundOutcome('no open dead letter with this id'));

@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import type { Document, LineCounter } from 'yaml';
+import { parseYamlText, readTextFile } from './text-file';
 import cron from 'node-cron';
 import schema from './config.schema.json';
 import { configError, configErrors } from '../errors';
@@ -196,23 +197,11 @@ function readable(p: string): boolean {
  * in messages and to resolve relative key paths.
  */
 export function parseSourcesFile(text: string, file: string, env: Env): SourcesFile {
-  // Editors on Windows save UTF-8 with a byte-order mark: it is not part of the YAML.
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  const { doc, lines, data: raw } = parseYamlText(text, file, 'YAML/JSON');
   const where = (segments: PathSegment[]): string => {
     const line = lineOf(doc, lines, segments);
     return line === undefined ? file : `${file}:${line}`;
   };
-  if (doc.errors.length > 0) {
-    throw configErrors(
-      doc.errors.map((e) => {
-        const line = e.linePos?.[0]?.line;
-        return { text: `${line ? `${file}:${line}` : file}: not valid YAML/JSON: ${e.message.split('\n')[0]}` };
-      }),
-    );
-  }
-  const raw = doc.toJS() as unknown;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw configError(`${file}: must be a mapping with a "sources" list`);
   }
@@ -249,11 +238,5 @@ export function parseSourcesFile(text: string, file: string, env: Env): SourcesF
 
 /** Reads and validates a sources file from disk. */
 export function loadSourcesFile(file: string, env: Env): SourcesFile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw configError(`cannot read sources file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, undefined, err);
-  }
-  return parseSourcesFile(text, file, env);
+  return parseSourcesFile(readTextFile(file, 'sources file'), file, env);
 }

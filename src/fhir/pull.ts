@@ -139,6 +139,14 @@ const PER_PATIENT_DEFAULT = new Set(['Appointment', 'CarePlan', 'QuestionnaireRe
 
 class Interrupted extends Error {}
 
+/** How often one type's search starts again after refused next links before the type fails. */
+const MAX_SEARCH_RESTARTS = 3;
+
+/** A request refused as a client error (not 429, not authentication): for a next link, paging state the server dropped. */
+function isRefusedLink(err: unknown): err is HttpError & { status: number } {
+  return err instanceof HttpError && err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 429 && err.status !== 401 && err.status !== 403;
+}
+
 /** Some patients failed: the watermark must not move, or their data before it would never be pulled. */
 class PartialPull extends Error {
   constructor(readonly maxLastUpdated: string | undefined) {
@@ -449,14 +457,34 @@ export class SourcePuller {
         return await this.followPages(report, resume.nextUrl, { maxLastUpdated: resume.maxLastUpdated, since: resume.since }, true);
       } catch (err) {
         // A next link can expire (opaque server-side paging state): start again from the watermark.
-        if (!(err instanceof HttpError) || err.status === undefined || err.status >= 500 || err.status === 429) throw err;
+        if (!isRefusedLink(err)) throw err;
         report.notes.push(`the saved next link could not be resumed (HTTP ${err.status}); pulled again from the watermark`);
         report.mode = 'incremental';
-        const since = resume.since;
-        return this.followPages(report, this.searchUrl(type, since), { since }, true);
+        return this.followLinksRestarting(type, report, resume.since, resume.maxLastUpdated);
       }
     }
-    return this.followPages(report, this.searchUrl(type, report.since), { since: report.since }, true);
+    return this.followLinksRestarting(type, report, report.since, undefined);
+  }
+
+  /**
+   * The search from `since`, started again (at most MAX_SEARCH_RESTARTS times) when a next link is
+   * refused mid-way: servers keep paging state for minutes only (Cerner's -pageContext). Pages already
+   * stored come again and are skipped by version before any work.
+   */
+  private async followLinksRestarting(type: string, report: TypeReport, since: string | undefined, maxBefore: string | undefined): Promise<string | undefined> {
+    let maxLastUpdated = maxBefore;
+    for (let restarts = 0; ; restarts++) {
+      const before = report.pages;
+      try {
+        return await this.followPages(report, this.searchUrl(type, since), { since, maxLastUpdated }, true);
+      } catch (err) {
+        // Only a link the server gave refused after pages of this search were stored: a refused first request is a real error.
+        if (!isRefusedLink(err) || report.pages === before || restarts >= MAX_SEARCH_RESTARTS) throw err;
+        report.notes.push(`a next link was refused after page ${report.pages} (HTTP ${err.status}, expired paging state); the search started again${since ? ` from ${since}` : ''}`);
+        maxLastUpdated = (await this.ctx.store.getCheckpoint<PagesCheckpoint>(this.ctx.source.id, type))?.state.maxLastUpdated ?? maxLastUpdated;
+        this.seenBefore.add(type);
+      }
+    }
   }
 
   private async pullPerPatient(type: string, resume: PatientsCheckpoint | undefined, report: TypeReport): Promise<string | undefined> {

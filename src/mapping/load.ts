@@ -199,16 +199,21 @@ export function loadMappings(options: { dir?: string; sourceId?: string; overrid
   const set: MappingSet = {};
   // A team's overrides may live outside the install (mappingsDir / FHIR_ENGAGE_MAPPINGS), so that upgrades keep them.
   const overrideDir = options.sourceId ? path.join(options.overridesDir ?? dir, 'sources', options.sourceId) : undefined;
+  const fileOf = (base: string, type: string): string | undefined => ['yaml', 'yml'].map((ext) => path.join(base, `${type}.${ext}`)).find((f) => existsSync(f));
   for (const type of new Set([...typesIn(dir), ...(overrideDir ? typesIn(overrideDir) : [])])) {
     if (!MAPPED_TYPES[type]) {
-      problems.push({ text: `${path.join(dir, `${type}.yaml`)}: ${type} is not a mapped resource type (known: ${Object.keys(MAPPED_TYPES).join(', ')})` });
+      // Named by the file that declares it: an override names its own file, not the defaults folder.
+      for (const base of [dir, overrideDir]) {
+        const file = base ? fileOf(base, type) : undefined;
+        if (file) problems.push({ text: `${file}: ${type} is not a mapped resource type (known: ${Object.keys(MAPPED_TYPES).join(', ')})` });
+      }
       continue;
     }
     const files: string[] = [];
     const merged: PartialMapping = { fields: new Map(), lists: new Map() };
     for (const base of [dir, overrideDir]) {
       if (!base) continue;
-      const file = ['yaml', 'yml'].map((ext) => path.join(base, `${type}.${ext}`)).find((f) => existsSync(f));
+      const file = fileOf(base, type);
       if (!file) continue;
       files.push(file);
       const partial = compileFile(readYamlFile(file), type, problems);

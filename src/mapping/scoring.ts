@@ -46,7 +46,18 @@ function parseDefinition(file: string, problems: string[], base?: InstrumentDefi
   }
   const answers = merged.answers as InstrumentDefinition['answers'] | undefined;
   if (!isRecord(answers) || !isRecord(answers.codes)) problems.push(`${at('answers')}: answers.codes must map answer codes to points`);
-  else if (Object.values(answers.codes).some((v) => typeof v !== 'number')) problems.push(`${y.where(['answers', 'codes'])}: answers.codes values must be numbers (points)`);
+  else {
+    // Points are what the instrument's manual gives each answer: never negative, never above an item's maximum.
+    const range = isRecord(answers.numbers) && typeof answers.numbers.max === 'number' ? answers.numbers : undefined;
+    for (const group of ['codes', 'displays'] as const) {
+      const values = answers[group];
+      if (values === undefined) continue;
+      if (!isRecord(values)) problems.push(`${y.where(['answers', group])}: answers.${group} must map answers to points`);
+      else if (Object.values(values).some((v) => typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (range !== undefined && v > range.max))) {
+        problems.push(`${y.where(['answers', group])}: answers.${group} values must be points from 0${range ? ` to ${range.max} (answers.numbers.max)` : ''}`);
+      }
+    }
+  }
   const total = merged.total as InstrumentDefinition['total'] | undefined;
   if (!isRecord(total) || !Array.isArray(total.linkIds) || typeof total.max !== 'number') problems.push(`${at('total')}: total needs linkIds, loinc and max`);
   if (problems.length > 0) return undefined;

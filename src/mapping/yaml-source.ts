@@ -1,7 +1,5 @@
 /** YAML files with line numbers for every path, so mapping errors can say where. */
-import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument, type Document } from 'yaml';
-import { configErrors } from '../errors';
+import { parseYamlText, readTextFile } from '../config/text-file';
 
 export type YamlPath = (string | number)[];
 
@@ -13,26 +11,14 @@ export interface YamlFile {
 }
 
 export function readYamlFile(file: string): YamlFile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw configErrors([{ text: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}` }]);
-  }
-  return parseYaml(text, file);
+  return parseYaml(readTextFile(file, 'file'), file);
 }
 
 export function parseYaml(text: string, file: string): YamlFile {
-  const lines = new LineCounter();
-  const doc: Document = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw configErrors(
-      doc.errors.map((e) => ({ text: `${file}:${e.linePos?.[0]?.line ?? '?'}: not valid YAML: ${e.message.split('\n')[0]}` })),
-    );
-  }
+  const { doc, lines, data } = parseYamlText(text, file);
   return {
     file,
-    data: doc.toJS(),
+    data,
     where(path: YamlPath): string {
       for (let n = path.length; n >= 0; n--) {
         // The line of the key ("colour:") rather than of its value, when the value starts on the next line.

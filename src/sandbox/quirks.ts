@@ -24,6 +24,10 @@ export interface Quirks extends BulkQuirks {
   restrictedPatients?: string[];
   /** The Nth search request (1-based) gets a 200 with a truncated JSON body, once. */
   malformedJsonOnSearch?: number;
+  /** Every Nth search request gets a 200 with a truncated JSON body (a proxy cutting responses). */
+  malformedJsonEvery?: number;
+  /** Every Nth opaque next link has expired when it is followed (400, as Cerner's page contexts do after a while). */
+  expireNextLinksEvery?: number;
   /** Types whose CapabilityStatement entry leaves out `_lastUpdated`. */
   omitLastUpdatedFor?: string[];
   /** Seed of the error-rate RNG. */
@@ -41,6 +45,7 @@ export interface QuirkCounters {
   refusedSystemSearch: number;
   refusedRestricted: number;
   malformedBodies: number;
+  expiredLinks: number;
   /** Invalid resources seeded (see seed.ts); served ones are counted per search in `invalidServed`. */
   invalidSeeded: number;
   invalidServed: number;
@@ -60,6 +65,7 @@ export function emptyCounters(): QuirkCounters {
     refusedSystemSearch: 0,
     refusedRestricted: 0,
     malformedBodies: 0,
+    expiredLinks: 0,
     invalidSeeded: 0,
     invalidServed: 0,
     unauthorized: 0,
@@ -82,6 +88,7 @@ export class QuirkState {
     this.quirks = quirks;
     this.counters = { ...emptyCounters(), invalidSeeded };
     this.rng = new Random(quirks.seed ?? 1);
+    this.linksFollowed = 0;
   }
 
   /** Status to answer instead of serving, if a quirk says so. Counts the request. */
@@ -100,6 +107,18 @@ export class QuirkState {
     return undefined;
   }
 
+  /** True when this followed opaque link should be answered as expired. */
+  takeExpired(): boolean {
+    const every = this.quirks.expireNextLinksEvery;
+    if (!every) return false;
+    this.linksFollowed = (this.linksFollowed ?? 0) + 1;
+    if (this.linksFollowed % every !== 0) return false;
+    this.counters.expiredLinks++;
+    return true;
+  }
+
+  private linksFollowed?: number;
+
   pageSize(requested: number): number {
     const cap = this.quirks.maxPageSize;
     if (cap && requested > cap) {
@@ -112,7 +131,7 @@ export class QuirkState {
   /** True when this search should get a truncated body. */
   takeMalformed(): boolean {
     const n = ++this.counters.searches;
-    if (this.quirks.malformedJsonOnSearch === n) {
+    if (this.quirks.malformedJsonOnSearch === n || (this.quirks.malformedJsonEvery && n % this.quirks.malformedJsonEvery === 0)) {
       this.counters.malformedBodies++;
       return true;
     }

@@ -125,7 +125,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     let cursor: string | undefined;
     const pageContext = params.get('-pageContext');
     if (pageContext !== null) {
-      const state = opaquePages.get(pageContext);
+      const state = quirks.takeExpired() ? undefined : opaquePages.get(pageContext);
       if (!state || state.type !== type) {
         return sendFhir(res, 400, badRequest('Unknown or expired page context'));
       }

@@ -226,7 +226,15 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
   }
   checkStopped(stop, 'after the last committed page');
   if (pulled.types.reduce((n, t) => n + t.new, 0) >= ANALYZE_AFTER_ROWS) await refreshStatistics(store, ['resources', 'patients_to_compute'], source.id);
-  if (source.writeBack && !options.dryRun) await readBackStep(state);
+  if (source.writeBack && !options.dryRun) {
+    if (((await store.outboxCounts(source.id)).pending ?? 0) > 0) {
+      // Writes an earlier run planned and did not finish (it died, or the EMR was away) are settled
+      // before the read-back and the plan: this run then reads what they left in the EMR and corrects
+      // it now (a Task planned for an earlier day is cancelled in this run, not the next).
+      await dispatchStep(state, capabilities);
+    }
+    await readBackStep(state);
+  }
   return { pulled, capabilities };
 }
 
@@ -317,7 +325,12 @@ async function dispatchStep(state: RunState, capabilities: CapabilityReport): Pr
     afterSend: options.afterSend,
     aborted: () => state.stop.aborted,
   });
-  summary.writes = summariseWrites(dispatched);
+  // Added to what settling an earlier run's writes sent before the compute (see runSync).
+  const these = summariseWrites(dispatched);
+  for (const [type, w] of Object.entries(these)) {
+    const sum = (summary.writes[type] ??= emptyWrites());
+    for (const k of Object.keys(w) as (keyof WriteSummary)[]) sum[k] += w[k];
+  }
   summary.deadLetters.thisRun += dispatched.deadLettered;
   summary.stages.writeBackMs += performance.now() - started;
 }

@@ -5,31 +5,35 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { decodeUtf8 } from '../config/text-file';
+import { parseJsonText } from './json-text';
 
 export interface LocatedResource {
   /** file, file:line (NDJSON) or file#entry[n] (Bundle). */
   where: string;
   resource?: unknown;
-  /** Set when the text could not be read as JSON. */
+  /** Set when the text could not be read as JSON (or is not UTF-8). */
   parseError?: string;
+  /** Keys given twice in one object (JSON.parse keeps the last): reported as warnings. */
+  duplicateKeys?: string[];
   /** The Bundle entry's fullUrl (what urn:uuid references inside the Bundle name). */
   fullUrl?: string;
 }
 
 function* fromJsonText(file: string, text: string): Generator<LocatedResource> {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    yield { where: file, parseError: `not valid JSON: ${(err as Error).message}` };
+  const parsed = parseJsonText(text);
+  if (!parsed.ok) {
+    yield { where: file, parseError: parsed.error };
     return;
   }
+  const json = parsed.value;
+  const duplicates = parsed.duplicateKeys.length ? { duplicateKeys: parsed.duplicateKeys } : {};
   const bundle = json as { resourceType?: string; entry?: { resource?: unknown; fullUrl?: string }[] };
   if (bundle?.resourceType === 'Bundle' && Array.isArray(bundle.entry)) {
-    yield* bundle.entry.map((e, i) => ({ where: `${file}#entry[${i}]`, resource: e.resource, ...(typeof e.fullUrl === 'string' ? { fullUrl: e.fullUrl } : {}) }));
+    yield* bundle.entry.map((e, i) => ({ where: `${file}#entry[${i}]`, resource: e.resource, ...(typeof e.fullUrl === 'string' ? { fullUrl: e.fullUrl } : {}), ...(i === 0 ? duplicates : {}) }));
     return;
   }
-  yield { where: file, resource: json };
+  yield { where: file, resource: json, ...duplicates };
 }
 
 function* fromNdjson(file: string, text: string): Generator<LocatedResource> {
@@ -37,11 +41,10 @@ function* fromNdjson(file: string, text: string): Generator<LocatedResource> {
   for (let i = 0; i < lines.length; i++) {
     const line = (lines[i] as string).trim();
     if (!line) continue;
-    try {
-      yield { where: `${file}:${i + 1}`, resource: JSON.parse(line) };
-    } catch (err) {
-      yield { where: `${file}:${i + 1}`, parseError: `not valid JSON: ${(err as Error).message}` };
-    }
+    const parsed = parseJsonText(line);
+    yield parsed.ok
+      ? { where: `${file}:${i + 1}`, resource: parsed.value, ...(parsed.duplicateKeys.length ? { duplicateKeys: parsed.duplicateKeys } : {}) }
+      : { where: `${file}:${i + 1}`, parseError: parsed.error };
   }
 }
 
@@ -60,7 +63,13 @@ function listFiles(target: string): string[] {
 /** Every resource in a file or directory, in a stable order. */
 export function* readResources(target: string): Generator<LocatedResource> {
   for (const file of listFiles(target)) {
-    const text = readFileSync(file, 'utf8');
+    let text: string;
+    try {
+      text = decodeUtf8(readFileSync(file), file);
+    } catch (err) {
+      yield { where: file, parseError: (err as Error).message.replace(`${file}:`, 'line ') };
+      continue;
+    }
     yield* /\.(ndjson|jsonl)$/i.test(file) ? fromNdjson(file, text) : fromJsonText(file, text);
   }
 }

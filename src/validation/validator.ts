@@ -162,6 +162,11 @@ function loadFhirSchema(): Record<string, unknown> {
   delete schema.id;
   schema.definitions.Resource = { $ref: '#/definitions/ResourceList' };
   schema.definitions.integer64 = { type: ['string', 'number'] };
+  // The schema describes Extension's properties but not that it is an object with a url: `[[]]` or
+  // `{ "valueString": … }` would pass. Checked here, in the same compiled pass (reported as warnings
+  // on incoming resources, like every issue under an extension).
+  const extension = schema.definitions.Extension as Record<string, unknown>;
+  schema.definitions.Extension = { ...extension, type: 'object', required: [...((extension.required as string[] | undefined) ?? []), 'url'] };
   return schema;
 }
 

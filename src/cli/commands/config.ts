@@ -3,7 +3,9 @@ import { loadConfig } from '../../config/load';
 import type { AppConfig, SourceConfig } from '../../config/types';
 import { describeUrl } from '../../store/pg-driver';
 import type { CliIo } from '../io';
-import { ExitCode } from '../../errors';
+import { configErrors, EngageError, ExitCode } from '../../errors';
+import { loadMappings } from '../../mapping/load';
+import { loadInstruments } from '../../mapping/scoring';
 import { engagementCodeSystem } from '../../actions/codesystem';
 
 function describeSource(s: SourceConfig): string {
@@ -32,6 +34,29 @@ export function describeConfig(config: AppConfig): string[] {
   return lines;
 }
 
+/**
+ * Every source's mappings and questionnaire scoring, defaults with its overrides, loaded as a sync
+ * would load them: a broken override is found here rather than at the next scheduled run. All
+ * problems of all sources are reported together, each once.
+ */
+function checkMappings(config: AppConfig): void {
+  const issues = new Map<string, { text: string; expression?: string[] }>();
+  for (const sourceId of [undefined, ...config.sources.map((s) => s.id)]) {
+    for (const load of [loadMappings, loadInstruments]) {
+      try {
+        load({ sourceId, overridesDir: config.mappingsDir });
+      } catch (err) {
+        if (!(err instanceof EngageError)) throw err;
+        for (const issue of err.outcome.issue) {
+          const text = issue.details?.text ?? issue.diagnostics ?? 'invalid';
+          issues.set(text, { text, ...(issue.expression ? { expression: issue.expression } : {}) });
+        }
+      }
+    }
+  }
+  if (issues.size > 0) throw configErrors([...issues.values()]);
+}
+
 export function registerConfigCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const config = program.command('config').description('inspect the configuration');
   config
@@ -49,6 +74,8 @@ export function registerConfigCommands(program: Command, io: CliIo, setExit: (co
     .action((opts: { config?: string }) => {
       const loaded = loadConfig({ configFile: opts.config ?? program.opts<{ config?: string }>().config });
       for (const line of describeConfig(loaded)) io.out(line);
+      checkMappings(loaded);
+      io.out(`mappings and questionnaire scoring OK${loaded.mappingsDir ? ` (overrides from ${loaded.mappingsDir})` : ''}`);
       io.out('configuration OK');
       setExit(ExitCode.ok);
     });

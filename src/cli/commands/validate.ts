@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { badRequest, configError, ExitCode } from '../../errors';
 import { readResources } from '../../validation/files';
-import { sharedValidator } from '../../validation/validator';
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { sharedValidator, type ValidationResult } from '../../validation/validator';
 import type { CliIo } from '../io';
 
 interface ValidateOptions {
@@ -13,6 +14,14 @@ interface ValidateOptions {
 function label(resource: unknown): string {
   const r = resource as { resourceType?: unknown; id?: unknown } | undefined;
   return `${typeof r?.resourceType === 'string' ? r.resourceType : '?'}${typeof r?.id === 'string' ? `/${r.id}` : ''}`;
+}
+
+/** Keys given twice: JSON.parse kept the last value, which may not be what the author meant. */
+function withDuplicateKeys(result: ValidationResult, keys: string[] | undefined, what: string): ValidationResult {
+  if (!keys?.length) return result;
+  const type = what.split('/')[0] as string;
+  const issues: OperationOutcomeIssue[] = keys.map((k) => ({ severity: 'warning', code: 'structure', details: { text: `key "${k}" appears twice in one object; the last value is used` }, expression: [`${type}.${k}`] }));
+  return { valid: result.valid, outcome: { resourceType: 'OperationOutcome', issue: [...issues, ...(result.outcome?.issue ?? [])] } };
 }
 
 export function registerValidateCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
@@ -33,7 +42,7 @@ export function registerValidateCommand(program: Command, io: CliIo, setExit: (c
           total++;
           const result = item.parseError
             ? { valid: false, outcome: badRequest(item.parseError) }
-            : validator.validate(item.resource, 'incoming', { information: true });
+            : withDuplicateKeys(validator.validate(item.resource, 'incoming', { information: true }), item.duplicateKeys, label(item.resource));
           const hasWarnings = result.outcome?.issue.some((i) => i.severity === 'warning') ?? false;
           if (!result.valid) invalid++;
           else if (hasWarnings) warned++;
