@@ -74,6 +74,10 @@ export const ENV_VARS = {
     purpose: 'Hosts reached without the proxy: comma-separated names, domains (.example.org) or addresses (lower-case no_proxy is read too).',
     example: 'localhost,127.0.0.1,.internal.example',
   },
+  NODE_OPTIONS: {
+    purpose: "Node.js's own options. fhir-engage sets V8's young generation to 64 MB semi-spaces (less garbage-collection work per synced resource) unless a --max-semi-space-size is given here.",
+    example: '--max-semi-space-size=32',
+  },
   FHIR_ENGAGE_MAPPINGS: {
     purpose: 'A folder of mapping overrides outside the installation (sources/<id>/<Type>.yaml, sources/<id>/questionnaires/…), so that upgrades keep them; same as mappingsDir in the sources file, which it overrides.',
     example: '/etc/fhir-engage/mappings',

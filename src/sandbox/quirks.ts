@@ -28,6 +28,8 @@ export interface Quirks extends BulkQuirks {
   malformedJsonEvery?: number;
   /** Every Nth opaque next link has expired when it is followed (400, as Cerner's page contexts do after a while). */
   expireNextLinksEvery?: number;
+  /** The opaque next links followed at these positions (1-based, counted over the server's life) have expired. */
+  expireNextLinksAt?: number[];
   /** Types whose CapabilityStatement entry leaves out `_lastUpdated`. */
   omitLastUpdatedFor?: string[];
   /** Seed of the error-rate RNG. */
@@ -110,9 +112,10 @@ export class QuirkState {
   /** True when this followed opaque link should be answered as expired. */
   takeExpired(): boolean {
     const every = this.quirks.expireNextLinksEvery;
-    if (!every) return false;
+    const at = this.quirks.expireNextLinksAt;
+    if (!every && !at?.length) return false;
     this.linksFollowed = (this.linksFollowed ?? 0) + 1;
-    if (this.linksFollowed % every !== 0) return false;
+    if (!(every && this.linksFollowed % every === 0) && !at?.includes(this.linksFollowed)) return false;
     this.counters.expiredLinks++;
     return true;
   }
@@ -140,7 +143,7 @@ export class QuirkState {
 }
 
 /** Quirks whose value is a list, even when one item is given. */
-const LIST_QUIRKS = new Set(['errorStatuses', 'requirePatientFor', 'omitLastUpdatedFor', 'restrictedPatients']);
+const LIST_QUIRKS = new Set(['errorStatuses', 'requirePatientFor', 'omitLastUpdatedFor', 'restrictedPatients', 'expireNextLinksAt']);
 
 export function parseQuirksArg(text: string): Quirks {
   // "maxPageSize=10,rateLimitEvery=5,requirePatientFor=Appointment+QuestionnaireResponse,opaqueNextLinks"

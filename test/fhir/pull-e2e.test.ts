@@ -102,6 +102,29 @@ describe('pull from the sandbox EMR', () => {
     expect(await store.getWatermark('crash', 'Appointment')).toBeDefined();
   });
 
+  test('next links that expire mid-search: the search starts again from its watermark, stored pages are skipped, each resource stored once', async () => {
+    const expiring = { ...source, id: 'expiring', resourceTypes: ['Appointment' as const], pageSize: 20 };
+    emr.setQuirks({ opaqueNextLinks: true, expireNextLinksAt: [4, 15] });
+    const report = await pull(expiring);
+    const appointment = report.types.find((t) => t.resourceType === 'Appointment');
+    expect(emr.counters().expiredLinks).toBe(2);
+    expect(appointment).toMatchObject({ status: 'ok', new: count(emr, 'Appointment') });
+    expect(appointment?.notes.join(' ')).toMatch(/next link was refused after page \d+ \(HTTP 400, expired paging state\); the search started again/);
+    // The pages stored before the refusal came again and were skipped, not stored twice.
+    expect(appointment?.unchanged).toBeGreaterThan(0);
+    expect((await store.countResources('expiring')).Appointment).toBe(count(emr, 'Appointment'));
+    emr.setQuirks({});
+  });
+
+  test('a refused next link fails the type after three fresh starts (a server that never pages far enough)', async () => {
+    const never = { ...source, id: 'never', resourceTypes: ['Appointment' as const], pageSize: 20 };
+    emr.setQuirks({ opaqueNextLinks: true, expireNextLinksEvery: 1 });
+    const report = await pull(never);
+    expect(report.types.find((t) => t.resourceType === 'Appointment')).toMatchObject({ status: 'failed', error: expect.stringMatching(/400/) });
+    expect(emr.counters().expiredLinks).toBe(4);
+    emr.setQuirks({});
+  });
+
   test('survives the quirks of a real EMR: capped pages, 429s, 503s, opaque links, one truncated body', async () => {
     const quirky = { ...source, id: 'quirky', resourceTypes: ['Patient' as const, 'Appointment' as const], pageSize: 100, maxRetries: 6 };
     emr.setQuirks({ maxPageSize: 15, rateLimitEvery: 7, retryAfterSeconds: 0, errorRate: 0.1, errorStatuses: [503], opaqueNextLinks: true, malformedJsonOnSearch: 3, seed: 3 });

@@ -139,6 +139,13 @@ function answerApi(file: string, ctx: CorpusContext): Promise<{ code: number; te
   const body = req.bodyRepeat ? `${req.bodyRepeat[0]}${req.bodyRepeat[1].repeat(req.bodyRepeat[2])}${req.bodyRepeat[3]}` : req.body;
   const url = new URL(ctx.apiBase);
   return new Promise((resolve, reject) => {
+    let settled = false;
+    const done = (v: { code: number; text: string; headers: http.IncomingHttpHeaders }): void => {
+      if (!settled) {
+        settled = true;
+        resolve(v);
+      }
+    };
     // node:http sends the path exactly as written (%00, %ff, ..%2F), as an attacker's client would.
     const r = http.request(
       { host: url.hostname, port: url.port, method: req.method, path: req.path, headers: { ...(req.headers ?? {}), ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}) } },
@@ -146,13 +153,26 @@ function answerApi(file: string, ctx: CorpusContext): Promise<{ code: number; te
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ code: res.statusCode ?? 0, text, headers: res.headers }));
+        // A server that answers and closes (431, 413) may end the socket without ending the body.
+        const finish = (): void => done({ code: res.statusCode ?? 0, text, headers: res.headers });
+        res.on('end', finish);
+        res.on('close', finish);
       },
     );
+    r.setTimeout(15_000, () => {
+      r.destroy();
+      if (!settled) {
+        settled = true;
+        reject(new Error(`no answer within 15 s to ${file}`));
+      }
+    });
     r.on('error', (err: NodeJS.ErrnoException) => {
       // A server that stops reading a too-large body may reset the connection after answering.
-      if (err.code === 'ECONNRESET' || err.code === 'EPIPE') resolve({ code: -1, text: err.code, headers: {} });
-      else reject(err);
+      if (err.code === 'ECONNRESET' || err.code === 'EPIPE') done({ code: -1, text: err.code, headers: {} });
+      else if (!settled) {
+        settled = true;
+        reject(err);
+      }
     });
     if (body !== undefined) r.write(body);
     r.end();

@@ -38,7 +38,8 @@ function isWrite(method: string, url: string): boolean {
   return method !== 'GET' && !url.includes('_search') && !url.includes('/oauth2/');
 }
 
-export async function killLoop(options: { store: 'pglite' | 'postgres'; runs: number; seed: number; pgUrl?: string }): Promise<KillLoopResult> {
+export async function killLoop(options: { store: 'pglite' | 'postgres'; runs: number; seed: number; pgUrl?: string; stages?: readonly Stage[] }): Promise<KillLoopResult> {
+  const stages = options.stages ?? STAGES;
   const rng = new Random(options.seed);
   const emr = await seededSandbox({ patients: 12, seed: options.seed % 1000, fixtures: false, invalidResources: 2 }, { quirks: { delayMs: 8 } });
   const dir = mkdtempSync(path.join(os.tmpdir(), `fe-kill-${options.store}-`));
@@ -52,12 +53,12 @@ export async function killLoop(options: { store: 'pglite' | 'postgres'; runs: nu
   let completed = 0;
   try {
     for (let i = 0; i < options.runs; i++) {
-      const stage = STAGES[i % STAGES.length] as Stage;
+      const stage = stages[i % stages.length] as Stage;
       const asOf = new Date(ANCHOR + i * DAY).toISOString();
       const run = spawnCli(['sync', '--as-of', asOf], env, dir);
       let fired = false;
       const kill = (): void => {
-        if (fired || process.env.KILL_DEBUG === 'nokill') return;
+        if (fired) return;
         fired = true;
         run.child.kill('SIGKILL');
       };
@@ -86,7 +87,6 @@ export async function killLoop(options: { store: 'pglite' | 'postgres'; runs: nu
     const final = await spawnCli(['sync', '--as-of', lastDay], env, dir).done;
     const again = await spawnCli(['sync', '--json', '--as-of', lastDay], env, dir).done;
     const summary = JSON.parse(again.stdout.trim().split('\n').pop() ?? '{}') as { writes?: Record<string, Record<string, number>> };
-    if (process.env.KILL_DEBUG) process.stderr.write(`final: ${final.stderr}\nagain: ${again.stderr}\n${JSON.stringify(summary.writes)}\n`);
     const finalRunWrites = Object.values(summary.writes ?? {}).reduce((n, w) => n + (w.created ?? 0) + (w.updated ?? 0) + (w.cancelled ?? 0) + (w.completed ?? 0), 0);
     const store = await openStore({ dataDir: path.join(dir, 'data'), schema: options.store === 'postgres' ? schema : 'public', ...(options.store === 'postgres' ? { databaseUrl: options.pgUrl! } : {}) });
     try {

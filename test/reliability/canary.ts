@@ -1,0 +1,95 @@
+/**
+ * PHI canary: a synthetic patient with unique words in every identifying place (name, MRN, phone,
+ * free-text answers, an invalid Appointment that becomes a dead letter) is synced with debug logs
+ * on; then every CLI command that prints about runs, dead letters and the programme, and every API
+ * route that answers about them and the patient, is called. Each word is searched in every log
+ * line, CLI output, API response and error body: it must appear nowhere (the FHIR resources
+ * themselves, in the store and in the EMR, are where it belongs).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Appointment, Patient, QuestionnaireResponse } from '@medplum/fhirtypes';
+import { createApiApp } from '../../src/api/app';
+import { Metrics } from '../../src/api/metrics';
+import { loadConfig } from '../../src/config/load';
+import { openStore } from '../../src/store/open';
+import { SyncRunner } from '../../src/sync/runner';
+import { seededSandbox } from '../helpers/sandbox';
+import { spawnCli } from './proc';
+
+export const CANARY = { family: 'Zyxqvcanary', given: 'Phiwatcher', mrn: 'CANARY-MRN-7730991', phone: '+1-555-0177-3309', answer: 'canary free text qwvzzle', comment: 'Zyxqv appointment note' };
+
+export interface CanaryResult {
+  places: number;
+  bytesSearched: number;
+  hits: { where: string; word: string }[];
+}
+
+export async function phiCanary(): Promise<CanaryResult> {
+  const emr = await seededSandbox({ patients: 6, seed: 21, fixtures: false });
+  const patient = await emr.repo.createResource<Patient>({
+    resourceType: 'Patient',
+    id: 'canary-patient',
+    identifier: [{ system: 'urn:oid:1.2.36.146.595.217.0.1', value: CANARY.mrn, type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] } }],
+    name: [{ family: CANARY.family, given: [CANARY.given] }],
+    telecom: [{ system: 'phone', value: CANARY.phone }],
+    birthDate: '1961-02-03',
+  });
+  const ref = { reference: `Patient/${patient.id}`, display: `${CANARY.given} ${CANARY.family}` };
+  await emr.repo.createResource<Appointment>({ resourceType: 'Appointment', status: 'booked', start: '2026-06-03T10:00:00Z', end: '2026-06-03T10:30:00Z', comment: CANARY.comment, participant: [{ actor: ref, status: 'accepted' }] });
+  // Invalid: a dead letter whose payload holds the canary.
+  await emr.repo.createResource({ resourceType: 'Appointment', status: 'booked', start: 'next tuesday', comment: CANARY.comment, participant: [{ actor: ref, status: 'accepted' }] } as unknown as Appointment);
+  await emr.repo.createResource<QuestionnaireResponse>({ resourceType: 'QuestionnaireResponse', status: 'completed', authored: '2026-05-20T09:00:00Z', subject: ref, item: [{ linkId: 'comments', text: 'Anything else?', answer: [{ valueString: CANARY.answer }] }] });
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-canary-'));
+  const env = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'debug' };
+  writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: canary\n    baseUrl: ${emr.baseUrl}\n`);
+  const outputs: { where: string; text: string }[] = [];
+  try {
+    for (const args of [['sync', '--as-of', '2026-06-01T00:00:00.000Z'], ['sync', '--json', '--as-of', '2026-06-01T00:00:00.000Z'], ['runs'], ['dead-letters'], ['report'], ['report', '--format', 'csv'], ['inspect', 'canary-patient']]) {
+      const res = await spawnCli(args, env, dir).done;
+      outputs.push({ where: `fhir-engage ${args[0]} ${args.slice(1).join(' ')} (stdout)`, text: res.stdout }, { where: `fhir-engage ${args.join(' ')} (stderr, debug logs)`, text: res.stderr });
+    }
+    const store = await openStore({ dataDir: path.join(dir, 'data'), schema: 'public' });
+    const config = { ...loadConfig({ env: {}, cwd: dir }), sources: [] };
+    const runner = new SyncRunner(store, config, () => undefined);
+    const key = 'canary-key';
+    const server = http.createServer(createApiApp({ store, config, runner, metrics: new Metrics(false), apiKeys: [key] }));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const routes: [string, string, string?][] = [
+        ['GET', '/api/sources'],
+        ['GET', '/api/runs'],
+        ['GET', '/api/dead-letters'],
+        ['GET', '/api/programme'],
+        ['GET', '/api/programme/report'],
+        ['GET', '/api/programme/report?format=csv'],
+        ['GET', '/api/patients/canary-patient/engagement'],
+        ['GET', '/api/patients/canary-patient/overview'],
+        ['POST', '/api/patients/search', JSON.stringify({ identifier: CANARY.mrn })],
+        ['POST', '/api/patients/search', JSON.stringify({ identifier: `${CANARY.mrn}-unknown` })],
+        ['GET', '/api/access-log'],
+        ['GET', '/api/metrics'],
+        ['GET', `/api/patients/${encodeURIComponent(CANARY.family)}/overview`],
+      ];
+      for (const [method, route, body] of routes) {
+        const res = await fetch(`${base}${route}`, { method, headers: { 'X-API-Key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body } : {}) });
+        outputs.push({ where: `${method} ${route.replace(CANARY.mrn, '<mrn>')} → ${res.status}`, text: await res.text() });
+      }
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await runner.stop();
+      await store.close();
+    }
+  } finally {
+    await emr.close();
+  }
+  // The search request names the MRN on purpose: its answer may say found or not, never repeat it.
+  const words = [CANARY.family, CANARY.given, CANARY.mrn, CANARY.phone, CANARY.answer, CANARY.comment];
+  const hits = outputs.flatMap((o) => words.filter((w) => o.text.includes(w)).map((word) => ({ where: o.where, word })));
+  return { places: outputs.length, bytesSearched: outputs.reduce((n, o) => n + o.text.length, 0), hits };
+}

@@ -1,0 +1,196 @@
+/**
+ * `npm run test:reliability` (`-- --full` for the large run, `-- --seed N` to replay): the
+ * reliability and security suite. Prints its figures and writes them to docs/reliability.md;
+ * exits 1 when any figure that must be zero is not. PostgreSQL parts run when TEST_DATABASE_URL
+ * (or DATABASE_URL) is set. See docs/reliability.md for what each part does.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { OPENAPI } from '../../src/api/openapi';
+import { phiCanary } from './canary';
+import { runCorpus } from './corpus';
+import { faultStorm, storeOutage } from './faults';
+import { killLoop, STAGES } from './kill-loop';
+import { ROOT } from './proc';
+import { supplyChain } from './supply-chain';
+import { openCorpusContext } from './corpus';
+
+const args = process.argv.slice(2);
+const full = args.includes('--full');
+const seedArg = args.indexOf('--seed');
+const seed = seedArg >= 0 ? Number(args[seedArg + 1]) : Date.now() % 100_000;
+const pgUrl = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
+/** Kills per store: 10 on each store in CI (20 in all), 100 on each with --full. */
+const killRuns = full ? 100 : 10;
+
+const failures: string[] = [];
+const lines: string[] = [];
+const say = (l = ''): void => {
+  lines.push(l);
+  process.stdout.write(`${l}\n`);
+};
+function must(ok: boolean, what: string): void {
+  if (!ok) failures.push(what);
+}
+
+/** Every route of the API's OpenAPI description, called without a key: each must answer 401. */
+async function unauthenticatedSweep(): Promise<{ routes: number; unauthorized: number; other: string[] }> {
+  const ctx = await openCorpusContext();
+  try {
+    const open = new Set(['/health', '/ready', '/metrics', '/openapi.json']);
+    let routes = 0;
+    let unauthorized = 0;
+    const other: string[] = [];
+    for (const [p, ops] of Object.entries((OPENAPI as { paths: Record<string, Record<string, unknown>> }).paths)) {
+      if (open.has(p)) continue;
+      for (const method of Object.keys(ops)) {
+        routes++;
+        const url = `${ctx.apiBase}/api${p.replace(/\{[^}]+\}/g, 'x1')}`;
+        const res = await fetch(url, { method: method.toUpperCase(), headers: { 'content-type': 'application/json' }, ...(method === 'get' ? {} : { body: '{not json' }) });
+        if (res.status === 401) unauthorized++;
+        else other.push(`${method.toUpperCase()} ${p} → ${res.status}`);
+      }
+    }
+    return { routes, unauthorized, other };
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  process.env.LOG_LEVEL ??= 'silent';
+  process.stderr.write('building dist/ (the killed processes run the compiled build)…\n');
+  const build = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('the build failed');
+  cpSync(path.join(ROOT, 'src', 'store', 'migrations'), path.join(ROOT, 'dist', 'store', 'migrations'), { recursive: true });
+  process.env.RELIABILITY_BUILT = '1';
+
+  say('# Reliability and security');
+  say();
+  say(`Written by \`npm run test:reliability${full ? ' -- --full' : ''}\` on ${new Date().toISOString().slice(0, 10)} (seed ${seed}; replay with \`npm run test:reliability -- --seed ${seed}\`). Every figure below is measured by that run; the suite fails when a figure that must be 0 is not.`);
+  say();
+
+  process.stderr.write('bad-input corpus…\n');
+  const corpus = await runCorpus();
+  const byKind = new Map<string, { n: number; accepted: number; warning: number; rejected: number }>();
+  for (const r of corpus) {
+    const k = byKind.get(r.kind) ?? { n: 0, accepted: 0, warning: 0, rejected: 0 };
+    k.n++;
+    k[r.outcome]++;
+    byKind.set(r.kind, k);
+  }
+  const corpusProblems = corpus.filter((r) => r.problems.length);
+  const fiveHundreds = corpus.filter((r) => r.kind === 'api' && r.code >= 500).length;
+  const stackTraces = corpus.filter((r) => r.problems.some((p) => p.includes('stack trace'))).length;
+  const echoes = corpus.filter((r) => r.problems.some((p) => p.includes('came back'))).length;
+  say('## Bad-input corpus (test/corpus/)');
+  say();
+  say('| inputs | tried | accepted | accepted with a warning | rejected with a message |');
+  say('|---|---|---|---|---|');
+  for (const [kind, k] of [...byKind].sort()) say(`| ${kind} | ${k.n} | ${k.accepted} | ${k.warning} | ${k.rejected} |`);
+  say();
+  say(`${corpus.length} inputs; answered as expected: ${corpus.length - corpusProblems.length}; 500s from bad input: ${fiveHundreds}; stack traces or "unexpected error": ${stackTraces}; input words echoed back: ${echoes}.`);
+  for (const r of corpusProblems) say(`- ✗ ${r.file}: ${r.problems.join('; ')}`);
+  must(corpusProblems.length === 0, `${corpusProblems.length} corpus inputs answered wrongly`);
+  say();
+
+  process.stderr.write('unauthenticated API sweep…\n');
+  const sweep = await unauthenticatedSweep();
+  say('## API without a key');
+  say();
+  say(`${sweep.routes} protected routes of the OpenAPI description called without a key (bodies malformed where a body is taken): ${sweep.unauthorized} answered 401.${sweep.other.length ? ` Others: ${sweep.other.join(', ')}` : ''}`);
+  must(sweep.unauthorized === sweep.routes, 'a protected route answered without a key');
+  say();
+
+  say('## Kill -9 loop');
+  say();
+  say(`Each run is a \`fhir-engage sync\` process killed (SIGKILL) at a moment chosen in turn among the stages, a day later than the run before; then a clean run and one more. Stages: pull (0–400 ms after a type starts), compute (0–400 ms after planning starts), outbox (the outbox committed, dispatch starting), send (a write killed before it reaches the EMR), ack (the EMR applied a write; fhir-engage never heard the answer).`);
+  say();
+  say(`| store | runs | ${STAGES.map((s) => `killed in ${s}`).join(' | ')} | finished first | resources lost | duplicate identifiers in the EMR | written without Provenance | writes of the last run |`);
+  say(`|---|---|${STAGES.map(() => '---').join('|')}|---|---|---|---|---|`);
+  const stores: ('pglite' | 'postgres')[] = pgUrl ? ['pglite', 'postgres'] : ['pglite'];
+  for (const store of stores) {
+    process.stderr.write(`kill -9 loop on ${store} (${killRuns} runs)…\n`);
+    const r = await killLoop({ store, runs: killRuns, seed, pgUrl });
+    say(`| ${store} | ${r.runs} | ${STAGES.map((s) => r.killed[s]).join(' | ')} | ${r.completed} | ${r.reconciliation.lost} | ${r.reconciliation.duplicates} | ${r.reconciliation.withoutProvenance} (of ${r.reconciliation.written}) | ${r.finalRunWrites} |`);
+    must(r.reconciliation.lost === 0 && r.reconciliation.duplicates === 0 && r.reconciliation.withoutProvenance === 0 && r.finalRunWrites === 0 && r.finalExit === 0, `kill -9 loop on ${store}: lost ${r.reconciliation.lost}, duplicates ${r.reconciliation.duplicates}, without Provenance ${r.reconciliation.withoutProvenance}, last run writes ${r.finalRunWrites}, exit ${r.finalExit}`);
+  }
+  if (!pgUrl) say('(PostgreSQL not measured: TEST_DATABASE_URL is not set.)');
+  say();
+
+  process.stderr.write('fault storm…\n');
+  say('## Fault storm');
+  say();
+  say('The sandbox EMR with every fault at once: 15 % of requests answered 500/502/503/504, every 13th 429 with Retry-After (1 s), slow answers, pages capped at 15, opaque next links of which the 5th, 21st and 40th followed have expired, every 17th search body truncated, 6 invalid Appointments.');
+  say();
+  say('| seed | faults injected | run status | type: served = stored + dead-lettered | lost | writes of a run after all settled |');
+  say('|---|---|---|---|---|---|');
+  for (const s of full ? [seed, seed + 1, seed + 2] : [seed]) {
+    const r = await faultStorm(s % 1000);
+    const faults = Object.entries(r.faults).map(([k, v]) => `${k} ${v}`).join(', ');
+    const types = Object.entries(r.reconciliation.types).map(([t, c]) => `${t} ${c.served} = ${c.stored} + ${c.deadLettered}`).join('; ');
+    say(`| ${s % 1000} | ${faults} | ${r.status} | ${types} | ${r.reconciliation.lost} | ${r.secondRunWrites} |`);
+    must(r.reconciliation.lost === 0 && r.reconciliation.duplicates === 0 && r.secondRunWrites === 0, `fault storm seed ${s}: lost ${r.reconciliation.lost}, duplicates ${r.reconciliation.duplicates}, settled-run writes ${r.secondRunWrites}`);
+  }
+  say();
+
+  say('## Store outage (PostgreSQL)');
+  say();
+  if (pgUrl) {
+    say('Every connection of the store terminated by the server (as a restart or a failover does) during the pull, the compute and the write-back; the same process then runs again twice.');
+    say();
+    say('| terminated during | connections cut | that run | its answer | next run | lost | duplicates | writes of the run after |');
+    say('|---|---|---|---|---|---|---|---|');
+    for (const stage of ['pull', 'compute', 'dispatch'] as const) {
+      process.stderr.write(`store outage during ${stage}…\n`);
+      const r = await storeOutage(pgUrl, stage);
+      say(`| ${stage} | ${r.terminated} | ${r.status} | ${(r.error ?? '').replace(/\|/g, '/').slice(0, 140)} | ${r.nextStatus} | ${r.reconciliation.lost} | ${r.reconciliation.duplicates} | ${r.finalRunWrites} |`);
+      must(r.nextStatus === 'succeeded' && r.reconciliation.lost === 0 && r.reconciliation.duplicates === 0 && r.finalRunWrites === 0, `store outage during ${stage}`);
+    }
+  } else {
+    say('Not measured: TEST_DATABASE_URL is not set.');
+  }
+  say();
+
+  process.stderr.write('PHI canary…\n');
+  const canary = await phiCanary();
+  say('## PHI canary');
+  say();
+  say(`A synthetic patient with unique words in name, MRN, phone, a free-text answer and an appointment note (one appointment invalid, so a dead letter holds it), synced with LOG_LEVEL=debug; then sync --json, runs, dead-letters, report (md and csv), inspect, and ${canary.places - 14} API routes (runs, dead letters, programme, report, the patient's engagement and overview, a search by the MRN, the access log, metrics). ${canary.places} outputs, ${canary.bytesSearched} characters searched: **${canary.hits.length} canary hits**.`);
+  for (const h of canary.hits) say(`- ✗ "${h.word}" in ${h.where}`);
+  must(canary.hits.length === 0, `${canary.hits.length} canary hits`);
+  say();
+
+  process.stderr.write('supply chain…\n');
+  const chain = await supplyChain();
+  say('## Supply chain');
+  say();
+  say(`Runtime dependencies pinned by package-lock.json (lockfile v${chain.lockfileVersion}, installed with \`npm ci\`): ${chain.packages.length} packages; licences: ${[...new Set(chain.packages.map((p) => p.license))].sort().map((l) => `${l} ${chain.packages.filter((p) => p.license === l).length}`).join(', ')}; copyleft: ${chain.copyleft.length ? chain.copyleft.join(', ') : 'none'}.`);
+  say(`npm audit (runtime dependencies): ${chain.audit.checked ? Object.entries(chain.audit.vulnerabilities).map(([k, v]) => `${k} ${v}`).join(', ') : `not checked (${chain.audit.reason})`}.`);
+  must(chain.copyleft.length === 0, 'a copyleft runtime dependency');
+  if (chain.audit.checked) must((chain.audit.vulnerabilities.high ?? 0) + (chain.audit.vulnerabilities.critical ?? 0) === 0, 'high or critical vulnerabilities in runtime dependencies');
+  say();
+  say('<details><summary>Runtime dependencies and their licences</summary>');
+  say();
+  say('| package | version | licence |');
+  say('|---|---|---|');
+  for (const p of chain.packages) say(`| ${p.name} | ${p.version} | ${p.license} |`);
+  say();
+  say('</details>');
+  say();
+  say(`Suite time: ${Math.round((Date.now() - started) / 1000)} s.`);
+  writeFileSync(path.join(ROOT, 'docs', 'reliability.md'), `${lines.join('\n')}\n`);
+  if (failures.length) {
+    process.stderr.write(`\nFAILED:\n${failures.map((f) => `- ${f}`).join('\n')}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`\nreliability suite passed; docs/reliability.md written\n`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
