@@ -325,17 +325,23 @@ export class SourcePuller {
   private async commitBatch(
     report: TypeReport,
     { page, rows, maxLastUpdated }: PreparedBatch,
-    options: { save?: (tx: Store, maxLastUpdated: string | undefined) => Promise<void>; dead?: DeadLetterInput[] },
+    options: { save?: (tx: Store, maxLastUpdated: string | undefined) => Promise<void>; dead?: DeadLetterInput[]; checkpoint?: unknown },
   ): Promise<void> {
-    const { source, store } = this.ctx;
+    const { source, store, runId } = this.ctx;
     const started = performance.now();
     const dead = [...(options.dead ?? []), ...page.dead];
-    const result = await store.transaction(async (tx) => {
-      const upserted = rows.length ? await tx.upsertResources(source.id, this.ctx.runId, rows) : undefined;
-      const added = dead.length ? await tx.addDeadLetters(dead) : 0;
-      await options.save?.(tx, maxLastUpdated);
-      return { upserted, dead: added };
-    });
+    const checkpoint = options.checkpoint;
+    const result =
+      checkpoint !== undefined && dead.length === 0 && rows.length > 0 && !options.save
+        ? // The common page: its resources and checkpoint in one statement.
+          { upserted: await store.storePage(source.id, runId, rows, { resourceType: report.resourceType, state: checkpoint }), dead: 0 }
+        : await store.transaction(async (tx) => {
+            const upserted = rows.length ? await tx.upsertResources(source.id, runId, rows) : undefined;
+            const added = dead.length ? await tx.addDeadLetters(dead) : 0;
+            if (checkpoint !== undefined) await tx.saveCheckpoint(source.id, report.resourceType, runId, checkpoint);
+            await options.save?.(tx, maxLastUpdated);
+            return { upserted, dead: added };
+          });
     report.timings.storeMs += performance.now() - started;
     report.pages++;
     report.received += page.received;
@@ -429,8 +435,7 @@ export class SourcePuller {
         const checkpoint: PagesCheckpoint | undefined =
           checkpointed && next ? { kind: 'pages', nextUrl: next, since: state.since, maxLastUpdated, pages: report.pages + 1 } : undefined;
         maxLastUpdated = prepared.maxLastUpdated;
-        const save = checkpoint ? (tx: Store, max: string | undefined): Promise<void> => tx.saveCheckpoint(this.ctx.source.id, report.resourceType, this.ctx.runId, { ...checkpoint, maxLastUpdated: max }) : undefined;
-        committing = this.commitBatch(report, prepared, { save });
+        committing = this.commitBatch(report, prepared, checkpoint ? { checkpoint: { ...checkpoint, maxLastUpdated } } : {});
         committing.catch(() => undefined); // awaited before the next page or at the end
         if (first) {
           await committing;

@@ -90,7 +90,7 @@ export interface ResourceRow {
  * Multi-row upsert. A row whose content hash is unchanged is not written and
  * not returned; `inserted` tells new rows from changed ones.
  */
-export const upsertResources = (sourceId: string, runId: string | null, rows: ResourceRow[]): SqlQuery =>
+export const upsertResources = (sourceId: string, runId: string | null, rows: ResourceRow[], checkpoint?: { resourceType: string; state: unknown }): SqlQuery =>
   q(
     `WITH up AS (
      INSERT INTO resources (source_id, resource_type, resource_id, version_id, last_updated, content_hash, patient_id, resource, run_id)
@@ -107,7 +107,15 @@ export const upsertResources = (sourceId: string, runId: string | null, rows: Re
        INSERT INTO patients_to_compute (source_id, patient_id)
        SELECT DISTINCT $1, patient_id FROM up WHERE patient_id IS NOT NULL
        ON CONFLICT DO NOTHING
-     )
+     )${
+       checkpoint
+         ? // A search page commits with its checkpoint in this one statement: one round trip, atomic, no BEGIN/COMMIT.
+           `, saved AS (
+       INSERT INTO pull_checkpoints (source_id, resource_type, run_id, state) VALUES ($1, $4, $2, $5::jsonb)
+       ON CONFLICT (source_id, resource_type) DO UPDATE SET run_id = EXCLUDED.run_id, state = EXCLUDED.state, updated_at = now()
+     )`
+         : ''
+     }
      SELECT * FROM up`,
     [
       sourceId,
@@ -125,6 +133,7 @@ export const upsertResources = (sourceId: string, runId: string | null, rows: Re
           resource: r.resource,
         })),
       ),
+      ...(checkpoint ? [checkpoint.resourceType, JSON.stringify(checkpoint.state)] : []),
     ],
   );
 

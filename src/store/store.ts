@@ -217,6 +217,23 @@ export class Store {
    * within one call, a later copy of the same resource wins.
    */
   async upsertResources(sourceId: string, runId: string | null, inputs: ResourceInput[]): Promise<UpsertResult> {
+    return this.upsertRows(sourceId, runId, inputs);
+  }
+
+  /**
+   * A search page and its checkpoint, committed together. A page that fits one statement is one
+   * statement (one round trip, no transaction around it); a larger one, one transaction.
+   */
+  async storePage(sourceId: string, runId: string | null, inputs: ResourceInput[], checkpoint: { resourceType: string; state: unknown }): Promise<UpsertResult> {
+    if (inputs.length > 0 && inputs.length <= BATCH_ROWS) return this.upsertRows(sourceId, runId, inputs, checkpoint);
+    return this.transaction(async (tx) => {
+      const result = await tx.upsertResources(sourceId, runId, inputs);
+      await tx.saveCheckpoint(sourceId, checkpoint.resourceType, runId, checkpoint.state);
+      return result;
+    });
+  }
+
+  private async upsertRows(sourceId: string, runId: string | null, inputs: ResourceInput[], checkpoint?: { resourceType: string; state: unknown }): Promise<UpsertResult> {
     const byKey = new Map<string, sql.ResourceRow>();
     for (const { resource, patientId, contentHash } of inputs) {
       if (!resource.id) {
@@ -235,8 +252,9 @@ export class Store {
     }
     const result: UpsertResult = { inserted: 0, updated: 0, unchanged: 0, changedPatients: [], changed: [] };
     const patients = new Set<string>();
+    // A checkpoint is only passed for inputs that fit one batch (storePage): it commits with them.
     for (const batch of chunks([...byKey.values()], BATCH_ROWS)) {
-      const rows = await this.db.query(sql.upsertResources(sourceId, runId, batch));
+      const rows = await this.db.query(sql.upsertResources(sourceId, runId, batch, checkpoint));
       for (const r of rows) {
         const inserted = r.inserted === true;
         result.changed.push({ resourceType: String(r.resource_type), resourceId: String(r.resource_id), inserted });

@@ -97,6 +97,24 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect((await store.getResource('s2', 'Patient', 'dup'))?.resource).toMatchObject({ name: [{ family: 'Two' }] });
   });
 
+  test('a search page and its checkpoint commit together, in one statement or (past one batch) one transaction', async () => {
+    const small = Array.from({ length: 3 }, (_, i) => ({ resource: patient(`sp-${i}`, 'Page'), patientId: `sp-${i}` }));
+    const r = await store.storePage('page-src', 'run-1', small, { resourceType: 'Patient', state: { kind: 'pages', nextUrl: 'https://emr.example/next?1', pages: 1 } });
+    expect(r).toMatchObject({ inserted: 3, updated: 0, unchanged: 0 });
+    expect(r.changedPatients).toEqual(['sp-0', 'sp-1', 'sp-2']);
+    expect((await store.getCheckpoint('page-src', 'Patient'))?.state).toEqual({ kind: 'pages', nextUrl: 'https://emr.example/next?1', pages: 1 });
+    expect(await store.patientsToRecompute('page-src', new Date())).toEqual(expect.arrayContaining(['sp-0', 'sp-1', 'sp-2']));
+    const large = Array.from({ length: 620 }, (_, i) => ({ resource: patient(`lp-${i}`, 'Large'), patientId: null }));
+    const r2 = await store.storePage('page-src', 'run-1', large, { resourceType: 'Patient', state: { kind: 'pages', nextUrl: 'https://emr.example/next?2', pages: 2 } });
+    expect(r2.inserted).toBe(620);
+    expect((await store.getCheckpoint('page-src', 'Patient'))?.state).toMatchObject({ pages: 2 });
+    expect((await store.countResources('page-src')).Patient).toBe(623);
+    // The same page again: nothing written, the checkpoint still moves.
+    const again = await store.storePage('page-src', 'run-2', small, { resourceType: 'Patient', state: { kind: 'pages', nextUrl: 'https://emr.example/next?3', pages: 3 } });
+    expect(again).toMatchObject({ inserted: 0, updated: 0, unchanged: 3 });
+    expect((await store.getCheckpoint<{ pages: number }>('page-src', 'Patient'))?.state.pages).toBe(3);
+  });
+
   test('a large batch is stored completely', async () => {
     const many = Array.from({ length: 1234 }, (_, i) => ({ resource: patient(`m${i}`, `F${i}`), patientId: `m${i}` }));
     const res = await store.upsertResources('bulk', null, many);
