@@ -62,6 +62,21 @@ export function scanJson(text: string): { errorAt: number; duplicateKeys: string
     }
     return undefined;
   };
+  type ObjectFrame = Extract<Frame, { kind: 'object' }>;
+  /** At a key's opening quote: reads `"key":`, notes a repeated key, opens the member. Returns the offset of an error. */
+  const readMember = (obj: ObjectFrame): number | undefined => {
+    const keyAt = i;
+    const key = readString();
+    if (key === undefined) return keyAt;
+    const path = obj.path ? `${obj.path}.${key}` : key;
+    if (obj.keys.has(key)) duplicateKeys.push(path);
+    obj.keys.add(key);
+    skip();
+    if (text[i] !== ':') return i;
+    i++;
+    stack.push({ kind: 'member', path });
+    return undefined;
+  };
   const scalar = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/;
   // Expecting a value at i; afterwards, a separator or the end of the enclosing container.
   let expectValue = true;
@@ -103,17 +118,8 @@ export function scanJson(text: string): { errorAt: number; duplicateKeys: string
         expectValue = false;
         continue;
       }
-      // an object key at i
-      const frame = stack[stack.length - 1] as Extract<Frame, { kind: 'object' }>;
-      const keyAt = i;
-      const key = readString();
-      if (key === undefined) return { errorAt: keyAt, duplicateKeys };
-      if (frame.keys.has(key)) duplicateKeys.push(frame.path ? `${frame.path}.${key}` : key);
-      frame.keys.add(key);
-      skip();
-      if (text[i] !== ':') return { errorAt: i, duplicateKeys };
-      i++;
-      stack.push({ kind: 'member', path: frame.path ? `${frame.path}.${key}` : key });
+      const bad = readMember(stack[stack.length - 1] as ObjectFrame);
+      if (bad !== undefined) return { errorAt: bad, duplicateKeys };
       continue;
     }
     const top = stack[stack.length - 1];
@@ -123,21 +129,14 @@ export function scanJson(text: string): { errorAt: number; duplicateKeys: string
     if (top.kind === 'member') {
       // a member value just ended: back to its object
       stack.pop();
-      const obj = stack[stack.length - 1] as Extract<Frame, { kind: 'object' }>;
+      const obj = stack[stack.length - 1] as ObjectFrame;
       skip();
       if (text[i] === ',') {
         i++;
         skip();
         if (text[i] !== '"') return { errorAt: i, duplicateKeys };
-        const keyAt = i;
-        const key = readString();
-        if (key === undefined) return { errorAt: keyAt, duplicateKeys };
-        if (obj.keys.has(key)) duplicateKeys.push(obj.path ? `${obj.path}.${key}` : key);
-        obj.keys.add(key);
-        skip();
-        if (text[i] !== ':') return { errorAt: i, duplicateKeys };
-        i++;
-        stack.push({ kind: 'member', path: obj.path ? `${obj.path}.${key}` : key });
+        const bad = readMember(obj);
+        if (bad !== undefined) return { errorAt: bad, duplicateKeys };
         expectValue = true;
         continue;
       }
