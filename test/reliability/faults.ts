@@ -6,7 +6,11 @@
  * terminated during pull, compute and write-back; each run fails cleanly or recovers, and the next
  * run completes with nothing lost and nothing written twice.
  */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/load';
 import type { SyncSummary } from '../../src/sync/run';
@@ -17,6 +21,7 @@ import { testSource } from '../helpers/source';
 import { memoryStore } from '../helpers/store';
 import { dropSchema } from '../helpers/drivers';
 import { reconcile, type Reconciliation } from './emr-checks';
+import { spawnCli } from './proc';
 
 export interface StormResult {
   seed: number;
@@ -123,4 +128,110 @@ export async function storeOutage(pgUrl: string, stage: 'pull' | 'compute' | 'di
     await emr.close();
     await dropSchema(pgUrl, schema);
   }
+}
+
+export interface RestartResult {
+  /** Why the restart was not tried, when it was not (not root, no local cluster). */
+  skipped?: string;
+  restartSeconds: number;
+  serveAlive: boolean;
+  /** /api/health answers seen during the outage, by status. */
+  health: Record<string, number>;
+  /** /api/ready answers seen during the outage, by status. */
+  ready: Record<string, number>;
+  interruptedRun: string;
+  nextRun: string;
+  reconciliation?: Reconciliation;
+}
+
+/** The local PostgreSQL cluster restarted (pg_ctlcluster) while `fhir-engage serve` runs a sync. */
+export async function serveThroughRestart(pgUrl: string): Promise<RestartResult> {
+  const versions = existsSync('/etc/postgresql') ? readdirSync('/etc/postgresql') : [];
+  const empty = { restartSeconds: 0, serveAlive: true, health: {}, ready: {}, interruptedRun: '-', nextRun: '-' };
+  if (process.getuid?.() !== 0 || versions.length === 0 || !/127\.0\.0\.1|localhost/.test(pgUrl)) return { ...empty, skipped: 'needs root and the local PostgreSQL cluster (pg_ctlcluster)' };
+  const emr = await seededSandbox({ patients: 60, seed: 8, fixtures: false }, { quirks: { delayMs: 25 } });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-restart-'));
+  const schema = `rel_restart_${process.pid}`;
+  const port = await freePort();
+  const key = 'restart-key';
+  writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: restart\n    baseUrl: ${emr.baseUrl}\n    pageSize: 10\n`);
+  const serve = spawnCli(['serve'], { DATABASE_URL: pgUrl, DATABASE_SCHEMA: schema, FHIR_ENGAGE_API_KEY: key, FHIR_ENGAGE_PORT: String(port), LOG_LEVEL: 'warn' }, dir);
+  const api = `http://127.0.0.1:${port}/api`;
+  const get = async (p: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+    try {
+      const res = await fetch(`${api}${p}`, { headers: { 'X-API-Key': key } });
+      return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
+    } catch {
+      return { status: 0, body: {} };
+    }
+  };
+  const untilFinished = async (runId: string): Promise<string> => {
+    for (let i = 0; i < 600; i++) {
+      const r = await get(`/runs/${runId}`);
+      if (r.status === 200 && r.body.status !== 'running') return String(r.body.status);
+      await sleep(200);
+    }
+    return 'still running after 120 s';
+  };
+  const trigger = async (): Promise<string> => {
+    const res = await fetch(`${api}/sources/restart/sync`, { method: 'POST', headers: { 'X-API-Key': key } });
+    return String(((await res.json()) as { runId?: string }).runId);
+  };
+  const health: Record<string, number> = {};
+  const ready: Record<string, number> = {};
+  try {
+    for (let i = 0; i < 150 && (await get('/health')).status !== 200; i++) await sleep(200);
+    const first = await trigger();
+    await sleep(1500);
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const h = await get('/health');
+        const r = await get('/ready');
+        health[h.status] = (health[h.status] ?? 0) + 1;
+        ready[r.status] = (ready[r.status] ?? 0) + 1;
+        await sleep(100);
+      }
+    })();
+    const t0 = Date.now();
+    // Asynchronously, so that the API keeps being asked while the server is down.
+    await new Promise<void>((resolve) => execFile('pg_ctlcluster', ['--skip-systemctl-redirect', versions[0] as string, 'main', 'restart'], () => resolve()));
+    for (let i = 0; i < 100; i++) {
+      const up = await new Promise<boolean>((resolve) => execFile('pg_isready', ['-h', '127.0.0.1', '-q'], (err) => resolve(!err)));
+      if (up) break;
+      await sleep(200);
+    }
+    const restartSeconds = Math.round((Date.now() - t0) / 100) / 10;
+    const interruptedRun = await untilFinished(first);
+    await sleep(500);
+    polling = false;
+    await poller;
+    const nextRun = await untilFinished(await trigger());
+    const serveAlive = serve.child.exitCode === null;
+    const store = await openStore({ databaseUrl: pgUrl, schema, dataDir: '' });
+    try {
+      return { restartSeconds, serveAlive, health, ready, interruptedRun, nextRun, reconciliation: await reconcile(emr, store, 'restart') };
+    } finally {
+      await store.close();
+    }
+  } finally {
+    serve.child.kill('SIGTERM');
+    await serve.done;
+    await emr.close();
+    await dropSchema(pgUrl, schema);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { OPENAPI } from '../../src/api/openapi';
 import { phiCanary } from './canary';
 import { runCorpus } from './corpus';
-import { faultStorm, storeOutage } from './faults';
+import { faultStorm, serveThroughRestart, storeOutage } from './faults';
 import { killLoop, STAGES } from './kill-loop';
 import { ROOT } from './proc';
 import { supplyChain } from './supply-chain';
@@ -146,8 +146,18 @@ async function main(): Promise<void> {
     for (const stage of ['pull', 'compute', 'dispatch'] as const) {
       process.stderr.write(`store outage during ${stage}…\n`);
       const r = await storeOutage(pgUrl, stage);
-      say(`| ${stage} | ${r.terminated} | ${r.status} | ${(r.error ?? '').replace(/\|/g, '/').slice(0, 140)} | ${r.nextStatus} | ${r.reconciliation.lost} | ${r.reconciliation.duplicates} | ${r.finalRunWrites} |`);
+      say(`| ${stage} | ${r.terminated} | ${r.status} | ${(r.error ?? '').replace(/\|/g, '/').slice(0, 220)} | ${r.nextStatus} | ${r.reconciliation.lost} | ${r.reconciliation.duplicates} | ${r.finalRunWrites} |`);
       must(r.nextStatus === 'succeeded' && r.reconciliation.lost === 0 && r.reconciliation.duplicates === 0 && r.finalRunWrites === 0, `store outage during ${stage}`);
+    }
+    say();
+    process.stderr.write('PostgreSQL restarted under fhir-engage serve…\n');
+    const restart = await serveThroughRestart(pgUrl);
+    if (restart.skipped) {
+      say(`Server restart during \`serve\`: not run here (${restart.skipped}).`);
+    } else {
+      const statuses = (m: Record<string, number>): string => Object.entries(m).map(([k, v]) => `${k === '0' ? 'no answer' : k} ×${v}`).join(', ');
+      say(`Server restart during \`serve\`: the local cluster restarted (\`pg_ctlcluster … restart\`, ${restart.restartSeconds} s until it accepted connections again) while \`fhir-engage serve\` ran a sync triggered through the API. The service stayed up: ${restart.serveAlive ? 'yes' : '**no**'}; \`/api/health\` meanwhile: ${statuses(restart.health)}; \`/api/ready\`: ${statuses(restart.ready)}. The run under way ended ${restart.interruptedRun}; the next one, triggered the same way, ${restart.nextRun}; resources lost ${restart.reconciliation?.lost}, duplicate identifiers in the EMR ${restart.reconciliation?.duplicates}.`);
+      must(restart.serveAlive && restart.nextRun === 'succeeded' && restart.reconciliation?.lost === 0 && restart.reconciliation.duplicates === 0 && !restart.health['0'], 'PostgreSQL restart under serve');
     }
   } else {
     say('Not measured: TEST_DATABASE_URL is not set.');

@@ -25,9 +25,10 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: nu
 
 /** Runtime packages (not devDependencies) from the lockfile, with the licence each declares. */
 function runtimePackages(): SupplyChainResult['packages'] {
-  const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string; license?: string; dev?: boolean; devOptional?: boolean }> };
+  const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string; license?: string; dev?: boolean; devOptional?: boolean; optional?: boolean }> };
   return Object.entries(lock.packages)
-    .filter(([p, meta]) => p.startsWith('node_modules/') && !meta.dev && !meta.devOptional)
+    // Optional packages for other platforms (esbuild's binaries) are pinned but never installed here.
+    .filter(([p, meta]) => p.startsWith('node_modules/') && !meta.dev && !meta.devOptional && (!meta.optional || existsSync(path.join(ROOT, p, 'package.json'))))
     .map(([p, meta]) => {
       const name = p.replace(/^.*node_modules\//, '');
       let license = meta.license;
