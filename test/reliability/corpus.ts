@@ -148,7 +148,8 @@ function answerApi(file: string, ctx: CorpusContext): Promise<{ code: number; te
     };
     // node:http sends the path exactly as written (%00, %ff, ..%2F), as an attacker's client would.
     const r = http.request(
-      { host: url.hostname, port: url.port, method: req.method, path: req.path, headers: { ...(req.headers ?? {}), ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}) } },
+      // A connection of its own: a socket the server closed after an earlier error answer is never reused.
+      { host: url.hostname, port: url.port, method: req.method, path: req.path, agent: false, headers: { ...(req.headers ?? {}), ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}) } },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -159,13 +160,15 @@ function answerApi(file: string, ctx: CorpusContext): Promise<{ code: number; te
         res.on('close', finish);
       },
     );
-    r.setTimeout(15_000, () => {
+    // A deadline for the whole exchange (not socket inactivity), so that a stuck case fails by name.
+    const deadline = setTimeout(() => {
       r.destroy();
       if (!settled) {
         settled = true;
         reject(new Error(`no answer within 15 s to ${file}`));
       }
-    });
+    }, 15_000);
+    r.on('close', () => clearTimeout(deadline));
     r.on('error', (err: NodeJS.ErrnoException) => {
       // A server that stops reading a too-large body may reset the connection after answering.
       if (err.code === 'ECONNRESET' || err.code === 'EPIPE') done({ code: -1, text: err.code, headers: {} });
