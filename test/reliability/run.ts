@@ -4,10 +4,10 @@
  * exits 1 when any figure that must be zero is not. PostgreSQL parts run when TEST_DATABASE_URL
  * (or DATABASE_URL) is set. See docs/reliability.md for what each part does.
  */
-import { spawnSync } from 'node:child_process';
-import { cpSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { OPENAPI } from '../../src/api/openapi';
+import { buildDist } from '../../src/cli/commands/bench';
 import { phiCanary } from './canary';
 import { runCorpus } from './corpus';
 import { faultStorm, serveThroughRestart, storeOutage } from './faults';
@@ -61,10 +61,8 @@ async function unauthenticatedSweep(): Promise<{ routes: number; unauthorized: n
 async function main(): Promise<void> {
   const started = Date.now();
   process.env.LOG_LEVEL ??= 'silent';
-  process.stderr.write('building dist/ (the killed processes run the compiled build)…\n');
-  const build = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
-  if (build.status !== 0) throw new Error('the build failed');
-  cpSync(path.join(ROOT, 'src', 'store', 'migrations'), path.join(ROOT, 'dist', 'store', 'migrations'), { recursive: true });
+  process.stderr.write('building dist/ unless it is fresh (the killed processes run the compiled build)…\n');
+  await buildDist();
   process.env.RELIABILITY_BUILT = '1';
 
   say('# Reliability and security');
