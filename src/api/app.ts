@@ -153,7 +153,12 @@ export function createApiApp(options: ApiOptions): express.Express {
 
   api.get('/runs/:id', async (req, res) => {
     const run = await store.getRun(param(req, 'id'));
-    if (!run) return sendOutcome(res, notFoundOutcome('no such run'));
+    if (!run) {
+      // A run this process started that ended before the store could record it (the store was away).
+      const live = runner.progressOf(param(req, 'id'));
+      if (live) return res.json({ id: live.runId, sourceId: live.sourceId, status: live.stage === 'finished' ? 'failed' : 'running', recorded: false, ...(live.failedUnrecorded ? { error: { message: live.failedUnrecorded } } : {}), progress: live });
+      return sendOutcome(res, notFoundOutcome('no such run'));
+    }
     // `view` is what the dashboard shows; `progress` is live while the run goes on in this process.
     res.json({ ...run, view: runView(run), progress: runner.progressOf(run.id) ?? null });
   });

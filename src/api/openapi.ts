@@ -27,7 +27,7 @@ export const OPENAPI = {
     '/api/sources': { get: { summary: 'Configured sources (never secrets)', security: secured, responses: { '200': json('sources'), ...errors } } },
     '/api/sources/{id}/sync': { post: { summary: 'Start a sync of a source', security: secured, parameters: [p('id')], responses: { '202': json('started: { runId }'), '409': json('a run of this source is in progress', outcome), ...errors } } },
     '/api/runs': { get: { summary: 'Recent runs', security: secured, parameters: [q('source', 'source id'), q('limit', 'at most this many (default 50)')], responses: { '200': json('runs'), ...errors } } },
-    '/api/runs/{id}': { get: { summary: 'One run with its counts', security: secured, parameters: [p('id')], responses: { '200': json('run'), ...errors } } },
+    '/api/runs/{id}': { get: { summary: 'One run with its counts (a run this process started that ended before the store could record it: recorded false, status failed, its error)', security: secured, parameters: [p('id')], responses: { '200': json('run'), ...errors } } },
     '/api/patients/{id}/engagement': { get: { summary: 'Current indicators, tier and why', security: secured, parameters: [p('id'), q('source', 'source id')], responses: { '200': json('engagement'), ...errors } } },
     '/api/patients/{id}/indicators': {
       get: { summary: 'Indicator history', security: secured, parameters: [p('id'), q('name', 'indicator name, e.g. engagement.score'), q('from', 'ISO instant'), q('to', 'ISO instant'), q('source', 'source id')], responses: { '200': json('history'), ...errors } },

@@ -35,6 +35,8 @@ import { logger } from '../log/logger';
 import type { SyncEvent } from './events';
 
 const HEARTBEAT_MS = 15_000;
+/** Waits before each attempt to record a run's end (ms): ~15 s in all, a server restart's length. */
+const FINISH_RETRY_MS = [0, 250, 1000, 2000, 4000, 8000];
 /** Rows added by a stage beyond which the planner's statistics are refreshed (see Store.analyze). */
 const ANALYZE_AFTER_ROWS = 1_000;
 
@@ -400,13 +402,21 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
     summary.durationMs = Math.round(performance.now() - started);
     const { dryRunBundle: _omit, ...stored } = summary;
     const finish = (): Promise<unknown> => store.finishRun(run.id, summary.status, { ...stored, programme: undefined }, summary.error ? { message: summary.error } : undefined);
-    await finish()
-      // A connection the store lost mid-run may be handed out once more before the pool drops it: one more try on a fresh one.
-      .catch(() => new Promise((r) => setTimeout(r, 250)).then(finish))
-      .catch((err: unknown) => {
-        // The store may be what failed: say so; the next run marks this one interrupted under the lock.
-        log.error({ err, event: 'finish-run-failed' }, 'could not record the end of the run');
-      });
+    // A connection the store lost mid-run may be handed out once more before the pool drops it, and a
+    // restarting server refuses connections for a few seconds: tries for ~15 s before giving up, so
+    // that a run does not stay "running" in the store after a restart it outlived.
+    for (const wait of FINISH_RETRY_MS) {
+      if (wait) await new Promise((r) => setTimeout(r, wait));
+      try {
+        await finish();
+        break;
+      } catch (err) {
+        if (wait === FINISH_RETRY_MS[FINISH_RETRY_MS.length - 1]) {
+          // The store may be what failed: say so; the next run marks this one interrupted under the lock.
+          log.error({ err, event: 'finish-run-failed' }, 'could not record the end of the run');
+        }
+      }
+    }
     emit({ type: 'run-finished', runId, status: summary.status, durationMs: summary.durationMs, summary });
     log.info({ event: 'run-finished', status: summary.status, durationMs: summary.durationMs }, 'sync run finished');
   }

@@ -8,7 +8,7 @@ import type { Store } from '../store/store';
 import { logger } from '../log/logger';
 import { SyncBusyError, syncSource, type SyncOptions, type SyncSummary } from './run';
 import type { SyncEvent } from './events';
-import { EngageError, notFoundOutcome } from '../errors';
+import { describeError, EngageError, notFoundOutcome } from '../errors';
 
 /** What a run in this process is doing now, for the dashboard's live view. */
 export interface RunProgress {
@@ -18,6 +18,8 @@ export interface RunProgress {
   types: Record<string, { status: string; received: number; new: number; changed: number; deadLettered: number }>;
   computed: { patients: number; total: number };
   detail?: string;
+  /** Why the run ended before the store could record it (a store outage as it started). */
+  failedUnrecorded?: string;
   updatedAt: string;
 }
 
@@ -64,6 +66,7 @@ export class SyncRunner {
       .catch((err: unknown) => {
         if (err instanceof SyncBusyError) logger().info({ sourceId }, 'sync skipped: a run of this source is in progress');
         else logger().error({ err, sourceId }, 'sync failed');
+        live.failedUnrecorded = err instanceof SyncBusyError ? 'skipped: a run of this source was in progress' : describeError(err);
         return undefined;
       })
       .finally(() => {

@@ -366,3 +366,20 @@ test('monitoring: per-source gauges read from the store at each scrape, and the 
   const open = Number(/^fhir_engage_open_dead_letters\{source="clinic"\} (\d+)$/m.exec(text)?.[1]);
   expect(open).toBe(await store.countDeadLetters({ sourceId: 'clinic' }));
 });
+
+test('a triggered run that fails before the store can record it (the store away as it starts) is shown as failed with its reason, not "no such run"', async () => {
+  const own = new SyncRunner(store, config);
+  const ownApp = createApiApp({ store, config, runner: own, metrics, apiKeys: [KEY] });
+  const real = store.createRun.bind(store);
+  store.createRun = () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
+  try {
+    const { runId, done } = await own.trigger('clinic', { asOf: new Date(TEST_ANCHOR) });
+    await done;
+    const res = await request(ownApp).get(`/api/runs/${runId}`).set(auth);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: runId, sourceId: 'clinic', status: 'failed', recorded: false, error: { message: expect.stringMatching(/ECONNREFUSED/) } });
+  } finally {
+    store.createRun = real;
+    await own.stop();
+  }
+});

@@ -155,7 +155,7 @@ export async function serveThroughRestart(pgUrl: string): Promise<RestartResult>
   const port = await freePort();
   const key = 'restart-key';
   writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: restart\n    baseUrl: ${emr.baseUrl}\n    pageSize: 10\n`);
-  const serve = spawnCli(['serve'], { DATABASE_URL: pgUrl, DATABASE_SCHEMA: schema, FHIR_ENGAGE_API_KEY: key, FHIR_ENGAGE_PORT: String(port), LOG_LEVEL: 'warn' }, dir);
+  const serve = spawnCli(['serve'], { DATABASE_URL: pgUrl, DATABASE_SCHEMA: schema, FHIR_ENGAGE_API_KEY: key, FHIR_ENGAGE_PORT: String(port), LOG_LEVEL: process.env.RELIABILITY_DEBUG ? 'info' : 'warn' }, dir);
   const api = `http://127.0.0.1:${port}/api`;
   const get = async (p: string): Promise<{ status: number; body: Record<string, unknown> }> => {
     try {
@@ -206,6 +206,7 @@ export async function serveThroughRestart(pgUrl: string): Promise<RestartResult>
     await sleep(500);
     polling = false;
     await poller;
+    if (process.env.RELIABILITY_DEBUG) process.stderr.write(`first run ${first}: ${JSON.stringify((await get(`/runs/${first}`)).body).slice(0, 1500)}\n`);
     const nextRun = await untilFinished(await trigger());
     const serveAlive = serve.child.exitCode === null;
     const store = await openStore({ databaseUrl: pgUrl, schema, dataDir: '' });
@@ -216,7 +217,8 @@ export async function serveThroughRestart(pgUrl: string): Promise<RestartResult>
     }
   } finally {
     serve.child.kill('SIGTERM');
-    await serve.done;
+    const ended = await serve.done;
+    if (process.env.RELIABILITY_DEBUG) process.stderr.write(ended.stderr.slice(-6000));
     await emr.close();
     await dropSchema(pgUrl, schema);
   }

@@ -155,7 +155,7 @@ async function main(): Promise<void> {
     } else {
       const statuses = (m: Record<string, number>): string => Object.entries(m).map(([k, v]) => `${k === '0' ? 'no answer' : k} ×${v}`).join(', ');
       say(`Server restart during \`serve\`: the local cluster restarted (\`pg_ctlcluster … restart\`, ${restart.restartSeconds} s until it accepted connections again) while \`fhir-engage serve\` ran a sync triggered through the API. The service stayed up: ${restart.serveAlive ? 'yes' : '**no**'}; \`/api/health\` meanwhile: ${statuses(restart.health)}; \`/api/ready\`: ${statuses(restart.ready)}. The run under way ended ${restart.interruptedRun}; the next one, triggered the same way, ${restart.nextRun}; resources lost ${restart.reconciliation?.lost}, duplicate identifiers in the EMR ${restart.reconciliation?.duplicates}.`);
-      must(restart.serveAlive && restart.nextRun === 'succeeded' && restart.reconciliation?.lost === 0 && restart.reconciliation.duplicates === 0 && !restart.health['0'], 'PostgreSQL restart under serve');
+      must(restart.serveAlive && !restart.interruptedRun.startsWith('still running') && restart.nextRun === 'succeeded' && restart.reconciliation?.lost === 0 && restart.reconciliation.duplicates === 0 && !restart.health['0'], 'PostgreSQL restart under serve');
     }
   } else {
     say('Not measured: TEST_DATABASE_URL is not set.');
