@@ -2,15 +2,12 @@
 import nock from 'nock';
 import { FhirClient } from '../../src/fhir/client';
 import { realClock, type Clock } from '../../src/fhir/limiter';
+import { guardNock } from '../helpers/nock-guard';
 
 const BASE = 'https://emr.test/fhir/r4';
 
-beforeAll(() => nock.disableNetConnect());
-afterAll(() => nock.enableNetConnect());
-afterEach(() => {
-  jest.useRealTimers();
-  nock.cleanAll();
-});
+guardNock();
+afterEach(() => jest.useRealTimers());
 
 /** Lets pending I/O callbacks run (they are not faked) until `done()`; bounded, whatever the machine's load. */
 async function until(done: () => boolean): Promise<void> {

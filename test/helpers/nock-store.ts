@@ -1,5 +1,5 @@
-import nock from 'nock';
 import type { Store } from '../../src/store/store';
+import { guardNock } from './nock-guard';
 import { memoryStore } from './store';
 
 /**
@@ -8,18 +8,12 @@ import { memoryStore } from './store';
  */
 export function useNockAndStore(): { store: () => Store } {
   let store: Store;
+  guardNock();
   beforeAll(async () => {
-    nock.disableNetConnect();
     store = await memoryStore();
   });
   afterAll(async () => {
-    nock.enableNetConnect();
     await store.close();
-  });
-  afterEach(() => {
-    const pending = nock.pendingMocks();
-    nock.cleanAll();
-    expect(pending).toEqual([]);
   });
   return { store: () => store };
 }
