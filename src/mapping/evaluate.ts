@@ -5,6 +5,7 @@
  * the expression named (it is dead-lettered by the caller).
  */
 import { evalFhirPathTyped, toTypedValue, type TypedValue } from '@medplum/core';
+import { ensureTypesIndexed, typesIn } from '../fhir/definitions';
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { patientIdFromReference } from './patient-of';
 import type { CompiledField, CompiledMapping } from './load';
@@ -114,6 +115,8 @@ function evaluateFields(fields: CompiledField[], input: TypedValue[], failures: 
 
 /** Maps one resource; `skip` leaves fields out (e.g. `patient`, when the caller has already attached the resource). */
 export function mapResource(mapping: CompiledMapping, resource: Resource, options: { skip?: ReadonlySet<string> } = {}): MapResult {
+  // FHIRPath types its results by the definitions: those of a contained resource's type too.
+  ensureTypesIndexed(typesIn(resource));
   const input = [toTypedValue(resource)];
   const failures: FieldFailure[] = [];
   const record: MappedRecord = evaluateFields(mapping.fields, input, failures, '', options.skip);

@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { evalFhirPathTyped, parseFhirPath, toTypedValue, type FhirPathAtom } from '@medplum/core';
 import { configErrors } from '../errors';
-import { ensureDefinitionsIndexed } from '../fhir/definitions';
+import { ensureTypesIndexed } from '../fhir/definitions';
 import { MAPPED_TYPES, type FieldSpec, type ValueKind } from './spec';
 import { readYamlFile, type YamlFile, type YamlPath } from './yaml-source';
 
@@ -193,7 +193,7 @@ function typesIn(dir: string): string[] {
  * source's override when it names it. Throws one error listing every problem.
  */
 export function loadMappings(options: { dir?: string; sourceId?: string; overridesDir?: string } = {}): MappingSet {
-  ensureDefinitionsIndexed();
+  ensureTypesIndexed(Object.keys(MAPPED_TYPES));
   const dir = options.dir ?? MAPPINGS_DIR;
   const problems: Problem[] = [];
   const set: MappingSet = {};

@@ -6,6 +6,7 @@
  * fullUrls, the patients' identifiers).
  */
 import { evalFhirPathTyped, toTypedValue } from '@medplum/core';
+import { ensureTypesIndexed, typesIn } from '../fhir/definitions';
 import type { Reference, Resource } from '@medplum/fhirtypes';
 import type { DeadLetterInput } from '../store/types';
 import { notFoundOutcome } from '../errors';
@@ -47,6 +48,7 @@ export function patientOfWithMappings(mappings: MappingSet): PatientOf {
     const field = patientField.get(resource.resourceType);
     const mapped: (Reference | string)[] = [];
     if (field) {
+      ensureTypesIndexed(typesIn(resource));
       try {
         for (const tv of evalFhirPathTyped(field.atom, [toTypedValue(resource)])) {
           if (typeof tv.value === 'string' || (tv.value && typeof tv.value === 'object')) mapped.push(tv.value as Reference | string);

@@ -170,45 +170,64 @@ function loadFhirSchema(): Record<string, unknown> {
   return schema;
 }
 
-export class ResourceValidator {
-  private readonly fhirAjv: Ajv;
-  private readonly profileAjv: Ajv;
-  private readonly fhirSchemaId: string;
-  private readonly fhirTypes: Set<string>;
-  private readonly fhirValidators = new Map<string, ValidateFunction>();
-  private readonly profiles = new Map<string, ValidateFunction>();
+/** What the FHIR schema and the profiles compile to: built on the first validation, not at start-up. */
+interface Compiled {
+  fhirAjv: Ajv;
+  fhirSchemaId: string;
+  fhirTypes: Set<string>;
+  profiles: Map<string, ValidateFunction>;
   /** What fhir-engage's own resources must carry beyond the profile (`x-outgoing`), e.g. a Task's patient. */
-  private readonly outgoingProfiles = new Map<string, ValidateFunction>();
-  private readonly strictPaths = new Map<string, string[]>();
-  readonly compileMs: number;
+  outgoingProfiles: Map<string, ValidateFunction>;
+  strictPaths: Map<string, string[]>;
+}
 
-  constructor(profilesDir: string = PROFILES_DIR) {
-    const started = performance.now();
-    const schema = loadFhirSchema();
-    this.fhirSchemaId = String(schema.$id);
-    this.fhirTypes = new Set(Object.keys((schema.discriminator as { mapping: Record<string, string> }).mapping));
-    this.fhirAjv = new Ajv({ strict: false, allErrors: true, verbose: true });
-    this.fhirAjv.addMetaSchema(draft6);
-    this.fhirAjv.addSchema(schema);
-    this.profileAjv = new Ajv({ strict: false, allErrors: true, verbose: true });
-    for (const file of readdirSync(profilesDir).filter((f) => f.endsWith('.schema.json')).sort()) {
-      const type = file.replace(/\.schema\.json$/, '');
-      const profile = JSON.parse(readFileSync(path.join(profilesDir, file), 'utf8')) as Record<string, unknown>;
-      const strict = profile['x-strict'];
-      if (Array.isArray(strict)) this.strictPaths.set(type, strict.map(String));
-      delete profile['x-strict'];
-      const outgoing = profile['x-outgoing'];
-      delete profile['x-outgoing'];
-      this.profiles.set(type, this.profileAjv.compile(profile));
-      if (outgoing && typeof outgoing === 'object') this.outgoingProfiles.set(type, this.profileAjv.compile(outgoing as Record<string, unknown>));
-    }
-    this.compileMs = performance.now() - started;
+function compile(profilesDir: string): Compiled {
+  const schema = loadFhirSchema();
+  const fhirAjv = new Ajv({ strict: false, allErrors: true, verbose: true });
+  fhirAjv.addMetaSchema(draft6);
+  fhirAjv.addSchema(schema);
+  const compiled: Compiled = {
+    fhirAjv,
+    fhirSchemaId: String(schema.$id),
+    fhirTypes: new Set(Object.keys((schema.discriminator as { mapping: Record<string, string> }).mapping)),
+    profiles: new Map(),
+    outgoingProfiles: new Map(),
+    strictPaths: new Map(),
+  };
+  const profileAjv = new Ajv({ strict: false, allErrors: true, verbose: true });
+  for (const file of readdirSync(profilesDir).filter((f) => f.endsWith('.schema.json')).sort()) {
+    const type = file.replace(/\.schema\.json$/, '');
+    const profile = JSON.parse(readFileSync(path.join(profilesDir, file), 'utf8')) as Record<string, unknown>;
+    const strict = profile['x-strict'];
+    if (Array.isArray(strict)) compiled.strictPaths.set(type, strict.map(String));
+    delete profile['x-strict'];
+    const outgoing = profile['x-outgoing'];
+    delete profile['x-outgoing'];
+    compiled.profiles.set(type, profileAjv.compile(profile));
+    if (outgoing && typeof outgoing === 'object') compiled.outgoingProfiles.set(type, profileAjv.compile(outgoing as Record<string, unknown>));
+  }
+  return compiled;
+}
+
+export class ResourceValidator {
+  private compiledState: Compiled | undefined;
+  private readonly fhirValidators = new Map<string, ValidateFunction>();
+
+  /**
+   * Nothing is read until the first validation: a sync that finds nothing new validates nothing, and
+   * the FHIR schema (3.5 MB) and the profiles cost ~0.3 s to load and compile.
+   */
+  constructor(private readonly profilesDir: string = PROFILES_DIR) {}
+
+  private get compiled(): Compiled {
+    this.compiledState ??= compile(this.profilesDir);
+    return this.compiledState;
   }
 
   private fhirValidator(type: string): ValidateFunction {
     let v = this.fhirValidators.get(type);
     if (!v) {
-      v = this.fhirAjv.getSchema(`${this.fhirSchemaId}#/definitions/${type}`) as ValidateFunction;
+      v = this.compiled.fhirAjv.getSchema(`${this.compiled.fhirSchemaId}#/definitions/${type}`) as ValidateFunction;
       this.fhirValidators.set(type, v);
     }
     return v;
@@ -216,7 +235,7 @@ export class ResourceValidator {
 
   /** Whether a FHIR-schema issue at `expression` makes an incoming resource unusable. */
   private isStrict(type: string, expression: string): boolean {
-    const paths = this.strictPaths.get(type);
+    const paths = this.compiled.strictPaths.get(type);
     if (!paths) return true;
     const bare = expression.replace(/\[\d+\]/g, '');
     if (/\.(extension|modifierExtension)(\.|$)/.test(bare)) return false;
@@ -232,7 +251,7 @@ export class ResourceValidator {
     if (typeof type !== 'string') {
       return fail('required', 'Resource.resourceType', 'is required');
     }
-    if (!this.fhirTypes.has(type)) {
+    if (!this.compiled.fhirTypes.has(type)) {
       return fail('not-supported', `${type}`, `is not a FHIR R4 resource type`);
     }
     const issues: OperationOutcomeIssue[] = [];
@@ -247,7 +266,7 @@ export class ResourceValidator {
         }
       }
     }
-    const profiles = [this.profiles.get(type), mode === 'outgoing' ? this.outgoingProfiles.get(type) : undefined];
+    const profiles = [this.compiled.profiles.get(type), mode === 'outgoing' ? this.compiled.outgoingProfiles.get(type) : undefined];
     for (const profile of profiles) {
       if (!profile || profile(resource)) continue;
       const seen = new Set(issues.map((i) => i.expression?.[0]));
@@ -261,7 +280,7 @@ export class ResourceValidator {
   /** Whether a resource is valid against the base FHIR R4 schema alone (no profiles, no tolerance). */
   conformsToR4(resource: unknown): boolean {
     const type = (resource as { resourceType?: unknown } | null)?.resourceType;
-    return typeof type === 'string' && this.fhirTypes.has(type) && this.fhirValidator(type)(resource) === true;
+    return typeof type === 'string' && this.compiled.fhirTypes.has(type) && this.fhirValidator(type)(resource) === true;
   }
 }
 
