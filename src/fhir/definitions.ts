@@ -69,12 +69,11 @@ const SAFE_TYPE = /^[A-Z][A-Za-z]{1,63}$/;
 function definitionOf(type: string): StructureDefinition | undefined {
   if (!SAFE_TYPE.test(type)) return undefined;
   const dir = cacheDir();
-  if (dir) {
-    const cached = readCached(dir, type);
-    if (cached !== 'miss') return cached;
-  }
+  const cached = dir ? readCached(dir, type) : 'no-cache';
+  if (typeof cached === 'object' || cached === 'absent') return cached === 'absent' ? undefined : cached;
   const all = loadResourcesBundle();
-  if (dir) writeCache(dir, all);
+  if (dir && cached === 'no-cache') writeCache(dir, all);
+  if (dir && cached === 'damaged') repairCached(dir, type, all.get(type));
   return all.get(type);
 }
 
@@ -116,21 +115,25 @@ function cacheDir(): string | null {
 
 const COMPLETE = '.complete';
 
-/** The cached definition; undefined when the cache is complete and has no such type; 'miss' when it must be built. */
-function readCached(dir: string, type: string): StructureDefinition | undefined | 'miss' {
-  if (!existsSync(path.join(dir, COMPLETE))) return 'miss';
+/** The cached definition; 'absent' when the (complete) cache has no such type. */
+function readCached(dir: string, type: string): StructureDefinition | 'absent' | 'no-cache' | 'damaged' {
+  if (!existsSync(path.join(dir, COMPLETE))) return 'no-cache';
   const file = path.join(dir, `${type}.json`);
-  if (!existsSync(file)) return undefined;
+  if (!existsSync(file)) return 'absent';
   try {
     const sd = JSON.parse(readFileSync(file, 'utf8')) as StructureDefinition;
     if (sd.resourceType === 'StructureDefinition' && sd.id === type) return sd;
   } catch {
-    // A damaged file (a disk filled mid-write): rebuilt from the package below.
+    // A damaged file (a disk filled mid-write, a hand edit): replaced from the package.
   }
-  return 'miss';
+  return 'damaged';
 }
 
-/** Written to a fresh folder renamed into place: a reader never sees half a cache. */
+/**
+ * Written to a fresh folder renamed into place: a reader never sees half a cache, and a complete
+ * cache is never removed (another process may be reading it; when two build it at once, the first
+ * rename wins and the other's copy is dropped).
+ */
 function writeCache(dir: string, all: Map<string, StructureDefinition>): void {
   const staging = `${dir}.${process.pid}.tmp`;
   try {
@@ -138,16 +141,32 @@ function writeCache(dir: string, all: Map<string, StructureDefinition>): void {
     mkdirSync(staging, { recursive: true });
     for (const [type, sd] of all) writeFileSync(path.join(staging, `${type}.json`), JSON.stringify(sd));
     writeFileSync(path.join(staging, COMPLETE), '');
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(staging, dir);
+    if (!existsSync(dir)) renameSync(staging, dir);
   } catch (err) {
     // A read-only install: correct without the cache, only slower to start; not tried again by this process.
-    cacheDirMemo = null;
+    if (!existsSync(path.join(dir, COMPLETE))) {
+      cacheDirMemo = null;
+      logger().debug({ err: (err as Error).message }, 'FHIR definitions cache not written; each process reads the full definitions');
+    }
+  } finally {
     try {
       rmSync(staging, { recursive: true, force: true });
     } catch {
       // Nothing was created.
     }
-    logger().debug({ err: (err as Error).message }, 'FHIR definitions cache not written; each process reads the full definitions');
+  }
+}
+
+/** One damaged file replaced by a complete one (written aside, renamed over it). */
+function repairCached(dir: string, type: string, sd: StructureDefinition | undefined): void {
+  if (!sd) return;
+  const file = path.join(dir, `${type}.json`);
+  const temp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(temp, JSON.stringify(sd));
+    renameSync(temp, file);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    logger().debug({ err: (err as Error).message }, 'a damaged FHIR definitions cache file could not be replaced');
   }
 }
