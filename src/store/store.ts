@@ -638,7 +638,7 @@ export class Store {
   /** Many patients' models and indicators (no longer pending): two statements per BATCH_ROWS patients. Call inside a transaction. */
   async saveComputations(sourceId: string, items: { patientId: string; model: unknown; indicators: unknown }[], asOf: Date, runId: string | null): Promise<void> {
     for (const batch of chunks(items, BATCH_ROWS)) {
-      await this.db.query(sql.saveComputations(sourceId, batch.map((i) => ({ patientId: i.patientId, modelJson: JSON.stringify(i.model), modelHash: contentHash(i.model), indicatorsJson: JSON.stringify(i.indicators) })), asOf, runId));
+      await this.db.query(sql.saveComputations(sourceId, batch, asOf, runId));
       await this.db.query(sql.markPatientsComputed(sourceId, batch.map((i) => i.patientId)));
     }
   }
@@ -667,7 +667,7 @@ export class Store {
 
   /** The same for many patients at once: one statement per BATCH_ROWS values. Returns what was recorded. */
   async recordIndicatorsMany(sourceId: string, asOf: Date, runId: string | null, items: { patientId: string; values: IndicatorValue[] }[]): Promise<{ patientId: string; indicator: string }[]> {
-    const flat = items.flatMap((i) => i.values.map((v) => ({ patientId: i.patientId, indicator: v.indicator, valueJson: JSON.stringify(v.value), valueHash: contentHash(v.value) })));
+    const flat = items.flatMap((i) => i.values.map((v) => ({ patientId: i.patientId, indicator: v.indicator, value: v.value, valueHash: contentHash(v.value) })));
     const out: { patientId: string; indicator: string }[] = [];
     for (const batch of chunks(flat, BATCH_ROWS)) {
       for (const r of await this.db.query(sql.recordIndicators(sourceId, asOf, runId, batch))) out.push({ patientId: String(r.patient_id), indicator: String(r.indicator) });

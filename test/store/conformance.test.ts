@@ -37,7 +37,7 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect(await migrate(driver)).toEqual([]);
     const status = await migrationStatus(driver);
     expect(status.pending).toEqual([]);
-    expect(status.applied).toEqual(['001_initial', '002_pull_checkpoints', '003_writeback', '004_scheduled_slots', '005_programme', '006_patients_to_compute', '007_bulk_exports', '008_dead_letter_dismissal', '009_keys_and_access_log']);
+    expect(status.applied).toEqual(['001_initial', '002_pull_checkpoints', '003_writeback', '004_scheduled_slots', '005_programme', '006_patients_to_compute', '007_bulk_exports', '008_dead_letter_dismissal', '009_keys_and_access_log', '010_model_hash_optional']);
   });
 
   test('task events: each status of a Task is recorded once, with its first time, and carries the rule that wrote it', async () => {
@@ -244,6 +244,17 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect(await store.recordIndicators('ih', 'p1', asOf2, 'r2', [{ indicator: 'phq9.total', value: 12 }, { indicator: 'tier', value: 'engaged' }])).toEqual(['tier']);
     const history = await store.indicatorHistory({ sourceId: 'ih', patientId: 'p1', indicator: 'tier' });
     expect(history.map((h) => h.value)).toEqual(['at-risk', 'engaged']);
+  });
+
+  test('an indicator without a value (null) is recorded as null, once, next to values with odd text', async () => {
+    const asOf = new Date('2026-06-01T00:00:00Z');
+    const odd = 'quote " backslash \\ brace { newline \n é';
+    expect((await store.recordIndicators('ihn', 'p1', asOf, 'r1', [{ indicator: 'phq9.change', value: null }, { indicator: 'note', value: odd }])).sort()).toEqual(['note', 'phq9.change']);
+    expect(await store.recordIndicators('ihn', 'p1', new Date('2026-06-02T00:00:00Z'), 'r2', [{ indicator: 'phq9.change', value: null }])).toEqual([]);
+    expect((await store.indicatorHistory({ sourceId: 'ihn', patientId: 'p1' })).map((h) => [h.indicator, h.value])).toEqual([
+      ['phq9.change', null],
+      ['note', odd],
+    ]);
   });
 
   test('indicator history of many patients in one call: each patient compared with its own latest value', async () => {

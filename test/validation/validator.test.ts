@@ -96,6 +96,23 @@ describe('resource validation', () => {
     expect(v.validate({ resourceType: 'Appointmnet' }).outcome?.issue[0]?.code).toBe('not-supported');
   });
 
+  test('a contained resource is checked against its own type, with its own paths (not as failing every other type)', () => {
+    const contained = { resourceType: 'Patient', id: 'p1', gender: 'dragon', birthDate: '1970-13-45' };
+    const issues = v.validate({ ...appt, contained: [contained, { resourceType: 'Nonsense' }, { id: 'x' }, 5] }, 'outgoing').outcome?.issue ?? [];
+    const byPath = Object.fromEntries(issues.map((i) => [i.expression?.[0], i.details?.text]));
+    expect(byPath).toEqual({
+      'Appointment.contained[0].gender': expect.stringContaining('must be one of: male, female, other, unknown'),
+      'Appointment.contained[0].birthDate': 'Appointment.contained[0].birthDate is not a valid FHIR date',
+      'Appointment.contained[1].resourceType': 'Appointment.contained[1].resourceType is not a FHIR R4 resource type',
+      'Appointment.contained[2].resourceType': 'Appointment.contained[2].resourceType is required',
+      'Appointment.contained[3]': 'Appointment.contained[3] must be an object',
+    });
+    expect(v.validate({ ...appt, contained: [{ ...contained, gender: 'female', birthDate: '1970-12-31' }] })).toEqual({ valid: true });
+    // A Bundle's entries are resources too.
+    const bundle = { resourceType: 'Bundle', type: 'collection', entry: [{ resource: appt }, { resource: { ...appt, status: 'maybe' } }] };
+    expect(expressions(bundle)).toEqual(['Bundle.entry[1].resource.status']);
+  });
+
   test('messages never quote the offending value', () => {
     const text = JSON.stringify(v.validate({ ...appt, status: 'Zelophehad', start: 'Quillfeather' }).outcome);
     expect(text).not.toContain('Zelophehad');
