@@ -33,11 +33,20 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     await factory.cleanup();
   });
 
+  test('stored resources and models are compressed with lz4 where the server has it (PostgreSQL), with the default on PGlite', async () => {
+    const rows = await driver.query<{ attname: string; attcompression: string }>({
+      text: "SELECT attname, attcompression FROM pg_attribute WHERE (attrelid = 'resources'::regclass AND attname = 'resource') OR (attrelid = 'patient_models'::regclass AND attname = 'model') ORDER BY attname",
+      values: [],
+    });
+    const expected = factory.name === 'postgres' ? 'l' : '';
+    expect(rows.map((r) => [r.attname, r.attcompression])).toEqual([['model', expected], ['resource', expected]]);
+  });
+
   test('migrating a second time has nothing to do', async () => {
     expect(await migrate(driver)).toEqual([]);
     const status = await migrationStatus(driver);
     expect(status.pending).toEqual([]);
-    expect(status.applied).toEqual(['001_initial', '002_pull_checkpoints', '003_writeback', '004_scheduled_slots', '005_programme', '006_patients_to_compute', '007_bulk_exports', '008_dead_letter_dismissal', '009_keys_and_access_log', '010_model_hash_optional']);
+    expect(status.applied).toEqual(['001_initial', '002_pull_checkpoints', '003_writeback', '004_scheduled_slots', '005_programme', '006_patients_to_compute', '007_bulk_exports', '008_dead_letter_dismissal', '009_keys_and_access_log', '010_model_hash_optional', '011_lz4_compression']);
   });
 
   test('task events: each status of a Task is recorded once, with its first time, and carries the rule that wrote it', async () => {
