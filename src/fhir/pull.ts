@@ -13,7 +13,7 @@ import { patientDeadLetter, patientOfWithMappings, type PatientOf } from '../map
 import { patientIdentifierIndex, type PatientRefContext } from '../mapping/patient-ref';
 import { resourceContentHash } from '../store/content-hash';
 import type { Store } from '../store/store';
-import type { DeadLetterInput, ResourceInput } from '../store/types';
+import type { DeadLetterInput, ResourceInput, UpsertResult } from '../store/types';
 import type { ResourceValidator } from '../validation/validator';
 import type { CapabilityReport, TypeSupport } from './capabilities';
 import type { FhirClient } from './client';
@@ -133,6 +133,22 @@ interface PreparedBatch {
   rows: ResourceInput[];
   maxLastUpdated: string | undefined;
 }
+
+interface WriteOptions {
+  save?: (tx: Store, maxLastUpdated: string | undefined) => Promise<void>;
+  dead?: DeadLetterInput[];
+  checkpoint?: unknown;
+}
+
+/** What storing a batch did. */
+interface WrittenBatch {
+  upserted: UpsertResult | undefined;
+  dead: number;
+  ms: number;
+}
+
+/** Page statements in flight at once in a search: two, so that PostgreSQL works on one while it commits the other. */
+const PAGES_IN_FLIGHT = 2;
 
 /** Types searched per patient in per-patient mode, unless the source names them. */
 const PER_PATIENT_DEFAULT = new Set(['Appointment', 'CarePlan', 'QuestionnaireResponse', 'Task']);
@@ -322,19 +338,21 @@ export class SourcePuller {
   }
 
   /** The I/O half: one transaction with the batch's resources, dead letters and `save`; then the report. */
-  private async commitBatch(
-    report: TypeReport,
-    { page, rows, maxLastUpdated }: PreparedBatch,
-    options: { save?: (tx: Store, maxLastUpdated: string | undefined) => Promise<void>; dead?: DeadLetterInput[]; checkpoint?: unknown },
-  ): Promise<void> {
+  private async commitBatch(report: TypeReport, prepared: PreparedBatch, options: WriteOptions): Promise<void> {
+    const written = await this.writeBatch(report, prepared, options);
+    await this.accountBatch(report, prepared, written);
+  }
+
+  /** Stores a prepared batch: one statement for a plain page, else a transaction. Touches no report. */
+  private async writeBatch(report: TypeReport, { page, rows, maxLastUpdated }: PreparedBatch, options: WriteOptions): Promise<WrittenBatch> {
     const { source, store, runId } = this.ctx;
     const started = performance.now();
     const dead = [...(options.dead ?? []), ...page.dead];
     const checkpoint = options.checkpoint;
     const result =
-      checkpoint !== undefined && dead.length === 0 && rows.length > 0 && !options.save
-        ? // The common page: its resources and checkpoint in one statement.
-          { upserted: await store.storePage(source.id, runId, rows, { resourceType: report.resourceType, state: checkpoint }), dead: 0 }
+      dead.length === 0 && rows.length > 0 && !options.save
+        ? // The common page: its resources (and checkpoint) in one statement.
+          { upserted: await store.storePage(source.id, runId, rows, checkpoint !== undefined ? { resourceType: report.resourceType, state: checkpoint } : undefined), dead: 0 }
         : await store.transaction(async (tx) => {
             const upserted = rows.length ? await tx.upsertResources(source.id, runId, rows) : undefined;
             const added = dead.length ? await tx.addDeadLetters(dead) : 0;
@@ -342,7 +360,12 @@ export class SourcePuller {
             await options.save?.(tx, maxLastUpdated);
             return { upserted, dead: added };
           });
-    report.timings.storeMs += performance.now() - started;
+    return { ...result, ms: performance.now() - started };
+  }
+
+  /** A stored batch counted in its type's report (in page order), then announced. */
+  private async accountBatch(report: TypeReport, { page }: PreparedBatch, result: WrittenBatch): Promise<void> {
+    report.timings.storeMs += result.ms;
     report.pages++;
     report.received += page.received;
     report.unchanged += page.skipped;
@@ -402,10 +425,14 @@ export class SourcePuller {
   }
 
   /**
-   * Follows next links from `url` to the end, committing each page with a checkpoint when `checkpointed`.
-   * Three pages are at work at once: page N+1 is fetched and then validated while page N's transaction
-   * runs. Pages still commit one by one, in order, each with its checkpoint: a crash costs at most the
-   * pages fetched ahead, and nothing of page N+1 is stored before page N has committed.
+   * Follows next links from `url` to the end, storing each page, with a checkpoint when `checkpointed`.
+   * Several pages are at work at once: page N+2 is fetched and N+1 validated and hashed while the
+   * statements of pages N and N−1 run (PostgreSQL stores two pages on two connections; PGlite takes
+   * them in turn). Pages are counted and announced in order, and a checkpoint never runs ahead of a
+   * stored page: a page's statement carries its own checkpoint only when no page before it is still in
+   * flight, else the checkpoint of the last page known stored (checkpoints only move forward, see
+   * queries.saveCheckpoint). A crash costs at most the pages in flight or fetched ahead, which the
+   * resumed run pulls again and skips by version.
    */
   private async followPages(report: TypeReport, url: string, state: { maxLastUpdated?: string; since?: string }, checkpointed: boolean): Promise<string | undefined> {
     let maxLastUpdated = state.maxLastUpdated;
@@ -416,9 +443,19 @@ export class SourcePuller {
     };
     this.checkAbort();
     let ahead: Promise<Bundle> | undefined = fetchPage(url);
-    let committing: Promise<void> | undefined;
+    const inFlight: { prepared: PreparedBatch; write: Promise<WrittenBatch>; after: PagesCheckpoint | undefined }[] = [];
+    /** The checkpoint after the last page known stored, and how many pages the stored checkpoint covers. */
+    let stored: PagesCheckpoint | undefined;
+    let persistedPages = 0;
+    const settleOldest = async (): Promise<void> => {
+      const oldest = inFlight[0] as (typeof inFlight)[number];
+      const written = await oldest.write;
+      inFlight.shift();
+      if (oldest.after) stored = oldest.after;
+      await this.accountBatch(report, oldest.prepared, written);
+    };
     // The first page is stored before the second is asked for: validating it compiles the type's schema
-    // (seconds of CPU), which must not hold up a request in flight until it times out.
+    // (a second of CPU), which must not hold up a request in flight until it times out.
     let first = true;
     try {
       while (ahead) {
@@ -428,29 +465,36 @@ export class SourcePuller {
         const next = nextLink(bundle);
         ahead = next && !first && !this.ctx.signal?.aborted ? fetchPage(next) : undefined;
         const prepared = await this.prepareBatch(report, bundle.entry ?? [], maxLastUpdated);
-        // The page before must have committed (or failed) before this one's transaction starts.
-        if (committing) await committing;
-        committing = undefined;
+        while (inFlight.length >= PAGES_IN_FLIGHT) await settleOldest();
         if (this.ctx.signal?.aborted) throw new Interrupted('interrupted');
-        const checkpoint: PagesCheckpoint | undefined =
-          checkpointed && next ? { kind: 'pages', nextUrl: next, since: state.since, maxLastUpdated, pages: report.pages + 1 } : undefined;
         maxLastUpdated = prepared.maxLastUpdated;
-        committing = this.commitBatch(report, prepared, checkpoint ? { checkpoint: { ...checkpoint, maxLastUpdated } } : {});
-        committing.catch(() => undefined); // awaited before the next page or at the end
+        const after: PagesCheckpoint | undefined =
+          checkpointed && next ? { kind: 'pages', nextUrl: next, since: state.since, maxLastUpdated, pages: report.pages + inFlight.length + 1 } : undefined;
+        const carried = inFlight.length === 0 ? after : stored && stored.pages > persistedPages ? stored : undefined;
+        if (carried) persistedPages = carried.pages;
+        const write = this.writeBatch(report, prepared, carried ? { checkpoint: carried } : {});
+        write.catch(() => undefined); // awaited in order below
+        inFlight.push({ prepared, write, after });
         if (first) {
-          await committing;
-          committing = undefined;
+          await settleOldest();
           if (next) this.checkAbort();
           if (next) ahead = fetchPage(next);
           first = false;
         }
       }
-      if (committing) await committing;
+      while (inFlight.length) await settleOldest();
     } catch (err) {
-      // Nothing is left in flight when the pull gives up: the page fetched ahead and a transaction
-      // under way are let finish (and the page dropped).
+      // Nothing is left in flight when the pull gives up: the page fetched ahead and the statements
+      // under way are let finish, and the pages they stored are counted (a search started again after
+      // an expired link finds them stored: reported as new now, not as unchanged then).
       await ahead?.catch(() => undefined);
-      await committing?.catch(() => undefined);
+      for (const f of inFlight) {
+        try {
+          await this.accountBatch(report, f.prepared, await f.write);
+        } catch {
+          // Not stored, or the test hook's simulated crash again: the first error is the one reported.
+        }
+      }
       throw err;
     }
     return maxLastUpdated;

@@ -105,7 +105,7 @@ export const upsertResources = (sourceId: string, runId: string | null, rows: Re
      ), marked AS (
        -- The patients of what changed are recomputed by the next compute stage (migration 006).
        INSERT INTO patients_to_compute (source_id, patient_id)
-       SELECT DISTINCT $1, patient_id FROM up WHERE patient_id IS NOT NULL
+       SELECT DISTINCT $1, patient_id FROM up WHERE patient_id IS NOT NULL ORDER BY 2
        ON CONFLICT DO NOTHING
      )${
        checkpoint
@@ -113,6 +113,7 @@ export const upsertResources = (sourceId: string, runId: string | null, rows: Re
            `, saved AS (
        INSERT INTO pull_checkpoints (source_id, resource_type, run_id, state) VALUES ($1, $4, $2, $5::jsonb)
        ON CONFLICT (source_id, resource_type) DO UPDATE SET run_id = EXCLUDED.run_id, state = EXCLUDED.state, updated_at = now()
+       WHERE ${CHECKPOINT_MOVES_FORWARD}
      )`
          : ''
      }
@@ -303,10 +304,20 @@ export const countDeadLetters = (sourceId: string | null, runId: string | null):
 
 // ── pull checkpoints ────────────────────────────────────────────────────────
 
+/**
+ * Two pages of a search may be stored at once and commit in either order (fhir/pull.ts followPages):
+ * a page checkpoint of the same run never goes back to fewer pages. Another run's, or a checkpoint
+ * of another kind (per patient, bulk), always replaces it.
+ */
+const CHECKPOINT_MOVES_FORWARD = `pull_checkpoints.run_id IS DISTINCT FROM EXCLUDED.run_id
+         OR NOT (pull_checkpoints.state ? 'pages' AND EXCLUDED.state ? 'pages')
+         OR (pull_checkpoints.state->>'pages')::numeric < (EXCLUDED.state->>'pages')::numeric`;
+
 export const saveCheckpoint = (sourceId: string, resourceType: string, runId: string | null, state: unknown): SqlQuery =>
   q(
     `INSERT INTO pull_checkpoints (source_id, resource_type, run_id, state) VALUES ($1, $2, $3, $4::jsonb)
-     ON CONFLICT (source_id, resource_type) DO UPDATE SET run_id = EXCLUDED.run_id, state = EXCLUDED.state, updated_at = now()`,
+     ON CONFLICT (source_id, resource_type) DO UPDATE SET run_id = EXCLUDED.run_id, state = EXCLUDED.state, updated_at = now()
+     WHERE ${CHECKPOINT_MOVES_FORWARD}`,
     [sourceId, resourceType, runId, JSON.stringify(state)],
   );
 

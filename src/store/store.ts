@@ -224,8 +224,12 @@ export class Store {
    * A search page and its checkpoint, committed together. A page that fits one statement is one
    * statement (one round trip, no transaction around it); a larger one, one transaction.
    */
-  async storePage(sourceId: string, runId: string | null, inputs: ResourceInput[], checkpoint: { resourceType: string; state: unknown }): Promise<UpsertResult> {
-    if (inputs.length > 0 && inputs.length <= BATCH_ROWS) return this.upsertRows(sourceId, runId, inputs, checkpoint);
+  /**
+   * A search page: its resources, and the checkpoint that goes with them, in one statement when the
+   * page fits one batch (else one transaction).
+   */
+  async storePage(sourceId: string, runId: string | null, inputs: ResourceInput[], checkpoint?: { resourceType: string; state: unknown }): Promise<UpsertResult> {
+    if (!checkpoint || (inputs.length > 0 && inputs.length <= BATCH_ROWS)) return this.upsertRows(sourceId, runId, inputs, checkpoint);
     return this.transaction(async (tx) => {
       const result = await tx.upsertResources(sourceId, runId, inputs);
       await tx.saveCheckpoint(sourceId, checkpoint.resourceType, runId, checkpoint.state);
@@ -253,7 +257,10 @@ export class Store {
     const result: UpsertResult = { inserted: 0, updated: 0, unchanged: 0, changedPatients: [], changed: [] };
     const patients = new Set<string>();
     // A checkpoint is only passed for inputs that fit one batch (storePage): it commits with them.
-    for (const batch of chunks([...byKey.values()], BATCH_ROWS)) {
+    // Rows go in id order: two pages stored at once then take their row locks in the same order (a
+    // resource on both pages waits instead of deadlocking).
+    const sorted = [...byKey.values()].sort((x, y) => (x.resourceId < y.resourceId ? -1 : x.resourceId > y.resourceId ? 1 : 0));
+    for (const batch of chunks(sorted, BATCH_ROWS)) {
       const rows = await this.db.query(sql.upsertResources(sourceId, runId, batch, checkpoint));
       for (const r of rows) {
         const inserted = r.inserted === true;

@@ -74,7 +74,7 @@ describe('pull from the sandbox EMR', () => {
     expect(stored?.resource).toMatchObject({ status: 'cancelled' });
   });
 
-  test('a crash after page 2 resumes from the checkpoint: every resource stored exactly once; only the pages fetched ahead are fetched again', async () => {
+  test('a crash after page 2 resumes from the checkpoint: every resource stored exactly once; only the pages in flight and fetched ahead are fetched again', async () => {
     const crashSource = { ...source, id: 'crash', resourceTypes: ['Appointment' as const], pageSize: 40 };
     emr.setQuirks({});
     const total = count(emr, 'Appointment');
@@ -84,18 +84,20 @@ describe('pull from the sandbox EMR', () => {
         if (page === 2) throw new Error('simulated crash');
       },
     }).catch((e: unknown) => e);
-    // The pull reports the failure of the type rather than throwing.
-    expect(crashed).toMatchObject({ types: [expect.objectContaining({ resourceType: 'Appointment', status: 'failed', pages: 2 })] });
-    expect((await store.countResources('crash')).Appointment).toBe(80);
+    // The pull reports the failure of the type rather than throwing. Page 3's statement was under way
+    // while page 2 was counted: it is stored and counted too.
+    expect(crashed).toMatchObject({ types: [expect.objectContaining({ resourceType: 'Appointment', status: 'failed', pages: 3, new: 120 })] });
+    expect((await store.countResources('crash')).Appointment).toBe(120);
+    // The checkpoint is page 2's: page 3 went out while page 2 was in flight, so it could not carry its own.
     expect((await store.getCheckpoint('crash', 'Appointment'))?.state).toMatchObject({ kind: 'pages', pages: 2 });
     expect(await store.getWatermark('crash', 'Appointment')).toBeUndefined();
-    // Pages 1 and 2; page 3 fetched and validated while page 2's transaction ran, and page 4 fetched meanwhile.
-    expect(emr.counters().requests).toBe(4);
+    // Pages 1 to 3; page 4 fetched and validated while pages 2 and 3 were stored, and page 5 fetched meanwhile.
+    expect(emr.counters().requests).toBe(5);
 
     emr.setQuirks({});
     const resumed = await pull(crashSource);
-    expect(resumed.types[0]).toMatchObject({ status: 'ok', mode: 'resumed', new: total - 80, pages: expectedPages - 2 });
-    // The remaining pages only.
+    // From page 3: stored already, so skipped by version; the rest new.
+    expect(resumed.types[0]).toMatchObject({ status: 'ok', mode: 'resumed', new: total - 120, unchanged: 40, pages: expectedPages - 2 });
     expect(emr.counters().requests).toBe(expectedPages - 2);
     expect((await store.countResources('crash')).Appointment).toBe(total);
     expect(await store.getCheckpoint('crash', 'Appointment')).toBeUndefined();

@@ -244,6 +244,22 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect((await store.listRuns({ sourceId: 'rs' })).map((r) => r.id)).toEqual(['run-b', 'run-a']);
   });
 
+  test('checkpoints of a run never move back when two pages commit out of order', async () => {
+    const at = (pages: number) => ({ kind: 'pages', nextUrl: `https://emr.example.org/Appointment?page=${pages + 1}`, pages });
+    await store.saveCheckpoint('order', 'Appointment', 'run-1', at(5));
+    await store.saveCheckpoint('order', 'Appointment', 'run-1', at(4));
+    expect((await store.getCheckpoint('order', 'Appointment'))?.state).toMatchObject({ pages: 5 });
+    await store.storePage('order', 'run-1', [], { resourceType: 'Appointment', state: at(3) });
+    expect((await store.getCheckpoint('order', 'Appointment'))?.state).toMatchObject({ pages: 5 });
+    await store.saveCheckpoint('order', 'Appointment', 'run-1', at(6));
+    expect((await store.getCheckpoint('order', 'Appointment'))?.state).toMatchObject({ pages: 6 });
+    // Another run (a resumed one starts its count again), or a per-patient checkpoint, replaces it.
+    await store.saveCheckpoint('order', 'Appointment', 'run-2', at(1));
+    expect((await store.getCheckpoint('order', 'Appointment'))?.state).toMatchObject({ pages: 1 });
+    await store.saveCheckpoint('order', 'Appointment', 'run-2', { kind: 'patients', lowWater: 3 });
+    expect((await store.getCheckpoint('order', 'Appointment'))?.state).toMatchObject({ kind: 'patients', lowWater: 3 });
+  });
+
   test('indicator history stores a value only when it changed', async () => {
     const asOf1 = new Date('2026-06-01T00:00:00Z');
     const asOf2 = new Date('2026-06-02T00:00:00Z');
