@@ -211,6 +211,12 @@ function isPerPatient(source: SourceConfig, type: string): boolean {
 const standardPatientOf = patientOfWithMappings({});
 
 /** Processes one search page into what to store and what to dead-letter. Pure apart from validation. */
+/** Whether this version of the resource is the one stored (`seen`: `versionId|lastUpdated` by id). */
+function isStoredVersion(resource: { id?: string; meta?: { versionId?: string; lastUpdated?: string } }, seen: ReadonlyMap<string, string> | undefined): boolean {
+  const meta = resource.meta;
+  return !!(seen && resource.id && meta?.versionId && meta.lastUpdated && seen.get(resource.id) === `${meta.versionId}|${new Date(meta.lastUpdated).toISOString()}`);
+}
+
 export function classifyEntries(
   entries: BundleEntry[],
   resourceType: string,
@@ -254,7 +260,7 @@ export function classifyEntries(
       });
       continue;
     }
-    if (isMatch && seen && resource.meta?.versionId && resource.meta.lastUpdated && seen.get(resource.id) === `${resource.meta.versionId}|${new Date(resource.meta.lastUpdated).toISOString()}`) {
+    if (isMatch && isStoredVersion(resource, seen)) {
       // The overlap window and resumed pages repeat what is stored: no validation, no storing.
       out.skipped++;
       continue;
@@ -327,6 +333,12 @@ export class SourcePuller {
     // Nothing stored yet (a first pull): nothing to skip, and no lookup per page.
     const lookupStart = performance.now();
     const seen = this.seenBefore.has(report.resourceType) ? await store.storedVersions(source.id, report.resourceType, ids) : undefined;
+    if (report.resourceType !== 'Patient' && !this.refs.patientByIdentifier && entries.some((e) => e.resource && e.resource.resourceType !== 'OperationOutcome' && !(e.resource.resourceType === report.resourceType && isStoredVersion(e.resource, seen)))) {
+      // Logical references and contained patients are found through the patients' identifiers: read
+      // once (Patient is always pulled first), and only when a page has something new to attribute —
+      // a run that finds nothing new does not read every patient's identifiers.
+      this.refs = { ...this.refs, patientByIdentifier: patientIdentifierIndex(await store.patientRoster(source.id)) };
+    }
     const t0 = performance.now();
     report.timings.storeMs += t0 - lookupStart;
     const page = classifyEntries(entries, report.resourceType, this.ctx, this.refs, seen);
@@ -389,15 +401,8 @@ export class SourcePuller {
     if (this.ctx.signal?.aborted) throw new Interrupted('interrupted');
   }
 
-  /**
-   * Before a type's resources are stored: the patients' identifier index (read once, after Patient,
-   * which is always pulled first), and whether stored versions may come again (to skip them early).
-   */
+  /** Before a type's resources are stored: whether stored versions may come again (to skip them early). */
   async prepareType(type: string, resumed: boolean): Promise<void> {
-    if (type !== 'Patient' && !this.refs.patientByIdentifier) {
-      // Logical references and contained patients are found through the patients' identifiers.
-      this.refs = { ...this.refs, patientByIdentifier: patientIdentifierIndex(await this.ctx.store.patientRoster(this.ctx.source.id)) };
-    }
     if (resumed || (await this.ctx.store.getWatermark(this.ctx.source.id, type))) this.seenBefore.add(type);
   }
 

@@ -74,6 +74,27 @@ describe('pull from the sandbox EMR', () => {
     expect(stored?.resource).toMatchObject({ status: 'cancelled' });
   });
 
+  test("the patients' identifiers are read only when a page has something new to attribute", async () => {
+    const rosterSource = { ...source, id: 'roster', overlapSeconds: 3600 };
+    emr.setQuirks({});
+    const spy = jest.spyOn(store, 'patientRoster');
+    try {
+      await pull(rosterSource);
+      expect(spy).toHaveBeenCalledTimes(1);
+      spy.mockClear();
+      // The overlap window brings every resource again: all stored versions, skipped, nothing to attribute.
+      const again = await pull(rosterSource);
+      expect(again.types.reduce((n, t) => n + t.unchanged, 0)).toBeGreaterThan(0);
+      expect(spy).not.toHaveBeenCalled();
+      const appt = (await store.resourcesOfType('e2e', 'Appointment'))[1] as unknown as Appointment;
+      await emr.repo.updateResource({ ...appt, comment: 'changed for the roster test' });
+      await pull(rosterSource);
+      expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   test('a crash after page 2 resumes from the checkpoint: every resource stored exactly once; only the pages in flight and fetched ahead are fetched again', async () => {
     const crashSource = { ...source, id: 'crash', resourceTypes: ['Appointment' as const], pageSize: 40 };
     emr.setQuirks({});
