@@ -8,11 +8,10 @@ import type { AppConfig } from '../config/types';
 import type { Store } from '../store/store';
 import { assertSchemaCurrent } from '../store/migrate';
 import type { SyncRunner } from '../sync/runner';
-import { programmeSummary } from '../indicators/programme';
 import type { PatientIndicators } from '../indicators/compute';
 import { badRequest, notFoundOutcome } from '../errors';
 import { retryDeadLetter } from '../sync/retry';
-import { loadProgrammeReport } from '../sync/programme';
+import { loadProgrammeReport, loadProgrammeSummary } from '../sync/programme';
 import { requireApiKey } from './auth';
 import { errorMiddleware, sendOutcome } from './errors';
 import { logger } from '../log/logger';
@@ -196,8 +195,7 @@ export function createApiApp(options: ApiOptions): express.Express {
 
   api.get('/programme', async (req, res) => {
     const sourceId = query(req, 'source');
-    const rows = await store.listComputations(sourceId);
-    const summary = programmeSummary(rows.map((r) => r.indicators as PatientIndicators));
+    const summary = await loadProgrammeSummary(store, sourceId);
     // With a period: every programme figure over it (the `report` command's data), and the recorded history in it.
     const from = instant(req, 'from');
     const to = instant(req, 'to');

@@ -85,42 +85,7 @@ function byTask(events: TaskEvent[]): Map<string, TaskEvent[]> {
   return out;
 }
 
-function reminderEffect(input: ProgrammeInput): ProgrammeReport['reminderEffect'] {
-  const reminded = new Set(input.written.filter((w) => w.rule === 'appointment-reminder').map((w) => key(w.sourceId, w.identifierValue.split('/')[2] ?? '')));
-  const counts = { with: { kept: 0, due: 0 }, without: { kept: 0, due: 0 } };
-  for (const p of input.patients) {
-    for (const a of p.model.appointments) {
-      if ((a.status !== 'kept' && a.status !== 'no-show') || !a.start || !inPeriod(Date.parse(a.start), input.from, input.to)) continue;
-      const group = reminded.has(key(p.sourceId, a.id)) ? counts.with : counts.without;
-      group.due++;
-      if (a.status === 'kept') group.kept++;
-    }
-  }
-  const withReminder = rate(counts.with.kept, counts.with.due);
-  const withoutReminder = rate(counts.without.kept, counts.without.due);
-  return {
-    definition: 'Attendance (kept ÷ kept + no-show) of appointments due in the period, with at least one fhir-engage reminder written vs none.',
-    value: { withReminder, withoutReminder, difference: withReminder.rate !== null && withoutReminder.rate !== null ? round(withReminder.rate - withoutReminder.rate) : null },
-  };
-}
-
-function outreachOutcome(input: ProgrammeInput, tasks: Map<string, TaskEvent[]>): ProgrammeReport['outreachOutcome'] {
-  const days = input.outreachDays ?? 30;
-  const models = new Map(input.patients.map((p) => [key(p.sourceId, p.model.patientId), p.model]));
-  let completed = 0;
-  let followed = 0;
-  for (const list of tasks.values()) {
-    const done = list.find((e) => e.rule === 'outreach-no-shows' && e.status === 'completed');
-    if (!done || !inPeriod(done.changedAt.getTime(), input.from, input.to) || !done.patientId) continue;
-    completed++;
-    const t = done.changedAt.getTime();
-    const model = models.get(key(done.sourceId, done.patientId));
-    if (model?.appointments.some((a) => a.status === 'kept' && a.start && Date.parse(a.start) > t && Date.parse(a.start) <= t + days * DAY_MS)) followed++;
-  }
-  return { definition: `Outreach Tasks completed by a person in the period after which the patient kept an appointment within ${days} days (÷ outreach Tasks completed).`, value: rate(followed, completed) };
-}
-
-function careTeam(input: ProgrammeInput, tasks: Map<string, TaskEvent[]>): ProgrammeReport['careTeam'] {
+function careTeam(input: ProgrammeContext, tasks: Map<string, TaskEvent[]>): ProgrammeReport['careTeam'] {
   const turnaround: Record<string, number[]> = {};
   let byPerson = 0;
   let cancelled = 0;
@@ -157,7 +122,7 @@ function careTeam(input: ProgrammeInput, tasks: Map<string, TaskEvent[]>): Progr
   };
 }
 
-function tierMovement(input: ProgrammeInput): ProgrammeReport['tierMovement'] {
+function tierMovement(input: ProgrammeContext): ProgrammeReport['tierMovement'] {
   const transitions: Record<string, number> = {};
   let improved = 0;
   let worsened = 0;
@@ -174,16 +139,6 @@ function tierMovement(input: ProgrammeInput): ProgrammeReport['tierMovement'] {
   return { definition: 'Engagement tier of each patient at the start of the period vs at its end (patients with a known tier at both).', value: { transitions: Object.fromEntries(Object.entries(transitions).sort()), improved, worsened, unchanged } };
 }
 
-function clinicalOutcome(input: ProgrammeInput): ProgrammeReport['clinicalOutcome'] {
-  // The same population as programmeSummary: an elevated baseline and a later score.
-  const elevated = input.patients.map((p) => p.indicators.phq9).filter((q) => q.baseline && q.response !== undefined);
-  const n = elevated.length;
-  return {
-    definition: 'Among patients with an elevated PHQ-9 baseline (> 9) and a later score: response (≥ 50 % drop from baseline) and remission (latest < 5) — docs/indicators.md.',
-    value: { withElevatedBaseline: n, response: rate(elevated.filter((q) => q.response === 'response').length, n), remission: rate(elevated.filter((q) => q.remission).length, n) },
-  };
-}
-
 /** The instrument a survey Task asked for, from its identifier (`<patient>/survey/<instrument>/<day>`, `<patient>/post-visit-survey/<visit>`). */
 function surveyInstrument(identifier: string, rule: string | null, postVisitInstrument: string): string | undefined {
   if (rule === 'post-visit-survey') return postVisitInstrument;
@@ -191,7 +146,7 @@ function surveyInstrument(identifier: string, rule: string | null, postVisitInst
   return undefined;
 }
 
-function surveyResponse(input: ProgrammeInput, tasks: Map<string, TaskEvent[]>, postVisitInstrument: string): ProgrammeReport['surveyResponse'] {
+function surveyResponse(input: ProgrammeContext, tasks: Map<string, TaskEvent[]>, postVisitInstrument: string): ProgrammeReport['surveyResponse'] {
   const counts: Record<string, { answered: number; ended: number }> = {};
   for (const list of tasks.values()) {
     const first = list[0];
@@ -208,39 +163,99 @@ function surveyResponse(input: ProgrammeInput, tasks: Map<string, TaskEvent[]>, 
   };
 }
 
-function satisfaction(input: ProgrammeInput, tasks: Map<string, TaskEvent[]>): ProgrammeReport['satisfaction'] {
+/** Everything of the report but the patients: small next to them (one row per write or Task status). */
+export type ProgrammeContext = Omit<ProgrammeInput, 'patients'>;
+export type ProgrammePatient = ProgrammeInput['patients'][number];
+
+/**
+ * The report built one patient at a time, so that a population is read a page at a time (its
+ * models never all in memory): per patient, only counts and the satisfaction scores are kept.
+ */
+export function programmeReportAccumulator(ctx: ProgrammeContext, postVisitInstrument = 'satisfaction'): { add(p: ProgrammePatient): void; result(): ProgrammeReport } {
+  const tasks = byTask(ctx.taskEvents);
+  const { from, to } = ctx;
+  let patients = 0;
+  // Reminder effect: attendance of appointments due in the period, with a reminder written vs none.
+  const reminded = new Set(ctx.written.filter((w) => w.rule === 'appointment-reminder').map((w) => key(w.sourceId, w.identifierValue.split('/')[2] ?? '')));
+  const attendance = { with: { kept: 0, due: 0 }, without: { kept: 0, due: 0 } };
+  // Outreach outcome: Tasks completed in the period, per patient; whether an appointment was kept after is seen with the patient.
+  const outreachDays = ctx.outreachDays ?? 30;
+  const outreachDone = new Map<string, number[]>();
+  let outreachCompleted = 0;
+  let followed = 0;
+  for (const list of tasks.values()) {
+    const done = list.find((e) => e.rule === 'outreach-no-shows' && e.status === 'completed');
+    if (!done || !inPeriod(done.changedAt.getTime(), from, to) || !done.patientId) continue;
+    outreachCompleted++;
+    const k = key(done.sourceId, done.patientId);
+    outreachDone.set(k, [...(outreachDone.get(k) ?? []), done.changedAt.getTime()]);
+  }
+  // Clinical outcome: the same population as programmeSummary (an elevated baseline and a later score).
+  const phq9 = { elevated: 0, response: 0, remission: 0 };
   const scores: number[] = [];
   const experience: number[] = [];
-  for (const p of input.patients) {
-    for (const s of satisfactionResponses(p.model, input.to)) {
-      if (!inPeriod(Date.parse(s.authored), input.from, input.to)) continue;
-      scores.push(s.recommend);
-      if (s.experience !== undefined) experience.push(s.experience);
-    }
-  }
-  let assigned = 0;
-  for (const list of tasks.values()) {
-    const first = list[0];
-    if (first?.rule === 'post-visit-survey' && inPeriod((first.authoredOn ?? first.changedAt).getTime(), input.from, input.to)) assigned++;
-  }
-  const mean = (v: number[]): number | null => (v.length ? round(v.reduce((s, x) => s + x, 0) / v.length) : null);
   return {
-    definition: 'Post-visit satisfaction (example instrument): mean likelihood to recommend (0-10), NPS (% promoters 9-10 − % detractors 0-6), mean experience (1-5), and response rate (satisfaction responses ÷ post-visit surveys assigned in the period).',
-    value: { responses: scores.length, meanRecommend: mean(scores), nps: netPromoterScore(scores), meanExperience: mean(experience), responseRate: rate(scores.length, assigned) },
+    add(p) {
+      patients++;
+      for (const a of p.model.appointments) {
+        if ((a.status !== 'kept' && a.status !== 'no-show') || !a.start || !inPeriod(Date.parse(a.start), from, to)) continue;
+        const group = reminded.has(key(p.sourceId, a.id)) ? attendance.with : attendance.without;
+        group.due++;
+        if (a.status === 'kept') group.kept++;
+      }
+      for (const t of outreachDone.get(key(p.sourceId, p.model.patientId)) ?? []) {
+        if (p.model.appointments.some((a) => a.status === 'kept' && a.start && Date.parse(a.start) > t && Date.parse(a.start) <= t + outreachDays * DAY_MS)) followed++;
+      }
+      const q = p.indicators.phq9;
+      if (q.baseline && q.response !== undefined) {
+        phq9.elevated++;
+        if (q.response === 'response') phq9.response++;
+        if (q.remission) phq9.remission++;
+      }
+      for (const s of satisfactionResponses(p.model, to)) {
+        if (!inPeriod(Date.parse(s.authored), from, to)) continue;
+        scores.push(s.recommend);
+        if (s.experience !== undefined) experience.push(s.experience);
+      }
+    },
+    result() {
+      const withReminder = rate(attendance.with.kept, attendance.with.due);
+      const withoutReminder = rate(attendance.without.kept, attendance.without.due);
+      let assigned = 0;
+      for (const list of tasks.values()) {
+        const first = list[0];
+        if (first?.rule === 'post-visit-survey' && inPeriod((first.authoredOn ?? first.changedAt).getTime(), from, to)) assigned++;
+      }
+      const mean = (v: number[]): number | null => (v.length ? round(v.reduce((sum, x) => sum + x, 0) / v.length) : null);
+      return {
+        period: { from: from.toISOString(), to: to.toISOString() },
+        patients,
+        reminderEffect: {
+          definition: 'Attendance (kept ÷ kept + no-show) of appointments due in the period, with at least one fhir-engage reminder written vs none.',
+          value: { withReminder, withoutReminder, difference: withReminder.rate !== null && withoutReminder.rate !== null ? round(withReminder.rate - withoutReminder.rate) : null },
+        },
+        outreachOutcome: {
+          definition: `Outreach Tasks completed by a person in the period after which the patient kept an appointment within ${outreachDays} days (÷ outreach Tasks completed).`,
+          value: rate(followed, outreachCompleted),
+        },
+        careTeam: careTeam(ctx, tasks),
+        tierMovement: tierMovement(ctx),
+        clinicalOutcome: {
+          definition: 'Among patients with an elevated PHQ-9 baseline (> 9) and a later score: response (≥ 50 % drop from baseline) and remission (latest < 5) — docs/indicators.md.',
+          value: { withElevatedBaseline: phq9.elevated, response: rate(phq9.response, phq9.elevated), remission: rate(phq9.remission, phq9.elevated) },
+        },
+        surveyResponse: surveyResponse(ctx, tasks, postVisitInstrument),
+        satisfaction: {
+          definition: 'Post-visit satisfaction (example instrument): mean likelihood to recommend (0-10), NPS (% promoters 9-10 − % detractors 0-6), mean experience (1-5), and response rate (satisfaction responses ÷ post-visit surveys assigned in the period).',
+          value: { responses: scores.length, meanRecommend: mean(scores), nps: netPromoterScore(scores), meanExperience: mean(experience), responseRate: rate(scores.length, assigned) },
+        },
+      };
+    },
   };
 }
 
 export function programmeReport(input: ProgrammeInput, postVisitInstrument = 'satisfaction'): ProgrammeReport {
-  const tasks = byTask(input.taskEvents);
-  return {
-    period: { from: input.from.toISOString(), to: input.to.toISOString() },
-    patients: input.patients.length,
-    reminderEffect: reminderEffect(input),
-    outreachOutcome: outreachOutcome(input, tasks),
-    careTeam: careTeam(input, tasks),
-    tierMovement: tierMovement(input),
-    clinicalOutcome: clinicalOutcome(input),
-    surveyResponse: surveyResponse(input, tasks, postVisitInstrument),
-    satisfaction: satisfaction(input, tasks),
-  };
+  const acc = programmeReportAccumulator(input, postVisitInstrument);
+  for (const p of input.patients) acc.add(p);
+  return acc.result();
 }

@@ -32,25 +32,57 @@ export function median(values: number[]): number | null {
   return s.length % 2 ? (s[mid] as number) : round(((s[mid - 1] as number) + (s[mid] as number)) / 2);
 }
 
-export function programmeSummary(all: PatientIndicators[]): ProgrammeSummary {
+/**
+ * The summary built one patient at a time: a population is read a page at a time and only the
+ * numbers the medians need are kept (three per patient), never the patients' indicators.
+ */
+export function programmeSummaryAccumulator(): { add(p: PatientIndicators): void; result(): ProgrammeSummary } {
   const tiers: Record<Tier, number> = { engaged: 0, 'at-risk': 0, disengaged: 0, unknown: 0 };
-  for (const p of all) tiers[p.engagement.tier]++;
-  const withBaseline = all.filter((p) => p.phq9.baseline && p.phq9.response !== undefined);
-  const met = all.filter((p) => p.phq9.remissionAt12Months.status === 'met').length;
-  const notMet = all.filter((p) => p.phq9.remissionAt12Months.status === 'not-met').length;
-  const pending = all.filter((p) => p.phq9.remissionAt12Months.status === 'pending').length;
+  const scores: number[] = [];
+  const adherence: number[] = [];
+  const noShow: number[] = [];
+  const n = { patients: 0, withBaseline: 0, response: 0, remission: 0, met: 0, notMet: 0, pending: 0, item9: 0, followUps: 0, overdue: 0 };
   return {
-    patients: all.length,
-    tiers,
-    medianEngagementScore: median(all.map((p) => p.engagement.score).filter((s): s is number => s !== null)),
-    medianAdherence: median(all.map((p) => p.appointments.adherence).filter((s): s is number => s !== null)),
-    medianNoShowRate: median(all.map((p) => p.appointments.noShowRate).filter((s): s is number => s !== null)),
-    phq9WithBaseline: withBaseline.length,
-    phq9ResponseShare: withBaseline.length ? round(withBaseline.filter((p) => p.phq9.response === 'response').length / withBaseline.length) : null,
-    phq9RemissionShare: withBaseline.length ? round(withBaseline.filter((p) => p.phq9.remission).length / withBaseline.length) : null,
-    cms159: { met, notMet, pending, rate: met + notMet ? round(met / (met + notMet)) : null },
-    item9Flags: all.filter((p) => p.phq9.item9.flagged).length,
-    phq9FollowUpsDue: all.filter((p) => p.phq9.followUp.due).length,
-    overdueActivities: all.reduce((s, p) => s + p.carePlans.overdue.length, 0),
+    add(p) {
+      n.patients++;
+      tiers[p.engagement.tier]++;
+      if (p.engagement.score !== null) scores.push(p.engagement.score);
+      if (p.appointments.adherence !== null) adherence.push(p.appointments.adherence);
+      if (p.appointments.noShowRate !== null) noShow.push(p.appointments.noShowRate);
+      if (p.phq9.baseline && p.phq9.response !== undefined) {
+        n.withBaseline++;
+        if (p.phq9.response === 'response') n.response++;
+        if (p.phq9.remission) n.remission++;
+      }
+      const status = p.phq9.remissionAt12Months.status;
+      if (status === 'met') n.met++;
+      else if (status === 'not-met') n.notMet++;
+      else if (status === 'pending') n.pending++;
+      if (p.phq9.item9.flagged) n.item9++;
+      if (p.phq9.followUp.due) n.followUps++;
+      n.overdue += p.carePlans.overdue.length;
+    },
+    result() {
+      return {
+        patients: n.patients,
+        tiers: { ...tiers },
+        medianEngagementScore: median(scores),
+        medianAdherence: median(adherence),
+        medianNoShowRate: median(noShow),
+        phq9WithBaseline: n.withBaseline,
+        phq9ResponseShare: n.withBaseline ? round(n.response / n.withBaseline) : null,
+        phq9RemissionShare: n.withBaseline ? round(n.remission / n.withBaseline) : null,
+        cms159: { met: n.met, notMet: n.notMet, pending: n.pending, rate: n.met + n.notMet ? round(n.met / (n.met + n.notMet)) : null },
+        item9Flags: n.item9,
+        phq9FollowUpsDue: n.followUps,
+        overdueActivities: n.overdue,
+      };
+    },
   };
+}
+
+export function programmeSummary(all: PatientIndicators[]): ProgrammeSummary {
+  const acc = programmeSummaryAccumulator();
+  for (const p of all) acc.add(p);
+  return acc.result();
 }

@@ -507,8 +507,18 @@ export const listComputations = (sourceId: string | null): SqlQuery =>
     [sourceId],
   );
 
-export const listModels = (sourceId: string | null): SqlQuery =>
-  q(`SELECT source_id, patient_id, model, indicators FROM patient_models WHERE ($1::text IS NULL OR source_id = $1) ORDER BY source_id, patient_id`, [sourceId]);
+/**
+ * One page of patients' indicators (and models, with `models`), in (source, patient) order after
+ * `after`: the programme figures read the population a page at a time, never all of it at once.
+ */
+export const pageComputations = (sourceId: string | null, after: { sourceId: string; patientId: string } | null, limit: number, models: boolean): SqlQuery =>
+  q(
+    `SELECT source_id, patient_id, indicators${models ? ', model' : ''} FROM patient_models
+     WHERE ($1::text IS NULL OR source_id = $1) AND indicators IS NOT NULL
+       AND ($2::text IS NULL OR (source_id, patient_id) > ($2::text, $3::text))
+     ORDER BY source_id, patient_id LIMIT $4`,
+    [sourceId, after?.sourceId ?? null, after?.patientId ?? null, limit],
+  );
 
 export interface IndicatorInsert {
   indicator: string;

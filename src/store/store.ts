@@ -540,10 +540,26 @@ export class Store {
   }
 
   // ── programme ──
-  /** Every patient's latest engagement model and indicators (the programme report reads mapped facts, per source dialect). */
-  async listModels(sourceId?: string): Promise<{ sourceId: string; patientId: string; model: unknown; indicators: unknown }[]> {
-    const rows = await this.db.query(sql.listModels(sourceId ?? null));
-    return rows.map((r) => ({ sourceId: String(r.source_id), patientId: String(r.patient_id), model: r.model, indicators: r.indicators }));
+  /**
+   * Every patient's latest indicators (and engagement model, with `models`) of a source or of all,
+   * handed to `fn` a page at a time in (source, patient) order: the programme figures read mapped
+   * facts of the whole population with memory bounded by the page.
+   */
+  async forEachComputationPage(
+    options: { sourceId?: string; models: boolean; pageSize?: number },
+    fn: (rows: { sourceId: string; patientId: string; indicators: unknown; model?: unknown }[]) => void | Promise<void>,
+  ): Promise<void> {
+    const limit = options.pageSize ?? 500;
+    let after: { sourceId: string; patientId: string } | null = null;
+    for (;;) {
+      const rows: Record<string, unknown>[] = await this.db.query(sql.pageComputations(options.sourceId ?? null, after, limit, options.models));
+      if (rows.length === 0) return;
+      const page: { sourceId: string; patientId: string; indicators: unknown; model?: unknown }[] = rows.map((r) => ({ sourceId: String(r.source_id), patientId: String(r.patient_id), indicators: r.indicators, ...(options.models ? { model: r.model } : {}) }));
+      await fn(page);
+      if (rows.length < limit) return;
+      const last = page[page.length - 1] as { sourceId: string; patientId: string };
+      after = { sourceId: last.sourceId, patientId: last.patientId };
+    }
   }
 
   /** Records the statuses of fhir-engage's Tasks as read back from the EMR; returns how many were new. */

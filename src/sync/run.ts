@@ -15,7 +15,6 @@ import { choosePullMethod, pullBulk } from '../fhir/bulk-pull';
 import { pullSource, type PullContext, type PullReport } from '../fhir/pull';
 import { readBackOwnTasks, type ReadBackReport } from '../fhir/readback';
 import { createSourceClient, createWriteClient, newTransportStats, type TransportStats } from '../fhir/source-client';
-import type { PatientIndicators } from '../indicators/compute';
 import { programmeSummary, type ProgrammeSummary } from '../indicators/programme';
 import { loadMappings, type MappingSet } from '../mapping/load';
 import { patientOfWithMappings } from '../mapping/patient-of';
@@ -29,7 +28,7 @@ import type { OutboxPayload } from '../writeback/outbox-item';
 import { dryRunBundle } from '../writeback/requests';
 import { holdBack, runStatus } from './completeness';
 import { computeStage } from './compute';
-import { recordProgrammeHistory } from './programme';
+import { loadProgrammeSummary, recordProgrammeHistory } from './programme';
 import { conflict, describeError, EngageError, outcome } from '../errors';
 import { logger } from '../log/logger';
 import type { SyncEvent } from './events';
@@ -340,10 +339,9 @@ async function dispatchStep(state: RunState, capabilities: CapabilityReport): Pr
 /** Totals over the whole source (not just this run) for the summary. */
 async function totalsStep(state: RunState): Promise<void> {
   const { store, source, summary } = state;
-  const computations = await store.listComputations(source.id);
-  summary.programme = programmeSummary(computations.map((c) => c.indicators as PatientIndicators));
+  summary.programme = await loadProgrammeSummary(store, source.id);
   summary.tiers = summary.programme.tiers;
-  summary.patients.total = computations.length;
+  summary.patients.total = summary.programme.patients;
   summary.deadLetters.open = await store.countDeadLetters({ sourceId: source.id });
   if (state.options.dryRun) return;
   // The day's entry stands when this run changed nothing it is computed from: a no-change run

@@ -294,6 +294,26 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect((await store.listComputations('ihm')).map((c) => [c.patientId, c.indicators])).toEqual([['a', { i: 1 }], ['b', { i: 2 }]]);
   });
 
+  test('patients are read a page at a time in (source, patient) order, with or without models; a patient without indicators is left out', async () => {
+    const asOf = new Date('2026-06-05T00:00:00Z');
+    await store.saveComputations('pg-a', ['p3', 'p1', 'p5', 'p2', 'p4'].map((id) => ({ patientId: id, model: { m: id }, indicators: { i: id } })), asOf, 'r1');
+    await store.saveComputations('pg-b', [{ patientId: 'p1', model: { m: 'b1' }, indicators: { i: 'b1' } }], asOf, 'r1');
+    await store.saveComputations('pg-b', [{ patientId: 'p0', model: { m: 'b0' }, indicators: null }], asOf, 'r1');
+    const pages: string[][] = [];
+    await store.forEachComputationPage({ sourceId: 'pg-a', models: true, pageSize: 2 }, (rows) => {
+      pages.push(rows.map((r) => `${r.patientId}:${(r.model as { m: string }).m}:${(r.indicators as { i: string }).i}`));
+    });
+    expect(pages).toEqual([['p1:p1:p1', 'p2:p2:p2'], ['p3:p3:p3', 'p4:p4:p4'], ['p5:p5:p5']]);
+    const all: string[] = [];
+    await store.forEachComputationPage({ models: false, pageSize: 3 }, (rows) => {
+      for (const r of rows) {
+        expect(r.model).toBeUndefined();
+        if (r.sourceId.startsWith('pg-')) all.push(`${r.sourceId}/${r.patientId}`);
+      }
+    });
+    expect(all).toEqual(['pg-a/p1', 'pg-a/p2', 'pg-a/p3', 'pg-a/p4', 'pg-a/p5', 'pg-b/p1']);
+  });
+
   test('patients are recomputed when their resources changed, or once per as-of day', async () => {
     const day1 = new Date('2026-06-01T10:00:00Z');
     await store.upsertResources('rc', 'r1', [{ resource: patient('p1', 'One'), patientId: 'p1' }, { resource: patient('p2', 'Two'), patientId: 'p2' }]);
