@@ -210,13 +210,13 @@ function isPerPatient(source: SourceConfig, type: string): boolean {
 
 const standardPatientOf = patientOfWithMappings({});
 
-/** Processes one search page into what to store and what to dead-letter. Pure apart from validation. */
 /** Whether this version of the resource is the one stored (`seen`: `versionId|lastUpdated` by id). */
 function isStoredVersion(resource: { id?: string; meta?: { versionId?: string; lastUpdated?: string } }, seen: ReadonlyMap<string, string> | undefined): boolean {
   const meta = resource.meta;
   return !!(seen && resource.id && meta?.versionId && meta.lastUpdated && seen.get(resource.id) === `${meta.versionId}|${new Date(meta.lastUpdated).toISOString()}`);
 }
 
+/** Processes one search page into what to store and what to dead-letter. Pure apart from validation. */
 export function classifyEntries(
   entries: BundleEntry[],
   resourceType: string,

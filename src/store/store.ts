@@ -221,12 +221,9 @@ export class Store {
   }
 
   /**
-   * A search page and its checkpoint, committed together. A page that fits one statement is one
-   * statement (one round trip, no transaction around it); a larger one, one transaction.
-   */
-  /**
-   * A search page: its resources, and the checkpoint that goes with them, in one statement when the
-   * page fits one batch (else one transaction).
+   * A search page and its checkpoint (if any), committed together. A page that fits one statement is
+   * one statement (one round trip, no transaction around it); a larger one with a checkpoint, one
+   * transaction.
    */
   async storePage(sourceId: string, runId: string | null, inputs: ResourceInput[], checkpoint?: { resourceType: string; state: unknown }): Promise<UpsertResult> {
     if (!checkpoint || (inputs.length > 0 && inputs.length <= BATCH_ROWS)) return this.upsertRows(sourceId, runId, inputs, checkpoint);
