@@ -98,7 +98,7 @@ export async function openPostgres(options: PgOptions): Promise<Driver> {
       const client = await pool.connect();
       const lost = new AbortController();
       const unlisten = listen(client, (err) => {
-        if (!lost.signal.aborted) lost.abort(storeError(`the database connection holding the lock "${name}" was lost (${err.message}); the work under it stopped`, err));
+        if (!lost.signal.aborted) lost.abort(storeError(`the database connection holding the lock "${name}" was lost (${err.message})`, err));
       });
       let locked = false;
       try {

@@ -29,7 +29,7 @@ import { dryRunBundle } from '../writeback/requests';
 import { holdBack, runStatus } from './completeness';
 import { computeStage } from './compute';
 import { loadProgrammeSummary, recordProgrammeHistory } from './programme';
-import { conflict, describeError, EngageError, outcome } from '../errors';
+import { conflict, describeError, EngageError, outcome, storeError } from '../errors';
 import { logger } from '../log/logger';
 import type { SyncEvent } from './events';
 
@@ -148,6 +148,8 @@ export async function syncSource(store: Store, config: AppConfig, source: Source
   if (result === LOCK_BUSY) throw new SyncBusyError(source.id);
   return result;
 }
+
+const STAGE_NAMES: Record<Extract<SyncEvent, { type: 'stage' }>['stage'], string> = { pull: 'pull', compute: 'compute', dispatch: 'write-back' };
 
 interface RunState {
   store: Store;
@@ -309,8 +311,8 @@ async function computeStep(state: RunState, pulled: PullReport, mappings: Mappin
 /** Write-back: send the outbox (this run's rows and any left by earlier runs). */
 async function dispatchStep(state: RunState, capabilities: CapabilityReport): Promise<void> {
   const { store, source, options, runId, summary, stats, emit } = state;
-  await options.beforeDispatch?.();
   emit({ type: 'stage', stage: 'dispatch' });
+  await options.beforeDispatch?.();
   const writer = createWriteClient(source, stats);
   const writerCaps = source.writeTarget ? await readCapabilities(writer, []) : capabilities;
   const started = performance.now();
@@ -358,7 +360,15 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
   const started = performance.now();
   const runId = options.runId ?? randomUUID();
   const log = logger().child({ sourceId: source.id, runId });
-  const emit = (e: SyncEvent): void => options.onEvent?.(e);
+  // Where the run is, to say where a lost store connection stopped it.
+  let where = 'start-up';
+  const emit = (e: SyncEvent): void => {
+    if (e.type === 'stage') where = STAGE_NAMES[e.stage];
+    else if (e.type === 'type-started') where = `pull of ${e.resourceType}`;
+    options.onEvent?.(e);
+  };
+  let lostDuring = where;
+  lockLost.addEventListener('abort', () => (lostDuring = where), { once: true });
   // Mappings load (and fail) before any work.
   const mappings = loadMappings({ sourceId: source.id, overridesDir: config.mappingsDir });
   const instruments = loadInstruments({ sourceId: source.id, overridesDir: config.mappingsDir });
@@ -393,7 +403,7 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
   } catch (err) {
     // A stop request interrupts; a lost lock connection (another instance may now run this source) fails the run.
     summary.status = options.signal?.aborted && !lockLost.aborted ? 'interrupted' : 'failed';
-    summary.error = describeError(lockLost.aborted ? lockLost.reason : err);
+    summary.error = describeError(lockLost.aborted ? storeError(`${(lockLost.reason as Error).message} during the ${lostDuring}; the run stopped there and the next run resumes from what was stored`, lockLost.reason) : err);
     log.error({ err, event: 'run-failed' }, 'sync run failed');
   } finally {
     clearInterval(heartbeat);

@@ -144,7 +144,7 @@ async function main(): Promise<void> {
     for (const stage of ['pull', 'compute', 'dispatch'] as const) {
       process.stderr.write(`store outage during ${stage}…\n`);
       const r = await storeOutage(pgUrl, stage);
-      say(`| ${stage} | ${r.terminated} | ${r.status} | ${(r.error ?? '').replace(/\|/g, '/').slice(0, 220)} | ${r.nextStatus} | ${r.reconciliation.lost} | ${r.reconciliation.duplicates} | ${r.finalRunWrites} |`);
+      say(`| ${stage} | ${r.terminated} | ${r.status} | ${(r.error ?? '').replace(/\|/g, '/').slice(0, 320)} | ${r.nextStatus} | ${r.reconciliation.lost} | ${r.reconciliation.duplicates} | ${r.finalRunWrites} |`);
       must(r.nextStatus === 'succeeded' && r.reconciliation.lost === 0 && r.reconciliation.duplicates === 0 && r.finalRunWrites === 0, `store outage during ${stage}`);
     }
     say();

@@ -55,7 +55,8 @@ async function terminate(applicationName: string): Promise<number> {
       });
       expect(killed).toBeGreaterThan(0);
       expect(failed.status).toBe('failed');
-      expect(failed.error).toMatch(/connection|terminat/i);
+      // Names where the run stopped and what happens next, not only the lost lock.
+      expect(failed.error).toMatch(/connection .* was lost \(terminating connection due to administrator command\) during the pull of Appointment; the run stopped there and the next run resumes/);
       expect(emr.repo.all('Task')).toHaveLength(0);
       const [recorded] = await store.listRuns({ sourceId: 'outage', limit: 1 });
       expect(recorded).toMatchObject({ id: failed.runId, status: 'failed' });
@@ -82,6 +83,7 @@ async function terminate(applicationName: string): Promise<number> {
       const source = testSource({ id: 'outage-write', baseUrl: emr.baseUrl });
       const failed = await syncSource(store, config, source, { asOf: AS_OF, beforeDispatch: async () => void (await terminate(applicationName)) });
       expect(failed.status).toBe('failed');
+      expect(failed.error).toMatch(/was lost \(.*\) during the write-back; the run stopped there/);
       const next = await syncSource(store, config, source, { asOf: AS_OF });
       expect(next.status).toBe('succeeded');
       const ids = emr.repo.all('Task').flatMap((t) => (t as { identifier?: { value?: string }[] }).identifier?.map((i) => i.value) ?? []);
