@@ -70,6 +70,12 @@ function deadLetterId(req: Request): number {
   return id;
 }
 
+/** The API's paths (from its OpenAPI description) and the methods each takes, HEAD with every GET. */
+const ROUTES = Object.entries((OPENAPI as { paths: Record<string, Record<string, unknown>> }).paths).map(([p, ops]) => {
+  const methods = Object.keys(ops).map((m) => m.toUpperCase());
+  return { path: new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}/?$`), methods: methods.includes('GET') ? [...methods, 'HEAD'] : methods };
+});
+
 export function createApiApp(options: ApiOptions): express.Express {
   const { store, config, runner, metrics } = options;
   const app = express();
@@ -291,7 +297,13 @@ export function createApiApp(options: ApiOptions): express.Express {
   });
   app.use('/api', api);
   mountDashboard(app);
-  app.use((_req: Request, res: Response) => sendOutcome(res, notFoundOutcome('no such route')));
+  app.use((req: Request, res: Response) => {
+    // A known path asked with a method it does not take is 405 with the methods it does (RFC 9110 §15.5.6), not "no such route".
+    const route = ROUTES.find((r) => r.path.test(req.path));
+    if (!route) return sendOutcome(res, notFoundOutcome('no such route'));
+    res.set('Allow', route.methods.join(', '));
+    sendOutcome(res, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported', details: { text: `method not allowed here; this path takes ${route.methods.join(', ')}` } }] }, 405);
+  });
   app.use((err: unknown, req: Request, res: Response, next: express.NextFunction) => {
     if (err instanceof BadQuery) return sendOutcome(res, badRequest(err.message));
     errorMiddleware(err, req, res, next);

@@ -47,7 +47,7 @@ export function requireApiKey(keys: string[], storedDigests: string[] = [], now:
       if (failures.size > 10_000) failures.clear();
       failures.set(client, { count: (current?.count ?? 0) + 1, since: current?.since ?? now() });
       res.set('WWW-Authenticate', 'Bearer realm="fhir-engage"');
-      sendOutcome(res, { ...unauthorized, issue: [{ severity: 'error', code: 'login', details: { text: digests.length === 0 ? 'no API key is configured (FHIR_ENGAGE_API_KEY): this route is disabled' : 'an API key is required (X-API-Key header or Authorization: Bearer)' } }] });
+      sendOutcome(res, { ...unauthorized, issue: [{ severity: 'error', code: 'login', details: { text: digests.length === 0 ? 'no API key is configured (FHIR_ENGAGE_API_KEY): this route is disabled' : presented ? 'the API key was not accepted' : 'an API key is required (X-API-Key header or Authorization: Bearer)' } }] });
       return;
     }
     // Who did it, for audit (a dismissed dead letter): a key's id, never the key.

@@ -60,7 +60,11 @@ describe('auth', () => {
     const none = await request(app).get(path);
     expect(none.status).toBe(401);
     expect(none.body.resourceType).toBe('OperationOutcome');
-    expect((await request(app).get(path).set('X-API-Key', 'wrong')).status).toBe(401);
+    expect(none.body.issue[0].details.text).toContain('an API key is required');
+    const wrong = await request(app).get(path).set('X-API-Key', 'wrong');
+    expect(wrong.status).toBe(401);
+    // A key was sent: saying one is "required" would send the user looking for the wrong fault.
+    expect(wrong.body.issue[0].details.text).toBe('the API key was not accepted');
     expect((await request(app).get(path).set('Authorization', `Bearer ${KEY}`)).status).not.toBe(401);
   });
 
@@ -73,6 +77,17 @@ describe('auth', () => {
 });
 
 describe('routes', () => {
+  test('a known path asked with a method it does not take is 405 with Allow; an unknown path is 404', async () => {
+    const wrongMethod = await request(app).delete('/api/runs').set('X-API-Key', KEY);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.allow).toBe('GET, HEAD');
+    expect(wrongMethod.body.issue[0].details.text).toBe('method not allowed here; this path takes GET, HEAD');
+    const withId = await request(app).get('/api/dead-letters/12/retry').set('X-API-Key', KEY);
+    expect(withId.status).toBe(405);
+    expect(withId.headers.allow).toBe('POST');
+    expect((await request(app).get('/api/nowhere').set('X-API-Key', KEY)).status).toBe(404);
+  });
+
   test('sources never show secrets', async () => {
     const res = await request(app).get('/api/sources').set(auth);
     expect(res.body.sources[0]).toMatchObject({ id: 'clinic', authType: 'none', lastRun: { status: 'partially-failed' } });

@@ -216,6 +216,33 @@ export async function runCase(file: string, c: CorpusCase, ctx: CorpusContext): 
   return { file, kind, expected: c.expect, outcome, code, answer: answer.slice(0, 2000), problems };
 }
 
+/**
+ * One line saying how an input was answered, for the per-input table of docs/reliability.md: the
+ * HTTP status and the OperationOutcome's first issue, or the exit code and the first line that
+ * names an error or warning. Scratch paths are cut to the file's name.
+ */
+export function headline(r: CaseResult): string {
+  let text: string;
+  if (r.kind === 'api') {
+    let issue: string;
+    try {
+      const first = (JSON.parse(r.answer) as { issue?: { details?: { text?: string }; diagnostics?: string }[] }).issue?.[0];
+      issue = first?.details?.text ?? first?.diagnostics ?? '';
+    } catch {
+      issue = r.answer.trim() ? 'not JSON' : '';
+    }
+    text = r.code < 0 ? `connection reset after the answer (${r.answer})` : `HTTP ${r.code}${issue ? `: ${issue}` : ''}`;
+  } else {
+    // The first error or warning (validate prints the verdict line, then its issues); else the verdict.
+    const lines = r.answer.split('\n').map((l) => l.trim()).filter(Boolean);
+    const line = lines.find((l) => /^(error|warning)\b/i.test(l)) ?? (r.code === 0 ? lines[lines.length - 1] : lines[0]) ?? '';
+    text = `exit ${r.code}${line ? `: ${line}` : ''}`;
+  }
+  const escape = (s: string): string => s.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&');
+  const cut = text.replace(new RegExp(`${escape(os.tmpdir())}/\\S*/`, 'g'), '').replaceAll(`${path.join(CORPUS_DIR, '..', '..')}/`, '');
+  return cut.length > 180 ? `${cut.slice(0, 177)}…` : cut;
+}
+
 export async function runCorpus(): Promise<CaseResult[]> {
   const ctx = await openCorpusContext();
   try {

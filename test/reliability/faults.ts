@@ -115,7 +115,7 @@ export async function storeOutage(pgUrl: string, stage: 'pull' | 'compute' | 'di
       asOf: new Date(TEST_ANCHOR),
       onEvent: (e) => {
         if (e.type === 'page' && stage === 'pull' && e.report.pages === 2) void fire();
-        if (e.type === 'computed' && stage === 'compute') void fire();
+        if (e.type === 'stage' && e.stage === 'compute' && stage === 'compute') void fire();
       },
       ...(stage === 'dispatch' ? { afterSend: () => fire() } : {}),
     }).catch((err: unknown) => ({ status: 'threw', error: (err as Error).message }) as unknown as SyncSummary);

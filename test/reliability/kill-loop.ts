@@ -38,7 +38,15 @@ function isWrite(method: string, url: string): boolean {
   return method !== 'GET' && !url.includes('_search') && !url.includes('/oauth2/');
 }
 
-export async function killLoop(options: { store: 'pglite' | 'postgres'; runs: number; seed: number; pgUrl?: string; stages?: readonly Stage[] }): Promise<KillLoopResult> {
+export async function killLoop(options: {
+  store: 'pglite' | 'postgres';
+  runs: number;
+  seed: number;
+  pgUrl?: string;
+  stages?: readonly Stage[];
+  /** Called after each run: its number (from 1), the stage aimed at, and whether the kill came. */
+  onRun?: (run: number, stage: Stage, killed: boolean) => void;
+}): Promise<KillLoopResult> {
   const stages = options.stages ?? STAGES;
   const rng = new Random(options.seed);
   const emr = await seededSandbox({ patients: 12, seed: options.seed % 1000, fixtures: false, invalidResources: 2 }, { quirks: { delayMs: 8 } });
@@ -80,6 +88,7 @@ export async function killLoop(options: { store: 'pglite' | 'postgres'; runs: nu
       const res = await run.done;
       if (res.signal === 'SIGKILL') killed[stage]++;
       else completed++;
+      options.onRun?.(i + 1, stage, res.signal === 'SIGKILL');
     }
     current = undefined;
     decide = () => 'forward';
