@@ -589,6 +589,38 @@ export const purgeBefore = (before: Date): { table: string; query: SqlQuery }[] 
   { table: 'access_log', query: q('DELETE FROM access_log WHERE at < $1 RETURNING id', [before]) },
 ];
 
+/**
+ * Every table that holds a source's rows, for `purge --source` (a clinic leaving the programme). The
+ * access log is not among them: it is the audit record of who read what, kept for its own retention
+ * (FHIR_ENGAGE_AUDIT_RETENTION_DAYS) and holding patient ids, never names or identifier values.
+ */
+export const SOURCE_TABLES = [
+  'resources',
+  'patients_to_compute',
+  'patient_models',
+  'indicator_history',
+  'outbox',
+  'dead_letters',
+  'written_resources',
+  'task_events',
+  'programme_history',
+  'pull_checkpoints',
+  'watermarks',
+  'scheduled_slots',
+  'bulk_export_files',
+  'bulk_exports',
+  'sync_runs',
+] as const;
+export type SourceTable = (typeof SOURCE_TABLES)[number];
+
+/** A source's rows in one table: counted, or removed and counted (never returned: there may be millions). */
+export const sourceRows = (table: SourceTable, sourceId: string, remove: boolean): SqlQuery =>
+  remove
+    ? q(`WITH gone AS (DELETE FROM ${table} WHERE source_id = $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`, [sourceId])
+    : q(`SELECT count(*)::int AS n FROM ${table} WHERE source_id = $1`, [sourceId]);
+
+export const deleteSource = (sourceId: string): SqlQuery => q('DELETE FROM sources WHERE id = $1 RETURNING id', [sourceId]);
+
 // ── monitoring ──────────────────────────────────────────────────────────────
 
 /** Per source: open dead letters, writes not yet acknowledged, and the end of the last successful run. */
@@ -639,11 +671,9 @@ export const ANALYZED_TABLES = ['resources', 'patients_to_compute', 'patient_mod
 /** Fresh planner statistics: PGlite never gathers them by itself, nor does PostgreSQL with autovacuum off. */
 export const analyze = (table: (typeof ANALYZED_TABLES)[number]): SqlQuery => q(`ANALYZE ${table}`, []);
 
-/** Everything stored for a source except its run history (the sandbox is a new EMR each time it starts). */
+/** Everything stored for a source except its run history and schedule (the sandbox is a new EMR each time it starts). */
 export const resetSourceData = (sourceId: string): SqlQuery[] =>
-  ['resources', 'patients_to_compute', 'watermarks', 'pull_checkpoints', 'bulk_export_files', 'bulk_exports', 'patient_models', 'indicator_history', 'written_resources', 'outbox', 'dead_letters', 'task_events', 'programme_history'].map((table) =>
-    q(`DELETE FROM ${table} WHERE source_id = $1`, [sourceId]),
-  );
+  SOURCE_TABLES.filter((table) => table !== 'sync_runs' && table !== 'scheduled_slots').map((table) => q(`DELETE FROM ${table} WHERE source_id = $1`, [sourceId]));
 
 // ── programme: own Tasks read back, figures over time ───────────────────────
 

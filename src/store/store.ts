@@ -306,6 +306,21 @@ export class Store {
     });
   }
 
+  /**
+   * Every row of a source, table by table: counted, or with `remove` deleted in one transaction
+   * (the `sources` row too). Under the source's sync lock, so that no run of it writes meanwhile.
+   */
+  async purgeSource(sourceId: string, remove: boolean): Promise<Record<sql.SourceTable, number> | LockBusy> {
+    return this.tryWithAdvisoryLock(`sync:${sourceId}`, () =>
+      this.transaction(async (tx) => {
+        const rows = {} as Record<sql.SourceTable, number>;
+        for (const table of sql.SOURCE_TABLES) rows[table] = Number((await tx.db.query(sql.sourceRows(table, sourceId, remove)))[0]?.n ?? 0);
+        if (remove) await tx.db.query(sql.deleteSource(sourceId));
+        return rows;
+      }),
+    );
+  }
+
   // ── monitoring ──
   async monitoringGauges(): Promise<{ sourceId: string; openDeadLetters: number; outboxDepth: number; lastSuccess: Date | null }[]> {
     return (await this.db.query(sql.monitoringGauges())).map((r) => ({ sourceId: String(r.source_id), openDeadLetters: Number(r.open_dead_letters), outboxDepth: Number(r.outbox_depth), lastSuccess: dateOrNull(r.last_success) }));
