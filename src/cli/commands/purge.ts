@@ -22,7 +22,7 @@ export function registerPurgeCommand(program: Command, io: CliIo, setExit: (code
   program
     .command('purge')
     .description(
-      'remove history and finished records older than N days (--older-than): indicator history (the value current at the cut-off is kept), programme history, Task events, sent or failed writes, resolved dead letters, closed written resources, finished runs, access log; never pulled resources, open dead letters or writes not yet acknowledged. Or remove every row of a source no longer in the sources file (--source; counts only unless --yes)',
+      'remove old history and finished records (--older-than N days; never pulled resources, open dead letters or unsent writes), or every row of a source that left the programme (--source ID; counted only unless --yes). See docs/operations.md, "Retention"',
     )
     .option('--older-than <days>', 'age in days (at least 1)', parseWholeNumber)
     .option('--source <id>', 'a source removed from the sources file: all its rows (pulled resources, models, indicators, writes, dead letters, runs)')
