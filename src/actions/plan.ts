@@ -13,6 +13,7 @@ import { ENGAGE_CODES, type ActionSettings, type RuleName } from './settings';
 import { plannedReminders, reminderChannel, reminderIdentifiers, reminderInputs, reminderTaskFields, remindable } from './reminders';
 import { periodicWindow, postVisitWindows, surveyTaskFields } from './surveys';
 import { satisfactionResponses } from '../indicators/satisfaction';
+import { TERMINAL_TASK_STATUSES } from '../indicators/task-status';
 
 export interface DesiredUpsert {
   op: 'upsert';
@@ -330,7 +331,6 @@ const CLOSE_REASON: Partial<Record<RuleName, string>> = {
 };
 
 /** Task statuses that end a Task: nothing closes it again (fhir-engage completed it, or it ended in the EMR). */
-const TERMINAL = new Set(['completed', 'cancelled', 'failed', 'rejected', 'entered-in-error']);
 
 export function planPatient(ind: PatientIndicators, model: EngagementModel, written: WrittenResource[], settings: ActionSettings, now: Date): PlanResult {
   const ctx: RuleContext = { patientId: model.patientId, now, settings };
@@ -344,7 +344,7 @@ export function planPatient(ind: PatientIndicators, model: EngagementModel, writ
   const writes: DesiredWrite[] = desired.filter((d) => byId.get(d.identifier)?.state !== 'handled-by-person');
   const forget: string[] = [];
   for (const w of written) {
-    if (w.resourceType !== 'Task' || wanted.has(w.identifierValue) || w.state === 'closed' || (w.state === 'open' && w.status !== null && TERMINAL.has(w.status))) continue;
+    if (w.resourceType !== 'Task' || wanted.has(w.identifierValue) || w.state === 'closed' || (w.state === 'open' && w.status !== null && TERMINAL_TASK_STATUSES.has(w.status))) continue;
     const rule = w.rule as RuleName;
     if (settings.disabled.includes(rule)) continue;
     if (w.state === 'handled-by-person') {

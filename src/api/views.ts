@@ -8,6 +8,7 @@ import type { PatientIndicators } from '../indicators/compute';
 import type { EngagementModel } from '../mapping/model';
 import { phq9Band, scoredResponses } from '../indicators/phq9';
 import { gad7Band } from '../indicators/gad7';
+import { TERMINAL_TASK_STATUSES } from '../indicators/task-status';
 
 export interface Band {
   band: string;
@@ -80,6 +81,14 @@ export function patientOverview(input: PatientOverviewInput): Record<string, unk
   const reminders = input.written.filter((w) => w.rule === 'appointment-reminder');
   const lastStatus = new Map<string, TaskEvent>();
   for (const e of [...input.taskEvents].sort((a, b) => a.changedAt.getTime() - b.changedAt.getTime())) lastStatus.set(e.identifierValue, e);
+  // A Task fhir-engage closed carries the EMR's answer to the close; a read-back seen before the
+  // close still says "requested". Only a terminal status read back (the same, or a person's) is
+  // newer than the close. (The EMR's times and ours are different clocks: they are not compared.)
+  const statusInEmr = (w: WrittenResource): string | null => {
+    const seen = lastStatus.get(w.identifierValue)?.status;
+    if (w.state === 'closed' && w.status !== null && TERMINAL_TASK_STATUSES.has(w.status) && (seen === undefined || !TERMINAL_TASK_STATUSES.has(seen))) return w.status;
+    return seen ?? w.status;
+  };
   return {
     sourceId: input.sourceId,
     patientId: input.patientId,
@@ -105,12 +114,12 @@ export function patientOverview(input: PatientOverviewInput): Record<string, unk
       .filter((a) => a.start && Date.parse(a.start) >= asOf.getTime() && a.status === 'upcoming')
       .sort((a, b) => Date.parse(a.start as string) - Date.parse(b.start as string))
       .slice(0, 20)
-      .map((a) => ({ id: a.id, start: a.start, status: a.status, reminders: reminders.filter((r) => r.identifierValue.includes(`/appointment-reminder/${a.id}/`)).map((r) => ({ state: r.state, status: lastStatus.get(r.identifierValue)?.status ?? r.status })) })),
+      .map((a) => ({ id: a.id, start: a.start, status: a.status, reminders: reminders.filter((r) => r.identifierValue.includes(`/appointment-reminder/${a.id}/`)).map((r) => ({ state: r.state, status: statusInEmr(r) })) })),
     written: input.written.map((w) => ({
       resourceType: w.resourceType,
       rule: w.rule,
       state: w.state,
-      statusInEmr: lastStatus.get(w.identifierValue)?.status ?? w.status,
+      statusInEmr: statusInEmr(w),
       serverId: w.serverId,
       updatedAt: w.updatedAt,
     })),

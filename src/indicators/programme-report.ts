@@ -11,6 +11,7 @@ import type { Tier } from './engagement';
 import { median } from './programme';
 import { netPromoterScore, satisfactionResponses } from './satisfaction';
 import { round } from './time';
+import { TERMINAL_TASK_STATUSES } from './task-status';
 
 const DAY_MS = 86_400_000;
 
@@ -71,7 +72,6 @@ export function percentile90(values: number[]): number | null {
 
 /** Care-team work: Tasks a person is meant to act on (not reminders or surveys, which patients and messaging platforms act on). */
 const CARE_TEAM_RULES = new Set(['outreach-no-shows', 'phq9-follow-up', 'overdue-activity', 'phq9-item9-safety', 'reminder-no-channel']);
-const TERMINAL = new Set(['completed', 'cancelled', 'failed', 'rejected', 'entered-in-error']);
 const TIER_ORDER: Record<Tier, number> = { disengaged: 0, 'at-risk': 1, engaged: 2, unknown: -1 };
 
 /** The events of each Task, oldest first, keyed by source and identifier. */
@@ -94,7 +94,7 @@ function careTeam(input: ProgrammeContext, tasks: Map<string, TaskEvent[]>): Pro
     const rule = list[0]?.rule;
     if (!rule || !CARE_TEAM_RULES.has(rule)) continue;
     const done = list.find((e) => e.status === 'completed');
-    const ended = list.find((e) => TERMINAL.has(e.status));
+    const ended = list.find((e) => TERMINAL_TASK_STATUSES.has(e.status));
     if (done && inPeriod(done.changedAt.getTime(), input.from, input.to)) {
       // From when the Task was put in the EMR (its first status seen, "requested"): authoredOn can be back-dated to its reason.
       const authored = list.find((e) => e.status === 'requested')?.changedAt ?? done.authoredOn ?? list[0]?.changedAt;
@@ -106,7 +106,7 @@ function careTeam(input: ProgrammeContext, tasks: Map<string, TaskEvent[]>): Pro
     }
     const asOfTo = list.filter((e) => e.changedAt.getTime() < input.to.getTime());
     const latest = asOfTo[asOfTo.length - 1];
-    if (latest && !TERMINAL.has(latest.status)) {
+    if (latest && !TERMINAL_TASK_STATUSES.has(latest.status)) {
       const owner = latest.owner ?? 'unassigned';
       openByOwner[owner] = (openByOwner[owner] ?? 0) + 1;
     }
