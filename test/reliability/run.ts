@@ -201,7 +201,11 @@ async function main(): Promise<void> {
   say();
   say(`Runtime dependencies pinned by package-lock.json (lockfile v${chain.lockfileVersion}, installed with \`npm ci\`): ${chain.packages.length} packages; licences: ${[...new Set(chain.packages.map((p) => p.license))].sort().map((l) => `${l} ${chain.packages.filter((p) => p.license === l).length}`).join(', ')}; copyleft: ${chain.copyleft.length ? chain.copyleft.join(', ') : 'none'}.`);
   say(`npm audit (runtime dependencies): ${chain.audit.checked ? Object.entries(chain.audit.vulnerabilities).map(([k, v]) => `${k} ${v}`).join(', ') : `not checked (${chain.audit.reason})`}.`);
+  const scripts = chain.installScripts;
+  const undecided = scripts.filter((p) => p.allowed === undefined);
+  say(`Install scripts (every package with one, runtime or development): ${scripts.length ? scripts.map((p) => `${p.name}@${p.version} ${p.allowed === undefined ? '**not decided**' : p.allowed ? 'allowed' : 'not run'}`).join(', ') : 'none'}; decided in package.json's \`allowScripts\`.`);
   must(chain.copyleft.length === 0, 'a copyleft runtime dependency');
+  must(undecided.length === 0, `install scripts not decided in package.json allowScripts: ${undecided.map((p) => p.name).join(', ')}`);
   if (chain.audit.checked) must((chain.audit.vulnerabilities.high ?? 0) + (chain.audit.vulnerabilities.critical ?? 0) === 0, 'high or critical vulnerabilities in runtime dependencies');
   say();
   say('<details><summary>Runtime dependencies and their licences</summary>');

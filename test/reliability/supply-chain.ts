@@ -1,7 +1,9 @@
 /**
  * Supply chain, offline-friendly: the runtime dependency tree as the lockfile pins it, each package's
  * licence (copyleft licences flagged), and `npm audit` when the registry answers — "not checked" when
- * it does not, rather than a failure of the whole suite.
+ * it does not, rather than a failure of the whole suite. Install scripts: every package of the lockfile
+ * that has one must be named in package.json's allowScripts (npm 11), so that a new dependency's
+ * script is decided on, not run unseen.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,6 +15,21 @@ export interface SupplyChainResult {
   copyleft: string[];
   lockfileVersion: number | undefined;
   audit: { checked: false; reason: string } | { checked: true; vulnerabilities: Record<string, number> };
+  /** Packages with an install script, and what allowScripts says of each (undefined: nothing). */
+  installScripts: { name: string; version: string; allowed: boolean | undefined }[];
+}
+
+function installScripts(): SupplyChainResult['installScripts'] {
+  const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string; hasInstallScript?: boolean }> };
+  const allow = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> }).allowScripts ?? {};
+  return Object.entries(lock.packages)
+    .filter(([p, meta]) => p.startsWith('node_modules/') && meta.hasInstallScript)
+    .map(([p, meta]) => {
+      const name = p.replace(/^.*node_modules\//, '');
+      const version = meta.version ?? '?';
+      return { name, version, allowed: allow[`${name}@${version}`] ?? allow[name] };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -53,5 +70,5 @@ export async function supplyChain(): Promise<SupplyChainResult> {
   } catch {
     result = { checked: false, reason: (audit.stderr.split('\n').find((l) => l.trim()) ?? 'npm audit did not answer').slice(0, 200) };
   }
-  return { packages, copyleft, lockfileVersion, audit: result };
+  return { packages, copyleft, lockfileVersion, audit: result, installScripts: installScripts() };
 }
