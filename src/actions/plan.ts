@@ -330,8 +330,6 @@ const CLOSE_REASON: Partial<Record<RuleName, string>> = {
   'post-visit-survey': 'the window to answer closed without a response',
 };
 
-/** Task statuses that end a Task: nothing closes it again (fhir-engage completed it, or it ended in the EMR). */
-
 export function planPatient(ind: PatientIndicators, model: EngagementModel, written: WrittenResource[], settings: ActionSettings, now: Date): PlanResult {
   const ctx: RuleContext = { patientId: model.patientId, now, settings };
   const byId = new Map(written.map((w) => [w.identifierValue, w]));
@@ -344,6 +342,7 @@ export function planPatient(ind: PatientIndicators, model: EngagementModel, writ
   const writes: DesiredWrite[] = desired.filter((d) => byId.get(d.identifier)?.state !== 'handled-by-person');
   const forget: string[] = [];
   for (const w of written) {
+    // A Task that ended (fhir-engage completed it, or it ended in the EMR) is never closed again.
     if (w.resourceType !== 'Task' || wanted.has(w.identifierValue) || w.state === 'closed' || (w.state === 'open' && w.status !== null && TERMINAL_TASK_STATUSES.has(w.status))) continue;
     const rule = w.rule as RuleName;
     if (settings.disabled.includes(rule)) continue;
