@@ -150,6 +150,12 @@ test('the programme view shows the tier chart and the NPS, with definitions on h
   await login(page, KEY);
   await page.getByRole('link', { name: 'Programme' }).click();
   await page.getByTestId('tier-chart').waitFor();
+  // The period opens on the 30 days up to the latest run's as-of day (the end exclusive), not on today.
+  const [latest] = await store.listRuns({ limit: 1 });
+  const day = (d: Date): string => d.toISOString().slice(0, 10);
+  const end = new Date(Date.UTC(latest!.asOf.getUTCFullYear(), latest!.asOf.getUTCMonth(), latest!.asOf.getUTCDate() + 1));
+  expect(await page.locator('#p-to').inputValue()).toBe(day(end));
+  expect(await page.locator('#p-from').inputValue()).toBe(day(new Date(end.getTime() - 30 * 86_400_000)));
   expect(await page.getByTestId('tier-chart').boundingBox()).toMatchObject({ width: expect.any(Number) });
   expect(await page.getByTestId('nps').textContent()).toMatch(/^NPS (-?\d+|n\/a)$/);
   expect(await page.getByText('Reminder effect', { exact: true }).getAttribute('title')).toMatch(/\S{10,}/);

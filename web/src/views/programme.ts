@@ -42,9 +42,22 @@ function card(title: string, definition: string, ...body: (Node | string)[]): HT
   return h('section', { class: 'card figure' }, h('h2', {}, defined(title, definition)), ...body);
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * The 30 days up to and including the day of the latest run's as-of (the end is exclusive: the next
+ * midnight, UTC). A store computed at another instant than today (a back-computation, a simulated
+ * clinic) opens on its own figures, not on a month it holds nothing of.
+ */
+async function defaultPeriod(): Promise<{ from: Date; to: Date }> {
+  const { runs } = await get<{ runs: { asOf: string }[] }>('/runs?limit=1');
+  const asOf = runs[0] ? new Date(runs[0].asOf) : new Date();
+  const to = new Date(Date.UTC(asOf.getUTCFullYear(), asOf.getUTCMonth(), asOf.getUTCDate() + 1));
+  return { from: new Date(to.getTime() - 30 * DAY_MS), to };
+}
+
 export async function programmeView(main: HTMLElement, period?: { from: string; to: string }): Promise<void> {
-  const to = period ? new Date(period.to) : new Date();
-  const from = period ? new Date(period.from) : new Date(to.getTime() - 30 * 86_400_000);
+  const { from, to } = period ? { from: new Date(period.from), to: new Date(period.to) } : await defaultPeriod();
   const data = await get<{ summary: Summary; report: Report; history: History[] }>(`/programme?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
   const fromInput = h('input', { type: 'date', id: 'p-from', value: isoDay(from), required: true });
   const toInput = h('input', { type: 'date', id: 'p-to', value: isoDay(to), required: true });
