@@ -21,8 +21,8 @@ const full = args.includes('--full');
 const seedArg = args.indexOf('--seed');
 const seed = seedArg >= 0 ? Number(args[seedArg + 1]) : Date.now() % 100_000;
 const pgUrl = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
-/** Kills per store: 10 on each store in CI (20 in all), 100 on each with --full. */
-const killRuns = full ? 100 : 10;
+/** Kills per store: 20 in CI (four in each stage), 100 with --full (twenty in each). */
+const killRuns = full ? 100 : 20;
 
 const failures: string[] = [];
 const lines: string[] = [];
