@@ -22,6 +22,14 @@ function fresh(): { defs: Defs; core: Core } {
   return { defs, core };
 }
 
+/** A fresh process's view: the definitions cache at `cache`, the given types indexed. */
+function indexedFrom(cache: string, types: string[]): { defs: Defs; core: Core } {
+  const view = fresh();
+  view.defs.useDefinitionsCache(cache);
+  view.defs.ensureTypesIndexed(types);
+  return view;
+}
+
 function typeOf(core: Core, expression: string, resource: object): string | undefined {
   return core.evalFhirPathTyped(expression, [core.toTypedValue(resource)])[0]?.type;
 }
@@ -37,9 +45,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 test('a first use builds the cache; results are typed by the definitions (instant, date), as with everything indexed', () => {
   const cache = path.join(dir, 'cache');
-  const { defs, core } = fresh();
-  defs.useDefinitionsCache(cache);
-  defs.ensureTypesIndexed(['Appointment', 'Patient']);
+  const { core } = indexedFrom(cache, ['Appointment', 'Patient']);
   expect(typeOf(core, 'start', appointment)).toBe('instant');
   expect(typeOf(core, 'birthDate', patient)).toBe('date');
   expect(existsSync(path.join(cache, '.complete'))).toBe(true);
@@ -53,27 +59,19 @@ test('a first use builds the cache; results are typed by the definitions (instan
 
 test('a later process reads the cache, not the package file', () => {
   const cache = path.join(dir, 'cache');
-  const first = fresh();
-  first.defs.useDefinitionsCache(cache);
-  first.defs.ensureTypesIndexed(['Patient']);
+  indexedFrom(cache, ['Patient']);
   // Take Patient out of a complete cache: a process that reads the cache finds no definition and
   // FHIRPath falls back to reading without a schema (a plain string), which shows where it looked.
   unlinkSync(path.join(cache, 'Patient.json'));
-  const later = fresh();
-  later.defs.useDefinitionsCache(cache);
-  later.defs.ensureTypesIndexed(['Patient']);
+  const later = indexedFrom(cache, ['Patient']);
   expect(typeOf(later.core, 'birthDate', patient)).toBe('string');
 });
 
 test('a damaged cache file is rebuilt from the package', () => {
   const cache = path.join(dir, 'cache');
-  const first = fresh();
-  first.defs.useDefinitionsCache(cache);
-  first.defs.ensureTypesIndexed(['Appointment']);
+  indexedFrom(cache, ['Appointment']);
   writeFileSync(path.join(cache, 'Appointment.json'), '{"resourceType": "Struc');
-  const later = fresh();
-  later.defs.useDefinitionsCache(cache);
-  later.defs.ensureTypesIndexed(['Appointment']);
+  const later = indexedFrom(cache, ['Appointment']);
   expect(typeOf(later.core, 'start', appointment)).toBe('instant');
   expect(JSON.parse(readFileSync(path.join(cache, 'Appointment.json'), 'utf8'))).toMatchObject({ id: 'Appointment' });
 });
@@ -81,9 +79,7 @@ test('a damaged cache file is rebuilt from the package', () => {
 test('where no cache can be written (a read-only install), definitions still come from the package', () => {
   const blocked = path.join(dir, 'a-file');
   writeFileSync(blocked, '');
-  const { defs, core } = fresh();
-  defs.useDefinitionsCache(path.join(blocked, 'cache'));
-  defs.ensureTypesIndexed(['Appointment', 'NotAType', '../etc']);
+  const { core } = indexedFrom(path.join(blocked, 'cache'), ['Appointment', 'NotAType', '../etc']);
   expect(typeOf(core, 'start', appointment)).toBe('instant');
   expect(existsSync(path.join(dir, 'a-file.tmp'))).toBe(false);
 });

@@ -7,6 +7,8 @@ import pg from 'pg';
 import type { Driver } from '../../src/store/driver';
 import { openPglite } from '../../src/store/pglite-driver';
 import { openPostgres } from '../../src/store/pg-driver';
+import { migrate } from '../../src/store/migrate';
+import { Store } from '../../src/store/store';
 
 export interface DriverFactory {
   name: 'pglite' | 'postgres';
@@ -48,4 +50,21 @@ export function driverFactories(): DriverFactory[] {
     });
   }
   return list;
+}
+
+/**
+ * A migrated store on one driver for the tests of a describe block: opened before them (handed to
+ * `opened`), closed and its schema dropped after them.
+ */
+export function useMigratedStore(factory: DriverFactory, opened: (driver: Driver, store: Store) => void): void {
+  let driver: Driver | undefined;
+  beforeAll(async () => {
+    driver = await factory.open();
+    await migrate(driver);
+    opened(driver, new Store(driver, driver));
+  });
+  afterAll(async () => {
+    await driver?.close();
+    await factory.cleanup();
+  });
 }

@@ -4,7 +4,7 @@
  */
 import { badRequest } from '../../src/errors';
 import type { Patient } from '@medplum/fhirtypes';
-import { driverFactories } from '../helpers/drivers';
+import { driverFactories, useMigratedStore } from '../helpers/drivers';
 import type { Driver } from '../../src/store/driver';
 import { LOCK_BUSY } from '../../src/store/driver';
 import { migrate, migrationStatus } from '../../src/store/migrate';
@@ -21,16 +21,9 @@ const patient = (id: string, family: string, lastUpdated = '2026-01-01T00:00:00.
 describe.each(driverFactories())('store conformance on $name', (factory) => {
   let driver: Driver;
   let store: Store;
-
-  beforeAll(async () => {
-    driver = await factory.open();
-    await migrate(driver);
-    store = new Store(driver, driver);
-  });
-
-  afterAll(async () => {
-    await driver.close();
-    await factory.cleanup();
+  useMigratedStore(factory, (d, s) => {
+    driver = d;
+    store = s;
   });
 
   test('stored resources and models are compressed with lz4 where the server has it (PostgreSQL), with the default on PGlite', async () => {

@@ -7,11 +7,10 @@
 import os from 'node:os';
 import { loadConfig } from '../../src/config/load';
 import { LOCK_BUSY, type Driver } from '../../src/store/driver';
-import { migrate } from '../../src/store/migrate';
 import { SOURCE_TABLES } from '../../src/store/queries';
 import { Store } from '../../src/store/store';
 import { syncSource } from '../../src/sync/run';
-import { driverFactories } from '../helpers/drivers';
+import { driverFactories, useMigratedStore } from '../helpers/drivers';
 import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
 import { testSource } from '../helpers/source';
 
@@ -20,16 +19,9 @@ const config = loadConfig({ env: {}, cwd: os.tmpdir() });
 describe.each(driverFactories())('purging a source on $name', (factory) => {
   let driver: Driver;
   let store: Store;
-
-  beforeAll(async () => {
-    driver = await factory.open();
-    await migrate(driver);
-    store = new Store(driver, driver);
-  });
-
-  afterAll(async () => {
-    await driver.close();
-    await factory.cleanup();
+  useMigratedStore(factory, (d, s) => {
+    driver = d;
+    store = s;
   });
 
   async function rowsOf(sourceId: string): Promise<Record<string, number>> {
