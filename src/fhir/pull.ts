@@ -12,6 +12,7 @@ import { badRequest, describeError, EngageError, HttpError, outcome } from '../e
 import { patientDeadLetter, patientOfWithMappings, type PatientOf } from '../mapping/patient-of';
 import { patientIdentifierIndex, type PatientRefContext } from '../mapping/patient-ref';
 import { resourceContentHash } from '../store/content-hash';
+import { isDataRefusal, sqlState } from '../store/refusal';
 import type { Store } from '../store/store';
 import type { DeadLetterInput, ResourceInput, UpsertResult } from '../store/types';
 import type { ResourceValidator } from '../validation/validator';
@@ -199,6 +200,18 @@ function later(a: string | undefined, b: string | undefined): string | undefined
   return Date.parse(a) >= Date.parse(b) ? a : b;
 }
 
+function mergeUpserts(results: UpsertResult[]): UpsertResult | undefined {
+  if (results.length === 0) return undefined;
+  const patients = new Set(results.flatMap((r) => r.changedPatients));
+  return {
+    inserted: results.reduce((n, r) => n + r.inserted, 0),
+    updated: results.reduce((n, r) => n + r.updated, 0),
+    unchanged: results.reduce((n, r) => n + r.unchanged, 0),
+    changedPatients: [...patients].sort(),
+    changed: results.flatMap((r) => r.changed),
+  };
+}
+
 function nextLink(bundle: Bundle): string | undefined {
   return bundle.link?.find((l) => l.relation === 'next')?.url;
 }
@@ -355,10 +368,71 @@ export class SourcePuller {
     await this.accountBatch(report, prepared, written);
   }
 
-  /** Stores a prepared batch: one statement for a plain page, else a transaction. Touches no report. */
-  private async writeBatch(report: TypeReport, { page, rows, maxLastUpdated }: PreparedBatch, options: WriteOptions): Promise<WrittenBatch> {
-    const { source, store, runId } = this.ctx;
+  /**
+   * Stores a prepared batch: one statement for a plain page, else a transaction. Touches no report.
+   * A batch the store refuses for its data (isDataRefusal) costs only the resources it refuses:
+   * see writeNarrowed.
+   */
+  private async writeBatch(report: TypeReport, prepared: PreparedBatch, options: WriteOptions): Promise<WrittenBatch> {
     const started = performance.now();
+    let result: Omit<WrittenBatch, 'ms'>;
+    try {
+      result = await this.writeOnce(report, prepared, options);
+    } catch (err) {
+      if (!isDataRefusal(err)) throw err;
+      result = await this.writeNarrowed(report, prepared, options);
+    }
+    return { ...result, ms: performance.now() - started };
+  }
+
+  /**
+   * The batch again, its resources stored in halves until the ones the store refuses are found
+   * alone: those become dead letters (named, with the SQLSTATE, never the driver's text, which may
+   * quote the value), the rest is stored, and then the dead letters, checkpoint and `save` commit
+   * together as they would have. Upserts are idempotent, so a half stored before a failure is
+   * stored again as unchanged.
+   */
+  private async writeNarrowed(report: TypeReport, { page, rows, maxLastUpdated }: PreparedBatch, options: WriteOptions): Promise<Omit<WrittenBatch, 'ms'>> {
+    const { source, store, runId } = this.ctx;
+    const refused: DeadLetterInput[] = [];
+    const stored: UpsertResult[] = [];
+    const storeRows = async (part: ResourceInput[]): Promise<void> => {
+      try {
+        stored.push(await store.upsertResources(source.id, runId, part));
+      } catch (err) {
+        if (!isDataRefusal(err)) throw err;
+        if (part.length > 1) {
+          const half = Math.ceil(part.length / 2);
+          await storeRows(part.slice(0, half));
+          await storeRows(part.slice(half));
+          return;
+        }
+        const { resource } = part[0] as ResourceInput;
+        const name = `${resource.resourceType}/${resource.id ?? '?'}`;
+        refused.push({
+          sourceId: source.id,
+          runId,
+          stage: 'pull',
+          resourceType: resource.resourceType,
+          resourceId: resource.id,
+          payload: resource,
+          outcome: outcome('exception', `${name} was refused by the store (SQLSTATE ${sqlState(err) ?? sqlState((err as { cause?: unknown }).cause)}); nothing of it is stored, the rest of its page is`, [report.resourceType]),
+        });
+      }
+    };
+    await storeRows(rows);
+    const dead = [...(options.dead ?? []), ...page.dead, ...refused];
+    const added = await store.transaction(async (tx) => {
+      const n = dead.length ? await tx.addDeadLetters(dead) : 0;
+      if (options.checkpoint !== undefined) await tx.saveCheckpoint(source.id, report.resourceType, runId, options.checkpoint);
+      await options.save?.(tx, maxLastUpdated);
+      return n;
+    });
+    return { upserted: mergeUpserts(stored), dead: added };
+  }
+
+  private async writeOnce(report: TypeReport, { page, rows, maxLastUpdated }: PreparedBatch, options: WriteOptions): Promise<Omit<WrittenBatch, 'ms'>> {
+    const { source, store, runId } = this.ctx;
     const dead = [...(options.dead ?? []), ...page.dead];
     const checkpoint = options.checkpoint;
     const result =
@@ -372,7 +446,7 @@ export class SourcePuller {
             await options.save?.(tx, maxLastUpdated);
             return { upserted, dead: added };
           });
-    return { ...result, ms: performance.now() - started };
+    return result;
   }
 
   /** A stored batch counted in its type's report (in page order), then announced. */

@@ -5,6 +5,7 @@
 import type { Db, Driver, LockBusy, SqlQuery } from './driver';
 import * as sql from './queries';
 import { contentHash, resourceContentHash } from './content-hash';
+import { replaceForbiddenCharacters, storableCopy } from '../validation/json-safety';
 import type {
   BulkExportState,
   DeadLetter,
@@ -470,17 +471,23 @@ export class Store {
     for (const batch of chunks(items, BATCH_ROWS)) {
       const rows = await this.db.query(
         sql.insertDeadLetters(
-          batch.map((i) => ({
-            sourceId: i.sourceId,
-            runId: i.runId ?? null,
-            stage: i.stage,
-            resourceType: i.resourceType ?? null,
-            resourceId: i.resourceId ?? null,
-            payload: i.payload,
-            outcome: i.outcome,
-            // Only a resource has an identity to deduplicate on; other dead letters are all kept.
-            payloadHash: i.resourceId && i.payload !== undefined ? contentHash(i.payload) : null,
-          })),
+          batch.map((i) => {
+            // What a dead letter keeps must be storable whatever the EMR sent (a NUL, an unpaired
+            // surrogate, a resource nested 500 deep): it is why the resource is a dead letter.
+            const payload = storableCopy(i.payload);
+            const resourceId = i.resourceId == null ? null : replaceForbiddenCharacters(i.resourceId);
+            return {
+              sourceId: i.sourceId,
+              runId: i.runId ?? null,
+              stage: i.stage,
+              resourceType: i.resourceType == null ? null : replaceForbiddenCharacters(i.resourceType),
+              resourceId,
+              payload,
+              outcome: storableCopy(i.outcome),
+              // Only a resource has an identity to deduplicate on; other dead letters are all kept.
+              payloadHash: resourceId && payload !== undefined ? contentHash(payload) : null,
+            };
+          }),
         ),
       );
       n += rows.length;

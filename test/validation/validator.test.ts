@@ -144,6 +144,19 @@ describe('fhir-engage validate', () => {
     expect(JSON.parse(ok.stdout.trim())).toEqual({ where: path.join(dir, 'good.json'), resourceType: 'Appointment', id: 'a1', valid: true });
   });
 
+  test('a file nesting extensions 500 deep, or holding a NUL, is reported as invalid with its path, not as an unexpected error', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-validate-hostile-'));
+    let ext: Record<string, unknown> = { url: 'https://ehr.test/leaf', valueString: 'x' };
+    for (let i = 0; i < 500; i++) ext = { url: 'https://ehr.test/nest', extension: [ext] };
+    writeFileSync(path.join(dir, 'deep.json'), JSON.stringify({ resourceType: 'Patient', id: 'deep', extension: [ext] }));
+    writeFileSync(path.join(dir, 'nul.json'), JSON.stringify({ resourceType: 'Patient', id: 'nul', name: [{ family: 'a\u0000b' }] }));
+    const res = runCliProcess(['validate', dir]);
+    expect(res.status).toBe(1);
+    expect(res.stdout + res.stderr).not.toMatch(/unexpected error/i);
+    expect(res.stdout).toMatch(/Patient\/deep: INVALID\n {2}error structure: Patient\.extension\[0\]\.extension\[0\].* nests deeper than 100 levels/);
+    expect(res.stdout).toContain('Patient/nul: INVALID\n  error value: Patient.name[0].family contains a character FHIR forbids');
+  });
+
   test('a missing path is a usage error', () => {
     const res = runCliProcess(['validate', '/nonexistent/file.json']);
     expect(res.status).toBe(2);

@@ -1,0 +1,21 @@
+/**
+ * Whether the database refused a statement because of the data in it, as opposed to being
+ * unreachable, overloaded or mis-migrated. Only a refusal of the data can be narrowed down to the
+ * rows that cause it (pull.ts stores the rest of a page and dead-letters those rows); any other
+ * failure stops the stage and is retried by the next run with nothing lost.
+ *
+ * SQLSTATE classes (PostgreSQL Appendix A, the same codes in PGlite):
+ * 22 data exception (e.g. 22P05 untranslatable character: `\u0000` in JSONB),
+ * 23 integrity constraint violation, 54 program limit exceeded (e.g. 54001 nested too deep).
+ */
+const DATA_CLASSES = new Set(['22', '23', '54']);
+
+export function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+export function isDataRefusal(err: unknown): boolean {
+  const code = sqlState(err) ?? sqlState((err as { cause?: unknown } | null)?.cause);
+  return code !== undefined && DATA_CLASSES.has(code.slice(0, 2));
+}
