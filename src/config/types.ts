@@ -53,6 +53,25 @@ export interface SourceConfig {
   proxy?: ProxySettings;
   /** How resources are fetched: searches, or Bulk Data `$export` (docs in config.schema.json). */
   pull: { method: 'search' | 'bulk' | 'auto'; bulk: BulkSettings };
+  /** Origins besides the base URL's that the server's URLs may point to (config.schema.json). */
+  allowedOrigins?: string[];
+  /** Bounds on what the server sends and how long a run takes; defaults in DEFAULT_LIMITS. */
+  limits?: Partial<SourceLimits>;
+}
+
+export interface SourceLimits {
+  maxResponseMB: number;
+  maxInflationRatio: number;
+  maxEntriesPerPage: number;
+  maxPagesPerSearch: number;
+  runDeadlineMinutes: number;
+}
+
+/** The schema's defaults for `limits` (config.schema.json documents each), for sources built in code. */
+export const DEFAULT_LIMITS: SourceLimits = { maxResponseMB: 64, maxInflationRatio: 100, maxEntriesPerPage: 10, maxPagesPerSearch: 100_000, runDeadlineMinutes: 360 };
+
+export function sourceLimits(source: Pick<SourceConfig, 'limits'>): SourceLimits {
+  return { ...DEFAULT_LIMITS, ...source.limits };
 }
 
 /** The schema's defaults for `pull`, for sources built in code (the embedded sandbox, tests). */

@@ -14,7 +14,7 @@
  * overlap) and nothing between the two is lost.
  */
 import type { BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
-import type { BulkSettings, SourceConfig } from '../config/types';
+import { sourceLimits, type BulkSettings, type SourceConfig } from '../config/types';
 import { describeError, HttpError, outcome } from '../errors';
 import { redactUrl } from '../log/redact';
 import type { BulkExportState, BulkFileState, DeadLetterInput } from '../store/types';
@@ -252,7 +252,8 @@ async function storeFile(puller: SourcePuller, ctx: BulkContext, manifest: Expor
     };
     const readStart = performance.now();
     try {
-      for await (const line of ndjsonLines(chunks, fromStart ? { line: 0, byte: 0 } : { line: progress.lines, byte: progress.bytes }, fromStart ? progress.lines : 0)) {
+      const maxLineBytes = sourceLimits(source).maxResponseMB * 1024 * 1024;
+      for await (const line of ndjsonLines(chunks, fromStart ? { line: 0, byte: 0 } : { line: progress.lines, byte: progress.bytes }, fromStart ? progress.lines : 0, maxLineBytes)) {
         const read = readLine(line.text, line.line, file, ctx);
         if (read.entry) entries.push(read.entry);
         if (read.dead) dead.push(read.dead);

@@ -10,6 +10,7 @@ import { redactUrl } from '../log/redact';
 import { createAuthProvider, type AuthProvider } from './auth';
 import { realClock, type Clock } from './limiter';
 import { dispatcherFor, type NetworkSettings } from './network';
+import { OriginPolicy } from './origins';
 import { HttpTransport, outcomeOf, type HttpResponse, type StreamResponse, type TransportEvent } from './transport';
 
 export const FHIR_JSON = 'application/fhir+json';
@@ -27,12 +28,20 @@ export interface FhirClientOptions {
   userAgent?: string;
   /** Proxy and extra CAs (src/fhir/network.ts). */
   network?: NetworkSettings;
+  /** Origins besides the base URL's that URLs from the server may point to (the source's `allowedOrigins`). */
+  allowedOrigins?: readonly string[];
+  /** Response size bounds (the source's `limits`); the transport's defaults otherwise. */
+  maxResponseBytes?: number;
+  maxInflationRatio?: number;
 }
 
 export interface FhirRequestOptions {
   body?: unknown;
   headers?: Record<string, string>;
-  /** Send the access token (default true). Bulk Data files with requiresAccessToken false must not get it. */
+  /**
+   * Send the access token: by default to the source's own origin only; true: also to an allowed
+   * origin (a Bulk Data file whose manifest says requiresAccessToken); false: never.
+   */
   authenticate?: boolean;
 }
 
@@ -49,11 +58,14 @@ export class FhirClient {
   private readonly auth: AuthProvider;
   private readonly onEvent: ((e: TransportEvent) => void) | undefined;
   private reportedExpiry: number | undefined;
+  readonly origins: OriginPolicy;
 
   constructor(options: FhirClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.onEvent = options.onEvent;
     const clock = options.clock ?? realClock;
+    const tokenUrl = 'tokenUrl' in options.auth ? options.auth.tokenUrl : undefined;
+    this.origins = new OriginPolicy(this.baseUrl, [...(options.allowedOrigins ?? []), ...(tokenUrl ? [tokenUrl] : [])]);
     this.transport = new HttpTransport({
       timeoutMs: options.timeoutMs ?? 30_000,
       maxRetries: options.maxRetries ?? 5,
@@ -64,6 +76,9 @@ export class FhirClient {
       onEvent: options.onEvent,
       userAgent: options.userAgent,
       dispatcher: options.network ? dispatcherFor(options.network) : undefined,
+      guard: (url) => this.origins.check(url),
+      maxResponseBytes: options.maxResponseBytes,
+      maxInflationRatio: options.maxInflationRatio,
     });
     this.auth = createAuthProvider(options.auth, this.baseUrl, this.transport, clock);
   }
@@ -77,7 +92,7 @@ export class FhirClient {
   async request<T = Resource>(method: string, pathOrUrl: string, options: FhirRequestOptions = {}): Promise<HttpResponse<T>> {
     const url = this.url(pathOrUrl);
     const send = async (): Promise<HttpResponse<T>> => {
-      const authorization = options.authenticate === false ? undefined : await this.authorization();
+      const authorization = this.sendsToken(url, options) ? await this.authorization() : undefined;
       return this.transport.send<T>({
         method,
         url,
@@ -95,6 +110,10 @@ export class FhirClient {
       return send();
     }
     return res;
+  }
+
+  private sendsToken(url: string, options: FhirRequestOptions): boolean {
+    return options.authenticate !== false && this.origins.mayCarryToken(url, options.authenticate === true);
   }
 
   /** The Authorization header; a newly issued token is reported (its expiry) to the client's onEvent. */
@@ -117,7 +136,7 @@ export class FhirClient {
   /** A GET whose 2xx body is streamed (NDJSON files); a 401 is retried once with a fresh token, as `request` does. */
   async stream(url: string, options: Omit<FhirRequestOptions, 'body'> = {}): Promise<StreamResponse> {
     const open = async (): Promise<StreamResponse> => {
-      const authorization = options.authenticate === false ? undefined : await this.authorization();
+      const authorization = this.sendsToken(url, options) ? await this.authorization() : undefined;
       return this.transport.openStream({ method: 'GET', url, headers: { ...(authorization ? { authorization } : {}), ...options.headers } });
     };
     const res = await open();

@@ -14,6 +14,15 @@ export interface NdjsonLine {
 }
 
 const NEWLINE = 0x0a;
+
+export class LineTooLong extends Error {
+  constructor(
+    readonly line: number,
+    readonly maxBytes: number,
+  ) {
+    super(`line ${line} is longer than ${maxBytes} bytes (limits.maxResponseMB): the file is not read further`);
+  }
+}
 const decoder = new TextDecoder('utf-8');
 
 /**
@@ -24,7 +33,13 @@ const decoder = new TextDecoder('utf-8');
  * line without a newline is yielded as it is: a file cut short shows as an
  * unreadable last line, never as a silently shorter file.
  */
-export async function* ndjsonLines(chunks: AsyncIterable<Uint8Array>, start: { line: number; byte: number } = { line: 0, byte: 0 }, skipLines = 0): AsyncGenerator<NdjsonLine> {
+export async function* ndjsonLines(
+  chunks: AsyncIterable<Uint8Array>,
+  start: { line: number; byte: number } = { line: 0, byte: 0 },
+  skipLines = 0,
+  /** A line longer than this stops the read (LineTooLong): a file with no newline is never held whole. */
+  maxLineBytes = Number.POSITIVE_INFINITY,
+): AsyncGenerator<NdjsonLine> {
   let line = start.line;
   let offset = start.byte;
   let pending: Uint8Array[] = [];
@@ -55,6 +70,7 @@ export async function* ndjsonLines(chunks: AsyncIterable<Uint8Array>, start: { l
       const rest = chunk.slice(from);
       pending.push(rest);
       pendingBytes += rest.length;
+      if (pendingBytes > maxLineBytes) throw new LineTooLong(line + 1, maxLineBytes);
     }
   }
   if (pendingBytes > 0) {

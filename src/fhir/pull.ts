@@ -7,7 +7,8 @@
  * content hash drops what did not change.
  */
 import type { Bundle, BundleEntry, QuestionnaireResponse } from '@medplum/fhirtypes';
-import type { SourceConfig } from '../config/types';
+import { sourceLimits, type SourceConfig } from '../config/types';
+import { redactUrl } from '../log/redact';
 import { badRequest, describeError, EngageError, HttpError, outcome } from '../errors';
 import { patientDeadLetter, patientOfWithMappings, type PatientOf } from '../mapping/patient-of';
 import { patientIdentifierIndex, type PatientRefContext } from '../mapping/patient-ref';
@@ -198,6 +199,12 @@ function later(a: string | undefined, b: string | undefined): string | undefined
   if (!a) return b;
   if (!b) return a;
   return Date.parse(a) >= Date.parse(b) ? a : b;
+}
+
+/** A search given up because of what the server sent (not retried: it would send the same). */
+function searchStopped(url: string, why: string): HttpError {
+  const safe = redactUrl(url);
+  return new HttpError({ method: 'GET', url: safe, code: 'too-costly', text: `GET ${safe}: ${why}` });
 }
 
 function mergeUpserts(results: UpsertResult[]): UpsertResult | undefined {
@@ -521,6 +528,17 @@ export class SourcePuller {
       return p;
     };
     this.checkAbort();
+    const limits = sourceLimits(this.ctx.source);
+    /** Links followed in this search: one seen again is a cycle (a server looped 892 times in 90 s). */
+    const followed = new Set<string>([url]);
+    const follow = (next: string | undefined, pageNo: number): string | undefined => {
+      if (!next) return undefined;
+      if (followed.has(next)) throw searchStopped(next, `the server's next link after page ${pageNo} repeats a page of this search (a cycle); the search is stopped`);
+      if (followed.size >= limits.maxPagesPerSearch) throw searchStopped(next, `the search passed ${limits.maxPagesPerSearch} pages (limits.maxPagesPerSearch)`);
+      followed.add(next);
+      return next;
+    };
+    let pageNo = 0;
     let ahead: Promise<Bundle> | undefined = fetchPage(url);
     const inFlight: { prepared: PreparedBatch; write: Promise<WrittenBatch>; after: PagesCheckpoint | undefined }[] = [];
     /** The checkpoint after the last page known stored, and how many pages the stored checkpoint covers. */
@@ -541,7 +559,13 @@ export class SourcePuller {
         const fetchStart = performance.now();
         const bundle: Bundle = await ahead;
         report.timings.fetchMs += performance.now() - fetchStart;
-        const next = nextLink(bundle);
+        pageNo++;
+        const entryCount = bundle.entry?.length ?? 0;
+        const maxEntries = this.ctx.source.pageSize * limits.maxEntriesPerPage;
+        if (entryCount > maxEntries) {
+          throw searchStopped(url, `page ${pageNo} holds ${entryCount} entries for _count=${this.ctx.source.pageSize} (more than limits.maxEntriesPerPage × pageSize = ${maxEntries}); nothing of it is stored`);
+        }
+        const next = follow(nextLink(bundle), pageNo);
         ahead = next && !first && !this.ctx.signal?.aborted ? fetchPage(next) : undefined;
         const prepared = await this.prepareBatch(report, bundle.entry ?? [], maxLastUpdated);
         while (inFlight.length >= PAGES_IN_FLIGHT) await settleOldest();

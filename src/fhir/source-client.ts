@@ -1,5 +1,5 @@
 /** FHIR clients for a configured source: the read side, and the write target (the same server unless configured). */
-import type { SourceConfig } from '../config/types';
+import { sourceLimits, type SourceConfig } from '../config/types';
 import { FhirClient } from './client';
 import type { Clock } from './limiter';
 import type { TransportEvent } from './transport';
@@ -36,6 +36,9 @@ export function createSourceClient(source: SourceConfig, stats: TransportStats, 
     random: options.random,
     userAgent: `fhir-engage/${version()}`,
     network: { proxy: source.proxy, caFile: source.tls?.caFile },
+    allowedOrigins: source.allowedOrigins,
+    maxResponseBytes: Math.round(sourceLimits(source).maxResponseMB * 1024 * 1024),
+    maxInflationRatio: sourceLimits(source).maxInflationRatio,
     onEvent: (e) => {
       if (e.type === 'response') {
         stats.requests++;

@@ -16,6 +16,15 @@ export const BASE_BACKOFF_MS = 500;
 export const MAX_BACKOFF_MS = 30_000;
 /** A Retry-After longer than this is not waited for: the request fails instead of stalling the run. */
 export const MAX_RETRY_AFTER_MS = 300_000;
+/** No retry sooner than this, whatever the server says (`Retry-After: 0` made 6 tries in 22 ms) or the jitter draws. */
+export const MIN_RETRY_DELAY_MS = 250;
+/** Redirects followed for one request, each hop checked by the guard. */
+export const MAX_REDIRECTS = 5;
+/** Default bound on one response body (after decompression): a page of 1,000 large resources is ~10 MB. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+/** Default bound on decompressed bytes per compressed byte: JSON compresses ~10×; a gzip bomb ~1,000×. */
+export const DEFAULT_MAX_INFLATION_RATIO = 100;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 export type TransportEvent =
   | { type: 'response'; method: string; url: string; status: number; durationMs: number }
@@ -34,6 +43,15 @@ export interface TransportOptions {
   userAgent?: string;
   /** Proxy and TLS (src/fhir/network.ts); undefined: direct, system CAs. */
   dispatcher?: Dispatcher;
+  /** Bound on a response body read whole (after decompression); default DEFAULT_MAX_RESPONSE_BYTES. */
+  maxResponseBytes?: number;
+  /** Bound on decompressed / compressed bytes; default DEFAULT_MAX_INFLATION_RATIO. */
+  maxInflationRatio?: number;
+  /**
+   * Called with every URL before it is fetched, the first and each redirect's: throws (an HttpError)
+   * to refuse it. FhirClient's checks the origin against the source's (src/fhir/origins.ts).
+   */
+  guard?: (url: string) => void;
 }
 
 export interface HttpRequest {
@@ -122,6 +140,7 @@ export class HttpTransport {
 
   async send<T = unknown>(request: HttpRequest): Promise<HttpResponse<T>> {
     const safeUrl = redactUrl(request.url);
+    this.options.guard?.(request.url);
     let freeRetry = request.method === 'GET' || request.method === 'HEAD';
     for (let attempt = 0; ; attempt++) {
       try {
@@ -154,7 +173,7 @@ export class HttpTransport {
             text: `${request.method} ${safeUrl}: the server asked to wait ${Math.round(err.retryAfterMs / 1000)} s (Retry-After), more than the ${MAX_RETRY_AFTER_MS / 1000} s allowed`,
           });
         }
-        const delayMs = err.retryAfterMs ?? this.backoffMs(attempt + 1);
+        const delayMs = Math.max(MIN_RETRY_DELAY_MS, err.retryAfterMs ?? this.backoffMs(attempt + 1));
         this.options.onEvent?.({ type: 'retry', method: request.method, url: safeUrl, attempt: attempt + 1, delayMs, reason: err.reason });
         await this.clock.sleep(delayMs);
       }
@@ -169,6 +188,7 @@ export class HttpTransport {
    */
   async openStream(request: HttpRequest): Promise<StreamResponse> {
     const safeUrl = redactUrl(request.url);
+    this.options.guard?.(request.url);
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.limiter.run(() => this.openOnce(request, safeUrl));
@@ -179,7 +199,7 @@ export class HttpTransport {
           }
           throw err;
         }
-        const delayMs = Math.min(err.retryAfterMs ?? this.backoffMs(attempt + 1), MAX_RETRY_AFTER_MS);
+        const delayMs = Math.max(MIN_RETRY_DELAY_MS, Math.min(err.retryAfterMs ?? this.backoffMs(attempt + 1), MAX_RETRY_AFTER_MS));
         this.options.onEvent?.({ type: 'retry', method: request.method, url: safeUrl, attempt: attempt + 1, delayMs, reason: err.reason });
         await this.clock.sleep(delayMs);
       }
@@ -193,14 +213,23 @@ export class HttpTransport {
     let timer = setTimeout(() => controller.abort(), timeoutMs);
     let res: Response;
     try {
-      res = await fetch(request.url, { method: request.method, headers: { 'user-agent': this.options.userAgent ?? 'fhir-engage', ...request.headers }, signal: controller.signal, redirect: 'follow', ...this.via() });
+      res = await this.fetchFollowing(request, controller.signal);
     } catch (err) {
       clearTimeout(timer);
+      if (err instanceof HttpError) throw err;
       throw networkFailure(err, controller.signal.aborted, timeoutMs);
     }
     this.options.onEvent?.({ type: 'response', method: request.method, url: safeUrl, status: res.status, durationMs: this.clock.now() - started });
     if (!res.ok || !res.body) {
-      const text = await res.text().catch(() => '');
+      let text = '';
+      try {
+        text = await this.readBody(res, request, safeUrl, controller);
+      } catch (err) {
+        if (err instanceof HttpError) {
+          clearTimeout(timer);
+          throw err;
+        }
+      }
       clearTimeout(timer);
       let body: unknown;
       try {
@@ -228,6 +257,70 @@ export class HttpTransport {
     return { status: res.status, headers: res.headers, url: request.url, body: undefined, chunks: chunks(), cancel: () => controller.abort() };
   }
 
+  /**
+   * fetch with redirects followed here rather than by fetch: each hop is checked by the guard
+   * (a redirect to another origin is refused unless that origin is allowed), and the
+   * Authorization header never leaves the origin the request was made to.
+   */
+  private async fetchFollowing(request: HttpRequest, signal: AbortSignal): Promise<Response> {
+    let url = request.url;
+    let method = request.method;
+    let body = request.body;
+    let headers: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'fhir-engage', ...request.headers };
+    const origin = new URL(request.url).origin;
+    for (let hops = 0; ; hops++) {
+      const res = await fetch(url, { method, headers, body, signal, redirect: 'manual', ...this.via() });
+      const location = REDIRECT_STATUSES.has(res.status) ? res.headers.get('location') : null;
+      if (!location) return res;
+      await res.body?.cancel().catch(() => undefined);
+      const to = new URL(location, url).toString();
+      if (hops >= MAX_REDIRECTS) {
+        throw new HttpError({ method: request.method, url: redactUrl(request.url), status: res.status, code: 'too-costly', text: `${request.method} ${redactUrl(request.url)}: more than ${MAX_REDIRECTS} redirects` });
+      }
+      this.options.guard?.(to);
+      if (new URL(to).origin !== origin) {
+        const { authorization: _dropped, ...rest } = headers;
+        headers = rest;
+      }
+      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
+        method = 'GET';
+        body = undefined;
+      }
+      url = to;
+    }
+  }
+
+  /**
+   * The body as text, read as it arrives and given up (the connection closed) as soon as it passes
+   * maxResponseBytes or inflates past maxInflationRatio times its compressed length: neither a
+   * 200 MB page nor a 1 MB gzip bomb is ever held whole. Not retried: it would come the same again.
+   */
+  private async readBody(res: Response, request: HttpRequest, safeUrl: string, controller: AbortController): Promise<string> {
+    if (!res.body) return '';
+    const max = this.options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    const ratio = this.options.maxInflationRatio ?? DEFAULT_MAX_INFLATION_RATIO;
+    const declared = Number(res.headers.get('content-length') ?? NaN);
+    const encoding = res.headers.get('content-encoding');
+    const compressed = encoding !== null && encoding !== 'identity' && Number.isFinite(declared) && declared > 0;
+    const refuse = (why: string): never => {
+      controller.abort();
+      throw new HttpError({ method: request.method, url: safeUrl, status: res.status, code: 'too-costly', text: `${request.method} ${safeUrl}: the response was refused: ${why}` });
+    };
+    if (Number.isFinite(declared) && declared > max) refuse(`it declares ${declared} bytes, more than the ${max} allowed (limits.maxResponseMB)`);
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > max) refuse(`it passed ${max} bytes (limits.maxResponseMB)`);
+      if (compressed && total > declared * ratio) refuse(`${declared} ${encoding} bytes inflated past ${ratio} times their size (limits.maxInflationRatio)`);
+      parts.push(value);
+    }
+    return Buffer.concat(parts, total).toString('utf8');
+  }
+
   private async once<T>(request: HttpRequest, safeUrl: string): Promise<HttpResponse<T>> {
     const started = this.clock.now();
     const controller = new AbortController();
@@ -235,16 +328,10 @@ export class HttpTransport {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(request.url, {
-        method: request.method,
-        headers: { 'user-agent': this.options.userAgent ?? 'fhir-engage', ...request.headers },
-        body: request.body,
-        signal: controller.signal,
-        redirect: 'follow',
-        ...this.via(),
-      });
-      text = await res.text();
+      res = await this.fetchFollowing(request, controller.signal);
+      text = await this.readBody(res, request, safeUrl, controller);
     } catch (err) {
+      if (err instanceof HttpError) throw err;
       throw networkFailure(err, controller.signal.aborted, this.options.timeoutMs);
     } finally {
       clearTimeout(timer);

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Bundle } from '@medplum/fhirtypes';
-import type { AppConfig, SourceConfig } from '../config/types';
+import { sourceLimits, type AppConfig, type SourceConfig } from '../config/types';
 import { readCapabilities, type CapabilityReport } from '../fhir/capabilities';
 import { choosePullMethod, pullBulk } from '../fhir/bulk-pull';
 import { pullSource, type PullContext, type PullReport } from '../fhir/pull';
@@ -369,6 +369,11 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
   };
   let lostDuring = where;
   lockLost.addEventListener('abort', () => (lostDuring = where), { once: true });
+  // A run never holds the source's lock for ever (a server that drips pages, a search that never ends).
+  const deadlineMinutes = sourceLimits(source).runDeadlineMinutes;
+  const deadline = AbortSignal.timeout(Math.round(deadlineMinutes * 60_000));
+  let deadlineDuring = where;
+  deadline.addEventListener('abort', () => (deadlineDuring = where), { once: true });
   // Mappings load (and fail) before any work.
   const mappings = loadMappings({ sourceId: source.id, overridesDir: config.mappingsDir });
   const instruments = loadInstruments({ sourceId: source.id, overridesDir: config.mappingsDir });
@@ -389,7 +394,7 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
   heartbeat.unref();
   const stats = newTransportStats();
   const summary = newSummary(runId, source, options, resumed, stats);
-  const stop = options.signal ? AbortSignal.any([options.signal, lockLost]) : lockLost;
+  const stop = AbortSignal.any([...(options.signal ? [options.signal] : []), lockLost, deadline]);
   const state: RunState = { store, config, source, options, runId, summary, stats, emit, counts, stop };
   try {
     const { pulled, capabilities } = await pullStep(state, mappings);
@@ -402,8 +407,12 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
     summary.status = runStatus({ pull: summary.pull, heldBackPatients: summary.heldBack.patients, writesFailed, deadLettersAdded: summary.deadLetters.thisRun });
   } catch (err) {
     // A stop request interrupts; a lost lock connection (another instance may now run this source) fails the run.
-    summary.status = options.signal?.aborted && !lockLost.aborted ? 'interrupted' : 'failed';
-    summary.error = describeError(lockLost.aborted ? storeError(`${(lockLost.reason as Error).message} during the ${lostDuring}; the run stopped there and the next run resumes from what was stored`, lockLost.reason) : err);
+    summary.status = options.signal?.aborted && !lockLost.aborted && !deadline.aborted ? 'interrupted' : 'failed';
+    summary.error = lockLost.aborted
+      ? describeError(storeError(`${(lockLost.reason as Error).message} during the ${lostDuring}; the run stopped there and the next run resumes from what was stored`, lockLost.reason))
+      : deadline.aborted && !options.signal?.aborted
+        ? `error: the run passed its deadline of ${deadlineMinutes} minute(s) (limits.runDeadlineMinutes) during the ${deadlineDuring}; it stopped there, the source's lock is released, and the next run resumes from what was stored`
+        : describeError(err);
     log.error({ err, event: 'run-failed' }, 'sync run failed');
   } finally {
     clearInterval(heartbeat);

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseSourcesFile } from '../../src/config/sources-file';
 import { loadConfig } from '../../src/config/load';
+import { DEFAULT_LIMITS } from '../../src/config/types';
 import { describeError, EngageError } from '../../src/errors';
 import { DEFAULT_INDICATOR_SETTINGS } from '../../src/indicators/settings';
 import { DEFAULT_ACTION_SETTINGS } from '../../src/actions/settings';
@@ -34,7 +35,10 @@ describe('sources file', () => {
       writeBatchSize: 50,
       writeBack: true,
       pull: { method: 'search', bulk: { level: 'system', pollTimeoutSeconds: 3600, parallelDownloads: 2 } },
+      allowedOrigins: [],
+      limits: { maxResponseMB: 64, maxInflationRatio: 100, maxEntriesPerPage: 10, maxPagesPerSearch: 100000, runDeadlineMinutes: 360 },
     });
+    expect(file.sources[0]?.limits).toEqual(DEFAULT_LIMITS);
   });
 
   test('credentials inside a base URL are refused without being printed; a UTF-8 byte-order mark is accepted', () => {

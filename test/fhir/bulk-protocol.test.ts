@@ -20,7 +20,7 @@ const manifest = {
 };
 
 function client(clock = new FakeClock()): FhirClient {
-  return new FhirClient({ baseUrl: BASE, auth: { type: 'bearer', token: 'tok' }, maxRetries: 2, requestsPerSecond: 1000, concurrency: 4, clock, random: () => 0.5 });
+  return new FhirClient({ baseUrl: BASE, auth: { type: 'bearer', token: 'tok' }, maxRetries: 2, requestsPerSecond: 1000, concurrency: 4, clock, random: () => 0.5, allowedOrigins: ['https://files.test'] });
 }
 
 async function* chunksOf(...parts: (string | Uint8Array)[]): AsyncGenerator<Uint8Array> {

@@ -172,7 +172,8 @@ describe('auth', () => {
       .reply(200, { access_token: 'SMART', expires_in: 300 });
     nock(BASE, { reqheaders: { authorization: 'Bearer SMART' } }).get('/Patient/p1').reply(200, patient);
 
-    const c = client({ auth: { type: 'smart-backend', clientId: 'engage-app', keyFile, keyId: 'kid-1', algorithm: alg, scope: 'system/*.read' } }, clock);
+    // The discovered token endpoint is on another host (as Oracle Health's is): listed in allowedOrigins.
+    const c = client({ auth: { type: 'smart-backend', clientId: 'engage-app', keyFile, keyId: 'kid-1', algorithm: alg, scope: 'system/*.read' }, allowedOrigins: ['https://auth.test'] }, clock);
     await c.getOk('Patient/p1');
 
     expect(form?.get('grant_type')).toBe('client_credentials');

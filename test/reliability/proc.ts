@@ -47,6 +47,7 @@ export type ProxyDecision = 'forward' | 'kill-before' | 'kill-after';
  */
 export async function startKillProxy(target: string, decide: (req: { method: string; url: string }) => ProxyDecision, kill: () => void): Promise<{ url: string; close(): Promise<void> }> {
   const t = new URL(target);
+  let proxyOrigin = '';
   const server = http.createServer((req, res) => {
     const decision = decide({ method: req.method ?? 'GET', url: req.url ?? '/' });
     if (decision === 'kill-before') {
@@ -66,8 +67,12 @@ export async function startKillProxy(target: string, decide: (req: { method: str
             req.socket.destroy();
             return;
           }
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          res.end(Buffer.concat(body));
+          // As a reverse proxy presents one origin: links and locations naming the upstream name the proxy
+          // (fhir-engage refuses URLs on another origin than its source's).
+          const rewrite = (text: string): string => text.split(t.origin).join(proxyOrigin);
+          const headers = Object.fromEntries(Object.entries(up.headers).filter(([k]) => k !== 'content-length').map(([k, v]) => [k, typeof v === 'string' ? rewrite(v) : v]));
+          res.writeHead(up.statusCode ?? 502, headers);
+          res.end(Buffer.from(rewrite(Buffer.concat(body).toString('utf8'))));
         });
       });
       upstream.on('error', () => req.socket.destroy());
@@ -76,8 +81,9 @@ export async function startKillProxy(target: string, decide: (req: { method: str
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  proxyOrigin = `http://127.0.0.1:${port}`;
   return {
-    url: `http://127.0.0.1:${port}${t.pathname}`,
+    url: `${proxyOrigin}${t.pathname}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
