@@ -80,6 +80,8 @@ export function createApiApp(options: ApiOptions): express.Express {
   const { store, config, runner, metrics } = options;
   const app = express();
   app.disable('x-powered-by');
+  // X-Forwarded-For names the client only when it comes from a proxy the operator trusts.
+  app.set('trust proxy', config.service.trustedProxies?.length ? config.service.trustedProxies : false);
   app.use('/api', (_req, res, next) => {
     // Every API answer may carry patient data: never cached, never sniffed or framed.
     res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'X-Frame-Options': 'DENY', 'Referrer-Policy': 'no-referrer', 'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'" });

@@ -57,6 +57,11 @@ export const ENV_VARS = {
     default: '127.0.0.1',
     example: '0.0.0.0',
   },
+  FHIR_ENGAGE_TRUSTED_PROXIES: {
+    purpose:
+      "Addresses of the TLS proxies in front of the HTTP API, comma-separated (addresses, CIDR ranges, or loopback / linklocal / uniquelocal). Only then is a client's address taken from X-Forwarded-For (for the limit on wrong API keys per address); unset, X-Forwarded-For is ignored and the connection's address is used.",
+    example: 'loopback,10.0.0.0/8',
+  },
   FHIR_ENGAGE_AUDIT_RETENTION_DAYS: {
     purpose: 'Days the access log (who read which patient\'s data through the API) is kept; older rows are removed by the running service once a day.',
     default: '400',

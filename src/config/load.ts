@@ -86,6 +86,10 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   if (!/^[A-Za-z0-9.:\-[\]]{1,255}$/.test(host)) throw configError('FHIR_ENGAGE_HOST must be a host name or an IP address', ['FHIR_ENGAGE_HOST']);
   const retentionText = envValue(env, 'FHIR_ENGAGE_AUDIT_RETENTION_DAYS') ?? '400';
   if (!/^\d{1,5}$/.test(retentionText) || Number(retentionText) < 1) throw configError('FHIR_ENGAGE_AUDIT_RETENTION_DAYS must be a whole number of days (at least 1)', ['FHIR_ENGAGE_AUDIT_RETENTION_DAYS']);
+  const trustedProxies = (envValue(env, 'FHIR_ENGAGE_TRUSTED_PROXIES') ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  for (const p of trustedProxies) {
+    if (!/^(loopback|linklocal|uniquelocal|[0-9A-Fa-f.:]+(\/\d{1,3})?)$/.test(p)) throw configError(`FHIR_ENGAGE_TRUSTED_PROXIES: "${p}" is not an address, a CIDR range, loopback, linklocal or uniquelocal`, ['FHIR_ENGAGE_TRUSTED_PROXIES']);
+  }
   const apiKeys = (envValue(env, 'FHIR_ENGAGE_API_KEY') ?? '').split(',').map((k) => k.trim()).filter(Boolean);
   const databaseUrl = envValue(env, 'DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -108,7 +112,7 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
     logLevel,
     keysDir: path.resolve(cwd, envValue(env, 'FHIR_ENGAGE_KEYS_DIR') ?? './keys'),
     ...(mappingsDir ? { mappingsDir } : {}),
-    service: { port, host, apiKeys, auditRetentionDays: Number(retentionText) },
+    service: { port, host, apiKeys, auditRetentionDays: Number(retentionText), trustedProxies },
     ...(asOfText !== undefined ? { asOf: new Date(Date.parse(asOfText)) } : {}),
   });
 }

@@ -121,7 +121,7 @@ export interface AppConfig {
   /** FHIR_ENGAGE_KEYS_DIR: signing keys made by `keys generate`, published with the sources' keys. */
   keysDir: string;
   /** The HTTP API of `start` and `serve`: FHIR_ENGAGE_PORT, FHIR_ENGAGE_HOST, FHIR_ENGAGE_API_KEY (comma-separated). */
-  service: { port: number; host: string; apiKeys: string[]; auditRetentionDays: number };
+  service: { port: number; host: string; apiKeys: string[]; auditRetentionDays: number; trustedProxies?: string[] };
   /** FHIR_ENGAGE_AS_OF: the instant runs compute at, unless --as-of says otherwise (default: now). */
   asOf?: Date;
 }

@@ -318,13 +318,37 @@ describe('hardening', () => {
     }
   });
 
-  test('failed authentications are slowed down: after 30 a minute from one address, 429 with Retry-After, even with the right key', async () => {
+  test('wrong keys are slowed down: after 30 a minute from one address, wrong keys get 429 with Retry-After; a valid key still succeeds after 1,000 wrong ones', async () => {
     const guarded = createApiApp({ store, config, runner, metrics, apiKeys: [KEY] });
     for (let i = 0; i < 30; i++) expect((await request(guarded).get('/api/sources').set('X-API-Key', `guess-${i}`)).status).toBe(401);
-    const blocked = await request(guarded).get('/api/sources').set(auth);
+    const blocked = await request(guarded).get('/api/sources').set('X-API-Key', 'guess-30');
     expect(blocked.status).toBe(429);
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    for (let i = 31; i < 1000; i++) await request(guarded).get('/api/sources').set('X-API-Key', `guess-${i}`);
+    expect((await request(guarded).get('/api/sources').set(auth)).status).toBe(200);
     expect((await request(guarded).get('/api/health')).status).toBe(200);
+  });
+
+  test('requests without a key (an image tag on any web page, a CORS preflight) count for nothing: the dashboard cannot be locked for everyone behind one proxy', async () => {
+    const guarded = createApiApp({ store, config, runner, metrics, apiKeys: [KEY] });
+    for (let i = 0; i < 100; i++) {
+      const res = i % 2 ? await request(guarded).get('/api/sources') : await request(guarded).options('/api/sources').set('Origin', 'https://evil.example').set('Access-Control-Request-Method', 'GET');
+      expect(res.status).toBe(401);
+    }
+    // A wrong key from the same address is still only the first failure (401, not 429).
+    expect((await request(guarded).get('/api/sources').set('X-API-Key', 'wrong')).status).toBe(401);
+  });
+
+  test('X-Forwarded-For names the client only behind a trusted proxy: spoofed, it cannot spread failures over fresh addresses', async () => {
+    const direct = createApiApp({ store, config, runner, metrics, apiKeys: [KEY] });
+    for (let i = 0; i < 30; i++) await request(direct).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', `203.0.113.${i}`);
+    expect((await request(direct).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', '203.0.113.99')).status).toBe(429);
+
+    const proxied = createApiApp({ store, config: { ...config, service: { ...config.service, trustedProxies: ['loopback'] } }, runner, metrics, apiKeys: [KEY] });
+    for (let i = 0; i < 30; i++) await request(proxied).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', '203.0.113.7');
+    expect((await request(proxied).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', '203.0.113.7')).status).toBe(429);
+    // Another user behind the same proxy is not affected.
+    expect((await request(proxied).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', '203.0.113.8')).status).toBe(401);
   });
 });
 
