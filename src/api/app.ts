@@ -21,6 +21,7 @@ import { SyncBusyError } from '../sync/run';
 import type { EngagementModel } from '../mapping/model';
 import { mountDashboard } from './dashboard';
 import { patientOverview, runView } from './views';
+import { patientsNamedBy } from '../mapping/patient-of';
 import { publishedKeys } from '../fhir/keys';
 import { formatReport, REPORT_FORMATS } from '../indicators/programme-report-format';
 
@@ -171,34 +172,50 @@ export function createApiApp(options: ApiOptions): express.Express {
   });
 
   /**
-   * The access log: one row per request that served a patient's data, naming the key's id, the
-   * route (its pattern, not the URL) and the patient's id; never a name or an identifier value.
+   * The access log: one row per patient (and source) whose data a request returns, naming the key's
+   * id, the route (its pattern, not the URL) and the patient's id; never a name or an identifier
+   * value. It fails closed: patient data is sent only once its rows are stored, and a request whose
+   * rows cannot be stored gets 503 and none of the data. Sources and patients are those of the data
+   * returned, not of the query. A refused request (4xx) is logged after the fact with no patient.
    */
-  const audited = (patientsOf: (req: Request, res: Response) => string[]) => (req: Request, res: Response, next: express.NextFunction) => {
+  const sendAudited = async (req: Request, res: Response, accessed: { sourceId: string | null; patientId: string | null }[], send: () => void): Promise<void> => {
+    const unique = [...new Map(accessed.map((a) => [`${a.sourceId}|${a.patientId}`, a])).values()];
+    const rows = (unique.length ? unique : [{ sourceId: null, patientId: null }]).map((a) => ({ ...accessRow(req, res, 200), ...a }));
+    res.locals.audited = true;
+    try {
+      await store.recordAccesses(rows);
+    } catch (err) {
+      logger().error({ err, event: 'access-log-failed' }, 'could not record an access to patient data: nothing was returned');
+      return sendOutcome(res, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient', details: { text: 'the access could not be recorded in the access log, so no patient data is returned: try again later' } }] }, 503);
+    }
+    send();
+  };
+  const accessRow = (req: Request, res: Response, status: number) => ({ keyId: String(res.locals.keyId), client: req.ip ?? req.socket.remoteAddress ?? null, method: req.method, route: `/api${req.route?.path ?? ''}`, status, sourceId: null as string | null, patientId: null as string | null });
+  const audited = (req: Request, res: Response, next: express.NextFunction): void => {
     res.on('finish', () => {
-      const sourceId = query(req, 'source') ?? null;
-      const patients = res.statusCode < 400 ? patientsOf(req, res) : [];
-      const rows = (patients.length ? patients : [null]).map((patientId) => ({ keyId: String(res.locals.keyId), client: req.socket.remoteAddress ?? null, method: req.method, route: `/api${req.route?.path ?? ''}`, status: res.statusCode, sourceId, patientId }));
-      Promise.all(rows.map((r) => store.recordAccess(r))).catch((err: unknown) => logger().error({ err, event: 'access-log-failed' }, 'could not record an access to patient data'));
+      if (res.locals.audited) return;
+      store.recordAccess(accessRow(req, res, res.statusCode)).catch((err: unknown) => logger().error({ err, event: 'access-log-failed' }, 'could not record a refused request for patient data'));
     });
     next();
   };
-  const thePatient = (req: Request): string[] => [param(req, 'id')];
 
-  api.get('/patients/:id/engagement', audited(thePatient), async (req, res) => {
+  api.get('/patients/:id/engagement', audited, async (req, res) => {
     const rows = await store.getComputations(param(req, 'id'), query(req, 'source'));
     if (rows.length === 0) return sendOutcome(res, notFoundOutcome('no indicators for this patient'));
-    res.json({
+    const body = {
       results: rows.map((r) => {
         const ind = r.indicators as PatientIndicators;
         return { sourceId: r.sourceId, patientId: r.patientId, asOf: r.computedAsOf, tier: ind.engagement.tier, score: ind.engagement.score, why: ind.engagement.why, indicators: ind };
       }),
-    });
+    };
+    await sendAudited(req, res, rows.map((r) => ({ sourceId: r.sourceId, patientId: r.patientId })), () => res.json(body));
   });
 
-  api.get('/patients/:id/indicators', audited(thePatient), async (req, res) => {
-    const history = await store.indicatorHistory({ patientId: param(req, 'id'), sourceId: query(req, 'source'), indicator: query(req, 'name'), from: instant(req, 'from'), to: instant(req, 'to') });
-    res.json({ history: history.map((h) => ({ sourceId: h.sourceId, indicator: h.indicator, value: h.value, asOf: h.asOf, runId: h.runId })) });
+  api.get('/patients/:id/indicators', audited, async (req, res) => {
+    const patientId = param(req, 'id');
+    const history = await store.indicatorHistory({ patientId, sourceId: query(req, 'source'), indicator: query(req, 'name'), from: instant(req, 'from'), to: instant(req, 'to') });
+    const body = { history: history.map((h) => ({ sourceId: h.sourceId, indicator: h.indicator, value: h.value, asOf: h.asOf, runId: h.runId })) };
+    await sendAudited(req, res, history.length ? history.map((h) => ({ sourceId: h.sourceId, patientId })) : [{ sourceId: null, patientId }], () => res.json(body));
   });
 
   api.get('/programme', async (req, res) => {
@@ -215,17 +232,16 @@ export function createApiApp(options: ApiOptions): express.Express {
     res.json({ summary, report, history: await store.listProgrammeHistory(start, end, sourceId) });
   });
 
-  api.post('/patients/search', audited((_req, res) => (res.locals.matched as string[] | undefined) ?? []), async (req, res) => {
+  api.post('/patients/search', audited, async (req, res) => {
     // The identifier travels in the body, never in a URL (URLs end up in logs and browser history).
     const text = typeof (req.body as { identifier?: unknown })?.identifier === 'string' ? ((req.body as { identifier: string }).identifier).trim() : '';
     if (!text || text.length > 200) throw new BadQuery('identifier must be a string of 1 to 200 characters: "value" or "system|value"');
     const bar = text.indexOf('|');
     const matches = await store.patientsByIdentifier(bar > 0 ? text.slice(0, bar) : undefined, bar >= 0 ? text.slice(bar + 1) : text);
-    res.locals.matched = matches.map((m) => m.patientId);
-    res.json({ matches });
+    await sendAudited(req, res, matches, () => res.json({ matches }));
   });
 
-  api.get('/patients/:id/overview', audited(thePatient), async (req, res) => {
+  api.get('/patients/:id/overview', audited, async (req, res) => {
     const patientId = param(req, 'id');
     const sourceId = query(req, 'source') ?? (await store.getComputations(patientId))[0]?.sourceId;
     const stored = sourceId ? await store.getModel(sourceId, patientId) : undefined;
@@ -237,8 +253,7 @@ export function createApiApp(options: ApiOptions): express.Express {
     ]);
     const ours = new Set(written.map((w) => w.identifierValue));
     res.set('Cache-Control', 'no-store');
-    res.json(
-      patientOverview({
+    const body = patientOverview({
         sourceId,
         patientId,
         asOf: stored.computedAsOf ?? new Date(),
@@ -247,8 +262,8 @@ export function createApiApp(options: ApiOptions): express.Express {
         history,
         written,
         taskEvents: events.filter((e) => ours.has(e.identifierValue)),
-      }),
-    );
+      });
+    await sendAudited(req, res, [{ sourceId, patientId }], () => res.json(body));
   });
 
   api.get('/programme/report', async (req, res) => {
@@ -270,11 +285,14 @@ export function createApiApp(options: ApiOptions): express.Express {
   });
 
   // Payloads are patients' resources: reading them is logged.
-  api.get('/dead-letters', audited(() => []), async (req, res) => {
+  api.get('/dead-letters', audited, async (req, res) => {
     const limit = limitOf(req, 100, 1000);
     const withPayload = query(req, 'includePayload') === 'true';
     const letters = await store.listDeadLetters({ sourceId: query(req, 'source'), runId: query(req, 'run'), resourceType: query(req, 'type'), stage: query(req, 'stage'), limit });
-    res.json({ deadLetters: letters.map((d) => ({ ...d, payload: withPayload ? d.payload : undefined })) });
+    const body = { deadLetters: letters.map((d) => ({ ...d, payload: withPayload ? d.payload : undefined })) };
+    // Each returned payload's patients, under the dead letter's own source.
+    const accessed = withPayload ? letters.flatMap((d) => patientsNamedBy(d.payload).map((patientId) => ({ sourceId: d.sourceId, patientId }))) : [];
+    await sendAudited(req, res, accessed.length ? accessed : [...new Set(letters.map((d) => d.sourceId))].map((sourceId) => ({ sourceId, patientId: null })), () => res.json(body));
   });
 
   api.post('/dead-letters/:id/retry', async (req, res) => {

@@ -26,6 +26,18 @@ function standardCandidates(resource: Resource): (Reference | undefined)[] {
   return [r.subject, r.for, r.patient, ...(r.participant ?? []).map((p) => p.actor)].filter((c) => c !== undefined);
 }
 
+/**
+ * The patients a resource names in its standard elements (itself, for a Patient): what the access log
+ * records when the resource is shown, as it was received (no mapping, no identifier lookup).
+ */
+export function patientsNamedBy(resource: unknown): string[] {
+  const r = resource as Resource | null;
+  if (!r || typeof r !== 'object') return [];
+  if (r.resourceType === 'Patient') return typeof r.id === 'string' ? [r.id] : [];
+  const ids = standardCandidates(r).map((c) => patientIdFromReference(typeof c?.reference === 'string' ? c.reference : undefined));
+  return [...new Set(ids.filter((id): id is string => id !== undefined))];
+}
+
 /** Types whose resources belong to one patient (a resource of one of them that names none cannot be used). */
 export const PATIENT_SCOPED_TYPES: ReadonlySet<string> = new Set(['Appointment', 'CarePlan', 'QuestionnaireResponse', 'Task']);
 

@@ -340,6 +340,14 @@ export class Store {
     await this.db.query(sql.recordAccess(row));
   }
 
+  /** Several access-log rows, all or none (the API sends patient data only once they are stored). */
+  async recordAccesses(rows: sql.AccessRow[]): Promise<void> {
+    if (rows.length === 1) return this.recordAccess(rows[0] as sql.AccessRow);
+    await this.transaction(async (tx) => {
+      for (const row of rows) await tx.recordAccess(row);
+    });
+  }
+
   async listAccess(options: { patientId?: string; keyId?: string; from?: Date; to?: Date; limit?: number } = {}): Promise<(sql.AccessRow & { id: number; at: Date })[]> {
     const rows = await this.db.query(sql.listAccess({ patientId: options.patientId ?? null, keyId: options.keyId ?? null, from: options.from ?? null, to: options.to ?? null }, options.limit ?? 500));
     return rows.map((r) => ({ id: Number(r.id), at: dateOrNull(r.at) ?? new Date(0), keyId: String(r.key_id), client: str(r.client), method: String(r.method), route: String(r.route), status: Number(r.status), sourceId: str(r.source_id), patientId: str(r.patient_id) }));

@@ -370,6 +370,38 @@ describe('access log and keys', () => {
     expect(listed.body.entries[0]).toMatchObject({ keyId: keyId(KEY), patientId: patient.id });
   });
 
+  test('the access log fails closed: when its row cannot be stored, every route serving patient data answers 503 with none of it', async () => {
+    const patient = emr.repo.all('Patient')[2] as { id: string; name?: { family?: string }[] };
+    const failing = Object.create(store, {
+      recordAccesses: { value: async () => Promise.reject(new Error('access_log is not writable')) },
+      recordAccess: { value: async () => Promise.reject(new Error('access_log is not writable')) },
+    }) as Store;
+    const closed = createApiApp({ store: failing, config, runner, metrics, apiKeys: [KEY] });
+    const requests = [
+      request(closed).get(`/api/patients/${patient.id}/overview`).set(auth),
+      request(closed).get(`/api/patients/${patient.id}/engagement`).set(auth),
+      request(closed).get(`/api/patients/${patient.id}/indicators`).set(auth),
+      request(closed).post('/api/patients/search').set(auth).send({ identifier: patient.id }),
+      request(closed).get('/api/dead-letters?includePayload=true').set(auth),
+    ];
+    for (const res of await Promise.all(requests)) {
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'transient', details: { text: expect.stringContaining('no patient data is returned') } }] });
+      expect(Object.keys(res.body).sort()).toEqual(['issue', 'resourceType']);
+      expect(JSON.stringify(res.body)).not.toContain(patient.id);
+    }
+  });
+
+  test('reading dead letters with their payloads logs each payload\'s patient under the dead letter\'s own source, not the query\'s', async () => {
+    const letters = (await request(app).get('/api/dead-letters?includePayload=true').set(auth)).body.deadLetters as { sourceId: string; payload: { participant?: { actor?: { reference?: string } }[] } }[];
+    const named = letters.flatMap((d) => (d.payload.participant ?? []).map((p) => /Patient\/(.+)$/.exec(p.actor?.reference ?? '')?.[1])).filter(Boolean) as string[];
+    expect(named.length).toBeGreaterThan(0);
+    for (const patientId of named) {
+      const rows = await store.listAccess({ patientId });
+      expect(rows[0]).toMatchObject({ route: '/api/dead-letters', sourceId: 'clinic', patientId, status: 200 });
+    }
+  });
+
   test('with no key configured, one is made once, stored hashed, shown once, and accepted', async () => {
     const keys = await memoryStore();
     try {
