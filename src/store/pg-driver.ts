@@ -12,11 +12,19 @@ function quoteIdent(name: string): string {
 }
 
 /** The URL without its password, for messages. */
+/** Query parameters of a connection URL whose values are credentials (password, sslpassword, a token…). */
+const CREDENTIAL_PARAM = /pass|secret|token|credential|auth/i;
+
+/** A connection URL as it may be shown: no password, wherever the URL carries it. */
 export function describeUrl(url: string): string {
   try {
     const u = new URL(url);
     u.password = u.password ? '***' : '';
-    return u.toString();
+    // libpq takes credentials in the query too (`?password=`, `sslpassword=`): shown as *** like the one in user:pass@.
+    for (const name of [...u.searchParams.keys()]) {
+      if (CREDENTIAL_PARAM.test(name)) u.searchParams.set(name, '***');
+    }
+    return u.toString().replace(/=\*\*\*/g, '=***').replace(/%2A%2A%2A/g, '***');
   } catch {
     return 'postgres://(unparseable URL)';
   }

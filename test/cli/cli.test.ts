@@ -93,6 +93,16 @@ describe('fhir-engage CLI', () => {
     expect(res.stderr).not.toContain('hunter2');
   });
 
+  test('a password in the connection URL\'s query (?password=, sslpassword=) is not printed by config check, db status or a connection error', () => {
+    const env = { DATABASE_URL: 'postgres://u@127.0.0.1:1/db?sslmode=disable&password=hunter2&sslpassword=s3cret' };
+    const check = runCliProcess(['config', 'check'], { env });
+    expect(check.stdout + check.stderr).toContain('postgres://u@127.0.0.1:1/db?sslmode=disable&password=***&sslpassword=***');
+    for (const res of [check, runCliProcess(['db', 'status'], { env }), runCliProcess(['db', 'migrate'], { env })]) {
+      expect(res.stdout + res.stderr).not.toMatch(/hunter2|s3cret/);
+    }
+    expect(runCliProcess(['db', 'status'], { env }).stderr).toContain('cannot connect to PostgreSQL postgres://u@127.0.0.1:1/db?sslmode=disable&password=***');
+  });
+
   test('a second process cannot open the same embedded store', async () => {
     const { openPglite } = await import('../../src/store/pglite-driver');
     const dir = tmp();
