@@ -22,6 +22,7 @@ import type { EngagementModel } from '../mapping/model';
 import { mountDashboard } from './dashboard';
 import { patientOverview, runView } from './views';
 import { patientsNamedBy } from '../mapping/patient-of';
+import { findUnsafeValues, hasForbiddenCharacter, MAX_JSON_DEPTH } from '../validation/json-safety';
 import { publishedKeys } from '../fhir/keys';
 import { formatReport, REPORT_FORMATS } from '../indicators/programme-report-format';
 
@@ -47,12 +48,35 @@ const query = (req: Request, name: string): string | undefined => {
   return typeof v === 'string' && v !== '' ? v : undefined;
 };
 
+/** Years a date parameter may name: what PostgreSQL's timestamptz and every report can hold and show. */
+const FIRST_YEAR = 1;
+const LAST_YEAR = 9999;
+
 function instant(req: Request, name: string): Date | undefined {
   const v = query(req, name);
   if (v === undefined) return undefined;
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw new BadQuery(`${name} must be an ISO date or instant`);
+  const year = new Date(t).getUTCFullYear();
+  if (year < FIRST_YEAR || year > LAST_YEAR) throw new BadQuery(`${name} must be a date from year ${FIRST_YEAR} to ${LAST_YEAR}`);
   return new Date(t);
+}
+
+/**
+ * Query parameters and JSON bodies with a character no text field may hold (a NUL, another control
+ * character, an unpaired surrogate: the store refuses them and they were 500s) or nested past
+ * MAX_JSON_DEPTH: 400 naming the parameter or the body's element, never echoing the value.
+ */
+function rejectUnsafeInput(req: Request, _res: Response, next: express.NextFunction): void {
+  for (const [name, value] of Object.entries(req.query as Record<string, unknown>)) {
+    const [found] = findUnsafeValues(name, value, 1);
+    if (found || hasForbiddenCharacter(name)) return next(new BadQuery(`the query parameter ${found ? found.expression.replace(/\[\d+\]$/, '') : '(name)'} contains a character that is not allowed (a control character or an unpaired surrogate)`));
+  }
+  const [inBody] = req.body === undefined ? [] : findUnsafeValues('body', req.body, 1);
+  if (inBody) {
+    return next(new BadQuery(inBody.kind === 'depth' ? `the request body nests deeper than ${MAX_JSON_DEPTH} levels` : `${inBody.expression} in the request body contains a character that is not allowed (a control character or an unpaired surrogate)`));
+  }
+  next();
 }
 
 /** `?limit=`: a whole number from 1 to `max`, or `fallback` when absent; anything else is a 400 (not silently a default). */
@@ -112,6 +136,7 @@ export function createApiApp(options: ApiOptions): express.Express {
   // The key is checked before a body is read: a client without one is told 401 whatever it sends.
   api.use(requireApiKey(options.apiKeys, options.storedKeyDigests));
   api.use(express.json({ limit: BODY_LIMIT }));
+  api.use(rejectUnsafeInput);
   api.param('id', (req, _res, next, value: string) => {
     // Run ids, patient ids, source ids, dead-letter ids: FHIR id characters only (no NUL, no odd encodings into SQL).
     next(/^[A-Za-z0-9\-.]{1,64}$/.test(value) ? undefined : new BadQuery('the id in the path is not a valid id'));
