@@ -6,8 +6,11 @@
  * running syncs commit the page in progress, and closes the API.
  */
 import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
+import { ensureOwnerOnlyDir, OWNER_FILE_MODE, restrictToOwner } from '../config/owner-only';
 import type { AppConfig, SourceConfig } from '../config/types';
 import type { Store } from '../store/store';
 import { SyncRunner } from '../sync/runner';
@@ -33,21 +36,40 @@ export interface ServeOptions {
   /** Called once the API listens (tests). */
   onListening?: (url: string) => void;
   instanceId?: string;
+  /**
+   * Where a key made on the first start is written (owner-only) instead of being said: set when the
+   * messages go to a log a supervisor keeps (stderr not a terminal), which other people may read.
+   */
+  firstKeyFile?: string;
 }
 
 /**
  * With no FHIR_ENGAGE_API_KEY: the key fhir-engage made on its first start. Only its digest is
  * stored, so it is shown once, when it is made (`fhir-engage api-key new` makes another).
  */
-export async function storedKeys(store: Store, say: (line: string) => void): Promise<string[]> {
+export async function storedKeys(store: Store, say: (line: string) => void, firstKeyFile?: string): Promise<string[]> {
   const digests = await store.listApiKeyDigests();
   if (digests.length) {
     say('API key: the one made on the first start (stored hashed, not shown again; `fhir-engage api-key new` makes another, or set FHIR_ENGAGE_API_KEY)');
     return digests;
   }
   const key = await newApiKey(store);
-  say(`no FHIR_ENGAGE_API_KEY set: an API key was made and stored (hashed). It is shown this once, keep it: ${key}`);
+  if (firstKeyFile) {
+    ensureOwnerOnlyDir(path.dirname(firstKeyFile));
+    writeFileSync(firstKeyFile, `${key}\n`, { mode: OWNER_FILE_MODE });
+    chmodSync(firstKeyFile, OWNER_FILE_MODE);
+    say(`no FHIR_ENGAGE_API_KEY set: an API key was made and stored (hashed). It is in ${firstKeyFile} (mode 0600, this user only), not in this log: read it there, then delete the file`);
+  } else {
+    say(`no FHIR_ENGAGE_API_KEY set: an API key was made and stored (hashed). It is shown this once, keep it: ${key}`);
+  }
   return store.listApiKeyDigests();
+}
+
+/** The keys directory holds private keys: owner-only, checked at every start (fixed, with a warning). */
+function secureKeysDir(keysDir: string): void {
+  if (!existsSync(keysDir)) return;
+  const wider = restrictToOwner(keysDir);
+  if (wider.length > 0) logger().warn({ event: 'keys-permissions', keysDir, fixed: wider.length }, `the keys directory ${keysDir} was open to other local users (${wider.length} entries wider than 0700/0600): made owner-only`);
 }
 
 /** Makes a key, stores its digest, returns the key itself (to show once). */
@@ -130,7 +152,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   for (const s of options.initialRuns ?? []) metrics.recordRun(s);
   const runner = new SyncRunner(store, config, metrics.observe);
   const apiKeys = options.apiKeys ?? [...config.service.apiKeys];
-  const storedKeyDigests = apiKeys.length ? [] : await storedKeys(store, say);
+  secureKeysDir(config.keysDir);
+  const storedKeyDigests = apiKeys.length ? [] : await storedKeys(store, say, options.firstKeyFile);
   const app = createApiApp({ store, config, runner, metrics, apiKeys, storedKeyDigests });
   const purge = (): void => {
     store.purgeAccessBefore(new Date(Date.now() - config.service.auditRetentionDays * 86_400_000)).catch((err: unknown) => logger().warn({ err, event: 'access-log-purge-failed' }, 'could not remove old access-log rows'));

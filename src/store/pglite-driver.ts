@@ -4,12 +4,14 @@
  * directory, and advisory locks are held in memory for this process only.
  * Several processes or service instances need a PostgreSQL server (DATABASE_URL).
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { Db, Driver, LockBusy, SqlQuery } from './driver';
 import { LOCK_BUSY } from './driver';
 import { storeError } from '../errors';
+import { ensureOwnerOnlyDir, restrictToOwner } from '../config/owner-only';
+import { logger } from '../log/logger';
 
 const PID_FILE = 'fhir-engage.pid';
 
@@ -39,7 +41,7 @@ function claimDataDir(dataDir: string): () => void {
         'or set DATABASE_URL to share a PostgreSQL server (then every command works alongside the service).',
     );
   }
-  writeFileSync(pidFile, String(process.pid));
+  writeFileSync(pidFile, String(process.pid), { mode: 0o600 });
   return () => {
     try {
       if (readFileSync(pidFile, 'utf8').trim() === String(process.pid)) {
@@ -70,22 +72,30 @@ export interface PgliteOptions {
 
 export async function openPglite(options: PgliteOptions): Promise<Driver> {
   let release = (): void => undefined;
-  if (options.dataDir) {
+  const dataDir = options.dataDir;
+  if (dataDir) {
     try {
-      mkdirSync(options.dataDir, { recursive: true });
+      ensureOwnerOnlyDir(dataDir);
     } catch (err) {
-      throw storeError(`cannot create the data directory ${options.dataDir}`, err);
+      throw storeError(`cannot create the data directory ${dataDir}`, err);
     }
-    release = claimDataDir(options.dataDir);
+    // Every row and the write-ahead log are in these files: owner-only, checked at every start.
+    const wider = restrictToOwner(dataDir);
+    if (wider.length > 0) {
+      logger().warn({ event: 'store-permissions', dataDir, fixed: wider.length }, `the embedded store ${dataDir} was open to other local users (${wider.length} files or directories wider than 0700/0600): made owner-only`);
+    }
+    release = claimDataDir(dataDir);
   }
   let pg: PGlite;
   try {
-    pg = options.dataDir ? new PGlite(options.dataDir) : new PGlite();
+    pg = dataDir ? new PGlite(dataDir) : new PGlite();
     await pg.waitReady;
   } catch (err) {
     release();
-    throw storeError(`cannot open the embedded store ${options.dataDir ?? '(memory)'}`, err);
+    throw storeError(`cannot open the embedded store ${dataDir ?? '(memory)'}`, err);
   }
+  // PGlite makes its files 0666 whatever the umask (the directory, 0700, keeps others out meanwhile).
+  if (dataDir) restrictToOwner(dataDir);
   const held = new Set<string>();
   const db = wrap(pg);
   return {
@@ -110,6 +120,8 @@ export async function openPglite(options: PgliteOptions): Promise<Driver> {
     async close(): Promise<void> {
       try {
         await pg.close();
+        // Files PGlite made while open (new relations, WAL segments) leave owner-only too.
+        if (dataDir) restrictToOwner(dataDir);
       } finally {
         release();
       }

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { ensureOwnerOnlyDir } from '../../config/owner-only';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
@@ -22,7 +23,9 @@ export function registerKeysCommand(program: Command, io: CliIo, setExit: (code:
       const file = path.resolve(opts.out ?? path.join(config.keysDir, `${opts.kid}.pem`));
       if (existsSync(file)) throw configError(`${file} exists already: keys are never overwritten (choose another --kid or --out)`, ['--out']);
       const { privatePem, publicJwk } = await generateSigningKey(opts.alg as KeyAlgorithm, opts.kid);
-      mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      // The keys directory is made owner-only; a directory named by --out is only created, never changed.
+      if (path.dirname(file) === path.resolve(config.keysDir)) ensureOwnerOnlyDir(config.keysDir);
+      else mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
       writeFileSync(file, privatePem, { mode: 0o600, flag: 'wx' });
       io.out(JSON.stringify({ keys: [publicJwk] }, null, 2));
       io.err(`private key written to ${file} (mode 0600). Set auth.keyFile to it and auth.keyId to "${opts.kid}" in the source; the service publishes the public key at /.well-known/jwks.json`);

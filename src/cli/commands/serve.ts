@@ -1,3 +1,4 @@
+import { firstKeyFile } from '../first-key';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
 import { configError, ExitCode } from '../../errors';
@@ -17,7 +18,7 @@ export function registerServeCommand(program: Command, io: CliIo, setExit: (code
       if (config.sources.length === 0) throw configError('no sources are configured: nothing to serve (use `npm start` for the sandbox EMR)');
       const store = await openStore(config.store);
       try {
-        await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port, host: opts.host });
+        await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port, host: opts.host, firstKeyFile: firstKeyFile(config) });
         setExit(ExitCode.ok);
       } finally {
         await store.close();

@@ -1,3 +1,4 @@
+import { firstKeyFile } from '../first-key';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
 import { ExitCode } from '../../errors';
@@ -43,7 +44,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
         let config = loaded;
         if (loaded.sources.length > 0 && !opts.once) {
           // EMRs configured: the service, on their schedules (a sync can also be triggered through the API).
-          await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port, host: opts.host });
+          await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port, host: opts.host, firstKeyFile: firstKeyFile(config) });
           setExit(ExitCode.ok);
           return;
         }
@@ -91,7 +92,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
           setExit(code);
           return;
         }
-        await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port, host: opts.host, initialRuns: summaries });
+        await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port, host: opts.host, firstKeyFile: firstKeyFile(config), initialRuns: summaries });
         setExit(ExitCode.ok);
       } finally {
         await stopSandbox?.();
