@@ -30,7 +30,10 @@ export function progressPrinter(io: CliIo, tty: boolean): (e: SyncEvent) => void
       }
       case 'type-finished': {
         const r = e.report;
-        write(`  ${r.resourceType}: ${r.status} — ${r.pages} page(s), ${r.received} received, ${r.new} new, ${r.changed} changed, ${r.unchanged} unchanged, ${r.deadLettered} dead-lettered, ${r.retries} retries`, true);
+        write(`  ${r.resourceType}: ${r.status} — ${r.pages} page(s), ${r.received} received, ${r.new} new, ${r.changed} changed, ${r.unchanged} unchanged, ${r.deadLettered} dead-lettered${r.deleted ? `, ${r.deleted} deleted` : ''}, ${r.retries} retries`, true);
+        // Why a type did not complete, where the operator is looking (not only in the summary).
+        if (r.error) io.err(`    error: ${r.error}`);
+        else if (r.status !== 'ok') for (const n of r.notes.slice(0, 2)) io.err(`    note: ${n}`);
         break;
       }
       case 'bulk':

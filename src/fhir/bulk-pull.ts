@@ -57,7 +57,8 @@ interface StoredRequest extends ExportRequest {
   types: string[];
 }
 
-function requestFor(settings: BulkSettings, types: string[], since: string | undefined): StoredRequest {
+/** What a kick-off asks for (also `doctor`'s trial kick-off). */
+export function requestFor(settings: BulkSettings, types: string[], since: string | undefined): StoredRequest {
   return {
     level: settings.level,
     ...(settings.groupId ? { groupId: settings.groupId } : {}),
@@ -95,13 +96,38 @@ export async function pullBulk(puller: SourcePuller, ctx: BulkContext, types: st
     return list;
   };
   for (const t of types) emit({ type: 'type-started', resourceType: t, mode: 'bulk', since });
+  // Only what the server offers is asked for: a conformant server refuses the whole kick-off for one `_type` it does not know.
+  const offered = types.filter((t) => ctx.capabilities?.types[t]?.listed !== false);
+  for (const t of types.filter((x) => !offered.includes(x))) {
+    const r = reports.get(t) as TypeReport;
+    r.status = 'skipped';
+    r.notes.push(`the server's CapabilityStatement does not list ${t}: not requested in the export`);
+  }
+  if (offered.length === 0) return finishReports();
 
   let restarted = false;
   for (;;) {
     try {
-      const job = await exportUnderWay(ctx, requestFor(settings, types, since), emit);
+      const job = await exportUnderWay(ctx, requestFor(settings, offered, since), emit);
       await storeFiles(puller, ctx, job, reports, emit);
-      for (const t of types) await puller.finish(t, job.manifest.transactionTime);
+      const tally = tallyFiles((await store.getBulkExport(source.id))?.files ?? job.files);
+      for (const t of offered) {
+        const report = reports.get(t) as TypeReport;
+        const deleted = tally.deleted[t] ?? 0;
+        if (deleted > 0) {
+          report.deleted = deleted;
+          report.notes.push(`${deleted} ${t} resource(s) deleted in the EMR since ${since ?? 'the last export'}: removed, and their patients recomputed`);
+        }
+        const errors = (tally.errors[t] ?? 0) + (tally.errors['*'] ?? 0);
+        if (errors > 0) {
+          // What failed to export is not in the files: the watermark stays, so the next run asks again from it.
+          report.status = 'partial';
+          report.exportErrors = errors;
+          report.notes.push(`the server could not export ${errors} ${tally.errors[t] ? t : ''} resource(s)${tally.errors['*'] ? ' (its error file does not say of which type)' : ''} (see dead-letters): the ${t} watermark stays where it was, so the next run asks for them again`.replace('  ', ' '));
+          continue;
+        }
+        await puller.finish(t, job.manifest.transactionTime);
+      }
       await store.deleteBulkExport(source.id);
       return finishReports();
     } catch (err) {
@@ -163,7 +189,7 @@ async function exportUnderWay(ctx: BulkContext, wanted: StoredRequest, emit: (e:
     }
     throw err;
   }
-  const files = [...manifest.output.map((f) => ({ ...f, kind: 'output' as const })), ...manifest.error.map((f) => ({ ...f, kind: 'error' as const }))];
+  const files = [...manifest.output.map((f) => ({ ...f, kind: 'output' as const })), ...manifest.error.map((f) => ({ ...f, kind: 'error' as const })), ...manifest.deleted.map((f) => ({ ...f, kind: 'deleted' as const }))];
   await store.transaction((tx) => tx.saveBulkManifest(source.id, manifest, files.map((f, position) => ({ url: f.url, kind: f.kind, resourceType: f.type, position }))));
   emit({ type: 'bulk', phase: 'downloading', files: files.length });
   return (await store.getBulkExport(source.id)) as ReadyJob;
@@ -174,7 +200,9 @@ async function storeFiles(puller: SourcePuller, ctx: BulkContext, job: ReadyJob,
   const pending = job.files.filter((f) => !f.done);
   const resumed = job.files.some((f) => f.lines > 0 || f.done);
   const patientFiles = pending.filter((f) => f.kind === 'output' && f.resourceType === 'Patient');
-  const others = pending.filter((f) => !patientFiles.includes(f));
+  // Deletions last: a resource deleted since is not also in the output, but one that came back would be.
+  const deletedFiles = pending.filter((f) => f.kind === 'deleted');
+  const others = pending.filter((f) => !patientFiles.includes(f) && !deletedFiles.includes(f));
   const failures: unknown[] = [];
   const run = async (files: BulkFileState[], parallel: number): Promise<void> => {
     let next = 0;
@@ -196,10 +224,55 @@ async function storeFiles(puller: SourcePuller, ctx: BulkContext, job: ReadyJob,
   await run(patientFiles, ctx.source.pull.bulk.parallelDownloads);
   for (const type of new Set(others.map((f) => f.resourceType))) await puller.prepareType(type, resumed);
   await run(others, ctx.source.pull.bulk.parallelDownloads);
+  await run(deletedFiles, 1);
+}
+
+/** What the stored files of an export counted: errors by the type they name (`*`: none named), deletions by type. */
+function tallyFiles(files: BulkFileState[]): { errors: Record<string, number>; deleted: Record<string, number> } {
+  const errors: Record<string, number> = {};
+  const deleted: Record<string, number> = {};
+  for (const f of files) {
+    for (const [key, n] of Object.entries(f.counts ?? {})) {
+      if (f.kind === 'error') errors[key] = (errors[key] ?? 0) + n;
+      else if (f.kind === 'deleted') deleted[key] = (deleted[key] ?? 0) + n;
+    }
+  }
+  return { errors, deleted };
+}
+
+/**
+ * The resource type (and id) an export error names: `Type/id` or a bare type among those exported, in
+ * the issue's expression, location, diagnostics or details, in that order. Undefined when none is named.
+ */
+export function namedInError(outcome: OperationOutcome | undefined, types: readonly string[]): { resourceType: string; resourceId?: string } | undefined {
+  for (const issue of outcome?.issue ?? []) {
+    for (const text of [...(issue.expression ?? []), ...(issue.location ?? []), issue.diagnostics ?? '', issue.details?.text ?? '']) {
+      for (const type of types) {
+        const m = new RegExp(`(?:^|[^A-Za-z])${type}(?:/([A-Za-z0-9\\-.]{1,64}))?(?![A-Za-z])`).exec(text);
+        if (m) return { resourceType: type, ...(m[1] ? { resourceId: m[1] } : {}) };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** `Type/id` of each DELETE request in a `deleted` file's Bundle (Bulk Data IG v2). */
+function deletedRefs(bundle: Resource): { resourceType: string; resourceId: string }[] {
+  if (bundle.resourceType !== 'Bundle') return [];
+  return (bundle.entry ?? [])
+    .filter((e) => e.request?.method === 'DELETE')
+    .map((e) => /^(?:.*\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(e.request?.url ?? ''))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ resourceType: m[1] as string, resourceId: m[2] as string }));
 }
 
 /** Parses one NDJSON line into an entry of the batch, or a dead letter naming the file and line. */
-function readLine(text: string, line: number, file: BulkFileState, ctx: BulkContext): { entry?: BundleEntry; dead?: DeadLetterInput } {
+function readLine(
+  text: string,
+  line: number,
+  file: BulkFileState,
+  ctx: BulkContext,
+): { entry?: BundleEntry; dead?: DeadLetterInput; named?: string; deleted?: { resourceType: string; resourceId: string }[] } {
   const where = `line ${line} of ${file.kind === 'error' ? 'error ' : ''}file ${redactUrl(file.url)}`;
   const letter = (reason: string, payload?: unknown): DeadLetterInput => ({
     sourceId: ctx.source.id,
@@ -218,35 +291,72 @@ function readLine(text: string, line: number, file: BulkFileState, ctx: BulkCont
   const resource = value as Resource;
   if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof resource.resourceType !== 'string') return { dead: letter('not a FHIR resource (no resourceType)') };
   if (file.kind === 'error') {
-    // What the server could not export: kept as a dead letter with the server's own OperationOutcome.
+    // What the server could not export: a dead letter with the server's own OperationOutcome, filed under the type it names.
     const serverOutcome = resource.resourceType === 'OperationOutcome' ? (resource as OperationOutcome) : undefined;
-    return { dead: { sourceId: ctx.source.id, runId: ctx.runId, stage: 'pull', resourceType: file.resourceType, payload: resource, outcome: serverOutcome?.issue?.length ? serverOutcome : outcome('exception', `${where}: the server reported an export error`) } };
+    const named = namedInError(serverOutcome, ctx.source.resourceTypes);
+    return {
+      named: named?.resourceType ?? '*',
+      dead: {
+        sourceId: ctx.source.id,
+        runId: ctx.runId,
+        stage: 'pull',
+        resourceType: named?.resourceType ?? file.resourceType,
+        ...(named?.resourceId ? { resourceId: named.resourceId } : {}),
+        payload: resource,
+        outcome: serverOutcome?.issue?.length ? serverOutcome : outcome('exception', `${where}: the server reported an export error`),
+      },
+    };
   }
+  if (file.kind === 'deleted') return { deleted: deletedRefs(resource) };
   return { entry: { resource } };
 }
 
 async function storeFile(puller: SourcePuller, ctx: BulkContext, manifest: ExportManifest, file: BulkFileState, reports: Map<string, TypeReport>, emit: (e: PullEvent) => void): Promise<void> {
   const { source, client } = ctx;
-  const report = reports.get(file.resourceType) ?? reports.values().next().value;
-  if (!report) return;
-  const progress = { lines: file.lines, bytes: file.bytes };
+  // An output file counts in its type's report; an error or deleted file's lines in the report of the type each names.
+  const own = file.kind === 'output' ? reports.get(file.resourceType) : undefined;
+  const report = own ?? emptyReport(file.kind === 'deleted' ? 'Bundle' : 'OperationOutcome', 'bulk');
+  if (file.kind === 'output' && !own) return;
+  const progress = { lines: file.lines, bytes: file.bytes, counts: { ...file.counts } };
   for (let attempt = 0; ; attempt++) {
     const { response, fromStart } = await openFile(client, file.url, manifest.requiresAccessToken, progress.bytes);
     const chunks = response.chunks as AsyncIterable<Uint8Array>;
     let entries: BundleEntry[] = [];
     let dead: DeadLetterInput[] = [];
-    let at = { ...progress };
+    let deletions: { resourceType: string; resourceId: string }[] = [];
+    let at = { lines: progress.lines, bytes: progress.bytes };
+    let counts = { ...progress.counts };
     const commit = async (done: boolean): Promise<void> => {
-      const saved = { ...at, done };
       const fetchedAt = performance.now();
-      await puller.storeBatch(report, entries, { dead, save: (tx) => tx.saveBulkFileProgress(source.id, file.url, saved) });
+      const removing = deletions;
+      const after = { ...counts };
+      for (const r of removing) after[r.resourceType] = (after[r.resourceType] ?? 0) + 1;
+      let removedPatients: string[] = [];
+      await puller.storeBatch(report, entries, {
+        dead,
+        save: async (tx) => {
+          // Deleted in the EMR: removed with the file's progress, in one transaction; their patients are recomputed.
+          removedPatients = removing.length ? (await tx.deleteResources(source.id, removing)).patients : [];
+          await tx.saveBulkFileProgress(source.id, file.url, { ...at, done, counts: after });
+        },
+      });
+      puller.markChanged(removedPatients);
+      counts = after;
+      if (file.kind === 'error') {
+        for (const d of dead) {
+          const named = reports.get(d.resourceType ?? '');
+          if (named) named.deadLettered++;
+        }
+      }
       report.pages++;
       // Reading time is counted around the whole file below; the batches' validate and store time are not part of it.
       report.timings.fetchMs -= performance.now() - fetchedAt;
-      progress.lines = saved.lines;
-      progress.bytes = saved.bytes;
+      progress.lines = at.lines;
+      progress.bytes = at.bytes;
+      progress.counts = { ...counts };
       entries = [];
       dead = [];
+      deletions = [];
       emit({ type: 'page', resourceType: report.resourceType, report });
       await ctx.afterPageCommitted?.(report.resourceType, report.pages);
     };
@@ -257,8 +367,10 @@ async function storeFile(puller: SourcePuller, ctx: BulkContext, manifest: Expor
         const read = readLine(line.text, line.line, file, ctx);
         if (read.entry) entries.push(read.entry);
         if (read.dead) dead.push(read.dead);
+        if (read.named) counts[read.named] = (counts[read.named] ?? 0) + 1;
+        if (read.deleted) deletions.push(...read.deleted);
         at = { lines: line.line, bytes: line.endByte };
-        if (entries.length + dead.length >= BULK_BATCH_LINES) {
+        if (entries.length + dead.length + deletions.length >= BULK_BATCH_LINES) {
           await commit(false);
           if (ctx.signal?.aborted) {
             response.cancel();

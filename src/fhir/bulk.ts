@@ -10,7 +10,8 @@ import { EngageError, HttpError, outcome } from '../errors';
 import { redactUrl } from '../log/redact';
 import type { FhirClient } from './client';
 import { realClock, type Clock } from './limiter';
-import { parseRetryAfter, type StreamResponse } from './transport';
+import { outcomeOf, parseRetryAfter, type StreamResponse } from './transport';
+import { replaceForbiddenCharacters } from '../validation/json-safety';
 
 export const NDJSON = 'application/fhir+ndjson';
 
@@ -41,6 +42,11 @@ export interface ExportManifest {
   requiresAccessToken: boolean;
   output: ManifestFile[];
   error: ManifestFile[];
+  /**
+   * Bulk Data IG v2 (`_since` exports): NDJSON files of Bundles whose entries are DELETE requests
+   * (`request.url` = `Type/id`) naming the resources deleted since.
+   */
+  deleted: ManifestFile[];
 }
 
 export interface PollOptions {
@@ -84,7 +90,7 @@ export function parseManifest(body: unknown, statusUrl: string): ExportManifest 
   if (typeof body !== 'object' || body === null) throw structureError(`${where} is not a JSON object`);
   const m = body as Record<string, unknown>;
   if (typeof m.transactionTime !== 'string' || Number.isNaN(Date.parse(m.transactionTime))) throw structureError(`${where} has no valid transactionTime`);
-  const files = (key: 'output' | 'error'): ManifestFile[] => {
+  const files = (key: 'output' | 'error' | 'deleted'): ManifestFile[] => {
     const list = m[key] ?? [];
     if (!Array.isArray(list)) throw structureError(`${where}: ${key} is not an array`);
     return list.map((f: unknown, i: number) => {
@@ -94,14 +100,35 @@ export function parseManifest(body: unknown, statusUrl: string): ExportManifest 
       return { type: file.type, url: file.url, ...(typeof file.count === 'number' ? { count: file.count } : {}) };
     });
   };
-  return { transactionTime: m.transactionTime, request: typeof m.request === 'string' ? m.request : '', requiresAccessToken: m.requiresAccessToken !== false, output: files('output'), error: files('error') };
+  return { transactionTime: m.transactionTime, request: typeof m.request === 'string' ? m.request : '', requiresAccessToken: m.requiresAccessToken !== false, output: files('output'), error: files('error'), deleted: files('deleted') };
+}
+
+/**
+ * A refused kick-off or status request, with the server's own words: these answers describe the
+ * request (a `_type` not offered, a bad `_since`), not a patient, so the text is shown — shortened,
+ * and without characters a terminal or the store could not take.
+ */
+function refusedWithServerText(client: FhirClient, method: string, res: Awaited<ReturnType<FhirClient['request']>>, what: string): HttpError {
+  const said = (outcomeOf(res.body)?.issue ?? [])
+    .map((i) => i.details?.text ?? i.diagnostics)
+    .filter((t): t is string => typeof t === 'string' && t.trim() !== '')
+    .slice(0, 3)
+    .map((t) => replaceForbiddenCharacters(t).slice(0, 300));
+  const base = client.errorFor(method, res);
+  return new HttpError({ method, url: base.url, status: res.status, code: base.outcome.issue[0]?.code, text: `${what} was refused: HTTP ${res.status}${said.length ? ` — the server says: ${said.join('; ')}` : ''}`, remoteOutcome: base.remoteOutcome });
+}
+
+/** A 5xx whose OperationOutcome says `transient` (the IG's "try again"), or a retryable status the transport gave up on. */
+function isTransient(res: Awaited<ReturnType<FhirClient['request']>> | undefined, err?: unknown): boolean {
+  if (err !== undefined) return err instanceof HttpError && err.outcome.issue[0]?.code === 'transient';
+  return res !== undefined && res.status >= 500 && (outcomeOf(res.body)?.issue ?? []).some((i) => i.code === 'transient');
 }
 
 /** Starts an export; returns the status URL (Content-Location of the 202). */
 export async function kickOff(client: FhirClient, request: ExportRequest): Promise<string> {
   const res = await client.request<unknown>('GET', kickOffPath(request), { headers: { prefer: 'respond-async', accept: 'application/fhir+json' } });
   if (res.status !== 202) {
-    throw client.errorFor('GET', res);
+    throw refusedWithServerText(client, 'GET', res, `the export kick-off ${redactUrl(res.url)}`);
   }
   const location = res.headers.get('content-location');
   if (!location) throw structureError(`the export kick-off at ${redactUrl(res.url)} answered 202 without a Content-Location (status URL)`);
@@ -124,14 +151,19 @@ export async function waitForManifest(client: FhirClient, statusUrl: string, opt
     try {
       res = await client.request<unknown>('GET', statusUrl, { headers: { accept: 'application/json' } });
     } catch (err) {
-      // The transport gave up on 429s: the server wants fewer polls, not an end to the export.
-      if (!(err instanceof HttpError) || err.status !== 429) throw err;
+      // The transport gave up on 429s (the server wants fewer polls) or on 502–504s (a passing
+      // outage): neither ends the export; polling goes on, slower, until pollTimeoutSeconds.
+      if (!(err instanceof HttpError) || (err.status !== 429 && !isTransient(undefined, err))) throw err;
       interval = Math.min(MAX_INTERVAL_MS, interval * 2);
       res = { status: 429, headers: new Headers(), body: undefined, url: statusUrl };
     }
     if (res.status === 200) return parseManifest(res.body, statusUrl);
     if (res.status === 404 || res.status === 410) throw new ExportGone('the export', res.status);
-    if (res.status !== 202 && res.status !== 429) throw client.errorFor('GET', res);
+    if (isTransient(res)) {
+      // Bulk Data IG: a 5xx with an OperationOutcome of code `transient` asks the client to try again.
+      options.onProgress?.('the server reported a transient error; polling again');
+      interval = Math.min(MAX_INTERVAL_MS, interval * 2);
+    } else if (res.status !== 202 && res.status !== 429) throw refusedWithServerText(client, 'GET', res, `the export status ${redactUrl(statusUrl)}`);
     if (res.status === 202) options.onProgress?.(res.headers.get('x-progress') ?? undefined);
     const asked = parseRetryAfter(res.headers.get('retry-after'), clock.now());
     const wait = Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, asked ?? interval));

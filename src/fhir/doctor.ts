@@ -10,6 +10,8 @@ import type { CapabilityStatement, Task } from '@medplum/fhirtypes';
 import type { SourceConfig } from '../config/types';
 import { describeError, HttpError } from '../errors';
 import { redactUrl } from '../log/redact';
+import { cancelExport, kickOff } from './bulk';
+import { requestFor } from './bulk-pull';
 import { assessCapabilities } from './capabilities';
 import type { FhirClient } from './client';
 import { createSourceClient, createWriteClient, newTransportStats } from './source-client';
@@ -76,6 +78,7 @@ export async function diagnoseSource(source: SourceConfig, options: { writeTest?
   const host = new URL(source.baseUrl).host;
   const client = createSourceClient({ ...source, maxRetries: 0 }, stats);
   const open = createSourceClient({ ...source, auth: { type: 'none' }, maxRetries: 0 }, stats);
+  const bulkOnly = source.pull.method === 'bulk';
 
   if (source.baseUrl.startsWith('http://') && !/^(localhost|127\.|\[::1\])/.test(host)) {
     add({ step: 'transport', status: 'warn', detail: `plain http:// to ${host}: patient data would cross the network unencrypted`, fix: 'use the https:// base URL' });
@@ -103,10 +106,12 @@ export async function diagnoseSource(source: SourceConfig, options: { writeTest?
     add({ step: 'metadata', status: version.startsWith('4.0') ? 'ok' : 'warn', detail: `FHIR ${version}${caps.software ? ` (${caps.software})` : ''}; transactions: ${caps.transactions ? 'yes (batched writes)' : 'no (one request per write)'}; Bulk Data export: ${caps.bulkExport ? 'yes' : 'no'}` });
     for (const type of source.resourceTypes) {
       const t = caps.types[type];
-      if (t && !t.searchable) add({ step: `metadata ${type}`, status: 'fail', detail: t.note ?? `${type} cannot be searched`, fix: `remove ${type} from resourceTypes, or ask the EMR team to enable it` });
-      else if (t && !t.lastUpdated) add({ step: `metadata ${type}`, status: 'warn', detail: t.note ?? `${type}: no _lastUpdated`, fix: 'each run pulls this type in full (unchanged resources are skipped by hash)' });
+      // A source pulled only by export needs each type offered, not searchable.
+      const refused = t !== undefined && (bulkOnly ? !t.listed : !t.searchable);
+      if (refused) add({ step: `metadata ${type}`, status: 'fail', detail: t?.note ?? `${type} cannot be searched`, fix: `remove ${type} from resourceTypes, or ask the EMR team to enable it` });
+      else if (t && !t.lastUpdated && !bulkOnly) add({ step: `metadata ${type}`, status: 'warn', detail: t.note ?? `${type}: no _lastUpdated`, fix: 'each run pulls this type in full (unchanged resources are skipped by hash)' });
     }
-    if (source.pull.method === 'bulk' && !caps.bulkExport) add({ step: 'metadata bulk', status: 'warn', detail: 'pull.method is bulk but the CapabilityStatement lists no export operation', fix: 'check that Bulk Data is enabled for this client, or use pull.method: auto' });
+    if (bulkOnly && !caps.bulkExport) add({ step: 'metadata bulk', status: 'warn', detail: 'pull.method is bulk but the CapabilityStatement lists no export operation (a kick-off is tried below)', fix: 'check that Bulk Data is enabled for this client, or use pull.method: auto' });
   }
 
   // 3–4. SMART discovery and the token.
@@ -136,10 +141,31 @@ export async function diagnoseSource(source: SourceConfig, options: { writeTest?
     }
   }
 
-  // 5. One search per type, as a sync would make it.
+  // 5. What the configured pull method needs: a kick-off for a bulk-only source, else one search per type.
+  if (bulkOnly) {
+    const offered = source.resourceTypes.filter((t) => caps?.types[t]?.listed !== false);
+    try {
+      const statusUrl = await kickOff(client, requestFor(source.pull.bulk, offered, undefined));
+      await cancelExport(client, statusUrl).catch(() => undefined);
+      add({ step: 'bulk export', status: 'ok', detail: `a ${source.pull.bulk.level}-level export of ${offered.join(', ')} was accepted (and cancelled at once)` });
+    } catch (err) {
+      const code = err instanceof HttpError ? err.status : undefined;
+      add({
+        step: 'bulk export',
+        status: 'fail',
+        detail: describeError(err),
+        fix:
+          code === 401 || code === 403
+            ? `the registration needs system/<Type>.read (SMART v1) or system/<Type>.rs (v2) for ${offered.join(', ')}, and Bulk Data access`
+            : code === 404 && source.pull.bulk.level === 'group'
+              ? 'check pull.bulk.groupId: the server does not know that Group'
+              : "see the server's answer above; pull.bulk.level and typeFilter must be what the server supports",
+      });
+    }
+  }
   let patientId: string | undefined;
   const refused: string[] = [];
-  for (const type of [...source.resourceTypes].sort((a, b) => (a === 'Patient' ? -1 : b === 'Patient' ? 1 : 0))) {
+  for (const type of bulkOnly ? [] : [...source.resourceTypes].sort((a, b) => (a === 'Patient' ? -1 : b === 'Patient' ? 1 : 0))) {
     const perPatient = source.mode === 'per-patient' && type !== 'Patient' && (source.perPatientTypes ?? ['Appointment', 'CarePlan', 'QuestionnaireResponse', 'Task']).includes(type as never);
     const query = perPatient && patientId ? `patient=${encodeURIComponent(patientId)}&_count=1` : '_count=1';
     const got = await searchCheck(client, type, query);

@@ -45,6 +45,10 @@ export interface TypeReport {
   durationMs: number;
   /** Per-patient mode: patients whose search failed after retries (their data of this type is incomplete). */
   failedPatients: number;
+  /** Bulk Data: resources of this type the server listed as deleted (removed from the store). */
+  deleted?: number;
+  /** Bulk Data: resources of this type the server could not export (its error file); the watermark did not move. */
+  exportErrors?: number;
   /** Where the time went: waiting for and parsing pages, validating and attaching, storing (ms). */
   timings: { fetchMs: number; validateMs: number; storeMs: number };
   notes: string[];
@@ -320,7 +324,7 @@ export class SourcePuller {
   }
 
   private support(type: string): TypeSupport {
-    return this.ctx.capabilities?.types[type] ?? { searchable: true, lastUpdated: true };
+    return this.ctx.capabilities?.types[type] ?? { listed: true, searchable: true, lastUpdated: true };
   }
 
   private retries(): number {
@@ -756,6 +760,11 @@ export class SourcePuller {
     }
     report.durationMs = Math.round(performance.now() - started);
     return attempted > 0 ? report : undefined;
+  }
+
+  /** Patients whose stored data changed other than by a stored page (resources the source deleted). */
+  markChanged(patients: readonly string[]): void {
+    for (const p of patients) this.changedPatients.add(p);
   }
 
   changed(): string[] {

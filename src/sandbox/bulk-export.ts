@@ -33,6 +33,10 @@ export interface BulkQuirks {
   bulkBadLine?: number;
   /** Every Nth resource of each type goes to the error file (as an OperationOutcome) instead of the output. */
   bulkErrorEvery?: number;
+  /** Only the first N exports have those errors (a passing failure); unset: every export. */
+  bulkErrorExports?: number;
+  /** The first N status polls of each export answer 500 with an OperationOutcome of code `transient`. */
+  bulkTransientPollErrors?: number;
   /** Files are sent in 16 KB chunks with this many milliseconds between them (a slow link). */
   bulkChunkDelayMs?: number;
 }
@@ -50,7 +54,7 @@ export interface BulkCounters {
 
 interface ExportFile {
   type: string;
-  kind: 'output' | 'error';
+  kind: 'output' | 'error' | 'deleted';
   lines: string[];
 }
 
@@ -63,6 +67,7 @@ interface Job {
   requiresAccessToken: boolean;
   files: ExportFile[];
   nextPollAt: number;
+  transientPolls: number;
 }
 
 export type ExportLevelRequest = { level: 'system' } | { level: 'patient' } | { level: 'group'; groupId: string };
@@ -135,7 +140,8 @@ export class BulkExports {
         const typeFilters = filters.get(type);
         if (typeFilters && !typeFilters.some((sr) => matchesSearchRequest(resource, sr))) continue;
         n++;
-        if (quirks.bulkErrorEvery && n % quirks.bulkErrorEvery === 0) {
+        const failing = quirks.bulkErrorEvery && (quirks.bulkErrorExports === undefined || this.counters.exportsStarted < quirks.bulkErrorExports);
+        if (failing && n % (quirks.bulkErrorEvery as number) === 0) {
           errors.push(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', details: { text: `${type}/${resource.id} could not be exported` }, expression: [type] }] }));
           continue;
         }
@@ -145,9 +151,14 @@ export class BulkExports {
       for (let i = 0; i < output.length; i += perFile) files.push({ type, kind: 'output', lines: output.slice(i, i + perFile) });
       if (errors.length) files.push({ type: 'OperationOutcome', kind: 'error', lines: errors });
     }
+    if (since !== undefined) {
+      // Bulk Data IG v2: resources deleted since `_since`, as Bundles of DELETE requests.
+      const deleted = this.repo.deletedSince(since, types).map((d) => JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'DELETE', url: `${d.resourceType}/${d.id}` } }] }));
+      if (deleted.length) files.push({ type: 'Bundle', kind: 'deleted', lines: deleted });
+    }
     const id = randomBytes(12).toString('hex');
     const now = this.now();
-    this.jobs.set(id, { id, createdAt: now, readyAt: now + (this.options.preparationMs ?? 1500), transactionTime: new Date(now).toISOString(), request: requestUrl, requiresAccessToken, files, nextPollAt: now });
+    this.jobs.set(id, { id, createdAt: now, readyAt: now + (this.options.preparationMs ?? 1500), transactionTime: new Date(now).toISOString(), request: requestUrl, requiresAccessToken, files, nextPollAt: now, transientPolls: 0 });
     this.counters.exportsStarted++;
     return { ok: true, jobId: id };
   }
@@ -157,6 +168,10 @@ export class BulkExports {
     const job = this.jobs.get(jobId);
     if (!job) return { status: 404, headers: {}, body: problem(404, 'not-found', 'no such export (expired, cancelled or never started)').outcome };
     this.counters.polls++;
+    if (job.transientPolls < (this.quirks().bulkTransientPollErrors ?? 0)) {
+      job.transientPolls++;
+      return { status: 500, headers: {}, body: problem(500, 'transient', 'the export status is briefly unavailable: try again').outcome };
+    }
     const now = this.now();
     const retryAfter = this.options.retryAfterSeconds ?? 1;
     if (now < job.readyAt) {
@@ -178,6 +193,7 @@ export class BulkExports {
         requiresAccessToken: job.requiresAccessToken,
         output: listed.filter((l) => l.file.kind === 'output').map((l) => ({ type: l.file.type, url: l.url, count: l.file.lines.length })),
         error: listed.filter((l) => l.file.kind === 'error').map((l) => ({ type: l.file.type, url: l.url })),
+        deleted: listed.filter((l) => l.file.kind === 'deleted').map((l) => ({ type: l.file.type, url: l.url })),
       },
     };
   }

@@ -32,6 +32,8 @@ export interface Quirks extends BulkQuirks {
   expireNextLinksAt?: number[];
   /** Types whose CapabilityStatement entry leaves out `_lastUpdated`. */
   omitLastUpdatedFor?: string[];
+  /** Types left out of the CapabilityStatement and not served (search 404; a Bulk Data `_type` naming one is refused with 400, as a conformant server does). */
+  notOfferedTypes?: string[];
   /** Seed of the error-rate RNG. */
   seed?: number;
 }
@@ -143,7 +145,7 @@ export class QuirkState {
 }
 
 /** Quirks whose value is a list, even when one item is given. */
-const LIST_QUIRKS = new Set(['errorStatuses', 'requirePatientFor', 'omitLastUpdatedFor', 'restrictedPatients', 'expireNextLinksAt']);
+const LIST_QUIRKS = new Set(['errorStatuses', 'requirePatientFor', 'omitLastUpdatedFor', 'notOfferedTypes', 'restrictedPatients', 'expireNextLinksAt']);
 
 export function parseQuirksArg(text: string): Quirks {
   // "maxPageSize=10,rateLimitEvery=5,requirePatientFor=Appointment+QuestionnaireResponse,opaqueNextLinks"

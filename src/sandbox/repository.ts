@@ -102,6 +102,8 @@ export class SandboxRepository extends MemoryRepository {
   /** Resources by type and id, as stored (MemoryRepository's own map is private). */
   private readonly current = new Map<string, Map<string, WithId<Resource>>>();
   private bulkLoading = false;
+  /** Every deletion, in order (a real server keeps tombstones for its history and Bulk Data). */
+  private readonly deletions: { resourceType: string; id: string; at: number }[] = [];
 
   /**
    * Creates many resources at once (seeding): indexes are sorted once at the
@@ -181,10 +183,17 @@ export class SandboxRepository extends MemoryRepository {
   override async deleteResource(resourceType: string, id: string): Promise<void> {
     await super.deleteResource(resourceType, id);
     this.unindex(resourceType, id);
+    this.deletions.push({ resourceType, id, at: Date.now() });
+  }
+
+  /** Resources deleted since `since` (ms), oldest first: what a `_since` Bulk Data export lists as deleted. */
+  deletedSince(since: number, types: readonly string[]): { resourceType: string; id: string }[] {
+    return this.deletions.filter((d) => d.at > since && types.includes(d.resourceType));
   }
 
   override clear(): void {
     super.clear();
+    this.deletions.length = 0;
     this.indexes.clear();
     this.current.clear();
   }

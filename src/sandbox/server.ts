@@ -205,6 +205,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 
   /** Bulk Data: kick-off at system, Patient or Group level, status polling and cancellation, file downloads. */
+  const servedTypes = (): string[] => Object.keys(SANDBOX_TYPES).filter((t) => !quirks.quirks.notOfferedTypes?.includes(t));
   const bulkRequest = (req: Request, res: Response, rel: string): void => {
     const status = /^\$export-status\/([0-9a-f]+)$/.exec(rel);
     if (status) {
@@ -243,7 +244,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (!kick || (req.method !== 'GET' && req.method !== 'POST')) return sendFhir(res, 404, withText(notFound, `no operation ${rel}`));
     if (!/respond-async/.test(String(req.headers.prefer ?? ''))) return sendFhir(res, 400, badRequestAs('invalid', 'Bulk Data kick-off requires the header Prefer: respond-async'));
     const level: ExportLevelRequest = kick[1] ? { level: 'patient' } : kick[2] ? { level: 'group', groupId: kick[2] } : { level: 'system' };
-    const started = bulkExports.kickOff(level, queryParams(req), Object.keys(SANDBOX_TYPES), auth.auth.mode !== 'open', `${origin}${req.originalUrl}`);
+    const started = bulkExports.kickOff(level, queryParams(req), servedTypes(), auth.auth.mode !== 'open', `${origin}${req.originalUrl}`);
     if (!started.ok) return sendFhir(res, started.status, started.outcome);
     res.set('Content-Location', `${base()}/$export-status/${started.jobId}`);
     res.status(202).end();
@@ -260,6 +261,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
             baseUrl: base(),
             tokenUrl: auth.auth.mode === 'client_credentials' || auth.auth.mode === 'smart-backend' ? tokenUrl() : undefined,
             omitLastUpdatedFor: quirks.quirks.omitLastUpdatedFor,
+            omitTypes: quirks.quirks.notOfferedTypes,
           }),
         );
       }
@@ -275,7 +277,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       }
       if (rel.includes('$export')) return bulkRequest(req, res, rel);
       if (req.method === 'GET' && /^[A-Z][A-Za-z]+$/.test(rel)) {
-        if (!(rel in SANDBOX_TYPES)) return sendFhir(res, 404, withText(notFound, `Resource type ${rel} is not supported`));
+        if (!servedTypes().includes(rel)) return sendFhir(res, 404, withText(notFound, `Resource type ${rel} is not supported`));
         return await search(req, res, rel);
       }
       const params = queryParams(req);

@@ -345,7 +345,7 @@ export const saveBulkManifest = (sourceId: string, manifest: unknown): SqlQuery 
 
 export interface BulkFileRow {
   url: string;
-  kind: 'output' | 'error';
+  kind: 'output' | 'error' | 'deleted';
   resourceType: string;
   position: number;
 }
@@ -360,10 +360,26 @@ export const addBulkFiles = (sourceId: string, files: BulkFileRow[]): SqlQuery =
   );
 
 export const listBulkFiles = (sourceId: string): SqlQuery =>
-  q('SELECT url, kind, resource_type, position, lines, bytes, done FROM bulk_export_files WHERE source_id = $1 ORDER BY position', [sourceId]);
+  q('SELECT url, kind, resource_type, position, lines, bytes, done, counts FROM bulk_export_files WHERE source_id = $1 ORDER BY position', [sourceId]);
 
-export const saveBulkFileProgress = (sourceId: string, url: string, lines: number, bytes: number, done: boolean): SqlQuery =>
-  q('UPDATE bulk_export_files SET lines = $3, bytes = $4, done = $5 WHERE source_id = $1 AND url = $2', [sourceId, url, lines, bytes, done]);
+export const saveBulkFileProgress = (sourceId: string, url: string, lines: number, bytes: number, done: boolean, counts: Record<string, number>): SqlQuery =>
+  q('UPDATE bulk_export_files SET lines = $3, bytes = $4, done = $5, counts = $6::jsonb WHERE source_id = $1 AND url = $2', [sourceId, url, lines, bytes, done, JSON.stringify(counts)]);
+
+/** Deletes the named resources of a source, marking their patients to be recomputed; one row back per deleted resource, with its patient. */
+export const deleteResources = (sourceId: string, refs: { resourceType: string; resourceId: string }[]): SqlQuery =>
+  q(
+    `WITH gone AS (
+       DELETE FROM resources r USING jsonb_to_recordset($2::jsonb) AS d(resource_type text, resource_id text)
+       WHERE r.source_id = $1 AND r.resource_type = d.resource_type AND r.resource_id = d.resource_id
+       RETURNING r.patient_id
+     ), marked AS (
+       INSERT INTO patients_to_compute (source_id, patient_id)
+       SELECT DISTINCT $1, patient_id FROM gone WHERE patient_id IS NOT NULL ORDER BY 2
+       ON CONFLICT DO NOTHING
+     )
+     SELECT patient_id FROM gone`,
+    [sourceId, JSON.stringify(refs.map((r) => ({ resource_type: r.resourceType, resource_id: r.resourceId })))],
+  );
 
 export const deleteBulkExport = (sourceId: string): SqlQuery[] => [
   q('DELETE FROM bulk_export_files WHERE source_id = $1', [sourceId]),

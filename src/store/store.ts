@@ -8,6 +8,7 @@ import { contentHash, resourceContentHash } from './content-hash';
 import { replaceForbiddenCharacters, storableCopy } from '../validation/json-safety';
 import type {
   BulkExportState,
+  BulkFileState,
   DeadLetter,
   DeadLetterInput,
   IndicatorRecord,
@@ -370,12 +371,13 @@ export class Store {
     if (!row) return undefined;
     const files = (await this.db.query(sql.listBulkFiles(sourceId))).map((r) => ({
       url: String(r.url),
-      kind: r.kind as 'output' | 'error',
+      kind: r.kind as BulkFileState['kind'],
       resourceType: String(r.resource_type),
       position: Number(r.position),
       lines: Number(r.lines),
       bytes: Number(r.bytes),
       done: r.done === true,
+      counts: (r.counts ?? {}) as Record<string, number>,
     }));
     return { runId: str(row.run_id), statusUrl: String(row.status_url), request: row.request, kickedOffAt: dateOrNull(row.kicked_off_at) ?? new Date(0), manifest: row.manifest ?? undefined, files };
   }
@@ -386,8 +388,19 @@ export class Store {
     if (files.length) await this.db.query(sql.addBulkFiles(sourceId, files));
   }
 
-  async saveBulkFileProgress(sourceId: string, url: string, progress: { lines: number; bytes: number; done: boolean }): Promise<void> {
-    await this.db.query(sql.saveBulkFileProgress(sourceId, url, progress.lines, progress.bytes, progress.done));
+  /** A file's committed lines and bytes, and what its lines counted beyond resources (errors by type, deletions). */
+  async saveBulkFileProgress(sourceId: string, url: string, progress: { lines: number; bytes: number; done: boolean; counts?: Record<string, number> }): Promise<void> {
+    await this.db.query(sql.saveBulkFileProgress(sourceId, url, progress.lines, progress.bytes, progress.done, progress.counts ?? {}));
+  }
+
+  /**
+   * Removes resources the source deleted (a Bulk Data export's `deleted` files); returns how many were
+   * stored and the patients they belonged to (to be recomputed without them).
+   */
+  async deleteResources(sourceId: string, refs: { resourceType: string; resourceId: string }[]): Promise<{ deleted: number; patients: string[] }> {
+    if (refs.length === 0) return { deleted: 0, patients: [] };
+    const rows = await this.db.query(sql.deleteResources(sourceId, refs));
+    return { deleted: rows.length, patients: [...new Set(rows.map((r) => r.patient_id).filter((p): p is string => typeof p === 'string'))].sort() };
   }
 
   async deleteBulkExport(sourceId: string): Promise<void> {

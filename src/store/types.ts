@@ -161,11 +161,14 @@ export interface BulkExportState {
 
 export interface BulkFileState {
   url: string;
-  kind: 'output' | 'error';
+  /** `deleted`: Bundles of DELETE requests (Bulk Data IG v2, `_since` exports). */
+  kind: 'output' | 'error' | 'deleted';
   resourceType: string;
   position: number;
   /** Lines committed so far, and the byte offset where the next line starts. */
   lines: number;
   bytes: number;
   done: boolean;
+  /** An error file: its OperationOutcomes by the resource type they name (`*`: none named); a deleted file: `deleted`. */
+  counts: Record<string, number>;
 }

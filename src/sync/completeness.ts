@@ -39,6 +39,10 @@ export function holdBack(source: Pick<SourceConfig, 'resourceTypes'>, reports: T
     if (t.status === 'failed' || t.status === 'skipped' || t.status === 'interrupted') {
       all = true;
       reasons.push(`${t.resourceType} ${t.status}: ${cause(t)}`);
+    } else if (t.status === 'partial' && t.exportErrors) {
+      // Which patients the missing resources belong to is not known: none is computed from this picture.
+      all = true;
+      reasons.push(`${t.resourceType}: the server could not export ${t.exportErrors} resource(s); they are asked for again next run`);
     } else if (t.status === 'partial') {
       reasons.push(`${t.resourceType}: ${t.failedPatients} patient(s) could not be searched (${cause(t)})`);
     }

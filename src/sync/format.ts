@@ -10,6 +10,7 @@ export function formatTypeReport(t: TypeReport): string {
     `${t.changed} changed`,
     `${t.unchanged} unchanged`,
     `${t.deadLettered} dead-lettered`,
+    ...(t.deleted ? [`${t.deleted} deleted`] : []),
     `${t.retries} retries`,
     `${(t.durationMs / 1000).toFixed(1)} s`,
   ];

@@ -199,7 +199,6 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
   emit({ type: 'stage', stage: 'pull' });
   const client = createSourceClient(source, stats);
   const capabilities = await readCapabilities(client, source.resourceTypes);
-  for (const w of capabilities.warnings) logger().warn({ event: 'capability', sourceId: source.id }, w);
   const ctx: PullContext = {
     source,
     store,
@@ -219,6 +218,8 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
   };
   const bulk = await bulkPlan(state, capabilities);
   if (bulk.use) summary.pullMethod = 'bulk';
+  // Only what is true of this run: a type pulled by export is not searched.
+  for (const w of [...capabilities.warnings, ...(bulk.use ? [] : capabilities.searchWarnings)]) logger().warn({ event: 'capability', sourceId: source.id }, w);
   const pulled = await pullSource(ctx, bulk.use ? (puller, types) => pullBulk(puller, ctx, types, bulk.since) : undefined);
   summary.pull = pulled.types;
   summary.deadLetters.thisRun += pulled.types.reduce((n, t) => n + t.deadLettered, 0);

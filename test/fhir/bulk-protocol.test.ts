@@ -47,9 +47,16 @@ describe('kick-off', () => {
     expect(await kickOff(client(), { level: 'patient', types: ['Patient'] })).toBe(STATUS);
   });
 
-  test('a refusal is an error naming the URL (without query values) and the server’s issue code', async () => {
+  test('a refusal is an error naming the URL (without query values) and what the server said about the request', async () => {
     nock(BASE).get('/$export').query(true).reply(403, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'forbidden', diagnostics: 'scope system/*.read missing' }] });
-    await expect(kickOff(client(), { level: 'system', types: ['Patient'] })).rejects.toThrow(/GET https:\/\/emr\.test\/fhir\/r4\/\$export\?_outputFormat=\*&_type=\* answered HTTP 403 \(server: forbidden\)/);
+    await expect(kickOff(client(), { level: 'system', types: ['Patient'] })).rejects.toThrow(
+      'the export kick-off https://emr.test/fhir/r4/$export?_outputFormat=*&_type=* was refused: HTTP 403 — the server says: scope system/*.read missing',
+    );
+  });
+
+  test('a 400 to a _type the server does not offer shows the server\'s own message', async () => {
+    nock(BASE).get('/$export').query(true).reply(400, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported', details: { text: '_type names types this export cannot include: CarePlan' } }] });
+    await expect(kickOff(client(), { level: 'system', types: ['Patient', 'CarePlan'] })).rejects.toThrow('was refused: HTTP 400 — the server says: _type names types this export cannot include: CarePlan');
   });
 
   test('a 202 without Content-Location is a clear error', async () => {

@@ -39,7 +39,34 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect(await migrate(driver)).toEqual([]);
     const status = await migrationStatus(driver);
     expect(status.pending).toEqual([]);
-    expect(status.applied).toEqual(['001_initial', '002_pull_checkpoints', '003_writeback', '004_scheduled_slots', '005_programme', '006_patients_to_compute', '007_bulk_exports', '008_dead_letter_dismissal', '009_keys_and_access_log', '010_model_hash_optional', '011_lz4_compression']);
+    expect(status.applied).toEqual(['001_initial', '002_pull_checkpoints', '003_writeback', '004_scheduled_slots', '005_programme', '006_patients_to_compute', '007_bulk_exports', '008_dead_letter_dismissal', '009_keys_and_access_log', '010_model_hash_optional', '011_lz4_compression', '012_bulk_deleted_and_counts']);
+  });
+
+  test('resources the source deleted are removed, their patients marked to be recomputed; unknown ones are no-ops', async () => {
+    await store.upsertResources('del', null, [
+      { resource: patient('dp1', 'Alpha'), patientId: 'dp1' },
+      { resource: { resourceType: 'Appointment', id: 'da1' }, patientId: 'dp1' },
+      { resource: { resourceType: 'Appointment', id: 'da2' }, patientId: 'dp2' },
+    ]);
+    await store.markPatientsComputed('del', ['dp1', 'dp2']);
+    const removed = await store.deleteResources('del', [
+      { resourceType: 'Appointment', resourceId: 'da1' },
+      { resourceType: 'Appointment', resourceId: 'da2' },
+      { resourceType: 'Appointment', resourceId: 'never-stored' },
+    ]);
+    expect(removed).toEqual({ deleted: 2, patients: ['dp1', 'dp2'] });
+    expect(await store.listResourceIds('del', 'Appointment')).toEqual([]);
+    expect(await store.listResourceIds('del', 'Patient')).toEqual(['dp1']);
+    expect(await store.patientsToRecompute('del', new Date())).toEqual(['dp1', 'dp2']);
+    expect(await store.deleteResources('del', [{ resourceType: 'Appointment', resourceId: 'da1' }])).toEqual({ deleted: 0, patients: [] });
+  });
+
+  test('a bulk file keeps what its lines counted with its progress (kind deleted accepted)', async () => {
+    await store.saveBulkExport('bf', null, 'https://ehr.test/status/1', { types: ['Patient'] });
+    await store.transaction((tx) => tx.saveBulkManifest('bf', { transactionTime: '2026-06-01T00:00:00Z' }, [{ url: 'https://ehr.test/f/del', kind: 'deleted', resourceType: 'Bundle', position: 0 }]));
+    await store.saveBulkFileProgress('bf', 'https://ehr.test/f/del', { lines: 3, bytes: 120, done: true, counts: { Appointment: 3 } });
+    expect((await store.getBulkExport('bf'))?.files).toEqual([{ url: 'https://ehr.test/f/del', kind: 'deleted', resourceType: 'Bundle', position: 0, lines: 3, bytes: 120, done: true, counts: { Appointment: 3 } }]);
+    await store.deleteBulkExport('bf');
   });
 
   test('task events: each status of a Task is recorded once, with its first time, and carries the rule that wrote it', async () => {

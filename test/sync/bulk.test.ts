@@ -174,7 +174,7 @@ test('a group-level export takes only the Group’s patients; a group that does 
     expect(patients.every((id) => id.startsWith('gen-pat-'))).toBe(true);
     const missing = await syncSource(store, config, bulkSource(emr, 'bulk-nogroup', { pull: { method: 'bulk', bulk: { ...DEFAULT_PULL.bulk, level: 'group', groupId: 'nope' } } }), { asOf: AS_OF });
     expect(missing.status).toBe('failed');
-    expect(missing.pull[0]?.error).toMatch(/GET http:\/\/\S+\/Group\/nope\/\$export\?\S+ answered HTTP 404 \(server: not-found\)/);
+    expect(missing.pull[0]?.error).toMatch(/the export kick-off http:\/\/\S+\/Group\/nope\/\$export\?\S+ was refused: HTTP 404 — the server says: Group\/nope is not known/);
     expect(missing.patients.recomputed).toBe(0);
   } finally {
     await emr.close();

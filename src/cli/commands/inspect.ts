@@ -69,7 +69,7 @@ export function registerInspectCommands(program: Command, io: CliIo, setExit: (c
             continue;
           }
           io.out(`#${d.id} ${d.createdAt.toISOString()} ${d.sourceId} ${d.stage} ${d.resourceType ?? ''}${d.resourceId ? `/${d.resourceId}` : ''}`);
-          for (const i of d.outcome.issue ?? []) io.out(`    ${i.severity} ${i.code}${i.expression?.length ? ` at ${i.expression.join(', ')}` : ''}${i.details?.text ? `: ${i.details.text}` : ''}`);
+          for (const i of d.outcome.issue ?? []) io.out(`    ${i.severity} ${i.code}${i.expression?.length ? ` at ${i.expression.join(', ')}` : ''}${(i.details?.text ?? i.diagnostics) ? `: ${i.details?.text ?? i.diagnostics}` : ''}`);
         }
       }),
     );
