@@ -57,6 +57,10 @@ interface StoredRequest extends ExportRequest {
   types: string[];
 }
 
+function isRefusedOrigin(err: unknown): boolean {
+  return err instanceof HttpError && err.status === undefined && err.outcome.issue[0]?.code === 'security';
+}
+
 /** What a kick-off asks for (also `doctor`'s trial kick-off). */
 export function requestFor(settings: BulkSettings, types: string[], since: string | undefined): StoredRequest {
   return {
@@ -145,6 +149,13 @@ export async function pullBulk(puller: SourcePuller, ctx: BulkContext, types: st
         if (!interrupted) r.error = describeError(err);
       }
       if (err instanceof ExportGone) await store.deleteBulkExport(source.id);
+      if (isRefusedOrigin(err)) {
+        // Files on an origin not allowed can never be fetched: resuming this export would fail the same way.
+        const job = await store.getBulkExport(source.id);
+        if (job) await cancelExport(ctx.client, job.statusUrl).catch(() => undefined);
+        await store.deleteBulkExport(source.id);
+        for (const r of reports.values()) if (r.status === 'failed') r.hint = `list the origin in the source's allowedOrigins if the server really hands out files from there`;
+      }
       if (isAuthenticationFailure(err)) throw new AuthenticationFailed(err);
       return finishReports();
     }

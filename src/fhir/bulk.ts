@@ -145,7 +145,10 @@ export async function waitForManifest(client: FhirClient, statusUrl: string, opt
   const clock = options.clock ?? realClock;
   const started = clock.now();
   let interval = options.defaultIntervalMs ?? 2_000;
+  /** Back-off after transient errors: 1 s, doubling (the regular interval is the server's to set). */
+  let transientWait = MIN_INTERVAL_MS / 2;
   for (;;) {
+    let transient = false;
     if (options.signal?.aborted) throw new EngageError('internal', outcome('incomplete', 'interrupted while waiting for the export'));
     let res: Awaited<ReturnType<FhirClient['request']>>;
     try {
@@ -154,7 +157,8 @@ export async function waitForManifest(client: FhirClient, statusUrl: string, opt
       // The transport gave up on 429s (the server wants fewer polls) or on 502–504s (a passing
       // outage): neither ends the export; polling goes on, slower, until pollTimeoutSeconds.
       if (!(err instanceof HttpError) || (err.status !== 429 && !isTransient(undefined, err))) throw err;
-      interval = Math.min(MAX_INTERVAL_MS, interval * 2);
+      if (err.status === 429) interval = Math.min(MAX_INTERVAL_MS, interval * 2);
+      else transient = true;
       res = { status: 429, headers: new Headers(), body: undefined, url: statusUrl };
     }
     if (res.status === 200) return parseManifest(res.body, statusUrl);
@@ -162,11 +166,12 @@ export async function waitForManifest(client: FhirClient, statusUrl: string, opt
     if (isTransient(res)) {
       // Bulk Data IG: a 5xx with an OperationOutcome of code `transient` asks the client to try again.
       options.onProgress?.('the server reported a transient error; polling again');
-      interval = Math.min(MAX_INTERVAL_MS, interval * 2);
+      transient = true;
     } else if (res.status !== 202 && res.status !== 429) throw refusedWithServerText(client, 'GET', res, `the export status ${redactUrl(statusUrl)}`);
     if (res.status === 202) options.onProgress?.(res.headers.get('x-progress') ?? undefined);
     const asked = parseRetryAfter(res.headers.get('retry-after'), clock.now());
-    const wait = Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, asked ?? interval));
+    if (transient) transientWait = Math.min(MAX_INTERVAL_MS, transientWait * 2);
+    const wait = Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, asked ?? (transient ? transientWait : interval)));
     if (clock.now() - started + wait > options.timeoutMs) {
       await cancelExport(client, statusUrl).catch(() => undefined);
       throw new EngageError('http', outcome('timeout', `the export did not complete within ${Math.round(options.timeoutMs / 1000)} s (pull.bulk.pollTimeoutSeconds); it was cancelled`));

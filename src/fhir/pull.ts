@@ -169,6 +169,11 @@ function isRefusedLink(err: unknown): err is HttpError & { status: number } {
   return err instanceof HttpError && err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 429 && err.status !== 401 && err.status !== 403;
 }
 
+/** A URL refused before it was fetched: its origin is not the source's nor an allowed one (src/fhir/origins.ts). */
+function isRefusedOrigin(err: unknown): boolean {
+  return err instanceof HttpError && err.status === undefined && err.outcome.issue[0]?.code === 'security';
+}
+
 /** Some patients failed: the watermark must not move, or their data before it would never be pulled. */
 class PartialPull extends Error {
   constructor(readonly maxLastUpdated: string | undefined) {
@@ -537,6 +542,8 @@ export class SourcePuller {
     const followed = new Set<string>([url]);
     const follow = (next: string | undefined, pageNo: number): string | undefined => {
       if (!next) return undefined;
+      // Checked before the link is saved as the search's checkpoint: a resumed run must never start from a refused URL.
+      this.ctx.client.origins.check(next);
       if (followed.has(next)) throw searchStopped(next, `the server's next link after page ${pageNo} repeats a page of this search (a cycle); the search is stopped`);
       if (followed.size >= limits.maxPagesPerSearch) throw searchStopped(next, `the search passed ${limits.maxPagesPerSearch} pages (limits.maxPagesPerSearch)`);
       followed.add(next);
@@ -612,9 +619,10 @@ export class SourcePuller {
       try {
         return await this.followPages(report, resume.nextUrl, { maxLastUpdated: resume.maxLastUpdated, since: resume.since }, true);
       } catch (err) {
-        // A next link can expire (opaque server-side paging state): start again from the watermark.
-        if (!isRefusedLink(err)) throw err;
-        report.notes.push(`the saved next link could not be resumed (HTTP ${err.status}); pulled again from the watermark`);
+        // A next link can expire (opaque server-side paging state), or point where it may not (a checkpoint
+        // saved by an earlier version): start again from the watermark.
+        if (!isRefusedLink(err) && !isRefusedOrigin(err)) throw err;
+        report.notes.push(`the saved next link could not be resumed (${err instanceof HttpError && err.status !== undefined ? `HTTP ${err.status}` : 'its origin is not allowed'}); pulled again from the watermark`);
         report.mode = 'incremental';
         return this.followLinksRestarting(type, report, resume.since, resume.maxLastUpdated);
       }

@@ -32,6 +32,26 @@ export interface Quirks extends BulkQuirks {
   expireNextLinksAt?: number[];
   /** Types whose CapabilityStatement entry leaves out `_lastUpdated`. */
   omitLastUpdatedFor?: string[];
+  /**
+   * A hostile or broken EMR (reliability suite): the first resource of every page of this type carries
+   * a string with a NUL (`badStringsIn`) or extensions nested 500 deep (`deepNestingIn`).
+   */
+  badStringsIn?: string;
+  deepNestingIn?: string;
+  /** Next links name this origin instead of the sandbox's (a host that must never be asked). */
+  foreignNextLinkOrigin?: string;
+  /** Bulk Data manifest file URLs name this origin. */
+  bulkFileOrigin?: string;
+  /** Search answers are padded with whitespace to this many MB (streamed, never held whole). */
+  oversizedPageMB?: number;
+  /** Search answers are gzip bodies that inflate to this many MB of whitespace around the page. */
+  gzipBombMB?: number;
+  /** Pages hold this many times the `_count` asked. */
+  pageOverflow?: number;
+  /** Every next link is the page's own URL. */
+  selfLoopingNextLink?: boolean;
+  /** Every Nth request is answered 429 with `Retry-After: 0`. */
+  retryAfterZeroEvery?: number;
   /** Types left out of the CapabilityStatement and not served (search 404; a Bulk Data `_type` naming one is refused with 400, as a conformant server does). */
   notOfferedTypes?: string[];
   /** Seed of the error-rate RNG. */
@@ -99,6 +119,10 @@ export class QuirkState {
   interceptStatus(): { status: number; retryAfter?: number } | undefined {
     const n = ++this.counters.requests;
     const q = this.quirks;
+    if (q.retryAfterZeroEvery && n % q.retryAfterZeroEvery === 0) {
+      this.counters.rateLimited++;
+      return { status: 429, retryAfter: 0 };
+    }
     if (q.rateLimitEvery && n % q.rateLimitEvery === 0) {
       this.counters.rateLimited++;
       return { status: 429, retryAfter: q.retryAfterSeconds ?? 1 };

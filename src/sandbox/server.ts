@@ -8,6 +8,7 @@
  * create, update with If-Match, transaction and batch) goes to FhirRouter.
  */
 import { randomBytes } from 'node:crypto';
+import zlib from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { badRequest, forbidden, getStatus, normalizeOperationOutcome, notFound, OperationOutcomeError, parseSearchRequest, serverError, tooManyRequests } from '@medplum/core';
 import { FhirRouter, type HttpMethod } from '@medplum/fhir-router';
@@ -49,6 +50,49 @@ export interface SandboxServer {
   /** New quirks for the next run; counters start again from zero. */
   setQuirks(quirks: Quirks): void;
   close(): Promise<void>;
+}
+
+/** A resource as a hostile EMR serves it (quirks `badStringsIn`, `deepNestingIn`); the stored one is not changed. */
+function hostileCopy<T extends Resource>(resource: T, type: string, q: Quirks): T {
+  if (q.badStringsIn === type) return { ...resource, extension: [...((resource as { extension?: unknown[] }).extension ?? []), { url: 'https://sandbox.fhir-engage.example/hostile', valueString: 'before\u0000after' }] };
+  if (q.deepNestingIn === type) {
+    let ext: Record<string, unknown> = { url: 'https://sandbox.fhir-engage.example/leaf', valueString: 'deep' };
+    for (let i = 0; i < 500; i++) ext = { url: 'https://sandbox.fhir-engage.example/nest', extension: [ext] };
+    return { ...resource, extension: [...((resource as { extension?: unknown[] }).extension ?? []), ext] };
+  }
+  return resource;
+}
+
+const MB = 1024 * 1024;
+const SPACES = Buffer.alloc(MB, 0x20);
+
+/** The page, then `mb` MB of whitespace, streamed a megabyte at a time (quirk `oversizedPageMB`). */
+function streamPadded(res: Response, text: string, mb: number): void {
+  res.status(200).type('application/fhir+json');
+  res.on('error', () => undefined);
+  res.write(text);
+  let sent = 0;
+  const push = (): void => {
+    while (sent < mb) {
+      sent++;
+      if (!res.write(SPACES)) return void res.once('drain', push);
+    }
+    res.end();
+  };
+  res.once('close', () => (sent = mb));
+  push();
+}
+
+let spacesMember: Buffer | undefined;
+
+/**
+ * `mb` MB of whitespace then the page, gzip-compressed (~1,000:1; quirk `gzipBombMB`): one compressed
+ * megabyte repeated as gzip members (a gzip body may hold several), so the inflated size is never held.
+ */
+function sendBomb(res: Response, text: string, mb: number): void {
+  spacesMember ??= zlib.gzipSync(SPACES, { level: 9 });
+  const body = Buffer.concat([...Array.from({ length: mb }, () => spacesMember as Buffer), zlib.gzipSync(text)]);
+  res.status(200).set({ 'content-type': 'application/fhir+json', 'content-encoding': 'gzip', 'content-length': String(body.length) }).end(body);
 }
 
 /** An outcome with a text of ours, for the statuses Medplum's constructors carry only a fixed text for. */
@@ -146,7 +190,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return sendFhir(res, 403, withText(forbidden, 'Access to this patient record is restricted'));
     }
     const requested = Math.min(Number(params.get('_count') ?? DEFAULT_PAGE_SIZE) || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
-    const count = quirks.pageSize(requested);
+    const count = quirks.quirks.pageOverflow ? requested * quirks.quirks.pageOverflow : quirks.pageSize(requested);
     const query = toQueryRecord(params, (k) => k === '_cursor' || k === '_count' || k === '_summary' || k === '_total' || k.startsWith('-page'));
     const searchRequest = parseSearchRequest(type as Resource['resourceType'], query);
     const summaryCount = params.get('_summary') === 'count';
@@ -184,14 +228,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         links.push({ relation: 'next', url: `${base()}/${type}?${next}` });
       }
     }
+    if (quirks.quirks.selfLoopingNextLink) links.splice(1, links.length, { relation: 'next', url: selfLink.url });
+    const foreign = quirks.quirks.foreignNextLinkOrigin;
+    if (foreign) for (const l of links) if (l.relation === 'next') l.url = l.url.replace(origin, foreign);
+    const served = page.resources.map((resource, i) => (i === 0 ? hostileCopy(resource, type, quirks.quirks) : resource));
     const bundle: Bundle = {
       resourceType: 'Bundle',
       type: 'searchset',
       ...(total !== undefined ? { total } : {}),
       link: links,
-      ...(page.resources.length
-        ? { entry: page.resources.map((resource) => ({ fullUrl: `${base()}/${type}/${resource.id}`, resource, search: { mode: 'match' as const } })) }
-        : {}),
+      ...(served.length ? { entry: served.map((resource) => ({ fullUrl: `${base()}/${type}/${resource.id}`, resource, search: { mode: 'match' as const } })) } : {}),
     };
     for (const r of page.resources) {
       if ((r.meta?.tag ?? []).some((t) => t.code === 'sandbox-invalid')) quirks.counters.invalidServed++;
@@ -201,6 +247,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       res.status(200).type('application/fhir+json').send(text.slice(0, Math.max(10, Math.floor(text.length / 2))));
       return;
     }
+    if (quirks.quirks.oversizedPageMB) return void streamPadded(res, text, quirks.quirks.oversizedPageMB);
+    if (quirks.quirks.gzipBombMB) return void sendBomb(res, text, quirks.quirks.gzipBombMB);
     res.status(200).type('application/fhir+json').send(text);
   };
 
@@ -213,7 +261,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (req.method === 'DELETE') {
         return bulkExports.cancel(jobId) ? void res.status(202).end() : sendFhir(res, 404, withText(notFound, 'no such export'));
       }
-      const answer = bulkExports.status(jobId, (job, index) => `${base()}/$export-file/${job}/${index}`);
+      const answer = bulkExports.status(jobId, (job, index) => `${quirks.quirks.bulkFileOrigin ? `${quirks.quirks.bulkFileOrigin}${FHIR_BASE_PATH}` : base()}/$export-file/${job}/${index}`);
       res.set(answer.headers);
       if (answer.status === 202) return void res.status(202).end();
       return answer.status === 200 ? void res.status(200).json(answer.body) : sendFhir(res, answer.status, answer.body as OperationOutcome);

@@ -147,7 +147,7 @@ describe('loadConfig', () => {
       store: { databaseUrl: undefined, schema: 'public', dataDir: path.join(dir, 'data') },
       logLevel: 'info',
       keysDir: path.join(dir, 'keys'),
-      service: { port: 8080, host: '127.0.0.1', apiKeys: [], auditRetentionDays: 400 },
+      service: { port: 8080, host: '127.0.0.1', apiKeys: [], auditRetentionDays: 400, trustedProxies: [] },
     });
     expect(Object.isFrozen(config.store)).toBe(true);
   });
@@ -155,7 +155,9 @@ describe('loadConfig', () => {
   test('the environment is read once into the configuration: port, API keys, as-of; bad values name the variable', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-cfg-'));
     const config = loadConfig({ env: { FHIR_ENGAGE_PORT: '9191', FHIR_ENGAGE_HOST: '0.0.0.0', FHIR_ENGAGE_API_KEY: ' k1 , k2 ', FHIR_ENGAGE_AS_OF: '2026-06-30', FHIR_ENGAGE_AUDIT_RETENTION_DAYS: '30' }, cwd: dir });
-    expect(config.service).toEqual({ port: 9191, host: '0.0.0.0', apiKeys: ['k1', 'k2'], auditRetentionDays: 30 });
+    expect(config.service).toEqual({ port: 9191, host: '0.0.0.0', apiKeys: ['k1', 'k2'], auditRetentionDays: 30, trustedProxies: [] });
+    expect(loadConfig({ env: { FHIR_ENGAGE_TRUSTED_PROXIES: 'loopback, 10.0.0.0/8' }, cwd: dir }).service.trustedProxies).toEqual(['loopback', '10.0.0.0/8']);
+    expect(() => loadConfig({ env: { FHIR_ENGAGE_TRUSTED_PROXIES: 'proxy.example' }, cwd: dir })).toThrow('FHIR_ENGAGE_TRUSTED_PROXIES: "proxy.example" is not an address');
     expect(() => loadConfig({ env: { FHIR_ENGAGE_HOST: 'a host; rm -rf' }, cwd: dir })).toThrow('FHIR_ENGAGE_HOST must be a host name or an IP address');
     expect(() => loadConfig({ env: { FHIR_ENGAGE_AUDIT_RETENTION_DAYS: '0' }, cwd: dir })).toThrow('FHIR_ENGAGE_AUDIT_RETENTION_DAYS must be a whole number of days');
     expect(config.asOf?.toISOString()).toBe('2026-06-30T00:00:00.000Z');

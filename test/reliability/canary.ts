@@ -26,6 +26,9 @@ export interface CanaryResult {
   places: number;
   bytesSearched: number;
   hits: { where: string; word: string }[];
+  /** Positive controls: each word was found where it belongs (the store), and every CLI command ran as expected. */
+  storedWords: Record<string, boolean>;
+  commands: { args: string; code: number | null; expected: number[] }[];
 }
 
 export async function phiCanary(): Promise<CanaryResult> {
@@ -48,16 +51,41 @@ export async function phiCanary(): Promise<CanaryResult> {
   const env = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'debug' };
   writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: canary\n    baseUrl: ${emr.baseUrl}\n`);
   const outputs: { where: string; text: string }[] = [];
+  const commands: CanaryResult['commands'] = [];
+  const storedWords: Record<string, boolean> = {};
   try {
-    for (const args of [['sync', '--as-of', '2026-06-01T00:00:00.000Z'], ['sync', '--json', '--as-of', '2026-06-01T00:00:00.000Z'], ['runs'], ['dead-letters'], ['report'], ['report', '--format', 'csv'], ['inspect', 'canary-patient']]) {
+    // A command that crashed prints nothing to search: each must end as a working command does (a sync
+    // with the canary's invalid Appointment is partially failed: exit 1; the others 0).
+    const planned: [string[], number[]][] = [
+      [['sync', '--as-of', '2026-06-01T00:00:00.000Z'], [1]],
+      [['sync', '--json', '--as-of', '2026-06-01T00:00:00.000Z'], [0, 1]],
+      [['runs'], [0]],
+      [['dead-letters'], [0]],
+      [['report'], [0]],
+      [['report', '--format', 'csv'], [0]],
+      [['inspect', 'canary-patient'], [0]],
+    ];
+    for (const [args, expected] of planned) {
       const res = await spawnCli(args, env, dir).done;
+      commands.push({ args: args.join(' '), code: res.code, expected });
       outputs.push({ where: `fhir-engage ${args[0]} ${args.slice(1).join(' ')} (stdout)`, text: res.stdout }, { where: `fhir-engage ${args.join(' ')} (stderr, debug logs)`, text: res.stderr });
     }
     const store = await openStore({ dataDir: path.join(dir, 'data'), schema: 'public' });
+    // The words reached the store (resources and the dead letter's payload): a search that finds them nowhere else means something.
+    for (const word of Object.values(CANARY)) {
+      const [row] = await store.driver.query<{ n: number }>({
+        text: `SELECT (SELECT count(*) FROM resources WHERE resource::text LIKE '%' || $1 || '%')::int + (SELECT count(*) FROM dead_letters WHERE payload::text LIKE '%' || $1 || '%')::int AS n`,
+        values: [word],
+      });
+      storedWords[word] = Number(row?.n ?? 0) > 0;
+    }
+    await store.close();
+    const reopened = await openStore({ dataDir: path.join(dir, 'data'), schema: 'public' });
+    const storeForApi = reopened;
     const config = { ...loadConfig({ env: {}, cwd: dir }), sources: [] };
-    const runner = new SyncRunner(store, config, () => undefined);
+    const runner = new SyncRunner(storeForApi, config, () => undefined);
     const key = 'canary-key';
-    const server = http.createServer(createApiApp({ store, config, runner, metrics: new Metrics(false), apiKeys: [key] }));
+    const server = http.createServer(createApiApp({ store: storeForApi, config, runner, metrics: new Metrics(false), apiKeys: [key] }));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
@@ -83,7 +111,7 @@ export async function phiCanary(): Promise<CanaryResult> {
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await runner.stop();
-      await store.close();
+      await storeForApi.close();
     }
   } finally {
     await emr.close();
@@ -91,5 +119,5 @@ export async function phiCanary(): Promise<CanaryResult> {
   // The search request names the MRN on purpose: its answer may say found or not, never repeat it.
   const words = [CANARY.family, CANARY.given, CANARY.mrn, CANARY.phone, CANARY.answer, CANARY.comment];
   const hits = outputs.flatMap((o) => words.filter((w) => o.text.includes(w)).map((word) => ({ where: o.where, word })));
-  return { places: outputs.length, bytesSearched: outputs.reduce((n, o) => n + o.text.length, 0), hits };
+  return { places: outputs.length, bytesSearched: outputs.reduce((n, o) => n + o.text.length, 0), hits, storedWords, commands };
 }

@@ -27,6 +27,8 @@ export interface StormResult {
   seed: number;
   faults: Record<string, number>;
   status: string;
+  /** Positive control: the open dead letters are exactly the injected invalid resources (ids of each, sorted). */
+  deadLetters: { injected: string[]; found: string[] };
   stormWrites: number;
   reconciliation: Reconciliation;
   /** Writes of a run after everything settled: 0. */
@@ -66,7 +68,13 @@ export async function faultStorm(seed: number): Promise<StormResult> {
     // Writes the storm held back (retry later) go out on the next, calm run; the one after writes nothing.
     await syncSource(store, config, source, { asOf: new Date(TEST_ANCHOR) });
     const third = await syncSource(store, config, source, { asOf: new Date(TEST_ANCHOR) });
-    return { seed, faults, status: first.status, stormWrites: writesOf(first), reconciliation: await reconcile(emr, store, 'storm'), secondRunWrites: writesOf(third) };
+    const injected = emr.repo
+      .all('Appointment')
+      .filter((r) => (r.meta?.tag ?? []).some((t) => t.code === 'sandbox-invalid'))
+      .map((r) => `Appointment/${r.id}`)
+      .sort();
+    const found = (await store.listDeadLetters({ sourceId: 'storm', limit: 100_000 })).map((d) => `${d.resourceType}/${d.resourceId ?? '(none)'}`).sort();
+    return { seed, faults, status: first.status, deadLetters: { injected, found }, stormWrites: writesOf(first), reconciliation: await reconcile(emr, store, 'storm'), secondRunWrites: writesOf(third) };
   } finally {
     await store.close();
     await emr.close();

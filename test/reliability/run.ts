@@ -11,6 +11,7 @@ import { buildDist } from '../../src/cli/commands/bench';
 import { phiCanary } from './canary';
 import { headline, runCorpus } from './corpus';
 import { faultStorm, serveThroughRestart, storeOutage } from './faults';
+import { hostileEmr, RSS_ABSOLUTE_BOUND_MB, RSS_BOUND_MB } from './hostile';
 import { killLoop, STAGES } from './kill-loop';
 import { ROOT } from './proc';
 import { supplyChain } from './supply-chain';
@@ -134,6 +135,11 @@ async function main(): Promise<void> {
       onRun: (n, stage, hit) => process.stderr.write(`  ${store} run ${n}/${killRuns}: ${hit ? `killed in ${stage}` : `finished before the ${stage} kill`}\n`),
     });
     say(`| ${store} | ${r.runs} | ${STAGES.map((s) => r.killed[s]).join(' | ')} | ${r.completed} | ${r.reconciliation.lost} | ${r.reconciliation.duplicates} | ${r.reconciliation.withoutProvenance} (of ${r.reconciliation.written}) | ${r.finalRunWrites} |`);
+    // Positive control: kills landed in every stage (if the progress text a kill waits for changed, none would, and "0 lost" would prove nothing).
+    const missed = STAGES.filter((s) => r.killed[s] === 0);
+    if (missed.length) say(`- ✗ ${store}: no kill landed in ${missed.join(', ')}`);
+    must(missed.length === 0, `kill -9 loop on ${store}: no kill landed in ${missed.join(', ')} (the loop tested nothing there)`);
+    must(r.reconciliation.written > 0, `kill -9 loop on ${store}: nothing was written to the EMR (the reconciliation checked nothing)`);
     must(r.reconciliation.lost === 0 && r.reconciliation.duplicates === 0 && r.reconciliation.withoutProvenance === 0 && r.finalRunWrites === 0 && r.finalExit === 0, `kill -9 loop on ${store}: lost ${r.reconciliation.lost}, duplicates ${r.reconciliation.duplicates}, without Provenance ${r.reconciliation.withoutProvenance}, last run writes ${r.finalRunWrites}, exit ${r.finalExit}`);
   }
   if (!pgUrl) say('(PostgreSQL not measured: TEST_DATABASE_URL is not set.)');
@@ -144,15 +150,37 @@ async function main(): Promise<void> {
   say();
   say('The sandbox EMR with every fault at once: 15 % of requests answered 500/502/503/504, every 13th 429 with Retry-After (1 s), slow answers, pages capped at 15, opaque next links of which the 5th, 21st and 40th followed have expired, every 17th search body truncated, 6 invalid Appointments.');
   say();
-  say('| seed | faults injected | run status | type: served = stored + dead-lettered | lost | writes of a run after all settled |');
-  say('|---|---|---|---|---|---|');
+  say('| seed | faults injected | run status | type: served = stored + dead-lettered | dead letters = the injected invalid resources | lost | writes of a run after all settled |');
+  say('|---|---|---|---|---|---|---|');
   for (const s of full ? [seed, seed + 1, seed + 2] : [seed]) {
     const r = await faultStorm(s % 1000);
     const faults = Object.entries(r.faults).map(([k, v]) => `${k} ${v}`).join(', ');
     const types = Object.entries(r.reconciliation.types).map(([t, c]) => `${t} ${c.served} = ${c.stored} + ${c.deadLettered}`).join('; ');
-    say(`| ${s % 1000} | ${faults} | ${r.status} | ${types} | ${r.reconciliation.lost} | ${r.secondRunWrites} |`);
+    // Positive controls: the faults were injected, the dead letters are exactly the invalid resources put in (not
+    // valid resources lost to a fault and counted as "accounted for"), and the run says it is not clean.
+    const exact = r.deadLetters.injected.length > 0 && JSON.stringify(r.deadLetters.found) === JSON.stringify(r.deadLetters.injected);
+    say(`| ${s % 1000} | ${faults} | ${r.status} | ${types} | ${exact ? `yes (${r.deadLetters.found.length})` : `**no**: ${r.deadLetters.found.length} found, ${r.deadLetters.injected.length} injected`} | ${r.reconciliation.lost} | ${r.secondRunWrites} |`);
+    const quiet = Object.entries(r.faults).filter(([, v]) => v === 0).map(([k]) => k);
+    must(quiet.length === 0, `fault storm seed ${s}: faults not injected: ${quiet.join(', ')}`);
+    must(exact, `fault storm seed ${s}: dead letters ${r.deadLetters.found.join(', ')} are not the injected ${r.deadLetters.injected.join(', ')}`);
+    must(r.status === 'partially-failed', `fault storm seed ${s}: the storm run reported ${r.status}, not partially-failed (it has new dead letters)`);
     must(r.reconciliation.lost === 0 && r.reconciliation.duplicates === 0 && r.secondRunWrites === 0, `fault storm seed ${s}: lost ${r.reconciliation.lost}, duplicates ${r.reconciliation.duplicates}, settled-run writes ${r.secondRunWrites}`);
   }
+  say();
+
+  process.stderr.write('hostile EMR…\n');
+  say('## A hostile or broken EMR');
+  say();
+  say(`Each case: the sandbox EMR (bearer token) with one misbehaviour, synced in this process into a fresh embedded store; a second server stands for another host and counts the requests and Authorization headers it gets. Peak memory is the process's resident size above what it was before the run (bound ${RSS_BOUND_MB} MB), and in all (bound ${RSS_ABSOLUTE_BOUND_MB} MB). Then the EMR behaves again and the next run must succeed: nothing stops the source for ever.`);
+  say();
+  say('| case | what the EMR does | run | what fhir-engage did | requests / tokens at the other host | peak memory | time | next run |');
+  say('|---|---|---|---|---|---|---|---|');
+  const hostile = await hostileEmr((c) => process.stderr.write(`  ${c.name}: ${c.ok ? 'ok' : `FAILED (${c.failed.join('; ')})`}\n`));
+  for (const c of hostile) {
+    say(`| ${c.name} | ${c.does} | ${c.status} | ${c.answer.replace(/\|/g, '/')} | ${c.foreignRequests} / ${c.foreignTokens} | +${c.peakRssMb} MB (${c.peakRssAbsoluteMb} MB in all) | ${c.seconds.toFixed(1)} s | ${c.nextRun} |`);
+    must(c.ok, `hostile EMR, ${c.name}: ${c.failed.join('; ')}`);
+  }
+  for (const c of hostile.filter((x) => !x.ok)) say(`- ✗ ${c.name}: ${c.failed.join('; ')}`);
   say();
 
   say('## Store outage (PostgreSQL)');
@@ -192,7 +220,12 @@ async function main(): Promise<void> {
   say();
   say(`A synthetic patient with unique words in name, MRN, phone, a free-text answer and an appointment note (one appointment invalid, so a dead letter holds it), synced with LOG_LEVEL=debug; then sync --json, runs, dead-letters, report (md and csv), inspect, and ${canary.places - 14} API routes (runs, dead letters, programme, report, the patient's engagement and overview, a search by the MRN, the access log, metrics). ${canary.places} outputs, ${canary.bytesSearched} characters searched: **${canary.hits.length} canary hits**.`);
   for (const h of canary.hits) say(`- ✗ "${h.word}" in ${h.where}`);
+  const absent = Object.entries(canary.storedWords).filter(([, found]) => !found).map(([w]) => w);
+  const misbehaved = canary.commands.filter((c) => c.code === null || !c.expected.includes(c.code));
+  say(`Positive controls: each word found in the store (resources or the dead letter's payload): ${absent.length ? `**no** (${absent.length} missing)` : 'yes'}; every command ended as expected: ${misbehaved.length ? `**no** (${misbehaved.map((c) => `${c.args} → ${c.code}`).join(', ')})` : `yes (${canary.commands.map((c) => `${c.args.split(' ')[0]} ${c.code}`).join(', ')})`}.`);
   must(canary.hits.length === 0, `${canary.hits.length} canary hits`);
+  must(absent.length === 0, `PHI canary: ${absent.length} word(s) never reached the store (the search proved nothing about them)`);
+  must(misbehaved.length === 0, `PHI canary: commands did not end as expected: ${misbehaved.map((c) => `${c.args} → ${c.code}`).join(', ')}`);
   say();
 
   process.stderr.write('supply chain…\n');
