@@ -8,6 +8,7 @@ import type { MappingSet } from './load';
 import { mapResource, mappingOutcome, type MappedRecord } from './evaluate';
 import { ACTIVITY_STATUSES, APPOINTMENT_STATUSES, RESPONSE_STATUSES } from './model';
 import type {
+  Answer,
   ActivityItem,
   ActivityStatus,
   AppointmentItem,
@@ -18,7 +19,7 @@ import type {
   ResponseItem,
   ResponseStatus,
 } from './model';
-import { collectAnswers, recogniseInstrument, scoreResponse, type InstrumentDefinition, type QuestionnaireLookup } from './scoring';
+import { answerPoints, collectAnswers, recogniseInstrument, scoreResponse, type InstrumentDefinition, type QuestionnaireLookup } from './scoring';
 
 export interface MappingFailure {
   resource: Resource;
@@ -122,9 +123,13 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
         });
         break;
       case 'QuestionnaireResponse': {
-        const answers = collectAnswers((resource as QuestionnaireResponse).item);
+        const freeText = new Set<Answer>();
+        const answers = collectAnswers((resource as QuestionnaireResponse).item, [], freeText);
         const def = recogniseInstrument({ questionnaire: str(r.questionnaire) }, answers, ctx.instruments, ctx.questionnaires);
-        const item: ResponseItem = { id: String(r.id), status: pick(RESPONSE_STATUS_SET, r.status), answers };
+        // Minimum necessary: what a patient wrote in their own words stays in the EMR (and the pulled resource),
+        // not in the model; a free-text answer is kept only where the instrument scores it ("Not at all").
+        const kept = answers.filter((a) => !freeText.has(a) || (def !== undefined && answerPoints(a.value, def) !== undefined));
+        const item: ResponseItem = { id: String(r.id), status: pick(RESPONSE_STATUS_SET, r.status), answers: kept };
         if (r.questionnaire !== undefined) item.questionnaire = String(r.questionnaire);
         if (r.authored !== undefined) item.authored = String(r.authored);
         if (r.sourceStatus !== undefined) item.sourceStatus = String(r.sourceStatus);

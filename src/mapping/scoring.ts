@@ -99,23 +99,30 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${glob.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
 }
 
-/** Answers of a response, nested items included (FHIRPath's repeat() is not reliable for this in @medplum/core). */
-export function collectAnswers(items: QuestionnaireResponseItem[] | undefined, out: Answer[] = []): Answer[] {
+/**
+ * Answers of a response, nested items included (FHIRPath's repeat() is not reliable for this in @medplum/core).
+ * `freeText`, when given, receives the answers that were free text (valueString).
+ */
+export function collectAnswers(items: QuestionnaireResponseItem[] | undefined, out: Answer[] = [], freeText?: Set<Answer>): Answer[] {
   for (const item of items ?? []) {
     for (const a of item.answer ?? []) {
       if (a.valueCoding?.code !== undefined) out.push({ linkId: item.linkId, value: a.valueCoding.code, ...(a.valueCoding.system ? { system: a.valueCoding.system } : {}) });
       else if (a.valueCoding?.display !== undefined) out.push({ linkId: item.linkId, value: a.valueCoding.display });
       else if (a.valueInteger !== undefined) out.push({ linkId: item.linkId, value: a.valueInteger });
       else if (a.valueDecimal !== undefined) out.push({ linkId: item.linkId, value: a.valueDecimal });
-      else if (a.valueString !== undefined) out.push({ linkId: item.linkId, value: a.valueString });
+      else if (a.valueString !== undefined) {
+        const answer = { linkId: item.linkId, value: a.valueString };
+        out.push(answer);
+        freeText?.add(answer);
+      }
       else if (a.valueBoolean !== undefined) out.push({ linkId: item.linkId, value: a.valueBoolean });
       else if (a.valueQuantity?.value !== undefined && Number.isFinite(Number(a.valueQuantity.value))) {
         // Some EMRs send the number as text ("20"): a tolerant reader keeps the number.
         out.push({ linkId: item.linkId, value: Number(a.valueQuantity.value) });
       }
-      collectAnswers(a.item, out);
+      collectAnswers(a.item, out, freeText);
     }
-    collectAnswers(item.item, out);
+    collectAnswers(item.item, out, freeText);
   }
   return out;
 }
@@ -145,7 +152,8 @@ export function recogniseInstrument(
   return instruments.find((d) => d.items.filter((i) => i.linkIds.some((l) => linkIds.has(l))).length >= d.recognise.minItemsMatched);
 }
 
-function points(value: Answer['value'], def: InstrumentDefinition): number | undefined {
+/** The points an instrument gives an answer value, if it scores it. */
+export function answerPoints(value: Answer['value'], def: InstrumentDefinition): number | undefined {
   if (typeof value === 'number') {
     const range = def.answers.numbers;
     return range && Number.isInteger(value) && value >= range.min && value <= range.max ? value : undefined;
@@ -162,7 +170,7 @@ export function scoreResponse(answers: Answer[], def: InstrumentDefinition): Sco
   const missing: string[] = [];
   for (const item of def.items) {
     const answer = item.linkIds.map((l) => byLinkId.get(l)).find((a) => a !== undefined);
-    const p = answer ? points(answer.value, def) : undefined;
+    const p = answer ? answerPoints(answer.value, def) : undefined;
     if (p === undefined) missing.push(item.key);
     else items[item.key] = p;
   }

@@ -79,6 +79,9 @@ export async function phiCanary(): Promise<CanaryResult> {
       });
       storedWords[word] = Number(row?.n ?? 0) > 0;
     }
+    // Minimum necessary: the free-text answer is in the pulled resource, never in the derived model.
+    const [inModel] = await store.driver.query<{ n: number }>({ text: `SELECT count(*)::int AS n FROM patient_models WHERE model::text LIKE '%' || $1 || '%'`, values: [CANARY.answer] });
+    if (Number(inModel?.n ?? 0) > 0) outputs.push({ where: 'patient_models (the derived engagement model)', text: CANARY.answer });
     await store.close();
     const reopened = await openStore({ dataDir: path.join(dir, 'data'), schema: 'public' });
     const storeForApi = reopened;
