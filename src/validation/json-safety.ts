@@ -53,45 +53,59 @@ function render(root: string, segments: (string | number)[]): string {
 
 interface Frame {
   value: unknown;
-  path: (string | number)[];
+  /** The key or index that leads here from `parent`; the path is rebuilt only for a place reported. */
+  key: string | number | undefined;
+  parent: Frame | undefined;
   depth: number;
+}
+
+function pathOf(frame: Frame, extra?: string): (string | number)[] {
+  const out: (string | number)[] = extra === undefined ? [] : [extra];
+  for (let f: Frame | undefined = frame; f?.parent; f = f.parent) out.push(f.key as string | number);
+  return out.reverse();
 }
 
 /**
  * The first `limit` places in `value` that break the rules above, in document order; [] when none.
- * Iterative: any depth of input is safe to pass.
+ * Iterative, and allocation-light on the usual clean resource (it runs on every one pulled): any
+ * depth of input is safe to pass.
  */
 export function findUnsafeValues(root: string, value: unknown, limit = 5): UnsafeValue[] {
   const out: UnsafeValue[] = [];
-  const stack: Frame[] = [{ value, path: [], depth: 0 }];
+  const stack: Frame[] = [{ value, key: undefined, parent: undefined, depth: 0 }];
   while (stack.length > 0 && out.length < limit) {
-    const { value: v, path, depth } = stack.pop() as Frame;
+    const frame = stack.pop() as Frame;
+    const v = frame.value;
     if (typeof v === 'string') {
-      if (FORBIDDEN.test(v)) out.push({ kind: 'character', expression: render(root, path) });
+      if (FORBIDDEN.test(v)) out.push({ kind: 'character', expression: render(root, pathOf(frame)) });
       continue;
     }
     if (v === null || typeof v !== 'object') continue;
-    if (depth >= MAX_JSON_DEPTH) {
-      out.push({ kind: 'depth', expression: render(root, path) });
+    if (frame.depth >= MAX_JSON_DEPTH) {
+      out.push({ kind: 'depth', expression: render(root, pathOf(frame)) });
       continue;
     }
-    const children: Frame[] = [];
+    const depth = frame.depth + 1;
+    // Pushed in reverse, so that issues come out in document order.
     if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) children.push({ value: v[i], path: [...path, i], depth: depth + 1 });
-    } else {
-      for (const [k, child] of Object.entries(v as Record<string, unknown>)) {
-        if (FORBIDDEN.test(k)) {
-          out.push({ kind: 'character', expression: render(root, [...path, k]) });
-          if (out.length >= limit) break;
-          continue;
-        }
-        children.push({ value: child, path: [...path, k], depth: depth + 1 });
+      for (let i = v.length - 1; i >= 0; i--) {
+        const child = v[i];
+        if (child !== null && (typeof child === 'object' || typeof child === 'string')) stack.push({ value: child, key: i, parent: frame, depth });
       }
+      continue;
     }
-    // Reversed onto the stack, so that issues come out in document order.
-    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as Frame);
+    const keys = Object.keys(v as Record<string, unknown>);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const k = keys[i] as string;
+      if (FORBIDDEN.test(k)) {
+        out.push({ kind: 'character', expression: render(root, pathOf(frame, k)) });
+        continue;
+      }
+      const child = (v as Record<string, unknown>)[k];
+      if (child !== null && (typeof child === 'object' || typeof child === 'string')) stack.push({ value: child, key: k, parent: frame, depth });
+    }
   }
-  return out;
+  return out.slice(0, limit);
 }
 
 const CUT = `[removed by fhir-engage: nested deeper than ${MAX_JSON_DEPTH} levels]`;
