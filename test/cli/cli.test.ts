@@ -2,6 +2,9 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runCliProcess, ROOT } from '../helpers/cli';
+import { migrate } from '../../src/store/migrate';
+import { openPglite } from '../../src/store/pglite-driver';
+import { Store } from '../../src/store/store';
 
 const tmp = (): string => mkdtempSync(path.join(os.tmpdir(), 'fe-cli-'));
 
@@ -84,6 +87,19 @@ describe('fhir-engage CLI', () => {
     } finally {
       await dropSchema(pgUrl!, schema);
     }
+  });
+
+  test('dead-letters shows the server\'s own words of an export error (diagnostics as well as details.text)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-dl-'));
+    const driver = await openPglite({ dataDir: path.join(dir, 'data') });
+    await migrate(driver);
+    await new Store(driver, driver).addDeadLetters([
+      { sourceId: 'bulk', runId: 'r1', stage: 'pull', resourceType: 'Appointment', resourceId: 'a-7', outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: 'Appointment/a-7 could not be exported' }] } },
+    ]);
+    await driver.close();
+    const res = runCliProcess(['dead-letters'], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') } });
+    expect(res.status).toBe(0);
+    expect(res.stdout).toMatch(/#\d+ \S+ bulk pull Appointment\/a-7\n {4}error exception: Appointment\/a-7 could not be exported/);
   });
 
   test('an unreachable PostgreSQL is a clear failure, exit 1, without the password', () => {

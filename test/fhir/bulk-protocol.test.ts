@@ -163,6 +163,26 @@ describe('when a run uses Bulk Data', () => {
     expect(choosePullMethod(source('bulk'), { ...facts, exportAdvertised: false })).toBe('bulk');
   });
 
+  test('what concerns searches only is said apart: a bulk run does not warn that a type it exports cannot be searched', () => {
+    const statement: CapabilityStatement = {
+      resourceType: 'CapabilityStatement',
+      status: 'active',
+      date: '2026-01-01',
+      kind: 'instance',
+      fhirVersion: '4.0.1',
+      format: ['json'],
+      rest: [{ mode: 'server', resource: [{ type: 'Patient', interaction: [{ code: 'read' }] }, { type: 'Appointment', interaction: [{ code: 'search-type' }], searchParam: [{ name: 'date', type: 'date' }] }] }],
+    };
+    const caps = assessCapabilities(statement, ['Patient', 'Appointment', 'CarePlan']);
+    expect(caps.types.Patient).toMatchObject({ listed: true, searchable: false });
+    expect(caps.types.CarePlan).toMatchObject({ listed: false });
+    expect(caps.warnings).toEqual(["CarePlan: not listed in the server's CapabilityStatement; it will not be pulled"]);
+    expect(caps.searchWarnings).toEqual([
+      'Patient: the server does not support search (search-type); it will not be pulled',
+      'Appointment: no _lastUpdated search; falling back to a full pull each run (unchanged resources are still skipped by content hash)',
+    ]);
+  });
+
   test('the CapabilityStatement advertises export at system level or on Patient/Group', () => {
     const statement = (rest: object): CapabilityStatement => ({ resourceType: 'CapabilityStatement', status: 'active', date: '2026-01-01', kind: 'instance', fhirVersion: '4.0.1', format: ['json'], rest: [{ mode: 'server', ...rest }] });
     expect(assessCapabilities(statement({ operation: [{ name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' }] }), []).bulkExport).toBe(true);
