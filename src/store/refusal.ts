@@ -19,3 +19,17 @@ export function isDataRefusal(err: unknown): boolean {
   const code = sqlState(err) ?? sqlState((err as { cause?: unknown } | null)?.cause);
   return code !== undefined && DATA_CLASSES.has(code.slice(0, 2));
 }
+
+/**
+ * Whether the store's connection was lost under a statement (a restart, a failover,
+ * pg_terminate_backend): SQLSTATE class 08, 57P01–57P03, or the driver's own words when the socket
+ * closed before any SQLSTATE could be sent.
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  for (let e: unknown = err, i = 0; e && i < 4; e = (e as { cause?: unknown }).cause, i++) {
+    const code = sqlState(e);
+    if (code && (code.startsWith('08') || /^57P0[123]$/.test(code))) return true;
+    if (/Connection terminated|terminating connection|Client has encountered a connection error|connection (is )?closed/i.test((e as Error).message ?? '')) return true;
+  }
+  return false;
+}

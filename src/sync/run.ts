@@ -20,6 +20,7 @@ import { loadMappings, type MappingSet } from '../mapping/load';
 import { patientOfWithMappings } from '../mapping/patient-of';
 import { loadInstruments, type InstrumentDefinition } from '../mapping/scoring';
 import { LOCK_BUSY } from '../store/driver';
+import { isConnectionLoss } from '../store/refusal';
 import type { Store } from '../store/store';
 import type { OutboxItem, RunStatus } from '../store/types';
 import { sharedValidator } from '../validation/validator';
@@ -413,7 +414,10 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
       ? describeError(storeError(`${(lockLost.reason as Error).message} during the ${lostDuring}; the run stopped there and the next run resumes from what was stored`, lockLost.reason))
       : deadline.aborted && !options.signal?.aborted
         ? `error: the run passed its deadline of ${deadlineMinutes} minute(s) (limits.runDeadlineMinutes) during the ${deadlineDuring}; it stopped there, the source's lock is released, and the next run resumes from what was stored`
-        : describeError(err);
+        : isConnectionLoss(err)
+          ? // The statement's connection can fail before the lock's connection notices: the stage is named either way.
+            describeError(storeError(`the store's connection was lost (${(err as Error).message}) during the ${where}; the run stopped there and the next run resumes from what was stored`, err))
+          : describeError(err);
     log.error({ err, event: 'run-failed' }, 'sync run failed');
   } finally {
     clearInterval(heartbeat);

@@ -63,7 +63,9 @@ export async function phiCanary(): Promise<CanaryResult> {
       [['dead-letters'], [0]],
       [['report'], [0]],
       [['report', '--format', 'csv'], [0]],
-      [['inspect', 'canary-patient'], [0]],
+      [['report', '--format', 'json'], [0]],
+      [['dead-letters', '--json'], [0]],
+      [['runs', '--json'], [0]],
     ];
     for (const [args, expected] of planned) {
       const res = await spawnCli(args, env, dir).done;

@@ -11,7 +11,7 @@ import { buildDist } from '../../src/cli/commands/bench';
 import { phiCanary } from './canary';
 import { headline, runCorpus } from './corpus';
 import { faultStorm, serveThroughRestart, storeOutage } from './faults';
-import { hostileEmr, RSS_ABSOLUTE_BOUND_MB, RSS_BOUND_MB } from './hostile';
+import { hostileEmr, RSS_BOUND_MB } from './hostile';
 import { killLoop, STAGES } from './kill-loop';
 import { ROOT } from './proc';
 import { supplyChain } from './supply-chain';
@@ -171,7 +171,7 @@ async function main(): Promise<void> {
   process.stderr.write('hostile EMR…\n');
   say('## A hostile or broken EMR');
   say();
-  say(`Each case: the sandbox EMR (bearer token) with one misbehaviour, synced in this process into a fresh embedded store; a second server stands for another host and counts the requests and Authorization headers it gets. Peak memory is the process's resident size above what it was before the run (bound ${RSS_BOUND_MB} MB), and in all (bound ${RSS_ABSOLUTE_BOUND_MB} MB). Then the EMR behaves again and the next run must succeed: nothing stops the source for ever.`);
+  say(`Each case: the sandbox EMR (bearer token) with one misbehaviour, synced in this process into a fresh embedded store; a second server stands for another host and counts the requests and Authorization headers it gets. Peak memory is the process's resident size above what it was before the run (bound ${RSS_BOUND_MB} MB), and in all (for reference: the suite process also holds the earlier parts' embedded stores, each a WebAssembly heap of a few hundred MB that is never returned). Then the EMR behaves again and the next run must succeed: nothing stops the source for ever.`);
   say();
   say('| case | what the EMR does | run | what fhir-engage did | requests / tokens at the other host | peak memory | time | next run |');
   say('|---|---|---|---|---|---|---|---|');
@@ -218,7 +218,7 @@ async function main(): Promise<void> {
   const canary = await phiCanary();
   say('## PHI canary');
   say();
-  say(`A synthetic patient with unique words in name, MRN, phone, a free-text answer and an appointment note (one appointment invalid, so a dead letter holds it), synced with LOG_LEVEL=debug; then sync --json, runs, dead-letters, report (md and csv), inspect, and ${canary.places - 14} API routes (runs, dead letters, programme, report, the patient's engagement and overview, a search by the MRN, the access log, metrics). ${canary.places} outputs, ${canary.bytesSearched} characters searched: **${canary.hits.length} canary hits**.`);
+  say(`A synthetic patient with unique words in name, MRN, phone, a free-text answer and an appointment note (one appointment invalid, so a dead letter holds it), synced with LOG_LEVEL=debug; then ${canary.commands.map((c) => `\`${c.args.replace(/ --as-of \S+/, '')}\``).join(', ')}, and ${canary.places - 2 * canary.commands.length} API routes (runs, dead letters, programme, report, the patient's engagement and overview, a search by the MRN, the access log, metrics). ${canary.places} outputs, ${canary.bytesSearched} characters searched: **${canary.hits.length} canary hits**.`);
   for (const h of canary.hits) say(`- ✗ "${h.word}" in ${h.where}`);
   const absent = Object.entries(canary.storedWords).filter(([, found]) => !found).map(([w]) => w);
   const misbehaved = canary.commands.filter((c) => c.code === null || !c.expected.includes(c.code));
