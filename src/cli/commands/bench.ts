@@ -8,7 +8,8 @@
  * bench/results/. docs/performance.md explains each figure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import pg from 'pg';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Bundle } from '@medplum/fhirtypes';
@@ -202,6 +203,22 @@ export function formatBenchTable(report: BenchReport): string[] {
   return lines;
 }
 
+/** Drops the bench's PostgreSQL schemas and removes its scratch folders; a failure is said, never thrown. */
+async function removeScratch(scratch: { schemas: Set<string>; dirs: Set<string> }, pgUrl: string | undefined, say: (line: string) => void): Promise<void> {
+  for (const dir of scratch.dirs) rmSync(dir, { recursive: true, force: true });
+  if (!pgUrl || scratch.schemas.size === 0) return;
+  const client = new pg.Client({ connectionString: pgUrl });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    for (const schema of scratch.schemas) await client.query(`DROP SCHEMA IF EXISTS "${schema.replace(/"/g, '""')}" CASCADE`);
+  } catch (err) {
+    say(`could not drop the bench's schemas (${[...scratch.schemas].join(', ')}): ${(err as Error).message}`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 export function registerBenchCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
     .command('bench')
@@ -210,18 +227,33 @@ export function registerBenchCommand(program: Command, io: CliIo, setExit: (code
     .option('--large', 'also 50,000 patients')
     .option('--write-back-size <n>', 'patients of the write-back measurement', parseWholeNumber, 1000)
     .option('--bulk-sizes <list>', 'patient counts at which the first load is also measured through Bulk Data $export (default: the smallest size; "all" for every size)')
-    .action(async (opts: { sizes: string; large?: boolean; writeBackSize: number; bulkSizes?: string }) => {
+    .option('--results <dir>', 'folder the JSON results are written to', path.join(ROOT, 'bench', 'results'))
+    .action(async (opts: { sizes: string; large?: boolean; writeBackSize: number; bulkSizes?: string; results: string }) => {
       const sizes = [...parseSizes(opts.sizes), ...(opts.large ? [50_000] : [])];
       // The bulk first load costs as much as the search first load: measured at the smallest size by
       // default, so that the default run stays within ten minutes on 2 cores.
       const bulkSizes = opts.bulkSizes === 'all' ? sizes : opts.bulkSizes ? parseSizes(opts.bulkSizes) : sizes.slice().sort((a, b) => a - b).slice(0, 1);
       const pgUrl = process.env.DATABASE_URL || process.env.TEST_DATABASE_URL;
+      // Everything the bench makes is removed when it ends, however it ends: its PostgreSQL schemas and
+      // its scratch folders (each PGlite store is a few hundred MB).
+      const scratch = { schemas: new Set<string>(), dirs: new Set<string>() };
+      const scratchDir = (prefix: string): string => {
+        const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+        scratch.dirs.add(dir);
+        return dir;
+      };
+      const schemaFor = (tag: string): string => {
+        const schema = `bench_${tag}_${process.pid}`;
+        scratch.schemas.add(schema);
+        return schema;
+      };
       const stores: { name: string; env: (tag: string, dir: string) => Record<string, string> }[] = [
         { name: 'pglite', env: (_tag, dir) => ({ FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') }) },
-        ...(pgUrl ? [{ name: 'postgres', env: (tag: string) => ({ DATABASE_URL: pgUrl, DATABASE_SCHEMA: `bench_${tag}_${process.pid}` }) }] : []),
+        ...(pgUrl ? [{ name: 'postgres', env: (tag: string) => ({ DATABASE_URL: pgUrl, DATABASE_SCHEMA: schemaFor(tag) }) }] : []),
       ];
-      const report: BenchReport = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, memoryGb: Math.round(os.totalmem() / 1e9), node: process.version }, raw: [], runs: [] };
       const say = (line: string): void => io.err(line);
+      try {
+      const report: BenchReport = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, memoryGb: Math.round(os.totalmem() / 1e9), node: process.version }, raw: [], runs: [] };
       say('building dist/ when the sources changed since the last build (the measured processes run the compiled build)…');
       await buildDist();
       for (const patients of sizes) {
@@ -233,7 +265,7 @@ export function registerBenchCommand(program: Command, io: CliIo, setExit: (code
           report.raw.push({ patients, resources: raw.resources, seconds: Math.round(raw.seconds * 100) / 100, resourcesPerSecond: rawRate });
           say(`   raw limit: ${raw.resources} resources in ${raw.seconds.toFixed(2)} s (${rawRate}/s)`);
           for (const store of stores) {
-            const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-bench-'));
+            const dir = scratchDir('fe-bench-');
             writeConfig(dir, url, false);
             const env = store.env(`${patients}`, dir);
             const full = toResult('full sync, no write-back', store.name, patients, rawRate, await runSync(dir, env, []));
@@ -247,7 +279,7 @@ export function registerBenchCommand(program: Command, io: CliIo, setExit: (code
             say(`   ${store.name}: changed ${changed.seconds} s, nothing changed ${none.seconds} s (${Math.round((none.seconds / full.seconds) * 1000) / 10} % of full)`);
             if (!bulkSizes.includes(patients)) continue;
             // The same first load through Bulk Data $export, into a fresh store.
-            const bulkDir = mkdtempSync(path.join(os.tmpdir(), 'fe-bench-bulk-'));
+            const bulkDir = scratchDir('fe-bench-bulk-');
             writeConfig(bulkDir, url, false);
             const bulk = toResult('full sync by Bulk Data $export, no write-back', store.name, patients, rawRate, await runSync(bulkDir, store.env(`${patients}bulk`, bulkDir), ['--bulk']));
             report.runs.push(bulk);
@@ -266,7 +298,7 @@ export function registerBenchCommand(program: Command, io: CliIo, setExit: (code
             const measured = await rawLimit(url);
             raw = Math.round(measured.resources / measured.seconds);
           }
-          const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-bench-wb-'));
+          const dir = scratchDir('fe-bench-wb-');
           writeConfig(dir, url, true);
           const env = store.env(`wb${opts.writeBackSize}`, dir);
           const first = toResult('full sync with write-back', store.name, opts.writeBackSize, raw, await runSync(dir, env, []));
@@ -279,12 +311,15 @@ export function registerBenchCommand(program: Command, io: CliIo, setExit: (code
       }
       const table = formatBenchTable(report);
       for (const line of table) io.out(line);
-      const dir = path.join(ROOT, 'bench', 'results');
+      const dir = path.resolve(opts.results);
       mkdirSync(dir, { recursive: true });
       const file = path.join(dir, `${report.startedAt.replace(/[:.]/g, '-')}.json`);
       writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
       say(`results: ${path.relative(process.cwd(), file)}`);
       const secondRuns = report.runs.filter((r) => r.scenario.startsWith('second run'));
       setExit(secondRuns.every((r) => r.writes === 0) && report.runs.every((r) => r.status === 'succeeded') ? ExitCode.ok : ExitCode.failure);
+      } finally {
+        await removeScratch(scratch, pgUrl, say);
+      }
     });
 }
