@@ -1,8 +1,9 @@
 /** API key / bearer token check with a constant-time comparison. */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { unauthorized } from '@medplum/core';
 import { sendOutcome } from './errors';
+import type { Store } from '../store/store';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
@@ -17,6 +18,13 @@ export function keyMatches(presented: string, digests: Buffer[]): boolean {
   let ok = false;
   for (const d of digests) ok = (d.length === p.length && timingSafeEqual(p, d)) || ok;
   return ok;
+}
+
+/** Makes a key, stores its digest, returns the key itself (to show once). */
+export async function newApiKey(store: Pick<Store, 'addApiKey'>): Promise<string> {
+  const key = randomBytes(24).toString('base64url');
+  await store.addApiKey(`key-${randomBytes(4).toString('hex')}`, keyDigest(key));
+  return key;
 }
 
 /** A short, stable, non-reversible name of a key. */

@@ -2,7 +2,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from '../store/store';
 import type { SyncEvent } from '../sync/events';
-import type { SyncSummary } from '../sync/run';
+import type { SyncSummary } from '../sync/events';
 
 export class Metrics {
   readonly registry = new Registry();

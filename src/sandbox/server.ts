@@ -14,7 +14,7 @@ import { badRequest, forbidden, getStatus, normalizeOperationOutcome, notFound, 
 import { FhirRouter, type HttpMethod } from '@medplum/fhir-router';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { ensureDefinitionsIndexed } from '../fhir/definitions';
-import { listen } from '../api/listen';
+import { listen } from '../listen';
 import { AuthState, type SandboxAuth } from './auth';
 import { capabilityStatement, SANDBOX_TYPES } from './capability';
 import { BulkExports, type BulkCounters, type BulkExportOptions, type ExportLevelRequest } from './bulk-export';

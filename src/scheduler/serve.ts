@@ -5,7 +5,6 @@
  * same source (the advisory lock). SIGTERM/SIGINT stops the schedule, lets
  * running syncs commit the page in progress, and closes the API.
  */
-import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,10 +15,10 @@ import type { Store } from '../store/store';
 import { SyncRunner } from '../sync/runner';
 import { logger } from '../log/logger';
 import { createApiApp } from '../api/app';
-import { keyDigest } from '../api/auth';
-import { listen } from '../api/listen';
+import { newApiKey } from '../api/auth';
+import { listen } from '../listen';
 import { Metrics } from '../api/metrics';
-import type { SyncSummary } from '../sync/run';
+import type { SyncSummary } from '../sync/events';
 
 export interface ServeOptions {
   store: Store;
@@ -70,13 +69,6 @@ function secureKeysDir(keysDir: string): void {
   if (!existsSync(keysDir)) return;
   const wider = restrictToOwner(keysDir);
   if (wider.length > 0) logger().warn({ event: 'keys-permissions', keysDir, fixed: wider.length }, `the keys directory ${keysDir} was open to other local users (${wider.length} entries wider than 0700/0600): made owner-only`);
-}
-
-/** Makes a key, stores its digest, returns the key itself (to show once). */
-export async function newApiKey(store: Store): Promise<string> {
-  const key = randomBytes(24).toString('base64url');
-  await store.addApiKey(`key-${randomBytes(4).toString('hex')}`, keyDigest(key));
-  return key;
 }
 
 /** The scheduled tick a firing belongs to: its second for 6-field (seconds) expressions, else its minute. */

@@ -1,6 +1,13 @@
-/** Typed progress events of a sync run, for the CLI display, the logger and the metrics. */
-import type { PullEvent } from '../fhir/pull';
-import type { SyncSummary } from './run';
+/**
+ * Typed progress events of a sync run, for the CLI display, the logger and the metrics, and the
+ * summary a run ends with (what every consumer of a run reads; run.ts produces it).
+ */
+import type { Bundle } from '@medplum/fhirtypes';
+import type { PullEvent, PullReport } from '../fhir/pull';
+import type { ReadBackReport } from '../fhir/readback';
+import type { TransportStats } from '../fhir/source-client';
+import type { ProgrammeSummary } from '../indicators/programme';
+import type { RunStatus } from '../store/types';
 
 export type SyncEvent =
   | { type: 'run-started'; runId: string; sourceId: string; asOf: string; resumed: string[] }
@@ -8,3 +15,58 @@ export type SyncEvent =
   | { type: 'stage'; stage: 'pull' | 'compute' | 'dispatch'; detail?: string }
   | { type: 'computed'; patients: number; total: number }
   | { type: 'run-finished'; runId: string; status: string; durationMs: number; summary: SyncSummary };
+
+export interface WriteSummary {
+  created: number;
+  updated: number;
+  cancelled: number;
+  completed: number;
+  unchanged: number;
+  leftToPerson: number;
+  failed: number;
+  retryLater: number;
+}
+
+export interface SyncSummary {
+  runId: string;
+  sourceId: string;
+  status: RunStatus;
+  asOf: string;
+  dryRun: boolean;
+  resumed: string[];
+  pull: PullReport['types'];
+  /** How this run fetched resources (`pull.method`, `--bulk`). */
+  pullMethod: 'search' | 'bulk';
+  patients: { recomputed: number; total: number };
+  tiers: ProgrammeSummary['tiers'];
+  programme: ProgrammeSummary;
+  writes: Record<string, WriteSummary>;
+  /** Writes planned this run (for a dry run: what would be sent). */
+  planned: number;
+  /** Added by this run (one already open is not added again), and open for the source in total. */
+  deadLetters: { thisRun: number; open: number };
+  /** Patients not recomputed or written for because their data was incomplete in this run, and why. */
+  heldBack: { patients: number; reasons: string[] };
+  /** Patients skipped as merged into another record, and ids referenced but never returned by the source. */
+  identity: { merged: number; unknownPatients: number };
+  /** Where the run's time went, per stage (ms): see docs/performance.md. */
+  stages: StageTimings;
+  /** fhir-engage's own Tasks read back from the write target (what people did with them). */
+  readBack?: ReadBackReport & { error?: string };
+  requests: TransportStats;
+  durationMs: number;
+  error?: string;
+  dryRunBundle?: Bundle;
+}
+
+export interface StageTimings {
+  /** Waiting for and parsing pages. */
+  pullMs: number;
+  validateMs: number;
+  /** Storing pulled pages, loading patients' resources, committing indicators and the outbox. */
+  storeMs: number;
+  mapMs: number;
+  indicatorsMs: number;
+  planMs: number;
+  writeBackMs: number;
+}

@@ -8,21 +8,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import type { Bundle } from '@medplum/fhirtypes';
 import { sourceLimits, type AppConfig, type SourceConfig } from '../config/types';
 import { readCapabilities, type CapabilityReport } from '../fhir/capabilities';
 import { choosePullMethod, pullBulk } from '../fhir/bulk-pull';
 import { pullSource, type PullContext, type PullReport } from '../fhir/pull';
-import { readBackOwnTasks, type ReadBackReport } from '../fhir/readback';
+import { readBackOwnTasks } from '../fhir/readback';
 import { createSourceClient, createWriteClient, newTransportStats, type TransportStats } from '../fhir/source-client';
-import { programmeSummary, type ProgrammeSummary } from '../indicators/programme';
+import { programmeSummary } from '../indicators/programme';
 import { loadMappings, type MappingSet } from '../mapping/load';
 import { patientOfWithMappings } from '../mapping/patient-of';
 import { loadInstruments, type InstrumentDefinition } from '../mapping/scoring';
 import { LOCK_BUSY } from '../store/driver';
 import { isConnectionLoss } from '../store/refusal';
 import type { Store } from '../store/store';
-import type { OutboxItem, RunStatus } from '../store/types';
+import type { OutboxItem } from '../store/types';
 import { sharedValidator } from '../validation/validator';
 import { dispatchOutbox, type DispatchCounts } from '../writeback/dispatch';
 import type { OutboxPayload } from '../writeback/outbox-item';
@@ -32,7 +31,7 @@ import { computeStage } from './compute';
 import { loadProgrammeSummary, recordProgrammeHistory } from './programme';
 import { conflict, describeError, EngageError, outcome, storeError } from '../errors';
 import { logger } from '../log/logger';
-import type { SyncEvent } from './events';
+import type { SyncEvent, SyncSummary, WriteSummary } from './events';
 
 const HEARTBEAT_MS = 15_000;
 /** Waits before each attempt to record a run's end (ms): ~15 s in all, a server restart's length. */
@@ -61,61 +60,6 @@ export interface SyncOptions {
   afterPageCommitted?: (resourceType: string, page: number) => void | Promise<void>;
   afterSend?: (item: OutboxItem) => void | Promise<void>;
   beforeDispatch?: () => void | Promise<void>;
-}
-
-export interface WriteSummary {
-  created: number;
-  updated: number;
-  cancelled: number;
-  completed: number;
-  unchanged: number;
-  leftToPerson: number;
-  failed: number;
-  retryLater: number;
-}
-
-export interface SyncSummary {
-  runId: string;
-  sourceId: string;
-  status: RunStatus;
-  asOf: string;
-  dryRun: boolean;
-  resumed: string[];
-  pull: PullReport['types'];
-  /** How this run fetched resources (`pull.method`, `--bulk`). */
-  pullMethod: 'search' | 'bulk';
-  patients: { recomputed: number; total: number };
-  tiers: ProgrammeSummary['tiers'];
-  programme: ProgrammeSummary;
-  writes: Record<string, WriteSummary>;
-  /** Writes planned this run (for a dry run: what would be sent). */
-  planned: number;
-  /** Added by this run (one already open is not added again), and open for the source in total. */
-  deadLetters: { thisRun: number; open: number };
-  /** Patients not recomputed or written for because their data was incomplete in this run, and why. */
-  heldBack: { patients: number; reasons: string[] };
-  /** Patients skipped as merged into another record, and ids referenced but never returned by the source. */
-  identity: { merged: number; unknownPatients: number };
-  /** Where the run's time went, per stage (ms): see docs/performance.md. */
-  stages: StageTimings;
-  /** fhir-engage's own Tasks read back from the write target (what people did with them). */
-  readBack?: ReadBackReport & { error?: string };
-  requests: TransportStats;
-  durationMs: number;
-  error?: string;
-  dryRunBundle?: Bundle;
-}
-
-export interface StageTimings {
-  /** Waiting for and parsing pages. */
-  pullMs: number;
-  validateMs: number;
-  /** Storing pulled pages, loading patients' resources, committing indicators and the outbox. */
-  storeMs: number;
-  mapMs: number;
-  indicatorsMs: number;
-  planMs: number;
-  writeBackMs: number;
 }
 
 export class SyncBusyError extends EngageError {

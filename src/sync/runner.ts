@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { AppConfig } from '../config/types';
 import type { Store } from '../store/store';
 import { logger } from '../log/logger';
-import { SyncBusyError, syncSource, type SyncOptions, type SyncSummary } from './run';
+import { SyncBusyError, syncSource, type SyncOptions } from './run';
+import type { SyncSummary } from './events';
 import type { SyncEvent } from './events';
 import { describeError, EngageError, notFoundOutcome } from '../errors';
 

@@ -10,7 +10,7 @@ import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { createApiApp } from '../../src/api/app';
-import { listen } from '../../src/api/listen';
+import { listen } from '../../src/listen';
 import { Metrics } from '../../src/api/metrics';
 import { loadConfig } from '../../src/config/load';
 import { SandboxRepository } from '../../src/sandbox/repository';

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/load';
-import type { SyncSummary } from '../../src/sync/run';
+import type { SyncSummary } from '../../src/sync/events';
 import { syncSource } from '../../src/sync/run';
 import { openStore } from '../../src/store/open';
 import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';

@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config/load';
 import type { AppConfig } from '../../src/config/types';
 import { DEFAULT_ACTION_SETTINGS } from '../../src/actions/settings';
 import type { Store } from '../../src/store/store';
-import { endOfDay, runClinicDays } from '../../src/sync/clinic';
+import { endOfDay, runClinicDays } from '../../src/sandbox/clinic';
 import { loadProgrammeReport } from '../../src/sync/programme';
 import { syncSource } from '../../src/sync/run';
 import type { SandboxServer } from '../../src/sandbox/server';

@@ -13,7 +13,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Appointment } from '@medplum/fhirtypes';
 import { createApiApp } from '../../src/api/app';
 import { DASHBOARD_DIR } from '../../src/api/dashboard';
-import { listen } from '../../src/api/listen';
+import { listen } from '../../src/listen';
 import { Metrics } from '../../src/api/metrics';
 import { loadConfig } from '../../src/config/load';
 import type { AppConfig } from '../../src/config/types';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
 import { ExitCode } from '../../errors';
-import { newApiKey } from '../../scheduler/serve';
+import { newApiKey } from '../../api/auth';
 import { openStore } from '../../store/open';
 import type { CliIo } from '../io';
 

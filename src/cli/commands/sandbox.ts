@@ -8,7 +8,7 @@ import { startSeededSandbox, todayAnchor } from '../../sandbox/start';
 import { startEmbeddedSandbox } from '../../sandbox/embedded';
 import { loadConfig } from '../../config/load';
 import { openStore } from '../../store/open';
-import { runClinicDays } from '../../sync/clinic';
+import { runClinicDays } from '../../sandbox/clinic';
 import { loadProgrammeReport } from '../../sync/programme';
 import { syncSource } from '../../sync/run';
 import { formatReport } from '../../indicators/programme-report-format';

@@ -5,8 +5,9 @@ import type { AppConfig, SourceConfig } from '../../config/types';
 import { configError, ExitCode } from '../../errors';
 import { openStore } from '../../store/open';
 import type { Store } from '../../store/store';
-import { formatSummary } from '../../sync/format';
-import { syncSource, type SyncSummary } from '../../sync/run';
+import { formatSummary } from '../format';
+import { syncSource } from '../../sync/run';
+import type { SyncSummary } from '../../sync/events';
 import type { CliIo } from '../io';
 import { progressPrinter } from '../progress';
 

@@ -6,10 +6,11 @@
  * `fhir-engage sandbox simulate`, and by the tests.
  */
 import type { AppConfig, SourceConfig } from '../config/types';
-import type { SandboxRepository } from '../sandbox/repository';
-import { DEFAULT_SIMULATION, simulateDay, type DayReport } from '../sandbox/simulate';
+import type { SandboxRepository } from './repository';
+import { DEFAULT_SIMULATION, simulateDay, type DayReport } from './simulate';
 import type { Store } from '../store/store';
-import { syncSource, type SyncSummary } from './run';
+import { syncSource } from '../sync/run';
+import type { SyncSummary } from '../sync/events';
 
 const DAY_MS = 86_400_000;
 

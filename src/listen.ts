@@ -6,7 +6,7 @@
  */
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { configError } from '../errors';
+import { configError } from './errors';
 
 export async function listen(app: RequestListener, port: number, host: string, portFlag = '--port'): Promise<{ server: Server; port: number }> {
   const server = createServer(app);

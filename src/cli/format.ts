@@ -1,6 +1,6 @@
 /** Human-readable run reports for the terminal. */
 import type { TypeReport } from '../fhir/pull';
-import type { SyncSummary } from './run';
+import type { SyncSummary } from '../sync/events';
 
 export function formatTypeReport(t: TypeReport): string {
   const parts = [
