@@ -31,7 +31,7 @@ COPY fixtures ./fixtures
 # The sources (bin/fhir-engage.js runs dist/ when src/ is absent) are not in the image.
 # FHIR definitions split per resource type (node_modules/.cache/fhir-engage), built now: the
 # runtime user cannot write node_modules, and without the cache every process reads the 35 MB file.
-RUN node -e "require('./dist/fhir/definitions').ensureTypesIndexed(['Patient'])"
+RUN node -e "require('./dist/validation/definitions').ensureTypesIndexed(['Patient'])"
 RUN mkdir -p /data /keys && chown node:node /data /keys
 USER node
 EXPOSE 8080

@@ -1,6 +1,49 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * The floors of src/, lowest first (docs/architecture.md says what each owns). A module may import
+ * from its own floor and the floors below; an import of a higher floor fails lint. Top-level modules
+ * of src/ (errors.ts, listen.ts, …) are on the ground floor with log/.
+ */
+export const FLOORS = [
+  ['errors', 'version', 'listen', 'owner-only', 'text-file', 'log'],
+  ['validation'],
+  ['store'],
+  ['config'],
+  ['mapping'],
+  ['indicators'],
+  ['actions'],
+  ['fhir'],
+  ['writeback'],
+  ['sync'],
+  ['sandbox'],
+  ['api'],
+  ['scheduler'],
+  ['cli'],
+];
+
+/** One no-restricted-imports rule per module of src/: every module of a higher floor is refused, by relative path. */
+function layering() {
+  return FLOORS.flatMap((floor, level) => {
+    const above = FLOORS.slice(level + 1).flat();
+    if (above.length === 0) return [];
+    // Every top-level module of src/ is on the ground floor, named in FLOORS or not (a new one too).
+    const names = level === 0 ? ['log', '*'] : floor;
+    return names.map((name) => {
+      const files = name === '*' ? ['src/*.ts'] : [`src/${name}/**/*.ts`];
+      // From src/<dir>/x.ts a module above is '../<m>…'; from src/<dir>/<sub>/x.ts '../../<m>…'; from src/x.ts './<m>…'.
+      const group = above.flatMap((m) => [`./${m}`, `./${m}/**`, `../${m}`, `../${m}/**`, `../../${m}`, `../../${m}/**`]);
+      return {
+        files,
+        rules: {
+          'no-restricted-imports': ['error', { patterns: [{ group, message: `${name === '*' ? 'a top-level module' : name} is on floor ${level} of src/ (eslint.config.mjs FLOORS, docs/architecture.md): it may not import a module of a higher floor; move the shared code down instead.` }] }],
+        },
+      };
+    });
+  });
+}
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/', 'bin/', 'scripts/', 'web/dist/', 'web/vite.config.mjs', '*.config.js', 'test/setup-env.js'] },
   js.configs.recommended,
@@ -12,14 +55,7 @@ export default tseslint.config(
       eqeqeq: ['error', 'smart'],
     },
   },
-  {
-    // Imports run one way: the CLI is the outermost shell; nothing below it may reach back into it.
-    files: ['src/**/*.ts'],
-    ignores: ['src/cli/**'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/cli', '**/cli/**'], message: 'src/cli is the outermost shell: import from it only inside src/cli (move shared code down, e.g. src/version.ts).' }] }],
-    },
-  },
+  ...layering(),
   {
     // The CLI is the one place that talks to a terminal.
     files: ['src/cli/**/*.ts', 'bench/**/*.ts'],

@@ -1,7 +1,7 @@
 /** fhir-engage's own CodeSystem as a FHIR resource, for EMRs and terminology servers that want to load it. */
 import type { CodeSystem } from '@medplum/fhirtypes';
 import { version } from '../version';
-import { ENGAGE_CODES } from './settings';
+import { ENGAGE_CODES } from './codes';
 
 export function engagementCodeSystem(url: string): CodeSystem {
   return {

@@ -14,7 +14,7 @@
 import type { Task, TaskInput } from '@medplum/fhirtypes';
 import type { AppointmentItem, ContactKind, EngagementModel } from '../mapping/model';
 import type { WrittenResource } from '../store/types';
-import type { ActionSettings, ReminderChannel } from './settings';
+import type { ActionSettings, ReminderChannel } from '../config/action-settings';
 
 const DAY_MS = 86_400_000;
 

@@ -12,7 +12,7 @@
 import type { Task } from '@medplum/fhirtypes';
 import type { EngagementModel, ResponseItem } from '../mapping/model';
 import type { WrittenResource } from '../store/types';
-import type { PeriodicSurvey, SurveySettings } from './settings';
+import type { PeriodicSurvey, SurveySettings } from '../config/action-settings';
 
 const DAY_MS = 86_400_000;
 

@@ -5,7 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { describeError, EngageError, ExitCode, isConfigError } from '../errors';
 import { createLogger, setLogger } from '../log/logger';
-import { startupLogLevel } from '../config/env';
+import { startupLogLevel } from '../log/levels';
 import type { CliIo } from './io';
 import { registerConfigCommands } from './commands/config';
 import { registerDbCommands } from './commands/db';

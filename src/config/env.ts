@@ -3,6 +3,7 @@
  * `.env.example` is checked against this list by a test, so the two cannot
  * drift apart.
  */
+import type { Env } from '../log/levels';
 export interface EnvVarSpec {
   /** What it does, for a reader of `.env.example`. */
   purpose: string;
@@ -106,25 +107,6 @@ export const ENV_VARS = {
 
 export type EnvVarName = keyof typeof ENV_VARS;
 
-/** pino's levels: the one list LOG_LEVEL is checked against. */
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-export function isLogLevel(v: string | undefined): v is LogLevel {
-  return LOG_LEVELS.includes(v as LogLevel);
-}
-
-/**
- * The level to log at before (or without) a loaded configuration: LOG_LEVEL
- * when valid, else warn at a terminal (progress lines say the rest) and info
- * otherwise. An invalid value is reported by loadConfig, not by a crash.
- */
-export function startupLogLevel(env: Env, interactive: boolean): LogLevel {
-  const requested = env.LOG_LEVEL;
-  return isLogLevel(requested) ? requested : interactive ? 'warn' : 'info';
-}
-
-export type Env = Readonly<Record<string, string | undefined>>;
 
 /** The value of a variable, falling back to its documented default. */
 export function envValue(env: Env, name: EnvVarName): string | undefined {

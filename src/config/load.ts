@@ -4,12 +4,13 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { envValue, isLogLevel, LOG_LEVELS, type Env } from './env';
+import { isLogLevel, LOG_LEVELS, type Env } from '../log/levels';
+import { envValue } from './env';
 import { loadSourcesFile } from './sources-file';
 import type { AppConfig, ProxySettings } from './types';
 import { configError } from '../errors';
-import { DEFAULT_INDICATOR_SETTINGS } from '../indicators/settings';
-import { DEFAULT_ACTION_SETTINGS } from '../actions/settings';
+import { DEFAULT_INDICATOR_SETTINGS } from './indicator-settings';
+import { DEFAULT_ACTION_SETTINGS } from './action-settings';
 
 const DEFAULT_FILES = ['fhir-engage.config.yaml', 'fhir-engage.config.yml', 'fhir-engage.config.json'];
 

@@ -8,11 +8,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import type { Document, LineCounter } from 'yaml';
-import { parseYamlText, readTextFile } from './text-file';
+import { parseYamlText, readTextFile } from '../text-file';
 import cron from 'node-cron';
 import schema from './config.schema.json';
 import { configError, configErrors } from '../errors';
-import type { Env } from './env';
+import type { Env } from '../log/levels';
 import type { SourcesFile } from './types';
 
 type PathSegment = string | number;

@@ -1,4 +1,5 @@
-import type { LogLevel } from './env';
+import type { LogLevel } from '../log/levels';
+import type { StoreSettings } from '../store/open';
 /** Typed shape of a validated sources file (see config.schema.json for the documentation of every field). */
 
 export type AuthConfig =
@@ -98,15 +99,9 @@ export interface SourcesFile {
   actions?: Partial<ActionSettings>;
 }
 
-export interface StoreSettings {
-  /** postgres://… when a server is used, otherwise undefined (PGlite). */
-  databaseUrl?: string;
-  schema: string;
-  dataDir: string;
-}
 
-import type { IndicatorSettings } from '../indicators/settings';
-import type { ActionSettings } from '../actions/settings';
+import type { IndicatorSettings } from './indicator-settings';
+import type { ActionSettings } from './action-settings';
 
 export interface AppConfig {
   indicators: IndicatorSettings;

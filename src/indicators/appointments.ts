@@ -10,7 +10,7 @@
  * docs/indicators.md.
  */
 import type { AppointmentItem, EngagementModel } from '../mapping/model';
-import type { IndicatorSettings } from './settings';
+import type { IndicatorSettings } from '../config/indicator-settings';
 import { DAY_MS, daysSince, ms, round } from './time';
 
 export interface AppointmentIndicators {

@@ -10,7 +10,7 @@ import { gad7Indicators, type Gad7Indicators } from './gad7';
 import { phq9Indicators, type Phq9Indicators } from './phq9';
 import { questionnaireIndicators, type QuestionnaireIndicators } from './questionnaires';
 import { satisfactionIndicators, type SatisfactionIndicators } from './satisfaction';
-import type { IndicatorSettings } from './settings';
+import type { IndicatorSettings } from '../config/indicator-settings';
 import { daysSince } from './time';
 
 export interface PatientIndicators {

@@ -6,7 +6,7 @@
  * left out of the mean and named in `missing`. This is a programme heuristic,
  * not a validated clinical instrument (docs/indicators.md).
  */
-import type { EngagementWeights, IndicatorSettings } from './settings';
+import type { EngagementWeights, IndicatorSettings } from '../config/indicator-settings';
 import { round } from './time';
 
 export type Tier = 'engaged' | 'at-risk' | 'disengaged' | 'unknown';

@@ -7,7 +7,7 @@
  */
 import type { EngagementModel } from '../mapping/model';
 import { scoredResponses, type ScorePoint } from './phq9';
-import type { IndicatorSettings } from './settings';
+import type { IndicatorSettings } from '../config/indicator-settings';
 import { DAY_MS, ms, round } from './time';
 
 export type Gad7Band = 'minimal' | 'mild' | 'moderate' | 'severe';

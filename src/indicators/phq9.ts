@@ -18,7 +18,7 @@
  *   self-harm) answered above 0 in the latest response.
  */
 import type { EngagementModel, ResponseItem } from '../mapping/model';
-import type { IndicatorSettings } from './settings';
+import type { IndicatorSettings } from '../config/indicator-settings';
 import { addDays, addMonths, DAY_MS, ms, round } from './time';
 
 export type Phq9Band = 'none-minimal' | 'mild' | 'moderate' | 'moderately-severe' | 'severe';

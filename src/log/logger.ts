@@ -3,7 +3,7 @@
  * `scrub`, so resources, headers, tokens and URLs with query values cannot
  * leak into logs whichever call site logs them.
  */
-import { startupLogLevel } from '../config/env';
+import { startupLogLevel } from './levels';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { scrub } from './redact';
 

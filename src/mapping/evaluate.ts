@@ -5,7 +5,7 @@
  * the expression named (it is dead-lettered by the caller).
  */
 import { evalFhirPathTyped, toTypedValue, type TypedValue } from '@medplum/core';
-import { ensureTypesIndexed, typesIn } from '../fhir/definitions';
+import { ensureTypesIndexed, typesIn } from '../validation/definitions';
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { patientIdFromReference } from './patient-of';
 import type { CompiledField, CompiledMapping } from './load';

@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { evalFhirPathTyped, parseFhirPath, toTypedValue, type FhirPathAtom } from '@medplum/core';
 import { configErrors } from '../errors';
-import { ensureTypesIndexed } from '../fhir/definitions';
+import { ensureTypesIndexed } from '../validation/definitions';
 import { MAPPED_TYPES, type FieldSpec, type ValueKind } from './spec';
 import { readYamlFile, type YamlFile, type YamlPath } from './yaml-source';
 

@@ -6,7 +6,7 @@
  * fullUrls, the patients' identifiers).
  */
 import { evalFhirPathTyped, toTypedValue } from '@medplum/core';
-import { ensureTypesIndexed, typesIn } from '../fhir/definitions';
+import { ensureTypesIndexed, typesIn } from '../validation/definitions';
 import type { Reference, Resource } from '@medplum/fhirtypes';
 import type { DeadLetterInput } from '../store/types';
 import { notFoundOutcome } from '../errors';

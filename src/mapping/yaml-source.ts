@@ -1,5 +1,5 @@
 /** YAML files with line numbers for every path, so mapping errors can say where. */
-import { parseYamlText, readTextFile } from '../config/text-file';
+import { parseYamlText, readTextFile } from '../text-file';
 
 export type YamlPath = (string | number)[];
 

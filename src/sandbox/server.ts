@@ -13,7 +13,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { badRequest, forbidden, getStatus, normalizeOperationOutcome, notFound, OperationOutcomeError, parseSearchRequest, serverError, tooManyRequests } from '@medplum/core';
 import { FhirRouter, type HttpMethod } from '@medplum/fhir-router';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
-import { ensureDefinitionsIndexed } from '../fhir/definitions';
+import { ensureDefinitionsIndexed } from '../validation/definitions';
 import { listen } from '../listen';
 import { AuthState, type SandboxAuth } from './auth';
 import { capabilityStatement, SANDBOX_TYPES } from './capability';

@@ -9,7 +9,7 @@ import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
-import { ensureOwnerOnlyDir, OWNER_FILE_MODE, restrictToOwner } from '../config/owner-only';
+import { ensureOwnerOnlyDir, OWNER_FILE_MODE, restrictToOwner } from '../owner-only';
 import type { AppConfig, SourceConfig } from '../config/types';
 import type { Store } from '../store/store';
 import { SyncRunner } from '../sync/runner';

@@ -1,10 +1,17 @@
 /** Opens the store the configuration names: a PostgreSQL server, or PGlite by default. */
-import type { StoreSettings } from '../config/types';
 import type { Driver } from './driver';
 import { openPglite } from './pglite-driver';
 import { openPostgres } from './pg-driver';
 import { assertSchemaCurrent, migrate } from './migrate';
 import { Store } from './store';
+
+/** Where the store is: a PostgreSQL server, or the embedded PGlite directory (the configuration's `store`). */
+export interface StoreSettings {
+  /** postgres://… when a server is used, otherwise undefined (PGlite). */
+  databaseUrl?: string;
+  schema: string;
+  dataDir: string;
+}
 
 export async function openDriver(settings: StoreSettings): Promise<Driver> {
   if (settings.databaseUrl) {

@@ -10,7 +10,7 @@ import { PGlite } from '@electric-sql/pglite';
 import type { Db, Driver, LockBusy, SqlQuery } from './driver';
 import { LOCK_BUSY } from './driver';
 import { storeError } from '../errors';
-import { ensureOwnerOnlyDir, restrictToOwner } from '../config/owner-only';
+import { ensureOwnerOnlyDir, restrictToOwner } from '../owner-only';
 import { logger } from '../log/logger';
 
 const PID_FILE = 'fhir-engage.pid';

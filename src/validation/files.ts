@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { decodeUtf8 } from '../config/text-file';
+import { decodeUtf8 } from '../text-file';
 import { parseJsonText } from './json-text';
 
 export interface LocatedResource {

@@ -161,7 +161,7 @@ export function absentValueIssues(resourceType: string, value: unknown, at = res
 }
 
 function loadFhirSchema(): Record<string, unknown> {
-  // Fixes the schema needs before ajv 8 accepts it (see ../shared/STACK.md).
+  // Fixes the schema needs before ajv 8 accepts it: the root `id` as `$id`, two dangling definitions, draft-06.
   const schema = structuredClone(readJson('fhir/r4/fhir.schema.json')) as Record<string, unknown> & {
     definitions: Record<string, unknown>;
   };

@@ -6,7 +6,7 @@
  */
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { DesiredWrite } from '../actions/plan';
-import type { ActionSettings } from '../actions/settings';
+import type { ActionSettings } from '../config/action-settings';
 import type { DeadLetterInput, WrittenResource } from '../store/types';
 import type { OutboxInsert } from '../store/queries';
 import type { ResourceValidator } from '../validation/validator';

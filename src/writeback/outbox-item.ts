@@ -1,6 +1,6 @@
 /** The payload of an outbox row: one desired write, as planned. */
 import type { Observation, Task } from '@medplum/fhirtypes';
-import type { RuleName } from '../actions/settings';
+import type { RuleName } from '../config/action-settings';
 
 export interface UpsertPayload {
   op: 'upsert';

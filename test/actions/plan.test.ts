@@ -1,9 +1,9 @@
 /** The write-back rules as pure functions: what each rule writes, and the Task lifecycle decisions. */
 import type { Task } from '@medplum/fhirtypes';
 import { planPatient, type DesiredUpsert } from '../../src/actions/plan';
-import { DEFAULT_ACTION_SETTINGS as A, type ActionSettings, type RuleName } from '../../src/actions/settings';
+import { DEFAULT_ACTION_SETTINGS as A, type ActionSettings, type RuleName } from '../../src/config/action-settings';
 import { computeIndicators } from '../../src/indicators/compute';
-import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/indicators/settings';
+import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/config/indicator-settings';
 import type { EngagementModel, ResponseItem } from '../../src/mapping/model';
 import type { WrittenResource } from '../../src/store/types';
 import { sharedValidator } from '../../src/validation/validator';

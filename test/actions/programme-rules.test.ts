@@ -2,9 +2,9 @@
 import type { Observation, Task } from '@medplum/fhirtypes';
 import { planPatient, type DesiredUpsert, type DesiredWrite } from '../../src/actions/plan';
 import { reminderChannel } from '../../src/actions/reminders';
-import { DEFAULT_ACTION_SETTINGS as A, type ActionSettings, type RuleName } from '../../src/actions/settings';
+import { DEFAULT_ACTION_SETTINGS as A, type ActionSettings, type RuleName } from '../../src/config/action-settings';
 import { computeIndicators } from '../../src/indicators/compute';
-import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/indicators/settings';
+import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/config/indicator-settings';
 import { netPromoterScore, npsCategory } from '../../src/indicators/satisfaction';
 import type { AppointmentItem, EngagementModel, ResponseItem } from '../../src/mapping/model';
 import type { WrittenResource } from '../../src/store/types';

@@ -1,7 +1,7 @@
 /** The patient overview's statuses of what fhir-engage wrote: what the EMR holds now, as best known. */
 import { patientOverview } from '../../src/api/views';
 import { computeIndicators } from '../../src/indicators/compute';
-import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/indicators/settings';
+import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/config/indicator-settings';
 import type { EngagementModel } from '../../src/mapping/model';
 import type { TaskEvent, WrittenResource } from '../../src/store/types';
 

@@ -5,8 +5,8 @@ import { parseSourcesFile } from '../../src/config/sources-file';
 import { loadConfig } from '../../src/config/load';
 import { DEFAULT_LIMITS } from '../../src/config/types';
 import { describeError, EngageError } from '../../src/errors';
-import { DEFAULT_INDICATOR_SETTINGS } from '../../src/indicators/settings';
-import { DEFAULT_ACTION_SETTINGS } from '../../src/actions/settings';
+import { DEFAULT_INDICATOR_SETTINGS } from '../../src/config/indicator-settings';
+import { DEFAULT_ACTION_SETTINGS } from '../../src/config/action-settings';
 
 function problemsOf(text: string, env: Record<string, string> = {}): string[] {
   try {

@@ -21,7 +21,7 @@ test('the Dockerfile copies only paths that exist, runs as a non-root user, and 
   expect(text).toContain('npm ci --omit=dev');
   expect(text).toMatch(/HEALTHCHECK[\s\S]*\/api\/ready/);
   // The definitions cache is built at image build time, before the user that cannot write node_modules.
-  const build = /^RUN node -e "require\('\.\/dist\/(fhir\/definitions)'\)\.(\w+)\(/m.exec(text);
+  const build = /^RUN node -e "require\('\.\/dist\/(validation\/definitions)'\)\.(\w+)\(/m.exec(text);
   expect(build).not.toBeNull();
   expect(text.indexOf(build?.[0] as string)).toBeLessThan(text.indexOf('USER node'));
   expect(readFileSync(path.join(ROOT, 'src', `${build?.[1]}.ts`), 'utf8')).toContain(`export function ${build?.[2]}(`);

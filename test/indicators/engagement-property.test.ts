@@ -1,7 +1,7 @@
 /** Properties of the engagement score, over generated inputs (fast-check). */
 import fc from 'fast-check';
 import { engagementScore, type EngagementInputs } from '../../src/indicators/engagement';
-import { DEFAULT_INDICATOR_SETTINGS, type IndicatorSettings } from '../../src/indicators/settings';
+import { DEFAULT_INDICATOR_SETTINGS, type IndicatorSettings } from '../../src/config/indicator-settings';
 
 const rate = fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: null });
 const days = fc.option(fc.integer({ min: 0, max: 2000 }), { nil: null });

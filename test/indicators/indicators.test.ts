@@ -8,7 +8,7 @@ import { gad7Band, gad7Indicators } from '../../src/indicators/gad7';
 import { computeIndicators } from '../../src/indicators/compute';
 import { decay, engagementScore, tierOf } from '../../src/indicators/engagement';
 import { median, programmeSummary } from '../../src/indicators/programme';
-import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/indicators/settings';
+import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/config/indicator-settings';
 import { addMonths } from '../../src/indicators/time';
 
 const NOW = new Date('2026-06-01T00:00:00Z');

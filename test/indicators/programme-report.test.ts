@@ -2,7 +2,7 @@
 import { computeIndicators } from '../../src/indicators/compute';
 import type { Tier } from '../../src/indicators/engagement';
 import { percentile90, programmeReport, type ProgrammeInput } from '../../src/indicators/programme-report';
-import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/indicators/settings';
+import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/config/indicator-settings';
 import type { EngagementModel } from '../../src/mapping/model';
 import type { TaskEvent } from '../../src/store/types';
 

@@ -1,6 +1,6 @@
 /** What the EMR and the store hold after a run, counted the same way by every part of the suite. */
 import type { Resource } from '@medplum/fhirtypes';
-import { DEFAULT_ACTION_SETTINGS } from '../../src/actions/settings';
+import { DEFAULT_ACTION_SETTINGS } from '../../src/config/action-settings';
 import type { SandboxServer } from '../../src/sandbox/server';
 import type { Store } from '../../src/store/store';
 

@@ -5,7 +5,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { restrictToOwner } from '../../src/config/owner-only';
+import { restrictToOwner } from '../../src/owner-only';
 import { migrate } from '../../src/store/migrate';
 import { openPglite } from '../../src/store/pglite-driver';
 import { Store } from '../../src/store/store';

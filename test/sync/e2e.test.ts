@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { Resource, Task } from '@medplum/fhirtypes';
 import { loadConfig } from '../../src/config/load';
 import type { AppConfig } from '../../src/config/types';
-import { DEFAULT_ACTION_SETTINGS } from '../../src/actions/settings';
+import { DEFAULT_ACTION_SETTINGS } from '../../src/config/action-settings';
 import type { PatientIndicators } from '../../src/indicators/compute';
 import { migrate } from '../../src/store/migrate';
 import { Store } from '../../src/store/store';

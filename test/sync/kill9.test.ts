@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Resource } from '@medplum/fhirtypes';
-import { DEFAULT_ACTION_SETTINGS } from '../../src/actions/settings';
+import { DEFAULT_ACTION_SETTINGS } from '../../src/config/action-settings';
 import { Random } from '../../src/sandbox/random';
 import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
 import { dropSchema, testSchemaName } from '../helpers/drivers';

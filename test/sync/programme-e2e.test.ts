@@ -8,7 +8,7 @@ import os from 'node:os';
 import type { Task } from '@medplum/fhirtypes';
 import { loadConfig } from '../../src/config/load';
 import type { AppConfig } from '../../src/config/types';
-import { DEFAULT_ACTION_SETTINGS } from '../../src/actions/settings';
+import { DEFAULT_ACTION_SETTINGS } from '../../src/config/action-settings';
 import type { Store } from '../../src/store/store';
 import { endOfDay, runClinicDays } from '../../src/sandbox/clinic';
 import { loadProgrammeReport } from '../../src/sync/programme';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Appointment, Patient, Resource, Task } from '@medplum/fhirtypes';
 import { loadConfig } from '../../src/config/load';
 import type { AppConfig } from '../../src/config/types';
-import { DEFAULT_ACTION_SETTINGS } from '../../src/actions/settings';
+import { DEFAULT_ACTION_SETTINGS } from '../../src/config/action-settings';
 import type { PatientIndicators } from '../../src/indicators/compute';
 import type { Store } from '../../src/store/store';
 import { syncSource } from '../../src/sync/run';

@@ -1,5 +1,5 @@
 /** JSON text from users: errors say where without quoting, repeated keys are found; UTF-8 checked byte by byte. */
-import { firstInvalidUtf8 } from '../../src/config/text-file';
+import { firstInvalidUtf8 } from '../../src/text-file';
 import { parseJsonText, scanJson } from '../../src/validation/json-text';
 
 test.each([

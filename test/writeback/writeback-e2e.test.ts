@@ -6,7 +6,7 @@ import type { SandboxServer } from '../../src/sandbox/server';
 import type { Store } from '../../src/store/store';
 import { syncSource } from '../../src/sync/run';
 import type { SyncSummary } from '../../src/sync/events';
-import { DEFAULT_ACTION_SETTINGS } from '../../src/actions/settings';
+import { DEFAULT_ACTION_SETTINGS } from '../../src/config/action-settings';
 import type { PatientIndicators } from '../../src/indicators/compute';
 import { SYNC_RUN_EXTENSION } from '../../src/writeback/provenance';
 import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { ensureOwnerOnlyDir } from '../../config/owner-only';
+import { ensureOwnerOnlyDir } from '../../owner-only';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';

@@ -7,7 +7,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { LineCounter, parseDocument, type Document } from 'yaml';
-import { configError, configErrors, EngageError } from '../errors';
+import { configError, configErrors, EngageError } from './errors';
 
 /** Configuration files (sources, mappings, questionnaires) are small: anything larger is a mistake. */
 export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;

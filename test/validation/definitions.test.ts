@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 
-type Defs = typeof import('../../src/fhir/definitions');
+type Defs = typeof import('../../src/validation/definitions');
 type Core = typeof import('@medplum/core');
 
 /** A fresh copy of the module and of @medplum/core (whose type index is process-wide state). */
@@ -17,7 +17,7 @@ function fresh(): { defs: Defs; core: Core } {
   let core!: Core;
   jest.isolateModules(() => {
     core = jest.requireActual<Core>('@medplum/core');
-    defs = jest.requireActual<Defs>('../../src/fhir/definitions');
+    defs = jest.requireActual<Defs>('../../src/validation/definitions');
   });
   return { defs, core };
 }

@@ -1,0 +1,22 @@
+/** Codes of fhir-engage's own CodeSystem (documented in docs/actions.md). */
+export const ENGAGE_CODES: Record<string, string> = {
+  'engagement-score': 'Patient engagement score (0-100)',
+  'engagement-tier': 'Patient engagement tier',
+  engaged: 'Engaged',
+  'at-risk': 'At risk of disengagement',
+  disengaged: 'Disengaged',
+  unknown: 'Unknown (no data)',
+  'appointment-adherence': 'Appointment adherence (kept ÷ kept + no-show)',
+  'outreach-no-shows': 'Reach out after repeated no-shows',
+  'phq9-follow-up': 'PHQ-9 follow-up due',
+  'overdue-activity': 'Overdue care-plan activity',
+  'phq9-item9-safety': 'PHQ-9 item 9 positive: safety follow-up',
+  'appointment-reminder': 'Remind the patient of an upcoming appointment',
+  'reminder-no-channel': 'No way to remind the patient: update contact details',
+  'survey-assignment': 'Questionnaire for the patient to complete',
+  'post-visit-survey': 'Post-visit feedback survey for the patient to complete',
+  'patient-satisfaction': 'Patient satisfaction (likelihood to recommend, 0-10)',
+  'reminder-channel': 'Channel to reach the patient by',
+  'reminder-language': 'Language to reach the patient in',
+  'survey-window-closed': 'No response before the survey window closed',
+};
