@@ -1,7 +1,7 @@
 /**
  * Every SQL statement of the store, as pure builders returning
  * `{ text, values }` with $n placeholders. Values are never interpolated.
- * Unit-tested without a database (test/unit/store-queries.test.ts).
+ * Unit-tested without a database (test/store/queries.test.ts).
  */
 import type { SqlQuery } from './driver';
 import type { WrittenResource } from './types';
