@@ -95,7 +95,7 @@ export const ENV_VARS = {
   },
   FHIR_ENGAGE_AS_OF: {
     purpose:
-      'Instant that indicators, windows and rules are computed at (same as `sync --as-of`); resources keep their own timestamps. Unset: the current time.',
+      'Instant that indicators, windows and rules are computed at (same as `sync --as-of`); resources keep their own timestamps; `start` with the built-in sandbox brings its clinic up to that day. Unset: the current time.',
     example: '2026-06-30T23:59:59Z',
   },
   TEST_DATABASE_URL: {

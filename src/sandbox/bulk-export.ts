@@ -50,6 +50,8 @@ export interface BulkCounters {
   truncatedDownloads: number;
   expiredRequests: number;
   cancelled: number;
+  /** 16 KB chunks sent by the slow-link quirk (bulkChunkDelayMs), across files: where a test can time a kill. */
+  slowChunks: number;
 }
 
 interface ExportFile {
@@ -93,7 +95,7 @@ function patientIdsOf(resource: Resource): string[] {
 }
 
 export class BulkExports {
-  readonly counters: BulkCounters = { exportsStarted: 0, polls: 0, pollsTooFast: 0, filesServed: 0, rangeRequests: 0, truncatedDownloads: 0, expiredRequests: 0, cancelled: 0 };
+  readonly counters: BulkCounters = { exportsStarted: 0, polls: 0, pollsTooFast: 0, filesServed: 0, rangeRequests: 0, truncatedDownloads: 0, expiredRequests: 0, cancelled: 0, slowChunks: 0 };
   private readonly jobs = new Map<string, Job>();
   private truncatedOnce = false;
 

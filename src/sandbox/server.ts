@@ -277,6 +277,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         void (async () => {
           for (let at = 0; at < got.body.length && !res.destroyed; at += 16_384) {
             res.write(got.body.subarray(at, at + 16_384));
+            bulkExports.counters.slowChunks++;
             await new Promise((r) => setTimeout(r, delay));
           }
           res.end();

@@ -5,7 +5,8 @@ import { runCliProcess } from '../helpers/cli';
 
 test('start --once --json: syncs the built-in sandbox EMR, lives a few clinic days (each synced), ends with one JSON summary line; report then prints the programme', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-start-'));
-  const env = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') };
+  // The clock is pinned (no comparison with the wall-clock date, which fails around midnight UTC).
+  const env = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'), FHIR_ENGAGE_AS_OF: '2026-06-15T09:30:00Z' };
   const res = runCliProcess(['start', '--once', '--json', '--patients', '20', '--simulate-days', '3'], { cwd: dir, env, timeoutMs: 120_000 });
   expect(res.status).toBe(0);
   const lines = res.stdout.trim().split('\n');
@@ -18,8 +19,8 @@ test('start --once --json: syncs the built-in sandbox EMR, lives a few clinic da
   };
   expect(summary.status).toBe('succeeded');
   expect(summary.runs).toEqual([expect.objectContaining({ sourceId: 'sandbox', status: 'succeeded' })]);
-  // The last simulated day is yesterday: the clinic is brought up to today.
-  expect(summary.runs[0]?.asOf.slice(0, 10)).toBe(new Date(Date.now() - 86_400_000).toISOString().slice(0, 10));
+  // The last simulated day is the day before the as-of day: the clinic is brought up to "today".
+  expect(summary.runs[0]?.asOf.slice(0, 10)).toBe('2026-06-14');
   expect(summary.deadLetters).toBe(0);
   expect(Object.values(summary.tiers).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(20);
   expect(res.stderr).toContain('no EMR configured: starting the built-in sandbox EMR');

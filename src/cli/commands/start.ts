@@ -52,8 +52,9 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
         let anchor: Date | undefined;
         if (loaded.sources.length === 0) {
           io.err('no EMR configured: starting the built-in sandbox EMR…');
-          // The generated year ends `simulateDays` ago; the simulated days bring the clinic up to today.
-          const today = Date.parse(todayAnchor());
+          // The generated year ends `simulateDays` ago; the simulated days bring the clinic up to today
+          // (FHIR_ENGAGE_AS_OF's day when set: the as-of instant of every run, so of the clinic's calendar too).
+          const today = Date.parse(todayAnchor(loaded.asOf));
           anchor = new Date(today - opts.simulateDays * DAY_MS);
           sandbox = await startEmbeddedSandbox({ patients: opts.patients, seed: opts.seed, dataDir: loaded.store.dataDir, now: anchor });
           const started = sandbox;
