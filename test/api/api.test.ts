@@ -16,6 +16,7 @@ import { SyncRunner } from '../../src/sync/runner';
 import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
 import { testSource } from '../helpers/source';
 import { memoryStore } from '../helpers/store';
+import { waitFor } from '../helpers/wait';
 
 const KEY = 'test-key-0123456789';
 let emr: SandboxServer;
@@ -101,7 +102,7 @@ describe('routes', () => {
     expect(second.status).toBe(409);
     expect(second.body.issue[0].code).toBe('conflict');
     expect((await request(app).post('/api/sources/nope/sync').set(auth)).status).toBe(404);
-    for (let i = 0; i < 100 && runner.isRunning('clinic'); i++) await new Promise((r) => setTimeout(r, 100));
+    await waitFor('the triggered run to end', () => !runner.isRunning('clinic'), { timeoutMs: 10_000, intervalMs: 100 });
     const run = await request(app).get(`/api/runs/${first.body.runId}`).set(auth);
     expect(run.status).toBe(200);
     expect(run.body).toMatchObject({ id: first.body.runId, sourceId: 'clinic' });
@@ -316,6 +317,15 @@ describe('hardening', () => {
       expect(res.body.resourceType).toBe('OperationOutcome');
       expect(JSON.stringify(res.body)).not.toMatch(/script|etc|%00|\\u0000|9{20}/);
     }
+  });
+
+  test('a request body over 64 KB is refused with 413 (README), one under it is read', async () => {
+    const padding = (bytes: number): string => JSON.stringify({ identifier: 'x', pad: 'p'.repeat(bytes) });
+    const over = await request(app).post('/api/patients/search').set(auth).set('content-type', 'application/json').send(padding(65 * 1024));
+    expect(over.status).toBe(413);
+    expect(over.body.resourceType).toBe('OperationOutcome');
+    const under = await request(app).post('/api/patients/search').set(auth).set('content-type', 'application/json').send(padding(60 * 1024));
+    expect(under.status).toBe(200);
   });
 
   test('wrong keys are slowed down: after 30 a minute from one address, wrong keys get 429 with Retry-After; a valid key still succeeds after 1,000 wrong ones', async () => {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { ROOT } from '../helpers/cli';
+import { waitFor } from '../helpers/wait';
 
 test('fhir-engage sandbox serves until SIGTERM and prints its base URL and credentials', async () => {
   const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), 'sandbox', '--port', '0', '--patients', '3', '--auth', 'bearer'], {
@@ -11,8 +12,7 @@ test('fhir-engage sandbox serves until SIGTERM and prints its base URL and crede
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
-    const deadline = Date.now() + 30_000;
-    while (!out.includes('press Ctrl-C') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await waitFor('the sandbox to listen', () => out.includes('press Ctrl-C'), { intervalMs: 100 });
     const baseUrl = /listening: (\S+)/.exec(out)?.[1] as string;
     const token = /bearer token (\S+)/.exec(out)?.[1] as string;
     expect(baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/fhir\/R4$/);

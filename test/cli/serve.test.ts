@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ROOT, runCliProcessAsync } from '../helpers/cli';
 import { seededSandbox } from '../helpers/sandbox';
+import { waitFor } from '../helpers/wait';
 
 test('serve: the API answers, a triggered sync runs, SIGTERM stops it cleanly with exit 0', async () => {
   const emr = await seededSandbox({ patients: 3, seed: 2, fixtures: false });
@@ -17,7 +18,7 @@ test('serve: the API answers, a triggered sync runs, SIGTERM stops it cleanly wi
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
-    for (let i = 0; i < 300 && !err.includes('serving until SIGTERM'); i++) await new Promise((r) => setTimeout(r, 100));
+    await waitFor('serve to be ready', () => err.includes('serving until SIGTERM'));
     const api = /API: (\S+) /.exec(err)?.[1] as string;
     expect(api).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api$/);
     expect(err).toContain('scheduled served: "0 3 * * *"');
@@ -26,11 +27,11 @@ test('serve: the API answers, a triggered sync runs, SIGTERM stops it cleanly wi
     expect(trigger.status).toBe(202);
     const { runId } = (await trigger.json()) as { runId: string };
     let status = 'running';
-    for (let i = 0; i < 300 && status === 'running'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
+    await waitFor('the triggered run to end', async () => {
       const run = await fetch(`${api}/runs/${runId}`, { headers: { 'x-api-key': 'k-serve' } });
       if (run.status === 200) status = ((await run.json()) as { status: string }).status;
-    }
+      return status !== 'running';
+    }, { intervalMs: 100 });
     expect(status).toBe('succeeded');
 
     // The service holds the embedded store: the read commands go through its API instead of failing.

@@ -143,3 +143,22 @@ test('doctor checks what a bulk-only source needs: a kick-off (accepted, then ca
     await emr.close();
   }
 });
+
+test('a stop while the server still prepares the export cancels it (DELETE on the status URL), and the run is interrupted', async () => {
+  const emr = await seededSandbox({ patients: 5, seed: 26 }, { bulk: { preparationMs: 60_000, retryAfterSeconds: 1 } });
+  try {
+    const stop = new AbortController();
+    const run = await syncSource(store, config, bulkSource(emr, 'bulk-stop'), {
+      asOf: AS_OF,
+      signal: stop.signal,
+      onEvent: (e) => {
+        if (e.type === 'bulk' && e.phase === 'waiting') stop.abort();
+      },
+    });
+    expect(run.status).toBe('interrupted');
+    expect(emr.bulkCounters()).toMatchObject({ exportsStarted: 1, cancelled: 1 });
+    expect(await store.getBulkExport('bulk-stop')).toBeUndefined();
+  } finally {
+    await emr.close();
+  }
+});

@@ -14,6 +14,7 @@ import { openPostgres } from '../../src/store/pg-driver';
 import { driverFactories } from '../helpers/drivers';
 import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
 import { testSource } from '../helpers/source';
+import { waitFor } from '../helpers/wait';
 
 const config: AppConfig = loadConfig({ env: {}, cwd: os.tmpdir() });
 const AS_OF = new Date(TEST_ANCHOR);
@@ -88,7 +89,7 @@ const pg = driverFactories().find((f) => f.name === 'postgres');
         const fired = new Date(m);
         const [x, y] = await Promise.all([scheduledTick(storeA, runnerA, source, fired, 'A'), scheduledTick(storeB, runnerB, source, new Date(fired.getTime() + 700), 'B')]);
         started.push(...[x, y].filter((r): r is string => r !== undefined));
-        for (let i = 0; i < 100 && (runnerA.isRunning('scheduled') || runnerB.isRunning('scheduled')); i++) await new Promise((r) => setTimeout(r, 50));
+        await waitFor('both instances to finish the tick', () => !runnerA.isRunning('scheduled') && !runnerB.isRunning('scheduled'), { timeoutMs: 10_000 });
       }
       expect(started).toHaveLength(minutes.length);
       const runs = await storeA.listRuns({ sourceId: 'scheduled' });
@@ -116,7 +117,7 @@ describe('service start-up', () => {
       const runner = new SyncRunner(store, cfg);
       const started = await resumeInterrupted(store, runner, cfg);
       expect(started).toHaveLength(1);
-      for (let i = 0; i < 200 && runner.isRunning('resume'); i++) await new Promise((r) => setTimeout(r, 50));
+      await waitFor('the resumed run to end', () => !runner.isRunning('resume'), { timeoutMs: 10_000 });
       const runs = await store.listRuns({ sourceId: 'resume' });
       expect(runs.map((r) => [r.id, r.status])).toEqual([
         [started[0], 'succeeded'],
