@@ -33,11 +33,28 @@ function layering() {
     return names.map((name) => {
       const files = name === '*' ? ['src/*.ts'] : [`src/${name}/**/*.ts`];
       // From src/<dir>/x.ts a module above is '../<m>…'; from src/<dir>/<sub>/x.ts '../../<m>…'; from src/x.ts './<m>…'.
-      const group = above.flatMap((m) => [`./${m}`, `./${m}/**`, `../${m}`, `../${m}/**`, `../../${m}`, `../../${m}/**`]);
+      const group = above.flatMap((m) => [
+        `./${m}`,
+        `./${m}/**`,
+        `../${m}`,
+        `../${m}/**`,
+        `../../${m}`,
+        `../../${m}/**`,
+      ]);
       return {
         files,
         rules: {
-          'no-restricted-imports': ['error', { patterns: [{ group, message: `${name === '*' ? 'a top-level module' : name} is on floor ${level} of src/ (eslint.config.mjs FLOORS, docs/architecture.md): it may not import a module of a higher floor; move the shared code down instead.` }] }],
+          'no-restricted-imports': [
+            'error',
+            {
+              patterns: [
+                {
+                  group,
+                  message: `${name === '*' ? 'a top-level module' : name} is on floor ${level} of src/ (eslint.config.mjs FLOORS, docs/architecture.md): it may not import a module of a higher floor; move the shared code down instead.`,
+                },
+              ],
+            },
+          ],
         },
       };
     });
@@ -45,7 +62,20 @@ function layering() {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/', 'bin/', 'scripts/', 'web/dist/', 'web/vite.config.mjs', '*.config.js', 'test/setup-env.js'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'data/',
+      'coverage/',
+      'bin/',
+      'scripts/',
+      'web/dist/',
+      'web/vite.config.mjs',
+      '*.config.js',
+      'test/setup-env.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

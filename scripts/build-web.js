@@ -25,7 +25,11 @@ async function main() {
   try {
     vite = await import('vite');
   } catch {
-    process.stderr.write(fs.existsSync(out) ? 'dashboard: Vite is not installed; using the existing build in web/dist\n' : 'dashboard: not built (Vite is not installed: run `npm install` with dev dependencies, then `npm run build:web`); the API works without it\n');
+    process.stderr.write(
+      fs.existsSync(out)
+        ? 'dashboard: Vite is not installed; using the existing build in web/dist\n'
+        : 'dashboard: not built (Vite is not installed: run `npm install` with dev dependencies, then `npm run build:web`); the API works without it\n',
+    );
     return;
   }
   await vite.build({ root, configFile: path.join(root, 'vite.config.mjs'), logLevel: 'warn' });

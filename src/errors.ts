@@ -6,7 +6,16 @@
  * Messages name *what* and *where* (file, field path, URL without query
  * values) and never include patient data.
  */
-import { badRequest, conflict, getStatus, normalizeOperationOutcome, notFound, OperationOutcomeError, operationOutcomeToString, serverError } from '@medplum/core';
+import {
+  badRequest,
+  conflict,
+  getStatus,
+  normalizeOperationOutcome,
+  notFound,
+  OperationOutcomeError,
+  operationOutcomeToString,
+  serverError,
+} from '@medplum/core';
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 
 type IssueType = OperationOutcomeIssue['code'];
@@ -26,7 +35,10 @@ export function notFoundOutcome(text: string): OperationOutcome {
 
 /** 422: understood, but cannot be processed as it stands (the issues say why). */
 export function unprocessable(result: OperationOutcome | string): OperationOutcome {
-  const issues: OperationOutcomeIssue[] = typeof result === 'string' ? [{ severity: 'error', code: 'business-rule', details: { text: result } }] : result.issue;
+  const issues: OperationOutcomeIssue[] =
+    typeof result === 'string'
+      ? [{ severity: 'error', code: 'business-rule', details: { text: result } }]
+      : result.issue;
   return { resourceType: 'OperationOutcome', id: 'business-rule', issue: issues };
 }
 

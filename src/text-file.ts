@@ -66,7 +66,10 @@ export function readTextFile(file: string, what: string, maxBytes = MAX_CONFIG_F
   let bytes: Buffer;
   try {
     const size = statSync(file).size;
-    if (size > maxBytes) throw configError(`${what} ${file} is ${megabytes(size)}; the limit is ${megabytes(maxBytes)} (is it the right file?)`);
+    if (size > maxBytes)
+      throw configError(
+        `${what} ${file} is ${megabytes(size)}; the limit is ${megabytes(maxBytes)} (is it the right file?)`,
+      );
     bytes = readFileSync(file);
   } catch (err) {
     if (err instanceof EngageError) throw err;
@@ -103,7 +106,9 @@ export function parseYamlText(text: string, file: string, kind = 'YAML'): Parsed
   } catch (err) {
     // yaml throws a ReferenceError for excessive aliasing and for an alias to a missing anchor.
     const excessive = /excessive alias/i.test((err as Error).message);
-    throw configError(`${file}: ${excessive ? 'too many YAML aliases (*name): the file expands to more than fhir-engage will read' : `not valid ${kind}: ${(err as Error).message.split('\n')[0]}`}`);
+    throw configError(
+      `${file}: ${excessive ? 'too many YAML aliases (*name): the file expands to more than fhir-engage will read' : `not valid ${kind}: ${(err as Error).message.split('\n')[0]}`}`,
+    );
   }
   return { doc, lines, data };
 }

@@ -11,7 +11,14 @@ import type { EngagementModel } from '../mapping/model';
 import type { WrittenResource } from '../store/types';
 import { ENGAGE_CODES } from './codes';
 import type { ActionSettings, RuleName } from '../config/action-settings';
-import { plannedReminders, reminderChannel, reminderIdentifiers, reminderInputs, reminderTaskFields, remindable } from './reminders';
+import {
+  plannedReminders,
+  reminderChannel,
+  reminderIdentifiers,
+  reminderInputs,
+  reminderTaskFields,
+  remindable,
+} from './reminders';
 import { periodicWindow, postVisitWindows, surveyTaskFields } from './surveys';
 import { satisfactionResponses } from '../indicators/satisfaction';
 import { TERMINAL_TASK_STATUSES } from '../indicators/task-status';
@@ -59,7 +66,13 @@ interface RuleContext {
   settings: ActionSettings;
 }
 
-const OBS_CATEGORY = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'survey', display: 'Survey' }] }];
+const OBS_CATEGORY = [
+  {
+    coding: [
+      { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'survey', display: 'Survey' },
+    ],
+  },
+];
 const LOINC = 'http://loinc.org';
 
 const month = (d: Date): string => d.toISOString().slice(0, 7);
@@ -115,7 +128,12 @@ function observationRules(ind: PatientIndicators, model: EngagementModel, ctx: R
         code: code(ctx.settings, 'engagement-score'),
         effectiveDateTime: ctx.now.toISOString(),
         valueInteger: ind.engagement.score,
-        component: [{ code: code(ctx.settings, 'engagement-tier'), valueCodeableConcept: code(ctx.settings, ind.engagement.tier) }],
+        component: [
+          {
+            code: code(ctx.settings, 'engagement-tier'),
+            valueCodeableConcept: code(ctx.settings, ind.engagement.tier),
+          },
+        ],
         note: [{ text: ind.engagement.why }],
       }),
     });
@@ -131,7 +149,12 @@ function observationRules(ind: PatientIndicators, model: EngagementModel, ctx: R
       resource: observation(ctx, id, {
         code: code(ctx.settings, 'appointment-adherence'),
         effectiveDateTime: ctx.now.toISOString(),
-        valueQuantity: { value: Math.round(ind.appointments.adherence * 1000) / 10, unit: '%', system: 'http://unitsofmeasure.org', code: '%' },
+        valueQuantity: {
+          value: Math.round(ind.appointments.adherence * 1000) / 10,
+          unit: '%',
+          system: 'http://unitsofmeasure.org',
+          code: '%',
+        },
       }),
     });
   }
@@ -148,7 +171,21 @@ function observationRules(ind: PatientIndicators, model: EngagementModel, ctx: R
           code: code(ctx.settings, 'patient-satisfaction'),
           effectiveDateTime: s.authored,
           valueInteger: s.recommend,
-          ...(s.experience !== undefined ? { component: [{ code: { text: 'experience (mean of 1-5 items)' }, valueQuantity: { value: s.experience, unit: '{score}', system: 'http://unitsofmeasure.org', code: '{score}' } }] } : {}),
+          ...(s.experience !== undefined
+            ? {
+                component: [
+                  {
+                    code: { text: 'experience (mean of 1-5 items)' },
+                    valueQuantity: {
+                      value: s.experience,
+                      unit: '{score}',
+                      system: 'http://unitsofmeasure.org',
+                      code: '{score}',
+                    },
+                  },
+                ],
+              }
+            : {}),
           derivedFrom: [ref(`QuestionnaireResponse/${s.responseId}`)],
         }),
       });
@@ -159,7 +196,12 @@ function observationRules(ind: PatientIndicators, model: EngagementModel, ctx: R
     for (const r of model.responses) {
       const s = r.score;
       if (!s || s.statedTotal !== undefined || s.computedTotal === undefined || r.status !== 'completed') continue;
-      const loinc = s.instrument === 'phq9' ? { code: '44261-6', display: 'Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]' } : s.instrument === 'gad7' ? { code: '70274-6', display: 'Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]' } : undefined;
+      const loinc =
+        s.instrument === 'phq9'
+          ? { code: '44261-6', display: 'Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]' }
+          : s.instrument === 'gad7'
+            ? { code: '70274-6', display: 'Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]' }
+            : undefined;
       if (!loinc) continue;
       const id = `${ctx.patientId}/${s.instrument}-total/${r.id}`;
       out.push({
@@ -169,7 +211,10 @@ function observationRules(ind: PatientIndicators, model: EngagementModel, ctx: R
         rule: 'questionnaire-total',
         entities: [`QuestionnaireResponse/${r.id}`],
         resource: observation(ctx, id, {
-          code: { coding: [{ system: LOINC, ...loinc }], text: `${s.instrument === 'phq9' ? 'PHQ-9' : 'GAD-7'} total score` },
+          code: {
+            coding: [{ system: LOINC, ...loinc }],
+            text: `${s.instrument === 'phq9' ? 'PHQ-9' : 'GAD-7'} total score`,
+          },
           ...(r.authored ? { effectiveDateTime: r.authored } : {}),
           valueInteger: s.computedTotal,
           derivedFrom: [ref(`QuestionnaireResponse/${r.id}`)],
@@ -180,7 +225,12 @@ function observationRules(ind: PatientIndicators, model: EngagementModel, ctx: R
   return out;
 }
 
-function taskRules(ind: PatientIndicators, model: EngagementModel, written: WrittenResource[], ctx: RuleContext): DesiredUpsert[] {
+function taskRules(
+  ind: PatientIndicators,
+  model: EngagementModel,
+  written: WrittenResource[],
+  ctx: RuleContext,
+): DesiredUpsert[] {
   const out: DesiredUpsert[] = [];
   const on = (r: RuleName): boolean => !ctx.settings.disabled.includes(r);
   const base = { patientId: ctx.patientId, resourceType: 'Task' as const, op: 'upsert' as const };
@@ -195,7 +245,8 @@ function taskRules(ind: PatientIndicators, model: EngagementModel, written: Writ
       entities: [`QuestionnaireResponse/${ind.phq9.item9.responseId}`],
       resource: task(ctx, id, 'phq9-item9-safety', {
         priority: 'stat',
-        description: 'PHQ-9 item 9 (thoughts of being better off dead or of self-harm) answered above 0 in the latest response: assess safety today.',
+        description:
+          'PHQ-9 item 9 (thoughts of being better off dead or of self-harm) answered above 0 in the latest response: assess safety today.',
         reasonReference: ref(`QuestionnaireResponse/${ind.phq9.item9.responseId}`),
         ...(ind.phq9.item9.date ? { authoredOn: ind.phq9.item9.date } : {}),
       }),
@@ -241,7 +292,8 @@ function taskRules(ind: PatientIndicators, model: EngagementModel, written: Writ
 
   if (on('appointment-reminder')) {
     const channel = reminderChannel(model.patient.contacts, ctx.settings.reminders.channels, ctx.now);
-    const idOf = (r: { appointmentId: string; leadDays: number }): string => `${ctx.patientId}/appointment-reminder/${r.appointmentId}/${r.leadDays}d`;
+    const idOf = (r: { appointmentId: string; leadDays: number }): string =>
+      `${ctx.patientId}/appointment-reminder/${r.appointmentId}/${r.leadDays}d`;
     if (channel) {
       for (const r of plannedReminders(model, reminderIdentifiers(written), ctx.settings.reminders, ctx.now, idOf)) {
         const id = idOf(r);
@@ -251,7 +303,12 @@ function taskRules(ind: PatientIndicators, model: EngagementModel, written: Writ
           rule: 'appointment-reminder',
           priority: 1,
           entities: [`Appointment/${r.appointmentId}`],
-          resource: task(ctx, id, 'appointment-reminder', reminderTaskFields(r, reminderInputs(ctx.settings.codeSystem, channel, model.patient.language))),
+          resource: task(
+            ctx,
+            id,
+            'appointment-reminder',
+            reminderTaskFields(r, reminderInputs(ctx.settings.codeSystem, channel, model.patient.language)),
+          ),
         });
       }
     } else if (on('reminder-no-channel')) {
@@ -266,7 +323,8 @@ function taskRules(ind: PatientIndicators, model: EngagementModel, written: Writ
           priority: 1,
           entities: [`Patient/${ctx.patientId}`],
           resource: task(ctx, id, 'reminder-no-channel', {
-            description: 'No phone, SMS or email on file to remind the patient of an upcoming appointment: update the contact details or remind by other means.',
+            description:
+              'No phone, SMS or email on file to remind the patient of an upcoming appointment: update the contact details or remind by other means.',
             focus: ref(`Appointment/${next.id}`),
           }),
         });
@@ -277,10 +335,24 @@ function taskRules(ind: PatientIndicators, model: EngagementModel, written: Writ
   if (on('survey-assignment')) {
     for (const def of ctx.settings.surveys.periodic) {
       const prefix = `${ctx.patientId}/survey/${def.instrument}/`;
-      const w = periodicWindow(model, def, written.filter((x) => x.rule === 'survey-assignment'), ctx.settings.surveys.windowDays, ctx.now, prefix);
+      const w = periodicWindow(
+        model,
+        def,
+        written.filter((x) => x.rule === 'survey-assignment'),
+        ctx.settings.surveys.windowDays,
+        ctx.now,
+        prefix,
+      );
       if (!w) continue;
       const id = `${prefix}${w.key}`;
-      out.push({ ...base, identifier: id, rule: 'survey-assignment', priority: 1, entities: w.answeredBy ? [`QuestionnaireResponse/${w.answeredBy}`] : [`Patient/${ctx.patientId}`], resource: task(ctx, id, 'survey-assignment', surveyTaskFields(w, ctx.settings.codeSystem)) });
+      out.push({
+        ...base,
+        identifier: id,
+        rule: 'survey-assignment',
+        priority: 1,
+        entities: w.answeredBy ? [`QuestionnaireResponse/${w.answeredBy}`] : [`Patient/${ctx.patientId}`],
+        resource: task(ctx, id, 'survey-assignment', surveyTaskFields(w, ctx.settings.codeSystem)),
+      });
     }
   }
 
@@ -288,7 +360,17 @@ function taskRules(ind: PatientIndicators, model: EngagementModel, written: Writ
   if (on('post-visit-survey') && postVisit) {
     for (const w of postVisitWindows(model, postVisit, ctx.settings.surveys.windowDays, ctx.now)) {
       const id = `${ctx.patientId}/post-visit-survey/${w.key}`;
-      out.push({ ...base, identifier: id, rule: 'post-visit-survey', priority: 1, entities: [`Appointment/${w.appointmentId}`, ...(w.answeredBy ? [`QuestionnaireResponse/${w.answeredBy}`] : [])], resource: task(ctx, id, 'post-visit-survey', surveyTaskFields(w, ctx.settings.codeSystem)) });
+      out.push({
+        ...base,
+        identifier: id,
+        rule: 'post-visit-survey',
+        priority: 1,
+        entities: [
+          `Appointment/${w.appointmentId}`,
+          ...(w.answeredBy ? [`QuestionnaireResponse/${w.answeredBy}`] : []),
+        ],
+        resource: task(ctx, id, 'post-visit-survey', surveyTaskFields(w, ctx.settings.codeSystem)),
+      });
     }
   }
 
@@ -325,13 +407,20 @@ const CLOSE_REASON: Partial<Record<RuleName, string>> = {
   'outreach-no-shows': 'no longer 2 or more no-shows in the lookback window',
   'phq9-follow-up': 'a newer PHQ-9 response arrived',
   'overdue-activity': 'the activity is done, cancelled or no longer overdue',
-  'appointment-reminder': 'the appointment was cancelled, missed, rescheduled to an earlier day than this reminder, or has passed',
+  'appointment-reminder':
+    'the appointment was cancelled, missed, rescheduled to an earlier day than this reminder, or has passed',
   'reminder-no-channel': 'the patient can be reminded now, or has no upcoming appointment',
   'survey-assignment': 'the window to answer closed without a response',
   'post-visit-survey': 'the window to answer closed without a response',
 };
 
-export function planPatient(ind: PatientIndicators, model: EngagementModel, written: WrittenResource[], settings: ActionSettings, now: Date): PlanResult {
+export function planPatient(
+  ind: PatientIndicators,
+  model: EngagementModel,
+  written: WrittenResource[],
+  settings: ActionSettings,
+  now: Date,
+): PlanResult {
   const ctx: RuleContext = { patientId: model.patientId, now, settings };
   const byId = new Map(written.map((w) => [w.identifierValue, w]));
   // No outreach, follow-up or scores about a patient who has died or whose record is no longer active;
@@ -344,7 +433,13 @@ export function planPatient(ind: PatientIndicators, model: EngagementModel, writ
   const forget: string[] = [];
   for (const w of written) {
     // A Task that ended (fhir-engage completed it, or it ended in the EMR) is never closed again.
-    if (w.resourceType !== 'Task' || wanted.has(w.identifierValue) || w.state === 'closed' || (w.state === 'open' && w.status !== null && TERMINAL_TASK_STATUSES.has(w.status))) continue;
+    if (
+      w.resourceType !== 'Task' ||
+      wanted.has(w.identifierValue) ||
+      w.state === 'closed' ||
+      (w.state === 'open' && w.status !== null && TERMINAL_TASK_STATUSES.has(w.status))
+    )
+      continue;
     const rule = w.rule as RuleName;
     if (settings.disabled.includes(rule)) continue;
     if (w.state === 'handled-by-person') {
@@ -353,7 +448,19 @@ export function planPatient(ind: PatientIndicators, model: EngagementModel, writ
     }
     const status = closeStatus(rule);
     if (!status) continue;
-    writes.push({ op: 'close', identifier: w.identifierValue, rule, patientId: w.patientId, resourceType: 'Task', priority: 1, status, reason: CLOSE_REASON[rule] ?? 'the reason no longer holds', serverId: w.serverId, entities: [`Patient/${w.patientId}`], at: now.toISOString() });
+    writes.push({
+      op: 'close',
+      identifier: w.identifierValue,
+      rule,
+      patientId: w.patientId,
+      resourceType: 'Task',
+      priority: 1,
+      status,
+      reason: CLOSE_REASON[rule] ?? 'the reason no longer holds',
+      serverId: w.serverId,
+      entities: [`Patient/${w.patientId}`],
+      at: now.toISOString(),
+    });
   }
   writes.sort((a, b) => a.priority - b.priority);
   return { writes, forget };

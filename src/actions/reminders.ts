@@ -28,7 +28,13 @@ export interface ReminderPlan {
 
 /** Appointments a reminder is for: booked, with a start still ahead. */
 export function remindable(model: EngagementModel, now: Date): (AppointmentItem & { start: string })[] {
-  return model.appointments.filter((a): a is AppointmentItem & { start: string } => a.status === 'upcoming' && a.sourceStatus === 'booked' && a.start !== undefined && Date.parse(a.start) > now.getTime());
+  return model.appointments.filter(
+    (a): a is AppointmentItem & { start: string } =>
+      a.status === 'upcoming' &&
+      a.sourceStatus === 'booked' &&
+      a.start !== undefined &&
+      Date.parse(a.start) > now.getTime(),
+  );
 }
 
 /**
@@ -37,7 +43,13 @@ export function remindable(model: EngagementModel, now: Date): (AppointmentItem 
  * before stays wanted until the appointment: cancelling it would lose the
  * reminder already queued.
  */
-export function plannedReminders(model: EngagementModel, written: ReadonlySet<string>, settings: ActionSettings['reminders'], now: Date, identifierOf: (r: Omit<ReminderPlan, 'notBefore' | 'start'>) => string): ReminderPlan[] {
+export function plannedReminders(
+  model: EngagementModel,
+  written: ReadonlySet<string>,
+  settings: ActionSettings['reminders'],
+  now: Date,
+  identifierOf: (r: Omit<ReminderPlan, 'notBefore' | 'start'>) => string,
+): ReminderPlan[] {
   const out: ReminderPlan[] = [];
   for (const a of remindable(model, now)) {
     const start = Date.parse(a.start);
@@ -63,24 +75,42 @@ function channelsOf(c: ContactKind): ReminderChannel[] {
  * patient ranked first (ContactPoint.rank, 1 = preferred); with no ranks,
  * the first channel in the programme's preference order.
  */
-export function reminderChannel(contacts: ContactKind[] | undefined, preference: ReminderChannel[], now: Date): ReminderChannel | undefined {
+export function reminderChannel(
+  contacts: ContactKind[] | undefined,
+  preference: ReminderChannel[],
+  now: Date,
+): ReminderChannel | undefined {
   const live = (contacts ?? []).filter((c) => !c.until || Date.parse(c.until) > now.getTime());
-  const allowed = (c: ContactKind): ReminderChannel[] => channelsOf(c).filter((ch) => preference.includes(ch)).sort((a, b) => preference.indexOf(a) - preference.indexOf(b));
-  const ranked = live.filter((c) => c.rank !== undefined && allowed(c).length > 0).sort((a, b) => (a.rank as number) - (b.rank as number));
+  const allowed = (c: ContactKind): ReminderChannel[] =>
+    channelsOf(c)
+      .filter((ch) => preference.includes(ch))
+      .sort((a, b) => preference.indexOf(a) - preference.indexOf(b));
+  const ranked = live
+    .filter((c) => c.rank !== undefined && allowed(c).length > 0)
+    .sort((a, b) => (a.rank as number) - (b.rank as number));
   if (ranked[0]) return allowed(ranked[0])[0];
   const offered = new Set(live.flatMap(allowed));
   return preference.find((p) => offered.has(p));
 }
 
 /** Task.input entries that tell a reminder engine how to reach the patient. */
-export function reminderInputs(codeSystem: string, channel: ReminderChannel, language: string | undefined): TaskInput[] {
+export function reminderInputs(
+  codeSystem: string,
+  channel: ReminderChannel,
+  language: string | undefined,
+): TaskInput[] {
   const type = (code: string): TaskInput['type'] => ({ coding: [{ system: codeSystem, code }] });
-  return [{ type: type('reminder-channel'), valueCode: channel }, ...(language ? [{ type: type('reminder-language'), valueCode: language }] : [])];
+  return [
+    { type: type('reminder-channel'), valueCode: channel },
+    ...(language ? [{ type: type('reminder-language'), valueCode: language }] : []),
+  ];
 }
 
 /** Whether a written reminder is still about this appointment (used to keep it until the visit). */
 export function reminderIdentifiers(written: WrittenResource[]): Set<string> {
-  return new Set(written.filter((w) => w.rule === 'appointment-reminder' && w.state !== 'closed').map((w) => w.identifierValue));
+  return new Set(
+    written.filter((w) => w.rule === 'appointment-reminder' && w.state !== 'closed').map((w) => w.identifierValue),
+  );
 }
 
 /** The fields of a reminder Task beyond the common ones (focus, timing, how to reach the patient). */

@@ -35,13 +35,22 @@ const isoDay = (t: number): string => new Date(t).toISOString().slice(0, 10);
 
 function completedOf(model: EngagementModel, instrument: string, now: Date): (ResponseItem & { authored: string })[] {
   return model.responses
-    .filter((r): r is ResponseItem & { authored: string } => r.instrument === instrument && r.status === 'completed' && r.authored !== undefined && Date.parse(r.authored) <= now.getTime())
+    .filter(
+      (r): r is ResponseItem & { authored: string } =>
+        r.instrument === instrument &&
+        r.status === 'completed' &&
+        r.authored !== undefined &&
+        Date.parse(r.authored) <= now.getTime(),
+    )
     .sort((a, b) => Date.parse(a.authored) - Date.parse(b.authored));
 }
 
 /** The window keys already written for a survey identifier prefix (`<patient>/survey/<instrument>/`). */
 function writtenKeys(written: WrittenResource[], prefix: string): string[] {
-  return written.filter((w) => w.identifierValue.startsWith(prefix)).map((w) => w.identifierValue.slice(prefix.length)).sort();
+  return written
+    .filter((w) => w.identifierValue.startsWith(prefix))
+    .map((w) => w.identifierValue.slice(prefix.length))
+    .sort();
 }
 
 /**
@@ -51,7 +60,14 @@ function writtenKeys(written: WrittenResource[], prefix: string): string[] {
  * `soonerAtOrAbove`), or `everyDays` after the last window that went
  * unanswered; the first one opens at once. A window due long ago starts today.
  */
-export function periodicWindow(model: EngagementModel, def: PeriodicSurvey, written: WrittenResource[], windowDays: number, now: Date, prefix: string): SurveyWindow | undefined {
+export function periodicWindow(
+  model: EngagementModel,
+  def: PeriodicSurvey,
+  written: WrittenResource[],
+  windowDays: number,
+  now: Date,
+  prefix: string,
+): SurveyWindow | undefined {
   const t = now.getTime();
   const completed = completedOf(model, def.instrument, now);
   const last = completed[completed.length - 1];
@@ -61,7 +77,8 @@ export function periodicWindow(model: EngagementModel, def: PeriodicSurvey, writ
   if (prevStart !== undefined && !Number.isNaN(prevStart) && t < prevStart + windowDays * DAY_MS) {
     start = prevStart;
   } else {
-    const high = last?.score?.total !== undefined && def.soonerAtOrAbove !== undefined && last.score.total >= def.soonerAtOrAbove;
+    const high =
+      last?.score?.total !== undefined && def.soonerAtOrAbove !== undefined && last.score.total >= def.soonerAtOrAbove;
     const interval = (high ? (def.soonerDays ?? def.everyDays) : def.everyDays) * DAY_MS;
     const candidates: number[] = [];
     if (last) candidates.push(Date.parse(last.authored) + interval);
@@ -76,7 +93,15 @@ export function periodicWindow(model: EngagementModel, def: PeriodicSurvey, writ
   }
   const end = start + windowDays * DAY_MS;
   const answer = completed.find((r) => Date.parse(r.authored) >= start && Date.parse(r.authored) < end);
-  return { kind: 'periodic', instrument: def.instrument, questionnaire: def.questionnaire, key: isoDay(start), start: new Date(start).toISOString(), end: new Date(end).toISOString(), ...(answer ? { answeredBy: answer.id } : {}) };
+  return {
+    kind: 'periodic',
+    instrument: def.instrument,
+    questionnaire: def.questionnaire,
+    key: isoDay(start),
+    start: new Date(start).toISOString(),
+    end: new Date(end).toISOString(),
+    ...(answer ? { answeredBy: answer.id } : {}),
+  };
 }
 
 /**
@@ -84,7 +109,12 @@ export function periodicWindow(model: EngagementModel, def: PeriodicSurvey, writ
  * (from the visit's end, `windowDays` long) is open. Each response answers
  * at most one window, earliest first.
  */
-export function postVisitWindows(model: EngagementModel, def: NonNullable<SurveySettings['postVisit']>, windowDays: number, now: Date): SurveyWindow[] {
+export function postVisitWindows(
+  model: EngagementModel,
+  def: NonNullable<SurveySettings['postVisit']>,
+  windowDays: number,
+  now: Date,
+): SurveyWindow[] {
   const t = now.getTime();
   const out: SurveyWindow[] = [];
   const responses = completedOf(model, def.instrument, now);
@@ -98,9 +128,20 @@ export function postVisitWindows(model: EngagementModel, def: NonNullable<Survey
     const end = v.at + windowDays * DAY_MS;
     // A closed window is not wanted any more: its Task is cancelled as unanswered (unless it was completed).
     if (t >= end) continue;
-    const answer = responses.find((r) => !used.has(r.id) && Date.parse(r.authored) >= v.at && Date.parse(r.authored) < end);
+    const answer = responses.find(
+      (r) => !used.has(r.id) && Date.parse(r.authored) >= v.at && Date.parse(r.authored) < end,
+    );
     if (answer) used.add(answer.id);
-    out.push({ kind: 'post-visit', instrument: def.instrument, questionnaire: def.questionnaire, key: v.id, appointmentId: v.id, start: new Date(v.at).toISOString(), end: new Date(end).toISOString(), ...(answer ? { answeredBy: answer.id } : {}) });
+    out.push({
+      kind: 'post-visit',
+      instrument: def.instrument,
+      questionnaire: def.questionnaire,
+      key: v.id,
+      appointmentId: v.id,
+      start: new Date(v.at).toISOString(),
+      end: new Date(end).toISOString(),
+      ...(answer ? { answeredBy: answer.id } : {}),
+    });
   }
   return out;
 }
@@ -108,15 +149,34 @@ export function postVisitWindows(model: EngagementModel, def: NonNullable<Survey
 /** The fields of a survey Task beyond the common ones: what to answer, in which window, and the answer once there is one. */
 export function surveyTaskFields(w: SurveyWindow, codeSystem: string): Partial<Task> {
   return {
-    description: w.kind === 'post-visit' ? 'Post-visit feedback survey for the patient to complete.' : `Questionnaire (${w.instrument}) for the patient to complete.`,
+    description:
+      w.kind === 'post-visit'
+        ? 'Post-visit feedback survey for the patient to complete.'
+        : `Questionnaire (${w.instrument}) for the patient to complete.`,
     executionPeriod: { start: w.start, end: w.end },
-    input: [{ type: { coding: [{ system: 'http://hl7.org/fhir/uv/sdc/CodeSystem/temp', code: 'questionnaire' }], text: 'questionnaire' }, valueCanonical: w.questionnaire }],
+    input: [
+      {
+        type: {
+          coding: [{ system: 'http://hl7.org/fhir/uv/sdc/CodeSystem/temp', code: 'questionnaire' }],
+          text: 'questionnaire',
+        },
+        valueCanonical: w.questionnaire,
+      },
+    ],
     ...(w.appointmentId ? { focus: { reference: `Appointment/${w.appointmentId}` } } : {}),
     ...(w.answeredBy
       ? {
           status: 'completed' as const,
           statusReason: { coding: [{ system: codeSystem, code: 'survey-assignment' }], text: 'answered' },
-          output: [{ type: { coding: [{ system: 'http://hl7.org/fhir/uv/sdc/CodeSystem/temp', code: 'questionnaire-response' }], text: 'questionnaire response' }, valueReference: { reference: `QuestionnaireResponse/${w.answeredBy}` } }],
+          output: [
+            {
+              type: {
+                coding: [{ system: 'http://hl7.org/fhir/uv/sdc/CodeSystem/temp', code: 'questionnaire-response' }],
+                text: 'questionnaire response',
+              },
+              valueReference: { reference: `QuestionnaireResponse/${w.answeredBy}` },
+            },
+          ],
         }
       : {}),
   };

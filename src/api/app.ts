@@ -58,7 +58,8 @@ function instant(req: Request, name: string): Date | undefined {
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw new BadQuery(`${name} must be an ISO date or instant`);
   const year = new Date(t).getUTCFullYear();
-  if (year < FIRST_YEAR || year > LAST_YEAR) throw new BadQuery(`${name} must be a date from year ${FIRST_YEAR} to ${LAST_YEAR}`);
+  if (year < FIRST_YEAR || year > LAST_YEAR)
+    throw new BadQuery(`${name} must be a date from year ${FIRST_YEAR} to ${LAST_YEAR}`);
   return new Date(t);
 }
 
@@ -70,11 +71,22 @@ function instant(req: Request, name: string): Date | undefined {
 function rejectUnsafeInput(req: Request, _res: Response, next: express.NextFunction): void {
   for (const [name, value] of Object.entries(req.query as Record<string, unknown>)) {
     const [found] = findUnsafeValues(name, value, 1);
-    if (found || hasForbiddenCharacter(name)) return next(new BadQuery(`the query parameter ${found ? found.expression.replace(/\[\d+\]$/, '') : '(name)'} contains a character that is not allowed (a control character or an unpaired surrogate)`));
+    if (found || hasForbiddenCharacter(name))
+      return next(
+        new BadQuery(
+          `the query parameter ${found ? found.expression.replace(/\[\d+\]$/, '') : '(name)'} contains a character that is not allowed (a control character or an unpaired surrogate)`,
+        ),
+      );
   }
   const [inBody] = req.body === undefined ? [] : findUnsafeValues('body', req.body, 1);
   if (inBody) {
-    return next(new BadQuery(inBody.kind === 'depth' ? `the request body nests deeper than ${MAX_JSON_DEPTH} levels` : `${inBody.expression} in the request body contains a character that is not allowed (a control character or an unpaired surrogate)`));
+    return next(
+      new BadQuery(
+        inBody.kind === 'depth'
+          ? `the request body nests deeper than ${MAX_JSON_DEPTH} levels`
+          : `${inBody.expression} in the request body contains a character that is not allowed (a control character or an unpaired surrogate)`,
+      ),
+    );
   }
   next();
 }
@@ -91,14 +103,18 @@ function limitOf(req: Request, fallback: number, max: number): number {
 /** A dead letter's id: a positive whole number. */
 function deadLetterId(req: Request): number {
   const id = Number(param(req, 'id'));
-  if (!/^\d{1,15}$/.test(param(req, 'id')) || !Number.isSafeInteger(id) || id < 1) throw new BadQuery('the dead letter id must be a positive integer');
+  if (!/^\d{1,15}$/.test(param(req, 'id')) || !Number.isSafeInteger(id) || id < 1)
+    throw new BadQuery('the dead letter id must be a positive integer');
   return id;
 }
 
 /** The API's paths (from its OpenAPI description) and the methods each takes, HEAD with every GET. */
 const ROUTES = Object.entries((OPENAPI as { paths: Record<string, Record<string, unknown>> }).paths).map(([p, ops]) => {
   const methods = Object.keys(ops).map((m) => m.toUpperCase());
-  return { path: new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}/?$`), methods: methods.includes('GET') ? [...methods, 'HEAD'] : methods };
+  return {
+    path: new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}/?$`),
+    methods: methods.includes('GET') ? [...methods, 'HEAD'] : methods,
+  };
 });
 
 export function createApiApp(options: ApiOptions): express.Express {
@@ -109,7 +125,13 @@ export function createApiApp(options: ApiOptions): express.Express {
   app.set('trust proxy', config.service.trustedProxies?.length ? config.service.trustedProxies : false);
   app.use('/api', (_req, res, next) => {
     // Every API answer may carry patient data: never cached, never sniffed or framed.
-    res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'X-Frame-Options': 'DENY', 'Referrer-Policy': 'no-referrer', 'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'" });
+    res.set({
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+      'X-Frame-Options': 'DENY',
+      'Referrer-Policy': 'no-referrer',
+      'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
+    });
     next();
   });
   const api = express.Router();
@@ -123,7 +145,20 @@ export function createApiApp(options: ApiOptions): express.Express {
       await assertSchemaCurrent(store.driver);
       res.json({ status: 'ready', store: store.kind });
     } catch {
-      sendOutcome(res, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient', details: { text: 'the store is not reachable or its schema is not current' } }] }, 503);
+      sendOutcome(
+        res,
+        {
+          resourceType: 'OperationOutcome',
+          issue: [
+            {
+              severity: 'error',
+              code: 'transient',
+              details: { text: 'the store is not reachable or its schema is not current' },
+            },
+          ],
+        },
+        503,
+      );
     }
   });
   api.get('/metrics', async (_req, res) => {
@@ -172,7 +207,10 @@ export function createApiApp(options: ApiOptions): express.Express {
     if (!config.sources.some((s) => s.id === id)) return sendOutcome(res, notFoundOutcome('no such source'));
     try {
       const { runId } = await runner.trigger(id);
-      res.status(202).location(`/api/runs/${runId}`).json({ runId, status: 'running', run: `/api/runs/${runId}` });
+      res
+        .status(202)
+        .location(`/api/runs/${runId}`)
+        .json({ runId, status: 'running', run: `/api/runs/${runId}` });
     } catch (err) {
       if (err instanceof SyncBusyError) return sendOutcome(res, err.outcome);
       throw err;
@@ -189,7 +227,15 @@ export function createApiApp(options: ApiOptions): express.Express {
     if (!run) {
       // A run this process started that ended before the store could record it (the store was away).
       const live = runner.progressOf(param(req, 'id'));
-      if (live) return res.json({ id: live.runId, sourceId: live.sourceId, status: live.stage === 'finished' ? 'failed' : 'running', recorded: false, ...(live.failedUnrecorded ? { error: { message: live.failedUnrecorded } } : {}), progress: live });
+      if (live)
+        return res.json({
+          id: live.runId,
+          sourceId: live.sourceId,
+          status: live.stage === 'finished' ? 'failed' : 'running',
+          recorded: false,
+          ...(live.failedUnrecorded ? { error: { message: live.failedUnrecorded } } : {}),
+          progress: live,
+        });
       return sendOutcome(res, notFoundOutcome('no such run'));
     }
     // `view` is what the dashboard shows; `progress` is live while the run goes on in this process.
@@ -203,23 +249,61 @@ export function createApiApp(options: ApiOptions): express.Express {
    * rows cannot be stored gets 503 and none of the data. Sources and patients are those of the data
    * returned, not of the query. A refused request (4xx) is logged after the fact with no patient.
    */
-  const sendAudited = async (req: Request, res: Response, accessed: { sourceId: string | null; patientId: string | null }[], send: () => void): Promise<void> => {
+  const sendAudited = async (
+    req: Request,
+    res: Response,
+    accessed: { sourceId: string | null; patientId: string | null }[],
+    send: () => void,
+  ): Promise<void> => {
     const unique = [...new Map(accessed.map((a) => [`${a.sourceId}|${a.patientId}`, a])).values()];
-    const rows = (unique.length ? unique : [{ sourceId: null, patientId: null }]).map((a) => ({ ...accessRow(req, res, 200), ...a }));
+    const rows = (unique.length ? unique : [{ sourceId: null, patientId: null }]).map((a) => ({
+      ...accessRow(req, res, 200),
+      ...a,
+    }));
     res.locals.audited = true;
     try {
       await store.recordAccesses(rows);
     } catch (err) {
-      logger().error({ err, event: 'access-log-failed' }, 'could not record an access to patient data: nothing was returned');
-      return sendOutcome(res, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient', details: { text: 'the access could not be recorded in the access log, so no patient data is returned: try again later' } }] }, 503);
+      logger().error(
+        { err, event: 'access-log-failed' },
+        'could not record an access to patient data: nothing was returned',
+      );
+      return sendOutcome(
+        res,
+        {
+          resourceType: 'OperationOutcome',
+          issue: [
+            {
+              severity: 'error',
+              code: 'transient',
+              details: {
+                text: 'the access could not be recorded in the access log, so no patient data is returned: try again later',
+              },
+            },
+          ],
+        },
+        503,
+      );
     }
     send();
   };
-  const accessRow = (req: Request, res: Response, status: number) => ({ keyId: String(res.locals.keyId), client: req.ip ?? req.socket.remoteAddress ?? null, method: req.method, route: `/api${req.route?.path ?? ''}`, status, sourceId: null as string | null, patientId: null as string | null });
+  const accessRow = (req: Request, res: Response, status: number) => ({
+    keyId: String(res.locals.keyId),
+    client: req.ip ?? req.socket.remoteAddress ?? null,
+    method: req.method,
+    route: `/api${req.route?.path ?? ''}`,
+    status,
+    sourceId: null as string | null,
+    patientId: null as string | null,
+  });
   const audited = (req: Request, res: Response, next: express.NextFunction): void => {
     res.on('finish', () => {
       if (res.locals.audited) return;
-      store.recordAccess(accessRow(req, res, res.statusCode)).catch((err: unknown) => logger().error({ err, event: 'access-log-failed' }, 'could not record a refused request for patient data'));
+      store
+        .recordAccess(accessRow(req, res, res.statusCode))
+        .catch((err: unknown) =>
+          logger().error({ err, event: 'access-log-failed' }, 'could not record a refused request for patient data'),
+        );
     });
     next();
   };
@@ -230,17 +314,49 @@ export function createApiApp(options: ApiOptions): express.Express {
     const body = {
       results: rows.map((r) => {
         const ind = r.indicators as PatientIndicators;
-        return { sourceId: r.sourceId, patientId: r.patientId, asOf: r.computedAsOf, tier: ind.engagement.tier, score: ind.engagement.score, why: ind.engagement.why, indicators: ind };
+        return {
+          sourceId: r.sourceId,
+          patientId: r.patientId,
+          asOf: r.computedAsOf,
+          tier: ind.engagement.tier,
+          score: ind.engagement.score,
+          why: ind.engagement.why,
+          indicators: ind,
+        };
       }),
     };
-    await sendAudited(req, res, rows.map((r) => ({ sourceId: r.sourceId, patientId: r.patientId })), () => res.json(body));
+    await sendAudited(
+      req,
+      res,
+      rows.map((r) => ({ sourceId: r.sourceId, patientId: r.patientId })),
+      () => res.json(body),
+    );
   });
 
   api.get('/patients/:id/indicators', audited, async (req, res) => {
     const patientId = param(req, 'id');
-    const history = await store.indicatorHistory({ patientId, sourceId: query(req, 'source'), indicator: query(req, 'name'), from: instant(req, 'from'), to: instant(req, 'to') });
-    const body = { history: history.map((h) => ({ sourceId: h.sourceId, indicator: h.indicator, value: h.value, asOf: h.asOf, runId: h.runId })) };
-    await sendAudited(req, res, history.length ? history.map((h) => ({ sourceId: h.sourceId, patientId })) : [{ sourceId: null, patientId }], () => res.json(body));
+    const history = await store.indicatorHistory({
+      patientId,
+      sourceId: query(req, 'source'),
+      indicator: query(req, 'name'),
+      from: instant(req, 'from'),
+      to: instant(req, 'to'),
+    });
+    const body = {
+      history: history.map((h) => ({
+        sourceId: h.sourceId,
+        indicator: h.indicator,
+        value: h.value,
+        asOf: h.asOf,
+        runId: h.runId,
+      })),
+    };
+    await sendAudited(
+      req,
+      res,
+      history.length ? history.map((h) => ({ sourceId: h.sourceId, patientId })) : [{ sourceId: null, patientId }],
+      () => res.json(body),
+    );
   });
 
   api.get('/programme', async (req, res) => {
@@ -259,10 +375,17 @@ export function createApiApp(options: ApiOptions): express.Express {
 
   api.post('/patients/search', audited, async (req, res) => {
     // The identifier travels in the body, never in a URL (URLs end up in logs and browser history).
-    const text = typeof (req.body as { identifier?: unknown })?.identifier === 'string' ? ((req.body as { identifier: string }).identifier).trim() : '';
-    if (!text || text.length > 200) throw new BadQuery('identifier must be a string of 1 to 200 characters: "value" or "system|value"');
+    const text =
+      typeof (req.body as { identifier?: unknown })?.identifier === 'string'
+        ? (req.body as { identifier: string }).identifier.trim()
+        : '';
+    if (!text || text.length > 200)
+      throw new BadQuery('identifier must be a string of 1 to 200 characters: "value" or "system|value"');
     const bar = text.indexOf('|');
-    const matches = await store.patientsByIdentifier(bar > 0 ? text.slice(0, bar) : undefined, bar >= 0 ? text.slice(bar + 1) : text);
+    const matches = await store.patientsByIdentifier(
+      bar > 0 ? text.slice(0, bar) : undefined,
+      bar >= 0 ? text.slice(bar + 1) : text,
+    );
     await sendAudited(req, res, matches, () => res.json({ matches }));
   });
 
@@ -279,15 +402,15 @@ export function createApiApp(options: ApiOptions): express.Express {
     const ours = new Set(written.map((w) => w.identifierValue));
     res.set('Cache-Control', 'no-store');
     const body = patientOverview({
-        sourceId,
-        patientId,
-        asOf: stored.computedAsOf ?? new Date(),
-        model: stored.model as EngagementModel,
-        indicators: stored.indicators as PatientIndicators,
-        history,
-        written,
-        taskEvents: events.filter((e) => ours.has(e.identifierValue)),
-      });
+      sourceId,
+      patientId,
+      asOf: stored.computedAsOf ?? new Date(),
+      model: stored.model as EngagementModel,
+      indicators: stored.indicators as PatientIndicators,
+      history,
+      written,
+      taskEvents: events.filter((e) => ours.has(e.identifierValue)),
+    });
     await sendAudited(req, res, [{ sourceId, patientId }], () => res.json(body));
   });
 
@@ -300,24 +423,50 @@ export function createApiApp(options: ApiOptions): express.Express {
     const sourceId = query(req, 'source');
     const report = await loadProgrammeReport(store, config, { from: start, to: end, sourceId });
     const type = format === 'json' ? 'application/json' : format === 'csv' ? 'text/csv' : 'text/markdown';
-    res.set('Content-Disposition', `attachment; filename="programme-report-${start.toISOString().slice(0, 10)}-${end.toISOString().slice(0, 10)}.${format}"`);
+    res.set(
+      'Content-Disposition',
+      `attachment; filename="programme-report-${start.toISOString().slice(0, 10)}-${end.toISOString().slice(0, 10)}.${format}"`,
+    );
     res.type(type).send(formatReport(report, format, sourceId ? 'one source' : 'all sources'));
   });
 
   api.get('/access-log', async (req, res) => {
     const limit = limitOf(req, 500, 5000);
-    res.json({ entries: await store.listAccess({ patientId: query(req, 'patient'), keyId: query(req, 'key'), from: instant(req, 'from'), to: instant(req, 'to'), limit }) });
+    res.json({
+      entries: await store.listAccess({
+        patientId: query(req, 'patient'),
+        keyId: query(req, 'key'),
+        from: instant(req, 'from'),
+        to: instant(req, 'to'),
+        limit,
+      }),
+    });
   });
 
   // Payloads are patients' resources: reading them is logged.
   api.get('/dead-letters', audited, async (req, res) => {
     const limit = limitOf(req, 100, 1000);
     const withPayload = query(req, 'includePayload') === 'true';
-    const letters = await store.listDeadLetters({ sourceId: query(req, 'source'), runId: query(req, 'run'), resourceType: query(req, 'type'), stage: query(req, 'stage'), limit });
+    const letters = await store.listDeadLetters({
+      sourceId: query(req, 'source'),
+      runId: query(req, 'run'),
+      resourceType: query(req, 'type'),
+      stage: query(req, 'stage'),
+      limit,
+    });
     const body = { deadLetters: letters.map((d) => ({ ...d, payload: withPayload ? d.payload : undefined })) };
     // Each returned payload's patients, under the dead letter's own source.
-    const accessed = withPayload ? letters.flatMap((d) => patientsNamedBy(d.payload).map((patientId) => ({ sourceId: d.sourceId, patientId }))) : [];
-    await sendAudited(req, res, accessed.length ? accessed : [...new Set(letters.map((d) => d.sourceId))].map((sourceId) => ({ sourceId, patientId: null })), () => res.json(body));
+    const accessed = withPayload
+      ? letters.flatMap((d) => patientsNamedBy(d.payload).map((patientId) => ({ sourceId: d.sourceId, patientId })))
+      : [];
+    await sendAudited(
+      req,
+      res,
+      accessed.length
+        ? accessed
+        : [...new Set(letters.map((d) => d.sourceId))].map((sourceId) => ({ sourceId, patientId: null })),
+      () => res.json(body),
+    );
   });
 
   api.post('/dead-letters/:id/retry', async (req, res) => {
@@ -327,8 +476,10 @@ export function createApiApp(options: ApiOptions): express.Express {
   api.post('/dead-letters/:id/dismiss', async (req, res) => {
     const id = deadLetterId(req);
     const reason = (req.body as { reason?: unknown } | undefined)?.reason;
-    if (typeof reason !== 'string' || reason.trim().length < 3 || reason.length > 500) throw new BadQuery('reason must be a string of 3 to 500 characters (it is kept for audit)');
-    if (!(await store.dismissDeadLetter(id, reason.trim(), String(res.locals.keyId ?? 'unknown')))) return sendOutcome(res, notFoundOutcome('no open dead letter with this id'));
+    if (typeof reason !== 'string' || reason.trim().length < 3 || reason.length > 500)
+      throw new BadQuery('reason must be a string of 3 to 500 characters (it is kept for audit)');
+    if (!(await store.dismissDeadLetter(id, reason.trim(), String(res.locals.keyId ?? 'unknown'))))
+      return sendOutcome(res, notFoundOutcome('no open dead letter with this id'));
     res.json({ id, dismissed: true });
   });
 
@@ -347,7 +498,20 @@ export function createApiApp(options: ApiOptions): express.Express {
     const route = ROUTES.find((r) => r.path.test(req.path));
     if (!route) return sendOutcome(res, notFoundOutcome('no such route'));
     res.set('Allow', route.methods.join(', '));
-    sendOutcome(res, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported', details: { text: `method not allowed here; this path takes ${route.methods.join(', ')}` } }] }, 405);
+    sendOutcome(
+      res,
+      {
+        resourceType: 'OperationOutcome',
+        issue: [
+          {
+            severity: 'error',
+            code: 'not-supported',
+            details: { text: `method not allowed here; this path takes ${route.methods.join(', ')}` },
+          },
+        ],
+      },
+      405,
+    );
   });
   app.use((err: unknown, req: Request, res: Response, next: express.NextFunction) => {
     if (err instanceof BadQuery) return sendOutcome(res, badRequest(err.message));

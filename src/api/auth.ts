@@ -46,7 +46,8 @@ export function requireApiKey(keys: string[], storedDigests: string[] = [], now:
   const failures = new Map<string, { count: number; since: number }>();
   return (req: Request, res: Response, next: NextFunction): void => {
     const header = req.headers.authorization;
-    const presented = (req.headers['x-api-key'] as string | undefined) ?? (header && /^Bearer\s+(.+)$/i.exec(header)?.[1]);
+    const presented =
+      (req.headers['x-api-key'] as string | undefined) ?? (header && /^Bearer\s+(.+)$/i.exec(header)?.[1]);
     if (presented && digests.length > 0 && keyMatches(presented, digests)) {
       // Who did it, for audit (a dismissed dead letter): a key's id, never the key.
       res.locals.keyId = keyId(presented);
@@ -60,13 +61,42 @@ export function requireApiKey(keys: string[], storedDigests: string[] = [], now:
       const current = seen && now() - seen.since <= 60_000 ? seen : undefined;
       if (current && current.count >= AUTH_FAILURES_PER_MINUTE) {
         res.set('Retry-After', String(Math.max(1, Math.ceil((current.since + 60_000 - now()) / 1000))));
-        sendOutcome(res, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'throttled', details: { text: 'too many wrong API keys from this address: try again later' } }] }, 429);
+        sendOutcome(
+          res,
+          {
+            resourceType: 'OperationOutcome',
+            issue: [
+              {
+                severity: 'error',
+                code: 'throttled',
+                details: { text: 'too many wrong API keys from this address: try again later' },
+              },
+            ],
+          },
+          429,
+        );
         return;
       }
       if (failures.size > 10_000) failures.clear();
       failures.set(client, { count: (current?.count ?? 0) + 1, since: current?.since ?? now() });
     }
     res.set('WWW-Authenticate', 'Bearer realm="fhir-engage"');
-    sendOutcome(res, { ...unauthorized, issue: [{ severity: 'error', code: 'login', details: { text: digests.length === 0 ? 'no API key is configured (FHIR_ENGAGE_API_KEY): this route is disabled' : presented ? 'the API key was not accepted' : 'an API key is required (X-API-Key header or Authorization: Bearer)' } }] });
+    sendOutcome(res, {
+      ...unauthorized,
+      issue: [
+        {
+          severity: 'error',
+          code: 'login',
+          details: {
+            text:
+              digests.length === 0
+                ? 'no API key is configured (FHIR_ENGAGE_API_KEY): this route is disabled'
+                : presented
+                  ? 'the API key was not accepted'
+                  : 'an API key is required (X-API-Key header or Authorization: Bearer)',
+          },
+        },
+      ],
+    });
   };
 }

@@ -6,7 +6,16 @@ import { logger } from '../log/logger';
 
 /** Only what is safe to show a client: codes, element paths and our own texts (never diagnostics or an EMR's text). */
 function publicOutcome(result: OperationOutcome): OperationOutcome {
-  return { resourceType: 'OperationOutcome', ...(result.id ? { id: result.id } : {}), issue: result.issue.map((i) => ({ severity: i.severity, code: i.code, ...(i.expression ? { expression: i.expression } : {}), ...(i.details ? { details: i.details } : {}) })) };
+  return {
+    resourceType: 'OperationOutcome',
+    ...(result.id ? { id: result.id } : {}),
+    issue: result.issue.map((i) => ({
+      severity: i.severity,
+      code: i.code,
+      ...(i.expression ? { expression: i.expression } : {}),
+      ...(i.details ? { details: i.details } : {}),
+    })),
+  };
 }
 
 /** Answers an OperationOutcome with the status Medplum's getStatus reads from it. */
@@ -14,7 +23,10 @@ export function sendOutcome(res: Response, result: OperationOutcome, status = ge
   res.status(status).json(publicOutcome(result));
 }
 
-const invalid = (code: OperationOutcome['issue'][0]['code'], text: string): OperationOutcome => ({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, details: { text } }] });
+const invalid = (code: OperationOutcome['issue'][0]['code'], text: string): OperationOutcome => ({
+  resourceType: 'OperationOutcome',
+  issue: [{ severity: 'error', code, details: { text } }],
+});
 
 /** What body parsing and URL decoding refuse (express and body-parser set `status`), in our words: the request is never echoed. */
 const CLIENT_ERRORS: Record<string, [number, OperationOutcome]> = {
@@ -36,7 +48,11 @@ export function errorMiddleware(err: unknown, _req: Request, res: Response, _nex
   const status = e.status ?? e.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500 && !(err instanceof EngageError)) {
     // A malformed URL (bad percent-encoding), a bad gzip body, or another request the framework refused.
-    sendOutcome(res, invalid('invalid', 'the request could not be read (malformed URL, encoding or body)'), status === 404 ? 400 : status);
+    sendOutcome(
+      res,
+      invalid('invalid', 'the request could not be read (malformed URL, encoding or body)'),
+      status === 404 ? 400 : status,
+    );
     return;
   }
   // Our own messages carry no patient data; an EMR's answer (HttpError) is never passed on.
@@ -44,7 +60,13 @@ export function errorMiddleware(err: unknown, _req: Request, res: Response, _nex
     sendOutcome(res, err.outcome);
     return;
   }
-  logger().error({ err: err instanceof OperationOutcomeError || err instanceof Error ? err : new Error(String(err)) }, 'API request failed');
+  logger().error(
+    { err: err instanceof OperationOutcomeError || err instanceof Error ? err : new Error(String(err)) },
+    'API request failed',
+  );
   const internal = serverError(new Error('internal error'));
-  sendOutcome(res, { ...internal, issue: [{ severity: 'error', code: 'exception', details: { text: 'internal error; see the service log' } }] });
+  sendOutcome(res, {
+    ...internal,
+    issue: [{ severity: 'error', code: 'exception', details: { text: 'internal error; see the service log' } }],
+  });
 }

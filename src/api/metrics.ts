@@ -6,13 +6,49 @@ import type { SyncSummary } from '../sync/events';
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly runs = new Counter({ name: 'fhir_engage_runs_total', help: 'Sync runs finished, by source and status', labelNames: ['source', 'status'], registers: [this.registry] });
-  private readonly pulled = new Counter({ name: 'fhir_engage_resources_pulled_total', help: 'Resources received from EMRs, by source and type', labelNames: ['source', 'type'], registers: [this.registry] });
-  private readonly deadLetters = new Counter({ name: 'fhir_engage_dead_letters_total', help: 'Dead letters recorded by runs, by source', labelNames: ['source'], registers: [this.registry] });
-  private readonly writes = new Counter({ name: 'fhir_engage_writes_total', help: 'Writes to EMRs, by source, resource type and outcome', labelNames: ['source', 'type', 'outcome'], registers: [this.registry] });
-  private readonly requestErrors = new Counter({ name: 'fhir_engage_request_errors_total', help: 'HTTP error answers and retries from EMRs, by source and kind', labelNames: ['source', 'kind'], registers: [this.registry] });
-  private readonly tokenExpiry = new Gauge({ name: 'fhir_engage_token_expiry_timestamp_seconds', help: 'When the access token last issued to a source expires (Unix time)', labelNames: ['source'], registers: [this.registry] });
-  private readonly duration = new Histogram({ name: 'fhir_engage_run_duration_seconds', help: 'Duration of sync runs', labelNames: ['source'], buckets: [1, 5, 15, 60, 300, 900, 3600], registers: [this.registry] });
+  private readonly runs = new Counter({
+    name: 'fhir_engage_runs_total',
+    help: 'Sync runs finished, by source and status',
+    labelNames: ['source', 'status'],
+    registers: [this.registry],
+  });
+  private readonly pulled = new Counter({
+    name: 'fhir_engage_resources_pulled_total',
+    help: 'Resources received from EMRs, by source and type',
+    labelNames: ['source', 'type'],
+    registers: [this.registry],
+  });
+  private readonly deadLetters = new Counter({
+    name: 'fhir_engage_dead_letters_total',
+    help: 'Dead letters recorded by runs, by source',
+    labelNames: ['source'],
+    registers: [this.registry],
+  });
+  private readonly writes = new Counter({
+    name: 'fhir_engage_writes_total',
+    help: 'Writes to EMRs, by source, resource type and outcome',
+    labelNames: ['source', 'type', 'outcome'],
+    registers: [this.registry],
+  });
+  private readonly requestErrors = new Counter({
+    name: 'fhir_engage_request_errors_total',
+    help: 'HTTP error answers and retries from EMRs, by source and kind',
+    labelNames: ['source', 'kind'],
+    registers: [this.registry],
+  });
+  private readonly tokenExpiry = new Gauge({
+    name: 'fhir_engage_token_expiry_timestamp_seconds',
+    help: 'When the access token last issued to a source expires (Unix time)',
+    labelNames: ['source'],
+    registers: [this.registry],
+  });
+  private readonly duration = new Histogram({
+    name: 'fhir_engage_run_duration_seconds',
+    help: 'Duration of sync runs',
+    labelNames: ['source'],
+    buckets: [1, 5, 15, 60, 300, 900, 3600],
+    registers: [this.registry],
+  });
 
   constructor(defaults = true) {
     // Standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes…) so stock dashboards work.
@@ -53,9 +89,17 @@ export class Metrics {
         this.set((await read()) ? 1 : 0);
       },
     });
-    perSource('fhir_engage_last_success_timestamp_seconds', 'End of the last successful sync run, by source (Unix time)', (r) => (r.lastSuccess ? r.lastSuccess.getTime() / 1000 : undefined));
+    perSource(
+      'fhir_engage_last_success_timestamp_seconds',
+      'End of the last successful sync run, by source (Unix time)',
+      (r) => (r.lastSuccess ? r.lastSuccess.getTime() / 1000 : undefined),
+    );
     perSource('fhir_engage_open_dead_letters', 'Dead letters open now, by source', (r) => r.openDeadLetters);
-    perSource('fhir_engage_outbox_depth', 'Writes planned and not yet acknowledged by the EMR, by source', (r) => r.outboxDepth);
+    perSource(
+      'fhir_engage_outbox_depth',
+      'Writes planned and not yet acknowledged by the EMR, by source',
+      (r) => r.outboxDepth,
+    );
   }
 
   /** Subscribes to a runner's events: each finished run is counted. */

@@ -31,7 +31,15 @@ export function bandsOf(band: (total: number) => string, max: number): Band[] {
 /** The last run of a source as the dashboard lists it (from the summary stored with the run). */
 export function runView(run: RunRecord): Record<string, unknown> {
   const s = run.counts as {
-    pull?: { resourceType: string; status: string; mode: string; received: number; new: number; changed: number; deadLettered: number }[];
+    pull?: {
+      resourceType: string;
+      status: string;
+      mode: string;
+      received: number;
+      new: number;
+      changed: number;
+      deadLettered: number;
+    }[];
     stages?: Record<string, number>;
     deadLetters?: { thisRun: number; open: number };
     writes?: Record<string, Record<string, number>>;
@@ -49,7 +57,15 @@ export function runView(run: RunRecord): Record<string, unknown> {
     finishedAt: run.finishedAt,
     durationMs: s.durationMs ?? (run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null),
     pullMethod: s.pullMethod ?? null,
-    pull: (s.pull ?? []).map((t) => ({ resourceType: t.resourceType, status: t.status, mode: t.mode, received: t.received, new: t.new, changed: t.changed, deadLettered: t.deadLettered })),
+    pull: (s.pull ?? []).map((t) => ({
+      resourceType: t.resourceType,
+      status: t.status,
+      mode: t.mode,
+      received: t.received,
+      new: t.new,
+      changed: t.changed,
+      deadLettered: t.deadLettered,
+    })),
     stages: s.stages ?? null,
     deadLetters: s.deadLetters ?? null,
     writes: s.writes ?? null,
@@ -80,13 +96,20 @@ export function patientOverview(input: PatientOverviewInput): Record<string, unk
       .filter((p): p is { date: string; value: number } => p.value !== null);
   const reminders = input.written.filter((w) => w.rule === 'appointment-reminder');
   const lastStatus = new Map<string, TaskEvent>();
-  for (const e of [...input.taskEvents].sort((a, b) => a.changedAt.getTime() - b.changedAt.getTime())) lastStatus.set(e.identifierValue, e);
+  for (const e of [...input.taskEvents].sort((a, b) => a.changedAt.getTime() - b.changedAt.getTime()))
+    lastStatus.set(e.identifierValue, e);
   // A Task fhir-engage closed carries the EMR's answer to the close; a read-back seen before the
   // close still says "requested". Only a terminal status read back (the same, or a person's) is
   // newer than the close. (The EMR's times and ours are different clocks: they are not compared.)
   const statusInEmr = (w: WrittenResource): string | null => {
     const seen = lastStatus.get(w.identifierValue)?.status;
-    if (w.state === 'closed' && w.status !== null && TERMINAL_TASK_STATUSES.has(w.status) && (seen === undefined || !TERMINAL_TASK_STATUSES.has(seen))) return w.status;
+    if (
+      w.state === 'closed' &&
+      w.status !== null &&
+      TERMINAL_TASK_STATUSES.has(w.status) &&
+      (seen === undefined || !TERMINAL_TASK_STATUSES.has(seen))
+    )
+      return w.status;
     return seen ?? w.status;
   };
   return {
@@ -100,21 +123,49 @@ export function patientOverview(input: PatientOverviewInput): Record<string, unk
       adherence: ind.appointments.adherence,
       noShowRate: ind.appointments.noShowRate,
       carePlanCompletion: ind.carePlans.completionRate,
-      phq9: ind.phq9.latest ? { total: ind.phq9.latest.total, band: ind.phq9.latest.band, date: ind.phq9.latest.date, response: ind.phq9.response ?? null } : null,
-      gad7: ind.gad7.latest ? { total: ind.gad7.latest.total, band: ind.gad7.latest.band, date: ind.gad7.latest.date } : null,
-      satisfaction: ind.satisfaction.latest ? { recommend: ind.satisfaction.latest.recommend, date: ind.satisfaction.latest.authored } : null,
+      phq9: ind.phq9.latest
+        ? {
+            total: ind.phq9.latest.total,
+            band: ind.phq9.latest.band,
+            date: ind.phq9.latest.date,
+            response: ind.phq9.response ?? null,
+          }
+        : null,
+      gad7: ind.gad7.latest
+        ? { total: ind.gad7.latest.total, band: ind.gad7.latest.band, date: ind.gad7.latest.date }
+        : null,
+      satisfaction: ind.satisfaction.latest
+        ? { recommend: ind.satisfaction.latest.recommend, date: ind.satisfaction.latest.authored }
+        : null,
     },
     charts: {
-      phq9: { points: scoredResponses(model, 'phq9', asOf).map((p) => ({ date: p.date, value: p.total })), bands: bandsOf(phq9Band, 27), max: 27 },
-      gad7: { points: scoredResponses(model, 'gad7', asOf).map((p) => ({ date: p.date, value: p.total })), bands: bandsOf(gad7Band, 21), max: 21 },
+      phq9: {
+        points: scoredResponses(model, 'phq9', asOf).map((p) => ({ date: p.date, value: p.total })),
+        bands: bandsOf(phq9Band, 27),
+        max: 27,
+      },
+      gad7: {
+        points: scoredResponses(model, 'gad7', asOf).map((p) => ({ date: p.date, value: p.total })),
+        bands: bandsOf(gad7Band, 21),
+        max: 21,
+      },
       adherence: series('appointments.adherence', (v) => (typeof v === 'number' ? v : null)),
-      satisfaction: series('satisfaction.latest', (v) => (typeof (v as { recommend?: unknown })?.recommend === 'number' ? ((v as { recommend: number }).recommend) : null)),
+      satisfaction: series('satisfaction.latest', (v) =>
+        typeof (v as { recommend?: unknown })?.recommend === 'number' ? (v as { recommend: number }).recommend : null,
+      ),
     },
     upcoming: model.appointments
       .filter((a) => a.start && Date.parse(a.start) >= asOf.getTime() && a.status === 'upcoming')
       .sort((a, b) => Date.parse(a.start as string) - Date.parse(b.start as string))
       .slice(0, 20)
-      .map((a) => ({ id: a.id, start: a.start, status: a.status, reminders: reminders.filter((r) => r.identifierValue.includes(`/appointment-reminder/${a.id}/`)).map((r) => ({ state: r.state, status: statusInEmr(r) })) })),
+      .map((a) => ({
+        id: a.id,
+        start: a.start,
+        status: a.status,
+        reminders: reminders
+          .filter((r) => r.identifierValue.includes(`/appointment-reminder/${a.id}/`))
+          .map((r) => ({ state: r.state, status: statusInEmr(r) })),
+      })),
     written: input.written.map((w) => ({
       resourceType: w.resourceType,
       rule: w.rule,

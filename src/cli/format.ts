@@ -26,18 +26,30 @@ const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 export function formatSummary(s: SyncSummary): string[] {
   const lines: string[] = [];
-  lines.push(`${s.dryRun ? 'DRY RUN ' : ''}sync ${s.sourceId} run ${s.runId}: ${s.status.toUpperCase()} in ${(s.durationMs / 1000).toFixed(1)} s (as of ${s.asOf})`);
+  lines.push(
+    `${s.dryRun ? 'DRY RUN ' : ''}sync ${s.sourceId} run ${s.runId}: ${s.status.toUpperCase()} in ${(s.durationMs / 1000).toFixed(1)} s (as of ${s.asOf})`,
+  );
   if (s.resumed.length) lines.push(`  resumed after interrupted run(s): ${s.resumed.join(', ')}`);
   lines.push(s.pullMethod === 'bulk' ? 'pulled (Bulk Data $export):' : 'pulled:');
   for (const t of s.pull) lines.push(formatTypeReport(t));
   lines.push(`patients: ${s.patients.total} (recomputed ${s.patients.recomputed})`);
   if (s.heldBack.patients > 0 || s.heldBack.reasons.length > 0) {
-    lines.push(`held back: ${s.heldBack.patients} patient(s) not recomputed and nothing written for them, because this run's data is incomplete:`);
+    lines.push(
+      `held back: ${s.heldBack.patients} patient(s) not recomputed and nothing written for them, because this run's data is incomplete:`,
+    );
     for (const r of s.heldBack.reasons) lines.push(`      ${r}`);
   }
-  if (s.identity.merged) lines.push(`merged records: ${s.identity.merged} replaced patient record(s) skipped (their data counts for the surviving record)`);
-  if (s.identity.unknownPatients) lines.push(`unknown patients: ${s.identity.unknownPatients} referenced patient(s) the source did not return; their resources are dead letters`);
-  lines.push(`tiers: engaged ${s.tiers.engaged}, at risk ${s.tiers['at-risk']}, disengaged ${s.tiers.disengaged}, unknown ${s.tiers.unknown}`);
+  if (s.identity.merged)
+    lines.push(
+      `merged records: ${s.identity.merged} replaced patient record(s) skipped (their data counts for the surviving record)`,
+    );
+  if (s.identity.unknownPatients)
+    lines.push(
+      `unknown patients: ${s.identity.unknownPatients} referenced patient(s) the source did not return; their resources are dead letters`,
+    );
+  lines.push(
+    `tiers: engaged ${s.tiers.engaged}, at risk ${s.tiers['at-risk']}, disengaged ${s.tiers.disengaged}, unknown ${s.tiers.unknown}`,
+  );
   const p = s.programme;
   lines.push(
     `programme: median adherence ${p.medianAdherence ?? 'n/a'}, PHQ-9 response ${p.phq9ResponseShare ?? 'n/a'} / remission ${p.phq9RemissionShare ?? 'n/a'} of ${p.phq9WithBaseline} with a baseline, item 9 flags ${p.item9Flags}, follow-ups due ${p.phq9FollowUpsDue}`,
@@ -46,13 +58,17 @@ export function formatSummary(s: SyncSummary): string[] {
     lines.push(`writes: ${s.planned} planned, none sent (dry run)`);
   } else {
     for (const [type, w] of Object.entries(s.writes)) {
-      lines.push(`writes ${type}: ${w.created} created, ${w.updated} updated, ${w.cancelled} cancelled, ${w.completed} completed, ${w.leftToPerson} left to a person, ${w.failed} failed${w.retryLater ? `, ${w.retryLater} to retry` : ''}`);
+      lines.push(
+        `writes ${type}: ${w.created} created, ${w.updated} updated, ${w.cancelled} cancelled, ${w.completed} completed, ${w.leftToPerson} left to a person, ${w.failed} failed${w.retryLater ? `, ${w.retryLater} to retry` : ''}`,
+      );
     }
   }
   lines.push(`dead letters: ${s.deadLetters.thisRun} this run, ${s.deadLetters.open} open in total`);
   lines.push(`requests: ${s.requests.requests} (${s.requests.retries} retries, ${s.requests.errors} error answers)`);
   const st = s.stages;
-  lines.push(`stages: pull ${sec(st.pullMs)}, validate ${sec(st.validateMs)}, store ${sec(st.storeMs)}, map ${sec(st.mapMs)}, indicators ${sec(st.indicatorsMs)}, plan ${sec(st.planMs)}, write-back ${sec(st.writeBackMs)}`);
+  lines.push(
+    `stages: pull ${sec(st.pullMs)}, validate ${sec(st.validateMs)}, store ${sec(st.storeMs)}, map ${sec(st.mapMs)}, indicators ${sec(st.indicatorsMs)}, plan ${sec(st.planMs)}, write-back ${sec(st.writeBackMs)}`,
+  );
   if (s.error) lines.push(`error: ${s.error}`);
   return lines;
 }

@@ -9,7 +9,8 @@ import { runCli } from './program';
  * docs/performance.md). Set before any work; a --max-semi-space-size given in NODE_OPTIONS wins.
  */
 export function tuneHeap(nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean {
-  if (/--max-semi-space-size/.test(nodeOptions) || process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))) return false;
+  if (/--max-semi-space-size/.test(nodeOptions) || process.execArgv.some((a) => a.startsWith('--max-semi-space-size')))
+    return false;
   setFlagsFromString('--max-semi-space-size=64');
   return true;
 }

@@ -50,7 +50,6 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   return program;
 }
 
-
 function exitCodeFor(err: unknown): number {
   if (err instanceof CommanderError) {
     // --help and --version "fail" with code 0 by design.

@@ -35,9 +35,14 @@ export function serviceReader(config: AppConfig): ServiceReader | undefined {
     try {
       res = await fetch(`${base}${path}`, { headers: { 'x-api-key': key } });
     } catch {
-      throw storeError(`the embedded store is held by another process, and no fhir-engage service answers at ${base} (FHIR_ENGAGE_HOST, FHIR_ENGAGE_PORT)`);
+      throw storeError(
+        `the embedded store is held by another process, and no fhir-engage service answers at ${base} (FHIR_ENGAGE_HOST, FHIR_ENGAGE_PORT)`,
+      );
     }
-    if (!res.ok) throw storeError(`the running service at ${base} answered HTTP ${res.status} (is FHIR_ENGAGE_API_KEY one of its keys?)`);
+    if (!res.ok)
+      throw storeError(
+        `the running service at ${base} answered HTTP ${res.status} (is FHIR_ENGAGE_API_KEY one of its keys?)`,
+      );
     return res;
   };
   const params = (o: Record<string, string | number | undefined>): string => {
@@ -48,15 +53,29 @@ export function serviceReader(config: AppConfig): ServiceReader | undefined {
   return {
     base,
     async listRuns(o) {
-      const { runs } = (await (await get(`/runs?${params({ source: o.sourceId, limit: o.limit })}`)).json()) as { runs: Record<string, unknown>[] };
-      return runs.map((r) => ({ ...(r as unknown as RunRecord), asOf: date(r.asOf), startedAt: date(r.startedAt), heartbeatAt: date(r.heartbeatAt), finishedAt: r.finishedAt ? date(r.finishedAt) : null }));
+      const { runs } = (await (await get(`/runs?${params({ source: o.sourceId, limit: o.limit })}`)).json()) as {
+        runs: Record<string, unknown>[];
+      };
+      return runs.map((r) => ({
+        ...(r as unknown as RunRecord),
+        asOf: date(r.asOf),
+        startedAt: date(r.startedAt),
+        heartbeatAt: date(r.heartbeatAt),
+        finishedAt: r.finishedAt ? date(r.finishedAt) : null,
+      }));
     },
     async listDeadLetters(o) {
-      const { deadLetters } = (await (await get(`/dead-letters?${params({ source: o.sourceId, run: o.runId, limit: o.limit })}`)).json()) as { deadLetters: Record<string, unknown>[] };
+      const { deadLetters } = (await (
+        await get(`/dead-letters?${params({ source: o.sourceId, run: o.runId, limit: o.limit })}`)
+      ).json()) as { deadLetters: Record<string, unknown>[] };
       return deadLetters.map((d) => ({ ...(d as unknown as DeadLetter), payload: null, createdAt: date(d.createdAt) }));
     },
     async report(q) {
-      return (await get(`/programme/report?${params({ format: q.format, from: q.from.toISOString(), to: q.to.toISOString(), source: q.sourceId })}`)).text();
+      return (
+        await get(
+          `/programme/report?${params({ format: q.format, from: q.from.toISOString(), to: q.to.toISOString(), source: q.sourceId })}`,
+        )
+      ).text();
     },
   };
 }
@@ -65,7 +84,10 @@ export function serviceReader(config: AppConfig): ServiceReader | undefined {
  * The store, or — when the running service holds the embedded store and the CLI has a key — a reader
  * of the service's API (said on stderr). Anything else that stops the store from opening is thrown.
  */
-export async function openStoreOrService(config: AppConfig, say: (line: string) => void): Promise<{ store: Store } | { reader: ServiceReader }> {
+export async function openStoreOrService(
+  config: AppConfig,
+  say: (line: string) => void,
+): Promise<{ store: Store } | { reader: ServiceReader }> {
   try {
     return { store: await openStore(config.store, { migrate: false }) };
   } catch (err) {

@@ -85,10 +85,25 @@ export const DEFAULT_ACTION_SETTINGS: ActionSettings = Object.freeze({
   surveys: {
     periodic: [
       // Kroenke 2001 / APA measurement-based care: repeat the PHQ-9 about monthly, sooner when moderate or worse.
-      { instrument: 'phq9', questionnaire: 'http://loinc.org/q/44249-1', everyDays: 28, soonerDays: 14, soonerAtOrAbove: 10 },
-      { instrument: 'gad7', questionnaire: 'http://loinc.org/q/69737-5', everyDays: 28, soonerDays: 14, soonerAtOrAbove: 10 },
+      {
+        instrument: 'phq9',
+        questionnaire: 'http://loinc.org/q/44249-1',
+        everyDays: 28,
+        soonerDays: 14,
+        soonerAtOrAbove: 10,
+      },
+      {
+        instrument: 'gad7',
+        questionnaire: 'http://loinc.org/q/69737-5',
+        everyDays: 28,
+        soonerDays: 14,
+        soonerAtOrAbove: 10,
+      },
     ],
-    postVisit: { instrument: 'satisfaction', questionnaire: 'https://fhir-engage.dev/fhir/Questionnaire/post-visit-satisfaction' },
+    postVisit: {
+      instrument: 'satisfaction',
+      questionnaire: 'https://fhir-engage.dev/fhir/Questionnaire/post-visit-satisfaction',
+    },
     windowDays: 7,
   },
 }) as ActionSettings;

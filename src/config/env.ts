@@ -54,7 +54,8 @@ export const ENV_VARS = {
     example: '8080',
   },
   FHIR_ENGAGE_HOST: {
-    purpose: 'Address the HTTP API of `start` and `serve` listens on (also --host). Unset: 127.0.0.1, this machine only; 0.0.0.0 to serve other machines (in a container, or behind a TLS proxy).',
+    purpose:
+      'Address the HTTP API of `start` and `serve` listens on (also --host). Unset: 127.0.0.1, this machine only; 0.0.0.0 to serve other machines (in a container, or behind a TLS proxy).',
     default: '127.0.0.1',
     example: '0.0.0.0',
   },
@@ -64,12 +65,14 @@ export const ENV_VARS = {
     example: 'loopback,10.0.0.0/8',
   },
   FHIR_ENGAGE_AUDIT_RETENTION_DAYS: {
-    purpose: 'Days the access log (who read which patient\'s data through the API) is kept; older rows are removed by the running service once a day.',
+    purpose:
+      "Days the access log (who read which patient's data through the API) is kept; older rows are removed by the running service once a day.",
     default: '400',
     example: '2190',
   },
   HTTPS_PROXY: {
-    purpose: 'Proxy for https:// requests to EMRs and token endpoints (http://proxy:3128; CONNECT tunnels). Lower-case https_proxy is read too.',
+    purpose:
+      'Proxy for https:// requests to EMRs and token endpoints (http://proxy:3128; CONNECT tunnels). Lower-case https_proxy is read too.',
     example: 'http://proxy.hospital.example:3128',
   },
   HTTP_PROXY: {
@@ -77,19 +80,23 @@ export const ENV_VARS = {
     example: 'http://proxy.hospital.example:3128',
   },
   NO_PROXY: {
-    purpose: 'Hosts reached without the proxy: comma-separated names, domains (.example.org) or addresses (lower-case no_proxy is read too).',
+    purpose:
+      'Hosts reached without the proxy: comma-separated names, domains (.example.org) or addresses (lower-case no_proxy is read too).',
     example: 'localhost,127.0.0.1,.internal.example',
   },
   NODE_OPTIONS: {
-    purpose: "Node.js's own options. fhir-engage sets V8's young generation to 64 MB semi-spaces (less garbage-collection work per synced resource) unless a --max-semi-space-size is given here.",
+    purpose:
+      "Node.js's own options. fhir-engage sets V8's young generation to 64 MB semi-spaces (less garbage-collection work per synced resource) unless a --max-semi-space-size is given here.",
     example: '--max-semi-space-size=32',
   },
   FHIR_ENGAGE_MAPPINGS: {
-    purpose: 'A folder of mapping overrides outside the installation (sources/<id>/<Type>.yaml, sources/<id>/questionnaires/…), so that upgrades keep them; same as mappingsDir in the sources file, which it overrides.',
+    purpose:
+      'A folder of mapping overrides outside the installation (sources/<id>/<Type>.yaml, sources/<id>/questionnaires/…), so that upgrades keep them; same as mappingsDir in the sources file, which it overrides.',
     example: '/etc/fhir-engage/mappings',
   },
   FHIR_ENGAGE_KEYS_DIR: {
-    purpose: 'Directory of signing keys made by `fhir-engage keys generate` (<kid>.pem, mode 0600); their public halves are published at /.well-known/jwks.json (with every smart-backend source\'s key), so a new key can be registered before a rotation.',
+    purpose:
+      "Directory of signing keys made by `fhir-engage keys generate` (<kid>.pem, mode 0600); their public halves are published at /.well-known/jwks.json (with every smart-backend source's key), so a new key can be registered before a rotation.",
     default: './keys',
     example: '/etc/fhir-engage/keys',
   },
@@ -106,7 +113,6 @@ export const ENV_VARS = {
 } as const satisfies Record<string, EnvVarSpec>;
 
 export type EnvVarName = keyof typeof ENV_VARS;
-
 
 /** The value of a variable, falling back to its documented default. */
 export function envValue(env: Env, name: EnvVarName): string | undefined {

@@ -46,12 +46,25 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   const configFile = options.configFile ? path.resolve(cwd, options.configFile) : resolveConfigFile(env, cwd);
   const file = configFile ? loadSourcesFile(configFile, env) : { sources: [] };
   // Node's fetch ignores the proxy variables: read here, used by the one HTTP transport (src/fhir/network.ts).
-  const either = (upper: 'HTTPS_PROXY' | 'HTTP_PROXY' | 'NO_PROXY'): string | undefined => envValue(env, upper) ?? (env[upper.toLowerCase()] || undefined);
+  const either = (upper: 'HTTPS_PROXY' | 'HTTP_PROXY' | 'NO_PROXY'): string | undefined =>
+    envValue(env, upper) ?? (env[upper.toLowerCase()] || undefined);
   const [httpsProxy, httpProxy, noProxy] = [either('HTTPS_PROXY'), either('HTTP_PROXY'), either('NO_PROXY')];
-  const proxy: ProxySettings = { ...(httpsProxy ? { httpsProxy } : {}), ...(httpProxy ? { httpProxy } : {}), ...(noProxy ? { noProxy } : {}) };
+  const proxy: ProxySettings = {
+    ...(httpsProxy ? { httpsProxy } : {}),
+    ...(httpProxy ? { httpProxy } : {}),
+    ...(noProxy ? { noProxy } : {}),
+  };
   const mappingsEnv = envValue(env, 'FHIR_ENGAGE_MAPPINGS');
-  const mappingsDir = mappingsEnv ? path.resolve(cwd, mappingsEnv) : file.mappingsDir && configFile ? path.resolve(path.dirname(configFile), file.mappingsDir) : undefined;
-  if (mappingsDir && !existsSync(mappingsDir)) throw configError(`the mappings folder ${mappingsDir} (${mappingsEnv ? 'FHIR_ENGAGE_MAPPINGS' : 'mappingsDir'}) does not exist`, [mappingsEnv ? 'FHIR_ENGAGE_MAPPINGS' : 'mappingsDir']);
+  const mappingsDir = mappingsEnv
+    ? path.resolve(cwd, mappingsEnv)
+    : file.mappingsDir && configFile
+      ? path.resolve(path.dirname(configFile), file.mappingsDir)
+      : undefined;
+  if (mappingsDir && !existsSync(mappingsDir))
+    throw configError(
+      `the mappings folder ${mappingsDir} (${mappingsEnv ? 'FHIR_ENGAGE_MAPPINGS' : 'mappingsDir'}) does not exist`,
+      [mappingsEnv ? 'FHIR_ENGAGE_MAPPINGS' : 'mappingsDir'],
+    );
   const sources = (file.sources ?? []).map((s) => (proxy.httpProxy || proxy.httpsProxy ? { ...s, proxy } : s));
   const indicators = {
     ...DEFAULT_INDICATOR_SETTINGS,
@@ -60,7 +73,10 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
     tiers: { ...DEFAULT_INDICATOR_SETTINGS.tiers, ...file.indicators?.tiers },
   };
   if (indicators.tiers.atRisk > indicators.tiers.engaged) {
-    throw configError(`${configFile}: indicators.tiers.atRisk (${indicators.tiers.atRisk}) must not be above indicators.tiers.engaged (${indicators.tiers.engaged})`, ['indicators.tiers']);
+    throw configError(
+      `${configFile}: indicators.tiers.atRisk (${indicators.tiers.atRisk}) must not be above indicators.tiers.engaged (${indicators.tiers.engaged})`,
+      ['indicators.tiers'],
+    );
   }
   if (Object.values(indicators.weights).every((w) => w === 0)) {
     throw configError(`${configFile}: indicators.weights must not all be 0`, ['indicators.weights']);
@@ -78,20 +94,37 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   }
   const portText = envValue(env, 'FHIR_ENGAGE_PORT') ?? '8080';
   const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65535) throw configError(`FHIR_ENGAGE_PORT must be a port number (0–65535); got "${portText}"`, ['FHIR_ENGAGE_PORT']);
+  if (!/^\d+$/.test(portText) || port > 65535)
+    throw configError(`FHIR_ENGAGE_PORT must be a port number (0–65535); got "${portText}"`, ['FHIR_ENGAGE_PORT']);
   const asOfText = envValue(env, 'FHIR_ENGAGE_AS_OF');
   if (asOfText !== undefined && Number.isNaN(Date.parse(asOfText))) {
-    throw configError(`--as-of / FHIR_ENGAGE_AS_OF must be an ISO date or instant, got "${asOfText}"`, ['FHIR_ENGAGE_AS_OF']);
+    throw configError(`--as-of / FHIR_ENGAGE_AS_OF must be an ISO date or instant, got "${asOfText}"`, [
+      'FHIR_ENGAGE_AS_OF',
+    ]);
   }
   const host = envValue(env, 'FHIR_ENGAGE_HOST') ?? '127.0.0.1';
-  if (!/^[A-Za-z0-9.:\-[\]]{1,255}$/.test(host)) throw configError('FHIR_ENGAGE_HOST must be a host name or an IP address', ['FHIR_ENGAGE_HOST']);
+  if (!/^[A-Za-z0-9.:\-[\]]{1,255}$/.test(host))
+    throw configError('FHIR_ENGAGE_HOST must be a host name or an IP address', ['FHIR_ENGAGE_HOST']);
   const retentionText = envValue(env, 'FHIR_ENGAGE_AUDIT_RETENTION_DAYS') ?? '400';
-  if (!/^\d{1,5}$/.test(retentionText) || Number(retentionText) < 1) throw configError('FHIR_ENGAGE_AUDIT_RETENTION_DAYS must be a whole number of days (at least 1)', ['FHIR_ENGAGE_AUDIT_RETENTION_DAYS']);
-  const trustedProxies = (envValue(env, 'FHIR_ENGAGE_TRUSTED_PROXIES') ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  if (!/^\d{1,5}$/.test(retentionText) || Number(retentionText) < 1)
+    throw configError('FHIR_ENGAGE_AUDIT_RETENTION_DAYS must be a whole number of days (at least 1)', [
+      'FHIR_ENGAGE_AUDIT_RETENTION_DAYS',
+    ]);
+  const trustedProxies = (envValue(env, 'FHIR_ENGAGE_TRUSTED_PROXIES') ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   for (const p of trustedProxies) {
-    if (!/^(loopback|linklocal|uniquelocal|[0-9A-Fa-f.:]+(\/\d{1,3})?)$/.test(p)) throw configError(`FHIR_ENGAGE_TRUSTED_PROXIES: "${p}" is not an address, a CIDR range, loopback, linklocal or uniquelocal`, ['FHIR_ENGAGE_TRUSTED_PROXIES']);
+    if (!/^(loopback|linklocal|uniquelocal|[0-9A-Fa-f.:]+(\/\d{1,3})?)$/.test(p))
+      throw configError(
+        `FHIR_ENGAGE_TRUSTED_PROXIES: "${p}" is not an address, a CIDR range, loopback, linklocal or uniquelocal`,
+        ['FHIR_ENGAGE_TRUSTED_PROXIES'],
+      );
   }
-  const apiKeys = (envValue(env, 'FHIR_ENGAGE_API_KEY') ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+  const apiKeys = (envValue(env, 'FHIR_ENGAGE_API_KEY') ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
   const databaseUrl = envValue(env, 'DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw configError('DATABASE_URL must start with postgres:// or postgresql://', ['DATABASE_URL']);

@@ -77,7 +77,10 @@ function describeAjvError(e: ErrorObject): Problem {
     case 'additionalProperties':
       return { path: [...at, String(p.additionalProperty)], text: 'is not a known field' };
     case 'enum':
-      return { path: at, text: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
+      return {
+        path: at,
+        text: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+      };
     case 'const':
       return { path: at, text: `must be ${JSON.stringify(p.allowedValue)}` };
     case 'discriminator':
@@ -156,22 +159,36 @@ function semanticProblems(file: SourcesFile, baseDir: string, fileExists: (p: st
     if (s.auth.type === 'smart-backend') {
       const keyPath = path.resolve(baseDir, s.auth.keyFile);
       if (!fileExists(keyPath)) {
-        problems.push({ path: ['sources', i, 'auth', 'keyFile'], text: `names a file that cannot be read: ${keyPath}` });
+        problems.push({
+          path: ['sources', i, 'auth', 'keyFile'],
+          text: `names a file that cannot be read: ${keyPath}`,
+        });
       } else {
         s.auth.keyFile = keyPath;
       }
     }
-    for (const [field, url] of [['baseUrl', s.baseUrl], ...(s.writeTarget ? [['writeTarget', s.writeTarget.baseUrl]] : [])] as [string, string][]) {
+    for (const [field, url] of [
+      ['baseUrl', s.baseUrl],
+      ...(s.writeTarget ? [['writeTarget', s.writeTarget.baseUrl]] : []),
+    ] as [string, string][]) {
       // user:password@host would put a secret in logs and error messages: credentials belong in auth.
-      if (/^https?:\/\/[^/?#]*@/.test(url)) problems.push({ path: field === 'baseUrl' ? ['sources', i, 'baseUrl'] : ['sources', i, 'writeTarget', 'baseUrl'], text: 'must not contain credentials (user:password@): put them in auth, as ${ENV_VAR} references' });
+      if (/^https?:\/\/[^/?#]*@/.test(url))
+        problems.push({
+          path: field === 'baseUrl' ? ['sources', i, 'baseUrl'] : ['sources', i, 'writeTarget', 'baseUrl'],
+          text: 'must not contain credentials (user:password@): put them in auth, as ${ENV_VAR} references',
+        });
     }
     if (s.tls?.caFile) {
       const caPath = path.resolve(baseDir, s.tls.caFile);
-      if (!fileExists(caPath)) problems.push({ path: ['sources', i, 'tls', 'caFile'], text: `names a file that cannot be read: ${caPath}` });
+      if (!fileExists(caPath))
+        problems.push({ path: ['sources', i, 'tls', 'caFile'], text: `names a file that cannot be read: ${caPath}` });
       else s.tls.caFile = caPath;
     }
     if (s.pull.bulk.level === 'group' && !s.pull.bulk.groupId) {
-      problems.push({ path: ['sources', i, 'pull', 'bulk', 'groupId'], text: 'is required when pull.bulk.level is group (the id of the Group to export)' });
+      problems.push({
+        path: ['sources', i, 'pull', 'bulk', 'groupId'],
+        text: 'is required when pull.bulk.level is group (the id of the Group to export)',
+      });
     }
     if (s.mode === 'per-patient' && !s.resourceTypes.includes('Patient')) {
       problems.push({

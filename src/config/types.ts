@@ -18,12 +18,7 @@ export type AuthConfig =
     };
 
 export type SourceResourceType =
-  | 'Patient'
-  | 'Appointment'
-  | 'CarePlan'
-  | 'QuestionnaireResponse'
-  | 'Questionnaire'
-  | 'Task';
+  'Patient' | 'Appointment' | 'CarePlan' | 'QuestionnaireResponse' | 'Questionnaire' | 'Task';
 
 export interface WriteTargetConfig {
   baseUrl: string;
@@ -69,14 +64,23 @@ export interface SourceLimits {
 }
 
 /** The schema's defaults for `limits` (config.schema.json documents each), for sources built in code. */
-export const DEFAULT_LIMITS: SourceLimits = { maxResponseMB: 64, maxInflationRatio: 100, maxEntriesPerPage: 10, maxPagesPerSearch: 100_000, runDeadlineMinutes: 360 };
+export const DEFAULT_LIMITS: SourceLimits = {
+  maxResponseMB: 64,
+  maxInflationRatio: 100,
+  maxEntriesPerPage: 10,
+  maxPagesPerSearch: 100_000,
+  runDeadlineMinutes: 360,
+};
 
 export function sourceLimits(source: Pick<SourceConfig, 'limits'>): SourceLimits {
   return { ...DEFAULT_LIMITS, ...source.limits };
 }
 
 /** The schema's defaults for `pull`, for sources built in code (the embedded sandbox, tests). */
-export const DEFAULT_PULL: SourceConfig['pull'] = { method: 'search', bulk: { level: 'system', pollTimeoutSeconds: 3600, parallelDownloads: 2 } };
+export const DEFAULT_PULL: SourceConfig['pull'] = {
+  method: 'search',
+  bulk: { level: 'system', pollTimeoutSeconds: 3600, parallelDownloads: 2 },
+};
 
 export interface ProxySettings {
   httpProxy?: string;
@@ -95,10 +99,12 @@ export interface BulkSettings {
 export interface SourcesFile {
   sources: SourceConfig[];
   mappingsDir?: string;
-  indicators?: Partial<Omit<IndicatorSettings, 'weights' | 'tiers'>> & { weights?: Partial<IndicatorSettings['weights']>; tiers?: Partial<IndicatorSettings['tiers']> };
+  indicators?: Partial<Omit<IndicatorSettings, 'weights' | 'tiers'>> & {
+    weights?: Partial<IndicatorSettings['weights']>;
+    tiers?: Partial<IndicatorSettings['tiers']>;
+  };
   actions?: Partial<ActionSettings>;
 }
-
 
 import type { IndicatorSettings } from './indicator-settings';
 import type { ActionSettings } from './action-settings';

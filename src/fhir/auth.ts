@@ -54,7 +54,11 @@ abstract class TokenAuth implements AuthProvider {
     protected readonly clock: Clock,
   ) {}
 
-  protected abstract requestToken(): Promise<{ tokenUrl: string; body: URLSearchParams; headers?: Record<string, string> }>;
+  protected abstract requestToken(): Promise<{
+    tokenUrl: string;
+    body: URLSearchParams;
+    headers?: Record<string, string>;
+  }>;
 
   async authorization(): Promise<string> {
     if (this.token && this.clock.now() < this.token.refreshAt) {
@@ -99,7 +103,10 @@ abstract class TokenAuth implements AuthProvider {
     const margin = Math.min(TOKEN_REFRESH_MARGIN_MS, lifetimeMs * 0.2);
     const now = this.clock.now();
     this.token = { value: res.body.access_token, refreshAt: now + lifetimeMs - margin };
-    this.granted = { ...(typeof res.body.scope === 'string' ? { scope: res.body.scope } : {}), expiresAt: now + lifetimeMs };
+    this.granted = {
+      ...(typeof res.body.scope === 'string' ? { scope: res.body.scope } : {}),
+      expiresAt: now + lifetimeMs,
+    };
     return res.body.access_token;
   }
 }
@@ -113,16 +120,25 @@ class ClientCredentialsAuth extends TokenAuth {
     super(transport, clock);
   }
 
-  protected async requestToken(): Promise<{ tokenUrl: string; body: URLSearchParams; headers: Record<string, string> }> {
+  protected async requestToken(): Promise<{
+    tokenUrl: string;
+    body: URLSearchParams;
+    headers: Record<string, string>;
+  }> {
     const body = new URLSearchParams({ grant_type: 'client_credentials' });
     if (this.config.scope) body.set('scope', this.config.scope);
-    const basic = Buffer.from(`${encodeURIComponent(this.config.clientId)}:${encodeURIComponent(this.config.clientSecret)}`).toString('base64');
+    const basic = Buffer.from(
+      `${encodeURIComponent(this.config.clientId)}:${encodeURIComponent(this.config.clientSecret)}`,
+    ).toString('base64');
     return { tokenUrl: this.config.tokenUrl, body, headers: { authorization: `Basic ${basic}` } };
   }
 }
 
 /** Reads a PKCS#8 PEM or a JWK (JSON) private key file. */
-export async function loadPrivateKey(keyFile: string, algorithm: string): Promise<{ key: KeyLike | Uint8Array; kid?: string }> {
+export async function loadPrivateKey(
+  keyFile: string,
+  algorithm: string,
+): Promise<{ key: KeyLike | Uint8Array; kid?: string }> {
   let text: string;
   try {
     text = readFileSync(keyFile, 'utf8');
@@ -136,7 +152,11 @@ export async function loadPrivateKey(keyFile: string, algorithm: string): Promis
     }
     return { key: await importPKCS8(text, algorithm) };
   } catch (err) {
-    throw configError(`${keyFile} is not a ${algorithm} private key (PKCS#8 PEM or JWK): ${(err as Error).message}`, ['auth.keyFile'], err);
+    throw configError(
+      `${keyFile} is not a ${algorithm} private key (PKCS#8 PEM or JWK): ${(err as Error).message}`,
+      ['auth.keyFile'],
+      err,
+    );
   }
 }
 
@@ -158,7 +178,11 @@ class SmartBackendAuth extends TokenAuth {
   private async discoverTokenUrl(): Promise<string> {
     if (this.tokenUrl) return this.tokenUrl;
     const url = `${this.baseUrl.replace(/\/$/, '')}/.well-known/smart-configuration`;
-    const res = await this.transport.send<{ token_endpoint?: string }>({ method: 'GET', url, headers: { accept: 'application/json' } });
+    const res = await this.transport.send<{ token_endpoint?: string }>({
+      method: 'GET',
+      url,
+      headers: { accept: 'application/json' },
+    });
     if (res.status !== 200 || typeof res.body?.token_endpoint !== 'string') {
       throw new HttpError({
         method: 'GET',
@@ -178,7 +202,11 @@ class SmartBackendAuth extends TokenAuth {
     const { key, kid } = await this.key;
     const nowSeconds = Math.floor(this.clock.now() / 1000);
     const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: this.config.algorithm, typ: 'JWT', ...((this.config.keyId ?? kid) ? { kid: this.config.keyId ?? kid } : {}) })
+      .setProtectedHeader({
+        alg: this.config.algorithm,
+        typ: 'JWT',
+        ...((this.config.keyId ?? kid) ? { kid: this.config.keyId ?? kid } : {}),
+      })
       .setIssuer(this.config.clientId)
       .setSubject(this.config.clientId)
       .setAudience(tokenUrl)
@@ -198,7 +226,12 @@ class SmartBackendAuth extends TokenAuth {
   }
 }
 
-export function createAuthProvider(config: AuthConfig, baseUrl: string, transport: HttpTransport, clock: Clock): AuthProvider {
+export function createAuthProvider(
+  config: AuthConfig,
+  baseUrl: string,
+  transport: HttpTransport,
+  clock: Clock,
+): AuthProvider {
   switch (config.type) {
     case 'none':
       return new StaticAuth(undefined);

@@ -18,11 +18,27 @@ import { sourceLimits, type BulkSettings, type SourceConfig } from '../config/ty
 import { describeError, HttpError, outcome } from '../errors';
 import { redactUrl } from '../log/redact';
 import type { BulkExportState, BulkFileState, DeadLetterInput } from '../store/types';
-import { cancelExport, ExportGone, kickOff, openFile, waitForManifest, type ExportManifest, type ExportRequest } from './bulk';
+import {
+  cancelExport,
+  ExportGone,
+  kickOff,
+  openFile,
+  waitForManifest,
+  type ExportManifest,
+  type ExportRequest,
+} from './bulk';
 import type { CapabilityReport } from './capabilities';
 import type { Clock } from './limiter';
 import { ndjsonLines } from './ndjson';
-import { AuthenticationFailed, emptyReport, isAuthenticationFailure, type PullContext, type PullEvent, type SourcePuller, type TypeReport } from './pull';
+import {
+  AuthenticationFailed,
+  emptyReport,
+  isAuthenticationFailure,
+  type PullContext,
+  type PullEvent,
+  type SourcePuller,
+  type TypeReport,
+} from './pull';
 
 /** Lines stored per transaction. */
 export const BULK_BATCH_LINES = 500;
@@ -38,7 +54,13 @@ export type PullMethod = 'search' | 'bulk';
  */
 export function choosePullMethod(
   source: Pick<SourceConfig, 'pull'>,
-  facts: { forced: boolean; full: boolean; exportAdvertised: boolean; typesWithoutWatermark: number; exportUnderWay: boolean },
+  facts: {
+    forced: boolean;
+    full: boolean;
+    exportAdvertised: boolean;
+    typesWithoutWatermark: number;
+    exportUnderWay: boolean;
+  },
 ): PullMethod {
   if (facts.forced || source.pull.method === 'bulk') return 'bulk';
   if (source.pull.method === 'search') return 'search';
@@ -75,7 +97,12 @@ export function requestFor(settings: BulkSettings, types: string[], since: strin
 /** An export under way can be finished by this run if it asked for (at least) the same thing. */
 function covers(job: BulkExportState, wanted: StoredRequest): boolean {
   const asked = job.request as Partial<StoredRequest>;
-  return asked.level === wanted.level && asked.groupId === wanted.groupId && wanted.types.every((t) => asked.types?.includes(t)) && JSON.stringify(asked.typeFilter ?? []) === JSON.stringify(wanted.typeFilter ?? []);
+  return (
+    asked.level === wanted.level &&
+    asked.groupId === wanted.groupId &&
+    wanted.types.every((t) => asked.types?.includes(t)) &&
+    JSON.stringify(asked.typeFilter ?? []) === JSON.stringify(wanted.typeFilter ?? [])
+  );
 }
 
 class BulkStopped extends Error {}
@@ -85,7 +112,12 @@ class BulkStopped extends Error {}
  * report per type; a type whose files could not all be stored is `failed`
  * (its watermark does not move) and the export is kept for the next run.
  */
-export async function pullBulk(puller: SourcePuller, ctx: BulkContext, types: string[], since: string | undefined): Promise<TypeReport[]> {
+export async function pullBulk(
+  puller: SourcePuller,
+  ctx: BulkContext,
+  types: string[],
+  since: string | undefined,
+): Promise<TypeReport[]> {
   const { source, store } = ctx;
   const settings = source.pull.bulk;
   const reports = new Map(types.map((t) => [t, emptyReport(t, 'bulk', since)]));
@@ -120,14 +152,21 @@ export async function pullBulk(puller: SourcePuller, ctx: BulkContext, types: st
         const deleted = tally.deleted[t] ?? 0;
         if (deleted > 0) {
           report.deleted = deleted;
-          report.notes.push(`${deleted} ${t} resource(s) deleted in the EMR since ${since ?? 'the last export'}: removed, and their patients recomputed`);
+          report.notes.push(
+            `${deleted} ${t} resource(s) deleted in the EMR since ${since ?? 'the last export'}: removed, and their patients recomputed`,
+          );
         }
         const errors = (tally.errors[t] ?? 0) + (tally.errors['*'] ?? 0);
         if (errors > 0) {
           // What failed to export is not in the files: the watermark stays, so the next run asks again from it.
           report.status = 'partial';
           report.exportErrors = errors;
-          report.notes.push(`the server could not export ${errors} ${tally.errors[t] ? t : ''} resource(s)${tally.errors['*'] ? ' (its error file does not say of which type)' : ''} (see dead-letters): the ${t} watermark stays where it was, so the next run asks for them again`.replace('  ', ' '));
+          report.notes.push(
+            `the server could not export ${errors} ${tally.errors[t] ? t : ''} resource(s)${tally.errors['*'] ? ' (its error file does not say of which type)' : ''} (see dead-letters): the ${t} watermark stays where it was, so the next run asks for them again`.replace(
+              '  ',
+              ' ',
+            ),
+          );
           continue;
         }
         await puller.finish(t, job.manifest.transactionTime);
@@ -138,7 +177,10 @@ export async function pullBulk(puller: SourcePuller, ctx: BulkContext, types: st
       if (err instanceof ExportGone && !restarted) {
         // The server dropped the export or its files (they expire): what is stored stays, a new export replaces the rest.
         restarted = true;
-        for (const r of reports.values()) r.notes.push(`${describeError(err)}: a new export was started (resources already stored are skipped by content hash)`);
+        for (const r of reports.values())
+          r.notes.push(
+            `${describeError(err)}: a new export was started (resources already stored are skipped by content hash)`,
+          );
         await store.deleteBulkExport(source.id);
         continue;
       }
@@ -154,7 +196,9 @@ export async function pullBulk(puller: SourcePuller, ctx: BulkContext, types: st
         const job = await store.getBulkExport(source.id);
         if (job) await cancelExport(ctx.client, job.statusUrl).catch(() => undefined);
         await store.deleteBulkExport(source.id);
-        for (const r of reports.values()) if (r.status === 'failed') r.hint = `list the origin in the source's allowedOrigins if the server really hands out files from there`;
+        for (const r of reports.values())
+          if (r.status === 'failed')
+            r.hint = `list the origin in the source's allowedOrigins if the server really hands out files from there`;
       }
       if (isAuthenticationFailure(err)) throw new AuthenticationFailed(err);
       return finishReports();
@@ -165,7 +209,11 @@ export async function pullBulk(puller: SourcePuller, ctx: BulkContext, types: st
 type ReadyJob = BulkExportState & { manifest: ExportManifest };
 
 /** Kicks off (or finds) the export and waits for its manifest; the status URL and the manifest are stored as they arrive. */
-async function exportUnderWay(ctx: BulkContext, wanted: StoredRequest, emit: (e: PullEvent) => void): Promise<ReadyJob> {
+async function exportUnderWay(
+  ctx: BulkContext,
+  wanted: StoredRequest,
+  emit: (e: PullEvent) => void,
+): Promise<ReadyJob> {
   const { source, store, client, runId } = ctx;
   let job = await store.getBulkExport(source.id);
   if (job && !covers(job, wanted)) {
@@ -200,14 +248,30 @@ async function exportUnderWay(ctx: BulkContext, wanted: StoredRequest, emit: (e:
     }
     throw err;
   }
-  const files = [...manifest.output.map((f) => ({ ...f, kind: 'output' as const })), ...manifest.error.map((f) => ({ ...f, kind: 'error' as const })), ...manifest.deleted.map((f) => ({ ...f, kind: 'deleted' as const }))];
-  await store.transaction((tx) => tx.saveBulkManifest(source.id, manifest, files.map((f, position) => ({ url: f.url, kind: f.kind, resourceType: f.type, position }))));
+  const files = [
+    ...manifest.output.map((f) => ({ ...f, kind: 'output' as const })),
+    ...manifest.error.map((f) => ({ ...f, kind: 'error' as const })),
+    ...manifest.deleted.map((f) => ({ ...f, kind: 'deleted' as const })),
+  ];
+  await store.transaction((tx) =>
+    tx.saveBulkManifest(
+      source.id,
+      manifest,
+      files.map((f, position) => ({ url: f.url, kind: f.kind, resourceType: f.type, position })),
+    ),
+  );
   emit({ type: 'bulk', phase: 'downloading', files: files.length });
   return (await store.getBulkExport(source.id)) as ReadyJob;
 }
 
 /** Patient files first (references are resolved through stored patients), then the rest, `parallelDownloads` at a time. */
-async function storeFiles(puller: SourcePuller, ctx: BulkContext, job: ReadyJob, reports: Map<string, TypeReport>, emit: (e: PullEvent) => void): Promise<void> {
+async function storeFiles(
+  puller: SourcePuller,
+  ctx: BulkContext,
+  job: ReadyJob,
+  reports: Map<string, TypeReport>,
+  emit: (e: PullEvent) => void,
+): Promise<void> {
   const pending = job.files.filter((f) => !f.done);
   const resumed = job.files.some((f) => f.lines > 0 || f.done);
   const patientFiles = pending.filter((f) => f.kind === 'output' && f.resourceType === 'Patient');
@@ -255,9 +319,17 @@ function tallyFiles(files: BulkFileState[]): { errors: Record<string, number>; d
  * The resource type (and id) an export error names: `Type/id` or a bare type among those exported, in
  * the issue's expression, location, diagnostics or details, in that order. Undefined when none is named.
  */
-export function namedInError(outcome: OperationOutcome | undefined, types: readonly string[]): { resourceType: string; resourceId?: string } | undefined {
+export function namedInError(
+  outcome: OperationOutcome | undefined,
+  types: readonly string[],
+): { resourceType: string; resourceId?: string } | undefined {
   for (const issue of outcome?.issue ?? []) {
-    for (const text of [...(issue.expression ?? []), ...(issue.location ?? []), issue.diagnostics ?? '', issue.details?.text ?? '']) {
+    for (const text of [
+      ...(issue.expression ?? []),
+      ...(issue.location ?? []),
+      issue.diagnostics ?? '',
+      issue.details?.text ?? '',
+    ]) {
       for (const type of types) {
         const m = new RegExp(`(?:^|[^A-Za-z])${type}(?:/([A-Za-z0-9\\-.]{1,64}))?(?![A-Za-z])`).exec(text);
         if (m) return { resourceType: type, ...(m[1] ? { resourceId: m[1] } : {}) };
@@ -283,7 +355,12 @@ function readLine(
   line: number,
   file: BulkFileState,
   ctx: BulkContext,
-): { entry?: BundleEntry; dead?: DeadLetterInput; named?: string; deleted?: { resourceType: string; resourceId: string }[] } {
+): {
+  entry?: BundleEntry;
+  dead?: DeadLetterInput;
+  named?: string;
+  deleted?: { resourceType: string; resourceId: string }[];
+} {
   const where = `line ${line} of ${file.kind === 'error' ? 'error ' : ''}file ${redactUrl(file.url)}`;
   const letter = (reason: string, payload?: unknown): DeadLetterInput => ({
     sourceId: ctx.source.id,
@@ -300,7 +377,8 @@ function readLine(
     return { dead: letter(`not valid JSON (${text.length} characters; cut short or not NDJSON)`) };
   }
   const resource = value as Resource;
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof resource.resourceType !== 'string') return { dead: letter('not a FHIR resource (no resourceType)') };
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof resource.resourceType !== 'string')
+    return { dead: letter('not a FHIR resource (no resourceType)') };
   if (file.kind === 'error') {
     // What the server could not export: a dead letter with the server's own OperationOutcome, filed under the type it names.
     const serverOutcome = resource.resourceType === 'OperationOutcome' ? (resource as OperationOutcome) : undefined;
@@ -314,7 +392,9 @@ function readLine(
         resourceType: named?.resourceType ?? file.resourceType,
         ...(named?.resourceId ? { resourceId: named.resourceId } : {}),
         payload: resource,
-        outcome: serverOutcome?.issue?.length ? serverOutcome : outcome('exception', `${where}: the server reported an export error`),
+        outcome: serverOutcome?.issue?.length
+          ? serverOutcome
+          : outcome('exception', `${where}: the server reported an export error`),
       },
     };
   }
@@ -322,7 +402,14 @@ function readLine(
   return { entry: { resource } };
 }
 
-async function storeFile(puller: SourcePuller, ctx: BulkContext, manifest: ExportManifest, file: BulkFileState, reports: Map<string, TypeReport>, emit: (e: PullEvent) => void): Promise<void> {
+async function storeFile(
+  puller: SourcePuller,
+  ctx: BulkContext,
+  manifest: ExportManifest,
+  file: BulkFileState,
+  reports: Map<string, TypeReport>,
+  emit: (e: PullEvent) => void,
+): Promise<void> {
   const { source, client } = ctx;
   // An output file counts in its type's report; an error or deleted file's lines in the report of the type each names.
   const own = file.kind === 'output' ? reports.get(file.resourceType) : undefined;
@@ -374,7 +461,12 @@ async function storeFile(puller: SourcePuller, ctx: BulkContext, manifest: Expor
     const readStart = performance.now();
     try {
       const maxLineBytes = sourceLimits(source).maxResponseMB * 1024 * 1024;
-      for await (const line of ndjsonLines(chunks, fromStart ? { line: 0, byte: 0 } : { line: progress.lines, byte: progress.bytes }, fromStart ? progress.lines : 0, maxLineBytes)) {
+      for await (const line of ndjsonLines(
+        chunks,
+        fromStart ? { line: 0, byte: 0 } : { line: progress.lines, byte: progress.bytes },
+        fromStart ? progress.lines : 0,
+        maxLineBytes,
+      )) {
         const read = readLine(line.text, line.line, file, ctx);
         if (read.entry) entries.push(read.entry);
         if (read.dead) dead.push(read.dead);

@@ -62,7 +62,10 @@ export interface PollOptions {
 /** The server does not know the export any more (expired, cancelled, or never finished). */
 export class ExportGone extends EngageError {
   constructor(what: string, status: number) {
-    super('http', outcome('not-found', `${what} is no longer available on the server (HTTP ${status}); a new export is needed`));
+    super(
+      'http',
+      outcome('not-found', `${what} is no longer available on the server (HTTP ${status}); a new export is needed`),
+    );
   }
 }
 
@@ -76,7 +79,12 @@ export function kickOffPath(request: ExportRequest): string {
   if (request.types.length) params.set('_type', request.types.join(','));
   if (request.since) params.set('_since', request.since);
   for (const f of request.typeFilter ?? []) params.append('_typeFilter', f);
-  const operation = request.level === 'system' ? '$export' : request.level === 'patient' ? 'Patient/$export' : `Group/${encodeURIComponent(request.groupId ?? '')}/$export`;
+  const operation =
+    request.level === 'system'
+      ? '$export'
+      : request.level === 'patient'
+        ? 'Patient/$export'
+        : `Group/${encodeURIComponent(request.groupId ?? '')}/$export`;
   return `${operation}?${params}`;
 }
 
@@ -89,18 +97,28 @@ export function parseManifest(body: unknown, statusUrl: string): ExportManifest 
   const where = `the export manifest from ${redactUrl(statusUrl)}`;
   if (typeof body !== 'object' || body === null) throw structureError(`${where} is not a JSON object`);
   const m = body as Record<string, unknown>;
-  if (typeof m.transactionTime !== 'string' || Number.isNaN(Date.parse(m.transactionTime))) throw structureError(`${where} has no valid transactionTime`);
+  if (typeof m.transactionTime !== 'string' || Number.isNaN(Date.parse(m.transactionTime)))
+    throw structureError(`${where} has no valid transactionTime`);
   const files = (key: 'output' | 'error' | 'deleted'): ManifestFile[] => {
     const list = m[key] ?? [];
     if (!Array.isArray(list)) throw structureError(`${where}: ${key} is not an array`);
     return list.map((f: unknown, i: number) => {
       const file = f as Partial<ManifestFile>;
-      if (typeof file?.url !== 'string' || !/^https?:\/\//.test(file.url)) throw structureError(`${where}: ${key}[${i}].url is not an absolute URL`);
-      if (typeof file.type !== 'string' || !/^[A-Z][A-Za-z]+$/.test(file.type)) throw structureError(`${where}: ${key}[${i}].type is not a resource type`);
+      if (typeof file?.url !== 'string' || !/^https?:\/\//.test(file.url))
+        throw structureError(`${where}: ${key}[${i}].url is not an absolute URL`);
+      if (typeof file.type !== 'string' || !/^[A-Z][A-Za-z]+$/.test(file.type))
+        throw structureError(`${where}: ${key}[${i}].type is not a resource type`);
       return { type: file.type, url: file.url, ...(typeof file.count === 'number' ? { count: file.count } : {}) };
     });
   };
-  return { transactionTime: m.transactionTime, request: typeof m.request === 'string' ? m.request : '', requiresAccessToken: m.requiresAccessToken !== false, output: files('output'), error: files('error'), deleted: files('deleted') };
+  return {
+    transactionTime: m.transactionTime,
+    request: typeof m.request === 'string' ? m.request : '',
+    requiresAccessToken: m.requiresAccessToken !== false,
+    output: files('output'),
+    error: files('error'),
+    deleted: files('deleted'),
+  };
 }
 
 /**
@@ -108,30 +126,49 @@ export function parseManifest(body: unknown, statusUrl: string): ExportManifest 
  * request (a `_type` not offered, a bad `_since`), not a patient, so the text is shown — shortened,
  * and without characters a terminal or the store could not take.
  */
-function refusedWithServerText(client: FhirClient, method: string, res: Awaited<ReturnType<FhirClient['request']>>, what: string): HttpError {
+function refusedWithServerText(
+  client: FhirClient,
+  method: string,
+  res: Awaited<ReturnType<FhirClient['request']>>,
+  what: string,
+): HttpError {
   const said = (outcomeOf(res.body)?.issue ?? [])
     .map((i) => i.details?.text ?? i.diagnostics)
     .filter((t): t is string => typeof t === 'string' && t.trim() !== '')
     .slice(0, 3)
     .map((t) => replaceForbiddenCharacters(t).slice(0, 300));
   const base = client.errorFor(method, res);
-  return new HttpError({ method, url: base.url, status: res.status, code: base.outcome.issue[0]?.code, text: `${what} was refused: HTTP ${res.status}${said.length ? ` — the server says: ${said.join('; ')}` : ''}`, remoteOutcome: base.remoteOutcome });
+  return new HttpError({
+    method,
+    url: base.url,
+    status: res.status,
+    code: base.outcome.issue[0]?.code,
+    text: `${what} was refused: HTTP ${res.status}${said.length ? ` — the server says: ${said.join('; ')}` : ''}`,
+    remoteOutcome: base.remoteOutcome,
+  });
 }
 
 /** A 5xx whose OperationOutcome says `transient` (the IG's "try again"), or a retryable status the transport gave up on. */
 function isTransient(res: Awaited<ReturnType<FhirClient['request']>> | undefined, err?: unknown): boolean {
   if (err !== undefined) return err instanceof HttpError && err.outcome.issue[0]?.code === 'transient';
-  return res !== undefined && res.status >= 500 && (outcomeOf(res.body)?.issue ?? []).some((i) => i.code === 'transient');
+  return (
+    res !== undefined && res.status >= 500 && (outcomeOf(res.body)?.issue ?? []).some((i) => i.code === 'transient')
+  );
 }
 
 /** Starts an export; returns the status URL (Content-Location of the 202). */
 export async function kickOff(client: FhirClient, request: ExportRequest): Promise<string> {
-  const res = await client.request<unknown>('GET', kickOffPath(request), { headers: { prefer: 'respond-async', accept: 'application/fhir+json' } });
+  const res = await client.request<unknown>('GET', kickOffPath(request), {
+    headers: { prefer: 'respond-async', accept: 'application/fhir+json' },
+  });
   if (res.status !== 202) {
     throw refusedWithServerText(client, 'GET', res, `the export kick-off ${redactUrl(res.url)}`);
   }
   const location = res.headers.get('content-location');
-  if (!location) throw structureError(`the export kick-off at ${redactUrl(res.url)} answered 202 without a Content-Location (status URL)`);
+  if (!location)
+    throw structureError(
+      `the export kick-off at ${redactUrl(res.url)} answered 202 without a Content-Location (status URL)`,
+    );
   return new URL(location, client.url('')).toString();
 }
 
@@ -141,7 +178,11 @@ export async function kickOff(client: FhirClient, request: ExportRequest): Promi
  * the interval doubles and polling goes on. Past `timeoutMs`, the export is
  * cancelled and the poll fails.
  */
-export async function waitForManifest(client: FhirClient, statusUrl: string, options: PollOptions): Promise<ExportManifest> {
+export async function waitForManifest(
+  client: FhirClient,
+  statusUrl: string,
+  options: PollOptions,
+): Promise<ExportManifest> {
   const clock = options.clock ?? realClock;
   const started = clock.now();
   let interval = options.defaultIntervalMs ?? 2_000;
@@ -149,7 +190,8 @@ export async function waitForManifest(client: FhirClient, statusUrl: string, opt
   let transientWait = MIN_INTERVAL_MS / 2;
   for (;;) {
     let transient = false;
-    if (options.signal?.aborted) throw new EngageError('internal', outcome('incomplete', 'interrupted while waiting for the export'));
+    if (options.signal?.aborted)
+      throw new EngageError('internal', outcome('incomplete', 'interrupted while waiting for the export'));
     let res: Awaited<ReturnType<FhirClient['request']>>;
     try {
       res = await client.request<unknown>('GET', statusUrl, { headers: { accept: 'application/json' } });
@@ -167,14 +209,21 @@ export async function waitForManifest(client: FhirClient, statusUrl: string, opt
       // Bulk Data IG: a 5xx with an OperationOutcome of code `transient` asks the client to try again.
       options.onProgress?.('the server reported a transient error; polling again');
       transient = true;
-    } else if (res.status !== 202 && res.status !== 429) throw refusedWithServerText(client, 'GET', res, `the export status ${redactUrl(statusUrl)}`);
+    } else if (res.status !== 202 && res.status !== 429)
+      throw refusedWithServerText(client, 'GET', res, `the export status ${redactUrl(statusUrl)}`);
     if (res.status === 202) options.onProgress?.(res.headers.get('x-progress') ?? undefined);
     const asked = parseRetryAfter(res.headers.get('retry-after'), clock.now());
     if (transient) transientWait = Math.min(MAX_INTERVAL_MS, transientWait * 2);
     const wait = Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, asked ?? (transient ? transientWait : interval)));
     if (clock.now() - started + wait > options.timeoutMs) {
       await cancelExport(client, statusUrl).catch(() => undefined);
-      throw new EngageError('http', outcome('timeout', `the export did not complete within ${Math.round(options.timeoutMs / 1000)} s (pull.bulk.pollTimeoutSeconds); it was cancelled`));
+      throw new EngageError(
+        'http',
+        outcome(
+          'timeout',
+          `the export did not complete within ${Math.round(options.timeoutMs / 1000)} s (pull.bulk.pollTimeoutSeconds); it was cancelled`,
+        ),
+      );
     }
     await clock.sleep(wait);
   }
@@ -191,8 +240,16 @@ export async function cancelExport(client: FhirClient, statusUrl: string): Promi
  * that ignores Range answers 200 from the start, which the caller sees in
  * `fromStart`). 404/410 (and 403 on an expired signed URL) → ExportGone.
  */
-export async function openFile(client: FhirClient, url: string, requiresAccessToken: boolean, fromByte: number): Promise<{ response: StreamResponse; fromStart: boolean }> {
-  const response = await client.stream(url, { authenticate: requiresAccessToken, headers: { accept: NDJSON, ...(fromByte > 0 ? { range: `bytes=${fromByte}-` } : {}) } });
+export async function openFile(
+  client: FhirClient,
+  url: string,
+  requiresAccessToken: boolean,
+  fromByte: number,
+): Promise<{ response: StreamResponse; fromStart: boolean }> {
+  const response = await client.stream(url, {
+    authenticate: requiresAccessToken,
+    headers: { accept: NDJSON, ...(fromByte > 0 ? { range: `bytes=${fromByte}-` } : {}) },
+  });
   if (response.status === 404 || response.status === 410 || (response.status === 403 && !requiresAccessToken)) {
     throw new ExportGone(`the export file ${redactUrl(url)}`, response.status);
   }

@@ -42,7 +42,9 @@ export async function readCapabilities(client: FhirClient, types: string[]): Pro
       transactions: false,
       bulkExport: false,
       types: all,
-      warnings: [`could not read the CapabilityStatement (${(err as Error).message}); assuming every type is searchable with _lastUpdated`],
+      warnings: [
+        `could not read the CapabilityStatement (${(err as Error).message}); assuming every type is searchable with _lastUpdated`,
+      ],
       searchWarnings: [],
     };
   }
@@ -61,7 +63,12 @@ export function assessCapabilities(statement: CapabilityStatement, types: string
   for (const type of types) {
     const entry = server?.resource?.find((r) => r.type === type);
     if (!entry) {
-      result[type] = { listed: false, searchable: false, lastUpdated: false, note: `the server's CapabilityStatement does not list ${type}` };
+      result[type] = {
+        listed: false,
+        searchable: false,
+        lastUpdated: false,
+        note: `the server's CapabilityStatement does not list ${type}`,
+      };
       warnings.push(`${type}: not listed in the server's CapabilityStatement; it will not be pulled`);
       continue;
     }
@@ -76,13 +83,29 @@ export function assessCapabilities(statement: CapabilityStatement, types: string
       searchWarnings.push(`${type}: the server does not support search (search-type); it will not be pulled`);
     } else if (!lastUpdated) {
       support.note = `the server does not support _lastUpdated on ${type}: every run pulls it in full`;
-      searchWarnings.push(`${type}: no _lastUpdated search; falling back to a full pull each run (unchanged resources are still skipped by content hash)`);
+      searchWarnings.push(
+        `${type}: no _lastUpdated search; falling back to a full pull each run (unchanged resources are still skipped by content hash)`,
+      );
     }
     result[type] = support;
   }
   const transactions = (server?.interaction ?? []).some((i) => i.code === 'transaction');
   // Bulk Data IG: `export` at system level, `patient-export`/`group-export` (or `export`) on Patient and Group.
-  const isExport = (o: { name?: string; definition?: string }): boolean => /(^|-)export$/.test(o.name ?? '') || /bulkdata|\/(patient-|group-)?export$/.test(o.definition ?? '');
-  const bulkExport = (server?.operation ?? []).some(isExport) || (server?.resource ?? []).some((r) => (r.type === 'Patient' || r.type === 'Group') && (r.operation ?? []).some(isExport));
-  return { read: true, transactions, bulkExport, fhirVersion: statement.fhirVersion, software: statement.software?.name, types: result, warnings, searchWarnings };
+  const isExport = (o: { name?: string; definition?: string }): boolean =>
+    /(^|-)export$/.test(o.name ?? '') || /bulkdata|\/(patient-|group-)?export$/.test(o.definition ?? '');
+  const bulkExport =
+    (server?.operation ?? []).some(isExport) ||
+    (server?.resource ?? []).some(
+      (r) => (r.type === 'Patient' || r.type === 'Group') && (r.operation ?? []).some(isExport),
+    );
+  return {
+    read: true,
+    transactions,
+    bulkExport,
+    fhirVersion: statement.fhirVersion,
+    software: statement.software?.name,
+    types: result,
+    warnings,
+    searchWarnings,
+  };
 }

@@ -89,7 +89,11 @@ export class FhirClient {
   }
 
   /** Sends a request; any status is returned (callers decide), except retryable ones that never succeeded. */
-  async request<T = Resource>(method: string, pathOrUrl: string, options: FhirRequestOptions = {}): Promise<HttpResponse<T>> {
+  async request<T = Resource>(
+    method: string,
+    pathOrUrl: string,
+    options: FhirRequestOptions = {},
+  ): Promise<HttpResponse<T>> {
     const url = this.url(pathOrUrl);
     const send = async (): Promise<HttpResponse<T>> => {
       const authorization = this.sendsToken(url, options) ? await this.authorization() : undefined;
@@ -137,7 +141,11 @@ export class FhirClient {
   async stream(url: string, options: Omit<FhirRequestOptions, 'body'> = {}): Promise<StreamResponse> {
     const open = async (): Promise<StreamResponse> => {
       const authorization = this.sendsToken(url, options) ? await this.authorization() : undefined;
-      return this.transport.openStream({ method: 'GET', url, headers: { ...(authorization ? { authorization } : {}), ...options.headers } });
+      return this.transport.openStream({
+        method: 'GET',
+        url,
+        headers: { ...(authorization ? { authorization } : {}), ...options.headers },
+      });
     };
     const res = await open();
     if (res.status === 401 && options.authenticate !== false && this.auth.invalidate()) return open();
@@ -158,7 +166,13 @@ export class FhirClient {
     const body = await this.getOk<unknown>(pathOrUrl);
     if (typeof body !== 'object' || body === null || (body as { resourceType?: string }).resourceType !== 'Bundle') {
       const safe = redactUrl(this.url(pathOrUrl));
-      throw new HttpError({ method: 'GET', url: safe, status: 200, code: 'structure', text: `GET ${safe} did not return a Bundle` });
+      throw new HttpError({
+        method: 'GET',
+        url: safe,
+        status: 200,
+        code: 'structure',
+        text: `GET ${safe} did not return a Bundle`,
+      });
     }
     return body as Bundle;
   }
@@ -170,7 +184,14 @@ export class FhirClient {
       method,
       url: safe,
       status: res.status,
-      code: res.status === 401 || res.status === 403 ? 'security' : res.status === 404 ? 'not-found' : res.status === 412 ? 'conflict' : 'processing',
+      code:
+        res.status === 401 || res.status === 403
+          ? 'security'
+          : res.status === 404
+            ? 'not-found'
+            : res.status === 412
+              ? 'conflict'
+              : 'processing',
       text: `${method} ${safe} answered HTTP ${res.status}${summariseRemote(remote)}`,
       remoteOutcome: remote,
     });

@@ -37,22 +37,52 @@ const DOCTOR_SYSTEM = 'urn:fhir-engage:doctor';
 /** What a network failure means, in the words an integration engineer needs (pure). */
 export function explainNetworkError(text: string, host: string): { detail: string; fix: string } {
   const code = /\(([A-Z_]+)\)/.exec(text)?.[1] ?? '';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { detail: `the host ${host} cannot be resolved (DNS)`, fix: 'check baseUrl; inside a hospital network, the name may need the internal DNS or a proxy (HTTPS_PROXY)' };
-  if (code === 'ECONNREFUSED') return { detail: `${host} refused the connection`, fix: 'check the port in baseUrl and that the server (or the proxy in HTTPS_PROXY) is up' };
-  if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || /no response within/.test(text)) return { detail: `${host} did not answer in time`, fix: 'a firewall may drop the traffic: ask for the route to be opened, or set HTTPS_PROXY to the hospital proxy' };
-  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) return { detail: `the certificate of ${host} is not trusted (${code})`, fix: "set tls.caFile on the source to the hospital's CA bundle (PEM)" };
-  return { detail: `${host} could not be reached: ${text}`, fix: 'check baseUrl, the network route and HTTPS_PROXY/NO_PROXY' };
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return {
+      detail: `the host ${host} cannot be resolved (DNS)`,
+      fix: 'check baseUrl; inside a hospital network, the name may need the internal DNS or a proxy (HTTPS_PROXY)',
+    };
+  if (code === 'ECONNREFUSED')
+    return {
+      detail: `${host} refused the connection`,
+      fix: 'check the port in baseUrl and that the server (or the proxy in HTTPS_PROXY) is up',
+    };
+  if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || /no response within/.test(text))
+    return {
+      detail: `${host} did not answer in time`,
+      fix: 'a firewall may drop the traffic: ask for the route to be opened, or set HTTPS_PROXY to the hospital proxy',
+    };
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code))
+    return {
+      detail: `the certificate of ${host} is not trusted (${code})`,
+      fix: "set tls.caFile on the source to the hospital's CA bundle (PEM)",
+    };
+  return {
+    detail: `${host} could not be reached: ${text}`,
+    fix: 'check baseUrl, the network route and HTTPS_PROXY/NO_PROXY',
+  };
 }
 
 /** Why a token request failed, and what to change (pure). */
 export function explainTokenError(err: unknown, source: SourceConfig): { detail: string; fix: string } {
   const text = describeError(err);
-  const asked = source.auth.type === 'client_credentials' || source.auth.type === 'smart-backend' ? source.auth.scope : undefined;
-  if (/invalid_scope/.test(text)) return { detail: `the token endpoint refused the scopes asked (${asked ?? 'none'})`, fix: 'ask only for scopes the registration grants (system/<Type>.read for each pulled type, system/Task.write and system/Observation.write for write-back), or have them added to the registration' };
+  const asked =
+    source.auth.type === 'client_credentials' || source.auth.type === 'smart-backend' ? source.auth.scope : undefined;
+  if (/invalid_scope/.test(text))
+    return {
+      detail: `the token endpoint refused the scopes asked (${asked ?? 'none'})`,
+      fix: 'ask only for scopes the registration grants (system/<Type>.read for each pulled type, system/Task.write and system/Observation.write for write-back), or have them added to the registration',
+    };
   if (/invalid_client|HTTP 401/.test(text)) {
     return source.auth.type === 'smart-backend'
-      ? { detail: 'the token endpoint does not accept this client', fix: 'check auth.clientId, and that the public key of auth.keyFile is registered (its JWKS URL /.well-known/jwks.json, kid = auth.keyId) with the same algorithm' }
-      : { detail: 'the token endpoint does not accept this client id and secret', fix: 'check auth.clientId and the secret the environment variable holds' };
+      ? {
+          detail: 'the token endpoint does not accept this client',
+          fix: 'check auth.clientId, and that the public key of auth.keyFile is registered (its JWKS URL /.well-known/jwks.json, kid = auth.keyId) with the same algorithm',
+        }
+      : {
+          detail: 'the token endpoint does not accept this client id and secret',
+          fix: 'check auth.clientId and the secret the environment variable holds',
+        };
   }
   if (/token_endpoint|discover/.test(text)) return { detail: text, fix: 'set auth.tokenUrl explicitly' };
   return { detail: text, fix: "check auth.tokenUrl and the EMR's token endpoint" };
@@ -62,7 +92,11 @@ function status(checks: Check[]): boolean {
   return !checks.some((c) => c.status === 'fail');
 }
 
-async function searchCheck(client: FhirClient, type: string, query: string): Promise<{ ok: true; firstId?: string } | { ok: false; err: unknown }> {
+async function searchCheck(
+  client: FhirClient,
+  type: string,
+  query: string,
+): Promise<{ ok: true; firstId?: string } | { ok: false; err: unknown }> {
   try {
     const bundle = await client.getBundle(`${type}?${query}`);
     return { ok: true, firstId: bundle.entry?.find((e) => e.resource?.resourceType === type)?.resource?.id };
@@ -81,7 +115,12 @@ export async function diagnoseSource(source: SourceConfig, options: { writeTest?
   const bulkOnly = source.pull.method === 'bulk';
 
   if (source.baseUrl.startsWith('http://') && !/^(localhost|127\.|\[::1\])/.test(host)) {
-    add({ step: 'transport', status: 'warn', detail: `plain http:// to ${host}: patient data would cross the network unencrypted`, fix: 'use the https:// base URL' });
+    add({
+      step: 'transport',
+      status: 'warn',
+      detail: `plain http:// to ${host}: patient data would cross the network unencrypted`,
+      fix: 'use the https:// base URL',
+    });
   }
 
   // 1–2. Reachability and the CapabilityStatement (usually open; retried with the credentials if not).
@@ -96,22 +135,51 @@ export async function diagnoseSource(source: SourceConfig, options: { writeTest?
         add({ step: 'reach', status: 'fail', detail: why.detail, fix: why.fix });
         return { sourceId: source.id, ok: false, checks };
       }
-      if (c === client) add({ step: 'metadata', status: 'warn', detail: `GET ${redactUrl(source.baseUrl)}/metadata: ${describeError(err)}`, fix: 'without a CapabilityStatement, every type is assumed searchable with _lastUpdated' });
+      if (c === client)
+        add({
+          step: 'metadata',
+          status: 'warn',
+          detail: `GET ${redactUrl(source.baseUrl)}/metadata: ${describeError(err)}`,
+          fix: 'without a CapabilityStatement, every type is assumed searchable with _lastUpdated',
+        });
     }
   }
   add({ step: 'reach', status: 'ok', detail: `${host} answers` });
-  const caps = statement?.resourceType === 'CapabilityStatement' ? assessCapabilities(statement, source.resourceTypes) : undefined;
+  const caps =
+    statement?.resourceType === 'CapabilityStatement' ? assessCapabilities(statement, source.resourceTypes) : undefined;
   if (caps) {
     const version = caps.fhirVersion ?? 'unknown';
-    add({ step: 'metadata', status: version.startsWith('4.0') ? 'ok' : 'warn', detail: `FHIR ${version}${caps.software ? ` (${caps.software})` : ''}; transactions: ${caps.transactions ? 'yes (batched writes)' : 'no (one request per write)'}; Bulk Data export: ${caps.bulkExport ? 'yes' : 'no'}` });
+    add({
+      step: 'metadata',
+      status: version.startsWith('4.0') ? 'ok' : 'warn',
+      detail: `FHIR ${version}${caps.software ? ` (${caps.software})` : ''}; transactions: ${caps.transactions ? 'yes (batched writes)' : 'no (one request per write)'}; Bulk Data export: ${caps.bulkExport ? 'yes' : 'no'}`,
+    });
     for (const type of source.resourceTypes) {
       const t = caps.types[type];
       // A source pulled only by export needs each type offered, not searchable.
       const refused = t !== undefined && (bulkOnly ? !t.listed : !t.searchable);
-      if (refused) add({ step: `metadata ${type}`, status: 'fail', detail: t?.note ?? `${type} cannot be searched`, fix: `remove ${type} from resourceTypes, or ask the EMR team to enable it` });
-      else if (t && !t.lastUpdated && !bulkOnly) add({ step: `metadata ${type}`, status: 'warn', detail: t.note ?? `${type}: no _lastUpdated`, fix: 'each run pulls this type in full (unchanged resources are skipped by hash)' });
+      if (refused)
+        add({
+          step: `metadata ${type}`,
+          status: 'fail',
+          detail: t?.note ?? `${type} cannot be searched`,
+          fix: `remove ${type} from resourceTypes, or ask the EMR team to enable it`,
+        });
+      else if (t && !t.lastUpdated && !bulkOnly)
+        add({
+          step: `metadata ${type}`,
+          status: 'warn',
+          detail: t.note ?? `${type}: no _lastUpdated`,
+          fix: 'each run pulls this type in full (unchanged resources are skipped by hash)',
+        });
     }
-    if (bulkOnly && !caps.bulkExport) add({ step: 'metadata bulk', status: 'warn', detail: 'pull.method is bulk but the CapabilityStatement lists no export operation (a kick-off is tried below)', fix: 'check that Bulk Data is enabled for this client, or use pull.method: auto' });
+    if (bulkOnly && !caps.bulkExport)
+      add({
+        step: 'metadata bulk',
+        status: 'warn',
+        detail: 'pull.method is bulk but the CapabilityStatement lists no export operation (a kick-off is tried below)',
+        fix: 'check that Bulk Data is enabled for this client, or use pull.method: auto',
+      });
   }
 
   // 3–4. SMART discovery and the token.
@@ -119,9 +187,23 @@ export async function diagnoseSource(source: SourceConfig, options: { writeTest?
     if (source.auth.type === 'smart-backend' && !source.auth.tokenUrl) {
       try {
         const conf = await open.getOk<{ token_endpoint?: string }>('.well-known/smart-configuration');
-        add(conf.token_endpoint ? { step: 'smart-configuration', status: 'ok', detail: `token endpoint ${redactUrl(conf.token_endpoint)}` } : { step: 'smart-configuration', status: 'fail', detail: 'no token_endpoint in .well-known/smart-configuration', fix: 'set auth.tokenUrl' });
+        add(
+          conf.token_endpoint
+            ? { step: 'smart-configuration', status: 'ok', detail: `token endpoint ${redactUrl(conf.token_endpoint)}` }
+            : {
+                step: 'smart-configuration',
+                status: 'fail',
+                detail: 'no token_endpoint in .well-known/smart-configuration',
+                fix: 'set auth.tokenUrl',
+              },
+        );
       } catch (err) {
-        add({ step: 'smart-configuration', status: 'fail', detail: describeError(err), fix: 'set auth.tokenUrl to the EMR’s token endpoint' });
+        add({
+          step: 'smart-configuration',
+          status: 'fail',
+          detail: describeError(err),
+          fix: 'set auth.tokenUrl to the EMR’s token endpoint',
+        });
       }
     }
     try {
@@ -131,8 +213,17 @@ export async function diagnoseSource(source: SourceConfig, options: { writeTest?
       const missing = granted ? asked.filter((s) => !granted.includes(s)) : [];
       add(
         missing.length
-          ? { step: 'token', status: 'warn', detail: `token issued, but without ${missing.join(' ')} (granted: ${granted?.join(' ')})`, fix: 'searches or writes needing those scopes will be refused: have them added to the registration' }
-          : { step: 'token', status: 'ok', detail: `token issued${granted ? ` with ${granted.join(' ')}` : ''}, valid ${Math.round(((grant?.expiresAt ?? Date.now()) - Date.now()) / 1000)} s` },
+          ? {
+              step: 'token',
+              status: 'warn',
+              detail: `token issued, but without ${missing.join(' ')} (granted: ${granted?.join(' ')})`,
+              fix: 'searches or writes needing those scopes will be refused: have them added to the registration',
+            }
+          : {
+              step: 'token',
+              status: 'ok',
+              detail: `token issued${granted ? ` with ${granted.join(' ')}` : ''}, valid ${Math.round(((grant?.expiresAt ?? Date.now()) - Date.now()) / 1000)} s`,
+            },
       );
     } catch (err) {
       const why = explainTokenError(err, source);
@@ -147,7 +238,11 @@ export async function diagnoseSource(source: SourceConfig, options: { writeTest?
     try {
       const statusUrl = await kickOff(client, requestFor(source.pull.bulk, offered, undefined));
       await cancelExport(client, statusUrl).catch(() => undefined);
-      add({ step: 'bulk export', status: 'ok', detail: `a ${source.pull.bulk.level}-level export of ${offered.join(', ')} was accepted (and cancelled at once)` });
+      add({
+        step: 'bulk export',
+        status: 'ok',
+        detail: `a ${source.pull.bulk.level}-level export of ${offered.join(', ')} was accepted (and cancelled at once)`,
+      });
     } catch (err) {
       const code = err instanceof HttpError ? err.status : undefined;
       add({
@@ -165,13 +260,22 @@ export async function diagnoseSource(source: SourceConfig, options: { writeTest?
   }
   let patientId: string | undefined;
   const refused: string[] = [];
-  for (const type of bulkOnly ? [] : [...source.resourceTypes].sort((a, b) => (a === 'Patient' ? -1 : b === 'Patient' ? 1 : 0))) {
-    const perPatient = source.mode === 'per-patient' && type !== 'Patient' && (source.perPatientTypes ?? ['Appointment', 'CarePlan', 'QuestionnaireResponse', 'Task']).includes(type as never);
+  for (const type of bulkOnly
+    ? []
+    : [...source.resourceTypes].sort((a, b) => (a === 'Patient' ? -1 : b === 'Patient' ? 1 : 0))) {
+    const perPatient =
+      source.mode === 'per-patient' &&
+      type !== 'Patient' &&
+      (source.perPatientTypes ?? ['Appointment', 'CarePlan', 'QuestionnaireResponse', 'Task']).includes(type as never);
     const query = perPatient && patientId ? `patient=${encodeURIComponent(patientId)}&_count=1` : '_count=1';
     const got = await searchCheck(client, type, query);
     if (got.ok) {
       if (type === 'Patient') patientId = got.firstId;
-      add({ step: `search ${type}`, status: 'ok', detail: `${perPatient ? 'per-patient ' : ''}search answered${got.firstId ? '' : ' (no resources yet)'}` });
+      add({
+        step: `search ${type}`,
+        status: 'ok',
+        detail: `${perPatient ? 'per-patient ' : ''}search answered${got.firstId ? '' : ' (no resources yet)'}`,
+      });
       continue;
     }
     const err = got.err;
@@ -180,35 +284,84 @@ export async function diagnoseSource(source: SourceConfig, options: { writeTest?
       refused.push(type);
       add({ step: `search ${type}`, status: 'fail', detail: `a system-wide search of ${type} is refused (HTTP 400)` });
     } else if (code === 401 || code === 403) {
-      add({ step: `search ${type}`, status: 'fail', detail: `${type} search not permitted (HTTP ${code})`, fix: `the registration needs system/${type}.read (or the user/role behind the client lacks access)` });
+      add({
+        step: `search ${type}`,
+        status: 'fail',
+        detail: `${type} search not permitted (HTTP ${code})`,
+        fix: `the registration needs system/${type}.read (or the user/role behind the client lacks access)`,
+      });
     } else {
-      add({ step: `search ${type}`, status: 'fail', detail: describeError(err), fix: 'see the EMR’s answer above; `sync` would fail this type and hold its patients back' });
+      add({
+        step: `search ${type}`,
+        status: 'fail',
+        detail: describeError(err),
+        fix: 'see the EMR’s answer above; `sync` would fail this type and hold its patients back',
+      });
     }
   }
   // One fix for every type the server wants searched per patient.
-  for (const c of checks) if (refused.some((t) => c.step === `search ${t}`)) c.fix = `set mode: per-patient on the source, with perPatientTypes: [${refused.join(', ')}]`;
+  for (const c of checks)
+    if (refused.some((t) => c.step === `search ${t}`))
+      c.fix = `set mode: per-patient on the source, with perPatientTypes: [${refused.join(', ')}]`;
 
   // 6. Write permission.
   if (source.writeBack) {
     const writer = source.writeTarget ? createWriteClient({ ...source, maxRetries: 0 }, stats) : client;
     for (const type of ['Task', 'Observation']) {
-      const got = await searchCheck(writer, type, `identifier=${encodeURIComponent(`${DOCTOR_SYSTEM}|`)}&_summary=count`);
-      add(got.ok ? { step: `write ${type}`, status: 'ok', detail: `the write target answers ${type} searches (a write itself is tried with --write-test)` } : { step: `write ${type}`, status: 'fail', detail: `the write target refuses ${type}: ${describeError(got.err)}`, fix: `grant system/${type}.read and system/${type}.write, or set writeBack: false` });
+      const got = await searchCheck(
+        writer,
+        type,
+        `identifier=${encodeURIComponent(`${DOCTOR_SYSTEM}|`)}&_summary=count`,
+      );
+      add(
+        got.ok
+          ? {
+              step: `write ${type}`,
+              status: 'ok',
+              detail: `the write target answers ${type} searches (a write itself is tried with --write-test)`,
+            }
+          : {
+              step: `write ${type}`,
+              status: 'fail',
+              detail: `the write target refuses ${type}: ${describeError(got.err)}`,
+              fix: `grant system/${type}.read and system/${type}.write, or set writeBack: false`,
+            },
+      );
     }
     if (options.writeTest) {
       const value = `doctor-${randomUUID()}`;
-      const task: Task = { resourceType: 'Task', status: 'draft', intent: 'proposal', identifier: [{ system: DOCTOR_SYSTEM, value }], description: 'fhir-engage doctor: connectivity test Task, cancelled at once. Safe to ignore.' };
+      const task: Task = {
+        resourceType: 'Task',
+        status: 'draft',
+        intent: 'proposal',
+        identifier: [{ system: DOCTOR_SYSTEM, value }],
+        description: 'fhir-engage doctor: connectivity test Task, cancelled at once. Safe to ignore.',
+      };
       try {
-        const created = await writer.request<Task>('POST', 'Task', { body: task, headers: { 'if-none-exist': `identifier=${DOCTOR_SYSTEM}|${value}`, prefer: 'return=representation' } });
+        const created = await writer.request<Task>('POST', 'Task', {
+          body: task,
+          headers: { 'if-none-exist': `identifier=${DOCTOR_SYSTEM}|${value}`, prefer: 'return=representation' },
+        });
         if (created.status !== 201 && created.status !== 200) throw writer.errorFor('POST', created);
         const id = created.body?.id;
         if (id) {
-          const cancelled = await writer.request<Task>('PUT', `Task/${id}`, { body: { ...created.body, status: 'cancelled' } });
+          const cancelled = await writer.request<Task>('PUT', `Task/${id}`, {
+            body: { ...created.body, status: 'cancelled' },
+          });
           if (cancelled.status >= 300) throw writer.errorFor('PUT', cancelled);
         }
-        add({ step: 'write test', status: 'ok', detail: `a test Task was created and cancelled (identifier ${DOCTOR_SYSTEM}|${value})` });
+        add({
+          step: 'write test',
+          status: 'ok',
+          detail: `a test Task was created and cancelled (identifier ${DOCTOR_SYSTEM}|${value})`,
+        });
       } catch (err) {
-        add({ step: 'write test', status: 'fail', detail: describeError(err), fix: 'the registration needs system/Task.write; some EMRs also require Task.for or an owner' });
+        add({
+          step: 'write test',
+          status: 'fail',
+          detail: describeError(err),
+          fix: 'the registration needs system/Task.write; some EMRs also require Task.for or an owner',
+        });
       }
     }
   }

@@ -13,9 +13,18 @@ import type { SourceConfig } from '../config/types';
 export type KeyAlgorithm = 'RS384' | 'ES384';
 
 /** A new key pair: the private key as PKCS#8 PEM, the public key as a JWK with its kid. */
-export async function generateSigningKey(alg: KeyAlgorithm, kid: string): Promise<{ privatePem: string; publicJwk: JWK }> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS384' ? { modulusLength: 3072 } : {}) });
-  return { privatePem: await exportPKCS8(privateKey), publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig', key_ops: ['verify'] } };
+export async function generateSigningKey(
+  alg: KeyAlgorithm,
+  kid: string,
+): Promise<{ privatePem: string; publicJwk: JWK }> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, {
+    extractable: true,
+    ...(alg === 'RS384' ? { modulusLength: 3072 } : {}),
+  });
+  return {
+    privatePem: await exportPKCS8(privateKey),
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig', key_ops: ['verify'] },
+  };
 }
 
 /** The public JWK of a private key file (PEM or JWK), with its kid and algorithm. */
@@ -44,7 +53,11 @@ export async function publishedKeys(sources: SourceConfig[], keysDir: string | u
   }
   let files: string[];
   try {
-    files = keysDir ? readdirSync(keysDir).filter((f) => f.endsWith('.pem')).sort() : [];
+    files = keysDir
+      ? readdirSync(keysDir)
+          .filter((f) => f.endsWith('.pem'))
+          .sort()
+      : [];
   } catch {
     // No keys directory: only the sources' keys are published.
     files = [];

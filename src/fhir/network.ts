@@ -40,13 +40,22 @@ export function dispatcherFor(settings: NetworkSettings): Dispatcher | undefined
       // Added to the system's roots, not instead of them (the token endpoint may be public).
       ca = [...rootCertificates, readFileSync(settings.caFile, 'utf8')];
     } catch (err) {
-      throw configError(`tls.caFile ${settings.caFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, ['tls.caFile'], err);
+      throw configError(
+        `tls.caFile ${settings.caFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+        ['tls.caFile'],
+        err,
+      );
     }
   }
   const tls = ca ? { ca } : undefined;
   const { Agent, EnvHttpProxyAgent } = undici();
   const dispatcher: Dispatcher = proxied
-    ? new EnvHttpProxyAgent({ httpProxy: settings.proxy?.httpProxy, httpsProxy: settings.proxy?.httpsProxy, noProxy: settings.proxy?.noProxy ?? '', ...(tls ? { connect: tls, requestTls: tls } : {}) })
+    ? new EnvHttpProxyAgent({
+        httpProxy: settings.proxy?.httpProxy,
+        httpsProxy: settings.proxy?.httpsProxy,
+        noProxy: settings.proxy?.noProxy ?? '',
+        ...(tls ? { connect: tls, requestTls: tls } : {}),
+      })
     : new Agent({ connect: tls });
   dispatchers.set(key, dispatcher);
   return dispatcher;

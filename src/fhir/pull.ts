@@ -73,7 +73,14 @@ export interface PullReport {
 export class AuthenticationFailed extends EngageError {
   constructor(cause: HttpError) {
     const what = cause.outcome.issue[0]?.details?.text ?? `HTTP ${cause.status}`;
-    super('http', outcome('login', `authentication failed: ${what}. Check the source's auth settings (client id, secret or key, token URL, scopes).`), cause);
+    super(
+      'http',
+      outcome(
+        'login',
+        `authentication failed: ${what}. Check the source's auth settings (client id, secret or key, token URL, scopes).`,
+      ),
+      cause,
+    );
   }
 }
 
@@ -85,7 +92,9 @@ export function isAuthenticationFailure(err: unknown): err is HttpError {
 function asksForPatient(err: unknown): boolean {
   if (!(err instanceof HttpError) || err.status !== 400) return false;
   const remote = err.remoteOutcome?.issue ?? [];
-  const text = remote.map((i) => `${i.code} ${i.details?.text ?? ''} ${i.diagnostics ?? ''} ${(i.expression ?? []).join(' ')}`).join(' ');
+  const text = remote
+    .map((i) => `${i.code} ${i.details?.text ?? ''} ${i.diagnostics ?? ''} ${(i.expression ?? []).join(' ')}`)
+    .join(' ');
   return /\b(patient|subject)\b/i.test(text) || remote.some((i) => i.code === 'required');
 }
 
@@ -166,7 +175,15 @@ const MAX_SEARCH_RESTARTS = 3;
 
 /** A request refused as a client error (not 429, not authentication): for a next link, paging state the server dropped. */
 function isRefusedLink(err: unknown): err is HttpError & { status: number } {
-  return err instanceof HttpError && err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 429 && err.status !== 401 && err.status !== 403;
+  return (
+    err instanceof HttpError &&
+    err.status !== undefined &&
+    err.status >= 400 &&
+    err.status < 500 &&
+    err.status !== 429 &&
+    err.status !== 401 &&
+    err.status !== 403
+  );
 }
 
 /** A URL refused before it was fetched: its origin is not the source's nor an allowed one (src/fhir/origins.ts). */
@@ -240,9 +257,18 @@ function isPerPatient(source: SourceConfig, type: string): boolean {
 const standardPatientOf = patientOfWithMappings({});
 
 /** Whether this version of the resource is the one stored (`seen`: `versionId|lastUpdated` by id). */
-function isStoredVersion(resource: { id?: string; meta?: { versionId?: string; lastUpdated?: string } }, seen: ReadonlyMap<string, string> | undefined): boolean {
+function isStoredVersion(
+  resource: { id?: string; meta?: { versionId?: string; lastUpdated?: string } },
+  seen: ReadonlyMap<string, string> | undefined,
+): boolean {
   const meta = resource.meta;
-  return !!(seen && resource.id && meta?.versionId && meta.lastUpdated && seen.get(resource.id) === `${meta.versionId}|${new Date(meta.lastUpdated).toISOString()}`);
+  return !!(
+    seen &&
+    resource.id &&
+    meta?.versionId &&
+    meta.lastUpdated &&
+    seen.get(resource.id) === `${meta.versionId}|${new Date(meta.lastUpdated).toISOString()}`
+  );
 }
 
 /** Processes one search page into what to store and what to dead-letter. Pure apart from validation. */
@@ -253,13 +279,34 @@ export function classifyEntries(
   refs: PatientRefContext = {},
   /** `versionId|lastUpdated` already stored, by id: the same version again is skipped before validation. */
   seen?: ReadonlyMap<string, string>,
-): { store: ResourceInput[]; dead: DeadLetterInput[]; included: number; outcomes: number; warnings: number; received: number; skipped: number; maxLastUpdated?: string; questionnaires: string[] } {
+): {
+  store: ResourceInput[];
+  dead: DeadLetterInput[];
+  included: number;
+  outcomes: number;
+  warnings: number;
+  received: number;
+  skipped: number;
+  maxLastUpdated?: string;
+  questionnaires: string[];
+} {
   const patientOf = ctx.patientOf ?? standardPatientOf;
   // urn:uuid references inside this Bundle name its entries by fullUrl.
   const fullUrls = new Map<string, string>();
-  for (const e of entries) if (e.fullUrl && e.resource?.id) fullUrls.set(e.fullUrl, `${e.resource.resourceType}/${e.resource.id}`);
+  for (const e of entries)
+    if (e.fullUrl && e.resource?.id) fullUrls.set(e.fullUrl, `${e.resource.resourceType}/${e.resource.id}`);
   const refContext: PatientRefContext = { ...refs, fullUrls };
-  const out = { store: [] as ResourceInput[], dead: [] as DeadLetterInput[], included: 0, outcomes: 0, warnings: 0, received: 0, skipped: 0, maxLastUpdated: undefined as string | undefined, questionnaires: [] as string[] };
+  const out = {
+    store: [] as ResourceInput[],
+    dead: [] as DeadLetterInput[],
+    included: 0,
+    outcomes: 0,
+    warnings: 0,
+    received: 0,
+    skipped: 0,
+    maxLastUpdated: undefined as string | undefined,
+    questionnaires: [] as string[],
+  };
   for (const entry of entries) {
     const resource = entry.resource;
     if (!resource) continue;
@@ -296,14 +343,29 @@ export function classifyEntries(
     }
     const result = ctx.validator.validate(resource);
     if (!result.valid) {
-      out.dead.push({ sourceId: ctx.source.id, runId: ctx.runId, stage: 'validate', resourceType: resource.resourceType, resourceId: resource.id, payload: resource, outcome: result.outcome! });
+      out.dead.push({
+        sourceId: ctx.source.id,
+        runId: ctx.runId,
+        stage: 'validate',
+        resourceType: resource.resourceType,
+        resourceId: resource.id,
+        payload: resource,
+        outcome: result.outcome!,
+      });
       continue;
     }
     if (result.outcome) out.warnings++;
     const patient = patientOf(resource, refContext);
     if (patient && 'reason' in patient) {
       // Kept as a dead letter with the reason, never dropped.
-      out.dead.push(patientDeadLetter(ctx.source.id, ctx.runId, resource, `no patient: ${patient.reason}; nothing is computed from this ${resource.resourceType}`));
+      out.dead.push(
+        patientDeadLetter(
+          ctx.source.id,
+          ctx.runId,
+          resource,
+          `no patient: ${patient.reason}; nothing is computed from this ${resource.resourceType}`,
+        ),
+      );
       continue;
     }
     out.store.push({ resource: resource as ResourceInput['resource'], patientId: patient?.id ?? null });
@@ -344,7 +406,11 @@ export class SourcePuller {
   async storeBatch(
     report: TypeReport,
     entries: BundleEntry[],
-    options: { maxBefore?: string; save?: (tx: Store, maxLastUpdated: string | undefined) => Promise<void>; dead?: DeadLetterInput[] } = {},
+    options: {
+      maxBefore?: string;
+      save?: (tx: Store, maxLastUpdated: string | undefined) => Promise<void>;
+      dead?: DeadLetterInput[];
+    } = {},
   ): Promise<string | undefined> {
     const prepared = await this.prepareBatch(report, entries, options.maxBefore);
     await this.commitBatch(report, prepared, options);
@@ -356,13 +422,31 @@ export class SourcePuller {
    * validated and attributed, content hashed. Stores nothing, so it may run while the previous
    * batch's transaction is still in flight.
    */
-  private async prepareBatch(report: TypeReport, entries: BundleEntry[], maxBefore: string | undefined): Promise<PreparedBatch> {
+  private async prepareBatch(
+    report: TypeReport,
+    entries: BundleEntry[],
+    maxBefore: string | undefined,
+  ): Promise<PreparedBatch> {
     const { source, store } = this.ctx;
-    const ids = entries.map((e) => e.resource).filter((r) => r?.resourceType === report.resourceType && r.id).map((r) => r?.id as string);
+    const ids = entries
+      .map((e) => e.resource)
+      .filter((r) => r?.resourceType === report.resourceType && r.id)
+      .map((r) => r?.id as string);
     // Nothing stored yet (a first pull): nothing to skip, and no lookup per page.
     const lookupStart = performance.now();
-    const seen = this.seenBefore.has(report.resourceType) ? await store.storedVersions(source.id, report.resourceType, ids) : undefined;
-    if (report.resourceType !== 'Patient' && !this.refs.patientByIdentifier && entries.some((e) => e.resource && e.resource.resourceType !== 'OperationOutcome' && !(e.resource.resourceType === report.resourceType && isStoredVersion(e.resource, seen)))) {
+    const seen = this.seenBefore.has(report.resourceType)
+      ? await store.storedVersions(source.id, report.resourceType, ids)
+      : undefined;
+    if (
+      report.resourceType !== 'Patient' &&
+      !this.refs.patientByIdentifier &&
+      entries.some(
+        (e) =>
+          e.resource &&
+          e.resource.resourceType !== 'OperationOutcome' &&
+          !(e.resource.resourceType === report.resourceType && isStoredVersion(e.resource, seen)),
+      )
+    ) {
       // Logical references and contained patients are found through the patients' identifiers: read
       // once (Patient is always pulled first), and only when a page has something new to attribute —
       // a run that finds nothing new does not read every patient's identifiers.
@@ -408,7 +492,11 @@ export class SourcePuller {
    * together as they would have. Upserts are idempotent, so a half stored before a failure is
    * stored again as unchanged.
    */
-  private async writeNarrowed(report: TypeReport, { page, rows, maxLastUpdated }: PreparedBatch, options: WriteOptions): Promise<Omit<WrittenBatch, 'ms'>> {
+  private async writeNarrowed(
+    report: TypeReport,
+    { page, rows, maxLastUpdated }: PreparedBatch,
+    options: WriteOptions,
+  ): Promise<Omit<WrittenBatch, 'ms'>> {
     const { source, store, runId } = this.ctx;
     const refused: DeadLetterInput[] = [];
     const stored: UpsertResult[] = [];
@@ -432,7 +520,11 @@ export class SourcePuller {
           resourceType: resource.resourceType,
           resourceId: resource.id,
           payload: resource,
-          outcome: outcome('exception', `${name} was refused by the store (SQLSTATE ${sqlState(err) ?? sqlState((err as { cause?: unknown }).cause)}); nothing of it is stored, the rest of its page is`, [report.resourceType]),
+          outcome: outcome(
+            'exception',
+            `${name} was refused by the store (SQLSTATE ${sqlState(err) ?? sqlState((err as { cause?: unknown }).cause)}); nothing of it is stored, the rest of its page is`,
+            [report.resourceType],
+          ),
         });
       }
     };
@@ -440,21 +532,34 @@ export class SourcePuller {
     const dead = [...(options.dead ?? []), ...page.dead, ...refused];
     const added = await store.transaction(async (tx) => {
       const n = dead.length ? await tx.addDeadLetters(dead) : 0;
-      if (options.checkpoint !== undefined) await tx.saveCheckpoint(source.id, report.resourceType, runId, options.checkpoint);
+      if (options.checkpoint !== undefined)
+        await tx.saveCheckpoint(source.id, report.resourceType, runId, options.checkpoint);
       await options.save?.(tx, maxLastUpdated);
       return n;
     });
     return { upserted: mergeUpserts(stored), dead: added };
   }
 
-  private async writeOnce(report: TypeReport, { page, rows, maxLastUpdated }: PreparedBatch, options: WriteOptions): Promise<Omit<WrittenBatch, 'ms'>> {
+  private async writeOnce(
+    report: TypeReport,
+    { page, rows, maxLastUpdated }: PreparedBatch,
+    options: WriteOptions,
+  ): Promise<Omit<WrittenBatch, 'ms'>> {
     const { source, store, runId } = this.ctx;
     const dead = [...(options.dead ?? []), ...page.dead];
     const checkpoint = options.checkpoint;
     const result =
       dead.length === 0 && rows.length > 0 && !options.save
         ? // The common page: its resources (and checkpoint) in one statement.
-          { upserted: await store.storePage(source.id, runId, rows, checkpoint !== undefined ? { resourceType: report.resourceType, state: checkpoint } : undefined), dead: 0 }
+          {
+            upserted: await store.storePage(
+              source.id,
+              runId,
+              rows,
+              checkpoint !== undefined ? { resourceType: report.resourceType, state: checkpoint } : undefined,
+            ),
+            dead: 0,
+          }
         : await store.transaction(async (tx) => {
             const upserted = rows.length ? await tx.upsertResources(source.id, runId, rows) : undefined;
             const added = dead.length ? await tx.addDeadLetters(dead) : 0;
@@ -529,7 +634,12 @@ export class SourcePuller {
    * queries.saveCheckpoint). A crash costs at most the pages in flight or fetched ahead, which the
    * resumed run pulls again and skips by version.
    */
-  private async followPages(report: TypeReport, url: string, state: { maxLastUpdated?: string; since?: string }, checkpointed: boolean): Promise<string | undefined> {
+  private async followPages(
+    report: TypeReport,
+    url: string,
+    state: { maxLastUpdated?: string; since?: string },
+    checkpointed: boolean,
+  ): Promise<string | undefined> {
     let maxLastUpdated = state.maxLastUpdated;
     const fetchPage = (u: string): Promise<Bundle> => {
       const p = this.ctx.client.getBundle(u);
@@ -544,14 +654,20 @@ export class SourcePuller {
       if (!next) return undefined;
       // Checked before the link is saved as the search's checkpoint: a resumed run must never start from a refused URL.
       this.ctx.client.origins.check(next);
-      if (followed.has(next)) throw searchStopped(next, `the server's next link after page ${pageNo} repeats a page of this search (a cycle); the search is stopped`);
-      if (followed.size >= limits.maxPagesPerSearch) throw searchStopped(next, `the search passed ${limits.maxPagesPerSearch} pages (limits.maxPagesPerSearch)`);
+      if (followed.has(next))
+        throw searchStopped(
+          next,
+          `the server's next link after page ${pageNo} repeats a page of this search (a cycle); the search is stopped`,
+        );
+      if (followed.size >= limits.maxPagesPerSearch)
+        throw searchStopped(next, `the search passed ${limits.maxPagesPerSearch} pages (limits.maxPagesPerSearch)`);
       followed.add(next);
       return next;
     };
     let pageNo = 0;
     let ahead: Promise<Bundle> | undefined = fetchPage(url);
-    const inFlight: { prepared: PreparedBatch; write: Promise<WrittenBatch>; after: PagesCheckpoint | undefined }[] = [];
+    const inFlight: { prepared: PreparedBatch; write: Promise<WrittenBatch>; after: PagesCheckpoint | undefined }[] =
+      [];
     /** The checkpoint after the last page known stored, and how many pages the stored checkpoint covers. */
     let stored: PagesCheckpoint | undefined;
     let persistedPages = 0;
@@ -574,7 +690,10 @@ export class SourcePuller {
         const entryCount = bundle.entry?.length ?? 0;
         const maxEntries = this.ctx.source.pageSize * limits.maxEntriesPerPage;
         if (entryCount > maxEntries) {
-          throw searchStopped(url, `page ${pageNo} holds ${entryCount} entries for _count=${this.ctx.source.pageSize} (more than limits.maxEntriesPerPage × pageSize = ${maxEntries}); nothing of it is stored`);
+          throw searchStopped(
+            url,
+            `page ${pageNo} holds ${entryCount} entries for _count=${this.ctx.source.pageSize} (more than limits.maxEntriesPerPage × pageSize = ${maxEntries}); nothing of it is stored`,
+          );
         }
         const next = follow(nextLink(bundle), pageNo);
         ahead = next && !first && !this.ctx.signal?.aborted ? fetchPage(next) : undefined;
@@ -583,7 +702,15 @@ export class SourcePuller {
         if (this.ctx.signal?.aborted) throw new Interrupted('interrupted');
         maxLastUpdated = prepared.maxLastUpdated;
         const after: PagesCheckpoint | undefined =
-          checkpointed && next ? { kind: 'pages', nextUrl: next, since: state.since, maxLastUpdated, pages: report.pages + inFlight.length + 1 } : undefined;
+          checkpointed && next
+            ? {
+                kind: 'pages',
+                nextUrl: next,
+                since: state.since,
+                maxLastUpdated,
+                pages: report.pages + inFlight.length + 1,
+              }
+            : undefined;
         const carried = inFlight.length === 0 ? after : stored && stored.pages > persistedPages ? stored : undefined;
         if (carried) persistedPages = carried.pages;
         const write = this.writeBatch(report, prepared, carried ? { checkpoint: carried } : {});
@@ -614,15 +741,26 @@ export class SourcePuller {
     return maxLastUpdated;
   }
 
-  private async pullSystem(type: string, resume: PagesCheckpoint | undefined, report: TypeReport): Promise<string | undefined> {
+  private async pullSystem(
+    type: string,
+    resume: PagesCheckpoint | undefined,
+    report: TypeReport,
+  ): Promise<string | undefined> {
     if (resume) {
       try {
-        return await this.followPages(report, resume.nextUrl, { maxLastUpdated: resume.maxLastUpdated, since: resume.since }, true);
+        return await this.followPages(
+          report,
+          resume.nextUrl,
+          { maxLastUpdated: resume.maxLastUpdated, since: resume.since },
+          true,
+        );
       } catch (err) {
         // A next link can expire (opaque server-side paging state), or point where it may not (a checkpoint
         // saved by an earlier version): start again from the watermark.
         if (!isRefusedLink(err) && !isRefusedOrigin(err)) throw err;
-        report.notes.push(`the saved next link could not be resumed (${err instanceof HttpError && err.status !== undefined ? `HTTP ${err.status}` : 'its origin is not allowed'}); pulled again from the watermark`);
+        report.notes.push(
+          `the saved next link could not be resumed (${err instanceof HttpError && err.status !== undefined ? `HTTP ${err.status}` : 'its origin is not allowed'}); pulled again from the watermark`,
+        );
         report.mode = 'incremental';
         return this.followLinksRestarting(type, report, resume.since, resume.maxLastUpdated);
       }
@@ -635,7 +773,12 @@ export class SourcePuller {
    * refused mid-way: servers keep paging state for minutes only (Cerner's -pageContext). Pages already
    * stored come again and are skipped by version before any work.
    */
-  private async followLinksRestarting(type: string, report: TypeReport, since: string | undefined, maxBefore: string | undefined): Promise<string | undefined> {
+  private async followLinksRestarting(
+    type: string,
+    report: TypeReport,
+    since: string | undefined,
+    maxBefore: string | undefined,
+  ): Promise<string | undefined> {
     let maxLastUpdated = maxBefore;
     for (let restarts = 0; ; restarts++) {
       const before = report.pages;
@@ -644,14 +787,22 @@ export class SourcePuller {
       } catch (err) {
         // Only a link the server gave refused after pages of this search were stored: a refused first request is a real error.
         if (!isRefusedLink(err) || report.pages === before || restarts >= MAX_SEARCH_RESTARTS) throw err;
-        report.notes.push(`a next link was refused after page ${report.pages} (HTTP ${err.status}, expired paging state); the search started again${since ? ` from ${since}` : ''}`);
-        maxLastUpdated = (await this.ctx.store.getCheckpoint<PagesCheckpoint>(this.ctx.source.id, type))?.state.maxLastUpdated ?? maxLastUpdated;
+        report.notes.push(
+          `a next link was refused after page ${report.pages} (HTTP ${err.status}, expired paging state); the search started again${since ? ` from ${since}` : ''}`,
+        );
+        maxLastUpdated =
+          (await this.ctx.store.getCheckpoint<PagesCheckpoint>(this.ctx.source.id, type))?.state.maxLastUpdated ??
+          maxLastUpdated;
         this.seenBefore.add(type);
       }
     }
   }
 
-  private async pullPerPatient(type: string, resume: PatientsCheckpoint | undefined, report: TypeReport): Promise<string | undefined> {
+  private async pullPerPatient(
+    type: string,
+    resume: PatientsCheckpoint | undefined,
+    report: TypeReport,
+  ): Promise<string | undefined> {
     const { store, source, runId } = this.ctx;
     const patients = await store.listResourceIds(source.id, 'Patient');
     const since = resume?.since ?? report.since;
@@ -678,17 +829,27 @@ export class SourcePuller {
         }
         done.add(i);
         while (done.has(lowWater)) lowWater++;
-        await store.saveCheckpoint(source.id, type, runId, { kind: 'patients', lowWater, since, maxLastUpdated } satisfies PatientsCheckpoint);
+        await store.saveCheckpoint(source.id, type, runId, {
+          kind: 'patients',
+          lowWater,
+          since,
+          maxLastUpdated,
+        } satisfies PatientsCheckpoint);
       }
     };
-    const workers = Array.from({ length: Math.max(1, Math.min(source.rateLimit.concurrency, patients.length)) }, worker);
+    const workers = Array.from(
+      { length: Math.max(1, Math.min(source.rateLimit.concurrency, patients.length)) },
+      worker,
+    );
     const results = await Promise.allSettled(workers);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     if (start > 0) report.notes.push(`resumed after ${start} of ${patients.length} patients`);
     if (report.failedPatients > 0) {
       report.status = 'partial';
-      report.notes.push(`${report.failedPatients} of ${patients.length} patients could not be searched; they are held back and searched again next run`);
+      report.notes.push(
+        `${report.failedPatients} of ${patients.length} patients could not be searched; they are held back and searched again next run`,
+      );
       throw new PartialPull(maxLastUpdated);
     }
     return maxLastUpdated;
@@ -705,7 +866,9 @@ export class SourcePuller {
       this.ctx.onEvent?.({ type: 'type-finished', report: skipped });
       return skipped;
     }
-    const checkpoint = this.ctx.full ? undefined : (await this.ctx.store.getCheckpoint<Checkpoint>(this.ctx.source.id, type))?.state;
+    const checkpoint = this.ctx.full
+      ? undefined
+      : (await this.ctx.store.getCheckpoint<Checkpoint>(this.ctx.source.id, type))?.state;
     if (this.ctx.full) await this.ctx.store.deleteCheckpoint(this.ctx.source.id, type);
     await this.prepareType(type, !!checkpoint);
     const since = checkpoint?.since ?? (await this.since(type));
@@ -749,13 +912,15 @@ export class SourcePuller {
       const canonical = ref.split('|')[0] as string;
       if (known.has(canonical)) continue;
       const local = /^(?:.*\/)?Questionnaire\/([A-Za-z0-9\-.]{1,64})$/.exec(canonical);
-      if (local && (await this.ctx.store.getResource(this.ctx.source.id, 'Questionnaire', local[1] as string))) continue;
+      if (local && (await this.ctx.store.getResource(this.ctx.source.id, 'Questionnaire', local[1] as string)))
+        continue;
       attempted++;
       try {
         this.checkAbort();
-        const url = local && (!/^https?:/.test(canonical) || canonical.startsWith(this.ctx.client.baseUrl))
-          ? this.ctx.client.url(`Questionnaire?_id=${encodeURIComponent(local[1] as string)}`)
-          : this.ctx.client.url(`Questionnaire?url=${encodeURIComponent(canonical)}`);
+        const url =
+          local && (!/^https?:/.test(canonical) || canonical.startsWith(this.ctx.client.baseUrl))
+            ? this.ctx.client.url(`Questionnaire?_id=${encodeURIComponent(local[1] as string)}`)
+            : this.ctx.client.url(`Questionnaire?url=${encodeURIComponent(canonical)}`);
         const bundle = await this.ctx.client.getBundle(url);
         if (!bundle.entry?.some((e) => e.resource?.resourceType === 'Questionnaire')) {
           report.notes.push(`no Questionnaire found for ${canonical}`);
@@ -788,18 +953,23 @@ export class SourcePuller {
  * Pulls every configured type of a source, in order (Patient first, so per-patient searches know the
  * patients): by searches, or by `byExport` (src/fhir/bulk-pull.ts) when the run uses Bulk Data.
  */
-export async function pullSource(ctx: PullContext, byExport?: (puller: SourcePuller, types: string[]) => Promise<TypeReport[]>): Promise<PullReport> {
+export async function pullSource(
+  ctx: PullContext,
+  byExport?: (puller: SourcePuller, types: string[]) => Promise<TypeReport[]>,
+): Promise<PullReport> {
   const puller = new SourcePuller(ctx);
   const order = [...ctx.source.resourceTypes].sort((a, b) => (a === 'Patient' ? -1 : b === 'Patient' ? 1 : 0));
   const types: TypeReport[] = [];
   if (byExport) {
     types.push(...(await byExport(puller, order)));
-    if (types.some((t) => t.status === 'interrupted')) return { types, changedPatients: puller.changed(), failedPatients: puller.failed() };
+    if (types.some((t) => t.status === 'interrupted'))
+      return { types, changedPatients: puller.changed(), failedPatients: puller.failed() };
   }
   for (const type of byExport ? [] : order) {
     const report = await puller.pullType(type);
     types.push(report);
-    if (report.status === 'interrupted') return { types, changedPatients: puller.changed(), failedPatients: puller.failed() };
+    if (report.status === 'interrupted')
+      return { types, changedPatients: puller.changed(), failedPatients: puller.failed() };
   }
   if (!ctx.source.resourceTypes.includes('Questionnaire')) {
     try {

@@ -54,17 +54,27 @@ export async function readBackOwnTasks(ctx: ReadBackContext): Promise<ReadBackRe
   const report: ReadBackReport = { pages: 0, tasks: 0, events: 0 };
   const watermark = await ctx.store.getWatermark(ctx.sourceId, READBACK_KEY);
   const params = new URLSearchParams({ identifier: `${ctx.identifierSystem}|`, _count: String(ctx.pageSize) });
-  if (watermark) params.set('_lastUpdated', `gt${new Date(watermark.getTime() - ctx.overlapSeconds * 1000).toISOString()}`);
+  if (watermark)
+    params.set('_lastUpdated', `gt${new Date(watermark.getTime() - ctx.overlapSeconds * 1000).toISOString()}`);
   let next: string | undefined = ctx.client.url(`Task?${params}`);
   let maxLastUpdated: number | undefined;
   while (next) {
     if (ctx.signal?.aborted) return report;
     const bundle: Bundle = await ctx.client.getBundle(next);
     next = bundle.link?.find((l) => l.relation === 'next')?.url;
-    const tasks = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is Task & { id: string } => r?.resourceType === 'Task' && typeof r.id === 'string');
-    const events = tasks.map((t) => taskEvent(t, ctx.identifierSystem)).filter((e): e is TaskEventRow => e !== undefined);
+    const tasks = (bundle.entry ?? [])
+      .map((e) => e.resource)
+      .filter((r): r is Task & { id: string } => r?.resourceType === 'Task' && typeof r.id === 'string');
+    const events = tasks
+      .map((t) => taskEvent(t, ctx.identifierSystem))
+      .filter((e): e is TaskEventRow => e !== undefined);
     report.events += await ctx.store.transaction(async (tx) => {
-      if (tasks.length) await tx.upsertResources(ctx.sourceId, ctx.runId, tasks.map((t) => ({ resource: t as never, patientId: patientIdFromReference(t.for?.reference) ?? null })));
+      if (tasks.length)
+        await tx.upsertResources(
+          ctx.sourceId,
+          ctx.runId,
+          tasks.map((t) => ({ resource: t as never, patientId: patientIdFromReference(t.for?.reference) ?? null })),
+        );
       return events.length ? tx.recordTaskEvents(ctx.sourceId, events) : 0;
     });
     for (const t of tasks) {
@@ -74,6 +84,7 @@ export async function readBackOwnTasks(ctx: ReadBackContext): Promise<ReadBackRe
     report.pages++;
     report.tasks += tasks.length;
   }
-  if (maxLastUpdated !== undefined) await ctx.store.advanceWatermark(ctx.sourceId, READBACK_KEY, new Date(maxLastUpdated));
+  if (maxLastUpdated !== undefined)
+    await ctx.store.advanceWatermark(ctx.sourceId, READBACK_KEY, new Date(maxLastUpdated));
   return report;
 }

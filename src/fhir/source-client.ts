@@ -24,7 +24,11 @@ export function newTransportStats(): TransportStats {
 }
 
 /** A client for the source's read side; `stats` is updated on every response and retry. */
-export function createSourceClient(source: SourceConfig, stats: TransportStats, options: SourceClientOptions = {}): FhirClient {
+export function createSourceClient(
+  source: SourceConfig,
+  stats: TransportStats,
+  options: SourceClientOptions = {},
+): FhirClient {
   return new FhirClient({
     baseUrl: source.baseUrl,
     auth: source.auth,
@@ -54,7 +58,15 @@ export function createSourceClient(source: SourceConfig, stats: TransportStats, 
 }
 
 /** The client writes go to: the write target when configured, with its own auth (or the source's). */
-export function createWriteClient(source: SourceConfig, stats: TransportStats, options: SourceClientOptions = {}): FhirClient {
+export function createWriteClient(
+  source: SourceConfig,
+  stats: TransportStats,
+  options: SourceClientOptions = {},
+): FhirClient {
   if (!source.writeTarget) return createSourceClient(source, stats, options);
-  return createSourceClient({ ...source, baseUrl: source.writeTarget.baseUrl, auth: source.writeTarget.auth ?? source.auth }, stats, options);
+  return createSourceClient(
+    { ...source, baseUrl: source.writeTarget.baseUrl, auth: source.writeTarget.auth ?? source.auth },
+    stats,
+    options,
+  );
 }

@@ -90,7 +90,9 @@ export function parseRetryAfter(value: string | null, now: number): number | und
 }
 
 function isOutcome(body: unknown): body is OperationOutcome {
-  return typeof body === 'object' && body !== null && (body as { resourceType?: string }).resourceType === 'OperationOutcome';
+  return (
+    typeof body === 'object' && body !== null && (body as { resourceType?: string }).resourceType === 'OperationOutcome'
+  );
 }
 
 class RetryableFailure extends Error {
@@ -113,7 +115,13 @@ function networkFailure(err: unknown, aborted: boolean, timeoutMs: number): Retr
   if (aborted) return new RetryableFailure(`no response within ${timeoutMs} ms`, undefined, undefined);
   // fetch wraps the socket's error as `cause`; some layers (interceptors, proxies) throw it as it is.
   const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code;
-  return new RetryableFailure(`network error (${code ?? (err as Error).name})`, undefined, undefined, undefined, code !== undefined && STALE_CONNECTION_CODES.has(code));
+  return new RetryableFailure(
+    `network error (${code ?? (err as Error).name})`,
+    undefined,
+    undefined,
+    undefined,
+    code !== undefined && STALE_CONNECTION_CODES.has(code),
+  );
 }
 
 export class HttpTransport {
@@ -174,7 +182,14 @@ export class HttpTransport {
           });
         }
         const delayMs = Math.max(MIN_RETRY_DELAY_MS, err.retryAfterMs ?? this.backoffMs(attempt + 1));
-        this.options.onEvent?.({ type: 'retry', method: request.method, url: safeUrl, attempt: attempt + 1, delayMs, reason: err.reason });
+        this.options.onEvent?.({
+          type: 'retry',
+          method: request.method,
+          url: safeUrl,
+          attempt: attempt + 1,
+          delayMs,
+          reason: err.reason,
+        });
         await this.clock.sleep(delayMs);
       }
     }
@@ -195,12 +210,28 @@ export class HttpTransport {
       } catch (err) {
         if (!(err instanceof RetryableFailure) || attempt >= this.options.maxRetries) {
           if (err instanceof RetryableFailure) {
-            throw new HttpError({ method: request.method, url: safeUrl, status: err.status, code: err.status === 429 ? 'throttled' : 'transient', text: `${request.method} ${safeUrl} failed after ${attempt + 1} attempt(s): ${err.reason}` });
+            throw new HttpError({
+              method: request.method,
+              url: safeUrl,
+              status: err.status,
+              code: err.status === 429 ? 'throttled' : 'transient',
+              text: `${request.method} ${safeUrl} failed after ${attempt + 1} attempt(s): ${err.reason}`,
+            });
           }
           throw err;
         }
-        const delayMs = Math.max(MIN_RETRY_DELAY_MS, Math.min(err.retryAfterMs ?? this.backoffMs(attempt + 1), MAX_RETRY_AFTER_MS));
-        this.options.onEvent?.({ type: 'retry', method: request.method, url: safeUrl, attempt: attempt + 1, delayMs, reason: err.reason });
+        const delayMs = Math.max(
+          MIN_RETRY_DELAY_MS,
+          Math.min(err.retryAfterMs ?? this.backoffMs(attempt + 1), MAX_RETRY_AFTER_MS),
+        );
+        this.options.onEvent?.({
+          type: 'retry',
+          method: request.method,
+          url: safeUrl,
+          attempt: attempt + 1,
+          delayMs,
+          reason: err.reason,
+        });
         await this.clock.sleep(delayMs);
       }
     }
@@ -219,7 +250,13 @@ export class HttpTransport {
       if (err instanceof HttpError) throw err;
       throw networkFailure(err, controller.signal.aborted, timeoutMs);
     }
-    this.options.onEvent?.({ type: 'response', method: request.method, url: safeUrl, status: res.status, durationMs: this.clock.now() - started });
+    this.options.onEvent?.({
+      type: 'response',
+      method: request.method,
+      url: safeUrl,
+      status: res.status,
+      durationMs: this.clock.now() - started,
+    });
     if (!res.ok || !res.body) {
       let text = '';
       try {
@@ -237,8 +274,21 @@ export class HttpTransport {
       } catch {
         body = undefined;
       }
-      if (RETRYABLE_STATUSES.has(res.status)) throw new RetryableFailure(`HTTP ${res.status}`, res.status, parseRetryAfter(res.headers.get('retry-after'), this.clock.now()), isOutcome(body) ? body : undefined);
-      return { status: res.status, headers: res.headers, url: request.url, body, chunks: undefined, cancel: () => undefined };
+      if (RETRYABLE_STATUSES.has(res.status))
+        throw new RetryableFailure(
+          `HTTP ${res.status}`,
+          res.status,
+          parseRetryAfter(res.headers.get('retry-after'), this.clock.now()),
+          isOutcome(body) ? body : undefined,
+        );
+      return {
+        status: res.status,
+        headers: res.headers,
+        url: request.url,
+        body,
+        chunks: undefined,
+        cancel: () => undefined,
+      };
     }
     const stream = res.body;
     async function* chunks(): AsyncGenerator<Uint8Array> {
@@ -249,12 +299,24 @@ export class HttpTransport {
           timer = setTimeout(() => controller.abort(), timeoutMs);
         }
       } catch (err) {
-        throw new HttpError({ method: request.method, url: safeUrl, code: 'transient', text: `${request.method} ${safeUrl}: the download broke off (${controller.signal.aborted ? `no data for ${timeoutMs} ms` : ((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name)})` });
+        throw new HttpError({
+          method: request.method,
+          url: safeUrl,
+          code: 'transient',
+          text: `${request.method} ${safeUrl}: the download broke off (${controller.signal.aborted ? `no data for ${timeoutMs} ms` : ((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name)})`,
+        });
       } finally {
         clearTimeout(timer);
       }
     }
-    return { status: res.status, headers: res.headers, url: request.url, body: undefined, chunks: chunks(), cancel: () => controller.abort() };
+    return {
+      status: res.status,
+      headers: res.headers,
+      url: request.url,
+      body: undefined,
+      chunks: chunks(),
+      cancel: () => controller.abort(),
+    };
   }
 
   /**
@@ -275,7 +337,13 @@ export class HttpTransport {
       await res.body?.cancel().catch(() => undefined);
       const to = new URL(location, url).toString();
       if (hops >= MAX_REDIRECTS) {
-        throw new HttpError({ method: request.method, url: redactUrl(request.url), status: res.status, code: 'too-costly', text: `${request.method} ${redactUrl(request.url)}: more than ${MAX_REDIRECTS} redirects` });
+        throw new HttpError({
+          method: request.method,
+          url: redactUrl(request.url),
+          status: res.status,
+          code: 'too-costly',
+          text: `${request.method} ${redactUrl(request.url)}: more than ${MAX_REDIRECTS} redirects`,
+        });
       }
       this.options.guard?.(to);
       if (new URL(to).origin !== origin) {
@@ -295,7 +363,12 @@ export class HttpTransport {
    * maxResponseBytes or inflates past maxInflationRatio times its compressed length: neither a
    * 200 MB page nor a 1 MB gzip bomb is ever held whole. Not retried: it would come the same again.
    */
-  private async readBody(res: Response, request: HttpRequest, safeUrl: string, controller: AbortController): Promise<string> {
+  private async readBody(
+    res: Response,
+    request: HttpRequest,
+    safeUrl: string,
+    controller: AbortController,
+  ): Promise<string> {
     if (!res.body) return '';
     const max = this.options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     const ratio = this.options.maxInflationRatio ?? DEFAULT_MAX_INFLATION_RATIO;
@@ -304,9 +377,16 @@ export class HttpTransport {
     const compressed = encoding !== null && encoding !== 'identity' && Number.isFinite(declared) && declared > 0;
     const refuse = (why: string): never => {
       controller.abort();
-      throw new HttpError({ method: request.method, url: safeUrl, status: res.status, code: 'too-costly', text: `${request.method} ${safeUrl}: the response was refused: ${why}` });
+      throw new HttpError({
+        method: request.method,
+        url: safeUrl,
+        status: res.status,
+        code: 'too-costly',
+        text: `${request.method} ${safeUrl}: the response was refused: ${why}`,
+      });
     };
-    if (Number.isFinite(declared) && declared > max) refuse(`it declares ${declared} bytes, more than the ${max} allowed (limits.maxResponseMB)`);
+    if (Number.isFinite(declared) && declared > max)
+      refuse(`it declares ${declared} bytes, more than the ${max} allowed (limits.maxResponseMB)`);
     const parts: Uint8Array[] = [];
     let total = 0;
     const reader = res.body.getReader();
@@ -315,7 +395,8 @@ export class HttpTransport {
       if (done) break;
       total += value.byteLength;
       if (total > max) refuse(`it passed ${max} bytes (limits.maxResponseMB)`);
-      if (compressed && total > declared * ratio) refuse(`${declared} ${encoding} bytes inflated past ${ratio} times their size (limits.maxInflationRatio)`);
+      if (compressed && total > declared * ratio)
+        refuse(`${declared} ${encoding} bytes inflated past ${ratio} times their size (limits.maxInflationRatio)`);
       parts.push(value);
     }
     return Buffer.concat(parts, total).toString('utf8');
@@ -336,7 +417,13 @@ export class HttpTransport {
     } finally {
       clearTimeout(timer);
     }
-    this.options.onEvent?.({ type: 'response', method: request.method, url: safeUrl, status: res.status, durationMs: this.clock.now() - started });
+    this.options.onEvent?.({
+      type: 'response',
+      method: request.method,
+      url: safeUrl,
+      status: res.status,
+      durationMs: this.clock.now() - started,
+    });
     let body: unknown = text;
     const wantJson = request.json ?? true;
     if (wantJson && text.length > 0) {
@@ -345,13 +432,22 @@ export class HttpTransport {
       } catch {
         if (res.ok) {
           // A 2xx with a body that is not JSON is most often a truncated transfer: worth another try.
-          throw new RetryableFailure(`the response body is not valid JSON (${text.length} bytes; truncated or not FHIR)`, res.status, undefined);
+          throw new RetryableFailure(
+            `the response body is not valid JSON (${text.length} bytes; truncated or not FHIR)`,
+            res.status,
+            undefined,
+          );
         }
         body = undefined;
       }
     }
     if (RETRYABLE_STATUSES.has(res.status)) {
-      throw new RetryableFailure(`HTTP ${res.status}`, res.status, parseRetryAfter(res.headers.get('retry-after'), this.clock.now()), isOutcome(body) ? body : undefined);
+      throw new RetryableFailure(
+        `HTTP ${res.status}`,
+        res.status,
+        parseRetryAfter(res.headers.get('retry-after'), this.clock.now()),
+        isOutcome(body) ? body : undefined,
+      );
     }
     return { status: res.status, headers: res.headers, body: body as T, url: request.url };
   }

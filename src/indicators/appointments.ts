@@ -35,7 +35,11 @@ function inWindow(a: AppointmentItem, from: number, to: number): boolean {
   return t !== undefined && t >= from && t <= to;
 }
 
-export function appointmentIndicators(model: EngagementModel, now: Date, settings: IndicatorSettings): AppointmentIndicators {
+export function appointmentIndicators(
+  model: EngagementModel,
+  now: Date,
+  settings: IndicatorSettings,
+): AppointmentIndicators {
   const to = now.getTime();
   const from = to - settings.appointmentWindowDays * DAY_MS;
   const windowed = model.appointments.filter((a) => inWindow(a, from, to));

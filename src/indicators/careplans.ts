@@ -25,7 +25,9 @@ function completion(items: ActivityItem[], now: number): PlanCompletion {
   const pastDue = (a: ActivityItem): boolean => (ms(a.due) ?? Infinity) < now;
   const due = live.filter((a) => a.status === 'completed' || pastDue(a));
   const completed = due.filter((a) => a.status === 'completed').length;
-  const overdue = live.filter((a) => a.status === 'overdue' || (a.status !== 'completed' && pastDue(a))).map((a) => a.id);
+  const overdue = live
+    .filter((a) => a.status === 'overdue' || (a.status !== 'completed' && pastDue(a)))
+    .map((a) => a.id);
   return { due: due.length, completed, completionRate: due.length > 0 ? round(completed / due.length) : null, overdue };
 }
 
@@ -33,7 +35,10 @@ export function carePlanIndicators(model: EngagementModel, now: Date): CarePlanI
   const t = now.getTime();
   const perPlan: Record<string, PlanCompletion> = {};
   for (const planId of [...new Set(model.activities.map((a) => a.planId))].sort()) {
-    perPlan[planId] = completion(model.activities.filter((a) => a.planId === planId), t);
+    perPlan[planId] = completion(
+      model.activities.filter((a) => a.planId === planId),
+      t,
+    );
   }
   return { activities: model.activities.length, ...completion(model.activities, t), perPlan };
 }

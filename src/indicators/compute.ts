@@ -79,14 +79,36 @@ export function historyValues(ind: PatientIndicators): { indicator: string; valu
     { indicator: 'appointments.noShowsRecent', value: ind.appointments.noShowsRecent },
     { indicator: 'carePlans.completionRate', value: ind.carePlans.completionRate },
     { indicator: 'carePlans.overdue', value: ind.carePlans.overdue.length },
-    { indicator: 'questionnaires.completion', value: ind.questionnaires.completion.status === 'known' ? ind.questionnaires.completion.rate : 'unknown' },
-    { indicator: 'phq9.latest', value: ind.phq9.latest ? { total: ind.phq9.latest.total, band: ind.phq9.latest.band, date: ind.phq9.latest.date } : null },
+    {
+      indicator: 'questionnaires.completion',
+      value: ind.questionnaires.completion.status === 'known' ? ind.questionnaires.completion.rate : 'unknown',
+    },
+    {
+      indicator: 'phq9.latest',
+      value: ind.phq9.latest
+        ? { total: ind.phq9.latest.total, band: ind.phq9.latest.band, date: ind.phq9.latest.date }
+        : null,
+    },
     { indicator: 'phq9.response', value: ind.phq9.response ?? null },
     { indicator: 'phq9.remission', value: ind.phq9.remission ?? null },
     { indicator: 'phq9.remissionAt12Months', value: ind.phq9.remissionAt12Months.status },
     { indicator: 'phq9.followUpDue', value: ind.phq9.followUp.due },
     { indicator: 'phq9.item9Flag', value: ind.phq9.item9.flagged },
-    { indicator: 'satisfaction.latest', value: ind.satisfaction.latest ? { recommend: ind.satisfaction.latest.recommend, experience: ind.satisfaction.latest.experience ?? null, date: ind.satisfaction.latest.authored } : null },
-    { indicator: 'gad7.latest', value: ind.gad7.latest ? { total: ind.gad7.latest.total, band: ind.gad7.latest.band, date: ind.gad7.latest.date } : null },
+    {
+      indicator: 'satisfaction.latest',
+      value: ind.satisfaction.latest
+        ? {
+            recommend: ind.satisfaction.latest.recommend,
+            experience: ind.satisfaction.latest.experience ?? null,
+            date: ind.satisfaction.latest.authored,
+          }
+        : null,
+    },
+    {
+      indicator: 'gad7.latest',
+      value: ind.gad7.latest
+        ? { total: ind.gad7.latest.total, band: ind.gad7.latest.band, date: ind.gad7.latest.date }
+        : null,
+    },
   ];
 }

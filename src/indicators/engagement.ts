@@ -51,26 +51,42 @@ const LABEL: Record<Component, (v: number, i: EngagementInputs) => string> = {
   recency: (_v, i) => `last contact ${i.daysSinceLastContact} days ago`,
   carePlan: (v) => `care-plan activities ${Math.round(v * 100)}% complete`,
   questionnaires: (_v, i) =>
-    i.questionnaireCompletion !== null ? `answers ${Math.round(i.questionnaireCompletion * 100)}% of questionnaires sent` : `last questionnaire ${i.daysSinceLastResponse} days ago`,
+    i.questionnaireCompletion !== null
+      ? `answers ${Math.round(i.questionnaireCompletion * 100)}% of questionnaires sent`
+      : `last questionnaire ${i.daysSinceLastResponse} days ago`,
 };
 
 export function engagementScore(inputs: EngagementInputs, settings: IndicatorSettings): EngagementScore {
   const components: Partial<Record<Component, number>> = {};
   if (inputs.adherence !== null) components.adherence = inputs.adherence;
-  if (inputs.daysSinceLastContact !== null) components.recency = decay(inputs.daysSinceLastContact, settings.recencyFullDays, settings.recencyZeroDays);
+  if (inputs.daysSinceLastContact !== null)
+    components.recency = decay(inputs.daysSinceLastContact, settings.recencyFullDays, settings.recencyZeroDays);
   if (inputs.carePlanCompletion !== null) components.carePlan = inputs.carePlanCompletion;
   if (inputs.questionnaireCompletion !== null) components.questionnaires = inputs.questionnaireCompletion;
-  else if (inputs.daysSinceLastResponse !== null) components.questionnaires = decay(inputs.daysSinceLastResponse, settings.questionnaireRecentDays, settings.questionnaireStaleDays);
+  else if (inputs.daysSinceLastResponse !== null)
+    components.questionnaires = decay(
+      inputs.daysSinceLastResponse,
+      settings.questionnaireRecentDays,
+      settings.questionnaireStaleDays,
+    );
 
   const all = Object.keys(settings.weights) as Component[];
   const present = all.filter((c) => components[c] !== undefined);
   const missing = all.filter((c) => components[c] === undefined);
   const totalWeight = all.reduce((s, c) => s + settings.weights[c], 0);
   const presentWeight = present.reduce((s, c) => s + settings.weights[c], 0);
-  const score = presentWeight > 0 ? Math.round((100 * present.reduce((s, c) => s + settings.weights[c] * (components[c] as number), 0)) / presentWeight) : null;
+  const score =
+    presentWeight > 0
+      ? Math.round(
+          (100 * present.reduce((s, c) => s + settings.weights[c] * (components[c] as number), 0)) / presentWeight,
+        )
+      : null;
   const tier = tierOf(score, settings.tiers);
   // The main contributors: the weakest components first (what to act on), then the strongest.
-  const ranked = [...present].sort((a, b) => settings.weights[b] * (1 - (components[b] as number)) - settings.weights[a] * (1 - (components[a] as number)));
+  const ranked = [...present].sort(
+    (a, b) =>
+      settings.weights[b] * (1 - (components[b] as number)) - settings.weights[a] * (1 - (components[a] as number)),
+  );
   const parts = ranked.slice(0, 3).map((c) => LABEL[c](components[c] as number, inputs));
   const why =
     score === null

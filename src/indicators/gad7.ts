@@ -33,7 +33,13 @@ export function gad7Indicators(model: EngagementModel, now: Date, settings: Indi
   const from = now.getTime() - settings.phq9BaselineWindowDays * DAY_MS;
   const baseline = scores.find((s) => (ms(s.date) as number) >= from);
   const result: Gad7Indicators = { scores: scores.length };
-  if (latest) result.latest = { responseId: latest.responseId, date: latest.date, total: latest.total, band: gad7Band(latest.total) };
+  if (latest)
+    result.latest = {
+      responseId: latest.responseId,
+      date: latest.date,
+      total: latest.total,
+      band: gad7Band(latest.total),
+    };
   if (baseline) {
     result.baseline = { responseId: baseline.responseId, date: baseline.date, total: baseline.total };
     if (latest && latest !== baseline) {

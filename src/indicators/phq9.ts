@@ -74,9 +74,19 @@ export interface Phq9Indicators {
 }
 
 /** Scored, completed responses of one instrument, oldest first. */
-export function scoredResponses(model: EngagementModel, instrument: string, now: Date): (ScorePoint & { response: ResponseItem })[] {
+export function scoredResponses(
+  model: EngagementModel,
+  instrument: string,
+  now: Date,
+): (ScorePoint & { response: ResponseItem })[] {
   return model.responses
-    .filter((r) => r.instrument === instrument && r.status === 'completed' && r.score?.total !== undefined && (ms(r.authored) ?? Infinity) <= now.getTime())
+    .filter(
+      (r) =>
+        r.instrument === instrument &&
+        r.status === 'completed' &&
+        r.score?.total !== undefined &&
+        (ms(r.authored) ?? Infinity) <= now.getTime(),
+    )
     .map((r) => ({ responseId: r.id, date: r.authored as string, total: r.score?.total as number, response: r }))
     .sort((a, b) => (ms(a.date) as number) - (ms(b.date) as number) || (a.responseId < b.responseId ? -1 : 1));
 }
@@ -98,7 +108,8 @@ export function remissionAt12Months(scores: ScorePoint[], index: ScorePoint | un
     return t >= windowStart.getTime() && t <= windowEnd.getTime() && t <= now.getTime();
   });
   const assessment = inWindow[inWindow.length - 1];
-  if (assessment && assessment.total < PHQ9_REMISSION_BELOW) return { status: 'met', ...base, assessment: point(assessment) };
+  if (assessment && assessment.total < PHQ9_REMISSION_BELOW)
+    return { status: 'met', ...base, assessment: point(assessment) };
   if (now.getTime() <= windowEnd.getTime()) return { status: 'pending', ...base };
   return { status: 'not-met', ...base, ...(assessment ? { assessment: point(assessment) } : {}) };
 }
@@ -135,7 +146,12 @@ export function phq9Indicators(model: EngagementModel, now: Date, settings: Indi
     .sort((a, b) => (ms(b.authored) ?? 0) - (ms(a.authored) ?? 0))[0];
   const item9 = latestAny?.score?.items.item9;
   if (latestAny && item9 !== undefined && item9 > 0) {
-    result.item9 = { flagged: true, value: item9, responseId: latestAny.id, ...(latestAny.authored ? { date: latestAny.authored } : {}) };
+    result.item9 = {
+      flagged: true,
+      value: item9,
+      responseId: latestAny.id,
+      ...(latestAny.authored ? { date: latestAny.authored } : {}),
+    };
   }
   return result;
 }

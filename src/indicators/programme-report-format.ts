@@ -9,23 +9,41 @@ export const REPORT_FORMATS = ['md', 'json', 'csv'];
 const pct = (r: number | null): string => (r === null ? 'n/a' : `${Math.round(r * 1000) / 10} %`);
 
 /** Rows of (figure, breakdown, value, numerator, denominator): the one table the md and csv forms share. */
-export function reportRows(r: ProgrammeReport): { figure: string; part: string; value: string; numerator?: number; denominator?: number }[] {
+export function reportRows(
+  r: ProgrammeReport,
+): { figure: string; part: string; value: string; numerator?: number; denominator?: number }[] {
   const rows: ReturnType<typeof reportRows> = [];
-  const rate = (figure: string, part: string, x: Rate): void => void rows.push({ figure, part, value: pct(x.rate), numerator: x.numerator, denominator: x.denominator });
+  const rate = (figure: string, part: string, x: Rate): void =>
+    void rows.push({ figure, part, value: pct(x.rate), numerator: x.numerator, denominator: x.denominator });
   rate('reminder effect', 'attendance with a reminder', r.reminderEffect.value.withReminder);
   rate('reminder effect', 'attendance without a reminder', r.reminderEffect.value.withoutReminder);
   rows.push({ figure: 'reminder effect', part: 'difference', value: pct(r.reminderEffect.value.difference) });
   rate('outreach outcome', 'kept an appointment within 30 days', r.outreachOutcome.value);
-  for (const [kind, t] of Object.entries(r.careTeam.value.turnaroundDays)) rows.push({ figure: 'care-team turnaround', part: `${kind} (median / p90 days, n=${t.completed})`, value: `${t.median ?? 'n/a'} / ${t.p90 ?? 'n/a'}` });
+  for (const [kind, t] of Object.entries(r.careTeam.value.turnaroundDays))
+    rows.push({
+      figure: 'care-team turnaround',
+      part: `${kind} (median / p90 days, n=${t.completed})`,
+      value: `${t.median ?? 'n/a'} / ${t.p90 ?? 'n/a'}`,
+    });
   rate('care-team efficiency', 'closed by a person (vs cancelled by fhir-engage)', r.careTeam.value.closedByPerson);
-  for (const [owner, n] of Object.entries(r.careTeam.value.openByOwner)) rows.push({ figure: 'care-team workload', part: `open Tasks, ${owner}`, value: String(n) });
-  for (const [t, n] of Object.entries(r.tierMovement.value.transitions)) rows.push({ figure: 'tier movement', part: t, value: String(n) });
-  rows.push({ figure: 'tier movement', part: 'improved / worsened / unchanged', value: `${r.tierMovement.value.improved} / ${r.tierMovement.value.worsened} / ${r.tierMovement.value.unchanged}` });
+  for (const [owner, n] of Object.entries(r.careTeam.value.openByOwner))
+    rows.push({ figure: 'care-team workload', part: `open Tasks, ${owner}`, value: String(n) });
+  for (const [t, n] of Object.entries(r.tierMovement.value.transitions))
+    rows.push({ figure: 'tier movement', part: t, value: String(n) });
+  rows.push({
+    figure: 'tier movement',
+    part: 'improved / worsened / unchanged',
+    value: `${r.tierMovement.value.improved} / ${r.tierMovement.value.worsened} / ${r.tierMovement.value.unchanged}`,
+  });
   rate('clinical outcome', 'PHQ-9 response among elevated baselines', r.clinicalOutcome.value.response);
   rate('clinical outcome', 'PHQ-9 remission among elevated baselines', r.clinicalOutcome.value.remission);
   for (const [instrument, x] of Object.entries(r.surveyResponse.value)) rate('survey response rate', instrument, x);
   const s = r.satisfaction.value;
-  rows.push({ figure: 'satisfaction', part: `mean likelihood to recommend (n=${s.responses})`, value: String(s.meanRecommend ?? 'n/a') });
+  rows.push({
+    figure: 'satisfaction',
+    part: `mean likelihood to recommend (n=${s.responses})`,
+    value: String(s.meanRecommend ?? 'n/a'),
+  });
   rows.push({ figure: 'satisfaction', part: 'NPS', value: String(s.nps ?? 'n/a') });
   rows.push({ figure: 'satisfaction', part: 'mean experience (1-5)', value: String(s.meanExperience ?? 'n/a') });
   rate('satisfaction', 'response rate', s.responseRate);
@@ -33,16 +51,29 @@ export function reportRows(r: ProgrammeReport): { figure: string; part: string; 
 }
 
 export const CSV_HEADER = ['scope', 'from', 'to', 'figure', 'part', 'value', 'numerator', 'denominator'].join(',');
-const csvCell = (v: unknown): string => (v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+const csvCell = (v: unknown): string =>
+  v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v);
 
 export function formatReport(r: ProgrammeReport, format: string, scope: string): string {
   if (format === 'json') return `${JSON.stringify({ scope, ...r }, null, 2)}\n`;
   const rows = reportRows(r);
-  if (format === 'csv') return `${rows.map((x) => [scope, r.period.from.slice(0, 10), r.period.to.slice(0, 10), x.figure, x.part, x.value, x.numerator, x.denominator].map(csvCell).join(',')).join('\n')}\n`;
-  const lines = [`# Programme report: ${scope}`, '', `Period: ${r.period.from.slice(0, 10)} to ${r.period.to.slice(0, 10)} (end exclusive); ${r.patients} patients.`, '', '| figure | part | value | counts |', '|---|---|---|---|'];
-  for (const x of rows) lines.push(`| ${x.figure} | ${x.part} | ${x.value} | ${x.denominator !== undefined ? `${x.numerator} / ${x.denominator}` : ''} |`);
+  if (format === 'csv')
+    return `${rows.map((x) => [scope, r.period.from.slice(0, 10), r.period.to.slice(0, 10), x.figure, x.part, x.value, x.numerator, x.denominator].map(csvCell).join(',')).join('\n')}\n`;
+  const lines = [
+    `# Programme report: ${scope}`,
+    '',
+    `Period: ${r.period.from.slice(0, 10)} to ${r.period.to.slice(0, 10)} (end exclusive); ${r.patients} patients.`,
+    '',
+    '| figure | part | value | counts |',
+    '|---|---|---|---|',
+  ];
+  for (const x of rows)
+    lines.push(
+      `| ${x.figure} | ${x.part} | ${x.value} | ${x.denominator !== undefined ? `${x.numerator} / ${x.denominator}` : ''} |`,
+    );
   lines.push('', '## Definitions', '');
-  for (const [name, f] of Object.entries(r)) if (f && typeof f === 'object' && 'definition' in f) lines.push(`- **${name}**: ${(f as { definition: string }).definition}`);
+  for (const [name, f] of Object.entries(r))
+    if (f && typeof f === 'object' && 'definition' in f)
+      lines.push(`- **${name}**: ${(f as { definition: string }).definition}`);
   return `${lines.join('\n')}\n`;
 }
-

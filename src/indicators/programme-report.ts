@@ -56,10 +56,20 @@ export interface ProgrammeReport {
   tierMovement: Figure<{ transitions: Record<string, number>; improved: number; worsened: number; unchanged: number }>;
   clinicalOutcome: Figure<{ withElevatedBaseline: number; response: Rate; remission: Rate }>;
   surveyResponse: Figure<Record<string, Rate>>;
-  satisfaction: Figure<{ responses: number; meanRecommend: number | null; nps: number | null; meanExperience: number | null; responseRate: Rate }>;
+  satisfaction: Figure<{
+    responses: number;
+    meanRecommend: number | null;
+    nps: number | null;
+    meanExperience: number | null;
+    responseRate: Rate;
+  }>;
 }
 
-const rate = (numerator: number, denominator: number): Rate => ({ numerator, denominator, rate: denominator ? round(numerator / denominator) : null });
+const rate = (numerator: number, denominator: number): Rate => ({
+  numerator,
+  denominator,
+  rate: denominator ? round(numerator / denominator) : null,
+});
 const inPeriod = (t: number, from: Date, to: Date): boolean => t >= from.getTime() && t < to.getTime();
 const key = (sourceId: string, patientId: string): string => `${sourceId}|${patientId}`;
 
@@ -71,7 +81,13 @@ export function percentile90(values: number[]): number | null {
 }
 
 /** Care-team work: Tasks a person is meant to act on (not reminders or surveys, which patients and messaging platforms act on). */
-const CARE_TEAM_RULES = new Set(['outreach-no-shows', 'phq9-follow-up', 'overdue-activity', 'phq9-item9-safety', 'reminder-no-channel']);
+const CARE_TEAM_RULES = new Set([
+  'outreach-no-shows',
+  'phq9-follow-up',
+  'overdue-activity',
+  'phq9-item9-safety',
+  'reminder-no-channel',
+]);
 const TIER_ORDER: Record<Tier, number> = { disengaged: 0, 'at-risk': 1, engaged: 2, unknown: -1 };
 
 /** The events of each Task, oldest first, keyed by source and identifier. */
@@ -112,9 +128,14 @@ function careTeam(input: ProgrammeContext, tasks: Map<string, TaskEvent[]>): Pro
     }
   }
   return {
-    definition: 'Care-team Tasks (outreach, PHQ-9 follow-up and safety, overdue activity, no way to remind): turnaround in days from the Task being put in the EMR (requested) to completed by a person (median, 90th percentile, per kind); share of Tasks ended in the period that a person completed rather than fhir-engage cancelled; open Tasks per owner at the end of the period.',
+    definition:
+      'Care-team Tasks (outreach, PHQ-9 follow-up and safety, overdue activity, no way to remind): turnaround in days from the Task being put in the EMR (requested) to completed by a person (median, 90th percentile, per kind); share of Tasks ended in the period that a person completed rather than fhir-engage cancelled; open Tasks per owner at the end of the period.',
     value: {
-      turnaroundDays: Object.fromEntries(Object.entries(turnaround).sort().map(([k, v]) => [k, { completed: v.length, median: median(v), p90: percentile90(v) }])),
+      turnaroundDays: Object.fromEntries(
+        Object.entries(turnaround)
+          .sort()
+          .map(([k, v]) => [k, { completed: v.length, median: median(v), p90: percentile90(v) }]),
+      ),
       closedByPerson: rate(byPerson, byPerson + cancelled),
       cancelledByFhirEngage: cancelled,
       openByOwner: Object.fromEntries(Object.entries(openByOwner).sort()),
@@ -136,7 +157,11 @@ function tierMovement(input: ProgrammeContext): ProgrammeReport['tierMovement'] 
     else if (TIER_ORDER[after] < TIER_ORDER[before]) worsened++;
     else unchanged++;
   }
-  return { definition: 'Engagement tier of each patient at the start of the period vs at its end (patients with a known tier at both).', value: { transitions: Object.fromEntries(Object.entries(transitions).sort()), improved, worsened, unchanged } };
+  return {
+    definition:
+      'Engagement tier of each patient at the start of the period vs at its end (patients with a known tier at both).',
+    value: { transitions: Object.fromEntries(Object.entries(transitions).sort()), improved, worsened, unchanged },
+  };
 }
 
 /** The instrument a survey Task asked for, from its identifier (`<patient>/survey/<instrument>/<day>`, `<patient>/post-visit-survey/<visit>`). */
@@ -146,7 +171,11 @@ function surveyInstrument(identifier: string, rule: string | null, postVisitInst
   return undefined;
 }
 
-function surveyResponse(input: ProgrammeContext, tasks: Map<string, TaskEvent[]>, postVisitInstrument: string): ProgrammeReport['surveyResponse'] {
+function surveyResponse(
+  input: ProgrammeContext,
+  tasks: Map<string, TaskEvent[]>,
+  postVisitInstrument: string,
+): ProgrammeReport['surveyResponse'] {
   const counts: Record<string, { answered: number; ended: number }> = {};
   for (const list of tasks.values()) {
     const first = list[0];
@@ -158,8 +187,13 @@ function surveyResponse(input: ProgrammeContext, tasks: Map<string, TaskEvent[]>
     if (ended.status === 'completed') c.answered++;
   }
   return {
-    definition: 'Per instrument: survey Tasks answered ÷ survey Tasks whose window ended in the period (answered, or closed unanswered).',
-    value: Object.fromEntries(Object.entries(counts).sort().map(([k, c]) => [k, rate(c.answered, c.ended)])),
+    definition:
+      'Per instrument: survey Tasks answered ÷ survey Tasks whose window ended in the period (answered, or closed unanswered).',
+    value: Object.fromEntries(
+      Object.entries(counts)
+        .sort()
+        .map(([k, c]) => [k, rate(c.answered, c.ended)]),
+    ),
   };
 }
 
@@ -171,12 +205,19 @@ export type ProgrammePatient = ProgrammeInput['patients'][number];
  * The report built one patient at a time, so that a population is read a page at a time (its
  * models never all in memory): per patient, only counts and the satisfaction scores are kept.
  */
-export function programmeReportAccumulator(ctx: ProgrammeContext, postVisitInstrument = 'satisfaction'): { add(p: ProgrammePatient): void; result(): ProgrammeReport } {
+export function programmeReportAccumulator(
+  ctx: ProgrammeContext,
+  postVisitInstrument = 'satisfaction',
+): { add(p: ProgrammePatient): void; result(): ProgrammeReport } {
   const tasks = byTask(ctx.taskEvents);
   const { from, to } = ctx;
   let patients = 0;
   // Reminder effect: attendance of appointments due in the period, with a reminder written vs none.
-  const reminded = new Set(ctx.written.filter((w) => w.rule === 'appointment-reminder').map((w) => key(w.sourceId, w.identifierValue.split('/')[2] ?? '')));
+  const reminded = new Set(
+    ctx.written
+      .filter((w) => w.rule === 'appointment-reminder')
+      .map((w) => key(w.sourceId, w.identifierValue.split('/')[2] ?? '')),
+  );
   const attendance = { with: { kept: 0, due: 0 }, without: { kept: 0, due: 0 } };
   // Outreach outcome: Tasks completed in the period, per patient; whether an appointment was kept after is seen with the patient.
   const outreachDays = ctx.outreachDays ?? 30;
@@ -198,13 +239,23 @@ export function programmeReportAccumulator(ctx: ProgrammeContext, postVisitInstr
     add(p) {
       patients++;
       for (const a of p.model.appointments) {
-        if ((a.status !== 'kept' && a.status !== 'no-show') || !a.start || !inPeriod(Date.parse(a.start), from, to)) continue;
+        if ((a.status !== 'kept' && a.status !== 'no-show') || !a.start || !inPeriod(Date.parse(a.start), from, to))
+          continue;
         const group = reminded.has(key(p.sourceId, a.id)) ? attendance.with : attendance.without;
         group.due++;
         if (a.status === 'kept') group.kept++;
       }
       for (const t of outreachDone.get(key(p.sourceId, p.model.patientId)) ?? []) {
-        if (p.model.appointments.some((a) => a.status === 'kept' && a.start && Date.parse(a.start) > t && Date.parse(a.start) <= t + outreachDays * DAY_MS)) followed++;
+        if (
+          p.model.appointments.some(
+            (a) =>
+              a.status === 'kept' &&
+              a.start &&
+              Date.parse(a.start) > t &&
+              Date.parse(a.start) <= t + outreachDays * DAY_MS,
+          )
+        )
+          followed++;
       }
       const q = p.indicators.phq9;
       if (q.baseline && q.response !== undefined) {
@@ -224,15 +275,25 @@ export function programmeReportAccumulator(ctx: ProgrammeContext, postVisitInstr
       let assigned = 0;
       for (const list of tasks.values()) {
         const first = list[0];
-        if (first?.rule === 'post-visit-survey' && inPeriod((first.authoredOn ?? first.changedAt).getTime(), from, to)) assigned++;
+        if (first?.rule === 'post-visit-survey' && inPeriod((first.authoredOn ?? first.changedAt).getTime(), from, to))
+          assigned++;
       }
-      const mean = (v: number[]): number | null => (v.length ? round(v.reduce((sum, x) => sum + x, 0) / v.length) : null);
+      const mean = (v: number[]): number | null =>
+        v.length ? round(v.reduce((sum, x) => sum + x, 0) / v.length) : null;
       return {
         period: { from: from.toISOString(), to: to.toISOString() },
         patients,
         reminderEffect: {
-          definition: 'Attendance (kept ÷ kept + no-show) of appointments due in the period, with at least one fhir-engage reminder written vs none.',
-          value: { withReminder, withoutReminder, difference: withReminder.rate !== null && withoutReminder.rate !== null ? round(withReminder.rate - withoutReminder.rate) : null },
+          definition:
+            'Attendance (kept ÷ kept + no-show) of appointments due in the period, with at least one fhir-engage reminder written vs none.',
+          value: {
+            withReminder,
+            withoutReminder,
+            difference:
+              withReminder.rate !== null && withoutReminder.rate !== null
+                ? round(withReminder.rate - withoutReminder.rate)
+                : null,
+          },
         },
         outreachOutcome: {
           definition: `Outreach Tasks completed by a person in the period after which the patient kept an appointment within ${outreachDays} days (÷ outreach Tasks completed).`,
@@ -241,13 +302,25 @@ export function programmeReportAccumulator(ctx: ProgrammeContext, postVisitInstr
         careTeam: careTeam(ctx, tasks),
         tierMovement: tierMovement(ctx),
         clinicalOutcome: {
-          definition: 'Among patients with an elevated PHQ-9 baseline (> 9) and a later score: response (≥ 50 % drop from baseline) and remission (latest < 5) — docs/indicators.md.',
-          value: { withElevatedBaseline: phq9.elevated, response: rate(phq9.response, phq9.elevated), remission: rate(phq9.remission, phq9.elevated) },
+          definition:
+            'Among patients with an elevated PHQ-9 baseline (> 9) and a later score: response (≥ 50 % drop from baseline) and remission (latest < 5) — docs/indicators.md.',
+          value: {
+            withElevatedBaseline: phq9.elevated,
+            response: rate(phq9.response, phq9.elevated),
+            remission: rate(phq9.remission, phq9.elevated),
+          },
         },
         surveyResponse: surveyResponse(ctx, tasks, postVisitInstrument),
         satisfaction: {
-          definition: 'Post-visit satisfaction (example instrument): mean likelihood to recommend (0-10), NPS (% promoters 9-10 − % detractors 0-6), mean experience (1-5), and response rate (satisfaction responses ÷ post-visit surveys assigned in the period).',
-          value: { responses: scores.length, meanRecommend: mean(scores), nps: netPromoterScore(scores), meanExperience: mean(experience), responseRate: rate(scores.length, assigned) },
+          definition:
+            'Post-visit satisfaction (example instrument): mean likelihood to recommend (0-10), NPS (% promoters 9-10 − % detractors 0-6), mean experience (1-5), and response rate (satisfaction responses ÷ post-visit surveys assigned in the period).',
+          value: {
+            responses: scores.length,
+            meanRecommend: mean(scores),
+            nps: netPromoterScore(scores),
+            meanExperience: mean(experience),
+            responseRate: rate(scores.length, assigned),
+          },
         },
       };
     },

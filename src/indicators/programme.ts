@@ -41,7 +41,18 @@ export function programmeSummaryAccumulator(): { add(p: PatientIndicators): void
   const scores: number[] = [];
   const adherence: number[] = [];
   const noShow: number[] = [];
-  const n = { patients: 0, withBaseline: 0, response: 0, remission: 0, met: 0, notMet: 0, pending: 0, item9: 0, followUps: 0, overdue: 0 };
+  const n = {
+    patients: 0,
+    withBaseline: 0,
+    response: 0,
+    remission: 0,
+    met: 0,
+    notMet: 0,
+    pending: 0,
+    item9: 0,
+    followUps: 0,
+    overdue: 0,
+  };
   return {
     add(p) {
       n.patients++;
@@ -72,7 +83,12 @@ export function programmeSummaryAccumulator(): { add(p: PatientIndicators): void
         phq9WithBaseline: n.withBaseline,
         phq9ResponseShare: n.withBaseline ? round(n.response / n.withBaseline) : null,
         phq9RemissionShare: n.withBaseline ? round(n.remission / n.withBaseline) : null,
-        cms159: { met: n.met, notMet: n.notMet, pending: n.pending, rate: n.met + n.notMet ? round(n.met / (n.met + n.notMet)) : null },
+        cms159: {
+          met: n.met,
+          notMet: n.notMet,
+          pending: n.pending,
+          rate: n.met + n.notMet ? round(n.met / (n.met + n.notMet)) : null,
+        },
         item9Flags: n.item9,
         phq9FollowUpsDue: n.followUps,
         overdueActivities: n.overdue,

@@ -8,8 +8,7 @@ import type { EngagementModel } from '../mapping/model';
 import { daysSince, ms, round } from './time';
 
 export type Completion =
-  | { status: 'unknown'; reason: string }
-  | { status: 'known'; requested: number; received: number; rate: number };
+  { status: 'unknown'; reason: string } | { status: 'known'; requested: number; received: number; rate: number };
 
 export interface QuestionnaireIndicators {
   completion: Completion;
@@ -32,7 +31,12 @@ export function questionnaireIndicators(model: EngagementModel, now: Date): Ques
   const any = Object.values(latestBy).sort((a, b) => (ms(b) ?? 0) - (ms(a) ?? 0))[0];
 
   // A request withdrawn by its sender does not count; fhir-engage cancels its own only when the window closed unanswered, so those do (not responded).
-  const requests = model.requests.filter((q) => (ms(q.authoredOn) ?? 0) <= t && (q.own === true || (q.status !== 'cancelled' && q.status !== 'rejected')) && q.status !== 'entered-in-error');
+  const requests = model.requests.filter(
+    (q) =>
+      (ms(q.authoredOn) ?? 0) <= t &&
+      (q.own === true || (q.status !== 'cancelled' && q.status !== 'rejected')) &&
+      q.status !== 'entered-in-error',
+  );
   let completion: Completion;
   if (requests.length === 0) {
     completion = { status: 'unknown', reason: 'the EMR shows no questionnaire requests (Tasks) for this patient' };
@@ -48,7 +52,8 @@ export function questionnaireIndicators(model: EngagementModel, now: Date): Ques
           (ms(r.authored) ?? 0) >= (ms(q.authoredOn) ?? 0) &&
           // A request with a window is answered only inside it: a later response belongs to a later request.
           (q.due === undefined || (ms(r.authored) ?? 0) <= (ms(q.due) ?? 0)) &&
-          ((q.instrument && r.instrument === q.instrument) || (q.questionnaire && r.questionnaire?.split('|')[0] === q.questionnaire.split('|')[0])),
+          ((q.instrument && r.instrument === q.instrument) ||
+            (q.questionnaire && r.questionnaire?.split('|')[0] === q.questionnaire.split('|')[0])),
       );
       if (answer) {
         used.add(answer.id);
@@ -61,7 +66,10 @@ export function questionnaireIndicators(model: EngagementModel, now: Date): Ques
       }
       counted++;
     }
-    completion = counted === 0 ? { status: 'unknown', reason: 'every request shown by the EMR is still open' } : { status: 'known', requested: counted, received, rate: round(received / counted) };
+    completion =
+      counted === 0
+        ? { status: 'unknown', reason: 'every request shown by the EMR is still open' }
+        : { status: 'known', requested: counted, received, rate: round(received / counted) };
   }
   const result: QuestionnaireIndicators = { completion, daysSinceLastResponse };
   const d = daysSince(any, now);

@@ -40,10 +40,25 @@ export function satisfactionResponses(model: EngagementModel, now: Date): Satisf
   const out: SatisfactionResponse[] = [];
   for (const r of model.responses) {
     const recommend = r.score?.items.recommend;
-    if (r.instrument !== 'satisfaction' || r.status !== 'completed' || recommend === undefined || !r.authored || (ms(r.authored) ?? Infinity) > now.getTime()) continue;
+    if (
+      r.instrument !== 'satisfaction' ||
+      r.status !== 'completed' ||
+      recommend === undefined ||
+      !r.authored ||
+      (ms(r.authored) ?? Infinity) > now.getTime()
+    )
+      continue;
     if (recommend < 0 || recommend > 10) continue;
-    const experience = EXPERIENCE_ITEMS.map((k) => r.score?.items[k]).filter((v): v is number => v !== undefined && v >= 1 && v <= 5);
-    out.push({ responseId: r.id, authored: r.authored, recommend, category: npsCategory(recommend), ...(experience.length ? { experience: round(experience.reduce((s, v) => s + v, 0) / experience.length) } : {}) });
+    const experience = EXPERIENCE_ITEMS.map((k) => r.score?.items[k]).filter(
+      (v): v is number => v !== undefined && v >= 1 && v <= 5,
+    );
+    out.push({
+      responseId: r.id,
+      authored: r.authored,
+      recommend,
+      category: npsCategory(recommend),
+      ...(experience.length ? { experience: round(experience.reduce((s, v) => s + v, 0) / experience.length) } : {}),
+    });
   }
   return out.sort((a, b) => (ms(a.authored) ?? 0) - (ms(b.authored) ?? 0));
 }
@@ -52,7 +67,11 @@ export function satisfactionIndicators(model: EngagementModel, now: Date): Satis
   const all = satisfactionResponses(model, now);
   const latest = all[all.length - 1];
   const previous = all[all.length - 2];
-  return { responses: all.length, ...(latest ? { latest } : {}), ...(latest && previous ? { trend: latest.recommend - previous.recommend } : {}) };
+  return {
+    responses: all.length,
+    ...(latest ? { latest } : {}),
+    ...(latest && previous ? { trend: latest.recommend - previous.recommend } : {}),
+  };
 }
 
 /**

@@ -20,4 +20,3 @@ export function startupLogLevel(env: Env, interactive: boolean): LogLevel {
   const requested = env.LOG_LEVEL;
   return isLogLevel(requested) ? requested : interactive ? 'warn' : 'info';
 }
-

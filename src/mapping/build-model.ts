@@ -19,7 +19,14 @@ import type {
   ResponseItem,
   ResponseStatus,
 } from './model';
-import { answerPoints, collectAnswers, recogniseInstrument, scoreResponse, type InstrumentDefinition, type QuestionnaireLookup } from './scoring';
+import {
+  answerPoints,
+  collectAnswers,
+  recogniseInstrument,
+  scoreResponse,
+  type InstrumentDefinition,
+  type QuestionnaireLookup,
+} from './scoring';
 
 export interface MappingFailure {
   resource: Resource;
@@ -69,9 +76,22 @@ export function questionnaireLookup(questionnaires: Questionnaire[]): Questionna
  * Maps `resources` (the patient and everything stored for them) into the model.
  * Resources whose mapping fails are returned as failures and left out.
  */
-export function buildModel(sourceId: string, patientId: string, resources: Resource[], ctx: MappingContext): BuildResult {
+export function buildModel(
+  sourceId: string,
+  patientId: string,
+  resources: Resource[],
+  ctx: MappingContext,
+): BuildResult {
   const failures: MappingFailure[] = [];
-  const model: EngagementModel = { sourceId, patientId, patient: {}, appointments: [], activities: [], responses: [], requests: [] };
+  const model: EngagementModel = {
+    sourceId,
+    patientId,
+    patient: {},
+    appointments: [],
+    activities: [],
+    responses: [],
+    requests: [],
+  };
   for (const resource of resources) {
     const mapping = ctx.mappings[resource.resourceType];
     if (!mapping) continue;
@@ -97,7 +117,12 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
         {
           const contacts: ContactKind[] = (r.lists?.contacts ?? [])
             .filter((c) => c.system !== undefined)
-            .map((c) => ({ system: String(c.system), ...(c.use !== undefined ? { use: String(c.use) } : {}), ...(c.rank !== undefined ? { rank: Number(c.rank) } : {}), ...(c.until !== undefined ? { until: String(c.until) } : {}) }));
+            .map((c) => ({
+              system: String(c.system),
+              ...(c.use !== undefined ? { use: String(c.use) } : {}),
+              ...(c.rank !== undefined ? { rank: Number(c.rank) } : {}),
+              ...(c.until !== undefined ? { until: String(c.until) } : {}),
+            }));
           if (contacts.length) model.patient.contacts = contacts;
         }
         break;
@@ -113,7 +138,11 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
       }
       case 'CarePlan':
         (r.lists?.activities ?? []).forEach((a, i) => {
-          const item: ActivityItem = { id: `${r.id}#${i}`, planId: String(r.id), status: pick(ACTIVITY_STATUS_SET, a.status) };
+          const item: ActivityItem = {
+            id: `${r.id}#${i}`,
+            planId: String(r.id),
+            status: pick(ACTIVITY_STATUS_SET, a.status),
+          };
           if (r.status !== undefined) item.planStatus = String(r.status);
           if (a.description !== undefined) item.description = String(a.description);
           if (a.sourceStatus !== undefined) item.sourceStatus = String(a.sourceStatus);
@@ -125,10 +154,17 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
       case 'QuestionnaireResponse': {
         const freeText = new Set<Answer>();
         const answers = collectAnswers((resource as QuestionnaireResponse).item, [], freeText);
-        const def = recogniseInstrument({ questionnaire: str(r.questionnaire) }, answers, ctx.instruments, ctx.questionnaires);
+        const def = recogniseInstrument(
+          { questionnaire: str(r.questionnaire) },
+          answers,
+          ctx.instruments,
+          ctx.questionnaires,
+        );
         // Minimum necessary: what a patient wrote in their own words stays in the EMR (and the pulled resource),
         // not in the model; a free-text answer is kept only where the instrument scores it ("Not at all").
-        const kept = answers.filter((a) => !freeText.has(a) || (def !== undefined && answerPoints(a.value, def) !== undefined));
+        const kept = answers.filter(
+          (a) => !freeText.has(a) || (def !== undefined && answerPoints(a.value, def) !== undefined),
+        );
         const item: ResponseItem = { id: String(r.id), status: pick(RESPONSE_STATUS_SET, r.status), answers: kept };
         if (r.questionnaire !== undefined) item.questionnaire = String(r.questionnaire);
         if (r.authored !== undefined) item.authored = String(r.authored);
@@ -144,7 +180,12 @@ export function buildModel(sourceId: string, patientId: string, resources: Resou
       case 'Task': {
         // Requests of a questionnaire, including fhir-engage's own survey assignments (read back from the EMR).
         if (r.questionnaire === undefined) break;
-        const def = recogniseInstrument({ questionnaire: String(r.questionnaire) }, [], ctx.instruments, ctx.questionnaires);
+        const def = recogniseInstrument(
+          { questionnaire: String(r.questionnaire) },
+          [],
+          ctx.instruments,
+          ctx.questionnaires,
+        );
         const item: RequestItem = { id: String(r.id), questionnaire: String(r.questionnaire) };
         if (r.status !== undefined) item.status = String(r.status);
         if (r.authoredOn !== undefined) item.authoredOn = String(r.authoredOn);

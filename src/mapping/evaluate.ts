@@ -77,12 +77,21 @@ function convert(field: CompiledField, tv: TypedValue | undefined): { value?: Fi
   }
 }
 
-function evaluateField(field: CompiledField, input: TypedValue[]): { value?: FieldValue; failure?: FieldFailure; absent?: string } {
+function evaluateField(
+  field: CompiledField,
+  input: TypedValue[],
+): { value?: FieldValue; failure?: FieldFailure; absent?: string } {
   let results: TypedValue[];
   try {
     results = evalFhirPathTyped(field.atom, input);
   } catch (err) {
-    return { failure: { field: field.name, expression: field.expression, text: (err as Error).message.replace(/^FhirPathError on "[^"]*": /, '') } };
+    return {
+      failure: {
+        field: field.name,
+        expression: field.expression,
+        text: (err as Error).message.replace(/^FhirPathError on "[^"]*": /, ''),
+      },
+    };
   }
   // The first real value wins (`authored | meta.lastUpdated` goes on past an absent authored).
   const present = results.find((r) => absentReason(r) === undefined);
@@ -96,12 +105,26 @@ function evaluateField(field: CompiledField, input: TypedValue[]): { value?: Fie
   }
   if (value === undefined) value = field.default;
   if (value === undefined && field.required) {
-    return { failure: { field: field.name, expression: field.expression, text: absent ? `has no value (data absent: ${absent}), and the field is required` : 'found no value, and the field is required' } };
+    return {
+      failure: {
+        field: field.name,
+        expression: field.expression,
+        text: absent
+          ? `has no value (data absent: ${absent}), and the field is required`
+          : 'found no value, and the field is required',
+      },
+    };
   }
   return { value, ...(absent ? { absent } : {}) };
 }
 
-function evaluateFields(fields: CompiledField[], input: TypedValue[], failures: FieldFailure[], prefix = '', skip?: ReadonlySet<string>): MappedRecord {
+function evaluateFields(
+  fields: CompiledField[],
+  input: TypedValue[],
+  failures: FieldFailure[],
+  prefix = '',
+  skip?: ReadonlySet<string>,
+): MappedRecord {
   const record: MappedRecord = {};
   for (const f of fields) {
     if (skip?.has(f.name)) continue;
@@ -114,7 +137,11 @@ function evaluateFields(fields: CompiledField[], input: TypedValue[], failures: 
 }
 
 /** Maps one resource; `skip` leaves fields out (e.g. `patient`, when the caller has already attached the resource). */
-export function mapResource(mapping: CompiledMapping, resource: Resource, options: { skip?: ReadonlySet<string> } = {}): MapResult {
+export function mapResource(
+  mapping: CompiledMapping,
+  resource: Resource,
+  options: { skip?: ReadonlySet<string> } = {},
+): MapResult {
   // FHIRPath types its results by the definitions: those of a contained resource's type too.
   ensureTypesIndexed(typesIn(resource));
   const input = [toTypedValue(resource)];
@@ -138,7 +165,11 @@ export function mapResource(mapping: CompiledMapping, resource: Resource, option
 }
 
 /** The OperationOutcome of a failed mapping, for the dead-letter table. */
-export function mappingOutcome(resourceType: string, failures: FieldFailure[], mapping: CompiledMapping): OperationOutcome {
+export function mappingOutcome(
+  resourceType: string,
+  failures: FieldFailure[],
+  mapping: CompiledMapping,
+): OperationOutcome {
   return {
     resourceType: 'OperationOutcome',
     issue: failures.map((f) => ({

@@ -55,7 +55,15 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function compileField(y: YamlFile, at: YamlPath, name: string, spec: FieldSpec, raw: unknown, resourceType: string, problems: Problem[]): CompiledField | undefined {
+function compileField(
+  y: YamlFile,
+  at: YamlPath,
+  name: string,
+  spec: FieldSpec,
+  raw: unknown,
+  resourceType: string,
+  problems: Problem[],
+): CompiledField | undefined {
   const where = y.where(at);
   const label = at.join('.');
   if (!isRecord(raw)) {
@@ -63,7 +71,10 @@ function compileField(y: YamlFile, at: YamlPath, name: string, spec: FieldSpec, 
     return undefined;
   }
   for (const key of Object.keys(raw)) {
-    if (!FIELD_KEYS.has(key)) problems.push({ text: `${y.where([...at, key])}: ${label}.${key} is not a known key (expected: ${[...FIELD_KEYS].join(', ')})` });
+    if (!FIELD_KEYS.has(key))
+      problems.push({
+        text: `${y.where([...at, key])}: ${label}.${key} is not a known key (expected: ${[...FIELD_KEYS].join(', ')})`,
+      });
   }
   if (typeof raw.path !== 'string' || raw.path.trim() === '') {
     problems.push({ text: `${where}: ${label}.path is required: a FHIRPath expression` });
@@ -75,7 +86,9 @@ function compileField(y: YamlFile, at: YamlPath, name: string, spec: FieldSpec, 
     // Catches unknown functions, which parse fine and fail only when evaluated.
     evalFhirPathTyped(atom, [toTypedValue({ resourceType })]);
   } catch (err) {
-    problems.push({ text: `${y.where([...at, 'path'])}: ${label}.path is not a valid FHIRPath expression ("${raw.path}"): ${(err as Error).message.replace(/^FhirPathError on "[^"]*": /, '')}` });
+    problems.push({
+      text: `${y.where([...at, 'path'])}: ${label}.path is not a valid FHIRPath expression ("${raw.path}"): ${(err as Error).message.replace(/^FhirPathError on "[^"]*": /, '')}`,
+    });
     return undefined;
   }
   let map: CompiledField['map'];
@@ -87,13 +100,18 @@ function compileField(y: YamlFile, at: YamlPath, name: string, spec: FieldSpec, 
       if (spec.values) {
         // A typo in a target value would silently become `other`: refused with the file and line.
         for (const [code, value] of Object.entries(map ?? {})) {
-          if (!spec.values.includes(String(value))) problems.push({ text: `${y.where([...at, 'map', code])}: ${label}.map.${code}: "${String(value)}" is not a value of ${label} (one of: ${spec.values.join(', ')})` });
+          if (!spec.values.includes(String(value)))
+            problems.push({
+              text: `${y.where([...at, 'map', code])}: ${label}.map.${code}: "${String(value)}" is not a value of ${label} (one of: ${spec.values.join(', ')})`,
+            });
         }
       }
     }
   }
   if (spec.values && raw.default !== undefined && !spec.values.includes(String(raw.default))) {
-    problems.push({ text: `${y.where([...at, 'default'])}: ${label}.default: "${String(raw.default)}" is not a value of ${label} (one of: ${spec.values.join(', ')})` });
+    problems.push({
+      text: `${y.where([...at, 'default'])}: ${label}.default: "${String(raw.default)}" is not a value of ${label} (one of: ${spec.values.join(', ')})`,
+    });
   }
   if (raw.default !== undefined && typeof raw.default === 'object') {
     problems.push({ text: `${y.where([...at, 'default'])}: ${label}.default must be a single value` });
@@ -110,7 +128,14 @@ function compileField(y: YamlFile, at: YamlPath, name: string, spec: FieldSpec, 
   };
 }
 
-function compileFields(y: YamlFile, at: YamlPath, specs: Record<string, FieldSpec>, raw: unknown, resourceType: string, problems: Problem[]): Map<string, CompiledField> {
+function compileFields(
+  y: YamlFile,
+  at: YamlPath,
+  specs: Record<string, FieldSpec>,
+  raw: unknown,
+  resourceType: string,
+  problems: Problem[],
+): Map<string, CompiledField> {
   const out = new Map<string, CompiledField>();
   if (raw === undefined) return out;
   if (!isRecord(raw)) {
@@ -120,7 +145,9 @@ function compileFields(y: YamlFile, at: YamlPath, specs: Record<string, FieldSpe
   for (const [name, value] of Object.entries(raw)) {
     const spec = specs[name];
     if (!spec) {
-      problems.push({ text: `${y.where([...at, name])}: ${[...at, name].join('.')} is not a field of the ${resourceType} model (known: ${Object.keys(specs).join(', ')})` });
+      problems.push({
+        text: `${y.where([...at, name])}: ${[...at, name].join('.')} is not a field of the ${resourceType} model (known: ${Object.keys(specs).join(', ')})`,
+      });
       continue;
     }
     const field = compileField(y, [...at, name], name, spec, value, resourceType, problems);
@@ -142,10 +169,13 @@ function compileFile(y: YamlFile, resourceType: string, problems: Problem[]): Pa
     return result;
   }
   for (const key of Object.keys(data)) {
-    if (!TOP_KEYS.has(key)) problems.push({ text: `${y.where([key])}: ${key} is not a known key (expected: ${[...TOP_KEYS].join(', ')})` });
+    if (!TOP_KEYS.has(key))
+      problems.push({ text: `${y.where([key])}: ${key} is not a known key (expected: ${[...TOP_KEYS].join(', ')})` });
   }
   if (data.resourceType !== resourceType) {
-    problems.push({ text: `${y.where(['resourceType'])}: resourceType must be ${resourceType} (the file name says so)` });
+    problems.push({
+      text: `${y.where(['resourceType'])}: resourceType must be ${resourceType} (the file name says so)`,
+    });
   }
   const spec = MAPPED_TYPES[resourceType]!;
   result.fields = compileFields(y, ['fields'], spec.fields, data.fields, resourceType, problems);
@@ -156,7 +186,9 @@ function compileFile(y: YamlFile, resourceType: string, problems: Problem[]): Pa
       for (const [name, raw] of Object.entries(data.lists)) {
         const listSpec = spec.lists?.[name];
         if (!listSpec) {
-          problems.push({ text: `${y.where(['lists', name])}: lists.${name} is not a list of the ${resourceType} model (known: ${Object.keys(spec.lists ?? {}).join(', ') || 'none'})` });
+          problems.push({
+            text: `${y.where(['lists', name])}: lists.${name} is not a list of the ${resourceType} model (known: ${Object.keys(spec.lists ?? {}).join(', ') || 'none'})`,
+          });
           continue;
         }
         if (!isRecord(raw)) {
@@ -169,12 +201,18 @@ function compileFile(y: YamlFile, resourceType: string, problems: Problem[]): Pa
             atom = parseFhirPath(String(raw.path));
             evalFhirPathTyped(atom, [toTypedValue({ resourceType })]);
           } catch (err) {
-            problems.push({ text: `${y.where(['lists', name, 'path'])}: lists.${name}.path is not a valid FHIRPath expression: ${(err as Error).message}` });
+            problems.push({
+              text: `${y.where(['lists', name, 'path'])}: lists.${name}.path is not a valid FHIRPath expression: ${(err as Error).message}`,
+            });
           }
         }
         // Fields of a list item are evaluated on the item, not the resource: try them on an empty object.
         const fields = compileFields(y, ['lists', name, 'fields'], listSpec.fields, raw.fields, resourceType, problems);
-        result.lists.set(name, { ...(raw.path !== undefined ? { expression: String(raw.path), atom } : {}), where: y.where(['lists', name]), fields });
+        result.lists.set(name, {
+          ...(raw.path !== undefined ? { expression: String(raw.path), atom } : {}),
+          where: y.where(['lists', name]),
+          fields,
+        });
       }
     }
   }
@@ -198,14 +236,20 @@ export function loadMappings(options: { dir?: string; sourceId?: string; overrid
   const problems: Problem[] = [];
   const set: MappingSet = {};
   // A team's overrides may live outside the install (mappingsDir / FHIR_ENGAGE_MAPPINGS), so that upgrades keep them.
-  const overrideDir = options.sourceId ? path.join(options.overridesDir ?? dir, 'sources', options.sourceId) : undefined;
-  const fileOf = (base: string, type: string): string | undefined => ['yaml', 'yml'].map((ext) => path.join(base, `${type}.${ext}`)).find((f) => existsSync(f));
+  const overrideDir = options.sourceId
+    ? path.join(options.overridesDir ?? dir, 'sources', options.sourceId)
+    : undefined;
+  const fileOf = (base: string, type: string): string | undefined =>
+    ['yaml', 'yml'].map((ext) => path.join(base, `${type}.${ext}`)).find((f) => existsSync(f));
   for (const type of new Set([...typesIn(dir), ...(overrideDir ? typesIn(overrideDir) : [])])) {
     if (!MAPPED_TYPES[type]) {
       // Named by the file that declares it: an override names its own file, not the defaults folder.
       for (const base of [dir, overrideDir]) {
         const file = base ? fileOf(base, type) : undefined;
-        if (file) problems.push({ text: `${file}: ${type} is not a mapped resource type (known: ${Object.keys(MAPPED_TYPES).join(', ')})` });
+        if (file)
+          problems.push({
+            text: `${file}: ${type} is not a mapped resource type (known: ${Object.keys(MAPPED_TYPES).join(', ')})`,
+          });
       }
       continue;
     }
@@ -230,7 +274,8 @@ export function loadMappings(options: { dir?: string; sourceId?: string; overrid
     }
     const spec = MAPPED_TYPES[type]!;
     for (const [name, f] of Object.entries(spec.fields)) {
-      if (f.required && !merged.fields.has(name)) problems.push({ text: `${files.join(', ')}: fields.${name} is required for ${type} and no file maps it` });
+      if (f.required && !merged.fields.has(name))
+        problems.push({ text: `${files.join(', ')}: fields.${name} is required for ${type} and no file maps it` });
     }
     const lists: CompiledList[] = [];
     for (const [name, l] of merged.lists) {

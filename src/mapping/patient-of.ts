@@ -22,7 +22,12 @@ export function patientIdFromReference(reference: string | undefined): string | 
 
 /** Where R4 resources name their patient: subject, for, patient, and every Appointment participant. */
 function standardCandidates(resource: Resource): (Reference | undefined)[] {
-  const r = resource as Resource & { subject?: Reference; patient?: Reference; for?: Reference; participant?: { actor?: Reference }[] };
+  const r = resource as Resource & {
+    subject?: Reference;
+    patient?: Reference;
+    for?: Reference;
+    participant?: { actor?: Reference }[];
+  };
   return [r.subject, r.for, r.patient, ...(r.participant ?? []).map((p) => p.actor)].filter((c) => c !== undefined);
 }
 
@@ -34,12 +39,19 @@ export function patientsNamedBy(resource: unknown): string[] {
   const r = resource as Resource | null;
   if (!r || typeof r !== 'object') return [];
   if (r.resourceType === 'Patient') return typeof r.id === 'string' ? [r.id] : [];
-  const ids = standardCandidates(r).map((c) => patientIdFromReference(typeof c?.reference === 'string' ? c.reference : undefined));
+  const ids = standardCandidates(r).map((c) =>
+    patientIdFromReference(typeof c?.reference === 'string' ? c.reference : undefined),
+  );
   return [...new Set(ids.filter((id): id is string => id !== undefined))];
 }
 
 /** Types whose resources belong to one patient (a resource of one of them that names none cannot be used). */
-export const PATIENT_SCOPED_TYPES: ReadonlySet<string> = new Set(['Appointment', 'CarePlan', 'QuestionnaireResponse', 'Task']);
+export const PATIENT_SCOPED_TYPES: ReadonlySet<string> = new Set([
+  'Appointment',
+  'CarePlan',
+  'QuestionnaireResponse',
+  'Task',
+]);
 
 /**
  * The patient of a resource: `{ id }`, `{ reason }` when a patient-scoped
@@ -56,21 +68,24 @@ export function patientOfWithMappings(mappings: MappingSet): PatientOf {
     if (field) patientField.set(type, field);
   }
   return (resource, ctx = {}) => {
-    if (resource.resourceType === 'Patient') return resource.id ? { id: resource.id } : { reason: 'the Patient has no id' };
+    if (resource.resourceType === 'Patient')
+      return resource.id ? { id: resource.id } : { reason: 'the Patient has no id' };
     const field = patientField.get(resource.resourceType);
     const mapped: (Reference | string)[] = [];
     if (field) {
       ensureTypesIndexed(typesIn(resource));
       try {
         for (const tv of evalFhirPathTyped(field.atom, [toTypedValue(resource)])) {
-          if (typeof tv.value === 'string' || (tv.value && typeof tv.value === 'object')) mapped.push(tv.value as Reference | string);
+          if (typeof tv.value === 'string' || (tv.value && typeof tv.value === 'object'))
+            mapped.push(tv.value as Reference | string);
         }
       } catch {
         // A failing expression is reported by the mapping itself; fall back to the standard elements.
       }
     }
     const candidates = [...mapped, ...standardCandidates(resource)];
-    if (candidates.length === 0) return PATIENT_SCOPED_TYPES.has(resource.resourceType) ? { reason: 'the resource names no patient' } : undefined;
+    if (candidates.length === 0)
+      return PATIENT_SCOPED_TYPES.has(resource.resourceType) ? { reason: 'the resource names no patient' } : undefined;
     return resolveFirstPatient(candidates, resource, ctx);
   };
 }
@@ -81,5 +96,13 @@ export function patientOfWithMappings(mappings: MappingSet): PatientOf {
  * did not return). It keeps the resource; a retry attaches it again.
  */
 export function patientDeadLetter(sourceId: string, runId: string, resource: Resource, text: string): DeadLetterInput {
-  return { sourceId, runId, stage: 'map', resourceType: resource.resourceType, resourceId: resource.id, payload: resource, outcome: notFoundOutcome(text) };
+  return {
+    sourceId,
+    runId,
+    stage: 'map',
+    resourceType: resource.resourceType,
+    resourceId: resource.id,
+    payload: resource,
+    outcome: notFoundOutcome(text),
+  };
 }

@@ -41,13 +41,16 @@ function comparableBase(url: string): string {
 
 /** `system|value` keys of identifiers (value required); the value itself is never put in a message. */
 export function identifierKeys(identifiers: Identifier[] | undefined): string[] {
-  return (identifiers ?? []).filter((i) => typeof i.value === 'string' && i.value !== '').map((i) => `${i.system ?? ''}|${i.value}`);
+  return (identifiers ?? [])
+    .filter((i) => typeof i.value === 'string' && i.value !== '')
+    .map((i) => `${i.system ?? ''}|${i.value}`);
 }
 
 function byIdentifiers(identifiers: Identifier[] | undefined, ctx: PatientRefContext, what: string): PatientResolution {
   const keys = identifierKeys(identifiers);
   if (keys.length === 0) return { reason: `${what} carries no identifier value to find the patient by` };
-  if (!ctx.patientByIdentifier) return { reason: `${what} names the patient by identifier only, and no patients are known to resolve it` };
+  if (!ctx.patientByIdentifier)
+    return { reason: `${what} names the patient by identifier only, and no patients are known to resolve it` };
   let ambiguous = false;
   for (const key of keys) {
     const found = ctx.patientByIdentifier(key);
@@ -55,7 +58,11 @@ function byIdentifiers(identifiers: Identifier[] | undefined, ctx: PatientRefCon
     else if (found) return { id: found };
   }
   const systems = [...new Set((identifiers ?? []).map((i) => i.system ?? '(no system)'))].join(', ');
-  return { reason: ambiguous ? `${what}: its identifier (system ${systems}) belongs to more than one patient` : `${what}: no patient of the source has its identifier (system ${systems})` };
+  return {
+    reason: ambiguous
+      ? `${what}: its identifier (system ${systems}) belongs to more than one patient`
+      : `${what}: no patient of the source has its identifier (system ${systems})`,
+  };
 }
 
 function fromUrl(raw: string, ctx: PatientRefContext): PatientResolution | undefined {
@@ -65,14 +72,19 @@ function fromUrl(raw: string, ctx: PatientRefContext): PatientResolution | undef
   if (rel) return { id: rel[1] as string };
   const abs = ABSOLUTE.exec(url);
   if (abs) {
-    if (ctx.baseUrl && comparableBase(abs[1] as string) !== comparableBase(ctx.baseUrl)) return { reason: 'the reference names a patient on another server' };
+    if (ctx.baseUrl && comparableBase(abs[1] as string) !== comparableBase(ctx.baseUrl))
+      return { reason: 'the reference names a patient on another server' };
     return { id: abs[2] as string };
   }
   return undefined;
 }
 
 /** Resolves one reference (a Reference, or a reference string) found in `resource`. */
-export function resolvePatientReference(ref: Reference | string | undefined, resource: Resource, ctx: PatientRefContext = {}): PatientResolution {
+export function resolvePatientReference(
+  ref: Reference | string | undefined,
+  resource: Resource,
+  ctx: PatientRefContext = {},
+): PatientResolution {
   const r: Reference = typeof ref === 'string' ? { reference: ref } : (ref ?? {});
   const url = r.reference;
   if (url) {
@@ -81,7 +93,8 @@ export function resolvePatientReference(ref: Reference | string | undefined, res
     if (url.startsWith('#')) {
       const contained = ((resource as { contained?: Resource[] }).contained ?? []).find((c) => c.id === url.slice(1));
       if (!contained) return { reason: `the reference ${url} names no contained resource` };
-      if (contained.resourceType !== 'Patient') return { reason: `the contained resource ${url} is a ${contained.resourceType}, not a Patient` };
+      if (contained.resourceType !== 'Patient')
+        return { reason: `the contained resource ${url} is a ${contained.resourceType}, not a Patient` };
       return byIdentifiers(contained.identifier, ctx, `the contained Patient ${url}`);
     }
     if (url.startsWith('urn:uuid:') || url.startsWith('urn:oid:')) {
@@ -91,7 +104,10 @@ export function resolvePatientReference(ref: Reference | string | undefined, res
     }
     const other = OTHER_TYPE.exec(url.replace(/^https?:\/\/.+?\/(?=[A-Z][A-Za-z]+\/)/, ''));
     if (other && other[1] !== 'Patient') return { reason: `the reference names a ${other[1]}, not a Patient` };
-    return { reason: 'the reference is not a Patient reference FHIR defines (Patient/<id>, an absolute URL, urn:uuid or #contained)' };
+    return {
+      reason:
+        'the reference is not a Patient reference FHIR defines (Patient/<id>, an absolute URL, urn:uuid or #contained)',
+    };
   }
   if (r.type && r.type !== 'Patient') return { reason: `the logical reference names a ${r.type}, not a Patient` };
   if (r.identifier) return byIdentifiers([r.identifier], ctx, 'the logical reference');
@@ -103,7 +119,11 @@ export function resolvePatientReference(ref: Reference | string | undefined, res
  * Appointment.participant.actor): the first that resolves to a patient wins;
  * otherwise the reason of the first candidate that looked like a patient.
  */
-export function resolveFirstPatient(candidates: (Reference | string | undefined)[], resource: Resource, ctx: PatientRefContext = {}): PatientResolution {
+export function resolveFirstPatient(
+  candidates: (Reference | string | undefined)[],
+  resource: Resource,
+  ctx: PatientRefContext = {},
+): PatientResolution {
   let firstReason: string | undefined;
   let patientReason: string | undefined;
   for (const c of candidates) {
@@ -116,7 +136,9 @@ export function resolveFirstPatient(candidates: (Reference | string | undefined)
 }
 
 /** Patients by `system|value` of their identifiers, for logical references and contained patients. */
-export function patientIdentifierIndex(patients: { id: string; identifier?: Identifier[] }[]): (key: string) => string | 'ambiguous' | undefined {
+export function patientIdentifierIndex(
+  patients: { id: string; identifier?: Identifier[] }[],
+): (key: string) => string | 'ambiguous' | undefined {
   const index = new Map<string, string>();
   for (const p of patients) {
     for (const key of identifierKeys(p.identifier)) {

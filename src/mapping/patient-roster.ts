@@ -41,7 +41,10 @@ export function buildRoster(patients: RosterEntry[]): PatientRoster {
   const known = new Set(patients.map((p) => p.id));
   const direct = new Map<string, string>();
   for (const p of patients) {
-    const target = (p.link ?? []).filter((l) => l.type === 'replaced-by').map((l) => patientIdFromReference(l.other?.reference)).find((id) => id && id !== p.id);
+    const target = (p.link ?? [])
+      .filter((l) => l.type === 'replaced-by')
+      .map((l) => patientIdFromReference(l.other?.reference))
+      .find((id) => id && id !== p.id);
     if (target) direct.set(p.id, target);
   }
   const survivorOf = new Map<string, string>();
@@ -84,13 +87,20 @@ export function planCompute(pending: string[], roster: PatientRoster): ComputePl
     if (survivor) add(survivor);
   }
   return {
-    compute: [...compute].map(([patientId, dataOf]) => ({ patientId, dataOf })).sort((a, b) => (a.patientId < b.patientId ? -1 : 1)),
+    compute: [...compute]
+      .map(([patientId, dataOf]) => ({ patientId, dataOf }))
+      .sort((a, b) => (a.patientId < b.patientId ? -1 : 1)),
     merged: [...merged].sort(),
     unknown: [...unknown].sort(),
   };
 }
 
 /** What one computed patient's model is built from: its own Patient record, and everything else stored for it and the records it replaced. */
-export function resourcesOfUnit(unit: { patientId: string; dataOf: string[] }, byPatient: ReadonlyMap<string, Resource[]>): Resource[] {
-  return unit.dataOf.flatMap((id) => byPatient.get(id) ?? []).filter((r) => r.resourceType !== 'Patient' || r.id === unit.patientId);
+export function resourcesOfUnit(
+  unit: { patientId: string; dataOf: string[] },
+  byPatient: ReadonlyMap<string, Resource[]>,
+): Resource[] {
+  return unit.dataOf
+    .flatMap((id) => byPatient.get(id) ?? [])
+    .filter((r) => r.resourceType !== 'Patient' || r.id === unit.patientId);
 }

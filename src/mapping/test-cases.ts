@@ -66,7 +66,9 @@ export function runCase(dir: string, options: RunOptions): CaseResult {
   const name = path.basename(dir);
   let description: string | undefined;
   try {
-    const meta = existsSync(path.join(dir, 'case.yaml')) ? (readYamlFile(path.join(dir, 'case.yaml')).data as { description?: string; source?: string }) : {};
+    const meta = existsSync(path.join(dir, 'case.yaml'))
+      ? (readYamlFile(path.join(dir, 'case.yaml')).data as { description?: string; source?: string })
+      : {};
     description = meta.description;
     const mappings = loadMappings({ dir: options.mappingsDir, sourceId: meta.source });
     const instruments = loadInstruments({ dir: options.mappingsDir, sourceId: meta.source });
@@ -83,7 +85,13 @@ export function runCase(dir: string, options: RunOptions): CaseResult {
       }
       const result = options.validator.validate(item.resource);
       if (!result.valid) {
-        rejected.push({ resource: label(item.resource), stage: 'validate', expressions: (result.outcome?.issue ?? []).filter((i) => i.severity === 'error').flatMap((i) => i.expression ?? []) });
+        rejected.push({
+          resource: label(item.resource),
+          stage: 'validate',
+          expressions: (result.outcome?.issue ?? [])
+            .filter((i) => i.severity === 'error')
+            .flatMap((i) => i.expression ?? []),
+        });
         continue;
       }
       valid.push(item.resource as Resource);
@@ -91,7 +99,9 @@ export function runCase(dir: string, options: RunOptions): CaseResult {
     const lookup = questionnaireLookup(valid.filter((r): r is Questionnaire => r.resourceType === 'Questionnaire'));
     // The same steps as a sync: attach each resource to its patient, then compute only patients the input contains,
     // merged records counting for their survivor.
-    const patients = valid.filter((r) => r.resourceType === 'Patient' && r.id).map((p) => p as Patient & { id: string });
+    const patients = valid
+      .filter((r) => r.resourceType === 'Patient' && r.id)
+      .map((p) => p as Patient & { id: string });
     const refs = { fullUrls, patientByIdentifier: patientIdentifierIndex(patients) };
     const byPatient = new Map<string, Resource[]>();
     for (const r of valid) {
@@ -100,19 +110,38 @@ export function runCase(dir: string, options: RunOptions): CaseResult {
         byPatient.set(p.id, [...(byPatient.get(p.id) ?? []), r]);
       } else if (p) {
         // A resource that names no patient cannot be attached to anyone: say so, never drop it silently.
-        rejected.push({ resource: label(r), stage: 'map', expressions: [mappings[r.resourceType]?.fields.find((f) => f.name === 'patient')?.expression ?? 'patient'], reason: `no patient: ${p.reason}` });
+        rejected.push({
+          resource: label(r),
+          stage: 'map',
+          expressions: [mappings[r.resourceType]?.fields.find((f) => f.name === 'patient')?.expression ?? 'patient'],
+          reason: `no patient: ${p.reason}`,
+        });
       }
     }
     const plan = planCompute([...byPatient.keys()].sort(), buildRoster(patients));
     for (const id of plan.unknown) {
-      for (const r of byPatient.get(id) ?? []) rejected.push({ resource: label(r), stage: 'map', expressions: [], reason: 'unknown patient: the input has no Patient with this id' });
+      for (const r of byPatient.get(id) ?? [])
+        rejected.push({
+          resource: label(r),
+          stage: 'map',
+          expressions: [],
+          reason: 'unknown patient: the input has no Patient with this id',
+        });
     }
     const models: EngagementModel[] = [];
     for (const unit of plan.compute) {
-      const built = buildModel(meta.source ?? 'test', unit.patientId, resourcesOfUnit(unit, byPatient), { mappings, instruments, questionnaires: lookup });
+      const built = buildModel(meta.source ?? 'test', unit.patientId, resourcesOfUnit(unit, byPatient), {
+        mappings,
+        instruments,
+        questionnaires: lookup,
+      });
       models.push(built.model);
       for (const f of built.failures) {
-        rejected.push({ resource: label(f.resource), stage: 'map', expressions: f.outcome.issue.map((i) => String(i.diagnostics)) });
+        rejected.push({
+          resource: label(f.resource),
+          stage: 'map',
+          expressions: f.outcome.issue.map((i) => String(i.diagnostics)),
+        });
       }
     }
     const actual: CaseOutput = { models, rejected, ...(plan.merged.length ? { merged: plan.merged } : {}) };
@@ -122,13 +151,27 @@ export function runCase(dir: string, options: RunOptions): CaseResult {
       return { name, description, passed: true, diff: [], actual };
     }
     if (!existsSync(expectedFile)) {
-      return { name, description, passed: false, diff: [], actual, error: `no expected.json (run with --update after reviewing the output)` };
+      return {
+        name,
+        description,
+        passed: false,
+        diff: [],
+        actual,
+        error: `no expected.json (run with --update after reviewing the output)`,
+      };
     }
     const expected = JSON.parse(readFileSync(expectedFile, 'utf8')) as unknown;
     const diff = jsonDiff(expected, JSON.parse(JSON.stringify(actual)));
     return { name, description, passed: diff.length === 0, diff, actual };
   } catch (err) {
-    return { name, description, passed: false, diff: [], actual: { models: [], rejected: [] }, error: (err as Error).message };
+    return {
+      name,
+      description,
+      passed: false,
+      diff: [],
+      actual: { models: [], rejected: [] },
+      error: (err as Error).message,
+    };
   }
 }
 

@@ -22,7 +22,11 @@ export function parseYaml(text: string, file: string): YamlFile {
     where(path: YamlPath): string {
       for (let n = path.length; n >= 0; n--) {
         // The line of the key ("colour:") rather than of its value, when the value starts on the next line.
-        const parent = n > 0 ? (doc.getIn(path.slice(0, n - 1), true) as { items?: { key?: { value?: unknown; range?: [number, number, number] } }[] } | undefined) : undefined;
+        const parent =
+          n > 0
+            ? (doc.getIn(path.slice(0, n - 1), true) as
+                { items?: { key?: { value?: unknown; range?: [number, number, number] } }[] } | undefined)
+            : undefined;
         const key = parent?.items?.find((item) => item.key?.value === path[n - 1])?.key;
         if (key?.range) return `${file}:${lines.linePos(key.range[0]).line}`;
         const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;

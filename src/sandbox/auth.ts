@@ -46,7 +46,16 @@ export class AuthState {
         .status(401)
         .set('WWW-Authenticate', 'Bearer realm="sandbox"')
         .type('application/fhir+json')
-        .send({ ...unauthorized, issue: [{ severity: 'error', code: 'login', details: { text: token ? 'Access token is invalid or expired' : 'Access token required' } }] });
+        .send({
+          ...unauthorized,
+          issue: [
+            {
+              severity: 'error',
+              code: 'login',
+              details: { text: token ? 'Access token is invalid or expired' : 'Access token required' },
+            },
+          ],
+        });
     }
     return ok;
   }
@@ -110,7 +119,8 @@ export class AuthState {
         }
         const payload = verified.payload;
         if (!payload.exp || !payload.jti) throw new Error('exp and jti are required');
-        if (payload.exp - Math.floor(this.now() / 1000) > MAX_ASSERTION_SECONDS) throw new Error('exp is more than five minutes away');
+        if (payload.exp - Math.floor(this.now() / 1000) > MAX_ASSERTION_SECONDS)
+          throw new Error('exp is more than five minutes away');
         if (this.seenJti.has(payload.jti)) throw new Error('jti was already used');
         this.seenJti.add(payload.jti);
       } catch (err) {

@@ -76,8 +76,16 @@ export type ExportLevelRequest = { level: 'system' } | { level: 'patient' } | { 
 
 export type KickOffResult = { ok: true; jobId: string } | { ok: false; status: number; outcome: OperationOutcome };
 
-function problem(status: number, code: OperationOutcome['issue'][0]['code'], text: string): { ok: false; status: number; outcome: OperationOutcome } {
-  return { ok: false, status, outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, details: { text } }] } };
+function problem(
+  status: number,
+  code: OperationOutcome['issue'][0]['code'],
+  text: string,
+): { ok: false; status: number; outcome: OperationOutcome } {
+  return {
+    ok: false,
+    status,
+    outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, details: { text } }] },
+  };
 }
 
 /** Types of the Patient compartment the sandbox serves (what a Patient- or Group-level export includes). */
@@ -85,9 +93,19 @@ const PATIENT_COMPARTMENT = ['Patient', 'Appointment', 'CarePlan', 'Questionnair
 
 function patientIdsOf(resource: Resource): string[] {
   const refs: string[] = [];
-  const r = resource as { subject?: { reference?: string }; patient?: { reference?: string }; for?: { reference?: string }; participant?: { actor?: { reference?: string } }[] };
+  const r = resource as {
+    subject?: { reference?: string };
+    patient?: { reference?: string };
+    for?: { reference?: string };
+    participant?: { actor?: { reference?: string } }[];
+  };
   if (resource.resourceType === 'Patient') return [resource.id as string];
-  for (const ref of [r.subject?.reference, r.patient?.reference, r.for?.reference, ...(r.participant ?? []).map((p) => p.actor?.reference)]) {
+  for (const ref of [
+    r.subject?.reference,
+    r.patient?.reference,
+    r.for?.reference,
+    ...(r.participant ?? []).map((p) => p.actor?.reference),
+  ]) {
     const m = /(?:^|\/)Patient\/([^/]+)$/.exec(ref ?? '');
     if (m) refs.push(m[1] as string);
   }
@@ -95,7 +113,17 @@ function patientIdsOf(resource: Resource): string[] {
 }
 
 export class BulkExports {
-  readonly counters: BulkCounters = { exportsStarted: 0, polls: 0, pollsTooFast: 0, filesServed: 0, rangeRequests: 0, truncatedDownloads: 0, expiredRequests: 0, cancelled: 0, slowChunks: 0 };
+  readonly counters: BulkCounters = {
+    exportsStarted: 0,
+    polls: 0,
+    pollsTooFast: 0,
+    filesServed: 0,
+    rangeRequests: 0,
+    truncatedDownloads: 0,
+    expiredRequests: 0,
+    cancelled: 0,
+    slowChunks: 0,
+  };
   private readonly jobs = new Map<string, Job>();
   private truncatedOnce = false;
 
@@ -106,13 +134,25 @@ export class BulkExports {
     private readonly now: () => number,
   ) {}
 
-  kickOff(level: ExportLevelRequest, params: URLSearchParams, servedTypes: string[], requiresAccessToken: boolean, requestUrl: string): KickOffResult {
+  kickOff(
+    level: ExportLevelRequest,
+    params: URLSearchParams,
+    servedTypes: string[],
+    requiresAccessToken: boolean,
+    requestUrl: string,
+  ): KickOffResult {
     const format = params.get('_outputFormat');
-    if (format && !['application/fhir+ndjson', 'application/ndjson', 'ndjson'].includes(format)) return problem(400, 'not-supported', `_outputFormat ${format} is not supported (application/fhir+ndjson is)`);
+    if (format && !['application/fhir+ndjson', 'application/ndjson', 'ndjson'].includes(format))
+      return problem(400, 'not-supported', `_outputFormat ${format} is not supported (application/fhir+ndjson is)`);
     const allowed = level.level === 'system' ? servedTypes : servedTypes.filter((t) => PATIENT_COMPARTMENT.includes(t));
-    const asked = params.get('_type')?.split(',').map((t) => t.trim()).filter(Boolean);
+    const asked = params
+      .get('_type')
+      ?.split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
     const unknown = asked?.filter((t) => !allowed.includes(t)) ?? [];
-    if (unknown.length) return problem(400, 'not-supported', `_type names types this export cannot include: ${unknown.join(', ')}`);
+    if (unknown.length)
+      return problem(400, 'not-supported', `_type names types this export cannot include: ${unknown.join(', ')}`);
     const types = asked?.length ? asked : allowed;
     const sinceText = params.get('_since');
     const since = sinceText ? Date.parse(sinceText) : undefined;
@@ -121,12 +161,17 @@ export class BulkExports {
     if (level.level === 'group') {
       const group = this.repo.peek('Group', level.groupId) as Group | undefined;
       if (!group) return problem(404, 'not-found', `Group/${level.groupId} is not known`);
-      members = new Set((group.member ?? []).map((m) => /(?:^|\/)Patient\/([^/]+)$/.exec(m.entity.reference ?? '')?.[1]).filter((id): id is string => !!id));
+      members = new Set(
+        (group.member ?? [])
+          .map((m) => /(?:^|\/)Patient\/([^/]+)$/.exec(m.entity.reference ?? '')?.[1])
+          .filter((id): id is string => !!id),
+      );
     }
     const filters = new Map<string, ReturnType<typeof parseSearchRequest>[]>();
     for (const f of params.getAll('_typeFilter')) {
       const [type, query] = f.split('?', 2) as [string, string | undefined];
-      if (!types.includes(type) || !query) return problem(400, 'invalid', `_typeFilter "${type}" must be Type?query for a type of the export`);
+      if (!types.includes(type) || !query)
+        return problem(400, 'invalid', `_typeFilter "${type}" must be Type?query for a type of the export`);
       filters.set(type, [...(filters.get(type) ?? []), parseSearchRequest(`${type}?${query}`)]);
     }
     const quirks = this.quirks();
@@ -142,44 +187,92 @@ export class BulkExports {
         const typeFilters = filters.get(type);
         if (typeFilters && !typeFilters.some((sr) => matchesSearchRequest(resource, sr))) continue;
         n++;
-        const failing = quirks.bulkErrorEvery && (quirks.bulkErrorExports === undefined || this.counters.exportsStarted < quirks.bulkErrorExports);
+        const failing =
+          quirks.bulkErrorEvery &&
+          (quirks.bulkErrorExports === undefined || this.counters.exportsStarted < quirks.bulkErrorExports);
         if (failing && n % (quirks.bulkErrorEvery as number) === 0) {
-          errors.push(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', details: { text: `${type}/${resource.id} could not be exported` }, expression: [type] }] }));
+          errors.push(
+            JSON.stringify({
+              resourceType: 'OperationOutcome',
+              issue: [
+                {
+                  severity: 'error',
+                  code: 'exception',
+                  details: { text: `${type}/${resource.id} could not be exported` },
+                  expression: [type],
+                },
+              ],
+            }),
+          );
           continue;
         }
         output.push(JSON.stringify(resource));
       }
-      if (quirks.bulkBadLine && output.length >= quirks.bulkBadLine) output[quirks.bulkBadLine - 1] = '{"resourceType": "' + type + '", "id": ';
-      for (let i = 0; i < output.length; i += perFile) files.push({ type, kind: 'output', lines: output.slice(i, i + perFile) });
+      if (quirks.bulkBadLine && output.length >= quirks.bulkBadLine)
+        output[quirks.bulkBadLine - 1] = '{"resourceType": "' + type + '", "id": ';
+      for (let i = 0; i < output.length; i += perFile)
+        files.push({ type, kind: 'output', lines: output.slice(i, i + perFile) });
       if (errors.length) files.push({ type: 'OperationOutcome', kind: 'error', lines: errors });
     }
     if (since !== undefined) {
       // Bulk Data IG v2: resources deleted since `_since`, as Bundles of DELETE requests.
-      const deleted = this.repo.deletedSince(since, types).map((d) => JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'DELETE', url: `${d.resourceType}/${d.id}` } }] }));
+      const deleted = this.repo.deletedSince(since, types).map((d) =>
+        JSON.stringify({
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [{ request: { method: 'DELETE', url: `${d.resourceType}/${d.id}` } }],
+        }),
+      );
       if (deleted.length) files.push({ type: 'Bundle', kind: 'deleted', lines: deleted });
     }
     const id = randomBytes(12).toString('hex');
     const now = this.now();
-    this.jobs.set(id, { id, createdAt: now, readyAt: now + (this.options.preparationMs ?? 1500), transactionTime: new Date(now).toISOString(), request: requestUrl, requiresAccessToken, files, nextPollAt: now, transientPolls: 0 });
+    this.jobs.set(id, {
+      id,
+      createdAt: now,
+      readyAt: now + (this.options.preparationMs ?? 1500),
+      transactionTime: new Date(now).toISOString(),
+      request: requestUrl,
+      requiresAccessToken,
+      files,
+      nextPollAt: now,
+      transientPolls: 0,
+    });
     this.counters.exportsStarted++;
     return { ok: true, jobId: id };
   }
 
   /** The status of a job: in progress (with X-Progress and Retry-After), complete (the manifest), or gone. */
-  status(jobId: string, fileUrl: (jobId: string, index: number) => string): { status: number; headers: Record<string, string>; body?: unknown } {
+  status(
+    jobId: string,
+    fileUrl: (jobId: string, index: number) => string,
+  ): { status: number; headers: Record<string, string>; body?: unknown } {
     const job = this.jobs.get(jobId);
-    if (!job) return { status: 404, headers: {}, body: problem(404, 'not-found', 'no such export (expired, cancelled or never started)').outcome };
+    if (!job)
+      return {
+        status: 404,
+        headers: {},
+        body: problem(404, 'not-found', 'no such export (expired, cancelled or never started)').outcome,
+      };
     this.counters.polls++;
     if (job.transientPolls < (this.quirks().bulkTransientPollErrors ?? 0)) {
       job.transientPolls++;
-      return { status: 500, headers: {}, body: problem(500, 'transient', 'the export status is briefly unavailable: try again').outcome };
+      return {
+        status: 500,
+        headers: {},
+        body: problem(500, 'transient', 'the export status is briefly unavailable: try again').outcome,
+      };
     }
     const now = this.now();
     const retryAfter = this.options.retryAfterSeconds ?? 1;
     if (now < job.readyAt) {
       if (this.quirks().bulkPollTooFast429 && now < job.nextPollAt) {
         this.counters.pollsTooFast++;
-        return { status: 429, headers: { 'retry-after': String(retryAfter) }, body: problem(429, 'throttled', 'polled too often: wait for Retry-After').outcome };
+        return {
+          status: 429,
+          headers: { 'retry-after': String(retryAfter) },
+          body: problem(429, 'throttled', 'polled too often: wait for Retry-After').outcome,
+        };
       }
       job.nextPollAt = now + retryAfter * 1000;
       const done = Math.min(99, Math.floor(((now - job.createdAt) / Math.max(1, job.readyAt - job.createdAt)) * 100));
@@ -193,7 +286,9 @@ export class BulkExports {
         transactionTime: job.transactionTime,
         request: job.request,
         requiresAccessToken: job.requiresAccessToken,
-        output: listed.filter((l) => l.file.kind === 'output').map((l) => ({ type: l.file.type, url: l.url, count: l.file.lines.length })),
+        output: listed
+          .filter((l) => l.file.kind === 'output')
+          .map((l) => ({ type: l.file.type, url: l.url, count: l.file.lines.length })),
         error: listed.filter((l) => l.file.kind === 'error').map((l) => ({ type: l.file.type, url: l.url })),
         deleted: listed.filter((l) => l.file.kind === 'deleted').map((l) => ({ type: l.file.type, url: l.url })),
       },
@@ -215,7 +310,11 @@ export class BulkExports {
    * The bytes of one file from `fromByte` (Range), or why not. `cutAt` says the download must break
    * off after that many bytes (the quirk): the connection closes before the announced length.
    */
-  file(jobId: string, index: number, fromByte: number): { status: 200 | 206; body: Buffer; cutAt?: number } | { status: 404 | 410 | 416; text: string } {
+  file(
+    jobId: string,
+    index: number,
+    fromByte: number,
+  ): { status: 200 | 206; body: Buffer; cutAt?: number } | { status: 404 | 410 | 416; text: string } {
     const job = this.jobs.get(jobId);
     const file = job?.files[index];
     if (!job || !file || this.now() < job.readyAt) return { status: 404, text: 'no such file' };

@@ -34,7 +34,19 @@ export function capabilityStatement(options: CapabilityOptions): CapabilityState
       searchParam: [
         { name: '_id', type: 'token' as const },
         ...(options.omitLastUpdatedFor?.includes(type) ? [] : [{ name: '_lastUpdated', type: 'date' as const }]),
-        ...params.map((name) => ({ name, type: (name === 'date' || name === 'authored' || name === 'birthdate' ? 'date' : name === 'patient' || name === 'subject' || name === 'actor' || name === 'owner' || name === 'target' || name === 'agent' ? 'reference' : 'token') as 'token' })),
+        ...params.map((name) => ({
+          name,
+          type: (name === 'date' || name === 'authored' || name === 'birthdate'
+            ? 'date'
+            : name === 'patient' ||
+                name === 'subject' ||
+                name === 'actor' ||
+                name === 'owner' ||
+                name === 'target' ||
+                name === 'agent'
+              ? 'reference'
+              : 'token') as 'token',
+        })),
       ],
     }));
   return {
@@ -52,7 +64,16 @@ export function capabilityStatement(options: CapabilityOptions): CapabilityState
         ...(options.tokenUrl
           ? {
               security: {
-                service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
+                service: [
+                  {
+                    coding: [
+                      {
+                        system: 'http://terminology.hl7.org/CodeSystem/restful-security-service',
+                        code: 'SMART-on-FHIR',
+                      },
+                    ],
+                  },
+                ],
                 extension: [
                   {
                     url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',

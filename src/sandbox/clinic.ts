@@ -38,7 +38,10 @@ export async function runClinicDays(o: ClinicDaysOptions): Promise<{ days: DayRe
   const first = Math.floor(o.after.getTime() / DAY_MS) * DAY_MS + DAY_MS;
   for (let d = 0; d < o.days && !o.signal?.aborted; d++) {
     const day = new Date(first + d * DAY_MS);
-    const report = await simulateDay(o.repo, day, o.seed, { ...DEFAULT_SIMULATION, identifierSystem: o.config.actions.identifierSystem });
+    const report = await simulateDay(o.repo, day, o.seed, {
+      ...DEFAULT_SIMULATION,
+      identifierSystem: o.config.actions.identifierSystem,
+    });
     const summary = await syncSource(o.store, o.config, o.source, { asOf: endOfDay(day), signal: o.signal });
     days.push(report);
     summaries.push(summary);

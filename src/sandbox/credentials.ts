@@ -30,8 +30,18 @@ export async function makeSandboxCredentials(mode: SandboxAuthMode, keyDir: stri
     case 'client_credentials':
       return {
         server: { mode, clientId: 'sandbox-client', clientSecret: secret, tokenLifetimeSeconds: 300 },
-        client: (tokenUrl) => ({ type: 'client_credentials', tokenUrl, clientId: 'sandbox-client', clientSecret: secret }),
-        describe: (tokenUrl) => [`auth: client_credentials`, `  token URL: ${tokenUrl}`, `  client id: sandbox-client`, `  client secret: ${secret}`],
+        client: (tokenUrl) => ({
+          type: 'client_credentials',
+          tokenUrl,
+          clientId: 'sandbox-client',
+          clientSecret: secret,
+        }),
+        describe: (tokenUrl) => [
+          `auth: client_credentials`,
+          `  token URL: ${tokenUrl}`,
+          `  client id: sandbox-client`,
+          `  client secret: ${secret}`,
+        ],
       };
     case 'smart-backend': {
       const { publicKey, privateKey } = await generateKeyPair('RS384', { extractable: true });
@@ -41,8 +51,21 @@ export async function makeSandboxCredentials(mode: SandboxAuthMode, keyDir: stri
       writeFileSync(keyFile, await exportPKCS8(privateKey), { mode: 0o600 });
       return {
         server: { mode, clientId: 'sandbox-backend', publicJwk, tokenLifetimeSeconds: 300 },
-        client: (tokenUrl) => ({ type: 'smart-backend', clientId: 'sandbox-backend', keyFile, keyId: 'sandbox-key', algorithm: 'RS384', tokenUrl, scope: 'system/*.read system/*.write' }),
-        describe: (tokenUrl) => [`auth: SMART Backend Services (RS384)`, `  token URL: ${tokenUrl}`, `  client id: sandbox-backend`, `  private key: ${keyFile} (kid sandbox-key)`],
+        client: (tokenUrl) => ({
+          type: 'smart-backend',
+          clientId: 'sandbox-backend',
+          keyFile,
+          keyId: 'sandbox-key',
+          algorithm: 'RS384',
+          tokenUrl,
+          scope: 'system/*.read system/*.write',
+        }),
+        describe: (tokenUrl) => [
+          `auth: SMART Backend Services (RS384)`,
+          `  token URL: ${tokenUrl}`,
+          `  client id: sandbox-backend`,
+          `  private key: ${keyFile} (kid sandbox-key)`,
+        ],
       };
     }
   }

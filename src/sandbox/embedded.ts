@@ -18,7 +18,12 @@ export interface EmbeddedSandbox {
   seededMs: number;
 }
 
-export async function startEmbeddedSandbox(options: { patients: number; seed: number; dataDir: string; now?: Date }): Promise<EmbeddedSandbox> {
+export async function startEmbeddedSandbox(options: {
+  patients: number;
+  seed: number;
+  dataDir: string;
+  now?: Date;
+}): Promise<EmbeddedSandbox> {
   const { server, credentials, seeded } = await startSeededSandbox({
     patients: options.patients,
     seed: options.seed,

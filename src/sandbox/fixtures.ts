@@ -10,7 +10,14 @@ import type { Bundle, Resource } from '@medplum/fhirtypes';
 export const FIXTURES_DIR = path.join(__dirname, '..', '..', 'fixtures');
 
 /** Types the sandbox loads from fixtures: what fhir-engage pulls, plus what they refer to. */
-const SERVED_TYPES = new Set(['Patient', 'CarePlan', 'Questionnaire', 'QuestionnaireResponse', 'Appointment', 'Practitioner']);
+const SERVED_TYPES = new Set([
+  'Patient',
+  'CarePlan',
+  'Questionnaire',
+  'QuestionnaireResponse',
+  'Appointment',
+  'Practitioner',
+]);
 
 function rewriteUuidRefs(value: unknown, map: Map<string, string>): unknown {
   if (Array.isArray(value)) return value.map((v) => rewriteUuidRefs(v, map));
@@ -40,7 +47,9 @@ export function loadFixtureResources(dir: string = FIXTURES_DIR): Resource[] {
   const out: Resource[] = [];
   for (const sub of ['synthea', 'us-core']) {
     const folder = path.join(dir, sub);
-    for (const file of readdirSync(folder).filter((f) => f.endsWith('.json')).sort()) {
+    for (const file of readdirSync(folder)
+      .filter((f) => f.endsWith('.json'))
+      .sort()) {
       const json = JSON.parse(readFileSync(path.join(folder, file), 'utf8')) as Resource;
       if (json.resourceType === 'Bundle') out.push(...fromBundle(json));
       else if (SERVED_TYPES.has(json.resourceType)) out.push(json);

@@ -47,9 +47,87 @@ export interface GeneratedData {
 export const DEFAULT_ANCHOR = '2026-11-01T00:00:00.000Z';
 const DAY_MS = 86_400_000;
 
-const GIVEN_F = ['Ada', 'Beatriz', 'Chiara', 'Delphine', 'Esme', 'Farah', 'Greta', 'Hana', 'Ines', 'Joanna', 'Kalani', 'Lucia', 'Maren', 'Noor', 'Oriana', 'Priya', 'Rosalind', 'Saoirse', 'Tamsin', 'Uma', 'Vera', 'Wren', 'Ximena', 'Yara', 'Zofia'];
-const GIVEN_M = ['Abel', 'Bastian', 'Cosmo', 'Dario', 'Emeric', 'Fintan', 'Gideon', 'Hugo', 'Idris', 'Joaquin', 'Kofi', 'Leopold', 'Matthias', 'Nikolai', 'Oisin', 'Pavel', 'Quentin', 'Rafferty', 'Silas', 'Tobias', 'Ulrich', 'Viggo', 'Wendell', 'Yusuf', 'Zeno'];
-const FAMILY = ['Abernathy', 'Bellweather', 'Castellano', 'Drummond', 'Eriksen', 'Fairbanks', 'Galloway', 'Halvorsen', 'Ingram', 'Jablonski', 'Kowalczyk', 'Lindqvist', 'Marchetti', 'Nakamura', 'Okonkwo', 'Pemberton', 'Quintero', 'Rasmussen', 'Szabo', 'Thackeray', 'Underhill', 'Vasquez', 'Whitcombe', 'Yamada', 'Zielinski'];
+const GIVEN_F = [
+  'Ada',
+  'Beatriz',
+  'Chiara',
+  'Delphine',
+  'Esme',
+  'Farah',
+  'Greta',
+  'Hana',
+  'Ines',
+  'Joanna',
+  'Kalani',
+  'Lucia',
+  'Maren',
+  'Noor',
+  'Oriana',
+  'Priya',
+  'Rosalind',
+  'Saoirse',
+  'Tamsin',
+  'Uma',
+  'Vera',
+  'Wren',
+  'Ximena',
+  'Yara',
+  'Zofia',
+];
+const GIVEN_M = [
+  'Abel',
+  'Bastian',
+  'Cosmo',
+  'Dario',
+  'Emeric',
+  'Fintan',
+  'Gideon',
+  'Hugo',
+  'Idris',
+  'Joaquin',
+  'Kofi',
+  'Leopold',
+  'Matthias',
+  'Nikolai',
+  'Oisin',
+  'Pavel',
+  'Quentin',
+  'Rafferty',
+  'Silas',
+  'Tobias',
+  'Ulrich',
+  'Viggo',
+  'Wendell',
+  'Yusuf',
+  'Zeno',
+];
+const FAMILY = [
+  'Abernathy',
+  'Bellweather',
+  'Castellano',
+  'Drummond',
+  'Eriksen',
+  'Fairbanks',
+  'Galloway',
+  'Halvorsen',
+  'Ingram',
+  'Jablonski',
+  'Kowalczyk',
+  'Lindqvist',
+  'Marchetti',
+  'Nakamura',
+  'Okonkwo',
+  'Pemberton',
+  'Quintero',
+  'Rasmussen',
+  'Szabo',
+  'Thackeray',
+  'Underhill',
+  'Vasquez',
+  'Whitcombe',
+  'Yamada',
+  'Zielinski',
+];
 const SERVICES = [
   { system: 'http://snomed.info/sct', code: '722162001', display: 'Psychology service' },
   { system: 'http://snomed.info/sct', code: '394913002', display: 'Psychotherapy service' },
@@ -135,9 +213,15 @@ function contactDetails(n: number): Pick<Patient, 'telecom' | 'communication'> {
   const email = `patient${pad(n, 6)}@example.org`;
   const kind = rng.weighted({ mobile: 75, landlineEmail: 10, email: 7, none: 8 });
   const telecom: NonNullable<Patient['telecom']> =
-    kind === 'mobile' ? [{ system: 'phone', value: phone, use: 'mobile' }]
-      : kind === 'landlineEmail' ? [{ system: 'phone', value: phone, use: 'home', rank: 2 }, { system: 'email', value: email, rank: 1 }]
-        : kind === 'email' ? [{ system: 'email', value: email }]
+    kind === 'mobile'
+      ? [{ system: 'phone', value: phone, use: 'mobile' }]
+      : kind === 'landlineEmail'
+        ? [
+            { system: 'phone', value: phone, use: 'home', rank: 2 },
+            { system: 'email', value: email, rank: 1 },
+          ]
+        : kind === 'email'
+          ? [{ system: 'email', value: email }]
           : [];
   const language = rng.weighted({ en: 80, es: 15, vi: 5 });
   return {
@@ -159,7 +243,13 @@ function makeAppointments(ctx: Context, patient: Patient, profile: EngagementPro
     const start = Math.floor(t / (15 * 60_000)) * 15 * 60_000 + 9 * 3_600_000;
     const past = start + 60 * 60_000 <= ctx.anchorMs;
     const late = (t - ctx.startMs) / (ctx.anchorMs - ctx.startMs);
-    const outcome = past ? rng.weighted(profile === 'disengaged' && late > 0.5 ? { fulfilled: 15, noshow: 55, cancelled: 30 } : OUTCOME_WEIGHTS[profile]) : 'booked';
+    const outcome = past
+      ? rng.weighted(
+          profile === 'disengaged' && late > 0.5
+            ? { fulfilled: 15, noshow: 55, cancelled: 30 }
+            : OUTCOME_WEIGHTS[profile],
+        )
+      : 'booked';
     const bookedAt = start - rng.int(7, 30) * DAY_MS;
     const lastUpdated =
       outcome === 'booked'
@@ -179,15 +269,35 @@ function makeAppointments(ctx: Context, patient: Patient, profile: EngagementPro
       minutesDuration: 30,
       created: iso(Math.max(ctx.startMs, bookedAt)),
       participant: [
-        { actor: { reference: `Patient/${patient.id}`, display: patientName }, required: 'required', status: 'accepted' },
-        { actor: { reference: `Practitioner/${practitioner.id}`, display: practitioner.name?.[0]?.text }, required: 'required', status: 'accepted' },
+        {
+          actor: { reference: `Patient/${patient.id}`, display: patientName },
+          required: 'required',
+          status: 'accepted',
+        },
+        {
+          actor: { reference: `Practitioner/${practitioner.id}`, display: practitioner.name?.[0]?.text },
+          required: 'required',
+          status: 'accepted',
+        },
       ],
     };
     if (outcome === 'cancelled') {
-      appt.cancelationReason = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/appointment-cancellation-reason', code: rng.pick(['pat', 'pat-cpp', 'prov', 'other']) }] };
+      appt.cancelationReason = {
+        coding: [
+          {
+            system: 'http://terminology.hl7.org/CodeSystem/appointment-cancellation-reason',
+            code: rng.pick(['pat', 'pat-cpp', 'prov', 'other']),
+          },
+        ],
+      };
     }
     out.push(appt);
-    const gapDays = profile === 'engaged' ? rng.int(21, 35) : profile === 'at-risk' ? rng.int(25, 45) : rng.int(30, 60) + (late > 0.5 ? 30 : 0);
+    const gapDays =
+      profile === 'engaged'
+        ? rng.int(21, 35)
+        : profile === 'at-risk'
+          ? rng.int(25, 45)
+          : rng.int(30, 60) + (late > 0.5 ? 30 : 0);
     t += gapDays * DAY_MS;
   }
   return out;
@@ -237,7 +347,9 @@ function makeCarePlan(ctx: Context, patient: Patient, profile: EngagementProfile
     meta: { versionId: '1', lastUpdated: iso(Math.min(latest, ctx.anchorMs)) },
     status: 'active',
     intent: 'plan',
-    category: [{ coding: [{ system: 'http://hl7.org/fhir/us/core/CodeSystem/careplan-category', code: 'assess-plan' }] }],
+    category: [
+      { coding: [{ system: 'http://hl7.org/fhir/us/core/CodeSystem/careplan-category', code: 'assess-plan' }] },
+    ],
     title: 'Behavioural health care plan',
     subject: { reference: `Patient/${patient.id}` },
     period: { start: iso(planStart) },
@@ -246,7 +358,12 @@ function makeCarePlan(ctx: Context, patient: Patient, profile: EngagementProfile
 }
 
 /** The items of a PHQ-9 or GAD-7 response whose item points add up to `total` (also used by the clinic simulator). */
-export function responseItems(rng: Random, def: InstrumentDefinition, total: number, options: { selfHarm: number; includeTotal: boolean; missing: number }): QuestionnaireResponseItem[] {
+export function responseItems(
+  rng: Random,
+  def: InstrumentDefinition,
+  total: number,
+  options: { selfHarm: number; includeTotal: boolean; missing: number },
+): QuestionnaireResponseItem[] {
   const isPhq9 = def.key === 'phq9';
   // PHQ-9 item 9 is set apart: most people with high totals do not report thoughts of self-harm.
   const coreCount = isPhq9 ? def.items.length - 1 : def.items.length;
@@ -263,16 +380,30 @@ export function responseItems(rng: Random, def: InstrumentDefinition, total: num
       answer: [{ valueCoding: FREQUENCY_ANSWERS[points[i] as number] }],
     }));
   if (options.includeTotal && options.missing === 0) {
-    items.push({ linkId: def.total.code as string, text: def.total.display, answer: [{ valueInteger: points.reduce((s, p) => s + p, 0) }] });
+    items.push({
+      linkId: def.total.code as string,
+      text: def.total.display,
+      answer: [{ valueInteger: points.reduce((s, p) => s + p, 0) }],
+    });
   }
   return items;
 }
 
-function makeResponses(ctx: Context, patient: Patient, profile: EngagementProfile, trajectory: Trajectory): QuestionnaireResponse[] {
+function makeResponses(
+  ctx: Context,
+  patient: Patient,
+  profile: EngagementProfile,
+  trajectory: Trajectory,
+): QuestionnaireResponse[] {
   const { rng } = ctx;
   const out: QuestionnaireResponse[] = [];
   const baseline = trajectory === 'worsening' ? rng.int(5, 12) : rng.int(10, 22);
-  const change = trajectory === 'improving' ? -rng.int(Math.ceil(baseline * 0.4), baseline - 1) : trajectory === 'worsening' ? rng.int(5, 12) : rng.int(-2, 2);
+  const change =
+    trajectory === 'improving'
+      ? -rng.int(Math.ceil(baseline * 0.4), baseline - 1)
+      : trajectory === 'worsening'
+        ? rng.int(5, 12)
+        : rng.int(-2, 2);
   const anxietyShift = rng.int(-4, 2);
   const stopAfter = profile === 'disengaged' ? ctx.startMs + rng.int(90, 200) * DAY_MS : Number.POSITIVE_INFINITY;
   let t = ctx.startMs + rng.int(10, 40) * DAY_MS;
@@ -286,7 +417,8 @@ function makeResponses(ctx: Context, patient: Patient, profile: EngagementProfil
       const incomplete = rng.chance(0.03);
       for (const def of [PHQ9, GAD7] as const) {
         k++;
-        const total = def === PHQ9 ? phqTotal : clamp(Math.round(phqTotal * 0.75) + anxietyShift + rng.int(-1, 1), 0, 21);
+        const total =
+          def === PHQ9 ? phqTotal : clamp(Math.round(phqTotal * 0.75) + anxietyShift + rng.int(-1, 1), 0, 21);
         const authored = t + (def === PHQ9 ? 0 : 4 * 60_000) + rng.int(0, 3_600) * 1000;
         out.push({
           resourceType: 'QuestionnaireResponse',
@@ -296,7 +428,11 @@ function makeResponses(ctx: Context, patient: Patient, profile: EngagementProfil
           status: incomplete ? 'in-progress' : 'completed',
           subject: { reference: `Patient/${patient.id}` },
           authored: iso(authored),
-          item: responseItems(rng, def, total, { selfHarm, includeTotal: rng.chance(0.6), missing: incomplete ? rng.int(1, 3) : 0 }),
+          item: responseItems(rng, def, total, {
+            selfHarm,
+            includeTotal: rng.chance(0.6),
+            missing: incomplete ? rng.int(1, 3) : 0,
+          }),
         });
       }
     }
@@ -306,7 +442,13 @@ function makeResponses(ctx: Context, patient: Patient, profile: EngagementProfil
 }
 
 function makePractitioners(ctx: Context): Practitioner[] {
-  const names = ['Dr Imogen Hartley', 'Dr Rafael Okafor', 'Nurse Mira Solberg', 'Dr Leon Castaigne', 'Care Manager Tessa Brandt'];
+  const names = [
+    'Dr Imogen Hartley',
+    'Dr Rafael Okafor',
+    'Nurse Mira Solberg',
+    'Dr Leon Castaigne',
+    'Care Manager Tessa Brandt',
+  ];
   return names.map((text, i) => ({
     resourceType: 'Practitioner',
     id: `${ctx.prefix}-prac-${pad(i + 1, 2)}`,
@@ -333,7 +475,11 @@ export function generate(options: GenerateOptions): GeneratedData {
     practitioners: [],
   };
   ctx.practitioners = makePractitioners(ctx);
-  const resources: Resource[] = [...ctx.practitioners, questionnaireFor(PHQ9, iso(ctx.startMs)), questionnaireFor(GAD7, iso(ctx.startMs))];
+  const resources: Resource[] = [
+    ...ctx.practitioners,
+    questionnaireFor(PHQ9, iso(ctx.startMs)),
+    questionnaireFor(GAD7, iso(ctx.startMs)),
+  ];
   const truth: GeneratedPatientTruth[] = [];
   for (let n = 1; n <= options.patients; n++) {
     const patient = makePatient(ctx, n);

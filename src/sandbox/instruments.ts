@@ -39,7 +39,11 @@ export const PHQ9: InstrumentDefinition = {
     { system: LOINC, code: '44253-3', display: 'Moving or speaking so slowly, or being fidgety or restless' },
     { system: LOINC, code: '44260-8', display: 'Thoughts that you would be better off dead, or of hurting yourself' },
   ],
-  total: { system: LOINC, code: '44261-6', display: 'Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]' },
+  total: {
+    system: LOINC,
+    code: '44261-6',
+    display: 'Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]',
+  },
   maxTotal: 27,
 };
 
@@ -57,7 +61,11 @@ export const GAD7: InstrumentDefinition = {
     { system: LOINC, code: '69689-8', display: 'Becoming easily annoyed or irritable' },
     { system: LOINC, code: '69736-7', display: 'Feeling afraid as if something awful might happen' },
   ],
-  total: { system: LOINC, code: '70274-6', display: 'Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]' },
+  total: {
+    system: LOINC,
+    code: '70274-6',
+    display: 'Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]',
+  },
   maxTotal: 21,
 };
 
@@ -102,7 +110,16 @@ export const SATISFACTION_URL = 'https://fhir-engage.dev/fhir/Questionnaire/post
 
 /** The example post-visit survey as a Questionnaire (an example, not a licensed instrument). */
 export function satisfactionQuestionnaire(lastUpdated: string): Questionnaire {
-  const scale = (linkId: string, text: string, max: number, min = 1) => ({ linkId, text, type: 'integer' as const, required: true, extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/minValue', valueInteger: min }, { url: 'http://hl7.org/fhir/StructureDefinition/maxValue', valueInteger: max }] });
+  const scale = (linkId: string, text: string, max: number, min = 1) => ({
+    linkId,
+    text,
+    type: 'integer' as const,
+    required: true,
+    extension: [
+      { url: 'http://hl7.org/fhir/StructureDefinition/minValue', valueInteger: min },
+      { url: 'http://hl7.org/fhir/StructureDefinition/maxValue', valueInteger: max },
+    ],
+  });
   return {
     resourceType: 'Questionnaire',
     id: 'post-visit-satisfaction',

@@ -160,7 +160,10 @@ export class QuirkState {
   /** True when this search should get a truncated body. */
   takeMalformed(): boolean {
     const n = ++this.counters.searches;
-    if (this.quirks.malformedJsonOnSearch === n || (this.quirks.malformedJsonEvery && n % this.quirks.malformedJsonEvery === 0)) {
+    if (
+      this.quirks.malformedJsonOnSearch === n ||
+      (this.quirks.malformedJsonEvery && n % this.quirks.malformedJsonEvery === 0)
+    ) {
       this.counters.malformedBodies++;
       return true;
     }
@@ -169,12 +172,22 @@ export class QuirkState {
 }
 
 /** Quirks whose value is a list, even when one item is given. */
-const LIST_QUIRKS = new Set(['errorStatuses', 'requirePatientFor', 'omitLastUpdatedFor', 'notOfferedTypes', 'restrictedPatients', 'expireNextLinksAt']);
+const LIST_QUIRKS = new Set([
+  'errorStatuses',
+  'requirePatientFor',
+  'omitLastUpdatedFor',
+  'notOfferedTypes',
+  'restrictedPatients',
+  'expireNextLinksAt',
+]);
 
 export function parseQuirksArg(text: string): Quirks {
   // "maxPageSize=10,rateLimitEvery=5,requirePatientFor=Appointment+QuestionnaireResponse,opaqueNextLinks"
   const out: Record<string, unknown> = {};
-  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [key, raw] = part.split('=') as [string, string | undefined];
     if (raw === undefined) out[key] = true;
     else if (/^[\d.]+$/.test(raw)) out[key] = Number(raw);

@@ -23,8 +23,7 @@ const PATIENT_REFERENCE_PATHS: ((r: Record<string, unknown>) => unknown)[] = [
   (r) => (r.subject as { reference?: string } | undefined)?.reference,
   (r) => (r.patient as { reference?: string } | undefined)?.reference,
   (r) => (r.for as { reference?: string } | undefined)?.reference,
-  (r) =>
-    ((r.participant as { actor?: { reference?: string } }[] | undefined) ?? []).map((p) => p.actor?.reference),
+  (r) => ((r.participant as { actor?: { reference?: string } }[] | undefined) ?? []).map((p) => p.actor?.reference),
 ];
 
 /** Search parameters answered from the patient index when their value names a patient. */
@@ -271,7 +270,12 @@ export class SandboxRepository extends MemoryRepository {
     let start = 0;
     for (const f of filters) {
       if (f.code !== '_lastUpdated') continue;
-      if (f.operator !== Operator.GREATER_THAN && f.operator !== Operator.GREATER_THAN_OR_EQUALS && f.operator !== Operator.STARTS_AFTER) continue;
+      if (
+        f.operator !== Operator.GREATER_THAN &&
+        f.operator !== Operator.GREATER_THAN_OR_EQUALS &&
+        f.operator !== Operator.STARTS_AFTER
+      )
+        continue;
       const t = Date.parse(f.value);
       if (Number.isNaN(t)) continue;
       // Coarse bound: second precision values (gt2026-01-01T00:00:00Z) still match via the filter itself.
@@ -316,7 +320,9 @@ export class SandboxRepository extends MemoryRepository {
     return {
       resourceType: 'Bundle',
       type: 'searchset',
-      ...(resources.length > 0 ? { entry: resources.map((resource) => ({ resource: structuredClone(resource) })) } : {}),
+      ...(resources.length > 0
+        ? { entry: resources.map((resource) => ({ resource: structuredClone(resource) })) }
+        : {}),
     };
   }
 }

@@ -34,7 +34,11 @@ export const INVALID_VARIANTS: { expression: string; apply: (a: Record<string, u
   { expression: 'Appointment.participant', apply: (a) => delete a.participant },
 ];
 
-function invalidAppointments(count: number, anchor: string, patientIds: string[]): { resource: Resource; expression: string }[] {
+function invalidAppointments(
+  count: number,
+  anchor: string,
+  patientIds: string[],
+): { resource: Resource; expression: string }[] {
   const out: { resource: Resource; expression: string }[] = [];
   const anchorMs = Date.parse(anchor);
   for (let i = 0; i < count; i++) {
@@ -44,7 +48,11 @@ function invalidAppointments(count: number, anchor: string, patientIds: string[]
     const appt: Appointment = {
       resourceType: 'Appointment',
       id: `invalid-appt-${String(i + 1).padStart(3, '0')}`,
-      meta: { versionId: '1', lastUpdated: new Date(anchorMs - (i + 1) * 3_600_000).toISOString(), tag: [{ system: 'urn:fhir-engage:sandbox', code: 'sandbox-invalid' }] },
+      meta: {
+        versionId: '1',
+        lastUpdated: new Date(anchorMs - (i + 1) * 3_600_000).toISOString(),
+        tag: [{ system: 'urn:fhir-engage:sandbox', code: 'sandbox-invalid' }],
+      },
       status: 'fulfilled',
       start,
       end: new Date(Date.parse(start) + 1_800_000).toISOString(),
@@ -68,7 +76,10 @@ export async function seedRepository(repo: SandboxRepository, options: SeedOptio
     // Fixtures without a lastUpdated get one a year before the anchor, so incremental pulls see them once.
     const fallback = new Date(Date.parse(anchor) - 365 * 86_400_000).toISOString();
     for (const r of loadFixtureResources()) {
-      resources.push({ ...r, meta: { ...r.meta, versionId: r.meta?.versionId ?? '1', lastUpdated: r.meta?.lastUpdated ?? fallback } } as Resource);
+      resources.push({
+        ...r,
+        meta: { ...r.meta, versionId: r.meta?.versionId ?? '1', lastUpdated: r.meta?.lastUpdated ?? fallback },
+      } as Resource);
     }
   }
   const patientIds = generated.truth.map((t) => t.id);

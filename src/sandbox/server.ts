@@ -10,7 +10,17 @@
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { badRequest, forbidden, getStatus, normalizeOperationOutcome, notFound, OperationOutcomeError, parseSearchRequest, serverError, tooManyRequests } from '@medplum/core';
+import {
+  badRequest,
+  forbidden,
+  getStatus,
+  normalizeOperationOutcome,
+  notFound,
+  OperationOutcomeError,
+  parseSearchRequest,
+  serverError,
+  tooManyRequests,
+} from '@medplum/core';
 import { FhirRouter, type HttpMethod } from '@medplum/fhir-router';
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { ensureDefinitionsIndexed } from '../validation/definitions';
@@ -54,7 +64,14 @@ export interface SandboxServer {
 
 /** A resource as a hostile EMR serves it (quirks `badStringsIn`, `deepNestingIn`); the stored one is not changed. */
 function hostileCopy<T extends Resource>(resource: T, type: string, q: Quirks): T {
-  if (q.badStringsIn === type) return { ...resource, extension: [...((resource as { extension?: unknown[] }).extension ?? []), { url: 'https://sandbox.fhir-engage.example/hostile', valueString: 'before\u0000after' }] };
+  if (q.badStringsIn === type)
+    return {
+      ...resource,
+      extension: [
+        ...((resource as { extension?: unknown[] }).extension ?? []),
+        { url: 'https://sandbox.fhir-engage.example/hostile', valueString: 'before\u0000after' },
+      ],
+    };
   if (q.deepNestingIn === type) {
     let ext: Record<string, unknown> = { url: 'https://sandbox.fhir-engage.example/leaf', valueString: 'deep' };
     for (let i = 0; i < 500; i++) ext = { url: 'https://sandbox.fhir-engage.example/nest', extension: [ext] };
@@ -92,7 +109,10 @@ let spacesMember: Buffer | undefined;
 function sendBomb(res: Response, text: string, mb: number): void {
   spacesMember ??= zlib.gzipSync(SPACES, { level: 9 });
   const body = Buffer.concat([...Array.from({ length: mb }, () => spacesMember as Buffer), zlib.gzipSync(text)]);
-  res.status(200).set({ 'content-type': 'application/fhir+json', 'content-encoding': 'gzip', 'content-length': String(body.length) }).end(body);
+  res
+    .status(200)
+    .set({ 'content-type': 'application/fhir+json', 'content-encoding': 'gzip', 'content-length': String(body.length) })
+    .end(body);
 }
 
 /** An outcome with a text of ours, for the statuses Medplum's constructors carry only a fixed text for. */
@@ -181,7 +201,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const required = quirks.quirks.requirePatientFor ?? [];
     if (required.includes(type) && !PATIENT_SCOPE_PARAMS.some((p) => params.has(p))) {
       quirks.counters.refusedSystemSearch++;
-      return sendFhir(res, 400, badRequestAs('required', `A search for ${type} requires one of: patient, subject, _id`));
+      return sendFhir(
+        res,
+        400,
+        badRequestAs('required', `A search for ${type} requires one of: patient, subject, _id`),
+      );
     }
     const restricted = quirks.quirks.restrictedPatients ?? [];
     const named = ['patient', 'subject'].flatMap((p) => params.getAll(p)).map((v) => v.replace(/^Patient\//, ''));
@@ -191,11 +215,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }
     const requested = Math.min(Number(params.get('_count') ?? DEFAULT_PAGE_SIZE) || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
     const count = quirks.quirks.pageOverflow ? requested * quirks.quirks.pageOverflow : quirks.pageSize(requested);
-    const query = toQueryRecord(params, (k) => k === '_cursor' || k === '_count' || k === '_summary' || k === '_total' || k.startsWith('-page'));
+    const query = toQueryRecord(
+      params,
+      (k) => k === '_cursor' || k === '_count' || k === '_summary' || k === '_total' || k.startsWith('-page'),
+    );
     const searchRequest = parseSearchRequest(type as Resource['resourceType'], query);
     const summaryCount = params.get('_summary') === 'count';
     const wantsTotal = summaryCount || params.get('_total') === 'accurate' || params.get('_total') === 'estimate';
-    const total = wantsTotal ? (repo.countMatches(searchRequest) ?? (await repo.search({ ...searchRequest, count: 0, total: 'accurate' })).total) : undefined;
+    const total = wantsTotal
+      ? (repo.countMatches(searchRequest) ??
+        (await repo.search({ ...searchRequest, count: 0, total: 'accurate' })).total)
+      : undefined;
     const selfLink = { relation: 'self', url: `${base()}/${type}${params.size ? `?${params}` : ''}` };
     if (summaryCount) {
       // FHIR search: `_summary=count` answers the number of matches and no entries.
@@ -207,7 +237,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const offset = Number(cursor ?? 0);
       const all = await repo.search({ ...searchRequest, offset, count: count + 1 });
       const resources = (all.entry ?? []).map((e) => e.resource as Resource & { id: string });
-      page = { resources: resources.slice(0, count), ...(resources.length > count ? { next: String(offset + count) } : {}) };
+      page = {
+        resources: resources.slice(0, count),
+        ...(resources.length > count ? { next: String(offset + count) } : {}),
+      };
     }
     const links: Bundle['link'] = [selfLink];
     if (page.next !== undefined) {
@@ -231,20 +264,33 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (quirks.quirks.selfLoopingNextLink) links.splice(1, links.length, { relation: 'next', url: selfLink.url });
     const foreign = quirks.quirks.foreignNextLinkOrigin;
     if (foreign) for (const l of links) if (l.relation === 'next') l.url = l.url.replace(origin, foreign);
-    const served = page.resources.map((resource, i) => (i === 0 ? hostileCopy(resource, type, quirks.quirks) : resource));
+    const served = page.resources.map((resource, i) =>
+      i === 0 ? hostileCopy(resource, type, quirks.quirks) : resource,
+    );
     const bundle: Bundle = {
       resourceType: 'Bundle',
       type: 'searchset',
       ...(total !== undefined ? { total } : {}),
       link: links,
-      ...(served.length ? { entry: served.map((resource) => ({ fullUrl: `${base()}/${type}/${resource.id}`, resource, search: { mode: 'match' as const } })) } : {}),
+      ...(served.length
+        ? {
+            entry: served.map((resource) => ({
+              fullUrl: `${base()}/${type}/${resource.id}`,
+              resource,
+              search: { mode: 'match' as const },
+            })),
+          }
+        : {}),
     };
     for (const r of page.resources) {
       if ((r.meta?.tag ?? []).some((t) => t.code === 'sandbox-invalid')) quirks.counters.invalidServed++;
     }
     const text = JSON.stringify(bundle);
     if (quirks.takeMalformed()) {
-      res.status(200).type('application/fhir+json').send(text.slice(0, Math.max(10, Math.floor(text.length / 2))));
+      res
+        .status(200)
+        .type('application/fhir+json')
+        .send(text.slice(0, Math.max(10, Math.floor(text.length / 2))));
       return;
     }
     if (quirks.quirks.oversizedPageMB) return void streamPadded(res, text, quirks.quirks.oversizedPageMB);
@@ -253,24 +299,34 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 
   /** Bulk Data: kick-off at system, Patient or Group level, status polling and cancellation, file downloads. */
-  const servedTypes = (): string[] => Object.keys(SANDBOX_TYPES).filter((t) => !quirks.quirks.notOfferedTypes?.includes(t));
+  const servedTypes = (): string[] =>
+    Object.keys(SANDBOX_TYPES).filter((t) => !quirks.quirks.notOfferedTypes?.includes(t));
   const bulkRequest = (req: Request, res: Response, rel: string): void => {
     const status = /^\$export-status\/([0-9a-f]+)$/.exec(rel);
     if (status) {
       const jobId = status[1] as string;
       if (req.method === 'DELETE') {
-        return bulkExports.cancel(jobId) ? void res.status(202).end() : sendFhir(res, 404, withText(notFound, 'no such export'));
+        return bulkExports.cancel(jobId)
+          ? void res.status(202).end()
+          : sendFhir(res, 404, withText(notFound, 'no such export'));
       }
-      const answer = bulkExports.status(jobId, (job, index) => `${quirks.quirks.bulkFileOrigin ? `${quirks.quirks.bulkFileOrigin}${FHIR_BASE_PATH}` : base()}/$export-file/${job}/${index}`);
+      const answer = bulkExports.status(
+        jobId,
+        (job, index) =>
+          `${quirks.quirks.bulkFileOrigin ? `${quirks.quirks.bulkFileOrigin}${FHIR_BASE_PATH}` : base()}/$export-file/${job}/${index}`,
+      );
       res.set(answer.headers);
       if (answer.status === 202) return void res.status(202).end();
-      return answer.status === 200 ? void res.status(200).json(answer.body) : sendFhir(res, answer.status, answer.body as OperationOutcome);
+      return answer.status === 200
+        ? void res.status(200).json(answer.body)
+        : sendFhir(res, answer.status, answer.body as OperationOutcome);
     }
     const file = /^\$export-file\/([0-9a-f]+)\/(\d+)$/.exec(rel);
     if (file && req.method === 'GET') {
       const range = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
       const got = bulkExports.file(file[1] as string, Number(file[2]), range ? Number(range[1]) : 0);
-      if (!('body' in got)) return sendFhir(res, got.status, withText(got.status === 416 ? badRequest('range') : notFound, got.text));
+      if (!('body' in got))
+        return sendFhir(res, got.status, withText(got.status === 416 ? badRequest('range') : notFound, got.text));
       res.status(got.status).type('application/fhir+ndjson').set('Content-Length', String(got.body.length));
       const delay = quirks.quirks.bulkChunkDelayMs;
       if (delay && got.cutAt === undefined) {
@@ -290,10 +346,26 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return;
     }
     const kick = /^(?:(Patient)\/|Group\/([A-Za-z0-9\-.]{1,64})\/)?\$export$/.exec(rel);
-    if (!kick || (req.method !== 'GET' && req.method !== 'POST')) return sendFhir(res, 404, withText(notFound, `no operation ${rel}`));
-    if (!/respond-async/.test(String(req.headers.prefer ?? ''))) return sendFhir(res, 400, badRequestAs('invalid', 'Bulk Data kick-off requires the header Prefer: respond-async'));
-    const level: ExportLevelRequest = kick[1] ? { level: 'patient' } : kick[2] ? { level: 'group', groupId: kick[2] } : { level: 'system' };
-    const started = bulkExports.kickOff(level, queryParams(req), servedTypes(), auth.auth.mode !== 'open', `${origin}${req.originalUrl}`);
+    if (!kick || (req.method !== 'GET' && req.method !== 'POST'))
+      return sendFhir(res, 404, withText(notFound, `no operation ${rel}`));
+    if (!/respond-async/.test(String(req.headers.prefer ?? '')))
+      return sendFhir(
+        res,
+        400,
+        badRequestAs('invalid', 'Bulk Data kick-off requires the header Prefer: respond-async'),
+      );
+    const level: ExportLevelRequest = kick[1]
+      ? { level: 'patient' }
+      : kick[2]
+        ? { level: 'group', groupId: kick[2] }
+        : { level: 'system' };
+    const started = bulkExports.kickOff(
+      level,
+      queryParams(req),
+      servedTypes(),
+      auth.auth.mode !== 'open',
+      `${origin}${req.originalUrl}`,
+    );
     if (!started.ok) return sendFhir(res, started.status, started.outcome);
     res.set('Content-Location', `${base()}/$export-status/${started.jobId}`);
     res.status(202).end();
@@ -308,7 +380,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           200,
           capabilityStatement({
             baseUrl: base(),
-            tokenUrl: auth.auth.mode === 'client_credentials' || auth.auth.mode === 'smart-backend' ? tokenUrl() : undefined,
+            tokenUrl:
+              auth.auth.mode === 'client_credentials' || auth.auth.mode === 'smart-backend' ? tokenUrl() : undefined,
             omitLastUpdatedFor: quirks.quirks.omitLastUpdatedFor,
             omitTypes: quirks.quirks.notOfferedTypes,
           }),
@@ -322,11 +395,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       }
       if (intercepted) {
         if (intercepted.retryAfter !== undefined) res.set('Retry-After', String(intercepted.retryAfter));
-        return sendFhir(res, intercepted.status, intercepted.status === 429 ? withText(tooManyRequests, 'Injected 429') : withText(serverError(new Error('injected')), `Injected ${intercepted.status}`));
+        return sendFhir(
+          res,
+          intercepted.status,
+          intercepted.status === 429
+            ? withText(tooManyRequests, 'Injected 429')
+            : withText(serverError(new Error('injected')), `Injected ${intercepted.status}`),
+        );
       }
       if (rel.includes('$export')) return bulkRequest(req, res, rel);
       if (req.method === 'GET' && /^[A-Z][A-Za-z]+$/.test(rel)) {
-        if (!servedTypes().includes(rel)) return sendFhir(res, 404, withText(notFound, `Resource type ${rel} is not supported`));
+        if (!servedTypes().includes(rel))
+          return sendFhir(res, 404, withText(notFound, `Resource type ${rel} is not supported`));
         return await search(req, res, rel);
       }
       const params = queryParams(req);
@@ -346,7 +426,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (resource) {
         if (resource.meta?.versionId) res.set('ETag', `W/"${resource.meta.versionId}"`);
         if (resource.meta?.lastUpdated) res.set('Last-Modified', new Date(resource.meta.lastUpdated).toUTCString());
-        if (status === 201 && resource.id) res.set('Location', `${base()}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`);
+        if (status === 201 && resource.id)
+          res.set('Location', `${base()}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`);
         return sendFhir(res, status, resource);
       }
       return sendFhir(res, status, result);

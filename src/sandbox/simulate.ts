@@ -16,7 +16,14 @@
  * - the care team accepts fhir-engage's Tasks after a few days and
  *   completes them later.
  */
-import type { Appointment, Patient, QuestionnaireResponse, QuestionnaireResponseItem, Resource, Task } from '@medplum/fhirtypes';
+import type {
+  Appointment,
+  Patient,
+  QuestionnaireResponse,
+  QuestionnaireResponseItem,
+  Resource,
+  Task,
+} from '@medplum/fhirtypes';
 import { GAD7, PHQ9 } from './instruments';
 import { responseItems } from './generate';
 import { Random } from './random';
@@ -66,7 +73,13 @@ export interface DayReport {
   tasksCompleted: number;
 }
 
-const CARE_TEAM_CODES = new Set(['outreach-no-shows', 'phq9-follow-up', 'overdue-activity', 'phq9-item9-safety', 'reminder-no-channel']);
+const CARE_TEAM_CODES = new Set([
+  'outreach-no-shows',
+  'phq9-follow-up',
+  'overdue-activity',
+  'phq9-item9-safety',
+  'reminder-no-channel',
+]);
 const STAFF = ['Practitioner/gen-prac-03', 'Practitioner/gen-prac-05'];
 
 /** A patient's own propensity (0.3–1.7 × the base odds), stable across days: some patients answer and book far more than others. */
@@ -76,7 +89,8 @@ function propensity(patientRef: string): number {
   return 0.3 + ((h % 1000) / 1000) * 1.4;
 }
 
-const isOwn = (r: Resource, system: string): boolean => ((r as { identifier?: { system?: string }[] }).identifier ?? []).some((i) => i.system === system);
+const isOwn = (r: Resource, system: string): boolean =>
+  ((r as { identifier?: { system?: string }[] }).identifier ?? []).some((i) => i.system === system);
 const taskCode = (t: Task): string | undefined => t.code?.coding?.[0]?.code;
 
 /** A moment within the day (business hours), from the RNG: changes carry their real time. */
@@ -85,7 +99,10 @@ function momentOf(rng: Random, dayStart: number): string {
 }
 
 function patientOf(r: Appointment): string | undefined {
-  return r.participant.map((p) => p.actor?.reference).find((ref) => ref?.startsWith('Patient/'))?.slice('Patient/'.length);
+  return r.participant
+    .map((p) => p.actor?.reference)
+    .find((ref) => ref?.startsWith('Patient/'))
+    ?.slice('Patient/'.length);
 }
 
 /** Answers to the example satisfaction survey: mostly satisfied, some not. */
@@ -93,7 +110,11 @@ function satisfactionItems(rng: Random): QuestionnaireResponseItem[] {
   const recommend = rng.weighted({ '10': 25, '9': 22, '8': 18, '7': 12, '6': 8, '5': 6, '3': 5, '0': 4 });
   const experience = (): number => Math.max(1, Math.min(5, Number(recommend) >= 8 ? rng.int(4, 5) : rng.int(2, 4)));
   return [
-    { linkId: 'recommend', text: 'How likely are you to recommend this service to a friend or family member? (0-10)', answer: [{ valueInteger: Number(recommend) }] },
+    {
+      linkId: 'recommend',
+      text: 'How likely are you to recommend this service to a friend or family member? (0-10)',
+      answer: [{ valueInteger: Number(recommend) }],
+    },
     { linkId: 'explained', text: 'Things were explained clearly (1-5)', answer: [{ valueInteger: experience() }] },
     { linkId: 'listened', text: 'I was listened to (1-5)', answer: [{ valueInteger: experience() }] },
     { linkId: 'time', text: 'I was seen on time (1-5)', answer: [{ valueInteger: experience() }] },
@@ -101,8 +122,10 @@ function satisfactionItems(rng: Random): QuestionnaireResponseItem[] {
 }
 
 function surveyAnswer(rng: Random, canonical: string): QuestionnaireResponseItem[] | undefined {
-  if (canonical === PHQ9.url) return responseItems(rng, PHQ9, rng.int(2, 18), { selfHarm: 0, includeTotal: rng.chance(0.5), missing: 0 });
-  if (canonical === GAD7.url) return responseItems(rng, GAD7, rng.int(1, 15), { selfHarm: 0, includeTotal: rng.chance(0.5), missing: 0 });
+  if (canonical === PHQ9.url)
+    return responseItems(rng, PHQ9, rng.int(2, 18), { selfHarm: 0, includeTotal: rng.chance(0.5), missing: 0 });
+  if (canonical === GAD7.url)
+    return responseItems(rng, GAD7, rng.int(1, 15), { selfHarm: 0, includeTotal: rng.chance(0.5), missing: 0 });
   if (canonical.endsWith('/Questionnaire/post-visit-satisfaction')) return satisfactionItems(rng);
   return undefined;
 }
@@ -111,20 +134,38 @@ function surveyAnswer(rng: Random, canonical: string): QuestionnaireResponseItem
  * Simulates one day, `dayStart` being its 00:00 UTC. The RNG is derived
  * from the seed and the day, so any day can be replayed on its own.
  */
-export async function simulateDay(repo: SandboxRepository, dayStart: Date, seed: number, settings: SimulationSettings = DEFAULT_SIMULATION): Promise<DayReport> {
+export async function simulateDay(
+  repo: SandboxRepository,
+  dayStart: Date,
+  seed: number,
+  settings: SimulationSettings = DEFAULT_SIMULATION,
+): Promise<DayReport> {
   const start = Math.floor(dayStart.getTime() / DAY_MS) * DAY_MS;
   const end = start + DAY_MS;
   const rng = new Random((seed * 1_000_003 + Math.floor(start / DAY_MS)) % 2_147_483_647);
-  const report: DayReport = { day: new Date(start).toISOString().slice(0, 10), remindersSent: 0, kept: 0, noShows: 0, cancelled: 0, rescheduled: 0, booked: 0, surveysAnswered: 0, tasksAccepted: 0, tasksCompleted: 0 };
+  const report: DayReport = {
+    day: new Date(start).toISOString().slice(0, 10),
+    remindersSent: 0,
+    kept: 0,
+    noShows: 0,
+    cancelled: 0,
+    rescheduled: 0,
+    booked: 0,
+    surveysAnswered: 0,
+    tasksAccepted: 0,
+    tasksCompleted: 0,
+  };
   const ownTasks = (repo.all('Task') as Task[]).filter((t) => isOwn(t, settings.identifierSystem));
-  const update = async <T extends Resource>(r: T): Promise<void> => void (await repo.updateResource(r as Resource & { id: string }));
+  const update = async <T extends Resource>(r: T): Promise<void> =>
+    void (await repo.updateResource(r as Resource & { id: string }));
 
   // The messaging platform sends what is due today.
   const sentFor = new Set<string>();
   for (const t of ownTasks) {
     if (taskCode(t) !== 'appointment-reminder') continue;
     if (t.status === 'completed') sentFor.add(t.focus?.reference ?? '');
-    if (t.status !== 'requested' || !t.restriction?.period?.start || Date.parse(t.restriction.period.start) >= end) continue;
+    if (t.status !== 'requested' || !t.restriction?.period?.start || Date.parse(t.restriction.period.start) >= end)
+      continue;
     if (!rng.chance(0.95)) continue;
     await update({ ...t, status: 'completed', lastModified: momentOf(rng, start) });
     sentFor.add(t.focus?.reference ?? '');
@@ -139,7 +180,11 @@ export async function simulateDay(repo: SandboxRepository, dayStart: Date, seed:
     const at = Date.parse(a.start);
     if (at >= start && at < end) {
       const reminded = sentFor.has(`Appointment/${a.id}`);
-      const outcome = rng.chance(settings.cancelRate) ? 'cancelled' : rng.chance(reminded ? settings.noShowWithReminder : settings.noShowWithoutReminder) ? 'noshow' : 'fulfilled';
+      const outcome = rng.chance(settings.cancelRate)
+        ? 'cancelled'
+        : rng.chance(reminded ? settings.noShowWithReminder : settings.noShowWithoutReminder)
+          ? 'noshow'
+          : 'fulfilled';
       await update({ ...a, status: outcome });
       if (outcome === 'fulfilled') report.kept++;
       else if (outcome === 'noshow') report.noShows++;
@@ -155,7 +200,15 @@ export async function simulateDay(repo: SandboxRepository, dayStart: Date, seed:
     }
   }
   for (const p of repo.all('Patient') as Patient[]) {
-    if (p.active === false || p.deceasedBoolean || p.deceasedDateTime || future.has(p.id as string) || !p.id?.startsWith('gen-') || !rng.chance(settings.bookRate * propensity(`Patient/${p.id}`))) continue;
+    if (
+      p.active === false ||
+      p.deceasedBoolean ||
+      p.deceasedDateTime ||
+      future.has(p.id as string) ||
+      !p.id?.startsWith('gen-') ||
+      !rng.chance(settings.bookRate * propensity(`Patient/${p.id}`))
+    )
+      continue;
     const at = start + rng.int(7, 28) * DAY_MS + rng.int(9, 16) * 3_600_000;
     await repo.createResource<Appointment>({
       resourceType: 'Appointment',
@@ -176,16 +229,32 @@ export async function simulateDay(repo: SandboxRepository, dayStart: Date, seed:
     const patient = t.for?.reference;
     if (code === 'survey-assignment' || code === 'post-visit-survey') {
       // Open today (its window began before the day ends and has not closed), not answered yet.
-      const open = t.status === 'requested' && Date.parse(t.executionPeriod?.start ?? '') < end && Date.parse(t.executionPeriod?.end ?? '') > start;
+      const open =
+        t.status === 'requested' &&
+        Date.parse(t.executionPeriod?.start ?? '') < end &&
+        Date.parse(t.executionPeriod?.end ?? '') > start;
       if (!open || !patient || repo.peek('QuestionnaireResponse', `${t.id}-answer`)) continue;
       const canonical = t.input?.find((i) => i.valueCanonical)?.valueCanonical;
       const items = canonical ? surveyAnswer(rng, canonical) : undefined;
       if (!items || !rng.chance(Math.min(1, settings.answerRate * propensity(patient)))) continue;
-      await repo.createResource<QuestionnaireResponse>({ resourceType: 'QuestionnaireResponse', id: `${t.id}-answer`, questionnaire: canonical, status: 'completed', subject: { reference: patient }, authored: momentOf(rng, start), item: items });
+      await repo.createResource<QuestionnaireResponse>({
+        resourceType: 'QuestionnaireResponse',
+        id: `${t.id}-answer`,
+        questionnaire: canonical,
+        status: 'completed',
+        subject: { reference: patient },
+        authored: momentOf(rng, start),
+        item: items,
+      });
       report.surveysAnswered++;
     } else if (code && CARE_TEAM_CODES.has(code)) {
       if (t.status === 'requested' && rng.chance(settings.acceptRate)) {
-        await update({ ...t, status: 'in-progress', owner: { reference: rng.pick(STAFF) }, lastModified: momentOf(rng, start) });
+        await update({
+          ...t,
+          status: 'in-progress',
+          owner: { reference: rng.pick(STAFF) },
+          lastModified: momentOf(rng, start),
+        });
         report.tasksAccepted++;
       } else if (t.status === 'in-progress' && rng.chance(settings.completeRate)) {
         await update({ ...t, status: 'completed', lastModified: momentOf(rng, start) });

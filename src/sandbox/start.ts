@@ -44,6 +44,12 @@ export async function startSeededSandbox(options: SandboxStartOptions): Promise<
     ...(options.fixtures !== undefined ? { fixtures: options.fixtures } : {}),
     ...(options.invalidResources !== undefined ? { invalidResources: options.invalidResources } : {}),
   });
-  const server = await startSandbox({ port: options.port, host: options.host, repo, auth: credentials.server, quirks: options.quirks ?? {} });
+  const server = await startSandbox({
+    port: options.port,
+    host: options.host,
+    repo,
+    auth: credentials.server,
+    quirks: options.quirks ?? {},
+  });
   return { server, credentials, seeded };
 }

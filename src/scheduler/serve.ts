@@ -49,7 +49,9 @@ export interface ServeOptions {
 export async function storedKeys(store: Store, say: (line: string) => void, firstKeyFile?: string): Promise<string[]> {
   const digests = await store.listApiKeyDigests();
   if (digests.length) {
-    say('API key: the one made on the first start (stored hashed, not shown again; `fhir-engage api-key new` makes another, or set FHIR_ENGAGE_API_KEY)');
+    say(
+      'API key: the one made on the first start (stored hashed, not shown again; `fhir-engage api-key new` makes another, or set FHIR_ENGAGE_API_KEY)',
+    );
     return digests;
   }
   const key = await newApiKey(store);
@@ -57,7 +59,9 @@ export async function storedKeys(store: Store, say: (line: string) => void, firs
     ensureOwnerOnlyDir(path.dirname(firstKeyFile));
     writeFileSync(firstKeyFile, `${key}\n`, { mode: OWNER_FILE_MODE });
     chmodSync(firstKeyFile, OWNER_FILE_MODE);
-    say(`no FHIR_ENGAGE_API_KEY set: an API key was made and stored (hashed). It is in ${firstKeyFile} (mode 0600, this user only), not in this log: read it there, then delete the file`);
+    say(
+      `no FHIR_ENGAGE_API_KEY set: an API key was made and stored (hashed). It is in ${firstKeyFile} (mode 0600, this user only), not in this log: read it there, then delete the file`,
+    );
   } else {
     say(`no FHIR_ENGAGE_API_KEY set: an API key was made and stored (hashed). It is shown this once, keep it: ${key}`);
   }
@@ -68,7 +72,11 @@ export async function storedKeys(store: Store, say: (line: string) => void, firs
 function secureKeysDir(keysDir: string): void {
   if (!existsSync(keysDir)) return;
   const wider = restrictToOwner(keysDir);
-  if (wider.length > 0) logger().warn({ event: 'keys-permissions', keysDir, fixed: wider.length }, `the keys directory ${keysDir} was open to other local users (${wider.length} entries wider than 0700/0600): made owner-only`);
+  if (wider.length > 0)
+    logger().warn(
+      { event: 'keys-permissions', keysDir, fixed: wider.length },
+      `the keys directory ${keysDir} was open to other local users (${wider.length} entries wider than 0700/0600): made owner-only`,
+    );
 }
 
 /** The scheduled tick a firing belongs to: its second for 6-field (seconds) expressions, else its minute. */
@@ -82,7 +90,13 @@ export function slotOf(date: Date, expression: string): Date {
  * it; the others (and this one, if a run is still going) skip it. Returns the
  * run id when this instance started a run.
  */
-export async function scheduledTick(store: Store, runner: SyncRunner, source: SourceConfig, firedAt: Date, instance: string): Promise<string | undefined> {
+export async function scheduledTick(
+  store: Store,
+  runner: SyncRunner,
+  source: SourceConfig,
+  firedAt: Date,
+  instance: string,
+): Promise<string | undefined> {
   const slot = slotOf(firedAt, source.schedule ?? '* * * * *');
   if (!(await store.claimSlot(source.id, slot, instance))) {
     logger().info({ sourceId: source.id, slot: slot.toISOString() }, 'scheduled sync taken by another instance');
@@ -129,7 +143,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     new Promise<void>((resolve) => {
       const stop = (): void => {
         removeSignalHandlers();
-  clearInterval(purgeTimer);
+        clearInterval(purgeTimer);
         resolve();
       };
       removeSignalHandlers = () => {
@@ -148,7 +162,11 @@ export async function serve(options: ServeOptions): Promise<void> {
   const storedKeyDigests = apiKeys.length ? [] : await storedKeys(store, say, options.firstKeyFile);
   const app = createApiApp({ store, config, runner, metrics, apiKeys, storedKeyDigests });
   const purge = (): void => {
-    store.purgeAccessBefore(new Date(Date.now() - config.service.auditRetentionDays * 86_400_000)).catch((err: unknown) => logger().warn({ err, event: 'access-log-purge-failed' }, 'could not remove old access-log rows'));
+    store
+      .purgeAccessBefore(new Date(Date.now() - config.service.auditRetentionDays * 86_400_000))
+      .catch((err: unknown) =>
+        logger().warn({ err, event: 'access-log-purge-failed' }, 'could not remove old access-log rows'),
+      );
   };
   purge();
   const purgeTimer = setInterval(purge, 86_400_000);
@@ -164,7 +182,9 @@ export async function serve(options: ServeOptions): Promise<void> {
   for (const source of config.sources) {
     if (!source.schedule) continue;
     const task = cron.schedule(source.schedule, async (ctx) => {
-      await scheduledTick(store, runner, source, ctx?.date instanceof Date ? ctx.date : new Date(), instance).catch((err: unknown) => logger().error({ err, sourceId: source.id }, 'scheduler failed'));
+      await scheduledTick(store, runner, source, ctx?.date instanceof Date ? ctx.date : new Date(), instance).catch(
+        (err: unknown) => logger().error({ err, sourceId: source.id }, 'scheduler failed'),
+      );
     });
     tasks.push(task);
     runner.setSchedule(source.id, () => task.getNextRun());

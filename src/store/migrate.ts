@@ -35,7 +35,10 @@ const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
 )`;
 
 async function appliedNames(db: Pick<Driver, 'query'>): Promise<string[]> {
-  const rows = await db.query<{ name: string }>({ text: 'SELECT name FROM schema_migrations ORDER BY name', values: [] });
+  const rows = await db.query<{ name: string }>({
+    text: 'SELECT name FROM schema_migrations ORDER BY name',
+    values: [],
+  });
   return rows.map((r) => r.name);
 }
 
@@ -91,6 +94,8 @@ export async function assertSchemaCurrent(driver: Driver, known: Migration[] = l
     throw newerSchemaError(status.unknown);
   }
   if (status.pending.length > 0) {
-    throw storeError(`the database schema is out of date (pending: ${status.pending.join(', ')}); run: fhir-engage db migrate`);
+    throw storeError(
+      `the database schema is out of date (pending: ${status.pending.join(', ')}); run: fhir-engage db migrate`,
+    );
   }
 }

@@ -24,7 +24,10 @@ export function describeUrl(url: string): string {
     for (const name of [...u.searchParams.keys()]) {
       if (CREDENTIAL_PARAM.test(name)) u.searchParams.set(name, '***');
     }
-    return u.toString().replace(/=\*\*\*/g, '=***').replace(/%2A%2A%2A/g, '***');
+    return u
+      .toString()
+      .replace(/=\*\*\*/g, '=***')
+      .replace(/%2A%2A%2A/g, '***');
   } catch {
     return 'postgres://(unparseable URL)';
   }
@@ -106,7 +109,8 @@ export async function openPostgres(options: PgOptions): Promise<Driver> {
       const client = await pool.connect();
       const lost = new AbortController();
       const unlisten = listen(client, (err) => {
-        if (!lost.signal.aborted) lost.abort(storeError(`the database connection holding the lock "${name}" was lost (${err.message})`, err));
+        if (!lost.signal.aborted)
+          lost.abort(storeError(`the database connection holding the lock "${name}" was lost (${err.message})`, err));
       });
       let locked = false;
       try {

@@ -82,7 +82,10 @@ export async function openPglite(options: PgliteOptions): Promise<Driver> {
     // Every row and the write-ahead log are in these files: owner-only, checked at every start.
     const wider = restrictToOwner(dataDir);
     if (wider.length > 0) {
-      logger().warn({ event: 'store-permissions', dataDir, fixed: wider.length }, `the embedded store ${dataDir} was open to other local users (${wider.length} files or directories wider than 0700/0600): made owner-only`);
+      logger().warn(
+        { event: 'store-permissions', dataDir, fixed: wider.length },
+        `the embedded store ${dataDir} was open to other local users (${wider.length} files or directories wider than 0700/0600): made owner-only`,
+      );
     }
     release = claimDataDir(dataDir);
   }

@@ -18,7 +18,8 @@ export const upsertSource = (id: string, name: string | null, baseUrl: string): 
     [id, name, baseUrl],
   );
 
-export const listSources = (): SqlQuery => q('SELECT id, name, base_url, created_at, updated_at FROM sources ORDER BY id');
+export const listSources = (): SqlQuery =>
+  q('SELECT id, name, base_url, created_at, updated_at FROM sources ORDER BY id');
 
 // ── sync runs ───────────────────────────────────────────────────────────────
 
@@ -90,7 +91,12 @@ export interface ResourceRow {
  * Multi-row upsert. A row whose content hash is unchanged is not written and
  * not returned; `inserted` tells new rows from changed ones.
  */
-export const upsertResources = (sourceId: string, runId: string | null, rows: ResourceRow[], checkpoint?: { resourceType: string; state: unknown }): SqlQuery =>
+export const upsertResources = (
+  sourceId: string,
+  runId: string | null,
+  rows: ResourceRow[],
+  checkpoint?: { resourceType: string; state: unknown },
+): SqlQuery =>
   q(
     `WITH up AS (
      INSERT INTO resources (source_id, resource_type, resource_id, version_id, last_updated, content_hash, patient_id, resource, run_id)
@@ -212,12 +218,7 @@ export const ackOutbox = (id: number, workerId: string, result: unknown): SqlQue
   );
 
 /** A failed attempt: back to pending after `retryInSeconds`, or failed for good. */
-export const failOutbox = (
-  id: number,
-  workerId: string,
-  error: unknown,
-  retryInSeconds: number | null,
-): SqlQuery =>
+export const failOutbox = (id: number, workerId: string, error: unknown, retryInSeconds: number | null): SqlQuery =>
   q(
     `UPDATE outbox SET
        state = CASE WHEN $4::float8 IS NULL THEN 'failed' ELSE 'pending' END,
@@ -229,13 +230,14 @@ export const failOutbox = (
 
 /** Rows left "sending" by a dead worker go back to pending (callers hold the source's sync lock). */
 export const releaseOutboxClaims = (sourceId: string): SqlQuery =>
-  q(`UPDATE outbox SET state = 'pending', lease_until = NULL WHERE source_id = $1 AND state = 'sending' RETURNING id`, [sourceId]);
+  q(`UPDATE outbox SET state = 'pending', lease_until = NULL WHERE source_id = $1 AND state = 'sending' RETURNING id`, [
+    sourceId,
+  ]);
 
 export const outboxCounts = (sourceId: string | null): SqlQuery =>
-  q(
-    `SELECT state, count(*)::int AS n FROM outbox WHERE ($1::text IS NULL OR source_id = $1) GROUP BY state`,
-    [sourceId],
-  );
+  q(`SELECT state, count(*)::int AS n FROM outbox WHERE ($1::text IS NULL OR source_id = $1) GROUP BY state`, [
+    sourceId,
+  ]);
 
 // ── dead letters ────────────────────────────────────────────────────────────
 
@@ -288,12 +290,18 @@ export const listDeadLetters = (f: DeadLetterFilter, limit: number): SqlQuery =>
   );
 
 export const dismissDeadLetter = (id: number, reason: string, by: string): SqlQuery =>
-  q('UPDATE dead_letters SET resolved_at = now(), dismissed_reason = $2, dismissed_by = $3 WHERE id = $1 AND resolved_at IS NULL RETURNING id', [id, reason, by]);
+  q(
+    'UPDATE dead_letters SET resolved_at = now(), dismissed_reason = $2, dismissed_by = $3 WHERE id = $1 AND resolved_at IS NULL RETURNING id',
+    [id, reason, by],
+  );
 
 export const getDeadLetter = (id: number): SqlQuery => q('SELECT * FROM dead_letters WHERE id = $1', [id]);
 
 export const resolveDeadLetter = (id: number): SqlQuery =>
-  q('UPDATE dead_letters SET resolved_at = now(), retried_at = now() WHERE id = $1 AND resolved_at IS NULL RETURNING id', [id]);
+  q(
+    'UPDATE dead_letters SET resolved_at = now(), retried_at = now() WHERE id = $1 AND resolved_at IS NULL RETURNING id',
+    [id],
+  );
 
 export const countDeadLetters = (sourceId: string | null, runId: string | null): SqlQuery =>
   q(
@@ -313,7 +321,12 @@ const CHECKPOINT_MOVES_FORWARD = `pull_checkpoints.run_id IS DISTINCT FROM EXCLU
          OR NOT (pull_checkpoints.state ? 'pages' AND EXCLUDED.state ? 'pages')
          OR (pull_checkpoints.state->>'pages')::numeric < (EXCLUDED.state->>'pages')::numeric`;
 
-export const saveCheckpoint = (sourceId: string, resourceType: string, runId: string | null, state: unknown): SqlQuery =>
+export const saveCheckpoint = (
+  sourceId: string,
+  resourceType: string,
+  runId: string | null,
+  state: unknown,
+): SqlQuery =>
   q(
     `INSERT INTO pull_checkpoints (source_id, resource_type, run_id, state) VALUES ($1, $2, $3, $4::jsonb)
      ON CONFLICT (source_id, resource_type) DO UPDATE SET run_id = EXCLUDED.run_id, state = EXCLUDED.state, updated_at = now()
@@ -341,7 +354,10 @@ export const getBulkExport = (sourceId: string): SqlQuery =>
   q('SELECT run_id, status_url, request, kicked_off_at, manifest FROM bulk_exports WHERE source_id = $1', [sourceId]);
 
 export const saveBulkManifest = (sourceId: string, manifest: unknown): SqlQuery =>
-  q('UPDATE bulk_exports SET manifest = $2::jsonb, updated_at = now() WHERE source_id = $1', [sourceId, JSON.stringify(manifest)]);
+  q('UPDATE bulk_exports SET manifest = $2::jsonb, updated_at = now() WHERE source_id = $1', [
+    sourceId,
+    JSON.stringify(manifest),
+  ]);
 
 export interface BulkFileRow {
   url: string;
@@ -356,14 +372,32 @@ export const addBulkFiles = (sourceId: string, files: BulkFileRow[]): SqlQuery =
      SELECT $1, t.url, t.kind, t.resource_type, t.position
      FROM jsonb_to_recordset($2::jsonb) AS t(url text, kind text, resource_type text, position integer)
      ON CONFLICT (source_id, url) DO NOTHING`,
-    [sourceId, JSON.stringify(files.map((f) => ({ url: f.url, kind: f.kind, resource_type: f.resourceType, position: f.position })))],
+    [
+      sourceId,
+      JSON.stringify(
+        files.map((f) => ({ url: f.url, kind: f.kind, resource_type: f.resourceType, position: f.position })),
+      ),
+    ],
   );
 
 export const listBulkFiles = (sourceId: string): SqlQuery =>
-  q('SELECT url, kind, resource_type, position, lines, bytes, done, counts FROM bulk_export_files WHERE source_id = $1 ORDER BY position', [sourceId]);
+  q(
+    'SELECT url, kind, resource_type, position, lines, bytes, done, counts FROM bulk_export_files WHERE source_id = $1 ORDER BY position',
+    [sourceId],
+  );
 
-export const saveBulkFileProgress = (sourceId: string, url: string, lines: number, bytes: number, done: boolean, counts: Record<string, number>): SqlQuery =>
-  q('UPDATE bulk_export_files SET lines = $3, bytes = $4, done = $5, counts = $6::jsonb WHERE source_id = $1 AND url = $2', [sourceId, url, lines, bytes, done, JSON.stringify(counts)]);
+export const saveBulkFileProgress = (
+  sourceId: string,
+  url: string,
+  lines: number,
+  bytes: number,
+  done: boolean,
+  counts: Record<string, number>,
+): SqlQuery =>
+  q(
+    'UPDATE bulk_export_files SET lines = $3, bytes = $4, done = $5, counts = $6::jsonb WHERE source_id = $1 AND url = $2',
+    [sourceId, url, lines, bytes, done, JSON.stringify(counts)],
+  );
 
 /** Deletes the named resources of a source, marking their patients to be recomputed; one row back per deleted resource, with its patient. */
 export const deleteResources = (sourceId: string, refs: { resourceType: string; resourceId: string }[]): SqlQuery =>
@@ -407,14 +441,23 @@ export const touchResource = (sourceId: string, resourceType: string, resourceId
 
 /** Version and time of stored resources of one type, by id (to skip what a page repeats before any validation). */
 export const storedVersions = (sourceId: string, resourceType: string, ids: string[]): SqlQuery =>
-  q('SELECT resource_id, version_id, last_updated FROM resources WHERE source_id = $1 AND resource_type = $2 AND resource_id = ANY($3::text[])', [sourceId, resourceType, ids]);
+  q(
+    'SELECT resource_id, version_id, last_updated FROM resources WHERE source_id = $1 AND resource_type = $2 AND resource_id = ANY($3::text[])',
+    [sourceId, resourceType, ids],
+  );
 
 /** Every stored Patient's id and links (merged records point at their survivor). */
 export const patientRoster = (sourceId: string): SqlQuery =>
-  q(`SELECT resource_id, resource->'link' AS link, resource->'identifier' AS identifier FROM resources WHERE source_id = $1 AND resource_type = 'Patient' ORDER BY resource_id`, [sourceId]);
+  q(
+    `SELECT resource_id, resource->'link' AS link, resource->'identifier' AS identifier FROM resources WHERE source_id = $1 AND resource_type = 'Patient' ORDER BY resource_id`,
+    [sourceId],
+  );
 
 export const listResourceIds = (sourceId: string, resourceType: string): SqlQuery =>
-  q('SELECT resource_id FROM resources WHERE source_id = $1 AND resource_type = $2 ORDER BY resource_id', [sourceId, resourceType]);
+  q('SELECT resource_id FROM resources WHERE source_id = $1 AND resource_type = $2 ORDER BY resource_id', [
+    sourceId,
+    resourceType,
+  ]);
 
 // ── patient models and indicator history ────────────────────────────────────
 
@@ -429,14 +472,30 @@ export const upsertWritten = (w: WrittenUpsert): SqlQuery =>
      ON CONFLICT (source_id, identifier_value) DO UPDATE SET
        server_id = EXCLUDED.server_id, version_id = EXCLUDED.version_id, content_hash = EXCLUDED.content_hash,
        status = EXCLUDED.status, state = EXCLUDED.state, run_id = EXCLUDED.run_id, target = EXCLUDED.target, updated_at = now()`,
-    [w.sourceId, w.identifierValue, w.resourceType, w.patientId, w.rule, w.target, w.serverId, w.versionId, w.contentHash, w.status, w.state, w.runId],
+    [
+      w.sourceId,
+      w.identifierValue,
+      w.resourceType,
+      w.patientId,
+      w.rule,
+      w.target,
+      w.serverId,
+      w.versionId,
+      w.contentHash,
+      w.status,
+      w.state,
+      w.runId,
+    ],
   );
 
 export const getWritten = (sourceId: string, identifierValue: string): SqlQuery =>
   q('SELECT * FROM written_resources WHERE source_id = $1 AND identifier_value = $2', [sourceId, identifierValue]);
 
 export const listWrittenForPatients = (sourceId: string, patientIds: string[]): SqlQuery =>
-  q('SELECT * FROM written_resources WHERE source_id = $1 AND patient_id = ANY($2::text[]) ORDER BY identifier_value', [sourceId, patientIds]);
+  q('SELECT * FROM written_resources WHERE source_id = $1 AND patient_id = ANY($2::text[]) ORDER BY identifier_value', [
+    sourceId,
+    patientIds,
+  ]);
 
 export const countWritten = (sourceId: string | null): SqlQuery =>
   q(
@@ -482,10 +541,16 @@ export const patientsByIdentifier = (system: string | null, value: string): SqlQ
   );
 
 export const getModel = (sourceId: string, patientId: string): SqlQuery =>
-  q('SELECT model, indicators, computed_as_of FROM patient_models WHERE source_id = $1 AND patient_id = $2', [sourceId, patientId]);
+  q('SELECT model, indicators, computed_as_of FROM patient_models WHERE source_id = $1 AND patient_id = $2', [
+    sourceId,
+    patientId,
+  ]);
 
 export const resourcesOfType = (sourceId: string, resourceType: string): SqlQuery =>
-  q('SELECT resource FROM resources WHERE source_id = $1 AND resource_type = $2 ORDER BY resource_id', [sourceId, resourceType]);
+  q('SELECT resource FROM resources WHERE source_id = $1 AND resource_type = $2 ORDER BY resource_id', [
+    sourceId,
+    resourceType,
+  ]);
 
 /** The model and indicators of a patient, with when they were computed. */
 export interface ComputationRow {
@@ -499,14 +564,24 @@ export interface ComputationRow {
  * document for the batch, as for resources: a text[] of JSON strings is escaped character by
  * character by the driver, which cost more than the statement.
  */
-export const saveComputations = (sourceId: string, rows: ComputationRow[], asOf: Date, runId: string | null): SqlQuery =>
+export const saveComputations = (
+  sourceId: string,
+  rows: ComputationRow[],
+  asOf: Date,
+  runId: string | null,
+): SqlQuery =>
   q(
     `INSERT INTO patient_models (source_id, patient_id, model, model_hash, indicators, computed_as_of, run_id)
      SELECT $1, t.patient_id, t.model, NULL, t.indicators, $2, $3
      FROM jsonb_to_recordset($4::jsonb) AS t(patient_id text, model jsonb, indicators jsonb)
      ON CONFLICT (source_id, patient_id) DO UPDATE SET model = EXCLUDED.model, model_hash = NULL,
        indicators = EXCLUDED.indicators, computed_as_of = EXCLUDED.computed_as_of, run_id = EXCLUDED.run_id, updated_at = now()`,
-    [sourceId, asOf, runId, JSON.stringify(rows.map((r) => ({ patient_id: r.patientId, model: r.model, indicators: r.indicators })))],
+    [
+      sourceId,
+      asOf,
+      runId,
+      JSON.stringify(rows.map((r) => ({ patient_id: r.patientId, model: r.model, indicators: r.indicators }))),
+    ],
   );
 
 export const getComputations = (patientId: string, sourceId: string | null): SqlQuery =>
@@ -527,7 +602,12 @@ export const listComputations = (sourceId: string | null): SqlQuery =>
  * One page of patients' indicators (and models, with `models`), in (source, patient) order after
  * `after`: the programme figures read the population a page at a time, never all of it at once.
  */
-export const pageComputations = (sourceId: string | null, after: { sourceId: string; patientId: string } | null, limit: number, models: boolean): SqlQuery =>
+export const pageComputations = (
+  sourceId: string | null,
+  after: { sourceId: string; patientId: string } | null,
+  limit: number,
+  models: boolean,
+): SqlQuery =>
   q(
     `SELECT source_id, patient_id, indicators${models ? ', model' : ''} FROM patient_models
      WHERE ($1::text IS NULL OR source_id = $1) AND indicators IS NOT NULL
@@ -547,7 +627,12 @@ export interface IndicatorInsert {
  * value for the same patient and indicator (a recomputation with identical inputs stores nothing);
  * returns what was recorded. One JSON document for the batch (see saveComputations).
  */
-export const recordIndicators = (sourceId: string, asOf: Date, runId: string | null, items: (IndicatorInsert & { patientId: string })[]): SqlQuery =>
+export const recordIndicators = (
+  sourceId: string,
+  asOf: Date,
+  runId: string | null,
+  items: (IndicatorInsert & { patientId: string })[],
+): SqlQuery =>
   q(
     `INSERT INTO indicator_history (source_id, patient_id, indicator, value, value_hash, as_of, run_id)
      -- A JSON null comes out of the record as SQL NULL: stored as the JSON null it is.
@@ -559,7 +644,19 @@ export const recordIndicators = (sourceId: string, asOf: Date, runId: string | n
        ORDER BY h.as_of DESC, h.id DESC LIMIT 1
      )
      RETURNING patient_id, indicator`,
-    [sourceId, asOf, runId, JSON.stringify(items.map((i) => ({ patient_id: i.patientId, indicator: i.indicator, value: i.value, value_hash: i.valueHash })))],
+    [
+      sourceId,
+      asOf,
+      runId,
+      JSON.stringify(
+        items.map((i) => ({
+          patient_id: i.patientId,
+          indicator: i.indicator,
+          value: i.value,
+          value_hash: i.valueHash,
+        })),
+      ),
+    ],
   );
 
 export const indicatorHistory = (
@@ -596,12 +693,33 @@ export const purgeBefore = (before: Date): { table: string; query: SqlQuery }[] 
       [before],
     ),
   },
-  { table: 'programme_history', query: q('DELETE FROM programme_history WHERE as_of < ($1::timestamptz AT TIME ZONE \'UTC\')::date RETURNING source_id', [before]) },
+  {
+    table: 'programme_history',
+    query: q(
+      "DELETE FROM programme_history WHERE as_of < ($1::timestamptz AT TIME ZONE 'UTC')::date RETURNING source_id",
+      [before],
+    ),
+  },
   { table: 'task_events', query: q('DELETE FROM task_events WHERE changed_at < $1 RETURNING source_id', [before]) },
-  { table: 'outbox', query: q("DELETE FROM outbox WHERE state IN ('sent', 'failed') AND coalesce(sent_at, created_at) < $1 RETURNING id", [before]) },
-  { table: 'dead_letters', query: q('DELETE FROM dead_letters WHERE resolved_at IS NOT NULL AND resolved_at < $1 RETURNING id', [before]) },
-  { table: 'written_resources', query: q("DELETE FROM written_resources WHERE state <> 'open' AND updated_at < $1 RETURNING source_id", [before]) },
-  { table: 'sync_runs', query: q("DELETE FROM sync_runs WHERE status <> 'running' AND started_at < $1 RETURNING id", [before]) },
+  {
+    table: 'outbox',
+    query: q(
+      "DELETE FROM outbox WHERE state IN ('sent', 'failed') AND coalesce(sent_at, created_at) < $1 RETURNING id",
+      [before],
+    ),
+  },
+  {
+    table: 'dead_letters',
+    query: q('DELETE FROM dead_letters WHERE resolved_at IS NOT NULL AND resolved_at < $1 RETURNING id', [before]),
+  },
+  {
+    table: 'written_resources',
+    query: q("DELETE FROM written_resources WHERE state <> 'open' AND updated_at < $1 RETURNING source_id", [before]),
+  },
+  {
+    table: 'sync_runs',
+    query: q("DELETE FROM sync_runs WHERE status <> 'running' AND started_at < $1 RETURNING id", [before]),
+  },
   { table: 'access_log', query: q('DELETE FROM access_log WHERE at < $1 RETURNING id', [before]) },
 ];
 
@@ -632,10 +750,13 @@ export type SourceTable = (typeof SOURCE_TABLES)[number];
 /** A source's rows in one table: counted, or removed and counted (never returned: there may be millions). */
 export const sourceRows = (table: SourceTable, sourceId: string, remove: boolean): SqlQuery =>
   remove
-    ? q(`WITH gone AS (DELETE FROM ${table} WHERE source_id = $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`, [sourceId])
+    ? q(`WITH gone AS (DELETE FROM ${table} WHERE source_id = $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`, [
+        sourceId,
+      ])
     : q(`SELECT count(*)::int AS n FROM ${table} WHERE source_id = $1`, [sourceId]);
 
-export const deleteSource = (sourceId: string): SqlQuery => q('DELETE FROM sources WHERE id = $1 RETURNING id', [sourceId]);
+export const deleteSource = (sourceId: string): SqlQuery =>
+  q('DELETE FROM sources WHERE id = $1 RETURNING id', [sourceId]);
 
 // ── monitoring ──────────────────────────────────────────────────────────────
 
@@ -652,9 +773,11 @@ export const monitoringGauges = (): SqlQuery =>
 
 // ── API keys and the access log ─────────────────────────────────────────────
 
-export const addApiKey = (id: string, digest: string): SqlQuery => q('INSERT INTO api_keys (id, digest) VALUES ($1, $2)', [id, digest]);
+export const addApiKey = (id: string, digest: string): SqlQuery =>
+  q('INSERT INTO api_keys (id, digest) VALUES ($1, $2)', [id, digest]);
 
-export const listApiKeyDigests = (): SqlQuery => q('SELECT digest FROM api_keys WHERE revoked_at IS NULL ORDER BY created_at', []);
+export const listApiKeyDigests = (): SqlQuery =>
+  q('SELECT digest FROM api_keys WHERE revoked_at IS NULL ORDER BY created_at', []);
 
 export interface AccessRow {
   keyId: string;
@@ -667,9 +790,15 @@ export interface AccessRow {
 }
 
 export const recordAccess = (r: AccessRow): SqlQuery =>
-  q('INSERT INTO access_log (key_id, client, method, route, status, source_id, patient_id) VALUES ($1, $2, $3, $4, $5, $6, $7)', [r.keyId, r.client, r.method, r.route, r.status, r.sourceId, r.patientId]);
+  q(
+    'INSERT INTO access_log (key_id, client, method, route, status, source_id, patient_id) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+    [r.keyId, r.client, r.method, r.route, r.status, r.sourceId, r.patientId],
+  );
 
-export const listAccess = (f: { patientId: string | null; keyId: string | null; from: Date | null; to: Date | null }, limit: number): SqlQuery =>
+export const listAccess = (
+  f: { patientId: string | null; keyId: string | null; from: Date | null; to: Date | null },
+  limit: number,
+): SqlQuery =>
   q(
     `SELECT id, at, key_id, client, method, route, status, source_id, patient_id FROM access_log
      WHERE ($1::text IS NULL OR patient_id = $1) AND ($2::text IS NULL OR key_id = $2)
@@ -678,7 +807,8 @@ export const listAccess = (f: { patientId: string | null; keyId: string | null; 
     [f.patientId, f.keyId, f.from, f.to, limit],
   );
 
-export const purgeAccessBefore = (before: Date): SqlQuery => q('DELETE FROM access_log WHERE at < $1 RETURNING id', [before]);
+export const purgeAccessBefore = (before: Date): SqlQuery =>
+  q('DELETE FROM access_log WHERE at < $1 RETURNING id', [before]);
 
 // ── maintenance ─────────────────────────────────────────────────────────────
 
@@ -689,7 +819,9 @@ export const analyze = (table: (typeof ANALYZED_TABLES)[number]): SqlQuery => q(
 
 /** Everything stored for a source except its run history and schedule (the sandbox is a new EMR each time it starts). */
 export const resetSourceData = (sourceId: string): SqlQuery[] =>
-  SOURCE_TABLES.filter((table) => table !== 'sync_runs' && table !== 'scheduled_slots').map((table) => q(`DELETE FROM ${table} WHERE source_id = $1`, [sourceId]));
+  SOURCE_TABLES.filter((table) => table !== 'sync_runs' && table !== 'scheduled_slots').map((table) =>
+    q(`DELETE FROM ${table} WHERE source_id = $1`, [sourceId]),
+  );
 
 // ── programme: own Tasks read back, figures over time ───────────────────────
 

@@ -29,7 +29,12 @@ export function isConnectionLoss(err: unknown): boolean {
   for (let e: unknown = err, i = 0; e && i < 4; e = (e as { cause?: unknown }).cause, i++) {
     const code = sqlState(e);
     if (code && (code.startsWith('08') || /^57P0[123]$/.test(code))) return true;
-    if (/Connection terminated|terminating connection|Client has encountered a connection error|connection (is )?closed/i.test((e as Error).message ?? '')) return true;
+    if (
+      /Connection terminated|terminating connection|Client has encountered a connection error|connection (is )?closed/i.test(
+        (e as Error).message ?? '',
+      )
+    )
+      return true;
   }
   return false;
 }

@@ -170,7 +170,12 @@ export class Store {
   }
 
   // ── runs ──
-  async createRun(run: { id: string; sourceId: string; asOf: Date; options?: Record<string, unknown> }): Promise<RunRecord> {
+  async createRun(run: {
+    id: string;
+    sourceId: string;
+    asOf: Date;
+    options?: Record<string, unknown>;
+  }): Promise<RunRecord> {
     const rows = await this.db.query(sql.insertRun(run.id, run.sourceId, run.asOf, run.options ?? {}));
     return toRun(rows[0] as Row);
   }
@@ -227,8 +232,14 @@ export class Store {
    * one statement (one round trip, no transaction around it); a larger one with a checkpoint, one
    * transaction.
    */
-  async storePage(sourceId: string, runId: string | null, inputs: ResourceInput[], checkpoint?: { resourceType: string; state: unknown }): Promise<UpsertResult> {
-    if (!checkpoint || (inputs.length > 0 && inputs.length <= BATCH_ROWS)) return this.upsertRows(sourceId, runId, inputs, checkpoint);
+  async storePage(
+    sourceId: string,
+    runId: string | null,
+    inputs: ResourceInput[],
+    checkpoint?: { resourceType: string; state: unknown },
+  ): Promise<UpsertResult> {
+    if (!checkpoint || (inputs.length > 0 && inputs.length <= BATCH_ROWS))
+      return this.upsertRows(sourceId, runId, inputs, checkpoint);
     return this.transaction(async (tx) => {
       const result = await tx.upsertResources(sourceId, runId, inputs);
       await tx.saveCheckpoint(sourceId, checkpoint.resourceType, runId, checkpoint.state);
@@ -236,7 +247,12 @@ export class Store {
     });
   }
 
-  private async upsertRows(sourceId: string, runId: string | null, inputs: ResourceInput[], checkpoint?: { resourceType: string; state: unknown }): Promise<UpsertResult> {
+  private async upsertRows(
+    sourceId: string,
+    runId: string | null,
+    inputs: ResourceInput[],
+    checkpoint?: { resourceType: string; state: unknown },
+  ): Promise<UpsertResult> {
     const byKey = new Map<string, sql.ResourceRow>();
     for (const { resource, patientId, contentHash } of inputs) {
       if (!resource.id) {
@@ -258,7 +274,9 @@ export class Store {
     // A checkpoint is only passed for inputs that fit one batch (storePage): it commits with them.
     // Rows go in id order: two pages stored at once then take their row locks in the same order (a
     // resource on both pages waits instead of deadlocking).
-    const sorted = [...byKey.values()].sort((x, y) => (x.resourceId < y.resourceId ? -1 : x.resourceId > y.resourceId ? 1 : 0));
+    const sorted = [...byKey.values()].sort((x, y) =>
+      x.resourceId < y.resourceId ? -1 : x.resourceId > y.resourceId ? 1 : 0,
+    );
     for (const batch of chunks(sorted, BATCH_ROWS)) {
       const rows = await this.db.query(sql.upsertResources(sourceId, runId, batch, checkpoint));
       for (const r of rows) {
@@ -289,7 +307,10 @@ export class Store {
     await this.db.query(sql.saveCheckpoint(sourceId, resourceType, runId, state));
   }
 
-  async getCheckpoint<T = unknown>(sourceId: string, resourceType: string): Promise<{ state: T; runId: string | null } | undefined> {
+  async getCheckpoint<T = unknown>(
+    sourceId: string,
+    resourceType: string,
+  ): Promise<{ state: T; runId: string | null } | undefined> {
     const rows = await this.db.query(sql.getCheckpoint(sourceId, resourceType));
     return rows[0] ? { state: rows[0].state as T, runId: str(rows[0].run_id) } : undefined;
   }
@@ -316,7 +337,8 @@ export class Store {
     return this.tryWithAdvisoryLock(`sync:${sourceId}`, () =>
       this.transaction(async (tx) => {
         const rows = {} as Record<sql.SourceTable, number>;
-        for (const table of sql.SOURCE_TABLES) rows[table] = Number((await tx.db.query(sql.sourceRows(table, sourceId, remove)))[0]?.n ?? 0);
+        for (const table of sql.SOURCE_TABLES)
+          rows[table] = Number((await tx.db.query(sql.sourceRows(table, sourceId, remove)))[0]?.n ?? 0);
         if (remove) await tx.db.query(sql.deleteSource(sourceId));
         return rows;
       }),
@@ -324,8 +346,15 @@ export class Store {
   }
 
   // ── monitoring ──
-  async monitoringGauges(): Promise<{ sourceId: string; openDeadLetters: number; outboxDepth: number; lastSuccess: Date | null }[]> {
-    return (await this.db.query(sql.monitoringGauges())).map((r) => ({ sourceId: String(r.source_id), openDeadLetters: Number(r.open_dead_letters), outboxDepth: Number(r.outbox_depth), lastSuccess: dateOrNull(r.last_success) }));
+  async monitoringGauges(): Promise<
+    { sourceId: string; openDeadLetters: number; outboxDepth: number; lastSuccess: Date | null }[]
+  > {
+    return (await this.db.query(sql.monitoringGauges())).map((r) => ({
+      sourceId: String(r.source_id),
+      openDeadLetters: Number(r.open_dead_letters),
+      outboxDepth: Number(r.outbox_depth),
+      lastSuccess: dateOrNull(r.last_success),
+    }));
   }
 
   // ── API keys and the access log ──
@@ -349,9 +378,31 @@ export class Store {
     });
   }
 
-  async listAccess(options: { patientId?: string; keyId?: string; from?: Date; to?: Date; limit?: number } = {}): Promise<(sql.AccessRow & { id: number; at: Date })[]> {
-    const rows = await this.db.query(sql.listAccess({ patientId: options.patientId ?? null, keyId: options.keyId ?? null, from: options.from ?? null, to: options.to ?? null }, options.limit ?? 500));
-    return rows.map((r) => ({ id: Number(r.id), at: dateOrNull(r.at) ?? new Date(0), keyId: String(r.key_id), client: str(r.client), method: String(r.method), route: String(r.route), status: Number(r.status), sourceId: str(r.source_id), patientId: str(r.patient_id) }));
+  async listAccess(
+    options: { patientId?: string; keyId?: string; from?: Date; to?: Date; limit?: number } = {},
+  ): Promise<(sql.AccessRow & { id: number; at: Date })[]> {
+    const rows = await this.db.query(
+      sql.listAccess(
+        {
+          patientId: options.patientId ?? null,
+          keyId: options.keyId ?? null,
+          from: options.from ?? null,
+          to: options.to ?? null,
+        },
+        options.limit ?? 500,
+      ),
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      at: dateOrNull(r.at) ?? new Date(0),
+      keyId: String(r.key_id),
+      client: str(r.client),
+      method: String(r.method),
+      route: String(r.route),
+      status: Number(r.status),
+      sourceId: str(r.source_id),
+      patientId: str(r.patient_id),
+    }));
   }
 
   /** Removes access-log rows older than `before` (retention); returns how many. */
@@ -379,7 +430,14 @@ export class Store {
       done: r.done === true,
       counts: (r.counts ?? {}) as Record<string, number>,
     }));
-    return { runId: str(row.run_id), statusUrl: String(row.status_url), request: row.request, kickedOffAt: dateOrNull(row.kicked_off_at) ?? new Date(0), manifest: row.manifest ?? undefined, files };
+    return {
+      runId: str(row.run_id),
+      statusUrl: String(row.status_url),
+      request: row.request,
+      kickedOffAt: dateOrNull(row.kicked_off_at) ?? new Date(0),
+      manifest: row.manifest ?? undefined,
+      files,
+    };
   }
 
   /** The manifest and its files, together (call inside a transaction). */
@@ -389,18 +447,30 @@ export class Store {
   }
 
   /** A file's committed lines and bytes, and what its lines counted beyond resources (errors by type, deletions). */
-  async saveBulkFileProgress(sourceId: string, url: string, progress: { lines: number; bytes: number; done: boolean; counts?: Record<string, number> }): Promise<void> {
-    await this.db.query(sql.saveBulkFileProgress(sourceId, url, progress.lines, progress.bytes, progress.done, progress.counts ?? {}));
+  async saveBulkFileProgress(
+    sourceId: string,
+    url: string,
+    progress: { lines: number; bytes: number; done: boolean; counts?: Record<string, number> },
+  ): Promise<void> {
+    await this.db.query(
+      sql.saveBulkFileProgress(sourceId, url, progress.lines, progress.bytes, progress.done, progress.counts ?? {}),
+    );
   }
 
   /**
    * Removes resources the source deleted (a Bulk Data export's `deleted` files); returns how many were
    * stored and the patients they belonged to (to be recomputed without them).
    */
-  async deleteResources(sourceId: string, refs: { resourceType: string; resourceId: string }[]): Promise<{ deleted: number; patients: string[] }> {
+  async deleteResources(
+    sourceId: string,
+    refs: { resourceType: string; resourceId: string }[],
+  ): Promise<{ deleted: number; patients: string[] }> {
     if (refs.length === 0) return { deleted: 0, patients: [] };
     const rows = await this.db.query(sql.deleteResources(sourceId, refs));
-    return { deleted: rows.length, patients: [...new Set(rows.map((r) => r.patient_id).filter((p): p is string => typeof p === 'string'))].sort() };
+    return {
+      deleted: rows.length,
+      patients: [...new Set(rows.map((r) => r.patient_id).filter((p): p is string => typeof p === 'string'))].sort(),
+    };
   }
 
   async deleteBulkExport(sourceId: string): Promise<void> {
@@ -423,7 +493,12 @@ export class Store {
   async storedVersions(sourceId: string, resourceType: string, ids: string[]): Promise<Map<string, string>> {
     if (ids.length === 0) return new Map();
     const rows = await this.db.query(sql.storedVersions(sourceId, resourceType, ids));
-    return new Map(rows.map((r) => [String(r.resource_id), `${str(r.version_id) ?? ''}|${dateOrNull(r.last_updated)?.toISOString() ?? ''}`]));
+    return new Map(
+      rows.map((r) => [
+        String(r.resource_id),
+        `${str(r.version_id) ?? ''}|${dateOrNull(r.last_updated)?.toISOString() ?? ''}`,
+      ]),
+    );
   }
 
   async touchResource(sourceId: string, resourceType: string, resourceId: string): Promise<boolean> {
@@ -442,7 +517,11 @@ export class Store {
 
   // ── outbox ──
   /** Enqueues writes; returns how many were new (re-planning a live write is a no-op). */
-  async enqueueOutbox(sourceId: string, runId: string | null, items: Omit<sql.OutboxInsert, 'contentHash'>[]): Promise<number> {
+  async enqueueOutbox(
+    sourceId: string,
+    runId: string | null,
+    items: Omit<sql.OutboxInsert, 'contentHash'>[],
+  ): Promise<number> {
     let added = 0;
     for (const batch of chunks(items, BATCH_ROWS)) {
       const rows = await this.db.query(
@@ -457,7 +536,12 @@ export class Store {
     return added;
   }
 
-  async claimOutbox(options: { workerId: string; limit: number; leaseSeconds: number; sourceId?: string }): Promise<OutboxItem[]> {
+  async claimOutbox(options: {
+    workerId: string;
+    limit: number;
+    leaseSeconds: number;
+    sourceId?: string;
+  }): Promise<OutboxItem[]> {
     const rows = await this.db.query(
       sql.claimOutbox(options.sourceId ?? null, options.workerId, options.limit, options.leaseSeconds),
     );
@@ -516,8 +600,15 @@ export class Store {
     return n;
   }
 
-  async listDeadLetters(options: { sourceId?: string; runId?: string; resourceType?: string; stage?: string; limit?: number } = {}): Promise<DeadLetter[]> {
-    const filter = { sourceId: options.sourceId ?? null, runId: options.runId ?? null, resourceType: options.resourceType ?? null, stage: options.stage ?? null };
+  async listDeadLetters(
+    options: { sourceId?: string; runId?: string; resourceType?: string; stage?: string; limit?: number } = {},
+  ): Promise<DeadLetter[]> {
+    const filter = {
+      sourceId: options.sourceId ?? null,
+      runId: options.runId ?? null,
+      resourceType: options.resourceType ?? null,
+      stage: options.stage ?? null,
+    };
     const rows = await this.db.query(sql.listDeadLetters(filter, options.limit ?? 100));
     return rows.map(toDeadLetter);
   }
@@ -527,14 +618,22 @@ export class Store {
     return (await this.db.query(sql.dismissDeadLetter(id, reason, by))).length === 1;
   }
 
-  async patientsByIdentifier(system: string | undefined, value: string): Promise<{ sourceId: string; patientId: string }[]> {
+  async patientsByIdentifier(
+    system: string | undefined,
+    value: string,
+  ): Promise<{ sourceId: string; patientId: string }[]> {
     const rows = await this.db.query(sql.patientsByIdentifier(system ?? null, value));
     return rows.map((r) => ({ sourceId: String(r.source_id), patientId: String(r.resource_id) }));
   }
 
-  async getModel(sourceId: string, patientId: string): Promise<{ model: unknown; indicators: unknown; computedAsOf: Date | null } | undefined> {
+  async getModel(
+    sourceId: string,
+    patientId: string,
+  ): Promise<{ model: unknown; indicators: unknown; computedAsOf: Date | null } | undefined> {
     const row = (await this.db.query(sql.getModel(sourceId, patientId)))[0];
-    return row ? { model: row.model, indicators: row.indicators, computedAsOf: dateOrNull(row.computed_as_of) } : undefined;
+    return row
+      ? { model: row.model, indicators: row.indicators, computedAsOf: dateOrNull(row.computed_as_of) }
+      : undefined;
   }
 
   async getDeadLetter(id: number): Promise<DeadLetter | undefined> {
@@ -592,9 +691,16 @@ export class Store {
     const limit = options.pageSize ?? 500;
     let after: { sourceId: string; patientId: string } | null = null;
     for (;;) {
-      const rows: Record<string, unknown>[] = await this.db.query(sql.pageComputations(options.sourceId ?? null, after, limit, options.models));
+      const rows: Record<string, unknown>[] = await this.db.query(
+        sql.pageComputations(options.sourceId ?? null, after, limit, options.models),
+      );
       if (rows.length === 0) return;
-      const page: { sourceId: string; patientId: string; indicators: unknown; model?: unknown }[] = rows.map((r) => ({ sourceId: String(r.source_id), patientId: String(r.patient_id), indicators: r.indicators, ...(options.models ? { model: r.model } : {}) }));
+      const page: { sourceId: string; patientId: string; indicators: unknown; model?: unknown }[] = rows.map((r) => ({
+        sourceId: String(r.source_id),
+        patientId: String(r.patient_id),
+        indicators: r.indicators,
+        ...(options.models ? { model: r.model } : {}),
+      }));
       await fn(page);
       if (rows.length < limit) return;
       const last = page[page.length - 1] as { sourceId: string; patientId: string };
@@ -605,7 +711,8 @@ export class Store {
   /** Records the statuses of fhir-engage's Tasks as read back from the EMR; returns how many were new. */
   async recordTaskEvents(sourceId: string, rows: sql.TaskEventRow[]): Promise<number> {
     let n = 0;
-    for (const batch of chunks(rows, BATCH_ROWS)) n += (await this.db.query(sql.insertTaskEvents(sourceId, batch))).length;
+    for (const batch of chunks(rows, BATCH_ROWS))
+      n += (await this.db.query(sql.insertTaskEvents(sourceId, batch))).length;
     return n;
   }
 
@@ -625,18 +732,48 @@ export class Store {
     }));
   }
 
-  async listWrittenByRule(rules: string[], sourceId?: string): Promise<{ sourceId: string; identifierValue: string; rule: string; patientId: string; state: string; status: string | null }[]> {
+  async listWrittenByRule(
+    rules: string[],
+    sourceId?: string,
+  ): Promise<
+    {
+      sourceId: string;
+      identifierValue: string;
+      rule: string;
+      patientId: string;
+      state: string;
+      status: string | null;
+    }[]
+  > {
     const rows = await this.db.query(sql.listWrittenByRule(sourceId ?? null, rules));
-    return rows.map((r) => ({ sourceId: String(r.source_id), identifierValue: String(r.identifier_value), rule: String(r.rule), patientId: String(r.patient_id), state: String(r.state), status: str(r.status) }));
+    return rows.map((r) => ({
+      sourceId: String(r.source_id),
+      identifierValue: String(r.identifier_value),
+      rule: String(r.rule),
+      patientId: String(r.patient_id),
+      state: String(r.state),
+      status: str(r.status),
+    }));
   }
 
-  async resourcesOfTypes(types: string[], sourceId?: string): Promise<{ sourceId: string; patientId: string | null; resource: Record<string, unknown> }[]> {
+  async resourcesOfTypes(
+    types: string[],
+    sourceId?: string,
+  ): Promise<{ sourceId: string; patientId: string | null; resource: Record<string, unknown> }[]> {
     const rows = await this.db.query(sql.resourcesOfTypes(sourceId ?? null, types));
-    return rows.map((r) => ({ sourceId: String(r.source_id), patientId: str(r.patient_id), resource: r.resource as Record<string, unknown> }));
+    return rows.map((r) => ({
+      sourceId: String(r.source_id),
+      patientId: str(r.patient_id),
+      resource: r.resource as Record<string, unknown>,
+    }));
   }
 
   /** The value of one indicator in force at an instant, per patient. */
-  async indicatorValuesAt(indicator: string, at: Date, sourceId?: string): Promise<{ sourceId: string; patientId: string; value: unknown }[]> {
+  async indicatorValuesAt(
+    indicator: string,
+    at: Date,
+    sourceId?: string,
+  ): Promise<{ sourceId: string; patientId: string; value: unknown }[]> {
     const rows = await this.db.query(sql.indicatorValuesUpTo(sourceId ?? null, indicator, at));
     return rows.map((r) => ({ sourceId: String(r.source_id), patientId: String(r.patient_id), value: r.value }));
   }
@@ -645,7 +782,11 @@ export class Store {
     await this.db.query(sql.saveProgrammeHistory(sourceId, asOf, figures, runId));
   }
 
-  async listProgrammeHistory(from: Date, to: Date, sourceId?: string): Promise<{ sourceId: string; asOf: string; figures: unknown }[]> {
+  async listProgrammeHistory(
+    from: Date,
+    to: Date,
+    sourceId?: string,
+  ): Promise<{ sourceId: string; asOf: string; figures: unknown }[]> {
     const rows = await this.db.query(sql.listProgrammeHistory(sourceId ?? null, from, to));
     return rows.map((r) => ({ sourceId: String(r.source_id), asOf: String(r.as_of), figures: r.figures }));
   }
@@ -694,26 +835,58 @@ export class Store {
     return rows.map((r) => r.resource as Record<string, unknown>);
   }
 
-  async saveComputation(sourceId: string, patientId: string, model: unknown, indicators: unknown, asOf: Date, runId: string | null): Promise<void> {
+  async saveComputation(
+    sourceId: string,
+    patientId: string,
+    model: unknown,
+    indicators: unknown,
+    asOf: Date,
+    runId: string | null,
+  ): Promise<void> {
     await this.saveComputations(sourceId, [{ patientId, model, indicators }], asOf, runId);
   }
 
   /** Many patients' models and indicators (no longer pending): two statements per BATCH_ROWS patients. Call inside a transaction. */
-  async saveComputations(sourceId: string, items: { patientId: string; model: unknown; indicators: unknown }[], asOf: Date, runId: string | null): Promise<void> {
+  async saveComputations(
+    sourceId: string,
+    items: { patientId: string; model: unknown; indicators: unknown }[],
+    asOf: Date,
+    runId: string | null,
+  ): Promise<void> {
     for (const batch of chunks(items, BATCH_ROWS)) {
       await this.db.query(sql.saveComputations(sourceId, batch, asOf, runId));
-      await this.db.query(sql.markPatientsComputed(sourceId, batch.map((i) => i.patientId)));
+      await this.db.query(
+        sql.markPatientsComputed(
+          sourceId,
+          batch.map((i) => i.patientId),
+        ),
+      );
     }
   }
 
-  async getComputations(patientId: string, sourceId?: string): Promise<{ sourceId: string; patientId: string; indicators: unknown; computedAsOf: Date | null }[]> {
+  async getComputations(
+    patientId: string,
+    sourceId?: string,
+  ): Promise<{ sourceId: string; patientId: string; indicators: unknown; computedAsOf: Date | null }[]> {
     const rows = await this.db.query(sql.getComputations(patientId, sourceId ?? null));
-    return rows.map((r) => ({ sourceId: String(r.source_id), patientId: String(r.patient_id), indicators: r.indicators, computedAsOf: dateOrNull(r.computed_as_of) }));
+    return rows.map((r) => ({
+      sourceId: String(r.source_id),
+      patientId: String(r.patient_id),
+      indicators: r.indicators,
+      computedAsOf: dateOrNull(r.computed_as_of),
+    }));
   }
 
-  async listComputations(sourceId?: string): Promise<{ sourceId: string; patientId: string; indicators: unknown; computedAsOf: Date | null }[]> {
+  async listComputations(
+    sourceId?: string,
+  ): Promise<{ sourceId: string; patientId: string; indicators: unknown; computedAsOf: Date | null }[]> {
     const rows = await this.db.query(sql.listComputations(sourceId ?? null));
-    return rows.map((r) => ({ sourceId: String(r.source_id), patientId: String(r.patient_id), indicators: r.indicators, computedAsOf: dateOrNull(r.computed_as_of) }));
+    return rows.map((r) => ({
+      sourceId: String(r.source_id),
+      patientId: String(r.patient_id),
+      indicators: r.indicators,
+      computedAsOf: dateOrNull(r.computed_as_of),
+    }));
   }
 
   // ── engagement model and indicators ──
@@ -729,11 +902,24 @@ export class Store {
   }
 
   /** The same for many patients at once: one statement per BATCH_ROWS values. Returns what was recorded. */
-  async recordIndicatorsMany(sourceId: string, asOf: Date, runId: string | null, items: { patientId: string; values: IndicatorValue[] }[]): Promise<{ patientId: string; indicator: string }[]> {
-    const flat = items.flatMap((i) => i.values.map((v) => ({ patientId: i.patientId, indicator: v.indicator, value: v.value, valueHash: contentHash(v.value) })));
+  async recordIndicatorsMany(
+    sourceId: string,
+    asOf: Date,
+    runId: string | null,
+    items: { patientId: string; values: IndicatorValue[] }[],
+  ): Promise<{ patientId: string; indicator: string }[]> {
+    const flat = items.flatMap((i) =>
+      i.values.map((v) => ({
+        patientId: i.patientId,
+        indicator: v.indicator,
+        value: v.value,
+        valueHash: contentHash(v.value),
+      })),
+    );
     const out: { patientId: string; indicator: string }[] = [];
     for (const batch of chunks(flat, BATCH_ROWS)) {
-      for (const r of await this.db.query(sql.recordIndicators(sourceId, asOf, runId, batch))) out.push({ patientId: String(r.patient_id), indicator: String(r.indicator) });
+      for (const r of await this.db.query(sql.recordIndicators(sourceId, asOf, runId, batch)))
+        out.push({ patientId: String(r.patient_id), indicator: String(r.indicator) });
     }
     return out;
   }

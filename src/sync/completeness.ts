@@ -12,7 +12,13 @@ import type { TypeReport } from '../fhir/pull';
 import type { RunStatus } from '../store/types';
 
 /** Types whose data the engagement model and indicators read. */
-export const INDICATOR_TYPES: ReadonlySet<string> = new Set(['Patient', 'Appointment', 'CarePlan', 'QuestionnaireResponse', 'Task']);
+export const INDICATOR_TYPES: ReadonlySet<string> = new Set([
+  'Patient',
+  'Appointment',
+  'CarePlan',
+  'QuestionnaireResponse',
+  'Task',
+]);
 
 export interface HoldBack {
   /** No patient may be recomputed in this run. */
@@ -27,12 +33,18 @@ function cause(t: TypeReport): string {
   return t.error ?? t.notes[0] ?? t.status;
 }
 
-export function holdBack(source: Pick<SourceConfig, 'resourceTypes'>, reports: TypeReport[], failedPatients: string[]): HoldBack {
+export function holdBack(
+  source: Pick<SourceConfig, 'resourceTypes'>,
+  reports: TypeReport[],
+  failedPatients: string[],
+): HoldBack {
   const reasons: string[] = [];
   let all = false;
   if (!source.resourceTypes.includes('Patient')) {
     all = true;
-    reasons.push('Patient is not among the source\'s resourceTypes: fhir-engage computes and writes only for patients the EMR returns');
+    reasons.push(
+      "Patient is not among the source's resourceTypes: fhir-engage computes and writes only for patients the EMR returns",
+    );
   }
   for (const t of reports) {
     if (!INDICATOR_TYPES.has(t.resourceType)) continue;
@@ -42,7 +54,9 @@ export function holdBack(source: Pick<SourceConfig, 'resourceTypes'>, reports: T
     } else if (t.status === 'partial' && t.exportErrors) {
       // Which patients the missing resources belong to is not known: none is computed from this picture.
       all = true;
-      reasons.push(`${t.resourceType}: the server could not export ${t.exportErrors} resource(s); they are asked for again next run`);
+      reasons.push(
+        `${t.resourceType}: the server could not export ${t.exportErrors} resource(s); they are asked for again next run`,
+      );
     } else if (t.status === 'partial') {
       reasons.push(`${t.resourceType}: ${t.failedPatients} patient(s) could not be searched (${cause(t)})`);
     }
@@ -66,5 +80,7 @@ export function runStatus(f: OutcomeFacts): RunStatus {
   if (f.pull.some((t) => t.status === 'interrupted')) return 'interrupted';
   if (f.pull.length > 0 && f.pull.every((t) => t.status === 'failed' || t.status === 'skipped')) return 'failed';
   const incomplete = f.pull.some((t) => t.status !== 'ok');
-  return incomplete || f.heldBackPatients > 0 || f.writesFailed > 0 || f.deadLettersAdded > 0 ? 'partially-failed' : 'succeeded';
+  return incomplete || f.heldBackPatients > 0 || f.writesFailed > 0 || f.deadLettersAdded > 0
+    ? 'partially-failed'
+    : 'succeeded';
 }

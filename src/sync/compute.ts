@@ -58,13 +58,29 @@ export interface ComputeResult {
 
 /** A merged record is written about no more: an inactive stand-in makes every open Task of it close. */
 function mergedModel(sourceId: string, patientId: string): EngagementModel {
-  return { sourceId, patientId, patient: { active: false }, appointments: [], activities: [], responses: [], requests: [] };
+  return {
+    sourceId,
+    patientId,
+    patient: { active: false },
+    appointments: [],
+    activities: [],
+    responses: [],
+    requests: [],
+  };
 }
-
 
 export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise<ComputeResult> {
   const { store, source, runId, asOf } = ctx;
-  const result: ComputeResult = { recomputed: 0, heldBack: 0, unknownPatients: 0, mergedPatients: 0, planned: 0, deadLettersAdded: 0, payloads: [], timings: { loadMs: 0, mapMs: 0, indicatorsMs: 0, planMs: 0, storeMs: 0 } };
+  const result: ComputeResult = {
+    recomputed: 0,
+    heldBack: 0,
+    unknownPatients: 0,
+    mergedPatients: 0,
+    planned: 0,
+    deadLettersAdded: 0,
+    payloads: [],
+    timings: { loadMs: 0, mapMs: 0, indicatorsMs: 0, planMs: 0, storeMs: 0 },
+  };
   const time = <T>(key: keyof ComputeResult['timings'], fn: () => T): T => {
     const t = performance.now();
     try {
@@ -86,25 +102,43 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
   result.mergedPatients = merged.length;
   result.unknownPatients = plan.unknown.length;
 
-  const lookup = questionnaireLookup((await store.resourcesOfType(source.id, 'Questionnaire')) as unknown as Questionnaire[]);
+  const lookup = questionnaireLookup(
+    (await store.resourcesOfType(source.id, 'Questionnaire')) as unknown as Questionnaire[],
+  );
   const target = source.writeTarget?.baseUrl ?? source.baseUrl;
 
   if (plan.unknown.length) {
     const letters: DeadLetterInput[] = [];
     for (const list of (await store.resourcesOfPatients(source.id, plan.unknown)).values()) {
       for (const r of list as unknown as Resource[]) {
-        letters.push(patientDeadLetter(source.id, runId, r, `unknown patient: this ${r.resourceType} refers to a patient the source did not return (absent, filtered or restricted); nothing is computed or written for it`));
+        letters.push(
+          patientDeadLetter(
+            source.id,
+            runId,
+            r,
+            `unknown patient: this ${r.resourceType} refers to a patient the source did not return (absent, filtered or restricted); nothing is computed or written for it`,
+          ),
+        );
       }
     }
     if (!ctx.dryRun && letters.length) result.deadLettersAdded += await store.addDeadLetters(letters);
   }
 
-  const units = [...compute.map((c) => ({ ...c, merged: false })), ...merged.map((id) => ({ patientId: id, dataOf: [id], merged: true }))];
+  const units = [
+    ...compute.map((c) => ({ ...c, merged: false })),
+    ...merged.map((id) => ({ patientId: id, dataOf: [id], merged: true })),
+  ];
   type Unit = (typeof units)[number];
   const batches: Unit[][] = [];
   for (let i = 0; i < units.length; i += COMPUTE_BATCH) batches.push(units.slice(i, i + COMPUTE_BATCH));
   const load = (batch: Unit[]) => {
-    const loading = Promise.all([store.resourcesOfPatients(source.id, [...new Set(batch.flatMap((u) => u.dataOf))]), store.listWrittenForPatients(source.id, batch.map((u) => u.patientId))]);
+    const loading = Promise.all([
+      store.resourcesOfPatients(source.id, [...new Set(batch.flatMap((u) => u.dataOf))]),
+      store.listWrittenForPatients(
+        source.id,
+        batch.map((u) => u.patientId),
+      ),
+    ]);
     // Awaited in turn below; until then a failure must not count as unhandled.
     loading.catch(() => undefined);
     return loading;
@@ -145,16 +179,42 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
           model = mergedModel(source.id, unit.patientId);
         } else {
           const own = resourcesOfUnit(unit, resources as unknown as Map<string, Resource[]>);
-          const built = time('mapMs', () => buildModel(source.id, unit.patientId, own, { mappings: ctx.mappings, instruments: ctx.instruments, questionnaires: lookup }));
-          for (const f of built.failures) deadLetters.push({ sourceId: source.id, runId, stage: 'map', resourceType: f.resource.resourceType, resourceId: f.resource.id, payload: f.resource, outcome: f.outcome });
+          const built = time('mapMs', () =>
+            buildModel(source.id, unit.patientId, own, {
+              mappings: ctx.mappings,
+              instruments: ctx.instruments,
+              questionnaires: lookup,
+            }),
+          );
+          for (const f of built.failures)
+            deadLetters.push({
+              sourceId: source.id,
+              runId,
+              stage: 'map',
+              resourceType: f.resource.resourceType,
+              resourceId: f.resource.id,
+              payload: f.resource,
+              outcome: f.outcome,
+            });
           model = built.model;
         }
         const indicators = time('indicatorsMs', () => computeIndicators(model, asOf, ctx.config.indicators));
         if (!unit.merged) results.push({ patientId: unit.patientId, model, indicators });
-        const planned = time('planMs', () => planPatient(indicators, model, writtenByPatient.get(unit.patientId) ?? [], ctx.config.actions, asOf));
+        const planned = time('planMs', () =>
+          planPatient(indicators, model, writtenByPatient.get(unit.patientId) ?? [], ctx.config.actions, asOf),
+        );
         forget.push(...planned.forget);
         if (!source.writeBack) continue;
-        const prepared = time('planMs', () => prepareWrites(planned.writes, writtenById, { sourceId: source.id, runId, target, settings: ctx.config.actions, validator: ctx.validator, strict: ctx.strict }));
+        const prepared = time('planMs', () =>
+          prepareWrites(planned.writes, writtenById, {
+            sourceId: source.id,
+            runId,
+            target,
+            settings: ctx.config.actions,
+            validator: ctx.validator,
+            strict: ctx.strict,
+          }),
+        );
         deadLetters.push(...prepared.deadLetters);
         outbox.push(...prepared.outbox);
         if (ctx.dryRun) result.payloads.push(...prepared.payloads);
@@ -174,7 +234,12 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
         // Merged records, and the replaced records whose data a survivor took over, are done with too.
         const alsoDone = batch.flatMap((u) => (u.merged ? [u.patientId] : u.dataOf.filter((id) => id !== u.patientId)));
         if (alsoDone.length) await tx.markPatientsComputed(source.id, alsoDone);
-        await tx.recordIndicatorsMany(source.id, asOf, runId, results.map((r) => ({ patientId: r.patientId, values: historyValues(r.indicators) })));
+        await tx.recordIndicatorsMany(
+          source.id,
+          asOf,
+          runId,
+          results.map((r) => ({ patientId: r.patientId, values: historyValues(r.indicators) })),
+        );
         if (outbox.length) await tx.enqueueOutbox(source.id, runId, outbox);
         for (const id of forget) {
           const w = writtenById.get(id);

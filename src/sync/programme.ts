@@ -23,11 +23,20 @@ export interface ProgrammeQuery {
 }
 
 async function tiersAt(store: Store, at: Date, sourceId?: string): Promise<Map<string, Tier>> {
-  return new Map((await store.indicatorValuesAt('engagement.tier', at, sourceId)).map((r) => [`${r.sourceId}|${r.patientId}`, r.value as Tier]));
+  return new Map(
+    (await store.indicatorValuesAt('engagement.tier', at, sourceId)).map((r) => [
+      `${r.sourceId}|${r.patientId}`,
+      r.value as Tier,
+    ]),
+  );
 }
 
 /** Every figure of the programme over [from, to), for one source or all. */
-export async function loadProgrammeReport(store: Store, config: AppConfig, q: ProgrammeQuery): Promise<ProgrammeReport> {
+export async function loadProgrammeReport(
+  store: Store,
+  config: AppConfig,
+  q: ProgrammeQuery,
+): Promise<ProgrammeReport> {
   return (await programmeFigures(store, config, q)).report;
 }
 
@@ -35,18 +44,29 @@ export async function loadProgrammeReport(store: Store, config: AppConfig, q: Pr
  * The report and the population summary in one pass over the patients, read a page at a time: at
  * 50,000 patients, loading every model at once held ~1 GB, growing with the population.
  */
-async function programmeFigures(store: Store, config: AppConfig, q: ProgrammeQuery): Promise<{ report: ProgrammeReport; summary: ProgrammeSummary }> {
+async function programmeFigures(
+  store: Store,
+  config: AppConfig,
+  q: ProgrammeQuery,
+): Promise<{ report: ProgrammeReport; summary: ProgrammeSummary }> {
   const [written, taskEvents, before, after] = await Promise.all([
     store.listWrittenByRule(['appointment-reminder'], q.sourceId),
     store.listTaskEvents(q.sourceId),
     tiersAt(store, q.from, q.sourceId),
     tiersAt(store, q.to, q.sourceId),
   ]);
-  const report = programmeReportAccumulator({ from: q.from, to: q.to, written, taskEvents, tiersAt: { from: before, to: after } }, config.actions.surveys.postVisit?.instrument);
+  const report = programmeReportAccumulator(
+    { from: q.from, to: q.to, written, taskEvents, tiersAt: { from: before, to: after } },
+    config.actions.surveys.postVisit?.instrument,
+  );
   const summary = programmeSummaryAccumulator();
   await store.forEachComputationPage({ sourceId: q.sourceId, models: true }, (rows) => {
     for (const r of rows) {
-      report.add({ sourceId: r.sourceId, model: r.model as EngagementModel, indicators: r.indicators as PatientIndicators });
+      report.add({
+        sourceId: r.sourceId,
+        model: r.model as EngagementModel,
+        indicators: r.indicators as PatientIndicators,
+      });
       summary.add(r.indicators as PatientIndicators);
     }
   });
@@ -63,8 +83,18 @@ export async function loadProgrammeSummary(store: Store, sourceId?: string): Pro
 }
 
 /** Records the trailing period's figures as of a run's day (one entry per source and day; a later run that day replaces it). */
-export async function recordProgrammeHistory(store: Store, config: AppConfig, sourceId: string, asOf: Date, runId: string): Promise<void> {
+export async function recordProgrammeHistory(
+  store: Store,
+  config: AppConfig,
+  sourceId: string,
+  asOf: Date,
+  runId: string,
+): Promise<void> {
   // With the day's tier distribution and medians, so that the dashboard can draw them over time.
-  const { report, summary } = await programmeFigures(store, config, { from: new Date(asOf.getTime() - HISTORY_PERIOD_DAYS * DAY_MS), to: asOf, sourceId });
+  const { report, summary } = await programmeFigures(store, config, {
+    from: new Date(asOf.getTime() - HISTORY_PERIOD_DAYS * DAY_MS),
+    to: asOf,
+    sourceId,
+  });
   await store.saveProgrammeHistory(sourceId, asOf, { ...report, summary }, runId);
 }

@@ -39,18 +39,34 @@ function refused(text: string): RetryRefused {
 
 /** The outcome's issues without diagnostics, which can quote the resource. */
 function safeIssues(o: OperationOutcome | undefined): OperationOutcome {
-  return { resourceType: 'OperationOutcome', issue: (o?.issue ?? []).map((i) => ({ severity: i.severity, code: i.code, expression: i.expression, details: i.details })) };
+  return {
+    resourceType: 'OperationOutcome',
+    issue: (o?.issue ?? []).map((i) => ({
+      severity: i.severity,
+      code: i.code,
+      expression: i.expression,
+      details: i.details,
+    })),
+  };
 }
 
 function pulledResource(letter: DeadLetter): Resource {
   const r = letter.payload as Resource | null;
-  if (!r || typeof r !== 'object' || typeof r.resourceType !== 'string') throw refused('this dead letter has no resource to retry');
-  if (!r.id) throw refused(`this ${r.resourceType} has no id: it cannot be stored; the EMR must send it again with one`);
+  if (!r || typeof r !== 'object' || typeof r.resourceType !== 'string')
+    throw refused('this dead letter has no resource to retry');
+  if (!r.id)
+    throw refused(`this ${r.resourceType} has no id: it cannot be stored; the EMR must send it again with one`);
   return r;
 }
 
 /** The patient of a dead-lettered resource, resolved as a sync would (source mappings, base URL, patients' identifiers). */
-async function patientOfLetter(store: Store, config: AppConfig, letter: DeadLetter, resource: Resource, mappings: MappingSet): Promise<string | null> {
+async function patientOfLetter(
+  store: Store,
+  config: AppConfig,
+  letter: DeadLetter,
+  resource: Resource,
+  mappings: MappingSet,
+): Promise<string | null> {
   const baseUrl = config.sources.find((s) => s.id === letter.sourceId)?.baseUrl;
   const patientByIdentifier = patientIdentifierIndex(await store.patientRoster(letter.sourceId));
   const found = patientOfWithMappings(mappings)(resource, { ...(baseUrl ? { baseUrl } : {}), patientByIdentifier });
@@ -62,7 +78,13 @@ async function retryValidate(store: Store, config: AppConfig, letter: DeadLetter
   const resource = pulledResource(letter);
   const check = sharedValidator().validate(resource);
   if (!check.valid) throw new RetryRefused(safeIssues(check.outcome));
-  const patientId = await patientOfLetter(store, config, letter, resource, loadMappings({ sourceId: letter.sourceId, overridesDir: config.mappingsDir }));
+  const patientId = await patientOfLetter(
+    store,
+    config,
+    letter,
+    resource,
+    loadMappings({ sourceId: letter.sourceId, overridesDir: config.mappingsDir }),
+  );
   await store.transaction(async (tx) => {
     await tx.upsertResources(letter.sourceId, letter.runId, [{ resource: resource as never, patientId }]);
     await tx.resolveDeadLetter(letter.id);
@@ -75,7 +97,9 @@ async function retryMap(store: Store, config: AppConfig, letter: DeadLetter): Pr
   const mappings = loadMappings({ sourceId: letter.sourceId, overridesDir: config.mappingsDir });
   const patientId = await patientOfLetter(store, config, letter, resource, mappings);
   if (patientId && !(await store.getResource(letter.sourceId, 'Patient', patientId))) {
-    throw refused(`the patient this ${resource.resourceType} refers to is still unknown to the source: it is retried once the EMR returns that Patient`);
+    throw refused(
+      `the patient this ${resource.resourceType} refers to is still unknown to the source: it is retried once the EMR returns that Patient`,
+    );
   }
   const mapping = mappings[resource.resourceType];
   if (mapping) {
@@ -94,18 +118,22 @@ async function retryMap(store: Store, config: AppConfig, letter: DeadLetter): Pr
 async function retryWrite(store: Store, config: AppConfig, letter: DeadLetter): Promise<RetryDone> {
   const payload = letter.payload as OutboxPayload | null;
   const source = config.sources.find((s) => s.id === letter.sourceId);
-  if (!payload || typeof payload !== 'object' || !payload.identifier || !payload.resourceType) throw refused('this dead letter has no planned write to retry');
+  if (!payload || typeof payload !== 'object' || !payload.identifier || !payload.resourceType)
+    throw refused('this dead letter has no planned write to retry');
   if (!source) throw refused(`source "${letter.sourceId}" is no longer configured: its writes cannot be sent`);
   const target = source.writeTarget?.baseUrl ?? source.baseUrl;
   await store.transaction(async (tx) => {
-    await tx.enqueueOutbox(letter.sourceId, letter.runId, [{ target, dedupeKey: `${target}|${payload.identifier}`, resourceType: payload.resourceType, payload }]);
+    await tx.enqueueOutbox(letter.sourceId, letter.runId, [
+      { target, dedupeKey: `${target}|${payload.identifier}`, resourceType: payload.resourceType, payload },
+    ]);
     await tx.resolveDeadLetter(letter.id);
   });
   return { retried: true, action: 'write re-queued; it is sent by the next sync of the source' };
 }
 
 const NOT_RETRYABLE: Record<string, string> = {
-  actions: "fhir-engage's own planned resource failed validation: fix the rule or its settings; the next sync plans it again (dismiss this one)",
+  actions:
+    "fhir-engage's own planned resource failed validation: fix the rule or its settings; the next sync plans it again (dismiss this one)",
   pull: 'an error the EMR reported while searching: there is no resource to replay; the next sync searches again',
   indicators: 'an indicator could not be computed: the next sync computes it again',
 };

@@ -40,8 +40,16 @@ const FINISH_RETRY_MS = [0, 250, 1000, 2000, 4000, 8000];
 const ANALYZE_AFTER_ROWS = 1_000;
 
 /** Statistics are an optimisation: failing to refresh them never fails a run. */
-async function refreshStatistics(store: Store, tables: Parameters<Store['analyze']>[0], sourceId: string): Promise<void> {
-  await store.analyze(tables).catch((err: unknown) => logger().warn({ err, event: 'analyze-failed', sourceId }, 'could not refresh the store statistics'));
+async function refreshStatistics(
+  store: Store,
+  tables: Parameters<Store['analyze']>[0],
+  sourceId: string,
+): Promise<void> {
+  await store
+    .analyze(tables)
+    .catch((err: unknown) =>
+      logger().warn({ err, event: 'analyze-failed', sourceId }, 'could not refresh the store statistics'),
+    );
 }
 
 export interface SyncOptions {
@@ -69,7 +77,16 @@ export class SyncBusyError extends EngageError {
 }
 
 function emptyWrites(): WriteSummary {
-  return { created: 0, updated: 0, cancelled: 0, completed: 0, unchanged: 0, leftToPerson: 0, failed: 0, retryLater: 0 };
+  return {
+    created: 0,
+    updated: 0,
+    cancelled: 0,
+    completed: 0,
+    unchanged: 0,
+    leftToPerson: 0,
+    failed: 0,
+    retryLater: 0,
+  };
 }
 
 function summariseWrites(d: DispatchCounts | undefined): Record<string, WriteSummary> {
@@ -88,13 +105,24 @@ function summariseWrites(d: DispatchCounts | undefined): Record<string, WriteSum
   return out;
 }
 
-export async function syncSource(store: Store, config: AppConfig, source: SourceConfig, options: SyncOptions): Promise<SyncSummary> {
-  const result = await store.tryWithAdvisoryLock(`sync:${source.id}`, (lockLost) => runLocked(store, config, source, options, lockLost));
+export async function syncSource(
+  store: Store,
+  config: AppConfig,
+  source: SourceConfig,
+  options: SyncOptions,
+): Promise<SyncSummary> {
+  const result = await store.tryWithAdvisoryLock(`sync:${source.id}`, (lockLost) =>
+    runLocked(store, config, source, options, lockLost),
+  );
   if (result === LOCK_BUSY) throw new SyncBusyError(source.id);
   return result;
 }
 
-const STAGE_NAMES: Record<Extract<SyncEvent, { type: 'stage' }>['stage'], string> = { pull: 'pull', compute: 'compute', dispatch: 'write-back' };
+const STAGE_NAMES: Record<Extract<SyncEvent, { type: 'stage' }>['stage'], string> = {
+  pull: 'pull',
+  compute: 'compute',
+  dispatch: 'write-back',
+};
 
 interface RunState {
   store: Store;
@@ -110,7 +138,13 @@ interface RunState {
   stop: AbortSignal;
 }
 
-function newSummary(runId: string, source: SourceConfig, options: SyncOptions, resumed: string[], stats: TransportStats): SyncSummary {
+function newSummary(
+  runId: string,
+  source: SourceConfig,
+  options: SyncOptions,
+  resumed: string[],
+  stats: TransportStats,
+): SyncSummary {
   return {
     runId,
     sourceId: source.id,
@@ -139,7 +173,10 @@ function checkStopped(stop: AbortSignal, where: string): void {
 }
 
 /** Pull: every configured type, page by page; returns what it saw and which patients failed. */
-async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled: PullReport; capabilities: CapabilityReport }> {
+async function pullStep(
+  state: RunState,
+  mappings: MappingSet,
+): Promise<{ pulled: PullReport; capabilities: CapabilityReport }> {
   const { store, source, options, runId, summary, stats, emit, counts, stop } = state;
   emit({ type: 'stage', stage: 'pull' });
   const client = createSourceClient(source, stats);
@@ -158,14 +195,19 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
     afterPageCommitted: options.afterPageCommitted,
     onEvent: (e) => {
       emit(e);
-      if (e.type === 'type-finished') counts[e.report.resourceType] = { pages: e.report.pages, received: e.report.received };
+      if (e.type === 'type-finished')
+        counts[e.report.resourceType] = { pages: e.report.pages, received: e.report.received };
     },
   };
   const bulk = await bulkPlan(state, capabilities);
   if (bulk.use) summary.pullMethod = 'bulk';
   // Only what is true of this run: a type pulled by export is not searched.
-  for (const w of [...capabilities.warnings, ...(bulk.use ? [] : capabilities.searchWarnings)]) logger().warn({ event: 'capability', sourceId: source.id }, w);
-  const pulled = await pullSource(ctx, bulk.use ? (puller, types) => pullBulk(puller, ctx, types, bulk.since) : undefined);
+  for (const w of [...capabilities.warnings, ...(bulk.use ? [] : capabilities.searchWarnings)])
+    logger().warn({ event: 'capability', sourceId: source.id }, w);
+  const pulled = await pullSource(
+    ctx,
+    bulk.use ? (puller, types) => pullBulk(puller, ctx, types, bulk.since) : undefined,
+  );
   summary.pull = pulled.types;
   summary.deadLetters.thisRun += pulled.types.reduce((n, t) => n + t.deadLettered, 0);
   for (const t of pulled.types) {
@@ -174,7 +216,8 @@ async function pullStep(state: RunState, mappings: MappingSet): Promise<{ pulled
     summary.stages.storeMs += t.timings.storeMs;
   }
   checkStopped(stop, 'after the last committed page');
-  if (pulled.types.reduce((n, t) => n + t.new, 0) >= ANALYZE_AFTER_ROWS) await refreshStatistics(store, ['resources', 'patients_to_compute'], source.id);
+  if (pulled.types.reduce((n, t) => n + t.new, 0) >= ANALYZE_AFTER_ROWS)
+    await refreshStatistics(store, ['resources', 'patients_to_compute'], source.id);
   if (source.writeBack && !options.dryRun) {
     if (((await store.outboxCounts(source.id)).pending ?? 0) > 0) {
       // Writes an earlier run planned and did not finish (it died, or the EMR was away) are settled
@@ -193,7 +236,10 @@ function warnIfPlainHttp(source: SourceConfig): void {
     if (!url || !/^http:\/\//i.test(url)) continue;
     const host = new URL(url).hostname;
     if (host === 'localhost' || /^127\./.test(host) || host === '[::1]') continue;
-    logger().warn({ event: 'plain-http', sourceId: source.id }, `source ${source.id} reaches ${host} over plain http://: patient data crosses the network unencrypted; use https://`);
+    logger().warn(
+      { event: 'plain-http', sourceId: source.id },
+      `source ${source.id} reaches ${host} over plain http://: patient data crosses the network unencrypted; use https://`,
+    );
   }
 }
 
@@ -211,8 +257,12 @@ async function bulkPlan(state: RunState, capabilities: CapabilityReport): Promis
   });
   if (method === 'search') return { use: false };
   const known = watermarks.filter((w): w is Date => !!w);
-  const oldest = options.full || known.length < watermarks.length ? undefined : Math.min(...known.map((w) => w.getTime()));
-  return { use: true, ...(oldest !== undefined ? { since: new Date(oldest - source.overlapSeconds * 1000).toISOString() } : {}) };
+  const oldest =
+    options.full || known.length < watermarks.length ? undefined : Math.min(...known.map((w) => w.getTime()));
+  return {
+    use: true,
+    ...(oldest !== undefined ? { since: new Date(oldest - source.overlapSeconds * 1000).toISOString() } : {}),
+  };
 }
 
 /**
@@ -223,20 +273,50 @@ async function bulkPlan(state: RunState, capabilities: CapabilityReport): Promis
 async function readBackStep(state: RunState): Promise<void> {
   const { store, source, runId, summary, stats, stop, config } = state;
   try {
-    summary.readBack = await readBackOwnTasks({ store, client: createWriteClient(source, stats), sourceId: source.id, runId, identifierSystem: config.actions.identifierSystem, pageSize: source.pageSize, overlapSeconds: source.overlapSeconds, signal: stop });
+    summary.readBack = await readBackOwnTasks({
+      store,
+      client: createWriteClient(source, stats),
+      sourceId: source.id,
+      runId,
+      identifierSystem: config.actions.identifierSystem,
+      pageSize: source.pageSize,
+      overlapSeconds: source.overlapSeconds,
+      signal: stop,
+    });
   } catch (err) {
     summary.readBack = { pages: 0, tasks: 0, events: 0, error: describeError(err) };
-    logger().warn({ err, event: 'read-back-failed', sourceId: source.id }, "could not read fhir-engage's Tasks back from the write target");
+    logger().warn(
+      { err, event: 'read-back-failed', sourceId: source.id },
+      "could not read fhir-engage's Tasks back from the write target",
+    );
   }
 }
 
 /** Map, indicators and actions for the patients whose picture is complete. */
-async function computeStep(state: RunState, pulled: PullReport, mappings: MappingSet, instruments: InstrumentDefinition[]): Promise<OutboxPayload[]> {
+async function computeStep(
+  state: RunState,
+  pulled: PullReport,
+  mappings: MappingSet,
+  instruments: InstrumentDefinition[],
+): Promise<OutboxPayload[]> {
   const { store, config, source, options, runId, summary, emit, stop } = state;
   emit({ type: 'stage', stage: 'compute' });
   const hold = holdBack(source, pulled.types, pulled.failedPatients);
   const computed = await computeStage(
-    { store, config, source, runId, asOf: options.asOf, dryRun: !!options.dryRun, strict: options.strict, mappings, instruments, validator: sharedValidator(), emit, aborted: () => stop.aborted },
+    {
+      store,
+      config,
+      source,
+      runId,
+      asOf: options.asOf,
+      dryRun: !!options.dryRun,
+      strict: options.strict,
+      mappings,
+      instruments,
+      validator: sharedValidator(),
+      emit,
+      aborted: () => stop.aborted,
+    },
     hold,
   );
   summary.planned = computed.planned;
@@ -248,8 +328,13 @@ async function computeStep(state: RunState, pulled: PullReport, mappings: Mappin
   summary.stages.mapMs += computed.timings.mapMs;
   summary.stages.indicatorsMs += computed.timings.indicatorsMs;
   summary.stages.planMs += computed.timings.planMs;
-  if (computed.recomputed >= ANALYZE_AFTER_ROWS && !options.dryRun) await refreshStatistics(store, ['patient_models', 'indicator_history', 'patients_to_compute'], source.id);
-  if (summary.heldBack.patients > 0) logger().warn({ event: 'held-back', sourceId: source.id, patients: computed.heldBack, reasons: hold.reasons }, 'patients held back: their data is incomplete in this run');
+  if (computed.recomputed >= ANALYZE_AFTER_ROWS && !options.dryRun)
+    await refreshStatistics(store, ['patient_models', 'indicator_history', 'patients_to_compute'], source.id);
+  if (summary.heldBack.patients > 0)
+    logger().warn(
+      { event: 'held-back', sourceId: source.id, patients: computed.heldBack, reasons: hold.reasons },
+      'patients held back: their data is incomplete in this run',
+    );
   checkStopped(stop, 'after the last committed batch of patients');
   return computed.payloads;
 }
@@ -295,14 +380,21 @@ async function totalsStep(state: RunState): Promise<void> {
   // The day's entry stands when this run changed nothing it is computed from: a no-change run
   // must not reload every patient's model (2 s at 10,000 patients).
   const wrote = Object.values(summary.writes).some((w) => w.created + w.updated + w.cancelled + w.completed > 0);
-  const changed = summary.patients.recomputed > 0 || summary.deadLetters.thisRun > 0 || (summary.readBack?.events ?? 0) > 0 || wrote;
+  const changed =
+    summary.patients.recomputed > 0 || summary.deadLetters.thisRun > 0 || (summary.readBack?.events ?? 0) > 0 || wrote;
   const asOf = state.options.asOf;
   if (changed || (await store.listProgrammeHistory(asOf, asOf, source.id)).length === 0) {
     await recordProgrammeHistory(store, state.config, source.id, asOf, state.runId);
   }
 }
 
-async function runLocked(store: Store, config: AppConfig, source: SourceConfig, options: SyncOptions, lockLost: AbortSignal): Promise<SyncSummary> {
+async function runLocked(
+  store: Store,
+  config: AppConfig,
+  source: SourceConfig,
+  options: SyncOptions,
+  lockLost: AbortSignal,
+): Promise<SyncSummary> {
   const started = performance.now();
   const runId = options.runId ?? randomUUID();
   const log = logger().child({ sourceId: source.id, runId });
@@ -330,12 +422,22 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
   const resumed = (await store.markStaleRunsInterrupted(source.id, 0)).map((r) => r.id);
   // We hold the source's lock: no other dispatcher of this source is alive, so its claims are stale.
   const released = await store.releaseOutboxClaims(source.id);
-  const run = await store.createRun({ id: runId, sourceId: source.id, asOf: options.asOf, options: { full: !!options.full, dryRun: !!options.dryRun } });
+  const run = await store.createRun({
+    id: runId,
+    sourceId: source.id,
+    asOf: options.asOf,
+    options: { full: !!options.full, dryRun: !!options.dryRun },
+  });
   emit({ type: 'run-started', runId, sourceId: source.id, asOf: options.asOf.toISOString(), resumed });
-  log.info({ event: 'run-started', resumed, releasedWrites: released, full: !!options.full, dryRun: !!options.dryRun }, 'sync run started');
+  log.info(
+    { event: 'run-started', resumed, releasedWrites: released, full: !!options.full, dryRun: !!options.dryRun },
+    'sync run started',
+  );
   const counts: Record<string, unknown> = {};
   const heartbeat = setInterval(() => {
-    store.heartbeatRun(runId, counts).catch((err: unknown) => log.warn({ err, event: 'heartbeat-failed' }, 'could not record the run heartbeat'));
+    store
+      .heartbeatRun(runId, counts)
+      .catch((err: unknown) => log.warn({ err, event: 'heartbeat-failed' }, 'could not record the run heartbeat'));
   }, HEARTBEAT_MS);
   heartbeat.unref();
   const stats = newTransportStats();
@@ -350,24 +452,45 @@ async function runLocked(store: Store, config: AppConfig, source: SourceConfig, 
     checkStopped(stop, 'after the writes in progress');
     await totalsStep(state);
     const writesFailed = Object.values(summary.writes).reduce((n, w) => n + w.failed + w.retryLater, 0);
-    summary.status = runStatus({ pull: summary.pull, heldBackPatients: summary.heldBack.patients, writesFailed, deadLettersAdded: summary.deadLetters.thisRun });
+    summary.status = runStatus({
+      pull: summary.pull,
+      heldBackPatients: summary.heldBack.patients,
+      writesFailed,
+      deadLettersAdded: summary.deadLetters.thisRun,
+    });
   } catch (err) {
     // A stop request interrupts; a lost lock connection (another instance may now run this source) fails the run.
     summary.status = options.signal?.aborted && !lockLost.aborted && !deadline.aborted ? 'interrupted' : 'failed';
     summary.error = lockLost.aborted
-      ? describeError(storeError(`${(lockLost.reason as Error).message} during the ${lostDuring}; the run stopped there and the next run resumes from what was stored`, lockLost.reason))
+      ? describeError(
+          storeError(
+            `${(lockLost.reason as Error).message} during the ${lostDuring}; the run stopped there and the next run resumes from what was stored`,
+            lockLost.reason,
+          ),
+        )
       : deadline.aborted && !options.signal?.aborted
         ? `error: the run passed its deadline of ${deadlineMinutes} minute(s) (limits.runDeadlineMinutes) during the ${deadlineDuring}; it stopped there, the source's lock is released, and the next run resumes from what was stored`
         : isConnectionLoss(err)
           ? // The statement's connection can fail before the lock's connection notices: the stage is named either way.
-            describeError(storeError(`the store's connection was lost (${(err as Error).message}) during the ${where}; the run stopped there and the next run resumes from what was stored`, err))
+            describeError(
+              storeError(
+                `the store's connection was lost (${(err as Error).message}) during the ${where}; the run stopped there and the next run resumes from what was stored`,
+                err,
+              ),
+            )
           : describeError(err);
     log.error({ err, event: 'run-failed' }, 'sync run failed');
   } finally {
     clearInterval(heartbeat);
     summary.durationMs = Math.round(performance.now() - started);
     const { dryRunBundle: _omit, ...stored } = summary;
-    const finish = (): Promise<unknown> => store.finishRun(run.id, summary.status, { ...stored, programme: undefined }, summary.error ? { message: summary.error } : undefined);
+    const finish = (): Promise<unknown> =>
+      store.finishRun(
+        run.id,
+        summary.status,
+        { ...stored, programme: undefined },
+        summary.error ? { message: summary.error } : undefined,
+      );
     // A connection the store lost mid-run may be handed out once more before the pool drops it, and a
     // restarting server refuses connections for a few seconds: tries for ~15 s before giving up, so
     // that a run does not stay "running" in the store after a restart it outlived.

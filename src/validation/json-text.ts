@@ -27,7 +27,10 @@ const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
  */
 export function scanJson(text: string): { errorAt: number; duplicateKeys: string[] } {
   const duplicateKeys: string[] = [];
-  type Frame = { kind: 'object'; keys: Set<string>; path: string } | { kind: 'array'; path: string; index: number } | { kind: 'member'; path: string };
+  type Frame =
+    | { kind: 'object'; keys: Set<string>; path: string }
+    | { kind: 'array'; path: string; index: number }
+    | { kind: 'member'; path: string };
   const stack: Frame[] = [];
   let i = 0;
   const skip = (): void => {
@@ -173,10 +176,14 @@ export function parseJsonText(text: string): JsonTextResult {
     value = JSON.parse(text);
   } catch {
     const { errorAt } = scanJson(text);
-    const at = errorAt < 0 || errorAt >= text.length ? 'unexpected end of the text' : `unexpected character at ${lineColumn(text, errorAt)}`;
+    const at =
+      errorAt < 0 || errorAt >= text.length
+        ? 'unexpected end of the text'
+        : `unexpected character at ${lineColumn(text, errorAt)}`;
     return { ok: false, error: `not valid JSON: ${text.trim() === '' ? 'the text is empty' : at}` };
   }
   // Only objects can repeat keys; the scan is skipped for the rest.
-  const duplicateKeys = value !== null && typeof value === 'object' && text.includes('"') ? scanJson(text).duplicateKeys : [];
+  const duplicateKeys =
+    value !== null && typeof value === 'object' && text.includes('"') ? scanJson(text).duplicateKeys : [];
   return { ok: true, value, duplicateKeys };
 }

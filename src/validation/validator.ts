@@ -109,7 +109,8 @@ function toIssues(resourceType: string, errors: ErrorObject[]): OperationOutcome
     // Failures inside a `contains` are its attempts on each item; the `contains` error itself says what is missing.
     if (schemaPathOf(e).includes('/contains/')) continue;
     const p = e.params as Record<string, unknown>;
-    if (e.keyword === 'additionalProperties' && isPrimitiveExtension(String(p.additionalProperty), e.parentSchema)) continue;
+    if (e.keyword === 'additionalProperties' && isPrimitiveExtension(String(p.additionalProperty), e.parentSchema))
+      continue;
     // "status or _status" (a value, or extensions in its place): the missing value is what to report.
     if (e.keyword === 'required' && String(p.missingProperty).startsWith('_')) continue;
     const expression =
@@ -138,7 +139,13 @@ const ABSENT_SCAN_DEPTH = 8;
  * data-absent-reason and no `gender`): legal FHIR, reported as information
  * so that a reader sees what the EMR withheld, never as an error.
  */
-export function absentValueIssues(resourceType: string, value: unknown, at = resourceType, depth = 0, out: OperationOutcomeIssue[] = []): OperationOutcomeIssue[] {
+export function absentValueIssues(
+  resourceType: string,
+  value: unknown,
+  at = resourceType,
+  depth = 0,
+  out: OperationOutcomeIssue[] = [],
+): OperationOutcomeIssue[] {
   if (depth > ABSENT_SCAN_DEPTH || value === null || typeof value !== 'object') return out;
   if (Array.isArray(value)) {
     value.forEach((v, i) => absentValueIssues(resourceType, v, `${at}[${i}]`, depth + 1, out));
@@ -148,10 +155,17 @@ export function absentValueIssues(resourceType: string, value: unknown, at = res
   for (const [key, v] of Object.entries(obj)) {
     if (key.startsWith('_') && key.length > 1 && !(key.slice(1) in obj)) {
       for (const [i, ext] of (Array.isArray(v) ? v : [v]).entries()) {
-        const reason = ((ext as { extension?: { url?: string; valueCode?: string }[] } | null)?.extension ?? []).find((e) => e.url === DATA_ABSENT_REASON)?.valueCode;
+        const reason = ((ext as { extension?: { url?: string; valueCode?: string }[] } | null)?.extension ?? []).find(
+          (e) => e.url === DATA_ABSENT_REASON,
+        )?.valueCode;
         if (reason === undefined) continue;
         const where = `${at}.${key.slice(1)}${Array.isArray(v) ? `[${i}]` : ''}`;
-        out.push({ severity: 'information', code: 'informational', details: { text: `${where} is absent (data-absent-reason: ${reason}); read as unknown` }, expression: [where] });
+        out.push({
+          severity: 'information',
+          code: 'informational',
+          details: { text: `${where} is absent (data-absent-reason: ${reason}); read as unknown` },
+          expression: [where],
+        });
       }
     } else if (!key.startsWith('_') && key !== 'contained') {
       absentValueIssues(resourceType, v, `${at}.${key}`, depth + 1, out);
@@ -173,7 +187,11 @@ function loadFhirSchema(): Record<string, unknown> {
   // `{ "valueString": … }` would pass. Checked here, in the same compiled pass (reported as warnings
   // on incoming resources, like every issue under an extension).
   const extension = schema.definitions.Extension as Record<string, unknown>;
-  schema.definitions.Extension = { ...extension, type: 'object', required: [...((extension.required as string[] | undefined) ?? []), 'url'] };
+  schema.definitions.Extension = {
+    ...extension,
+    type: 'object',
+    required: [...((extension.required as string[] | undefined) ?? []), 'url'],
+  };
   // A resource inside a resource (contained, Bundle.entry.resource, …) is checked against the schema of
   // its own resourceType (see resourceKeyword), not the schema's oneOf over all 147 types: that oneOf
   // made the first validation compile every type (~1.7 s of each sync) and reported a bad contained
@@ -197,13 +215,30 @@ function resourceKeyword(validatorFor: (type: string) => ValidateFunction | unde
       check.errors = [{ ...error, schemaPath: '' }];
       return false;
     };
-    if (data === null || typeof data !== 'object' || Array.isArray(data)) return fail({ keyword: 'type', instancePath: at, params: { type: 'object' }, message: 'must be object' });
+    if (data === null || typeof data !== 'object' || Array.isArray(data))
+      return fail({ keyword: 'type', instancePath: at, params: { type: 'object' }, message: 'must be object' });
     const type = (data as { resourceType?: unknown }).resourceType;
-    if (typeof type !== 'string') return fail({ keyword: 'required', instancePath: at, params: { missingProperty: 'resourceType' }, message: "must have required property 'resourceType'" });
+    if (typeof type !== 'string')
+      return fail({
+        keyword: 'required',
+        instancePath: at,
+        params: { missingProperty: 'resourceType' },
+        message: "must have required property 'resourceType'",
+      });
     const validator = validatorFor(type);
-    if (!validator) return fail({ keyword: RESOURCE_KEYWORD, instancePath: `${at}/resourceType`, params: {}, message: 'is not a FHIR R4 resource type' });
+    if (!validator)
+      return fail({
+        keyword: RESOURCE_KEYWORD,
+        instancePath: `${at}/resourceType`,
+        params: {},
+        message: 'is not a FHIR R4 resource type',
+      });
     if (validator(data)) return true;
-    check.errors = (validator.errors ?? []).map((e) => ({ ...e, instancePath: `${at}${e.instancePath}`, params: { ...e.params, fhirSchemaPath: e.schemaPath } }));
+    check.errors = (validator.errors ?? []).map((e) => ({
+      ...e,
+      instancePath: `${at}${e.instancePath}`,
+      params: { ...e.params, fhirSchemaPath: e.schemaPath },
+    }));
     return false;
   };
   const check = validate as typeof validate & { errors?: ErrorObject[] };
@@ -226,7 +261,13 @@ function compile(profilesDir: string): Compiled {
   // The published schema is not checked against its meta-schema (50 ms, every process), and ajv's
   // code optimiser is off: compiling the first type (Patient reaches ~60 data types through Extension)
   // took ~1.6 s with it and ~0.8 s without, for the same validation speed (measured per page).
-  const fhirAjv = new Ajv({ strict: false, allErrors: true, verbose: true, validateSchema: false, code: { optimize: false } });
+  const fhirAjv = new Ajv({
+    strict: false,
+    allErrors: true,
+    verbose: true,
+    validateSchema: false,
+    code: { optimize: false },
+  });
   const fhirSchemaId = String(schema.$id);
   const fhirTypes = new Set(Object.keys((schema.discriminator as { mapping: Record<string, string> }).mapping));
   const validators = new Map<string, ValidateFunction>();
@@ -250,7 +291,9 @@ function compile(profilesDir: string): Compiled {
     strictPaths: new Map(),
   };
   const profileAjv = new Ajv({ strict: false, allErrors: true, verbose: true });
-  for (const file of readdirSync(profilesDir).filter((f) => f.endsWith('.schema.json')).sort()) {
+  for (const file of readdirSync(profilesDir)
+    .filter((f) => f.endsWith('.schema.json'))
+    .sort()) {
     const type = file.replace(/\.schema\.json$/, '');
     const profile = JSON.parse(readFileSync(path.join(profilesDir, file), 'utf8')) as Record<string, unknown>;
     const strict = profile['x-strict'];
@@ -259,7 +302,8 @@ function compile(profilesDir: string): Compiled {
     const outgoing = profile['x-outgoing'];
     delete profile['x-outgoing'];
     compiled.profiles.set(type, profileAjv.compile(profile));
-    if (outgoing && typeof outgoing === 'object') compiled.outgoingProfiles.set(type, profileAjv.compile(outgoing as Record<string, unknown>));
+    if (outgoing && typeof outgoing === 'object')
+      compiled.outgoingProfiles.set(type, profileAjv.compile(outgoing as Record<string, unknown>));
   }
   return compiled;
 }
@@ -292,7 +336,11 @@ export class ResourceValidator {
   }
 
   /** Checks one resource against the FHIR schema and the project's profile for its type. */
-  validate(resource: unknown, mode: ValidationMode = 'incoming', options: { information?: boolean } = {}): ValidationResult {
+  validate(
+    resource: unknown,
+    mode: ValidationMode = 'incoming',
+    options: { information?: boolean } = {},
+  ): ValidationResult {
     if (resource === null || typeof resource !== 'object' || Array.isArray(resource)) {
       return fail('structure', 'Resource', 'is not a JSON object');
     }
@@ -312,8 +360,20 @@ export class ResourceValidator {
           resourceType: 'OperationOutcome',
           issue: unsafe.map((u) =>
             u.kind === 'depth'
-              ? { severity: 'error', code: 'structure', details: { text: `${u.expression} nests deeper than ${MAX_JSON_DEPTH} levels: not read` }, expression: [u.expression] }
-              : { severity: 'error', code: 'value', details: { text: `${u.expression} contains a character FHIR forbids in strings (a control character or an unpaired surrogate)` }, expression: [u.expression] },
+              ? {
+                  severity: 'error',
+                  code: 'structure',
+                  details: { text: `${u.expression} nests deeper than ${MAX_JSON_DEPTH} levels: not read` },
+                  expression: [u.expression],
+                }
+              : {
+                  severity: 'error',
+                  code: 'value',
+                  details: {
+                    text: `${u.expression} contains a character FHIR forbids in strings (a control character or an unpaired surrogate)`,
+                  },
+                  expression: [u.expression],
+                },
           ),
         },
       };
@@ -324,13 +384,20 @@ export class ResourceValidator {
       for (const issue of toIssues(type, fhir.errors ?? [])) {
         const where = issue.expression?.[0] ?? type;
         if (mode === 'incoming' && issue.severity === 'error' && !this.isStrict(type, where)) {
-          issues.push({ ...issue, severity: 'warning', details: { text: `${issue.details?.text} (kept: fhir-engage does not use this element)` } });
+          issues.push({
+            ...issue,
+            severity: 'warning',
+            details: { text: `${issue.details?.text} (kept: fhir-engage does not use this element)` },
+          });
         } else {
           issues.push(issue);
         }
       }
     }
-    const profiles = [this.compiled.profiles.get(type), mode === 'outgoing' ? this.compiled.outgoingProfiles.get(type) : undefined];
+    const profiles = [
+      this.compiled.profiles.get(type),
+      mode === 'outgoing' ? this.compiled.outgoingProfiles.get(type) : undefined,
+    ];
     for (const profile of profiles) {
       if (!profile || profile(resource)) continue;
       const seen = new Set(issues.map((i) => i.expression?.[0]));
@@ -338,7 +405,10 @@ export class ResourceValidator {
     }
     if (mode === 'incoming' && options.information) issues.push(...absentValueIssues(type, resource));
     if (issues.length === 0) return { valid: true };
-    return { valid: !issues.some((i) => i.severity === 'error'), outcome: { resourceType: 'OperationOutcome', issue: issues } };
+    return {
+      valid: !issues.some((i) => i.severity === 'error'),
+      outcome: { resourceType: 'OperationOutcome', issue: issues },
+    };
   }
 
   /** Whether a resource is valid against the base FHIR R4 schema alone (no profiles, no tolerance). */
@@ -351,7 +421,10 @@ export class ResourceValidator {
 function fail(code: IssueCode, expression: string, text: string): ValidationResult {
   return {
     valid: false,
-    outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, details: { text: `${expression} ${text}` }, expression: [expression] }] },
+    outcome: {
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code, details: { text: `${expression} ${text}` }, expression: [expression] }],
+    },
   };
 }
 

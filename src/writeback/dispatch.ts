@@ -23,7 +23,8 @@ export const MAX_WRITE_ATTEMPTS = 5;
 const LEASE_SECONDS = 300;
 const BATCH = 20;
 
-export type WriteOutcome = 'created' | 'updated' | 'unchanged' | 'cancelled' | 'completed' | 'left-to-person' | 'failed' | 'retry-later';
+export type WriteOutcome =
+  'created' | 'updated' | 'unchanged' | 'cancelled' | 'completed' | 'left-to-person' | 'failed' | 'retry-later';
 
 export interface DispatchCounts {
   byType: Record<string, Partial<Record<WriteOutcome, number>>>;
@@ -70,24 +71,40 @@ function count(counts: DispatchCounts, type: string, outcome: WriteOutcome): voi
   t[outcome] = (t[outcome] ?? 0) + 1;
 }
 
-async function findCurrent(ctx: DispatchContext, p: OutboxPayload, serverId: string | null): Promise<ServerCopy | undefined> {
+async function findCurrent(
+  ctx: DispatchContext,
+  p: OutboxPayload,
+  serverId: string | null,
+): Promise<ServerCopy | undefined> {
   if (serverId) {
     const res = await ctx.client.request<Resource & { id: string }>('GET', `${p.resourceType}/${serverId}`);
     if (res.status === 200) return { resource: res.body, versionId: res.body.meta?.versionId };
     if (res.status !== 404 && res.status !== 410) throw ctx.client.errorFor('GET', res);
   }
   const bundle = await ctx.client.getBundle(`${p.resourceType}?${conditionalQuery(p)}`);
-  const found = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is Resource & { id: string } => r?.resourceType === p.resourceType && typeof r.id === 'string');
+  const found = (bundle.entry ?? [])
+    .map((e) => e.resource)
+    .filter((r): r is Resource & { id: string } => r?.resourceType === p.resourceType && typeof r.id === 'string');
   const first = found[0];
   return first ? { resource: first, versionId: first.meta?.versionId } : undefined;
 }
 
 function entryResult(e: BundleEntry | undefined): { status: number; resource?: Resource; outcome?: OperationOutcome } {
-  return { status: Number(e?.response?.status?.split(' ')[0] ?? 0), resource: e?.resource, outcome: e?.response?.outcome as OperationOutcome | undefined };
+  return {
+    status: Number(e?.response?.status?.split(' ')[0] ?? 0),
+    resource: e?.resource,
+    outcome: e?.response?.outcome as OperationOutcome | undefined,
+  };
 }
 
 /** Sends the write (and its Provenance) and returns the server's copy of the written resource. */
-async function send(ctx: DispatchContext, resource: Resource, method: 'POST' | 'PUT', p: OutboxPayload, version?: string): Promise<{ status: number; resource?: Resource; outcome?: OperationOutcome }> {
+async function send(
+  ctx: DispatchContext,
+  resource: Resource,
+  method: 'POST' | 'PUT',
+  p: OutboxPayload,
+  version?: string,
+): Promise<{ status: number; resource?: Resource; outcome?: OperationOutcome }> {
   const type = p.resourceType;
   const now = ctx.now();
   const activity = method === 'POST' ? 'CREATE' : 'UPDATE';
@@ -99,7 +116,9 @@ async function send(ctx: DispatchContext, resource: Resource, method: 'POST' | '
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
-        method === 'POST' ? createEntry(fullUrl, resource, p) : updateEntry(fullUrl, resource as Resource & { id: string }, version),
+        method === 'POST'
+          ? createEntry(fullUrl, resource, p)
+          : updateEntry(fullUrl, resource as Resource & { id: string }, version),
         provenanceEntry(target, activity, p, ctx.runId, now),
       ],
     };
@@ -113,16 +132,32 @@ async function send(ctx: DispatchContext, resource: Resource, method: 'POST' | '
   const res =
     method === 'POST'
       ? await ctx.client.request<Resource>('POST', type, { body: resource, headers: { 'if-none-exist': conditional } })
-      : await ctx.client.request<Resource>('PUT', `${type}/${resource.id}`, { body: resource, headers: version ? { 'if-match': `W/"${version}"` } : {} });
+      : await ctx.client.request<Resource>('PUT', `${type}/${resource.id}`, {
+          body: resource,
+          headers: version ? { 'if-match': `W/"${version}"` } : {},
+        });
   if (res.status === 201 || (method === 'PUT' && res.status === 200)) {
     const written = res.body as Resource;
-    const prov = await ctx.client.request('POST', 'Provenance', { body: provenanceFor(`${type}/${written.id}`, activity, p.entities, ctx.runId, now) });
+    const prov = await ctx.client.request('POST', 'Provenance', {
+      body: provenanceFor(`${type}/${written.id}`, activity, p.entities, ctx.runId, now),
+    });
     if (prov.status >= 300) throw ctx.client.errorFor('POST', prov);
   }
-  return { status: res.status, resource: res.body as Resource, ...(res.body?.resourceType === 'OperationOutcome' ? { outcome: res.body as OperationOutcome } : {}) };
+  return {
+    status: res.status,
+    resource: res.body as Resource,
+    ...(res.body?.resourceType === 'OperationOutcome' ? { outcome: res.body as OperationOutcome } : {}),
+  };
 }
 
-async function remember(ctx: DispatchContext, p: OutboxPayload, server: Resource | undefined, state: WrittenState, contentHash: string, target: string): Promise<void> {
+async function remember(
+  ctx: DispatchContext,
+  p: OutboxPayload,
+  server: Resource | undefined,
+  state: WrittenState,
+  contentHash: string,
+  target: string,
+): Promise<void> {
   await ctx.store.upsertWritten({
     sourceId: ctx.sourceId,
     identifierValue: p.identifier,
@@ -158,7 +193,13 @@ function movedByPerson(current: Resource, written: { status: string | null } | u
 
 type SendResult = { status: number; resource?: Resource; outcome?: OperationOutcome };
 
-async function sendUpsert(ctx: DispatchContext, p: UpsertPayload, target: string, firstAttempt: boolean, sentInBatch?: SendResult): Promise<WriteOutcome> {
+async function sendUpsert(
+  ctx: DispatchContext,
+  p: UpsertPayload,
+  target: string,
+  firstAttempt: boolean,
+  sentInBatch?: SendResult,
+): Promise<WriteOutcome> {
   // A write sent in a batch was chosen because nothing was written under its identifier yet.
   const before = sentInBatch ? undefined : await ctx.store.getWritten(ctx.sourceId, p.identifier);
   // Never written and never tried: the conditional create alone is safe (the server matches the
@@ -170,7 +211,12 @@ async function sendUpsert(ctx: DispatchContext, p: UpsertPayload, target: string
       await remember(ctx, p, res.resource, 'open', p.contentHash, target);
       return 'created';
     }
-    if (res.status !== 200 || !res.resource?.id) throw new WriteRejected(res.status, res.outcome, `create of ${p.resourceType} ${p.identifier} answered HTTP ${res.status}`);
+    if (res.status !== 200 || !res.resource?.id)
+      throw new WriteRejected(
+        res.status,
+        res.outcome,
+        `create of ${p.resourceType} ${p.identifier} answered HTTP ${res.status}`,
+      );
     created = { resource: res.resource as Resource & { id: string }, versionId: res.resource.meta?.versionId };
   }
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -181,13 +227,22 @@ async function sendUpsert(ctx: DispatchContext, p: UpsertPayload, target: string
         await remember(ctx, p, res.resource, 'open', p.contentHash, target);
         return res.status === 201 ? 'created' : 'unchanged';
       }
-      throw new WriteRejected(res.status, res.outcome, `create of ${p.resourceType} ${p.identifier} answered HTTP ${res.status}`);
+      throw new WriteRejected(
+        res.status,
+        res.outcome,
+        `create of ${p.resourceType} ${p.identifier} answered HTTP ${res.status}`,
+      );
     }
     if (p.resourceType === 'Task' && movedByPerson(current.resource, before ?? undefined)) {
       await remember(ctx, p, current.resource, 'handled-by-person', p.contentHash, target);
       return 'left-to-person';
     }
-    if (comparableHash(current.resource as unknown as Record<string, unknown>, p.resource as unknown as Record<string, unknown>) === p.contentHash) {
+    if (
+      comparableHash(
+        current.resource as unknown as Record<string, unknown>,
+        p.resource as unknown as Record<string, unknown>,
+      ) === p.contentHash
+    ) {
       await remember(ctx, p, current.resource, 'open', p.contentHash, target);
       return 'unchanged';
     }
@@ -198,9 +253,17 @@ async function sendUpsert(ctx: DispatchContext, p: UpsertPayload, target: string
     }
     // 412: edited concurrently. Read it again and retry once.
     if (res.status === 412 && attempt === 0) continue;
-    throw new WriteRejected(res.status, res.outcome, `update of ${p.resourceType} ${p.identifier} answered HTTP ${res.status}`);
+    throw new WriteRejected(
+      res.status,
+      res.outcome,
+      `update of ${p.resourceType} ${p.identifier} answered HTTP ${res.status}`,
+    );
   }
-  throw new WriteRejected(412, undefined, `update of ${p.resourceType} ${p.identifier} kept failing its If-Match (edited concurrently)`);
+  throw new WriteRejected(
+    412,
+    undefined,
+    `update of ${p.resourceType} ${p.identifier} kept failing its If-Match (edited concurrently)`,
+  );
 }
 
 async function sendClose(ctx: DispatchContext, p: ClosePayload, target: string): Promise<WriteOutcome> {
@@ -221,7 +284,12 @@ async function sendClose(ctx: DispatchContext, p: ClosePayload, target: string):
       await remember(ctx, p, task, 'handled-by-person', hash, target);
       return 'left-to-person';
     }
-    const closed: Task = { ...task, status: p.status, statusReason: { text: p.reason }, lastModified: p.at ?? ctx.now().toISOString() };
+    const closed: Task = {
+      ...task,
+      status: p.status,
+      statusReason: { text: p.reason },
+      lastModified: p.at ?? ctx.now().toISOString(),
+    };
     delete closed.meta;
     const res = await send(ctx, closed, 'PUT', p, current.versionId);
     if (res.status === 200) {
@@ -249,15 +317,21 @@ async function sendCreateBatch(ctx: DispatchContext, writes: UpsertPayload[]): P
     const fullUrl = `urn:uuid:${randomUUID()}`;
     entry.push(createEntry(fullUrl, p.resource, p), provenanceEntry(fullUrl, 'CREATE', p, ctx.runId, now));
   }
-  const res = await ctx.client.request<Bundle | OperationOutcome>('POST', '', { body: { resourceType: 'Bundle', type: 'transaction', entry } satisfies Bundle });
+  const res = await ctx.client.request<Bundle | OperationOutcome>('POST', '', {
+    body: { resourceType: 'Bundle', type: 'transaction', entry } satisfies Bundle,
+  });
   if (res.status === 200 && res.body?.resourceType === 'Bundle') {
     const answered = res.body.entry ?? [];
     return writes.map((_p, i) => entryResult(answered[2 * i]));
   }
   if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
-    if (writes.length === 1) return [{ status: res.status, ...(res.body?.resourceType === 'OperationOutcome' ? { outcome: res.body } : {}) }];
+    if (writes.length === 1)
+      return [{ status: res.status, ...(res.body?.resourceType === 'OperationOutcome' ? { outcome: res.body } : {}) }];
     const half = Math.ceil(writes.length / 2);
-    return [...(await sendCreateBatch(ctx, writes.slice(0, half))), ...(await sendCreateBatch(ctx, writes.slice(half)))];
+    return [
+      ...(await sendCreateBatch(ctx, writes.slice(0, half))),
+      ...(await sendCreateBatch(ctx, writes.slice(half))),
+    ];
   }
   throw ctx.client.errorFor('POST', res);
 }
@@ -269,7 +343,14 @@ export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCoun
   const batchSize = ctx.transactions ? Math.max(1, ctx.writeBatchSize ?? 1) : 1;
   for (;;) {
     if (ctx.aborted?.()) return counts;
-    const batch = (await ctx.store.claimOutbox({ workerId: ctx.workerId, limit: Math.max(BATCH, batchSize), leaseSeconds: LEASE_SECONDS, sourceId: ctx.sourceId })).filter((i) => !seen.has(i.id));
+    const batch = (
+      await ctx.store.claimOutbox({
+        workerId: ctx.workerId,
+        limit: Math.max(BATCH, batchSize),
+        leaseSeconds: LEASE_SECONDS,
+        sourceId: ctx.sourceId,
+      })
+    ).filter((i) => !seen.has(i.id));
     if (batch.length === 0) return counts;
     // New writes on their first attempt go together, one transaction per `batchSize`.
     const sentInBatch = new Map<number, SendResult | Error>();
@@ -277,13 +358,17 @@ export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCoun
       const fresh: OutboxItem[] = [];
       for (const item of batch) {
         const p = item.payload as OutboxPayload;
-        if (p.op === 'upsert' && item.attempts === 1 && !(await ctx.store.getWritten(ctx.sourceId, p.identifier))) fresh.push(item);
+        if (p.op === 'upsert' && item.attempts === 1 && !(await ctx.store.getWritten(ctx.sourceId, p.identifier)))
+          fresh.push(item);
       }
       for (let i = 0; i < fresh.length; i += batchSize) {
         const group = fresh.slice(i, i + batchSize);
         if (group.length < 2) continue;
         try {
-          const results = await sendCreateBatch(ctx, group.map((g) => g.payload as UpsertPayload));
+          const results = await sendCreateBatch(
+            ctx,
+            group.map((g) => g.payload as UpsertPayload),
+          );
           group.forEach((g, k) => sentInBatch.set(g.id, results[k] as SendResult));
         } catch (err) {
           for (const g of group) sentInBatch.set(g.id, err as Error);
@@ -297,16 +382,31 @@ export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCoun
       try {
         const inBatch = sentInBatch.get(item.id);
         if (inBatch instanceof Error) throw inBatch;
-        outcome = p.op === 'upsert' ? await sendUpsert(ctx, p, item.target, item.attempts === 1, inBatch) : await sendClose(ctx, p, item.target);
+        outcome =
+          p.op === 'upsert'
+            ? await sendUpsert(ctx, p, item.target, item.attempts === 1, inBatch)
+            : await sendClose(ctx, p, item.target);
       } catch (err) {
-        const rejected = isFinalRejection(err instanceof WriteRejected || err instanceof HttpError ? err.status : undefined);
+        const rejected = isFinalRejection(
+          err instanceof WriteRejected || err instanceof HttpError ? err.status : undefined,
+        );
         const outcome: OperationOutcome =
           (err instanceof WriteRejected ? err.outcome : err instanceof HttpError ? err.remoteOutcome : undefined) ??
           normalizeOperationOutcome(err);
         if (rejected || item.attempts >= MAX_WRITE_ATTEMPTS) {
           counts.deadLettered += await ctx.store.transaction(async (tx) => {
             await tx.failOutbox(item.id, ctx.workerId, { message: describeError(err) }, null);
-            return tx.addDeadLetters([{ sourceId: ctx.sourceId, runId: ctx.runId, stage: 'write', resourceType: p.resourceType, resourceId: p.identifier, payload: p, outcome }]);
+            return tx.addDeadLetters([
+              {
+                sourceId: ctx.sourceId,
+                runId: ctx.runId,
+                stage: 'write',
+                resourceType: p.resourceType,
+                resourceId: p.identifier,
+                payload: p,
+                outcome,
+              },
+            ]);
           });
           count(counts, p.resourceType, 'failed');
         } else {

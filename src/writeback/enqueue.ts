@@ -31,7 +31,11 @@ export interface PrepareContext {
   strict?: boolean;
 }
 
-export function prepareWrites(writes: DesiredWrite[], written: Map<string, WrittenResource>, ctx: PrepareContext): PreparedWrites {
+export function prepareWrites(
+  writes: DesiredWrite[],
+  written: Map<string, WrittenResource>,
+  ctx: PrepareContext,
+): PreparedWrites {
   const out: PreparedWrites = { outbox: [], payloads: [], deadLetters: [], unchanged: 0 };
   for (const w of writes) {
     let payload: OutboxPayload;
@@ -41,8 +45,16 @@ export function prepareWrites(writes: DesiredWrite[], written: Map<string, Writt
     if (w.op === 'upsert') {
       const check = ctx.validator.validate(w.resource, 'outgoing');
       if (!check.valid) {
-        if (ctx.strict) throw internalError(`rule ${w.rule} produced an invalid ${w.resourceType}: ${JSON.stringify(check.outcome)}`);
-        out.deadLetters.push({ sourceId: ctx.sourceId, runId: ctx.runId, stage: 'actions', resourceType: w.resourceType, payload: w.resource, outcome: check.outcome as OperationOutcome });
+        if (ctx.strict)
+          throw internalError(`rule ${w.rule} produced an invalid ${w.resourceType}: ${JSON.stringify(check.outcome)}`);
+        out.deadLetters.push({
+          sourceId: ctx.sourceId,
+          runId: ctx.runId,
+          stage: 'actions',
+          resourceType: w.resourceType,
+          payload: w.resource,
+          outcome: check.outcome as OperationOutcome,
+        });
         continue;
       }
       const hash = comparableHash(w.resource as unknown as Record<string, unknown>);
@@ -50,13 +62,41 @@ export function prepareWrites(writes: DesiredWrite[], written: Map<string, Writt
         out.unchanged++;
         continue;
       }
-      payload = { op: 'upsert', identifierSystem: ctx.settings.identifierSystem, identifier: w.identifier, rule: w.rule, patientId: w.patientId, resourceType: w.resourceType, resource: w.resource, entities: w.entities, contentHash: hash };
+      payload = {
+        op: 'upsert',
+        identifierSystem: ctx.settings.identifierSystem,
+        identifier: w.identifier,
+        rule: w.rule,
+        patientId: w.patientId,
+        resourceType: w.resourceType,
+        resource: w.resource,
+        entities: w.entities,
+        contentHash: hash,
+      };
     } else {
       if (before?.state !== 'open') continue;
-      payload = { op: 'close', identifierSystem: ctx.settings.identifierSystem, identifier: w.identifier, rule: w.rule, patientId: w.patientId, resourceType: 'Task', status: w.status, reason: w.reason, serverId: w.serverId, entities: w.entities, at: w.at };
+      payload = {
+        op: 'close',
+        identifierSystem: ctx.settings.identifierSystem,
+        identifier: w.identifier,
+        rule: w.rule,
+        patientId: w.patientId,
+        resourceType: 'Task',
+        status: w.status,
+        reason: w.reason,
+        serverId: w.serverId,
+        entities: w.entities,
+        at: w.at,
+      };
     }
     out.payloads.push(payload);
-    out.outbox.push({ target: ctx.target, dedupeKey: `${ctx.target}|${w.identifier}`, resourceType: w.resourceType, payload, priority: w.priority });
+    out.outbox.push({
+      target: ctx.target,
+      dedupeKey: `${ctx.target}|${w.identifier}`,
+      resourceType: w.resourceType,
+      payload,
+      priority: w.priority,
+    });
   }
   return out;
 }

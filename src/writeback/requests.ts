@@ -18,12 +18,34 @@ export function createEntry(fullUrl: string, resource: Resource, p: OutboxPayloa
   return { fullUrl, resource, request: { method: 'POST', url: p.resourceType, ifNoneExist: conditionalQuery(p) } };
 }
 
-export function updateEntry(fullUrl: string, resource: Resource & { id: string }, version: string | undefined): BundleEntry {
-  return { fullUrl, resource, request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}`, ...(version ? { ifMatch: `W/"${version}"` } : {}) } };
+export function updateEntry(
+  fullUrl: string,
+  resource: Resource & { id: string },
+  version: string | undefined,
+): BundleEntry {
+  return {
+    fullUrl,
+    resource,
+    request: {
+      method: 'PUT',
+      url: `${resource.resourceType}/${resource.id}`,
+      ...(version ? { ifMatch: `W/"${version}"` } : {}),
+    },
+  };
 }
 
-export function provenanceEntry(target: string, activity: 'CREATE' | 'UPDATE', p: OutboxPayload, runId: string, recorded: Date): BundleEntry {
-  return { fullUrl: `urn:uuid:${randomUUID()}`, resource: provenanceFor(target, activity, p.entities, runId, recorded), request: { method: 'POST', url: 'Provenance' } };
+export function provenanceEntry(
+  target: string,
+  activity: 'CREATE' | 'UPDATE',
+  p: OutboxPayload,
+  runId: string,
+  recorded: Date,
+): BundleEntry {
+  return {
+    fullUrl: `urn:uuid:${randomUUID()}`,
+    resource: provenanceFor(target, activity, p.entities, runId, recorded),
+    request: { method: 'POST', url: 'Provenance' },
+  };
 }
 
 /**
@@ -38,7 +60,14 @@ export function dryRunBundle(payloads: OutboxPayload[], runId: string, asOf: Dat
     if (p.op === 'upsert') {
       entry.push(createEntry(fullUrl, p.resource, p));
     } else {
-      const task: Task = { resourceType: 'Task', identifier: [{ system: p.identifierSystem, value: p.identifier }], status: p.status, statusReason: { text: p.reason }, intent: 'order', for: { reference: `Patient/${p.patientId}` } };
+      const task: Task = {
+        resourceType: 'Task',
+        identifier: [{ system: p.identifierSystem, value: p.identifier }],
+        status: p.status,
+        statusReason: { text: p.reason },
+        intent: 'order',
+        for: { reference: `Patient/${p.patientId}` },
+      };
       entry.push({ fullUrl, resource: task, request: { method: 'PUT', url: `Task?${conditionalQuery(p)}` } });
     }
     entry.push(provenanceEntry(fullUrl, p.op === 'upsert' ? 'CREATE' : 'UPDATE', p, runId, asOf));

@@ -12,18 +12,72 @@ import { sharedValidator } from '../../src/validation/validator';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 const day = (o: number): string => new Date(NOW.getTime() + o * 86_400_000).toISOString();
-const ONLY = (...rules: RuleName[]): ActionSettings => ({ ...A, disabled: (['engagement-score', 'appointment-adherence', 'questionnaire-total', 'outreach-no-shows', 'phq9-follow-up', 'overdue-activity', 'phq9-item9-safety', 'appointment-reminder', 'reminder-no-channel', 'survey-assignment', 'post-visit-survey', 'patient-satisfaction'] as RuleName[]).filter((r) => !rules.includes(r)) });
+const ONLY = (...rules: RuleName[]): ActionSettings => ({
+  ...A,
+  disabled: (
+    [
+      'engagement-score',
+      'appointment-adherence',
+      'questionnaire-total',
+      'outreach-no-shows',
+      'phq9-follow-up',
+      'overdue-activity',
+      'phq9-item9-safety',
+      'appointment-reminder',
+      'reminder-no-channel',
+      'survey-assignment',
+      'post-visit-survey',
+      'patient-satisfaction',
+    ] as RuleName[]
+  ).filter((r) => !rules.includes(r)),
+});
 
 function model(parts: Partial<EngagementModel> = {}): EngagementModel {
-  return { sourceId: 's', patientId: 'p1', patient: { contacts: [{ system: 'phone', use: 'mobile' }], language: 'es' }, appointments: [], activities: [], responses: [], requests: [], ...parts };
+  return {
+    sourceId: 's',
+    patientId: 'p1',
+    patient: { contacts: [{ system: 'phone', use: 'mobile' }], language: 'es' },
+    appointments: [],
+    activities: [],
+    responses: [],
+    requests: [],
+    ...parts,
+  };
 }
-const booked = (id: string, offsetDays: number): AppointmentItem => ({ id, status: 'upcoming', sourceStatus: 'booked', start: day(offsetDays) });
-function written(identifierValue: string, rule: string, status = 'requested', state: WrittenResource['state'] = 'open'): WrittenResource {
-  return { sourceId: 's', identifierValue, resourceType: 'Task', patientId: 'p1', rule, target: 't', serverId: 'x', versionId: '1', contentHash: 'h', status, state, runId: 'r', updatedAt: NOW };
+const booked = (id: string, offsetDays: number): AppointmentItem => ({
+  id,
+  status: 'upcoming',
+  sourceStatus: 'booked',
+  start: day(offsetDays),
+});
+function written(
+  identifierValue: string,
+  rule: string,
+  status = 'requested',
+  state: WrittenResource['state'] = 'open',
+): WrittenResource {
+  return {
+    sourceId: 's',
+    identifierValue,
+    resourceType: 'Task',
+    patientId: 'p1',
+    rule,
+    target: 't',
+    serverId: 'x',
+    versionId: '1',
+    contentHash: 'h',
+    status,
+    state,
+    runId: 'r',
+    updatedAt: NOW,
+  };
 }
-const plan = (m: EngagementModel, w: WrittenResource[], settings: ActionSettings) => planPatient(computeIndicators(m, NOW, S), m, w, settings, NOW).writes;
-const upserts = (writes: DesiredWrite[]): DesiredUpsert[] => writes.filter((x): x is DesiredUpsert => x.op === 'upsert');
-const summary = (writes: DesiredWrite[]): string[] => writes.map((x) => `${x.op}:${x.identifier}${x.op === 'close' ? `:${x.status}` : ''}`).sort();
+const plan = (m: EngagementModel, w: WrittenResource[], settings: ActionSettings) =>
+  planPatient(computeIndicators(m, NOW, S), m, w, settings, NOW).writes;
+const upserts = (writes: DesiredWrite[]): DesiredUpsert[] =>
+  writes.filter((x): x is DesiredUpsert => x.op === 'upsert');
+const summary = (writes: DesiredWrite[]): string[] =>
+  writes.map((x) => `${x.op}:${x.identifier}${x.op === 'close' ? `:${x.status}` : ''}`).sort();
 
 describe('appointment reminders', () => {
   const R = ONLY('appointment-reminder', 'reminder-no-channel');
@@ -32,36 +86,76 @@ describe('appointment reminders', () => {
     const writes = upserts(plan(model({ appointments: [booked('a1', 10)] }), [], R));
     expect(writes.map((w) => w.identifier)).toEqual(['p1/appointment-reminder/a1/7d', 'p1/appointment-reminder/a1/1d']);
     const t = writes[0]!.resource as Task;
-    expect(t).toMatchObject({ focus: { reference: 'Appointment/a1' }, for: { reference: 'Patient/p1' }, executionPeriod: { end: day(10) }, restriction: { period: { start: day(3), end: day(10) } } });
+    expect(t).toMatchObject({
+      focus: { reference: 'Appointment/a1' },
+      for: { reference: 'Patient/p1' },
+      executionPeriod: { end: day(10) },
+      restriction: { period: { start: day(3), end: day(10) } },
+    });
     expect(t.input?.map((i) => i.valueCode)).toEqual(['sms', 'es']);
     for (const w of writes) expect(sharedValidator().validate(w.resource, 'outgoing')).toEqual({ valid: true });
   });
 
   test('a lead time already past is not created late; one written before is kept until the visit', () => {
-    expect(upserts(plan(model({ appointments: [booked('a1', 3)] }), [], R)).map((w) => w.identifier)).toEqual(['p1/appointment-reminder/a1/1d']);
+    expect(upserts(plan(model({ appointments: [booked('a1', 3)] }), [], R)).map((w) => w.identifier)).toEqual([
+      'p1/appointment-reminder/a1/1d',
+    ]);
     const before = [written('p1/appointment-reminder/a1/7d', 'appointment-reminder')];
-    expect(summary(plan(model({ appointments: [booked('a1', 3)] }), before, R))).toEqual(['upsert:p1/appointment-reminder/a1/1d', 'upsert:p1/appointment-reminder/a1/7d']);
+    expect(summary(plan(model({ appointments: [booked('a1', 3)] }), before, R))).toEqual([
+      'upsert:p1/appointment-reminder/a1/1d',
+      'upsert:p1/appointment-reminder/a1/7d',
+    ]);
   });
 
   test('a rescheduled appointment (same id, new start) moves its reminders and cancels none that are still valid', () => {
-    const before = [written('p1/appointment-reminder/a1/7d', 'appointment-reminder'), written('p1/appointment-reminder/a1/1d', 'appointment-reminder')];
+    const before = [
+      written('p1/appointment-reminder/a1/7d', 'appointment-reminder'),
+      written('p1/appointment-reminder/a1/1d', 'appointment-reminder'),
+    ];
     const writes = plan(model({ appointments: [booked('a1', 20)] }), before, R);
     expect(summary(writes)).toEqual(['upsert:p1/appointment-reminder/a1/1d', 'upsert:p1/appointment-reminder/a1/7d']);
     expect((upserts(writes)[0]!.resource as Task).executionPeriod?.end).toBe(day(20));
   });
 
   test('a cancelled, missed or past appointment cancels its open reminders; one the messaging platform completed is left alone', () => {
-    const before = [written('p1/appointment-reminder/a1/7d', 'appointment-reminder'), written('p1/appointment-reminder/a1/1d', 'appointment-reminder', 'completed', 'handled-by-person')];
-    for (const a of [{ id: 'a1', status: 'cancelled' as const, start: day(5) }, { id: 'a1', status: 'no-show' as const, start: day(-1) }, { ...booked('a1', -1) }]) {
-      expect(summary(plan(model({ appointments: [a] }), before, R))).toEqual(['close:p1/appointment-reminder/a1/7d:cancelled']);
+    const before = [
+      written('p1/appointment-reminder/a1/7d', 'appointment-reminder'),
+      written('p1/appointment-reminder/a1/1d', 'appointment-reminder', 'completed', 'handled-by-person'),
+    ];
+    for (const a of [
+      { id: 'a1', status: 'cancelled' as const, start: day(5) },
+      { id: 'a1', status: 'no-show' as const, start: day(-1) },
+      { ...booked('a1', -1) },
+    ]) {
+      expect(summary(plan(model({ appointments: [a] }), before, R))).toEqual([
+        'close:p1/appointment-reminder/a1/7d:cancelled',
+      ]);
     }
   });
 
-  test('the channel: the patient\'s ranked choice first, else the programme\'s order; ended contact points do not count', () => {
+  test("the channel: the patient's ranked choice first, else the programme's order; ended contact points do not count", () => {
     const order = A.reminders.channels;
     expect(reminderChannel([{ system: 'email' }, { system: 'phone', use: 'home' }], order, NOW)).toBe('email');
-    expect(reminderChannel([{ system: 'email', rank: 2 }, { system: 'phone', use: 'home', rank: 1 }], order, NOW)).toBe('phone');
-    expect(reminderChannel([{ system: 'phone', use: 'mobile', until: day(-1) }, { system: 'phone', use: 'home' }], order, NOW)).toBe('phone');
+    expect(
+      reminderChannel(
+        [
+          { system: 'email', rank: 2 },
+          { system: 'phone', use: 'home', rank: 1 },
+        ],
+        order,
+        NOW,
+      ),
+    ).toBe('phone');
+    expect(
+      reminderChannel(
+        [
+          { system: 'phone', use: 'mobile', until: day(-1) },
+          { system: 'phone', use: 'home' },
+        ],
+        order,
+        NOW,
+      ),
+    ).toBe('phone');
     expect(reminderChannel([{ system: 'fax' }], order, NOW)).toBeUndefined();
   });
 
@@ -69,21 +163,41 @@ describe('appointment reminders', () => {
     const m = model({ patient: { contacts: [{ system: 'fax' }] }, appointments: [booked('a1', 10), booked('a2', 40)] });
     expect(summary(plan(m, [], R))).toEqual(['upsert:p1/reminder-no-channel']);
     expect((upserts(plan(m, [], R))[0]!.resource as Task).focus).toEqual({ reference: 'Appointment/a1' });
-    expect(summary(plan(model({ patient: {} }), [written('p1/reminder-no-channel', 'reminder-no-channel')], R))).toEqual(['close:p1/reminder-no-channel:cancelled']);
+    expect(
+      summary(plan(model({ patient: {} }), [written('p1/reminder-no-channel', 'reminder-no-channel')], R)),
+    ).toEqual(['close:p1/reminder-no-channel:cancelled']);
   });
 });
 
 describe('survey assignments', () => {
   const V = ONLY('survey-assignment', 'post-visit-survey');
-  const phq = (id: string, offset: number, total: number): ResponseItem => ({ id, instrument: 'phq9', status: 'completed', authored: day(offset), answers: [], score: { instrument: 'phq9', total, complete: true, items: {}, missing: [] } });
-  const settings: ActionSettings = { ...V, surveys: { ...A.surveys, periodic: [A.surveys.periodic[0]!], postVisit: A.surveys.postVisit } };
+  const phq = (id: string, offset: number, total: number): ResponseItem => ({
+    id,
+    instrument: 'phq9',
+    status: 'completed',
+    authored: day(offset),
+    answers: [],
+    score: { instrument: 'phq9', total, complete: true, items: {}, missing: [] },
+  });
+  const settings: ActionSettings = {
+    ...V,
+    surveys: { ...A.surveys, periodic: [A.surveys.periodic[0]!], postVisit: A.surveys.postVisit },
+  };
 
   test('a PHQ-9 window opens every 28 days after the last answer, 14 after a score of 10 or more; none before it is due', () => {
     expect(summary(plan(model({ responses: [phq('q1', -27, 4)] }), [], settings))).toEqual([]);
-    expect(summary(plan(model({ responses: [phq('q1', -28, 4)] }), [], settings))).toEqual(['upsert:p1/survey/phq9/2026-06-01']);
-    expect(summary(plan(model({ responses: [phq('q1', -14, 12)] }), [], settings))).toEqual(['upsert:p1/survey/phq9/2026-06-01']);
+    expect(summary(plan(model({ responses: [phq('q1', -28, 4)] }), [], settings))).toEqual([
+      'upsert:p1/survey/phq9/2026-06-01',
+    ]);
+    expect(summary(plan(model({ responses: [phq('q1', -14, 12)] }), [], settings))).toEqual([
+      'upsert:p1/survey/phq9/2026-06-01',
+    ]);
     const t = upserts(plan(model(), [], settings))[0]!.resource as Task;
-    expect(t).toMatchObject({ status: 'requested', executionPeriod: { start: '2026-06-01T00:00:00.000Z', end: '2026-06-08T00:00:00.000Z' }, input: [{ valueCanonical: 'http://loinc.org/q/44249-1' }] });
+    expect(t).toMatchObject({
+      status: 'requested',
+      executionPeriod: { start: '2026-06-01T00:00:00.000Z', end: '2026-06-08T00:00:00.000Z' },
+      input: [{ valueCanonical: 'http://loinc.org/q/44249-1' }],
+    });
     expect(sharedValidator().validate(t, 'outgoing')).toEqual({ valid: true });
   });
 
@@ -93,16 +207,28 @@ describe('survey assignments', () => {
     const m = model({ responses: [{ ...phq('q1', 0, 4), authored: '2026-04-27T10:00:00.000Z' }] });
     const [w] = upserts(planPatient(computeIndicators(m, at, S), m, [], settings, at).writes);
     expect(w?.identifier).toBe('p1/survey/phq9/2026-06-01');
-    expect((w?.resource as Task).executionPeriod).toEqual({ start: '2026-06-01T00:00:00.000Z', end: '2026-06-08T00:00:00.000Z' });
+    expect((w?.resource as Task).executionPeriod).toEqual({
+      start: '2026-06-01T00:00:00.000Z',
+      end: '2026-06-08T00:00:00.000Z',
+    });
   });
 
   test('a response inside the window completes the Task and links it; the window then stays closed for nothing', () => {
     const before = [written('p1/survey/phq9/2026-05-30', 'survey-assignment')];
     const writes = upserts(plan(model({ responses: [phq('q2', -1, 6)] }), before, settings));
     expect(writes.map((w) => w.identifier)).toEqual(['p1/survey/phq9/2026-05-30']);
-    expect(writes[0]!.resource).toMatchObject({ status: 'completed', output: [{ valueReference: { reference: 'QuestionnaireResponse/q2' } }] });
+    expect(writes[0]!.resource).toMatchObject({
+      status: 'completed',
+      output: [{ valueReference: { reference: 'QuestionnaireResponse/q2' } }],
+    });
     // Later, the window has closed: a completed Task is not closed again.
-    const later = planPatient(computeIndicators(model({ responses: [phq('q2', -1, 6)] }), new Date(day(10)), S), model({ responses: [phq('q2', -1, 6)] }), [written('p1/survey/phq9/2026-05-30', 'survey-assignment', 'completed')], settings, new Date(day(10))).writes;
+    const later = planPatient(
+      computeIndicators(model({ responses: [phq('q2', -1, 6)] }), new Date(day(10)), S),
+      model({ responses: [phq('q2', -1, 6)] }),
+      [written('p1/survey/phq9/2026-05-30', 'survey-assignment', 'completed')],
+      settings,
+      new Date(day(10)),
+    ).writes;
     expect(later).toEqual([]);
   });
 
@@ -115,25 +241,71 @@ describe('survey assignments', () => {
 
   test('a post-visit survey opens after each kept visit, is completed by a satisfaction response, and cancelled when its window closes', () => {
     const visit: AppointmentItem = { id: 'v1', status: 'kept', start: day(-2), end: day(-2) };
-    const sat: ResponseItem = { id: 's1', instrument: 'satisfaction', status: 'completed', authored: day(-1), answers: [], score: { instrument: 'satisfaction', complete: true, items: { recommend: 9, explained: 4, listened: 5, time: 3 }, missing: [] } };
+    const sat: ResponseItem = {
+      id: 's1',
+      instrument: 'satisfaction',
+      status: 'completed',
+      authored: day(-1),
+      answers: [],
+      score: {
+        instrument: 'satisfaction',
+        complete: true,
+        items: { recommend: 9, explained: 4, listened: 5, time: 3 },
+        missing: [],
+      },
+    };
     const post = ONLY('post-visit-survey');
-    expect(upserts(plan(model({ appointments: [visit] }), [], post))[0]!.resource).toMatchObject({ status: 'requested', focus: { reference: 'Appointment/v1' } });
-    expect(upserts(plan(model({ appointments: [visit], responses: [sat] }), [], post))[0]!.resource).toMatchObject({ status: 'completed', output: [{ valueReference: { reference: 'QuestionnaireResponse/s1' } }] });
+    expect(upserts(plan(model({ appointments: [visit] }), [], post))[0]!.resource).toMatchObject({
+      status: 'requested',
+      focus: { reference: 'Appointment/v1' },
+    });
+    expect(upserts(plan(model({ appointments: [visit], responses: [sat] }), [], post))[0]!.resource).toMatchObject({
+      status: 'completed',
+      output: [{ valueReference: { reference: 'QuestionnaireResponse/s1' } }],
+    });
     const old: AppointmentItem = { id: 'v0', status: 'kept', start: day(-9), end: day(-9) };
-    expect(summary(plan(model({ appointments: [old] }), [written('p1/post-visit-survey/v0', 'post-visit-survey')], post))).toEqual(['close:p1/post-visit-survey/v0:cancelled']);
+    expect(
+      summary(plan(model({ appointments: [old] }), [written('p1/post-visit-survey/v0', 'post-visit-survey')], post)),
+    ).toEqual(['close:p1/post-visit-survey/v0:cancelled']);
     expect(summary(plan(model({ appointments: [old] }), [], post))).toEqual([]);
   });
 });
 
 describe('patient satisfaction', () => {
   test('each satisfaction response is an Observation of the 0-10 score, with the experience mean, derived from the response', () => {
-    const sat: ResponseItem = { id: 's1', instrument: 'satisfaction', status: 'completed', authored: day(-1), answers: [], score: { instrument: 'satisfaction', complete: true, items: { recommend: 6, explained: 4, listened: 5, time: 3 }, missing: [] } };
+    const sat: ResponseItem = {
+      id: 's1',
+      instrument: 'satisfaction',
+      status: 'completed',
+      authored: day(-1),
+      answers: [],
+      score: {
+        instrument: 'satisfaction',
+        complete: true,
+        items: { recommend: 6, explained: 4, listened: 5, time: 3 },
+        missing: [],
+      },
+    };
     const [w] = upserts(plan(model({ responses: [sat] }), [], ONLY('patient-satisfaction')));
     const obs = w!.resource as Observation;
-    expect(obs).toMatchObject({ valueInteger: 6, derivedFrom: [{ reference: 'QuestionnaireResponse/s1' }], component: [{ valueQuantity: { value: 4 } }] });
+    expect(obs).toMatchObject({
+      valueInteger: 6,
+      derivedFrom: [{ reference: 'QuestionnaireResponse/s1' }],
+      component: [{ valueQuantity: { value: 4 } }],
+    });
     expect(sharedValidator().validate(obs, 'outgoing')).toEqual({ valid: true });
-    const ind = computeIndicators(model({ responses: [sat, { ...sat, id: 's0', authored: day(-30), score: { ...sat.score!, items: { recommend: 9 } } }] }), NOW, S);
-    expect(ind.satisfaction).toMatchObject({ responses: 2, latest: { recommend: 6, category: 'detractor' }, trend: -3 });
+    const ind = computeIndicators(
+      model({
+        responses: [sat, { ...sat, id: 's0', authored: day(-30), score: { ...sat.score!, items: { recommend: 9 } } }],
+      }),
+      NOW,
+      S,
+    );
+    expect(ind.satisfaction).toMatchObject({
+      responses: 2,
+      latest: { recommend: 6, category: 'detractor' },
+      trend: -3,
+    });
   });
 
   test('NPS of a known set of answers: % promoters − % detractors', () => {

@@ -29,7 +29,16 @@ let metrics: Metrics;
 beforeAll(async () => {
   emr = await seededSandbox({ patients: 8, seed: 4, fixtures: false, invalidResources: 2 });
   store = await memoryStore();
-  config = { ...loadConfig({ env: {}, cwd: os.tmpdir() }), sources: [testSource({ id: 'clinic', baseUrl: emr.baseUrl, resourceTypes: ['Patient', 'Appointment', 'QuestionnaireResponse'] })] };
+  config = {
+    ...loadConfig({ env: {}, cwd: os.tmpdir() }),
+    sources: [
+      testSource({
+        id: 'clinic',
+        baseUrl: emr.baseUrl,
+        resourceTypes: ['Patient', 'Appointment', 'QuestionnaireResponse'],
+      }),
+    ],
+  };
   metrics = new Metrics(false);
   metrics.recordRun(await syncSource(store, config, config.sources[0]!, { asOf: new Date(TEST_ANCHOR), strict: true }));
   runner = new SyncRunner(store, config, metrics.observe);
@@ -57,7 +66,13 @@ describe('open routes', () => {
 });
 
 describe('auth', () => {
-  test.each(['/api/sources', '/api/runs', '/api/programme', '/api/dead-letters', '/api/patients/gen-pat-000001/engagement'])('%s needs an API key', async (path) => {
+  test.each([
+    '/api/sources',
+    '/api/runs',
+    '/api/programme',
+    '/api/dead-letters',
+    '/api/patients/gen-pat-000001/engagement',
+  ])('%s needs an API key', async (path) => {
     const none = await request(app).get(path);
     expect(none.status).toBe(401);
     expect(none.body.resourceType).toBe('OperationOutcome');
@@ -91,7 +106,11 @@ describe('routes', () => {
 
   test('sources never show secrets', async () => {
     const res = await request(app).get('/api/sources').set(auth);
-    expect(res.body.sources[0]).toMatchObject({ id: 'clinic', authType: 'none', lastRun: { status: 'partially-failed' } });
+    expect(res.body.sources[0]).toMatchObject({
+      id: 'clinic',
+      authType: 'none',
+      lastRun: { status: 'partially-failed' },
+    });
   });
 
   test('trigger a sync: 202 with a run id, 409 while it runs, then the run is readable', async () => {
@@ -102,7 +121,10 @@ describe('routes', () => {
     expect(second.status).toBe(409);
     expect(second.body.issue[0].code).toBe('conflict');
     expect((await request(app).post('/api/sources/nope/sync').set(auth)).status).toBe(404);
-    await waitFor('the triggered run to end', () => !runner.isRunning('clinic'), { timeoutMs: 10_000, intervalMs: 100 });
+    await waitFor('the triggered run to end', () => !runner.isRunning('clinic'), {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
     const run = await request(app).get(`/api/runs/${first.body.runId}`).set(auth);
     expect(run.status).toBe(200);
     expect(run.body).toMatchObject({ id: first.body.runId, sourceId: 'clinic' });
@@ -114,18 +136,28 @@ describe('routes', () => {
   test('a patient’s engagement, history and the programme view', async () => {
     const e = await request(app).get('/api/patients/gen-pat-000001/engagement').set(auth);
     expect(e.status).toBe(200);
-    expect(e.body.results[0]).toMatchObject({ sourceId: 'clinic', patientId: 'gen-pat-000001', tier: expect.any(String), why: expect.any(String) });
+    expect(e.body.results[0]).toMatchObject({
+      sourceId: 'clinic',
+      patientId: 'gen-pat-000001',
+      tier: expect.any(String),
+      why: expect.any(String),
+    });
     const h = await request(app).get('/api/patients/gen-pat-000001/indicators?name=engagement.tier').set(auth);
     expect(h.body.history.length).toBeGreaterThanOrEqual(1);
     expect(h.body.history.every((x: { indicator: string }) => x.indicator === 'engagement.tier')).toBe(true);
-    expect((await request(app).get('/api/patients/gen-pat-000001/indicators?from=yesterday').set(auth)).status).toBe(400);
+    expect((await request(app).get('/api/patients/gen-pat-000001/indicators?from=yesterday').set(auth)).status).toBe(
+      400,
+    );
     const p = await request(app).get('/api/programme').set(auth);
     expect(p.body.patients).toBe(8);
     // With a period: every programme figure (as the report command), with its definition and counts, and the history in it.
     const period = await request(app).get('/api/programme?from=2026-05-01&to=2026-06-02&source=clinic').set(auth);
     expect(period.status).toBe(200);
     expect(period.body.report.period).toEqual({ from: '2026-05-01T00:00:00.000Z', to: '2026-06-02T00:00:00.000Z' });
-    expect(period.body.report.reminderEffect).toMatchObject({ definition: expect.stringContaining('Attendance'), value: { withReminder: { denominator: expect.any(Number) } } });
+    expect(period.body.report.reminderEffect).toMatchObject({
+      definition: expect.stringContaining('Attendance'),
+      value: { withReminder: { denominator: expect.any(Number) } },
+    });
     expect(period.body.history).toEqual([expect.objectContaining({ sourceId: 'clinic', asOf: '2026-06-01' })]);
     expect((await request(app).get('/api/programme?from=2026-06-02&to=2026-05-01').set(auth)).status).toBe(400);
     expect((await request(app).get('/api/patients/nobody/engagement').set(auth)).status).toBe(404);
@@ -150,7 +182,11 @@ describe('routes', () => {
     expect((await request(app).get('/api/patients/Zelophehad-Quillfeather/engagement').set(auth)).status).toBe(404);
     expect(JSON.stringify(res.body)).not.toContain('Zelophehad');
     expect(JSON.stringify(res.body)).not.toMatch(/at .*\.ts:\d+/);
-    const bad = await request(app).post('/api/sources/clinic/sync').set(auth).set('content-type', 'application/json').send('{"broken');
+    const bad = await request(app)
+      .post('/api/sources/clinic/sync')
+      .set(auth)
+      .set('content-type', 'application/json')
+      .send('{"broken');
     expect(bad.status).toBe(400);
     expect(bad.body.issue[0].details.text).toBe('request body is not valid JSON');
     expect((await request(app).get('/api/nowhere').set(auth)).status).toBe(404);
@@ -159,23 +195,54 @@ describe('routes', () => {
 
 test('the OpenAPI document lists exactly the routes the app serves', async () => {
   const doc = (await request(app).get('/api/openapi.json')).body as typeof OPENAPI;
-  const documented = Object.entries(doc.paths).flatMap(([p, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${p}`)).sort();
+  const documented = Object.entries(doc.paths)
+    .flatMap(([p, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${p}`))
+    .sort();
   // Routes as express registered them, /:id written as {id}.
-  const router = (app as unknown as { router: { stack: { name: string; handle: { stack?: { route?: { path: string; methods: Record<string, boolean> } }[] } }[] } }).router;
+  const router = (
+    app as unknown as {
+      router: {
+        stack: { name: string; handle: { stack?: { route?: { path: string; methods: Record<string, boolean> } }[] } }[];
+      };
+    }
+  ).router;
   const served = router.stack
     .filter((l) => l.name === 'router')
     .flatMap((l) => l.handle.stack ?? [])
     .filter((l) => l.route)
-    .flatMap((l) => Object.keys(l.route!.methods).map((m) => `${m.toUpperCase()} /api${l.route!.path.replace(/:(\w+)/g, '{$1}')}`))
+    .flatMap((l) =>
+      Object.keys(l.route!.methods).map((m) => `${m.toUpperCase()} /api${l.route!.path.replace(/:(\w+)/g, '{$1}')}`),
+    )
     .sort();
   expect(served).toEqual(documented);
 });
 
 describe('dead-letter retry, stage by stage', () => {
   const auth = { 'x-api-key': KEY };
-  const appointment = { resourceType: 'Appointment', id: 'retry-appt-1', status: 'booked', start: '2026-06-10T09:00:00Z', end: '2026-06-10T09:30:00Z', participant: [{ actor: { reference: 'Patient/gen-pat-000001' }, status: 'accepted' }] };
-  async function letter(stage: 'validate' | 'map' | 'write' | 'actions' | 'pull', payload: unknown, resourceId?: string): Promise<number> {
-    await store.addDeadLetters([{ sourceId: 'clinic', runId: 'r-retry', stage, resourceType: 'Appointment', resourceId: resourceId ?? `${stage}-${Math.random()}`, payload, outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'processing' }] } }]);
+  const appointment = {
+    resourceType: 'Appointment',
+    id: 'retry-appt-1',
+    status: 'booked',
+    start: '2026-06-10T09:00:00Z',
+    end: '2026-06-10T09:30:00Z',
+    participant: [{ actor: { reference: 'Patient/gen-pat-000001' }, status: 'accepted' }],
+  };
+  async function letter(
+    stage: 'validate' | 'map' | 'write' | 'actions' | 'pull',
+    payload: unknown,
+    resourceId?: string,
+  ): Promise<number> {
+    await store.addDeadLetters([
+      {
+        sourceId: 'clinic',
+        runId: 'r-retry',
+        stage,
+        resourceType: 'Appointment',
+        resourceId: resourceId ?? `${stage}-${Math.random()}`,
+        payload,
+        outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'processing' }] },
+      },
+    ]);
     const [latest] = await store.listDeadLetters({ sourceId: 'clinic', runId: 'r-retry', limit: 1 });
     return latest!.id;
   }
@@ -185,8 +252,12 @@ describe('dead-letter retry, stage by stage', () => {
     const res = await request(app).post(`/api/dead-letters/${id}/retry`).set(auth);
     expect(res.status).toBe(200);
     expect(res.body.retried).toBe(true);
-    expect(await store.getResource('clinic', 'Appointment', 'retry-valid-1')).toMatchObject({ patientId: 'gen-pat-000001' });
-    expect((await store.listDeadLetters({ sourceId: 'clinic', runId: 'r-retry' })).some((d) => d.id === id)).toBe(false);
+    expect(await store.getResource('clinic', 'Appointment', 'retry-valid-1')).toMatchObject({
+      patientId: 'gen-pat-000001',
+    });
+    expect((await store.listDeadLetters({ sourceId: 'clinic', runId: 'r-retry' })).some((d) => d.id === id)).toBe(
+      false,
+    );
   });
 
   test('map: a resource that maps now marks its patient for recomputation; one whose patient is unknown is refused with the reason', async () => {
@@ -194,7 +265,11 @@ describe('dead-letter retry, stage by stage', () => {
     const res = await request(app).post(`/api/dead-letters/${id}/retry`).set(auth);
     expect(res.status).toBe(200);
     expect(await store.patientsToRecompute('clinic', new Date(TEST_ANCHOR))).toContain('gen-pat-000001');
-    const ghost = await letter('map', { ...appointment, id: 'retry-ghost', participant: [{ actor: { reference: 'Patient/nobody-here' } }] }, 'retry-ghost');
+    const ghost = await letter(
+      'map',
+      { ...appointment, id: 'retry-ghost', participant: [{ actor: { reference: 'Patient/nobody-here' } }] },
+      'retry-ghost',
+    );
     const refused = await request(app).post(`/api/dead-letters/${ghost}/retry`).set(auth);
     expect(refused.status).toBe(422);
     expect(refused.body.issue[0].details.text).toContain('still unknown');
@@ -202,12 +277,20 @@ describe('dead-letter retry, stage by stage', () => {
 
   test('write: the planned write is queued again in the outbox; actions and pull stages are refused with a reason', async () => {
     const before = (await store.outboxCounts('clinic')).pending ?? 0;
-    const id = await letter('write', { op: 'upsert', identifier: 'p/retry-write/1', resourceType: 'Observation', identifierSystem: 'urn:x', resource: { resourceType: 'Observation' } });
+    const id = await letter('write', {
+      op: 'upsert',
+      identifier: 'p/retry-write/1',
+      resourceType: 'Observation',
+      identifierSystem: 'urn:x',
+      resource: { resourceType: 'Observation' },
+    });
     const res = await request(app).post(`/api/dead-letters/${id}/retry`).set(auth);
     expect(res.status).toBe(200);
     expect((await store.outboxCounts('clinic')).pending).toBe(before + 1);
     for (const stage of ['actions', 'pull'] as const) {
-      const other = await request(app).post(`/api/dead-letters/${await letter(stage, { resourceType: 'Observation' })}/retry`).set(auth);
+      const other = await request(app)
+        .post(`/api/dead-letters/${await letter(stage, { resourceType: 'Observation' })}/retry`)
+        .set(auth);
       expect(other.status).toBe(422);
       expect(other.body.issue[0].details.text.length).toBeGreaterThan(20);
     }
@@ -219,16 +302,27 @@ describe('dashboard routes', () => {
     const patient = emr.repo.all('Patient')[0] as { id: string; identifier?: { system?: string; value?: string }[] };
     const ident = patient.identifier?.[0];
     expect(ident?.value).toBeDefined();
-    const found = await request(app).post('/api/patients/search').set(auth).send({ identifier: `${ident?.system}|${ident?.value}` });
+    const found = await request(app)
+      .post('/api/patients/search')
+      .set(auth)
+      .send({ identifier: `${ident?.system}|${ident?.value}` });
     expect(found.body).toEqual({ matches: [{ sourceId: 'clinic', patientId: patient.id }] });
-    expect((await request(app).post('/api/patients/search').set(auth).send({ identifier: ident?.value })).body.matches).toHaveLength(1);
+    expect(
+      (await request(app).post('/api/patients/search').set(auth).send({ identifier: ident?.value })).body.matches,
+    ).toHaveLength(1);
     const bad = await request(app).post('/api/patients/search').set(auth).send({ identifier: 42 });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).not.toContain('42');
     const overview = await request(app).get(`/api/patients/${patient.id}/overview`).set(auth);
     expect(overview.status).toBe(200);
     expect(overview.headers['cache-control']).toBe('no-store');
-    expect(overview.body.charts.phq9.bands.map((b: { band: string }) => b.band)).toEqual(['none-minimal', 'mild', 'moderate', 'moderately-severe', 'severe']);
+    expect(overview.body.charts.phq9.bands.map((b: { band: string }) => b.band)).toEqual([
+      'none-minimal',
+      'mild',
+      'moderate',
+      'moderately-severe',
+      'severe',
+    ]);
     expect(overview.body.charts.phq9.bands.at(-1)).toMatchObject({ from: 20, to: 27 });
     expect(Array.isArray(overview.body.written)).toBe(true);
     // Only what the view shows: no names, no identifier values.
@@ -237,16 +331,31 @@ describe('dashboard routes', () => {
   });
 
   test('dead letters filter by type and stage; one is dismissed with a reason kept for audit, and only once', async () => {
-    const all = (await request(app).get('/api/dead-letters?stage=validate&type=Appointment').set(auth)).body.deadLetters as { id: number; stage: string; resourceType: string }[];
+    const all = (await request(app).get('/api/dead-letters?stage=validate&type=Appointment').set(auth)).body
+      .deadLetters as { id: number; stage: string; resourceType: string }[];
     expect(all.length).toBe(2);
     expect(all.every((d) => d.stage === 'validate' && d.resourceType === 'Appointment')).toBe(true);
-    expect(((await request(app).get('/api/dead-letters?stage=map').set(auth)).body.deadLetters as { stage: string }[]).every((d) => d.stage === 'map')).toBe(true);
+    expect(
+      ((await request(app).get('/api/dead-letters?stage=map').set(auth)).body.deadLetters as { stage: string }[]).every(
+        (d) => d.stage === 'map',
+      ),
+    ).toBe(true);
     const id = all[0]!.id;
     expect((await request(app).post(`/api/dead-letters/${id}/dismiss`).set(auth).send({})).status).toBe(400);
-    const ok = await request(app).post(`/api/dead-letters/${id}/dismiss`).set(auth).send({ reason: 'known vendor test record' });
+    const ok = await request(app)
+      .post(`/api/dead-letters/${id}/dismiss`)
+      .set(auth)
+      .send({ reason: 'known vendor test record' });
     expect(ok.body).toEqual({ id, dismissed: true });
-    expect((await request(app).post(`/api/dead-letters/${id}/dismiss`).set(auth).send({ reason: 'again' })).status).toBe(404);
-    const row = (await store.driver.query({ text: 'SELECT dismissed_reason, dismissed_by, resolved_at FROM dead_letters WHERE id = $1', values: [id] }))[0]!;
+    expect(
+      (await request(app).post(`/api/dead-letters/${id}/dismiss`).set(auth).send({ reason: 'again' })).status,
+    ).toBe(404);
+    const row = (
+      await store.driver.query({
+        text: 'SELECT dismissed_reason, dismissed_by, resolved_at FROM dead_letters WHERE id = $1',
+        values: [id],
+      })
+    )[0]!;
     expect(row.dismissed_reason).toBe('known vendor test record');
     expect(row.dismissed_by).toMatch(/^key-[0-9a-f]{8}$/);
     expect(String(row.dismissed_by)).not.toContain(KEY);
@@ -270,8 +379,13 @@ describe('dashboard routes', () => {
     expect(live.body.progress).toMatchObject({ runId, sourceId: 'clinic' });
     await done;
     const finished = await request(app).get(`/api/runs/${runId}`).set(auth);
-    expect(finished.body.view).toMatchObject({ id: runId, status: expect.stringMatching(/succeeded|partially-failed/) });
-    expect(finished.body.view.pull.map((t: { resourceType: string }) => t.resourceType)).toEqual(expect.arrayContaining(['Patient', 'Appointment']));
+    expect(finished.body.view).toMatchObject({
+      id: runId,
+      status: expect.stringMatching(/succeeded|partially-failed/),
+    });
+    expect(finished.body.view.pull.map((t: { resourceType: string }) => t.resourceType)).toEqual(
+      expect.arrayContaining(['Patient', 'Appointment']),
+    );
     expect(finished.body.progress.stage).toBe('finished');
   });
 });
@@ -286,20 +400,39 @@ describe('hardening', () => {
   });
 
   test('the key is checked before the body is read: a malformed or huge body without a key is 401', async () => {
-    const noKey = await request(app).post('/api/dead-letters/1/dismiss').set('content-type', 'application/json').send('{"reason": ');
+    const noKey = await request(app)
+      .post('/api/dead-letters/1/dismiss')
+      .set('content-type', 'application/json')
+      .send('{"reason": ');
     expect(noKey.status).toBe(401);
-    const big = await request(app).post('/api/patients/search').set('content-type', 'application/json').send(`{"identifier":"${'x'.repeat(5_000_000)}"}`);
+    const big = await request(app)
+      .post('/api/patients/search')
+      .set('content-type', 'application/json')
+      .send(`{"identifier":"${'x'.repeat(5_000_000)}"}`);
     expect(big.status).toBe(401);
   });
 
   test('a 5 MB body is 413, malformed JSON and a bad gzip body are 400, all as OperationOutcomes naming no input', async () => {
-    const big = await request(app).post('/api/patients/search').set(auth).set('content-type', 'application/json').send(`{"identifier":"${'x'.repeat(5_000_000)}"}`);
+    const big = await request(app)
+      .post('/api/patients/search')
+      .set(auth)
+      .set('content-type', 'application/json')
+      .send(`{"identifier":"${'x'.repeat(5_000_000)}"}`);
     expect(big.status).toBe(413);
     expect(big.body).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'too-costly' }] });
-    const malformed = await request(app).post('/api/patients/search').set(auth).set('content-type', 'application/json').send('{"identifier": "MRN-SECRET-1"');
+    const malformed = await request(app)
+      .post('/api/patients/search')
+      .set(auth)
+      .set('content-type', 'application/json')
+      .send('{"identifier": "MRN-SECRET-1"');
     expect(malformed.status).toBe(400);
     expect(JSON.stringify(malformed.body)).not.toContain('MRN-SECRET-1');
-    const gzip = await request(app).post('/api/patients/search').set(auth).set('content-type', 'application/json').set('content-encoding', 'gzip').send('not gzip at all');
+    const gzip = await request(app)
+      .post('/api/patients/search')
+      .set(auth)
+      .set('content-type', 'application/json')
+      .set('content-encoding', 'gzip')
+      .send('not gzip at all');
     expect(gzip.status).toBe(400);
     expect(gzip.body.resourceType).toBe('OperationOutcome');
   });
@@ -312,7 +445,9 @@ describe('hardening', () => {
     ['9'.repeat(80), 'too long'],
   ])('a malformed id (%s: %s) is 400, never 500, and is not echoed', async (id) => {
     for (const path of [`/api/patients/${id}/overview`, `/api/runs/${id}`, `/api/dead-letters/${id}/retry`]) {
-      const res = path.endsWith('retry') ? await request(app).post(path).set(auth).send({}) : await request(app).get(path).set(auth);
+      const res = path.endsWith('retry')
+        ? await request(app).post(path).set(auth).send({})
+        : await request(app).get(path).set(auth);
       expect(res.status).toBe(400);
       expect(res.body.resourceType).toBe('OperationOutcome');
       expect(JSON.stringify(res.body)).not.toMatch(/script|etc|%00|\\u0000|9{20}/);
@@ -321,16 +456,25 @@ describe('hardening', () => {
 
   test('a request body over 64 KB is refused with 413 (README), one under it is read', async () => {
     const padding = (bytes: number): string => JSON.stringify({ identifier: 'x', pad: 'p'.repeat(bytes) });
-    const over = await request(app).post('/api/patients/search').set(auth).set('content-type', 'application/json').send(padding(65 * 1024));
+    const over = await request(app)
+      .post('/api/patients/search')
+      .set(auth)
+      .set('content-type', 'application/json')
+      .send(padding(65 * 1024));
     expect(over.status).toBe(413);
     expect(over.body.resourceType).toBe('OperationOutcome');
-    const under = await request(app).post('/api/patients/search').set(auth).set('content-type', 'application/json').send(padding(60 * 1024));
+    const under = await request(app)
+      .post('/api/patients/search')
+      .set(auth)
+      .set('content-type', 'application/json')
+      .send(padding(60 * 1024));
     expect(under.status).toBe(200);
   });
 
   test('wrong keys are slowed down: after 30 a minute from one address, wrong keys get 429 with Retry-After; a valid key still succeeds after 1,000 wrong ones', async () => {
     const guarded = createApiApp({ store, config, runner, metrics, apiKeys: [KEY] });
-    for (let i = 0; i < 30; i++) expect((await request(guarded).get('/api/sources').set('X-API-Key', `guess-${i}`)).status).toBe(401);
+    for (let i = 0; i < 30; i++)
+      expect((await request(guarded).get('/api/sources').set('X-API-Key', `guess-${i}`)).status).toBe(401);
     const blocked = await request(guarded).get('/api/sources').set('X-API-Key', 'guess-30');
     expect(blocked.status).toBe(429);
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
@@ -342,7 +486,13 @@ describe('hardening', () => {
   test('requests without a key (an image tag on any web page, a CORS preflight) count for nothing: the dashboard cannot be locked for everyone behind one proxy', async () => {
     const guarded = createApiApp({ store, config, runner, metrics, apiKeys: [KEY] });
     for (let i = 0; i < 100; i++) {
-      const res = i % 2 ? await request(guarded).get('/api/sources') : await request(guarded).options('/api/sources').set('Origin', 'https://evil.example').set('Access-Control-Request-Method', 'GET');
+      const res =
+        i % 2
+          ? await request(guarded).get('/api/sources')
+          : await request(guarded)
+              .options('/api/sources')
+              .set('Origin', 'https://evil.example')
+              .set('Access-Control-Request-Method', 'GET');
       expect(res.status).toBe(401);
     }
     // A wrong key from the same address is still only the first failure (401, not 429).
@@ -351,26 +501,53 @@ describe('hardening', () => {
 
   test('X-Forwarded-For names the client only behind a trusted proxy: spoofed, it cannot spread failures over fresh addresses', async () => {
     const direct = createApiApp({ store, config, runner, metrics, apiKeys: [KEY] });
-    for (let i = 0; i < 30; i++) await request(direct).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', `203.0.113.${i}`);
-    expect((await request(direct).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', '203.0.113.99')).status).toBe(429);
+    for (let i = 0; i < 30; i++)
+      await request(direct).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', `203.0.113.${i}`);
+    expect(
+      (await request(direct).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', '203.0.113.99'))
+        .status,
+    ).toBe(429);
 
-    const proxied = createApiApp({ store, config: { ...config, service: { ...config.service, trustedProxies: ['loopback'] } }, runner, metrics, apiKeys: [KEY] });
-    for (let i = 0; i < 30; i++) await request(proxied).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', '203.0.113.7');
-    expect((await request(proxied).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', '203.0.113.7')).status).toBe(429);
+    const proxied = createApiApp({
+      store,
+      config: { ...config, service: { ...config.service, trustedProxies: ['loopback'] } },
+      runner,
+      metrics,
+      apiKeys: [KEY],
+    });
+    for (let i = 0; i < 30; i++)
+      await request(proxied).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', '203.0.113.7');
+    expect(
+      (await request(proxied).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', '203.0.113.7'))
+        .status,
+    ).toBe(429);
     // Another user behind the same proxy is not affected.
-    expect((await request(proxied).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', '203.0.113.8')).status).toBe(401);
+    expect(
+      (await request(proxied).get('/api/sources').set('X-API-Key', 'wrong').set('X-Forwarded-For', '203.0.113.8'))
+        .status,
+    ).toBe(401);
   });
 });
 
 describe('access log and keys', () => {
   test('reading a patient leaves exactly one access-log row naming the key id and the patient id, never a name or an identifier', async () => {
-    const patient = emr.repo.all('Patient')[1] as { id: string; name?: { family?: string; given?: string[] }[]; identifier?: { value?: string }[] };
+    const patient = emr.repo.all('Patient')[1] as {
+      id: string;
+      name?: { family?: string; given?: string[] }[];
+      identifier?: { value?: string }[];
+    };
     const before = await store.listAccess({ patientId: patient.id });
     expect((await request(app).get(`/api/patients/${patient.id}/overview`).set(auth)).status).toBe(200);
     const after = await store.listAccess({ patientId: patient.id });
     expect(after).toHaveLength(before.length + 1);
     const row = after[0]!;
-    expect(row).toMatchObject({ keyId: keyId(KEY), method: 'GET', route: '/api/patients/:id/overview', status: 200, patientId: patient.id });
+    expect(row).toMatchObject({
+      keyId: keyId(KEY),
+      method: 'GET',
+      route: '/api/patients/:id/overview',
+      status: 200,
+      patientId: patient.id,
+    });
     const rows = JSON.stringify(await store.driver.query({ text: 'SELECT * FROM access_log', values: [] }));
     for (const n of patient.name ?? []) if (n.family) expect(rows).not.toContain(n.family);
     for (const i of patient.identifier ?? []) if (i.value) expect(rows).not.toContain(i.value);
@@ -396,15 +573,23 @@ describe('access log and keys', () => {
     ];
     for (const res of await Promise.all(requests)) {
       expect(res.status).toBe(503);
-      expect(res.body).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'transient', details: { text: expect.stringContaining('no patient data is returned') } }] });
+      expect(res.body).toMatchObject({
+        resourceType: 'OperationOutcome',
+        issue: [{ code: 'transient', details: { text: expect.stringContaining('no patient data is returned') } }],
+      });
       expect(Object.keys(res.body).sort()).toEqual(['issue', 'resourceType']);
       expect(JSON.stringify(res.body)).not.toContain(patient.id);
     }
   });
 
-  test('reading dead letters with their payloads logs each payload\'s patient under the dead letter\'s own source, not the query\'s', async () => {
-    const letters = (await request(app).get('/api/dead-letters?includePayload=true').set(auth)).body.deadLetters as { sourceId: string; payload: { participant?: { actor?: { reference?: string } }[] } }[];
-    const named = letters.flatMap((d) => (d.payload.participant ?? []).map((p) => /Patient\/(.+)$/.exec(p.actor?.reference ?? '')?.[1])).filter(Boolean) as string[];
+  test("reading dead letters with their payloads logs each payload's patient under the dead letter's own source, not the query's", async () => {
+    const letters = (await request(app).get('/api/dead-letters?includePayload=true').set(auth)).body.deadLetters as {
+      sourceId: string;
+      payload: { participant?: { actor?: { reference?: string } }[] };
+    }[];
+    const named = letters
+      .flatMap((d) => (d.payload.participant ?? []).map((p) => /Patient\/(.+)$/.exec(p.actor?.reference ?? '')?.[1]))
+      .filter(Boolean) as string[];
     expect(named.length).toBeGreaterThan(0);
     for (const patientId of named) {
       const rows = await store.listAccess({ patientId });
@@ -442,8 +627,13 @@ test('monitoring: per-source gauges read from the store at each scrape, and the 
   expect(text).toMatch(/^fhir_engage_last_success_timestamp_seconds\{source="clinic"\} \d+(\.\d+)?$/m);
   expect(text).toMatch(/^process_cpu_seconds_total /m);
   expect(text).toMatch(/^nodejs_heap_size_used_bytes /m);
-  m.recordRun({ ...(await syncSource(store, config, config.sources[0]!, { asOf: new Date(TEST_ANCHOR) })), requests: { requests: 1, retries: 0, errors: 0, tokenExpiresAt: Date.parse('2026-06-01T00:05:00Z') } });
-  expect(await m.registry.metrics()).toMatch(/^fhir_engage_token_expiry_timestamp_seconds\{source="clinic"\} 1780272300$/m);
+  m.recordRun({
+    ...(await syncSource(store, config, config.sources[0]!, { asOf: new Date(TEST_ANCHOR) })),
+    requests: { requests: 1, retries: 0, errors: 0, tokenExpiresAt: Date.parse('2026-06-01T00:05:00Z') },
+  });
+  expect(await m.registry.metrics()).toMatch(
+    /^fhir_engage_token_expiry_timestamp_seconds\{source="clinic"\} 1780272300$/m,
+  );
   const open = Number(/^fhir_engage_open_dead_letters\{source="clinic"\} (\d+)$/m.exec(text)?.[1]);
   expect(open).toBe(await store.countDeadLetters({ sourceId: 'clinic' }));
 });
@@ -458,7 +648,13 @@ test('a triggered run that fails before the store can record it (the store away 
     await done;
     const res = await request(ownApp).get(`/api/runs/${runId}`).set(auth);
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id: runId, sourceId: 'clinic', status: 'failed', recorded: false, error: { message: expect.stringMatching(/ECONNREFUSED/) } });
+    expect(res.body).toMatchObject({
+      id: runId,
+      sourceId: 'clinic',
+      status: 'failed',
+      recorded: false,
+      error: { message: expect.stringMatching(/ECONNREFUSED/) },
+    });
   } finally {
     store.createRun = real;
     await own.stop();

@@ -21,12 +21,46 @@ const model: EngagementModel = {
 
 function written(state: WrittenResource['state'], status: string | null): WrittenResource {
   // Our clock (the store's now()) is later than the EMR's times in a back-computed run: never compared.
-  return { sourceId: 's', identifierValue: REMINDER, resourceType: 'Task', patientId: 'p1', rule: 'appointment-reminder', target: 't', serverId: 't1', versionId: '2', contentHash: 'h', status, state, runId: 'r', updatedAt: new Date('2026-12-01T00:00:00Z') };
+  return {
+    sourceId: 's',
+    identifierValue: REMINDER,
+    resourceType: 'Task',
+    patientId: 'p1',
+    rule: 'appointment-reminder',
+    target: 't',
+    serverId: 't1',
+    versionId: '2',
+    contentHash: 'h',
+    status,
+    state,
+    runId: 'r',
+    updatedAt: new Date('2026-12-01T00:00:00Z'),
+  };
 }
-const seen = (status: string, at: string): TaskEvent => ({ sourceId: 's', identifierValue: REMINDER, taskId: 't1', patientId: 'p1', rule: 'appointment-reminder', status, owner: null, focus: null, authoredOn: null, changedAt: new Date(at) });
+const seen = (status: string, at: string): TaskEvent => ({
+  sourceId: 's',
+  identifierValue: REMINDER,
+  taskId: 't1',
+  patientId: 'p1',
+  rule: 'appointment-reminder',
+  status,
+  owner: null,
+  focus: null,
+  authoredOn: null,
+  changedAt: new Date(at),
+});
 
 function statuses(w: WrittenResource, events: TaskEvent[]): { reminder: unknown; written: unknown } {
-  const o = patientOverview({ sourceId: 's', patientId: 'p1', asOf: NOW, model, indicators: computeIndicators(model, NOW, S), history: [], written: [w], taskEvents: events }) as {
+  const o = patientOverview({
+    sourceId: 's',
+    patientId: 'p1',
+    asOf: NOW,
+    model,
+    indicators: computeIndicators(model, NOW, S),
+    history: [],
+    written: [w],
+    taskEvents: events,
+  }) as {
     upcoming: { reminders: { state: string; status: string | null }[] }[];
     written: { state: string; statusInEmr: string | null }[];
   };
@@ -41,10 +75,16 @@ test('a reminder fhir-engage cancelled after the read-back saw it requested show
 });
 
 test('what the read-back saw a person do stands: an open reminder completed in the EMR, a closed one a person completed', () => {
-  expect(statuses(written('open', 'requested'), [seen('requested', day(-3)), seen('completed', day(-1))]).written).toMatchObject({ statusInEmr: 'completed' });
-  expect(statuses(written('closed', 'cancelled'), [seen('completed', day(-1))]).written).toMatchObject({ statusInEmr: 'completed' });
+  expect(
+    statuses(written('open', 'requested'), [seen('requested', day(-3)), seen('completed', day(-1))]).written,
+  ).toMatchObject({ statusInEmr: 'completed' });
+  expect(statuses(written('closed', 'cancelled'), [seen('completed', day(-1))]).written).toMatchObject({
+    statusInEmr: 'completed',
+  });
   // Forgotten after a person took it on: their status, as read back.
-  expect(statuses(written('closed', 'in-progress'), [seen('in-progress', day(-2))]).written).toMatchObject({ statusInEmr: 'in-progress' });
+  expect(statuses(written('closed', 'in-progress'), [seen('in-progress', day(-2))]).written).toMatchObject({
+    statusInEmr: 'in-progress',
+  });
   // Nothing read back yet: what fhir-engage wrote.
   expect(statuses(written('open', 'requested'), []).written).toMatchObject({ statusInEmr: 'requested' });
 });

@@ -9,7 +9,9 @@ async function benchSchemas(url: string): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    return (await client.query<{ nspname: string }>("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench\\_%'")).rows.map((r) => r.nspname);
+    return (
+      await client.query<{ nspname: string }>("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench\\_%'")
+    ).rows.map((r) => r.nspname);
   } finally {
     await client.end();
   }
@@ -22,7 +24,9 @@ test('a small bench run measures every scenario, writes its results where asked,
   const results = mkdtempSync(path.join(os.tmpdir(), 'fe-bench-results-'));
   const schemasBefore = url ? await benchSchemas(url) : [];
   const scratchBefore = new Set(scratch());
-  const res = await runCliProcessAsync(['bench', '--sizes', '30', '--write-back-size', '30', '--results', results], { env: url ? { TEST_DATABASE_URL: url } : {} });
+  const res = await runCliProcessAsync(['bench', '--sizes', '30', '--write-back-size', '30', '--results', results], {
+    env: url ? { TEST_DATABASE_URL: url } : {},
+  });
   expect(res.status).toBe(0);
   expect(res.stdout).toContain('| second run (must write 0) | pglite | 30 |');
   if (url) expect(res.stdout).toContain('| full sync, no write-back | postgres | 30 |');

@@ -37,8 +37,14 @@ describe('fhir-engage CLI', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('bad.yaml:4: sources[0].pageSize must be integer');
 
-    writeFileSync(path.join(dir, 'good.yaml'), 'sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: bearer, token: "${TOKEN}" }\n');
-    const good = runCliProcess(['config', 'check', '--config', 'good.yaml'], { cwd: dir, env: { TOKEN: 'tok-never-printed' } });
+    writeFileSync(
+      path.join(dir, 'good.yaml'),
+      'sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: bearer, token: "${TOKEN}" }\n',
+    );
+    const good = runCliProcess(['config', 'check', '--config', 'good.yaml'], {
+      cwd: dir,
+      env: { TOKEN: 'tok-never-printed' },
+    });
     expect(good.status).toBe(0);
     expect(good.stdout).toContain('a: https://x (auth bearer');
     expect(good.stdout).toContain('configuration OK');
@@ -89,17 +95,29 @@ describe('fhir-engage CLI', () => {
     }
   });
 
-  test('dead-letters shows the server\'s own words of an export error (diagnostics as well as details.text)', async () => {
+  test("dead-letters shows the server's own words of an export error (diagnostics as well as details.text)", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-dl-'));
     const driver = await openPglite({ dataDir: path.join(dir, 'data') });
     await migrate(driver);
     await new Store(driver, driver).addDeadLetters([
-      { sourceId: 'bulk', runId: 'r1', stage: 'pull', resourceType: 'Appointment', resourceId: 'a-7', outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: 'Appointment/a-7 could not be exported' }] } },
+      {
+        sourceId: 'bulk',
+        runId: 'r1',
+        stage: 'pull',
+        resourceType: 'Appointment',
+        resourceId: 'a-7',
+        outcome: {
+          resourceType: 'OperationOutcome',
+          issue: [{ severity: 'error', code: 'exception', diagnostics: 'Appointment/a-7 could not be exported' }],
+        },
+      },
     ]);
     await driver.close();
     const res = runCliProcess(['dead-letters'], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') } });
     expect(res.status).toBe(0);
-    expect(res.stdout).toMatch(/#\d+ \S+ bulk pull Appointment\/a-7\n {4}error exception: Appointment\/a-7 could not be exported/);
+    expect(res.stdout).toMatch(
+      /#\d+ \S+ bulk pull Appointment\/a-7\n {4}error exception: Appointment\/a-7 could not be exported/,
+    );
   });
 
   test('an unreachable PostgreSQL is a clear failure, exit 1, without the password', () => {
@@ -109,14 +127,18 @@ describe('fhir-engage CLI', () => {
     expect(res.stderr).not.toContain('hunter2');
   });
 
-  test('a password in the connection URL\'s query (?password=, sslpassword=) is not printed by config check, db status or a connection error', () => {
+  test("a password in the connection URL's query (?password=, sslpassword=) is not printed by config check, db status or a connection error", () => {
     const env = { DATABASE_URL: 'postgres://u@127.0.0.1:1/db?sslmode=disable&password=hunter2&sslpassword=s3cret' };
     const check = runCliProcess(['config', 'check'], { env });
-    expect(check.stdout + check.stderr).toContain('postgres://u@127.0.0.1:1/db?sslmode=disable&password=***&sslpassword=***');
+    expect(check.stdout + check.stderr).toContain(
+      'postgres://u@127.0.0.1:1/db?sslmode=disable&password=***&sslpassword=***',
+    );
     for (const res of [check, runCliProcess(['db', 'status'], { env }), runCliProcess(['db', 'migrate'], { env })]) {
       expect(res.stdout + res.stderr).not.toMatch(/hunter2|s3cret/);
     }
-    expect(runCliProcess(['db', 'status'], { env }).stderr).toContain('cannot connect to PostgreSQL postgres://u@127.0.0.1:1/db?sslmode=disable&password=***');
+    expect(runCliProcess(['db', 'status'], { env }).stderr).toContain(
+      'cannot connect to PostgreSQL postgres://u@127.0.0.1:1/db?sslmode=disable&password=***',
+    );
   });
 
   test('a second process cannot open the same embedded store', async () => {
@@ -130,7 +152,9 @@ describe('fhir-engage CLI', () => {
       // The read commands are told where the same information is while the service holds the store.
       const runs = runCliProcess(['runs'], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') } });
       expect(runs.status).toBe(1);
-      expect(runs.stderr).toContain('GET /api/runs (runs), GET /api/dead-letters (dead-letters), GET /api/programme/report?format=md (report)');
+      expect(runs.stderr).toContain(
+        'GET /api/runs (runs), GET /api/dead-letters (dead-letters), GET /api/programme/report?format=md (report)',
+      );
     } finally {
       await held.close();
     }

@@ -29,7 +29,12 @@ async function cli(...args: string[]): Promise<{ code: number; out: string; err:
 async function resourcesOf(sourceId: string): Promise<number> {
   const store = await openStore({ dataDir, schema: 'public' });
   try {
-    return (await store.driver.query<{ n: number }>({ text: 'SELECT count(*)::int AS n FROM resources WHERE source_id = $1', values: [sourceId] }))[0]!.n;
+    return (
+      await store.driver.query<{ n: number }>({
+        text: 'SELECT count(*)::int AS n FROM resources WHERE source_id = $1',
+        values: [sourceId],
+      })
+    )[0]!.n;
   } finally {
     await store.close();
   }
@@ -42,7 +47,8 @@ beforeAll(async () => {
   const store = await openStore({ dataDir, schema: 'public' });
   try {
     const config = loadConfig({ env: {}, cwd: dir });
-    for (const id of ['clinic-a', 'clinic-b']) await syncSource(store, config, testSource({ id, baseUrl: emr.baseUrl }), { asOf: new Date(TEST_ANCHOR) });
+    for (const id of ['clinic-a', 'clinic-b'])
+      await syncSource(store, config, testSource({ id, baseUrl: emr.baseUrl }), { asOf: new Date(TEST_ANCHOR) });
   } finally {
     await store.close();
     await emr.close();
@@ -52,7 +58,10 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(() => {
-  for (const [k, v] of [['FHIR_ENGAGE_DATA_DIR', saved.data], ['LOG_LEVEL', saved.level]] as const) {
+  for (const [k, v] of [
+    ['FHIR_ENGAGE_DATA_DIR', saved.data],
+    ['LOG_LEVEL', saved.level],
+  ] as const) {
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
   }
@@ -64,13 +73,17 @@ test('without --yes it counts and removes nothing; with --yes it removes every r
   const counted = await cli('--source', 'clinic-b');
   expect(counted.code).toBe(0);
   expect(counted.out).toMatch(new RegExp(`^resources +${before} row\\(s\\) to remove$`, 'm'));
-  expect(counted.err).toMatch(/nothing removed: \d+ row\(s\) of source clinic-b would go; run again with --yes to remove them/);
+  expect(counted.err).toMatch(
+    /nothing removed: \d+ row\(s\) of source clinic-b would go; run again with --yes to remove them/,
+  );
   expect(await resourcesOf('clinic-b')).toBe(before);
 
   const removed = await cli('--source', 'clinic-b', '--yes');
   expect(removed.code).toBe(0);
   expect(removed.out).toMatch(new RegExp(`^resources +${before} row\\(s\\) removed$`, 'm'));
-  expect(removed.err).toMatch(/removed source clinic-b: \d+ row\(s\) from PGlite at .*; the access log keeps its entries/);
+  expect(removed.err).toMatch(
+    /removed source clinic-b: \d+ row\(s\) from PGlite at .*; the access log keeps its entries/,
+  );
   expect(await resourcesOf('clinic-b')).toBe(0);
   expect(await resourcesOf('clinic-a')).toBeGreaterThan(0);
 
@@ -83,10 +96,14 @@ test('without --yes it counts and removes nothing; with --yes it removes every r
 test('a source still in the sources file is refused, and so are missing or mixed options', async () => {
   const configured = await cli('--source', 'clinic-a', '--yes');
   expect(configured.code).toBe(2);
-  expect(configured.err).toContain(`source clinic-a is still in the sources file (${configFile}): remove it there first`);
+  expect(configured.err).toContain(
+    `source clinic-a is still in the sources file (${configFile}): remove it there first`,
+  );
   expect(await resourcesOf('clinic-a')).toBeGreaterThan(0);
 
   expect((await cli()).err).toContain('purge needs one of --older-than <days> or --source <id>');
-  expect((await cli('--older-than', '30', '--source', 'x')).err).toContain('purge needs one of --older-than <days> or --source <id>');
+  expect((await cli('--older-than', '30', '--source', 'x')).err).toContain(
+    'purge needs one of --older-than <days> or --source <id>',
+  );
   expect((await cli('--older-than', '30', '--yes')).err).toContain('--yes goes with --source');
 });

@@ -4,10 +4,14 @@ import { ROOT } from '../helpers/cli';
 import { waitFor } from '../helpers/wait';
 
 test('fhir-engage sandbox serves until SIGTERM and prints its base URL and credentials', async () => {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), 'sandbox', '--port', '0', '--patients', '3', '--auth', 'bearer'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'silent' },
-  });
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'bin', 'fhir-engage.js'), 'sandbox', '--port', '0', '--patients', '3', '--auth', 'bearer'],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'silent' },
+    },
+  );
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -32,7 +36,10 @@ test('fhir-engage sandbox simulate: days of clinic life on the embedded store, e
   const os = await import('node:os');
   const { runCliProcessAsync } = await import('../helpers/cli');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-sim-'));
-  const res = await runCliProcessAsync(['sandbox', 'simulate', '--days', '3', '--patients', '15', '--seed', '4'], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') } });
+  const res = await runCliProcessAsync(['sandbox', 'simulate', '--days', '3', '--patients', '15', '--seed', '4'], {
+    cwd: dir,
+    env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') },
+  });
   expect(res.status).toBe(0);
   expect(res.stdout).toMatch(/^day 0 \(\d{4}-\d{2}-\d{2}\): first sync succeeded/m);
   expect(res.stdout.match(/^\d{4}-\d{2}-\d{2}: \d+ kept, .* sync succeeded/gm)).toHaveLength(3);

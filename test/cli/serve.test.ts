@@ -9,11 +9,23 @@ import { waitFor } from '../helpers/wait';
 test('serve: the API answers, a triggered sync runs, SIGTERM stops it cleanly with exit 0', async () => {
   const emr = await seededSandbox({ patients: 3, seed: 2, fixtures: false });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-serve-'));
-  writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: served\n    baseUrl: ${emr.baseUrl}\n    schedule: "0 3 * * *"\n`);
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), 'serve', '--port', '0', '--host', '127.0.0.1'], {
-    cwd: dir,
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'), FHIR_ENGAGE_API_KEY: 'k-serve' },
-  });
+  writeFileSync(
+    path.join(dir, 'fhir-engage.config.yaml'),
+    `sources:\n  - id: served\n    baseUrl: ${emr.baseUrl}\n    schedule: "0 3 * * *"\n`,
+  );
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'bin', 'fhir-engage.js'), 'serve', '--port', '0', '--host', '127.0.0.1'],
+    {
+      cwd: dir,
+      env: {
+        PATH: process.env.PATH,
+        LOG_LEVEL: 'silent',
+        FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'),
+        FHIR_ENGAGE_API_KEY: 'k-serve',
+      },
+    },
+  );
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -27,20 +39,33 @@ test('serve: the API answers, a triggered sync runs, SIGTERM stops it cleanly wi
     expect(trigger.status).toBe(202);
     const { runId } = (await trigger.json()) as { runId: string };
     let status = 'running';
-    await waitFor('the triggered run to end', async () => {
-      const run = await fetch(`${api}/runs/${runId}`, { headers: { 'x-api-key': 'k-serve' } });
-      if (run.status === 200) status = ((await run.json()) as { status: string }).status;
-      return status !== 'running';
-    }, { intervalMs: 100 });
+    await waitFor(
+      'the triggered run to end',
+      async () => {
+        const run = await fetch(`${api}/runs/${runId}`, { headers: { 'x-api-key': 'k-serve' } });
+        if (run.status === 200) status = ((await run.json()) as { status: string }).status;
+        return status !== 'running';
+      },
+      { intervalMs: 100 },
+    );
     expect(status).toBe('succeeded');
 
     // The service holds the embedded store: the read commands go through its API instead of failing.
     const port = /:(\d+)\/api$/.exec(api)?.[1] as string;
-    const cliEnv = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'), FHIR_ENGAGE_API_KEY: 'k-serve', FHIR_ENGAGE_PORT: port };
+    const cliEnv = {
+      FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'),
+      FHIR_ENGAGE_API_KEY: 'k-serve',
+      FHIR_ENGAGE_PORT: port,
+    };
     const runs = await runCliProcessAsync(['runs', '--json'], { cwd: dir, env: cliEnv });
     expect(runs.status).toBe(0);
     expect(runs.stderr).toContain(`reading through its API at ${api}`);
-    expect(runs.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { id: string; status: string }).id)).toContain(runId);
+    expect(
+      runs.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { id: string; status: string }).id),
+    ).toContain(runId);
     const letters = await runCliProcessAsync(['dead-letters'], { cwd: dir, env: cliEnv });
     expect(letters.status).toBe(0);
     const report = await runCliProcessAsync(['report', '--format', 'csv'], { cwd: dir, env: cliEnv });

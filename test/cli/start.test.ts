@@ -7,7 +7,11 @@ test('start --once --json: syncs the built-in sandbox EMR, lives a few clinic da
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-start-'));
   // The clock is pinned (no comparison with the wall-clock date, which fails around midnight UTC).
   const env = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'), FHIR_ENGAGE_AS_OF: '2026-06-15T09:30:00Z' };
-  const res = runCliProcess(['start', '--once', '--json', '--patients', '20', '--simulate-days', '3'], { cwd: dir, env, timeoutMs: 120_000 });
+  const res = runCliProcess(['start', '--once', '--json', '--patients', '20', '--simulate-days', '3'], {
+    cwd: dir,
+    env,
+    timeoutMs: 120_000,
+  });
   expect(res.status).toBe(0);
   const lines = res.stdout.trim().split('\n');
   const summary = JSON.parse(lines[lines.length - 1] as string) as {
@@ -31,7 +35,11 @@ test('start --once --json: syncs the built-in sandbox EMR, lives a few clinic da
 
   const report = runCliProcess(['report', '--format', 'json', '--source', 'sandbox'], { cwd: dir, env });
   expect(report.status).toBe(0);
-  const [r] = JSON.parse(report.stdout) as { scope: string; reminderEffect: { definition: string }; satisfaction: unknown }[];
+  const [r] = JSON.parse(report.stdout) as {
+    scope: string;
+    reminderEffect: { definition: string };
+    satisfaction: unknown;
+  }[];
   expect(r?.scope).toBe('source sandbox');
   expect(r?.reminderEffect.definition).toContain('Attendance');
   const md = runCliProcess(['report', '--source', 'sandbox'], { cwd: dir, env });

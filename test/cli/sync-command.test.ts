@@ -11,7 +11,10 @@ test('fhir-engage sync: dry run to a file, a real run with --json, and the exit 
   writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: cli\n    baseUrl: ${emr.baseUrl}\n`);
   const env = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') };
   try {
-    const dry = await runCliProcessAsync(['sync', '--dry-run', '--out', 'bundle.json', '--as-of', TEST_ANCHOR], { cwd: dir, env });
+    const dry = await runCliProcessAsync(['sync', '--dry-run', '--out', 'bundle.json', '--as-of', TEST_ANCHOR], {
+      cwd: dir,
+      env,
+    });
     const bundle = JSON.parse(readFileSync(path.join(dir, 'bundle.json'), 'utf8')) as Bundle;
     expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'transaction' });
     expect(bundle.entry?.length).toBeGreaterThan(0);
@@ -23,7 +26,12 @@ test('fhir-engage sync: dry run to a file, a real run with --json, and the exit 
     // The same invalid resource again is the same open dead letter: it does not fail every later run.
     const real = await runCliProcessAsync(['sync', '--json', '--full', '--as-of', TEST_ANCHOR], { cwd: dir, env });
     expect(real.status).toBe(0);
-    const summary = JSON.parse(real.stdout.trim().split('\n').pop() as string) as { status: string; writes: Record<string, { created: number }>; deadLetters: number; deadLettersAdded: number };
+    const summary = JSON.parse(real.stdout.trim().split('\n').pop() as string) as {
+      status: string;
+      writes: Record<string, { created: number }>;
+      deadLetters: number;
+      deadLettersAdded: number;
+    };
     expect(summary.status).toBe('succeeded');
     expect(summary).toMatchObject({ deadLetters: 1, deadLettersAdded: 0 });
     expect(summary.writes.Observation?.created).toBeGreaterThan(0);
@@ -37,7 +45,12 @@ test('fhir-engage sync: dry run to a file, a real run with --json, and the exit 
     expect(letters.stdout).toMatch(/#\d+ \S+ cli validate Appointment\/invalid-appt-001/);
     expect(letters.stdout).toContain('error value at Appointment.status');
     const runs = await runCliProcessAsync(['runs', '--json'], { cwd: dir, env });
-    expect(runs.stdout.trim().split('\n').map((l) => JSON.parse(l).status)).toEqual(['succeeded', 'succeeded', 'partially-failed']);
+    expect(
+      runs.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).status),
+    ).toEqual(['succeeded', 'succeeded', 'partially-failed']);
 
     expect((await runCliProcessAsync(['sync', '--source', 'nope'], { cwd: dir, env })).status).toBe(2);
     const badAsOf = await runCliProcessAsync(['sync', '--as-of', 'last tuesday'], { cwd: dir, env });

@@ -36,13 +36,20 @@ describe('sources file', () => {
       writeBack: true,
       pull: { method: 'search', bulk: { level: 'system', pollTimeoutSeconds: 3600, parallelDownloads: 2 } },
       allowedOrigins: [],
-      limits: { maxResponseMB: 64, maxInflationRatio: 100, maxEntriesPerPage: 10, maxPagesPerSearch: 100000, runDeadlineMinutes: 360 },
+      limits: {
+        maxResponseMB: 64,
+        maxInflationRatio: 100,
+        maxEntriesPerPage: 10,
+        maxPagesPerSearch: 100000,
+        runDeadlineMinutes: 360,
+      },
     });
     expect(file.sources[0]?.limits).toEqual(DEFAULT_LIMITS);
   });
 
   test('credentials inside a base URL are refused without being printed; a UTF-8 byte-order mark is accepted', () => {
-    const text = 'sources:\n  - id: a\n    baseUrl: https://admin:hunter2@emr.example/fhir\n    writeTarget:\n      baseUrl: https://svc:s3cret@writer.example/fhir\n';
+    const text =
+      'sources:\n  - id: a\n    baseUrl: https://admin:hunter2@emr.example/fhir\n    writeTarget:\n      baseUrl: https://svc:s3cret@writer.example/fhir\n';
     let message = '';
     try {
       parseSourcesFile(text, 'x.yaml', {});
@@ -57,12 +64,29 @@ describe('sources file', () => {
   });
 
   test('bulk settings: group level by default when a groupId is given; group level without one is an error naming the field and line', () => {
-    const grouped = parseSourcesFile('sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n    pull:\n      method: auto\n      bulk: { groupId: cohort-1 }\n', 'x.yaml', {});
-    expect(grouped.sources[0]?.pull).toEqual({ method: 'auto', bulk: { level: 'group', groupId: 'cohort-1', pollTimeoutSeconds: 3600, parallelDownloads: 2 } });
-    expect(() => parseSourcesFile('sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n    pull:\n      bulk: { level: group }\n', 'x.yaml', {})).toThrow(
-      'x.yaml:5: sources[0].pull.bulk.groupId is required when pull.bulk.level is group',
+    const grouped = parseSourcesFile(
+      'sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n    pull:\n      method: auto\n      bulk: { groupId: cohort-1 }\n',
+      'x.yaml',
+      {},
     );
-    expect(() => parseSourcesFile('sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n    pull: { method: sometimes }\n', 'x.yaml', {})).toThrow('sources[0].pull.method must be one of "search", "bulk", "auto"');
+    expect(grouped.sources[0]?.pull).toEqual({
+      method: 'auto',
+      bulk: { level: 'group', groupId: 'cohort-1', pollTimeoutSeconds: 3600, parallelDownloads: 2 },
+    });
+    expect(() =>
+      parseSourcesFile(
+        'sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n    pull:\n      bulk: { level: group }\n',
+        'x.yaml',
+        {},
+      ),
+    ).toThrow('x.yaml:5: sources[0].pull.bulk.groupId is required when pull.bulk.level is group');
+    expect(() =>
+      parseSourcesFile(
+        'sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n    pull: { method: sometimes }\n',
+        'x.yaml',
+        {},
+      ),
+    ).toThrow('sources[0].pull.method must be one of "search", "bulk", "auto"');
   });
 
   test('JSON files are accepted too', () => {
@@ -81,30 +105,70 @@ describe('sources file', () => {
   });
 
   test('a missing environment variable is named, with the field and line', () => {
-    expect(problemsOf('sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: bearer, token: "${EMR_TOKEN}" }\n')).toEqual([
+    expect(
+      problemsOf('sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: bearer, token: "${EMR_TOKEN}" }\n'),
+    ).toEqual([
       'error: sources.yaml:4: sources[0].auth.token refers to environment variable EMR_TOKEN, which is not set',
     ]);
   });
 
   test('a secret written literally in the file is refused', () => {
     expect(
-      problemsOf('sources:\n  - id: a\n    baseUrl: https://x\n    auth:\n      type: basic\n      username: u\n      password: hunter2\n'),
+      problemsOf(
+        'sources:\n  - id: a\n    baseUrl: https://x\n    auth:\n      type: basic\n      username: u\n      password: hunter2\n',
+      ),
     ).toEqual([
       'error: sources.yaml:7: sources[0].auth.password is a secret and must be an ${ENV_VAR} reference, not a literal value in the file',
     ]);
   });
 
   test.each([
-    ['an unknown field', 'sources:\n  - id: a\n    baseUrl: https://x\n    colour: blue\n', 'sources.yaml:4: sources[0].colour is not a known field'],
-    ['a wrong enum value', 'sources:\n  - id: a\n    baseUrl: https://x\n    mode: sideways\n', 'sources.yaml:4: sources[0].mode must be one of "system", "per-patient"'],
+    [
+      'an unknown field',
+      'sources:\n  - id: a\n    baseUrl: https://x\n    colour: blue\n',
+      'sources.yaml:4: sources[0].colour is not a known field',
+    ],
+    [
+      'a wrong enum value',
+      'sources:\n  - id: a\n    baseUrl: https://x\n    mode: sideways\n',
+      'sources.yaml:4: sources[0].mode must be one of "system", "per-patient"',
+    ],
     ['a missing required field', 'sources:\n  - id: a\n', 'sources.yaml:2: sources[0].baseUrl is required'],
-    ['a number out of range', 'sources:\n  - id: a\n    baseUrl: https://x\n    pageSize: 0\n', 'sources.yaml:4: sources[0].pageSize must be >= 1'],
-    ['an unknown auth type', 'sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: kerberos }\n', 'sources.yaml:4: sources[0].auth.type must be one of'],
-    ['an auth field of another type', 'sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: none, token: "${T}" }\n', 'sources[0].auth.token is not a known field'],
-    ['a bad cron expression', 'sources:\n  - id: a\n    baseUrl: https://x\n    schedule: "every tuesday"\n', 'sources.yaml:4: sources[0].schedule is not a valid cron expression'],
-    ['duplicate ids', 'sources:\n  - id: a\n    baseUrl: https://x\n  - id: a\n    baseUrl: https://y\n', 'sources.yaml:4: sources[1].id duplicates the id of sources[0]'],
-    ['a missing key file', 'sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: smart-backend, clientId: c, keyFile: /nonexistent/key.pem }\n', 'sources[0].auth.keyFile names a file that cannot be read'],
-    ['per-patient mode without Patient', 'sources:\n  - id: a\n    baseUrl: https://x\n    mode: per-patient\n    resourceTypes: [Appointment]\n', 'sources[0].resourceTypes must include Patient'],
+    [
+      'a number out of range',
+      'sources:\n  - id: a\n    baseUrl: https://x\n    pageSize: 0\n',
+      'sources.yaml:4: sources[0].pageSize must be >= 1',
+    ],
+    [
+      'an unknown auth type',
+      'sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: kerberos }\n',
+      'sources.yaml:4: sources[0].auth.type must be one of',
+    ],
+    [
+      'an auth field of another type',
+      'sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: none, token: "${T}" }\n',
+      'sources[0].auth.token is not a known field',
+    ],
+    [
+      'a bad cron expression',
+      'sources:\n  - id: a\n    baseUrl: https://x\n    schedule: "every tuesday"\n',
+      'sources.yaml:4: sources[0].schedule is not a valid cron expression',
+    ],
+    [
+      'duplicate ids',
+      'sources:\n  - id: a\n    baseUrl: https://x\n  - id: a\n    baseUrl: https://y\n',
+      'sources.yaml:4: sources[1].id duplicates the id of sources[0]',
+    ],
+    [
+      'a missing key file',
+      'sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: smart-backend, clientId: c, keyFile: /nonexistent/key.pem }\n',
+      'sources[0].auth.keyFile names a file that cannot be read',
+    ],
+    [
+      'per-patient mode without Patient',
+      'sources:\n  - id: a\n    baseUrl: https://x\n    mode: per-patient\n    resourceTypes: [Appointment]\n',
+      'sources[0].resourceTypes must include Patient',
+    ],
     ['invalid YAML', 'sources: [ {id: a\n', 'sources.yaml:2: not valid YAML/JSON'],
     ['a list at the top', '- a\n- b\n', 'sources.yaml: must be a mapping with a "sources" list'],
   ])('%s is reported with file, line and field path', (_name, text, expected) => {
@@ -154,24 +218,58 @@ describe('loadConfig', () => {
 
   test('the environment is read once into the configuration: port, API keys, as-of; bad values name the variable', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-cfg-'));
-    const config = loadConfig({ env: { FHIR_ENGAGE_PORT: '9191', FHIR_ENGAGE_HOST: '0.0.0.0', FHIR_ENGAGE_API_KEY: ' k1 , k2 ', FHIR_ENGAGE_AS_OF: '2026-06-30', FHIR_ENGAGE_AUDIT_RETENTION_DAYS: '30' }, cwd: dir });
-    expect(config.service).toEqual({ port: 9191, host: '0.0.0.0', apiKeys: ['k1', 'k2'], auditRetentionDays: 30, trustedProxies: [] });
-    expect(loadConfig({ env: { FHIR_ENGAGE_TRUSTED_PROXIES: 'loopback, 10.0.0.0/8' }, cwd: dir }).service.trustedProxies).toEqual(['loopback', '10.0.0.0/8']);
-    expect(() => loadConfig({ env: { FHIR_ENGAGE_TRUSTED_PROXIES: 'proxy.example' }, cwd: dir })).toThrow('FHIR_ENGAGE_TRUSTED_PROXIES: "proxy.example" is not an address');
-    expect(() => loadConfig({ env: { FHIR_ENGAGE_HOST: 'a host; rm -rf' }, cwd: dir })).toThrow('FHIR_ENGAGE_HOST must be a host name or an IP address');
-    expect(() => loadConfig({ env: { FHIR_ENGAGE_AUDIT_RETENTION_DAYS: '0' }, cwd: dir })).toThrow('FHIR_ENGAGE_AUDIT_RETENTION_DAYS must be a whole number of days');
+    const config = loadConfig({
+      env: {
+        FHIR_ENGAGE_PORT: '9191',
+        FHIR_ENGAGE_HOST: '0.0.0.0',
+        FHIR_ENGAGE_API_KEY: ' k1 , k2 ',
+        FHIR_ENGAGE_AS_OF: '2026-06-30',
+        FHIR_ENGAGE_AUDIT_RETENTION_DAYS: '30',
+      },
+      cwd: dir,
+    });
+    expect(config.service).toEqual({
+      port: 9191,
+      host: '0.0.0.0',
+      apiKeys: ['k1', 'k2'],
+      auditRetentionDays: 30,
+      trustedProxies: [],
+    });
+    expect(
+      loadConfig({ env: { FHIR_ENGAGE_TRUSTED_PROXIES: 'loopback, 10.0.0.0/8' }, cwd: dir }).service.trustedProxies,
+    ).toEqual(['loopback', '10.0.0.0/8']);
+    expect(() => loadConfig({ env: { FHIR_ENGAGE_TRUSTED_PROXIES: 'proxy.example' }, cwd: dir })).toThrow(
+      'FHIR_ENGAGE_TRUSTED_PROXIES: "proxy.example" is not an address',
+    );
+    expect(() => loadConfig({ env: { FHIR_ENGAGE_HOST: 'a host; rm -rf' }, cwd: dir })).toThrow(
+      'FHIR_ENGAGE_HOST must be a host name or an IP address',
+    );
+    expect(() => loadConfig({ env: { FHIR_ENGAGE_AUDIT_RETENTION_DAYS: '0' }, cwd: dir })).toThrow(
+      'FHIR_ENGAGE_AUDIT_RETENTION_DAYS must be a whole number of days',
+    );
     expect(config.asOf?.toISOString()).toBe('2026-06-30T00:00:00.000Z');
-    expect(() => loadConfig({ env: { FHIR_ENGAGE_PORT: 'eighty' }, cwd: dir })).toThrow('FHIR_ENGAGE_PORT must be a port number');
-    expect(() => loadConfig({ env: { FHIR_ENGAGE_AS_OF: 'last tuesday' }, cwd: dir })).toThrow('FHIR_ENGAGE_AS_OF must be an ISO date');
-    expect(() => loadConfig({ env: { LOG_LEVEL: 'loud' }, cwd: dir })).toThrow('LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent');
+    expect(() => loadConfig({ env: { FHIR_ENGAGE_PORT: 'eighty' }, cwd: dir })).toThrow(
+      'FHIR_ENGAGE_PORT must be a port number',
+    );
+    expect(() => loadConfig({ env: { FHIR_ENGAGE_AS_OF: 'last tuesday' }, cwd: dir })).toThrow(
+      'FHIR_ENGAGE_AS_OF must be an ISO date',
+    );
+    expect(() => loadConfig({ env: { LOG_LEVEL: 'loud' }, cwd: dir })).toThrow(
+      'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+    );
   });
 
   test('mapping overrides outside the installation: FHIR_ENGAGE_MAPPINGS or mappingsDir (relative to the file); a missing folder is named', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-cfg-'));
     mkdirSync(path.join(dir, 'team-mappings'));
-    writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), 'mappingsDir: team-mappings\nsources:\n  - id: a\n    baseUrl: https://x\n');
+    writeFileSync(
+      path.join(dir, 'fhir-engage.config.yaml'),
+      'mappingsDir: team-mappings\nsources:\n  - id: a\n    baseUrl: https://x\n',
+    );
     expect(loadConfig({ env: {}, cwd: dir }).mappingsDir).toBe(path.join(dir, 'team-mappings'));
-    expect(() => loadConfig({ env: { FHIR_ENGAGE_MAPPINGS: 'nowhere' }, cwd: dir })).toThrow(`the mappings folder ${path.join(dir, 'nowhere')} (FHIR_ENGAGE_MAPPINGS) does not exist`);
+    expect(() => loadConfig({ env: { FHIR_ENGAGE_MAPPINGS: 'nowhere' }, cwd: dir })).toThrow(
+      `the mappings folder ${path.join(dir, 'nowhere')} (FHIR_ENGAGE_MAPPINGS) does not exist`,
+    );
   });
 
   test('finds ./fhir-engage.config.yaml by default and FHIR_ENGAGE_CONFIG when set', () => {
@@ -179,18 +277,29 @@ describe('loadConfig', () => {
     writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), 'sources:\n  - id: dflt\n    baseUrl: https://x\n');
     writeFileSync(path.join(dir, 'other.json'), '{"sources":[{"id":"other","baseUrl":"https://y"}]}');
     expect(loadConfig({ env: {}, cwd: dir }).sources.map((s) => s.id)).toEqual(['dflt']);
-    expect(loadConfig({ env: { FHIR_ENGAGE_CONFIG: 'other.json' }, cwd: dir }).sources.map((s) => s.id)).toEqual(['other']);
+    expect(loadConfig({ env: { FHIR_ENGAGE_CONFIG: 'other.json' }, cwd: dir }).sources.map((s) => s.id)).toEqual([
+      'other',
+    ]);
   });
 
   test('indicator and action settings override their defaults key by key, and are checked', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-cfg-'));
-    writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), 'indicators:\n  phq9FollowUpDays: 14\n  weights: { adherence: 1 }\nactions:\n  disabled: [engagement-score]\n  taskOwner: Organization/care-team\n');
+    writeFileSync(
+      path.join(dir, 'fhir-engage.config.yaml'),
+      'indicators:\n  phq9FollowUpDays: 14\n  weights: { adherence: 1 }\nactions:\n  disabled: [engagement-score]\n  taskOwner: Organization/care-team\n',
+    );
     const config = loadConfig({ env: {}, cwd: dir });
     expect(config.indicators.phq9FollowUpDays).toBe(14);
     expect(config.indicators.weights).toEqual({ ...DEFAULT_INDICATOR_SETTINGS.weights, adherence: 1 });
-    expect(config.actions).toEqual({ ...DEFAULT_ACTION_SETTINGS, disabled: ['engagement-score'], taskOwner: 'Organization/care-team' });
+    expect(config.actions).toEqual({
+      ...DEFAULT_ACTION_SETTINGS,
+      disabled: ['engagement-score'],
+      taskOwner: 'Organization/care-team',
+    });
     writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), 'indicators:\n  tiers: { engaged: 30, atRisk: 50 }\n');
-    expect(() => loadConfig({ env: {}, cwd: dir })).toThrow('indicators.tiers.atRisk (50) must not be above indicators.tiers.engaged (30)');
+    expect(() => loadConfig({ env: {}, cwd: dir })).toThrow(
+      'indicators.tiers.atRisk (50) must not be above indicators.tiers.engaged (30)',
+    );
     writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), 'actions:\n  disabled: [spam-everyone]\n');
     expect(() => loadConfig({ env: {}, cwd: dir })).toThrow('actions.disabled[0] must be one of');
   });

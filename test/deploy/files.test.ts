@@ -28,7 +28,12 @@ test('the Dockerfile copies only paths that exist, runs as a non-root user, and 
 });
 
 test('compose runs the service against PostgreSQL, with secrets from the environment and the port on this host only', () => {
-  const compose = parse(readFileSync(path.join(ROOT, 'compose.yaml'), 'utf8')) as { services: Record<string, { environment?: Record<string, string>; ports?: string[]; depends_on?: Record<string, unknown> }> };
+  const compose = parse(readFileSync(path.join(ROOT, 'compose.yaml'), 'utf8')) as {
+    services: Record<
+      string,
+      { environment?: Record<string, string>; ports?: string[]; depends_on?: Record<string, unknown> }
+    >;
+  };
   const app = compose.services['fhir-engage'];
   expect(app?.environment?.DATABASE_URL).toMatch(/^postgres:\/\/fhir_engage:\$\{POSTGRES_PASSWORD\}@postgres:5432\//);
   expect(app?.environment?.FHIR_ENGAGE_API_KEY).toMatch(/^\$\{FHIR_ENGAGE_API_KEY:\?/);
@@ -37,7 +42,9 @@ test('compose runs the service against PostgreSQL, with secrets from the environ
 });
 
 test('every metric the example alert rules use is exported by the service', async () => {
-  const rules = parse(readFileSync(path.join(ROOT, 'deploy', 'alerts.yaml'), 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
+  const rules = parse(readFileSync(path.join(ROOT, 'deploy', 'alerts.yaml'), 'utf8')) as {
+    groups: { rules: { alert: string; expr: string }[] }[];
+  };
   const store = await memoryStore();
   try {
     const metrics = new Metrics(false);
@@ -46,7 +53,8 @@ test('every metric the example alert rules use is exported by the service', asyn
     for (const rule of rules.groups.flatMap((g) => g.rules)) {
       const used = [...rule.expr.matchAll(/\b(fhir_engage_[a-z_]+)/g)].map((m) => m[1] as string);
       expect(used.length).toBeGreaterThan(0);
-      for (const name of used) expect([rule.alert, names.has(name) ? name : `missing ${name}`]).toEqual([rule.alert, name]);
+      for (const name of used)
+        expect([rule.alert, names.has(name) ? name : `missing ${name}`]).toEqual([rule.alert, name]);
     }
   } finally {
     await store.close();

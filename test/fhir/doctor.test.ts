@@ -18,30 +18,51 @@ afterAll(async () => {
   for (const s of servers) await s.close();
 });
 
-async function sandboxWith(mode: SandboxAuthMode, quirks = {}): Promise<{ emr: SandboxServer; auth: ReturnType<Awaited<ReturnType<typeof makeSandboxCredentials>>['client']> }> {
+async function sandboxWith(
+  mode: SandboxAuthMode,
+  quirks = {},
+): Promise<{ emr: SandboxServer; auth: ReturnType<Awaited<ReturnType<typeof makeSandboxCredentials>>['client']> }> {
   const creds = await makeSandboxCredentials(mode, mkdtempSync(path.join(os.tmpdir(), 'fe-doc-')));
   const emr = await seededSandbox({ patients: 3, seed: 5 }, { auth: creds.server, quirks });
   servers.push(emr);
   return { emr, auth: creds.client(emr.tokenUrl) };
 }
 
-test.each(['open', 'bearer', 'client_credentials', 'smart-backend'] as SandboxAuthMode[])('a healthy source in %s mode: every check passes, with the write test', async (mode) => {
-  const { emr, auth } = await sandboxWith(mode);
-  const d = await diagnoseSource(testSource({ id: `doc-${mode}`, baseUrl: emr.baseUrl }, auth), { writeTest: true });
-  expect(d.checks.filter((c) => c.status === 'fail')).toEqual([]);
-  expect(d.ok).toBe(true);
-  expect(d.checks.map((c) => c.step)).toEqual(expect.arrayContaining(['reach', 'metadata', 'search Patient', 'search Appointment', 'write Task', 'write test']));
-  if (mode === 'client_credentials' || mode === 'smart-backend') expect(d.checks.find((c) => c.step === 'token')?.status).toBe('ok');
-  // The test Task was cancelled.
-  const tasks = emr.repo.all('Task').filter((t) => JSON.stringify(t).includes('urn:fhir-engage:doctor'));
-  expect(tasks.map((t) => (t as { status: string }).status)).toEqual(['cancelled']);
-});
+test.each(['open', 'bearer', 'client_credentials', 'smart-backend'] as SandboxAuthMode[])(
+  'a healthy source in %s mode: every check passes, with the write test',
+  async (mode) => {
+    const { emr, auth } = await sandboxWith(mode);
+    const d = await diagnoseSource(testSource({ id: `doc-${mode}`, baseUrl: emr.baseUrl }, auth), { writeTest: true });
+    expect(d.checks.filter((c) => c.status === 'fail')).toEqual([]);
+    expect(d.ok).toBe(true);
+    expect(d.checks.map((c) => c.step)).toEqual(
+      expect.arrayContaining(['reach', 'metadata', 'search Patient', 'search Appointment', 'write Task', 'write test']),
+    );
+    if (mode === 'client_credentials' || mode === 'smart-backend')
+      expect(d.checks.find((c) => c.step === 'token')?.status).toBe('ok');
+    // The test Task was cancelled.
+    const tasks = emr.repo.all('Task').filter((t) => JSON.stringify(t).includes('urn:fhir-engage:doctor'));
+    expect(tasks.map((t) => (t as { status: string }).status)).toEqual(['cancelled']);
+  },
+);
 
 test('a wrong client secret: the token check fails naming the client id and secret as what to check', async () => {
   const { emr, auth } = await sandboxWith('client_credentials');
-  const d = await diagnoseSource(testSource({ id: 'doc-secret', baseUrl: emr.baseUrl }, { ...(auth as { type: 'client_credentials'; tokenUrl: string; clientId: string; clientSecret: string }), clientSecret: 'wrong' }));
+  const d = await diagnoseSource(
+    testSource(
+      { id: 'doc-secret', baseUrl: emr.baseUrl },
+      {
+        ...(auth as { type: 'client_credentials'; tokenUrl: string; clientId: string; clientSecret: string }),
+        clientSecret: 'wrong',
+      },
+    ),
+  );
   expect(d.ok).toBe(false);
-  expect(d.checks.find((c) => c.step === 'token')).toMatchObject({ status: 'fail', detail: 'the token endpoint does not accept this client id and secret', fix: expect.stringContaining('auth.clientId') });
+  expect(d.checks.find((c) => c.step === 'token')).toMatchObject({
+    status: 'fail',
+    detail: 'the token endpoint does not accept this client id and secret',
+    fix: expect.stringContaining('auth.clientId'),
+  });
 });
 
 test('an EMR that refuses system-wide searches: the fix names per-patient mode with the refused types', async () => {
@@ -50,9 +71,21 @@ test('an EMR that refuses system-wide searches: the fix names per-patient mode w
   expect(d.ok).toBe(false);
   const failed = d.checks.filter((c) => c.status === 'fail');
   expect(failed.map((c) => c.step)).toEqual(['search Appointment', 'search QuestionnaireResponse']);
-  expect(failed[0]?.fix).toBe('set mode: per-patient on the source, with perPatientTypes: [Appointment, QuestionnaireResponse]');
+  expect(failed[0]?.fix).toBe(
+    'set mode: per-patient on the source, with perPatientTypes: [Appointment, QuestionnaireResponse]',
+  );
   // With that fix, it passes.
-  const fixed = await diagnoseSource(testSource({ id: 'doc-pp2', baseUrl: emr.baseUrl, mode: 'per-patient', perPatientTypes: ['Appointment', 'QuestionnaireResponse'] }, auth));
+  const fixed = await diagnoseSource(
+    testSource(
+      {
+        id: 'doc-pp2',
+        baseUrl: emr.baseUrl,
+        mode: 'per-patient',
+        perPatientTypes: ['Appointment', 'QuestionnaireResponse'],
+      },
+      auth,
+    ),
+  );
   expect(fixed.ok).toBe(true);
 });
 
@@ -62,9 +95,18 @@ test('unreachable hosts and untrusted certificates are explained with a fix', as
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
   const port = (probe.address() as net.AddressInfo).port;
   await new Promise<void>((r) => probe.close(() => r()));
-  const down = await diagnoseSource(testSource({ id: 'doc-down', baseUrl: `http://127.0.0.1:${port}/fhir`, timeoutMs: 2000 }));
-  expect(down.checks).toEqual([expect.objectContaining({ step: 'reach', status: 'fail', detail: `127.0.0.1:${port} refused the connection` })]);
-  expect(explainNetworkError('GET https://emr/metadata failed after 1 attempt(s): network error (ENOTFOUND)', 'emr.hospital.example').fix).toContain('HTTPS_PROXY');
+  const down = await diagnoseSource(
+    testSource({ id: 'doc-down', baseUrl: `http://127.0.0.1:${port}/fhir`, timeoutMs: 2000 }),
+  );
+  expect(down.checks).toEqual([
+    expect.objectContaining({ step: 'reach', status: 'fail', detail: `127.0.0.1:${port} refused the connection` }),
+  ]);
+  expect(
+    explainNetworkError(
+      'GET https://emr/metadata failed after 1 attempt(s): network error (ENOTFOUND)',
+      'emr.hospital.example',
+    ).fix,
+  ).toContain('HTTPS_PROXY');
   expect(explainNetworkError('network error (UNABLE_TO_VERIFY_LEAF_SIGNATURE)', 'emr').fix).toContain('tls.caFile');
 });
 
@@ -72,13 +114,28 @@ test('the CLI: exit 0 for a healthy source, 1 with the fix printed otherwise; --
   const { emr } = await sandboxWith('open', { requirePatientFor: ['Appointment'] });
   const { emr: healthy } = await sandboxWith('open');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-doc-cli-'));
-  writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: good\n    baseUrl: ${healthy.baseUrl}\n  - id: strict\n    baseUrl: ${emr.baseUrl}\n`);
-  const good = await runCliProcessAsync(['doctor', '--source', 'good'], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') } });
+  writeFileSync(
+    path.join(dir, 'fhir-engage.config.yaml'),
+    `sources:\n  - id: good\n    baseUrl: ${healthy.baseUrl}\n  - id: strict\n    baseUrl: ${emr.baseUrl}\n`,
+  );
+  const good = await runCliProcessAsync(['doctor', '--source', 'good'], {
+    cwd: dir,
+    env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') },
+  });
   expect(good.status).toBe(0);
   expect(good.stdout).toContain('good (');
   expect(good.stdout).toContain('a sync would work');
-  const bad = await runCliProcessAsync(['doctor', '--json'], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') } });
+  const bad = await runCliProcessAsync(['doctor', '--json'], {
+    cwd: dir,
+    env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') },
+  });
   expect(bad.status).toBe(1);
   const json = JSON.parse(bad.stdout) as { ok: boolean; sources: { sourceId: string; ok: boolean }[] };
-  expect(json).toMatchObject({ ok: false, sources: [{ sourceId: 'good', ok: true }, { sourceId: 'strict', ok: false }] });
+  expect(json).toMatchObject({
+    ok: false,
+    sources: [
+      { sourceId: 'good', ok: true },
+      { sourceId: 'strict', ok: false },
+    ],
+  });
 }, 60_000);

@@ -19,7 +19,13 @@ guardNock();
 const BASE = 'https://ehr.test/r4';
 
 const patient = (id: string, extra: Record<string, unknown> = {}): Resource =>
-  ({ resourceType: 'Patient', id, meta: { versionId: '1', lastUpdated: '2026-05-01T10:00:00Z' }, name: [{ family: 'Quillfeather', given: ['Zel'] }], ...extra }) as Resource;
+  ({
+    resourceType: 'Patient',
+    id,
+    meta: { versionId: '1', lastUpdated: '2026-05-01T10:00:00Z' },
+    name: [{ family: 'Quillfeather', given: ['Zel'] }],
+    ...extra,
+  }) as Resource;
 
 function deepExtension(levels: number): Record<string, unknown> {
   let ext: Record<string, unknown> = { url: 'https://ehr.test/leaf', valueString: 'x' };
@@ -34,7 +40,14 @@ function page(entries: Resource[]): Bundle {
 function pull(store: Store, id: string, validator: ResourceValidator = sharedValidator()) {
   const source = testSource({ id, baseUrl: BASE, resourceTypes: ['Patient'] });
   const stats = newTransportStats();
-  return pullSource({ source, store, client: createSourceClient(source, stats), validator, runId: `run-${id}`, transportStats: stats });
+  return pullSource({
+    source,
+    store,
+    client: createSourceClient(source, stats),
+    validator,
+    runId: `run-${id}`,
+    transportStats: stats,
+  });
 }
 
 describe('the unsafe-value check (pure)', () => {
@@ -78,27 +91,46 @@ describe.each(driverFactories())('a hostile resource in a page on $name', (facto
 
   test.each([
     ['a NUL', patient('bad', { name: [{ family: 'Quill\u0000feather' }] }), 'Patient.name[0].family', 'forbids'],
-    ['a lone surrogate', patient('bad', { name: [{ given: ['Zel', 'Z\ud800'] }] }), 'Patient.name[0].given[1]', 'forbids'],
-    ['extensions nested 500 deep', patient('bad', { extension: [deepExtension(500)] }), 'Patient.extension[0]', `deeper than ${MAX_JSON_DEPTH}`],
-  ])('%s: the good resources are stored, the bad one is a dead letter naming its path, the watermark moves, the next run succeeds', async (name, bad, path, text) => {
-    const id = `s${name.replace(/\W/g, '')}`;
-    nock(BASE).get('/Patient').query(true).reply(200, page([patient('good1'), bad, patient('good2')]));
-    const report = await pull(store, id);
-    expect(report.types[0]).toMatchObject({ status: 'ok', new: 2, deadLettered: 1 });
-    expect(Object.keys(await store.countResources(id))).toEqual(['Patient']);
-    expect((await store.countResources(id)).Patient).toBe(2);
-    const [letter] = await store.listDeadLetters({ sourceId: id });
-    expect(letter).toMatchObject({ resourceType: 'Patient', resourceId: 'bad', stage: 'validate' });
-    const issue = letter?.outcome.issue[0];
-    expect(issue?.expression?.[0]?.startsWith(path)).toBe(true);
-    expect(issue?.details?.text).toContain(text);
-    expect(await store.getWatermark(id, 'Patient')).toEqual(new Date('2026-05-01T10:00:00Z'));
+    [
+      'a lone surrogate',
+      patient('bad', { name: [{ given: ['Zel', 'Z\ud800'] }] }),
+      'Patient.name[0].given[1]',
+      'forbids',
+    ],
+    [
+      'extensions nested 500 deep',
+      patient('bad', { extension: [deepExtension(500)] }),
+      'Patient.extension[0]',
+      `deeper than ${MAX_JSON_DEPTH}`,
+    ],
+  ])(
+    '%s: the good resources are stored, the bad one is a dead letter naming its path, the watermark moves, the next run succeeds',
+    async (name, bad, path, text) => {
+      const id = `s${name.replace(/\W/g, '')}`;
+      nock(BASE)
+        .get('/Patient')
+        .query(true)
+        .reply(200, page([patient('good1'), bad, patient('good2')]));
+      const report = await pull(store, id);
+      expect(report.types[0]).toMatchObject({ status: 'ok', new: 2, deadLettered: 1 });
+      expect(Object.keys(await store.countResources(id))).toEqual(['Patient']);
+      expect((await store.countResources(id)).Patient).toBe(2);
+      const [letter] = await store.listDeadLetters({ sourceId: id });
+      expect(letter).toMatchObject({ resourceType: 'Patient', resourceId: 'bad', stage: 'validate' });
+      const issue = letter?.outcome.issue[0];
+      expect(issue?.expression?.[0]?.startsWith(path)).toBe(true);
+      expect(issue?.details?.text).toContain(text);
+      expect(await store.getWatermark(id, 'Patient')).toEqual(new Date('2026-05-01T10:00:00Z'));
 
-    nock(BASE).get('/Patient').query(true).reply(200, page([patient('good1'), bad, patient('good2')]));
-    const again = await pull(store, id);
-    expect(again.types[0]).toMatchObject({ status: 'ok', new: 0, deadLettered: 0 });
-    expect(await store.countDeadLetters({ sourceId: id })).toBe(1);
-  });
+      nock(BASE)
+        .get('/Patient')
+        .query(true)
+        .reply(200, page([patient('good1'), bad, patient('good2')]));
+      const again = await pull(store, id);
+      expect(again.types[0]).toMatchObject({ status: 'ok', new: 0, deadLettered: 0 });
+      expect(await store.countDeadLetters({ sourceId: id })).toBe(1);
+    },
+  );
 
   test('a resource the store refuses for any reason the validator missed costs only itself: the batch is narrowed down', async () => {
     // A validator that lets everything through: the store itself refuses the NUL (SQLSTATE 22P05).
@@ -112,7 +144,9 @@ describe.each(driverFactories())('a hostile resource in a page on $name', (facto
     expect(await store.getResource('narrow', 'Patient', 'p5')).toBeUndefined();
     const [letter] = await store.listDeadLetters({ sourceId: 'narrow' });
     expect(letter).toMatchObject({ resourceId: 'p5', stage: 'pull' });
-    expect(letter?.outcome.issue[0]?.details?.text).toMatch(/^Patient\/p5 was refused by the store \(SQLSTATE 22\w{3}\)/);
+    expect(letter?.outcome.issue[0]?.details?.text).toMatch(
+      /^Patient\/p5 was refused by the store \(SQLSTATE 22\w{3}\)/,
+    );
     // What the dead letter keeps is the resource with the character replaced, so a person can see it.
     expect(JSON.stringify(letter?.payload)).toContain('Quill\uFFFDfeather');
     expect(await store.getWatermark('narrow', 'Patient')).toEqual(new Date('2026-05-01T10:00:00Z'));

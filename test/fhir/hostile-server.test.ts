@@ -34,7 +34,13 @@ interface Listening {
 }
 
 async function listen(): Promise<Listening> {
-  const state: Listening = { url: '', requests: 0, authorizations: 0, handle: (_q, r) => r.end(), close: async () => undefined };
+  const state: Listening = {
+    url: '',
+    requests: 0,
+    authorizations: 0,
+    handle: (_q, r) => r.end(),
+    close: async () => undefined,
+  };
   const server = http.createServer((req, res) => {
     state.requests++;
     if (req.headers.authorization) state.authorizations++;
@@ -46,7 +52,11 @@ async function listen(): Promise<Listening> {
   return state;
 }
 
-const patient = (id: string) => ({ resourceType: 'Patient', id, meta: { versionId: '1', lastUpdated: '2026-05-01T10:00:00Z' } });
+const patient = (id: string) => ({
+  resourceType: 'Patient',
+  id,
+  meta: { versionId: '1', lastUpdated: '2026-05-01T10:00:00Z' },
+});
 const bundle = (ids: string[], next?: string): Bundle => ({
   resourceType: 'Bundle',
   type: 'searchset',
@@ -83,9 +93,23 @@ beforeEach(() => {
 });
 
 async function pull(overrides: Partial<SourceConfig> = {}, onEvent?: (e: TransportEvent) => void) {
-  const source = testSource({ id: `h${++n}`, baseUrl: `${emr.url}/fhir`, resourceTypes: ['Patient'], auth: { type: 'bearer', token: 'secret-token' }, maxRetries: 5, ...overrides });
+  const source = testSource({
+    id: `h${++n}`,
+    baseUrl: `${emr.url}/fhir`,
+    resourceTypes: ['Patient'],
+    auth: { type: 'bearer', token: 'secret-token' },
+    maxRetries: 5,
+    ...overrides,
+  });
   const stats = newTransportStats();
-  const report = await pullSource({ source, store, client: createSourceClient(source, stats, { onEvent }), validator: sharedValidator(), runId: `r${n}`, transportStats: stats });
+  const report = await pullSource({
+    source,
+    store,
+    client: createSourceClient(source, stats, { onEvent }),
+    validator: sharedValidator(),
+    runId: `r${n}`,
+    transportStats: stats,
+  });
   return { report, type: report.types[0], stored: (await store.countResources(source.id)).Patient ?? 0, source };
 }
 
@@ -139,14 +163,27 @@ describe('URLs from the server are checked against the source origin', () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const keyFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'fe-key-')), 'key.pem');
     writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    emr.handle = (_req, res) => json(res, { token_endpoint: `${foreign.url}/token` }, 200, { 'content-type': 'application/json' });
-    const auth = { type: 'smart-backend' as const, clientId: 'c', keyFile, algorithm: 'RS384' as const, scope: 'system/*.read' };
-    const refused = await pull({ auth }).then((r) => JSON.stringify(r.report), (err: Error) => err.message);
+    emr.handle = (_req, res) =>
+      json(res, { token_endpoint: `${foreign.url}/token` }, 200, { 'content-type': 'application/json' });
+    const auth = {
+      type: 'smart-backend' as const,
+      clientId: 'c',
+      keyFile,
+      algorithm: 'RS384' as const,
+      scope: 'system/*.read',
+    };
+    const refused = await pull({ auth }).then(
+      (r) => JSON.stringify(r.report),
+      (err: Error) => err.message,
+    );
     expect(refused).toContain(`its origin ${foreign.url} is not the source's`);
     expect(foreign.requests).toBe(0);
     // Listed: the token request goes there (and is answered, here, with a refusal).
     foreign.handle = (_req, res) => json(res, { error: 'invalid_client' }, 401, { 'content-type': 'application/json' });
-    const listed = await pull({ auth, allowedOrigins: [foreign.url] }).then((r) => JSON.stringify(r.report), (err: Error) => err.message);
+    const listed = await pull({ auth, allowedOrigins: [foreign.url] }).then(
+      (r) => JSON.stringify(r.report),
+      (err: Error) => err.message,
+    );
     expect(listed).toContain('invalid_client');
     expect(foreign.requests).toBe(1);
   });
@@ -178,7 +215,11 @@ describe('what a server sends is bounded', () => {
   test('a gzip bomb is refused once it inflates past limits.maxInflationRatio', async () => {
     const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20));
     emr.handle = (_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/fhir+json', 'content-encoding': 'gzip', 'content-length': String(bomb.length) });
+      res.writeHead(200, {
+        'content-type': 'application/fhir+json',
+        'content-encoding': 'gzip',
+        'content-length': String(bomb.length),
+      });
       res.end(bomb);
     };
     const { type } = await pull();
@@ -191,7 +232,9 @@ describe('what a server sends is bounded', () => {
     emr.handle = (_req, res) => json(res, bundle(Array.from({ length: 1001 }, (_, i) => `p${i}`)));
     const { type, stored } = await pull();
     expect(type?.status).toBe('failed');
-    expect(type?.error).toContain('page 1 holds 1001 entries for _count=100 (more than limits.maxEntriesPerPage × pageSize = 1000)');
+    expect(type?.error).toContain(
+      'page 1 holds 1001 entries for _count=100 (more than limits.maxEntriesPerPage × pageSize = 1000)',
+    );
     expect(stored).toBe(0);
   });
 
@@ -204,7 +247,8 @@ describe('what a server sends is bounded', () => {
   });
 
   test('a search is stopped after limits.maxPagesPerSearch pages', async () => {
-    emr.handle = (_req, res) => json(res, bundle([`p${emr.requests}`], `${emr.url}/fhir/Patient?page=${emr.requests + 1}`));
+    emr.handle = (_req, res) =>
+      json(res, bundle([`p${emr.requests}`], `${emr.url}/fhir/Patient?page=${emr.requests + 1}`));
     const { type } = await pull({ limits: { maxPagesPerSearch: 5 } });
     expect(type?.status).toBe('failed');
     expect(type?.error).toContain('passed 5 pages (limits.maxPagesPerSearch)');
@@ -231,21 +275,71 @@ describe('a run deadline', () => {
   test('a run still pulling at limits.runDeadlineMinutes ends failed naming its stage, the lock is released and the next run succeeds', async () => {
     // A server that drips an endless search, one distinct page every 50 ms.
     emr.handle = (req, res) => {
-      if (req.url?.startsWith('/fhir/metadata')) return json(res, { resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '4.0.1', format: ['json'], date: '2026-01-01', rest: [{ mode: 'server', resource: [{ type: 'Patient', interaction: [{ code: 'search-type' }], searchParam: [{ name: '_lastUpdated', type: 'date' }] }] }] });
+      if (req.url?.startsWith('/fhir/metadata'))
+        return json(res, {
+          resourceType: 'CapabilityStatement',
+          status: 'active',
+          kind: 'instance',
+          fhirVersion: '4.0.1',
+          format: ['json'],
+          date: '2026-01-01',
+          rest: [
+            {
+              mode: 'server',
+              resource: [
+                {
+                  type: 'Patient',
+                  interaction: [{ code: 'search-type' }],
+                  searchParam: [{ name: '_lastUpdated', type: 'date' }],
+                },
+              ],
+            },
+          ],
+        });
       setTimeout(() => json(res, bundle([`p${emr.requests}`], `${emr.url}/fhir/Patient?page=${emr.requests + 1}`)), 50);
     };
     const config = loadConfig({ env: {}, cwd: os.tmpdir() });
-    const source = testSource({ id: 'deadline', baseUrl: `${emr.url}/fhir`, resourceTypes: ['Patient'], writeBack: false, limits: { runDeadlineMinutes: 0.01 } });
+    const source = testSource({
+      id: 'deadline',
+      baseUrl: `${emr.url}/fhir`,
+      resourceTypes: ['Patient'],
+      writeBack: false,
+      limits: { runDeadlineMinutes: 0.01 },
+    });
     const started = Date.now();
     const summary = await syncSource(store, config, source, { asOf: new Date('2026-06-01T00:00:00Z') });
     expect(summary.status).toBe('failed');
-    expect(summary.error).toContain('the run passed its deadline of 0.01 minute(s) (limits.runDeadlineMinutes) during the pull of Patient');
+    expect(summary.error).toContain(
+      'the run passed its deadline of 0.01 minute(s) (limits.runDeadlineMinutes) during the pull of Patient',
+    );
     expect(Date.now() - started).toBeLessThan(5_000);
     expect((await store.getRun(summary.runId))?.status).toBe('failed');
     // The lock is free and the stored pages are kept: the next run (a server that ends) succeeds.
     const storedBefore = (await store.countResources('deadline')).Patient ?? 0;
     expect(storedBefore).toBeGreaterThan(0);
-    emr.handle = (req, res) => (req.url?.startsWith('/fhir/metadata') ? json(res, { resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '4.0.1', format: ['json'], date: '2026-01-01', rest: [{ mode: 'server', resource: [{ type: 'Patient', interaction: [{ code: 'search-type' }], searchParam: [{ name: '_lastUpdated', type: 'date' }] }] }] }) : json(res, bundle(['last'])));
+    emr.handle = (req, res) =>
+      req.url?.startsWith('/fhir/metadata')
+        ? json(res, {
+            resourceType: 'CapabilityStatement',
+            status: 'active',
+            kind: 'instance',
+            fhirVersion: '4.0.1',
+            format: ['json'],
+            date: '2026-01-01',
+            rest: [
+              {
+                mode: 'server',
+                resource: [
+                  {
+                    type: 'Patient',
+                    interaction: [{ code: 'search-type' }],
+                    searchParam: [{ name: '_lastUpdated', type: 'date' }],
+                  },
+                ],
+              },
+            ],
+          })
+        : json(res, bundle(['last']));
     const next = await syncSource(store, config, { ...source, limits: {} }, { asOf: new Date('2026-06-01T00:00:00Z') });
     expect(next.status).toBe('succeeded');
   });

@@ -24,16 +24,24 @@ import { memoryStore } from '../helpers/store';
 
 test('keys generate → JWKS served by the API → the sandbox (registered with the JWKS URL) accepts the signed token request; a sync succeeds', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-keys-'));
-  const generated = await runCliProcessAsync(['keys', 'generate', '--kid', 'engage-2026-11', '--alg', 'ES384'], { cwd: dir, env: { FHIR_ENGAGE_KEYS_DIR: path.join(dir, 'keys') } });
+  const generated = await runCliProcessAsync(['keys', 'generate', '--kid', 'engage-2026-11', '--alg', 'ES384'], {
+    cwd: dir,
+    env: { FHIR_ENGAGE_KEYS_DIR: path.join(dir, 'keys') },
+  });
   expect(generated.status).toBe(0);
   const keyFile = path.join(dir, 'keys', 'engage-2026-11.pem');
   expect(statSync(keyFile).mode & 0o777).toBe(0o600);
   expect(readFileSync(keyFile, 'utf8')).toContain('BEGIN PRIVATE KEY');
   const printed = JSON.parse(generated.stdout) as { keys: { kid: string; kty: string; d?: string }[] };
-  expect(printed.keys).toEqual([expect.objectContaining({ kid: 'engage-2026-11', kty: 'EC', alg: 'ES384', use: 'sig' })]);
+  expect(printed.keys).toEqual([
+    expect.objectContaining({ kid: 'engage-2026-11', kty: 'EC', alg: 'ES384', use: 'sig' }),
+  ]);
   expect(printed.keys[0]?.d).toBeUndefined(); // never the private part
   // Never overwritten.
-  const again = await runCliProcessAsync(['keys', 'generate', '--kid', 'engage-2026-11'], { cwd: dir, env: { FHIR_ENGAGE_KEYS_DIR: path.join(dir, 'keys') } });
+  const again = await runCliProcessAsync(['keys', 'generate', '--kid', 'engage-2026-11'], {
+    cwd: dir,
+    env: { FHIR_ENGAGE_KEYS_DIR: path.join(dir, 'keys') },
+  });
   expect(again.status).toBe(2);
   expect(again.stderr).toContain('exists already: keys are never overwritten');
 
@@ -42,9 +50,16 @@ test('keys generate → JWKS served by the API → the sandbox (registered with 
   let api: Server | undefined;
   let emr: SandboxServer | undefined;
   try {
-    const apiConfig = { ...loadConfig({ env: { FHIR_ENGAGE_KEYS_DIR: path.join(dir, 'keys') }, cwd: dir }), sources: [] };
+    const apiConfig = {
+      ...loadConfig({ env: { FHIR_ENGAGE_KEYS_DIR: path.join(dir, 'keys') }, cwd: dir }),
+      sources: [],
+    };
     const runner = new SyncRunner(store, apiConfig);
-    const served = await listen(createApiApp({ store, config: apiConfig, runner, metrics: new Metrics(false), apiKeys: ['k'] }), 0, '127.0.0.1');
+    const served = await listen(
+      createApiApp({ store, config: apiConfig, runner, metrics: new Metrics(false), apiKeys: ['k'] }),
+      0,
+      '127.0.0.1',
+    );
     api = served.server;
     const jwksUrl = `http://127.0.0.1:${served.port}/.well-known/jwks.json`;
     const jwks = (await (await fetch(jwksUrl)).json()) as { keys: { kid: string }[] };
@@ -64,7 +79,14 @@ test('keys generate → JWKS served by the API → the sandbox (registered with 
     // The token's expiry is in the run's summary (and so in the fhir_engage_token_expiry_timestamp_seconds gauge).
     expect(summary.requests.tokenExpiresAt).toBeGreaterThan(Date.now());
     // The same JWKS, from the sources' side: the smart-backend source's key is published under its keyId.
-    expect((await runCliProcessAsync(['keys', 'jwks'], { cwd: dir, env: { FHIR_ENGAGE_KEYS_DIR: path.join(dir, 'nowhere') } })).stdout).toContain('"kid": "engage-2026-11"');
+    expect(
+      (
+        await runCliProcessAsync(['keys', 'jwks'], {
+          cwd: dir,
+          env: { FHIR_ENGAGE_KEYS_DIR: path.join(dir, 'nowhere') },
+        })
+      ).stdout,
+    ).toContain('"kid": "engage-2026-11"');
   } finally {
     await emr?.close();
     await new Promise<void>((r) => (api ? api.close(() => r()) : r()));

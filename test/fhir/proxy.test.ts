@@ -29,10 +29,19 @@ async function startProxy(): Promise<Proxy> {
   const server: Server = http.createServer((req, res) => {
     plain.push(`${req.method} ${req.url}`);
     const target = new URL(req.url ?? '');
-    const upstream = http.request({ host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, method: req.method, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
+    const upstream = http.request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: `${target.pathname}${target.search}`,
+        method: req.method,
+        headers: req.headers,
+      },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });
@@ -71,7 +80,10 @@ beforeAll(async () => {
   emr = await seededSandbox({ patients: 4, seed: 3 });
   proxy = await startProxy();
   dir = mkdtempSync(path.join(os.tmpdir(), 'fe-proxy-'));
-  writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: proxied\n    baseUrl: ${emr.baseUrl}\n    writeBack: false\n`);
+  writeFileSync(
+    path.join(dir, 'fhir-engage.config.yaml'),
+    `sources:\n  - id: proxied\n    baseUrl: ${emr.baseUrl}\n    writeBack: false\n`,
+  );
 });
 afterAll(async () => {
   await proxy.close();
@@ -112,7 +124,12 @@ test('a proxy that is down is a clear network error naming the URL, not a hang',
   const config = loadConfig({ env: { HTTP_PROXY: 'http://127.0.0.1:9' }, cwd: dir });
   const store = await memoryStore();
   try {
-    const summary = await syncSource(store, config, { ...config.sources[0]!, maxRetries: 0 }, { asOf: new Date(TEST_ANCHOR) });
+    const summary = await syncSource(
+      store,
+      config,
+      { ...config.sources[0]!, maxRetries: 0 },
+      { asOf: new Date(TEST_ANCHOR) },
+    );
     expect(summary.status).toBe('failed');
     expect(summary.pull[0]?.error).toMatch(/network error \(ECONNREFUSED\)/);
   } finally {
@@ -121,6 +138,11 @@ test('a proxy that is down is a clear network error naming the URL, not a hang',
 });
 
 test('tls.caFile must be readable: a missing file is a config error naming the field and the file', () => {
-  writeFileSync(path.join(dir, 'bad.yaml'), `sources:\n  - id: ca\n    baseUrl: https://emr.example/fhir\n    tls: { caFile: ./missing-ca.pem }\n`);
-  expect(() => loadConfig({ env: {}, cwd: dir, configFile: 'bad.yaml' })).toThrow(/sources\[0\]\.tls\.caFile names a file that cannot be read: .*missing-ca\.pem/);
+  writeFileSync(
+    path.join(dir, 'bad.yaml'),
+    `sources:\n  - id: ca\n    baseUrl: https://emr.example/fhir\n    tls: { caFile: ./missing-ca.pem }\n`,
+  );
+  expect(() => loadConfig({ env: {}, cwd: dir, configFile: 'bad.yaml' })).toThrow(
+    /sources\[0\]\.tls\.caFile names a file that cannot be read: .*missing-ca\.pem/,
+  );
 });

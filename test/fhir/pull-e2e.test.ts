@@ -18,11 +18,23 @@ beforeAll(async () => {
 });
 afterAll(() => store.close());
 
-async function pull(source: SourceConfig, extra: Partial<PullContext> = {}): Promise<Awaited<ReturnType<typeof pullSource>>> {
+async function pull(
+  source: SourceConfig,
+  extra: Partial<PullContext> = {},
+): Promise<Awaited<ReturnType<typeof pullSource>>> {
   const stats = newTransportStats();
   const client = createSourceClient(source, stats);
   const capabilities = await readCapabilities(client, source.resourceTypes);
-  return pullSource({ source, store, client, validator: sharedValidator(), runId: `run-${Date.now()}`, capabilities, transportStats: stats, ...extra });
+  return pullSource({
+    source,
+    store,
+    client,
+    validator: sharedValidator(),
+    runId: `run-${Date.now()}`,
+    capabilities,
+    transportStats: stats,
+    ...extra,
+  });
 }
 
 function count(emr: SandboxServer, type: string): number {
@@ -58,14 +70,19 @@ describe('pull from the sandbox EMR', () => {
     // Change three resources in the EMR.
     const appts = emr.repo.all('Appointment') as Appointment[];
     const changed = [appts[0], appts[5], appts[10]] as Appointment[];
-    for (const a of changed) await emr.repo.updateResource({ ...a, status: 'cancelled', cancelationReason: { text: 'changed by test' } });
+    for (const a of changed)
+      await emr.repo.updateResource({ ...a, status: 'cancelled', cancelationReason: { text: 'changed by test' } });
 
     emr.setQuirks({});
     const second = await pull(source);
     const apptReport = second.types.find((t) => t.resourceType === 'Appointment');
     expect(apptReport).toMatchObject({ mode: 'incremental', received: 3, changed: 3, new: 0, unchanged: 0, pages: 1 });
     for (const type of ['Patient', 'CarePlan', 'QuestionnaireResponse']) {
-      expect(second.types.find((t) => t.resourceType === type)).toMatchObject({ mode: 'incremental', received: 0, pages: 1 });
+      expect(second.types.find((t) => t.resourceType === type)).toMatchObject({
+        mode: 'incremental',
+        received: 0,
+        pages: 1,
+      });
     }
     // One page per type, nothing else (the sandbox does not count GET /metadata).
     expect(emr.counters().requests).toBe(4);
@@ -107,7 +124,9 @@ describe('pull from the sandbox EMR', () => {
     }).catch((e: unknown) => e);
     // The pull reports the failure of the type rather than throwing. Page 3's statement was under way
     // while page 2 was counted: it is stored and counted too.
-    expect(crashed).toMatchObject({ types: [expect.objectContaining({ resourceType: 'Appointment', status: 'failed', pages: 3, new: 120 })] });
+    expect(crashed).toMatchObject({
+      types: [expect.objectContaining({ resourceType: 'Appointment', status: 'failed', pages: 3, new: 120 })],
+    });
     expect((await store.countResources('crash')).Appointment).toBe(120);
     // The checkpoint is page 2's: page 3 went out while page 2 was in flight, so it could not carry its own.
     expect((await store.getCheckpoint('crash', 'Appointment'))?.state).toMatchObject({ kind: 'pages', pages: 2 });
@@ -118,7 +137,13 @@ describe('pull from the sandbox EMR', () => {
     emr.setQuirks({});
     const resumed = await pull(crashSource);
     // From page 3: stored already, so skipped by version; the rest new.
-    expect(resumed.types[0]).toMatchObject({ status: 'ok', mode: 'resumed', new: total - 120, unchanged: 40, pages: expectedPages - 2 });
+    expect(resumed.types[0]).toMatchObject({
+      status: 'ok',
+      mode: 'resumed',
+      new: total - 120,
+      unchanged: 40,
+      pages: expectedPages - 2,
+    });
     expect(emr.counters().requests).toBe(expectedPages - 2);
     expect((await store.countResources('crash')).Appointment).toBe(total);
     expect(await store.getCheckpoint('crash', 'Appointment')).toBeUndefined();
@@ -132,7 +157,9 @@ describe('pull from the sandbox EMR', () => {
     const appointment = report.types.find((t) => t.resourceType === 'Appointment');
     expect(emr.counters().expiredLinks).toBe(2);
     expect(appointment).toMatchObject({ status: 'ok', new: count(emr, 'Appointment') });
-    expect(appointment?.notes.join(' ')).toMatch(/next link was refused after page \d+ \(HTTP 400, expired paging state\); the search started again/);
+    expect(appointment?.notes.join(' ')).toMatch(
+      /next link was refused after page \d+ \(HTTP 400, expired paging state\); the search started again/,
+    );
     // The pages stored before the refusal came again and were skipped, not stored twice.
     expect(appointment?.unchanged).toBeGreaterThan(0);
     expect((await store.countResources('expiring')).Appointment).toBe(count(emr, 'Appointment'));
@@ -143,14 +170,32 @@ describe('pull from the sandbox EMR', () => {
     const never = { ...source, id: 'never', resourceTypes: ['Appointment' as const], pageSize: 20 };
     emr.setQuirks({ opaqueNextLinks: true, expireNextLinksEvery: 1 });
     const report = await pull(never);
-    expect(report.types.find((t) => t.resourceType === 'Appointment')).toMatchObject({ status: 'failed', error: expect.stringMatching(/400/) });
+    expect(report.types.find((t) => t.resourceType === 'Appointment')).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/400/),
+    });
     expect(emr.counters().expiredLinks).toBe(4);
     emr.setQuirks({});
   });
 
   test('survives the quirks of a real EMR: capped pages, 429s, 503s, opaque links, one truncated body', async () => {
-    const quirky = { ...source, id: 'quirky', resourceTypes: ['Patient' as const, 'Appointment' as const], pageSize: 100, maxRetries: 6 };
-    emr.setQuirks({ maxPageSize: 15, rateLimitEvery: 7, retryAfterSeconds: 0, errorRate: 0.1, errorStatuses: [503], opaqueNextLinks: true, malformedJsonOnSearch: 3, seed: 3 });
+    const quirky = {
+      ...source,
+      id: 'quirky',
+      resourceTypes: ['Patient' as const, 'Appointment' as const],
+      pageSize: 100,
+      maxRetries: 6,
+    };
+    emr.setQuirks({
+      maxPageSize: 15,
+      rateLimitEvery: 7,
+      retryAfterSeconds: 0,
+      errorRate: 0.1,
+      errorStatuses: [503],
+      opaqueNextLinks: true,
+      malformedJsonOnSearch: 3,
+      seed: 3,
+    });
     const report = await pull(quirky);
     const c = emr.counters();
     expect(c.cappedPages).toBeGreaterThan(3);
@@ -163,11 +208,20 @@ describe('pull from the sandbox EMR', () => {
   });
 
   test('per-patient mode searches each patient when the EMR refuses system-wide searches', async () => {
-    const pp = { ...source, id: 'pp', mode: 'per-patient' as const, resourceTypes: ['Patient' as const, 'Appointment' as const], rateLimit: { requestsPerSecond: 1000, concurrency: 3 } };
+    const pp = {
+      ...source,
+      id: 'pp',
+      mode: 'per-patient' as const,
+      resourceTypes: ['Patient' as const, 'Appointment' as const],
+      rateLimit: { requestsPerSecond: 1000, concurrency: 3 },
+    };
     emr.setQuirks({ requirePatientFor: ['Appointment'] });
     const report = await pull(pp);
     expect(emr.counters().refusedSystemSearch).toBe(0);
-    expect(report.types.find((t) => t.resourceType === 'Appointment')).toMatchObject({ status: 'ok', new: count(emr, 'Appointment') });
+    expect(report.types.find((t) => t.resourceType === 'Appointment')).toMatchObject({
+      status: 'ok',
+      new: count(emr, 'Appointment'),
+    });
     // A system-mode source against the same EMR fails that type clearly and still pulls the others.
     const sys = { ...pp, id: 'sys-refused', mode: 'system' as const };
     emr.setQuirks({ requirePatientFor: ['Appointment'] });
@@ -184,7 +238,13 @@ describe('pull from the sandbox EMR', () => {
     await pull(nolu);
     emr.setQuirks({ omitLastUpdatedFor: ['CarePlan'] });
     const again = await pull(nolu);
-    expect(again.types[0]).toMatchObject({ mode: 'full', received: count(emr, 'CarePlan'), unchanged: count(emr, 'CarePlan'), new: 0, changed: 0 });
+    expect(again.types[0]).toMatchObject({
+      mode: 'full',
+      received: count(emr, 'CarePlan'),
+      unchanged: count(emr, 'CarePlan'),
+      new: 0,
+      changed: 0,
+    });
     expect(again.types[0]?.notes.join(' ')).toContain('does not support _lastUpdated');
   });
 });
@@ -202,7 +262,9 @@ describe('invalid resources from the EMR', () => {
       INVALID_VARIANTS.forEach((variant, i) => {
         const letter = byId[`invalid-appt-00${i + 1}`];
         expect(letter?.stage).toBe('validate');
-        expect(letter?.outcome.issue.flatMap((x: { expression?: string[] }) => x.expression ?? [])).toContain(variant.expression);
+        expect(letter?.outcome.issue.flatMap((x: { expression?: string[] }) => x.expression ?? [])).toContain(
+          variant.expression,
+        );
         expect((letter?.payload as Resource).id).toBe(`invalid-appt-00${i + 1}`);
       });
       // Pulled again (e.g. a --full run): the same invalid resources are not dead-lettered twice.

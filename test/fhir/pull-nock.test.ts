@@ -11,22 +11,35 @@ import { useNockAndStore } from '../helpers/nock-store';
 const BASE = 'https://ehr.test/r4/ec2458f2-1e24-41c8-b71b-0e701af7583d';
 const ctx = useNockAndStore();
 
-const appt = (id: string, patient: string, lastUpdated = '2026-05-01T10:00:00Z') => ({
-  resourceType: 'Appointment',
-  id,
-  meta: { versionId: '1', lastUpdated },
-  status: 'fulfilled',
-  start: '2026-05-01T09:00:00Z',
-  participant: [{ actor: { reference: `Patient/${patient}` }, status: 'accepted' }],
-}) as Resource;
+const appt = (id: string, patient: string, lastUpdated = '2026-05-01T10:00:00Z') =>
+  ({
+    resourceType: 'Appointment',
+    id,
+    meta: { versionId: '1', lastUpdated },
+    status: 'fulfilled',
+    start: '2026-05-01T09:00:00Z',
+    participant: [{ actor: { reference: `Patient/${patient}` }, status: 'accepted' }],
+  }) as Resource;
 
 function page(entries: Bundle['entry'], next?: string): Bundle {
-  return { resourceType: 'Bundle', type: 'searchset', entry: entries, link: next ? [{ relation: 'next', url: next }] : [] };
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    entry: entries,
+    link: next ? [{ relation: 'next', url: next }] : [],
+  };
 }
 
 function run(source: SourceConfig) {
   const stats = newTransportStats();
-  return pullSource({ source, store: ctx.store(), client: createSourceClient(source, stats), validator: sharedValidator(), runId: 'r1', transportStats: stats });
+  return pullSource({
+    source,
+    store: ctx.store(),
+    client: createSourceClient(source, stats),
+    validator: sharedValidator(),
+    runId: 'r1',
+    transportStats: stats,
+  });
 }
 
 test('opaque next links are followed exactly as given', async () => {
@@ -36,18 +49,31 @@ test('opaque next links are followed exactly as given', async () => {
     .query({ _count: '100' })
     .reply(200, page([{ resource: appt('a1', '1316020') }], opaque))
     .get('/Appointment')
-    .query({ patient: '1316020', '-pageContext': 'eNqdU21r2zAQ_isrGfvkiJNfE0Mhjq0OQ2cbWwnbvhgjq5nAloLslHX0x09', '-pageDirection': 'NEXT' })
+    .query({
+      patient: '1316020',
+      '-pageContext': 'eNqdU21r2zAQ_isrGfvkiJNfE0Mhjq0OQ2cbWwnbvhgjq5nAloLslHX0x09',
+      '-pageDirection': 'NEXT',
+    })
     .reply(200, page([{ resource: appt('a2', '1316020') }]));
   const report = await run(testSource({ id: 'opaque', baseUrl: BASE, resourceTypes: ['Appointment'] }));
   expect(report.types[0]).toMatchObject({ status: 'ok', pages: 2, new: 2 });
 });
 
 test('per-patient mode searches each stored patient with patient=, following next links', async () => {
-  const source = testSource({ id: 'pp', baseUrl: BASE, mode: 'per-patient', resourceTypes: ['Patient', 'Appointment'], rateLimit: { requestsPerSecond: 1000, concurrency: 2 } });
+  const source = testSource({
+    id: 'pp',
+    baseUrl: BASE,
+    mode: 'per-patient',
+    resourceTypes: ['Patient', 'Appointment'],
+    rateLimit: { requestsPerSecond: 1000, concurrency: 2 },
+  });
   nock(BASE)
     .get('/Patient')
     .query({ _count: '100' })
-    .reply(200, page([{ resource: { resourceType: 'Patient', id: 'p1' } }, { resource: { resourceType: 'Patient', id: 'p2' } }]))
+    .reply(
+      200,
+      page([{ resource: { resourceType: 'Patient', id: 'p1' } }, { resource: { resourceType: 'Patient', id: 'p2' } }]),
+    )
     .get('/Appointment')
     .query({ patient: 'p1', _count: '100' })
     .reply(200, page([{ resource: appt('a1', 'p1') }], `${BASE}/Appointment?patient=p1&page=2`))
@@ -75,12 +101,35 @@ test('OperationOutcome entries in a Bundle are counted; an error one becomes a d
       200,
       page([
         {
-          resource: { resourceType: 'QuestionnaireResponse', id: 'qr1', meta: { lastUpdated: '2026-05-02T00:00:00Z' }, status: 'completed', subject: { reference: 'Patient/p1' }, authored: '2026-05-02T00:00:00Z', questionnaire: 'Questionnaire/q1' },
+          resource: {
+            resourceType: 'QuestionnaireResponse',
+            id: 'qr1',
+            meta: { lastUpdated: '2026-05-02T00:00:00Z' },
+            status: 'completed',
+            subject: { reference: 'Patient/p1' },
+            authored: '2026-05-02T00:00:00Z',
+            questionnaire: 'Questionnaire/q1',
+          },
           search: { mode: 'match' },
         },
-        { resource: { resourceType: 'Questionnaire', id: 'q1', status: 'active', url: 'http://example.org/q1' }, search: { mode: 'include' } },
-        { resource: { resourceType: 'OperationOutcome', issue: [{ severity: 'warning', code: 'incomplete', diagnostics: 'some results were filtered' }] }, search: { mode: 'outcome' } },
-        { resource: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'forbidden', diagnostics: 'results for 2 patients withheld' }] }, search: { mode: 'outcome' } },
+        {
+          resource: { resourceType: 'Questionnaire', id: 'q1', status: 'active', url: 'http://example.org/q1' },
+          search: { mode: 'include' },
+        },
+        {
+          resource: {
+            resourceType: 'OperationOutcome',
+            issue: [{ severity: 'warning', code: 'incomplete', diagnostics: 'some results were filtered' }],
+          },
+          search: { mode: 'outcome' },
+        },
+        {
+          resource: {
+            resourceType: 'OperationOutcome',
+            issue: [{ severity: 'error', code: 'forbidden', diagnostics: 'results for 2 patients withheld' }],
+          },
+          search: { mode: 'outcome' },
+        },
       ]),
     );
   const report = await run(testSource({ id: 'oo', baseUrl: BASE, resourceTypes: ['QuestionnaireResponse'] }));
@@ -105,11 +154,18 @@ test('a server error mid-pull keeps the pages already stored and reports the typ
   expect(report.types[0]?.error).toContain('answered HTTP 500 (server: exception)');
   expect(await ctx.store().countResources('midfail')).toEqual({ Appointment: 1 });
   expect(await ctx.store().getWatermark('midfail', 'Appointment')).toBeUndefined();
-  expect((await ctx.store().getCheckpoint('midfail', 'Appointment'))?.state).toMatchObject({ nextUrl: `${BASE}/Appointment?page=2` });
+  expect((await ctx.store().getCheckpoint('midfail', 'Appointment'))?.state).toMatchObject({
+    nextUrl: `${BASE}/Appointment?page=2`,
+  });
 });
 
 test('an expired next link on resume falls back to the watermark search', async () => {
-  await ctx.store().saveCheckpoint('expired', 'Appointment', 'old', { kind: 'pages', nextUrl: `${BASE}/Appointment?-pageContext=gone`, since: '2026-04-01T00:00:00.000Z', pages: 3 });
+  await ctx.store().saveCheckpoint('expired', 'Appointment', 'old', {
+    kind: 'pages',
+    nextUrl: `${BASE}/Appointment?-pageContext=gone`,
+    since: '2026-04-01T00:00:00.000Z',
+    pages: 3,
+  });
   nock(BASE)
     .get('/Appointment')
     .query({ '-pageContext': 'gone' })

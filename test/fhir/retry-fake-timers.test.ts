@@ -31,7 +31,13 @@ test('429 with Retry-After: 5 → no second request before 5 s, then success', a
   // The real clock's sleep (setTimeout, here faked); the wrapper only tells the test when the wait began.
   const sleeps: number[] = [];
   const clock: Clock = { now: () => Date.now(), sleep: (ms) => (sleeps.push(ms), realClock.sleep(ms)) };
-  const client = new FhirClient({ baseUrl: BASE, auth: { type: 'none' }, requestsPerSecond: 1000, concurrency: 1, clock });
+  const client = new FhirClient({
+    baseUrl: BASE,
+    auth: { type: 'none' },
+    requestsPerSecond: 1000,
+    concurrency: 1,
+    clock,
+  });
   let settled = false;
   const pending = client.getOk('Patient/p1').then((r) => {
     settled = true;

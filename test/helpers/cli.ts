@@ -10,7 +10,10 @@ export interface CliResult {
 }
 
 /** Runs the real CLI in a child process, as a user or a script would. */
-export function runCliProcess(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): CliResult {
+export function runCliProcess(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {},
+): CliResult {
   const res = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), ...args], {
     cwd: options.cwd ?? ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'silent', ...options.env },
@@ -21,7 +24,10 @@ export function runCliProcess(args: string[], options: { env?: Record<string, st
 }
 
 /** Like runCliProcess, without blocking the event loop (for tests whose sandbox runs in this process). */
-export function runCliProcessAsync(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string } = {}): Promise<CliResult> {
+export function runCliProcessAsync(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; cwd?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), ...args], {
       cwd: options.cwd ?? ROOT,

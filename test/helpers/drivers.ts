@@ -35,9 +35,7 @@ export async function dropSchema(url: string, schema: string): Promise<void> {
 }
 
 export function driverFactories(): DriverFactory[] {
-  const list: DriverFactory[] = [
-    { name: 'pglite', open: () => openPglite({}), cleanup: async () => undefined },
-  ];
+  const list: DriverFactory[] = [{ name: 'pglite', open: () => openPglite({}), cleanup: async () => undefined }];
   const url = process.env.TEST_DATABASE_URL;
   if (url) {
     const schema = testSchemaName();

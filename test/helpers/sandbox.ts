@@ -5,13 +5,19 @@ import { startSandbox, type SandboxOptions, type SandboxServer } from '../../src
 
 export const TEST_ANCHOR = '2026-06-01T00:00:00.000Z';
 
-export async function seededSandbox(seed: Partial<SeedOptions> = {}, options: SandboxOptions = {}): Promise<SandboxServer> {
+export async function seededSandbox(
+  seed: Partial<SeedOptions> = {},
+  options: SandboxOptions = {},
+): Promise<SandboxServer> {
   const repo = new SandboxRepository();
   await seedRepository(repo, { patients: 20, seed: 11, anchor: TEST_ANCHOR, fixtures: false, ...seed });
   return startSandbox({ ...options, repo });
 }
 
-export async function getJson<T = Resource>(url: string, init: RequestInit = {}): Promise<{ status: number; body: T; headers: Headers }> {
+export async function getJson<T = Resource>(
+  url: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: T; headers: Headers }> {
   const res = await fetch(url, init);
   const text = await res.text();
   return { status: res.status, body: JSON.parse(text) as T, headers: res.headers };

@@ -1,6 +1,9 @@
 import { DEFAULT_PULL, type AuthConfig, type SourceConfig } from '../../src/config/types';
 
-export function testSource(overrides: Partial<SourceConfig> & { baseUrl: string }, auth: AuthConfig = { type: 'none' }): SourceConfig {
+export function testSource(
+  overrides: Partial<SourceConfig> & { baseUrl: string },
+  auth: AuthConfig = { type: 'none' },
+): SourceConfig {
   return {
     id: 'src',
     auth,

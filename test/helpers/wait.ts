@@ -3,7 +3,11 @@
  * says what was awaited and for how long (a loop that falls through would fail later on a misleading
  * assertion instead).
  */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const intervalMs = options.intervalMs ?? 50;
   const started = Date.now();

@@ -33,12 +33,18 @@ test('the score is always within 0–100 (or null with no data)', () => {
 
 test('the score never falls when adherence rises, other inputs fixed', () => {
   fc.assert(
-    fc.property(inputs, settings, fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), (i, s, a, b) => {
-      const [lo, hi] = a <= b ? [a, b] : [b, a];
-      const low = engagementScore({ ...i, adherence: lo }, s).score as number;
-      const high = engagementScore({ ...i, adherence: hi }, s).score as number;
-      return high >= low;
-    }),
+    fc.property(
+      inputs,
+      settings,
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      (i, s, a, b) => {
+        const [lo, hi] = a <= b ? [a, b] : [b, a];
+        const low = engagementScore({ ...i, adherence: lo }, s).score as number;
+        const high = engagementScore({ ...i, adherence: hi }, s).score as number;
+        return high >= low;
+      },
+    ),
     { numRuns: 2000 },
   );
 });

@@ -15,9 +15,22 @@ const NOW = new Date('2026-06-01T00:00:00Z');
 const day = (offset: number): string => new Date(NOW.getTime() + offset * 86_400_000).toISOString();
 
 function model(parts: Partial<EngagementModel> = {}): EngagementModel {
-  return { sourceId: 's', patientId: 'p', patient: {}, appointments: [], activities: [], responses: [], requests: [], ...parts };
+  return {
+    sourceId: 's',
+    patientId: 'p',
+    patient: {},
+    appointments: [],
+    activities: [],
+    responses: [],
+    requests: [],
+    ...parts,
+  };
 }
-const appt = (id: string, status: AppointmentItem['status'], offset: number): AppointmentItem => ({ id, status, start: day(offset) });
+const appt = (id: string, status: AppointmentItem['status'], offset: number): AppointmentItem => ({
+  id,
+  status,
+  start: day(offset),
+});
 function phq(id: string, offset: number, total: number | undefined, extra: Partial<ResponseItem> = {}): ResponseItem {
   return {
     id,
@@ -25,7 +38,13 @@ function phq(id: string, offset: number, total: number | undefined, extra: Parti
     status: 'completed',
     authored: day(offset),
     answers: [],
-    score: { instrument: 'phq9', ...(total !== undefined ? { total } : {}), complete: total !== undefined, items: {}, missing: [] },
+    score: {
+      instrument: 'phq9',
+      ...(total !== undefined ? { total } : {}),
+      complete: total !== undefined,
+      items: {},
+      missing: [],
+    },
     ...extra,
   };
 }
@@ -66,10 +85,16 @@ describe('PHQ-9 response', () => {
     [20, 16, 'no-response'], // 20 %
     [12, 14, 'no-response'], // worse
     [10, 0, 'response'],
-  ])('baseline %i, latest %i → %s', (baseline, latest, expected) => expect(responseCategory(baseline, latest)).toBe(expected));
+  ])('baseline %i, latest %i → %s', (baseline, latest, expected) =>
+    expect(responseCategory(baseline, latest)).toBe(expected),
+  );
 
   test('baseline is the first score > 9 in the window; a 9 is not an index event', () => {
-    const p = phq9Indicators(model({ responses: [phq('a', -300, 9), phq('b', -200, 18), phq('c', -100, 22), phq('d', -10, 8)] }), NOW, S);
+    const p = phq9Indicators(
+      model({ responses: [phq('a', -300, 9), phq('b', -200, 18), phq('c', -100, 22), phq('d', -10, 8)] }),
+      NOW,
+      S,
+    );
     expect(p.baseline).toMatchObject({ responseId: 'b', total: 18 });
     expect(p.latest).toMatchObject({ responseId: 'd', total: 8, band: 'mild' });
     expect(p.changeFromBaseline).toBe(0.556);
@@ -83,7 +108,11 @@ describe('PHQ-9 response', () => {
   });
 
   test('incomplete responses (no total) are not scores; responses after as-of are not seen', () => {
-    const p = phq9Indicators(model({ responses: [phq('a', -50, 16), phq('b', -5, undefined), phq('future', 5, 2)] }), NOW, S);
+    const p = phq9Indicators(
+      model({ responses: [phq('a', -50, 16), phq('b', -5, undefined), phq('future', 5, 2)] }),
+      NOW,
+      S,
+    );
     expect(p.latest?.responseId).toBe('a');
     expect(p.scores).toBe(1);
   });
@@ -92,7 +121,11 @@ describe('PHQ-9 response', () => {
 describe('CMS159 remission at 12 months ± 60 days', () => {
   const index = { responseId: 'idx', date: '2025-01-15T00:00:00.000Z', total: 16 };
   const anniversary = addMonths(new Date(index.date), 12).getTime();
-  const at = (daysFromAnniversary: number, total: number) => ({ responseId: `s${daysFromAnniversary}`, date: new Date(anniversary + daysFromAnniversary * 86_400_000).toISOString(), total });
+  const at = (daysFromAnniversary: number, total: number) => ({
+    responseId: `s${daysFromAnniversary}`,
+    date: new Date(anniversary + daysFromAnniversary * 86_400_000).toISOString(),
+    total,
+  });
 
   test.each([
     ['a score of 3 at 12 months − 59 days', -59, 'met'],
@@ -106,7 +139,10 @@ describe('CMS159 remission at 12 months ± 60 days', () => {
 
   test('the most recent score in the window decides', () => {
     const now = new Date(anniversary + 200 * 86_400_000);
-    expect(remissionAt12Months([index, at(-30, 3), at(10, 7)], index, now)).toMatchObject({ status: 'not-met', assessment: { total: 7 } });
+    expect(remissionAt12Months([index, at(-30, 3), at(10, 7)], index, now)).toMatchObject({
+      status: 'not-met',
+      assessment: { total: 7 },
+    });
   });
 
   test('before the window closes without remission the measure is pending; without an index event there is nothing to measure', () => {
@@ -132,10 +168,22 @@ describe('PHQ-9 follow-up and item 9', () => {
   });
 
   test('item 9 above 0 in the latest response flags, even in an incomplete response; an older one does not', () => {
-    const flagged = phq('b', -2, undefined, { status: 'in-progress', score: { instrument: 'phq9', complete: false, items: { item9: 2 }, missing: ['item1'] } });
-    expect(phq9Indicators(model({ responses: [phq('a', -40, 14), flagged] }), NOW, S).item9).toEqual({ flagged: true, value: 2, responseId: 'b', date: day(-2) });
-    const old = phq('a', -40, 14, { score: { instrument: 'phq9', total: 14, complete: true, items: { item9: 1 }, missing: [] } });
-    const clear = phq('b', -2, 6, { score: { instrument: 'phq9', total: 6, complete: true, items: { item9: 0 }, missing: [] } });
+    const flagged = phq('b', -2, undefined, {
+      status: 'in-progress',
+      score: { instrument: 'phq9', complete: false, items: { item9: 2 }, missing: ['item1'] },
+    });
+    expect(phq9Indicators(model({ responses: [phq('a', -40, 14), flagged] }), NOW, S).item9).toEqual({
+      flagged: true,
+      value: 2,
+      responseId: 'b',
+      date: day(-2),
+    });
+    const old = phq('a', -40, 14, {
+      score: { instrument: 'phq9', total: 14, complete: true, items: { item9: 1 }, missing: [] },
+    });
+    const clear = phq('b', -2, 6, {
+      score: { instrument: 'phq9', total: 6, complete: true, items: { item9: 0 }, missing: [] },
+    });
     expect(phq9Indicators(model({ responses: [old, clear] }), NOW, S).item9.flagged).toBe(false);
   });
 });
@@ -143,24 +191,54 @@ describe('PHQ-9 follow-up and item 9', () => {
 describe('GAD-7 change from baseline', () => {
   test('points and fraction', () => {
     const responses = [phq('g1', -200, 16, { instrument: 'gad7' }), phq('g2', -5, 6, { instrument: 'gad7' })];
-    expect(gad7Indicators(model({ responses }), NOW, S)).toMatchObject({ latest: { total: 6, band: 'mild' }, baseline: { total: 16 }, changePoints: -10, changeFraction: 0.625 });
+    expect(gad7Indicators(model({ responses }), NOW, S)).toMatchObject({
+      latest: { total: 6, band: 'mild' },
+      baseline: { total: 16 },
+      changePoints: -10,
+      changeFraction: 0.625,
+    });
   });
 });
 
 describe('appointments', () => {
   test.each([
     ['no appointments at all', [], { noShowRate: null, adherence: null, kept: 0, noShows: 0 }],
-    ['all cancelled', [appt('a', 'cancelled', -10), appt('b', 'cancelled', -20)], { noShowRate: null, adherence: null, cancelled: 2 }],
-    ['3 kept, 1 no-show', [appt('a', 'kept', -10), appt('b', 'kept', -20), appt('c', 'kept', -30), appt('d', 'no-show', -40)], { adherence: 0.75, noShowRate: 0.25 }],
-    ['a past appointment with no outcome counts as due, not missed', [appt('a', 'kept', -10), appt('b', 'upcoming', -5)], { adherence: 1, noShowRate: 0, unrecorded: 1 }],
-    ['outside the 365-day window is ignored', [appt('a', 'no-show', -366), appt('b', 'kept', -365)], { adherence: 1, noShows: 0 }],
+    [
+      'all cancelled',
+      [appt('a', 'cancelled', -10), appt('b', 'cancelled', -20)],
+      { noShowRate: null, adherence: null, cancelled: 2 },
+    ],
+    [
+      '3 kept, 1 no-show',
+      [appt('a', 'kept', -10), appt('b', 'kept', -20), appt('c', 'kept', -30), appt('d', 'no-show', -40)],
+      { adherence: 0.75, noShowRate: 0.25 },
+    ],
+    [
+      'a past appointment with no outcome counts as due, not missed',
+      [appt('a', 'kept', -10), appt('b', 'upcoming', -5)],
+      { adherence: 1, noShowRate: 0, unrecorded: 1 },
+    ],
+    [
+      'outside the 365-day window is ignored',
+      [appt('a', 'no-show', -366), appt('b', 'kept', -365)],
+      { adherence: 1, noShows: 0 },
+    ],
   ])('%s', (_label, appointments, expected) => {
     expect(appointmentIndicators(model({ appointments }), NOW, S)).toMatchObject(expected);
   });
 
   test('no-shows in the last 90 days, next appointment, days since last kept', () => {
     const a = appointmentIndicators(
-      model({ appointments: [appt('a', 'no-show', -91), appt('b', 'no-show', -89), appt('c', 'no-show', -1), appt('d', 'kept', -12), appt('e', 'upcoming', 9), appt('f', 'upcoming', 3)] }),
+      model({
+        appointments: [
+          appt('a', 'no-show', -91),
+          appt('b', 'no-show', -89),
+          appt('c', 'no-show', -1),
+          appt('d', 'kept', -12),
+          appt('e', 'upcoming', 9),
+          appt('f', 'upcoming', 3),
+        ],
+      }),
       NOW,
       S,
     );
@@ -227,24 +305,75 @@ describe('engagement score', () => {
   });
 
   test('tiers at their cut-offs', () => {
-    expect([tierOf(70, S.tiers), tierOf(69, S.tiers), tierOf(40, S.tiers), tierOf(39, S.tiers), tierOf(null, S.tiers)]).toEqual(['engaged', 'at-risk', 'at-risk', 'disengaged', 'unknown']);
+    expect([
+      tierOf(70, S.tiers),
+      tierOf(69, S.tiers),
+      tierOf(40, S.tiers),
+      tierOf(39, S.tiers),
+      tierOf(null, S.tiers),
+    ]).toEqual(['engaged', 'at-risk', 'at-risk', 'disengaged', 'unknown']);
   });
 
   test('missing data lowers confidence, not the score, and is named', () => {
-    const full = engagementScore({ adherence: 1, daysSinceLastContact: 5, carePlanCompletion: 1, questionnaireCompletion: null, daysSinceLastResponse: 10 }, S);
-    const partial = engagementScore({ adherence: 1, daysSinceLastContact: 5, carePlanCompletion: null, questionnaireCompletion: null, daysSinceLastResponse: null }, S);
+    const full = engagementScore(
+      {
+        adherence: 1,
+        daysSinceLastContact: 5,
+        carePlanCompletion: 1,
+        questionnaireCompletion: null,
+        daysSinceLastResponse: 10,
+      },
+      S,
+    );
+    const partial = engagementScore(
+      {
+        adherence: 1,
+        daysSinceLastContact: 5,
+        carePlanCompletion: null,
+        questionnaireCompletion: null,
+        daysSinceLastResponse: null,
+      },
+      S,
+    );
     expect(full).toMatchObject({ score: 100, tier: 'engaged', confidence: 1, missing: [] });
-    expect(partial).toMatchObject({ score: 100, tier: 'engaged', confidence: 0.6, missing: ['carePlan', 'questionnaires'] });
+    expect(partial).toMatchObject({
+      score: 100,
+      tier: 'engaged',
+      confidence: 0.6,
+      missing: ['carePlan', 'questionnaires'],
+    });
     expect(partial.why).toContain('no data on carePlan, questionnaires');
   });
 
   test('no data at all: no score, tier unknown', () => {
-    expect(engagementScore({ adherence: null, daysSinceLastContact: null, carePlanCompletion: null, questionnaireCompletion: null, daysSinceLastResponse: null }, S)).toMatchObject({ score: null, tier: 'unknown', confidence: 0 });
+    expect(
+      engagementScore(
+        {
+          adherence: null,
+          daysSinceLastContact: null,
+          carePlanCompletion: null,
+          questionnaireCompletion: null,
+          daysSinceLastResponse: null,
+        },
+        S,
+      ),
+    ).toMatchObject({ score: null, tier: 'unknown', confidence: 0 });
   });
 
   test('the why names the weakest contributors first', () => {
-    const e = engagementScore({ adherence: 0.4, daysSinceLastContact: 120, carePlanCompletion: 0.9, questionnaireCompletion: null, daysSinceLastResponse: 200 }, S);
-    expect(e.why).toBe('at-risk (42): attends 40% of due appointments; last questionnaire 200 days ago; last contact 120 days ago');
+    const e = engagementScore(
+      {
+        adherence: 0.4,
+        daysSinceLastContact: 120,
+        carePlanCompletion: 0.9,
+        questionnaireCompletion: null,
+        daysSinceLastResponse: 200,
+      },
+      S,
+    );
+    expect(e.why).toBe(
+      'at-risk (42): attends 40% of due appointments; last questionnaire 200 days ago; last contact 120 days ago',
+    );
   });
 });
 
@@ -261,10 +390,29 @@ describe('whole patient and programme', () => {
     expect(median([])).toBeNull();
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 2, 3])).toBe(2.5);
-    const a = computeIndicators(model({ patientId: 'a', appointments: [appt('x', 'kept', -1)], responses: [phq('1', -200, 20), phq('2', -5, 4)] }), NOW, S);
-    const b = computeIndicators(model({ patientId: 'b', appointments: [appt('x', 'no-show', -1), appt('y', 'no-show', -2)] }), NOW, S);
+    const a = computeIndicators(
+      model({
+        patientId: 'a',
+        appointments: [appt('x', 'kept', -1)],
+        responses: [phq('1', -200, 20), phq('2', -5, 4)],
+      }),
+      NOW,
+      S,
+    );
+    const b = computeIndicators(
+      model({ patientId: 'b', appointments: [appt('x', 'no-show', -1), appt('y', 'no-show', -2)] }),
+      NOW,
+      S,
+    );
     const c = computeIndicators(model({ patientId: 'c' }), NOW, S);
     const sum = programmeSummary([a, b, c]);
-    expect(sum).toMatchObject({ patients: 3, tiers: { engaged: 1, 'at-risk': 0, disengaged: 1, unknown: 1 }, medianAdherence: 0.5, phq9WithBaseline: 1, phq9ResponseShare: 1, phq9RemissionShare: 1 });
+    expect(sum).toMatchObject({
+      patients: 3,
+      tiers: { engaged: 1, 'at-risk': 0, disengaged: 1, unknown: 1 },
+      medianAdherence: 0.5,
+      phq9WithBaseline: 1,
+      phq9ResponseShare: 1,
+      phq9RemissionShare: 1,
+    });
   });
 });

@@ -9,26 +9,73 @@ import type { TaskEvent } from '../../src/store/types';
 const FROM = new Date('2026-05-01T00:00:00Z');
 const TO = new Date('2026-06-01T00:00:00Z');
 const at = (d: string): Date => new Date(`2026-05-${d}T10:00:00Z`);
-const model = (patientId: string, parts: Partial<EngagementModel> = {}): EngagementModel => ({ sourceId: 's', patientId, patient: {}, appointments: [], activities: [], responses: [], requests: [], ...parts });
-const ev = (identifierValue: string, rule: string, status: string, changed: string, extra: Partial<TaskEvent> = {}): TaskEvent => ({ sourceId: 's', identifierValue, taskId: identifierValue, patientId: identifierValue.split('/')[0] as string, rule, status, owner: null, focus: null, authoredOn: null, changedAt: at(changed), ...extra });
+const model = (patientId: string, parts: Partial<EngagementModel> = {}): EngagementModel => ({
+  sourceId: 's',
+  patientId,
+  patient: {},
+  appointments: [],
+  activities: [],
+  responses: [],
+  requests: [],
+  ...parts,
+});
+const ev = (
+  identifierValue: string,
+  rule: string,
+  status: string,
+  changed: string,
+  extra: Partial<TaskEvent> = {},
+): TaskEvent => ({
+  sourceId: 's',
+  identifierValue,
+  taskId: identifierValue,
+  patientId: identifierValue.split('/')[0] as string,
+  rule,
+  status,
+  owner: null,
+  focus: null,
+  authoredOn: null,
+  changedAt: at(changed),
+  ...extra,
+});
 
 function input(parts: Partial<ProgrammeInput>): ProgrammeInput {
   const patients = (parts.patients ?? []).map((p) => ({ ...p, indicators: computeIndicators(p.model, TO, S) }));
-  return { from: FROM, to: TO, patients, written: [], taskEvents: [], tiersAt: { from: new Map(), to: new Map() }, ...parts, ...(parts.patients ? { patients } : {}) };
+  return {
+    from: FROM,
+    to: TO,
+    patients,
+    written: [],
+    taskEvents: [],
+    tiersAt: { from: new Map(), to: new Map() },
+    ...parts,
+    ...(parts.patients ? { patients } : {}),
+  };
 }
 
 test('reminder effect: attendance of due appointments with and without a reminder', () => {
-  const m = model('p1', { appointments: [
-    { id: 'a1', status: 'kept', start: at('03').toISOString() },
-    { id: 'a2', status: 'no-show', start: at('05').toISOString() },
-    { id: 'a3', status: 'kept', start: at('07').toISOString() },
-    { id: 'a4', status: 'no-show', start: at('09').toISOString() },
-    { id: 'a5', status: 'no-show', start: at('11').toISOString() },
-    { id: 'a6', status: 'kept', start: '2026-04-01T00:00:00Z' },
-  ] });
-  const written = ['a1', 'a2', 'a3'].map((a) => ({ sourceId: 's', identifierValue: `p1/appointment-reminder/${a}/1d`, rule: 'appointment-reminder', patientId: 'p1' }));
+  const m = model('p1', {
+    appointments: [
+      { id: 'a1', status: 'kept', start: at('03').toISOString() },
+      { id: 'a2', status: 'no-show', start: at('05').toISOString() },
+      { id: 'a3', status: 'kept', start: at('07').toISOString() },
+      { id: 'a4', status: 'no-show', start: at('09').toISOString() },
+      { id: 'a5', status: 'no-show', start: at('11').toISOString() },
+      { id: 'a6', status: 'kept', start: '2026-04-01T00:00:00Z' },
+    ],
+  });
+  const written = ['a1', 'a2', 'a3'].map((a) => ({
+    sourceId: 's',
+    identifierValue: `p1/appointment-reminder/${a}/1d`,
+    rule: 'appointment-reminder',
+    patientId: 'p1',
+  }));
   const r = programmeReport(input({ patients: [{ sourceId: 's', model: m } as never], written }));
-  expect(r.reminderEffect.value).toEqual({ withReminder: { numerator: 2, denominator: 3, rate: 0.667 }, withoutReminder: { numerator: 0, denominator: 2, rate: 0 }, difference: 0.667 });
+  expect(r.reminderEffect.value).toEqual({
+    withReminder: { numerator: 2, denominator: 3, rate: 0.667 },
+    withoutReminder: { numerator: 0, denominator: 2, rate: 0 },
+    difference: 0.667,
+  });
 });
 
 test('care-team turnaround from a known Task history: median and 90th percentile per kind; closed by a person vs cancelled; open per owner', () => {
@@ -36,10 +83,19 @@ test('care-team turnaround from a known Task history: median and 90th percentile
   // Five outreach Tasks authored on the 1st, completed 2, 4, 6, 8 and 20 days later.
   [2, 4, 6, 8, 20].forEach((d, i) => {
     const id = `p${i}/outreach-no-shows/x`;
-    events.push(ev(id, 'outreach-no-shows', 'requested', '01', { authoredOn: at('01') }), ev(id, 'outreach-no-shows', 'completed', String(1 + d).padStart(2, '0'), { authoredOn: at('01') }));
+    events.push(
+      ev(id, 'outreach-no-shows', 'requested', '01', { authoredOn: at('01') }),
+      ev(id, 'outreach-no-shows', 'completed', String(1 + d).padStart(2, '0'), { authoredOn: at('01') }),
+    );
   });
-  events.push(ev('p9/overdue-activity/c', 'overdue-activity', 'requested', '02'), ev('p9/overdue-activity/c', 'overdue-activity', 'cancelled', '12'));
-  events.push(ev('p8/phq9-follow-up/q', 'phq9-follow-up', 'requested', '03', { owner: 'Practitioner/nurse-1' }), ev('p8/phq9-follow-up/q', 'phq9-follow-up', 'in-progress', '04', { owner: 'Practitioner/nurse-1' }));
+  events.push(
+    ev('p9/overdue-activity/c', 'overdue-activity', 'requested', '02'),
+    ev('p9/overdue-activity/c', 'overdue-activity', 'cancelled', '12'),
+  );
+  events.push(
+    ev('p8/phq9-follow-up/q', 'phq9-follow-up', 'requested', '03', { owner: 'Practitioner/nurse-1' }),
+    ev('p8/phq9-follow-up/q', 'phq9-follow-up', 'in-progress', '04', { owner: 'Practitioner/nurse-1' }),
+  );
   events.push(ev('p7/appointment-reminder/a/1d', 'appointment-reminder', 'completed', '05'));
   const r = programmeReport(input({ taskEvents: events })).careTeam.value;
   expect(r.turnaroundDays).toEqual({ 'outreach-no-shows': { completed: 5, median: 6, p90: 20 } });
@@ -50,8 +106,20 @@ test('care-team turnaround from a known Task history: median and 90th percentile
 });
 
 test('tier movement between two dates: transitions, improved, worsened', () => {
-  const from = new Map<string, Tier>([['s|a', 'disengaged'], ['s|b', 'at-risk'], ['s|c', 'engaged'], ['s|d', 'at-risk'], ['s|e', 'unknown']]);
-  const to = new Map<string, Tier>([['s|a', 'at-risk'], ['s|b', 'engaged'], ['s|c', 'at-risk'], ['s|d', 'at-risk'], ['s|e', 'engaged']]);
+  const from = new Map<string, Tier>([
+    ['s|a', 'disengaged'],
+    ['s|b', 'at-risk'],
+    ['s|c', 'engaged'],
+    ['s|d', 'at-risk'],
+    ['s|e', 'unknown'],
+  ]);
+  const to = new Map<string, Tier>([
+    ['s|a', 'at-risk'],
+    ['s|b', 'engaged'],
+    ['s|c', 'at-risk'],
+    ['s|d', 'at-risk'],
+    ['s|e', 'engaged'],
+  ]);
   expect(programmeReport(input({ tiersAt: { from, to } })).tierMovement.value).toEqual({
     transitions: { 'at-risk → at-risk': 1, 'at-risk → engaged': 1, 'disengaged → at-risk': 1, 'engaged → at-risk': 1 },
     improved: 2,
@@ -62,25 +130,61 @@ test('tier movement between two dates: transitions, improved, worsened', () => {
 
 test('survey response rate per instrument and satisfaction (mean, NPS, response rate) from a known set of answers', () => {
   const events = [
-    ev('p1/survey/phq9/2026-05-02', 'survey-assignment', 'requested', '02'), ev('p1/survey/phq9/2026-05-02', 'survey-assignment', 'completed', '04'),
-    ev('p2/survey/phq9/2026-05-02', 'survey-assignment', 'requested', '02'), ev('p2/survey/phq9/2026-05-02', 'survey-assignment', 'cancelled', '09'),
-    ev('p1/post-visit-survey/v1', 'post-visit-survey', 'requested', '10', { authoredOn: at('10') }), ev('p1/post-visit-survey/v1', 'post-visit-survey', 'completed', '11'),
-    ev('p2/post-visit-survey/v2', 'post-visit-survey', 'requested', '10', { authoredOn: at('10') }), ev('p2/post-visit-survey/v2', 'post-visit-survey', 'cancelled', '17'),
+    ev('p1/survey/phq9/2026-05-02', 'survey-assignment', 'requested', '02'),
+    ev('p1/survey/phq9/2026-05-02', 'survey-assignment', 'completed', '04'),
+    ev('p2/survey/phq9/2026-05-02', 'survey-assignment', 'requested', '02'),
+    ev('p2/survey/phq9/2026-05-02', 'survey-assignment', 'cancelled', '09'),
+    ev('p1/post-visit-survey/v1', 'post-visit-survey', 'requested', '10', { authoredOn: at('10') }),
+    ev('p1/post-visit-survey/v1', 'post-visit-survey', 'completed', '11'),
+    ev('p2/post-visit-survey/v2', 'post-visit-survey', 'requested', '10', { authoredOn: at('10') }),
+    ev('p2/post-visit-survey/v2', 'post-visit-survey', 'cancelled', '17'),
     ev('p3/post-visit-survey/v3', 'post-visit-survey', 'requested', '12', { authoredOn: at('12') }),
     ev('p4/post-visit-survey/v4', 'post-visit-survey', 'requested', '12', { authoredOn: at('12') }),
   ];
-  const sat = (id: string, recommend: number, day: string) => ({ id, instrument: 'satisfaction', status: 'completed' as const, authored: at(day).toISOString(), answers: [], score: { instrument: 'satisfaction', complete: true, items: { recommend, explained: 4 }, missing: [] } });
-  const patients = [{ sourceId: 's', model: model('p1', { responses: [sat('r1', 10, '11')] }) }, { sourceId: 's', model: model('p3', { responses: [sat('r2', 5, '13')] }) }] as never[];
+  const sat = (id: string, recommend: number, day: string) => ({
+    id,
+    instrument: 'satisfaction',
+    status: 'completed' as const,
+    authored: at(day).toISOString(),
+    answers: [],
+    score: { instrument: 'satisfaction', complete: true, items: { recommend, explained: 4 }, missing: [] },
+  });
+  const patients = [
+    { sourceId: 's', model: model('p1', { responses: [sat('r1', 10, '11')] }) },
+    { sourceId: 's', model: model('p3', { responses: [sat('r2', 5, '13')] }) },
+  ] as never[];
   const r = programmeReport(input({ taskEvents: events, patients }));
-  expect(r.surveyResponse.value).toEqual({ phq9: { numerator: 1, denominator: 2, rate: 0.5 }, satisfaction: { numerator: 1, denominator: 2, rate: 0.5 } });
-  expect(r.satisfaction.value).toEqual({ responses: 2, meanRecommend: 7.5, nps: 0, meanExperience: 4, responseRate: { numerator: 2, denominator: 4, rate: 0.5 } });
+  expect(r.surveyResponse.value).toEqual({
+    phq9: { numerator: 1, denominator: 2, rate: 0.5 },
+    satisfaction: { numerator: 1, denominator: 2, rate: 0.5 },
+  });
+  expect(r.satisfaction.value).toEqual({
+    responses: 2,
+    meanRecommend: 7.5,
+    nps: 0,
+    meanExperience: 4,
+    responseRate: { numerator: 2, denominator: 4, rate: 0.5 },
+  });
 });
 
 test('outreach outcome: a kept appointment within 30 days of the completed outreach', () => {
-  const events = [ev('p1/outreach-no-shows/x', 'outreach-no-shows', 'completed', '05'), ev('p2/outreach-no-shows/y', 'outreach-no-shows', 'completed', '06')];
+  const events = [
+    ev('p1/outreach-no-shows/x', 'outreach-no-shows', 'completed', '05'),
+    ev('p2/outreach-no-shows/y', 'outreach-no-shows', 'completed', '06'),
+  ];
   const patients = [
-    { sourceId: 's', model: model('p1', { appointments: [{ id: 'k', status: 'kept', start: at('20').toISOString() }] }) },
-    { sourceId: 's', model: model('p2', { appointments: [{ id: 'n', status: 'no-show', start: at('20').toISOString() }] }) },
+    {
+      sourceId: 's',
+      model: model('p1', { appointments: [{ id: 'k', status: 'kept', start: at('20').toISOString() }] }),
+    },
+    {
+      sourceId: 's',
+      model: model('p2', { appointments: [{ id: 'n', status: 'no-show', start: at('20').toISOString() }] }),
+    },
   ] as never[];
-  expect(programmeReport(input({ taskEvents: events, patients })).outreachOutcome.value).toEqual({ numerator: 1, denominator: 2, rate: 0.5 });
+  expect(programmeReport(input({ taskEvents: events, patients })).outreachOutcome.value).toEqual({
+    numerator: 1,
+    denominator: 2,
+    rate: 0.5,
+  });
 });

@@ -4,16 +4,40 @@ import path from 'node:path';
 import { ROOT } from '../helpers/cli';
 
 function lint(filePath: string, text: string): { status: number | null; out: string } {
-  const res = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'eslint', 'bin', 'eslint.js'), '--stdin', '--stdin-filename', filePath], { cwd: ROOT, input: text, encoding: 'utf8', timeout: 60_000 });
+  const res = spawnSync(
+    process.execPath,
+    [path.join(ROOT, 'node_modules', 'eslint', 'bin', 'eslint.js'), '--stdin', '--stdin-filename', filePath],
+    { cwd: ROOT, input: text, encoding: 'utf8', timeout: 60_000 },
+  );
   return { status: res.status, out: `${res.stdout}${res.stderr}` };
 }
 
 test.each([
-  ['src/store/upward.ts', "import { syncSource } from '../sync/run';\nexport const x = syncSource;\n", 'store is on floor 2'],
-  ['src/validation/upward.ts', "import { loadConfig } from '../config/load';\nexport const x = loadConfig;\n", 'validation is on floor 1'],
-  ['src/mapping/upward.ts', "import { FhirClient } from '../fhir/client';\nexport const x = FhirClient;\n", 'mapping is on floor 4'],
-  ['src/new-helper.ts', "import { Store } from './store/store';\nexport const x = Store;\n", 'a top-level module is on floor 0'],
-  ['src/sandbox/upward.ts', "import { createApiApp } from '../api/app';\nexport const x = createApiApp;\n", 'sandbox is on floor 10'],
+  [
+    'src/store/upward.ts',
+    "import { syncSource } from '../sync/run';\nexport const x = syncSource;\n",
+    'store is on floor 2',
+  ],
+  [
+    'src/validation/upward.ts',
+    "import { loadConfig } from '../config/load';\nexport const x = loadConfig;\n",
+    'validation is on floor 1',
+  ],
+  [
+    'src/mapping/upward.ts',
+    "import { FhirClient } from '../fhir/client';\nexport const x = FhirClient;\n",
+    'mapping is on floor 4',
+  ],
+  [
+    'src/new-helper.ts',
+    "import { Store } from './store/store';\nexport const x = Store;\n",
+    'a top-level module is on floor 0',
+  ],
+  [
+    'src/sandbox/upward.ts',
+    "import { createApiApp } from '../api/app';\nexport const x = createApiApp;\n",
+    'sandbox is on floor 10',
+  ],
 ])('an upward import from %s fails lint', (file, text, says) => {
   const res = lint(file, text);
   expect(res.status).toBe(1);
@@ -22,5 +46,10 @@ test.each([
 });
 
 test('a downward import passes', () => {
-  expect(lint('src/fhir/downward.ts', "import { Store } from '../store/store';\nimport { outcome } from '../errors';\nexport const x = [Store, outcome];\n").status).toBe(0);
+  expect(
+    lint(
+      'src/fhir/downward.ts',
+      "import { Store } from '../store/store';\nimport { outcome } from '../errors';\nexport const x = [Store, outcome];\n",
+    ).status,
+  ).toBe(0);
 });

@@ -36,15 +36,49 @@ describe('logging never leaks patient data or secrets', () => {
     const child = log.child({ sourceId: 'clinic-a', patient });
 
     log.info({ resource: patient }, 'resource stored');
-    log.warn({ resources: [patient, { resourceType: 'Appointment', id: 'a1', participant: [{ actor: { display: 'Zelophehad Quillfeather' } }] }] }, 'page');
+    log.warn(
+      {
+        resources: [
+          patient,
+          { resourceType: 'Appointment', id: 'a1', participant: [{ actor: { display: 'Zelophehad Quillfeather' } }] },
+        ],
+      },
+      'page',
+    );
     log.info({ bundle: { resourceType: 'Bundle', entry: [{ resource: patient }] } }, 'bundle');
-    log.debug({ headers: { Authorization: 'Bearer tok-abc123secret', 'content-type': 'application/fhir+json' } }, 'request');
-    log.debug({ request: { url: 'https://emr.example/fhir/Patient?name=Quillfeather&identifier=MRN-99887766', headers: { authorization: 'Basic s3cr3t-pass' } } }, 'GET');
-    log.info({ auth: { type: 'client_credentials', clientSecret: 's3cr3t-pass', access_token: 'tok-abc123secret' } }, 'token');
-    log.error({ err: new Error('failed') , name: 'Zelophehad', family: 'Quillfeather' }, 'odd fields');
-    const withCause = new EngageError('store', outcome('exception', 'insert failed'), Object.assign(new Error('duplicate key'), { detail: 'Key (name)=(Quillfeather) already exists' }));
+    log.debug(
+      { headers: { Authorization: 'Bearer tok-abc123secret', 'content-type': 'application/fhir+json' } },
+      'request',
+    );
+    log.debug(
+      {
+        request: {
+          url: 'https://emr.example/fhir/Patient?name=Quillfeather&identifier=MRN-99887766',
+          headers: { authorization: 'Basic s3cr3t-pass' },
+        },
+      },
+      'GET',
+    );
+    log.info(
+      { auth: { type: 'client_credentials', clientSecret: 's3cr3t-pass', access_token: 'tok-abc123secret' } },
+      'token',
+    );
+    log.error({ err: new Error('failed'), name: 'Zelophehad', family: 'Quillfeather' }, 'odd fields');
+    const withCause = new EngageError(
+      'store',
+      outcome('exception', 'insert failed'),
+      Object.assign(new Error('duplicate key'), { detail: 'Key (name)=(Quillfeather) already exists' }),
+    );
     log.error({ err: withCause }, 'store failure');
-    log.error({ outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', diagnostics: 'Patient Zelophehad Quillfeather rejected' }] } }, 'emr said no');
+    log.error(
+      {
+        outcome: {
+          resourceType: 'OperationOutcome',
+          issue: [{ severity: 'error', code: 'invalid', diagnostics: 'Patient Zelophehad Quillfeather rejected' }],
+        },
+      },
+      'emr said no',
+    );
     log.info('message with %s interpolation', 'Zelophehad Quillfeather');
     child.info('child logger');
     child.child({ again: patient }).info('grandchild logger');
@@ -69,6 +103,10 @@ describe('logging never leaks patient data or secrets', () => {
   });
 
   test('scrub leaves ordinary operational fields alone', () => {
-    expect(scrub({ sourceId: 'a', counts: { pages: 3 }, durationMs: 12 })).toEqual({ sourceId: 'a', counts: { pages: 3 }, durationMs: 12 });
+    expect(scrub({ sourceId: 'a', counts: { pages: 3 }, durationMs: 12 })).toEqual({
+      sourceId: 'a',
+      counts: { pages: 3 },
+      durationMs: 12,
+    });
   });
 });

@@ -30,7 +30,11 @@ describe('shipped mapping cases', () => {
       c.actual.rejected
         .filter((rej) => {
           const resource = byLabel.get(`${c.name}:${rej.resource}`);
-          return resource !== undefined && validator.conformsToR4(resource) && !/^(no patient|unknown patient): /.test(rej.reason ?? '');
+          return (
+            resource !== undefined &&
+            validator.conformsToR4(resource) &&
+            !/^(no patient|unknown patient): /.test(rej.reason ?? '')
+          );
         })
         .map((rej) => `${c.name}: ${rej.resource} (${rej.stage} ${rej.expressions.join(', ')})`),
     );
@@ -42,8 +46,20 @@ describe('shipped mapping cases', () => {
 
   test('the corpus has a case per shape for each pulled type, merged records, and Oracle Health- and Epic-style examples', () => {
     const names = results.map((r) => r.name);
-    for (const n of ['shapes-patient', 'shapes-patient-merged', 'shapes-appointment', 'shapes-careplan', 'shapes-questionnaire-response', 'shapes-task', 'epic-style-references', 'cerner-style-deviations']) expect(names).toContain(n);
-    const patient = results.find((r) => r.name === 'shapes-patient')?.actual.models.find((m) => m.patientId === 'shape-p1');
+    for (const n of [
+      'shapes-patient',
+      'shapes-patient-merged',
+      'shapes-appointment',
+      'shapes-careplan',
+      'shapes-questionnaire-response',
+      'shapes-task',
+      'epic-style-references',
+      'cerner-style-deviations',
+    ])
+      expect(names).toContain(n);
+    const patient = results
+      .find((r) => r.name === 'shapes-patient')
+      ?.actual.models.find((m) => m.patientId === 'shape-p1');
     // The Oracle Health merge shape that used to be dead-lettered on gender: now read, gender unknown and why.
     expect(patient?.patient.absent).toEqual({ gender: 'unknown', birthYear: 'masked' });
   });
@@ -56,9 +72,13 @@ describe('fhir-engage mapping test', () => {
     expect(ok.stdout).toMatch(/^pass {2}phq9-total-computed/m);
 
     const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-cases-'));
-    cpSync(path.join(MAPPING_CASES_DIR, 'phq9-total-computed'), path.join(dir, 'phq9-total-computed'), { recursive: true });
+    cpSync(path.join(MAPPING_CASES_DIR, 'phq9-total-computed'), path.join(dir, 'phq9-total-computed'), {
+      recursive: true,
+    });
     const file = path.join(dir, 'phq9-total-computed', 'expected.json');
-    const expected = JSON.parse(readFileSync(file, 'utf8')) as { models: { responses: { score: { total: number } }[] }[] };
+    const expected = JSON.parse(readFileSync(file, 'utf8')) as {
+      models: { responses: { score: { total: number } }[] }[];
+    };
     expected.models[0]!.responses[0]!.score.total = 15;
     writeFileSync(file, JSON.stringify(expected, null, 2));
     const failed = runCliProcess(['mapping', 'test', dir]);

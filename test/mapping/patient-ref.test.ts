@@ -8,8 +8,16 @@ const patients = patientIdentifierIndex([
   { id: 'p2', identifier: [{ system: MRN, value: 'SHARED' }] },
   { id: 'p3', identifier: [{ system: MRN, value: 'SHARED' }] },
 ]);
-const ctx = { baseUrl: 'https://emr.example.org/fhir/r4', patientByIdentifier: patients, fullUrls: new Map([['urn:uuid:abc', 'Patient/p1'], ['urn:uuid:loc', 'Location/l1']]) };
-const appt = (extra: Record<string, unknown> = {}): Resource => ({ resourceType: 'Appointment', status: 'booked', participant: [], ...extra }) as Resource;
+const ctx = {
+  baseUrl: 'https://emr.example.org/fhir/r4',
+  patientByIdentifier: patients,
+  fullUrls: new Map([
+    ['urn:uuid:abc', 'Patient/p1'],
+    ['urn:uuid:loc', 'Location/l1'],
+  ]),
+};
+const appt = (extra: Record<string, unknown> = {}): Resource =>
+  ({ resourceType: 'Appointment', status: 'booked', participant: [], ...extra }) as Resource;
 
 test.each([
   ['relative', 'Patient/p1'],
@@ -22,7 +30,9 @@ test.each([
 });
 
 test('a contained Patient is found by its identifier; a logical reference by its identifier', () => {
-  const withContained = appt({ contained: [{ resourceType: 'Patient', id: 'c1', identifier: [{ system: MRN, value: 'A1' }] }] });
+  const withContained = appt({
+    contained: [{ resourceType: 'Patient', id: 'c1', identifier: [{ system: MRN, value: 'A1' }] }],
+  });
   expect(resolvePatientReference({ reference: '#c1' }, withContained, ctx)).toEqual({ id: 'p1' });
   expect(resolvePatientReference({ identifier: { system: MRN, value: 'A1' } }, appt(), ctx)).toEqual({ id: 'p1' });
 });
@@ -33,9 +43,21 @@ test.each([
   ['a urn:uuid naming a Location', { reference: 'urn:uuid:loc' }, 'names a Location, not a Patient'],
   ['an unknown urn:uuid', { reference: 'urn:uuid:nope' }, 'names no entry of the Bundle'],
   ['a missing contained resource', { reference: '#zz' }, 'names no contained resource'],
-  ['an identifier two patients share', { identifier: { system: MRN, value: 'SHARED' } }, 'belongs to more than one patient'],
-  ['an identifier no patient has', { identifier: { system: MRN, value: 'B9' } }, 'no patient of the source has its identifier (system urn:oid:1.2.3.4)'],
-  ['a logical reference to a Practitioner', { type: 'Practitioner', identifier: { system: MRN, value: 'A1' } }, 'names a Practitioner'],
+  [
+    'an identifier two patients share',
+    { identifier: { system: MRN, value: 'SHARED' } },
+    'belongs to more than one patient',
+  ],
+  [
+    'an identifier no patient has',
+    { identifier: { system: MRN, value: 'B9' } },
+    'no patient of the source has its identifier (system urn:oid:1.2.3.4)',
+  ],
+  [
+    'a logical reference to a Practitioner',
+    { type: 'Practitioner', identifier: { system: MRN, value: 'A1' } },
+    'names a Practitioner',
+  ],
   ['a display only', { display: 'Someone' }, 'only a display text'],
 ])('%s → no patient, with the reason (never the identifier value)', (_name, ref, reason) => {
   const res = resolvePatientReference(ref as Reference, appt(), ctx);
@@ -44,6 +66,14 @@ test.each([
 });
 
 test('of several candidates (every participant), the first patient wins; with none, the patient-like reason is given', () => {
-  expect(resolveFirstPatient([{ reference: 'Location/l1' }, { reference: 'Practitioner/x' }, { reference: 'Patient/p9' }], appt(), ctx)).toEqual({ id: 'p9' });
-  expect(resolveFirstPatient([{ reference: 'Location/l1' }, { identifier: { system: MRN, value: 'B9' } }], appt(), ctx)).toEqual({ reason: expect.stringContaining('no patient of the source has its identifier') });
+  expect(
+    resolveFirstPatient(
+      [{ reference: 'Location/l1' }, { reference: 'Practitioner/x' }, { reference: 'Patient/p9' }],
+      appt(),
+      ctx,
+    ),
+  ).toEqual({ id: 'p9' });
+  expect(
+    resolveFirstPatient([{ reference: 'Location/l1' }, { identifier: { system: MRN, value: 'B9' } }], appt(), ctx),
+  ).toEqual({ reason: expect.stringContaining('no patient of the source has its identifier') });
 });

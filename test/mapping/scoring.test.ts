@@ -33,10 +33,37 @@ test('a stated total out of range is ignored', () => {
 });
 
 test('an instrument is recognised by URL, by the LOINC code of a stored Questionnaire, or by its linkIds', () => {
-  expect(recogniseInstrument({ questionnaire: 'http://loinc.org/q/44249-1|2.68' }, [], instruments)?.instrument).toBe('phq9');
-  const lookup = questionnaireLookup([{ resourceType: 'Questionnaire', id: 'local-dep', status: 'active', url: 'https://emr.example/Questionnaire/local-dep', code: [{ system: 'http://loinc.org', code: '44249-1' }] }]);
-  expect(recogniseInstrument({ questionnaire: 'https://emr.example/Questionnaire/local-dep' }, [], instruments, lookup)?.instrument).toBe('phq9');
-  expect(recogniseInstrument({ questionnaire: 'Questionnaire/local-dep' }, [], instruments, lookup)?.instrument).toBe('phq9');
-  expect(recogniseInstrument({ questionnaire: 'https://x/unknown' }, ITEMS.slice(0, 7).map((linkId) => ({ linkId, value: 0 })), instruments)?.instrument).toBe('phq9');
-  expect(recogniseInstrument({ questionnaire: 'https://x/unknown' }, ITEMS.slice(0, 6).map((linkId) => ({ linkId, value: 0 })), instruments)).toBeUndefined();
+  expect(recogniseInstrument({ questionnaire: 'http://loinc.org/q/44249-1|2.68' }, [], instruments)?.instrument).toBe(
+    'phq9',
+  );
+  const lookup = questionnaireLookup([
+    {
+      resourceType: 'Questionnaire',
+      id: 'local-dep',
+      status: 'active',
+      url: 'https://emr.example/Questionnaire/local-dep',
+      code: [{ system: 'http://loinc.org', code: '44249-1' }],
+    },
+  ]);
+  expect(
+    recogniseInstrument({ questionnaire: 'https://emr.example/Questionnaire/local-dep' }, [], instruments, lookup)
+      ?.instrument,
+  ).toBe('phq9');
+  expect(recogniseInstrument({ questionnaire: 'Questionnaire/local-dep' }, [], instruments, lookup)?.instrument).toBe(
+    'phq9',
+  );
+  expect(
+    recogniseInstrument(
+      { questionnaire: 'https://x/unknown' },
+      ITEMS.slice(0, 7).map((linkId) => ({ linkId, value: 0 })),
+      instruments,
+    )?.instrument,
+  ).toBe('phq9');
+  expect(
+    recogniseInstrument(
+      { questionnaire: 'https://x/unknown' },
+      ITEMS.slice(0, 6).map((linkId) => ({ linkId, value: 0 })),
+      instruments,
+    ),
+  ).toBeUndefined();
 });

@@ -20,7 +20,14 @@ import { SyncRunner } from '../../src/sync/runner';
 import { seededSandbox } from '../helpers/sandbox';
 import { spawnCli } from './proc';
 
-export const CANARY = { family: 'Zyxqvcanary', given: 'Phiwatcher', mrn: 'CANARY-MRN-7730991', phone: '+1-555-0177-3309', answer: 'canary free text qwvzzle', comment: 'Zyxqv appointment note' };
+export const CANARY = {
+  family: 'Zyxqvcanary',
+  given: 'Phiwatcher',
+  mrn: 'CANARY-MRN-7730991',
+  phone: '+1-555-0177-3309',
+  answer: 'canary free text qwvzzle',
+  comment: 'Zyxqv appointment note',
+};
 
 export interface CanaryResult {
   places: number;
@@ -36,16 +43,41 @@ export async function phiCanary(): Promise<CanaryResult> {
   const patient = await emr.repo.createResource<Patient>({
     resourceType: 'Patient',
     id: 'canary-patient',
-    identifier: [{ system: 'urn:oid:1.2.36.146.595.217.0.1', value: CANARY.mrn, type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] } }],
+    identifier: [
+      {
+        system: 'urn:oid:1.2.36.146.595.217.0.1',
+        value: CANARY.mrn,
+        type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] },
+      },
+    ],
     name: [{ family: CANARY.family, given: [CANARY.given] }],
     telecom: [{ system: 'phone', value: CANARY.phone }],
     birthDate: '1961-02-03',
   });
   const ref = { reference: `Patient/${patient.id}`, display: `${CANARY.given} ${CANARY.family}` };
-  await emr.repo.createResource<Appointment>({ resourceType: 'Appointment', status: 'booked', start: '2026-06-03T10:00:00Z', end: '2026-06-03T10:30:00Z', comment: CANARY.comment, participant: [{ actor: ref, status: 'accepted' }] });
+  await emr.repo.createResource<Appointment>({
+    resourceType: 'Appointment',
+    status: 'booked',
+    start: '2026-06-03T10:00:00Z',
+    end: '2026-06-03T10:30:00Z',
+    comment: CANARY.comment,
+    participant: [{ actor: ref, status: 'accepted' }],
+  });
   // Invalid: a dead letter whose payload holds the canary.
-  await emr.repo.createResource({ resourceType: 'Appointment', status: 'booked', start: 'next tuesday', comment: CANARY.comment, participant: [{ actor: ref, status: 'accepted' }] } as unknown as Appointment);
-  await emr.repo.createResource<QuestionnaireResponse>({ resourceType: 'QuestionnaireResponse', status: 'completed', authored: '2026-05-20T09:00:00Z', subject: ref, item: [{ linkId: 'comments', text: 'Anything else?', answer: [{ valueString: CANARY.answer }] }] });
+  await emr.repo.createResource({
+    resourceType: 'Appointment',
+    status: 'booked',
+    start: 'next tuesday',
+    comment: CANARY.comment,
+    participant: [{ actor: ref, status: 'accepted' }],
+  } as unknown as Appointment);
+  await emr.repo.createResource<QuestionnaireResponse>({
+    resourceType: 'QuestionnaireResponse',
+    status: 'completed',
+    authored: '2026-05-20T09:00:00Z',
+    subject: ref,
+    item: [{ linkId: 'comments', text: 'Anything else?', answer: [{ valueString: CANARY.answer }] }],
+  });
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-canary-'));
   const env = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'debug' };
@@ -58,7 +90,10 @@ export async function phiCanary(): Promise<CanaryResult> {
     // with the canary's invalid Appointment is partially failed: exit 1; the others 0).
     const planned: [string[], number[]][] = [
       [['sync', '--as-of', '2026-06-01T00:00:00.000Z'], [1]],
-      [['sync', '--json', '--as-of', '2026-06-01T00:00:00.000Z'], [0, 1]],
+      [
+        ['sync', '--json', '--as-of', '2026-06-01T00:00:00.000Z'],
+        [0, 1],
+      ],
       [['runs'], [0]],
       [['dead-letters'], [0]],
       [['report'], [0]],
@@ -70,7 +105,10 @@ export async function phiCanary(): Promise<CanaryResult> {
     for (const [args, expected] of planned) {
       const res = await spawnCli(args, env, dir).done;
       commands.push({ args: args.join(' '), code: res.code, expected });
-      outputs.push({ where: `fhir-engage ${args[0]} ${args.slice(1).join(' ')} (stdout)`, text: res.stdout }, { where: `fhir-engage ${args.join(' ')} (stderr, debug logs)`, text: res.stderr });
+      outputs.push(
+        { where: `fhir-engage ${args[0]} ${args.slice(1).join(' ')} (stdout)`, text: res.stdout },
+        { where: `fhir-engage ${args.join(' ')} (stderr, debug logs)`, text: res.stderr },
+      );
     }
     const store = await openStore({ dataDir: path.join(dir, 'data'), schema: 'public' });
     // The words reached the store (resources and the dead letter's payload): a search that finds them nowhere else means something.
@@ -82,15 +120,21 @@ export async function phiCanary(): Promise<CanaryResult> {
       storedWords[word] = Number(row?.n ?? 0) > 0;
     }
     // Minimum necessary: the free-text answer is in the pulled resource, never in the derived model.
-    const [inModel] = await store.driver.query<{ n: number }>({ text: `SELECT count(*)::int AS n FROM patient_models WHERE model::text LIKE '%' || $1 || '%'`, values: [CANARY.answer] });
-    if (Number(inModel?.n ?? 0) > 0) outputs.push({ where: 'patient_models (the derived engagement model)', text: CANARY.answer });
+    const [inModel] = await store.driver.query<{ n: number }>({
+      text: `SELECT count(*)::int AS n FROM patient_models WHERE model::text LIKE '%' || $1 || '%'`,
+      values: [CANARY.answer],
+    });
+    if (Number(inModel?.n ?? 0) > 0)
+      outputs.push({ where: 'patient_models (the derived engagement model)', text: CANARY.answer });
     await store.close();
     const reopened = await openStore({ dataDir: path.join(dir, 'data'), schema: 'public' });
     const storeForApi = reopened;
     const config = { ...loadConfig({ env: {}, cwd: dir }), sources: [] };
     const runner = new SyncRunner(storeForApi, config, () => undefined);
     const key = 'canary-key';
-    const server = http.createServer(createApiApp({ store: storeForApi, config, runner, metrics: new Metrics(false), apiKeys: [key] }));
+    const server = http.createServer(
+      createApiApp({ store: storeForApi, config, runner, metrics: new Metrics(false), apiKeys: [key] }),
+    );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
@@ -110,8 +154,15 @@ export async function phiCanary(): Promise<CanaryResult> {
         ['GET', `/api/patients/${encodeURIComponent(CANARY.family)}/overview`],
       ];
       for (const [method, route, body] of routes) {
-        const res = await fetch(`${base}${route}`, { method, headers: { 'X-API-Key': key, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body } : {}) });
-        outputs.push({ where: `${method} ${route.replace(CANARY.mrn, '<mrn>')} → ${res.status}`, text: await res.text() });
+        const res = await fetch(`${base}${route}`, {
+          method,
+          headers: { 'X-API-Key': key, ...(body ? { 'content-type': 'application/json' } : {}) },
+          ...(body ? { body } : {}),
+        });
+        outputs.push({
+          where: `${method} ${route.replace(CANARY.mrn, '<mrn>')} → ${res.status}`,
+          text: await res.text(),
+        });
       }
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -123,6 +174,14 @@ export async function phiCanary(): Promise<CanaryResult> {
   }
   // The search request names the MRN on purpose: its answer may say found or not, never repeat it.
   const words = [CANARY.family, CANARY.given, CANARY.mrn, CANARY.phone, CANARY.answer, CANARY.comment];
-  const hits = outputs.flatMap((o) => words.filter((w) => o.text.includes(w)).map((word) => ({ where: o.where, word })));
-  return { places: outputs.length, bytesSearched: outputs.reduce((n, o) => n + o.text.length, 0), hits, storedWords, commands };
+  const hits = outputs.flatMap((o) =>
+    words.filter((w) => o.text.includes(w)).map((word) => ({ where: o.where, word })),
+  );
+  return {
+    places: outputs.length,
+    bytesSearched: outputs.reduce((n, o) => n + o.text.length, 0),
+    hits,
+    storedWords,
+    commands,
+  };
 }

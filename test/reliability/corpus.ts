@@ -48,7 +48,9 @@ export interface CaseResult {
 }
 
 export function loadCases(): [string, CorpusCase][] {
-  return Object.entries(JSON.parse(readFileSync(path.join(CORPUS_DIR, 'cases.json'), 'utf8')) as Record<string, CorpusCase>);
+  return Object.entries(
+    JSON.parse(readFileSync(path.join(CORPUS_DIR, 'cases.json'), 'utf8')) as Record<string, CorpusCase>,
+  );
 }
 
 const API_KEY = 'corpus-key';
@@ -98,7 +100,12 @@ async function cli(argv: string[]): Promise<{ code: number; out: string[]; err: 
 const SOURCES = 'sources:\n  - id: corpus\n    baseUrl: https://emr.example.org/fhir/R4\n';
 
 /** Where a case's file goes and which command reads it. */
-async function answerCli(file: string, c: CorpusCase, kind: string, ctx: CorpusContext): Promise<{ code: number; out: string[]; err: string[] }> {
+async function answerCli(
+  file: string,
+  c: CorpusCase,
+  kind: string,
+  ctx: CorpusContext,
+): Promise<{ code: number; out: string[]; err: string[] }> {
   const full = path.join(CORPUS_DIR, file);
   const scratch = mkdtempSync(path.join(ctx.tmp, `${kind}-`));
   if (kind === 'sources') {
@@ -109,7 +116,8 @@ async function answerCli(file: string, c: CorpusCase, kind: string, ctx: CorpusC
       writeFileSync(target, SOURCES);
       const line = `# ${'x'.repeat(1022)}\n`;
       const block = line.repeat(1024);
-      for (let written = SOURCES.length; written < c.generate; written += block.length) writeFileSync(target, block, { flag: 'a' });
+      for (let written = SOURCES.length; written < c.generate; written += block.length)
+        writeFileSync(target, block, { flag: 'a' });
     }
     return cli(['config', 'check', '-c', target]);
   }
@@ -134,9 +142,14 @@ interface ApiRequest {
   bodyRepeat?: [string, string, number, string];
 }
 
-function answerApi(file: string, ctx: CorpusContext): Promise<{ code: number; text: string; headers: http.IncomingHttpHeaders }> {
+function answerApi(
+  file: string,
+  ctx: CorpusContext,
+): Promise<{ code: number; text: string; headers: http.IncomingHttpHeaders }> {
   const req = JSON.parse(readFileSync(path.join(CORPUS_DIR, file), 'utf8')) as ApiRequest;
-  const body = req.bodyRepeat ? `${req.bodyRepeat[0]}${req.bodyRepeat[1].repeat(req.bodyRepeat[2])}${req.bodyRepeat[3]}` : req.body;
+  const body = req.bodyRepeat
+    ? `${req.bodyRepeat[0]}${req.bodyRepeat[1].repeat(req.bodyRepeat[2])}${req.bodyRepeat[3]}`
+    : req.body;
   const url = new URL(ctx.apiBase);
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -149,7 +162,17 @@ function answerApi(file: string, ctx: CorpusContext): Promise<{ code: number; te
     // node:http sends the path exactly as written (%00, %ff, ..%2F), as an attacker's client would.
     const r = http.request(
       // A connection of its own: a socket the server closed after an earlier error answer is never reused.
-      { host: url.hostname, port: url.port, method: req.method, path: req.path, agent: false, headers: { ...(req.headers ?? {}), ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}) } },
+      {
+        host: url.hostname,
+        port: url.port,
+        method: req.method,
+        path: req.path,
+        agent: false,
+        headers: {
+          ...(req.headers ?? {}),
+          ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}),
+        },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -212,7 +235,8 @@ export async function runCase(file: string, c: CorpusCase, ctx: CorpusContext): 
   if (outcome !== c.expect) problems.push(`${outcome}, expected ${c.expect}`);
   if (c.says && !new RegExp(c.says).test(answer)) problems.push(`the answer does not match /${c.says}/`);
   if (STACK.test(answer)) problems.push('a stack trace or "unexpected error" in the answer');
-  if (c.mustNotSay && answer.includes(c.mustNotSay)) problems.push(`the input's "${c.mustNotSay}" came back in the answer`);
+  if (c.mustNotSay && answer.includes(c.mustNotSay))
+    problems.push(`the input's "${c.mustNotSay}" came back in the answer`);
   return { file, kind, expected: c.expect, outcome, code, answer: answer.slice(0, 2000), problems };
 }
 
@@ -226,20 +250,28 @@ export function headline(r: CaseResult): string {
   if (r.kind === 'api') {
     let issue: string;
     try {
-      const first = (JSON.parse(r.answer) as { issue?: { details?: { text?: string }; diagnostics?: string }[] }).issue?.[0];
+      const first = (JSON.parse(r.answer) as { issue?: { details?: { text?: string }; diagnostics?: string }[] })
+        .issue?.[0];
       issue = first?.details?.text ?? first?.diagnostics ?? '';
     } catch {
       issue = r.answer.trim() ? 'not JSON' : '';
     }
-    text = r.code < 0 ? `connection reset after the answer (${r.answer})` : `HTTP ${r.code}${issue ? `: ${issue}` : ''}`;
+    text =
+      r.code < 0 ? `connection reset after the answer (${r.answer})` : `HTTP ${r.code}${issue ? `: ${issue}` : ''}`;
   } else {
     // The first error or warning (validate prints the verdict line, then its issues); else the verdict.
-    const lines = r.answer.split('\n').map((l) => l.trim()).filter(Boolean);
-    const line = lines.find((l) => /^(error|warning)\b/i.test(l)) ?? (r.code === 0 ? lines[lines.length - 1] : lines[0]) ?? '';
+    const lines = r.answer
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+    const line =
+      lines.find((l) => /^(error|warning)\b/i.test(l)) ?? (r.code === 0 ? lines[lines.length - 1] : lines[0]) ?? '';
     text = `exit ${r.code}${line ? `: ${line}` : ''}`;
   }
   const escape = (s: string): string => s.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&');
-  const cut = text.replace(new RegExp(`${escape(os.tmpdir())}/\\S*/`, 'g'), '').replaceAll(`${path.join(CORPUS_DIR, '..', '..')}/`, '');
+  const cut = text
+    .replace(new RegExp(`${escape(os.tmpdir())}/\\S*/`, 'g'), '')
+    .replaceAll(`${path.join(CORPUS_DIR, '..', '..')}/`, '');
   return cut.length > 180 ? `${cut.slice(0, 177)}…` : cut;
 }
 

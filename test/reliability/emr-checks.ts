@@ -7,7 +7,9 @@ import type { Store } from '../../src/store/store';
 const PULLED = ['Patient', 'Appointment', 'CarePlan', 'QuestionnaireResponse'] as const;
 
 function ourIdentifier(r: Resource): string | undefined {
-  return ((r as { identifier?: { system?: string; value?: string }[] }).identifier ?? []).find((i) => i.system === DEFAULT_ACTION_SETTINGS.identifierSystem)?.value;
+  return ((r as { identifier?: { system?: string; value?: string }[] }).identifier ?? []).find(
+    (i) => i.system === DEFAULT_ACTION_SETTINGS.identifierSystem,
+  )?.value;
 }
 
 export interface Reconciliation {
@@ -28,7 +30,16 @@ export async function reconcile(emr: SandboxServer, store: Store, sourceId: stri
   for (const type of PULLED) {
     // Written Tasks are read back as resources too; the EMR's own resources of the pulled types are the ones to account for.
     const served = emr.repo.all(type).filter((r) => !ourIdentifier(r)).length;
-    const dead = new Set(letters.filter((d) => d.resourceType === type && d.resourceId && (d.stage === 'validate' || d.stage === 'pull' || d.stage === 'map')).map((d) => d.resourceId)).size;
+    const dead = new Set(
+      letters
+        .filter(
+          (d) =>
+            d.resourceType === type &&
+            d.resourceId &&
+            (d.stage === 'validate' || d.stage === 'pull' || d.stage === 'map'),
+        )
+        .map((d) => d.resourceId),
+    ).size;
     const stored = counts[type] ?? 0;
     const missing = Math.max(0, served - stored - dead);
     lost += missing;
@@ -36,7 +47,15 @@ export async function reconcile(emr: SandboxServer, store: Store, sourceId: stri
   }
   const ours = [...emr.repo.all('Task'), ...emr.repo.all('Observation')].filter((r) => ourIdentifier(r));
   const ids = ours.map((r) => ourIdentifier(r) as string);
-  const targets = new Set(emr.repo.all('Provenance').flatMap((p) => ((p as { target?: { reference?: string }[] }).target ?? []).map((t) => (t.reference ?? '').replace(/\/_history\/.*$/, ''))));
+  const targets = new Set(
+    emr.repo
+      .all('Provenance')
+      .flatMap((p) =>
+        ((p as { target?: { reference?: string }[] }).target ?? []).map((t) =>
+          (t.reference ?? '').replace(/\/_history\/.*$/, ''),
+        ),
+      ),
+  );
   return {
     types,
     lost,

@@ -60,10 +60,27 @@ export async function faultStorm(seed: number): Promise<StormResult> {
   const store = await memoryStore();
   try {
     const config = { ...loadConfig({ env: {}, cwd: os.tmpdir() }), sources: [] };
-    const source = testSource({ id: 'storm', baseUrl: emr.baseUrl, pageSize: 50, maxRetries: 8, rateLimit: { requestsPerSecond: 1000, concurrency: 3 } });
+    const source = testSource({
+      id: 'storm',
+      baseUrl: emr.baseUrl,
+      pageSize: 50,
+      maxRetries: 8,
+      rateLimit: { requestsPerSecond: 1000, concurrency: 3 },
+    });
     const first = await syncSource(store, config, source, { asOf: new Date(TEST_ANCHOR) });
     const c = emr.counters();
-    const faults = { serverErrors: c.serverErrors, rateLimited: c.rateLimited, truncatedBodies: c.malformedBodies, expiredLinks: c.expiredLinks, cappedPages: c.cappedPages, opaqueLinks: c.opaqueLinks, invalidResources: emr.repo.all('Appointment').filter((r) => (r.meta?.tag ?? []).some((t) => t.code === 'sandbox-invalid')).length, slowAnswers: c.delayed };
+    const faults = {
+      serverErrors: c.serverErrors,
+      rateLimited: c.rateLimited,
+      truncatedBodies: c.malformedBodies,
+      expiredLinks: c.expiredLinks,
+      cappedPages: c.cappedPages,
+      opaqueLinks: c.opaqueLinks,
+      invalidResources: emr.repo
+        .all('Appointment')
+        .filter((r) => (r.meta?.tag ?? []).some((t) => t.code === 'sandbox-invalid')).length,
+      slowAnswers: c.delayed,
+    };
     emr.setQuirks({});
     // Writes the storm held back (retry later) go out on the next, calm run; the one after writes nothing.
     await syncSource(store, config, source, { asOf: new Date(TEST_ANCHOR) });
@@ -73,8 +90,18 @@ export async function faultStorm(seed: number): Promise<StormResult> {
       .filter((r) => (r.meta?.tag ?? []).some((t) => t.code === 'sandbox-invalid'))
       .map((r) => `Appointment/${r.id}`)
       .sort();
-    const found = (await store.listDeadLetters({ sourceId: 'storm', limit: 100_000 })).map((d) => `${d.resourceType}/${d.resourceId ?? '(none)'}`).sort();
-    return { seed, faults, status: first.status, deadLetters: { injected, found }, stormWrites: writesOf(first), reconciliation: await reconcile(emr, store, 'storm'), secondRunWrites: writesOf(third) };
+    const found = (await store.listDeadLetters({ sourceId: 'storm', limit: 100_000 }))
+      .map((d) => `${d.resourceType}/${d.resourceId ?? '(none)'}`)
+      .sort();
+    return {
+      seed,
+      faults,
+      status: first.status,
+      deadLetters: { injected, found },
+      stormWrites: writesOf(first),
+      reconciliation: await reconcile(emr, store, 'storm'),
+      secondRunWrites: writesOf(third),
+    };
   } finally {
     await store.close();
     await emr.close();
@@ -96,7 +123,10 @@ async function terminateBackends(url: string, applicationName: string): Promise<
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const r = await client.query('SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [applicationName]);
+    const r = await client.query(
+      'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+      [applicationName],
+    );
     return Number(r.rows[0]?.n ?? 0);
   } finally {
     await client.end();
@@ -130,7 +160,17 @@ export async function storeOutage(pgUrl: string, stage: 'pull' | 'compute' | 'di
     // The same store object: the pool replaces the terminated connections.
     const next = await syncSource(store, config, source, { asOf: new Date(TEST_ANCHOR) });
     const again = await syncSource(store, config, source, { asOf: new Date(TEST_ANCHOR) });
-    return { stage, terminated, status: first.status, ...(first.error ? { error: typeof first.error === 'string' ? first.error : JSON.stringify(first.error).slice(0, 200) } : {}), nextStatus: next.status, reconciliation: await reconcile(emr, store, 'outage'), finalRunWrites: writesOf(again) };
+    return {
+      stage,
+      terminated,
+      status: first.status,
+      ...(first.error
+        ? { error: typeof first.error === 'string' ? first.error : JSON.stringify(first.error).slice(0, 200) }
+        : {}),
+      nextStatus: next.status,
+      reconciliation: await reconcile(emr, store, 'outage'),
+      finalRunWrites: writesOf(again),
+    };
   } finally {
     await store.close();
     await emr.close();
@@ -156,14 +196,28 @@ export interface RestartResult {
 export async function serveThroughRestart(pgUrl: string): Promise<RestartResult> {
   const versions = existsSync('/etc/postgresql') ? readdirSync('/etc/postgresql') : [];
   const empty = { restartSeconds: 0, serveAlive: true, health: {}, ready: {}, interruptedRun: '-', nextRun: '-' };
-  if (process.getuid?.() !== 0 || versions.length === 0 || !/127\.0\.0\.1|localhost/.test(pgUrl)) return { ...empty, skipped: 'needs root and the local PostgreSQL cluster (pg_ctlcluster)' };
+  if (process.getuid?.() !== 0 || versions.length === 0 || !/127\.0\.0\.1|localhost/.test(pgUrl))
+    return { ...empty, skipped: 'needs root and the local PostgreSQL cluster (pg_ctlcluster)' };
   const emr = await seededSandbox({ patients: 60, seed: 8, fixtures: false }, { quirks: { delayMs: 25 } });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-restart-'));
   const schema = `rel_restart_${process.pid}`;
   const port = await freePort();
   const key = 'restart-key';
-  writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: restart\n    baseUrl: ${emr.baseUrl}\n    pageSize: 10\n`);
-  const serve = spawnCli(['serve'], { DATABASE_URL: pgUrl, DATABASE_SCHEMA: schema, FHIR_ENGAGE_API_KEY: key, FHIR_ENGAGE_PORT: String(port), LOG_LEVEL: process.env.RELIABILITY_DEBUG ? 'info' : 'warn' }, dir);
+  writeFileSync(
+    path.join(dir, 'fhir-engage.config.yaml'),
+    `sources:\n  - id: restart\n    baseUrl: ${emr.baseUrl}\n    pageSize: 10\n`,
+  );
+  const serve = spawnCli(
+    ['serve'],
+    {
+      DATABASE_URL: pgUrl,
+      DATABASE_SCHEMA: schema,
+      FHIR_ENGAGE_API_KEY: key,
+      FHIR_ENGAGE_PORT: String(port),
+      LOG_LEVEL: process.env.RELIABILITY_DEBUG ? 'info' : 'warn',
+    },
+    dir,
+  );
   const api = `http://127.0.0.1:${port}/api`;
   const get = async (p: string): Promise<{ status: number; body: Record<string, unknown> }> => {
     try {
@@ -203,9 +257,15 @@ export async function serveThroughRestart(pgUrl: string): Promise<RestartResult>
     })();
     const t0 = Date.now();
     // Asynchronously, so that the API keeps being asked while the server is down.
-    await new Promise<void>((resolve) => execFile('pg_ctlcluster', ['--skip-systemctl-redirect', versions[0] as string, 'main', 'restart'], () => resolve()));
+    await new Promise<void>((resolve) =>
+      execFile('pg_ctlcluster', ['--skip-systemctl-redirect', versions[0] as string, 'main', 'restart'], () =>
+        resolve(),
+      ),
+    );
     for (let i = 0; i < 100; i++) {
-      const up = await new Promise<boolean>((resolve) => execFile('pg_isready', ['-h', '127.0.0.1', '-q'], (err) => resolve(!err)));
+      const up = await new Promise<boolean>((resolve) =>
+        execFile('pg_isready', ['-h', '127.0.0.1', '-q'], (err) => resolve(!err)),
+      );
       if (up) break;
       await sleep(200);
     }
@@ -214,12 +274,23 @@ export async function serveThroughRestart(pgUrl: string): Promise<RestartResult>
     await sleep(500);
     polling = false;
     await poller;
-    if (process.env.RELIABILITY_DEBUG) process.stderr.write(`first run ${first}: ${JSON.stringify((await get(`/runs/${first}`)).body).slice(0, 1500)}\n`);
+    if (process.env.RELIABILITY_DEBUG)
+      process.stderr.write(
+        `first run ${first}: ${JSON.stringify((await get(`/runs/${first}`)).body).slice(0, 1500)}\n`,
+      );
     const nextRun = await untilFinished(await trigger());
     const serveAlive = serve.child.exitCode === null;
     const store = await openStore({ databaseUrl: pgUrl, schema, dataDir: '' });
     try {
-      return { restartSeconds, serveAlive, health, ready, interruptedRun, nextRun, reconciliation: await reconcile(emr, store, 'restart') };
+      return {
+        restartSeconds,
+        serveAlive,
+        health,
+        ready,
+        interruptedRun,
+        nextRun,
+        reconciliation: await reconcile(emr, store, 'restart'),
+      };
     } finally {
       await store.close();
     }

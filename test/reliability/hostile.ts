@@ -56,7 +56,13 @@ async function foreignHost(): Promise<Foreign> {
     state.requests++;
     if (req.headers.authorization) state.tokens++;
     res.writeHead(200, { 'content-type': 'application/fhir+json' });
-    res.end(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry: [{ resource: { resourceType: 'Patient', id: 'planted' } }] }));
+    res.end(
+      JSON.stringify({
+        resourceType: 'Bundle',
+        type: 'searchset',
+        entry: [{ resource: { resourceType: 'Patient', id: 'planted' } }],
+      }),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   state.origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -86,7 +92,13 @@ interface CaseSpec {
   patients?: number;
   source?: Partial<SourceConfig>;
   /** Checks on the hostile run; each returns a failure text or undefined. */
-  check: (ctx: { run: SyncSummary; store: Store; emr: SandboxServer; foreign: Foreign; again: () => Promise<SyncSummary> }) => Promise<{ answer: string; failures: (string | undefined)[] }>;
+  check: (ctx: {
+    run: SyncSummary;
+    store: Store;
+    emr: SandboxServer;
+    foreign: Foreign;
+    again: () => Promise<SyncSummary>;
+  }) => Promise<{ answer: string; failures: (string | undefined)[] }>;
   /** The next run is expected to succeed once the EMR behaves (default), or only to be not failed. */
   nextMay?: string[];
 }
@@ -94,7 +106,12 @@ interface CaseSpec {
 const type = (run: SyncSummary, t = 'Patient') => run.pull.find((p) => p.resourceType === t);
 const expect = (ok: boolean, text: string): string | undefined => (ok ? undefined : text);
 
-async function badResourceCase(run: SyncSummary, store: Store, emr: SandboxServer, path: RegExp): Promise<{ answer: string; failures: (string | undefined)[] }> {
+async function badResourceCase(
+  run: SyncSummary,
+  store: Store,
+  emr: SandboxServer,
+  path: RegExp,
+): Promise<{ answer: string; failures: (string | undefined)[] }> {
   const p = type(run);
   const served = emr.repo.all('Patient').length;
   const stored = (await store.countResources('hostile')).Patient ?? 0;
@@ -105,18 +122,33 @@ async function badResourceCase(run: SyncSummary, store: Store, emr: SandboxServe
     failures: [
       expect(p?.status === 'ok', `Patient ${p?.status}: ${p?.error ?? ''}`),
       expect(letters.length === p?.pages && letters.length > 0, `${letters.length} dead letters for ${p?.pages} pages`),
-      expect(stored + letters.length === served, `${stored} stored + ${letters.length} dead letters ≠ ${served} served`),
-      expect(letters.every((d) => path.test(d.outcome.issue[0]?.expression?.[0] ?? '')), `a dead letter does not name its path (${where})`),
+      expect(
+        stored + letters.length === served,
+        `${stored} stored + ${letters.length} dead letters ≠ ${served} served`,
+      ),
+      expect(
+        letters.every((d) => path.test(d.outcome.issue[0]?.expression?.[0] ?? '')),
+        `a dead letter does not name its path (${where})`,
+      ),
       expect((await store.getWatermark('hostile', 'Patient')) !== undefined, 'the Patient watermark did not move'),
     ],
   };
 }
 
-function refusedCase(run: SyncSummary, foreign: Foreign, says: RegExp, t = 'Patient'): { answer: string; failures: (string | undefined)[] } {
+function refusedCase(
+  run: SyncSummary,
+  foreign: Foreign,
+  says: RegExp,
+  t = 'Patient',
+): { answer: string; failures: (string | undefined)[] } {
   const p = type(run, t);
   return {
     answer: `${t} ${p?.status}: ${(p?.error ?? '').replace(/\|/g, '/').slice(0, 200)}`,
-    failures: [expect(p?.status === 'failed', `${t} ${p?.status}`), expect(says.test(p?.error ?? ''), `the error does not say ${says}: ${p?.error ?? ''}`), expect(foreign.requests === 0, `${foreign.requests} request(s) reached the other host`)],
+    failures: [
+      expect(p?.status === 'failed', `${t} ${p?.status}`),
+      expect(says.test(p?.error ?? ''), `the error does not say ${says}: ${p?.error ?? ''}`),
+      expect(foreign.requests === 0, `${foreign.requests} request(s) reached the other host`),
+    ],
   };
 }
 
@@ -140,14 +172,16 @@ const CASES: CaseSpec[] = [
     does: "next links name another host's origin",
     quirks: (foreign) => ({ foreignNextLinkOrigin: foreign }),
     source: { pageSize: 10 },
-    check: async ({ run, foreign }) => refusedCase(run, foreign, /its origin http:\/\/127\.0\.0\.1:\d+ is not the source's/),
+    check: async ({ run, foreign }) =>
+      refusedCase(run, foreign, /its origin http:\/\/127\.0\.0\.1:\d+ is not the source's/),
   },
   {
     name: 'Bulk Data files on another host',
     does: "the export manifest's file URLs name another host's origin",
     quirks: (foreign) => ({ bulkFileOrigin: foreign }),
     source: { pull: { ...DEFAULT_PULL, method: 'bulk' } },
-    check: async ({ run, foreign }) => refusedCase(run, foreign, /its origin http:\/\/127\.0\.0\.1:\d+ is not the source's/),
+    check: async ({ run, foreign }) =>
+      refusedCase(run, foreign, /its origin http:\/\/127\.0\.0\.1:\d+ is not the source's/),
   },
   {
     name: 'a 200 MB page',
@@ -167,7 +201,12 @@ const CASES: CaseSpec[] = [
     quirks: () => ({ pageOverflow: 100 }),
     patients: 150,
     source: { pageSize: 1 },
-    check: async ({ run, foreign }) => refusedCase(run, foreign, /holds \d+ entries for _count=1 \(more than limits\.maxEntriesPerPage × pageSize = 10\)/),
+    check: async ({ run, foreign }) =>
+      refusedCase(
+        run,
+        foreign,
+        /holds \d+ entries for _count=1 \(more than limits\.maxEntriesPerPage × pageSize = 10\)/,
+      ),
   },
   {
     name: 'a next link to itself',
@@ -177,7 +216,16 @@ const CASES: CaseSpec[] = [
     check: async ({ run, foreign, emr }) => {
       const r = refusedCase(run, foreign, /repeats a page of this search \(a cycle\)/);
       // One request per type searched: the cycle is seen on the first page's own link.
-      return { answer: `${r.answer} (${emr.counters().searches} searches served for ${run.pull.length} types)`, failures: [...r.failures, expect(emr.counters().searches <= 2 * run.pull.length, `${emr.counters().searches} searches before it stopped`)] };
+      return {
+        answer: `${r.answer} (${emr.counters().searches} searches served for ${run.pull.length} types)`,
+        failures: [
+          ...r.failures,
+          expect(
+            emr.counters().searches <= 2 * run.pull.length,
+            `${emr.counters().searches} searches before it stopped`,
+          ),
+        ],
+      };
     },
   },
   {
@@ -189,7 +237,14 @@ const CASES: CaseSpec[] = [
       const retries = run.requests.retries;
       return {
         answer: `${run.status}: ${emr.counters().rateLimited} × 429 answered, ${retries} retries, each after at least 250 ms (run ${(run.durationMs / 1000).toFixed(1)} s)`,
-        failures: [expect(run.pull.every((t) => t.status === 'ok'), 'a type failed'), expect(retries > 0, 'no retry happened'), expect(run.durationMs >= retries * 250, `${retries} retries in ${run.durationMs} ms: the floor was not kept`)],
+        failures: [
+          expect(
+            run.pull.every((t) => t.status === 'ok'),
+            'a type failed',
+          ),
+          expect(retries > 0, 'no retry happened'),
+          expect(run.durationMs >= retries * 250, `${retries} retries in ${run.durationMs} ms: the floor was not kept`),
+        ],
       };
     },
   },
@@ -201,7 +256,14 @@ const CASES: CaseSpec[] = [
     source: { pageSize: 5, limits: { runDeadlineMinutes: 0.03 } },
     check: async ({ run }) => ({
       answer: `${run.status} after ${(run.durationMs / 1000).toFixed(1)} s: ${(run.error ?? '').slice(0, 160)}`,
-      failures: [expect(run.status === 'failed', run.status), expect(/passed its deadline of 0\.03 minute\(s\).*during the pull of/.test(run.error ?? ''), `error: ${run.error ?? ''}`), expect(run.durationMs < 8_000, `${run.durationMs} ms`)],
+      failures: [
+        expect(run.status === 'failed', run.status),
+        expect(
+          /passed its deadline of 0\.03 minute\(s\).*during the pull of/.test(run.error ?? ''),
+          `error: ${run.error ?? ''}`,
+        ),
+        expect(run.durationMs < 8_000, `${run.durationMs} ms`),
+      ],
     }),
   },
   {
@@ -214,7 +276,13 @@ const CASES: CaseSpec[] = [
       const partial = run.pull.filter((t) => t.status === 'partial');
       return {
         answer: `${run.status}: ${partial.map((t) => `${t.resourceType} ${t.exportErrors} not exported, watermark kept`).join('; ')}`,
-        failures: [expect(partial.length > 0 && partial.every((t) => (t.exportErrors ?? 0) > 0), 'no type reported its export errors'), expect(run.patients.recomputed === 0, 'patients were computed from incomplete data')],
+        failures: [
+          expect(
+            partial.length > 0 && partial.every((t) => (t.exportErrors ?? 0) > 0),
+            'no type reported its export errors',
+          ),
+          expect(run.patients.recomputed === 0, 'patients were computed from incomplete data'),
+        ],
       };
     },
   },
@@ -224,15 +292,25 @@ const CASES: CaseSpec[] = [
     quirks: () => ({}),
     source: { pull: { ...DEFAULT_PULL, method: 'bulk' } },
     check: async ({ run, store, emr, again }) => {
-      const gone = emr.repo.all('Appointment').slice(0, 3).map((a) => a.id as string);
+      const gone = emr.repo
+        .all('Appointment')
+        .slice(0, 3)
+        .map((a) => a.id as string);
       for (const id of gone) await emr.repo.deleteResource('Appointment', id);
       const second = await again();
       const appts = type(second, 'Appointment');
       const left = await store.listResourceIds('hostile', 'Appointment');
-      const truth = emr.repo.all('Appointment').map((a) => a.id as string).sort();
+      const truth = emr.repo
+        .all('Appointment')
+        .map((a) => a.id as string)
+        .sort();
       return {
         answer: `first ${run.status}; after the deletions ${second.status}: ${appts?.deleted ?? 0} deleted, ${left.length} stored = ${truth.length} on the server, ${second.patients.recomputed} patient(s) recomputed`,
-        failures: [expect(appts?.deleted === 3, `${appts?.deleted} deleted`), expect(JSON.stringify(left) === JSON.stringify(truth), 'the stored Appointments are not the server\'s'), expect(second.patients.recomputed > 0, 'no patient recomputed')],
+        failures: [
+          expect(appts?.deleted === 3, `${appts?.deleted} deleted`),
+          expect(JSON.stringify(left) === JSON.stringify(truth), "the stored Appointments are not the server's"),
+          expect(second.patients.recomputed > 0, 'no patient recomputed'),
+        ],
       };
     },
   },
@@ -243,8 +321,17 @@ const CASES: CaseSpec[] = [
     source: { pull: { ...DEFAULT_PULL, method: 'bulk' } },
     nextMay: ['succeeded'],
     check: async ({ run }) => ({
-      answer: `CarePlan ${type(run, 'CarePlan')?.status}; ${run.pull.filter((t) => t.status === 'ok').map((t) => t.resourceType).join(', ')} exported`,
-      failures: [expect(type(run, 'CarePlan')?.status === 'skipped', 'CarePlan not skipped'), expect(type(run, 'Patient')?.status === 'ok' && type(run, 'Appointment')?.status === 'ok', 'the export of the offered types failed')],
+      answer: `CarePlan ${type(run, 'CarePlan')?.status}; ${run.pull
+        .filter((t) => t.status === 'ok')
+        .map((t) => t.resourceType)
+        .join(', ')} exported`,
+      failures: [
+        expect(type(run, 'CarePlan')?.status === 'skipped', 'CarePlan not skipped'),
+        expect(
+          type(run, 'Patient')?.status === 'ok' && type(run, 'Appointment')?.status === 'ok',
+          'the export of the offered types failed',
+        ),
+      ],
     }),
   },
   {
@@ -252,30 +339,66 @@ const CASES: CaseSpec[] = [
     does: 'the first 2 status polls answered 500 with an OperationOutcome of code transient',
     quirks: () => ({ bulkTransientPollErrors: 2 }),
     source: { pull: { ...DEFAULT_PULL, method: 'bulk' } },
-    check: async ({ run }) => ({ answer: `${run.status} (polling went on)`, failures: [expect(run.status === 'succeeded', `${run.status}: ${run.error ?? run.pull.map((t) => t.error).join(' ')}`)] }),
+    check: async ({ run }) => ({
+      answer: `${run.status} (polling went on)`,
+      failures: [
+        expect(run.status === 'succeeded', `${run.status}: ${run.error ?? run.pull.map((t) => t.error).join(' ')}`),
+      ],
+    }),
   },
 ];
 
 async function runCase(spec: CaseSpec): Promise<HostileCase> {
   const foreign = await foreignHost();
-  const emr = await seededSandbox({ patients: spec.patients ?? 30, seed: 31, fixtures: false }, { auth: { mode: 'bearer', token: TOKEN }, quirks: spec.quirks(foreign.origin), bulk: { preparationMs: 0, retryAfterSeconds: 1 } });
+  const emr = await seededSandbox(
+    { patients: spec.patients ?? 30, seed: 31, fixtures: false },
+    {
+      auth: { mode: 'bearer', token: TOKEN },
+      quirks: spec.quirks(foreign.origin),
+      bulk: { preparationMs: 0, retryAfterSeconds: 1 },
+    },
+  );
   const store = await memoryStore();
   try {
     const config = { ...loadConfig({ env: {}, cwd: os.tmpdir() }), sources: [] };
-    const source = testSource({ id: 'hostile', baseUrl: emr.baseUrl, writeBack: false, maxRetries: 3, ...spec.source }, { type: 'bearer', token: TOKEN });
+    const source = testSource(
+      { id: 'hostile', baseUrl: emr.baseUrl, writeBack: false, maxRetries: 3, ...spec.source },
+      { type: 'bearer', token: TOKEN },
+    );
     const started = Date.now();
     const { value: run, peakMb, absoluteMb } = await peakRss(() => syncSource(store, config, source, { asOf: AS_OF }));
     const seconds = (Date.now() - started) / 1000;
-    const { answer, failures } = await spec.check({ run, store, emr, foreign, again: () => syncSource(store, config, source, { asOf: AS_OF }) });
+    const { answer, failures } = await spec.check({
+      run,
+      store,
+      emr,
+      foreign,
+      again: () => syncSource(store, config, source, { asOf: AS_OF }),
+    });
     emr.setQuirks({});
     const next = await syncSource(store, config, { ...source, limits: {} }, { asOf: AS_OF });
     const failed = [
       ...failures.filter((f): f is string => f !== undefined),
       ...(foreign.tokens > 0 ? [`the access token reached the other host ${foreign.tokens} time(s)`] : []),
       ...(peakMb > RSS_BOUND_MB ? [`peak memory ${peakMb} MB above ${RSS_BOUND_MB} MB`] : []),
-      ...((spec.nextMay ?? ['succeeded']).includes(next.status) ? [] : [`the next run ${next.status}: ${next.error ?? next.pull.map((t) => t.error ?? '').join(' ')}`]),
+      ...((spec.nextMay ?? ['succeeded']).includes(next.status)
+        ? []
+        : [`the next run ${next.status}: ${next.error ?? next.pull.map((t) => t.error ?? '').join(' ')}`]),
     ];
-    return { name: spec.name, does: spec.does, status: run.status, answer, foreignRequests: foreign.requests, foreignTokens: foreign.tokens, peakRssMb: peakMb, peakRssAbsoluteMb: absoluteMb, seconds, nextRun: next.status, ok: failed.length === 0, failed };
+    return {
+      name: spec.name,
+      does: spec.does,
+      status: run.status,
+      answer,
+      foreignRequests: foreign.requests,
+      foreignTokens: foreign.tokens,
+      peakRssMb: peakMb,
+      peakRssAbsoluteMb: absoluteMb,
+      seconds,
+      nextRun: next.status,
+      ok: failed.length === 0,
+      failed,
+    };
   } finally {
     await store.close();
     await emr.close();

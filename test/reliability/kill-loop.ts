@@ -49,14 +49,27 @@ export async function killLoop(options: {
 }): Promise<KillLoopResult> {
   const stages = options.stages ?? STAGES;
   const rng = new Random(options.seed);
-  const emr = await seededSandbox({ patients: 12, seed: options.seed % 1000, fixtures: false, invalidResources: 2 }, { quirks: { delayMs: 8 } });
+  const emr = await seededSandbox(
+    { patients: 12, seed: options.seed % 1000, fixtures: false, invalidResources: 2 },
+    { quirks: { delayMs: 8 } },
+  );
   const dir = mkdtempSync(path.join(os.tmpdir(), `fe-kill-${options.store}-`));
   const schema = `rel_kill_${process.pid}`;
-  const env: Record<string, string> = options.store === 'postgres' ? { DATABASE_URL: options.pgUrl!, DATABASE_SCHEMA: schema } : { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') };
+  const env: Record<string, string> =
+    options.store === 'postgres'
+      ? { DATABASE_URL: options.pgUrl!, DATABASE_SCHEMA: schema }
+      : { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') };
   let current: (() => void) | undefined;
   let decide: (req: { method: string; url: string }) => ProxyDecision = () => 'forward';
-  const proxy = await startKillProxy(emr.baseUrl, (req) => decide(req), () => current?.());
-  writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: killed\n    baseUrl: ${proxy.url}\n    pageSize: 10\n    rateLimit: { requestsPerSecond: 500, concurrency: 2 }\n`);
+  const proxy = await startKillProxy(
+    emr.baseUrl,
+    (req) => decide(req),
+    () => current?.(),
+  );
+  writeFileSync(
+    path.join(dir, 'fhir-engage.config.yaml'),
+    `sources:\n  - id: killed\n    baseUrl: ${proxy.url}\n    pageSize: 10\n    rateLimit: { requestsPerSecond: 500, concurrency: 2 }\n`,
+  );
   const killed: Record<Stage, number> = { pull: 0, compute: 0, outbox: 0, send: 0, ack: 0 };
   let completed = 0;
   try {
@@ -95,11 +108,29 @@ export async function killLoop(options: {
     const lastDay = new Date(ANCHOR + options.runs * DAY).toISOString();
     const final = await spawnCli(['sync', '--as-of', lastDay], env, dir).done;
     const again = await spawnCli(['sync', '--json', '--as-of', lastDay], env, dir).done;
-    const summary = JSON.parse(again.stdout.trim().split('\n').pop() ?? '{}') as { writes?: Record<string, Record<string, number>> };
-    const finalRunWrites = Object.values(summary.writes ?? {}).reduce((n, w) => n + (w.created ?? 0) + (w.updated ?? 0) + (w.cancelled ?? 0) + (w.completed ?? 0), 0);
-    const store = await openStore({ dataDir: path.join(dir, 'data'), schema: options.store === 'postgres' ? schema : 'public', ...(options.store === 'postgres' ? { databaseUrl: options.pgUrl! } : {}) });
+    const summary = JSON.parse(again.stdout.trim().split('\n').pop() ?? '{}') as {
+      writes?: Record<string, Record<string, number>>;
+    };
+    const finalRunWrites = Object.values(summary.writes ?? {}).reduce(
+      (n, w) => n + (w.created ?? 0) + (w.updated ?? 0) + (w.cancelled ?? 0) + (w.completed ?? 0),
+      0,
+    );
+    const store = await openStore({
+      dataDir: path.join(dir, 'data'),
+      schema: options.store === 'postgres' ? schema : 'public',
+      ...(options.store === 'postgres' ? { databaseUrl: options.pgUrl! } : {}),
+    });
     try {
-      return { store: options.store, seed: options.seed, runs: options.runs, killed, completed, reconciliation: await reconcile(emr, store, 'killed'), finalRunWrites, finalExit: final.code === 0 && again.code === 0 ? 0 : (final.code ?? again.code) };
+      return {
+        store: options.store,
+        seed: options.seed,
+        runs: options.runs,
+        killed,
+        completed,
+        reconciliation: await reconcile(emr, store, 'killed'),
+        finalRunWrites,
+        finalExit: final.code === 0 && again.code === 0 ? 0 : (final.code ?? again.code),
+      };
     } finally {
       await store.close();
     }

@@ -15,7 +15,9 @@ export interface CliRun {
 
 export function spawnCli(args: string[], env: Record<string, string>, cwd: string): CliRun {
   // The compiled build when the suite built it (start-up ~0.5 s instead of ~2 s through tsx).
-  const main = process.env.RELIABILITY_BUILT ? path.join(ROOT, 'dist', 'cli', 'main.js') : path.join(ROOT, 'bin', 'fhir-engage.js');
+  const main = process.env.RELIABILITY_BUILT
+    ? path.join(ROOT, 'dist', 'cli', 'main.js')
+    : path.join(ROOT, 'bin', 'fhir-engage.js');
   const child = spawn(process.execPath, [main, ...args], {
     cwd,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env },
@@ -33,8 +35,8 @@ export function spawnCli(args: string[], env: Record<string, string>, cwd: strin
     partial = lines.pop() ?? '';
     for (const l of lines) for (const fn of listeners) fn(l);
   });
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })),
   );
   return { child, done, onLine: (fn) => listeners.push(fn) };
 }
@@ -45,7 +47,11 @@ export type ProxyDecision = 'forward' | 'kill-before' | 'kill-after';
  * Forwards every request to `target`; `decide` may kill the client (via `kill`) before the request
  * reaches the EMR (it never arrives) or after the EMR answered (the client never hears the answer).
  */
-export async function startKillProxy(target: string, decide: (req: { method: string; url: string }) => ProxyDecision, kill: () => void): Promise<{ url: string; close(): Promise<void> }> {
+export async function startKillProxy(
+  target: string,
+  decide: (req: { method: string; url: string }) => ProxyDecision,
+  kill: () => void,
+): Promise<{ url: string; close(): Promise<void> }> {
   const t = new URL(target);
   let proxyOrigin = '';
   const server = http.createServer((req, res) => {
@@ -58,23 +64,36 @@ export async function startKillProxy(target: string, decide: (req: { method: str
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const upstream = http.request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } }, (up) => {
-        const body: Buffer[] = [];
-        up.on('data', (c: Buffer) => body.push(c));
-        up.on('end', () => {
-          if (decision === 'kill-after') {
-            kill();
-            req.socket.destroy();
-            return;
-          }
-          // As a reverse proxy presents one origin: links and locations naming the upstream name the proxy
-          // (fhir-engage refuses URLs on another origin than its source's).
-          const rewrite = (text: string): string => text.split(t.origin).join(proxyOrigin);
-          const headers = Object.fromEntries(Object.entries(up.headers).filter(([k]) => k !== 'content-length').map(([k, v]) => [k, typeof v === 'string' ? rewrite(v) : v]));
-          res.writeHead(up.statusCode ?? 502, headers);
-          res.end(Buffer.from(rewrite(Buffer.concat(body).toString('utf8'))));
-        });
-      });
+      const upstream = http.request(
+        {
+          host: t.hostname,
+          port: t.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: t.host },
+        },
+        (up) => {
+          const body: Buffer[] = [];
+          up.on('data', (c: Buffer) => body.push(c));
+          up.on('end', () => {
+            if (decision === 'kill-after') {
+              kill();
+              req.socket.destroy();
+              return;
+            }
+            // As a reverse proxy presents one origin: links and locations naming the upstream name the proxy
+            // (fhir-engage refuses URLs on another origin than its source's).
+            const rewrite = (text: string): string => text.split(t.origin).join(proxyOrigin);
+            const headers = Object.fromEntries(
+              Object.entries(up.headers)
+                .filter(([k]) => k !== 'content-length')
+                .map(([k, v]) => [k, typeof v === 'string' ? rewrite(v) : v]),
+            );
+            res.writeHead(up.statusCode ?? 502, headers);
+            res.end(Buffer.from(rewrite(Buffer.concat(body).toString('utf8'))));
+          });
+        },
+      );
       upstream.on('error', () => req.socket.destroy());
       upstream.end(Buffer.concat(chunks));
     });

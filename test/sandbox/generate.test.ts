@@ -13,16 +13,22 @@ describe('generator', () => {
   test('the same seed and anchor give byte-identical output; another seed does not', () => {
     const again = generate({ patients: 200, seed: 42, anchor: ANCHOR });
     expect(hash(toNdjson(again.resources))).toBe(hash(toNdjson(data.resources)));
-    expect(hash(toNdjson(generate({ patients: 200, seed: 43, anchor: ANCHOR }).resources))).not.toBe(hash(toNdjson(data.resources)));
+    expect(hash(toNdjson(generate({ patients: 200, seed: 43, anchor: ANCHOR }).resources))).not.toBe(
+      hash(toNdjson(data.resources)),
+    );
   });
 
   test('every stated PHQ-9 and GAD-7 total equals the sum of its item scores', () => {
-    const responses = data.resources.filter((r): r is QuestionnaireResponse => r.resourceType === 'QuestionnaireResponse');
+    const responses = data.resources.filter(
+      (r): r is QuestionnaireResponse => r.resourceType === 'QuestionnaireResponse',
+    );
     let checked = 0;
     for (const qr of responses) {
       const def = qr.questionnaire === PHQ9.url ? PHQ9 : GAD7;
       const totalItem = qr.item?.find((i) => i.linkId === def.total.code);
-      const itemPoints = (qr.item ?? []).filter((i) => i.linkId !== def.total.code).map((i) => points(i.answer?.[0]?.valueCoding?.code));
+      const itemPoints = (qr.item ?? [])
+        .filter((i) => i.linkId !== def.total.code)
+        .map((i) => points(i.answer?.[0]?.valueCoding?.code));
       expect(itemPoints.every((p) => p >= 0 && p <= 3)).toBe(true);
       if (totalItem) {
         checked++;
@@ -34,7 +40,9 @@ describe('generator', () => {
   });
 
   test('incomplete responses are in-progress and miss items, never carry a total', () => {
-    const incomplete = data.resources.filter((r): r is QuestionnaireResponse => r.resourceType === 'QuestionnaireResponse' && r.status === 'in-progress');
+    const incomplete = data.resources.filter(
+      (r): r is QuestionnaireResponse => r.resourceType === 'QuestionnaireResponse' && r.status === 'in-progress',
+    );
     expect(incomplete.length).toBeGreaterThan(0);
     for (const qr of incomplete) {
       const def = qr.questionnaire === PHQ9.url ? PHQ9 : GAD7;
@@ -55,7 +63,11 @@ describe('generator', () => {
     expect(rate('disengaged')).toBeGreaterThan(rate('at-risk'));
     expect(rate('at-risk')).toBeGreaterThan(rate('engaged'));
     // Only future appointments are still booked.
-    expect(appts.filter((a) => a.status === 'booked').every((a) => Date.parse(a.start as string) > Date.parse(ANCHOR) - 3_600_000)).toBe(true);
+    expect(
+      appts
+        .filter((a) => a.status === 'booked')
+        .every((a) => Date.parse(a.start as string) > Date.parse(ANCHOR) - 3_600_000),
+    ).toBe(true);
   });
 
   test('meta.lastUpdated is spread over the year and never after the anchor', () => {
@@ -69,8 +81,18 @@ describe('generator', () => {
     let lower = 0;
     for (const t of improving) {
       const totals = data.resources
-        .filter((r): r is QuestionnaireResponse => r.resourceType === 'QuestionnaireResponse' && r.subject?.reference === `Patient/${t.id}` && r.questionnaire === PHQ9.url && r.status === 'completed')
-        .map((qr) => (qr.item ?? []).filter((i) => i.linkId !== PHQ9.total.code).reduce((s, i) => s + points(i.answer?.[0]?.valueCoding?.code), 0));
+        .filter(
+          (r): r is QuestionnaireResponse =>
+            r.resourceType === 'QuestionnaireResponse' &&
+            r.subject?.reference === `Patient/${t.id}` &&
+            r.questionnaire === PHQ9.url &&
+            r.status === 'completed',
+        )
+        .map((qr) =>
+          (qr.item ?? [])
+            .filter((i) => i.linkId !== PHQ9.total.code)
+            .reduce((s, i) => s + points(i.answer?.[0]?.valueCoding?.code), 0),
+        );
       if (totals.length >= 3 && (totals[totals.length - 1] as number) < (totals[0] as number)) lower++;
     }
     expect(lower / improving.length).toBeGreaterThan(0.6);

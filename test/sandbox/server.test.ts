@@ -56,7 +56,9 @@ describe('sandbox EMR: FHIR interactions over HTTP', () => {
     const all = emr.repo.all('Patient').filter((p) => p.id?.startsWith('gen-'));
     const pivot = all[10]?.meta?.lastUpdated as string;
     const after = await pageAll(`${emr.baseUrl}/Patient?_lastUpdated=gt${encodeURIComponent(pivot)}&_count=5`);
-    const expected = emr.repo.all('Patient').filter((p) => Date.parse(p.meta?.lastUpdated as string) > Date.parse(pivot));
+    const expected = emr.repo
+      .all('Patient')
+      .filter((p) => Date.parse(p.meta?.lastUpdated as string) > Date.parse(pivot));
     expect(after.resources.map((r) => r.id)).toEqual(expected.map((r) => r.id));
     const ge = await pageAll(`${emr.baseUrl}/Patient?_lastUpdated=ge${encodeURIComponent(pivot)}`);
     expect(ge.resources.length).toBe(after.resources.length + 1);
@@ -65,15 +67,25 @@ describe('sandbox EMR: FHIR interactions over HTTP', () => {
   });
 
   test('patient= and subject= searches, with Patient/id or a bare id', async () => {
-    const expected = emr.repo.all('Appointment').filter((a) => (a as Appointment).participant.some((p) => p.actor?.reference === 'Patient/gen-pat-000003'));
+    const expected = emr.repo
+      .all('Appointment')
+      .filter((a) => (a as Appointment).participant.some((p) => p.actor?.reference === 'Patient/gen-pat-000003'));
     const byRef = await pageAll(`${emr.baseUrl}/Appointment?patient=Patient/gen-pat-000003`);
     const bare = await pageAll(`${emr.baseUrl}/Appointment?patient=gen-pat-000003`);
     expect(byRef.resources.map((r) => r.id).sort()).toEqual(expected.map((r) => r.id).sort());
     expect(bare.resources.map((r) => r.id).sort()).toEqual(expected.map((r) => r.id).sort());
-    const someQr = emr.repo.all('QuestionnaireResponse').find((r) => r.id?.startsWith('gen-')) as { subject: { reference: string } };
+    const someQr = emr.repo.all('QuestionnaireResponse').find((r) => r.id?.startsWith('gen-')) as {
+      subject: { reference: string };
+    };
     const who = someQr.subject.reference;
     const qrs = await pageAll(`${emr.baseUrl}/QuestionnaireResponse?subject=${who}&status=completed`);
-    const expectedQrs = emr.repo.all('QuestionnaireResponse').filter((r) => (r as { subject?: { reference?: string }; status?: string }).subject?.reference === who && (r as { status?: string }).status === 'completed');
+    const expectedQrs = emr.repo
+      .all('QuestionnaireResponse')
+      .filter(
+        (r) =>
+          (r as { subject?: { reference?: string }; status?: string }).subject?.reference === who &&
+          (r as { status?: string }).status === 'completed',
+      );
     expect(qrs.resources.length).toBeGreaterThan(0);
     expect(qrs.resources.map((r) => r.id).sort()).toEqual(expectedQrs.map((r) => r.id).sort());
   });
@@ -88,31 +100,46 @@ describe('sandbox EMR: FHIR interactions over HTTP', () => {
     expect(page.body.total).toBe(expected);
     expect(page.body.entry).toHaveLength(5);
     const one = await getJson<Bundle>(`${emr.baseUrl}/Appointment?patient=Patient/gen-pat-000003&_summary=count`);
-    const byPatient = emr.repo.all('Appointment').filter((a) => (a as Appointment).participant.some((p) => p.actor?.reference === 'Patient/gen-pat-000003'));
+    const byPatient = emr.repo
+      .all('Appointment')
+      .filter((a) => (a as Appointment).participant.some((p) => p.actor?.reference === 'Patient/gen-pat-000003'));
     expect(one.body.total).toBe(byPatient.length);
   });
 
   test('identifier=system| (system only) matches every resource with an identifier in that system', async () => {
     const system = 'urn:oid:2.16.840.1.113883.19.5.99999.1';
-    const expected = emr.repo.all('Patient').filter((p) => (p as Patient).identifier?.some((i) => i.system === system && i.value));
+    const expected = emr.repo
+      .all('Patient')
+      .filter((p) => (p as Patient).identifier?.some((i) => i.system === system && i.value));
     expect(expected.length).toBeGreaterThan(1);
     const found = await pageAll(`${emr.baseUrl}/Patient?identifier=${encodeURIComponent(`${system}|`)}`);
     expect(found.resources.map((r) => r.id).sort()).toEqual(expected.map((r) => r.id).sort());
   });
 
   test('identifier=system|value finds a patient', async () => {
-    const { body } = await getJson<Bundle>(`${emr.baseUrl}/Patient?identifier=${encodeURIComponent('urn:oid:2.16.840.1.113883.19.5.99999.1|MRN00000007')}`);
+    const { body } = await getJson<Bundle>(
+      `${emr.baseUrl}/Patient?identifier=${encodeURIComponent('urn:oid:2.16.840.1.113883.19.5.99999.1|MRN00000007')}`,
+    );
     expect(body.entry?.map((e) => e.resource?.id)).toEqual(['gen-pat-000007']);
   });
 
   test('create, then update with If-Match: a stale version is refused with 412', async () => {
-    const task: Task = { resourceType: 'Task', status: 'requested', intent: 'order', for: { reference: 'Patient/gen-pat-000001' } };
+    const task: Task = {
+      resourceType: 'Task',
+      status: 'requested',
+      intent: 'order',
+      for: { reference: 'Patient/gen-pat-000001' },
+    };
     const created = await getJson<Task>(`${emr.baseUrl}/Task`, json(task));
     expect(created.status).toBe(201);
     expect(created.headers.get('location')).toContain(`/Task/${created.body.id}/_history/`);
     const url = `${emr.baseUrl}/Task/${created.body.id}`;
     const put = (body: Task, ifMatch: string): Promise<{ status: number; body: Task }> =>
-      getJson<Task>(url, { method: 'PUT', headers: { 'content-type': 'application/fhir+json', 'if-match': ifMatch }, body: JSON.stringify(body) });
+      getJson<Task>(url, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/fhir+json', 'if-match': ifMatch },
+        body: JSON.stringify(body),
+      });
     const updated = await put({ ...created.body, status: 'in-progress' }, `W/"${created.body.meta?.versionId}"`);
     expect(updated.status).toBe(200);
     expect(updated.body.status).toBe('in-progress');
@@ -121,9 +148,20 @@ describe('sandbox EMR: FHIR interactions over HTTP', () => {
   });
 
   test('conditional create (If-None-Exist) does not duplicate', async () => {
-    const task: Task = { resourceType: 'Task', status: 'requested', intent: 'order', identifier: [{ system: 'urn:test', value: 'once' }] };
-    const first = await getJson<Task>(`${emr.baseUrl}/Task`, json(task, { 'if-none-exist': 'identifier=urn:test|once' }));
-    const second = await getJson<Task>(`${emr.baseUrl}/Task`, json(task, { 'if-none-exist': 'identifier=urn:test|once' }));
+    const task: Task = {
+      resourceType: 'Task',
+      status: 'requested',
+      intent: 'order',
+      identifier: [{ system: 'urn:test', value: 'once' }],
+    };
+    const first = await getJson<Task>(
+      `${emr.baseUrl}/Task`,
+      json(task, { 'if-none-exist': 'identifier=urn:test|once' }),
+    );
+    const second = await getJson<Task>(
+      `${emr.baseUrl}/Task`,
+      json(task, { 'if-none-exist': 'identifier=urn:test|once' }),
+    );
     expect(first.status).toBe(201);
     expect(second.status).toBe(200);
     expect(second.body.id).toBe(first.body.id);
@@ -136,8 +174,25 @@ describe('sandbox EMR: FHIR interactions over HTTP', () => {
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
-        { fullUrl: 'urn:uuid:6a0a3c2e-5a39-4c8b-9a31-2f0b7d2b1a01', resource: { resourceType: 'Observation', status: 'final', code: { text: 'score' }, identifier: [{ system: 'urn:test', value: 'obs-1' }] }, request: { method: 'POST', url: 'Observation', ifNoneExist: 'identifier=urn:test|obs-1' } },
-        { resource: { resourceType: 'Provenance', recorded: '2026-01-01T00:00:00Z', target: [{ reference: 'urn:uuid:6a0a3c2e-5a39-4c8b-9a31-2f0b7d2b1a01' }], agent: [{ who: { display: 'fhir-engage' } }] }, request: { method: 'POST', url: 'Provenance' } },
+        {
+          fullUrl: 'urn:uuid:6a0a3c2e-5a39-4c8b-9a31-2f0b7d2b1a01',
+          resource: {
+            resourceType: 'Observation',
+            status: 'final',
+            code: { text: 'score' },
+            identifier: [{ system: 'urn:test', value: 'obs-1' }],
+          },
+          request: { method: 'POST', url: 'Observation', ifNoneExist: 'identifier=urn:test|obs-1' },
+        },
+        {
+          resource: {
+            resourceType: 'Provenance',
+            recorded: '2026-01-01T00:00:00Z',
+            target: [{ reference: 'urn:uuid:6a0a3c2e-5a39-4c8b-9a31-2f0b7d2b1a01' }],
+            agent: [{ who: { display: 'fhir-engage' } }],
+          },
+          request: { method: 'POST', url: 'Provenance' },
+        },
       ],
     };
     const res = await getJson<Bundle>(`${emr.baseUrl}/`, json(bundle));
@@ -152,13 +207,19 @@ describe('sandbox EMR: FHIR interactions over HTTP', () => {
   });
 
   test('malformed request JSON is a 400 OperationOutcome, not an HTML page', async () => {
-    const res = await fetch(`${emr.baseUrl}/Task`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: '{"resourceType": "Task",' });
+    const res = await fetch(`${emr.baseUrl}/Task`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: '{"resourceType": "Task",',
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as OperationOutcome).issue[0]?.code).toBe('structure');
   });
 
   test('serves the fixtures with urn:uuid references rewritten', async () => {
-    const { body } = await getJson<Bundle>(`${emr.baseUrl}/CarePlan?subject=Patient/d9427379-943a-42c1-b3d0-6b5056a12696`);
+    const { body } = await getJson<Bundle>(
+      `${emr.baseUrl}/CarePlan?subject=Patient/d9427379-943a-42c1-b3d0-6b5056a12696`,
+    );
     expect(body.entry?.length).toBeGreaterThan(0);
   });
 });
@@ -180,12 +241,22 @@ describe('sandbox EMR: auth modes', () => {
 
   test('client_credentials: a token is issued for the right secret and expires after its lifetime', async () => {
     let now = Date.parse('2026-06-01T00:00:00Z');
-    const emr = await seededSandbox({}, { auth: { mode: 'client_credentials', clientId: 'c1', clientSecret: 's1', tokenLifetimeSeconds: 60 }, now: () => now });
+    const emr = await seededSandbox(
+      {},
+      {
+        auth: { mode: 'client_credentials', clientId: 'c1', clientSecret: 's1', tokenLifetimeSeconds: 60 },
+        now: () => now,
+      },
+    );
     try {
       const form = (secret: string): RequestInit => ({
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'c1', client_secret: secret }).toString(),
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: 'c1',
+          client_secret: secret,
+        }).toString(),
       });
       expect((await fetch(emr.tokenUrl, form('wrong'))).status).toBe(401);
       const res = await fetch(emr.tokenUrl, form('s1'));
@@ -198,7 +269,10 @@ describe('sandbox EMR: auth modes', () => {
       // Basic client authentication works too.
       const basic = await fetch(emr.tokenUrl, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('c1:s1').toString('base64')}` },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from('c1:s1').toString('base64')}`,
+        },
         body: 'grant_type=client_credentials',
       });
       expect(basic.status).toBe(200);
@@ -211,7 +285,16 @@ describe('sandbox EMR: auth modes', () => {
   test('smart-backend: a JWT assertion signed with the registered key gets a token; another key or a replayed jti does not', async () => {
     const { publicKey, privateKey } = await generateKeyPair('RS384');
     const other = await generateKeyPair('RS384');
-    const emr = await seededSandbox({}, { auth: { mode: 'smart-backend', clientId: 'backend', publicJwk: { ...(await exportJWK(publicKey)), alg: 'RS384' } } });
+    const emr = await seededSandbox(
+      {},
+      {
+        auth: {
+          mode: 'smart-backend',
+          clientId: 'backend',
+          publicJwk: { ...(await exportJWK(publicKey)), alg: 'RS384' },
+        },
+      },
+    );
     try {
       const assertion = (key: KeyLike, jti: string): Promise<string> =>
         new SignJWT({})
@@ -236,11 +319,15 @@ describe('sandbox EMR: auth modes', () => {
       const ok = await ask(await assertion(privateKey, 'jti-1'));
       expect(ok.status).toBe(200);
       const { access_token } = (await ok.json()) as { access_token: string };
-      expect((await fetch(`${emr.baseUrl}/Patient`, { headers: { authorization: `Bearer ${access_token}` } })).status).toBe(200);
+      expect(
+        (await fetch(`${emr.baseUrl}/Patient`, { headers: { authorization: `Bearer ${access_token}` } })).status,
+      ).toBe(200);
       expect((await ask(await assertion(other.privateKey, 'jti-2'))).status).toBe(401);
       const replay = await ask(await assertion(privateKey, 'jti-1'));
       expect(replay.status).toBe(401);
-      expect(((await replay.json()) as { error_description: string }).error_description).toContain('jti was already used');
+      expect(((await replay.json()) as { error_description: string }).error_description).toContain(
+        'jti was already used',
+      );
       const discovery = await getJson<{ token_endpoint: string }>(`${emr.baseUrl}/.well-known/smart-configuration`);
       expect(discovery.body.token_endpoint).toBe(emr.tokenUrl);
     } finally {
@@ -344,21 +431,30 @@ describe('sandbox EMR: quirks fire as configured and are counted', () => {
   test('CapabilityStatement can leave _lastUpdated out for chosen types', async () => {
     emr.setQuirks({ omitLastUpdatedFor: ['CarePlan'] });
     const { body } = await getJson<CapabilityStatement>(`${emr.baseUrl}/metadata`);
-    const params = (type: string): string[] | undefined => body.rest?.[0]?.resource?.find((r) => r.type === type)?.searchParam?.map((p) => p.name);
+    const params = (type: string): string[] | undefined =>
+      body.rest?.[0]?.resource?.find((r) => r.type === type)?.searchParam?.map((p) => p.name);
     expect(params('CarePlan')).not.toContain('_lastUpdated');
     expect(params('Patient')).toContain('_lastUpdated');
   });
 
   test('resources that violate the FHIR schema are served and counted', async () => {
     const repo = new SandboxRepository();
-    const seeded = await seedRepository(repo, { patients: 3, seed: 1, anchor: TEST_ANCHOR, fixtures: false, invalidResources: 4 });
+    const seeded = await seedRepository(repo, {
+      patients: 3,
+      seed: 1,
+      anchor: TEST_ANCHOR,
+      fixtures: false,
+      invalidResources: 4,
+    });
     const server = await startSandbox({ repo });
     try {
       expect(seeded.invalid.map((i) => i.expression)).toEqual(INVALID_VARIANTS.map((v) => v.expression));
       const all = await pageAll(`${server.baseUrl}/Appointment?_count=100`);
       const invalid = all.resources.filter((r) => r.id?.startsWith('invalid-'));
       expect(invalid).toHaveLength(4);
-      expect((invalid.find((r) => r.id === 'invalid-appt-001') as unknown as { status: string }).status).toBe('maybe-later');
+      expect((invalid.find((r) => r.id === 'invalid-appt-001') as unknown as { status: string }).status).toBe(
+        'maybe-later',
+      );
       expect(server.counters().invalidServed).toBe(4);
     } finally {
       await server.close();

@@ -32,14 +32,30 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
       values: [],
     });
     const expected = factory.name === 'postgres' ? 'l' : '';
-    expect(rows.map((r) => [r.attname, r.attcompression])).toEqual([['model', expected], ['resource', expected]]);
+    expect(rows.map((r) => [r.attname, r.attcompression])).toEqual([
+      ['model', expected],
+      ['resource', expected],
+    ]);
   });
 
   test('migrating a second time has nothing to do', async () => {
     expect(await migrate(driver)).toEqual([]);
     const status = await migrationStatus(driver);
     expect(status.pending).toEqual([]);
-    expect(status.applied).toEqual(['001_initial', '002_pull_checkpoints', '003_writeback', '004_scheduled_slots', '005_programme', '006_patients_to_compute', '007_bulk_exports', '008_dead_letter_dismissal', '009_keys_and_access_log', '010_model_hash_optional', '011_lz4_compression', '012_bulk_deleted_and_counts']);
+    expect(status.applied).toEqual([
+      '001_initial',
+      '002_pull_checkpoints',
+      '003_writeback',
+      '004_scheduled_slots',
+      '005_programme',
+      '006_patients_to_compute',
+      '007_bulk_exports',
+      '008_dead_letter_dismissal',
+      '009_keys_and_access_log',
+      '010_model_hash_optional',
+      '011_lz4_compression',
+      '012_bulk_deleted_and_counts',
+    ]);
   });
 
   test('resources the source deleted are removed, their patients marked to be recomputed; unknown ones are no-ops', async () => {
@@ -58,22 +74,77 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect(await store.listResourceIds('del', 'Appointment')).toEqual([]);
     expect(await store.listResourceIds('del', 'Patient')).toEqual(['dp1']);
     expect(await store.patientsToRecompute('del', new Date())).toEqual(['dp1', 'dp2']);
-    expect(await store.deleteResources('del', [{ resourceType: 'Appointment', resourceId: 'da1' }])).toEqual({ deleted: 0, patients: [] });
+    expect(await store.deleteResources('del', [{ resourceType: 'Appointment', resourceId: 'da1' }])).toEqual({
+      deleted: 0,
+      patients: [],
+    });
   });
 
   test('a bulk file keeps what its lines counted with its progress (kind deleted accepted)', async () => {
     await store.saveBulkExport('bf', null, 'https://ehr.test/status/1', { types: ['Patient'] });
-    await store.transaction((tx) => tx.saveBulkManifest('bf', { transactionTime: '2026-06-01T00:00:00Z' }, [{ url: 'https://ehr.test/f/del', kind: 'deleted', resourceType: 'Bundle', position: 0 }]));
-    await store.saveBulkFileProgress('bf', 'https://ehr.test/f/del', { lines: 3, bytes: 120, done: true, counts: { Appointment: 3 } });
-    expect((await store.getBulkExport('bf'))?.files).toEqual([{ url: 'https://ehr.test/f/del', kind: 'deleted', resourceType: 'Bundle', position: 0, lines: 3, bytes: 120, done: true, counts: { Appointment: 3 } }]);
+    await store.transaction((tx) =>
+      tx.saveBulkManifest('bf', { transactionTime: '2026-06-01T00:00:00Z' }, [
+        { url: 'https://ehr.test/f/del', kind: 'deleted', resourceType: 'Bundle', position: 0 },
+      ]),
+    );
+    await store.saveBulkFileProgress('bf', 'https://ehr.test/f/del', {
+      lines: 3,
+      bytes: 120,
+      done: true,
+      counts: { Appointment: 3 },
+    });
+    expect((await store.getBulkExport('bf'))?.files).toEqual([
+      {
+        url: 'https://ehr.test/f/del',
+        kind: 'deleted',
+        resourceType: 'Bundle',
+        position: 0,
+        lines: 3,
+        bytes: 120,
+        done: true,
+        counts: { Appointment: 3 },
+      },
+    ]);
     await store.deleteBulkExport('bf');
   });
 
   test('task events: each status of a Task is recorded once, with its first time, and carries the rule that wrote it', async () => {
-    await store.upsertWritten({ sourceId: 'te', identifierValue: 'p1/outreach-no-shows/x', resourceType: 'Task', patientId: 'p1', rule: 'outreach-no-shows', target: 't', serverId: 't1', versionId: '1', contentHash: 'h', status: 'requested', state: 'open', runId: 'r' });
-    const row = (status: string, at: string) => ({ identifierValue: 'p1/outreach-no-shows/x', taskId: 't1', patientId: 'p1', status, owner: null, focus: null, authoredOn: new Date('2026-05-01T00:00:00Z'), changedAt: new Date(at) });
-    expect(await store.recordTaskEvents('te', [row('requested', '2026-05-01T00:00:00Z'), row('in-progress', '2026-05-03T00:00:00Z')])).toBe(2);
-    expect(await store.recordTaskEvents('te', [row('in-progress', '2026-05-04T00:00:00Z'), row('completed', '2026-05-06T00:00:00Z')])).toBe(1);
+    await store.upsertWritten({
+      sourceId: 'te',
+      identifierValue: 'p1/outreach-no-shows/x',
+      resourceType: 'Task',
+      patientId: 'p1',
+      rule: 'outreach-no-shows',
+      target: 't',
+      serverId: 't1',
+      versionId: '1',
+      contentHash: 'h',
+      status: 'requested',
+      state: 'open',
+      runId: 'r',
+    });
+    const row = (status: string, at: string) => ({
+      identifierValue: 'p1/outreach-no-shows/x',
+      taskId: 't1',
+      patientId: 'p1',
+      status,
+      owner: null,
+      focus: null,
+      authoredOn: new Date('2026-05-01T00:00:00Z'),
+      changedAt: new Date(at),
+    });
+    expect(
+      await store.recordTaskEvents('te', [
+        row('requested', '2026-05-01T00:00:00Z'),
+        row('in-progress', '2026-05-03T00:00:00Z'),
+      ]),
+    ).toBe(2);
+    expect(
+      await store.recordTaskEvents('te', [
+        row('in-progress', '2026-05-04T00:00:00Z'),
+        row('completed', '2026-05-06T00:00:00Z'),
+      ]),
+    ).toBe(1);
     const events = await store.listTaskEvents('te');
     expect(events.map((e) => [e.status, e.changedAt.toISOString().slice(0, 10), e.rule])).toEqual([
       ['requested', '2026-05-01', 'outreach-no-shows'],
@@ -86,7 +157,9 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     await store.saveProgrammeHistory('ph', new Date('2026-05-02T08:00:00Z'), { n: 1 }, 'r1');
     await store.saveProgrammeHistory('ph', new Date('2026-05-02T20:00:00Z'), { n: 2 }, 'r2');
     await store.saveProgrammeHistory('ph', new Date('2026-05-03T20:00:00Z'), { n: 3 }, 'r3');
-    expect(await store.listProgrammeHistory(new Date('2026-05-01T00:00:00Z'), new Date('2026-05-31T00:00:00Z'), 'ph')).toEqual([
+    expect(
+      await store.listProgrammeHistory(new Date('2026-05-01T00:00:00Z'), new Date('2026-05-31T00:00:00Z'), 'ph'),
+    ).toEqual([
       { sourceId: 'ph', asOf: '2026-05-02', figures: { n: 2 } },
       { sourceId: 'ph', asOf: '2026-05-03', figures: { n: 3 } },
     ]);
@@ -106,12 +179,21 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
   });
 
   test('a new version with the same content is unchanged; changed content is an update', async () => {
-    const bumped = { ...patient('p1', 'Alpha', '2026-02-01T00:00:00.000Z'), meta: { versionId: '2', lastUpdated: '2026-02-01T00:00:00.000Z' } };
-    expect(await store.upsertResources('s1', 'run-3', [{ resource: bumped, patientId: 'p1' }])).toMatchObject({ unchanged: 1 });
+    const bumped = {
+      ...patient('p1', 'Alpha', '2026-02-01T00:00:00.000Z'),
+      meta: { versionId: '2', lastUpdated: '2026-02-01T00:00:00.000Z' },
+    };
+    expect(await store.upsertResources('s1', 'run-3', [{ resource: bumped, patientId: 'p1' }])).toMatchObject({
+      unchanged: 1,
+    });
 
     const renamed = patient('p1', 'Beta', '2026-03-01T00:00:00.000Z');
     const res = await store.upsertResources('s1', 'run-4', [{ resource: renamed, patientId: 'p1' }]);
-    expect(res).toMatchObject({ inserted: 0, updated: 1, changed: [{ resourceType: 'Patient', resourceId: 'p1', inserted: false }] });
+    expect(res).toMatchObject({
+      inserted: 0,
+      updated: 1,
+      changed: [{ resourceType: 'Patient', resourceId: 'p1', inserted: false }],
+    });
     const row = await store.getResource('s1', 'Patient', 'p1');
     expect(row?.resource).toMatchObject({ name: [{ family: 'Beta' }] });
     expect(row?.lastUpdated?.toISOString()).toBe('2026-03-01T00:00:00.000Z');
@@ -128,18 +210,33 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
 
   test('a search page and its checkpoint commit together, in one statement or (past one batch) one transaction', async () => {
     const small = Array.from({ length: 3 }, (_, i) => ({ resource: patient(`sp-${i}`, 'Page'), patientId: `sp-${i}` }));
-    const r = await store.storePage('page-src', 'run-1', small, { resourceType: 'Patient', state: { kind: 'pages', nextUrl: 'https://emr.example/next?1', pages: 1 } });
+    const r = await store.storePage('page-src', 'run-1', small, {
+      resourceType: 'Patient',
+      state: { kind: 'pages', nextUrl: 'https://emr.example/next?1', pages: 1 },
+    });
     expect(r).toMatchObject({ inserted: 3, updated: 0, unchanged: 0 });
     expect(r.changedPatients).toEqual(['sp-0', 'sp-1', 'sp-2']);
-    expect((await store.getCheckpoint('page-src', 'Patient'))?.state).toEqual({ kind: 'pages', nextUrl: 'https://emr.example/next?1', pages: 1 });
-    expect(await store.patientsToRecompute('page-src', new Date())).toEqual(expect.arrayContaining(['sp-0', 'sp-1', 'sp-2']));
+    expect((await store.getCheckpoint('page-src', 'Patient'))?.state).toEqual({
+      kind: 'pages',
+      nextUrl: 'https://emr.example/next?1',
+      pages: 1,
+    });
+    expect(await store.patientsToRecompute('page-src', new Date())).toEqual(
+      expect.arrayContaining(['sp-0', 'sp-1', 'sp-2']),
+    );
     const large = Array.from({ length: 620 }, (_, i) => ({ resource: patient(`lp-${i}`, 'Large'), patientId: null }));
-    const r2 = await store.storePage('page-src', 'run-1', large, { resourceType: 'Patient', state: { kind: 'pages', nextUrl: 'https://emr.example/next?2', pages: 2 } });
+    const r2 = await store.storePage('page-src', 'run-1', large, {
+      resourceType: 'Patient',
+      state: { kind: 'pages', nextUrl: 'https://emr.example/next?2', pages: 2 },
+    });
     expect(r2.inserted).toBe(620);
     expect((await store.getCheckpoint('page-src', 'Patient'))?.state).toMatchObject({ pages: 2 });
     expect((await store.countResources('page-src')).Patient).toBe(623);
     // The same page again: nothing written, the checkpoint still moves.
-    const again = await store.storePage('page-src', 'run-2', small, { resourceType: 'Patient', state: { kind: 'pages', nextUrl: 'https://emr.example/next?3', pages: 3 } });
+    const again = await store.storePage('page-src', 'run-2', small, {
+      resourceType: 'Patient',
+      state: { kind: 'pages', nextUrl: 'https://emr.example/next?3', pages: 3 },
+    });
     expect(again).toMatchObject({ inserted: 0, updated: 0, unchanged: 3 });
     expect((await store.getCheckpoint<{ pages: number }>('page-src', 'Patient'))?.state.pages).toBe(3);
   });
@@ -165,7 +262,10 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     await store.upsertResources('tx', null, [{ resource: patient('kept', 'Kept') }]);
     await expect(
       store.transaction(async (tx) => {
-        await tx.upsertResources('tx', null, [{ resource: patient('kept', 'Overwritten') }, { resource: patient('new', 'New') }]);
+        await tx.upsertResources('tx', null, [
+          { resource: patient('kept', 'Overwritten') },
+          { resource: patient('new', 'New') },
+        ]);
         await tx.advanceWatermark('tx', 'Patient', new Date('2030-01-01T00:00:00Z'));
         throw new Error('crash in the middle');
       }),
@@ -176,7 +276,12 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
   });
 
   test('outbox: enqueue is idempotent, claim leases, ack and fail move rows on', async () => {
-    const item = { target: 'http://emr/fhir', dedupeKey: 'Task|p1|outreach|2026-05', resourceType: 'Task', payload: { a: 1 } };
+    const item = {
+      target: 'http://emr/fhir',
+      dedupeKey: 'Task|p1|outreach|2026-05',
+      resourceType: 'Task',
+      payload: { a: 1 },
+    };
     expect(await store.enqueueOutbox('ob', 'run-1', [item])).toBe(1);
     expect(await store.enqueueOutbox('ob', 'run-2', [item])).toBe(0);
     expect(await store.enqueueOutbox('ob', 'run-2', [{ ...item, dedupeKey: 'other' }])).toBe(1);
@@ -189,7 +294,7 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     // Leased rows are not handed out again.
     expect(await store.claimOutbox({ workerId: 'w2', limit: 10, leaseSeconds: 60, sourceId: 'ob' })).toEqual([]);
 
-    const [a, b] = claimed as [typeof claimed[0], typeof claimed[0]];
+    const [a, b] = claimed as [(typeof claimed)[0], (typeof claimed)[0]];
     expect(await store.ackOutbox(a.id, 'w2', {})).toBe(false);
     expect(await store.ackOutbox(a.id, 'w1', { location: 'Task/1/_history/1' })).toBe(true);
     expect(await store.failOutbox(b.id, 'w1', { reason: 'boom' }, 0)).toBe(true);
@@ -218,7 +323,15 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
       issue: [{ severity: 'error' as const, code: 'required' as const, expression: ['Appointment.start'] }],
     };
     await store.addDeadLetters([
-      { sourceId: 'dl', runId: 'r1', stage: 'validate', resourceType: 'Appointment', resourceId: 'a1', payload: { resourceType: 'Appointment', id: 'a1' }, outcome },
+      {
+        sourceId: 'dl',
+        runId: 'r1',
+        stage: 'validate',
+        resourceType: 'Appointment',
+        resourceId: 'a1',
+        payload: { resourceType: 'Appointment', id: 'a1' },
+        outcome,
+      },
       { sourceId: 'dl', runId: 'r2', stage: 'write', resourceType: 'Task', outcome },
     ]);
     const all = await store.listDeadLetters({ sourceId: 'dl' });
@@ -231,8 +344,18 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
   });
 
   test('the same invalid resource dead-lettered twice is one open dead letter', async () => {
-    const outcome = { resourceType: 'OperationOutcome' as const, issue: [{ severity: 'error' as const, code: 'value' as const }] };
-    const letter = { sourceId: 'dl2', stage: 'validate' as const, resourceType: 'Appointment', resourceId: 'a1', payload: { id: 'a1', v: 1 }, outcome };
+    const outcome = {
+      resourceType: 'OperationOutcome' as const,
+      issue: [{ severity: 'error' as const, code: 'value' as const }],
+    };
+    const letter = {
+      sourceId: 'dl2',
+      stage: 'validate' as const,
+      resourceType: 'Appointment',
+      resourceId: 'a1',
+      payload: { id: 'a1', v: 1 },
+      outcome,
+    };
     expect(await store.addDeadLetters([letter])).toBe(1);
     expect(await store.addDeadLetters([{ ...letter, runId: 'later' }])).toBe(0);
     expect(await store.addDeadLetters([{ ...letter, payload: { id: 'a1', v: 2 } }])).toBe(1);
@@ -265,7 +388,11 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
   });
 
   test('checkpoints of a run never move back when two pages commit out of order', async () => {
-    const at = (pages: number) => ({ kind: 'pages', nextUrl: `https://emr.example.org/Appointment?page=${pages + 1}`, pages });
+    const at = (pages: number) => ({
+      kind: 'pages',
+      nextUrl: `https://emr.example.org/Appointment?page=${pages + 1}`,
+      pages,
+    });
     await store.saveCheckpoint('order', 'Appointment', 'run-1', at(5));
     await store.saveCheckpoint('order', 'Appointment', 'run-1', at(4));
     expect((await store.getCheckpoint('order', 'Appointment'))?.state).toMatchObject({ pages: 5 });
@@ -283,10 +410,18 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
   test('indicator history stores a value only when it changed', async () => {
     const asOf1 = new Date('2026-06-01T00:00:00Z');
     const asOf2 = new Date('2026-06-02T00:00:00Z');
-    expect(await store.recordIndicators('ih', 'p1', asOf1, 'r1', [{ indicator: 'phq9.total', value: 12 }, { indicator: 'tier', value: 'at-risk' }])).toEqual(
-      expect.arrayContaining(['phq9.total', 'tier']),
-    );
-    expect(await store.recordIndicators('ih', 'p1', asOf2, 'r2', [{ indicator: 'phq9.total', value: 12 }, { indicator: 'tier', value: 'engaged' }])).toEqual(['tier']);
+    expect(
+      await store.recordIndicators('ih', 'p1', asOf1, 'r1', [
+        { indicator: 'phq9.total', value: 12 },
+        { indicator: 'tier', value: 'at-risk' },
+      ]),
+    ).toEqual(expect.arrayContaining(['phq9.total', 'tier']));
+    expect(
+      await store.recordIndicators('ih', 'p1', asOf2, 'r2', [
+        { indicator: 'phq9.total', value: 12 },
+        { indicator: 'tier', value: 'engaged' },
+      ]),
+    ).toEqual(['tier']);
     const history = await store.indicatorHistory({ sourceId: 'ih', patientId: 'p1', indicator: 'tier' });
     expect(history.map((h) => h.value)).toEqual(['at-risk', 'engaged']);
   });
@@ -294,9 +429,22 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
   test('an indicator without a value (null) is recorded as null, once, next to values with odd text', async () => {
     const asOf = new Date('2026-06-01T00:00:00Z');
     const odd = 'quote " backslash \\ brace { newline \n é';
-    expect((await store.recordIndicators('ihn', 'p1', asOf, 'r1', [{ indicator: 'phq9.change', value: null }, { indicator: 'note', value: odd }])).sort()).toEqual(['note', 'phq9.change']);
-    expect(await store.recordIndicators('ihn', 'p1', new Date('2026-06-02T00:00:00Z'), 'r2', [{ indicator: 'phq9.change', value: null }])).toEqual([]);
-    expect((await store.indicatorHistory({ sourceId: 'ihn', patientId: 'p1' })).map((h) => [h.indicator, h.value])).toEqual([
+    expect(
+      (
+        await store.recordIndicators('ihn', 'p1', asOf, 'r1', [
+          { indicator: 'phq9.change', value: null },
+          { indicator: 'note', value: odd },
+        ])
+      ).sort(),
+    ).toEqual(['note', 'phq9.change']);
+    expect(
+      await store.recordIndicators('ihn', 'p1', new Date('2026-06-02T00:00:00Z'), 'r2', [
+        { indicator: 'phq9.change', value: null },
+      ]),
+    ).toEqual([]);
+    expect(
+      (await store.indicatorHistory({ sourceId: 'ihn', patientId: 'p1' })).map((h) => [h.indicator, h.value]),
+    ).toEqual([
       ['phq9.change', null],
       ['note', odd],
     ]);
@@ -307,21 +455,53 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     await store.recordIndicators('ihm', 'a', asOf, 'r0', [{ indicator: 'tier', value: 'engaged' }]);
     const recorded = await store.recordIndicatorsMany('ihm', new Date('2026-06-04T00:00:00Z'), 'r1', [
       { patientId: 'a', values: [{ indicator: 'tier', value: 'engaged' }] },
-      { patientId: 'b', values: [{ indicator: 'tier', value: 'engaged' }, { indicator: 'score', value: 70 }] },
+      {
+        patientId: 'b',
+        values: [
+          { indicator: 'tier', value: 'engaged' },
+          { indicator: 'score', value: 70 },
+        ],
+      },
     ]);
-    expect(recorded.sort((x, y) => (x.patientId + x.indicator).localeCompare(y.patientId + y.indicator))).toEqual([{ patientId: 'b', indicator: 'score' }, { patientId: 'b', indicator: 'tier' }]);
-    await store.saveComputations('ihm', [{ patientId: 'a', model: { m: 'a' }, indicators: { i: 1 } }, { patientId: 'b', model: { m: 'b' }, indicators: { i: 2 } }], asOf, 'r1');
-    expect((await store.listComputations('ihm')).map((c) => [c.patientId, c.indicators])).toEqual([['a', { i: 1 }], ['b', { i: 2 }]]);
+    expect(recorded.sort((x, y) => (x.patientId + x.indicator).localeCompare(y.patientId + y.indicator))).toEqual([
+      { patientId: 'b', indicator: 'score' },
+      { patientId: 'b', indicator: 'tier' },
+    ]);
+    await store.saveComputations(
+      'ihm',
+      [
+        { patientId: 'a', model: { m: 'a' }, indicators: { i: 1 } },
+        { patientId: 'b', model: { m: 'b' }, indicators: { i: 2 } },
+      ],
+      asOf,
+      'r1',
+    );
+    expect((await store.listComputations('ihm')).map((c) => [c.patientId, c.indicators])).toEqual([
+      ['a', { i: 1 }],
+      ['b', { i: 2 }],
+    ]);
   });
 
   test('patients are read a page at a time in (source, patient) order, with or without models; a patient without indicators is left out', async () => {
     const asOf = new Date('2026-06-05T00:00:00Z');
-    await store.saveComputations('pg-a', ['p3', 'p1', 'p5', 'p2', 'p4'].map((id) => ({ patientId: id, model: { m: id }, indicators: { i: id } })), asOf, 'r1');
-    await store.saveComputations('pg-b', [{ patientId: 'p1', model: { m: 'b1' }, indicators: { i: 'b1' } }], asOf, 'r1');
+    await store.saveComputations(
+      'pg-a',
+      ['p3', 'p1', 'p5', 'p2', 'p4'].map((id) => ({ patientId: id, model: { m: id }, indicators: { i: id } })),
+      asOf,
+      'r1',
+    );
+    await store.saveComputations(
+      'pg-b',
+      [{ patientId: 'p1', model: { m: 'b1' }, indicators: { i: 'b1' } }],
+      asOf,
+      'r1',
+    );
     await store.saveComputations('pg-b', [{ patientId: 'p0', model: { m: 'b0' }, indicators: null }], asOf, 'r1');
     const pages: string[][] = [];
     await store.forEachComputationPage({ sourceId: 'pg-a', models: true, pageSize: 2 }, (rows) => {
-      pages.push(rows.map((r) => `${r.patientId}:${(r.model as { m: string }).m}:${(r.indicators as { i: string }).i}`));
+      pages.push(
+        rows.map((r) => `${r.patientId}:${(r.model as { m: string }).m}:${(r.indicators as { i: string }).i}`),
+      );
     });
     expect(pages).toEqual([['p1:p1:p1', 'p2:p2:p2'], ['p3:p3:p3', 'p4:p4:p4'], ['p5:p5:p5']]);
     const all: string[] = [];
@@ -336,7 +516,10 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
 
   test('patients are recomputed when their resources changed, or once per as-of day', async () => {
     const day1 = new Date('2026-06-01T10:00:00Z');
-    await store.upsertResources('rc', 'r1', [{ resource: patient('p1', 'One'), patientId: 'p1' }, { resource: patient('p2', 'Two'), patientId: 'p2' }]);
+    await store.upsertResources('rc', 'r1', [
+      { resource: patient('p1', 'One'), patientId: 'p1' },
+      { resource: patient('p2', 'Two'), patientId: 'p2' },
+    ]);
     expect(await store.patientsToRecompute('rc', day1)).toEqual(['p1', 'p2']);
     await store.saveComputation('rc', 'p1', { m: 1 }, { i: 1 }, day1, 'r1');
     await store.saveComputation('rc', 'p2', { m: 2 }, { i: 2 }, day1, 'r1');
@@ -372,19 +555,43 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
 
   // Last in this suite: purge removes across sources.
   test('purge removes history and finished records, never the current indicator value, open dead letters or unsent writes', async () => {
-    await store.recordIndicators('pg', 'p1', new Date('2026-01-01T00:00:00Z'), 'r1', [{ indicator: 'score', value: 1 }]);
-    await store.recordIndicators('pg', 'p1', new Date('2026-02-01T00:00:00Z'), 'r2', [{ indicator: 'score', value: 2 }]);
-    await store.recordIndicators('pg', 'p2', new Date('2026-01-01T00:00:00Z'), 'r1', [{ indicator: 'score', value: 7 }]);
+    await store.recordIndicators('pg', 'p1', new Date('2026-01-01T00:00:00Z'), 'r1', [
+      { indicator: 'score', value: 1 },
+    ]);
+    await store.recordIndicators('pg', 'p1', new Date('2026-02-01T00:00:00Z'), 'r2', [
+      { indicator: 'score', value: 2 },
+    ]);
+    await store.recordIndicators('pg', 'p2', new Date('2026-01-01T00:00:00Z'), 'r1', [
+      { indicator: 'score', value: 7 },
+    ]);
     await store.enqueueOutbox('pg', 'r1', [
       { target: 't', dedupeKey: 'sent-one', resourceType: 'Task', payload: {} },
       { target: 't', dedupeKey: 'pending-one', resourceType: 'Task', payload: {} },
     ]);
-    const [sent] = (await store.claimOutbox({ workerId: 'w', limit: 10, leaseSeconds: 60, sourceId: 'pg' })).filter((c) => c.dedupeKey === 'sent-one');
+    const [sent] = (await store.claimOutbox({ workerId: 'w', limit: 10, leaseSeconds: 60, sourceId: 'pg' })).filter(
+      (c) => c.dedupeKey === 'sent-one',
+    );
     await store.ackOutbox(sent!.id, 'w', {});
     await store.releaseOutboxClaims('pg');
     await store.addDeadLetters([
-      { sourceId: 'pg', runId: 'r1', stage: 'validate', resourceType: 'Appointment', resourceId: 'open', payload: { id: 'open' }, outcome: badRequest('open') },
-      { sourceId: 'pg', runId: 'r1', stage: 'validate', resourceType: 'Appointment', resourceId: 'done', payload: { id: 'done' }, outcome: badRequest('done') },
+      {
+        sourceId: 'pg',
+        runId: 'r1',
+        stage: 'validate',
+        resourceType: 'Appointment',
+        resourceId: 'open',
+        payload: { id: 'open' },
+        outcome: badRequest('open'),
+      },
+      {
+        sourceId: 'pg',
+        runId: 'r1',
+        stage: 'validate',
+        resourceType: 'Appointment',
+        resourceId: 'done',
+        payload: { id: 'done' },
+        outcome: badRequest('done'),
+      },
     ]);
     const done = (await store.listDeadLetters({ sourceId: 'pg' })).find((d) => d.resourceId === 'done')!;
     expect(await store.dismissDeadLetter(done.id, 'test record', 'key-1')).toBe(true);
@@ -394,15 +601,25 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect((await store.indicatorHistory({ sourceId: 'pg', patientId: 'p1' })).map((h) => h.value)).toEqual([2]);
     expect((await store.indicatorHistory({ sourceId: 'pg', patientId: 'p2' })).map((h) => h.value)).toEqual([7]);
     expect((await store.listDeadLetters({ sourceId: 'pg' })).map((d) => d.resourceId)).toEqual(['open']);
-    const outbox = await store.driver.query<{ dedupe_key: string }>({ text: "SELECT dedupe_key FROM outbox WHERE source_id = 'pg'", values: [] });
+    const outbox = await store.driver.query<{ dedupe_key: string }>({
+      text: "SELECT dedupe_key FROM outbox WHERE source_id = 'pg'",
+      values: [],
+    });
     expect(outbox.map((r) => r.dedupe_key)).toEqual(['pending-one']);
   });
 
   if (factory.name === 'postgres') {
     test('concurrent claims from several connections never hand one outbox row to two workers', async () => {
-      const items = Array.from({ length: 200 }, (_, i) => ({ target: 't', dedupeKey: `c${i}`, resourceType: 'Task', payload: { i } }));
+      const items = Array.from({ length: 200 }, (_, i) => ({
+        target: 't',
+        dedupeKey: `c${i}`,
+        resourceType: 'Task',
+        payload: { i },
+      }));
       await store.enqueueOutbox('conc', null, items);
-      const others = await Promise.all([1, 2, 3].map(() => openPostgres({ url: factory.url!, schema: factory.schema!, poolSize: 3 })));
+      const others = await Promise.all(
+        [1, 2, 3].map(() => openPostgres({ url: factory.url!, schema: factory.schema!, poolSize: 3 })),
+      );
       const stores = [store, ...others.map((d) => new Store(d, d))];
       try {
         const claimedBy = new Map<number, string>();
@@ -435,7 +652,9 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     test('an advisory lock held by one connection pool is busy for another', async () => {
       const other = await openPostgres({ url: factory.url!, schema: factory.schema! });
       try {
-        const seen = await store.tryWithAdvisoryLock('sync:shared', () => other.tryWithAdvisoryLock('sync:shared', async () => 'ran'));
+        const seen = await store.tryWithAdvisoryLock('sync:shared', () =>
+          other.tryWithAdvisoryLock('sync:shared', async () => 'ran'),
+        );
         expect(seen).toBe(LOCK_BUSY);
       } finally {
         await other.close();

@@ -2,7 +2,16 @@
  * The embedded store, the keys directory and a first-start API key are readable by their owner only:
  * every row and the write-ahead log are in the store's files. Set at creation, checked at every start.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { restrictToOwner } from '../../src/owner-only';

@@ -21,7 +21,11 @@ describe.each(driverFactories())('migrations on $name', (factory) => {
     expect(await migrate(driver, known)).toEqual([]);
     await expect(assertSchemaCurrent(driver, known)).resolves.toBeUndefined();
 
-    const broken = [...known, { name: '998_ok', sql: 'CREATE TABLE will_be_rolled_back (x int)' }, { name: '999_bad', sql: 'CREATE TABLE oops (' }];
+    const broken = [
+      ...known,
+      { name: '998_ok', sql: 'CREATE TABLE will_be_rolled_back (x int)' },
+      { name: '999_bad', sql: 'CREATE TABLE oops (' },
+    ];
     await expect(migrate(driver, broken)).rejects.toThrow('migration 999_bad failed');
     expect((await migrationStatus(driver, broken)).pending).toEqual(['998_ok', '999_bad']);
     await expect(driver.query({ text: 'SELECT * FROM will_be_rolled_back', values: [] })).rejects.toThrow();
@@ -38,9 +42,13 @@ describe.each(driverFactories())('migrations on $name', (factory) => {
 
   test('pending migrations make the schema not current', async () => {
     const known = loadMigrations();
-    await expect(assertSchemaCurrent(driver, [...known, { name: '500_future', sql: 'SELECT 1' }, { name: '600_next', sql: 'SELECT 1' }])).rejects.toThrow(
-      'pending: 600_next',
-    );
+    await expect(
+      assertSchemaCurrent(driver, [
+        ...known,
+        { name: '500_future', sql: 'SELECT 1' },
+        { name: '600_next', sql: 'SELECT 1' },
+      ]),
+    ).rejects.toThrow('pending: 600_next');
   });
 });
 
@@ -59,7 +67,10 @@ test('upgrading to 006 marks the patients an earlier version would have recomput
     await exec(`INSERT INTO patient_models (source_id, patient_id, model, model_hash, updated_at) VALUES
       ('s', 'p-stale', '{}', 'h', '2026-06-01T12:00:00Z'), ('s', 'p-current', '{}', 'h', '2026-06-01T12:00:00Z')`);
     await migrate(driver, known);
-    const rows = await driver.query<{ patient_id: string }>({ text: 'SELECT patient_id FROM patients_to_compute ORDER BY patient_id', values: [] });
+    const rows = await driver.query<{ patient_id: string }>({
+      text: 'SELECT patient_id FROM patients_to_compute ORDER BY patient_id',
+      values: [],
+    });
     expect(rows.map((r) => r.patient_id)).toEqual(['p-new', 'p-stale']);
   } finally {
     await driver.close();

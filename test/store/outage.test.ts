@@ -24,7 +24,10 @@ async function terminate(applicationName: string): Promise<number> {
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   try {
-    const res = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [applicationName]);
+    const res = await admin.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+      [applicationName],
+    );
     return res.rowCount ?? 0;
   } finally {
     await admin.end();
@@ -56,7 +59,9 @@ async function terminate(applicationName: string): Promise<number> {
       expect(killed).toBeGreaterThan(0);
       expect(failed.status).toBe('failed');
       // Names where the run stopped and what happens next, not only the lost lock.
-      expect(failed.error).toMatch(/connection .* was lost \(terminating connection due to administrator command\) during the pull of Appointment; the run stopped there and the next run resumes/);
+      expect(failed.error).toMatch(
+        /connection .* was lost \(terminating connection due to administrator command\) during the pull of Appointment; the run stopped there and the next run resumes/,
+      );
       expect(emr.repo.all('Task')).toHaveLength(0);
       const [recorded] = await store.listRuns({ sourceId: 'outage', limit: 1 });
       expect(recorded).toMatchObject({ id: failed.runId, status: 'failed' });
@@ -81,12 +86,17 @@ async function terminate(applicationName: string): Promise<number> {
     const emr = await seededSandbox({ patients: 8, seed: 32 });
     try {
       const source = testSource({ id: 'outage-write', baseUrl: emr.baseUrl });
-      const failed = await syncSource(store, config, source, { asOf: AS_OF, beforeDispatch: async () => void (await terminate(applicationName)) });
+      const failed = await syncSource(store, config, source, {
+        asOf: AS_OF,
+        beforeDispatch: async () => void (await terminate(applicationName)),
+      });
       expect(failed.status).toBe('failed');
       expect(failed.error).toMatch(/was lost \(.*\) during the write-back; the run stopped there/);
       const next = await syncSource(store, config, source, { asOf: AS_OF });
       expect(next.status).toBe('succeeded');
-      const ids = emr.repo.all('Task').flatMap((t) => (t as { identifier?: { value?: string }[] }).identifier?.map((i) => i.value) ?? []);
+      const ids = emr.repo
+        .all('Task')
+        .flatMap((t) => (t as { identifier?: { value?: string }[] }).identifier?.map((i) => i.value) ?? []);
       expect(ids.length).toBeGreaterThan(0);
       expect(new Set(ids).size).toBe(ids.length);
       const again = await syncSource(store, config, source, { asOf: AS_OF });

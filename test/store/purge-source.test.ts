@@ -26,7 +26,13 @@ describe.each(driverFactories())('purging a source on $name', (factory) => {
 
   async function rowsOf(sourceId: string): Promise<Record<string, number>> {
     const out: Record<string, number> = {};
-    for (const table of SOURCE_TABLES) out[table] = (await driver.query<{ n: number }>({ text: `SELECT count(*)::int AS n FROM ${table} WHERE source_id = $1`, values: [sourceId] }))[0]!.n;
+    for (const table of SOURCE_TABLES)
+      out[table] = (
+        await driver.query<{ n: number }>({
+          text: `SELECT count(*)::int AS n FROM ${table} WHERE source_id = $1`,
+          values: [sourceId],
+        })
+      )[0]!.n;
     return out;
   }
 
@@ -42,12 +48,24 @@ describe.each(driverFactories())('purging a source on $name', (factory) => {
     const emr = await seededSandbox({ patients: 6, seed: 41 });
     try {
       for (const id of ['leaving', 'staying']) {
-        const summary = await syncSource(store, config, testSource({ id, baseUrl: emr.baseUrl }), { asOf: new Date(TEST_ANCHOR) });
+        const summary = await syncSource(store, config, testSource({ id, baseUrl: emr.baseUrl }), {
+          asOf: new Date(TEST_ANCHOR),
+        });
         expect(summary.status).not.toBe('failed');
       }
       const leaving = await rowsOf('leaving');
       const staying = await rowsOf('staying');
-      for (const table of ['resources', 'patient_models', 'indicator_history', 'outbox', 'written_resources', 'sync_runs', 'watermarks', 'programme_history']) expect(leaving[table]).toBeGreaterThan(0);
+      for (const table of [
+        'resources',
+        'patient_models',
+        'indicator_history',
+        'outbox',
+        'written_resources',
+        'sync_runs',
+        'watermarks',
+        'programme_history',
+      ])
+        expect(leaving[table]).toBeGreaterThan(0);
 
       const counted = await store.purgeSource('leaving', false);
       expect(counted).toEqual(leaving);

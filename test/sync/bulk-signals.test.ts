@@ -22,7 +22,13 @@ const FAST = { preparationMs: 50, retryAfterSeconds: 1 };
 const TYPES = ['Patient', 'Appointment', 'CarePlan', 'QuestionnaireResponse'] as const;
 
 function bulkSource(emr: SandboxServer, id: string, extra: Partial<SourceConfig> = {}): SourceConfig {
-  return testSource({ id, baseUrl: emr.baseUrl, writeBack: false, pull: { ...DEFAULT_PULL, method: 'bulk' }, ...extra });
+  return testSource({
+    id,
+    baseUrl: emr.baseUrl,
+    writeBack: false,
+    pull: { ...DEFAULT_PULL, method: 'bulk' },
+    ...extra,
+  });
 }
 
 async function storedIds(store: Store, sourceId: string, type: string): Promise<string[]> {
@@ -44,14 +50,43 @@ afterAll(() => store.close());
 
 test('the type an export error names is found in its expression, location, diagnostics or text', () => {
   const types = ['Patient', 'Appointment'];
-  expect(namedInError({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', details: { text: 'Appointment/a-1 could not be exported' } }] }, types)).toEqual({ resourceType: 'Appointment', resourceId: 'a-1' });
-  expect(namedInError({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', expression: ['Patient'] }] }, types)).toEqual({ resourceType: 'Patient' });
-  expect(namedInError({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: 'PatientAppointmentLink failed' }] }, types)).toBeUndefined();
-  expect(namedInError({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: 'disk full' }] }, types)).toBeUndefined();
+  expect(
+    namedInError(
+      {
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'error', code: 'exception', details: { text: 'Appointment/a-1 could not be exported' } }],
+      },
+      types,
+    ),
+  ).toEqual({ resourceType: 'Appointment', resourceId: 'a-1' });
+  expect(
+    namedInError(
+      { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', expression: ['Patient'] }] },
+      types,
+    ),
+  ).toEqual({ resourceType: 'Patient' });
+  expect(
+    namedInError(
+      {
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'error', code: 'exception', diagnostics: 'PatientAppointmentLink failed' }],
+      },
+      types,
+    ),
+  ).toBeUndefined();
+  expect(
+    namedInError(
+      { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: 'disk full' }] },
+      types,
+    ),
+  ).toBeUndefined();
 });
 
 test('error files: the types they name keep their watermarks, the run says so and holds patients back; the next run brings back every resource that failed', async () => {
-  const emr = await seededSandbox({ patients: 40, seed: 21 }, { bulk: FAST, quirks: { bulkErrorEvery: 9, bulkErrorExports: 1 } });
+  const emr = await seededSandbox(
+    { patients: 40, seed: 21 },
+    { bulk: FAST, quirks: { bulkErrorEvery: 9, bulkErrorExports: 1 } },
+  );
   try {
     const source = bulkSource(emr, 'bulk-errors');
     const first = await syncSource(store, config, source, { asOf: AS_OF });
@@ -66,14 +101,19 @@ test('error files: the types they name keep their watermarks, the run says so an
       // Filed under the type the OperationOutcome names, with the server's text.
       const letters = await store.listDeadLetters({ sourceId: source.id, resourceType: t.resourceType });
       expect(letters).toHaveLength(t.exportErrors as number);
-      expect(letters[0]?.outcome.issue[0]?.details?.text).toMatch(new RegExp(`^${t.resourceType}/\\S+ could not be exported$`));
+      expect(letters[0]?.outcome.issue[0]?.details?.text).toMatch(
+        new RegExp(`^${t.resourceType}/\\S+ could not be exported$`),
+      );
       deadLetters += letters.length;
     }
     expect(await store.countDeadLetters({ sourceId: source.id })).toBe(deadLetters);
     expect(first.heldBack.reasons.join(' ')).toContain('the server could not export');
     expect(first.patients.recomputed).toBe(0);
     // Fewer stored than the server holds, for the failing types.
-    for (const t of failing) expect((await storedIds(store, source.id, t.resourceType)).length).toBeLessThan(serverIds(emr, t.resourceType).length);
+    for (const t of failing)
+      expect((await storedIds(store, source.id, t.resourceType)).length).toBeLessThan(
+        serverIds(emr, t.resourceType).length,
+      );
 
     const second = await syncSource(store, config, source, { asOf: AS_OF });
     expect(second.status).toBe('succeeded');
@@ -89,7 +129,10 @@ test('deleted entries of a _since export remove the resources, recompute their p
   try {
     const source = bulkSource(emr, 'bulk-deleted');
     expect((await syncSource(store, config, source, { asOf: AS_OF })).status).toBe('succeeded');
-    const gone = emr.repo.all('Appointment').slice(0, 3) as { id: string; participant: { actor?: { reference?: string } }[] }[];
+    const gone = emr.repo.all('Appointment').slice(0, 3) as {
+      id: string;
+      participant: { actor?: { reference?: string } }[];
+    }[];
     for (const a of gone) await emr.repo.deleteResource('Appointment', a.id);
     const next = await syncSource(store, config, source, { asOf: AS_OF });
     expect(next.status).toBe('succeeded');
@@ -98,7 +141,11 @@ test('deleted entries of a _since export remove the resources, recompute their p
     expect(appts?.since).toBeDefined();
     for (const a of gone) expect(await store.getResource(source.id, 'Appointment', a.id)).toBeUndefined();
     expect(await storedIds(store, source.id, 'Appointment')).toEqual(serverIds(emr, 'Appointment'));
-    const patients = new Set(gone.flatMap((a) => a.participant.map((p) => /Patient\/(.+)$/.exec(p.actor?.reference ?? '')?.[1]).filter(Boolean)));
+    const patients = new Set(
+      gone.flatMap((a) =>
+        a.participant.map((p) => /Patient\/(.+)$/.exec(p.actor?.reference ?? '')?.[1]).filter(Boolean),
+      ),
+    );
     expect(next.patients.recomputed).toBeGreaterThanOrEqual(patients.size);
   } finally {
     await emr.close();
@@ -106,13 +153,19 @@ test('deleted entries of a _since export remove the resources, recompute their p
 });
 
 test('a type the server does not offer is not requested (the kick-off succeeds for the rest) and the run says why', async () => {
-  const emr = await seededSandbox({ patients: 10, seed: 23 }, { bulk: FAST, quirks: { notOfferedTypes: ['CarePlan'] } });
+  const emr = await seededSandbox(
+    { patients: 10, seed: 23 },
+    { bulk: FAST, quirks: { notOfferedTypes: ['CarePlan'] } },
+  );
   try {
     const run = await syncSource(store, config, bulkSource(emr, 'bulk-offered'), { asOf: AS_OF });
     const carePlan = run.pull.find((t) => t.resourceType === 'CarePlan');
     expect(carePlan).toMatchObject({ status: 'skipped' });
-    expect(carePlan?.notes.join(' ')).toContain("the server's CapabilityStatement does not list CarePlan: not requested in the export");
-    for (const type of ['Patient', 'Appointment', 'QuestionnaireResponse']) expect(run.pull.find((t) => t.resourceType === type)?.status).toBe('ok');
+    expect(carePlan?.notes.join(' ')).toContain(
+      "the server's CapabilityStatement does not list CarePlan: not requested in the export",
+    );
+    for (const type of ['Patient', 'Appointment', 'QuestionnaireResponse'])
+      expect(run.pull.find((t) => t.resourceType === type)?.status).toBe('ok');
     expect(emr.bulkCounters().exportsStarted).toBe(1);
   } finally {
     await emr.close();
@@ -120,7 +173,10 @@ test('a type the server does not offer is not requested (the kick-off succeeds f
 });
 
 test('transient errors while polling (500 with OperationOutcome code transient) are retried within the run', async () => {
-  const emr = await seededSandbox({ patients: 8, seed: 24 }, { bulk: { preparationMs: 0, retryAfterSeconds: 1 }, quirks: { bulkTransientPollErrors: 2 } });
+  const emr = await seededSandbox(
+    { patients: 8, seed: 24 },
+    { bulk: { preparationMs: 0, retryAfterSeconds: 1 }, quirks: { bulkTransientPollErrors: 2 } },
+  );
   try {
     const run = await syncSource(store, config, bulkSource(emr, 'bulk-transient'), { asOf: AS_OF });
     expect(run.status).toBe('succeeded');
@@ -136,7 +192,10 @@ test('doctor checks what a bulk-only source needs: a kick-off (accepted, then ca
   try {
     const diagnosis = await diagnoseSource(bulkSource(emr, 'bulk-doctor'));
     expect(diagnosis.ok).toBe(true);
-    expect(diagnosis.checks.find((c) => c.step === 'bulk export')).toMatchObject({ status: 'ok', detail: expect.stringContaining('export of Patient, Appointment, CarePlan, QuestionnaireResponse was accepted') });
+    expect(diagnosis.checks.find((c) => c.step === 'bulk export')).toMatchObject({
+      status: 'ok',
+      detail: expect.stringContaining('export of Patient, Appointment, CarePlan, QuestionnaireResponse was accepted'),
+    });
     expect(diagnosis.checks.some((c) => c.step.startsWith('search '))).toBe(false);
     expect(emr.bulkCounters()).toMatchObject({ exportsStarted: 1, cancelled: 1 });
   } finally {

@@ -59,7 +59,10 @@ test('a failed commit of the second batch: the first stays, nothing is left runn
     expect(events.filter((e) => e.type === 'computed').map((e) => (e as { patients: number }).patients)).toEqual([200]);
 
     const progress: number[] = [];
-    const second = await syncSource(store, config, source, { asOf: AS_OF, onEvent: (e) => e.type === 'computed' && progress.push(e.patients) });
+    const second = await syncSource(store, config, source, {
+      asOf: AS_OF,
+      onEvent: (e) => e.type === 'computed' && progress.push(e.patients),
+    });
     expect(second.status).toBe('succeeded');
     expect(second.patients.recomputed).toBe(PATIENTS - 200);
     expect(progress).toEqual([200, PATIENTS - 200]);

@@ -18,7 +18,10 @@ import { waitFor } from '../helpers/wait';
 
 const config: AppConfig = loadConfig({ env: {}, cwd: os.tmpdir() });
 const AS_OF = new Date(TEST_ANCHOR);
-const ours = (r: Resource): boolean => ((r as { identifier?: { system?: string }[] }).identifier ?? []).some((i) => i.system === DEFAULT_ACTION_SETTINGS.identifierSystem);
+const ours = (r: Resource): boolean =>
+  ((r as { identifier?: { system?: string }[] }).identifier ?? []).some(
+    (i) => i.system === DEFAULT_ACTION_SETTINGS.identifierSystem,
+  );
 
 describe.each(driverFactories())('end to end on $name', (factory) => {
   test('a full run stores indicators and writes Tasks and Observations; the second run writes nothing', async () => {
@@ -32,7 +35,9 @@ describe.each(driverFactories())('end to end on $name', (factory) => {
       expect(first.status).toBe('succeeded');
       expect(first.patients.total).toBeGreaterThanOrEqual(25);
       const computations = await store.listComputations(source.id);
-      const scored = computations.map((c) => c.indicators as PatientIndicators).filter((i) => i.engagement.score !== null);
+      const scored = computations
+        .map((c) => c.indicators as PatientIndicators)
+        .filter((i) => i.engagement.score !== null);
       expect(scored.length).toBeGreaterThanOrEqual(25);
       const history = await store.indicatorHistory({ sourceId: source.id, patientId: 'gen-pat-000001' });
       expect(history.map((h) => h.indicator)).toContain('engagement.score');
@@ -49,10 +54,15 @@ describe.each(driverFactories())('end to end on $name', (factory) => {
       expect(second.pull.every((t) => t.new === 0 && t.changed === 0)).toBe(true);
       expect(emr.repo.all('Task').filter(ours)).toHaveLength(tasks.length);
       expect(emr.repo.all('Observation').filter(ours)).toHaveLength(observations.length);
-      expect(await store.indicatorHistory({ sourceId: source.id, patientId: 'gen-pat-000001' })).toHaveLength(history.length);
+      expect(await store.indicatorHistory({ sourceId: source.id, patientId: 'gen-pat-000001' })).toHaveLength(
+        history.length,
+      );
 
       // A run that finds nothing new recomputes no patient and leaves the day's programme figures as they were.
-      const entry = async (): Promise<unknown> => (await driver.query({ text: 'SELECT run_id FROM programme_history WHERE source_id = $1', values: [source.id] }))[0]?.run_id;
+      const entry = async (): Promise<unknown> =>
+        (
+          await driver.query({ text: 'SELECT run_id FROM programme_history WHERE source_id = $1', values: [source.id] })
+        )[0]?.run_id;
       const recordedBy = await entry();
       const third = await syncSource(store, config, source, { asOf: AS_OF, strict: true });
       expect(third.status).toBe('succeeded');
@@ -87,9 +97,16 @@ const pg = driverFactories().find((f) => f.name === 'postgres');
       const started: string[] = [];
       for (const m of minutes) {
         const fired = new Date(m);
-        const [x, y] = await Promise.all([scheduledTick(storeA, runnerA, source, fired, 'A'), scheduledTick(storeB, runnerB, source, new Date(fired.getTime() + 700), 'B')]);
+        const [x, y] = await Promise.all([
+          scheduledTick(storeA, runnerA, source, fired, 'A'),
+          scheduledTick(storeB, runnerB, source, new Date(fired.getTime() + 700), 'B'),
+        ]);
         started.push(...[x, y].filter((r): r is string => r !== undefined));
-        await waitFor('both instances to finish the tick', () => !runnerA.isRunning('scheduled') && !runnerB.isRunning('scheduled'), { timeoutMs: 10_000 });
+        await waitFor(
+          'both instances to finish the tick',
+          () => !runnerA.isRunning('scheduled') && !runnerB.isRunning('scheduled'),
+          { timeoutMs: 10_000 },
+        );
       }
       expect(started).toHaveLength(minutes.length);
       const runs = await storeA.listRuns({ sourceId: 'scheduled' });

@@ -21,12 +21,23 @@ import type { SandboxServer } from '../../src/sandbox/server';
 
 const config: AppConfig = loadConfig({ env: {}, cwd: os.tmpdir() });
 const AS_OF = new Date(TEST_ANCHOR);
-const ours = (r: Resource): boolean => ((r as { identifier?: { system?: string }[] }).identifier ?? []).some((i) => i.system === DEFAULT_ACTION_SETTINGS.identifierSystem);
-const written = (emr: SandboxServer): Resource[] => [...emr.repo.all('Task'), ...emr.repo.all('Observation')].filter(ours);
+const ours = (r: Resource): boolean =>
+  ((r as { identifier?: { system?: string }[] }).identifier ?? []).some(
+    (i) => i.system === DEFAULT_ACTION_SETTINGS.identifierSystem,
+  );
+const written = (emr: SandboxServer): Resource[] =>
+  [...emr.repo.all('Task'), ...emr.repo.all('Observation')].filter(ours);
 const daysBefore = (n: number): string => new Date(AS_OF.getTime() - n * 86_400_000).toISOString();
 
 function noShow(id: string, patientId: string, daysAgo: number): Appointment {
-  return { resourceType: 'Appointment', id, status: 'noshow', start: daysBefore(daysAgo), end: daysBefore(daysAgo - 0.02), participant: [{ actor: { reference: `Patient/${patientId}` }, status: 'accepted' }] };
+  return {
+    resourceType: 'Appointment',
+    id,
+    status: 'noshow',
+    start: daysBefore(daysAgo),
+    end: daysBefore(daysAgo - 0.02),
+    participant: [{ actor: { reference: `Patient/${patientId}` }, status: 'accepted' }],
+  };
 }
 
 let store: Store;
@@ -36,11 +47,20 @@ beforeAll(async () => {
 afterAll(() => store.close());
 
 test('sync in system mode against an EMR that refuses system-wide Appointment/QuestionnaireResponse searches writes nothing, exits 1 and says to use per-patient mode', async () => {
-  const emr = await seededSandbox({ patients: 6, seed: 21 }, { quirks: { requirePatientFor: ['Appointment', 'QuestionnaireResponse'] } });
+  const emr = await seededSandbox(
+    { patients: 6, seed: 21 },
+    { quirks: { requirePatientFor: ['Appointment', 'QuestionnaireResponse'] } },
+  );
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-trust-'));
-  writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: strict-emr\n    baseUrl: ${emr.baseUrl}\n`);
+  writeFileSync(
+    path.join(dir, 'fhir-engage.config.yaml'),
+    `sources:\n  - id: strict-emr\n    baseUrl: ${emr.baseUrl}\n`,
+  );
   try {
-    const res = await runCliProcessAsync(['sync', '--as-of', TEST_ANCHOR], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') } });
+    const res = await runCliProcessAsync(['sync', '--as-of', TEST_ANCHOR], {
+      cwd: dir,
+      env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') },
+    });
     expect(res.status).toBe(1);
     expect(written(emr)).toHaveLength(0);
     expect(emr.repo.all('Provenance')).toHaveLength(0);
@@ -61,7 +81,10 @@ test('per-patient mode: a patient whose searches are refused is held back; the o
     expect(summary.status).toBe('partially-failed');
     expect(summary.heldBack.patients).toBe(1);
     expect(summary.heldBack.reasons.join('\n')).toMatch(/Appointment: 1 patient\(s\) could not be searched/);
-    expect(summary.pull.find((t) => t.resourceType === 'Appointment')).toMatchObject({ status: 'partial', failedPatients: 1 });
+    expect(summary.pull.find((t) => t.resourceType === 'Appointment')).toMatchObject({
+      status: 'partial',
+      failedPatients: 1,
+    });
     expect(await store.getComputations('gen-pat-000002', source.id)).toHaveLength(0);
     expect(await store.getComputations('gen-pat-000001', source.id)).toHaveLength(1);
     const about = (id: string) => written(emr).filter((r) => JSON.stringify(r).includes(`Patient/${id}"`));
@@ -82,7 +105,12 @@ test('per-patient mode: a patient whose searches are refused is held back; the o
 test('a run in which every type failed is "failed", and writes nothing', async () => {
   const emr = await seededSandbox({ patients: 3, seed: 23 }, { quirks: { errorRate: 1, errorStatuses: [500] } });
   try {
-    const summary = await syncSource(store, config, testSource({ id: 'all-down', baseUrl: emr.baseUrl, maxRetries: 0 }), { asOf: AS_OF });
+    const summary = await syncSource(
+      store,
+      config,
+      testSource({ id: 'all-down', baseUrl: emr.baseUrl, maxRetries: 0 }),
+      { asOf: AS_OF },
+    );
     expect(summary.status).toBe('failed');
     expect(summary.pull.every((t) => t.status === 'failed')).toBe(true);
     expect(written(emr)).toHaveLength(0);
@@ -94,7 +122,12 @@ test('a run in which every type failed is "failed", and writes nothing', async (
 test('refused credentials (401) stop the run at once with one message, not one 401 per type', async () => {
   const emr = await seededSandbox({ patients: 3, seed: 24 }, { auth: { mode: 'bearer', token: 'the-right-token' } });
   try {
-    const summary = await syncSource(store, config, testSource({ id: 'bad-token', baseUrl: emr.baseUrl }, { type: 'bearer', token: 'a-wrong-token' }), { asOf: AS_OF });
+    const summary = await syncSource(
+      store,
+      config,
+      testSource({ id: 'bad-token', baseUrl: emr.baseUrl }, { type: 'bearer', token: 'a-wrong-token' }),
+      { asOf: AS_OF },
+    );
     expect(summary.status).toBe('failed');
     expect(summary.error).toMatch(/^error: authentication failed: GET \S+\/Patient\?_count=\* answered HTTP 401/);
     expect(summary.error?.split('\n')).toHaveLength(1);
@@ -116,9 +149,14 @@ test('resources about a patient the EMR did not return are dead letters ("unknow
     expect(summary.status).toBe('partially-failed');
     expect(await store.getComputations('ghost-1', source.id)).toHaveLength(0);
     expect(written(emr).filter((r) => JSON.stringify(r).includes('Patient/ghost-1'))).toHaveLength(0);
-    const letters = (await store.listDeadLetters({ sourceId: source.id })).filter((d) => d.resourceId?.startsWith('ghost-appt'));
+    const letters = (await store.listDeadLetters({ sourceId: source.id })).filter((d) =>
+      d.resourceId?.startsWith('ghost-appt'),
+    );
     expect(letters.map((d) => d.resourceId).sort()).toEqual(['ghost-appt-1', 'ghost-appt-2']);
-    expect(letters[0]?.outcome.issue[0]).toMatchObject({ code: 'not-found', details: { text: expect.stringContaining('unknown patient') } });
+    expect(letters[0]?.outcome.issue[0]).toMatchObject({
+      code: 'not-found',
+      details: { text: expect.stringContaining('unknown patient') },
+    });
     // Seen again: the same open dead letters, and the run is no longer a failure because of them.
     const again = await syncSource(store, config, source, { asOf: AS_OF, strict: true });
     expect(again.deadLetters.thisRun).toBe(0);
@@ -130,8 +168,20 @@ test('resources about a patient the EMR did not return are dead letters ("unknow
 
 test('a merged record (link replaced-by): its data counts for the survivor, and nothing is written about it', async () => {
   const emr = await seededSandbox({ patients: 2, seed: 26 });
-  const survivor: Patient = { resourceType: 'Patient', id: 'survivor-1', active: true, gender: 'female', birthDate: '1970-02-03', telecom: [{ system: 'phone', value: '555-0100' }] };
-  const replaced: Patient = { resourceType: 'Patient', id: 'merged-1', active: false, link: [{ type: 'replaced-by', other: { reference: 'Patient/survivor-1' } }] };
+  const survivor: Patient = {
+    resourceType: 'Patient',
+    id: 'survivor-1',
+    active: true,
+    gender: 'female',
+    birthDate: '1970-02-03',
+    telecom: [{ system: 'phone', value: '555-0100' }],
+  };
+  const replaced: Patient = {
+    resourceType: 'Patient',
+    id: 'merged-1',
+    active: false,
+    link: [{ type: 'replaced-by', other: { reference: 'Patient/survivor-1' } }],
+  };
   await emr.repo.createResource(survivor);
   await emr.repo.createResource(replaced);
   await emr.repo.createResource(noShow('merged-appt-1', 'merged-1', 10));
@@ -153,11 +203,31 @@ test('a merged record (link replaced-by): its data counts for the survivor, and 
 
 test('valid FHIR in the shapes real EMRs send is read, not rejected: absent gender, logical and absolute references; a resource naming no patient is a dead letter with the reason', async () => {
   const emr = await seededSandbox({ patients: 1, seed: 27 });
-  const dar = { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] };
-  await emr.repo.createResource({ resourceType: 'Patient', id: 'oh-1', active: true, _gender: dar, _birthDate: dar, identifier: [{ system: 'urn:oid:2.16.840.1.113883.6.1000', value: 'OH-1' }] } as Patient);
-  await emr.repo.createResource({ ...noShow('oh-appt-logical', 'x', 12), participant: [{ actor: { identifier: { system: 'urn:oid:2.16.840.1.113883.6.1000', value: 'OH-1' } }, status: 'accepted' }] });
-  await emr.repo.createResource({ ...noShow('oh-appt-absolute', 'x', 25), participant: [{ actor: { reference: `${emr.baseUrl}/Patient/oh-1` }, status: 'accepted' }] });
-  await emr.repo.createResource({ ...noShow('oh-appt-other-server', 'x', 30), participant: [{ actor: { reference: 'https://elsewhere.example.org/fhir/Patient/oh-1' }, status: 'accepted' }] });
+  const dar = {
+    extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }],
+  };
+  await emr.repo.createResource({
+    resourceType: 'Patient',
+    id: 'oh-1',
+    active: true,
+    _gender: dar,
+    _birthDate: dar,
+    identifier: [{ system: 'urn:oid:2.16.840.1.113883.6.1000', value: 'OH-1' }],
+  } as Patient);
+  await emr.repo.createResource({
+    ...noShow('oh-appt-logical', 'x', 12),
+    participant: [
+      { actor: { identifier: { system: 'urn:oid:2.16.840.1.113883.6.1000', value: 'OH-1' } }, status: 'accepted' },
+    ],
+  });
+  await emr.repo.createResource({
+    ...noShow('oh-appt-absolute', 'x', 25),
+    participant: [{ actor: { reference: `${emr.baseUrl}/Patient/oh-1` }, status: 'accepted' }],
+  });
+  await emr.repo.createResource({
+    ...noShow('oh-appt-other-server', 'x', 30),
+    participant: [{ actor: { reference: 'https://elsewhere.example.org/fhir/Patient/oh-1' }, status: 'accepted' }],
+  });
   try {
     const source = testSource({ id: 'shapes', baseUrl: emr.baseUrl });
     const summary = await syncSource(store, config, source, { asOf: AS_OF, strict: true });
@@ -166,7 +236,9 @@ test('valid FHIR in the shapes real EMRs send is read, not rejected: absent gend
     expect(summary.pull.find((t) => t.resourceType === 'Patient')?.deadLettered).toBe(0);
     const letters = await store.listDeadLetters({ sourceId: source.id });
     expect(letters.map((d) => [d.resourceId, d.stage])).toEqual([['oh-appt-other-server', 'map']]);
-    expect(letters[0]?.outcome.issue[0]?.details?.text).toBe('no patient: the reference names a patient on another server; nothing is computed from this Appointment');
+    expect(letters[0]?.outcome.issue[0]?.details?.text).toBe(
+      'no patient: the reference names a patient on another server; nothing is computed from this Appointment',
+    );
     expect((emr.repo.all('Task').filter(ours) as Task[]).some((t) => t.for?.reference === 'Patient/oh-1')).toBe(true);
   } finally {
     await emr.close();

@@ -49,7 +49,10 @@ test('a first use builds the cache; results are typed by the definitions (instan
   expect(typeOf(core, 'start', appointment)).toBe('instant');
   expect(typeOf(core, 'birthDate', patient)).toBe('date');
   expect(existsSync(path.join(cache, '.complete'))).toBe(true);
-  expect(JSON.parse(readFileSync(path.join(cache, 'Appointment.json'), 'utf8'))).toMatchObject({ resourceType: 'StructureDefinition', id: 'Appointment' });
+  expect(JSON.parse(readFileSync(path.join(cache, 'Appointment.json'), 'utf8'))).toMatchObject({
+    resourceType: 'StructureDefinition',
+    id: 'Appointment',
+  });
 
   const all = fresh();
   all.defs.ensureDefinitionsIndexed();
@@ -86,6 +89,13 @@ test('where no cache can be written (a read-only install), definitions still com
 
 test('contained resources are indexed with their container', () => {
   const { defs } = fresh();
-  expect(defs.typesIn({ resourceType: 'Appointment', status: 'booked', participant: [], contained: [{ resourceType: 'Patient' }, { bad: 1 } as never] })).toEqual(['Appointment', 'Patient']);
+  expect(
+    defs.typesIn({
+      resourceType: 'Appointment',
+      status: 'booked',
+      participant: [],
+      contained: [{ resourceType: 'Patient' }, { bad: 1 } as never],
+    }),
+  ).toEqual(['Appointment', 'Patient']);
   expect(defs.typesIn({ resourceType: 'Patient' })).toEqual(['Patient']);
 });

@@ -18,12 +18,19 @@ test.each([
 });
 
 test('repeated keys are reported with their path; the last value wins as in JSON.parse', () => {
-  expect(parseJsonText('{"a":1,"b":{"c":1,"c":2},"e":[{"u":1,"u":2}],"a":3}')).toEqual({ ok: true, value: { a: 3, b: { c: 2 }, e: [{ u: 2 }] }, duplicateKeys: ['b.c', 'e[0].u', 'a'] });
+  expect(parseJsonText('{"a":1,"b":{"c":1,"c":2},"e":[{"u":1,"u":2}],"a":3}')).toEqual({
+    ok: true,
+    value: { a: 3, b: { c: 2 }, e: [{ u: 2 }] },
+    duplicateKeys: ['b.c', 'e[0].u', 'a'],
+  });
   expect(parseJsonText('{"a":{"a":{"a":1}}}')).toMatchObject({ ok: true, duplicateKeys: [] });
 });
 
 test('a byte-order mark is not part of the JSON; deep nesting does not overflow the scan', () => {
-  expect(parseJsonText('\ufeff{"resourceType":"Patient"}')).toMatchObject({ ok: true, value: { resourceType: 'Patient' } });
+  expect(parseJsonText('\ufeff{"resourceType":"Patient"}')).toMatchObject({
+    ok: true,
+    value: { resourceType: 'Patient' },
+  });
   const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
   expect(scanJson(deep).errorAt).toBe(-1);
   expect(scanJson(`${'['.repeat(100_000)}`).errorAt).toBe(100_000);

@@ -42,27 +42,65 @@ let retryable: number;
 beforeAll(async () => {
   if (!existsSync(CHROMIUM) && process.getuid?.() === 0 && !process.env.CHROMIUM_PATH) {
     // A fresh machine: Debian's package, as .ci/run installs it (never a downloaded browser build).
-    process.stderr.write('Chromium is missing: installing Debian\'s chromium package for the dashboard tests…\n');
+    process.stderr.write("Chromium is missing: installing Debian's chromium package for the dashboard tests…\n");
     try {
-      execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium'], { stdio: 'ignore', timeout: 600_000 });
+      execFileSync(
+        'sh',
+        ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium'],
+        { stdio: 'ignore', timeout: 600_000 },
+      );
     } catch {
       // Reported below.
     }
   }
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is not installed at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (.ci/run does), or set CHROMIUM_PATH. The dashboard tests cannot run without a browser.`);
+    throw new Error(
+      `Chromium is not installed at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (.ci/run does), or set CHROMIUM_PATH. The dashboard tests cannot run without a browser.`,
+    );
   }
   execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build-web.js'), '--if-stale'], { stdio: 'inherit' });
   mkdirSync(SHOTS, { recursive: true });
   emr = await seededSandbox({ patients: 30, seed: 12, fixtures: false, invalidResources: 2 });
   store = await memoryStore();
-  const config: AppConfig = { ...loadConfig({ env: {}, cwd: os.tmpdir() }), sources: [testSource({ id: 'sandbox', name: 'Sandbox EMR', baseUrl: emr.baseUrl })] };
+  const config: AppConfig = {
+    ...loadConfig({ env: {}, cwd: os.tmpdir() }),
+    sources: [testSource({ id: 'sandbox', name: 'Sandbox EMR', baseUrl: emr.baseUrl })],
+  };
   const metrics = new Metrics(false);
   await syncSource(store, config, config.sources[0]!, { asOf: new Date(TEST_ANCHOR) });
   // A dead letter whose cause has since been fixed (a rule relaxed, say): its retry succeeds.
-  const fixed: Appointment = { resourceType: 'Appointment', id: 'fixed-appt-1', status: 'booked', start: '2026-06-10T09:00:00Z', end: '2026-06-10T09:30:00Z', participant: [{ actor: { reference: `Patient/${PATIENT}` }, status: 'accepted' }] };
-  await store.addDeadLetters([{ sourceId: 'sandbox', runId: null, stage: 'validate', resourceType: 'Appointment', resourceId: fixed.id, payload: fixed, outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'value', expression: ['Appointment.serviceType'], details: { text: 'is required by a local rule since removed' } }] } }]);
-  retryable = (await store.listDeadLetters({ sourceId: 'sandbox', resourceType: 'Appointment', stage: 'validate' })).find((d) => d.resourceId === 'fixed-appt-1')!.id;
+  const fixed: Appointment = {
+    resourceType: 'Appointment',
+    id: 'fixed-appt-1',
+    status: 'booked',
+    start: '2026-06-10T09:00:00Z',
+    end: '2026-06-10T09:30:00Z',
+    participant: [{ actor: { reference: `Patient/${PATIENT}` }, status: 'accepted' }],
+  };
+  await store.addDeadLetters([
+    {
+      sourceId: 'sandbox',
+      runId: null,
+      stage: 'validate',
+      resourceType: 'Appointment',
+      resourceId: fixed.id,
+      payload: fixed,
+      outcome: {
+        resourceType: 'OperationOutcome',
+        issue: [
+          {
+            severity: 'error',
+            code: 'value',
+            expression: ['Appointment.serviceType'],
+            details: { text: 'is required by a local rule since removed' },
+          },
+        ],
+      },
+    },
+  ]);
+  retryable = (
+    await store.listDeadLetters({ sourceId: 'sandbox', resourceType: 'Appointment', stage: 'validate' })
+  ).find((d) => d.resourceId === 'fixed-appt-1')!.id;
   runner = new SyncRunner(store, config, metrics.observe);
   const app = createApiApp({ store, config, runner, metrics, apiKeys: [KEY] });
   const listening = await listen(app, 0, '127.0.0.1');
@@ -134,7 +172,10 @@ test('log in, see the last run, trigger a sync and watch it finish; open the run
   await page.screenshot({ path: path.join(SHOTS, 'sources.png'), fullPage: true });
   page.once('dialog', (d) => void d.accept());
   await page.getByTestId('sync-sandbox').click();
-  await page.getByTestId('progress-sandbox').filter({ hasText: /finished: (succeeded|partially-failed)/ }).waitFor({ timeout: 60_000 });
+  await page
+    .getByTestId('progress-sandbox')
+    .filter({ hasText: /finished: (succeeded|partially-failed)/ })
+    .waitFor({ timeout: 60_000 });
   await page.getByRole('heading', { name: 'Sources and runs' }).waitFor();
   const runs = await store.listRuns({ sourceId: 'sandbox', limit: 5 });
   expect(runs).toHaveLength(2);
@@ -153,7 +194,9 @@ test('the programme view shows the tier chart and the NPS, with definitions on h
   // The period opens on the 30 days up to the latest run's as-of day (the end exclusive), not on today.
   const [latest] = await store.listRuns({ limit: 1 });
   const day = (d: Date): string => d.toISOString().slice(0, 10);
-  const end = new Date(Date.UTC(latest!.asOf.getUTCFullYear(), latest!.asOf.getUTCMonth(), latest!.asOf.getUTCDate() + 1));
+  const end = new Date(
+    Date.UTC(latest!.asOf.getUTCFullYear(), latest!.asOf.getUTCMonth(), latest!.asOf.getUTCDate() + 1),
+  );
   expect(await page.locator('#p-to').inputValue()).toBe(day(end));
   expect(await page.locator('#p-from').inputValue()).toBe(day(new Date(end.getTime() - 30 * 86_400_000)));
   expect(await page.getByTestId('tier-chart').boundingBox()).toMatchObject({ width: expect.any(Number) });
@@ -186,7 +229,10 @@ test('dead letters: filter by stage, retry one after the fix', async () => {
   await page.getByLabel('Stage').selectOption('validate');
   await page.getByRole('button', { name: 'Filter' }).click();
   await page.getByTestId(`retry-${retryable}`).click();
-  await page.getByTestId(`result-${retryable}`).filter({ hasText: 'retried: the resource is valid now and stored' }).waitFor();
+  await page
+    .getByTestId(`result-${retryable}`)
+    .filter({ hasText: 'retried: the resource is valid now and stored' })
+    .waitFor();
   expect(await store.getResource('sandbox', 'Appointment', 'fixed-appt-1')).toBeDefined();
   await page.screenshot({ path: path.join(SHOTS, 'dead-letters.png'), fullPage: true });
   await page.context().close();

@@ -12,8 +12,15 @@ test('writes go to the write target (with its auth), none to the source EMR', as
   const target = await startSandbox({ auth: { mode: 'bearer', token: 'target-token' } });
   const store = await memoryStore();
   try {
-    const source = testSource({ id: 'ro', baseUrl: emr.baseUrl, writeTarget: { baseUrl: target.baseUrl, auth: { type: 'bearer', token: 'target-token' } } });
-    const s = await syncSource(store, loadConfig({ env: {}, cwd: os.tmpdir() }), source, { asOf: new Date(TEST_ANCHOR), strict: true });
+    const source = testSource({
+      id: 'ro',
+      baseUrl: emr.baseUrl,
+      writeTarget: { baseUrl: target.baseUrl, auth: { type: 'bearer', token: 'target-token' } },
+    });
+    const s = await syncSource(store, loadConfig({ env: {}, cwd: os.tmpdir() }), source, {
+      asOf: new Date(TEST_ANCHOR),
+      strict: true,
+    });
     expect(s.status).toBe('succeeded');
     expect(emr.repo.count('Task') + emr.repo.count('Observation') + emr.repo.count('Provenance')).toBe(0);
     expect(target.repo.count('Observation')).toBe(s.writes.Observation?.created);

@@ -19,11 +19,17 @@ const AS_OF = new Date(TEST_ANCHOR);
 const config: AppConfig = { ...loadConfig({ env: {}, cwd: os.tmpdir() }) };
 
 function ours<T extends Resource>(emr: SandboxServer, type: string): T[] {
-  return emr.repo.all(type).filter((r) => (r as { identifier?: { system?: string }[] }).identifier?.some((i) => i.system === SYSTEM)) as unknown as T[];
+  return emr.repo
+    .all(type)
+    .filter((r) =>
+      (r as { identifier?: { system?: string }[] }).identifier?.some((i) => i.system === SYSTEM),
+    ) as unknown as T[];
 }
 
 function identifierOf(r: Resource): string {
-  return ((r as { identifier?: { system?: string; value?: string }[] }).identifier ?? []).find((i) => i.system === SYSTEM)?.value as string;
+  return ((r as { identifier?: { system?: string; value?: string }[] }).identifier ?? []).find(
+    (i) => i.system === SYSTEM,
+  )?.value as string;
 }
 
 function totalWrites(s: SyncSummary): number {
@@ -42,9 +48,20 @@ describe('write-back to the sandbox EMR', () => {
     for (const patient of ['gen-pat-000002', 'gen-pat-000005', 'gen-pat-000009']) {
       const past = emr.repo
         .all('Appointment')
-        .filter((a) => (a as Appointment).participant.some((p) => p.actor?.reference === `Patient/${patient}`) && Date.parse((a as Appointment).start as string) < AS_OF.getTime())
-        .sort((a, b) => Date.parse((b as Appointment).start as string) - Date.parse((a as Appointment).start as string)) as Appointment[];
-      for (const a of past.slice(0, 2)) await emr.repo.updateResource({ ...a, status: 'noshow', start: new Date(AS_OF.getTime() - (past.indexOf(a) + 1) * 20 * 86_400_000).toISOString() });
+        .filter(
+          (a) =>
+            (a as Appointment).participant.some((p) => p.actor?.reference === `Patient/${patient}`) &&
+            Date.parse((a as Appointment).start as string) < AS_OF.getTime(),
+        )
+        .sort(
+          (a, b) => Date.parse((b as Appointment).start as string) - Date.parse((a as Appointment).start as string),
+        ) as Appointment[];
+      for (const a of past.slice(0, 2))
+        await emr.repo.updateResource({
+          ...a,
+          status: 'noshow',
+          start: new Date(AS_OF.getTime() - (past.indexOf(a) + 1) * 20 * 86_400_000).toISOString(),
+        });
     }
   });
   afterAll(async () => {
@@ -63,7 +80,9 @@ describe('write-back to the sandbox EMR', () => {
     expect(count('outreach-no-shows')).toBe(indicators.filter((i) => i.appointments.noShowsRecent >= 2).length);
     expect(count('phq9-follow-up')).toBe(indicators.filter((i) => i.phq9.followUp.due).length);
     expect(count('overdue-activity')).toBe(indicators.reduce((n, i) => n + i.carePlans.overdue.length, 0));
-    const scoreObs = observations.filter((o) => (o as { code?: { coding?: { code?: string }[] } }).code?.coding?.[0]?.code === 'engagement-score');
+    const scoreObs = observations.filter(
+      (o) => (o as { code?: { coding?: { code?: string }[] } }).code?.coding?.[0]?.code === 'engagement-score',
+    );
     expect(scoreObs).toHaveLength(indicators.filter((i) => i.engagement.score !== null).length);
     expect(s.writes.Task?.created).toBe(tasks.length);
     expect(s.writes.Observation?.created).toBe(observations.length);
@@ -72,7 +91,13 @@ describe('write-back to the sandbox EMR', () => {
     // Contents of a safety Task.
     const safety = tasks.find((t) => t.code?.coding?.[0]?.code === 'phq9-item9-safety');
     if (safety) {
-      expect(safety).toMatchObject({ status: 'requested', intent: 'order', priority: 'stat', for: { reference: expect.stringMatching(/^Patient\//) }, reasonReference: { reference: expect.stringMatching(/^QuestionnaireResponse\//) } });
+      expect(safety).toMatchObject({
+        status: 'requested',
+        intent: 'order',
+        priority: 'stat',
+        for: { reference: expect.stringMatching(/^Patient\//) },
+        reasonReference: { reference: expect.stringMatching(/^QuestionnaireResponse\//) },
+      });
       expect(safety.description).toContain('item 9');
     }
     // Exactly one Provenance per written resource, naming fhir-engage and the run.
@@ -84,12 +109,20 @@ describe('write-back to the sandbox EMR', () => {
   });
 
   test('the same sync again writes nothing at all', async () => {
-    const before = { tasks: emr.repo.count('Task'), obs: emr.repo.count('Observation'), prov: emr.repo.count('Provenance') };
+    const before = {
+      tasks: emr.repo.count('Task'),
+      obs: emr.repo.count('Observation'),
+      prov: emr.repo.count('Provenance'),
+    };
     const s = await syncSource(store, config, source, { asOf: AS_OF, strict: true });
     expect(s.status).toBe('succeeded');
     expect(s.planned).toBe(0);
     expect(totalWrites(s)).toBe(0);
-    expect({ tasks: emr.repo.count('Task'), obs: emr.repo.count('Observation'), prov: emr.repo.count('Provenance') }).toEqual(before);
+    expect({
+      tasks: emr.repo.count('Task'),
+      obs: emr.repo.count('Observation'),
+      prov: emr.repo.count('Provenance'),
+    }).toEqual(before);
   });
 
   test('a Task moved on by a person is left alone; outreach Tasks are cancelled once no-shows age out', async () => {
@@ -101,14 +134,21 @@ describe('write-back to the sandbox EMR', () => {
     const later = new Date(AS_OF.getTime() + 150 * 86_400_000);
     const s = await syncSource(store, config, source, { asOf: later, strict: true });
     expect(s.status).toBe('succeeded');
-    expect(emr.repo.peek('Task', takenOn.id as string)).toMatchObject({ status: 'in-progress', note: [{ text: 'called, left a message' }] });
+    expect(emr.repo.peek('Task', takenOn.id as string)).toMatchObject({
+      status: 'in-progress',
+      note: [{ text: 'called, left a message' }],
+    });
     for (const t of others) {
-      expect(emr.repo.peek('Task', t.id as string)).toMatchObject({ status: 'cancelled', statusReason: { text: expect.stringContaining('no-shows') } });
+      expect(emr.repo.peek('Task', t.id as string)).toMatchObject({
+        status: 'cancelled',
+        statusReason: { text: expect.stringContaining('no-shows') },
+      });
     }
     expect(s.writes.Task?.cancelled).toBeGreaterThanOrEqual(others.length);
     expect(s.writes.Task?.leftToPerson).toBeGreaterThanOrEqual(1);
     // Item 9 safety Tasks are never closed automatically.
-    for (const t of ours<Task>(emr, 'Task').filter((x) => x.code?.coding?.[0]?.code === 'phq9-item9-safety')) expect(t.status).toBe('requested');
+    for (const t of ours<Task>(emr, 'Task').filter((x) => x.code?.coding?.[0]?.code === 'phq9-item9-safety'))
+      expect(t.status).toBe('requested');
     // Nothing written twice: one resource per identifier.
     const ids = [...ours<Task>(emr, 'Task'), ...ours<Resource>(emr, 'Observation')].map(identifierOf);
     expect(new Set(ids).size).toBe(ids.length);
@@ -129,8 +169,16 @@ describe('crash safety of the outbox', () => {
         asOf: AS_OF,
         strict: true,
         ...(hook === 'beforeDispatch'
-          ? { beforeDispatch: () => { throw new Error('killed before dispatch'); } }
-          : { afterSend: () => { if (++sent === 3) throw new Error('killed after a send'); } }),
+          ? {
+              beforeDispatch: () => {
+                throw new Error('killed before dispatch');
+              },
+            }
+          : {
+              afterSend: () => {
+                if (++sent === 3) throw new Error('killed after a send');
+              },
+            }),
       });
       expect(crash.status).toBe('failed');
       const again = await syncSource(store, config, source, { asOf: AS_OF, strict: true });
@@ -183,7 +231,12 @@ describe('batched write-back on the sandbox', () => {
       const store = await memoryStore();
       try {
         let before = 0;
-        const s = await syncSource(store, config, testSource({ id: `batch-${writeBatchSize}`, baseUrl: emr.baseUrl, writeBatchSize }), { asOf: AS_OF, strict: true, beforeDispatch: () => void (before = emr.counters().requests) });
+        const s = await syncSource(
+          store,
+          config,
+          testSource({ id: `batch-${writeBatchSize}`, baseUrl: emr.baseUrl, writeBatchSize }),
+          { asOf: AS_OF, strict: true, beforeDispatch: () => void (before = emr.counters().requests) },
+        );
         expect(s.status).toBe('succeeded');
         return { writes: totalWrites(s), requests: emr.counters().requests - before };
       } finally {

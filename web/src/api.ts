@@ -44,7 +44,8 @@ async function call(method: string, path: string, body?: unknown, candidate?: st
     throw new Unauthorized('the API key was refused');
   }
   if (!res.ok) {
-    const outcome = (await res.json().catch(() => undefined)) as { issue?: { details?: { text?: string } }[] } | undefined;
+    const outcome = (await res.json().catch(() => undefined)) as
+      { issue?: { details?: { text?: string } }[] } | undefined;
     throw new ApiError(res.status, outcome?.issue?.[0]?.details?.text ?? `HTTP ${res.status}`);
   }
   return res;

@@ -1,8 +1,30 @@
 /** Charts (Chart.js, bundled): lines over time with optional severity bands behind them, and bars. */
-import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip, type Plugin } from 'chart.js';
+import {
+  BarController,
+  BarElement,
+  CategoryScale,
+  Chart,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Tooltip,
+  type Plugin,
+} from 'chart.js';
 import { h } from './dom';
 
-Chart.register(LineController, LineElement, PointElement, BarController, BarElement, CategoryScale, LinearScale, Tooltip, Legend);
+Chart.register(
+  LineController,
+  LineElement,
+  PointElement,
+  BarController,
+  BarElement,
+  CategoryScale,
+  LinearScale,
+  Tooltip,
+  Legend,
+);
 
 export interface Band {
   band: string;
@@ -33,19 +55,42 @@ function bandsPlugin(bands: Band[]): Plugin<'line'> {
   };
 }
 
-const day = (iso: string): string => new Date(iso).toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: '2-digit' });
+const day = (iso: string): string =>
+  new Date(iso).toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: '2-digit' });
 
 /**
  * A figure holding a chart and, for screen readers and for the record, a
  * text summary of the same data (canvas content is not accessible).
  */
-export function lineChart(title: string, series: { label: string; points: { date: string; value: number }[] }[], options: { bands?: Band[]; max?: number; min?: number; percent?: boolean; testId?: string } = {}): HTMLElement {
+export function lineChart(
+  title: string,
+  series: { label: string; points: { date: string; value: number }[] }[],
+  options: { bands?: Band[]; max?: number; min?: number; percent?: boolean; testId?: string } = {},
+): HTMLElement {
   const canvas = h('canvas', { role: 'img', 'aria-label': title, 'data-testid': options.testId });
   const dates = [...new Set(series.flatMap((s) => s.points.map((p) => p.date)))].sort();
-  const summary = series.map((s) => `${s.label}: ${s.points.length ? s.points.map((p) => `${day(p.date)} ${options.percent ? `${Math.round(p.value * 100)} %` : p.value}`).join(', ') : 'no data'}`).join('; ');
-  const figure = h('figure', { class: 'chart' }, h('figcaption', {}, title), h('div', { class: 'canvas-box' }, canvas), h('p', { class: 'visually-hidden' }, summary));
+  const summary = series
+    .map(
+      (s) =>
+        `${s.label}: ${s.points.length ? s.points.map((p) => `${day(p.date)} ${options.percent ? `${Math.round(p.value * 100)} %` : p.value}`).join(', ') : 'no data'}`,
+    )
+    .join('; ');
+  const figure = h(
+    'figure',
+    { class: 'chart' },
+    h('figcaption', {}, title),
+    h('div', { class: 'canvas-box' }, canvas),
+    h('p', { class: 'visually-hidden' }, summary),
+  );
   if (options.bands?.length) {
-    figure.append(h('p', { class: 'legend-bands' }, 'Bands: ', options.bands.map((b, i) => h('span', { class: `band band-${Math.min(i, 4)}` }, `${b.band} ${b.from}–${b.to}`))));
+    figure.append(
+      h(
+        'p',
+        { class: 'legend-bands' },
+        'Bands: ',
+        options.bands.map((b, i) => h('span', { class: `band band-${Math.min(i, 4)}` }, `${b.band} ${b.from}–${b.to}`)),
+      ),
+    );
   }
   new Chart(canvas, {
     type: 'line',
@@ -63,7 +108,13 @@ export function lineChart(title: string, series: { label: string; points: { date
     options: {
       animation: false,
       maintainAspectRatio: false,
-      scales: { y: { min: options.min ?? 0, max: options.max, ticks: options.percent ? { callback: (v) => `${Math.round(Number(v) * 100)} %` } : {} } },
+      scales: {
+        y: {
+          min: options.min ?? 0,
+          max: options.max,
+          ticks: options.percent ? { callback: (v) => `${Math.round(Number(v) * 100)} %` } : {},
+        },
+      },
       plugins: { legend: { display: series.length > 1 } },
     },
     plugins: options.bands ? [bandsPlugin(options.bands)] : [],
@@ -73,11 +124,25 @@ export function lineChart(title: string, series: { label: string; points: { date
 
 export function barChart(title: string, labels: string[], values: number[], testId?: string): HTMLElement {
   const canvas = h('canvas', { role: 'img', 'aria-label': title, 'data-testid': testId });
-  const figure = h('figure', { class: 'chart' }, h('figcaption', {}, title), h('div', { class: 'canvas-box' }, canvas), h('p', { class: 'visually-hidden' }, labels.map((l, i) => `${l}: ${values[i]}`).join('; ')));
+  const figure = h(
+    'figure',
+    { class: 'chart' },
+    h('figcaption', {}, title),
+    h('div', { class: 'canvas-box' }, canvas),
+    h('p', { class: 'visually-hidden' }, labels.map((l, i) => `${l}: ${values[i]}`).join('; ')),
+  );
   new Chart(canvas, {
     type: 'bar',
-    data: { labels, datasets: [{ label: title, data: values, backgroundColor: ['#26a269', '#e5a50a', '#c01c28', '#77767b'] }] },
-    options: { animation: false, maintainAspectRatio: false, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    data: {
+      labels,
+      datasets: [{ label: title, data: values, backgroundColor: ['#26a269', '#e5a50a', '#c01c28', '#77767b'] }],
+    },
+    options: {
+      animation: false,
+      maintainAspectRatio: false,
+      plugins: { legend: { display: false } },
+      scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+    },
   });
   return figure;
 }

@@ -2,7 +2,11 @@
 type Child = Node | string | number | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | undefined | ((e: Event) => void)>;
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: (Child | Child[])[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: (Child | Child[])[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === false) continue;
@@ -17,19 +21,47 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
   return el;
 }
 
-export function table(caption: string, head: string[], rows: (Child | Child[])[][], attrs: Attrs = {}): HTMLTableElement {
+export function table(
+  caption: string,
+  head: string[],
+  rows: (Child | Child[])[][],
+  attrs: Attrs = {},
+): HTMLTableElement {
   return h(
     'table',
     attrs,
     h('caption', {}, caption),
-    h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))),
-    h('tbody', {}, rows.length ? rows.map((r) => h('tr', {}, r.map((c) => h('td', {}, c)))) : h('tr', {}, h('td', { colspan: head.length }, 'None.'))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        head.map((c) => h('th', { scope: 'col' }, c)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      rows.length
+        ? rows.map((r) =>
+            h(
+              'tr',
+              {},
+              r.map((c) => h('td', {}, c)),
+            ),
+          )
+        : h('tr', {}, h('td', { colspan: head.length }, 'None.')),
+    ),
   );
 }
 
-export const pct = (r: number | null | undefined): string => (r === null || r === undefined ? 'n/a' : `${Math.round(r * 1000) / 10} %`);
-export const when = (t: string | null | undefined): string => (t ? new Date(t).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' }) : '—');
-export const secs = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '—' : `${(ms / 1000).toFixed(1)} s`);
+export const pct = (r: number | null | undefined): string =>
+  r === null || r === undefined ? 'n/a' : `${Math.round(r * 1000) / 10} %`;
+export const when = (t: string | null | undefined): string =>
+  t ? new Date(t).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' }) : '—';
+export const secs = (ms: number | null | undefined): string =>
+  ms === null || ms === undefined ? '—' : `${(ms / 1000).toFixed(1)} s`;
 
 /** A figure with its definition: shown on hover and focus, and read by screen readers. */
 export function defined(label: string, definition: string): HTMLElement {

@@ -20,7 +20,11 @@ function loginView(message?: string): void {
   const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'login-error' }, message ?? '');
   main.replaceChildren(
     h('h1', {}, 'Log in'),
-    h('p', {}, 'Enter the API key of this fhir-engage service (FHIR_ENGAGE_API_KEY, or the key printed when it started). It is kept for this tab only.'),
+    h(
+      'p',
+      {},
+      'Enter the API key of this fhir-engage service (FHIR_ENGAGE_API_KEY, or the key printed when it started). It is kept for this tab only.',
+    ),
     h(
       'form',
       {
@@ -54,7 +58,8 @@ async function route(): Promise<void> {
   if (!session.key()) return loginView();
   nav.hidden = false;
   const hash = location.hash || '#/sources';
-  for (const a of nav.querySelectorAll('a')) a.toggleAttribute('aria-current', hash.startsWith(a.getAttribute('href') ?? '-'));
+  for (const a of nav.querySelectorAll('a'))
+    a.toggleAttribute('aria-current', hash.startsWith(a.getAttribute('href') ?? '-'));
   main.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
   try {
     const run = /^#\/runs\/([^/]+)$/.exec(hash);
@@ -66,7 +71,14 @@ async function route(): Promise<void> {
     main.focus();
   } catch (err) {
     if (err instanceof Unauthorized) return;
-    main.replaceChildren(h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, err instanceof ApiError ? err.message : 'The service could not be reached.'));
+    main.replaceChildren(
+      h('h1', {}, 'Something went wrong'),
+      h(
+        'p',
+        { class: 'error', role: 'alert' },
+        err instanceof ApiError ? err.message : 'The service could not be reached.',
+      ),
+    );
   }
 }
 

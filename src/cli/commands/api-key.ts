@@ -11,7 +11,9 @@ export function registerApiKeyCommand(program: Command, io: CliIo, setExit: (cod
     .command('api-key')
     .description('keys of the HTTP API when FHIR_ENGAGE_API_KEY is not set')
     .command('new')
-    .description('make an API key, store its SHA-256 digest, print the key once (keys made before stay valid; a running service reads keys at start)')
+    .description(
+      'make an API key, store its SHA-256 digest, print the key once (keys made before stay valid; a running service reads keys at start)',
+    )
     .action(async () => {
       const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
       const store = await openStore(config.store);

@@ -24,7 +24,9 @@ function describeSource(s: SourceConfig): string {
 /** A readable summary of a loaded configuration; never prints secrets. */
 export function describeConfig(config: AppConfig): string[] {
   const lines = [
-    config.configFile ? `sources file: ${config.configFile}` : 'sources file: none (npm start syncs the built-in sandbox EMR)',
+    config.configFile
+      ? `sources file: ${config.configFile}`
+      : 'sources file: none (npm start syncs the built-in sandbox EMR)',
     config.store.databaseUrl
       ? `store: PostgreSQL ${describeUrl(config.store.databaseUrl)} (schema ${config.store.schema})`
       : `store: embedded PGlite in ${config.store.dataDir}`,
@@ -75,7 +77,9 @@ export function registerConfigCommands(program: Command, io: CliIo, setExit: (co
       const loaded = loadConfig({ configFile: opts.config ?? program.opts<{ config?: string }>().config });
       for (const line of describeConfig(loaded)) io.out(line);
       checkMappings(loaded);
-      io.out(`mappings and questionnaire scoring OK${loaded.mappingsDir ? ` (overrides from ${loaded.mappingsDir})` : ''}`);
+      io.out(
+        `mappings and questionnaire scoring OK${loaded.mappingsDir ? ` (overrides from ${loaded.mappingsDir})` : ''}`,
+      );
       io.out('configuration OK');
       setExit(ExitCode.ok);
     });

@@ -11,7 +11,9 @@ const MARK: Record<Check['status'], string> = { ok: '✓', warn: '!', fail: '✗
 export function registerDoctorCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
     .command('doctor')
-    .description('check each source before syncing: reachability (DNS, TLS, proxy), CapabilityStatement, SMART discovery, token and scopes, one search per type, write permission; exits 0 only when a sync would work')
+    .description(
+      'check each source before syncing: reachability (DNS, TLS, proxy), CapabilityStatement, SMART discovery, token and scopes, one search per type, write permission; exits 0 only when a sync would work',
+    )
     .option('-s, --source <id...>', 'only these sources')
     .option('--write-test', 'also create one clearly labelled test Task on the write target and cancel it')
     .option('--json', 'print the result as JSON')

@@ -16,12 +16,18 @@ interface ListOptions {
 /** Read-only views of the store for operators: recent runs and open dead letters (never their payloads). */
 export function registerInspectCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
   /** The store, or (while a service holds the embedded store) the service's API: both answer what these commands read. */
-  const withStore = async (fn: (store: Pick<Store, 'listRuns' | 'listDeadLetters'>) => Promise<void>): Promise<void> => {
+  const withStore = async (
+    fn: (store: Pick<Store, 'listRuns' | 'listDeadLetters'>) => Promise<void>,
+  ): Promise<void> => {
     const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
     const opened = await openStoreOrService(config, (line) => io.err(line));
     if ('reader' in opened) {
       const { reader } = opened;
-      await fn({ listRuns: (o) => reader.listRuns({ sourceId: o?.sourceId, limit: o?.limit ?? 20 }), listDeadLetters: (o) => reader.listDeadLetters({ sourceId: o?.sourceId, runId: o?.runId, limit: o?.limit ?? 50 }) });
+      await fn({
+        listRuns: (o) => reader.listRuns({ sourceId: o?.sourceId, limit: o?.limit ?? 20 }),
+        listDeadLetters: (o) =>
+          reader.listDeadLetters({ sourceId: o?.sourceId, runId: o?.runId, limit: o?.limit ?? 50 }),
+      });
       setExit(ExitCode.ok);
       return;
     }
@@ -46,7 +52,10 @@ export function registerInspectCommands(program: Command, io: CliIo, setExit: (c
         if (runs.length === 0) io.out('no runs');
         for (const r of runs) {
           if (opts.json) io.out(JSON.stringify(r));
-          else io.out(`${r.startedAt.toISOString()}  ${r.sourceId.padEnd(16)} ${r.status.padEnd(16)} ${r.id}${r.finishedAt ? ` (${Math.round((r.finishedAt.getTime() - r.startedAt.getTime()) / 1000)} s)` : ''}`);
+          else
+            io.out(
+              `${r.startedAt.toISOString()}  ${r.sourceId.padEnd(16)} ${r.status.padEnd(16)} ${r.id}${r.finishedAt ? ` (${Math.round((r.finishedAt.getTime() - r.startedAt.getTime()) / 1000)} s)` : ''}`,
+            );
         }
       }),
     );
@@ -68,8 +77,13 @@ export function registerInspectCommands(program: Command, io: CliIo, setExit: (c
             io.out(JSON.stringify(rest));
             continue;
           }
-          io.out(`#${d.id} ${d.createdAt.toISOString()} ${d.sourceId} ${d.stage} ${d.resourceType ?? ''}${d.resourceId ? `/${d.resourceId}` : ''}`);
-          for (const i of d.outcome.issue ?? []) io.out(`    ${i.severity} ${i.code}${i.expression?.length ? ` at ${i.expression.join(', ')}` : ''}${(i.details?.text ?? i.diagnostics) ? `: ${i.details?.text ?? i.diagnostics}` : ''}`);
+          io.out(
+            `#${d.id} ${d.createdAt.toISOString()} ${d.sourceId} ${d.stage} ${d.resourceType ?? ''}${d.resourceId ? `/${d.resourceId}` : ''}`,
+          );
+          for (const i of d.outcome.issue ?? [])
+            io.out(
+              `    ${i.severity} ${i.code}${i.expression?.length ? ` at ${i.expression.join(', ')}` : ''}${(i.details?.text ?? i.diagnostics) ? `: ${i.details?.text ?? i.diagnostics}` : ''}`,
+            );
         }
       }),
     );

@@ -24,7 +24,13 @@ export function registerMappingCommands(program: Command, io: CliIo, setExit: (c
     .option('--update', 'rewrite each expected.json with the current output (review the changes before committing)')
     .action((dir: string, opts: MappingTestOptions) => {
       if (!existsSync(dir)) throw configError(`no such folder of mapping cases: ${dir}`);
-      const results = runCases({ casesDir: path.resolve(dir), mappingsDir: path.resolve(opts.mappings ?? MAPPINGS_DIR), validator: sharedValidator(), update: opts.update, only: opts.case });
+      const results = runCases({
+        casesDir: path.resolve(dir),
+        mappingsDir: path.resolve(opts.mappings ?? MAPPINGS_DIR),
+        validator: sharedValidator(),
+        update: opts.update,
+        only: opts.case,
+      });
       let failed = 0;
       for (const r of results) {
         if (r.passed) {

@@ -27,14 +27,17 @@ function instant(flag: string, value: string | undefined, fallback: Date): Date 
 export function registerReportCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
     .command('report')
-    .description('the programme report: reminder effect, outreach outcome, care-team efficiency, tier movement, clinical outcome, survey response and satisfaction, with definitions and counts')
+    .description(
+      'the programme report: reminder effect, outreach outcome, care-team efficiency, tier movement, clinical outcome, survey response and satisfaction, with definitions and counts',
+    )
     .option('--from <date>', 'start of the period (default: 30 days before --to)')
     .option('--to <date>', 'end of the period, exclusive (default: now)')
     .option('--source <id>', 'one source (default: every source, then each source in turn)')
     .option('--format <format>', `md | json | csv`, 'md')
     .option('--out <file>', 'write to this file instead of stdout')
     .action(async (opts: ReportOptions) => {
-      if (!FORMATS.includes(opts.format)) throw configError(`--format must be one of ${FORMATS.join(', ')}`, ['--format']);
+      if (!FORMATS.includes(opts.format))
+        throw configError(`--format must be one of ${FORMATS.join(', ')}`, ['--format']);
       const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
       const to = instant('--to', opts.to, config.asOf ?? new Date());
       const from = instant('--from', opts.from, new Date(to.getTime() - 30 * 86_400_000));
@@ -50,15 +53,32 @@ export function registerReportCommand(program: Command, io: CliIo, setExit: (cod
       };
       const opened = await openStoreOrService(config, (line) => io.err(line));
       // The running service holds the embedded store: the same report, from its API (all sources, or the one asked).
-      if ('reader' in opened) return emit(await opened.reader.report({ format: opts.format, from, to, sourceId: opts.source }));
+      if ('reader' in opened)
+        return emit(await opened.reader.report({ format: opts.format, from, to, sourceId: opts.source }));
       const { store } = opened;
       try {
         const sources = opts.source ? [opts.source] : [...new Set((await store.listSources()).map((s) => s.id))];
-        const parts: string[] = [formatReport(await loadProgrammeReport(store, config, { from, to, sourceId: opts.source }), opts.format, opts.source ? `source ${opts.source}` : 'all sources')];
-        if (!opts.source) for (const id of sources) parts.push(formatReport(await loadProgrammeReport(store, config, { from, to, sourceId: id }), opts.format, `source ${id}`));
+        const parts: string[] = [
+          formatReport(
+            await loadProgrammeReport(store, config, { from, to, sourceId: opts.source }),
+            opts.format,
+            opts.source ? `source ${opts.source}` : 'all sources',
+          ),
+        ];
+        if (!opts.source)
+          for (const id of sources)
+            parts.push(
+              formatReport(
+                await loadProgrammeReport(store, config, { from, to, sourceId: id }),
+                opts.format,
+                `source ${id}`,
+              ),
+            );
         const text =
-          opts.format === 'json' ? `[${parts.map((p) => p.trim()).join(',\n')}]\n`
-            : opts.format === 'csv' ? `${CSV_HEADER}\n${parts.join('')}`
+          opts.format === 'json'
+            ? `[${parts.map((p) => p.trim()).join(',\n')}]\n`
+            : opts.format === 'csv'
+              ? `${CSV_HEADER}\n${parts.join('')}`
               : parts.join('\n');
         emit(text);
       } finally {

@@ -22,7 +22,6 @@ export function parseWholeNumber(value: string): number {
   return Number(value);
 }
 
-
 interface SandboxOptions {
   port: number;
   patients: number;
@@ -37,13 +36,18 @@ interface SandboxOptions {
 export function registerSandboxCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const sandbox = program
     .command('sandbox')
-    .description('serve the built-in sandbox EMR (a FHIR R4 server seeded with fixtures and generated patients) until stopped')
+    .description(
+      'serve the built-in sandbox EMR (a FHIR R4 server seeded with fixtures and generated patients) until stopped',
+    )
     .option('-p, --port <port>', 'port to listen on (0: any free port)', parseWholeNumber, 8090)
     .option('-n, --patients <n>', 'generated patients', parseWholeNumber, 50)
     .option('-s, --seed <seed>', 'generator seed (same seed and anchor, same data)', parseWholeNumber, 1)
     .option('--anchor <instant>', 'end of the generated year (default: today 00:00 UTC)')
     .option('--auth <mode>', `auth mode: ${SANDBOX_AUTH_MODES.join(' | ')}`, 'open')
-    .option('--quirks <list>', 'quirks, e.g. maxPageSize=10,rateLimitEvery=5,opaqueNextLinks,requirePatientFor=Appointment+QuestionnaireResponse')
+    .option(
+      '--quirks <list>',
+      'quirks, e.g. maxPageSize=10,rateLimitEvery=5,opaqueNextLinks,requirePatientFor=Appointment+QuestionnaireResponse',
+    )
     .option('--invalid <n>', 'invalid Appointments to serve (for validation tests)', parseWholeNumber, 0)
     .option('--no-fixtures', 'do not load the Synthea and US Core fixtures')
     .action(async (opts: SandboxOptions) => {
@@ -66,7 +70,11 @@ export function registerSandboxCommand(program: Command, io: CliIo, setExit: (co
       io.out(`sandbox EMR listening: ${server.baseUrl}`);
       io.out(`  metadata: ${server.baseUrl}/metadata`);
       for (const line of credentials.describe(server.tokenUrl)) io.out(`  ${line}`);
-      io.out(`  seeded in ${Math.round(seeded.durationMs)} ms: ${Object.entries(seeded.loaded).map(([t, n]) => `${t} ${n}`).join(', ')}`);
+      io.out(
+        `  seeded in ${Math.round(seeded.durationMs)} ms: ${Object.entries(seeded.loaded)
+          .map(([t, n]) => `${t} ${n}`)
+          .join(', ')}`,
+      );
       io.out('press Ctrl-C to stop');
       await new Promise<void>((resolve) => {
         const stop = (): void => {
@@ -83,7 +91,9 @@ export function registerSandboxCommand(program: Command, io: CliIo, setExit: (co
 
   sandbox
     .command('simulate')
-    .description('live N days of a clinic on the embedded sandbox EMR and store (appointments kept or missed, reminders sent, surveys answered, care-team work), syncing after each day; prints each day and the programme report')
+    .description(
+      'live N days of a clinic on the embedded sandbox EMR and store (appointments kept or missed, reminders sent, surveys answered, care-team work), syncing after each day; prints each day and the programme report',
+    )
     .option('-d, --days <n>', 'days to simulate', parseWholeNumber, 14)
     .option('-n, --patients <n>', 'generated patients', parseWholeNumber, 100)
     .option('-s, --seed <seed>', 'seed of the generator and the simulation', parseWholeNumber, 1)
@@ -91,7 +101,12 @@ export function registerSandboxCommand(program: Command, io: CliIo, setExit: (co
       const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
       const store = await openStore(config.store);
       const anchor = new Date(Date.parse(todayAnchor()) - opts.days * DAY_MS);
-      const embedded = await startEmbeddedSandbox({ patients: opts.patients, seed: opts.seed, dataDir: config.store.dataDir, now: anchor });
+      const embedded = await startEmbeddedSandbox({
+        patients: opts.patients,
+        seed: opts.seed,
+        dataDir: config.store.dataDir,
+        now: anchor,
+      });
       const stop = stopOnSignals(io);
       try {
         await store.resetSourceData(embedded.source.id);
@@ -107,11 +122,24 @@ export function registerSandboxCommand(program: Command, io: CliIo, setExit: (co
           days: opts.days,
           seed: opts.seed,
           signal: stop.signal,
-          onDay: (d, s) => io.out(`${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.cancelled} cancelled, ${d.rescheduled} rescheduled, ${d.booked} booked, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksAccepted} Tasks accepted and ${d.tasksCompleted} completed by the care team; sync ${s.status}, ${s.planned} writes`),
+          onDay: (d, s) =>
+            io.out(
+              `${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.cancelled} cancelled, ${d.rescheduled} rescheduled, ${d.booked} booked, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksAccepted} Tasks accepted and ${d.tasksCompleted} completed by the care team; sync ${s.status}, ${s.planned} writes`,
+            ),
         });
         const end = new Date(anchor.getTime() + lived.days.length * DAY_MS);
-        io.out(formatReport(await loadProgrammeReport(store, cfg, { from: anchor, to: end, sourceId: embedded.source.id }), 'md', 'the simulated clinic').trimEnd());
-        setExit([first, ...lived.summaries].every((s) => s.status === 'succeeded') && !stop.signal.aborted ? ExitCode.ok : ExitCode.failure);
+        io.out(
+          formatReport(
+            await loadProgrammeReport(store, cfg, { from: anchor, to: end, sourceId: embedded.source.id }),
+            'md',
+            'the simulated clinic',
+          ).trimEnd(),
+        );
+        setExit(
+          [first, ...lived.summaries].every((s) => s.status === 'succeeded') && !stop.signal.aborted
+            ? ExitCode.ok
+            : ExitCode.failure,
+        );
       } finally {
         stop.dispose();
         await embedded.server.close();

@@ -15,10 +15,18 @@ export function registerServeCommand(program: Command, io: CliIo, setExit: (code
     .option('--host <host>', 'address to listen on (default FHIR_ENGAGE_HOST, else 127.0.0.1: this machine only)')
     .action(async (opts: { port?: number; host?: string }) => {
       const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
-      if (config.sources.length === 0) throw configError('no sources are configured: nothing to serve (use `npm start` for the sandbox EMR)');
+      if (config.sources.length === 0)
+        throw configError('no sources are configured: nothing to serve (use `npm start` for the sandbox EMR)');
       const store = await openStore(config.store);
       try {
-        await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port, host: opts.host, firstKeyFile: firstKeyFile(config) });
+        await serve({
+          store,
+          config,
+          say: (line) => io.err(line),
+          port: opts.port ?? config.service.port,
+          host: opts.host,
+          firstKeyFile: firstKeyFile(config),
+        });
         setExit(ExitCode.ok);
       } finally {
         await store.close();

@@ -27,7 +27,9 @@ const DAY_MS = 86_400_000;
 export function registerStartCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
     .command('start')
-    .description('the main job: with no EMR configured, sync the built-in sandbox EMR and keep serving; with sources configured, serve them (with --once: sync them once and exit)')
+    .description(
+      'the main job: with no EMR configured, sync the built-in sandbox EMR and keep serving; with sources configured, serve them (with --once: sync them once and exit)',
+    )
     .option('--once', 'exit after the first sync and its summary')
     .option('--json', 'print the summary as one JSON object on the last line of stdout')
     .option('--as-of <instant>', 'the instant indicators are computed at (default now)')
@@ -35,7 +37,12 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
     .option('-s, --seed <seed>', 'sandbox: generator seed', parseWholeNumber, 1)
     .option('-p, --port <port>', 'API port (0: any free port; default FHIR_ENGAGE_PORT or 8080)', parseWholeNumber)
     .option('--host <host>', 'address the API listens on (default FHIR_ENGAGE_HOST, else 127.0.0.1: this machine only)')
-    .option('--simulate-days <n>', 'sandbox: days of clinic life simulated (each followed by a sync) before serving, so the programme has history; 0 to skip', parseWholeNumber, 14)
+    .option(
+      '--simulate-days <n>',
+      'sandbox: days of clinic life simulated (each followed by a sync) before serving, so the programme has history; 0 to skip',
+      parseWholeNumber,
+      14,
+    )
     .action(async (opts: StartOptions) => {
       const loaded = loadConfig({ configFile: program.opts<{ config?: string }>().config });
       const store = await openStore(loaded.store);
@@ -44,7 +51,14 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
         let config = loaded;
         if (loaded.sources.length > 0 && !opts.once) {
           // EMRs configured: the service, on their schedules (a sync can also be triggered through the API).
-          await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port, host: opts.host, firstKeyFile: firstKeyFile(config) });
+          await serve({
+            store,
+            config,
+            say: (line) => io.err(line),
+            port: opts.port ?? config.service.port,
+            host: opts.host,
+            firstKeyFile: firstKeyFile(config),
+          });
           setExit(ExitCode.ok);
           return;
         }
@@ -56,7 +70,12 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
           // (FHIR_ENGAGE_AS_OF's day when set: the as-of instant of every run, so of the clinic's calendar too).
           const today = Date.parse(todayAnchor(loaded.asOf));
           anchor = new Date(today - opts.simulateDays * DAY_MS);
-          sandbox = await startEmbeddedSandbox({ patients: opts.patients, seed: opts.seed, dataDir: loaded.store.dataDir, now: anchor });
+          sandbox = await startEmbeddedSandbox({
+            patients: opts.patients,
+            seed: opts.seed,
+            dataDir: loaded.store.dataDir,
+            now: anchor,
+          });
           const started = sandbox;
           stopSandbox = () => started.server.close();
           // A new sandbox is a new EMR: what was pulled from and written to the last one no longer applies.
@@ -65,7 +84,14 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
           config = { ...loaded, sources: [sandbox.source] };
         }
         const stop = stopOnSignals(io);
-        const first = await runSyncs(store, config, config.sources, { ...opts, asOf: opts.asOf ?? anchor?.toISOString() }, io, stop.signal).finally(stop.dispose);
+        const first = await runSyncs(
+          store,
+          config,
+          config.sources,
+          { ...opts, asOf: opts.asOf ?? anchor?.toISOString() },
+          io,
+          stop.signal,
+        ).finally(stop.dispose);
         let { code, summaries } = first;
         let interrupted = stop.signal.aborted;
         if (sandbox && anchor && opts.simulateDays > 0 && !interrupted) {
@@ -80,7 +106,10 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
             days: opts.simulateDays,
             seed: opts.seed,
             signal: days.signal,
-            onDay: (d, s) => io.err(`  ${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksCompleted} Tasks completed by the care team; sync ${s.status}, ${s.planned} writes`),
+            onDay: (d, s) =>
+              io.err(
+                `  ${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksCompleted} Tasks completed by the care team; sync ${s.status}, ${s.planned} writes`,
+              ),
           }).finally(days.dispose);
           summaries = lived.summaries.length ? [lived.summaries[lived.summaries.length - 1] as SyncSummary] : summaries;
           code = summaries.every((s) => s.status === 'succeeded') ? code : ExitCode.failure;
@@ -93,7 +122,15 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
           setExit(code);
           return;
         }
-        await serve({ store, config, say: (line) => io.err(line), port: opts.port ?? config.service.port, host: opts.host, firstKeyFile: firstKeyFile(config), initialRuns: summaries });
+        await serve({
+          store,
+          config,
+          say: (line) => io.err(line),
+          port: opts.port ?? config.service.port,
+          host: opts.host,
+          firstKeyFile: firstKeyFile(config),
+          initialRuns: summaries,
+        });
         setExit(ExitCode.ok);
       } finally {
         await stopSandbox?.();

@@ -28,16 +28,21 @@ export interface SyncCliOptions {
 export function resolveAsOf(flag: string | undefined, config: Pick<AppConfig, 'asOf'>): Date {
   if (flag === undefined) return config.asOf ?? new Date();
   const t = Date.parse(flag);
-  if (Number.isNaN(t)) throw configError(`--as-of / FHIR_ENGAGE_AS_OF must be an ISO date or instant, got "${flag}"`, ['--as-of']);
+  if (Number.isNaN(t))
+    throw configError(`--as-of / FHIR_ENGAGE_AS_OF must be an ISO date or instant, got "${flag}"`, ['--as-of']);
   return new Date(t);
 }
 
 export function selectSources(config: AppConfig, ids: string[] | undefined): SourceConfig[] {
-  if (config.sources.length === 0) throw configError('no sources are configured: create fhir-engage.config.yaml (see README) or run `npm start` to sync the sandbox EMR');
+  if (config.sources.length === 0)
+    throw configError(
+      'no sources are configured: create fhir-engage.config.yaml (see README) or run `npm start` to sync the sandbox EMR',
+    );
   if (!ids?.length) return config.sources;
   return ids.map((id) => {
     const s = config.sources.find((x) => x.id === id);
-    if (!s) throw configError(`no source "${id}" (configured: ${config.sources.map((x) => x.id).join(', ')})`, ['--source']);
+    if (!s)
+      throw configError(`no source "${id}" (configured: ${config.sources.map((x) => x.id).join(', ')})`, ['--source']);
     return s;
   });
 }
@@ -69,12 +74,26 @@ export function stopOnSignals(io: CliIo): { signal: AbortSignal; dispose: () => 
 }
 
 /** Runs the syncs, prints progress and summaries; returns the exit code. */
-export async function runSyncs(store: Store, config: AppConfig, sources: SourceConfig[], opts: SyncCliOptions, io: CliIo, signal?: AbortSignal): Promise<{ code: number; summaries: SyncSummary[] }> {
+export async function runSyncs(
+  store: Store,
+  config: AppConfig,
+  sources: SourceConfig[],
+  opts: SyncCliOptions,
+  io: CliIo,
+  signal?: AbortSignal,
+): Promise<{ code: number; summaries: SyncSummary[] }> {
   const asOf = resolveAsOf(opts.asOf, config);
   const summaries: SyncSummary[] = [];
   for (const source of sources) {
     if (signal?.aborted) break;
-    const summary = await syncSource(store, config, source, { asOf, full: opts.full, bulk: opts.bulk, dryRun: opts.dryRun, signal, onEvent: progressPrinter(io, io.isTTY) });
+    const summary = await syncSource(store, config, source, {
+      asOf,
+      full: opts.full,
+      bulk: opts.bulk,
+      dryRun: opts.dryRun,
+      signal,
+      onEvent: progressPrinter(io, io.isTTY),
+    });
     summaries.push(summary);
     if (!opts.json) for (const line of formatSummary(summary)) io.out(line);
     if (summary.dryRunBundle) {
@@ -88,9 +107,13 @@ export async function runSyncs(store: Store, config: AppConfig, sources: SourceC
     }
   }
   const openLetters = summaries.reduce((n, s) => n + s.deadLetters.open, 0);
-  if (opts.failOnOpen && openLetters > 0) io.err(`--fail-on-open: ${openLetters} dead letter(s) open (list them with \`fhir-engage dead-letters\`)`);
+  if (opts.failOnOpen && openLetters > 0)
+    io.err(`--fail-on-open: ${openLetters} dead letter(s) open (list them with \`fhir-engage dead-letters\`)`);
   const allRan = summaries.length === sources.length;
-  const code = allRan && summaries.every((s) => s.status === 'succeeded') && !(opts.failOnOpen && openLetters > 0) ? ExitCode.ok : ExitCode.failure;
+  const code =
+    allRan && summaries.every((s) => s.status === 'succeeded') && !(opts.failOnOpen && openLetters > 0)
+      ? ExitCode.ok
+      : ExitCode.failure;
   return { code, summaries };
 }
 
@@ -108,8 +131,20 @@ export function jsonSummary(summaries: SyncSummary[]): string {
     }
   }
   return JSON.stringify({
-    status: summaries.every((s) => s.status === 'succeeded') ? 'succeeded' : summaries.some((s) => s.status === 'failed') ? 'failed' : 'partially-failed',
-    runs: summaries.map((s) => ({ runId: s.runId, sourceId: s.sourceId, status: s.status, asOf: s.asOf, durationMs: s.durationMs, dryRun: s.dryRun, ...(s.error ? { error: s.error } : {}) })),
+    status: summaries.every((s) => s.status === 'succeeded')
+      ? 'succeeded'
+      : summaries.some((s) => s.status === 'failed')
+        ? 'failed'
+        : 'partially-failed',
+    runs: summaries.map((s) => ({
+      runId: s.runId,
+      sourceId: s.sourceId,
+      status: s.status,
+      asOf: s.asOf,
+      durationMs: s.durationMs,
+      dryRun: s.dryRun,
+      ...(s.error ? { error: s.error } : {}),
+    })),
     resources: total((s) => Object.fromEntries(s.pull.map((t) => [t.resourceType, t.received]))),
     patients: summaries.reduce((n, s) => n + s.patients.total, 0),
     writes,
@@ -120,9 +155,14 @@ export function jsonSummary(summaries: SyncSummary[]): string {
     stages: total((s) => ({ ...s.stages })),
     requests: summaries.reduce((n, s) => n + s.requests.requests, 0),
     // What this process needed at its peak: operators size machines by it, the benchmark reports it.
-    memory: { maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024), heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576) },
+    memory: {
+      maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1048576),
+    },
     tiers: total((s) => s.tiers),
-    ...(summaries.some((s) => s.dryRunBundle) ? { dryRunBundles: summaries.map((s) => s.dryRunBundle).filter(Boolean) } : {}),
+    ...(summaries.some((s) => s.dryRunBundle)
+      ? { dryRunBundles: summaries.map((s) => s.dryRunBundle).filter(Boolean) }
+      : {}),
   });
 }
 
@@ -132,13 +172,22 @@ export function registerSyncCommand(program: Command, io: CliIo, setExit: (code:
     .description('run one sync of the configured sources and exit (0 only if every run fully succeeded)')
     .option('--source <id...>', 'sync only these sources')
     .option('--all', 'sync every configured source (the default)')
-    .option('--full', 'ignore watermarks and checkpoints: pull everything again (unchanged resources are still skipped)')
-    .option('--bulk', 'pull through FHIR Bulk Data $export this run, whatever pull.method says (with --full or on a first load: everything; otherwise _since the watermarks)')
+    .option(
+      '--full',
+      'ignore watermarks and checkpoints: pull everything again (unchanged resources are still skipped)',
+    )
+    .option(
+      '--bulk',
+      'pull through FHIR Bulk Data $export this run, whatever pull.method says (with --full or on a first load: everything; otherwise _since the watermarks)',
+    )
     .option('--dry-run', 'compute everything and print the transaction Bundle that would be sent, without sending')
     .option('--out <file>', 'with --dry-run: write the Bundle to this file')
     .option('--json', 'print the summary as one JSON object on the last line of stdout')
     .option('--fail-on-open', 'exit 1 while any dead letter is open (default: only when this run adds one)')
-    .option('--as-of <instant>', 'the instant indicators and rules are computed at (also FHIR_ENGAGE_AS_OF; default now)')
+    .option(
+      '--as-of <instant>',
+      'the instant indicators and rules are computed at (also FHIR_ENGAGE_AS_OF; default now)',
+    )
     .action(async (opts: SyncCliOptions) => {
       const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
       const sources = selectSources(config, opts.all ? undefined : opts.source);

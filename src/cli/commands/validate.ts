@@ -20,14 +20,24 @@ function label(resource: unknown): string {
 function withDuplicateKeys(result: ValidationResult, keys: string[] | undefined, what: string): ValidationResult {
   if (!keys?.length) return result;
   const type = what.split('/')[0] as string;
-  const issues: OperationOutcomeIssue[] = keys.map((k) => ({ severity: 'warning', code: 'structure', details: { text: `key "${k}" appears twice in one object; the last value is used` }, expression: [`${type}.${k}`] }));
-  return { valid: result.valid, outcome: { resourceType: 'OperationOutcome', issue: [...issues, ...(result.outcome?.issue ?? [])] } };
+  const issues: OperationOutcomeIssue[] = keys.map((k) => ({
+    severity: 'warning',
+    code: 'structure',
+    details: { text: `key "${k}" appears twice in one object; the last value is used` },
+    expression: [`${type}.${k}`],
+  }));
+  return {
+    valid: result.valid,
+    outcome: { resourceType: 'OperationOutcome', issue: [...issues, ...(result.outcome?.issue ?? [])] },
+  };
 }
 
 export function registerValidateCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
     .command('validate')
-    .description('validate local FHIR JSON, NDJSON or Bundles against FHIR R4 and the profiles/ constraints; exits 1 if any is invalid')
+    .description(
+      'validate local FHIR JSON, NDJSON or Bundles against FHIR R4 and the profiles/ constraints; exits 1 if any is invalid',
+    )
     .argument('<paths...>', 'files or directories (.json, .ndjson, .jsonl)')
     .option('--json', 'print one JSON line per resource: {where, resourceType, id, valid, outcome}')
     .option('-q, --quiet', 'print only the resources with errors or warnings')
@@ -42,23 +52,38 @@ export function registerValidateCommand(program: Command, io: CliIo, setExit: (c
           total++;
           const result = item.parseError
             ? { valid: false, outcome: badRequest(item.parseError) }
-            : withDuplicateKeys(validator.validate(item.resource, 'incoming', { information: true }), item.duplicateKeys, label(item.resource));
+            : withDuplicateKeys(
+                validator.validate(item.resource, 'incoming', { information: true }),
+                item.duplicateKeys,
+                label(item.resource),
+              );
           const hasWarnings = result.outcome?.issue.some((i) => i.severity === 'warning') ?? false;
           if (!result.valid) invalid++;
           else if (hasWarnings) warned++;
           const r = item.resource as { resourceType?: string; id?: string } | undefined;
           if (opts.json) {
-            io.out(JSON.stringify({ where: item.where, resourceType: r?.resourceType, id: r?.id, valid: result.valid, ...(result.outcome ? { outcome: result.outcome } : {}) }));
+            io.out(
+              JSON.stringify({
+                where: item.where,
+                resourceType: r?.resourceType,
+                id: r?.id,
+                valid: result.valid,
+                ...(result.outcome ? { outcome: result.outcome } : {}),
+              }),
+            );
             continue;
           }
           if (opts.quiet && !result.outcome) continue;
-          io.out(`${item.where} ${label(item.resource)}: ${result.valid ? (hasWarnings ? 'valid, with warnings' : 'valid') : 'INVALID'}`);
+          io.out(
+            `${item.where} ${label(item.resource)}: ${result.valid ? (hasWarnings ? 'valid, with warnings' : 'valid') : 'INVALID'}`,
+          );
           for (const issue of result.outcome?.issue ?? []) {
             io.out(`  ${issue.severity} ${issue.code}: ${issue.details?.text ?? ''}`);
           }
         }
       }
-      if (!opts.json) io.out(`${total} resource(s): ${total - invalid} valid (${warned} with warnings), ${invalid} invalid`);
+      if (!opts.json)
+        io.out(`${total} resource(s): ${total - invalid} valid (${warned} with warnings), ${invalid} invalid`);
       setExit(invalid > 0 ? ExitCode.failure : ExitCode.ok);
     });
 }

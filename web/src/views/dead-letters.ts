@@ -14,22 +14,46 @@ interface DeadLetter {
 
 const STAGES = ['', 'pull', 'validate', 'map', 'indicators', 'actions', 'write'];
 
-export async function deadLettersView(main: HTMLElement, filter: { source?: string; type?: string; stage?: string } = {}): Promise<void> {
+export async function deadLettersView(
+  main: HTMLElement,
+  filter: { source?: string; type?: string; stage?: string } = {},
+): Promise<void> {
   const params = new URLSearchParams({ limit: '200' });
   if (filter.source) params.set('source', filter.source);
   if (filter.type) params.set('type', filter.type);
   if (filter.stage) params.set('stage', filter.stage);
-  const [{ deadLetters }, { sources }] = await Promise.all([get<{ deadLetters: DeadLetter[] }>(`/dead-letters?${params}`), get<{ sources: { id: string }[] }>('/sources')]);
-  const sourceSel = h('select', { id: 'dl-source' }, h('option', { value: '' }, 'all'), sources.map((s) => h('option', { value: s.id, selected: filter.source === s.id }, s.id)));
-  const typeInput = h('input', { id: 'dl-type', value: filter.type ?? '', placeholder: 'e.g. Appointment', pattern: '[A-Z][A-Za-z]*' });
-  const stageSel = h('select', { id: 'dl-stage' }, STAGES.map((s) => h('option', { value: s, selected: (filter.stage ?? '') === s }, s || 'all')));
+  const [{ deadLetters }, { sources }] = await Promise.all([
+    get<{ deadLetters: DeadLetter[] }>(`/dead-letters?${params}`),
+    get<{ sources: { id: string }[] }>('/sources'),
+  ]);
+  const sourceSel = h(
+    'select',
+    { id: 'dl-source' },
+    h('option', { value: '' }, 'all'),
+    sources.map((s) => h('option', { value: s.id, selected: filter.source === s.id }, s.id)),
+  );
+  const typeInput = h('input', {
+    id: 'dl-type',
+    value: filter.type ?? '',
+    placeholder: 'e.g. Appointment',
+    pattern: '[A-Z][A-Za-z]*',
+  });
+  const stageSel = h(
+    'select',
+    { id: 'dl-stage' },
+    STAGES.map((s) => h('option', { value: s, selected: (filter.stage ?? '') === s }, s || 'all')),
+  );
   const form = h(
     'form',
     {
       class: 'filters',
       onsubmit: (e: Event) => {
         e.preventDefault();
-        void deadLettersView(main, { source: sourceSel.value || undefined, type: typeInput.value.trim() || undefined, stage: stageSel.value || undefined });
+        void deadLettersView(main, {
+          source: sourceSel.value || undefined,
+          type: typeInput.value.trim() || undefined,
+          stage: stageSel.value || undefined,
+        });
       },
     },
     h('label', { for: 'dl-source' }, 'Source '),
@@ -83,7 +107,11 @@ export async function deadLettersView(main: HTMLElement, filter: { source?: stri
   };
   main.replaceChildren(
     h('h1', {}, 'Dead letters'),
-    h('p', {}, 'What could not be processed, with the element and the rule it broke. Fix the mapping or the data, then retry; or dismiss with a reason.'),
+    h(
+      'p',
+      {},
+      'What could not be processed, with the element and the rule it broke. Fix the mapping or the data, then retry; or dismiss with a reason.',
+    ),
     form,
     table(
       `Open dead letters (${deadLetters.length}${deadLetters.length === 200 ? '+' : ''})`,
@@ -91,7 +119,16 @@ export async function deadLettersView(main: HTMLElement, filter: { source?: stri
       deadLetters.map((d) => {
         const cell = h('span', { class: 'result', 'aria-live': 'polite', 'data-testid': `result-${d.id}` });
         const issue = d.outcome.issue[0];
-        return [d.id, when(d.createdAt), d.sourceId, d.stage, d.resourceType ?? '—', issue?.expression?.join(', ') ?? '—', `${issue?.code ?? ''}: ${issue?.details?.text ?? ''}`, [act(d, cell), cell]];
+        return [
+          d.id,
+          when(d.createdAt),
+          d.sourceId,
+          d.stage,
+          d.resourceType ?? '—',
+          issue?.expression?.join(', ') ?? '—',
+          `${issue?.code ?? ''}: ${issue?.details?.text ?? ''}`,
+          [act(d, cell), cell],
+        ];
       }),
       { 'data-testid': 'dead-letters' },
     ),

@@ -33,10 +33,18 @@ interface Overview {
 }
 
 async function show(out: HTMLElement, patientId: string, sourceId?: string): Promise<void> {
-  const o = await get<Overview>(`/patients/${encodeURIComponent(patientId)}/overview${sourceId ? `?source=${encodeURIComponent(sourceId)}` : ''}`);
+  const o = await get<Overview>(
+    `/patients/${encodeURIComponent(patientId)}/overview${sourceId ? `?source=${encodeURIComponent(sourceId)}` : ''}`,
+  );
   out.replaceChildren(
     h('h2', {}, `Patient ${o.patientId}`, h('small', {}, ` (${o.sourceId}, as of ${when(o.asOf)})`)),
-    h('p', {}, 'Tier: ', h('strong', { class: `tier tier-${o.tier}`, 'data-testid': 'tier' }, o.tier), o.score !== null ? ` (score ${o.score})` : ''),
+    h(
+      'p',
+      {},
+      'Tier: ',
+      h('strong', { class: `tier tier-${o.tier}`, 'data-testid': 'tier' }, o.tier),
+      o.score !== null ? ` (score ${o.score})` : '',
+    ),
     h('p', { class: 'why' }, h('span', { class: 'visually-hidden' }, 'Why this tier: '), o.why),
     h(
       'p',
@@ -48,24 +56,59 @@ async function show(out: HTMLElement, patientId: string, sourceId?: string): Pro
     h(
       'div',
       { class: 'grid' },
-      lineChart('PHQ-9 total score', [{ label: 'PHQ-9', points: o.charts.phq9.points }], { bands: o.charts.phq9.bands, max: o.charts.phq9.max, testId: 'phq9-chart' }),
-      lineChart('GAD-7 total score', [{ label: 'GAD-7', points: o.charts.gad7.points }], { bands: o.charts.gad7.bands, max: o.charts.gad7.max, testId: 'gad7-chart' }),
-      lineChart('Appointment adherence', [{ label: 'adherence', points: o.charts.adherence }], { max: 1, percent: true }),
+      lineChart('PHQ-9 total score', [{ label: 'PHQ-9', points: o.charts.phq9.points }], {
+        bands: o.charts.phq9.bands,
+        max: o.charts.phq9.max,
+        testId: 'phq9-chart',
+      }),
+      lineChart('GAD-7 total score', [{ label: 'GAD-7', points: o.charts.gad7.points }], {
+        bands: o.charts.gad7.bands,
+        max: o.charts.gad7.max,
+        testId: 'gad7-chart',
+      }),
+      lineChart('Appointment adherence', [{ label: 'adherence', points: o.charts.adherence }], {
+        max: 1,
+        percent: true,
+      }),
       lineChart('Likelihood to recommend (0–10)', [{ label: 'recommend', points: o.charts.satisfaction }], { max: 10 }),
     ),
-    table('Upcoming appointments', ['when', 'status', 'reminders'], o.upcoming.map((a) => [when(a.start), a.status, a.reminders.length ? a.reminders.map((r) => `${r.state}${r.status ? ` (${r.status})` : ''}`).join(', ') : 'none'])),
-    table('Tasks and Observations written for this patient', ['type', 'rule', 'state', 'status in the EMR', 'updated'], o.written.map((w) => [w.resourceType, w.rule, w.state, w.statusInEmr ?? '—', when(w.updatedAt)])),
+    table(
+      'Upcoming appointments',
+      ['when', 'status', 'reminders'],
+      o.upcoming.map((a) => [
+        when(a.start),
+        a.status,
+        a.reminders.length
+          ? a.reminders.map((r) => `${r.state}${r.status ? ` (${r.status})` : ''}`).join(', ')
+          : 'none',
+      ]),
+    ),
+    table(
+      'Tasks and Observations written for this patient',
+      ['type', 'rule', 'state', 'status in the EMR', 'updated'],
+      o.written.map((w) => [w.resourceType, w.rule, w.state, w.statusInEmr ?? '—', when(w.updatedAt)]),
+    ),
   );
 }
 
 export function patientView(main: HTMLElement): void {
   const out = h('div', { id: 'patient-out' });
   const idInput = h('input', { id: 'pt-id', autocomplete: 'off', spellcheck: 'false' });
-  const identInput = h('input', { id: 'pt-ident', autocomplete: 'off', spellcheck: 'false', placeholder: 'system|value or value' });
-  const fail = (err: unknown): void => void out.replaceChildren(h('p', { class: 'error', role: 'alert' }, (err as Error).message));
+  const identInput = h('input', {
+    id: 'pt-ident',
+    autocomplete: 'off',
+    spellcheck: 'false',
+    placeholder: 'system|value or value',
+  });
+  const fail = (err: unknown): void =>
+    void out.replaceChildren(h('p', { class: 'error', role: 'alert' }, (err as Error).message));
   main.replaceChildren(
     h('h1', {}, 'Patient'),
-    h('p', {}, 'Open a patient by the id the EMR gives the record, or find them by an identifier such as the MRN. Nothing you type goes into the address bar.'),
+    h(
+      'p',
+      {},
+      'Open a patient by the id the EMR gives the record, or find them by an identifier such as the MRN. Nothing you type goes into the address bar.',
+    ),
     h(
       'form',
       {
@@ -86,12 +129,32 @@ export function patientView(main: HTMLElement): void {
         onsubmit: async (e: Event) => {
           e.preventDefault();
           try {
-            const { matches } = await post<{ matches: { sourceId: string; patientId: string }[] }>('/patients/search', { identifier: identInput.value });
+            const { matches } = await post<{ matches: { sourceId: string; patientId: string }[] }>('/patients/search', {
+              identifier: identInput.value,
+            });
             if (matches.length === 1) return void (await show(out, matches[0]!.patientId, matches[0]!.sourceId));
             out.replaceChildren(
               matches.length === 0
                 ? h('p', {}, 'No stored patient has this identifier.')
-                : h('ul', {}, matches.map((m) => h('li', {}, h('button', { type: 'button', class: 'link', onclick: () => void show(out, m.patientId, m.sourceId).catch(fail) }, `${m.patientId} (${m.sourceId})`)))),
+                : h(
+                    'ul',
+                    {},
+                    matches.map((m) =>
+                      h(
+                        'li',
+                        {},
+                        h(
+                          'button',
+                          {
+                            type: 'button',
+                            class: 'link',
+                            onclick: () => void show(out, m.patientId, m.sourceId).catch(fail),
+                          },
+                          `${m.patientId} (${m.sourceId})`,
+                        ),
+                      ),
+                    ),
+                  ),
             );
           } catch (err) {
             fail(err);

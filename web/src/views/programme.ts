@@ -23,11 +23,22 @@ interface Report {
   patients: number;
   reminderEffect: Figure<{ withReminder: Rate; withoutReminder: Rate; difference: number | null }>;
   outreachOutcome: Figure<Rate>;
-  careTeam: Figure<{ turnaroundDays: Record<string, { completed: number; median: number | null; p90: number | null }>; closedByPerson: Rate; cancelledByFhirEngage: number; openByOwner: Record<string, number> }>;
+  careTeam: Figure<{
+    turnaroundDays: Record<string, { completed: number; median: number | null; p90: number | null }>;
+    closedByPerson: Rate;
+    cancelledByFhirEngage: number;
+    openByOwner: Record<string, number>;
+  }>;
   tierMovement: Figure<{ transitions: Record<string, number>; improved: number; worsened: number; unchanged: number }>;
   clinicalOutcome: Figure<{ withElevatedBaseline: number; response: Rate; remission: Rate }>;
   surveyResponse: Figure<Record<string, Rate>>;
-  satisfaction: Figure<{ responses: number; meanRecommend: number | null; nps: number | null; meanExperience: number | null; responseRate: Rate }>;
+  satisfaction: Figure<{
+    responses: number;
+    meanRecommend: number | null;
+    nps: number | null;
+    meanExperience: number | null;
+    responseRate: Rate;
+  }>;
 }
 interface History {
   asOf: string;
@@ -58,12 +69,22 @@ async function defaultPeriod(): Promise<{ from: Date; to: Date }> {
 
 export async function programmeView(main: HTMLElement, period?: { from: string; to: string }): Promise<void> {
   const { from, to } = period ? { from: new Date(period.from), to: new Date(period.to) } : await defaultPeriod();
-  const data = await get<{ summary: Summary; report: Report; history: History[] }>(`/programme?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
+  const data = await get<{ summary: Summary; report: Report; history: History[] }>(
+    `/programme?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`,
+  );
   const fromInput = h('input', { type: 'date', id: 'p-from', value: isoDay(from), required: true });
   const toInput = h('input', { type: 'date', id: 'p-to', value: isoDay(to), required: true });
-  const format = h('select', { id: 'p-format' }, h('option', { value: 'md' }, 'Markdown'), h('option', { value: 'csv' }, 'CSV'), h('option', { value: 'json' }, 'JSON'));
+  const format = h(
+    'select',
+    { id: 'p-format' },
+    h('option', { value: 'md' }, 'Markdown'),
+    h('option', { value: 'csv' }, 'CSV'),
+    h('option', { value: 'json' }, 'JSON'),
+  );
   const download = async (): Promise<void> => {
-    const body = await text(`/programme/report?format=${format.value}&from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
+    const body = await text(
+      `/programme/report?format=${format.value}&from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`,
+    );
     const url = URL.createObjectURL(new Blob([body], { type: 'text/plain' }));
     const a = h('a', { href: url, download: `programme-report-${isoDay(from)}-${isoDay(to)}.${format.value}` });
     document.body.append(a);
@@ -75,7 +96,9 @@ export async function programmeView(main: HTMLElement, period?: { from: string; 
   const s = data.summary;
   const history = data.history.filter((x) => x.figures.summary);
   const over = (pick: (x: History) => number | null | undefined): { date: string; value: number }[] =>
-    history.map((x) => ({ date: x.asOf, value: pick(x) })).filter((p): p is { date: string; value: number } => typeof p.value === 'number');
+    history
+      .map((x) => ({ date: x.asOf, value: pick(x) }))
+      .filter((p): p is { date: string; value: number } => typeof p.value === 'number');
   main.replaceChildren(
     h('h1', {}, 'Programme'),
     h(
@@ -84,7 +107,10 @@ export async function programmeView(main: HTMLElement, period?: { from: string; 
         class: 'filters',
         onsubmit: (e: Event) => {
           e.preventDefault();
-          void programmeView(main, { from: new Date(`${fromInput.value}T00:00:00Z`).toISOString(), to: new Date(`${toInput.value}T00:00:00Z`).toISOString() });
+          void programmeView(main, {
+            from: new Date(`${fromInput.value}T00:00:00Z`).toISOString(),
+            to: new Date(`${toInput.value}T00:00:00Z`).toISOString(),
+          });
         },
       },
       h('label', { for: 'p-from' }, 'From '),
@@ -97,48 +123,117 @@ export async function programmeView(main: HTMLElement, period?: { from: string; 
       format,
       h('button', { type: 'button', class: 'secondary', onclick: () => void download() }, 'Download report'),
     ),
-    h('p', {}, `${s.patients} patients; period ${isoDay(new Date(r.period.from))} to ${isoDay(new Date(r.period.to))} (end exclusive).`),
+    h(
+      'p',
+      {},
+      `${s.patients} patients; period ${isoDay(new Date(r.period.from))} to ${isoDay(new Date(r.period.to))} (end exclusive).`,
+    ),
     h(
       'div',
       { class: 'grid' },
-      card('Tier distribution', 'Current engagement tier of every patient (docs/indicators.md: engagement score and tiers).', barChart('Patients by tier, now', TIERS, TIERS.map((t) => s.tiers[t] ?? 0), 'tier-chart')),
+      card(
+        'Tier distribution',
+        'Current engagement tier of every patient (docs/indicators.md: engagement score and tiers).',
+        barChart(
+          'Patients by tier, now',
+          TIERS,
+          TIERS.map((t) => s.tiers[t] ?? 0),
+          'tier-chart',
+        ),
+      ),
       card(
         'Tiers over time',
         'Tier counts recorded by each day’s sync (programme history).',
-        lineChart('Patients per tier by day', TIERS.slice(0, 3).map((t) => ({ label: t, points: over((x) => x.figures.summary?.tiers[t]) })), { testId: 'tier-history' }),
-        table('Tier movement in the period', ['from → to', 'patients'], Object.entries(r.tierMovement.value.transitions).map(([k, v]) => [k, v])),
-        h('p', {}, `Improved ${r.tierMovement.value.improved}, worsened ${r.tierMovement.value.worsened}, unchanged ${r.tierMovement.value.unchanged}.`),
+        lineChart(
+          'Patients per tier by day',
+          TIERS.slice(0, 3).map((t) => ({ label: t, points: over((x) => x.figures.summary?.tiers[t]) })),
+          { testId: 'tier-history' },
+        ),
+        table(
+          'Tier movement in the period',
+          ['from → to', 'patients'],
+          Object.entries(r.tierMovement.value.transitions).map(([k, v]) => [k, v]),
+        ),
+        h(
+          'p',
+          {},
+          `Improved ${r.tierMovement.value.improved}, worsened ${r.tierMovement.value.worsened}, unchanged ${r.tierMovement.value.unchanged}.`,
+        ),
       ),
       card(
         'Adherence and no-shows over time',
         'Median of patients’ appointment adherence (kept / kept + no-show) and no-show rate, as recorded by each day’s sync.',
-        lineChart('Median adherence and no-show rate', [{ label: 'adherence', points: over((x) => x.figures.summary?.medianAdherence) }, { label: 'no-show rate', points: over((x) => x.figures.summary?.medianNoShowRate) }], { max: 1, percent: true }),
+        lineChart(
+          'Median adherence and no-show rate',
+          [
+            { label: 'adherence', points: over((x) => x.figures.summary?.medianAdherence) },
+            { label: 'no-show rate', points: over((x) => x.figures.summary?.medianNoShowRate) },
+          ],
+          { max: 1, percent: true },
+        ),
         h('p', {}, `Now: median adherence ${pct(s.medianAdherence)}, median no-show rate ${pct(s.medianNoShowRate)}.`),
       ),
-      card('Reminder effect', r.reminderEffect.definition, h('p', {}, `Attendance with a reminder ${ratio(r.reminderEffect.value.withReminder)}; without ${ratio(r.reminderEffect.value.withoutReminder)}; difference ${pct(r.reminderEffect.value.difference)}.`)),
+      card(
+        'Reminder effect',
+        r.reminderEffect.definition,
+        h(
+          'p',
+          {},
+          `Attendance with a reminder ${ratio(r.reminderEffect.value.withReminder)}; without ${ratio(r.reminderEffect.value.withoutReminder)}; difference ${pct(r.reminderEffect.value.difference)}.`,
+        ),
+      ),
       card('Outreach outcome', r.outreachOutcome.definition, h('p', {}, ratio(r.outreachOutcome.value))),
       card(
         'Survey response rates',
         r.surveyResponse.definition,
-        table('By instrument', ['instrument', 'response rate'], Object.entries(r.surveyResponse.value).map(([k, v]) => [k, ratio(v)])),
+        table(
+          'By instrument',
+          ['instrument', 'response rate'],
+          Object.entries(r.surveyResponse.value).map(([k, v]) => [k, ratio(v)]),
+        ),
       ),
       card(
         'Satisfaction and NPS',
         r.satisfaction.definition,
         h('p', { 'data-testid': 'nps' }, `NPS ${r.satisfaction.value.nps ?? 'n/a'}`),
-        h('p', {}, `Mean likelihood to recommend ${r.satisfaction.value.meanRecommend ?? 'n/a'} (n=${r.satisfaction.value.responses}); mean experience ${r.satisfaction.value.meanExperience ?? 'n/a'}; response rate ${ratio(r.satisfaction.value.responseRate)}.`),
+        h(
+          'p',
+          {},
+          `Mean likelihood to recommend ${r.satisfaction.value.meanRecommend ?? 'n/a'} (n=${r.satisfaction.value.responses}); mean experience ${r.satisfaction.value.meanExperience ?? 'n/a'}; response rate ${ratio(r.satisfaction.value.responseRate)}.`,
+        ),
       ),
       card(
         'PHQ-9 response and remission',
         r.clinicalOutcome.definition,
-        h('p', {}, `Among ${r.clinicalOutcome.value.withElevatedBaseline} patients with an elevated baseline: response ${ratio(r.clinicalOutcome.value.response)}, remission ${ratio(r.clinicalOutcome.value.remission)}.`),
+        h(
+          'p',
+          {},
+          `Among ${r.clinicalOutcome.value.withElevatedBaseline} patients with an elevated baseline: response ${ratio(r.clinicalOutcome.value.response)}, remission ${ratio(r.clinicalOutcome.value.remission)}.`,
+        ),
       ),
       card(
         'Care-team workload',
         r.careTeam.definition,
-        table('Open Tasks by owner', ['owner', 'open'], Object.entries(r.careTeam.value.openByOwner).map(([k, v]) => [k, v])),
-        table('Turnaround (days)', ['kind', 'completed', 'median', 'p90'], Object.entries(r.careTeam.value.turnaroundDays).map(([k, t]) => [k, t.completed, t.median ?? 'n/a', t.p90 ?? 'n/a'])),
-        h('p', {}, `Closed by a person ${ratio(r.careTeam.value.closedByPerson)}; cancelled by fhir-engage ${r.careTeam.value.cancelledByFhirEngage}.`),
+        table(
+          'Open Tasks by owner',
+          ['owner', 'open'],
+          Object.entries(r.careTeam.value.openByOwner).map(([k, v]) => [k, v]),
+        ),
+        table(
+          'Turnaround (days)',
+          ['kind', 'completed', 'median', 'p90'],
+          Object.entries(r.careTeam.value.turnaroundDays).map(([k, t]) => [
+            k,
+            t.completed,
+            t.median ?? 'n/a',
+            t.p90 ?? 'n/a',
+          ]),
+        ),
+        h(
+          'p',
+          {},
+          `Closed by a person ${ratio(r.careTeam.value.closedByPerson)}; cancelled by fhir-engage ${r.careTeam.value.cancelledByFhirEngage}.`,
+        ),
       ),
     ),
   );

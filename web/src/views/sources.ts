@@ -9,7 +9,15 @@ export interface RunView {
   finishedAt: string | null;
   durationMs: number | null;
   pullMethod: string | null;
-  pull: { resourceType: string; status: string; mode: string; received: number; new: number; changed: number; deadLettered: number }[];
+  pull: {
+    resourceType: string;
+    status: string;
+    mode: string;
+    received: number;
+    new: number;
+    changed: number;
+    deadLettered: number;
+  }[];
   stages: Record<string, number> | null;
   deadLetters: { thisRun: number; open: number } | null;
   writes: Record<string, Record<string, number>> | null;
@@ -39,7 +47,10 @@ interface Progress {
 export function writesText(writes: RunView['writes']): string {
   if (!writes) return '—';
   return Object.entries(writes)
-    .map(([type, w]) => `${type}: ${w.created ?? 0} created, ${w.updated ?? 0} updated, ${(w.cancelled ?? 0) + (w.completed ?? 0)} closed${w.failed ? `, ${w.failed} failed` : ''}`)
+    .map(
+      ([type, w]) =>
+        `${type}: ${w.created ?? 0} created, ${w.updated ?? 0} updated, ${(w.cancelled ?? 0) + (w.completed ?? 0)} closed${w.failed ? `, ${w.failed} failed` : ''}`,
+    )
     .join('; ');
 }
 
@@ -52,7 +63,9 @@ export function stagesText(stages: RunView['stages']): string {
 }
 
 function progressText(p: Progress): string {
-  const types = Object.entries(p.types).map(([t, x]) => `${t} ${x.received}`).join(', ');
+  const types = Object.entries(p.types)
+    .map(([t, x]) => `${t} ${x.received}`)
+    .join(', ');
   const compute = p.computed.total ? `, indicators ${p.computed.patients}/${p.computed.total} patients` : '';
   return `${p.stage}${p.detail ? ` (${p.detail})` : ''}: ${types || 'starting'}${compute}`;
 }
@@ -63,7 +76,13 @@ function lastRunBlock(s: Source): HTMLElement {
   return h(
     'div',
     { class: 'run' },
-    h('p', {}, h('span', { class: `status status-${r.status}`, 'data-testid': `last-status-${s.id}` }, r.status), ` ${when(r.startedAt)}, ${secs(r.durationMs)}${r.pullMethod === 'bulk' ? ' (Bulk Data export)' : ''} — `, h('a', { href: `#/runs/${encodeURIComponent(r.id)}` }, 'details')),
+    h(
+      'p',
+      {},
+      h('span', { class: `status status-${r.status}`, 'data-testid': `last-status-${s.id}` }, r.status),
+      ` ${when(r.startedAt)}, ${secs(r.durationMs)}${r.pullMethod === 'bulk' ? ' (Bulk Data export)' : ''} — `,
+      h('a', { href: `#/runs/${encodeURIComponent(r.id)}` }, 'details'),
+    ),
     table(
       'Resources pulled',
       ['type', 'status', 'received', 'new', 'changed', 'dead-lettered'],
@@ -77,11 +96,18 @@ function lastRunBlock(s: Source): HTMLElement {
 
 /** Starts a run after confirmation, then polls it until it finishes. */
 async function trigger(s: Source, out: HTMLElement, rerender: (notice: Notice) => void): Promise<void> {
-  if (!window.confirm(`Start a sync of ${s.name ?? s.id} now? It pulls from the EMR${s.writeBack ? ' and writes Tasks and Observations back' : ''}.`)) return;
+  if (
+    !window.confirm(
+      `Start a sync of ${s.name ?? s.id} now? It pulls from the EMR${s.writeBack ? ' and writes Tasks and Observations back' : ''}.`,
+    )
+  )
+    return;
   out.textContent = 'starting…';
   const started = await post<{ runId: string }>(`/sources/${encodeURIComponent(s.id)}/sync`);
   for (;;) {
-    const run = await get<{ status: string; progress: Progress | null; view: RunView }>(`/runs/${encodeURIComponent(started.runId)}`);
+    const run = await get<{ status: string; progress: Progress | null; view: RunView }>(
+      `/runs/${encodeURIComponent(started.runId)}`,
+    );
     if (run.status !== 'running') {
       announce(`Sync of ${s.id} finished: ${run.status}`);
       rerender({ sourceId: s.id, text: `finished: ${run.status}` });
@@ -104,7 +130,11 @@ export async function sourcesView(main: HTMLElement, notice?: Notice): Promise<v
   main.replaceChildren(
     h('h1', {}, 'Sources and runs'),
     ...sources.map((s) => {
-      const live = h('p', { class: 'live', 'aria-live': 'polite', 'data-testid': `progress-${s.id}` }, notice?.sourceId === s.id ? notice.text : '');
+      const live = h(
+        'p',
+        { class: 'live', 'aria-live': 'polite', 'data-testid': `progress-${s.id}` },
+        notice?.sourceId === s.id ? notice.text : '',
+      );
       const button = h(
         'button',
         {
@@ -125,7 +155,11 @@ export async function sourcesView(main: HTMLElement, notice?: Notice): Promise<v
         'section',
         { class: 'card', 'aria-labelledby': `src-${s.id}` },
         h('h2', { id: `src-${s.id}` }, s.name ?? s.id, h('small', {}, ` ${s.id}`)),
-        h('p', {}, `Schedule: ${s.schedule ?? 'on demand'}; next run: ${when(s.nextRun)}; pull: ${s.pullMethod}; write-back: ${s.writeBack ? 'on' : 'off'}`),
+        h(
+          'p',
+          {},
+          `Schedule: ${s.schedule ?? 'on demand'}; next run: ${when(s.nextRun)}; pull: ${s.pullMethod}; write-back: ${s.writeBack ? 'on' : 'off'}`,
+        ),
         lastRunBlock(s),
         h('div', { class: 'actions' }, button, live),
       );
@@ -134,23 +168,58 @@ export async function sourcesView(main: HTMLElement, notice?: Notice): Promise<v
 }
 
 export async function runView(main: HTMLElement, runId: string): Promise<void> {
-  const run = await get<{ status: string; view: RunView; progress: Progress | null }>(`/runs/${encodeURIComponent(runId)}`);
+  const run = await get<{ status: string; view: RunView; progress: Progress | null }>(
+    `/runs/${encodeURIComponent(runId)}`,
+  );
   const v = run.view;
-  const letters = await get<{ deadLetters: { id: number; stage: string; resourceType: string | null; outcome: { issue: { code: string; expression?: string[]; details?: { text?: string } }[] } }[] }>(`/dead-letters?run=${encodeURIComponent(runId)}&limit=200`);
+  const letters = await get<{
+    deadLetters: {
+      id: number;
+      stage: string;
+      resourceType: string | null;
+      outcome: { issue: { code: string; expression?: string[]; details?: { text?: string } }[] };
+    }[];
+  }>(`/dead-letters?run=${encodeURIComponent(runId)}&limit=200`);
   const parts: (Node | null)[] = [
     h('h1', {}, 'Run'),
-    h('p', {}, h('span', { class: `status status-${v.status}` }, v.status), ` started ${when(v.startedAt)}, finished ${when(v.finishedAt)} (${secs(v.durationMs)})`),
+    h(
+      'p',
+      {},
+      h('span', { class: `status status-${v.status}` }, v.status),
+      ` started ${when(v.startedAt)}, finished ${when(v.finishedAt)} (${secs(v.durationMs)})`,
+    ),
     v.error?.message ? h('p', { class: 'error', role: 'alert' }, `Error: ${v.error.message}`) : null,
     run.progress && run.status === 'running' ? h('p', {}, `Now: ${progressText(run.progress)}`) : null,
-    table('Resources pulled', ['type', 'mode', 'status', 'received', 'new', 'changed', 'dead-lettered'], v.pull.map((t) => [t.resourceType, t.mode, t.status, t.received, t.new, t.changed, t.deadLettered])),
+    table(
+      'Resources pulled',
+      ['type', 'mode', 'status', 'received', 'new', 'changed', 'dead-lettered'],
+      v.pull.map((t) => [t.resourceType, t.mode, t.status, t.received, t.new, t.changed, t.deadLettered]),
+    ),
     h('p', {}, `Stages: ${stagesText(v.stages)}`),
     h('p', {}, `Patients: ${v.patients ? `${v.patients.recomputed} recomputed of ${v.patients.total}` : '—'}`),
-    v.heldBack?.patients ? h('div', { class: 'warning' }, h('p', {}, `${v.heldBack.patients} patient(s) held back:`), h('ul', {}, v.heldBack.reasons.map((r) => h('li', {}, r)))) : null,
+    v.heldBack?.patients
+      ? h(
+          'div',
+          { class: 'warning' },
+          h('p', {}, `${v.heldBack.patients} patient(s) held back:`),
+          h(
+            'ul',
+            {},
+            v.heldBack.reasons.map((r) => h('li', {}, r)),
+          ),
+        )
+      : null,
     h('p', {}, `Writes: ${writesText(v.writes)}`),
     table(
       'Errors of this run (open dead letters)',
       ['id', 'stage', 'type', 'element', 'rule'],
-      letters.deadLetters.map((d) => [d.id, d.stage, d.resourceType ?? '—', d.outcome.issue[0]?.expression?.join(', ') ?? '—', d.outcome.issue[0]?.details?.text ?? d.outcome.issue[0]?.code ?? '—']),
+      letters.deadLetters.map((d) => [
+        d.id,
+        d.stage,
+        d.resourceType ?? '—',
+        d.outcome.issue[0]?.expression?.join(', ') ?? '—',
+        d.outcome.issue[0]?.details?.text ?? d.outcome.issue[0]?.code ?? '—',
+      ]),
     ),
   ];
   main.replaceChildren(...parts.filter((p): p is Node => p !== null));
