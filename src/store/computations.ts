@@ -1,0 +1,350 @@
+/**
+ * Each patient's engagement model and indicators: who is to be recomputed, the models, the
+ * indicator history. Its SQL builders (pure, `{ text, values }`, values never interpolated) and
+ * the methods that run them, together; the methods are part of `Store` (store.ts).
+ */
+import { BATCH_ROWS, chunks, date, dateOrNull, q, str } from './rows';
+import type { SqlQuery } from './driver';
+import { contentHash } from './content-hash';
+import type { IndicatorRecord, IndicatorValue } from './types';
+import type { RoleContext } from './role';
+
+/**
+ * Patients to recompute as of `asOf`: those whose resources changed after
+ * their model was last built, and those not yet computed on asOf's UTC day
+ * (time-based indicators move by the day).
+ */
+export const patientsToRecompute = (sourceId: string, asOf: Date): SqlQuery =>
+  q(
+    `SELECT patient_id FROM patients_to_compute WHERE source_id = $1
+     UNION
+     SELECT patient_id FROM patient_models
+     WHERE source_id = $1 AND (computed_as_of IS NULL OR (computed_as_of AT TIME ZONE 'UTC')::date <> ($2::timestamptz AT TIME ZONE 'UTC')::date)
+     ORDER BY patient_id`,
+    [sourceId, asOf],
+  );
+
+/** Patients whose data has been computed (or found merged into another record): no longer pending. */
+export const markPatientsComputed = (sourceId: string, patientIds: string[]): SqlQuery =>
+  q('DELETE FROM patients_to_compute WHERE source_id = $1 AND patient_id = ANY($2::text[])', [sourceId, patientIds]);
+
+export const getModel = (sourceId: string, patientId: string): SqlQuery =>
+  q('SELECT model, indicators, computed_as_of FROM patient_models WHERE source_id = $1 AND patient_id = $2', [
+    sourceId,
+    patientId,
+  ]);
+
+/** The model and indicators of a patient, with when they were computed. */
+export interface ComputationRow {
+  patientId: string;
+  model: unknown;
+  indicators: unknown;
+}
+
+/**
+ * Models and indicators of many patients in one statement (patients unique within a call). One JSON
+ * document for the batch, as for resources: a text[] of JSON strings is escaped character by
+ * character by the driver, which cost more than the statement.
+ */
+export const saveComputations = (
+  sourceId: string,
+  rows: ComputationRow[],
+  asOf: Date,
+  runId: string | null,
+): SqlQuery =>
+  q(
+    `INSERT INTO patient_models (source_id, patient_id, model, model_hash, indicators, computed_as_of, run_id)
+     SELECT $1, t.patient_id, t.model, NULL, t.indicators, $2, $3
+     FROM jsonb_to_recordset($4::jsonb) AS t(patient_id text, model jsonb, indicators jsonb)
+     ON CONFLICT (source_id, patient_id) DO UPDATE SET model = EXCLUDED.model, model_hash = NULL,
+       indicators = EXCLUDED.indicators, computed_as_of = EXCLUDED.computed_as_of, run_id = EXCLUDED.run_id, updated_at = now()`,
+    [
+      sourceId,
+      asOf,
+      runId,
+      JSON.stringify(rows.map((r) => ({ patient_id: r.patientId, model: r.model, indicators: r.indicators }))),
+    ],
+  );
+
+export const getComputations = (patientId: string, sourceId: string | null): SqlQuery =>
+  q(
+    `SELECT source_id, patient_id, indicators, computed_as_of FROM patient_models
+     WHERE patient_id = $1 AND ($2::text IS NULL OR source_id = $2) AND indicators IS NOT NULL ORDER BY source_id`,
+    [patientId, sourceId],
+  );
+
+export const listComputations = (sourceId: string | null): SqlQuery =>
+  q(
+    `SELECT source_id, patient_id, indicators, computed_as_of FROM patient_models
+     WHERE ($1::text IS NULL OR source_id = $1) AND indicators IS NOT NULL ORDER BY source_id, patient_id`,
+    [sourceId],
+  );
+
+/**
+ * One page of patients' indicators (and models, with `models`), in (source, patient) order after
+ * `after`: the programme figures read the population a page at a time, never all of it at once.
+ */
+export const pageComputations = (
+  sourceId: string | null,
+  after: { sourceId: string; patientId: string } | null,
+  limit: number,
+  models: boolean,
+): SqlQuery =>
+  q(
+    `SELECT source_id, patient_id, indicators${models ? ', model' : ''} FROM patient_models
+     WHERE ($1::text IS NULL OR source_id = $1) AND indicators IS NOT NULL
+       AND ($2::text IS NULL OR (source_id, patient_id) > ($2::text, $3::text))
+     ORDER BY source_id, patient_id LIMIT $4`,
+    [sourceId, after?.sourceId ?? null, after?.patientId ?? null, limit],
+  );
+
+export interface IndicatorInsert {
+  indicator: string;
+  value: unknown;
+  valueHash: string;
+}
+
+/**
+ * Records indicator values of many patients, skipping each one whose value equals the latest stored
+ * value for the same patient and indicator (a recomputation with identical inputs stores nothing);
+ * returns what was recorded. One JSON document for the batch (see saveComputations).
+ */
+export const recordIndicators = (
+  sourceId: string,
+  asOf: Date,
+  runId: string | null,
+  items: (IndicatorInsert & { patientId: string })[],
+): SqlQuery =>
+  q(
+    `INSERT INTO indicator_history (source_id, patient_id, indicator, value, value_hash, as_of, run_id)
+     -- A JSON null comes out of the record as SQL NULL: stored as the JSON null it is.
+     SELECT $1, t.patient_id, t.indicator, COALESCE(t.value, 'null'::jsonb), t.value_hash, $2, $3
+     FROM jsonb_to_recordset($4::jsonb) AS t(patient_id text, indicator text, value jsonb, value_hash text)
+     WHERE t.value_hash IS DISTINCT FROM (
+       SELECT h.value_hash FROM indicator_history h
+       WHERE h.source_id = $1 AND h.patient_id = t.patient_id AND h.indicator = t.indicator
+       ORDER BY h.as_of DESC, h.id DESC LIMIT 1
+     )
+     RETURNING patient_id, indicator`,
+    [
+      sourceId,
+      asOf,
+      runId,
+      JSON.stringify(
+        items.map((i) => ({
+          patient_id: i.patientId,
+          indicator: i.indicator,
+          value: i.value,
+          value_hash: i.valueHash,
+        })),
+      ),
+    ],
+  );
+
+export const indicatorHistory = (
+  sourceId: string | null,
+  patientId: string,
+  indicator: string | null,
+  from: Date | null,
+  to: Date | null,
+): SqlQuery =>
+  q(
+    `SELECT * FROM indicator_history
+     WHERE ($1::text IS NULL OR source_id = $1) AND patient_id = $2 AND ($3::text IS NULL OR indicator = $3)
+       AND ($4::timestamptz IS NULL OR as_of >= $4) AND ($5::timestamptz IS NULL OR as_of <= $5)
+     ORDER BY as_of, id`,
+    [sourceId, patientId, indicator, from, to],
+  );
+
+/** Every value of one indicator recorded up to an instant, per patient (the latest is the one in force). */
+export const indicatorValuesUpTo = (sourceId: string | null, indicator: string, upTo: Date): SqlQuery =>
+  q(
+    `SELECT DISTINCT ON (source_id, patient_id) source_id, patient_id, value FROM indicator_history
+     WHERE ($1::text IS NULL OR source_id = $1) AND indicator = $2 AND as_of <= $3
+     ORDER BY source_id, patient_id, as_of DESC, id DESC`,
+    [sourceId, indicator, upTo],
+  );
+
+/** Each patient's engagement model and indicators: who is to be recomputed, the models, the indicator history. */
+export function computationsRole({ db, store }: RoleContext) {
+  return {
+    async getModel(
+      sourceId: string,
+      patientId: string,
+    ): Promise<{ model: unknown; indicators: unknown; computedAsOf: Date | null } | undefined> {
+      const row = (await db.query(getModel(sourceId, patientId)))[0];
+      return row
+        ? { model: row.model, indicators: row.indicators, computedAsOf: dateOrNull(row.computed_as_of) }
+        : undefined;
+    },
+
+    /**
+     * Every patient's latest indicators (and engagement model, with `models`) of a source or of all,
+     * handed to `fn` a page at a time in (source, patient) order: the programme figures read mapped
+     * facts of the whole population with memory bounded by the page.
+     */
+    async forEachComputationPage(
+      options: { sourceId?: string; models: boolean; pageSize?: number },
+      fn: (
+        rows: { sourceId: string; patientId: string; indicators: unknown; model?: unknown }[],
+      ) => void | Promise<void>,
+    ): Promise<void> {
+      const limit = options.pageSize ?? 500;
+      let after: { sourceId: string; patientId: string } | null = null;
+      for (;;) {
+        const rows: Record<string, unknown>[] = await db.query(
+          pageComputations(options.sourceId ?? null, after, limit, options.models),
+        );
+        if (rows.length === 0) return;
+        const page: { sourceId: string; patientId: string; indicators: unknown; model?: unknown }[] = rows.map((r) => ({
+          sourceId: String(r.source_id),
+          patientId: String(r.patient_id),
+          indicators: r.indicators,
+          ...(options.models ? { model: r.model } : {}),
+        }));
+        await fn(page);
+        if (rows.length < limit) return;
+        const last = page[page.length - 1] as { sourceId: string; patientId: string };
+        after = { sourceId: last.sourceId, patientId: last.patientId };
+      }
+    },
+
+    /** The value of one indicator in force at an instant, per patient. */
+    async indicatorValuesAt(
+      indicator: string,
+      at: Date,
+      sourceId?: string,
+    ): Promise<{ sourceId: string; patientId: string; value: unknown }[]> {
+      const rows = await db.query(indicatorValuesUpTo(sourceId ?? null, indicator, at));
+      return rows.map((r) => ({ sourceId: String(r.source_id), patientId: String(r.patient_id), value: r.value }));
+    },
+
+    async patientsToRecompute(sourceId: string, asOf: Date): Promise<string[]> {
+      const rows = await db.query(patientsToRecompute(sourceId, asOf));
+      return rows.map((r) => String(r.patient_id));
+    },
+
+    /** Clears the pending mark of patients whose computation commits in the same transaction. */
+    async markPatientsComputed(sourceId: string, patientIds: string[]): Promise<void> {
+      for (const batch of chunks(patientIds, BATCH_ROWS)) await db.query(markPatientsComputed(sourceId, batch));
+    },
+
+    async saveComputation(
+      sourceId: string,
+      patientId: string,
+      model: unknown,
+      indicators: unknown,
+      asOf: Date,
+      runId: string | null,
+    ): Promise<void> {
+      await store.saveComputations(sourceId, [{ patientId, model, indicators }], asOf, runId);
+    },
+
+    /** Many patients' models and indicators (no longer pending): two statements per BATCH_ROWS patients. Call inside a transaction. */
+    async saveComputations(
+      sourceId: string,
+      items: { patientId: string; model: unknown; indicators: unknown }[],
+      asOf: Date,
+      runId: string | null,
+    ): Promise<void> {
+      for (const batch of chunks(items, BATCH_ROWS)) {
+        await db.query(saveComputations(sourceId, batch, asOf, runId));
+        await db.query(
+          markPatientsComputed(
+            sourceId,
+            batch.map((i) => i.patientId),
+          ),
+        );
+      }
+    },
+
+    async getComputations(
+      patientId: string,
+      sourceId?: string,
+    ): Promise<{ sourceId: string; patientId: string; indicators: unknown; computedAsOf: Date | null }[]> {
+      const rows = await db.query(getComputations(patientId, sourceId ?? null));
+      return rows.map((r) => ({
+        sourceId: String(r.source_id),
+        patientId: String(r.patient_id),
+        indicators: r.indicators,
+        computedAsOf: dateOrNull(r.computed_as_of),
+      }));
+    },
+
+    async listComputations(
+      sourceId?: string,
+    ): Promise<{ sourceId: string; patientId: string; indicators: unknown; computedAsOf: Date | null }[]> {
+      const rows = await db.query(listComputations(sourceId ?? null));
+      return rows.map((r) => ({
+        sourceId: String(r.source_id),
+        patientId: String(r.patient_id),
+        indicators: r.indicators,
+        computedAsOf: dateOrNull(r.computed_as_of),
+      }));
+    },
+
+    /** Records indicator values that differ from the latest stored ones; returns the names recorded. */
+    async recordIndicators(
+      sourceId: string,
+      patientId: string,
+      asOf: Date,
+      runId: string | null,
+      values: IndicatorValue[],
+    ): Promise<string[]> {
+      return (await store.recordIndicatorsMany(sourceId, asOf, runId, [{ patientId, values }])).map((r) => r.indicator);
+    },
+
+    /** The same for many patients at once: one statement per BATCH_ROWS values. Returns what was recorded. */
+    async recordIndicatorsMany(
+      sourceId: string,
+      asOf: Date,
+      runId: string | null,
+      items: { patientId: string; values: IndicatorValue[] }[],
+    ): Promise<{ patientId: string; indicator: string }[]> {
+      const flat = items.flatMap((i) =>
+        i.values.map((v) => ({
+          patientId: i.patientId,
+          indicator: v.indicator,
+          value: v.value,
+          valueHash: contentHash(v.value),
+        })),
+      );
+      const out: { patientId: string; indicator: string }[] = [];
+      for (const batch of chunks(flat, BATCH_ROWS)) {
+        for (const r of await db.query(recordIndicators(sourceId, asOf, runId, batch)))
+          out.push({ patientId: String(r.patient_id), indicator: String(r.indicator) });
+      }
+      return out;
+    },
+
+    async indicatorHistory(options: {
+      patientId: string;
+      sourceId?: string;
+      indicator?: string;
+      from?: Date;
+      to?: Date;
+    }): Promise<IndicatorRecord[]> {
+      const rows = await db.query(
+        indicatorHistory(
+          options.sourceId ?? null,
+          options.patientId,
+          options.indicator ?? null,
+          options.from ?? null,
+          options.to ?? null,
+        ),
+      );
+      return rows.map((r) => ({
+        id: Number(r.id),
+        sourceId: String(r.source_id),
+        patientId: String(r.patient_id),
+        indicator: String(r.indicator),
+        value: r.value,
+        asOf: date(r.as_of),
+        runId: str(r.run_id),
+        recordedAt: date(r.recorded_at),
+      }));
+    },
+  };
+}
+
+export type ComputationsRole = ReturnType<typeof computationsRole>;
