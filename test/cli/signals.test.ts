@@ -8,6 +8,20 @@ import { ROOT, runCliProcessAsync } from '../helpers/cli';
 import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
 import { waitFor } from '../helpers/wait';
 
+/** The one run so far is recorded interrupted, and the next sync resumes a type from its checkpoint. */
+async function expectInterruptedThenResumed(dir: string, env: Record<string, string | undefined>): Promise<void> {
+  const runs = await runCliProcessAsync(['runs', '--json'], { cwd: dir, env });
+  expect(
+    runs.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { status: string }).status),
+  ).toEqual(['interrupted']);
+  const next = await runCliProcessAsync(['sync', '--as-of', TEST_ANCHOR], { cwd: dir, env });
+  expect(next.status).toBe(0);
+  expect(next.stdout).toMatch(/^ {2}(Patient|Appointment|CarePlan|QuestionnaireResponse)\s+resumed/m);
+}
+
 test('SIGINT during a sync stops it after the page in progress and records the run as interrupted; the next run resumes it', async () => {
   const emr = await seededSandbox({ patients: 10, seed: 41 }, { quirks: { delayMs: 150 } });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-sigint-'));
@@ -40,17 +54,8 @@ test('SIGINT during a sync stops it after the page in progress and records the r
     expect(out).toContain('INTERRUPTED');
 
     emr.setQuirks({});
-    const runs = await runCliProcessAsync(['runs', '--json'], { cwd: dir, env });
-    expect(
-      runs.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l).status),
-    ).toEqual(['interrupted']);
-    const next = await runCliProcessAsync(['sync', '--as-of', TEST_ANCHOR], { cwd: dir, env });
-    expect(next.status).toBe(0);
     // Whichever type the signal stopped (usually Appointment, the slow one) continues from its checkpoint.
-    expect(next.stdout).toMatch(/^ {2}(Appointment|CarePlan|QuestionnaireResponse)\s+resumed/m);
+    await expectInterruptedThenResumed(dir, env);
   } finally {
     await emr.close();
   }
@@ -91,16 +96,7 @@ test('SIGTERM under serve lets the running sync commit its page, records it inte
     });
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const runs = await runCliProcessAsync(['runs', '--json'], { cwd: dir, env });
-    expect(
-      runs.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l).status),
-    ).toEqual(['interrupted']);
-    const next = await runCliProcessAsync(['sync', '--as-of', TEST_ANCHOR], { cwd: dir, env });
-    expect(next.status).toBe(0);
-    expect(next.stdout).toMatch(/^ {2}(Patient|Appointment|CarePlan|QuestionnaireResponse)\s+resumed/m);
+    await expectInterruptedThenResumed(dir, env);
   } finally {
     await emr.close();
   }

@@ -271,31 +271,33 @@ describe('what a server sends is bounded', () => {
   });
 });
 
+/** A server that offers Patient search (with _lastUpdated) and nothing else. */
+const PATIENT_ONLY_CAPABILITIES = {
+  resourceType: 'CapabilityStatement',
+  status: 'active',
+  kind: 'instance',
+  fhirVersion: '4.0.1',
+  format: ['json'],
+  date: '2026-01-01',
+  rest: [
+    {
+      mode: 'server',
+      resource: [
+        {
+          type: 'Patient',
+          interaction: [{ code: 'search-type' }],
+          searchParam: [{ name: '_lastUpdated', type: 'date' }],
+        },
+      ],
+    },
+  ],
+};
+
 describe('a run deadline', () => {
   test('a run still pulling at limits.runDeadlineMinutes ends failed naming its stage, the lock is released and the next run succeeds', async () => {
     // A server that drips an endless search, one distinct page every 50 ms.
     emr.handle = (req, res) => {
-      if (req.url?.startsWith('/fhir/metadata'))
-        return json(res, {
-          resourceType: 'CapabilityStatement',
-          status: 'active',
-          kind: 'instance',
-          fhirVersion: '4.0.1',
-          format: ['json'],
-          date: '2026-01-01',
-          rest: [
-            {
-              mode: 'server',
-              resource: [
-                {
-                  type: 'Patient',
-                  interaction: [{ code: 'search-type' }],
-                  searchParam: [{ name: '_lastUpdated', type: 'date' }],
-                },
-              ],
-            },
-          ],
-        });
+      if (req.url?.startsWith('/fhir/metadata')) return json(res, PATIENT_ONLY_CAPABILITIES);
       setTimeout(() => json(res, bundle([`p${emr.requests}`], `${emr.url}/fhir/Patient?page=${emr.requests + 1}`)), 50);
     };
     const config = loadConfig({ env: {}, cwd: os.tmpdir() });
@@ -318,28 +320,7 @@ describe('a run deadline', () => {
     const storedBefore = (await store.countResources('deadline')).Patient ?? 0;
     expect(storedBefore).toBeGreaterThan(0);
     emr.handle = (req, res) =>
-      req.url?.startsWith('/fhir/metadata')
-        ? json(res, {
-            resourceType: 'CapabilityStatement',
-            status: 'active',
-            kind: 'instance',
-            fhirVersion: '4.0.1',
-            format: ['json'],
-            date: '2026-01-01',
-            rest: [
-              {
-                mode: 'server',
-                resource: [
-                  {
-                    type: 'Patient',
-                    interaction: [{ code: 'search-type' }],
-                    searchParam: [{ name: '_lastUpdated', type: 'date' }],
-                  },
-                ],
-              },
-            ],
-          })
-        : json(res, bundle(['last']));
+      req.url?.startsWith('/fhir/metadata') ? json(res, PATIENT_ONLY_CAPABILITIES) : json(res, bundle(['last']));
     const next = await syncSource(store, config, { ...source, limits: {} }, { asOf: new Date('2026-06-01T00:00:00Z') });
     expect(next.status).toBe('succeeded');
   });

@@ -20,3 +20,14 @@ export function testSource(
     ...overrides,
   };
 }
+
+/** A source pulled by Bulk Data `$export` from a sandbox, without write-back. */
+export function bulkSource(emr: { baseUrl: string }, id: string, extra: Partial<SourceConfig> = {}): SourceConfig {
+  return testSource({
+    id,
+    baseUrl: emr.baseUrl,
+    writeBack: false,
+    pull: { ...DEFAULT_PULL, method: 'bulk' },
+    ...extra,
+  });
+}

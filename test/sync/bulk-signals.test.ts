@@ -5,31 +5,20 @@
  */
 import os from 'node:os';
 import { loadConfig } from '../../src/config/load';
-import type { AppConfig, SourceConfig } from '../../src/config/types';
-import { DEFAULT_PULL } from '../../src/config/types';
+import type { AppConfig } from '../../src/config/types';
 import { diagnoseSource } from '../../src/fhir/doctor';
 import { namedInError } from '../../src/fhir/bulk-pull';
 import type { SandboxServer } from '../../src/sandbox/server';
 import type { Store } from '../../src/store/store';
 import { syncSource } from '../../src/sync/run';
 import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
-import { testSource } from '../helpers/source';
+import { bulkSource } from '../helpers/source';
 import { memoryStore } from '../helpers/store';
 
 const config: AppConfig = loadConfig({ env: {}, cwd: os.tmpdir() });
 const AS_OF = new Date(TEST_ANCHOR);
 const FAST = { preparationMs: 50, retryAfterSeconds: 1 };
 const TYPES = ['Patient', 'Appointment', 'CarePlan', 'QuestionnaireResponse'] as const;
-
-function bulkSource(emr: SandboxServer, id: string, extra: Partial<SourceConfig> = {}): SourceConfig {
-  return testSource({
-    id,
-    baseUrl: emr.baseUrl,
-    writeBack: false,
-    pull: { ...DEFAULT_PULL, method: 'bulk' },
-    ...extra,
-  });
-}
 
 async function storedIds(store: Store, sourceId: string, type: string): Promise<string[]> {
   return store.listResourceIds(sourceId, type);

@@ -7,28 +7,17 @@
 import os from 'node:os';
 import type { Appointment } from '@medplum/fhirtypes';
 import { loadConfig } from '../../src/config/load';
-import type { AppConfig, SourceConfig } from '../../src/config/types';
+import type { AppConfig } from '../../src/config/types';
 import { DEFAULT_PULL } from '../../src/config/types';
 import type { Store } from '../../src/store/store';
 import { syncSource } from '../../src/sync/run';
 import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
-import { testSource } from '../helpers/source';
+import { bulkSource, testSource } from '../helpers/source';
 import { memoryStore } from '../helpers/store';
-import type { SandboxServer } from '../../src/sandbox/server';
 
 const config: AppConfig = loadConfig({ env: {}, cwd: os.tmpdir() });
 const AS_OF = new Date(TEST_ANCHOR);
 const FAST = { preparationMs: 50, retryAfterSeconds: 1 };
-
-function bulkSource(emr: SandboxServer, id: string, extra: Partial<SourceConfig> = {}): SourceConfig {
-  return testSource({
-    id,
-    baseUrl: emr.baseUrl,
-    writeBack: false,
-    pull: { ...DEFAULT_PULL, method: 'bulk' },
-    ...extra,
-  });
-}
 
 /** Stored resources of a source as `Type/id → content hash`. */
 async function storedHashes(store: Store, sourceId: string): Promise<Map<string, string>> {
