@@ -149,15 +149,47 @@ export class HttpTransport {
   async send<T = unknown>(request: HttpRequest): Promise<HttpResponse<T>> {
     const safeUrl = redactUrl(request.url);
     this.options.guard?.(request.url);
-    let freeRetry = request.method === 'GET' || request.method === 'HEAD';
+    return this.withRetries(request, safeUrl, () => this.once<T>(request, safeUrl), {
+      freeStaleRetry: request.method === 'GET' || request.method === 'HEAD',
+      longRetryAfter: 'fail',
+    });
+  }
+
+  /**
+   * A response whose body is read as it arrives (Bulk Data NDJSON files): pacing, retries and
+   * Retry-After apply until the status line; a 2xx body is then handed over as chunks, with the
+   * timeout applying to each wait for the next chunk rather than to the whole download.
+   * Any other status is answered like `send` (body parsed, retryable ones retried).
+   */
+  async openStream(request: HttpRequest): Promise<StreamResponse> {
+    const safeUrl = redactUrl(request.url);
+    this.options.guard?.(request.url);
+    return this.withRetries(request, safeUrl, () => this.openOnce(request, safeUrl), {
+      freeStaleRetry: false,
+      longRetryAfter: 'cap',
+    });
+  }
+
+  /**
+   * The one retry loop: `attempt` under the limiter, again after back-off (at least MIN_RETRY_DELAY_MS,
+   * or the server's Retry-After) on a RetryableFailure, up to maxRetries. `freeStaleRetry`: a reused
+   * connection the server closed as the request went out is tried once more at once, uncounted (it
+   * never reached the server). `longRetryAfter`: a Retry-After past MAX_RETRY_AFTER_MS fails the
+   * request (`fail`) or is waited for only that long (`cap`, a download under way).
+   */
+  private async withRetries<R>(
+    request: HttpRequest,
+    safeUrl: string,
+    attemptOnce: () => Promise<R>,
+    policy: { freeStaleRetry: boolean; longRetryAfter: 'fail' | 'cap' },
+  ): Promise<R> {
+    let freeRetry = policy.freeStaleRetry;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.limiter.run(() => this.once<T>(request, safeUrl));
+        return await this.limiter.run(attemptOnce);
       } catch (err) {
         if (!(err instanceof RetryableFailure)) throw err;
         if (err.staleConnection && freeRetry) {
-          // A reused connection closed by the server as the request went out: once, at once, on a new
-          // connection, and not counted against maxRetries (the request never reached the server).
           freeRetry = false;
           attempt--;
           continue;
@@ -172,7 +204,11 @@ export class HttpTransport {
             remoteOutcome: err.remoteOutcome,
           });
         }
-        if (err.retryAfterMs !== undefined && err.retryAfterMs > MAX_RETRY_AFTER_MS) {
+        if (
+          policy.longRetryAfter === 'fail' &&
+          err.retryAfterMs !== undefined &&
+          err.retryAfterMs > MAX_RETRY_AFTER_MS
+        ) {
           throw new HttpError({
             method: request.method,
             url: safeUrl,
@@ -180,45 +216,6 @@ export class HttpTransport {
             code: 'throttled',
             text: `${request.method} ${safeUrl}: the server asked to wait ${Math.round(err.retryAfterMs / 1000)} s (Retry-After), more than the ${MAX_RETRY_AFTER_MS / 1000} s allowed`,
           });
-        }
-        const delayMs = Math.max(MIN_RETRY_DELAY_MS, err.retryAfterMs ?? this.backoffMs(attempt + 1));
-        this.options.onEvent?.({
-          type: 'retry',
-          method: request.method,
-          url: safeUrl,
-          attempt: attempt + 1,
-          delayMs,
-          reason: err.reason,
-        });
-        await this.clock.sleep(delayMs);
-      }
-    }
-  }
-
-  /**
-   * A response whose body is read as it arrives (Bulk Data NDJSON files): pacing, retries and
-   * Retry-After apply until the status line; a 2xx body is then handed over as chunks, with the
-   * timeout applying to each wait for the next chunk rather than to the whole download.
-   * Any other status is answered like `send` (body parsed, retryable ones retried).
-   */
-  async openStream(request: HttpRequest): Promise<StreamResponse> {
-    const safeUrl = redactUrl(request.url);
-    this.options.guard?.(request.url);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.limiter.run(() => this.openOnce(request, safeUrl));
-      } catch (err) {
-        if (!(err instanceof RetryableFailure) || attempt >= this.options.maxRetries) {
-          if (err instanceof RetryableFailure) {
-            throw new HttpError({
-              method: request.method,
-              url: safeUrl,
-              status: err.status,
-              code: err.status === 429 ? 'throttled' : 'transient',
-              text: `${request.method} ${safeUrl} failed after ${attempt + 1} attempt(s): ${err.reason}`,
-            });
-          }
-          throw err;
         }
         const delayMs = Math.max(
           MIN_RETRY_DELAY_MS,

@@ -1,4 +1,4 @@
-import { firstKeyFile } from '../first-key';
+import { serveOptions } from '../serve-options';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
 import { configError, ExitCode } from '../../errors';
@@ -19,14 +19,7 @@ export function registerServeCommand(program: Command, io: CliIo, setExit: (code
         throw configError('no sources are configured: nothing to serve (use `npm start` for the sandbox EMR)');
       const store = await openStore(config.store);
       try {
-        await serve({
-          store,
-          config,
-          say: (line) => io.err(line),
-          port: opts.port ?? config.service.port,
-          host: opts.host,
-          firstKeyFile: firstKeyFile(config),
-        });
+        await serve(serveOptions(store, config, io, opts));
         setExit(ExitCode.ok);
       } finally {
         await store.close();

@@ -1,4 +1,4 @@
-import { firstKeyFile } from '../first-key';
+import { serveOptions } from '../serve-options';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
 import { ExitCode } from '../../errors';
@@ -51,14 +51,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
         let config = loaded;
         if (loaded.sources.length > 0 && !opts.once) {
           // EMRs configured: the service, on their schedules (a sync can also be triggered through the API).
-          await serve({
-            store,
-            config,
-            say: (line) => io.err(line),
-            port: opts.port ?? config.service.port,
-            host: opts.host,
-            firstKeyFile: firstKeyFile(config),
-          });
+          await serve(serveOptions(store, config, io, opts));
           setExit(ExitCode.ok);
           return;
         }
@@ -122,15 +115,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
           setExit(code);
           return;
         }
-        await serve({
-          store,
-          config,
-          say: (line) => io.err(line),
-          port: opts.port ?? config.service.port,
-          host: opts.host,
-          firstKeyFile: firstKeyFile(config),
-          initialRuns: summaries,
-        });
+        await serve({ ...serveOptions(store, config, io, opts), initialRuns: summaries });
         setExit(ExitCode.ok);
       } finally {
         await stopSandbox?.();
