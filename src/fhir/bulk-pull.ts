@@ -39,6 +39,7 @@ import {
   type SourcePuller,
   type TypeReport,
 } from './pull';
+import { isRefusedOrigin } from './origins';
 
 /** Lines stored per transaction. */
 export const BULK_BATCH_LINES = 500;
@@ -77,10 +78,6 @@ export interface BulkContext extends PullContext {
 interface StoredRequest extends ExportRequest {
   /** The watermarks this export replaces once stored: the types it covers. */
   types: string[];
-}
-
-function isRefusedOrigin(err: unknown): boolean {
-  return err instanceof HttpError && err.status === undefined && err.outcome.issue[0]?.code === 'security';
 }
 
 /** What a kick-off asks for (also `doctor`'s trial kick-off). */

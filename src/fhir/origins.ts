@@ -52,3 +52,8 @@ function originOf(url: string): string {
     return '(not a URL)';
   }
 }
+
+/** Whether `err` is this policy's refusal of a URL (raised before anything was sent there). */
+export function isRefusedOrigin(err: unknown): boolean {
+  return err instanceof HttpError && err.status === undefined && err.outcome.issue[0]?.code === 'security';
+}

@@ -13,12 +13,13 @@ import { badRequest, describeError, EngageError, HttpError, outcome } from '../e
 import { patientDeadLetter, patientOfWithMappings, type PatientOf } from '../mapping/patient-of';
 import { patientIdentifierIndex, type PatientRefContext } from '../mapping/patient-ref';
 import { resourceContentHash } from '../store/content-hash';
-import { isDataRefusal, sqlState } from '../store/refusal';
+import { isDataRefusal, sqlStateOf } from '../store/refusal';
 import type { Store } from '../store/store';
 import type { DeadLetterInput, ResourceInput, UpsertResult } from '../store/types';
 import type { ResourceValidator } from '../validation/validator';
 import type { CapabilityReport, TypeSupport } from './capabilities';
 import type { FhirClient } from './client';
+import { isRefusedOrigin } from './origins';
 
 /** `bulk`: from the NDJSON files of a Bulk Data export (src/fhir/bulk-pull.ts). */
 export type PullMode = 'full' | 'incremental' | 'resumed' | 'bulk';
@@ -184,11 +185,6 @@ function isRefusedLink(err: unknown): err is HttpError & { status: number } {
     err.status !== 401 &&
     err.status !== 403
   );
-}
-
-/** A URL refused before it was fetched: its origin is not the source's nor an allowed one (src/fhir/origins.ts). */
-function isRefusedOrigin(err: unknown): boolean {
-  return err instanceof HttpError && err.status === undefined && err.outcome.issue[0]?.code === 'security';
 }
 
 /** Some patients failed: the watermark must not move, or their data before it would never be pulled. */
@@ -522,7 +518,7 @@ export class SourcePuller {
           payload: resource,
           outcome: outcome(
             'exception',
-            `${name} was refused by the store (SQLSTATE ${sqlState(err) ?? sqlState((err as { cause?: unknown }).cause)}); nothing of it is stored, the rest of its page is`,
+            `${name} was refused by the store (SQLSTATE ${sqlStateOf(err)}); nothing of it is stored, the rest of its page is`,
             [report.resourceType],
           ),
         });

@@ -15,8 +15,13 @@ export function sqlState(err: unknown): string | undefined {
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
+/** The SQLSTATE of `err` or of its cause. */
+export function sqlStateOf(err: unknown): string | undefined {
+  return sqlState(err) ?? sqlState((err as { cause?: unknown } | null)?.cause);
+}
+
 export function isDataRefusal(err: unknown): boolean {
-  const code = sqlState(err) ?? sqlState((err as { cause?: unknown } | null)?.cause);
+  const code = sqlStateOf(err);
   return code !== undefined && DATA_CLASSES.has(code.slice(0, 2));
 }
 
