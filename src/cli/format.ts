@@ -1,5 +1,5 @@
 /** Human-readable run reports for the terminal. */
-import type { TypeReport } from '../fhir/pull';
+import type { TypeReport } from '../fhir/pull-context';
 import type { SyncSummary } from '../sync/events';
 
 export function formatTypeReport(t: TypeReport): string {

@@ -30,15 +30,9 @@ import {
 import type { CapabilityReport } from './capabilities';
 import type { Clock } from './limiter';
 import { ndjsonLines } from './ndjson';
-import {
-  AuthenticationFailed,
-  emptyReport,
-  isAuthenticationFailure,
-  type PullContext,
-  type PullEvent,
-  type SourcePuller,
-  type TypeReport,
-} from './pull';
+import type { SourcePuller } from './pull';
+import { emptyReport, type PullContext, type PullEvent, type TypeReport } from './pull-context';
+import { AuthenticationFailed, isAuthenticationFailure } from './pull-errors';
 import { isRefusedOrigin } from './origins';
 
 /** Lines stored per transaction. */

@@ -8,7 +8,7 @@
  * Pure: no I/O.
  */
 import type { SourceConfig } from '../config/types';
-import type { TypeReport } from '../fhir/pull';
+import type { TypeReport } from '../fhir/pull-context';
 import type { RunStatus } from '../store/types';
 
 /** Types whose data the engagement model and indicators read. */

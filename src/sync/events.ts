@@ -3,7 +3,7 @@
  * summary a run ends with (what every consumer of a run reads; run.ts produces it).
  */
 import type { Bundle } from '@medplum/fhirtypes';
-import type { PullEvent, PullReport } from '../fhir/pull';
+import type { PullEvent, PullReport } from '../fhir/pull-context';
 import type { ReadBackReport } from '../fhir/readback';
 import type { TransportStats } from '../fhir/source-client';
 import type { ProgrammeSummary } from '../indicators/programme';

@@ -1,7 +1,8 @@
 /** Pulling from the sandbox EMR over real HTTP into a real store. */
 import type { Appointment, Resource } from '@medplum/fhirtypes';
 import { readCapabilities } from '../../src/fhir/capabilities';
-import { pullSource, type PullContext } from '../../src/fhir/pull';
+import { pullSource } from '../../src/fhir/pull';
+import type { PullContext } from '../../src/fhir/pull-context';
 import { createSourceClient, newTransportStats } from '../../src/fhir/source-client';
 import type { SourceConfig } from '../../src/config/types';
 import type { SandboxServer } from '../../src/sandbox/server';

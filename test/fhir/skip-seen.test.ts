@@ -1,6 +1,6 @@
 /** A page that repeats what is stored (overlap window, resumed pages) costs no validation and no storing. */
 import type { BundleEntry } from '@medplum/fhirtypes';
-import { classifyEntries } from '../../src/fhir/pull';
+import { classifyEntries } from '../../src/fhir/classify-entries';
 import type { ResourceValidator } from '../../src/validation/validator';
 import { testSource } from '../helpers/source';
 
