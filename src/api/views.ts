@@ -9,6 +9,9 @@ import type { EngagementModel } from '../mapping/model';
 import { phq9Band, scoredResponses } from '../indicators/phq9';
 import { gad7Band } from '../indicators/gad7';
 import { TERMINAL_TASK_STATUSES } from '../indicators/task-status';
+import type { Sendable } from './reply';
+import type { PatientOverview } from './schemas/patients';
+import type { RunView } from './schemas/runs';
 
 export interface Band {
   band: string;
@@ -29,7 +32,7 @@ export function bandsOf(band: (total: number) => string, max: number): Band[] {
 }
 
 /** The last run of a source as the dashboard lists it (from the summary stored with the run). */
-export function runView(run: RunRecord): Record<string, unknown> {
+export function runView(run: RunRecord): Sendable<RunView> {
   const s = run.counts as {
     pull?: {
       resourceType: string;
@@ -87,7 +90,7 @@ export interface PatientOverviewInput {
 }
 
 /** The patient view: tier and why, trends, upcoming appointments with their reminders, what fhir-engage wrote and its status in the EMR. */
-export function patientOverview(input: PatientOverviewInput): Record<string, unknown> {
+export function patientOverview(input: PatientOverviewInput): Sendable<PatientOverview> {
   const { model, indicators: ind, asOf } = input;
   const series = (name: string, pick: (v: unknown) => number | null): { date: string; value: number }[] =>
     input.history
@@ -160,7 +163,7 @@ export function patientOverview(input: PatientOverviewInput): Record<string, unk
       .slice(0, 20)
       .map((a) => ({
         id: a.id,
-        start: a.start,
+        start: a.start as string,
         status: a.status,
         reminders: reminders
           .filter((r) => r.identifierValue.includes(`/appointment-reminder/${a.id}/`))

@@ -113,7 +113,7 @@ function toRun(r: Row): RunRecord {
     asOf: date(r.as_of),
     options: (r.options ?? {}) as Record<string, unknown>,
     counts: (r.counts ?? {}) as Record<string, unknown>,
-    error: r.error ?? null,
+    error: (r.error as RunRecord['error']) ?? null,
     startedAt: date(r.started_at),
     heartbeatAt: date(r.heartbeat_at),
     finishedAt: dateOrNull(r.finished_at),

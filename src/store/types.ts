@@ -10,7 +10,8 @@ export interface RunRecord {
   asOf: Date;
   options: Record<string, unknown>;
   counts: Record<string, unknown>;
-  error: unknown;
+  /** Why the run failed, when it did. */
+  error: { message?: string } | null;
   startedAt: Date;
   heartbeatAt: Date;
   finishedAt: Date | null;

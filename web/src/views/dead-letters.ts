@@ -1,16 +1,8 @@
 /** Dead letters: what could not be processed and why, filterable; retry one after a fix, or dismiss it with a reason. */
 import { get, post } from '../api';
+import type { DeadLetter, DeadLettersResponse, RetryDone } from '../../../src/api/schemas/operations';
+import type { SourcesResponse } from '../../../src/api/schemas/sources';
 import { announce, h, table, when } from '../dom';
-
-interface DeadLetter {
-  id: number;
-  sourceId: string;
-  stage: string;
-  resourceType: string | null;
-  resourceId: string | null;
-  createdAt: string;
-  outcome: { issue: { severity: string; code: string; expression?: string[]; details?: { text?: string } }[] };
-}
 
 const STAGES = ['', 'pull', 'validate', 'map', 'indicators', 'actions', 'write'];
 
@@ -23,8 +15,8 @@ export async function deadLettersView(
   if (filter.type) params.set('type', filter.type);
   if (filter.stage) params.set('stage', filter.stage);
   const [{ deadLetters }, { sources }] = await Promise.all([
-    get<{ deadLetters: DeadLetter[] }>(`/dead-letters?${params}`),
-    get<{ sources: { id: string }[] }>('/sources'),
+    get<DeadLettersResponse>(`/dead-letters?${params}`),
+    get<SourcesResponse>('/sources'),
   ]);
   const sourceSel = h(
     'select',
@@ -73,7 +65,7 @@ export async function deadLettersView(
         onclick: async () => {
           retry.disabled = true;
           try {
-            const r = await post<{ retried: boolean; action: string }>(`/dead-letters/${d.id}/retry`);
+            const r = await post<RetryDone>(`/dead-letters/${d.id}/retry`);
             cell.textContent = `retried: ${r.action}`;
             announce(`Dead letter ${d.id} retried`);
           } catch (err) {

@@ -4,33 +4,11 @@
  * the route is always #/patient.
  */
 import { get, post } from '../api';
-import { lineChart, type Band } from '../charts';
+import { lineChart } from '../charts';
+import type { PatientMatches, PatientOverview } from '../../../src/api/schemas/patients';
 import { h, pct, table, when } from '../dom';
 
-interface Overview {
-  sourceId: string;
-  patientId: string;
-  asOf: string;
-  tier: string;
-  score: number | null;
-  why: string;
-  figures: {
-    adherence: number | null;
-    noShowRate: number | null;
-    carePlanCompletion: number | null;
-    phq9: { total: number; band: string; date: string; response: string | null } | null;
-    gad7: { total: number; band: string; date: string } | null;
-    satisfaction: { recommend: number; date: string } | null;
-  };
-  charts: {
-    phq9: { points: { date: string; value: number }[]; bands: Band[]; max: number };
-    gad7: { points: { date: string; value: number }[]; bands: Band[]; max: number };
-    adherence: { date: string; value: number }[];
-    satisfaction: { date: string; value: number }[];
-  };
-  upcoming: { id: string; start: string; status: string; reminders: { state: string; status: string | null }[] }[];
-  written: { resourceType: string; rule: string; state: string; statusInEmr: string | null; updatedAt: string }[];
-}
+type Overview = PatientOverview;
 
 async function show(out: HTMLElement, patientId: string, sourceId?: string): Promise<void> {
   const o = await get<Overview>(
@@ -129,7 +107,7 @@ export function patientView(main: HTMLElement): void {
         onsubmit: async (e: Event) => {
           e.preventDefault();
           try {
-            const { matches } = await post<{ matches: { sourceId: string; patientId: string }[] }>('/patients/search', {
+            const { matches } = await post<PatientMatches>('/patients/search', {
               identifier: identInput.value,
             });
             if (matches.length === 1) return void (await show(out, matches[0]!.patientId, matches[0]!.sourceId));

@@ -1,51 +1,13 @@
 /** The programme, for care managers: every figure the programme layer computes over a chosen period, with its definition. */
 import { get, text } from '../api';
+import type { RunsResponse } from '../../../src/api/schemas/runs';
+import type { ProgrammeHistoryEntry, ProgrammePeriodResponse, Rate } from '../../../src/api/schemas/programme';
 import { barChart, lineChart } from '../charts';
 import { defined, h, pct, table } from '../dom';
 
-interface Rate {
-  numerator: number;
-  denominator: number;
-  rate: number | null;
-}
-interface Figure<T> {
-  definition: string;
-  value: T;
-}
-interface Summary {
-  patients: number;
-  tiers: Record<string, number>;
-  medianAdherence: number | null;
-  medianNoShowRate?: number | null;
-}
-interface Report {
-  period: { from: string; to: string };
-  patients: number;
-  reminderEffect: Figure<{ withReminder: Rate; withoutReminder: Rate; difference: number | null }>;
-  outreachOutcome: Figure<Rate>;
-  careTeam: Figure<{
-    turnaroundDays: Record<string, { completed: number; median: number | null; p90: number | null }>;
-    closedByPerson: Rate;
-    cancelledByFhirEngage: number;
-    openByOwner: Record<string, number>;
-  }>;
-  tierMovement: Figure<{ transitions: Record<string, number>; improved: number; worsened: number; unchanged: number }>;
-  clinicalOutcome: Figure<{ withElevatedBaseline: number; response: Rate; remission: Rate }>;
-  surveyResponse: Figure<Record<string, Rate>>;
-  satisfaction: Figure<{
-    responses: number;
-    meanRecommend: number | null;
-    nps: number | null;
-    meanExperience: number | null;
-    responseRate: Rate;
-  }>;
-}
-interface History {
-  asOf: string;
-  figures: Report & { summary?: Summary };
-}
+type History = ProgrammeHistoryEntry;
 
-const TIERS = ['engaged', 'at-risk', 'disengaged', 'unknown'];
+const TIERS = ['engaged', 'at-risk', 'disengaged', 'unknown'] as const;
 const ratio = (r: Rate): string => `${pct(r.rate)} (${r.numerator} of ${r.denominator})`;
 const isoDay = (d: Date): string => d.toISOString().slice(0, 10);
 
@@ -61,7 +23,7 @@ const DAY_MS = 86_400_000;
  * clinic) opens on its own figures, not on a month it holds nothing of.
  */
 async function defaultPeriod(): Promise<{ from: Date; to: Date }> {
-  const { runs } = await get<{ runs: { asOf: string }[] }>('/runs?limit=1');
+  const { runs } = await get<RunsResponse>('/runs?limit=1');
   const asOf = runs[0] ? new Date(runs[0].asOf) : new Date();
   const to = new Date(Date.UTC(asOf.getUTCFullYear(), asOf.getUTCMonth(), asOf.getUTCDate() + 1));
   return { from: new Date(to.getTime() - 30 * DAY_MS), to };
@@ -69,7 +31,7 @@ async function defaultPeriod(): Promise<{ from: Date; to: Date }> {
 
 export async function programmeView(main: HTMLElement, period?: { from: string; to: string }): Promise<void> {
   const { from, to } = period ? { from: new Date(period.from), to: new Date(period.to) } : await defaultPeriod();
-  const data = await get<{ summary: Summary; report: Report; history: History[] }>(
+  const data = await get<ProgrammePeriodResponse>(
     `/programme?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`,
   );
   const fromInput = h('input', { type: 'date', id: 'p-from', value: isoDay(from), required: true });
@@ -136,7 +98,7 @@ export async function programmeView(main: HTMLElement, period?: { from: string; 
         'Current engagement tier of every patient (docs/indicators.md: engagement score and tiers).',
         barChart(
           'Patients by tier, now',
-          TIERS,
+          [...TIERS],
           TIERS.map((t) => s.tiers[t] ?? 0),
           'tier-chart',
         ),
@@ -146,7 +108,7 @@ export async function programmeView(main: HTMLElement, period?: { from: string; 
         'Tier counts recorded by each day’s sync (programme history).',
         lineChart(
           'Patients per tier by day',
-          TIERS.slice(0, 3).map((t) => ({ label: t, points: over((x) => x.figures.summary?.tiers[t]) })),
+          TIERS.slice(0, 3).map((t) => ({ label: t, points: over((x) => x.figures.summary?.tiers?.[t]) })),
           { testId: 'tier-history' },
         ),
         table(

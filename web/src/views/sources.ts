@@ -1,48 +1,12 @@
 /** Sources and runs: each source's last run, next scheduled run, and a sync button that follows the run live. */
 import { get, post } from '../api';
+import type { DeadLettersResponse } from '../../../src/api/schemas/operations';
+import type { RunProgress, RunResponse, RunView } from '../../../src/api/schemas/runs';
+import type { Source, SourcesResponse, SyncStarted } from '../../../src/api/schemas/sources';
 import { announce, h, secs, table, when } from '../dom';
 
-export interface RunView {
-  id: string;
-  status: string;
-  startedAt: string;
-  finishedAt: string | null;
-  durationMs: number | null;
-  pullMethod: string | null;
-  pull: {
-    resourceType: string;
-    status: string;
-    mode: string;
-    received: number;
-    new: number;
-    changed: number;
-    deadLettered: number;
-  }[];
-  stages: Record<string, number> | null;
-  deadLetters: { thisRun: number; open: number } | null;
-  writes: Record<string, Record<string, number>> | null;
-  heldBack: { patients: number; reasons: string[] } | null;
-  patients: { recomputed: number; total: number } | null;
-  error: { message?: string } | null;
-}
-
-interface Source {
-  id: string;
-  name?: string;
-  schedule: string | null;
-  nextRun: string | null;
-  running: boolean;
-  writeBack: boolean;
-  pullMethod: string;
-  lastRun: RunView | null;
-}
-
-interface Progress {
-  stage: string;
-  types: Record<string, { status: string; received: number; new: number; changed: number; deadLettered: number }>;
-  computed: { patients: number; total: number };
-  detail?: string;
-}
+export type { RunView } from '../../../src/api/schemas/runs';
+type Progress = RunProgress;
 
 export function writesText(writes: RunView['writes']): string {
   if (!writes) return '—';
@@ -103,11 +67,9 @@ async function trigger(s: Source, out: HTMLElement, rerender: (notice: Notice) =
   )
     return;
   out.textContent = 'starting…';
-  const started = await post<{ runId: string }>(`/sources/${encodeURIComponent(s.id)}/sync`);
+  const started = await post<SyncStarted>(`/sources/${encodeURIComponent(s.id)}/sync`);
   for (;;) {
-    const run = await get<{ status: string; progress: Progress | null; view: RunView }>(
-      `/runs/${encodeURIComponent(started.runId)}`,
-    );
+    const run = await get<RunResponse>(`/runs/${encodeURIComponent(started.runId)}`);
     if (run.status !== 'running') {
       announce(`Sync of ${s.id} finished: ${run.status}`);
       rerender({ sourceId: s.id, text: `finished: ${run.status}` });
@@ -125,7 +87,7 @@ interface Notice {
 }
 
 export async function sourcesView(main: HTMLElement, notice?: Notice): Promise<void> {
-  const { sources } = await get<{ sources: Source[] }>('/sources');
+  const { sources } = await get<SourcesResponse>('/sources');
   const render = (n: Notice): void => void sourcesView(main, n);
   main.replaceChildren(
     h('h1', {}, 'Sources and runs'),
@@ -168,18 +130,20 @@ export async function sourcesView(main: HTMLElement, notice?: Notice): Promise<v
 }
 
 export async function runView(main: HTMLElement, runId: string): Promise<void> {
-  const run = await get<{ status: string; view: RunView; progress: Progress | null }>(
-    `/runs/${encodeURIComponent(runId)}`,
-  );
-  const v = run.view;
-  const letters = await get<{
-    deadLetters: {
-      id: number;
-      stage: string;
-      resourceType: string | null;
-      outcome: { issue: { code: string; expression?: string[]; details?: { text?: string } }[] };
-    }[];
-  }>(`/dead-letters?run=${encodeURIComponent(runId)}&limit=200`);
+  const run = await get<RunResponse>(`/runs/${encodeURIComponent(runId)}`);
+  if (!('view' in run)) {
+    main.replaceChildren(
+      h('h1', {}, 'Run'),
+      h(
+        'p',
+        { class: 'error', role: 'alert' },
+        `This run ended before it could be recorded: ${run.error?.message ?? run.status}`,
+      ),
+    );
+    return;
+  }
+  const v: RunView = run.view;
+  const letters = await get<DeadLettersResponse>(`/dead-letters?run=${encodeURIComponent(runId)}&limit=200`);
   const parts: (Node | null)[] = [
     h('h1', {}, 'Run'),
     h(

@@ -1,0 +1,23 @@
+/**
+ * Every resource of the API, registered in this one place (as src/cli/commands are): a new route
+ * goes in a module of its own here, with its OpenAPI fragment and its response schema
+ * (src/api/schemas/). The document and the router are both built from this list.
+ */
+import type { RouteModule } from '../openapi-parts';
+import { accessLogRoutes } from './access-log';
+import { deadLetterRoutes } from './dead-letters';
+import { healthRoutes } from './health';
+import { patientRoutes } from './patients';
+import { programmeRoutes } from './programme';
+import { runRoutes } from './runs';
+import { sourceRoutes } from './sources';
+
+export const ROUTE_MODULES: readonly RouteModule[] = [
+  healthRoutes,
+  sourceRoutes,
+  runRoutes,
+  patientRoutes,
+  programmeRoutes,
+  accessLogRoutes,
+  deadLetterRoutes,
+];

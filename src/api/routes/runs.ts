@@ -1,0 +1,55 @@
+/** Recent runs, and one run with its summary and (while it goes on here) its live progress. */
+import { notFoundOutcome } from '../../errors';
+import { sendOutcome } from '../errors';
+import { errors, json, p, q, secured, type RouteModule } from '../openapi-parts';
+import { limitOf, param, query } from '../params';
+import { reply } from '../reply';
+import { RunResponse, RunsResponse } from '../schemas/runs';
+import { runView } from '../views';
+
+export const runRoutes: RouteModule = {
+  paths: {
+    '/api/runs': {
+      get: {
+        summary: 'Recent runs, newest first',
+        security: secured,
+        parameters: [q('source', 'source id'), q('limit', 'at most this many (default 50, at most 500)')],
+        responses: { '200': json('runs', RunsResponse), ...errors },
+      },
+    },
+    '/api/runs/{id}': {
+      get: {
+        summary:
+          'One run with its counts (a run this process started that ended before the store could record it: recorded false, status failed, its error)',
+        security: secured,
+        parameters: [p('id')],
+        responses: { '200': json('run', RunResponse), ...errors },
+      },
+    },
+  },
+  register(api, { store, runner }) {
+    api.get('/runs', async (req, res) => {
+      const limit = limitOf(req, 50, 500);
+      reply(res, RunsResponse, { runs: await store.listRuns({ sourceId: query(req, 'source'), limit }) });
+    });
+
+    api.get('/runs/:id', async (req, res) => {
+      const run = await store.getRun(param(req, 'id'));
+      if (!run) {
+        // A run this process started that ended before the store could record it (the store was away).
+        const live = runner.progressOf(param(req, 'id'));
+        if (!live) return sendOutcome(res, notFoundOutcome('no such run'));
+        return reply(res, RunResponse, {
+          id: live.runId,
+          sourceId: live.sourceId,
+          status: live.stage === 'finished' ? 'failed' : 'running',
+          recorded: false,
+          ...(live.failedUnrecorded ? { error: { message: live.failedUnrecorded } } : {}),
+          progress: live,
+        });
+      }
+      // `view` is what the dashboard shows; `progress` is live while the run goes on in this process.
+      reply(res, RunResponse, { ...run, view: runView(run), progress: runner.progressOf(run.id) ?? null });
+    });
+  },
+};

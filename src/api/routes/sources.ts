@@ -1,0 +1,72 @@
+/** The configured sources (never a secret) and starting a sync of one. */
+import { notFoundOutcome } from '../../errors';
+import { SyncBusyError } from '../../sync/run';
+import { sendOutcome } from '../errors';
+import { errors, json, p, secured, type RouteModule } from '../openapi-parts';
+import { param } from '../params';
+import { reply } from '../reply';
+import { SourcesResponse, SyncStarted } from '../schemas/sources';
+import { runView } from '../views';
+
+export const sourceRoutes: RouteModule = {
+  paths: {
+    '/api/sources': {
+      get: {
+        summary: 'Configured sources (never secrets), each with its last and next run',
+        security: secured,
+        responses: { '200': json('sources', SourcesResponse), ...errors },
+      },
+    },
+    '/api/sources/{id}/sync': {
+      post: {
+        summary: 'Start a sync of a source',
+        security: secured,
+        parameters: [p('id')],
+        responses: {
+          '202': json('started; follow the run at its URL (also in Location)', SyncStarted),
+          '409': json('a run of this source is in progress'),
+          ...errors,
+        },
+      },
+    },
+  },
+  register(api, { store, config, runner }) {
+    api.get('/sources', async (_req, res) => {
+      const recent = await store.listRuns({ limit: 200 });
+      reply(res, SourcesResponse, {
+        sources: config.sources.map((s) => {
+          const last = recent.find((r) => r.sourceId === s.id);
+          return {
+            id: s.id,
+            ...(s.name !== undefined ? { name: s.name } : {}),
+            baseUrl: s.baseUrl,
+            authType: s.auth.type,
+            mode: s.mode,
+            resourceTypes: s.resourceTypes,
+            schedule: s.schedule ?? null,
+            writeBack: s.writeBack,
+            writeTarget: s.writeTarget?.baseUrl ?? null,
+            running: runner.isRunning(s.id),
+            pullMethod: s.pull.method,
+            nextRun: runner.nextRun(s.id),
+            lastRun: last ? runView(last) : null,
+          };
+        }),
+      });
+    });
+
+    api.post('/sources/:id/sync', async (req, res) => {
+      const id = param(req, 'id');
+      // The id is not echoed back: a request's input never appears in an error.
+      if (!config.sources.some((s) => s.id === id)) return sendOutcome(res, notFoundOutcome('no such source'));
+      try {
+        const { runId } = await runner.trigger(id);
+        res.location(`/api/runs/${runId}`);
+        reply(res, SyncStarted, { runId, status: 'running', run: `/api/runs/${runId}` }, 202);
+      } catch (err) {
+        if (err instanceof SyncBusyError) return sendOutcome(res, err.outcome);
+        throw err;
+      }
+    });
+  },
+};
