@@ -1,0 +1,78 @@
+/** Tasks that reach the patient: appointment reminders (or a Task for staff when there is no way to remind), surveys. */
+import {
+  plannedReminders,
+  reminderChannel,
+  reminderIdentifiers,
+  reminderInputs,
+  reminderTaskFields,
+  remindable,
+} from '../reminders';
+import { isOn, ref, task, taskWrite, type Rule } from '../rule';
+import { periodicWindow, postVisitWindows, surveyTaskFields } from '../surveys';
+
+/** Reminders before booked visits on the patient's channel; with no channel, one Task for staff (reminder-no-channel). */
+export const appointmentReminder: Rule = ({ model, written, ctx }) => {
+  const channel = reminderChannel(model.patient.contacts, ctx.settings.reminders.channels, ctx.now);
+  if (!channel) return isOn(ctx, 'reminder-no-channel') ? reminderNoChannel({ model, ctx }) : [];
+  const idOf = (r: { appointmentId: string; leadDays: number }): string =>
+    `${ctx.patientId}/appointment-reminder/${r.appointmentId}/${r.leadDays}d`;
+  const inputs = reminderInputs(ctx.settings.codeSystem, channel, model.patient.language);
+  return plannedReminders(model, reminderIdentifiers(written), ctx.settings.reminders, ctx.now, idOf).map((r) => {
+    const id = idOf(r);
+    return {
+      ...taskWrite(ctx, 'appointment-reminder'),
+      identifier: id,
+      entities: [`Appointment/${r.appointmentId}`],
+      resource: task(ctx, id, 'appointment-reminder', reminderTaskFields(r, inputs)),
+    };
+  });
+};
+
+/** No way to remind: one Task for staff while an upcoming visit needs a reminder. */
+function reminderNoChannel({ model, ctx }: Pick<Parameters<Rule>[0], 'model' | 'ctx'>): ReturnType<Rule> {
+  const next = remindable(model, ctx.now).sort((a, b) => Date.parse(a.start) - Date.parse(b.start))[0];
+  if (!next) return [];
+  const id = `${ctx.patientId}/reminder-no-channel`;
+  const resource = task(ctx, id, 'reminder-no-channel', {
+    description:
+      'No phone, SMS or email on file to remind the patient of an upcoming appointment: update the contact details or remind by other means.',
+    focus: ref(`Appointment/${next.id}`),
+  });
+  return [
+    { ...taskWrite(ctx, 'reminder-no-channel'), identifier: id, entities: [`Patient/${ctx.patientId}`], resource },
+  ];
+}
+
+/** Each periodic instrument (PHQ-9, GAD-7, …) whose window is open and unanswered. */
+export const surveyAssignment: Rule = ({ model, written, ctx }) => {
+  const assigned = written.filter((x) => x.rule === 'survey-assignment');
+  return ctx.settings.surveys.periodic.flatMap((def) => {
+    const prefix = `${ctx.patientId}/survey/${def.instrument}/`;
+    const w = periodicWindow(model, def, assigned, ctx.settings.surveys.windowDays, ctx.now, prefix);
+    if (!w) return [];
+    const id = `${prefix}${w.key}`;
+    return [
+      {
+        ...taskWrite(ctx, 'survey-assignment'),
+        identifier: id,
+        entities: w.answeredBy ? [`QuestionnaireResponse/${w.answeredBy}`] : [`Patient/${ctx.patientId}`],
+        resource: task(ctx, id, 'survey-assignment', surveyTaskFields(w, ctx.settings.codeSystem)),
+      },
+    ];
+  });
+};
+
+/** A satisfaction survey after each kept visit, while its window is open. */
+export const postVisitSurvey: Rule = ({ model, ctx }) => {
+  const postVisit = ctx.settings.surveys.postVisit;
+  if (!postVisit) return [];
+  return postVisitWindows(model, postVisit, ctx.settings.surveys.windowDays, ctx.now).map((w) => {
+    const id = `${ctx.patientId}/post-visit-survey/${w.key}`;
+    return {
+      ...taskWrite(ctx, 'post-visit-survey'),
+      identifier: id,
+      entities: [`Appointment/${w.appointmentId}`, ...(w.answeredBy ? [`QuestionnaireResponse/${w.answeredBy}`] : [])],
+      resource: task(ctx, id, 'post-visit-survey', surveyTaskFields(w, ctx.settings.codeSystem)),
+    };
+  });
+};
