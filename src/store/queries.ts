@@ -5,7 +5,9 @@
  */
 export * from './runs';
 export * from './resources';
+export * from './patient-data';
 export * from './computations';
+export * from './indicator-history';
 export * from './outbox';
 export * from './written';
 export * from './dead-letters';

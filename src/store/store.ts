@@ -1,13 +1,15 @@
 /**
  * The store: one `Store` over PostgreSQL or PGlite, composed of its roles (one module each, with
- * their SQL): runs, resources, computations, outbox, written, dead letters, bulk exports, programme,
+ * their SQL): runs, resources, patient data, computations, indicator history, outbox, written, dead letters, bulk exports, programme,
  * access, retention. Callers see one object; `transaction` gives the same object over one transaction.
  */
 import type { Db, Driver, LockBusy } from './driver';
 import type { RoleContext } from './role';
 import { runsRole, type RunsRole } from './runs';
 import { resourcesRole, type ResourcesRole } from './resources';
+import { patientDataRole, type PatientDataRole } from './patient-data';
 import { computationsRole, type ComputationsRole } from './computations';
+import { indicatorHistoryRole, type IndicatorHistoryRole } from './indicator-history';
 import { outboxRole, type OutboxRole } from './outbox';
 import { writtenRole, type WrittenRole } from './written';
 import { deadLettersRole, type DeadLettersRole } from './dead-letters';
@@ -22,7 +24,9 @@ export interface Store
   extends
     RunsRole,
     ResourcesRole,
+    PatientDataRole,
     ComputationsRole,
+    IndicatorHistoryRole,
     OutboxRole,
     WrittenRole,
     DeadLettersRole,
@@ -43,7 +47,9 @@ export class Store {
       this,
       runsRole(ctx),
       resourcesRole(ctx),
+      patientDataRole(ctx),
       computationsRole(ctx),
+      indicatorHistoryRole(ctx),
       outboxRole(ctx),
       writtenRole(ctx),
       deadLettersRole(ctx),
