@@ -13,7 +13,7 @@ import { computeIndicators, historyValues, type PatientIndicators } from '../ind
 import { buildModel, questionnaireLookup } from '../mapping/build-model';
 import type { MappingSet } from '../mapping/load';
 import type { EngagementModel } from '../mapping/model';
-import { buildRoster, planCompute, resourcesOfUnit } from '../mapping/patient-roster';
+import { buildRoster, planCompute, resourcesOfUnit, type ComputePlan } from '../mapping/patient-roster';
 import { patientDeadLetter } from '../mapping/patient-of';
 import type { InstrumentDefinition } from '../mapping/scoring';
 import type { Store } from '../store/store';
@@ -69,9 +69,20 @@ function mergedModel(sourceId: string, patientId: string): EngagementModel {
   };
 }
 
-export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise<ComputeResult> {
-  const { store, source, runId, asOf } = ctx;
-  const result: ComputeResult = {
+type Unit = ComputePlan['compute'][number] & { merged: boolean };
+type Loaded = [Map<string, Record<string, unknown>[]>, WrittenResource[]];
+
+/** What one batch of patients computed, to commit together. */
+interface BatchOutput {
+  results: { patientId: string; model: EngagementModel; indicators: PatientIndicators }[];
+  deadLetters: DeadLetterInput[];
+  outbox: PreparedWrites['outbox'];
+  forget: string[];
+  writtenById: Map<string, WrittenResource>;
+}
+
+function emptyResult(): ComputeResult {
+  return {
     recomputed: 0,
     heldBack: 0,
     unknownPatients: 0,
@@ -81,35 +92,89 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
     payloads: [],
     timings: { loadMs: 0, mapMs: 0, indicatorsMs: 0, planMs: 0, storeMs: 0 },
   };
-  const time = <T>(key: keyof ComputeResult['timings'], fn: () => T): T => {
+}
+
+export function computeStage(ctx: ComputeContext, hold: HoldBack): Promise<ComputeResult> {
+  return new ComputeStage(ctx).run(hold);
+}
+
+class ComputeStage {
+  private readonly result = emptyResult();
+  private lookup: ReturnType<typeof questionnaireLookup> = questionnaireLookup([]);
+  private total = 0;
+  private committing: { done: Promise<number>; patients: number } | undefined;
+
+  constructor(private readonly ctx: ComputeContext) {}
+
+  private time<T>(key: keyof ComputeResult['timings'], fn: () => T): T {
     const t = performance.now();
     try {
       return fn();
     } finally {
-      result.timings[key] += performance.now() - t;
+      this.result.timings[key] += performance.now() - t;
     }
-  };
-  const pending = await store.patientsToRecompute(source.id, asOf);
-  if (hold.all) {
-    result.heldBack = pending.length;
-    return result;
   }
-  const plan = planCompute(pending, buildRoster(await store.patientRoster(source.id)));
-  const held = (ids: string[]): boolean => ids.some((id) => hold.patients.has(id));
-  const compute = plan.compute.filter((c) => !held(c.dataOf));
-  const merged = plan.merged.filter((id) => !hold.patients.has(id));
-  result.heldBack = plan.compute.length - compute.length + plan.merged.length - merged.length;
-  result.mergedPatients = merged.length;
-  result.unknownPatients = plan.unknown.length;
 
-  const lookup = questionnaireLookup(
-    (await store.resourcesOfType(source.id, 'Questionnaire')) as unknown as Questionnaire[],
-  );
-  const target = source.writeTarget?.baseUrl ?? source.baseUrl;
+  async run(hold: HoldBack): Promise<ComputeResult> {
+    const { store, source } = this.ctx;
+    const units = await this.selectUnits(hold);
+    if (!units) return this.result;
+    this.lookup = questionnaireLookup(
+      (await store.resourcesOfType(source.id, 'Questionnaire')) as unknown as Questionnaire[],
+    );
+    const batches: Unit[][] = [];
+    for (let i = 0; i < units.length; i += COMPUTE_BATCH) batches.push(units.slice(i, i + COMPUTE_BATCH));
+    // Three batches at work at once, as in the pull: the next one loading and the previous one committing
+    // while this one is computed. Batches still commit one at a time and in order (bounded memory; the
+    // progress counts committed patients).
+    let next = batches.length ? this.load(batches[0] as Unit[]) : undefined;
+    try {
+      for (let b = 0; b < batches.length; b++) {
+        if (this.ctx.aborted()) break;
+        const batch = batches[b] as Unit[];
+        const loadStart = performance.now();
+        const loaded = await (next as Promise<Loaded>);
+        this.result.timings.loadMs += performance.now() - loadStart;
+        next = b + 1 < batches.length ? this.load(batches[b + 1] as Unit[]) : undefined;
+        const output = this.computeBatch(batch, loaded);
+        this.result.planned += output.outbox.length;
+        await this.settleCommit();
+        this.commit(batch, output);
+      }
+      await this.settleCommit();
+    } finally {
+      // On a failure, nothing is left running against the store: the caller may close it.
+      await Promise.allSettled([next, this.committing?.done]);
+    }
+    return this.result;
+  }
 
-  if (plan.unknown.length) {
+  /** The patients to compute now (those held back counted, unknown patients' data dead-lettered); undefined when all are held back. */
+  private async selectUnits(hold: HoldBack): Promise<Unit[] | undefined> {
+    const { store, source } = this.ctx;
+    const pending = await store.patientsToRecompute(source.id, this.ctx.asOf);
+    if (hold.all) {
+      this.result.heldBack = pending.length;
+      return undefined;
+    }
+    const plan = planCompute(pending, buildRoster(await store.patientRoster(source.id)));
+    const compute = plan.compute.filter((c) => !c.dataOf.some((id) => hold.patients.has(id)));
+    const merged = plan.merged.filter((id) => !hold.patients.has(id));
+    this.result.heldBack = plan.compute.length - compute.length + plan.merged.length - merged.length;
+    this.result.mergedPatients = merged.length;
+    this.result.unknownPatients = plan.unknown.length;
+    this.total = compute.length;
+    if (plan.unknown.length) await this.deadLetterUnknown(plan.unknown);
+    return [
+      ...compute.map((c) => ({ ...c, merged: false })),
+      ...merged.map((id) => ({ patientId: id, dataOf: [id], merged: true })),
+    ];
+  }
+
+  private async deadLetterUnknown(unknown: string[]): Promise<void> {
+    const { store, source, runId } = this.ctx;
     const letters: DeadLetterInput[] = [];
-    for (const list of (await store.resourcesOfPatients(source.id, plan.unknown)).values()) {
+    for (const list of (await store.resourcesOfPatients(source.id, unknown)).values()) {
       for (const r of list as unknown as Resource[]) {
         letters.push(
           patientDeadLetter(
@@ -121,17 +186,11 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
         );
       }
     }
-    if (!ctx.dryRun && letters.length) result.deadLettersAdded += await store.addDeadLetters(letters);
+    if (!this.ctx.dryRun && letters.length) this.result.deadLettersAdded += await store.addDeadLetters(letters);
   }
 
-  const units = [
-    ...compute.map((c) => ({ ...c, merged: false })),
-    ...merged.map((id) => ({ patientId: id, dataOf: [id], merged: true })),
-  ];
-  type Unit = (typeof units)[number];
-  const batches: Unit[][] = [];
-  for (let i = 0; i < units.length; i += COMPUTE_BATCH) batches.push(units.slice(i, i + COMPUTE_BATCH));
-  const load = (batch: Unit[]) => {
+  private load(batch: Unit[]): Promise<Loaded> {
+    const { store, source } = this.ctx;
     const loading = Promise.all([
       store.resourcesOfPatients(source.id, [...new Set(batch.flatMap((u) => u.dataOf))]),
       store.listWrittenForPatients(
@@ -139,121 +198,113 @@ export async function computeStage(ctx: ComputeContext, hold: HoldBack): Promise
         batch.map((u) => u.patientId),
       ),
     ]);
-    // Awaited in turn below; until then a failure must not count as unhandled.
+    // Awaited in turn; until then a failure must not count as unhandled.
     loading.catch(() => undefined);
     return loading;
-  };
-  // Three batches at work at once, as in the pull: the next one loading and the previous one committing
-  // while this one is computed. Batches still commit one at a time and in order (bounded memory; the
-  // progress counts committed patients).
-  let next = batches.length ? load(batches[0] as Unit[]) : undefined;
-  let committing: { done: Promise<number>; patients: number } | undefined;
-  const settleCommit = async (): Promise<void> => {
-    if (!committing) return;
-    const { done, patients } = committing;
-    committing = undefined;
-    const storeStart = performance.now();
-    result.deadLettersAdded += await done;
-    result.timings.storeMs += performance.now() - storeStart;
-    result.recomputed += patients;
-    ctx.emit({ type: 'computed', patients: result.recomputed, total: compute.length });
-  };
-  try {
-    for (let b = 0; b < batches.length; b++) {
-      if (ctx.aborted()) break;
-      const batch = batches[b] as Unit[];
-      const loadStart = performance.now();
-      const [resources, written] = await (next as ReturnType<typeof load>);
-      result.timings.loadMs += performance.now() - loadStart;
-      next = b + 1 < batches.length ? load(batches[b + 1] as Unit[]) : undefined;
-      const writtenById = new Map(written.map((w) => [w.identifierValue, w]));
-      const writtenByPatient = new Map<string, WrittenResource[]>();
-      for (const w of written) writtenByPatient.set(w.patientId, [...(writtenByPatient.get(w.patientId) ?? []), w]);
-      const results: { patientId: string; model: EngagementModel; indicators: PatientIndicators }[] = [];
-      const deadLetters: DeadLetterInput[] = [];
-      const outbox: PreparedWrites['outbox'] = [];
-      const forget: string[] = [];
-      for (const unit of batch) {
-        let model: EngagementModel;
-        if (unit.merged) {
-          model = mergedModel(source.id, unit.patientId);
-        } else {
-          const own = resourcesOfUnit(unit, resources as unknown as Map<string, Resource[]>);
-          const built = time('mapMs', () =>
-            buildModel(source.id, unit.patientId, own, {
-              mappings: ctx.mappings,
-              instruments: ctx.instruments,
-              questionnaires: lookup,
-            }),
-          );
-          for (const f of built.failures)
-            deadLetters.push({
-              sourceId: source.id,
-              runId,
-              stage: 'map',
-              resourceType: f.resource.resourceType,
-              resourceId: f.resource.id,
-              payload: f.resource,
-              outcome: f.outcome,
-            });
-          model = built.model;
-        }
-        const indicators = time('indicatorsMs', () => computeIndicators(model, asOf, ctx.config.indicators));
-        if (!unit.merged) results.push({ patientId: unit.patientId, model, indicators });
-        const planned = time('planMs', () =>
-          planPatient(indicators, model, writtenByPatient.get(unit.patientId) ?? [], ctx.config.actions, asOf),
-        );
-        forget.push(...planned.forget);
-        if (!source.writeBack) continue;
-        const prepared = time('planMs', () =>
-          prepareWrites(planned.writes, writtenById, {
-            sourceId: source.id,
-            runId,
-            target,
-            settings: ctx.config.actions,
-            validator: ctx.validator,
-            strict: ctx.strict,
-          }),
-        );
-        deadLetters.push(...prepared.deadLetters);
-        outbox.push(...prepared.outbox);
-        if (ctx.dryRun) result.payloads.push(...prepared.payloads);
-      }
-      result.planned += outbox.length;
-      await settleCommit();
-      const patients = batch.filter((u) => !u.merged).length;
-      if (ctx.dryRun) {
-        result.recomputed += patients;
-        ctx.emit({ type: 'computed', patients: result.recomputed, total: compute.length });
-        continue;
-      }
-      // Indicators, their history and the writes they cause commit together: a crash loses nothing and duplicates nothing.
-      const done = store.transaction(async (tx) => {
-        // One round trip per batch of patients, not two per patient.
-        await tx.saveComputations(source.id, results, asOf, runId);
-        // Merged records, and the replaced records whose data a survivor took over, are done with too.
-        const alsoDone = batch.flatMap((u) => (u.merged ? [u.patientId] : u.dataOf.filter((id) => id !== u.patientId)));
-        if (alsoDone.length) await tx.markPatientsComputed(source.id, alsoDone);
-        await tx.recordIndicatorsMany(
-          source.id,
-          asOf,
-          runId,
-          results.map((r) => ({ patientId: r.patientId, values: historyValues(r.indicators) })),
-        );
-        if (outbox.length) await tx.enqueueOutbox(source.id, runId, outbox);
-        for (const id of forget) {
-          const w = writtenById.get(id);
-          if (w) await tx.upsertWritten({ ...w, state: 'closed', runId });
-        }
-        return deadLetters.length ? tx.addDeadLetters(deadLetters) : 0;
-      });
-      done.catch(() => undefined);
-      committing = { done, patients };
-    }
-    await settleCommit();
-  } finally {
-    // On a failure, nothing is left running against the store: the caller may close it.
-    await Promise.allSettled([next, committing?.done]);
   }
-  return result;
+
+  private computeBatch(batch: Unit[], [resources, written]: Loaded): BatchOutput {
+    const writtenByPatient = new Map<string, WrittenResource[]>();
+    for (const w of written) writtenByPatient.set(w.patientId, [...(writtenByPatient.get(w.patientId) ?? []), w]);
+    const out: BatchOutput = {
+      results: [],
+      deadLetters: [],
+      outbox: [],
+      forget: [],
+      writtenById: new Map(written.map((w) => [w.identifierValue, w])),
+    };
+    for (const unit of batch) this.computeUnit(unit, resources, writtenByPatient.get(unit.patientId) ?? [], out);
+    return out;
+  }
+
+  /** One patient: model, indicators, planned writes, prepared for the outbox. */
+  private computeUnit(unit: Unit, resources: Loaded[0], written: WrittenResource[], out: BatchOutput): void {
+    const { source, runId, asOf, config } = this.ctx;
+    const model = unit.merged ? mergedModel(source.id, unit.patientId) : this.model(unit, resources, out);
+    const indicators = this.time('indicatorsMs', () => computeIndicators(model, asOf, config.indicators));
+    if (!unit.merged) out.results.push({ patientId: unit.patientId, model, indicators });
+    const planned = this.time('planMs', () => planPatient(indicators, model, written, config.actions, asOf));
+    out.forget.push(...planned.forget);
+    if (!source.writeBack) return;
+    const prepared = this.time('planMs', () =>
+      prepareWrites(planned.writes, out.writtenById, {
+        sourceId: source.id,
+        runId,
+        target: source.writeTarget?.baseUrl ?? source.baseUrl,
+        settings: config.actions,
+        validator: this.ctx.validator,
+        strict: this.ctx.strict,
+      }),
+    );
+    out.deadLetters.push(...prepared.deadLetters);
+    out.outbox.push(...prepared.outbox);
+    if (this.ctx.dryRun) this.result.payloads.push(...prepared.payloads);
+  }
+
+  /** The patient's engagement model from their resources (and those of records merged into theirs); mapping failures become dead letters. */
+  private model(unit: Unit, resources: Loaded[0], out: BatchOutput): EngagementModel {
+    const { source, runId } = this.ctx;
+    const own = resourcesOfUnit(unit, resources as unknown as Map<string, Resource[]>);
+    const built = this.time('mapMs', () =>
+      buildModel(source.id, unit.patientId, own, {
+        mappings: this.ctx.mappings,
+        instruments: this.ctx.instruments,
+        questionnaires: this.lookup,
+      }),
+    );
+    for (const f of built.failures)
+      out.deadLetters.push({
+        sourceId: source.id,
+        runId,
+        stage: 'map',
+        resourceType: f.resource.resourceType,
+        resourceId: f.resource.id,
+        payload: f.resource,
+        outcome: f.outcome,
+      });
+    return built.model;
+  }
+
+  /** Starts the batch's transaction: indicators, their history and the writes they cause commit together (a crash loses nothing and duplicates nothing). */
+  private commit(batch: Unit[], out: BatchOutput): void {
+    const { store, source, runId, asOf } = this.ctx;
+    const patients = batch.filter((u) => !u.merged).length;
+    if (this.ctx.dryRun) {
+      this.result.recomputed += patients;
+      this.ctx.emit({ type: 'computed', patients: this.result.recomputed, total: this.total });
+      return;
+    }
+    const done = store.transaction(async (tx) => {
+      // One round trip per batch of patients, not two per patient.
+      await tx.saveComputations(source.id, out.results, asOf, runId);
+      // Merged records, and the replaced records whose data a survivor took over, are done with too.
+      const alsoDone = batch.flatMap((u) => (u.merged ? [u.patientId] : u.dataOf.filter((id) => id !== u.patientId)));
+      if (alsoDone.length) await tx.markPatientsComputed(source.id, alsoDone);
+      await tx.recordIndicatorsMany(
+        source.id,
+        asOf,
+        runId,
+        out.results.map((r) => ({ patientId: r.patientId, values: historyValues(r.indicators) })),
+      );
+      if (out.outbox.length) await tx.enqueueOutbox(source.id, runId, out.outbox);
+      for (const id of out.forget) {
+        const w = out.writtenById.get(id);
+        if (w) await tx.upsertWritten({ ...w, state: 'closed', runId });
+      }
+      return out.deadLetters.length ? tx.addDeadLetters(out.deadLetters) : 0;
+    });
+    done.catch(() => undefined);
+    this.committing = { done, patients };
+  }
+
+  private async settleCommit(): Promise<void> {
+    if (!this.committing) return;
+    const { done, patients } = this.committing;
+    this.committing = undefined;
+    const storeStart = performance.now();
+    this.result.deadLettersAdded += await done;
+    this.result.timings.storeMs += performance.now() - storeStart;
+    this.result.recomputed += patients;
+    this.ctx.emit({ type: 'computed', patients: this.result.recomputed, total: this.total });
+  }
 }

@@ -8,35 +8,32 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { sourceLimits, type AppConfig, type SourceConfig } from '../config/types';
+import type { AppConfig, SourceConfig } from '../config/types';
 import { readCapabilities, type CapabilityReport } from '../fhir/capabilities';
 import { choosePullMethod, pullBulk } from '../fhir/bulk-pull';
 import { pullSource } from '../fhir/pull';
 import type { PullContext, PullReport } from '../fhir/pull-context';
 import { readBackOwnTasks } from '../fhir/readback';
 import { createSourceClient, createWriteClient, newTransportStats, type TransportStats } from '../fhir/source-client';
-import { programmeSummary } from '../indicators/programme';
 import { loadMappings, type MappingSet } from '../mapping/load';
 import { patientOfWithMappings } from '../mapping/patient-of';
 import { loadInstruments, type InstrumentDefinition } from '../mapping/scoring';
 import { LOCK_BUSY } from '../store/driver';
-import { isConnectionLoss } from '../store/refusal';
 import type { Store } from '../store/store';
 import type { OutboxItem } from '../store/types';
 import { sharedValidator } from '../validation/validator';
-import { dispatchOutbox, type DispatchCounts } from '../writeback/dispatch';
+import { dispatchOutbox } from '../writeback/dispatch';
 import type { OutboxPayload } from '../writeback/outbox-item';
 import { dryRunBundle } from '../writeback/requests';
 import { holdBack, runStatus } from './completeness';
 import { computeStage } from './compute';
 import { loadProgrammeSummary, recordProgrammeHistory } from './programme';
-import { conflict, describeError, EngageError, outcome, storeError } from '../errors';
+import { conflict, describeError, EngageError, outcome } from '../errors';
 import { logger } from '../log/logger';
-import type { SyncEvent, SyncSummary, WriteSummary } from './events';
+import type { SyncEvent, SyncSummary } from './events';
+import { openRun, RunGuard, recordRunEnd, startHeartbeat } from './run-lifecycle';
+import { addWrites, newSummary, summariseWrites } from './run-summary';
 
-const HEARTBEAT_MS = 15_000;
-/** Waits before each attempt to record a run's end (ms): ~15 s in all, a server restart's length. */
-const FINISH_RETRY_MS = [0, 250, 1000, 2000, 4000, 8000];
 /** Rows added by a stage beyond which the planner's statistics are refreshed (see Store.analyze). */
 const ANALYZE_AFTER_ROWS = 1_000;
 
@@ -77,35 +74,6 @@ export class SyncBusyError extends EngageError {
   }
 }
 
-function emptyWrites(): WriteSummary {
-  return {
-    created: 0,
-    updated: 0,
-    cancelled: 0,
-    completed: 0,
-    unchanged: 0,
-    leftToPerson: 0,
-    failed: 0,
-    retryLater: 0,
-  };
-}
-
-function summariseWrites(d: DispatchCounts | undefined): Record<string, WriteSummary> {
-  const out: Record<string, WriteSummary> = { Task: emptyWrites(), Observation: emptyWrites() };
-  for (const [type, c] of Object.entries(d?.byType ?? {})) {
-    const w = (out[type] ??= emptyWrites());
-    w.created += c.created ?? 0;
-    w.updated += c.updated ?? 0;
-    w.cancelled += c.cancelled ?? 0;
-    w.completed += c.completed ?? 0;
-    w.unchanged += c.unchanged ?? 0;
-    w.leftToPerson += c['left-to-person'] ?? 0;
-    w.failed += c.failed ?? 0;
-    w.retryLater += c['retry-later'] ?? 0;
-  }
-  return out;
-}
-
 export async function syncSource(
   store: Store,
   config: AppConfig,
@@ -119,12 +87,6 @@ export async function syncSource(
   return result;
 }
 
-const STAGE_NAMES: Record<Extract<SyncEvent, { type: 'stage' }>['stage'], string> = {
-  pull: 'pull',
-  compute: 'compute',
-  dispatch: 'write-back',
-};
-
 interface RunState {
   store: Store;
   config: AppConfig;
@@ -137,36 +99,6 @@ interface RunState {
   counts: Record<string, unknown>;
   /** Aborted by a stop request or by the loss of the sync lock's connection. */
   stop: AbortSignal;
-}
-
-function newSummary(
-  runId: string,
-  source: SourceConfig,
-  options: SyncOptions,
-  resumed: string[],
-  stats: TransportStats,
-): SyncSummary {
-  return {
-    runId,
-    sourceId: source.id,
-    status: 'running',
-    asOf: options.asOf.toISOString(),
-    dryRun: !!options.dryRun,
-    resumed,
-    pull: [],
-    pullMethod: 'search',
-    patients: { recomputed: 0, total: 0 },
-    tiers: { engaged: 0, 'at-risk': 0, disengaged: 0, unknown: 0 },
-    programme: programmeSummary([]),
-    writes: summariseWrites(undefined),
-    planned: 0,
-    deadLetters: { thisRun: 0, open: 0 },
-    heldBack: { patients: 0, reasons: [] },
-    identity: { merged: 0, unknownPatients: 0 },
-    stages: { pullMs: 0, validateMs: 0, storeMs: 0, mapMs: 0, indicatorsMs: 0, planMs: 0, writeBackMs: 0 },
-    requests: stats,
-    durationMs: 0,
-  };
 }
 
 function checkStopped(stop: AbortSignal, where: string): void {
@@ -232,18 +164,6 @@ async function pullStep(
 }
 
 /** Plain http:// to another machine sends patient data unencrypted: allowed (test servers), said every run. */
-function warnIfPlainHttp(source: SourceConfig): void {
-  for (const url of [source.baseUrl, source.writeTarget?.baseUrl]) {
-    if (!url || !/^http:\/\//i.test(url)) continue;
-    const host = new URL(url).hostname;
-    if (host === 'localhost' || /^127\./.test(host) || host === '[::1]') continue;
-    logger().warn(
-      { event: 'plain-http', sourceId: source.id },
-      `source ${source.id} reaches ${host} over plain http://: patient data crosses the network unencrypted; use https://`,
-    );
-  }
-}
-
 /** Whether this run pulls through Bulk Data, and its `_since` (the oldest watermark less the overlap; none for a first load or --full). */
 async function bulkPlan(state: RunState, capabilities: CapabilityReport): Promise<{ use: boolean; since?: string }> {
   const { store, source, options } = state;
@@ -361,11 +281,7 @@ async function dispatchStep(state: RunState, capabilities: CapabilityReport): Pr
     aborted: () => state.stop.aborted,
   });
   // Added to what settling an earlier run's writes sent before the compute (see runSync).
-  const these = summariseWrites(dispatched);
-  for (const [type, w] of Object.entries(these)) {
-    const sum = (summary.writes[type] ??= emptyWrites());
-    for (const k of Object.keys(w) as (keyof WriteSummary)[]) sum[k] += w[k];
-  }
+  addWrites(summary.writes, summariseWrites(dispatched));
   summary.deadLetters.thisRun += dispatched.deadLettered;
   summary.stages.writeBackMs += performance.now() - started;
 }
@@ -399,116 +315,60 @@ async function runLocked(
   const started = performance.now();
   const runId = options.runId ?? randomUUID();
   const log = logger().child({ sourceId: source.id, runId });
-  // Where the run is, to say where a lost store connection stopped it.
-  let where = 'start-up';
+  const guard = new RunGuard(source, lockLost, options.signal);
   const emit = (e: SyncEvent): void => {
-    if (e.type === 'stage') where = STAGE_NAMES[e.stage];
-    else if (e.type === 'type-started') where = `pull of ${e.resourceType}`;
+    guard.track(e);
     options.onEvent?.(e);
   };
-  let lostDuring = where;
-  lockLost.addEventListener('abort', () => (lostDuring = where), { once: true });
-  // A run never holds the source's lock for ever (a server that drips pages, a search that never ends).
-  const deadlineMinutes = sourceLimits(source).runDeadlineMinutes;
-  const deadline = AbortSignal.timeout(Math.round(deadlineMinutes * 60_000));
-  let deadlineDuring = where;
-  deadline.addEventListener('abort', () => (deadlineDuring = where), { once: true });
   // Mappings load (and fail) before any work.
   const mappings = loadMappings({ sourceId: source.id, overridesDir: config.mappingsDir });
   const instruments = loadInstruments({ sourceId: source.id, overridesDir: config.mappingsDir });
-
-  warnIfPlainHttp(source);
-  await store.upsertSource({ id: source.id, name: source.name, baseUrl: source.baseUrl });
-  // Under the source's lock, any run of it still marked running belongs to a process that died.
-  const resumed = (await store.markStaleRunsInterrupted(source.id, 0)).map((r) => r.id);
-  // We hold the source's lock: no other dispatcher of this source is alive, so its claims are stale.
-  const released = await store.releaseOutboxClaims(source.id);
-  const run = await store.createRun({
-    id: runId,
-    sourceId: source.id,
-    asOf: options.asOf,
-    options: { full: !!options.full, dryRun: !!options.dryRun },
-  });
-  emit({ type: 'run-started', runId, sourceId: source.id, asOf: options.asOf.toISOString(), resumed });
-  log.info(
-    { event: 'run-started', resumed, releasedWrites: released, full: !!options.full, dryRun: !!options.dryRun },
-    'sync run started',
-  );
+  const { run, resumed } = await openRun(store, source, options, runId, emit, log);
   const counts: Record<string, unknown> = {};
-  const heartbeat = setInterval(() => {
-    store
-      .heartbeatRun(runId, counts)
-      .catch((err: unknown) => log.warn({ err, event: 'heartbeat-failed' }, 'could not record the run heartbeat'));
-  }, HEARTBEAT_MS);
-  heartbeat.unref();
+  const stopHeartbeat = startHeartbeat(store, runId, counts, log);
   const stats = newTransportStats();
   const summary = newSummary(runId, source, options, resumed, stats);
-  const stop = AbortSignal.any([...(options.signal ? [options.signal] : []), lockLost, deadline]);
-  const state: RunState = { store, config, source, options, runId, summary, stats, emit, counts, stop };
+  const state: RunState = { store, config, source, options, runId, summary, stats, emit, counts, stop: guard.stop };
   try {
-    const { pulled, capabilities } = await pullStep(state, mappings);
-    const payloads = await computeStep(state, pulled, mappings, instruments);
-    if (options.dryRun) summary.dryRunBundle = dryRunBundle(payloads, runId, options.asOf);
-    if (!options.dryRun && source.writeBack) await dispatchStep(state, capabilities);
-    checkStopped(stop, 'after the writes in progress');
-    await totalsStep(state);
-    const writesFailed = Object.values(summary.writes).reduce((n, w) => n + w.failed + w.retryLater, 0);
-    summary.status = runStatus({
-      pull: summary.pull,
-      heldBackPatients: summary.heldBack.patients,
-      writesFailed,
-      deadLettersAdded: summary.deadLetters.thisRun,
-    });
+    await runStages(state, mappings, instruments);
   } catch (err) {
-    // A stop request interrupts; a lost lock connection (another instance may now run this source) fails the run.
-    summary.status = options.signal?.aborted && !lockLost.aborted && !deadline.aborted ? 'interrupted' : 'failed';
-    summary.error = lockLost.aborted
-      ? describeError(
-          storeError(
-            `${(lockLost.reason as Error).message} during the ${lostDuring}; the run stopped there and the next run resumes from what was stored`,
-            lockLost.reason,
-          ),
-        )
-      : deadline.aborted && !options.signal?.aborted
-        ? `error: the run passed its deadline of ${deadlineMinutes} minute(s) (limits.runDeadlineMinutes) during the ${deadlineDuring}; it stopped there, the source's lock is released, and the next run resumes from what was stored`
-        : isConnectionLoss(err)
-          ? // The statement's connection can fail before the lock's connection notices: the stage is named either way.
-            describeError(
-              storeError(
-                `the store's connection was lost (${(err as Error).message}) during the ${where}; the run stopped there and the next run resumes from what was stored`,
-                err,
-              ),
-            )
-          : describeError(err);
+    summary.status = guard.statusAfter();
+    summary.error = guard.describe(err);
     log.error({ err, event: 'run-failed' }, 'sync run failed');
   } finally {
-    clearInterval(heartbeat);
+    stopHeartbeat();
     summary.durationMs = Math.round(performance.now() - started);
     const { dryRunBundle: _omit, ...stored } = summary;
-    const finish = (): Promise<unknown> =>
-      store.finishRun(
-        run.id,
-        summary.status,
-        { ...stored, programme: undefined },
-        summary.error ? { message: summary.error } : undefined,
-      );
-    // A connection the store lost mid-run may be handed out once more before the pool drops it, and a
-    // restarting server refuses connections for a few seconds: tries for ~15 s before giving up, so
-    // that a run does not stay "running" in the store after a restart it outlived.
-    for (const wait of FINISH_RETRY_MS) {
-      if (wait) await new Promise((r) => setTimeout(r, wait));
-      try {
-        await finish();
-        break;
-      } catch (err) {
-        if (wait === FINISH_RETRY_MS[FINISH_RETRY_MS.length - 1]) {
-          // The store may be what failed: say so; the next run marks this one interrupted under the lock.
-          log.error({ err, event: 'finish-run-failed' }, 'could not record the end of the run');
-        }
-      }
-    }
+    await recordRunEnd(
+      () =>
+        store.finishRun(
+          run.id,
+          summary.status,
+          { ...stored, programme: undefined },
+          summary.error ? { message: summary.error } : undefined,
+        ),
+      log,
+    );
     emit({ type: 'run-finished', runId, status: summary.status, durationMs: summary.durationMs, summary });
     log.info({ event: 'run-finished', status: summary.status, durationMs: summary.durationMs }, 'sync run finished');
   }
   return summary;
+}
+
+/** Pull, compute, write back, totals; then the run's status from what each stage left undone. */
+async function runStages(state: RunState, mappings: MappingSet, instruments: InstrumentDefinition[]): Promise<void> {
+  const { options, source, summary, runId } = state;
+  const { pulled, capabilities } = await pullStep(state, mappings);
+  const payloads = await computeStep(state, pulled, mappings, instruments);
+  if (options.dryRun) summary.dryRunBundle = dryRunBundle(payloads, runId, options.asOf);
+  if (!options.dryRun && source.writeBack) await dispatchStep(state, capabilities);
+  checkStopped(state.stop, 'after the writes in progress');
+  await totalsStep(state);
+  const writesFailed = Object.values(summary.writes).reduce((n, w) => n + w.failed + w.retryLater, 0);
+  summary.status = runStatus({
+    pull: summary.pull,
+    heldBackPatients: summary.heldBack.patients,
+    writesFailed,
+    deadLettersAdded: summary.deadLetters.thisRun,
+  });
 }
