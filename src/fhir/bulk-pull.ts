@@ -13,32 +13,15 @@
  * transactionTime, so the next incremental search starts there (minus the
  * overlap) and nothing between the two is lost.
  */
-import type { BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
-import { sourceLimits, type BulkSettings, type SourceConfig } from '../config/types';
-import { describeError, HttpError, outcome } from '../errors';
-import { redactUrl } from '../log/redact';
-import type { BulkExportState, BulkFileState, DeadLetterInput } from '../store/types';
-import {
-  cancelExport,
-  ExportGone,
-  kickOff,
-  openFile,
-  waitForManifest,
-  type ExportManifest,
-  type ExportRequest,
-} from './bulk';
-import type { CapabilityReport } from './capabilities';
-import type { Clock } from './limiter';
-import { ndjsonLines } from './ndjson';
-import type { SourcePuller } from './pull';
-import { emptyReport, type PullContext, type PullEvent, type TypeReport } from './pull-context';
-import { AuthenticationFailed, isAuthenticationFailure } from './pull-errors';
+import type { BulkSettings, SourceConfig } from '../config/types';
+import { describeError } from '../errors';
+import type { BulkExportState } from '../store/types';
+import { cancelExport, ExportGone, kickOff, waitForManifest, type ExportManifest, type ExportRequest } from './bulk';
+import { BulkStopped, storeFiles, tallyFiles, type BulkContext, type ReadyJob } from './bulk-files';
 import { isRefusedOrigin } from './origins';
-
-/** Lines stored per transaction. */
-export const BULK_BATCH_LINES = 500;
-/** A raw line kept in a dead letter is cut at this length. */
-const MAX_KEPT_LINE = 64 * 1024;
+import type { SourcePuller } from './pull';
+import { emptyReport, type PullEvent, type TypeReport } from './pull-context';
+import { AuthenticationFailed, isAuthenticationFailure } from './pull-errors';
 
 export type PullMethod = 'search' | 'bulk';
 
@@ -61,12 +44,6 @@ export function choosePullMethod(
   if (source.pull.method === 'search') return 'search';
   if (facts.exportUnderWay) return 'bulk';
   return facts.exportAdvertised && (facts.full || facts.typesWithoutWatermark > 0) ? 'bulk' : 'search';
-}
-
-export interface BulkContext extends PullContext {
-  capabilities?: CapabilityReport;
-  /** Polling clock (tests fake it). */
-  clock?: Clock;
 }
 
 interface StoredRequest extends ExportRequest {
@@ -95,8 +72,6 @@ function covers(job: BulkExportState, wanted: StoredRequest): boolean {
     JSON.stringify(asked.typeFilter ?? []) === JSON.stringify(wanted.typeFilter ?? [])
   );
 }
-
-class BulkStopped extends Error {}
 
 /**
  * Runs (or resumes) an export of `types` and stores its files. Returns a
@@ -137,31 +112,7 @@ export async function pullBulk(
     try {
       const job = await exportUnderWay(ctx, requestFor(settings, offered, since), emit);
       await storeFiles(puller, ctx, job, reports, emit);
-      const tally = tallyFiles((await store.getBulkExport(source.id))?.files ?? job.files);
-      for (const t of offered) {
-        const report = reports.get(t) as TypeReport;
-        const deleted = tally.deleted[t] ?? 0;
-        if (deleted > 0) {
-          report.deleted = deleted;
-          report.notes.push(
-            `${deleted} ${t} resource(s) deleted in the EMR since ${since ?? 'the last export'}: removed, and their patients recomputed`,
-          );
-        }
-        const errors = (tally.errors[t] ?? 0) + (tally.errors['*'] ?? 0);
-        if (errors > 0) {
-          // What failed to export is not in the files: the watermark stays, so the next run asks again from it.
-          report.status = 'partial';
-          report.exportErrors = errors;
-          report.notes.push(
-            `the server could not export ${errors} ${tally.errors[t] ? t : ''} resource(s)${tally.errors['*'] ? ' (its error file does not say of which type)' : ''} (see dead-letters): the ${t} watermark stays where it was, so the next run asks for them again`.replace(
-              '  ',
-              ' ',
-            ),
-          );
-          continue;
-        }
-        await puller.finish(t, job.manifest.transactionTime);
-      }
+      await settleTypes(puller, ctx, job, offered, reports, since);
       await store.deleteBulkExport(source.id);
       return finishReports();
     } catch (err) {
@@ -175,29 +126,12 @@ export async function pullBulk(
         await store.deleteBulkExport(source.id);
         continue;
       }
-      const interrupted = err instanceof BulkStopped;
-      for (const r of reports.values()) {
-        if (r.status !== 'ok') continue;
-        r.status = interrupted ? 'interrupted' : 'failed';
-        if (!interrupted) r.error = describeError(err);
-      }
-      if (err instanceof ExportGone) await store.deleteBulkExport(source.id);
-      if (isRefusedOrigin(err)) {
-        // Files on an origin not allowed can never be fetched: resuming this export would fail the same way.
-        const job = await store.getBulkExport(source.id);
-        if (job) await cancelExport(ctx.client, job.statusUrl).catch(() => undefined);
-        await store.deleteBulkExport(source.id);
-        for (const r of reports.values())
-          if (r.status === 'failed')
-            r.hint = `list the origin in the source's allowedOrigins if the server really hands out files from there`;
-      }
+      await failReports(err, ctx, reports);
       if (isAuthenticationFailure(err)) throw new AuthenticationFailed(err);
       return finishReports();
     }
   }
 }
-
-type ReadyJob = BulkExportState & { manifest: ExportManifest };
 
 /** Kicks off (or finds) the export and waits for its manifest; the status URL and the manifest are stored as they arrive. */
 async function exportUnderWay(
@@ -255,235 +189,63 @@ async function exportUnderWay(
   return (await store.getBulkExport(source.id)) as ReadyJob;
 }
 
-/** Patient files first (references are resolved through stored patients), then the rest, `parallelDownloads` at a time. */
-async function storeFiles(
+/**
+ * Each type of a stored export: its deletions and export errors noted; its watermark moved to the
+ * export's transactionTime unless the server could not export some of it (they are asked for again).
+ */
+async function settleTypes(
   puller: SourcePuller,
   ctx: BulkContext,
   job: ReadyJob,
+  offered: string[],
   reports: Map<string, TypeReport>,
-  emit: (e: PullEvent) => void,
+  since: string | undefined,
 ): Promise<void> {
-  const pending = job.files.filter((f) => !f.done);
-  const resumed = job.files.some((f) => f.lines > 0 || f.done);
-  const patientFiles = pending.filter((f) => f.kind === 'output' && f.resourceType === 'Patient');
-  // Deletions last: a resource deleted since is not also in the output, but one that came back would be.
-  const deletedFiles = pending.filter((f) => f.kind === 'deleted');
-  const others = pending.filter((f) => !patientFiles.includes(f) && !deletedFiles.includes(f));
-  const failures: unknown[] = [];
-  const run = async (files: BulkFileState[], parallel: number): Promise<void> => {
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < files.length && failures.length === 0) {
-        const file = files[next++] as BulkFileState;
-        try {
-          await storeFile(puller, ctx, job.manifest, file, reports, emit);
-        } catch (err) {
-          failures.push(err);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, files.length)) }, worker));
-    const first = failures[0];
-    if (first !== undefined) throw first;
-  };
-  if (job.files.some((f) => f.resourceType === 'Patient')) await puller.prepareType('Patient', resumed);
-  await run(patientFiles, ctx.source.pull.bulk.parallelDownloads);
-  for (const type of new Set(others.map((f) => f.resourceType))) await puller.prepareType(type, resumed);
-  await run(others, ctx.source.pull.bulk.parallelDownloads);
-  await run(deletedFiles, 1);
-}
-
-/** What the stored files of an export counted: errors by the type they name (`*`: none named), deletions by type. */
-function tallyFiles(files: BulkFileState[]): { errors: Record<string, number>; deleted: Record<string, number> } {
-  const errors: Record<string, number> = {};
-  const deleted: Record<string, number> = {};
-  for (const f of files) {
-    for (const [key, n] of Object.entries(f.counts ?? {})) {
-      if (f.kind === 'error') errors[key] = (errors[key] ?? 0) + n;
-      else if (f.kind === 'deleted') deleted[key] = (deleted[key] ?? 0) + n;
+  const { source, store } = ctx;
+  const tally = tallyFiles((await store.getBulkExport(source.id))?.files ?? job.files);
+  for (const t of offered) {
+    const report = reports.get(t) as TypeReport;
+    const deleted = tally.deleted[t] ?? 0;
+    if (deleted > 0) {
+      report.deleted = deleted;
+      report.notes.push(
+        `${deleted} ${t} resource(s) deleted in the EMR since ${since ?? 'the last export'}: removed, and their patients recomputed`,
+      );
     }
-  }
-  return { errors, deleted };
-}
-
-/**
- * The resource type (and id) an export error names: `Type/id` or a bare type among those exported, in
- * the issue's expression, location, diagnostics or details, in that order. Undefined when none is named.
- */
-export function namedInError(
-  outcome: OperationOutcome | undefined,
-  types: readonly string[],
-): { resourceType: string; resourceId?: string } | undefined {
-  for (const issue of outcome?.issue ?? []) {
-    for (const text of [
-      ...(issue.expression ?? []),
-      ...(issue.location ?? []),
-      issue.diagnostics ?? '',
-      issue.details?.text ?? '',
-    ]) {
-      for (const type of types) {
-        const m = new RegExp(`(?:^|[^A-Za-z])${type}(?:/([A-Za-z0-9\\-.]{1,64}))?(?![A-Za-z])`).exec(text);
-        if (m) return { resourceType: type, ...(m[1] ? { resourceId: m[1] } : {}) };
-      }
+    const errors = (tally.errors[t] ?? 0) + (tally.errors['*'] ?? 0);
+    if (errors > 0) {
+      // What failed to export is not in the files: the watermark stays, so the next run asks again from it.
+      report.status = 'partial';
+      report.exportErrors = errors;
+      report.notes.push(
+        `the server could not export ${errors} ${tally.errors[t] ? t : ''} resource(s)${tally.errors['*'] ? ' (its error file does not say of which type)' : ''} (see dead-letters): the ${t} watermark stays where it was, so the next run asks for them again`.replace(
+          '  ',
+          ' ',
+        ),
+      );
+      continue;
     }
+    await puller.finish(t, job.manifest.transactionTime);
   }
-  return undefined;
 }
 
-/** `Type/id` of each DELETE request in a `deleted` file's Bundle (Bulk Data IG v2). */
-function deletedRefs(bundle: Resource): { resourceType: string; resourceId: string }[] {
-  if (bundle.resourceType !== 'Bundle') return [];
-  return (bundle.entry ?? [])
-    .filter((e) => e.request?.method === 'DELETE')
-    .map((e) => /^(?:.*\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(e.request?.url ?? ''))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ resourceType: m[1] as string, resourceId: m[2] as string }));
-}
-
-/** Parses one NDJSON line into an entry of the batch, or a dead letter naming the file and line. */
-function readLine(
-  text: string,
-  line: number,
-  file: BulkFileState,
-  ctx: BulkContext,
-): {
-  entry?: BundleEntry;
-  dead?: DeadLetterInput;
-  named?: string;
-  deleted?: { resourceType: string; resourceId: string }[];
-} {
-  const where = `line ${line} of ${file.kind === 'error' ? 'error ' : ''}file ${redactUrl(file.url)}`;
-  const letter = (reason: string, payload?: unknown): DeadLetterInput => ({
-    sourceId: ctx.source.id,
-    runId: ctx.runId,
-    stage: 'pull',
-    resourceType: file.resourceType,
-    payload: payload ?? { ndjsonLine: text.length > MAX_KEPT_LINE ? `${text.slice(0, MAX_KEPT_LINE)}…` : text },
-    outcome: outcome('structure', `${where}: ${reason}`),
-  });
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { dead: letter(`not valid JSON (${text.length} characters; cut short or not NDJSON)`) };
+/** The types not yet settled fail (or are interrupted); an export that cannot be resumed is dropped. */
+async function failReports(err: unknown, ctx: BulkContext, reports: Map<string, TypeReport>): Promise<void> {
+  const { source, store } = ctx;
+  const interrupted = err instanceof BulkStopped;
+  for (const r of reports.values()) {
+    if (r.status !== 'ok') continue;
+    r.status = interrupted ? 'interrupted' : 'failed';
+    if (!interrupted) r.error = describeError(err);
   }
-  const resource = value as Resource;
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof resource.resourceType !== 'string')
-    return { dead: letter('not a FHIR resource (no resourceType)') };
-  if (file.kind === 'error') {
-    // What the server could not export: a dead letter with the server's own OperationOutcome, filed under the type it names.
-    const serverOutcome = resource.resourceType === 'OperationOutcome' ? (resource as OperationOutcome) : undefined;
-    const named = namedInError(serverOutcome, ctx.source.resourceTypes);
-    return {
-      named: named?.resourceType ?? '*',
-      dead: {
-        sourceId: ctx.source.id,
-        runId: ctx.runId,
-        stage: 'pull',
-        resourceType: named?.resourceType ?? file.resourceType,
-        ...(named?.resourceId ? { resourceId: named.resourceId } : {}),
-        payload: resource,
-        outcome: serverOutcome?.issue?.length
-          ? serverOutcome
-          : outcome('exception', `${where}: the server reported an export error`),
-      },
-    };
-  }
-  if (file.kind === 'deleted') return { deleted: deletedRefs(resource) };
-  return { entry: { resource } };
-}
-
-async function storeFile(
-  puller: SourcePuller,
-  ctx: BulkContext,
-  manifest: ExportManifest,
-  file: BulkFileState,
-  reports: Map<string, TypeReport>,
-  emit: (e: PullEvent) => void,
-): Promise<void> {
-  const { source, client } = ctx;
-  // An output file counts in its type's report; an error or deleted file's lines in the report of the type each names.
-  const own = file.kind === 'output' ? reports.get(file.resourceType) : undefined;
-  const report = own ?? emptyReport(file.kind === 'deleted' ? 'Bundle' : 'OperationOutcome', 'bulk');
-  if (file.kind === 'output' && !own) return;
-  const progress = { lines: file.lines, bytes: file.bytes, counts: { ...file.counts } };
-  for (let attempt = 0; ; attempt++) {
-    const { response, fromStart } = await openFile(client, file.url, manifest.requiresAccessToken, progress.bytes);
-    const chunks = response.chunks as AsyncIterable<Uint8Array>;
-    let entries: BundleEntry[] = [];
-    let dead: DeadLetterInput[] = [];
-    let deletions: { resourceType: string; resourceId: string }[] = [];
-    let at = { lines: progress.lines, bytes: progress.bytes };
-    let counts = { ...progress.counts };
-    const commit = async (done: boolean): Promise<void> => {
-      const fetchedAt = performance.now();
-      const removing = deletions;
-      const after = { ...counts };
-      for (const r of removing) after[r.resourceType] = (after[r.resourceType] ?? 0) + 1;
-      let removedPatients: string[] = [];
-      await puller.storeBatch(report, entries, {
-        dead,
-        save: async (tx) => {
-          // Deleted in the EMR: removed with the file's progress, in one transaction; their patients are recomputed.
-          removedPatients = removing.length ? (await tx.deleteResources(source.id, removing)).patients : [];
-          await tx.saveBulkFileProgress(source.id, file.url, { ...at, done, counts: after });
-        },
-      });
-      puller.markChanged(removedPatients);
-      counts = after;
-      if (file.kind === 'error') {
-        for (const d of dead) {
-          const named = reports.get(d.resourceType ?? '');
-          if (named) named.deadLettered++;
-        }
-      }
-      report.pages++;
-      // Reading time is counted around the whole file below; the batches' validate and store time are not part of it.
-      report.timings.fetchMs -= performance.now() - fetchedAt;
-      progress.lines = at.lines;
-      progress.bytes = at.bytes;
-      progress.counts = { ...counts };
-      entries = [];
-      dead = [];
-      deletions = [];
-      emit({ type: 'page', resourceType: report.resourceType, report });
-      await ctx.afterPageCommitted?.(report.resourceType, report.pages);
-    };
-    const readStart = performance.now();
-    try {
-      const maxLineBytes = sourceLimits(source).maxResponseMB * 1024 * 1024;
-      for await (const line of ndjsonLines(
-        chunks,
-        fromStart ? { line: 0, byte: 0 } : { line: progress.lines, byte: progress.bytes },
-        fromStart ? progress.lines : 0,
-        maxLineBytes,
-      )) {
-        const read = readLine(line.text, line.line, file, ctx);
-        if (read.entry) entries.push(read.entry);
-        if (read.dead) dead.push(read.dead);
-        if (read.named) counts[read.named] = (counts[read.named] ?? 0) + 1;
-        if (read.deleted) deletions.push(...read.deleted);
-        at = { lines: line.line, bytes: line.endByte };
-        if (entries.length + dead.length + deletions.length >= BULK_BATCH_LINES) {
-          await commit(false);
-          if (ctx.signal?.aborted) {
-            response.cancel();
-            throw new BulkStopped();
-          }
-        }
-      }
-      await commit(true);
-      report.timings.fetchMs += performance.now() - readStart;
-      return;
-    } catch (err) {
-      report.timings.fetchMs += performance.now() - readStart;
-      response.cancel();
-      // A download that broke off is opened again from the last committed line.
-      if (err instanceof HttpError && err.status === undefined && attempt < source.maxRetries) {
-        report.notes.push(`${redactUrl(file.url)}: ${describeError(err)}; resumed at line ${progress.lines + 1}`);
-        continue;
-      }
-      throw err;
-    }
+  if (err instanceof ExportGone) await store.deleteBulkExport(source.id);
+  if (isRefusedOrigin(err)) {
+    // Files on an origin not allowed can never be fetched: resuming this export would fail the same way.
+    const job = await store.getBulkExport(source.id);
+    if (job) await cancelExport(ctx.client, job.statusUrl).catch(() => undefined);
+    await store.deleteBulkExport(source.id);
+    for (const r of reports.values())
+      if (r.status === 'failed')
+        r.hint = `list the origin in the source's allowedOrigins if the server really hands out files from there`;
   }
 }

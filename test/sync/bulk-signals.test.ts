@@ -7,7 +7,7 @@ import os from 'node:os';
 import { loadConfig } from '../../src/config/load';
 import type { AppConfig } from '../../src/config/types';
 import { diagnoseSource } from '../../src/fhir/doctor';
-import { namedInError } from '../../src/fhir/bulk-pull';
+import { namedInError } from '../../src/fhir/bulk-files';
 import type { SandboxServer } from '../../src/sandbox/server';
 import type { Store } from '../../src/store/store';
 import { syncSource } from '../../src/sync/run';
