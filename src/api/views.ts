@@ -89,22 +89,17 @@ export interface PatientOverviewInput {
   taskEvents: TaskEvent[];
 }
 
-/** The patient view: tier and why, trends, upcoming appointments with their reminders, what fhir-engage wrote and its status in the EMR. */
-export function patientOverview(input: PatientOverviewInput): Sendable<PatientOverview> {
-  const { model, indicators: ind, asOf } = input;
-  const series = (name: string, pick: (v: unknown) => number | null): { date: string; value: number }[] =>
-    input.history
-      .filter((h) => h.indicator === name)
-      .map((h) => ({ date: h.asOf.toISOString(), value: pick(h.value) }))
-      .filter((p): p is { date: string; value: number } => p.value !== null);
-  const reminders = input.written.filter((w) => w.rule === 'appointment-reminder');
+/**
+ * The status of each of fhir-engage's Tasks in the EMR. A Task fhir-engage closed carries the EMR's
+ * answer to the close; a read-back seen before the close still says "requested". Only a terminal
+ * status read back (the same, or a person's) is newer than the close. (The EMR's times and ours are
+ * different clocks: they are not compared.)
+ */
+function statusReader(taskEvents: TaskEvent[]): (w: WrittenResource) => string | null {
   const lastStatus = new Map<string, TaskEvent>();
-  for (const e of [...input.taskEvents].sort((a, b) => a.changedAt.getTime() - b.changedAt.getTime()))
+  for (const e of [...taskEvents].sort((a, b) => a.changedAt.getTime() - b.changedAt.getTime()))
     lastStatus.set(e.identifierValue, e);
-  // A Task fhir-engage closed carries the EMR's answer to the close; a read-back seen before the
-  // close still says "requested". Only a terminal status read back (the same, or a person's) is
-  // newer than the close. (The EMR's times and ours are different clocks: they are not compared.)
-  const statusInEmr = (w: WrittenResource): string | null => {
+  return (w) => {
     const seen = lastStatus.get(w.identifierValue)?.status;
     if (
       w.state === 'closed' &&
@@ -115,6 +110,38 @@ export function patientOverview(input: PatientOverviewInput): Sendable<PatientOv
       return w.status;
     return seen ?? w.status;
   };
+}
+
+/** The patient view's charts: PHQ-9 and GAD-7 scores with their bands, adherence and satisfaction over time. */
+function overviewCharts({ model, asOf, history }: PatientOverviewInput): Sendable<PatientOverview['charts']> {
+  const series = (name: string, pick: (v: unknown) => number | null): { date: string; value: number }[] =>
+    history
+      .filter((h) => h.indicator === name)
+      .map((h) => ({ date: h.asOf.toISOString(), value: pick(h.value) }))
+      .filter((p): p is { date: string; value: number } => p.value !== null);
+  return {
+    phq9: {
+      points: scoredResponses(model, 'phq9', asOf).map((p) => ({ date: p.date, value: p.total })),
+      bands: bandsOf(phq9Band, 27),
+      max: 27,
+    },
+    gad7: {
+      points: scoredResponses(model, 'gad7', asOf).map((p) => ({ date: p.date, value: p.total })),
+      bands: bandsOf(gad7Band, 21),
+      max: 21,
+    },
+    adherence: series('appointments.adherence', (v) => (typeof v === 'number' ? v : null)),
+    satisfaction: series('satisfaction.latest', (v) =>
+      typeof (v as { recommend?: unknown })?.recommend === 'number' ? (v as { recommend: number }).recommend : null,
+    ),
+  };
+}
+
+/** The patient view: tier and why, trends, upcoming appointments with their reminders, what fhir-engage wrote and its status in the EMR. */
+export function patientOverview(input: PatientOverviewInput): Sendable<PatientOverview> {
+  const { model, indicators: ind, asOf } = input;
+  const reminders = input.written.filter((w) => w.rule === 'appointment-reminder');
+  const statusInEmr = statusReader(input.taskEvents);
   return {
     sourceId: input.sourceId,
     patientId: input.patientId,
@@ -141,22 +168,7 @@ export function patientOverview(input: PatientOverviewInput): Sendable<PatientOv
         ? { recommend: ind.satisfaction.latest.recommend, date: ind.satisfaction.latest.authored }
         : null,
     },
-    charts: {
-      phq9: {
-        points: scoredResponses(model, 'phq9', asOf).map((p) => ({ date: p.date, value: p.total })),
-        bands: bandsOf(phq9Band, 27),
-        max: 27,
-      },
-      gad7: {
-        points: scoredResponses(model, 'gad7', asOf).map((p) => ({ date: p.date, value: p.total })),
-        bands: bandsOf(gad7Band, 21),
-        max: 21,
-      },
-      adherence: series('appointments.adherence', (v) => (typeof v === 'number' ? v : null)),
-      satisfaction: series('satisfaction.latest', (v) =>
-        typeof (v as { recommend?: unknown })?.recommend === 'number' ? (v as { recommend: number }).recommend : null,
-      ),
-    },
+    charts: overviewCharts(input),
     upcoming: model.appointments
       .filter((a) => a.start && Date.parse(a.start) >= asOf.getTime() && a.status === 'upcoming')
       .sort((a, b) => Date.parse(a.start as string) - Date.parse(b.start as string))

@@ -7,6 +7,7 @@
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import { HttpError } from '../errors';
 import { redactUrl } from '../log/redact';
+import { IdleTimer, idleTimedChunks, readBoundedBody } from './bounded-body';
 import { Limiter, realClock, type Clock } from './limiter';
 import type { Dispatcher } from 'undici';
 
@@ -20,10 +21,6 @@ export const MAX_RETRY_AFTER_MS = 300_000;
 export const MIN_RETRY_DELAY_MS = 250;
 /** Redirects followed for one request, each hop checked by the guard. */
 export const MAX_REDIRECTS = 5;
-/** Default bound on one response body (after decompression): a page of 1,000 large resources is ~10 MB. */
-export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
-/** Default bound on decompressed bytes per compressed byte: JSON compresses ~10×; a gzip bomb ~1,000×. */
-export const DEFAULT_MAX_INFLATION_RATIO = 100;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 export type TransportEvent =
@@ -238,12 +235,12 @@ export class HttpTransport {
     const started = this.clock.now();
     const controller = new AbortController();
     const timeoutMs = this.options.timeoutMs;
-    let timer = setTimeout(() => controller.abort(), timeoutMs);
+    const timer = new IdleTimer(controller, timeoutMs);
     let res: Response;
     try {
       res = await this.fetchFollowing(request, controller.signal);
     } catch (err) {
-      clearTimeout(timer);
+      timer.clear();
       if (err instanceof HttpError) throw err;
       throw networkFailure(err, controller.signal.aborted, timeoutMs);
     }
@@ -257,14 +254,14 @@ export class HttpTransport {
     if (!res.ok || !res.body) {
       let text = '';
       try {
-        text = await this.readBody(res, request, safeUrl, controller);
+        text = await readBoundedBody(res, request, safeUrl, controller, this.options);
       } catch (err) {
         if (err instanceof HttpError) {
-          clearTimeout(timer);
+          timer.clear();
           throw err;
         }
       }
-      clearTimeout(timer);
+      timer.clear();
       let body: unknown;
       try {
         body = text ? JSON.parse(text) : undefined;
@@ -287,31 +284,12 @@ export class HttpTransport {
         cancel: () => undefined,
       };
     }
-    const stream = res.body;
-    async function* chunks(): AsyncGenerator<Uint8Array> {
-      try {
-        for await (const chunk of stream) {
-          clearTimeout(timer);
-          yield chunk as Uint8Array;
-          timer = setTimeout(() => controller.abort(), timeoutMs);
-        }
-      } catch (err) {
-        throw new HttpError({
-          method: request.method,
-          url: safeUrl,
-          code: 'transient',
-          text: `${request.method} ${safeUrl}: the download broke off (${controller.signal.aborted ? `no data for ${timeoutMs} ms` : ((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name)})`,
-        });
-      } finally {
-        clearTimeout(timer);
-      }
-    }
     return {
       status: res.status,
       headers: res.headers,
       url: request.url,
       body: undefined,
-      chunks: chunks(),
+      chunks: idleTimedChunks(res.body, timer, request.method, safeUrl),
       cancel: () => controller.abort(),
     };
   }
@@ -355,50 +333,6 @@ export class HttpTransport {
     }
   }
 
-  /**
-   * The body as text, read as it arrives and given up (the connection closed) as soon as it passes
-   * maxResponseBytes or inflates past maxInflationRatio times its compressed length: neither a
-   * 200 MB page nor a 1 MB gzip bomb is ever held whole. Not retried: it would come the same again.
-   */
-  private async readBody(
-    res: Response,
-    request: HttpRequest,
-    safeUrl: string,
-    controller: AbortController,
-  ): Promise<string> {
-    if (!res.body) return '';
-    const max = this.options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    const ratio = this.options.maxInflationRatio ?? DEFAULT_MAX_INFLATION_RATIO;
-    const declared = Number(res.headers.get('content-length') ?? NaN);
-    const encoding = res.headers.get('content-encoding');
-    const compressed = encoding !== null && encoding !== 'identity' && Number.isFinite(declared) && declared > 0;
-    const refuse = (why: string): never => {
-      controller.abort();
-      throw new HttpError({
-        method: request.method,
-        url: safeUrl,
-        status: res.status,
-        code: 'too-costly',
-        text: `${request.method} ${safeUrl}: the response was refused: ${why}`,
-      });
-    };
-    if (Number.isFinite(declared) && declared > max)
-      refuse(`it declares ${declared} bytes, more than the ${max} allowed (limits.maxResponseMB)`);
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    const reader = res.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > max) refuse(`it passed ${max} bytes (limits.maxResponseMB)`);
-      if (compressed && total > declared * ratio)
-        refuse(`${declared} ${encoding} bytes inflated past ${ratio} times their size (limits.maxInflationRatio)`);
-      parts.push(value);
-    }
-    return Buffer.concat(parts, total).toString('utf8');
-  }
-
   private async once<T>(request: HttpRequest, safeUrl: string): Promise<HttpResponse<T>> {
     const started = this.clock.now();
     const controller = new AbortController();
@@ -407,7 +341,7 @@ export class HttpTransport {
     let text: string;
     try {
       res = await this.fetchFollowing(request, controller.signal);
-      text = await this.readBody(res, request, safeUrl, controller);
+      text = await readBoundedBody(res, request, safeUrl, controller, this.options);
     } catch (err) {
       if (err instanceof HttpError) throw err;
       throw networkFailure(err, controller.signal.aborted, this.options.timeoutMs);

@@ -4,7 +4,7 @@
  * the methods that run them, together; the methods are part of `Store` (store.ts).
  */
 import { BATCH_ROWS, chunks, dateOrNull, q } from './rows';
-import type { SqlQuery } from './driver';
+import type { Db, SqlQuery } from './driver';
 import type { RoleContext } from './role';
 
 /**
@@ -96,6 +96,38 @@ export const pageComputations = (
     [sourceId, after?.sourceId ?? null, after?.patientId ?? null, limit],
   );
 
+export interface ComputationPageRow {
+  sourceId: string;
+  patientId: string;
+  indicators: unknown;
+  model?: unknown;
+}
+
+async function forEachPage(
+  db: Db,
+  options: { sourceId?: string; models: boolean; pageSize?: number },
+  fn: (rows: ComputationPageRow[]) => void | Promise<void>,
+): Promise<void> {
+  const limit = options.pageSize ?? 500;
+  let after: { sourceId: string; patientId: string } | null = null;
+  for (;;) {
+    const rows: Record<string, unknown>[] = await db.query(
+      pageComputations(options.sourceId ?? null, after, limit, options.models),
+    );
+    if (rows.length === 0) return;
+    const page: { sourceId: string; patientId: string; indicators: unknown; model?: unknown }[] = rows.map((r) => ({
+      sourceId: String(r.source_id),
+      patientId: String(r.patient_id),
+      indicators: r.indicators,
+      ...(options.models ? { model: r.model } : {}),
+    }));
+    await fn(page);
+    if (rows.length < limit) return;
+    const last = page[page.length - 1] as { sourceId: string; patientId: string };
+    after = { sourceId: last.sourceId, patientId: last.patientId };
+  }
+}
+
 /** Each patient's engagement model and indicators: who is to be recomputed, and the models. */
 export function computationsRole({ db, store }: RoleContext) {
   return {
@@ -116,28 +148,9 @@ export function computationsRole({ db, store }: RoleContext) {
      */
     async forEachComputationPage(
       options: { sourceId?: string; models: boolean; pageSize?: number },
-      fn: (
-        rows: { sourceId: string; patientId: string; indicators: unknown; model?: unknown }[],
-      ) => void | Promise<void>,
+      fn: (rows: ComputationPageRow[]) => void | Promise<void>,
     ): Promise<void> {
-      const limit = options.pageSize ?? 500;
-      let after: { sourceId: string; patientId: string } | null = null;
-      for (;;) {
-        const rows: Record<string, unknown>[] = await db.query(
-          pageComputations(options.sourceId ?? null, after, limit, options.models),
-        );
-        if (rows.length === 0) return;
-        const page: { sourceId: string; patientId: string; indicators: unknown; model?: unknown }[] = rows.map((r) => ({
-          sourceId: String(r.source_id),
-          patientId: String(r.patient_id),
-          indicators: r.indicators,
-          ...(options.models ? { model: r.model } : {}),
-        }));
-        await fn(page);
-        if (rows.length < limit) return;
-        const last = page[page.length - 1] as { sourceId: string; patientId: string };
-        after = { sourceId: last.sourceId, patientId: last.patientId };
-      }
+      await forEachPage(db, options, fn);
     },
 
     async patientsToRecompute(sourceId: string, asOf: Date): Promise<string[]> {

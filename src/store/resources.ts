@@ -6,7 +6,7 @@
  */
 import { BATCH_ROWS, chunks, dateOrNull, q, str, type Row } from './rows';
 import { CHECKPOINT_MOVES_FORWARD } from './runs';
-import type { SqlQuery } from './driver';
+import type { Db, SqlQuery } from './driver';
 import { resourceContentHash } from './content-hash';
 import type { ResourceInput, StoredResource, UpsertResult } from './types';
 import { storeError } from '../errors';
@@ -148,59 +148,64 @@ function toStoredResource(r: Row): StoredResource {
 }
 
 /** Pulled resources and pages: stored by content hash, read back by patient, type or identifier, deleted when the source deletes them. */
-export function resourcesRole({ db, store }: RoleContext) {
-  async function upsertRows(
-    sourceId: string,
-    runId: string | null,
-    inputs: ResourceInput[],
-    checkpoint?: { resourceType: string; state: unknown },
-  ): Promise<UpsertResult> {
-    const byKey = new Map<string, ResourceRow>();
-    for (const { resource, patientId, contentHash } of inputs) {
-      if (!resource.id) {
-        throw storeError(`a ${resource.resourceType} without an id cannot be stored`);
-      }
-      const lastUpdated = resource.meta?.lastUpdated ? new Date(resource.meta.lastUpdated) : null;
-      byKey.set(`${resource.resourceType}/${resource.id}`, {
-        resourceType: resource.resourceType,
-        resourceId: resource.id,
-        versionId: resource.meta?.versionId ?? null,
-        lastUpdated: lastUpdated && !Number.isNaN(lastUpdated.getTime()) ? lastUpdated : null,
-        contentHash: contentHash ?? resourceContentHash(resource),
-        patientId: patientId ?? null,
-        resource,
-      });
+/**
+ * Stores resources in id order, BATCH_ROWS per statement (a checkpoint, when given, commits with
+ * them): the rows inserted or changed are counted, the unchanged skipped by content hash.
+ */
+async function upsertRows(
+  db: Db,
+  sourceId: string,
+  runId: string | null,
+  inputs: ResourceInput[],
+  checkpoint?: { resourceType: string; state: unknown },
+): Promise<UpsertResult> {
+  const byKey = new Map<string, ResourceRow>();
+  for (const { resource, patientId, contentHash } of inputs) {
+    if (!resource.id) {
+      throw storeError(`a ${resource.resourceType} without an id cannot be stored`);
     }
-    const result: UpsertResult = { inserted: 0, updated: 0, unchanged: 0, changedPatients: [], changed: [] };
-    const patients = new Set<string>();
-    // A checkpoint is only passed for inputs that fit one batch (storePage): it commits with them.
-    // Rows go in id order: two pages stored at once then take their row locks in the same order (a
-    // resource on both pages waits instead of deadlocking).
-    const sorted = [...byKey.values()].sort((x, y) =>
-      x.resourceId < y.resourceId ? -1 : x.resourceId > y.resourceId ? 1 : 0,
-    );
-    for (const batch of chunks(sorted, BATCH_ROWS)) {
-      const rows = await db.query(upsertResources(sourceId, runId, batch, checkpoint));
-      for (const r of rows) {
-        const inserted = r.inserted === true;
-        result.changed.push({ resourceType: String(r.resource_type), resourceId: String(r.resource_id), inserted });
-        if (inserted) result.inserted++;
-        else result.updated++;
-        if (r.patient_id) patients.add(String(r.patient_id));
-      }
-      result.unchanged += batch.length - rows.length;
-    }
-    result.changedPatients = [...patients].sort();
-    return result;
+    const lastUpdated = resource.meta?.lastUpdated ? new Date(resource.meta.lastUpdated) : null;
+    byKey.set(`${resource.resourceType}/${resource.id}`, {
+      resourceType: resource.resourceType,
+      resourceId: resource.id,
+      versionId: resource.meta?.versionId ?? null,
+      lastUpdated: lastUpdated && !Number.isNaN(lastUpdated.getTime()) ? lastUpdated : null,
+      contentHash: contentHash ?? resourceContentHash(resource),
+      patientId: patientId ?? null,
+      resource,
+    });
   }
+  const result: UpsertResult = { inserted: 0, updated: 0, unchanged: 0, changedPatients: [], changed: [] };
+  const patients = new Set<string>();
+  // A checkpoint is only passed for inputs that fit one batch (storePage): it commits with them.
+  // Rows go in id order: two pages stored at once then take their row locks in the same order (a
+  // resource on both pages waits instead of deadlocking).
+  const sorted = [...byKey.values()].sort((x, y) =>
+    x.resourceId < y.resourceId ? -1 : x.resourceId > y.resourceId ? 1 : 0,
+  );
+  for (const batch of chunks(sorted, BATCH_ROWS)) {
+    const rows = await db.query(upsertResources(sourceId, runId, batch, checkpoint));
+    for (const r of rows) {
+      const inserted = r.inserted === true;
+      result.changed.push({ resourceType: String(r.resource_type), resourceId: String(r.resource_id), inserted });
+      if (inserted) result.inserted++;
+      else result.updated++;
+      if (r.patient_id) patients.add(String(r.patient_id));
+    }
+    result.unchanged += batch.length - rows.length;
+  }
+  result.changedPatients = [...patients].sort();
+  return result;
+}
 
+export function resourcesRole({ db, store }: RoleContext) {
   return {
     /**
      * Stores pulled resources. Same content twice → one row and no write;
      * within one call, a later copy of the same resource wins.
      */
     async upsertResources(sourceId: string, runId: string | null, inputs: ResourceInput[]): Promise<UpsertResult> {
-      return upsertRows(sourceId, runId, inputs);
+      return upsertRows(db, sourceId, runId, inputs);
     },
 
     /**
@@ -215,7 +220,7 @@ export function resourcesRole({ db, store }: RoleContext) {
       checkpoint?: { resourceType: string; state: unknown },
     ): Promise<UpsertResult> {
       if (!checkpoint || (inputs.length > 0 && inputs.length <= BATCH_ROWS))
-        return upsertRows(sourceId, runId, inputs, checkpoint);
+        return upsertRows(db, sourceId, runId, inputs, checkpoint);
       return store.transaction(async (tx) => {
         const result = await tx.upsertResources(sourceId, runId, inputs);
         await tx.saveCheckpoint(sourceId, checkpoint.resourceType, runId, checkpoint.state);
