@@ -2,7 +2,7 @@
 import type { SourceConfig } from '../config/types';
 import type { TransportStats } from '../fhir/source-client';
 import { programmeSummary } from '../indicators/programme';
-import type { DispatchCounts } from '../writeback/dispatch';
+import type { DispatchCounts } from '../writeback/dispatch-context';
 import type { SyncSummary, WriteSummary } from './events';
 import type { SyncOptions } from './run';
 

@@ -8,67 +8,30 @@
  * OperationOutcome.
  */
 import { randomUUID } from 'node:crypto';
-import type { Bundle, BundleEntry, OperationOutcome, Resource, Task } from '@medplum/fhirtypes';
-import type { FhirClient } from '../fhir/client';
+import type { Bundle, OperationOutcome, Resource, Task } from '@medplum/fhirtypes';
 import { HttpError, describeError, normalizeOperationOutcome } from '../errors';
-import type { Store } from '../store/store';
 import type { OutboxItem, WrittenState } from '../store/types';
 import { comparableHash } from './content';
 import type { ClosePayload, OutboxPayload, UpsertPayload } from './outbox-item';
 import { provenanceFor } from './provenance';
 import { conditionalQuery, createEntry, provenanceEntry, updateEntry } from './requests';
+import { sendFreshTogether } from './create-batch';
+import {
+  count,
+  entryResult,
+  isFinalRejection,
+  MAX_WRITE_ATTEMPTS,
+  WriteRejected,
+  type DispatchContext,
+  type DispatchCounts,
+  type SendResult,
+  type WriteOutcome,
+} from './dispatch-context';
 
-/** Attempts of one outbox row (each already retried by the transport) before it fails for good. */
-export const MAX_WRITE_ATTEMPTS = 5;
-const LEASE_SECONDS = 300;
-const BATCH = 20;
-
-export type WriteOutcome =
-  'created' | 'updated' | 'unchanged' | 'cancelled' | 'completed' | 'left-to-person' | 'failed' | 'retry-later';
-
-export interface DispatchCounts {
-  byType: Record<string, Partial<Record<WriteOutcome, number>>>;
-  /** Dead letters this dispatch added (a write failing again the same way is not added twice). */
-  deadLettered: number;
-}
-
-/**
- * Only the EMR's considered "no" is final: a 4xx other than 408/429. A 5xx,
- * a timeout or a network error says nothing about the write itself, so the
- * row is tried again in a later pass (docs/actions.md) until MAX_WRITE_ATTEMPTS.
- */
-export function isFinalRejection(status: number | undefined): boolean {
-  return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
-}
-
-export interface DispatchContext {
-  store: Store;
-  client: FhirClient;
-  sourceId: string;
-  runId: string;
-  workerId: string;
-  transactions: boolean;
-  /**
-   * Writes sent together in one transaction Bundle (each with its Provenance) when
-   * the server supports transactions; 1 sends each on its own. Only first attempts
-   * of new writes are grouped: anything else is looked up and sent one by one.
-   */
-  writeBatchSize?: number;
-  now: () => Date;
-  /** A stop request: no new batch is claimed once it is true (claimed rows are finished first). */
-  aborted?: () => boolean;
-  /** Test hook: called after a write reached the EMR and before the outbox row is acked. */
-  afterSend?: (item: OutboxItem) => void | Promise<void>;
-}
 
 interface ServerCopy {
   resource: Resource & { id: string };
   versionId?: string;
-}
-
-function count(counts: DispatchCounts, type: string, outcome: WriteOutcome): void {
-  const t = (counts.byType[type] ??= {});
-  t[outcome] = (t[outcome] ?? 0) + 1;
 }
 
 async function findCurrent(
@@ -87,14 +50,6 @@ async function findCurrent(
     .filter((r): r is Resource & { id: string } => r?.resourceType === p.resourceType && typeof r.id === 'string');
   const first = found[0];
   return first ? { resource: first, versionId: first.meta?.versionId } : undefined;
-}
-
-function entryResult(e: BundleEntry | undefined): { status: number; resource?: Resource; outcome?: OperationOutcome } {
-  return {
-    status: Number(e?.response?.status?.split(' ')[0] ?? 0),
-    resource: e?.resource,
-    outcome: e?.response?.outcome as OperationOutcome | undefined,
-  };
 }
 
 /** Sends the write (and its Provenance) and returns the server's copy of the written resource. */
@@ -174,24 +129,12 @@ async function remember(
   });
 }
 
-class WriteRejected extends Error {
-  constructor(
-    readonly status: number,
-    readonly outcome: OperationOutcome | undefined,
-    text: string,
-  ) {
-    super(text);
-  }
-}
-
 /** Fields a person changes when they take a Task on; fhir-engage only ever writes status "requested" itself. */
 function movedByPerson(current: Resource, written: { status: string | null } | undefined): boolean {
   if (current.resourceType !== 'Task') return false;
   const status = (current as Task).status;
   return status !== 'requested' && status !== written?.status;
 }
-
-type SendResult = { status: number; resource?: Resource; outcome?: OperationOutcome };
 
 async function sendUpsert(
   ctx: DispatchContext,
@@ -302,39 +245,8 @@ async function sendClose(ctx: DispatchContext, p: ClosePayload, target: string):
   throw new WriteRejected(412, undefined, `closing Task ${p.identifier} kept failing its If-Match`);
 }
 
-/**
- * Sends the conditional creates of several new writes in one transaction
- * Bundle, each followed by its Provenance (whose target is the create's
- * urn:uuid). Returns each write's own answer. A transaction the server
- * rejects as a whole (a 4xx) is split in halves and sent again, down to
- * single writes, so that one bad write fails only itself; a 5xx or a network
- * error is thrown (the rows are tried again later).
- */
-async function sendCreateBatch(ctx: DispatchContext, writes: UpsertPayload[]): Promise<SendResult[]> {
-  const now = ctx.now();
-  const entry: BundleEntry[] = [];
-  for (const p of writes) {
-    const fullUrl = `urn:uuid:${randomUUID()}`;
-    entry.push(createEntry(fullUrl, p.resource, p), provenanceEntry(fullUrl, 'CREATE', p, ctx.runId, now));
-  }
-  const res = await ctx.client.request<Bundle | OperationOutcome>('POST', '', {
-    body: { resourceType: 'Bundle', type: 'transaction', entry } satisfies Bundle,
-  });
-  if (res.status === 200 && res.body?.resourceType === 'Bundle') {
-    const answered = res.body.entry ?? [];
-    return writes.map((_p, i) => entryResult(answered[2 * i]));
-  }
-  if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
-    if (writes.length === 1)
-      return [{ status: res.status, ...(res.body?.resourceType === 'OperationOutcome' ? { outcome: res.body } : {}) }];
-    const half = Math.ceil(writes.length / 2);
-    return [
-      ...(await sendCreateBatch(ctx, writes.slice(0, half))),
-      ...(await sendCreateBatch(ctx, writes.slice(half))),
-    ];
-  }
-  throw ctx.client.errorFor('POST', res);
-}
+const LEASE_SECONDS = 300;
+const BATCH = 20;
 
 /** Claims and sends every pending outbox row of the source. */
 export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCounts> {
@@ -353,73 +265,70 @@ export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCoun
     ).filter((i) => !seen.has(i.id));
     if (batch.length === 0) return counts;
     // New writes on their first attempt go together, one transaction per `batchSize`.
-    const sentInBatch = new Map<number, SendResult | Error>();
-    if (batchSize > 1) {
-      const fresh: OutboxItem[] = [];
-      for (const item of batch) {
-        const p = item.payload as OutboxPayload;
-        if (p.op === 'upsert' && item.attempts === 1 && !(await ctx.store.getWritten(ctx.sourceId, p.identifier)))
-          fresh.push(item);
-      }
-      for (let i = 0; i < fresh.length; i += batchSize) {
-        const group = fresh.slice(i, i + batchSize);
-        if (group.length < 2) continue;
-        try {
-          const results = await sendCreateBatch(
-            ctx,
-            group.map((g) => g.payload as UpsertPayload),
-          );
-          group.forEach((g, k) => sentInBatch.set(g.id, results[k] as SendResult));
-        } catch (err) {
-          for (const g of group) sentInBatch.set(g.id, err as Error);
-        }
-      }
-    }
+    const sentInBatch = await sendFreshTogether(ctx, batch, batchSize);
     for (const item of batch) {
       seen.add(item.id);
-      const p = item.payload as OutboxPayload;
-      let outcome: WriteOutcome;
-      try {
-        const inBatch = sentInBatch.get(item.id);
-        if (inBatch instanceof Error) throw inBatch;
-        outcome =
-          p.op === 'upsert'
-            ? await sendUpsert(ctx, p, item.target, item.attempts === 1, inBatch)
-            : await sendClose(ctx, p, item.target);
-      } catch (err) {
-        const rejected = isFinalRejection(
-          err instanceof WriteRejected || err instanceof HttpError ? err.status : undefined,
-        );
-        const outcome: OperationOutcome =
-          (err instanceof WriteRejected ? err.outcome : err instanceof HttpError ? err.remoteOutcome : undefined) ??
-          normalizeOperationOutcome(err);
-        if (rejected || item.attempts >= MAX_WRITE_ATTEMPTS) {
-          counts.deadLettered += await ctx.store.transaction(async (tx) => {
-            await tx.failOutbox(item.id, ctx.workerId, { message: describeError(err) }, null);
-            return tx.addDeadLetters([
-              {
-                sourceId: ctx.sourceId,
-                runId: ctx.runId,
-                stage: 'write',
-                resourceType: p.resourceType,
-                resourceId: p.identifier,
-                payload: p,
-                outcome,
-              },
-            ]);
-          });
-          count(counts, p.resourceType, 'failed');
-        } else {
-          // The transport already retried; try this row again in a later run or pass.
-          await ctx.store.failOutbox(item.id, ctx.workerId, { message: describeError(err) }, 30 * item.attempts);
-          count(counts, p.resourceType, 'retry-later');
-        }
-        continue;
-      }
-      // Outside the try: a crash here (the hook in tests) must leave the row claimed, as a killed process would.
-      await ctx.afterSend?.(item);
-      await ctx.store.ackOutbox(item.id, ctx.workerId, { outcome });
-      count(counts, p.resourceType, outcome);
+      await dispatchItem(ctx, item, sentInBatch.get(item.id), counts);
     }
+  }
+}
+
+/** One claimed row: sent (or its batch's answer taken), then acked; a failure is retried later or dead-lettered. */
+async function dispatchItem(
+  ctx: DispatchContext,
+  item: OutboxItem,
+  inBatch: SendResult | Error | undefined,
+  counts: DispatchCounts,
+): Promise<void> {
+  const p = item.payload as OutboxPayload;
+  let outcome: WriteOutcome;
+  try {
+    if (inBatch instanceof Error) throw inBatch;
+    outcome =
+      p.op === 'upsert'
+        ? await sendUpsert(ctx, p, item.target, item.attempts === 1, inBatch)
+        : await sendClose(ctx, p, item.target);
+  } catch (err) {
+    await recordFailure(ctx, item, err, counts);
+    return;
+  }
+  // Outside the try: a crash here (the hook in tests) must leave the row claimed, as a killed process would.
+  await ctx.afterSend?.(item);
+  await ctx.store.ackOutbox(item.id, ctx.workerId, { outcome });
+  count(counts, p.resourceType, outcome);
+}
+
+/** The EMR's considered "no", or the last attempt: a dead letter with its OperationOutcome; else tried again later. */
+async function recordFailure(
+  ctx: DispatchContext,
+  item: OutboxItem,
+  err: unknown,
+  counts: DispatchCounts,
+): Promise<void> {
+  const p = item.payload as OutboxPayload;
+  const rejected = isFinalRejection(err instanceof WriteRejected || err instanceof HttpError ? err.status : undefined);
+  const outcome: OperationOutcome =
+    (err instanceof WriteRejected ? err.outcome : err instanceof HttpError ? err.remoteOutcome : undefined) ??
+    normalizeOperationOutcome(err);
+  if (rejected || item.attempts >= MAX_WRITE_ATTEMPTS) {
+    counts.deadLettered += await ctx.store.transaction(async (tx) => {
+      await tx.failOutbox(item.id, ctx.workerId, { message: describeError(err) }, null);
+      return tx.addDeadLetters([
+        {
+          sourceId: ctx.sourceId,
+          runId: ctx.runId,
+          stage: 'write',
+          resourceType: p.resourceType,
+          resourceId: p.identifier,
+          payload: p,
+          outcome,
+        },
+      ]);
+    });
+    count(counts, p.resourceType, 'failed');
+  } else {
+    // The transport already retried; try this row again in a later run or pass.
+    await ctx.store.failOutbox(item.id, ctx.workerId, { message: describeError(err) }, 30 * item.attempts);
+    count(counts, p.resourceType, 'retry-later');
   }
 }
