@@ -21,150 +21,153 @@ function lineColumn(text: string, offset: number): string {
 
 const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
 
+type Frame =
+  | { kind: 'object'; keys: Set<string>; path: string }
+  | { kind: 'array'; path: string; index: number }
+  | { kind: 'member'; path: string };
+type ObjectFrame = Extract<Frame, { kind: 'object' }>;
+
+const SCALAR = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/;
+
+/** Step results: go on (expecting a value, or a separator), or stop with the offset of an error (-1: none). */
+type Step = 'value' | 'separator' | { errorAt: number };
+
 /**
  * One pass over the text: the offset of the first syntax error (or -1) and the paths of keys that
  * appear twice in the same object. Iterative, so that deep nesting cannot overflow the stack.
  */
 export function scanJson(text: string): { errorAt: number; duplicateKeys: string[] } {
-  const duplicateKeys: string[] = [];
-  type Frame =
-    | { kind: 'object'; keys: Set<string>; path: string }
-    | { kind: 'array'; path: string; index: number }
-    | { kind: 'member'; path: string };
-  const stack: Frame[] = [];
-  let i = 0;
-  const skip = (): void => {
-    while (i < text.length && WS.has(text.charCodeAt(i))) i++;
-  };
-  const readString = (): string | undefined => {
-    // at the opening quote
+  return new JsonScanner(text).scan();
+}
+
+class JsonScanner {
+  private readonly duplicateKeys: string[] = [];
+  private readonly stack: Frame[] = [];
+  private i = 0;
+
+  constructor(private readonly text: string) {}
+
+  scan(): { errorAt: number; duplicateKeys: string[] } {
+    // Expecting a value at i; afterwards, a separator or the end of the enclosing container.
+    let step: Step = 'value';
+    while (typeof step === 'string') {
+      this.skip();
+      step = step === 'value' ? this.value() : this.separator();
+    }
+    return { errorAt: step.errorAt, duplicateKeys: this.duplicateKeys };
+  }
+
+  private skip(): void {
+    while (this.i < this.text.length && WS.has(this.text.charCodeAt(this.i))) this.i++;
+  }
+
+  /** At the opening quote: the string's value, or undefined when it is not a valid JSON string. */
+  private readString(): string | undefined {
+    const text = this.text;
     let out = '';
-    i++;
-    while (i < text.length) {
-      const c = text.charCodeAt(i);
+    this.i++;
+    while (this.i < text.length) {
+      const c = text.charCodeAt(this.i);
       if (c === 0x22) {
-        i++;
+        this.i++;
         return out;
       }
       if (c < 0x20) return undefined;
       if (c === 0x5c) {
-        const e = text[i + 1];
+        const e = text[this.i + 1];
         if (e === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) return undefined;
-          out += String.fromCharCode(parseInt(text.slice(i + 2, i + 6), 16));
-          i += 6;
+          const hex = text.slice(this.i + 2, this.i + 6);
+          if (!/^[0-9a-fA-F]{4}$/.test(hex)) return undefined;
+          out += String.fromCharCode(parseInt(hex, 16));
+          this.i += 6;
           continue;
         }
         if (e === undefined || !'"\\/bfnrt'.includes(e)) return undefined;
         out += e;
-        i += 2;
+        this.i += 2;
         continue;
       }
-      out += text[i];
-      i++;
+      out += text[this.i];
+      this.i++;
     }
     return undefined;
-  };
-  type ObjectFrame = Extract<Frame, { kind: 'object' }>;
-  /** At a key's opening quote: reads `"key":`, notes a repeated key, opens the member. Returns the offset of an error. */
-  const readMember = (obj: ObjectFrame): number | undefined => {
-    const keyAt = i;
-    const key = readString();
-    if (key === undefined) return keyAt;
+  }
+
+  /** At a key's opening quote: reads `"key":`, notes a repeated key, opens the member. */
+  private readMember(obj: ObjectFrame): Step {
+    const keyAt = this.i;
+    const key = this.readString();
+    if (key === undefined) return { errorAt: keyAt };
     const path = obj.path ? `${obj.path}.${key}` : key;
-    if (obj.keys.has(key)) duplicateKeys.push(path);
+    if (obj.keys.has(key)) this.duplicateKeys.push(path);
     obj.keys.add(key);
-    skip();
-    if (text[i] !== ':') return i;
-    i++;
-    stack.push({ kind: 'member', path });
-    return undefined;
-  };
-  const scalar = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/;
-  // Expecting a value at i; afterwards, a separator or the end of the enclosing container.
-  let expectValue = true;
-  for (;;) {
-    skip();
-    if (expectValue) {
-      const c = text[i];
-      const top = stack[stack.length - 1];
-      const path = !top ? '' : top.kind === 'array' ? `${top.path}[${top.index}]` : top.path;
-      if (c === '{') {
-        i++;
-        skip();
-        if (text[i] === '}') {
-          i++;
-          expectValue = false;
-          continue;
-        }
-        stack.push({ kind: 'object', keys: new Set(), path });
-        // read the first key
-        if (text[i] !== '"') return { errorAt: i, duplicateKeys };
-      } else if (c === '[') {
-        i++;
-        skip();
-        if (text[i] === ']') {
-          i++;
-          expectValue = false;
-          continue;
-        }
-        stack.push({ kind: 'array', path, index: 0 });
-        continue;
-      } else if (c === '"') {
-        if (readString() === undefined) return { errorAt: i, duplicateKeys };
-        expectValue = false;
-        continue;
-      } else {
-        const m = scalar.exec(text.slice(i, i + 400));
-        if (!m) return { errorAt: i, duplicateKeys };
-        i += m[0].length;
-        expectValue = false;
-        continue;
+    this.skip();
+    if (this.text[this.i] !== ':') return { errorAt: this.i };
+    this.i++;
+    this.stack.push({ kind: 'member', path });
+    return 'value';
+  }
+
+  /** A value: an object or array opened (or an empty one read), a string or a scalar read. */
+  private value(): Step {
+    const c = this.text[this.i];
+    const top = this.stack[this.stack.length - 1];
+    const path = !top ? '' : top.kind === 'array' ? `${top.path}[${top.index}]` : top.path;
+    if (c === '{' || c === '[') {
+      this.i++;
+      this.skip();
+      if (this.text[this.i] === (c === '{' ? '}' : ']')) {
+        this.i++;
+        return 'separator';
       }
-      const bad = readMember(stack[stack.length - 1] as ObjectFrame);
-      if (bad !== undefined) return { errorAt: bad, duplicateKeys };
-      continue;
+      if (c === '[') {
+        this.stack.push({ kind: 'array', path, index: 0 });
+        return 'value';
+      }
+      const obj: ObjectFrame = { kind: 'object', keys: new Set(), path };
+      this.stack.push(obj);
+      return this.text[this.i] === '"' ? this.readMember(obj) : { errorAt: this.i };
     }
-    const top = stack[stack.length - 1];
-    if (!top) {
-      return { errorAt: i < text.length ? i : -1, duplicateKeys };
-    }
+    if (c === '"') return this.readString() === undefined ? { errorAt: this.i } : 'separator';
+    const m = SCALAR.exec(this.text.slice(this.i, this.i + 400));
+    if (!m) return { errorAt: this.i };
+    this.i += m[0].length;
+    return 'separator';
+  }
+
+  /** After a value: the end of the text, the next member or element, or the end of the container. */
+  private separator(): Step {
+    const top = this.stack[this.stack.length - 1];
+    const c = this.text[this.i];
+    if (!top) return { errorAt: this.i < this.text.length ? this.i : -1 };
     if (top.kind === 'member') {
       // a member value just ended: back to its object
-      stack.pop();
-      const obj = stack[stack.length - 1] as ObjectFrame;
-      skip();
-      if (text[i] === ',') {
-        i++;
-        skip();
-        if (text[i] !== '"') return { errorAt: i, duplicateKeys };
-        const bad = readMember(obj);
-        if (bad !== undefined) return { errorAt: bad, duplicateKeys };
-        expectValue = true;
-        continue;
+      this.stack.pop();
+      const obj = this.stack[this.stack.length - 1] as ObjectFrame;
+      this.skip();
+      if (this.text[this.i] === ',') {
+        this.i++;
+        this.skip();
+        return this.text[this.i] === '"' ? this.readMember(obj) : { errorAt: this.i };
       }
-      if (text[i] === '}') {
-        i++;
-        stack.pop();
-        continue;
+      if (this.text[this.i] === '}') {
+        this.i++;
+        this.stack.pop();
+        return 'separator';
       }
-      return { errorAt: i, duplicateKeys };
+      return { errorAt: this.i };
     }
-    if (top.kind === 'array') {
-      if (text[i] === ',') {
-        i++;
-        top.index++;
-        expectValue = true;
-        continue;
-      }
-      if (text[i] === ']') {
-        i++;
-        stack.pop();
-        continue;
-      }
-      return { errorAt: i, duplicateKeys };
+    if (top.kind === 'array' && c === ',') {
+      this.i++;
+      top.index++;
+      return 'value';
     }
-    return { errorAt: i, duplicateKeys };
+    if (top.kind === 'array' && c === ']') {
+      this.i++;
+      this.stack.pop();
+      return 'separator';
+    }
+    return { errorAt: this.i };
   }
 }
 
