@@ -1,7 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { sharedValidator, toFhirPath } from '../../src/validation/validator';
+import { toFhirPath } from '../../src/validation/issues';
+import { sharedValidator } from '../../src/validation/validator';
 import { runCliProcess } from '../helpers/cli';
 
 const v = sharedValidator();
