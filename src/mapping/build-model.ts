@@ -72,6 +72,106 @@ export function questionnaireLookup(questionnaires: Questionnaire[]): Questionna
   return (ref) => byKey.get(ref) ?? byKey.get(ref.replace(/^.*\/(Questionnaire\/[^/]+)$/, '$1'));
 }
 
+type Adder = (model: EngagementModel, r: MappedRecord, resource: Resource, ctx: MappingContext) => void;
+
+function addPatient(model: EngagementModel, r: MappedRecord): void {
+  model.patient = {
+    ...(r.active !== undefined ? { active: Boolean(r.active) } : {}),
+    ...(r.deceased !== undefined ? { deceased: Boolean(r.deceased) } : {}),
+    ...(r.gender !== undefined ? { gender: String(r.gender) } : {}),
+    ...(r.birthYear !== undefined ? { birthYear: Number(r.birthYear) } : {}),
+    ...(r.language !== undefined ? { language: String(r.language) } : {}),
+    ...(r.hasPhone !== undefined ? { hasPhone: Boolean(r.hasPhone) } : {}),
+    ...(r.hasEmail !== undefined ? { hasEmail: Boolean(r.hasEmail) } : {}),
+    ...(r.absent ? { absent: r.absent } : {}),
+  };
+  const contacts: ContactKind[] = (r.lists?.contacts ?? [])
+    .filter((c) => c.system !== undefined)
+    .map((c) => ({
+      system: String(c.system),
+      ...(c.use !== undefined ? { use: String(c.use) } : {}),
+      ...(c.rank !== undefined ? { rank: Number(c.rank) } : {}),
+      ...(c.until !== undefined ? { until: String(c.until) } : {}),
+    }));
+  if (contacts.length) model.patient.contacts = contacts;
+}
+
+function addAppointment(model: EngagementModel, r: MappedRecord): void {
+  const item: AppointmentItem = { id: String(r.id), status: pick(APPOINTMENT_STATUS_SET, r.status) };
+  if (r.start !== undefined) item.start = String(r.start);
+  if (r.end !== undefined) item.end = String(r.end);
+  if (r.sourceStatus !== undefined) item.sourceStatus = String(r.sourceStatus);
+  if (r.serviceType !== undefined) item.serviceType = String(r.serviceType);
+  if (r.absent) item.absent = r.absent;
+  model.appointments.push(item);
+}
+
+/** Each activity of a care plan, with the plan's status. */
+function addActivities(model: EngagementModel, r: MappedRecord): void {
+  (r.lists?.activities ?? []).forEach((a, i) => {
+    const item: ActivityItem = {
+      id: `${r.id}#${i}`,
+      planId: String(r.id),
+      status: pick(ACTIVITY_STATUS_SET, a.status),
+    };
+    if (r.status !== undefined) item.planStatus = String(r.status);
+    if (a.description !== undefined) item.description = String(a.description);
+    if (a.sourceStatus !== undefined) item.sourceStatus = String(a.sourceStatus);
+    if (a.start !== undefined) item.start = String(a.start);
+    if (a.due !== undefined) item.due = String(a.due);
+    model.activities.push(item);
+  });
+}
+
+/** A response with its answers, its instrument when recognised, and its score. */
+function addResponse(model: EngagementModel, r: MappedRecord, resource: Resource, ctx: MappingContext): void {
+  const freeText = new Set<Answer>();
+  const answers = collectAnswers((resource as QuestionnaireResponse).item, [], freeText);
+  const def = recogniseInstrument(
+    { questionnaire: str(r.questionnaire) },
+    answers,
+    ctx.instruments,
+    ctx.questionnaires,
+  );
+  // Minimum necessary: what a patient wrote in their own words stays in the EMR (and the pulled resource),
+  // not in the model; a free-text answer is kept only where the instrument scores it ("Not at all").
+  const kept = answers.filter(
+    (a) => !freeText.has(a) || (def !== undefined && answerPoints(a.value, def) !== undefined),
+  );
+  const item: ResponseItem = { id: String(r.id), status: pick(RESPONSE_STATUS_SET, r.status), answers: kept };
+  if (r.questionnaire !== undefined) item.questionnaire = String(r.questionnaire);
+  if (r.authored !== undefined) item.authored = String(r.authored);
+  if (r.sourceStatus !== undefined) item.sourceStatus = String(r.sourceStatus);
+  if (r.absent) item.absent = r.absent;
+  if (def) {
+    item.instrument = def.instrument;
+    item.score = scoreResponse(answers, def);
+  }
+  model.responses.push(item);
+}
+
+/** Requests of a questionnaire, including fhir-engage's own survey assignments (read back from the EMR). */
+function addRequest(model: EngagementModel, r: MappedRecord, _resource: Resource, ctx: MappingContext): void {
+  if (r.questionnaire === undefined) return;
+  const def = recogniseInstrument({ questionnaire: String(r.questionnaire) }, [], ctx.instruments, ctx.questionnaires);
+  const item: RequestItem = { id: String(r.id), questionnaire: String(r.questionnaire) };
+  if (r.status !== undefined) item.status = String(r.status);
+  if (r.authoredOn !== undefined) item.authoredOn = String(r.authoredOn);
+  if (def) item.instrument = def.instrument;
+  if (r.ownTask === true) item.own = true;
+  if (r.due !== undefined) item.due = String(r.due);
+  model.requests.push(item);
+}
+
+/** How each mapped type enters the model. */
+const ADD: Partial<Record<string, Adder>> = {
+  Patient: addPatient,
+  Appointment: addAppointment,
+  CarePlan: addActivities,
+  QuestionnaireResponse: addResponse,
+  Task: addRequest,
+};
+
 /**
  * Maps `resources` (the patient and everything stored for them) into the model.
  * Resources whose mapping fails are returned as failures and left out.
@@ -101,101 +201,7 @@ export function buildModel(
       failures.push({ resource, outcome: mappingOutcome(resource.resourceType, result.failures, mapping) });
       continue;
     }
-    const r: MappedRecord = result.record;
-    switch (resource.resourceType) {
-      case 'Patient':
-        model.patient = {
-          ...(r.active !== undefined ? { active: Boolean(r.active) } : {}),
-          ...(r.deceased !== undefined ? { deceased: Boolean(r.deceased) } : {}),
-          ...(r.gender !== undefined ? { gender: String(r.gender) } : {}),
-          ...(r.birthYear !== undefined ? { birthYear: Number(r.birthYear) } : {}),
-          ...(r.language !== undefined ? { language: String(r.language) } : {}),
-          ...(r.hasPhone !== undefined ? { hasPhone: Boolean(r.hasPhone) } : {}),
-          ...(r.hasEmail !== undefined ? { hasEmail: Boolean(r.hasEmail) } : {}),
-          ...(r.absent ? { absent: r.absent } : {}),
-        };
-        {
-          const contacts: ContactKind[] = (r.lists?.contacts ?? [])
-            .filter((c) => c.system !== undefined)
-            .map((c) => ({
-              system: String(c.system),
-              ...(c.use !== undefined ? { use: String(c.use) } : {}),
-              ...(c.rank !== undefined ? { rank: Number(c.rank) } : {}),
-              ...(c.until !== undefined ? { until: String(c.until) } : {}),
-            }));
-          if (contacts.length) model.patient.contacts = contacts;
-        }
-        break;
-      case 'Appointment': {
-        const item: AppointmentItem = { id: String(r.id), status: pick(APPOINTMENT_STATUS_SET, r.status) };
-        if (r.start !== undefined) item.start = String(r.start);
-        if (r.end !== undefined) item.end = String(r.end);
-        if (r.sourceStatus !== undefined) item.sourceStatus = String(r.sourceStatus);
-        if (r.serviceType !== undefined) item.serviceType = String(r.serviceType);
-        if (r.absent) item.absent = r.absent;
-        model.appointments.push(item);
-        break;
-      }
-      case 'CarePlan':
-        (r.lists?.activities ?? []).forEach((a, i) => {
-          const item: ActivityItem = {
-            id: `${r.id}#${i}`,
-            planId: String(r.id),
-            status: pick(ACTIVITY_STATUS_SET, a.status),
-          };
-          if (r.status !== undefined) item.planStatus = String(r.status);
-          if (a.description !== undefined) item.description = String(a.description);
-          if (a.sourceStatus !== undefined) item.sourceStatus = String(a.sourceStatus);
-          if (a.start !== undefined) item.start = String(a.start);
-          if (a.due !== undefined) item.due = String(a.due);
-          model.activities.push(item);
-        });
-        break;
-      case 'QuestionnaireResponse': {
-        const freeText = new Set<Answer>();
-        const answers = collectAnswers((resource as QuestionnaireResponse).item, [], freeText);
-        const def = recogniseInstrument(
-          { questionnaire: str(r.questionnaire) },
-          answers,
-          ctx.instruments,
-          ctx.questionnaires,
-        );
-        // Minimum necessary: what a patient wrote in their own words stays in the EMR (and the pulled resource),
-        // not in the model; a free-text answer is kept only where the instrument scores it ("Not at all").
-        const kept = answers.filter(
-          (a) => !freeText.has(a) || (def !== undefined && answerPoints(a.value, def) !== undefined),
-        );
-        const item: ResponseItem = { id: String(r.id), status: pick(RESPONSE_STATUS_SET, r.status), answers: kept };
-        if (r.questionnaire !== undefined) item.questionnaire = String(r.questionnaire);
-        if (r.authored !== undefined) item.authored = String(r.authored);
-        if (r.sourceStatus !== undefined) item.sourceStatus = String(r.sourceStatus);
-        if (r.absent) item.absent = r.absent;
-        if (def) {
-          item.instrument = def.instrument;
-          item.score = scoreResponse(answers, def);
-        }
-        model.responses.push(item);
-        break;
-      }
-      case 'Task': {
-        // Requests of a questionnaire, including fhir-engage's own survey assignments (read back from the EMR).
-        if (r.questionnaire === undefined) break;
-        const def = recogniseInstrument(
-          { questionnaire: String(r.questionnaire) },
-          [],
-          ctx.instruments,
-          ctx.questionnaires,
-        );
-        const item: RequestItem = { id: String(r.id), questionnaire: String(r.questionnaire) };
-        if (r.status !== undefined) item.status = String(r.status);
-        if (r.authoredOn !== undefined) item.authoredOn = String(r.authoredOn);
-        if (def) item.instrument = def.instrument;
-        if (r.ownTask === true) item.own = true;
-        if (r.due !== undefined) item.due = String(r.due);
-        model.requests.push(item);
-        break;
-      }
-    }
+    ADD[resource.resourceType]?.(model, result.record, resource, ctx);
   }
   model.appointments.sort(byId);
   model.activities.sort(byId);
