@@ -201,6 +201,20 @@ function surveyResponse(
 export type ProgrammeContext = Omit<ProgrammeInput, 'patients'>;
 export type ProgrammePatient = ProgrammeInput['patients'][number];
 
+/** Outreach Tasks completed in the period, per patient (when each was completed). */
+function completedOutreach(ctx: ProgrammeContext, tasks: Map<string, TaskEvent[]>): Map<string, number[]> {
+  const done = new Map<string, number[]>();
+  for (const list of tasks.values()) {
+    const completed = list.find((e) => e.rule === 'outreach-no-shows' && e.status === 'completed');
+    if (!completed || !inPeriod(completed.changedAt.getTime(), ctx.from, ctx.to) || !completed.patientId) continue;
+    const k = key(completed.sourceId, completed.patientId);
+    done.set(k, [...(done.get(k) ?? []), completed.changedAt.getTime()]);
+  }
+  return done;
+}
+
+const mean = (v: number[]): number | null => (v.length ? round(v.reduce((sum, x) => sum + x, 0) / v.length) : null);
+
 /**
  * The report built one patient at a time, so that a population is read a page at a time (its
  * models never all in memory): per patient, only counts and the satisfaction scores are kept.
@@ -209,122 +223,131 @@ export function programmeReportAccumulator(
   ctx: ProgrammeContext,
   postVisitInstrument = 'satisfaction',
 ): { add(p: ProgrammePatient): void; result(): ProgrammeReport } {
-  const tasks = byTask(ctx.taskEvents);
-  const { from, to } = ctx;
-  let patients = 0;
-  // Reminder effect: attendance of appointments due in the period, with a reminder written vs none.
-  const reminded = new Set(
-    ctx.written
-      .filter((w) => w.rule === 'appointment-reminder')
-      .map((w) => key(w.sourceId, w.identifierValue.split('/')[2] ?? '')),
-  );
-  const attendance = { with: { kept: 0, due: 0 }, without: { kept: 0, due: 0 } };
-  // Outreach outcome: Tasks completed in the period, per patient; whether an appointment was kept after is seen with the patient.
-  const outreachDays = ctx.outreachDays ?? 30;
-  const outreachDone = new Map<string, number[]>();
-  let outreachCompleted = 0;
-  let followed = 0;
-  for (const list of tasks.values()) {
-    const done = list.find((e) => e.rule === 'outreach-no-shows' && e.status === 'completed');
-    if (!done || !inPeriod(done.changedAt.getTime(), from, to) || !done.patientId) continue;
-    outreachCompleted++;
-    const k = key(done.sourceId, done.patientId);
-    outreachDone.set(k, [...(outreachDone.get(k) ?? []), done.changedAt.getTime()]);
+  return new ProgrammeReportBuilder(ctx, postVisitInstrument);
+}
+
+class ProgrammeReportBuilder {
+  private readonly tasks: Map<string, TaskEvent[]>;
+  private patients = 0;
+  /** Appointments with a fhir-engage reminder written, by source and appointment id. */
+  private readonly reminded: Set<string>;
+  /** Reminder effect: attendance of appointments due in the period, with a reminder written vs none. */
+  private readonly attendance = { with: { kept: 0, due: 0 }, without: { kept: 0, due: 0 } };
+  private readonly outreachDays: number;
+  private readonly outreachDone: Map<string, number[]>;
+  private readonly outreachCompleted: number;
+  private followed = 0;
+  /** Clinical outcome: the same population as programmeSummary (an elevated baseline and a later score). */
+  private readonly phq9 = { elevated: 0, response: 0, remission: 0 };
+  private readonly scores: number[] = [];
+  private readonly experience: number[] = [];
+
+  constructor(
+    private readonly ctx: ProgrammeContext,
+    private readonly postVisitInstrument: string,
+  ) {
+    this.tasks = byTask(ctx.taskEvents);
+    this.reminded = new Set(
+      ctx.written
+        .filter((w) => w.rule === 'appointment-reminder')
+        .map((w) => key(w.sourceId, w.identifierValue.split('/')[2] ?? '')),
+    );
+    this.outreachDays = ctx.outreachDays ?? 30;
+    this.outreachDone = completedOutreach(ctx, this.tasks);
+    this.outreachCompleted = [...this.outreachDone.values()].reduce((n, l) => n + l.length, 0);
   }
-  // Clinical outcome: the same population as programmeSummary (an elevated baseline and a later score).
-  const phq9 = { elevated: 0, response: 0, remission: 0 };
-  const scores: number[] = [];
-  const experience: number[] = [];
-  return {
-    add(p) {
-      patients++;
-      for (const a of p.model.appointments) {
-        if ((a.status !== 'kept' && a.status !== 'no-show') || !a.start || !inPeriod(Date.parse(a.start), from, to))
-          continue;
-        const group = reminded.has(key(p.sourceId, a.id)) ? attendance.with : attendance.without;
-        group.due++;
-        if (a.status === 'kept') group.kept++;
-      }
-      for (const t of outreachDone.get(key(p.sourceId, p.model.patientId)) ?? []) {
-        if (
-          p.model.appointments.some(
-            (a) =>
-              a.status === 'kept' &&
-              a.start &&
-              Date.parse(a.start) > t &&
-              Date.parse(a.start) <= t + outreachDays * DAY_MS,
-          )
-        )
-          followed++;
-      }
-      const q = p.indicators.phq9;
-      if (q.baseline && q.response !== undefined) {
-        phq9.elevated++;
-        if (q.response === 'response') phq9.response++;
-        if (q.remission) phq9.remission++;
-      }
-      for (const s of satisfactionResponses(p.model, to)) {
-        if (!inPeriod(Date.parse(s.authored), from, to)) continue;
-        scores.push(s.recommend);
-        if (s.experience !== undefined) experience.push(s.experience);
-      }
-    },
-    result() {
-      const withReminder = rate(attendance.with.kept, attendance.with.due);
-      const withoutReminder = rate(attendance.without.kept, attendance.without.due);
-      let assigned = 0;
-      for (const list of tasks.values()) {
-        const first = list[0];
-        if (first?.rule === 'post-visit-survey' && inPeriod((first.authoredOn ?? first.changedAt).getTime(), from, to))
-          assigned++;
-      }
-      const mean = (v: number[]): number | null =>
-        v.length ? round(v.reduce((sum, x) => sum + x, 0) / v.length) : null;
-      return {
-        period: { from: from.toISOString(), to: to.toISOString() },
-        patients,
-        reminderEffect: {
-          definition:
-            'Attendance (kept ÷ kept + no-show) of appointments due in the period, with at least one fhir-engage reminder written vs none.',
-          value: {
-            withReminder,
-            withoutReminder,
-            difference:
-              withReminder.rate !== null && withoutReminder.rate !== null
-                ? round(withReminder.rate - withoutReminder.rate)
-                : null,
-          },
+
+  add(p: ProgrammePatient): void {
+    const { from, to } = this.ctx;
+    this.patients++;
+    for (const a of p.model.appointments) {
+      if ((a.status !== 'kept' && a.status !== 'no-show') || !a.start || !inPeriod(Date.parse(a.start), from, to))
+        continue;
+      const group = this.reminded.has(key(p.sourceId, a.id)) ? this.attendance.with : this.attendance.without;
+      group.due++;
+      if (a.status === 'kept') group.kept++;
+    }
+    // Whether an appointment was kept after a completed outreach is seen with the patient.
+    const within = this.outreachDays * DAY_MS;
+    for (const t of this.outreachDone.get(key(p.sourceId, p.model.patientId)) ?? []) {
+      const kept = p.model.appointments.some(
+        (a) => a.status === 'kept' && a.start && Date.parse(a.start) > t && Date.parse(a.start) <= t + within,
+      );
+      if (kept) this.followed++;
+    }
+    const q = p.indicators.phq9;
+    if (q.baseline && q.response !== undefined) {
+      this.phq9.elevated++;
+      if (q.response === 'response') this.phq9.response++;
+      if (q.remission) this.phq9.remission++;
+    }
+    for (const s of satisfactionResponses(p.model, to)) {
+      if (!inPeriod(Date.parse(s.authored), from, to)) continue;
+      this.scores.push(s.recommend);
+      if (s.experience !== undefined) this.experience.push(s.experience);
+    }
+  }
+
+  result(): ProgrammeReport {
+    const { ctx, phq9 } = this;
+    return {
+      period: { from: ctx.from.toISOString(), to: ctx.to.toISOString() },
+      patients: this.patients,
+      reminderEffect: this.reminderEffect(),
+      outreachOutcome: {
+        definition: `Outreach Tasks completed by a person in the period after which the patient kept an appointment within ${this.outreachDays} days (÷ outreach Tasks completed).`,
+        value: rate(this.followed, this.outreachCompleted),
+      },
+      careTeam: careTeam(ctx, this.tasks),
+      tierMovement: tierMovement(ctx),
+      clinicalOutcome: {
+        definition:
+          'Among patients with an elevated PHQ-9 baseline (> 9) and a later score: response (≥ 50 % drop from baseline) and remission (latest < 5) — docs/indicators.md.',
+        value: {
+          withElevatedBaseline: phq9.elevated,
+          response: rate(phq9.response, phq9.elevated),
+          remission: rate(phq9.remission, phq9.elevated),
         },
-        outreachOutcome: {
-          definition: `Outreach Tasks completed by a person in the period after which the patient kept an appointment within ${outreachDays} days (÷ outreach Tasks completed).`,
-          value: rate(followed, outreachCompleted),
-        },
-        careTeam: careTeam(ctx, tasks),
-        tierMovement: tierMovement(ctx),
-        clinicalOutcome: {
-          definition:
-            'Among patients with an elevated PHQ-9 baseline (> 9) and a later score: response (≥ 50 % drop from baseline) and remission (latest < 5) — docs/indicators.md.',
-          value: {
-            withElevatedBaseline: phq9.elevated,
-            response: rate(phq9.response, phq9.elevated),
-            remission: rate(phq9.remission, phq9.elevated),
-          },
-        },
-        surveyResponse: surveyResponse(ctx, tasks, postVisitInstrument),
-        satisfaction: {
-          definition:
-            'Post-visit satisfaction (example instrument): mean likelihood to recommend (0-10), NPS (% promoters 9-10 − % detractors 0-6), mean experience (1-5), and response rate (satisfaction responses ÷ post-visit surveys assigned in the period).',
-          value: {
-            responses: scores.length,
-            meanRecommend: mean(scores),
-            nps: netPromoterScore(scores),
-            meanExperience: mean(experience),
-            responseRate: rate(scores.length, assigned),
-          },
-        },
-      };
-    },
-  };
+      },
+      surveyResponse: surveyResponse(ctx, this.tasks, this.postVisitInstrument),
+      satisfaction: this.satisfaction(),
+    };
+  }
+
+  private reminderEffect(): ProgrammeReport['reminderEffect'] {
+    const withReminder = rate(this.attendance.with.kept, this.attendance.with.due);
+    const withoutReminder = rate(this.attendance.without.kept, this.attendance.without.due);
+    const difference =
+      withReminder.rate !== null && withoutReminder.rate !== null
+        ? round(withReminder.rate - withoutReminder.rate)
+        : null;
+    return {
+      definition:
+        'Attendance (kept ÷ kept + no-show) of appointments due in the period, with at least one fhir-engage reminder written vs none.',
+      value: { withReminder, withoutReminder, difference },
+    };
+  }
+
+  private satisfaction(): ProgrammeReport['satisfaction'] {
+    const { from, to } = this.ctx;
+    let assigned = 0;
+    for (const list of this.tasks.values()) {
+      const first = list[0];
+      if (first?.rule === 'post-visit-survey' && inPeriod((first.authoredOn ?? first.changedAt).getTime(), from, to))
+        assigned++;
+    }
+    return {
+      definition:
+        'Post-visit satisfaction (example instrument): mean likelihood to recommend (0-10), NPS (% promoters 9-10 − % detractors 0-6), mean experience (1-5), and response rate (satisfaction responses ÷ post-visit surveys assigned in the period).',
+      value: {
+        responses: this.scores.length,
+        meanRecommend: mean(this.scores),
+        nps: netPromoterScore(this.scores),
+        meanExperience: mean(this.experience),
+        responseRate: rate(this.scores.length, assigned),
+      },
+    };
+  }
 }
 
 export function programmeReport(input: ProgrammeInput, postVisitInstrument = 'satisfaction'): ProgrammeReport {
