@@ -74,6 +74,31 @@ interface Job {
 
 export type ExportLevelRequest = { level: 'system' } | { level: 'patient' } | { level: 'group'; groupId: string };
 
+/** A kick-off's parameters, checked. */
+interface ExportRequestParsed {
+  ok: true;
+  types: string[];
+  since: number | undefined;
+  /** Group level: the Group's patients. */
+  members: Set<string> | undefined;
+  filters: Map<string, ReturnType<typeof parseSearchRequest>[]>;
+}
+
+/** An error file's line for a resource the quirks say could not be exported. */
+function exportError(type: string, id: string | undefined): OperationOutcome {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: [
+      {
+        severity: 'error',
+        code: 'exception',
+        details: { text: `${type}/${id} could not be exported` },
+        expression: [type],
+      },
+    ],
+  };
+}
+
 export type KickOffResult = { ok: true; jobId: string } | { ok: false; status: number; outcome: OperationOutcome };
 
 function problem(
@@ -141,6 +166,43 @@ export class BulkExports {
     requiresAccessToken: boolean,
     requestUrl: string,
   ): KickOffResult {
+    const request = this.parseRequest(level, params, servedTypes);
+    if (!request.ok) return request;
+    const files = request.types.flatMap((type) => this.typeFiles(type, request));
+    if (request.since !== undefined) {
+      // Bulk Data IG v2: resources deleted since `_since`, as Bundles of DELETE requests.
+      const deleted = this.repo.deletedSince(request.since, request.types).map((d) =>
+        JSON.stringify({
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [{ request: { method: 'DELETE', url: `${d.resourceType}/${d.id}` } }],
+        }),
+      );
+      if (deleted.length) files.push({ type: 'Bundle', kind: 'deleted', lines: deleted });
+    }
+    const id = randomBytes(12).toString('hex');
+    const now = this.now();
+    this.jobs.set(id, {
+      id,
+      createdAt: now,
+      readyAt: now + (this.options.preparationMs ?? 1500),
+      transactionTime: new Date(now).toISOString(),
+      request: requestUrl,
+      requiresAccessToken,
+      files,
+      nextPollAt: now,
+      transientPolls: 0,
+    });
+    this.counters.exportsStarted++;
+    return { ok: true, jobId: id };
+  }
+
+  /** The kick-off's parameters checked as a server does: output format, types, _since, the Group, _typeFilter. */
+  private parseRequest(
+    level: ExportLevelRequest,
+    params: URLSearchParams,
+    servedTypes: string[],
+  ): ExportRequestParsed | Extract<KickOffResult, { ok: false }> {
     const format = params.get('_outputFormat');
     if (format && !['application/fhir+ndjson', 'application/ndjson', 'ndjson'].includes(format))
       return problem(400, 'not-supported', `_outputFormat ${format} is not supported (application/fhir+ndjson is)`);
@@ -174,72 +236,39 @@ export class BulkExports {
         return problem(400, 'invalid', `_typeFilter "${type}" must be Type?query for a type of the export`);
       filters.set(type, [...(filters.get(type) ?? []), parseSearchRequest(`${type}?${query}`)]);
     }
+    return { ok: true, types, since, members, filters };
+  }
+
+  /** One type's output files (linesPerFile lines each) and its error file, with the quirks' errors and bad line. */
+  private typeFiles(type: string, request: ExportRequestParsed): ExportFile[] {
     const quirks = this.quirks();
     const perFile = Math.max(1, this.options.linesPerFile ?? 5000);
-    const files: ExportFile[] = [];
-    for (const type of types) {
-      const output: string[] = [];
-      const errors: string[] = [];
-      let n = 0;
-      for (const resource of this.repo.all(type)) {
-        if (since !== undefined && Date.parse(resource.meta?.lastUpdated ?? '') <= since) continue;
-        if (members && !patientIdsOf(resource).some((id) => members.has(id))) continue;
-        const typeFilters = filters.get(type);
-        if (typeFilters && !typeFilters.some((sr) => matchesSearchRequest(resource, sr))) continue;
-        n++;
-        const failing =
-          quirks.bulkErrorEvery &&
-          (quirks.bulkErrorExports === undefined || this.counters.exportsStarted < quirks.bulkErrorExports);
-        if (failing && n % (quirks.bulkErrorEvery as number) === 0) {
-          errors.push(
-            JSON.stringify({
-              resourceType: 'OperationOutcome',
-              issue: [
-                {
-                  severity: 'error',
-                  code: 'exception',
-                  details: { text: `${type}/${resource.id} could not be exported` },
-                  expression: [type],
-                },
-              ],
-            }),
-          );
-          continue;
-        }
-        output.push(JSON.stringify(resource));
+    const { since, members } = request;
+    const typeFilters = request.filters.get(type);
+    const output: string[] = [];
+    const errors: string[] = [];
+    const failing =
+      quirks.bulkErrorEvery &&
+      (quirks.bulkErrorExports === undefined || this.counters.exportsStarted < quirks.bulkErrorExports);
+    let n = 0;
+    for (const resource of this.repo.all(type)) {
+      if (since !== undefined && Date.parse(resource.meta?.lastUpdated ?? '') <= since) continue;
+      if (members && !patientIdsOf(resource).some((id) => members.has(id))) continue;
+      if (typeFilters && !typeFilters.some((sr) => matchesSearchRequest(resource, sr))) continue;
+      n++;
+      if (failing && n % (quirks.bulkErrorEvery as number) === 0) {
+        errors.push(JSON.stringify(exportError(type, resource.id)));
+        continue;
       }
-      if (quirks.bulkBadLine && output.length >= quirks.bulkBadLine)
-        output[quirks.bulkBadLine - 1] = '{"resourceType": "' + type + '", "id": ';
-      for (let i = 0; i < output.length; i += perFile)
-        files.push({ type, kind: 'output', lines: output.slice(i, i + perFile) });
-      if (errors.length) files.push({ type: 'OperationOutcome', kind: 'error', lines: errors });
+      output.push(JSON.stringify(resource));
     }
-    if (since !== undefined) {
-      // Bulk Data IG v2: resources deleted since `_since`, as Bundles of DELETE requests.
-      const deleted = this.repo.deletedSince(since, types).map((d) =>
-        JSON.stringify({
-          resourceType: 'Bundle',
-          type: 'transaction',
-          entry: [{ request: { method: 'DELETE', url: `${d.resourceType}/${d.id}` } }],
-        }),
-      );
-      if (deleted.length) files.push({ type: 'Bundle', kind: 'deleted', lines: deleted });
-    }
-    const id = randomBytes(12).toString('hex');
-    const now = this.now();
-    this.jobs.set(id, {
-      id,
-      createdAt: now,
-      readyAt: now + (this.options.preparationMs ?? 1500),
-      transactionTime: new Date(now).toISOString(),
-      request: requestUrl,
-      requiresAccessToken,
-      files,
-      nextPollAt: now,
-      transientPolls: 0,
-    });
-    this.counters.exportsStarted++;
-    return { ok: true, jobId: id };
+    if (quirks.bulkBadLine && output.length >= quirks.bulkBadLine)
+      output[quirks.bulkBadLine - 1] = '{"resourceType": "' + type + '", "id": ';
+    const files: ExportFile[] = [];
+    for (let i = 0; i < output.length; i += perFile)
+      files.push({ type, kind: 'output', lines: output.slice(i, i + perFile) });
+    if (errors.length) files.push({ type: 'OperationOutcome', kind: 'error', lines: errors });
+    return files;
   }
 
   /** The status of a job: in progress (with X-Progress and Retry-After), complete (the manifest), or gone. */

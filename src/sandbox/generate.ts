@@ -14,11 +14,11 @@ import type {
   Patient,
   Practitioner,
   QuestionnaireResponse,
-  QuestionnaireResponseItem,
   Resource,
 } from '@medplum/fhirtypes';
 import { Random } from './random';
-import { FREQUENCY_ANSWERS, GAD7, PHQ9, questionnaireFor, type InstrumentDefinition } from './instruments';
+import { GAD7, PHQ9, questionnaireFor } from './instruments';
+import { ACTIVITIES, clamp, FAMILY, GIVEN_F, GIVEN_M, responseItems, SERVICES } from './synthetic';
 
 export type EngagementProfile = 'engaged' | 'at-risk' | 'disengaged';
 export type Trajectory = 'improving' | 'worsening' | 'flat';
@@ -47,103 +47,6 @@ export interface GeneratedData {
 export const DEFAULT_ANCHOR = '2026-11-01T00:00:00.000Z';
 const DAY_MS = 86_400_000;
 
-const GIVEN_F = [
-  'Ada',
-  'Beatriz',
-  'Chiara',
-  'Delphine',
-  'Esme',
-  'Farah',
-  'Greta',
-  'Hana',
-  'Ines',
-  'Joanna',
-  'Kalani',
-  'Lucia',
-  'Maren',
-  'Noor',
-  'Oriana',
-  'Priya',
-  'Rosalind',
-  'Saoirse',
-  'Tamsin',
-  'Uma',
-  'Vera',
-  'Wren',
-  'Ximena',
-  'Yara',
-  'Zofia',
-];
-const GIVEN_M = [
-  'Abel',
-  'Bastian',
-  'Cosmo',
-  'Dario',
-  'Emeric',
-  'Fintan',
-  'Gideon',
-  'Hugo',
-  'Idris',
-  'Joaquin',
-  'Kofi',
-  'Leopold',
-  'Matthias',
-  'Nikolai',
-  'Oisin',
-  'Pavel',
-  'Quentin',
-  'Rafferty',
-  'Silas',
-  'Tobias',
-  'Ulrich',
-  'Viggo',
-  'Wendell',
-  'Yusuf',
-  'Zeno',
-];
-const FAMILY = [
-  'Abernathy',
-  'Bellweather',
-  'Castellano',
-  'Drummond',
-  'Eriksen',
-  'Fairbanks',
-  'Galloway',
-  'Halvorsen',
-  'Ingram',
-  'Jablonski',
-  'Kowalczyk',
-  'Lindqvist',
-  'Marchetti',
-  'Nakamura',
-  'Okonkwo',
-  'Pemberton',
-  'Quintero',
-  'Rasmussen',
-  'Szabo',
-  'Thackeray',
-  'Underhill',
-  'Vasquez',
-  'Whitcombe',
-  'Yamada',
-  'Zielinski',
-];
-const SERVICES = [
-  { system: 'http://snomed.info/sct', code: '722162001', display: 'Psychology service' },
-  { system: 'http://snomed.info/sct', code: '394913002', display: 'Psychotherapy service' },
-  { system: 'http://snomed.info/sct', code: '408443003', display: 'General medical practice' },
-];
-const ACTIVITIES = [
-  'Attend weekly behavioural activation session',
-  'Complete sleep diary for two weeks',
-  'Medication review with prescriber',
-  'Practise relaxation exercise daily',
-  'Join peer support group',
-  'Schedule follow-up with primary care',
-  'Complete relapse-prevention plan',
-  'Walk 30 minutes three times a week',
-];
-
 const PROFILE_WEIGHTS: Record<EngagementProfile, number> = { engaged: 55, 'at-risk': 25, disengaged: 20 };
 /** Appointment outcome odds per profile (fulfilled / noshow / cancelled). */
 const OUTCOME_WEIGHTS: Record<EngagementProfile, Record<'fulfilled' | 'noshow' | 'cancelled', number>> = {
@@ -154,24 +57,6 @@ const OUTCOME_WEIGHTS: Record<EngagementProfile, Record<'fulfilled' | 'noshow' |
 
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
 const iso = (ms: number): string => new Date(ms).toISOString();
-
-/** Spreads `total` points over items scoring 0–3, deterministically. */
-function spreadPoints(rng: Random, total: number, itemCount: number): number[] {
-  const points = new Array<number>(itemCount).fill(0);
-  let left = Math.min(total, itemCount * 3);
-  while (left > 0) {
-    const i = rng.int(0, itemCount - 1);
-    if ((points[i] as number) < 3) {
-      points[i] = (points[i] as number) + 1;
-      left--;
-    }
-  }
-  return points;
-}
-
-function clamp(n: number, lo: number, hi: number): number {
-  return Math.max(lo, Math.min(hi, n));
-}
 
 interface Context {
   rng: Random;
@@ -355,38 +240,6 @@ function makeCarePlan(ctx: Context, patient: Patient, profile: EngagementProfile
     period: { start: iso(planStart) },
     activity: activities,
   };
-}
-
-/** The items of a PHQ-9 or GAD-7 response whose item points add up to `total` (also used by the clinic simulator). */
-export function responseItems(
-  rng: Random,
-  def: InstrumentDefinition,
-  total: number,
-  options: { selfHarm: number; includeTotal: boolean; missing: number },
-): QuestionnaireResponseItem[] {
-  const isPhq9 = def.key === 'phq9';
-  // PHQ-9 item 9 is set apart: most people with high totals do not report thoughts of self-harm.
-  const coreCount = isPhq9 ? def.items.length - 1 : def.items.length;
-  const points = spreadPoints(rng, clamp(total - (isPhq9 ? options.selfHarm : 0), 0, coreCount * 3), coreCount);
-  if (isPhq9) points.push(options.selfHarm);
-  const skip = new Set<number>();
-  while (skip.size < options.missing) skip.add(rng.int(0, def.items.length - 1));
-  const items: QuestionnaireResponseItem[] = def.items
-    .map((code, i) => ({ code, i }))
-    .filter(({ i }) => !skip.has(i))
-    .map(({ code, i }) => ({
-      linkId: code.code as string,
-      text: code.display,
-      answer: [{ valueCoding: FREQUENCY_ANSWERS[points[i] as number] }],
-    }));
-  if (options.includeTotal && options.missing === 0) {
-    items.push({
-      linkId: def.total.code as string,
-      text: def.total.display,
-      answer: [{ valueInteger: points.reduce((s, p) => s + p, 0) }],
-    });
-  }
-  return items;
 }
 
 function makeResponses(

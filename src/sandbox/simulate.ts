@@ -25,7 +25,7 @@ import type {
   Task,
 } from '@medplum/fhirtypes';
 import { GAD7, PHQ9 } from './instruments';
-import { responseItems } from './generate';
+import { responseItems } from './synthetic';
 import { Random } from './random';
 import type { SandboxRepository } from './repository';
 
@@ -134,6 +134,18 @@ function surveyAnswer(rng: Random, canonical: string): QuestionnaireResponseItem
  * Simulates one day, `dayStart` being its 00:00 UTC. The RNG is derived
  * from the seed and the day, so any day can be replayed on its own.
  */
+/** What one simulated day works with. */
+interface Day {
+  repo: SandboxRepository;
+  rng: Random;
+  start: number;
+  end: number;
+  settings: SimulationSettings;
+  report: DayReport;
+  ownTasks: Task[];
+  update: <T extends Resource>(r: T) => Promise<void>;
+}
+
 export async function simulateDay(
   repo: SandboxRepository,
   dayStart: Date,
@@ -141,90 +153,120 @@ export async function simulateDay(
   settings: SimulationSettings = DEFAULT_SIMULATION,
 ): Promise<DayReport> {
   const start = Math.floor(dayStart.getTime() / DAY_MS) * DAY_MS;
-  const end = start + DAY_MS;
-  const rng = new Random((seed * 1_000_003 + Math.floor(start / DAY_MS)) % 2_147_483_647);
-  const report: DayReport = {
-    day: new Date(start).toISOString().slice(0, 10),
-    remindersSent: 0,
-    kept: 0,
-    noShows: 0,
-    cancelled: 0,
-    rescheduled: 0,
-    booked: 0,
-    surveysAnswered: 0,
-    tasksAccepted: 0,
-    tasksCompleted: 0,
+  const d: Day = {
+    repo,
+    rng: new Random((seed * 1_000_003 + Math.floor(start / DAY_MS)) % 2_147_483_647),
+    start,
+    end: start + DAY_MS,
+    settings,
+    report: {
+      day: new Date(start).toISOString().slice(0, 10),
+      remindersSent: 0,
+      kept: 0,
+      noShows: 0,
+      cancelled: 0,
+      rescheduled: 0,
+      booked: 0,
+      surveysAnswered: 0,
+      tasksAccepted: 0,
+      tasksCompleted: 0,
+    },
+    ownTasks: (repo.all('Task') as Task[]).filter((t) => isOwn(t, settings.identifierSystem)),
+    update: async (r) => void (await repo.updateResource(r as Resource & { id: string })),
   };
-  const ownTasks = (repo.all('Task') as Task[]).filter((t) => isOwn(t, settings.identifierSystem));
-  const update = async <T extends Resource>(r: T): Promise<void> =>
-    void (await repo.updateResource(r as Resource & { id: string }));
+  // The phases draw from one seeded stream, in this order: the same seed and day give the same day.
+  const sentFor = await sendReminders(d);
+  const future = await holdAppointments(d, sentFor);
+  await bookFollowUps(d, future);
+  await workTasks(d);
+  return d.report;
+}
 
-  // The messaging platform sends what is due today.
+/** The messaging platform sends what is due today; returns the appointments reminded. */
+async function sendReminders(d: Day): Promise<Set<string>> {
+  const { start, end } = d;
   const sentFor = new Set<string>();
-  for (const t of ownTasks) {
+  for (const t of d.ownTasks) {
     if (taskCode(t) !== 'appointment-reminder') continue;
     if (t.status === 'completed') sentFor.add(t.focus?.reference ?? '');
     if (t.status !== 'requested' || !t.restriction?.period?.start || Date.parse(t.restriction.period.start) >= end)
       continue;
-    if (!rng.chance(0.95)) continue;
-    await update({ ...t, status: 'completed', lastModified: momentOf(rng, start) });
+    if (!d.rng.chance(0.95)) continue;
+    await d.update({ ...t, status: 'completed', lastModified: momentOf(d.rng, start) });
     sentFor.add(t.focus?.reference ?? '');
-    report.remindersSent++;
+    d.report.remindersSent++;
   }
+  return sentFor;
+}
 
-  // Appointments of the day happen; later ones are sometimes moved.
-  const appointments = repo.all('Appointment') as Appointment[];
+/** Appointments of the day happen; later ones are sometimes moved. Returns the patients with a visit still to come. */
+async function holdAppointments(d: Day, sentFor: Set<string>): Promise<Set<string>> {
+  const { start, end } = d;
+  const appointments = d.repo.all('Appointment') as Appointment[];
   const future = new Set<string>();
   for (const a of appointments) {
     if (a.status !== 'booked' || !a.start) continue;
     const at = Date.parse(a.start);
     if (at >= start && at < end) {
       const reminded = sentFor.has(`Appointment/${a.id}`);
-      const outcome = rng.chance(settings.cancelRate)
+      const outcome = d.rng.chance(d.settings.cancelRate)
         ? 'cancelled'
-        : rng.chance(reminded ? settings.noShowWithReminder : settings.noShowWithoutReminder)
+        : d.rng.chance(reminded ? d.settings.noShowWithReminder : d.settings.noShowWithoutReminder)
           ? 'noshow'
           : 'fulfilled';
-      await update({ ...a, status: outcome });
-      if (outcome === 'fulfilled') report.kept++;
-      else if (outcome === 'noshow') report.noShows++;
-      else report.cancelled++;
+      await d.update({ ...a, status: outcome });
+      if (outcome === 'fulfilled') d.report.kept++;
+      else if (outcome === 'noshow') d.report.noShows++;
+      else d.report.cancelled++;
     } else if (at >= end) {
       const p = patientOf(a);
       if (p) future.add(p);
-      if (at > end + 2 * DAY_MS && rng.chance(settings.rescheduleRate)) {
-        const moved = at + rng.int(7, 14) * DAY_MS;
-        await update({ ...a, start: new Date(moved).toISOString(), end: new Date(moved + 30 * 60_000).toISOString() });
-        report.rescheduled++;
+      if (at > end + 2 * DAY_MS && d.rng.chance(d.settings.rescheduleRate)) {
+        const moved = at + d.rng.int(7, 14) * DAY_MS;
+        await d.update({
+          ...a,
+          start: new Date(moved).toISOString(),
+          end: new Date(moved + 30 * 60_000).toISOString(),
+        });
+        d.report.rescheduled++;
       }
     }
   }
-  for (const p of repo.all('Patient') as Patient[]) {
+  return future;
+}
+
+/** Patients with no visit to come book one, some more readily than others. */
+async function bookFollowUps(d: Day, future: Set<string>): Promise<void> {
+  const { start } = d;
+  for (const p of d.repo.all('Patient') as Patient[]) {
     if (
       p.active === false ||
       p.deceasedBoolean ||
       p.deceasedDateTime ||
       future.has(p.id as string) ||
       !p.id?.startsWith('gen-') ||
-      !rng.chance(settings.bookRate * propensity(`Patient/${p.id}`))
+      !d.rng.chance(d.settings.bookRate * propensity(`Patient/${p.id}`))
     )
       continue;
-    const at = start + rng.int(7, 28) * DAY_MS + rng.int(9, 16) * 3_600_000;
-    await repo.createResource<Appointment>({
+    const at = start + d.rng.int(7, 28) * DAY_MS + d.rng.int(9, 16) * 3_600_000;
+    await d.repo.createResource<Appointment>({
       resourceType: 'Appointment',
-      id: `${p.id}-sim-${report.day}`,
+      id: `${p.id}-sim-${d.report.day}`,
       status: 'booked',
       description: 'Care-management follow-up',
       start: new Date(at).toISOString(),
       end: new Date(at + 30 * 60_000).toISOString(),
-      created: momentOf(rng, start),
+      created: momentOf(d.rng, start),
       participant: [{ actor: { reference: `Patient/${p.id}` }, required: 'required', status: 'accepted' }],
     });
-    report.booked++;
+    d.report.booked++;
   }
+}
 
-  // Patients answer surveys; the care team works its Tasks.
-  for (const t of ownTasks) {
+/** Patients answer surveys; the care team works its Tasks. */
+async function workTasks(d: Day): Promise<void> {
+  const { start, end } = d;
+  for (const t of d.ownTasks) {
     const code = taskCode(t);
     const patient = t.for?.reference;
     if (code === 'survey-assignment' || code === 'post-visit-survey') {
@@ -233,34 +275,33 @@ export async function simulateDay(
         t.status === 'requested' &&
         Date.parse(t.executionPeriod?.start ?? '') < end &&
         Date.parse(t.executionPeriod?.end ?? '') > start;
-      if (!open || !patient || repo.peek('QuestionnaireResponse', `${t.id}-answer`)) continue;
+      if (!open || !patient || d.repo.peek('QuestionnaireResponse', `${t.id}-answer`)) continue;
       const canonical = t.input?.find((i) => i.valueCanonical)?.valueCanonical;
-      const items = canonical ? surveyAnswer(rng, canonical) : undefined;
-      if (!items || !rng.chance(Math.min(1, settings.answerRate * propensity(patient)))) continue;
-      await repo.createResource<QuestionnaireResponse>({
+      const items = canonical ? surveyAnswer(d.rng, canonical) : undefined;
+      if (!items || !d.rng.chance(Math.min(1, d.settings.answerRate * propensity(patient)))) continue;
+      await d.repo.createResource<QuestionnaireResponse>({
         resourceType: 'QuestionnaireResponse',
         id: `${t.id}-answer`,
         questionnaire: canonical,
         status: 'completed',
         subject: { reference: patient },
-        authored: momentOf(rng, start),
+        authored: momentOf(d.rng, start),
         item: items,
       });
-      report.surveysAnswered++;
+      d.report.surveysAnswered++;
     } else if (code && CARE_TEAM_CODES.has(code)) {
-      if (t.status === 'requested' && rng.chance(settings.acceptRate)) {
-        await update({
+      if (t.status === 'requested' && d.rng.chance(d.settings.acceptRate)) {
+        await d.update({
           ...t,
           status: 'in-progress',
-          owner: { reference: rng.pick(STAFF) },
-          lastModified: momentOf(rng, start),
+          owner: { reference: d.rng.pick(STAFF) },
+          lastModified: momentOf(d.rng, start),
         });
-        report.tasksAccepted++;
-      } else if (t.status === 'in-progress' && rng.chance(settings.completeRate)) {
-        await update({ ...t, status: 'completed', lastModified: momentOf(rng, start) });
-        report.tasksCompleted++;
+        d.report.tasksAccepted++;
+      } else if (t.status === 'in-progress' && d.rng.chance(d.settings.completeRate)) {
+        await d.update({ ...t, status: 'completed', lastModified: momentOf(d.rng, start) });
+        d.report.tasksCompleted++;
       }
     }
   }
-  return report;
 }
