@@ -45,15 +45,54 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   const cwd = options.cwd ?? process.cwd();
   const configFile = options.configFile ? path.resolve(cwd, options.configFile) : resolveConfigFile(env, cwd);
   const file = configFile ? loadSourcesFile(configFile, env) : { sources: [] };
-  // Node's fetch ignores the proxy variables: read here, used by the one HTTP transport (src/fhir/network.ts).
+  const proxy = proxyOf(env);
+  const mappingsDir = mappingsDirOf(env, cwd, file, configFile);
+  const sources = (file.sources ?? []).map((s) => (proxy.httpProxy || proxy.httpsProxy ? { ...s, proxy } : s));
+  const logLevel = envValue(env, 'LOG_LEVEL') ?? 'info';
+  if (!isLogLevel(logLevel)) {
+    throw configError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; got "${logLevel}"`, ['LOG_LEVEL']);
+  }
+  const asOfText = envValue(env, 'FHIR_ENGAGE_AS_OF');
+  if (asOfText !== undefined && Number.isNaN(Date.parse(asOfText))) {
+    throw configError(`--as-of / FHIR_ENGAGE_AS_OF must be an ISO date or instant, got "${asOfText}"`, [
+      'FHIR_ENGAGE_AS_OF',
+    ]);
+  }
+  return deepFreeze({
+    configFile,
+    sources,
+    indicators: indicatorSettings(file, configFile),
+    actions: {
+      ...DEFAULT_ACTION_SETTINGS,
+      ...file.actions,
+      reminders: { ...DEFAULT_ACTION_SETTINGS.reminders, ...file.actions?.reminders },
+      surveys: { ...DEFAULT_ACTION_SETTINGS.surveys, ...file.actions?.surveys },
+    },
+    store: storeOf(env, cwd),
+    logLevel,
+    keysDir: path.resolve(cwd, envValue(env, 'FHIR_ENGAGE_KEYS_DIR') ?? './keys'),
+    ...(mappingsDir ? { mappingsDir } : {}),
+    service: serviceOf(env),
+    ...(asOfText !== undefined ? { asOf: new Date(Date.parse(asOfText)) } : {}),
+  });
+}
+
+type SourcesFile = ReturnType<typeof loadSourcesFile>;
+
+/** Node's fetch ignores the proxy variables: read here, used by the one HTTP transport (src/fhir/network.ts). */
+function proxyOf(env: Env): ProxySettings {
   const either = (upper: 'HTTPS_PROXY' | 'HTTP_PROXY' | 'NO_PROXY'): string | undefined =>
     envValue(env, upper) ?? (env[upper.toLowerCase()] || undefined);
   const [httpsProxy, httpProxy, noProxy] = [either('HTTPS_PROXY'), either('HTTP_PROXY'), either('NO_PROXY')];
-  const proxy: ProxySettings = {
+  return {
     ...(httpsProxy ? { httpsProxy } : {}),
     ...(httpProxy ? { httpProxy } : {}),
     ...(noProxy ? { noProxy } : {}),
   };
+}
+
+/** FHIR_ENGAGE_MAPPINGS, else the sources file's mappingsDir (beside the file); it must exist. */
+function mappingsDirOf(env: Env, cwd: string, file: SourcesFile, configFile: string | undefined): string | undefined {
   const mappingsEnv = envValue(env, 'FHIR_ENGAGE_MAPPINGS');
   const mappingsDir = mappingsEnv
     ? path.resolve(cwd, mappingsEnv)
@@ -65,7 +104,11 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
       `the mappings folder ${mappingsDir} (${mappingsEnv ? 'FHIR_ENGAGE_MAPPINGS' : 'mappingsDir'}) does not exist`,
       [mappingsEnv ? 'FHIR_ENGAGE_MAPPINGS' : 'mappingsDir'],
     );
-  const sources = (file.sources ?? []).map((s) => (proxy.httpProxy || proxy.httpsProxy ? { ...s, proxy } : s));
+  return mappingsDir;
+}
+
+/** The file's indicator settings over the defaults: tiers in order, weights not all 0. */
+function indicatorSettings(file: SourcesFile, configFile: string | undefined): AppConfig['indicators'] {
   const indicators = {
     ...DEFAULT_INDICATOR_SETTINGS,
     ...file.indicators,
@@ -81,27 +124,15 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   if (Object.values(indicators.weights).every((w) => w === 0)) {
     throw configError(`${configFile}: indicators.weights must not all be 0`, ['indicators.weights']);
   }
-  const actions = {
-    ...DEFAULT_ACTION_SETTINGS,
-    ...file.actions,
-    reminders: { ...DEFAULT_ACTION_SETTINGS.reminders, ...file.actions?.reminders },
-    surveys: { ...DEFAULT_ACTION_SETTINGS.surveys, ...file.actions?.surveys },
-  };
+  return indicators;
+}
 
-  const logLevel = envValue(env, 'LOG_LEVEL') ?? 'info';
-  if (!isLogLevel(logLevel)) {
-    throw configError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; got "${logLevel}"`, ['LOG_LEVEL']);
-  }
+/** The service's settings from the environment: port, host, API keys, audit retention, trusted proxies. */
+function serviceOf(env: Env): AppConfig['service'] {
   const portText = envValue(env, 'FHIR_ENGAGE_PORT') ?? '8080';
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port > 65535)
     throw configError(`FHIR_ENGAGE_PORT must be a port number (0–65535); got "${portText}"`, ['FHIR_ENGAGE_PORT']);
-  const asOfText = envValue(env, 'FHIR_ENGAGE_AS_OF');
-  if (asOfText !== undefined && Number.isNaN(Date.parse(asOfText))) {
-    throw configError(`--as-of / FHIR_ENGAGE_AS_OF must be an ISO date or instant, got "${asOfText}"`, [
-      'FHIR_ENGAGE_AS_OF',
-    ]);
-  }
   const host = envValue(env, 'FHIR_ENGAGE_HOST') ?? '127.0.0.1';
   if (!/^[A-Za-z0-9.:\-[\]]{1,255}$/.test(host))
     throw configError('FHIR_ENGAGE_HOST must be a host name or an IP address', ['FHIR_ENGAGE_HOST']);
@@ -110,10 +141,7 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
     throw configError('FHIR_ENGAGE_AUDIT_RETENTION_DAYS must be a whole number of days (at least 1)', [
       'FHIR_ENGAGE_AUDIT_RETENTION_DAYS',
     ]);
-  const trustedProxies = (envValue(env, 'FHIR_ENGAGE_TRUSTED_PROXIES') ?? '')
-    .split(',')
-    .map((p) => p.trim())
-    .filter(Boolean);
+  const trustedProxies = listOf(envValue(env, 'FHIR_ENGAGE_TRUSTED_PROXIES'));
   for (const p of trustedProxies) {
     if (!/^(loopback|linklocal|uniquelocal|[0-9A-Fa-f.:]+(\/\d{1,3})?)$/.test(p))
       throw configError(
@@ -121,10 +149,18 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
         ['FHIR_ENGAGE_TRUSTED_PROXIES'],
       );
   }
-  const apiKeys = (envValue(env, 'FHIR_ENGAGE_API_KEY') ?? '')
+  const apiKeys = listOf(envValue(env, 'FHIR_ENGAGE_API_KEY'));
+  return { port, host, apiKeys, auditRetentionDays: Number(retentionText), trustedProxies };
+}
+
+const listOf = (text: string | undefined): string[] =>
+  (text ?? '')
     .split(',')
-    .map((k) => k.trim())
+    .map((p) => p.trim())
     .filter(Boolean);
+
+/** The store: PostgreSQL (DATABASE_URL, DATABASE_SCHEMA), else PGlite in FHIR_ENGAGE_DATA_DIR. */
+function storeOf(env: Env, cwd: string): AppConfig['store'] {
   const databaseUrl = envValue(env, 'DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw configError('DATABASE_URL must start with postgres:// or postgresql://', ['DATABASE_URL']);
@@ -133,20 +169,5 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
     throw configError('DATABASE_SCHEMA must be a lower-case SQL identifier', ['DATABASE_SCHEMA']);
   }
-  return deepFreeze({
-    configFile,
-    sources,
-    indicators,
-    actions,
-    store: {
-      databaseUrl,
-      schema,
-      dataDir: path.resolve(cwd, envValue(env, 'FHIR_ENGAGE_DATA_DIR') ?? './data'),
-    },
-    logLevel,
-    keysDir: path.resolve(cwd, envValue(env, 'FHIR_ENGAGE_KEYS_DIR') ?? './keys'),
-    ...(mappingsDir ? { mappingsDir } : {}),
-    service: { port, host, apiKeys, auditRetentionDays: Number(retentionText), trustedProxies },
-    ...(asOfText !== undefined ? { asOf: new Date(Date.parse(asOfText)) } : {}),
-  });
+  return { databaseUrl, schema, dataDir: path.resolve(cwd, envValue(env, 'FHIR_ENGAGE_DATA_DIR') ?? './data') };
 }
