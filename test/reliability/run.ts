@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { OPENAPI } from '../../src/api/openapi';
-import { buildDist } from '../../src/cli/commands/bench';
+import { buildDist } from '../../src/cli/bench-steps';
 import { phiCanary } from './canary';
 import { headline, runCorpus } from './corpus';
 import { faultStorm, serveThroughRestart, storeOutage } from './faults';
