@@ -1,4 +1,7 @@
-/** The floors of src/ are pinned by lint: an import of a higher floor fails, one of a lower floor passes. */
+/**
+ * The floors of src/ are pinned by lint: an import of a higher floor fails, one of a lower floor passes;
+ * and so are the sizes of its rooms: a module over 400 lines or a function over 80 fails.
+ */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { ROOT } from '../helpers/cli';
@@ -52,4 +55,16 @@ test('a downward import passes', () => {
       "import { Store } from '../store/store';\nimport { outcome } from '../errors';\nexport const x = [Store, outcome];\n",
     ).status,
   ).toBe(0);
+});
+
+test('a function over 80 lines, or a module over 400, fails lint in src/ and web/src/', () => {
+  const body = Array.from({ length: 81 }, (_, i) => `  const v${i} = ${i};`).join('\n');
+  const long = lint('src/fhir/long.ts', `export function long(): number {\n${body}\n  return v80;\n}\n`);
+  expect(long.status).toBe(1);
+  expect(long.out).toContain('max-lines-per-function');
+  const lines = Array.from({ length: 401 }, (_, i) => `export const c${i} = ${i};`).join('\n');
+  const big = lint('web/src/views/big.ts', `${lines}\n`);
+  expect(big.status).toBe(1);
+  expect(big.out).toContain('max-lines');
+  expect(lint('src/fhir/short.ts', 'export function short(): number {\n  return 1;\n}\n').status).toBe(0);
 });

@@ -7,6 +7,7 @@ import { parseQuirksArg } from '../../sandbox/quirks';
 import { startSeededSandbox, todayAnchor } from '../../sandbox/start';
 import { startEmbeddedSandbox } from '../../sandbox/embedded';
 import { loadConfig } from '../../config/load';
+import type { AppConfig } from '../../config/types';
 import { openStore } from '../../store/open';
 import { runClinicDays } from '../../sandbox/clinic';
 import { loadProgrammeReport } from '../../sync/programme';
@@ -50,44 +51,7 @@ export function registerSandboxCommand(program: Command, io: CliIo, setExit: (co
     )
     .option('--invalid <n>', 'invalid Appointments to serve (for validation tests)', parseWholeNumber, 0)
     .option('--no-fixtures', 'do not load the Synthea and US Core fixtures')
-    .action(async (opts: SandboxOptions) => {
-      if (!SANDBOX_AUTH_MODES.includes(opts.auth as SandboxAuthMode)) {
-        throw configError(`--auth must be one of ${SANDBOX_AUTH_MODES.join(', ')}`, ['--auth']);
-      }
-      const anchor = opts.anchor ?? todayAnchor();
-      if (Number.isNaN(Date.parse(anchor))) throw configError('--anchor must be an ISO instant', ['--anchor']);
-      const { server, credentials, seeded } = await startSeededSandbox({
-        patients: opts.patients,
-        seed: opts.seed,
-        anchor,
-        auth: opts.auth as SandboxAuthMode,
-        credentialsDir: path.resolve('data'),
-        port: opts.port,
-        quirks: opts.quirks ? parseQuirksArg(opts.quirks) : {},
-        fixtures: opts.fixtures,
-        invalidResources: opts.invalid,
-      });
-      io.out(`sandbox EMR listening: ${server.baseUrl}`);
-      io.out(`  metadata: ${server.baseUrl}/metadata`);
-      for (const line of credentials.describe(server.tokenUrl)) io.out(`  ${line}`);
-      io.out(
-        `  seeded in ${Math.round(seeded.durationMs)} ms: ${Object.entries(seeded.loaded)
-          .map(([t, n]) => `${t} ${n}`)
-          .join(', ')}`,
-      );
-      io.out('press Ctrl-C to stop');
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          void server.close().then(resolve);
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
-      io.out('sandbox stopped');
-      setExit(ExitCode.ok);
-    });
+    .action((opts: SandboxOptions) => serveSandbox(opts, io, setExit));
 
   sandbox
     .command('simulate')
@@ -97,53 +61,108 @@ export function registerSandboxCommand(program: Command, io: CliIo, setExit: (co
     .option('-d, --days <n>', 'days to simulate', parseWholeNumber, 14)
     .option('-n, --patients <n>', 'generated patients', parseWholeNumber, 100)
     .option('-s, --seed <seed>', 'seed of the generator and the simulation', parseWholeNumber, 1)
-    .action(async (opts: { days: number; patients: number; seed: number }) => {
-      const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
-      const store = await openStore(config.store);
-      const anchor = new Date(Date.parse(todayAnchor()) - opts.days * DAY_MS);
-      const embedded = await startEmbeddedSandbox({
-        patients: opts.patients,
-        seed: opts.seed,
-        dataDir: config.store.dataDir,
-        now: anchor,
-      });
-      const stop = stopOnSignals(io);
-      try {
-        await store.resetSourceData(embedded.source.id);
-        const cfg = { ...config, sources: [embedded.source] };
-        const first = await syncSource(store, cfg, embedded.source, { asOf: anchor, signal: stop.signal });
-        io.out(`day 0 (${anchor.toISOString().slice(0, 10)}): first sync ${first.status}, ${first.planned} writes`);
-        const lived = await runClinicDays({
-          store,
-          config: cfg,
-          source: embedded.source,
-          repo: embedded.repo,
-          after: new Date(anchor.getTime() - DAY_MS),
-          days: opts.days,
-          seed: opts.seed,
-          signal: stop.signal,
-          onDay: (d, s) =>
-            io.out(
-              `${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.cancelled} cancelled, ${d.rescheduled} rescheduled, ${d.booked} booked, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksAccepted} Tasks accepted and ${d.tasksCompleted} completed by the care team; sync ${s.status}, ${s.planned} writes`,
-            ),
-        });
-        const end = new Date(anchor.getTime() + lived.days.length * DAY_MS);
+    .action((opts: SimulateOptions) =>
+      simulateClinic(loadConfig({ configFile: program.opts<{ config?: string }>().config }), opts, io, setExit),
+    );
+}
+
+/** Serves the seeded sandbox EMR until SIGINT or SIGTERM. */
+async function serveSandbox(opts: SandboxOptions, io: CliIo, setExit: (code: number) => void): Promise<void> {
+  if (!SANDBOX_AUTH_MODES.includes(opts.auth as SandboxAuthMode)) {
+    throw configError(`--auth must be one of ${SANDBOX_AUTH_MODES.join(', ')}`, ['--auth']);
+  }
+  const anchor = opts.anchor ?? todayAnchor();
+  if (Number.isNaN(Date.parse(anchor))) throw configError('--anchor must be an ISO instant', ['--anchor']);
+  const { server, credentials, seeded } = await startSeededSandbox({
+    patients: opts.patients,
+    seed: opts.seed,
+    anchor,
+    auth: opts.auth as SandboxAuthMode,
+    credentialsDir: path.resolve('data'),
+    port: opts.port,
+    quirks: opts.quirks ? parseQuirksArg(opts.quirks) : {},
+    fixtures: opts.fixtures,
+    invalidResources: opts.invalid,
+  });
+  io.out(`sandbox EMR listening: ${server.baseUrl}`);
+  io.out(`  metadata: ${server.baseUrl}/metadata`);
+  for (const line of credentials.describe(server.tokenUrl)) io.out(`  ${line}`);
+  io.out(
+    `  seeded in ${Math.round(seeded.durationMs)} ms: ${Object.entries(seeded.loaded)
+      .map(([t, n]) => `${t} ${n}`)
+      .join(', ')}`,
+  );
+  io.out('press Ctrl-C to stop');
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void server.close().then(resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  io.out('sandbox stopped');
+  setExit(ExitCode.ok);
+}
+
+interface SimulateOptions {
+  days: number;
+  patients: number;
+  seed: number;
+}
+
+/** Lives `days` days of a clinic on the embedded sandbox and store, syncing after each; prints each day and the report. */
+async function simulateClinic(
+  config: AppConfig,
+  opts: SimulateOptions,
+  io: CliIo,
+  setExit: (code: number) => void,
+): Promise<void> {
+  const store = await openStore(config.store);
+  const anchor = new Date(Date.parse(todayAnchor()) - opts.days * DAY_MS);
+  const embedded = await startEmbeddedSandbox({
+    patients: opts.patients,
+    seed: opts.seed,
+    dataDir: config.store.dataDir,
+    now: anchor,
+  });
+  const stop = stopOnSignals(io);
+  try {
+    await store.resetSourceData(embedded.source.id);
+    const cfg = { ...config, sources: [embedded.source] };
+    const first = await syncSource(store, cfg, embedded.source, { asOf: anchor, signal: stop.signal });
+    io.out(`day 0 (${anchor.toISOString().slice(0, 10)}): first sync ${first.status}, ${first.planned} writes`);
+    const lived = await runClinicDays({
+      store,
+      config: cfg,
+      source: embedded.source,
+      repo: embedded.repo,
+      after: new Date(anchor.getTime() - DAY_MS),
+      days: opts.days,
+      seed: opts.seed,
+      signal: stop.signal,
+      onDay: (d, s) =>
         io.out(
-          formatReport(
-            await loadProgrammeReport(store, cfg, { from: anchor, to: end, sourceId: embedded.source.id }),
-            'md',
-            'the simulated clinic',
-          ).trimEnd(),
-        );
-        setExit(
-          [first, ...lived.summaries].every((s) => s.status === 'succeeded') && !stop.signal.aborted
-            ? ExitCode.ok
-            : ExitCode.failure,
-        );
-      } finally {
-        stop.dispose();
-        await embedded.server.close();
-        await store.close();
-      }
+          `${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.cancelled} cancelled, ${d.rescheduled} rescheduled, ${d.booked} booked, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksAccepted} Tasks accepted and ${d.tasksCompleted} completed by the care team; sync ${s.status}, ${s.planned} writes`,
+        ),
     });
+    const end = new Date(anchor.getTime() + lived.days.length * DAY_MS);
+    io.out(
+      formatReport(
+        await loadProgrammeReport(store, cfg, { from: anchor, to: end, sourceId: embedded.source.id }),
+        'md',
+        'the simulated clinic',
+      ).trimEnd(),
+    );
+    setExit(
+      [first, ...lived.summaries].every((s) => s.status === 'succeeded') && !stop.signal.aborted
+        ? ExitCode.ok
+        : ExitCode.failure,
+    );
+  } finally {
+    stop.dispose();
+    await embedded.server.close();
+    await store.close();
+  }
 }

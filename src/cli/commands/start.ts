@@ -8,6 +8,8 @@ import { runClinicDays } from '../../sandbox/clinic';
 import { formatSummary } from '../format';
 import type { SyncSummary } from '../../sync/events';
 import { openStore } from '../../store/open';
+import type { Store } from '../../store/store';
+import type { AppConfig } from '../../config/types';
 import type { CliIo } from '../io';
 import { jsonSummary, runSyncs, stopOnSignals, type SyncCliOptions } from './sync';
 import { parseWholeNumber } from './sandbox';
@@ -46,68 +48,33 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
     .action(async (opts: StartOptions) => {
       const loaded = loadConfig({ configFile: program.opts<{ config?: string }>().config });
       const store = await openStore(loaded.store);
-      let stopSandbox: (() => Promise<void>) | undefined;
+      let sandbox: { sandbox: EmbeddedSandbox; anchor: Date; config: AppConfig } | undefined;
       try {
-        let config = loaded;
         if (loaded.sources.length > 0 && !opts.once) {
           // EMRs configured: the service, on their schedules (a sync can also be triggered through the API).
-          await serve(serveOptions(store, config, io, opts));
+          await serve(serveOptions(store, loaded, io, opts));
           setExit(ExitCode.ok);
           return;
         }
-        let sandbox: EmbeddedSandbox | undefined;
-        let anchor: Date | undefined;
-        if (loaded.sources.length === 0) {
-          io.err('no EMR configured: starting the built-in sandbox EMR…');
-          // The generated year ends `simulateDays` ago; the simulated days bring the clinic up to today
-          // (FHIR_ENGAGE_AS_OF's day when set: the as-of instant of every run, so of the clinic's calendar too).
-          const today = Date.parse(todayAnchor(loaded.asOf));
-          anchor = new Date(today - opts.simulateDays * DAY_MS);
-          sandbox = await startEmbeddedSandbox({
-            patients: opts.patients,
-            seed: opts.seed,
-            dataDir: loaded.store.dataDir,
-            now: anchor,
-          });
-          const started = sandbox;
-          stopSandbox = () => started.server.close();
-          // A new sandbox is a new EMR: what was pulled from and written to the last one no longer applies.
-          await store.resetSourceData(sandbox.source.id);
-          io.err(`sandbox EMR at ${sandbox.server.baseUrl} (seeded in ${Math.round(sandbox.seededMs)} ms)`);
-          config = { ...loaded, sources: [sandbox.source] };
-        }
+        if (loaded.sources.length === 0) sandbox = await startSandboxSource(store, loaded, opts, io);
+        const config = sandbox?.config ?? loaded;
         const stop = stopOnSignals(io);
         const first = await runSyncs(
           store,
           config,
           config.sources,
-          { ...opts, asOf: opts.asOf ?? anchor?.toISOString() },
+          { ...opts, asOf: opts.asOf ?? sandbox?.anchor.toISOString() },
           io,
           stop.signal,
         ).finally(stop.dispose);
         let { code, summaries } = first;
         let interrupted = stop.signal.aborted;
-        if (sandbox && anchor && opts.simulateDays > 0 && !interrupted) {
-          io.err(`simulating ${opts.simulateDays} day(s) of clinic life, each followed by a sync…`);
-          const days = stopOnSignals(io);
-          const lived = await runClinicDays({
-            store,
-            config,
-            source: sandbox.source,
-            repo: sandbox.repo,
-            after: new Date(anchor.getTime() - DAY_MS),
-            days: opts.simulateDays,
-            seed: opts.seed,
-            signal: days.signal,
-            onDay: (d, s) =>
-              io.err(
-                `  ${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksCompleted} Tasks completed by the care team; sync ${s.status}, ${s.planned} writes`,
-              ),
-          }).finally(days.dispose);
+        if (sandbox && opts.simulateDays > 0 && !interrupted) {
+          const lived = await liveClinicDays(store, sandbox, opts, io);
           summaries = lived.summaries.length ? [lived.summaries[lived.summaries.length - 1] as SyncSummary] : summaries;
           code = summaries.every((s) => s.status === 'succeeded') ? code : ExitCode.failure;
           for (const line of formatSummary(summaries[0] as SyncSummary)) io.out(line);
-          interrupted = days.signal.aborted;
+          interrupted = lived.interrupted;
         }
         if (opts.json) io.out(jsonSummary(summaries));
         // Stopped while syncing: do not go on to serve.
@@ -118,8 +85,63 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
         await serve({ ...serveOptions(store, config, io, opts), initialRuns: summaries });
         setExit(ExitCode.ok);
       } finally {
-        await stopSandbox?.();
+        await sandbox?.sandbox.server.close();
         await store.close();
       }
     });
+}
+
+/**
+ * No EMR configured: the built-in sandbox, whose generated year ends `simulateDays` ago; the simulated
+ * days bring the clinic up to today (FHIR_ENGAGE_AS_OF's day when set: the as-of instant of every
+ * run, so of the clinic's calendar too).
+ */
+async function startSandboxSource(
+  store: Store,
+  loaded: AppConfig,
+  opts: StartOptions,
+  io: CliIo,
+): Promise<{ sandbox: EmbeddedSandbox; anchor: Date; config: AppConfig }> {
+  io.err('no EMR configured: starting the built-in sandbox EMR…');
+  const today = Date.parse(todayAnchor(loaded.asOf));
+  const anchor = new Date(today - opts.simulateDays * DAY_MS);
+  const sandbox = await startEmbeddedSandbox({
+    patients: opts.patients,
+    seed: opts.seed,
+    dataDir: loaded.store.dataDir,
+    now: anchor,
+  });
+  // A new sandbox is a new EMR: what was pulled from and written to the last one no longer applies.
+  await store.resetSourceData(sandbox.source.id).catch(async (err: unknown) => {
+    await sandbox.server.close();
+    throw err;
+  });
+  io.err(`sandbox EMR at ${sandbox.server.baseUrl} (seeded in ${Math.round(sandbox.seededMs)} ms)`);
+  return { sandbox, anchor, config: { ...loaded, sources: [sandbox.source] } };
+}
+
+/** The sandbox clinic's days since the anchor, each followed by a sync. */
+async function liveClinicDays(
+  store: Store,
+  { sandbox, anchor, config }: { sandbox: EmbeddedSandbox; anchor: Date; config: AppConfig },
+  opts: StartOptions,
+  io: CliIo,
+): Promise<{ summaries: SyncSummary[]; interrupted: boolean }> {
+  io.err(`simulating ${opts.simulateDays} day(s) of clinic life, each followed by a sync…`);
+  const days = stopOnSignals(io);
+  const lived = await runClinicDays({
+    store,
+    config,
+    source: sandbox.source,
+    repo: sandbox.repo,
+    after: new Date(anchor.getTime() - DAY_MS),
+    days: opts.simulateDays,
+    seed: opts.seed,
+    signal: days.signal,
+    onDay: (d, s) =>
+      io.err(
+        `  ${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksCompleted} Tasks completed by the care team; sync ${s.status}, ${s.planned} writes`,
+      ),
+  }).finally(days.dispose);
+  return { summaries: lived.summaries, interrupted: days.signal.aborted };
 }

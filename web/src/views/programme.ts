@@ -29,11 +29,29 @@ async function defaultPeriod(): Promise<{ from: Date; to: Date }> {
   return { from: new Date(to.getTime() - 30 * DAY_MS), to };
 }
 
+type Period = { from: Date; to: Date };
+
 export async function programmeView(main: HTMLElement, period?: { from: string; to: string }): Promise<void> {
   const { from, to } = period ? { from: new Date(period.from), to: new Date(period.to) } : await defaultPeriod();
   const data = await get<ProgrammePeriodResponse>(
     `/programme?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`,
   );
+  const r = data.report;
+  const s = data.summary;
+  main.replaceChildren(
+    h('h1', {}, 'Programme'),
+    periodForm(main, { from, to }),
+    h(
+      'p',
+      {},
+      `${s.patients} patients; period ${isoDay(new Date(r.period.from))} to ${isoDay(new Date(r.period.to))} (end exclusive).`,
+    ),
+    h('div', { class: 'grid' }, ...trendCards(data), ...figureCards(r)),
+  );
+}
+
+/** The period chosen (shown again on submit) and the report downloaded in a format. */
+function periodForm(main: HTMLElement, { from, to }: Period): HTMLElement {
   const fromInput = h('input', { type: 'date', id: 'p-from', value: isoDay(from), required: true });
   const toInput = h('input', { type: 'date', id: 'p-to', value: isoDay(to), required: true });
   const format = h(
@@ -54,6 +72,32 @@ export async function programmeView(main: HTMLElement, period?: { from: string; 
     a.remove();
     URL.revokeObjectURL(url);
   };
+  return h(
+    'form',
+    {
+      class: 'filters',
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        void programmeView(main, {
+          from: new Date(`${fromInput.value}T00:00:00Z`).toISOString(),
+          to: new Date(`${toInput.value}T00:00:00Z`).toISOString(),
+        });
+      },
+    },
+    h('label', { for: 'p-from' }, 'From '),
+    fromInput,
+    h('label', { for: 'p-to' }, ' to '),
+    toInput,
+    h('button', { type: 'submit' }, 'Show'),
+    h('span', { class: 'spacer' }),
+    h('label', { for: 'p-format' }, 'Report '),
+    format,
+    h('button', { type: 'button', class: 'secondary', onclick: () => void download() }, 'Download report'),
+  );
+}
+
+/** Tiers now and over time, adherence and no-shows over time (from the programme history). */
+function trendCards(data: ProgrammePeriodResponse): HTMLElement[] {
   const r = data.report;
   const s = data.summary;
   const history = data.history.filter((x) => x.figures.summary);
@@ -61,142 +105,116 @@ export async function programmeView(main: HTMLElement, period?: { from: string; 
     history
       .map((x) => ({ date: x.asOf, value: pick(x) }))
       .filter((p): p is { date: string; value: number } => typeof p.value === 'number');
-  main.replaceChildren(
-    h('h1', {}, 'Programme'),
-    h(
-      'form',
-      {
-        class: 'filters',
-        onsubmit: (e: Event) => {
-          e.preventDefault();
-          void programmeView(main, {
-            from: new Date(`${fromInput.value}T00:00:00Z`).toISOString(),
-            to: new Date(`${toInput.value}T00:00:00Z`).toISOString(),
-          });
-        },
-      },
-      h('label', { for: 'p-from' }, 'From '),
-      fromInput,
-      h('label', { for: 'p-to' }, ' to '),
-      toInput,
-      h('button', { type: 'submit' }, 'Show'),
-      h('span', { class: 'spacer' }),
-      h('label', { for: 'p-format' }, 'Report '),
-      format,
-      h('button', { type: 'button', class: 'secondary', onclick: () => void download() }, 'Download report'),
-    ),
-    h(
-      'p',
-      {},
-      `${s.patients} patients; period ${isoDay(new Date(r.period.from))} to ${isoDay(new Date(r.period.to))} (end exclusive).`,
-    ),
-    h(
-      'div',
-      { class: 'grid' },
-      card(
-        'Tier distribution',
-        'Current engagement tier of every patient (docs/indicators.md: engagement score and tiers).',
-        barChart(
-          'Patients by tier, now',
-          [...TIERS],
-          TIERS.map((t) => s.tiers[t] ?? 0),
-          'tier-chart',
-        ),
-      ),
-      card(
-        'Tiers over time',
-        'Tier counts recorded by each day’s sync (programme history).',
-        lineChart(
-          'Patients per tier by day',
-          TIERS.slice(0, 3).map((t) => ({ label: t, points: over((x) => x.figures.summary?.tiers?.[t]) })),
-          { testId: 'tier-history' },
-        ),
-        table(
-          'Tier movement in the period',
-          ['from → to', 'patients'],
-          Object.entries(r.tierMovement.value.transitions).map(([k, v]) => [k, v]),
-        ),
-        h(
-          'p',
-          {},
-          `Improved ${r.tierMovement.value.improved}, worsened ${r.tierMovement.value.worsened}, unchanged ${r.tierMovement.value.unchanged}.`,
-        ),
-      ),
-      card(
-        'Adherence and no-shows over time',
-        'Median of patients’ appointment adherence (kept / kept + no-show) and no-show rate, as recorded by each day’s sync.',
-        lineChart(
-          'Median adherence and no-show rate',
-          [
-            { label: 'adherence', points: over((x) => x.figures.summary?.medianAdherence) },
-            { label: 'no-show rate', points: over((x) => x.figures.summary?.medianNoShowRate) },
-          ],
-          { max: 1, percent: true },
-        ),
-        h('p', {}, `Now: median adherence ${pct(s.medianAdherence)}, median no-show rate ${pct(s.medianNoShowRate)}.`),
-      ),
-      card(
-        'Reminder effect',
-        r.reminderEffect.definition,
-        h(
-          'p',
-          {},
-          `Attendance with a reminder ${ratio(r.reminderEffect.value.withReminder)}; without ${ratio(r.reminderEffect.value.withoutReminder)}; difference ${pct(r.reminderEffect.value.difference)}.`,
-        ),
-      ),
-      card('Outreach outcome', r.outreachOutcome.definition, h('p', {}, ratio(r.outreachOutcome.value))),
-      card(
-        'Survey response rates',
-        r.surveyResponse.definition,
-        table(
-          'By instrument',
-          ['instrument', 'response rate'],
-          Object.entries(r.surveyResponse.value).map(([k, v]) => [k, ratio(v)]),
-        ),
-      ),
-      card(
-        'Satisfaction and NPS',
-        r.satisfaction.definition,
-        h('p', { 'data-testid': 'nps' }, `NPS ${r.satisfaction.value.nps ?? 'n/a'}`),
-        h(
-          'p',
-          {},
-          `Mean likelihood to recommend ${r.satisfaction.value.meanRecommend ?? 'n/a'} (n=${r.satisfaction.value.responses}); mean experience ${r.satisfaction.value.meanExperience ?? 'n/a'}; response rate ${ratio(r.satisfaction.value.responseRate)}.`,
-        ),
-      ),
-      card(
-        'PHQ-9 response and remission',
-        r.clinicalOutcome.definition,
-        h(
-          'p',
-          {},
-          `Among ${r.clinicalOutcome.value.withElevatedBaseline} patients with an elevated baseline: response ${ratio(r.clinicalOutcome.value.response)}, remission ${ratio(r.clinicalOutcome.value.remission)}.`,
-        ),
-      ),
-      card(
-        'Care-team workload',
-        r.careTeam.definition,
-        table(
-          'Open Tasks by owner',
-          ['owner', 'open'],
-          Object.entries(r.careTeam.value.openByOwner).map(([k, v]) => [k, v]),
-        ),
-        table(
-          'Turnaround (days)',
-          ['kind', 'completed', 'median', 'p90'],
-          Object.entries(r.careTeam.value.turnaroundDays).map(([k, t]) => [
-            k,
-            t.completed,
-            t.median ?? 'n/a',
-            t.p90 ?? 'n/a',
-          ]),
-        ),
-        h(
-          'p',
-          {},
-          `Closed by a person ${ratio(r.careTeam.value.closedByPerson)}; cancelled by fhir-engage ${r.careTeam.value.cancelledByFhirEngage}.`,
-        ),
+  return [
+    card(
+      'Tier distribution',
+      'Current engagement tier of every patient (docs/indicators.md: engagement score and tiers).',
+      barChart(
+        'Patients by tier, now',
+        [...TIERS],
+        TIERS.map((t) => s.tiers[t] ?? 0),
+        'tier-chart',
       ),
     ),
-  );
+    card(
+      'Tiers over time',
+      'Tier counts recorded by each day’s sync (programme history).',
+      lineChart(
+        'Patients per tier by day',
+        TIERS.slice(0, 3).map((t) => ({ label: t, points: over((x) => x.figures.summary?.tiers?.[t]) })),
+        { testId: 'tier-history' },
+      ),
+      table(
+        'Tier movement in the period',
+        ['from → to', 'patients'],
+        Object.entries(r.tierMovement.value.transitions).map(([k, v]) => [k, v]),
+      ),
+      h(
+        'p',
+        {},
+        `Improved ${r.tierMovement.value.improved}, worsened ${r.tierMovement.value.worsened}, unchanged ${r.tierMovement.value.unchanged}.`,
+      ),
+    ),
+    card(
+      'Adherence and no-shows over time',
+      'Median of patients’ appointment adherence (kept / kept + no-show) and no-show rate, as recorded by each day’s sync.',
+      lineChart(
+        'Median adherence and no-show rate',
+        [
+          { label: 'adherence', points: over((x) => x.figures.summary?.medianAdherence) },
+          { label: 'no-show rate', points: over((x) => x.figures.summary?.medianNoShowRate) },
+        ],
+        { max: 1, percent: true },
+      ),
+      h('p', {}, `Now: median adherence ${pct(s.medianAdherence)}, median no-show rate ${pct(s.medianNoShowRate)}.`),
+    ),
+  ];
+}
+
+/** Every programme figure of the period, each with its definition. */
+function figureCards(r: ProgrammePeriodResponse['report']): HTMLElement[] {
+  return [
+    card(
+      'Reminder effect',
+      r.reminderEffect.definition,
+      h(
+        'p',
+        {},
+        `Attendance with a reminder ${ratio(r.reminderEffect.value.withReminder)}; without ${ratio(r.reminderEffect.value.withoutReminder)}; difference ${pct(r.reminderEffect.value.difference)}.`,
+      ),
+    ),
+    card('Outreach outcome', r.outreachOutcome.definition, h('p', {}, ratio(r.outreachOutcome.value))),
+    card(
+      'Survey response rates',
+      r.surveyResponse.definition,
+      table(
+        'By instrument',
+        ['instrument', 'response rate'],
+        Object.entries(r.surveyResponse.value).map(([k, v]) => [k, ratio(v)]),
+      ),
+    ),
+    card(
+      'Satisfaction and NPS',
+      r.satisfaction.definition,
+      h('p', { 'data-testid': 'nps' }, `NPS ${r.satisfaction.value.nps ?? 'n/a'}`),
+      h(
+        'p',
+        {},
+        `Mean likelihood to recommend ${r.satisfaction.value.meanRecommend ?? 'n/a'} (n=${r.satisfaction.value.responses}); mean experience ${r.satisfaction.value.meanExperience ?? 'n/a'}; response rate ${ratio(r.satisfaction.value.responseRate)}.`,
+      ),
+    ),
+    card(
+      'PHQ-9 response and remission',
+      r.clinicalOutcome.definition,
+      h(
+        'p',
+        {},
+        `Among ${r.clinicalOutcome.value.withElevatedBaseline} patients with an elevated baseline: response ${ratio(r.clinicalOutcome.value.response)}, remission ${ratio(r.clinicalOutcome.value.remission)}.`,
+      ),
+    ),
+    card(
+      'Care-team workload',
+      r.careTeam.definition,
+      table(
+        'Open Tasks by owner',
+        ['owner', 'open'],
+        Object.entries(r.careTeam.value.openByOwner).map(([k, v]) => [k, v]),
+      ),
+      table(
+        'Turnaround (days)',
+        ['kind', 'completed', 'median', 'p90'],
+        Object.entries(r.careTeam.value.turnaroundDays).map(([k, t]) => [
+          k,
+          t.completed,
+          t.median ?? 'n/a',
+          t.p90 ?? 'n/a',
+        ]),
+      ),
+      h(
+        'p',
+        {},
+        `Closed by a person ${ratio(r.careTeam.value.closedByPerson)}; cancelled by fhir-engage ${r.careTeam.value.cancelledByFhirEngage}.`,
+      ),
+    ),
+  ];
 }
