@@ -28,7 +28,6 @@ import {
   type WriteOutcome,
 } from './dispatch-context';
 
-
 interface ServerCopy {
   resource: Resource & { id: string };
   versionId?: string;

@@ -4,7 +4,12 @@ import { loadProgrammeReport, loadProgrammeSummary } from '../../sync/programme'
 import { errors, json, q, secured, type RouteModule } from '../openapi-parts';
 import { BadQuery, instant, period, query } from '../params';
 import { reply } from '../reply';
-import { ProgrammePeriodResponse, ProgrammeReportFile, ProgrammeResponse, ProgrammeSummary } from '../schemas/programme';
+import {
+  ProgrammePeriodResponse,
+  ProgrammeReportFile,
+  ProgrammeResponse,
+  ProgrammeSummary,
+} from '../schemas/programme';
 
 export const programmeRoutes: RouteModule = {
   paths: {
