@@ -23,6 +23,13 @@ export interface PreparedBatch {
   maxLastUpdated: string | undefined;
 }
 
+/** What is stored with a batch: the lines' dead letters, and what `save` records in the same transaction. */
+export interface BatchOptions {
+  maxBefore?: string;
+  save?: (tx: Store, maxLastUpdated: string | undefined) => Promise<void>;
+  dead?: DeadLetterInput[];
+}
+
 export interface WriteOptions {
   save?: (tx: Store, maxLastUpdated: string | undefined) => Promise<void>;
   dead?: DeadLetterInput[];
@@ -70,15 +77,7 @@ export class BatchWriter {
    * `save` records with them (a search checkpoint, a bulk file's progress), in one transaction.
    * Returns the greatest meta.lastUpdated seen so far.
    */
-  async store(
-    report: TypeReport,
-    entries: BundleEntry[],
-    options: {
-      maxBefore?: string;
-      save?: (tx: Store, maxLastUpdated: string | undefined) => Promise<void>;
-      dead?: DeadLetterInput[];
-    } = {},
-  ): Promise<string | undefined> {
+  async store(report: TypeReport, entries: BundleEntry[], options: BatchOptions = {}): Promise<string | undefined> {
     const prepared = await this.prepare(report, entries, options.maxBefore);
     await this.commit(report, prepared, options);
     return prepared.maxLastUpdated;

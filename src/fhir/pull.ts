@@ -13,9 +13,7 @@
 import type { BundleEntry } from '@medplum/fhirtypes';
 import type { SourceConfig } from '../config/types';
 import { describeError, HttpError } from '../errors';
-import type { Store } from '../store/store';
-import type { DeadLetterInput } from '../store/types';
-import { BatchWriter } from './batch-writer';
+import { BatchWriter, type BatchOptions } from './batch-writer';
 import type { TypeSupport } from './capabilities';
 import { isRefusedOrigin } from './origins';
 import { emptyReport, later, type PullContext, type PullMode, type PullReport, type TypeReport } from './pull-context';
@@ -66,15 +64,8 @@ export class SourcePuller {
     return this.ctx.transportStats?.retries ?? 0;
   }
 
-  async storeBatch(
-    report: TypeReport,
-    entries: BundleEntry[],
-    options: {
-      maxBefore?: string;
-      save?: (tx: Store, maxLastUpdated: string | undefined) => Promise<void>;
-      dead?: DeadLetterInput[];
-    } = {},
-  ): Promise<string | undefined> {
+  /** A batch of entries stored by the writer (Bulk Data files use it; searches store their pages themselves). */
+  storeBatch(report: TypeReport, entries: BundleEntry[], options: BatchOptions = {}): Promise<string | undefined> {
     return this.writer.store(report, entries, options);
   }
 
