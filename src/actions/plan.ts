@@ -5,7 +5,8 @@
  * Every resource carries an identifier (fhir-engage's system, a value from patient, rule and
  * period), so writing it again can never duplicate it.
  */
-import type { ActionSettings, RuleName } from '../config/action-settings';
+import { RULE_NAMES, type ActionSettings, type RuleName } from '../config/action-settings';
+import type { ProgrammeDefinition } from '../config/programme-settings';
 import type { PatientIndicators } from '../indicators/compute';
 import { TERMINAL_TASK_STATUSES } from '../indicators/task-status';
 import type { EngagementModel } from '../mapping/model';
@@ -57,6 +58,10 @@ const CLOSE_REASON: Partial<Record<RuleName, string>> = {
   'post-visit-survey': 'the window to answer closed without a response',
 };
 
+/** A programme that enrols everyone and runs every rule: planPatient's, with the settings given. */
+const EVERY_RULE: ProgrammeDefinition = { id: 'all', name: 'every rule', enrol: { any: [] } };
+
+/** One programme (every rule, with these settings): what the rules want for the patient, and what to close. */
 export function planPatient(
   ind: PatientIndicators,
   model: EngagementModel,
@@ -64,35 +69,79 @@ export function planPatient(
   settings: ActionSettings,
   now: Date,
 ): PlanResult {
-  const input: RuleInput = { ind, model, written, ctx: { patientId: model.patientId, now, settings } };
-  const byId = new Map(written.map((w) => [w.identifierValue, w]));
+  return planProgrammes(ind, model, written, settings, [EVERY_RULE], now);
+}
+
+/**
+ * The settings a programme runs with: the file's `actions:` with the programme's over them, and the
+ * rules it does not run switched off for it.
+ */
+export function programmeSettings(base: ActionSettings, p: ProgrammeDefinition): ActionSettings {
+  const off = p.rules ? RULE_NAMES.filter((r) => !p.rules?.includes(r)) : [];
+  return {
+    ...base,
+    ...p.actions,
+    reminders: { ...base.reminders, ...p.actions?.reminders },
+    surveys: { ...base.surveys, ...p.actions?.surveys },
+    disabled: [...new Set([...base.disabled, ...off])],
+  };
+}
+
+/**
+ * The writes for a patient enrolled in `enrolled` (in the order the programmes are defined; none:
+ * nothing is wanted). What two programmes both want is written once (the same identifier), as the
+ * first programme asks it (its Task owner). Open Tasks nothing wants any more are closed; those of a
+ * rule no enrolled programme runs say so.
+ */
+export function planProgrammes(
+  ind: PatientIndicators,
+  model: EngagementModel,
+  written: WrittenResource[],
+  base: ActionSettings,
+  enrolled: readonly ProgrammeDefinition[],
+  now: Date,
+): PlanResult {
   // No outreach, follow-up or scores about a patient who has died or whose record is no longer active;
   // their open Tasks are cancelled below like any other whose reason has gone.
   const reachable = model.patient.deceased !== true && model.patient.active !== false;
-  const desired = reachable
-    ? RULES.filter((r) => !settings.disabled.includes(r.name)).flatMap((r) => r.plan(input))
-    : [];
-  const wanted = new Set(desired.map((d) => d.identifier));
+  const desired = new Map<string, DesiredUpsert>();
+  const running = new Set<RuleName>();
+  for (const p of reachable ? enrolled : []) {
+    const settings = programmeSettings(base, p);
+    const input: RuleInput = { ind, model, written, ctx: { patientId: model.patientId, now, settings } };
+    for (const r of RULES.filter((x) => !settings.disabled.includes(x.name))) {
+      running.add(r.name);
+      for (const d of r.plan(input)) if (!desired.has(d.identifier)) desired.set(d.identifier, d);
+    }
+  }
+  const byId = new Map(written.map((w) => [w.identifierValue, w]));
   // A Task a person has taken on in the EMR is left to them while its reason holds.
-  const writes: DesiredWrite[] = desired.filter((d) => byId.get(d.identifier)?.state !== 'handled-by-person');
+  const writes: DesiredWrite[] = [...desired.values()].filter(
+    (d) => byId.get(d.identifier)?.state !== 'handled-by-person',
+  );
   const forget: string[] = [];
   for (const w of written) {
     // A Task that ended (fhir-engage completed it, or it ended in the EMR) is never closed again.
     if (
       w.resourceType !== 'Task' ||
-      wanted.has(w.identifierValue) ||
+      desired.has(w.identifierValue) ||
       w.state === 'closed' ||
       (w.state === 'open' && w.status !== null && TERMINAL_TASK_STATUSES.has(w.status))
     )
       continue;
     const rule = w.rule as RuleName;
-    if (settings.disabled.includes(rule)) continue;
+    // Rules switched off in `actions:` write nothing and close nothing.
+    if (base.disabled.includes(rule)) continue;
     if (w.state === 'handled-by-person') {
       forget.push(w.identifierValue);
       continue;
     }
     const status = closeStatus(rule);
     if (!status) continue;
+    const reason =
+      running.has(rule) || !reachable
+        ? (CLOSE_REASON[rule] ?? 'the reason no longer holds')
+        : 'the patient is no longer enrolled in a programme that runs this rule';
     writes.push({
       op: 'close',
       identifier: w.identifierValue,
@@ -101,7 +150,7 @@ export function planPatient(
       resourceType: 'Task',
       priority: 1,
       status,
-      reason: CLOSE_REASON[rule] ?? 'the reason no longer holds',
+      reason,
       serverId: w.serverId,
       entities: [`Patient/${w.patientId}`],
       at: now.toISOString(),

@@ -39,6 +39,10 @@ export function formatSummary(s: SyncSummary): string[] {
     );
     for (const r of s.heldBack.reasons) lines.push(`      ${r}`);
   }
+  if (s.enrolment && s.patients.recomputed > 0)
+    lines.push(
+      `programmes: ${s.enrolment.programmes.map((p) => `${p.name} ${p.patients}`).join(', ')}; in no programme ${s.enrolment.inNone} (nothing is written about them)`,
+    );
   if (s.identity.merged)
     lines.push(
       `merged records: ${s.identity.merged} replaced patient record(s) skipped (their data counts for the surviving record)`,

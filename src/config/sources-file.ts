@@ -90,6 +90,13 @@ function describeAjvError(e: ErrorObject): Problem {
       };
     case 'pattern':
       return { path: at, text: `must match ${String(p.pattern)}` };
+    case 'maxProperties':
+    case 'minProperties':
+      // Only an enrolment criterion limits its fields: it is one of several kinds, named by its one key.
+      return {
+        path: at,
+        text: 'must name exactly one criterion: group, carePlan, appointment, questionnaire, patients, any or all',
+      };
     default:
       return { path: at, text: e.message ?? e.keyword };
   }
@@ -190,6 +197,16 @@ function semanticProblems(file: SourcesFile, baseDir: string, fileExists: (p: st
         text: 'is required when pull.bulk.level is group (the id of the Group to export)',
       });
     }
+    const programmeIds = new Map<string, number>();
+    (s.programmes ?? []).forEach((p, j) => {
+      const earlier = programmeIds.get(p.id);
+      if (earlier !== undefined)
+        problems.push({
+          path: ['sources', i, 'programmes', j, 'id'],
+          text: `duplicates the id of programmes[${earlier}]`,
+        });
+      else programmeIds.set(p.id, j);
+    });
     if (s.mode === 'per-patient' && !s.resourceTypes.includes('Patient')) {
       problems.push({
         path: ['sources', i, 'resourceTypes'],

@@ -28,6 +28,8 @@ export interface WriteTargetConfig {
 export interface SourceConfig {
   id: string;
   name?: string;
+  /** Who is enrolled and what each programme does (config/programme-settings.ts); omitted: DEFAULT_PROGRAMME. */
+  programmes?: ProgrammeDefinition[];
   baseUrl: string;
   auth: AuthConfig;
   resourceTypes: SourceResourceType[];
@@ -107,6 +109,7 @@ export interface SourcesFile {
 }
 
 import type { IndicatorSettings } from './indicator-settings';
+import type { ProgrammeDefinition } from './programme-settings';
 import type { ActionSettings } from './action-settings';
 
 export interface AppConfig {

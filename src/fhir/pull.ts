@@ -10,7 +10,8 @@
  * search-pages.ts follows one search's pages, batch-writer.ts stores them, classify-entries.ts sorts
  * their entries.
  */
-import type { BundleEntry } from '@medplum/fhirtypes';
+import type { BundleEntry, Resource } from '@medplum/fhirtypes';
+import { groupsNamed } from '../mapping/enrolment';
 import type { SourceConfig } from '../config/types';
 import { describeError, HttpError } from '../errors';
 import { BatchWriter, type BatchOptions } from './batch-writer';
@@ -311,6 +312,31 @@ export class SourcePuller {
     return attempted > 0 ? report : undefined;
   }
 
+  /**
+   * Reads the Groups the source's programmes enrol by (`Group/{id}`, each run: membership changes).
+   * A Group that cannot be read is noted, and its programme enrols nobody through it this run.
+   */
+  async pullNamedGroups(ids: readonly string[]): Promise<TypeReport | undefined> {
+    if (ids.length === 0) return undefined;
+    const started = performance.now();
+    const report = emptyReport('Group', 'full');
+    for (const id of ids) {
+      try {
+        this.checkAbort();
+        const group = await this.ctx.client.getOk<Resource>(`Group/${encodeURIComponent(id)}`);
+        if (group.resourceType !== 'Group') throw new Error(`Group/${id} answered a ${group.resourceType}`);
+        await this.storeBatch(report, [{ resource: group }]);
+      } catch (err) {
+        if (err instanceof Interrupted) throw err;
+        report.status = 'failed';
+        report.error ??= describeError(err);
+        report.notes.push(`could not read Group/${id} (named by a programme): ${describeError(err)}`);
+      }
+    }
+    report.durationMs = Math.round(performance.now() - started);
+    return report;
+  }
+
   /** Patients whose stored data changed other than by a stored page (resources the source deleted). */
   markChanged(patients: readonly string[]): void {
     for (const p of patients) this.writer.changedPatients.add(p);
@@ -346,6 +372,13 @@ export async function pullSource(
     types.push(report);
     if (report.status === 'interrupted')
       return { types, changedPatients: puller.changed(), failedPatients: puller.failed() };
+  }
+  try {
+    const groups = await puller.pullNamedGroups(groupsNamed(ctx.source.programmes ?? []));
+    if (groups) types.push(groups);
+  } catch (err) {
+    if (!(err instanceof Interrupted)) throw err;
+    return { types, changedPatients: puller.changed(), failedPatients: puller.failed() };
   }
   if (!ctx.source.resourceTypes.includes('Questionnaire')) {
     try {

@@ -102,12 +102,38 @@ function addAppointment(model: EngagementModel, r: MappedRecord): void {
   if (r.end !== undefined) item.end = String(r.end);
   if (r.sourceStatus !== undefined) item.sourceStatus = String(r.sourceStatus);
   if (r.serviceType !== undefined) item.serviceType = String(r.serviceType);
+  const codes = codingsOf(r.lists?.codes);
+  if (codes.length) item.codes = codes;
+  const actors = (r.lists?.actors ?? []).map((a) => careActor(a.reference)).filter((a): a is string => !!a);
+  if (actors.length) item.actors = [...new Set(actors)];
   if (r.absent) item.absent = r.absent;
   model.appointments.push(item);
 }
 
-/** Each activity of a care plan, with the plan's status. */
-function addActivities(model: EngagementModel, r: MappedRecord): void {
+/** Codings as `system|code` (`code` alone without a system), each once. */
+function codingsOf(list: Record<string, unknown>[] | undefined): string[] {
+  const out = (list ?? []).map((c) =>
+    c.system !== undefined ? `${String(c.system)}|${String(c.code)}` : String(c.code),
+  );
+  return [...new Set(out)];
+}
+
+/** A practitioner, role, location or service reference as `Type/id` (relative, absolute or versioned); others are left out. */
+function careActor(reference: unknown): string | undefined {
+  const m =
+    /(?:^|\/)(Practitioner|PractitionerRole|Location|HealthcareService)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(
+      String(reference ?? ''),
+    );
+  return m ? `${m[1]}/${m[2]}` : undefined;
+}
+
+/** A care plan with its category codings, and each of its activities with the plan's status. */
+function addCarePlan(model: EngagementModel, r: MappedRecord): void {
+  model.carePlans.push({
+    id: String(r.id),
+    ...(r.status !== undefined ? { status: String(r.status) } : {}),
+    codes: codingsOf(r.lists?.categories),
+  });
   (r.lists?.activities ?? []).forEach((a, i) => {
     const item: ActivityItem = {
       id: `${r.id}#${i}`,
@@ -167,7 +193,7 @@ function addRequest(model: EngagementModel, r: MappedRecord, _resource: Resource
 const ADD: Partial<Record<string, Adder>> = {
   Patient: addPatient,
   Appointment: addAppointment,
-  CarePlan: addActivities,
+  CarePlan: addCarePlan,
   QuestionnaireResponse: addResponse,
   Task: addRequest,
 };
@@ -188,6 +214,7 @@ export function buildModel(
     patientId,
     patient: {},
     appointments: [],
+    carePlans: [],
     activities: [],
     responses: [],
     requests: [],
@@ -204,6 +231,7 @@ export function buildModel(
     ADD[resource.resourceType]?.(model, result.record, resource, ctx);
   }
   model.appointments.sort(byId);
+  model.carePlans.sort(byId);
   model.activities.sort(byId);
   model.responses.sort(byId);
   model.requests.sort(byId);

@@ -47,7 +47,18 @@ export interface AppointmentItem {
   status: AppointmentStatus;
   sourceStatus?: string;
   serviceType?: string;
+  /** The visit's codings as `system|code` (service type, specialty, appointment type). */
+  codes?: string[];
+  /** Practitioners, roles and locations taking part, as `Type/id`. */
+  actors?: string[];
   absent?: AbsentReasons;
+}
+
+/** A care plan: its status and category codings (`system|code`), whatever its activities. */
+export interface CarePlanItem {
+  id: string;
+  status?: string;
+  codes: string[];
 }
 
 export interface ActivityItem {
@@ -113,6 +124,7 @@ export interface EngagementModel {
   patientId: string;
   patient: PatientFacts;
   appointments: AppointmentItem[];
+  carePlans: CarePlanItem[];
   activities: ActivityItem[];
   responses: ResponseItem[];
   requests: RequestItem[];

@@ -61,6 +61,19 @@ export const MAPPED_TYPES: Record<string, TypeSpec> = {
       sourceStatus: { kind: 'string', description: "the EMR's own status" },
       serviceType: { kind: 'string', description: 'kind of visit' },
     },
+    lists: {
+      codes: {
+        description: "the visit's codings (service type, specialty, appointment type): what programmes enrol by",
+        fields: {
+          system: { kind: 'string', description: 'code system' },
+          code: { kind: 'string', description: 'code (a coding without one is left out)' },
+        },
+      },
+      actors: {
+        description: 'who and where (Practitioner, PractitionerRole, Location references): what programmes enrol by',
+        fields: { reference: { kind: 'string', description: 'Type/id (a logical reference without one is left out)' } },
+      },
+    },
   },
   CarePlan: {
     fields: {
@@ -69,6 +82,13 @@ export const MAPPED_TYPES: Record<string, TypeSpec> = {
       status: { kind: 'string', description: 'plan status' },
     },
     lists: {
+      categories: {
+        description: "the plan's category codings: what programmes enrol by",
+        fields: {
+          system: { kind: 'string', description: 'code system' },
+          code: { kind: 'string', description: 'code (a coding without one is left out)' },
+        },
+      },
       activities: {
         description: 'one entry per CarePlan.activity',
         fields: {

@@ -66,6 +66,8 @@ function invalidAppointments(
 
 /** Id of the Group of every generated patient. */
 export const COHORT_GROUP_ID = 'engagement-cohort';
+/** Id of a smaller Group (every third generated patient): a referral list a programme can enrol by. */
+export const REFERRAL_GROUP_ID = 'diabetes-referrals';
 
 export async function seedRepository(repo: SandboxRepository, options: SeedOptions): Promise<SeedResult> {
   const started = performance.now();
@@ -96,7 +98,13 @@ export async function seedRepository(repo: SandboxRepository, options: SeedOptio
     name: 'Engagement programme cohort (generated patients)',
     member: patientIds.map((id) => ({ entity: { reference: `Patient/${id}` } })),
   };
-  const all = [resources, [survey, cohort], generated.resources, invalid.map((i) => i.resource)].flat();
+  const referrals: Group = {
+    ...cohort,
+    id: REFERRAL_GROUP_ID,
+    name: 'Diabetes programme referrals (every third generated patient)',
+    member: patientIds.filter((_id, i) => i % 3 === 0).map((id) => ({ entity: { reference: `Patient/${id}` } })),
+  };
+  const all = [resources, [survey, cohort, referrals], generated.resources, invalid.map((i) => i.resource)].flat();
   const loaded: Record<string, number> = {};
   for (const r of all) {
     loaded[r.resourceType] = (loaded[r.resourceType] ?? 0) + 1;

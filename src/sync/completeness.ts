@@ -47,6 +47,11 @@ export function holdBack(
     );
   }
   for (const t of reports) {
+    if (t.resourceType === 'Group' && t.status !== 'ok') {
+      // Who is enrolled is unknown: computing now would close the Tasks of everyone enrolled through it.
+      all = true;
+      reasons.push(`a Group named by a programme could not be read, so enrolment is unknown: ${cause(t)}`);
+    }
     if (!INDICATOR_TYPES.has(t.resourceType)) continue;
     if (t.status === 'failed' || t.status === 'skipped' || t.status === 'interrupted') {
       all = true;

@@ -6,9 +6,11 @@
  * data of merged (replaced) records counts for their survivor; resources
  * about unknown patients are dead-lettered.
  */
-import type { Questionnaire, Resource } from '@medplum/fhirtypes';
+import type { Group, Questionnaire, Resource } from '@medplum/fhirtypes';
 import type { AppConfig, SourceConfig } from '../config/types';
-import { planPatient } from '../actions/plan';
+import { planProgrammes } from '../actions/plan';
+import { DEFAULT_PROGRAMME, type ProgrammeDefinition } from '../config/programme-settings';
+import { enrolledIn, groupMembers } from '../mapping/enrolment';
 import { computeIndicators, historyValues, type PatientIndicators } from '../indicators/compute';
 import { buildModel, questionnaireLookup } from '../mapping/build-model';
 import type { MappingSet } from '../mapping/load';
@@ -50,6 +52,9 @@ export interface ComputeResult {
   mergedPatients: number;
   planned: number;
   deadLettersAdded: number;
+  /** Patients computed in each programme (by id), and those in none (nothing is written about them). */
+  enrolled: Record<string, number>;
+  notEnrolled: number;
   /** Dry run only: what would be sent. */
   payloads: OutboxPayload[];
   /** Where the time went (ms): loading resources, mapping, indicators, planning, committing. */
@@ -63,6 +68,7 @@ function mergedModel(sourceId: string, patientId: string): EngagementModel {
     patientId,
     patient: { active: false },
     appointments: [],
+    carePlans: [],
     activities: [],
     responses: [],
     requests: [],
@@ -89,6 +95,8 @@ function emptyResult(): ComputeResult {
     mergedPatients: 0,
     planned: 0,
     deadLettersAdded: 0,
+    enrolled: {},
+    notEnrolled: 0,
     payloads: [],
     timings: { loadMs: 0, mapMs: 0, indicatorsMs: 0, planMs: 0, storeMs: 0 },
   };
@@ -102,9 +110,17 @@ class ComputeStage {
   private readonly result = emptyResult();
   private lookup: ReturnType<typeof questionnaireLookup> = questionnaireLookup([]);
   private total = 0;
+  private readonly programmes: readonly ProgrammeDefinition[];
+  /** Members of the Groups stored for the source (those the programmes name are read each run). */
+  private groups = new Map<string, Set<string>>();
+  /** Each patient's identifiers as `system|value` (for programmes that list patients). */
+  private identifiers = new Map<string, string[]>();
   private committing: { done: Promise<number>; patients: number } | undefined;
 
-  constructor(private readonly ctx: ComputeContext) {}
+  constructor(private readonly ctx: ComputeContext) {
+    this.programmes = ctx.source.programmes ?? [DEFAULT_PROGRAMME];
+    for (const p of this.programmes) this.result.enrolled[p.id] = 0;
+  }
 
   private time<T>(key: keyof ComputeResult['timings'], fn: () => T): T {
     const t = performance.now();
@@ -122,6 +138,8 @@ class ComputeStage {
     this.lookup = questionnaireLookup(
       (await store.resourcesOfType(source.id, 'Questionnaire')) as unknown as Questionnaire[],
     );
+    for (const g of (await store.resourcesOfType(source.id, 'Group')) as unknown as Group[])
+      if (g.id) this.groups.set(g.id, groupMembers(g, this.ctx.asOf));
     const batches: Unit[][] = [];
     for (let i = 0; i < units.length; i += COMPUTE_BATCH) batches.push(units.slice(i, i + COMPUTE_BATCH));
     // Three batches at work at once, as in the pull: the next one loading and the previous one committing
@@ -157,7 +175,13 @@ class ComputeStage {
       this.result.heldBack = pending.length;
       return undefined;
     }
-    const plan = planCompute(pending, buildRoster(await store.patientRoster(source.id)));
+    const roster = await store.patientRoster(source.id);
+    for (const p of roster)
+      this.identifiers.set(
+        p.id,
+        (p.identifier ?? []).filter((i) => i.value).map((i) => (i.system ? `${i.system}|${i.value}` : String(i.value))),
+      );
+    const plan = planCompute(pending, buildRoster(roster));
     const compute = plan.compute.filter((c) => !c.dataOf.some((id) => hold.patients.has(id)));
     const merged = plan.merged.filter((id) => !hold.patients.has(id));
     this.result.heldBack = plan.compute.length - compute.length + plan.merged.length - merged.length;
@@ -223,7 +247,10 @@ class ComputeStage {
     const model = unit.merged ? mergedModel(source.id, unit.patientId) : this.model(unit, resources, out);
     const indicators = this.time('indicatorsMs', () => computeIndicators(model, asOf, config.indicators));
     if (!unit.merged) out.results.push({ patientId: unit.patientId, model, indicators });
-    const planned = this.time('planMs', () => planPatient(indicators, model, written, config.actions, asOf));
+    const enrolled = unit.merged ? [] : this.enrolment(unit.patientId, model);
+    const planned = this.time('planMs', () =>
+      planProgrammes(indicators, model, written, config.actions, enrolled, asOf),
+    );
     out.forget.push(...planned.forget);
     if (!source.writeBack) return;
     const prepared = this.time('planMs', () =>
@@ -239,6 +266,15 @@ class ComputeStage {
     out.deadLetters.push(...prepared.deadLetters);
     out.outbox.push(...prepared.outbox);
     if (this.ctx.dryRun) this.result.payloads.push(...prepared.payloads);
+  }
+
+  /** The programmes the patient is enrolled in now, counted. */
+  private enrolment(patientId: string, model: EngagementModel): ProgrammeDefinition[] {
+    const facts = { groups: this.groups, identifiers: this.identifiers.get(patientId) ?? [] };
+    const enrolled = enrolledIn(this.programmes, model, facts, this.ctx.asOf);
+    for (const p of enrolled) this.result.enrolled[p.id] = (this.result.enrolled[p.id] ?? 0) + 1;
+    if (enrolled.length === 0) this.result.notEnrolled++;
+    return enrolled;
   }
 
   /** The patient's engagement model from their resources (and those of records merged into theirs); mapping failures become dead letters. */

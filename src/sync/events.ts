@@ -49,6 +49,8 @@ export interface SyncSummary {
   heldBack: { patients: number; reasons: string[] };
   /** Patients skipped as merged into another record, and ids referenced but never returned by the source. */
   identity: { merged: number; unknownPatients: number };
+  /** Patients computed this run in each programme, and those in none (nothing is written about them). */
+  enrolment?: { programmes: { id: string; name: string; patients: number }[]; inNone: number };
   /** Where the run's time went, per stage (ms): see docs/performance.md. */
   stages: StageTimings;
   /** fhir-engage's own Tasks read back from the write target (what people did with them). */

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { AppConfig, SourceConfig } from '../config/types';
+import { DEFAULT_PROGRAMME } from '../config/programme-settings';
 import { readCapabilities, type CapabilityReport } from '../fhir/capabilities';
 import { choosePullMethod, pullBulk } from '../fhir/bulk-pull';
 import { pullSource } from '../fhir/pull';
@@ -245,6 +246,14 @@ async function computeStep(
   summary.deadLetters.thisRun += computed.deadLettersAdded;
   summary.heldBack = { patients: computed.heldBack, reasons: computed.heldBack > 0 || hold.all ? hold.reasons : [] };
   summary.identity = { merged: computed.mergedPatients, unknownPatients: computed.unknownPatients };
+  summary.enrolment = {
+    programmes: (state.source.programmes ?? [DEFAULT_PROGRAMME]).map((p) => ({
+      id: p.id,
+      name: p.name,
+      patients: computed.enrolled[p.id] ?? 0,
+    })),
+    inNone: computed.notEnrolled,
+  };
   summary.stages.storeMs += computed.timings.loadMs + computed.timings.storeMs;
   summary.stages.mapMs += computed.timings.mapMs;
   summary.stages.indicatorsMs += computed.timings.indicatorsMs;

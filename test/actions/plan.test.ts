@@ -18,6 +18,7 @@ function model(parts: Partial<EngagementModel> = {}): EngagementModel {
     patientId: 'p1',
     patient: {},
     appointments: [],
+    carePlans: [],
     activities: [],
     responses: [],
     requests: [],

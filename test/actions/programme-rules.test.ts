@@ -38,6 +38,7 @@ function model(parts: Partial<EngagementModel> = {}): EngagementModel {
     patientId: 'p1',
     patient: { contacts: [{ system: 'phone', use: 'mobile' }], language: 'es' },
     appointments: [],
+    carePlans: [],
     activities: [],
     responses: [],
     requests: [],

@@ -14,6 +14,7 @@ const model: EngagementModel = {
   patientId: 'p1',
   patient: {},
   appointments: [{ id: 'a1', start: day(2), status: 'upcoming' }],
+  carePlans: [],
   activities: [],
   responses: [],
   requests: [],

@@ -313,3 +313,57 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env, cwd: os.tmpdir() })).toThrow(message);
   });
 });
+
+describe('programmes', () => {
+  const file = (programmes: string): string =>
+    `sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n    programmes:\n${programmes}`;
+
+  test('a source with programmes keeps them as written: criteria, rules and their settings', () => {
+    const parsed = parseSourcesFile(
+      file(
+        [
+          '      - id: diabetes',
+          '        name: Diabetes',
+          '        enrol:',
+          '          any:',
+          '            - group: diabetes-referrals',
+          "            - carePlan: { codes: ['http://snomed.info/sct|698360004'] }",
+          '        rules: [appointment-reminder, outreach-no-shows]',
+          '        actions: { taskOwner: Organization/diabetes-team, reminders: { leadTimesDays: [2] } }',
+          '',
+        ].join('\n'),
+      ),
+      'p.yaml',
+      {},
+    );
+    expect(parsed.sources[0]?.programmes).toEqual([
+      {
+        id: 'diabetes',
+        name: 'Diabetes',
+        enrol: {
+          any: [{ group: 'diabetes-referrals' }, { carePlan: { codes: ['http://snomed.info/sct|698360004'] } }],
+        },
+        rules: ['appointment-reminder', 'outreach-no-shows'],
+        actions: { taskOwner: 'Organization/diabetes-team', reminders: { leadTimesDays: [2] } },
+      },
+    ]);
+  });
+
+  test.each([
+    [
+      '      - id: x\n        name: X\n        enrol: { group: g, carePlan: {} }\n',
+      'p.yaml:7: sources[0].programmes[0].enrol must name exactly one criterion: group, carePlan, appointment, questionnaire, patients, any or all',
+    ],
+    [
+      '      - id: x\n        name: X\n        enrol: { group: g }\n        rules: [send-flowers]\n',
+      'sources[0].programmes[0].rules[0]',
+    ],
+    [
+      '      - id: x\n        name: X\n        enrol: { group: g }\n      - id: x\n        name: Y\n        enrol: { group: h }\n',
+      'p.yaml:8: sources[0].programmes[1].id duplicates the id of programmes[0]',
+    ],
+    ['      - id: Bad Id\n        name: X\n        enrol: { group: g }\n', 'sources[0].programmes[0].id'],
+  ])('a broken programme is an error naming the field and line (%#)', (programmes, says) => {
+    expect(() => parseSourcesFile(file(programmes), 'p.yaml', {})).toThrow(says);
+  });
+});

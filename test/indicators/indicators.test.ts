@@ -20,6 +20,7 @@ function model(parts: Partial<EngagementModel> = {}): EngagementModel {
     patientId: 'p',
     patient: {},
     appointments: [],
+    carePlans: [],
     activities: [],
     responses: [],
     requests: [],

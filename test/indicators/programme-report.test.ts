@@ -14,6 +14,7 @@ const model = (patientId: string, parts: Partial<EngagementModel> = {}): Engagem
   patientId,
   patient: {},
   appointments: [],
+  carePlans: [],
   activities: [],
   responses: [],
   requests: [],
