@@ -165,7 +165,7 @@ export function runSync(
 export function writeConfig(dir: string, url: string, writeBack: boolean): void {
   writeFileSync(
     path.join(dir, 'fhir-engage.config.yaml'),
-    `sources:\n  - id: bench\n    baseUrl: ${url}\n    pageSize: ${PAGE_SIZE}\n    writeBack: ${writeBack}\n    rateLimit: { requestsPerSecond: 5000, concurrency: 4 }\n`,
+    `sources:\n  - id: bench\n    baseUrl: ${url}\n    pageSize: ${PAGE_SIZE}\n    writeBack: ${writeBack}\n    approval: { firstRun: write }\n    rateLimit: { requestsPerSecond: 5000, concurrency: 4 }\n`,
   );
 }
 

@@ -39,6 +39,14 @@ export function formatSummary(s: SyncSummary): string[] {
     );
     for (const r of s.heldBack.reasons) lines.push(`      ${r}`);
   }
+  if (s.approval) {
+    lines.push(`HELD FOR APPROVAL (${s.approval.reason}): ${s.approval.detail}. Nothing of it was sent. The plan:`);
+    for (const r of s.approval.plan.byRule)
+      lines.push(
+        `      ${r.rule}: ${r.count} ${r.resourceType} ${r.op === 'close' ? 'to close' : 'to write'} (e.g. patients ${r.examples.join(', ')})`,
+      );
+    lines.push(`   review it, then run: ${s.approval.command}`);
+  }
   if (s.enrolment && s.patients.recomputed > 0)
     lines.push(
       `programmes: ${s.enrolment.programmes.map((p) => `${p.name} ${p.patients}`).join(', ')}; in no programme ${s.enrolment.inNone} (nothing is written about them)`,

@@ -22,6 +22,7 @@ import { registerApiKeyCommand } from './commands/api-key';
 import { registerKeysCommand } from './commands/keys';
 import { registerPurgeCommand } from './commands/purge';
 import { registerDoctorCommand } from './commands/doctor';
+import { registerApproveCommand } from './commands/approve';
 import { version } from '../version';
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -47,6 +48,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerKeysCommand(program, io, setExit);
   registerPurgeCommand(program, io, setExit);
   registerDoctorCommand(program, io, setExit);
+  registerApproveCommand(program, io, setExit);
   return program;
 }
 

@@ -55,6 +55,26 @@ export interface SourceConfig {
   allowedOrigins?: string[];
   /** Bounds on what the server sends and how long a run takes; defaults in DEFAULT_LIMITS. */
   limits?: Partial<SourceLimits>;
+  /** When planned writes wait for a person's approval (docs/programme.md); defaults in DEFAULT_APPROVAL. */
+  approval?: Partial<ApprovalSettings>;
+}
+
+export interface ApprovalSettings {
+  /** `hold`: a source that has never written plans its first writes and waits for `fhir-engage approve`. */
+  firstRun: 'hold' | 'write';
+  /** A later run's plan is held too when it exceeds both holdFloor writes and holdAbove × the median of the last 10 runs that wrote. */
+  holdAbove: number;
+  holdFloor: number;
+}
+
+export const DEFAULT_APPROVAL: ApprovalSettings = Object.freeze({
+  firstRun: 'hold',
+  holdAbove: 5,
+  holdFloor: 200,
+}) as ApprovalSettings;
+
+export function approvalOf(source: Pick<SourceConfig, 'approval'>): ApprovalSettings {
+  return { ...DEFAULT_APPROVAL, ...source.approval };
 }
 
 export interface SourceLimits {

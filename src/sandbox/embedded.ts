@@ -46,6 +46,8 @@ export async function startEmbeddedSandbox(options: {
     overlapSeconds: 300,
     writeBatchSize: 50,
     writeBack: true,
+    // The built-in sandbox is there to be written to: no first-run hold (docs/programme.md).
+    approval: { firstRun: 'write' },
     // The first load goes through $export (as a large clinic's would), later runs search.
     pull: { ...DEFAULT_PULL, method: 'auto' },
   };

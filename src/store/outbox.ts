@@ -43,7 +43,13 @@ export const enqueueOutbox = (sourceId: string, runId: string | null, items: Out
  * Claims up to `limit` rows that are pending, or whose lease expired (their
  * worker died). SKIP LOCKED keeps concurrent workers from claiming one row twice.
  */
-export const claimOutbox = (sourceId: string | null, workerId: string, limit: number, leaseSeconds: number): SqlQuery =>
+export const claimOutbox = (
+  sourceId: string | null,
+  workerId: string,
+  limit: number,
+  leaseSeconds: number,
+  upToId: number | null = null,
+): SqlQuery =>
   q(
     `UPDATE outbox SET state = 'sending', claimed_by = $2, attempts = attempts + 1,
        lease_until = now() + make_interval(secs => $4)
@@ -52,12 +58,13 @@ export const claimOutbox = (sourceId: string | null, workerId: string, limit: nu
        WHERE ($1::text IS NULL OR source_id = $1)
          AND next_attempt_at <= now()
          AND (state = 'pending' OR (state = 'sending' AND lease_until < now()))
+         AND ($5::bigint IS NULL OR id <= $5)
        ORDER BY priority, id
        LIMIT $3
        FOR UPDATE SKIP LOCKED
      )
      RETURNING *`,
-    [sourceId, workerId, limit, leaseSeconds],
+    [sourceId, workerId, limit, leaseSeconds, upToId],
   );
 
 export const ackOutbox = (id: number, workerId: string, result: unknown): SqlQuery =>
@@ -138,9 +145,17 @@ export function outboxRole({ db }: RoleContext) {
       limit: number;
       leaseSeconds: number;
       sourceId?: string;
+      /** Only rows up to this id (an approved plan). */
+      upToId?: number;
     }): Promise<OutboxItem[]> {
       const rows = await db.query(
-        claimOutbox(options.sourceId ?? null, options.workerId, options.limit, options.leaseSeconds),
+        claimOutbox(
+          options.sourceId ?? null,
+          options.workerId,
+          options.limit,
+          options.leaseSeconds,
+          options.upToId ?? null,
+        ),
       );
       return rows.map(toOutbox).sort((a, b) => a.id - b.id);
     },

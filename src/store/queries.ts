@@ -15,3 +15,4 @@ export * from './bulk-exports';
 export * from './programme';
 export * from './access';
 export * from './retention';
+export * from './approvals';

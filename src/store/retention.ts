@@ -74,6 +74,7 @@ export const SOURCE_TABLES = [
   'scheduled_slots',
   'bulk_export_files',
   'bulk_exports',
+  'write_approvals',
   'sync_runs',
 ] as const;
 

@@ -1,7 +1,7 @@
 /**
  * The store: one `Store` over PostgreSQL or PGlite, composed of its roles (one module each, with
  * their SQL): runs, resources, patient data, computations, indicator history, outbox, written, dead letters, bulk exports, programme,
- * access, retention. Callers see one object; `transaction` gives the same object over one transaction.
+ * access, retention, approvals. Callers see one object; `transaction` gives the same object over one transaction.
  */
 import type { Db, Driver, LockBusy } from './driver';
 import type { RoleContext } from './role';
@@ -17,6 +17,7 @@ import { bulkExportsRole, type BulkExportsRole } from './bulk-exports';
 import { programmeRole, type ProgrammeRole } from './programme';
 import { accessRole, type AccessRole } from './access';
 import { retentionRole, type RetentionRole } from './retention';
+import { approvalsRole, type ApprovalsRole } from './approvals';
 
 // One interface per role, merged into the class: the roles' methods are assigned in the constructor.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
@@ -33,7 +34,8 @@ export interface Store
     BulkExportsRole,
     ProgrammeRole,
     AccessRole,
-    RetentionRole {}
+    RetentionRole,
+    ApprovalsRole {}
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Store {
@@ -57,6 +59,7 @@ export class Store {
       programmeRole(ctx),
       accessRole(ctx),
       retentionRole(ctx),
+      approvalsRole(ctx),
     );
   }
 

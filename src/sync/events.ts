@@ -2,6 +2,7 @@
  * Typed progress events of a sync run, for the CLI display, the logger and the metrics, and the
  * summary a run ends with (what every consumer of a run reads; run.ts produces it).
  */
+import type { PlanSummary } from '../store/approvals';
 import type { Bundle } from '@medplum/fhirtypes';
 import type { PullEvent, PullReport } from '../fhir/pull-context';
 import type { ReadBackReport } from '../fhir/readback';
@@ -49,6 +50,8 @@ export interface SyncSummary {
   heldBack: { patients: number; reasons: string[] };
   /** Patients skipped as merged into another record, and ids referenced but never returned by the source. */
   identity: { merged: number; unknownPatients: number };
+  /** Writes held for a person's approval (docs/programme.md): nothing of the plan was sent. */
+  approval?: { reason: 'first-run' | 'volume'; detail: string; plan: PlanSummary; command: string };
   /** Patients computed this run in each programme, and those in none (nothing is written about them). */
   enrolment?: { programmes: { id: string; name: string; patients: number }[]; inNone: number };
   /** Where the run's time went, per stage (ms): see docs/performance.md. */

@@ -34,6 +34,7 @@ import { logger } from '../log/logger';
 import type { SyncEvent, SyncSummary } from './events';
 import { openRun, RunGuard, recordRunEnd, startHeartbeat } from './run-lifecycle';
 import { addWrites, newSummary, summariseWrites } from './run-summary';
+import { approveCommand, holdForApproval } from './approval';
 
 /** Rows added by a stage beyond which the planner's statistics are refreshed (see Store.analyze). */
 const ANALYZE_AFTER_ROWS = 1_000;
@@ -157,7 +158,7 @@ async function pullStep(
       // Writes an earlier run planned and did not finish (it died, or the EMR was away) are settled
       // before the read-back and the plan: this run then reads what they left in the EMR and corrects
       // it now (a Task planned for an earlier day is cancelled in this run, not the next).
-      await dispatchStep(state, capabilities);
+      await dispatchStep(state, capabilities, false);
     }
     await readBackStep(state);
   }
@@ -270,8 +271,22 @@ async function computeStep(
 }
 
 /** Write-back: send the outbox (this run's rows and any left by earlier runs). */
-async function dispatchStep(state: RunState, capabilities: CapabilityReport): Promise<void> {
+/**
+ * Sends the outbox, unless its writes wait for approval (an open hold, or — after this run's plan,
+ * `mayHold` — a first run or an unusual volume): then nothing is sent and the summary says why.
+ */
+async function dispatchStep(state: RunState, capabilities: CapabilityReport, mayHold: boolean): Promise<void> {
   const { store, source, options, runId, summary, stats, emit } = state;
+  const held = await holdForApproval(store, source, runId, mayHold);
+  if (held) {
+    summary.approval = {
+      reason: held.reason,
+      detail: held.detail,
+      plan: held.plan,
+      command: approveCommand(source.id),
+    };
+    return;
+  }
   emit({ type: 'stage', stage: 'dispatch' });
   await options.beforeDispatch?.();
   const writer = createWriteClient(source, stats);
@@ -370,7 +385,7 @@ async function runStages(state: RunState, mappings: MappingSet, instruments: Ins
   const { pulled, capabilities } = await pullStep(state, mappings);
   const payloads = await computeStep(state, pulled, mappings, instruments);
   if (options.dryRun) summary.dryRunBundle = dryRunBundle(payloads, runId, options.asOf);
-  if (!options.dryRun && source.writeBack) await dispatchStep(state, capabilities);
+  if (!options.dryRun && source.writeBack) await dispatchStep(state, capabilities, true);
   checkStopped(state.stop, 'after the writes in progress');
   await totalsStep(state);
   const writesFailed = Object.values(summary.writes).reduce((n, w) => n + w.failed + w.retryLater, 0);

@@ -27,6 +27,8 @@ export function isFinalRejection(status: number | undefined): boolean {
 
 export interface DispatchContext {
   store: Store;
+  /** Only the source's outbox rows up to this id (an approved plan, docs/programme.md). */
+  upToOutboxId?: number;
   client: FhirClient;
   sourceId: string;
   runId: string;

@@ -260,6 +260,7 @@ export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCoun
         limit: Math.max(BATCH, batchSize),
         leaseSeconds: LEASE_SECONDS,
         sourceId: ctx.sourceId,
+        ...(ctx.upToOutboxId !== undefined ? { upToId: ctx.upToOutboxId } : {}),
       })
     ).filter((i) => !seen.has(i.id));
     if (batch.length === 0) return counts;

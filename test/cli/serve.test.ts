@@ -11,7 +11,7 @@ test('serve: the API answers, a triggered sync runs, SIGTERM stops it cleanly wi
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-serve-'));
   writeFileSync(
     path.join(dir, 'fhir-engage.config.yaml'),
-    `sources:\n  - id: served\n    baseUrl: ${emr.baseUrl}\n    schedule: "0 3 * * *"\n`,
+    `sources:\n  - id: served\n    baseUrl: ${emr.baseUrl}\n    approval: { firstRun: write }\n    schedule: "0 3 * * *"\n`,
   );
   const child = spawn(
     process.execPath,

@@ -27,7 +27,7 @@ test('SIGINT during a sync stops it after the page in progress and records the r
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-sigint-'));
   writeFileSync(
     path.join(dir, 'fhir-engage.config.yaml'),
-    `sources:\n  - id: slow\n    baseUrl: ${emr.baseUrl}\n    pageSize: 5\n`,
+    `sources:\n  - id: slow\n    baseUrl: ${emr.baseUrl}\n    approval: { firstRun: write }\n    pageSize: 5\n`,
   );
   const env = { PATH: process.env.PATH, LOG_LEVEL: 'silent', FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') };
   try {
@@ -66,7 +66,7 @@ test('SIGTERM under serve lets the running sync commit its page, records it inte
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-sigterm-'));
   writeFileSync(
     path.join(dir, 'fhir-engage.config.yaml'),
-    `sources:\n  - id: served\n    baseUrl: ${emr.baseUrl}\n    pageSize: 5\n`,
+    `sources:\n  - id: served\n    baseUrl: ${emr.baseUrl}\n    approval: { firstRun: write }\n    pageSize: 5\n`,
   );
   const env = {
     PATH: process.env.PATH,

@@ -8,7 +8,10 @@ import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
 test('fhir-engage sync: dry run to a file, a real run with --json, and the exit codes scripts rely on', async () => {
   const emr = await seededSandbox({ patients: 5, seed: 6, fixtures: false, invalidResources: 1 });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-sync-'));
-  writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: cli\n    baseUrl: ${emr.baseUrl}\n`);
+  writeFileSync(
+    path.join(dir, 'fhir-engage.config.yaml'),
+    `sources:\n  - id: cli\n    baseUrl: ${emr.baseUrl}\n    approval: { firstRun: write }\n`,
+  );
   const env = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') };
   try {
     const dry = await runCliProcessAsync(['sync', '--dry-run', '--out', 'bundle.json', '--as-of', TEST_ANCHOR], {

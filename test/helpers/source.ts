@@ -16,6 +16,8 @@ export function testSource(
     overlapSeconds: 300,
     writeBatchSize: 50,
     writeBack: true,
+    // Tests write on the first run unless they test the hold (docs/programme.md).
+    approval: { firstRun: 'write' },
     pull: DEFAULT_PULL,
     ...overrides,
   };

@@ -81,7 +81,10 @@ export async function phiCanary(): Promise<CanaryResult> {
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-canary-'));
   const env = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'debug' };
-  writeFileSync(path.join(dir, 'fhir-engage.config.yaml'), `sources:\n  - id: canary\n    baseUrl: ${emr.baseUrl}\n`);
+  writeFileSync(
+    path.join(dir, 'fhir-engage.config.yaml'),
+    `sources:\n  - id: canary\n    baseUrl: ${emr.baseUrl}\n    approval: { firstRun: write }\n`,
+  );
   const outputs: { where: string; text: string }[] = [];
   const commands: CanaryResult['commands'] = [];
   const storedWords: Record<string, boolean> = {};

@@ -205,7 +205,7 @@ export async function serveThroughRestart(pgUrl: string): Promise<RestartResult>
   const key = 'restart-key';
   writeFileSync(
     path.join(dir, 'fhir-engage.config.yaml'),
-    `sources:\n  - id: restart\n    baseUrl: ${emr.baseUrl}\n    pageSize: 10\n`,
+    `sources:\n  - id: restart\n    baseUrl: ${emr.baseUrl}\n    approval: { firstRun: write }\n    pageSize: 10\n`,
   );
   const serve = spawnCli(
     ['serve'],

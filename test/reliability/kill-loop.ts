@@ -68,7 +68,7 @@ export async function killLoop(options: {
   );
   writeFileSync(
     path.join(dir, 'fhir-engage.config.yaml'),
-    `sources:\n  - id: killed\n    baseUrl: ${proxy.url}\n    pageSize: 10\n    rateLimit: { requestsPerSecond: 500, concurrency: 2 }\n`,
+    `sources:\n  - id: killed\n    baseUrl: ${proxy.url}\n    approval: { firstRun: write }\n    pageSize: 10\n    rateLimit: { requestsPerSecond: 500, concurrency: 2 }\n`,
   );
   const killed: Record<Stage, number> = { pull: 0, compute: 0, outbox: 0, send: 0, ack: 0 };
   let completed = 0;

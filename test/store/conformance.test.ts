@@ -55,6 +55,7 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
       '010_model_hash_optional',
       '011_lz4_compression',
       '012_bulk_deleted_and_counts',
+      '013_write_approvals',
     ]);
   });
 

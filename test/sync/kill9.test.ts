@@ -65,7 +65,7 @@ test.each(pgUrl ? ['postgres', 'pglite'] : ['pglite'])(
         : { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') };
     writeFileSync(
       path.join(dir, 'fhir-engage.config.yaml'),
-      `sources:\n  - id: killed\n    baseUrl: ${emr.baseUrl}\n    pageSize: 20\n`,
+      `sources:\n  - id: killed\n    baseUrl: ${emr.baseUrl}\n    approval: { firstRun: write }\n    pageSize: 20\n`,
     );
     try {
       const rng = new Random(SEED);

@@ -54,7 +54,7 @@ test('sync in system mode against an EMR that refuses system-wide Appointment/Qu
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-trust-'));
   writeFileSync(
     path.join(dir, 'fhir-engage.config.yaml'),
-    `sources:\n  - id: strict-emr\n    baseUrl: ${emr.baseUrl}\n`,
+    `sources:\n  - id: strict-emr\n    baseUrl: ${emr.baseUrl}\n    approval: { firstRun: write }\n`,
   );
   try {
     const res = await runCliProcessAsync(['sync', '--as-of', TEST_ANCHOR], {
