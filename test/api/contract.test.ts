@@ -72,9 +72,14 @@ describe.each(driverFactories())('responses match their schemas on $name', (fact
     emr = await seededSandbox({ patients: 12, seed: 7, fixtures: false, invalidResources: 2 });
     config = {
       ...loadConfig({ env: {}, cwd: os.tmpdir() }),
-      sources: [testSource({ id: 'clinic', baseUrl: emr.baseUrl, schedule: '0 3 * * *' })],
+      sources: [
+        testSource({ id: 'clinic', baseUrl: emr.baseUrl, schedule: '0 3 * * *' }),
+        // Never written: its first plan is held for approval.
+        testSource({ id: 'held', baseUrl: emr.baseUrl, approval: { firstRun: 'hold' } }),
+      ],
     };
     await syncSource(store, config, config.sources[0]!, { asOf: new Date(TEST_ANCHOR), strict: true });
+    await syncSource(store, config, config.sources[1]!, { asOf: new Date(TEST_ANCHOR), strict: true });
     runner = new SyncRunner(store, config);
     app = createApiApp({ store, config, runner, metrics: new Metrics(false), apiKeys: [KEY] });
   }, 120_000);
@@ -121,6 +126,26 @@ describe.each(driverFactories())('responses match their schemas on $name', (fact
     const validate = validatorOf('/api/programme/report', 'get', 200);
     expect(report.type).toBe('application/json');
     if (!validate(JSON.parse(report.text))) throw new Error(JSON.stringify(validate.errors));
+  });
+
+  test('a held plan is listed with its source, approved and sent once; a second approval is a 409', async () => {
+    const listed = (await check('get', '/api/sources', '/api/sources', 200)).sources as {
+      id: string;
+      approval: { reason: string; plan: { total: number } } | null;
+    }[];
+    const held = listed.find((s) => s.id === 'held');
+    expect(held?.approval?.reason).toBe('first-run');
+    expect(listed.find((s) => s.id === 'clinic')?.approval).toBeNull();
+    const approved = await check('post', '/api/sources/{id}/approve', '/api/sources/held/approve', 200);
+    expect(approved).toMatchObject({ approved: true, approvedBy: expect.stringMatching(/^key:/) });
+    expect((approved.plan as { total: number }).total).toBe(held?.approval?.plan.total);
+    const after = (await check('get', '/api/sources', '/api/sources', 200)).sources as {
+      id: string;
+      approval: unknown;
+    }[];
+    expect(after.find((s) => s.id === 'held')?.approval).toBeNull();
+    await check('post', '/api/sources/{id}/approve', '/api/sources/held/approve', 409);
+    await check('post', '/api/sources/{id}/approve', '/api/sources/nowhere/approve', 404);
   });
 
   test('errors are OperationOutcomes as documented', async () => {

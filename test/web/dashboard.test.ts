@@ -237,3 +237,48 @@ test('dead letters: filter by stage, retry one after the fix', async () => {
   await page.screenshot({ path: path.join(SHOTS, 'dead-letters.png'), fullPage: true });
   await page.context().close();
 });
+
+test('a source whose first writes are held shows the plan; approving sends it, and the hold is gone', async () => {
+  const heldStore = await memoryStore();
+  const config: AppConfig = {
+    ...loadConfig({ env: {}, cwd: os.tmpdir() }),
+    sources: [
+      testSource({ id: 'new-clinic', name: 'New clinic', baseUrl: emr.baseUrl, approval: { firstRun: 'hold' } }),
+    ],
+  };
+  const first = await syncSource(heldStore, config, config.sources[0]!, { asOf: new Date(TEST_ANCHOR) });
+  expect(first.approval?.reason).toBe('first-run');
+  const heldRunner = new SyncRunner(heldStore, config);
+  const app = createApiApp({
+    store: heldStore,
+    config,
+    runner: heldRunner,
+    metrics: new Metrics(false),
+    apiKeys: [KEY],
+  });
+  const listening = await listen(app, 0, '127.0.0.1');
+  const { page } = await newPage();
+  try {
+    await page.goto(`http://127.0.0.1:${listening.port}/`);
+    await page.getByLabel('API key').fill(KEY);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('region', { name: 'Writes held for approval: new-clinic' }).waitFor();
+    await page.getByText(/Held for approval \(first-run\): the first writes to new-clinic: \d+ planned/).waitFor();
+    const plan = page.getByTestId('plan-new-clinic');
+    await plan.getByRole('cell', { name: 'appointment-reminder' }).waitFor();
+    await page.screenshot({ path: path.join(SHOTS, 'held-for-approval.png'), fullPage: true });
+    page.once('dialog', (d) => void d.accept());
+    await page.getByTestId('approve-new-clinic').click();
+    await page
+      .getByTestId('progress-new-clinic')
+      .filter({ hasText: /approved and sent: Task: / })
+      .waitFor();
+    expect(await page.getByRole('region', { name: 'Writes held for approval: new-clinic' }).count()).toBe(0);
+    expect(await heldStore.openApproval('new-clinic')).toBeUndefined();
+  } finally {
+    await page.context().close();
+    await heldRunner.stop();
+    await new Promise<void>((resolve) => listening.server.close(() => resolve()));
+    await heldStore.close();
+  }
+}, 120_000);

@@ -1,11 +1,12 @@
 /** The configured sources (never a secret) and starting a sync of one. */
-import { notFoundOutcome } from '../../errors';
+import { conflict, EngageError, notFoundOutcome } from '../../errors';
+import { approveAndSend } from '../../sync/approval';
 import { SyncBusyError } from '../../sync/run';
 import { sendOutcome } from '../errors';
 import { errors, json, p, secured, type RouteModule } from '../openapi-parts';
 import { param } from '../params';
 import { reply } from '../reply';
-import { SourcesResponse, SyncStarted } from '../schemas/sources';
+import { Approved, SourcesResponse, SyncStarted } from '../schemas/sources';
 import { runView } from '../views';
 
 export const sourceRoutes: RouteModule = {
@@ -29,13 +30,30 @@ export const sourceRoutes: RouteModule = {
         },
       },
     },
+    '/api/sources/{id}/approve': {
+      post: {
+        summary:
+          "Send exactly the plan a run held for approval (a source's first writes, or an unusual volume); who approved (the API key's id) is kept",
+        security: secured,
+        parameters: [p('id')],
+        responses: {
+          '200': json('approved and sent', Approved),
+          '409': json('nothing of this source is held, or a sync of it is running'),
+          ...errors,
+        },
+      },
+    },
   },
   register(api, { store, config, runner }) {
     api.get('/sources', async (_req, res) => {
       const recent = await store.listRuns({ limit: 200 });
+      const held = new Map(
+        await Promise.all(config.sources.map(async (s) => [s.id, await store.openApproval(s.id)] as const)),
+      );
       reply(res, SourcesResponse, {
         sources: config.sources.map((s) => {
           const last = recent.find((r) => r.sourceId === s.id);
+          const approval = held.get(s.id);
           return {
             id: s.id,
             ...(s.name !== undefined ? { name: s.name } : {}),
@@ -50,9 +68,31 @@ export const sourceRoutes: RouteModule = {
             pullMethod: s.pull.method,
             nextRun: runner.nextRun(s.id),
             lastRun: last ? runView(last) : null,
+            approval: approval
+              ? { reason: approval.reason, detail: approval.detail, heldAt: approval.heldAt, plan: approval.plan }
+              : null,
           };
         }),
       });
+    });
+
+    api.post('/sources/:id/approve', async (req, res) => {
+      const source = config.sources.find((s) => s.id === param(req, 'id'));
+      if (!source) return sendOutcome(res, notFoundOutcome('no such source'));
+      if (!(await store.openApproval(source.id)))
+        return sendOutcome(res, conflict('nothing of this source is held for approval'));
+      try {
+        const { approval, sent } = await approveAndSend(store, source, `key:${String(res.locals.keyId)}`);
+        reply(res, Approved, {
+          approved: true,
+          approvedBy: approval.approvedBy ?? '',
+          plan: approval.plan,
+          sent: sent.byType as Record<string, Record<string, number>>,
+        });
+      } catch (err) {
+        if (err instanceof EngageError) return sendOutcome(res, err.outcome);
+        throw err;
+      }
     });
 
     api.post('/sources/:id/sync', async (req, res) => {

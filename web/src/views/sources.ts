@@ -2,7 +2,7 @@
 import { get, post } from '../api';
 import type { DeadLettersResponse } from '../../../src/api/schemas/operations';
 import type { RunProgress, RunResponse, RunView } from '../../../src/api/schemas/runs';
-import type { Source, SourcesResponse, SyncStarted } from '../../../src/api/schemas/sources';
+import type { Approved, Source, SourcesResponse, SyncStarted } from '../../../src/api/schemas/sources';
 import { announce, h, secs, table, when } from '../dom';
 
 export type { RunView } from '../../../src/api/schemas/runs';
@@ -55,6 +55,53 @@ function lastRunBlock(s: Source): HTMLElement {
     h('p', {}, `Stages: ${stagesText(r.stages)}`),
     h('p', {}, `Writes: ${writesText(r.writes)}`),
     h('p', {}, `Dead letters: ${r.deadLetters ? `${r.deadLetters.thisRun} added, ${r.deadLetters.open} open` : '—'}`),
+  );
+}
+
+/**
+ * Writes a run held for approval (a source's first writes, or an unusual volume): the plan by rule
+ * with example patients, and a button that sends exactly that plan after confirmation.
+ */
+function heldBlock(s: Source, rerender: (notice: Notice) => void): HTMLElement | null {
+  const held = s.approval;
+  if (!held) return null;
+  const out = h('p', { class: 'live', 'aria-live': 'polite' });
+  const button = h(
+    'button',
+    {
+      type: 'button',
+      'data-testid': `approve-${s.id}`,
+      onclick: async () => {
+        if (!window.confirm(`Send these ${held.plan.total} writes to the EMR of ${s.name ?? s.id}?`)) return;
+        button.disabled = true;
+        try {
+          const r = await post<Approved>(`/sources/${encodeURIComponent(s.id)}/approve`);
+          announce(`Approved: ${r.plan.total} writes of ${s.id} sent`);
+          rerender({ sourceId: s.id, text: `approved and sent: ${writesText(r.sent)}` });
+        } catch (err) {
+          out.textContent = `could not approve: ${(err as Error).message}`;
+          button.disabled = false;
+        }
+      },
+    },
+    'Approve and send',
+  );
+  return h(
+    'div',
+    { class: 'held', role: 'region', 'aria-label': `Writes held for approval: ${s.id}` },
+    h('p', { class: 'error', role: 'alert' }, `Held for approval (${held.reason}): ${held.detail}.`),
+    table(
+      'The plan',
+      ['rule', 'resource', 'count', 'example patients'],
+      held.plan.byRule.map((r) => [
+        r.rule,
+        `${r.resourceType}${r.op === 'close' ? ' (close)' : ''}`,
+        r.count,
+        r.examples.join(', '),
+      ]),
+      { 'data-testid': `plan-${s.id}` },
+    ),
+    h('div', { class: 'actions' }, button, out),
   );
 }
 
@@ -123,6 +170,7 @@ export async function sourcesView(main: HTMLElement, notice?: Notice): Promise<v
           `Schedule: ${s.schedule ?? 'on demand'}; next run: ${when(s.nextRun)}; pull: ${s.pullMethod}; write-back: ${s.writeBack ? 'on' : 'off'}`,
         ),
         lastRunBlock(s),
+        heldBlock(s, render),
         h('div', { class: 'actions' }, button, live),
       );
     }),
