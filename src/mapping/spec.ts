@@ -22,6 +22,15 @@ export interface TypeSpec {
   lists?: Record<string, { fields: Record<string, FieldSpec>; description: string }>;
 }
 
+/** A list of Codings, each as its system and code (a coding without a code is left out). */
+const codings = (description: string): NonNullable<TypeSpec['lists']>[string] => ({
+  description,
+  fields: {
+    system: { kind: 'string', description: 'code system' },
+    code: { kind: 'string', description: 'code (a coding without one is left out)' },
+  },
+});
+
 export const MAPPED_TYPES: Record<string, TypeSpec> = {
   Patient: {
     fields: {
@@ -62,13 +71,7 @@ export const MAPPED_TYPES: Record<string, TypeSpec> = {
       serviceType: { kind: 'string', description: 'kind of visit' },
     },
     lists: {
-      codes: {
-        description: "the visit's codings (service type, specialty, appointment type): what programmes enrol by",
-        fields: {
-          system: { kind: 'string', description: 'code system' },
-          code: { kind: 'string', description: 'code (a coding without one is left out)' },
-        },
-      },
+      codes: codings("the visit's codings (service type, specialty, appointment type): what programmes enrol by"),
       actors: {
         description: 'who and where (Practitioner, PractitionerRole, Location references): what programmes enrol by',
         fields: { reference: { kind: 'string', description: 'Type/id (a logical reference without one is left out)' } },
@@ -82,13 +85,7 @@ export const MAPPED_TYPES: Record<string, TypeSpec> = {
       status: { kind: 'string', description: 'plan status' },
     },
     lists: {
-      categories: {
-        description: "the plan's category codings: what programmes enrol by",
-        fields: {
-          system: { kind: 'string', description: 'code system' },
-          code: { kind: 'string', description: 'code (a coding without one is left out)' },
-        },
-      },
+      categories: codings("the plan's category codings: what programmes enrol by"),
       activities: {
         description: 'one entry per CarePlan.activity',
         fields: {

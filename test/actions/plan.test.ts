@@ -8,23 +8,12 @@ import type { EngagementModel, ResponseItem } from '../../src/mapping/model';
 import type { WrittenResource } from '../../src/store/types';
 import { sharedValidator } from '../../src/validation/validator';
 import { engagementCodeSystem } from '../../src/actions/codesystem';
+import { emptyModel, writtenTask } from '../helpers/model';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
 const day = (o: number): string => new Date(NOW.getTime() + o * 86_400_000).toISOString();
 
-function model(parts: Partial<EngagementModel> = {}): EngagementModel {
-  return {
-    sourceId: 's',
-    patientId: 'p1',
-    patient: {},
-    appointments: [],
-    carePlans: [],
-    activities: [],
-    responses: [],
-    requests: [],
-    ...parts,
-  };
-}
+const model = emptyModel;
 const phq = (id: string, offset: number, total: number, item9 = 0, stated = true): ResponseItem => ({
   id,
   instrument: 'phq9',
@@ -40,23 +29,8 @@ const phq = (id: string, offset: number, total: number, item9 = 0, stated = true
     missing: [],
   },
 });
-function written(identifierValue: string, rule: string, state: WrittenResource['state'] = 'open'): WrittenResource {
-  return {
-    sourceId: 's',
-    identifierValue,
-    resourceType: 'Task',
-    patientId: 'p1',
-    rule,
-    target: 't',
-    serverId: 'x1',
-    versionId: '1',
-    contentHash: 'h',
-    status: 'requested',
-    state,
-    runId: 'r',
-    updatedAt: NOW,
-  };
-}
+const written = (identifierValue: string, rule: string, state: WrittenResource['state'] = 'open'): WrittenResource =>
+  writtenTask(identifierValue, rule, { state });
 /** The rules that existed before the programme layer: tests of those leave reminders and surveys out. */
 const CORE = {
   ...A,

@@ -9,6 +9,7 @@ import { netPromoterScore, npsCategory } from '../../src/indicators/satisfaction
 import type { AppointmentItem, EngagementModel, ResponseItem } from '../../src/mapping/model';
 import type { WrittenResource } from '../../src/store/types';
 import { sharedValidator } from '../../src/validation/validator';
+import { writtenTask } from '../helpers/model';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 const day = (o: number): string => new Date(NOW.getTime() + o * 86_400_000).toISOString();
@@ -51,28 +52,12 @@ const booked = (id: string, offsetDays: number): AppointmentItem => ({
   sourceStatus: 'booked',
   start: day(offsetDays),
 });
-function written(
+const written = (
   identifierValue: string,
   rule: string,
   status = 'requested',
   state: WrittenResource['state'] = 'open',
-): WrittenResource {
-  return {
-    sourceId: 's',
-    identifierValue,
-    resourceType: 'Task',
-    patientId: 'p1',
-    rule,
-    target: 't',
-    serverId: 'x',
-    versionId: '1',
-    contentHash: 'h',
-    status,
-    state,
-    runId: 'r',
-    updatedAt: NOW,
-  };
-}
+): WrittenResource => writtenTask(identifierValue, rule, { status, state, serverId: 'x', updatedAt: NOW });
 const plan = (m: EngagementModel, w: WrittenResource[], settings: ActionSettings) =>
   planPatient(computeIndicators(m, NOW, S), m, w, settings, NOW).writes;
 const upserts = (writes: DesiredWrite[]): DesiredUpsert[] =>

@@ -7,6 +7,7 @@ import type { ProgrammeDefinition } from '../../src/config/programme-settings';
 import { computeIndicators } from '../../src/indicators/compute';
 import type { EngagementModel } from '../../src/mapping/model';
 import type { WrittenResource } from '../../src/store/types';
+import { writtenTask } from '../helpers/model';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
 const day = (o: number): string => new Date(NOW.getTime() + o * 86_400_000).toISOString();
@@ -42,23 +43,7 @@ const behavioural: ProgrammeDefinition = {
   actions: { taskOwner: 'Organization/bh-team' },
 };
 
-function written(identifierValue: string, rule: string): WrittenResource {
-  return {
-    sourceId: 's',
-    identifierValue,
-    resourceType: 'Task',
-    patientId: 'p1',
-    rule,
-    target: 't',
-    serverId: 'x1',
-    versionId: '1',
-    contentHash: 'h',
-    status: 'requested',
-    state: 'open',
-    runId: 'r',
-    updatedAt: NOW,
-  };
-}
+const written = (identifierValue: string, rule: string): WrittenResource => writtenTask(identifierValue, rule);
 
 const upserts = (writes: DesiredWrite[]) => writes.filter((w) => w.op === 'upsert');
 const ids = (writes: DesiredWrite[]) =>

@@ -10,23 +10,12 @@ import { decay, engagementScore, tierOf } from '../../src/indicators/engagement'
 import { median, programmeSummary } from '../../src/indicators/programme';
 import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/config/indicator-settings';
 import { addMonths } from '../../src/indicators/time';
+import { emptyModel } from '../helpers/model';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
 const day = (offset: number): string => new Date(NOW.getTime() + offset * 86_400_000).toISOString();
 
-function model(parts: Partial<EngagementModel> = {}): EngagementModel {
-  return {
-    sourceId: 's',
-    patientId: 'p',
-    patient: {},
-    appointments: [],
-    carePlans: [],
-    activities: [],
-    responses: [],
-    requests: [],
-    ...parts,
-  };
-}
+const model = (parts: Partial<EngagementModel> = {}): EngagementModel => emptyModel({ patientId: 'p', ...parts });
 const appt = (id: string, status: AppointmentItem['status'], offset: number): AppointmentItem => ({
   id,
   status,

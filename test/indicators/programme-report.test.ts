@@ -5,21 +5,13 @@ import { percentile90, programmeReport, type ProgrammeInput } from '../../src/in
 import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/config/indicator-settings';
 import type { EngagementModel } from '../../src/mapping/model';
 import type { TaskEvent } from '../../src/store/types';
+import { emptyModel } from '../helpers/model';
 
 const FROM = new Date('2026-05-01T00:00:00Z');
 const TO = new Date('2026-06-01T00:00:00Z');
 const at = (d: string): Date => new Date(`2026-05-${d}T10:00:00Z`);
-const model = (patientId: string, parts: Partial<EngagementModel> = {}): EngagementModel => ({
-  sourceId: 's',
-  patientId,
-  patient: {},
-  appointments: [],
-  carePlans: [],
-  activities: [],
-  responses: [],
-  requests: [],
-  ...parts,
-});
+const model = (patientId: string, parts: Partial<EngagementModel> = {}): EngagementModel =>
+  emptyModel({ patientId, ...parts });
 const ev = (
   identifierValue: string,
   rule: string,

@@ -2,26 +2,14 @@
 import type { Group } from '@medplum/fhirtypes';
 import { DEFAULT_PROGRAMME, type EnrolmentCriterion } from '../../src/config/programme-settings';
 import { enrolledIn, groupMembers, groupsNamed, meets, type EnrolmentFacts } from '../../src/mapping/enrolment';
-import type { EngagementModel } from '../../src/mapping/model';
+import { emptyModel } from '../helpers/model';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
 const day = (o: number): string => new Date(NOW.getTime() + o * 86_400_000).toISOString();
 const none: EnrolmentFacts = { groups: new Map(), identifiers: [] };
 const SCT = 'http://snomed.info/sct';
 
-function model(parts: Partial<EngagementModel> = {}): EngagementModel {
-  return {
-    sourceId: 's',
-    patientId: 'p1',
-    patient: {},
-    appointments: [],
-    carePlans: [],
-    activities: [],
-    responses: [],
-    requests: [],
-    ...parts,
-  };
-}
+const model = emptyModel;
 
 const visit = (offset: number, status: 'kept' | 'no-show' | 'upcoming' | 'cancelled' = 'kept') => ({
   id: `a${offset}`,
