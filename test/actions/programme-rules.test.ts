@@ -9,7 +9,7 @@ import { netPromoterScore, npsCategory } from '../../src/indicators/satisfaction
 import type { AppointmentItem, EngagementModel, ResponseItem } from '../../src/mapping/model';
 import type { WrittenResource } from '../../src/store/types';
 import { sharedValidator } from '../../src/validation/validator';
-import { writtenTask } from '../helpers/model';
+import { emptyModel, writtenTask } from '../helpers/model';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 const day = (o: number): string => new Date(NOW.getTime() + o * 86_400_000).toISOString();
@@ -33,19 +33,8 @@ const ONLY = (...rules: RuleName[]): ActionSettings => ({
   ).filter((r) => !rules.includes(r)),
 });
 
-function model(parts: Partial<EngagementModel> = {}): EngagementModel {
-  return {
-    sourceId: 's',
-    patientId: 'p1',
-    patient: { contacts: [{ system: 'phone', use: 'mobile' }], language: 'es' },
-    appointments: [],
-    carePlans: [],
-    activities: [],
-    responses: [],
-    requests: [],
-    ...parts,
-  };
-}
+const model = (parts: Partial<EngagementModel> = {}): EngagementModel =>
+  emptyModel({ patient: { contacts: [{ system: 'phone', use: 'mobile' }], language: 'es' }, ...parts });
 const booked = (id: string, offsetDays: number): AppointmentItem => ({
   id,
   status: 'upcoming',
