@@ -135,6 +135,15 @@ describe.each(driverFactories())('responses match their schemas on $name', (fact
     }[];
     const held = listed.find((s) => s.id === 'held');
     expect(held?.approval?.reason).toBe('first-run');
+    // The plan names example patients: the listing that carried them is in the access log, patient by patient.
+    const examples = new Set(
+      (held?.approval as unknown as { plan: { byRule: { examples: string[] }[] } }).plan.byRule.flatMap(
+        (r) => r.examples,
+      ),
+    );
+    const logged = (await store.listAccess({ limit: 500 })).filter((a) => a.route === '/api/sources');
+    expect(new Set(logged.map((a) => a.patientId))).toEqual(examples);
+    expect(logged.every((a) => a.sourceId === 'held')).toBe(true);
     expect(listed.find((s) => s.id === 'clinic')?.approval).toBeNull();
     const approved = await check('post', '/api/sources/{id}/approve', '/api/sources/held/approve', 200);
     expect(approved).toMatchObject({ approved: true, approvedBy: expect.stringMatching(/^key:/) });

@@ -9,6 +9,14 @@ import { reply } from '../reply';
 import { Approved, SourcesResponse, SyncStarted } from '../schemas/sources';
 import { runView } from '../views';
 
+/** The patients a held plan names as examples, for the access log. */
+function exampleAccesses(
+  sourceId: string,
+  byRule: { examples: string[] }[],
+): { sourceId: string; patientId: string }[] {
+  return [...new Set(byRule.flatMap((r) => r.examples))].map((patientId) => ({ sourceId, patientId }));
+}
+
 export const sourceRoutes: RouteModule = {
   paths: {
     '/api/sources': {
@@ -44,13 +52,14 @@ export const sourceRoutes: RouteModule = {
       },
     },
   },
-  register(api, { store, config, runner }) {
-    api.get('/sources', async (_req, res) => {
+  register(api, { store, config, runner, audit }) {
+    // A held plan names example patients: a listing that carries one is in the access log.
+    api.get('/sources', audit.audited, async (req, res) => {
       const recent = await store.listRuns({ limit: 200 });
       const held = new Map(
         await Promise.all(config.sources.map(async (s) => [s.id, await store.openApproval(s.id)] as const)),
       );
-      reply(res, SourcesResponse, {
+      const body = {
         sources: config.sources.map((s) => {
           const last = recent.find((r) => r.sourceId === s.id);
           const approval = held.get(s.id);
@@ -73,22 +82,30 @@ export const sourceRoutes: RouteModule = {
               : null,
           };
         }),
-      });
+      };
+      const named = [...held.values()].flatMap((a) => (a ? exampleAccesses(a.sourceId, a.plan.byRule) : []));
+      if (named.length === 0) {
+        res.locals.audited = true;
+        return reply(res, SourcesResponse, body);
+      }
+      await audit.send(req, res, named, () => reply(res, SourcesResponse, body));
     });
 
-    api.post('/sources/:id/approve', async (req, res) => {
+    api.post('/sources/:id/approve', audit.audited, async (req, res) => {
       const source = config.sources.find((s) => s.id === param(req, 'id'));
       if (!source) return sendOutcome(res, notFoundOutcome('no such source'));
       if (!(await store.openApproval(source.id)))
         return sendOutcome(res, conflict('nothing of this source is held for approval'));
       try {
         const { approval, sent } = await approveAndSend(store, source, `key:${String(res.locals.keyId)}`);
-        reply(res, Approved, {
-          approved: true,
-          approvedBy: approval.approvedBy ?? '',
-          plan: approval.plan,
-          sent: sent.byType as Record<string, Record<string, number>>,
-        });
+        await audit.send(req, res, exampleAccesses(source.id, approval.plan.byRule), () =>
+          reply(res, Approved, {
+            approved: true,
+            approvedBy: approval.approvedBy ?? '',
+            plan: approval.plan,
+            sent: sent.byType as Record<string, Record<string, number>>,
+          }),
+        );
       } catch (err) {
         if (err instanceof EngageError) return sendOutcome(res, err.outcome);
         throw err;
