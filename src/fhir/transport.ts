@@ -231,6 +231,17 @@ export class HttpTransport {
     }
   }
 
+  /** One answer received, for the caller's counters (status and time, never the body). */
+  private announce(request: HttpRequest, safeUrl: string, status: number, started: number): void {
+    this.options.onEvent?.({
+      type: 'response',
+      method: request.method,
+      url: safeUrl,
+      status,
+      durationMs: this.clock.now() - started,
+    });
+  }
+
   private async openOnce(request: HttpRequest, safeUrl: string): Promise<StreamResponse> {
     const started = this.clock.now();
     const controller = new AbortController();
@@ -244,13 +255,7 @@ export class HttpTransport {
       if (err instanceof HttpError) throw err;
       throw networkFailure(err, controller.signal.aborted, timeoutMs);
     }
-    this.options.onEvent?.({
-      type: 'response',
-      method: request.method,
-      url: safeUrl,
-      status: res.status,
-      durationMs: this.clock.now() - started,
-    });
+    this.announce(request, safeUrl, res.status, started);
     if (!res.ok || !res.body) {
       let text = '';
       try {
@@ -348,13 +353,7 @@ export class HttpTransport {
     } finally {
       clearTimeout(timer);
     }
-    this.options.onEvent?.({
-      type: 'response',
-      method: request.method,
-      url: safeUrl,
-      status: res.status,
-      durationMs: this.clock.now() - started,
-    });
+    this.announce(request, safeUrl, res.status, started);
     let body: unknown = text;
     const wantJson = request.json ?? true;
     if (wantJson && text.length > 0) {
