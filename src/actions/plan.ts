@@ -30,6 +30,8 @@ export interface DesiredClose {
   entities: string[];
   /** When fhir-engage decided it (the run's as-of): the closed Task's lastModified. */
   at: string;
+  /** The programme the patient left, when that is why it closes. */
+  programme?: string;
 }
 
 export type DesiredWrite = DesiredUpsert | DesiredClose;
@@ -87,6 +89,56 @@ export function programmeSettings(base: ActionSettings, p: ProgrammeDefinition):
   };
 }
 
+export interface PlanOptions {
+  /** Programmes the patient left at this run: open Tasks only they wanted close naming them. */
+  left?: readonly ProgrammeDefinition[];
+  /** When each programme (by id) first enrolled anyone on the source; absent: it starts now. */
+  startedAt?: ReadonlyMap<string, Date>;
+  /** When the patient's spell in each programme began; absent: now. With neither map, nothing is phased. */
+  enrolledAt?: ReadonlyMap<string, Date>;
+}
+
+/** The rule context of one programme for the patient: its settings, its clinic's zone, its phased start. */
+function programmeContext(
+  base: ActionSettings,
+  p: ProgrammeDefinition,
+  patientId: string,
+  now: Date,
+  options: PlanOptions,
+): RuleInput['ctx'] {
+  const phased = options.startedAt !== undefined || options.enrolledAt !== undefined;
+  return {
+    patientId,
+    now,
+    settings: programmeSettings(base, p),
+    ...(p.timeZone ? { timeZone: p.timeZone } : {}),
+    ...(phased
+      ? {
+          phase: {
+            programmeStart: (options.startedAt?.get(p.id) ?? now).getTime(),
+            enrolledAt: (options.enrolledAt?.get(p.id) ?? now).getTime(),
+            ...(p.phasedStart ? { days: p.phasedStart.days } : {}),
+            patientId,
+          },
+        }
+      : {}),
+  };
+}
+
+/** Why an open Task nothing wants any more closes, and the programme it names when the patient left one. */
+function closeReason(
+  rule: RuleName,
+  base: ActionSettings,
+  running: ReadonlySet<RuleName>,
+  reachable: boolean,
+  left: readonly ProgrammeDefinition[],
+): { reason: string; programme?: string } {
+  const gone = reachable ? left.find((p) => !programmeSettings(base, p).disabled.includes(rule)) : undefined;
+  if (gone) return { reason: `the patient is no longer enrolled in the programme '${gone.name}'`, programme: gone.id };
+  if (running.has(rule) || !reachable) return { reason: CLOSE_REASON[rule] ?? 'the reason no longer holds' };
+  return { reason: 'the patient is no longer enrolled in a programme that runs this rule' };
+}
+
 /**
  * The writes for a patient enrolled in `enrolled` (in the order the programmes are defined; none:
  * nothing is wanted). What two programmes both want is written once (the same identifier), as the
@@ -100,6 +152,7 @@ export function planProgrammes(
   base: ActionSettings,
   enrolled: readonly ProgrammeDefinition[],
   now: Date,
+  options: PlanOptions = {},
 ): PlanResult {
   // No outreach, follow-up or scores about a patient who has died or whose record is no longer active;
   // their open Tasks are cancelled below like any other whose reason has gone.
@@ -107,11 +160,11 @@ export function planProgrammes(
   const desired = new Map<string, DesiredUpsert>();
   const running = new Set<RuleName>();
   for (const p of reachable ? enrolled : []) {
-    const settings = programmeSettings(base, p);
-    const input: RuleInput = { ind, model, written, ctx: { patientId: model.patientId, now, settings } };
-    for (const r of RULES.filter((x) => !settings.disabled.includes(x.name))) {
+    const input: RuleInput = { ind, model, written, ctx: programmeContext(base, p, model.patientId, now, options) };
+    for (const r of RULES.filter((x) => !input.ctx.settings.disabled.includes(x.name))) {
       running.add(r.name);
-      for (const d of r.plan(input)) if (!desired.has(d.identifier)) desired.set(d.identifier, d);
+      for (const d of r.plan(input))
+        if (!desired.has(d.identifier)) desired.set(d.identifier, { ...d, programme: p.id });
     }
   }
   const byId = new Map(written.map((w) => [w.identifierValue, w]));
@@ -138,10 +191,7 @@ export function planProgrammes(
     }
     const status = closeStatus(rule);
     if (!status) continue;
-    const reason =
-      running.has(rule) || !reachable
-        ? (CLOSE_REASON[rule] ?? 'the reason no longer holds')
-        : 'the patient is no longer enrolled in a programme that runs this rule';
+    const why = closeReason(rule, base, running, reachable, options.left ?? []);
     writes.push({
       op: 'close',
       identifier: w.identifierValue,
@@ -150,7 +200,7 @@ export function planProgrammes(
       resourceType: 'Task',
       priority: 1,
       status,
-      reason,
+      ...why,
       serverId: w.serverId,
       entities: [`Patient/${w.patientId}`],
       at: now.toISOString(),

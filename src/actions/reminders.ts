@@ -1,8 +1,9 @@
 /**
  * Appointment reminders (docs/programme.md): one Task per upcoming booked
  * appointment and lead time, for the EMR's (or a messaging platform's)
- * reminder engine. The Task says when (restriction.period: not before
- * `start − lead`, executionPeriod.end: the appointment) and how
+ * reminder engine. The Task says when (restriction.period: the send window,
+ * 09:00–19:00 local by default, on the day `lead` days before the visit in the
+ * clinic's time zone; executionPeriod.end: the appointment) and how
  * (Task.input: the channel kind and the language, never a number or address).
  * A patient with no reachable channel gets one Task for staff instead.
  * Pure: model, what was written, settings and `now` in; desired Tasks out.
@@ -15,15 +16,31 @@ import type { Task, TaskInput } from '@medplum/fhirtypes';
 import type { AppointmentItem, ContactKind, EngagementModel } from '../mapping/model';
 import type { WrittenResource } from '../store/types';
 import type { ActionSettings, ReminderChannel } from '../config/action-settings';
-
-const DAY_MS = 86_400_000;
+import { addLocalDays, localDayStart, localIso, localTimeOn, UTC } from '../local-time';
 
 export interface ReminderPlan {
   appointmentId: string;
   leadDays: number;
-  /** When the reminder may be sent (start − lead). */
+  /** The send window: on the local day `leadDays` before the visit, between the window's times (never after the visit starts). */
   notBefore: string;
+  notAfter: string;
   start: string;
+}
+
+/**
+ * The send window of a reminder `leadDays` local days before a visit at `start`, in the clinic's zone;
+ * undefined when no part of it is before the visit (a same-day reminder for an early visit).
+ */
+export function sendWindow(
+  start: number,
+  leadDays: number,
+  window: ActionSettings['reminders']['sendWindow'],
+  zone: string,
+): { from: number; to: number } | undefined {
+  const day = addLocalDays(localDayStart(start, zone), -leadDays, zone);
+  const from = localTimeOn(day, window.start, zone);
+  const to = Math.min(localTimeOn(day, window.end, zone), start);
+  return to > from ? { from, to } : undefined;
 }
 
 /** Appointments a reminder is for: booked, with a start still ahead. */
@@ -48,15 +65,25 @@ export function plannedReminders(
   written: ReadonlySet<string>,
   settings: ActionSettings['reminders'],
   now: Date,
-  identifierOf: (r: Omit<ReminderPlan, 'notBefore' | 'start'>) => string,
+  identifierOf: (r: Pick<ReminderPlan, 'appointmentId' | 'leadDays'>) => string,
+  zone = UTC,
 ): ReminderPlan[] {
   const out: ReminderPlan[] = [];
   for (const a of remindable(model, now)) {
     const start = Date.parse(a.start);
     for (const leadDays of [...settings.leadTimesDays].sort((x, y) => y - x)) {
-      const notBefore = start - leadDays * DAY_MS;
-      if (notBefore <= now.getTime() && !written.has(identifierOf({ appointmentId: a.id, leadDays }))) continue;
-      out.push({ appointmentId: a.id, leadDays, notBefore: new Date(notBefore).toISOString(), start: a.start });
+      const w = sendWindow(start, leadDays, settings.sendWindow, zone);
+      const kept = written.has(identifierOf({ appointmentId: a.id, leadDays }));
+      // A send window already closed (or none before the visit) is not created late.
+      if (!kept && (!w || w.to <= now.getTime())) continue;
+      const at = w ?? { from: start, to: start };
+      out.push({
+        appointmentId: a.id,
+        leadDays,
+        notBefore: localIso(at.from, zone),
+        notAfter: localIso(at.to, zone),
+        start: a.start,
+      });
     }
   }
   return out;
@@ -119,7 +146,7 @@ export function reminderTaskFields(plan: ReminderPlan, inputs: TaskInput[]): Par
     description: `Appointment reminder, ${plan.leadDays} day(s) before the visit.`,
     focus: { reference: `Appointment/${plan.appointmentId}` },
     executionPeriod: { end: plan.start },
-    restriction: { period: { start: plan.notBefore, end: plan.start } },
+    restriction: { period: { start: plan.notBefore, end: plan.notAfter } },
     input: inputs,
   };
 }

@@ -10,6 +10,8 @@ import type { PatientIndicators } from '../indicators/compute';
 import type { EngagementModel } from '../mapping/model';
 import type { WrittenResource } from '../store/types';
 import { ENGAGE_CODES } from './codes';
+import { localDate, localMonth, UTC } from '../local-time';
+import type { PhasedStart } from './surveys';
 
 export interface DesiredUpsert {
   op: 'upsert';
@@ -22,12 +24,18 @@ export interface DesiredUpsert {
   resource: Observation | Task;
   /** Source resources the write is derived from (Provenance.entity). */
   entities: string[];
+  /** The programme that asked for it (the first, when several did); set by planProgrammes. */
+  programme?: string;
 }
 
 export interface RuleContext {
   patientId: string;
   now: Date;
   settings: ActionSettings;
+  /** The clinic's IANA time zone (the programme's, else the source's); UTC when absent. */
+  timeZone?: string;
+  /** The programme's phased start for this patient (planProgrammes), when it has one. */
+  phase?: PhasedStart;
 }
 
 export interface RuleInput {
@@ -42,8 +50,9 @@ export type Rule = (input: RuleInput) => DesiredUpsert[];
 
 export const isOn = (ctx: RuleContext, rule: RuleName): boolean => !ctx.settings.disabled.includes(rule);
 
-export const month = (d: Date): string => d.toISOString().slice(0, 7);
-export const dayOf = (d: Date): string => d.toISOString().slice(0, 10);
+/** The local month and day of the run in the clinic's zone: periods in identifiers follow the clinic's calendar. */
+export const month = (ctx: RuleContext): string => localMonth(ctx.now.getTime(), ctx.timeZone ?? UTC);
+export const dayOf = (ctx: RuleContext): string => localDate(ctx.now.getTime(), ctx.timeZone ?? UTC);
 /** A reference usable wherever FHIR narrows the target type (Reference<never> is assignable to each). */
 export const ref = (reference: string): Reference<never> => ({ reference });
 

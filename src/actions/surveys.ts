@@ -13,8 +13,7 @@ import type { Task } from '@medplum/fhirtypes';
 import type { EngagementModel, ResponseItem } from '../mapping/model';
 import type { WrittenResource } from '../store/types';
 import type { PeriodicSurvey, SurveySettings } from '../config/action-settings';
-
-const DAY_MS = 86_400_000;
+import { addLocalDays, localDate, localDateStart, localDayStart, UTC } from '../local-time';
 
 export interface SurveyWindow {
   kind: 'periodic' | 'post-visit';
@@ -30,8 +29,45 @@ export interface SurveyWindow {
   answeredBy?: string;
 }
 
-const dayStart = (t: number): number => Math.floor(t / DAY_MS) * DAY_MS;
-const isoDay = (t: number): string => new Date(t).toISOString().slice(0, 10);
+/**
+ * The clock a survey window is computed on: the clinic's zone (windows open at the start of a local
+ * day and last whole local days) and, for a programme's first patients, its phased start.
+ */
+export interface SurveyClock {
+  zone: string;
+  phase?: PhasedStart;
+}
+
+/** Phased start (docs/programme.md): first windows already due when the programme began are spread over `days`. */
+export interface PhasedStart {
+  /** When the programme first enrolled anyone on the source. */
+  programmeStart: number;
+  /** When the patient's current spell in the programme began. */
+  enrolledAt: number;
+  /** Days to spread over; undefined: the instrument's cadence (everyDays); 0: no phasing. */
+  days?: number;
+  patientId: string;
+}
+
+/** A stable spread of patients over `days` (FNV-1a of the id): the same patient always gets the same day. */
+export function phaseOffset(patientId: string, days: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < patientId.length; i++) h = Math.imul(h ^ patientId.charCodeAt(i), 0x01000193) >>> 0;
+  return h % days;
+}
+
+/**
+ * When a patient's first window of an instrument is due: at enrolment, except for patients enrolled
+ * when the programme began, whose first windows are spread over the phase's days from its first day.
+ */
+function firstDue(def: PeriodicSurvey, clock: SurveyClock, t: number): number {
+  const p = clock.phase;
+  if (!p) return t;
+  const days = p.days ?? def.everyDays;
+  const startDay = localDayStart(p.programmeStart, clock.zone);
+  if (days <= 0 || localDayStart(p.enrolledAt, clock.zone) > startDay) return p.enrolledAt;
+  return addLocalDays(startDay, phaseOffset(p.patientId, days), clock.zone);
+}
 
 function completedOf(model: EngagementModel, instrument: string, now: Date): (ResponseItem & { authored: string })[] {
   return model.responses
@@ -67,37 +103,42 @@ export function periodicWindow(
   windowDays: number,
   now: Date,
   prefix: string,
+  clock: SurveyClock = { zone: UTC },
 ): SurveyWindow | undefined {
   const t = now.getTime();
+  const { zone } = clock;
   const completed = completedOf(model, def.instrument, now);
   const last = completed[completed.length - 1];
   const lastKey = writtenKeys(written, prefix).pop();
-  const prevStart = lastKey ? Date.parse(`${lastKey}T00:00:00Z`) : undefined;
+  const prev = lastKey ? localDateStart(lastKey, zone) : Number.NaN;
+  const prevStart = Number.isNaN(prev) ? undefined : prev;
   let start: number | undefined;
-  if (prevStart !== undefined && !Number.isNaN(prevStart) && t < prevStart + windowDays * DAY_MS) {
+  if (prevStart !== undefined && t < addLocalDays(prevStart, windowDays, zone)) {
     start = prevStart;
   } else {
     const high =
       last?.score?.total !== undefined && def.soonerAtOrAbove !== undefined && last.score.total >= def.soonerAtOrAbove;
-    const interval = (high ? (def.soonerDays ?? def.everyDays) : def.everyDays) * DAY_MS;
+    const interval = high ? (def.soonerDays ?? def.everyDays) : def.everyDays;
     const candidates: number[] = [];
-    if (last) candidates.push(Date.parse(last.authored) + interval);
-    if (prevStart !== undefined && !Number.isNaN(prevStart)) {
+    if (last) candidates.push(addLocalDays(Date.parse(last.authored), interval, zone));
+    if (prevStart !== undefined) {
       const answeredPrev = last !== undefined && Date.parse(last.authored) >= prevStart;
-      candidates.push(prevStart + (answeredPrev ? interval : def.everyDays * DAY_MS));
+      candidates.push(addLocalDays(prevStart, answeredPrev ? interval : def.everyDays, zone));
     }
-    const next = candidates.length ? Math.max(...candidates) : t;
+    // Never assigned and never answered: due at enrolment (phased for a programme's first patients).
+    const next = candidates.length ? Math.max(...candidates) : firstDue(def, clock, t);
     if (next > t) return undefined;
     // A new window must still be open now: one that would already have closed starts today instead.
-    start = dayStart(next) + windowDays * DAY_MS <= t ? dayStart(t) : dayStart(next);
+    const dueDay = localDayStart(next, zone);
+    start = addLocalDays(dueDay, windowDays, zone) <= t ? localDayStart(t, zone) : dueDay;
   }
-  const end = start + windowDays * DAY_MS;
+  const end = addLocalDays(start, windowDays, zone);
   const answer = completed.find((r) => Date.parse(r.authored) >= start && Date.parse(r.authored) < end);
   return {
     kind: 'periodic',
     instrument: def.instrument,
     questionnaire: def.questionnaire,
-    key: isoDay(start),
+    key: localDate(start, zone),
     start: new Date(start).toISOString(),
     end: new Date(end).toISOString(),
     ...(answer ? { answeredBy: answer.id } : {}),
@@ -114,6 +155,7 @@ export function postVisitWindows(
   def: NonNullable<SurveySettings['postVisit']>,
   windowDays: number,
   now: Date,
+  zone = UTC,
 ): SurveyWindow[] {
   const t = now.getTime();
   const out: SurveyWindow[] = [];
@@ -125,7 +167,7 @@ export function postVisitWindows(
     .filter((v) => v.at <= t)
     .sort((a, b) => a.at - b.at);
   for (const v of visits) {
-    const end = v.at + windowDays * DAY_MS;
+    const end = addLocalDays(v.at, windowDays, zone);
     // A closed window is not wanted any more: its Task is cancelled as unanswered (unless it was completed).
     if (t >= end) continue;
     const answer = responses.find(

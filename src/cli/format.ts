@@ -43,14 +43,23 @@ export function formatSummary(s: SyncSummary): string[] {
     lines.push(`HELD FOR APPROVAL (${s.approval.reason}): ${s.approval.detail}. Nothing of it was sent. The plan:`);
     for (const r of s.approval.plan.byRule)
       lines.push(
-        `      ${r.rule}: ${r.count} ${r.resourceType} ${r.op === 'close' ? 'to close' : 'to write'} (e.g. patients ${r.examples.join(', ')})`,
+        `      ${r.programme ? `${r.programme} · ` : ''}${r.rule}: ${r.count} ${r.resourceType} ${r.op === 'close' ? 'to close' : 'to write'} (e.g. patients ${r.examples.join(', ')})`,
       );
     lines.push(`   review it, then run: ${s.approval.command}`);
   }
-  if (s.enrolment && s.patients.recomputed > 0)
+  if (s.enrolment && s.patients.recomputed > 0) {
     lines.push(
       `programmes: ${s.enrolment.programmes.map((p) => `${p.name} ${p.patients}`).join(', ')}; in no programme ${s.enrolment.inNone} (nothing is written about them)`,
     );
+    for (const p of s.enrolment.programmes) {
+      const moved = [p.started ? `${p.started} enrolled` : '', p.ended ? `${p.ended} left` : ''].filter(Boolean);
+      if (moved.length) lines.push(`   ${p.name}: ${moved.join(', ')} at this run`);
+      if (p.deferredTasks)
+        lines.push(
+          `   ${p.name}: ${p.deferredTasks} new Task(s) wait for the next runs (maxNewTasksPerRun); they are planned again then, none is lost`,
+        );
+    }
+  }
   if (s.identity.merged)
     lines.push(
       `merged records: ${s.identity.merged} replaced patient record(s) skipped (their data counts for the surviving record)`,

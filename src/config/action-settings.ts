@@ -40,6 +40,8 @@ export interface ReminderSettings {
   leadTimesDays: number[];
   /** Preference order of channels when the patient ranks none of them. */
   channels: ReminderChannel[];
+  /** Local times (HH:MM, the clinic's zone) between which a reminder may be sent: Task.restriction.period. */
+  sendWindow: { start: string; end: string };
 }
 
 export interface PeriodicSurvey {
@@ -81,7 +83,11 @@ export const DEFAULT_ACTION_SETTINGS: ActionSettings = Object.freeze({
   codeSystem: 'https://fhir-engage.dev/fhir/CodeSystem/engagement',
   disabled: [],
   outreachMinNoShows: 2,
-  reminders: { leadTimesDays: [7, 1], channels: ['sms', 'email', 'phone'] },
+  reminders: {
+    leadTimesDays: [7, 1],
+    channels: ['sms', 'email', 'phone'],
+    sendWindow: { start: '09:00', end: '19:00' },
+  },
   surveys: {
     periodic: [
       // Kroenke 2001 / APA measurement-based care: repeat the PHQ-9 about monthly, sooner when moderate or worse.

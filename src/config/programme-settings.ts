@@ -39,8 +39,20 @@ export interface ProgrammeDefinition {
   /** Rules this programme runs (default: every rule). */
   rules?: RuleName[];
   /** This programme's settings over the file's `actions:` (reminders, surveys, outreach threshold, Task owner). */
-  actions?: Partial<Pick<ActionSettings, 'taskOwner' | 'outreachMinNoShows' | 'reminders' | 'surveys'>>;
+  actions?: Partial<Pick<ActionSettings, 'taskOwner' | 'outreachMinNoShows'>> & {
+    reminders?: Partial<ActionSettings['reminders']>;
+    surveys?: Partial<ActionSettings['surveys']>;
+  };
+  /** The programme's IANA time zone, over the source's. */
+  timeZone?: string;
+  /** Survey windows due when the programme starts are spread over `days` (default: the cadence; 0: off). */
+  phasedStart?: { days: number };
+  /** New Tasks one run opens for the programme at most (default 1000; safety Tasks are never held). */
+  maxNewTasksPerRun?: number;
 }
+
+/** New Tasks a run opens per programme at most, when neither the programme nor its source says. */
+export const DEFAULT_MAX_NEW_TASKS_PER_RUN = 1000;
 
 /**
  * The default programme, when a source defines none: a patient with no engagement signal — no
@@ -58,3 +70,31 @@ export const DEFAULT_PROGRAMME: ProgrammeDefinition = Object.freeze({
     ],
   },
 }) as ProgrammeDefinition;
+
+/**
+ * The programmes a source runs, each with the source's time zone, phased start and cap where it sets
+ * none of its own: its `programmes:`, or the default programme.
+ */
+export function programmesOf(source: {
+  programmes?: ProgrammeDefinition[];
+  timeZone?: string;
+  phasedStart?: { days: number };
+  maxNewTasksPerRun?: number;
+}): ProgrammeDefinition[] {
+  const inherited = {
+    ...(source.timeZone ? { timeZone: source.timeZone } : {}),
+    ...(source.phasedStart ? { phasedStart: source.phasedStart } : {}),
+    ...(source.maxNewTasksPerRun ? { maxNewTasksPerRun: source.maxNewTasksPerRun } : {}),
+  };
+  return (source.programmes ?? [DEFAULT_PROGRAMME]).map((p) => ({ ...inherited, ...p }));
+}
+
+/**
+ * The zone of a source's day (recomputation, the programme history day, report periods): the source's
+ * time zone, else the zone its programmes share, else UTC.
+ */
+export function clinicZone(source: { programmes?: ProgrammeDefinition[]; timeZone?: string }): string {
+  if (source.timeZone) return source.timeZone;
+  const zones = new Set((source.programmes ?? []).map((p) => p.timeZone ?? 'UTC'));
+  return zones.size === 1 ? ([...zones][0] as string) : 'UTC';
+}

@@ -14,6 +14,10 @@ import schema from './config.schema.json';
 import { configError, configErrors } from '../errors';
 import type { Env } from '../log/levels';
 import type { SourcesFile } from './types';
+import { isTimeZone } from '../local-time';
+
+const notAZone = (zone: string): string =>
+  `is not an IANA time zone this runtime knows: '${zone}' (write it as Region/City, e.g. America/Chicago or Europe/Madrid)`;
 
 type PathSegment = string | number;
 
@@ -197,8 +201,12 @@ function semanticProblems(file: SourcesFile, baseDir: string, fileExists: (p: st
         text: 'is required when pull.bulk.level is group (the id of the Group to export)',
       });
     }
+    if (s.timeZone && !isTimeZone(s.timeZone))
+      problems.push({ path: ['sources', i, 'timeZone'], text: notAZone(s.timeZone) });
     const programmeIds = new Map<string, number>();
     (s.programmes ?? []).forEach((p, j) => {
+      if (p.timeZone && !isTimeZone(p.timeZone))
+        problems.push({ path: ['sources', i, 'programmes', j, 'timeZone'], text: notAZone(p.timeZone) });
       const earlier = programmeIds.get(p.id);
       if (earlier !== undefined)
         problems.push({

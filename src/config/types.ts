@@ -57,6 +57,12 @@ export interface SourceConfig {
   limits?: Partial<SourceLimits>;
   /** When planned writes wait for a person's approval (docs/programme.md); defaults in DEFAULT_APPROVAL. */
   approval?: Partial<ApprovalSettings>;
+  /** The clinic's IANA time zone (default UTC); a programme's own overrides it. */
+  timeZone?: string;
+  /** Phased start of every programme of the source that does not set its own (default: each instrument's cadence). */
+  phasedStart?: { days: number };
+  /** New Tasks per programme and run, for programmes that do not set their own (default 1000). */
+  maxNewTasksPerRun?: number;
 }
 
 export interface ApprovalSettings {

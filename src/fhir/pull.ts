@@ -10,8 +10,8 @@
  * search-pages.ts follows one search's pages, batch-writer.ts stores them, classify-entries.ts sorts
  * their entries.
  */
-import type { BundleEntry, Resource } from '@medplum/fhirtypes';
-import { groupsNamed } from '../mapping/enrolment';
+import type { BundleEntry, Group, Resource } from '@medplum/fhirtypes';
+import { groupMembersMoved, groupsNamed } from '../mapping/enrolment';
 import type { SourceConfig } from '../config/types';
 import { describeError, HttpError } from '../errors';
 import { BatchWriter, type BatchOptions } from './batch-writer';
@@ -325,7 +325,12 @@ export class SourcePuller {
         this.checkAbort();
         const group = await this.ctx.client.getOk<Resource>(`Group/${encodeURIComponent(id)}`);
         if (group.resourceType !== 'Group') throw new Error(`Group/${id} answered a ${group.resourceType}`);
+        const { store, source } = this.ctx;
+        const before = (await store.getResource(source.id, 'Group', id))?.resource as Group | undefined;
         await this.storeBatch(report, [{ resource: group }]);
+        // Who joined or left is enrolled or disenrolled at this run, not at their next day.
+        const moved = groupMembersMoved(before, group as Group);
+        if (moved.length) await store.markPatientsToCompute(source.id, moved);
       } catch (err) {
         if (err instanceof Interrupted) throw err;
         report.status = 'failed';

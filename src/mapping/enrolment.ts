@@ -96,3 +96,52 @@ export function groupMembers(group: Group, now: Date): Set<string> {
   }
   return out;
 }
+
+/** Why a spell ends when the patient still exists but no longer meets the programme's criteria. */
+export const NO_LONGER_MEETS = 'no longer meets the enrolment criteria';
+
+/**
+ * The spells that start and end for one patient: programmes enrolled in now against those open
+ * before. A spell of a programme no longer configured ends saying so; `endReason` overrides the
+ * reason for every ending (a merged record, a patient who died).
+ */
+export function enrolmentChanges(
+  patientId: string,
+  now: readonly string[],
+  before: readonly string[],
+  configured: readonly string[],
+  endReason?: string,
+): {
+  started: { patientId: string; programmeId: string }[];
+  ended: { patientId: string; programmeId: string; endReason: string }[];
+} {
+  return {
+    started: now.filter((id) => !before.includes(id)).map((programmeId) => ({ patientId, programmeId })),
+    ended: before
+      .filter((id) => !now.includes(id))
+      .map((programmeId) => ({
+        patientId,
+        programmeId,
+        endReason:
+          endReason ?? (configured.includes(programmeId) ? NO_LONGER_MEETS : 'the programme is no longer configured'),
+      })),
+  };
+}
+
+/**
+ * The patients whose membership differs between two versions of a Group: added, removed, or with a
+ * changed member entry (made inactive, its period ended). They are computed again at once.
+ */
+export function groupMembersMoved(before: Group | undefined, after: Group): string[] {
+  const entries = (g: Group | undefined): Map<string, string> => {
+    const out = new Map<string, string>();
+    for (const m of g?.member ?? []) {
+      const id = patientIdFromReference(m.entity?.reference);
+      if (id) out.set(id, `${out.get(id) ?? ''}${JSON.stringify(m)}`);
+    }
+    return out;
+  };
+  const a = entries(before);
+  const b = entries(after);
+  return [...new Set([...a.keys(), ...b.keys()])].filter((id) => a.get(id) !== b.get(id)).sort();
+}

@@ -11,7 +11,15 @@ import { date, dateOrNull, q, str } from './rows';
 /** What a held plan would write: counts by rule and resource type, a few example patients each. */
 export interface PlanSummary {
   total: number;
-  byRule: { rule: string; resourceType: string; op: string; count: number; examples: string[] }[];
+  byRule: {
+    /** The programme that asked for the write (or that the patient left, for a close); null for rows before programmes. */
+    programme: string | null;
+    rule: string;
+    resourceType: string;
+    op: string;
+    count: number;
+    examples: string[];
+  }[];
   /** The plan is the source's pending outbox rows up to this id. */
   upToOutboxId: number;
 }
@@ -30,10 +38,10 @@ export interface WriteApproval {
 
 export const pendingPlan = (sourceId: string): SqlQuery =>
   q(
-    `SELECT payload->>'rule' AS rule, resource_type, payload->>'op' AS op, count(*)::int AS n,
-            (array_agg(DISTINCT payload->>'patientId'))[1:3] AS examples, max(id) AS max_id
+    `SELECT payload->>'programme' AS programme, payload->>'rule' AS rule, resource_type, payload->>'op' AS op,
+            count(*)::int AS n, (array_agg(DISTINCT payload->>'patientId'))[1:3] AS examples, max(id) AS max_id
      FROM outbox WHERE source_id = $1 AND state = 'pending'
-     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
+     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`,
     [sourceId],
   );
 
@@ -91,6 +99,7 @@ export function approvalsRole({ db }: RoleContext) {
     async pendingPlan(sourceId: string): Promise<PlanSummary> {
       const rows = await db.query(pendingPlan(sourceId));
       const byRule = rows.map((r) => ({
+        programme: str(r.programme),
         rule: String(r.rule ?? '?'),
         resourceType: String(r.resource_type),
         op: String(r.op ?? 'upsert'),

@@ -9,22 +9,29 @@ import type { RoleContext } from './role';
 
 /**
  * Patients to recompute as of `asOf`: those whose resources changed after
- * their model was last built, and those not yet computed on asOf's UTC day
- * (time-based indicators move by the day).
+ * their model was last built, and those not yet computed on asOf's day in
+ * the clinic's time zone (time-based indicators and survey windows move by
+ * the clinic's day).
  */
-export const patientsToRecompute = (sourceId: string, asOf: Date): SqlQuery =>
+export const patientsToRecompute = (sourceId: string, asOf: Date, timeZone = 'UTC'): SqlQuery =>
   q(
     `SELECT patient_id FROM patients_to_compute WHERE source_id = $1
      UNION
      SELECT patient_id FROM patient_models
-     WHERE source_id = $1 AND (computed_as_of IS NULL OR (computed_as_of AT TIME ZONE 'UTC')::date <> ($2::timestamptz AT TIME ZONE 'UTC')::date)
+     WHERE source_id = $1 AND (computed_as_of IS NULL OR (computed_as_of AT TIME ZONE $3)::date <> ($2::timestamptz AT TIME ZONE $3)::date)
      ORDER BY patient_id`,
-    [sourceId, asOf],
+    [sourceId, asOf, timeZone],
   );
 
 /** Patients whose data has been computed (or found merged into another record): no longer pending. */
 export const markPatientsComputed = (sourceId: string, patientIds: string[]): SqlQuery =>
   q('DELETE FROM patients_to_compute WHERE source_id = $1 AND patient_id = ANY($2::text[])', [sourceId, patientIds]);
+
+export const markPatientsToCompute = (sourceId: string, patientIds: string[]): SqlQuery =>
+  q(`INSERT INTO patients_to_compute (source_id, patient_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`, [
+    sourceId,
+    patientIds,
+  ]);
 
 export const getModel = (sourceId: string, patientId: string): SqlQuery =>
   q('SELECT model, indicators, computed_as_of FROM patient_models WHERE source_id = $1 AND patient_id = $2', [
@@ -153,12 +160,16 @@ export function computationsRole({ db, store }: RoleContext) {
       await forEachPage(db, options, fn);
     },
 
-    async patientsToRecompute(sourceId: string, asOf: Date): Promise<string[]> {
-      const rows = await db.query(patientsToRecompute(sourceId, asOf));
+    async patientsToRecompute(sourceId: string, asOf: Date, timeZone?: string): Promise<string[]> {
+      const rows = await db.query(patientsToRecompute(sourceId, asOf, timeZone));
       return rows.map((r) => String(r.patient_id));
     },
 
     /** Clears the pending mark of patients whose computation commits in the same transaction. */
+    /** Marks patients to be computed by the next run (their new Tasks were held by a per-run cap). */
+    async markPatientsToCompute(sourceId: string, patientIds: string[]): Promise<void> {
+      for (const batch of chunks(patientIds, BATCH_ROWS)) await db.query(markPatientsToCompute(sourceId, batch));
+    },
     async markPatientsComputed(sourceId: string, patientIds: string[]): Promise<void> {
       for (const batch of chunks(patientIds, BATCH_ROWS)) await db.query(markPatientsComputed(sourceId, batch));
     },

@@ -49,11 +49,18 @@ export const listTaskEvents = (sourceId: string | null): SqlQuery =>
     [sourceId],
   );
 
-export const saveProgrammeHistory = (sourceId: string, asOf: Date, figures: unknown, runId: string | null): SqlQuery =>
+/** The entry of the run's day in the clinic's time zone (one per source and day). */
+export const saveProgrammeHistory = (
+  sourceId: string,
+  asOf: Date,
+  figures: unknown,
+  runId: string | null,
+  timeZone = 'UTC',
+): SqlQuery =>
   q(
-    `INSERT INTO programme_history (source_id, as_of, figures, run_id) VALUES ($1, ($2::timestamptz AT TIME ZONE 'UTC')::date, $3::jsonb, $4)
+    `INSERT INTO programme_history (source_id, as_of, figures, run_id) VALUES ($1, ($2::timestamptz AT TIME ZONE $5)::date, $3::jsonb, $4)
      ON CONFLICT (source_id, as_of) DO UPDATE SET figures = EXCLUDED.figures, run_id = EXCLUDED.run_id, recorded_at = now()`,
-    [sourceId, asOf, JSON.stringify(figures), runId],
+    [sourceId, asOf, JSON.stringify(figures), runId, timeZone],
   );
 
 export const listProgrammeHistory = (sourceId: string | null, from: Date, to: Date): SqlQuery =>
@@ -90,8 +97,14 @@ export function programmeRole({ db }: RoleContext) {
       }));
     },
 
-    async saveProgrammeHistory(sourceId: string, asOf: Date, figures: unknown, runId: string | null): Promise<void> {
-      await db.query(saveProgrammeHistory(sourceId, asOf, figures, runId));
+    async saveProgrammeHistory(
+      sourceId: string,
+      asOf: Date,
+      figures: unknown,
+      runId: string | null,
+      timeZone?: string,
+    ): Promise<void> {
+      await db.query(saveProgrammeHistory(sourceId, asOf, figures, runId, timeZone));
     },
 
     async listProgrammeHistory(

@@ -75,6 +75,7 @@ export const SOURCE_TABLES = [
   'bulk_export_files',
   'bulk_exports',
   'write_approvals',
+  'programme_enrolments',
   'sync_runs',
 ] as const;
 

@@ -1,7 +1,7 @@
 /**
  * The store: one `Store` over PostgreSQL or PGlite, composed of its roles (one module each, with
  * their SQL): runs, resources, patient data, computations, indicator history, outbox, written, dead letters, bulk exports, programme,
- * access, retention, approvals. Callers see one object; `transaction` gives the same object over one transaction.
+ * access, retention, approvals, enrolments. Callers see one object; `transaction` gives the same object over one transaction.
  */
 import type { Db, Driver, LockBusy } from './driver';
 import type { RoleContext } from './role';
@@ -18,6 +18,7 @@ import { programmeRole, type ProgrammeRole } from './programme';
 import { accessRole, type AccessRole } from './access';
 import { retentionRole, type RetentionRole } from './retention';
 import { approvalsRole, type ApprovalsRole } from './approvals';
+import { enrolmentsRole, type EnrolmentsRole } from './enrolments';
 
 // One interface per role, merged into the class: the roles' methods are assigned in the constructor.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
@@ -35,7 +36,8 @@ export interface Store
     ProgrammeRole,
     AccessRole,
     RetentionRole,
-    ApprovalsRole {}
+    ApprovalsRole,
+    EnrolmentsRole {}
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Store {
@@ -60,6 +62,7 @@ export class Store {
       accessRole(ctx),
       retentionRole(ctx),
       approvalsRole(ctx),
+      enrolmentsRole(ctx),
     );
   }
 

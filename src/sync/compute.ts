@@ -6,11 +6,12 @@
  * data of merged (replaced) records counts for their survivor; resources
  * about unknown patients are dead-lettered.
  */
-import type { Group, Questionnaire, Resource } from '@medplum/fhirtypes';
+import type { Questionnaire, Resource } from '@medplum/fhirtypes';
 import type { AppConfig, SourceConfig } from '../config/types';
 import { planProgrammes } from '../actions/plan';
-import { DEFAULT_PROGRAMME, type ProgrammeDefinition } from '../config/programme-settings';
-import { enrolledIn, groupMembers } from '../mapping/enrolment';
+import type { EnrolmentChange, OpenSpell } from '../store/enrolments';
+import { clinicZone } from '../config/programme-settings';
+import { emptyEnrolmentCounts, ProgrammeEnrolment, type EnrolmentCounts } from './programme-enrolment';
 import { computeIndicators, historyValues, type PatientIndicators } from '../indicators/compute';
 import { buildModel, questionnaireLookup } from '../mapping/build-model';
 import type { MappingSet } from '../mapping/load';
@@ -45,16 +46,13 @@ export interface ComputeContext {
   aborted: () => boolean;
 }
 
-export interface ComputeResult {
+export interface ComputeResult extends EnrolmentCounts {
   recomputed: number;
   heldBack: number;
   unknownPatients: number;
   mergedPatients: number;
   planned: number;
   deadLettersAdded: number;
-  /** Patients computed in each programme (by id), and those in none (nothing is written about them). */
-  enrolled: Record<string, number>;
-  notEnrolled: number;
   /** Dry run only: what would be sent. */
   payloads: OutboxPayload[];
   /** Where the time went (ms): loading resources, mapping, indicators, planning, committing. */
@@ -76,7 +74,7 @@ function mergedModel(sourceId: string, patientId: string): EngagementModel {
 }
 
 type Unit = ComputePlan['compute'][number] & { merged: boolean };
-type Loaded = [Map<string, Record<string, unknown>[]>, WrittenResource[]];
+type Loaded = [Map<string, Record<string, unknown>[]>, WrittenResource[], Map<string, OpenSpell[]>];
 
 /** What one batch of patients computed, to commit together. */
 interface BatchOutput {
@@ -85,6 +83,9 @@ interface BatchOutput {
   outbox: PreparedWrites['outbox'];
   forget: string[];
   writtenById: Map<string, WrittenResource>;
+  enrolments: { started: EnrolmentChange[]; ended: EnrolmentChange[] };
+  /** Patients some of whose new Tasks wait for a later run (maxNewTasksPerRun): computed again then. */
+  deferred: string[];
 }
 
 function emptyResult(): ComputeResult {
@@ -95,8 +96,7 @@ function emptyResult(): ComputeResult {
     mergedPatients: 0,
     planned: 0,
     deadLettersAdded: 0,
-    enrolled: {},
-    notEnrolled: 0,
+    ...emptyEnrolmentCounts(),
     payloads: [],
     timings: { loadMs: 0, mapMs: 0, indicatorsMs: 0, planMs: 0, storeMs: 0 },
   };
@@ -110,16 +110,11 @@ class ComputeStage {
   private readonly result = emptyResult();
   private lookup: ReturnType<typeof questionnaireLookup> = questionnaireLookup([]);
   private total = 0;
-  private readonly programmes: readonly ProgrammeDefinition[];
-  /** Members of the Groups stored for the source (those the programmes name are read each run). */
-  private groups = new Map<string, Set<string>>();
-  /** Each patient's identifiers as `system|value` (for programmes that list patients). */
-  private identifiers = new Map<string, string[]>();
+  private readonly enrolment: ProgrammeEnrolment;
   private committing: { done: Promise<number>; patients: number } | undefined;
 
   constructor(private readonly ctx: ComputeContext) {
-    this.programmes = ctx.source.programmes ?? [DEFAULT_PROGRAMME];
-    for (const p of this.programmes) this.result.enrolled[p.id] = 0;
+    this.enrolment = new ProgrammeEnrolment(ctx.source, ctx.asOf, this.result);
   }
 
   private time<T>(key: keyof ComputeResult['timings'], fn: () => T): T {
@@ -138,8 +133,7 @@ class ComputeStage {
     this.lookup = questionnaireLookup(
       (await store.resourcesOfType(source.id, 'Questionnaire')) as unknown as Questionnaire[],
     );
-    for (const g of (await store.resourcesOfType(source.id, 'Group')) as unknown as Group[])
-      if (g.id) this.groups.set(g.id, groupMembers(g, this.ctx.asOf));
+    await this.enrolment.load(store, source.id);
     const batches: Unit[][] = [];
     for (let i = 0; i < units.length; i += COMPUTE_BATCH) batches.push(units.slice(i, i + COMPUTE_BATCH));
     // Three batches at work at once, as in the pull: the next one loading and the previous one committing
@@ -170,17 +164,13 @@ class ComputeStage {
   /** The patients to compute now (those held back counted, unknown patients' data dead-lettered); undefined when all are held back. */
   private async selectUnits(hold: HoldBack): Promise<Unit[] | undefined> {
     const { store, source } = this.ctx;
-    const pending = await store.patientsToRecompute(source.id, this.ctx.asOf);
+    const pending = await store.patientsToRecompute(source.id, this.ctx.asOf, clinicZone(source));
     if (hold.all) {
       this.result.heldBack = pending.length;
       return undefined;
     }
     const roster = await store.patientRoster(source.id);
-    for (const p of roster)
-      this.identifiers.set(
-        p.id,
-        (p.identifier ?? []).filter((i) => i.value).map((i) => (i.system ? `${i.system}|${i.value}` : String(i.value))),
-      );
+    this.enrolment.setRoster(roster);
     const plan = planCompute(pending, buildRoster(roster));
     const compute = plan.compute.filter((c) => !c.dataOf.some((id) => hold.patients.has(id)));
     const merged = plan.merged.filter((id) => !hold.patients.has(id));
@@ -221,13 +211,17 @@ class ComputeStage {
         source.id,
         batch.map((u) => u.patientId),
       ),
+      store.openEnrolments(
+        source.id,
+        batch.map((u) => u.patientId),
+      ),
     ]);
     // Awaited in turn; until then a failure must not count as unhandled.
     loading.catch(() => undefined);
     return loading;
   }
 
-  private computeBatch(batch: Unit[], [resources, written]: Loaded): BatchOutput {
+  private computeBatch(batch: Unit[], [resources, written, enrolments]: Loaded): BatchOutput {
     const writtenByPatient = new Map<string, WrittenResource[]>();
     for (const w of written) writtenByPatient.set(w.patientId, [...(writtenByPatient.get(w.patientId) ?? []), w]);
     const out: BatchOutput = {
@@ -236,25 +230,44 @@ class ComputeStage {
       outbox: [],
       forget: [],
       writtenById: new Map(written.map((w) => [w.identifierValue, w])),
+      enrolments: { started: [], ended: [] },
+      deferred: [],
     };
-    for (const unit of batch) this.computeUnit(unit, resources, writtenByPatient.get(unit.patientId) ?? [], out);
+    for (const unit of batch)
+      this.computeUnit(
+        unit,
+        resources,
+        writtenByPatient.get(unit.patientId) ?? [],
+        enrolments.get(unit.patientId) ?? [],
+        out,
+      );
     return out;
   }
 
   /** One patient: model, indicators, planned writes, prepared for the outbox. */
-  private computeUnit(unit: Unit, resources: Loaded[0], written: WrittenResource[], out: BatchOutput): void {
+  private computeUnit(
+    unit: Unit,
+    resources: Loaded[0],
+    written: WrittenResource[],
+    enrolledBefore: OpenSpell[],
+    out: BatchOutput,
+  ): void {
     const { source, runId, asOf, config } = this.ctx;
     const model = unit.merged ? mergedModel(source.id, unit.patientId) : this.model(unit, resources, out);
     const indicators = this.time('indicatorsMs', () => computeIndicators(model, asOf, config.indicators));
     if (!unit.merged) out.results.push({ patientId: unit.patientId, model, indicators });
-    const enrolled = unit.merged ? [] : this.enrolment(unit.patientId, model);
+    const enrolment = this.enrolment.enrol(unit.patientId, model, unit.merged, enrolledBefore);
+    out.enrolments.started.push(...enrolment.started);
+    out.enrolments.ended.push(...enrolment.ended);
     const planned = this.time('planMs', () =>
-      planProgrammes(indicators, model, written, config.actions, enrolled, asOf),
+      planProgrammes(indicators, model, written, config.actions, enrolment.enrolled, asOf, enrolment.options),
     );
     out.forget.push(...planned.forget);
     if (!source.writeBack) return;
+    const { writes, deferred } = this.enrolment.cap(planned.writes, out.writtenById);
+    if (deferred) out.deferred.push(unit.patientId);
     const prepared = this.time('planMs', () =>
-      prepareWrites(planned.writes, out.writtenById, {
+      prepareWrites(writes, out.writtenById, {
         sourceId: source.id,
         runId,
         target: source.writeTarget?.baseUrl ?? source.baseUrl,
@@ -266,15 +279,6 @@ class ComputeStage {
     out.deadLetters.push(...prepared.deadLetters);
     out.outbox.push(...prepared.outbox);
     if (this.ctx.dryRun) this.result.payloads.push(...prepared.payloads);
-  }
-
-  /** The programmes the patient is enrolled in now, counted. */
-  private enrolment(patientId: string, model: EngagementModel): ProgrammeDefinition[] {
-    const facts = { groups: this.groups, identifiers: this.identifiers.get(patientId) ?? [] };
-    const enrolled = enrolledIn(this.programmes, model, facts, this.ctx.asOf);
-    for (const p of enrolled) this.result.enrolled[p.id] = (this.result.enrolled[p.id] ?? 0) + 1;
-    if (enrolled.length === 0) this.result.notEnrolled++;
-    return enrolled;
   }
 
   /** The patient's engagement model from their resources (and those of records merged into theirs); mapping failures become dead letters. */
@@ -322,6 +326,8 @@ class ComputeStage {
         runId,
         out.results.map((r) => ({ patientId: r.patientId, values: historyValues(r.indicators) })),
       );
+      await tx.recordEnrolments(source.id, runId, asOf, out.enrolments);
+      if (out.deferred.length) await tx.markPatientsToCompute(source.id, out.deferred);
       if (out.outbox.length) await tx.enqueueOutbox(source.id, runId, out.outbox);
       for (const id of out.forget) {
         const w = out.writtenById.get(id);

@@ -53,7 +53,11 @@ export interface SyncSummary {
   /** Writes held for a person's approval (docs/programme.md): nothing of the plan was sent. */
   approval?: { reason: 'first-run' | 'volume'; detail: string; plan: PlanSummary; command: string };
   /** Patients computed this run in each programme, and those in none (nothing is written about them). */
-  enrolment?: { programmes: { id: string; name: string; patients: number }[]; inNone: number };
+  enrolment?: {
+    /** Per programme: patients computed in it, spells started and ended by this run, new Tasks held for later runs. */
+    programmes: { id: string; name: string; patients: number; started: number; ended: number; deferredTasks: number }[];
+    inNone: number;
+  };
   /** Where the run's time went, per stage (ms): see docs/performance.md. */
   stages: StageTimings;
   /** fhir-engage's own Tasks read back from the write target (what people did with them). */

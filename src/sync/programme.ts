@@ -4,7 +4,8 @@
  * `report` command, GET /api/programme, and every sync run (which records
  * the trailing period's figures so that trends can be drawn).
  */
-import type { AppConfig } from '../config/types';
+import type { AppConfig, SourceConfig } from '../config/types';
+import { clinicZone } from '../config/programme-settings';
 import type { PatientIndicators } from '../indicators/compute';
 import type { Tier } from '../indicators/engagement';
 import { programmeReportAccumulator, type ProgrammeReport } from '../indicators/programme-report';
@@ -86,15 +87,16 @@ export async function loadProgrammeSummary(store: Store, sourceId?: string): Pro
 export async function recordProgrammeHistory(
   store: Store,
   config: AppConfig,
-  sourceId: string,
+  source: SourceConfig,
   asOf: Date,
   runId: string,
 ): Promise<void> {
+  const sourceId = source.id;
   // With the day's tier distribution and medians, so that the dashboard can draw them over time.
   const { report, summary } = await programmeFigures(store, config, {
     from: new Date(asOf.getTime() - HISTORY_PERIOD_DAYS * DAY_MS),
     to: asOf,
     sourceId,
   });
-  await store.saveProgrammeHistory(sourceId, asOf, { ...report, summary }, runId);
+  await store.saveProgrammeHistory(sourceId, asOf, { ...report, summary }, runId, clinicZone(source));
 }

@@ -9,7 +9,6 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { AppConfig, SourceConfig } from '../config/types';
-import { DEFAULT_PROGRAMME } from '../config/programme-settings';
 import { readCapabilities, type CapabilityReport } from '../fhir/capabilities';
 import { choosePullMethod, pullBulk } from '../fhir/bulk-pull';
 import { pullSource } from '../fhir/pull';
@@ -28,6 +27,7 @@ import type { OutboxPayload } from '../writeback/outbox-item';
 import { dryRunBundle } from '../writeback/requests';
 import { holdBack, runStatus } from './completeness';
 import { computeStage } from './compute';
+import { enrolmentSummary } from './programme-enrolment';
 import { loadProgrammeSummary, recordProgrammeHistory } from './programme';
 import { conflict, describeError, EngageError, outcome } from '../errors';
 import { logger } from '../log/logger';
@@ -247,14 +247,7 @@ async function computeStep(
   summary.deadLetters.thisRun += computed.deadLettersAdded;
   summary.heldBack = { patients: computed.heldBack, reasons: computed.heldBack > 0 || hold.all ? hold.reasons : [] };
   summary.identity = { merged: computed.mergedPatients, unknownPatients: computed.unknownPatients };
-  summary.enrolment = {
-    programmes: (state.source.programmes ?? [DEFAULT_PROGRAMME]).map((p) => ({
-      id: p.id,
-      name: p.name,
-      patients: computed.enrolled[p.id] ?? 0,
-    })),
-    inNone: computed.notEnrolled,
-  };
+  summary.enrolment = enrolmentSummary(source, computed);
   summary.stages.storeMs += computed.timings.loadMs + computed.timings.storeMs;
   summary.stages.mapMs += computed.timings.mapMs;
   summary.stages.indicatorsMs += computed.timings.indicatorsMs;
@@ -325,7 +318,7 @@ async function totalsStep(state: RunState): Promise<void> {
     summary.patients.recomputed > 0 || summary.deadLetters.thisRun > 0 || (summary.readBack?.events ?? 0) > 0 || wrote;
   const asOf = state.options.asOf;
   if (changed || (await store.listProgrammeHistory(asOf, asOf, source.id)).length === 0) {
-    await recordProgrammeHistory(store, state.config, source.id, asOf, state.runId);
+    await recordProgrammeHistory(store, state.config, source, asOf, state.runId);
   }
 }
 

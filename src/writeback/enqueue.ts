@@ -72,6 +72,7 @@ export function prepareWrites(
         resource: w.resource,
         entities: w.entities,
         contentHash: hash,
+        ...(w.programme ? { programme: w.programme } : {}),
       };
     } else {
       if (before?.state !== 'open') continue;
@@ -87,6 +88,7 @@ export function prepareWrites(
         serverId: w.serverId,
         entities: w.entities,
         at: w.at,
+        ...(w.programme ? { programme: w.programme } : {}),
       };
     }
     out.payloads.push(payload);

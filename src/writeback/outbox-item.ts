@@ -12,6 +12,8 @@ export interface UpsertPayload {
   resource: Observation | Task;
   entities: string[];
   contentHash: string;
+  /** The programme that asked for it; absent in rows queued before programmes existed. */
+  programme?: string;
 }
 
 export interface ClosePayload {
@@ -27,6 +29,8 @@ export interface ClosePayload {
   entities: string[];
   /** The closed Task's lastModified (the as-of of the run that decided it); absent in rows queued before it existed. */
   at?: string;
+  /** The programme the patient left, when that is why the Task closes. */
+  programme?: string;
 }
 
 export type OutboxPayload = UpsertPayload | ClosePayload;

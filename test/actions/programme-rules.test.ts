@@ -65,7 +65,8 @@ describe('appointment reminders', () => {
       focus: { reference: 'Appointment/a1' },
       for: { reference: 'Patient/p1' },
       executionPeriod: { end: day(10) },
-      restriction: { period: { start: day(3), end: day(10) } },
+      // The send window, 09:00 to 19:00 on the day 7 days before the visit (UTC: no zone configured).
+      restriction: { period: { start: `${day(3).slice(0, 10)}T09:00:00Z`, end: `${day(3).slice(0, 10)}T19:00:00Z` } },
     });
     expect(t.input?.map((i) => i.valueCode)).toEqual(['sms', 'es']);
     for (const w of writes) expect(sharedValidator().validate(w.resource, 'outgoing')).toEqual({ valid: true });

@@ -105,7 +105,7 @@ test('leaving one programme cancels the Tasks of its rules only; rules switched 
 test("a programme's settings: its own over the file's, its rules only, the file's switched-off rules kept off", () => {
   const s = programmeSettings({ ...A, disabled: ['engagement-score'] }, reminders);
   expect(s.taskOwner).toBe('Organization/diabetes-team');
-  expect(s.reminders).toEqual({ leadTimesDays: [1], channels: ['sms'] });
+  expect(s.reminders).toEqual({ leadTimesDays: [1], channels: ['sms'], sendWindow: A.reminders.sendWindow });
   expect(s.surveys).toEqual(A.surveys);
   expect(s.disabled).toContain('engagement-score');
   expect(s.disabled).toContain('survey-assignment');

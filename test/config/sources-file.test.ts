@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseSourcesFile } from '../../src/config/sources-file';
 import { loadConfig } from '../../src/config/load';
-import { DEFAULT_LIMITS } from '../../src/config/types';
+import { DEFAULT_LIMITS, type SourceConfig } from '../../src/config/types';
+import { programmesOf } from '../../src/config/programme-settings';
 import { describeError, EngageError } from '../../src/errors';
 import { DEFAULT_INDICATOR_SETTINGS } from '../../src/config/indicator-settings';
 import { DEFAULT_ACTION_SETTINGS } from '../../src/config/action-settings';
@@ -315,6 +316,39 @@ describe('loadConfig', () => {
 });
 
 describe('programmes', () => {
+  test('time zone, phased start and cap per source, each programme inheriting what it does not set', () => {
+    const parsed = parseSourcesFile(
+      [
+        'sources:',
+        '  - id: a',
+        '    baseUrl: https://emr.example/fhir',
+        '    timeZone: America/Chicago',
+        '    phasedStart: { days: 14 }',
+        '    maxNewTasksPerRun: 50',
+        '    programmes:',
+        '      - { id: x, name: X, enrol: { group: g } }',
+        '      - { id: y, name: Y, enrol: { group: h }, timeZone: Europe/Madrid, phasedStart: { days: 0 } }',
+        '',
+      ].join('\n'),
+      'p.yaml',
+      {},
+    );
+    expect(
+      programmesOf(parsed.sources[0] as SourceConfig).map((p) => [
+        p.id,
+        p.timeZone,
+        p.phasedStart,
+        p.maxNewTasksPerRun,
+      ]),
+    ).toEqual([
+      ['x', 'America/Chicago', { days: 14 }, 50],
+      ['y', 'Europe/Madrid', { days: 0 }, 50],
+    ]);
+    expect(() =>
+      parseSourcesFile('sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n    timeZone: CST\n', 'p.yaml', {}),
+    ).toThrow("p.yaml:4: sources[0].timeZone is not an IANA time zone this runtime knows: 'CST'");
+  });
+
   const file = (programmes: string): string =>
     `sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n    programmes:\n${programmes}`;
 
@@ -363,6 +397,18 @@ describe('programmes', () => {
       'p.yaml:8: sources[0].programmes[1].id duplicates the id of programmes[0]',
     ],
     ['      - id: Bad Id\n        name: X\n        enrol: { group: g }\n', 'sources[0].programmes[0].id'],
+    [
+      '      - id: x\n        name: X\n        enrol: { group: g }\n        timeZone: America/Chicgo\n',
+      "p.yaml:8: sources[0].programmes[0].timeZone is not an IANA time zone this runtime knows: 'America/Chicgo' (write it as Region/City, e.g. America/Chicago or Europe/Madrid)",
+    ],
+    [
+      '      - id: x\n        name: X\n        enrol: { group: g }\n        actions: { reminders: { sendWindow: { start: 9am, end: "19:00" } } }\n',
+      'sources[0].programmes[0].actions.reminders.sendWindow.start',
+    ],
+    [
+      '      - id: x\n        name: X\n        enrol: { group: g }\n        maxNewTasksPerRun: 0\n',
+      'sources[0].programmes[0].maxNewTasksPerRun',
+    ],
   ])('a broken programme is an error naming the field and line (%#)', (programmes, says) => {
     expect(() => parseSourcesFile(file(programmes), 'p.yaml', {})).toThrow(says);
   });

@@ -56,6 +56,7 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
       '011_lz4_compression',
       '012_bulk_deleted_and_counts',
       '013_write_approvals',
+      '014_programme_enrolments',
     ]);
   });
 
@@ -541,6 +542,63 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect(await store.patientsToRecompute('rc', day1)).toEqual(['p1']);
     await store.markPatientsComputed('rc', ['p1']);
     expect(await store.patientsToRecompute('rc', day1)).toEqual([]);
+    // The clinic's day: computed at 10:00Z on 1 June (05:00 in Chicago), 04:00Z on 2 June is still
+    // 1 June in Chicago (23:00 CDT) but the next day in UTC.
+    const lateEvening = new Date('2026-06-02T04:00:00Z');
+    expect(await store.patientsToRecompute('rc', lateEvening, 'America/Chicago')).toEqual([]);
+    expect(await store.patientsToRecompute('rc', lateEvening)).toEqual(['p1', 'p2']);
+    expect(await store.patientsToRecompute('rc', new Date('2026-06-02T05:00:00Z'), 'America/Chicago')).toEqual([
+      'p1',
+      'p2',
+    ]);
+    // Patients marked (their new Tasks waited for a per-run cap) are computed again by the next run.
+    await store.markPatientsToCompute('rc', ['p2']);
+    expect(await store.patientsToRecompute('rc', day1)).toEqual(['p2']);
+  });
+
+  test('programme enrolments: spells start once, end with why, start again; a period counts enrolled, new and ended', async () => {
+    const d = (day: number): Date => new Date(Date.UTC(2026, 5, day, 12));
+    await store.recordEnrolments('en', 'r1', d(1), {
+      started: [
+        { patientId: 'p1', programmeId: 'bh' },
+        { patientId: 'p2', programmeId: 'bh' },
+        { patientId: 'p1', programmeId: 'dm' },
+      ],
+      ended: [],
+    });
+    // Starting an open spell again changes nothing.
+    await store.recordEnrolments('en', 'r2', d(2), { started: [{ patientId: 'p1', programmeId: 'bh' }], ended: [] });
+    await store.recordEnrolments('en', 'r3', d(5), {
+      started: [],
+      ended: [{ patientId: 'p2', programmeId: 'bh', endReason: 'no longer meets the enrolment criteria' }],
+    });
+    await store.recordEnrolments('en', 'r4', d(9), { started: [{ patientId: 'p2', programmeId: 'bh' }], ended: [] });
+    const open = await store.openEnrolments('en', ['p1', 'p2', 'p3']);
+    expect(open.get('p1')?.map((s) => [s.programmeId, s.startedAt])).toEqual([
+      ['bh', d(1)],
+      ['dm', d(1)],
+    ]);
+    expect(open.get('p2')).toEqual([{ programmeId: 'bh', startedAt: d(9) }]);
+    expect(open.has('p3')).toBe(false);
+    expect(await store.patientEnrolments('en', 'p2')).toEqual([
+      expect.objectContaining({
+        programmeId: 'bh',
+        startedAt: d(1),
+        endedAt: d(5),
+        endReason: 'no longer meets the enrolment criteria',
+      }),
+      expect.objectContaining({ programmeId: 'bh', startedAt: d(9), endedAt: null, endReason: null }),
+    ]);
+    expect(await store.programmeStarts('en')).toEqual(
+      new Map([
+        ['bh', d(1)],
+        ['dm', d(1)],
+      ]),
+    );
+    // 3 to 8 June: p2's first spell ended in it; at its end only p1 is in bh.
+    const spells = await store.enrolmentSpells('en', d(3), d(8));
+    expect(spells.map((x) => `${x.programmeId}:${x.patientId}`)).toEqual(['bh:p1', 'bh:p2', 'dm:p1']);
+    expect(await store.enrolmentSpells('other', d(1), d(30))).toEqual([]);
   });
 
   test('an advisory lock is exclusive while held and free afterwards', async () => {

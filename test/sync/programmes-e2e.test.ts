@@ -85,8 +85,8 @@ test('each patient gets the writes of their programmes, and only those; a second
   expect(neither.length).toBeGreaterThan(0);
   expect(first.enrolment).toEqual({
     programmes: [
-      { id: 'diabetes', name: 'Diabetes', patients: diabetes.size },
-      { id: 'bh', name: 'Behavioural health', patients: phq9.size },
+      { id: 'diabetes', name: 'Diabetes', patients: diabetes.size, started: diabetes.size, ended: 0, deferredTasks: 0 },
+      { id: 'bh', name: 'Behavioural health', patients: phq9.size, started: phq9.size, ended: 0, deferredTasks: 0 },
     ],
     inNone: neither.length,
   });
@@ -117,6 +117,45 @@ test('each patient gets the writes of their programmes, and only those; a second
   const second = await syncSource(store, config, source, { asOf: ANCHOR, strict: true });
   const wrote = Object.values(second.writes).reduce((n, w) => n + w.created + w.updated + w.cancelled + w.completed, 0);
   expect(wrote).toBe(0);
+
+  // The referral list drops a diabetes-only patient with open Tasks, and one in both programmes: at the
+  // next run (the same day) both leave the diabetes programme. The first one's open Tasks are cancelled
+  // naming it; the other keeps the reminders behavioural health also asks for.
+  const openOf = (p: string): Task[] =>
+    ours<Task>('Task').filter((t) => patientOf(t) === p && t.status === 'requested');
+  const only = [...diabetes].find((p) => !phq9.has(p) && openOf(p as string).length > 0) as string;
+  const both = [...diabetes].find(
+    (p) => phq9.has(p) && openOf(p as string).some((t) => CARE_TEAM.has(t.code?.coding?.[0]?.code as string)),
+  ) as string;
+  expect(only).toBeDefined();
+  expect(both).toBeDefined();
+  const bothOpen = openOf(both).map((t) => t.identifier?.[0]?.value);
+  await emr.repo.updateResource({
+    ...group,
+    member: (group.member ?? []).filter(
+      (m) => m.entity.reference !== `Patient/${only}` && m.entity.reference !== `Patient/${both}`,
+    ),
+  });
+  const third = await syncSource(store, config, source, { asOf: ANCHOR, strict: true });
+  expect(third.enrolment?.programmes[0]).toMatchObject({ id: 'diabetes', ended: 2, started: 0 });
+  expect(openOf(only)).toEqual([]);
+  const cancelled = ours<Task>('Task').filter((t) => patientOf(t) === only && t.status === 'cancelled');
+  expect(cancelled.length).toBeGreaterThan(0);
+  for (const t of cancelled) expect(t.statusReason?.text).toContain("no longer enrolled in the programme 'Diabetes'");
+  const stillOpen = openOf(both).map((t) => t.identifier?.[0]?.value);
+  const reminders = bothOpen.filter((id) => id?.includes('/appointment-reminder/'));
+  expect(reminders.length).toBeGreaterThan(0);
+  for (const id of reminders) expect(stillOpen).toContain(id);
+  const spells = await store.patientEnrolments('clinic', only);
+  expect(spells).toEqual([
+    expect.objectContaining({
+      programmeId: 'diabetes',
+      startedAt: ANCHOR,
+      endedAt: ANCHOR,
+      endReason: 'no longer meets the enrolment criteria',
+    }),
+  ]);
+  await emr.repo.updateResource(group);
 });
 
 test('a Group named by a programme that cannot be read holds every patient back (nothing is closed for want of it)', async () => {
@@ -135,4 +174,40 @@ test('a Group named by a programme that cannot be read holds every patient back 
   );
   expect(run.patients.recomputed).toBe(0);
   expect(run.status).toBe('partially-failed');
+});
+
+test('a per-run cap on new Tasks holds the rest for the next runs (reported, planned again, none lost); safety Tasks never wait', async () => {
+  const capped = await seededSandbox({ patients: 30, seed: 40, fixtures: false });
+  const capStore = await memoryStore();
+  try {
+    const source = testSource({
+      id: 'capped',
+      baseUrl: capped.baseUrl,
+      programmes: [{ id: 'all', name: 'All', enrol: { all: [] }, maxNewTasksPerRun: 10, phasedStart: { days: 0 } }],
+    });
+    const created = (run: Awaited<ReturnType<typeof syncSource>>): number => run.writes.Task?.created ?? 0;
+    const first = await syncSource(capStore, config, source, { asOf: ANCHOR, strict: true });
+    const deferred = first.enrolment?.programmes[0]?.deferredTasks ?? 0;
+    expect(deferred).toBeGreaterThan(10);
+    const safety = (): number =>
+      (capped.repo.all('Task') as Task[]).filter((t) => t.code?.coding?.[0]?.code === 'phq9-item9-safety').length;
+    expect(safety()).toBeGreaterThan(0);
+    expect(created(first)).toBe(10 + safety());
+    // The same day again: the held Tasks are planned anew, ten at a time, until none waits.
+    let total = created(first);
+    let runs = 1;
+    for (let waiting = deferred; waiting > 0; runs++) {
+      const next = await syncSource(capStore, config, source, { asOf: ANCHOR, strict: true });
+      waiting = next.enrolment?.programmes[0]?.deferredTasks ?? 0;
+      expect(created(next)).toBe(Math.min(10, deferred - (total - 10 - safety())));
+      total += created(next);
+      expect(runs).toBeLessThan(20);
+    }
+    expect(total).toBe(10 + safety() + deferred);
+    const after = await syncSource(capStore, config, source, { asOf: ANCHOR, strict: true });
+    expect(Object.values(after.writes).reduce((n, w) => n + w.created + w.updated, 0)).toBe(0);
+  } finally {
+    await capped.close();
+    await capStore.close();
+  }
 });

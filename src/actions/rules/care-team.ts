@@ -28,7 +28,7 @@ export const outreachNoShows: Rule = ({ ind, model, written, ctx }) => {
   if (ind.appointments.noShowsRecent < ctx.settings.outreachMinNoShows) return [];
   // Reuse the one already written (open, or taken on by a person).
   const current = written.find((w) => w.rule === 'outreach-no-shows' && w.state !== 'closed');
-  const id = current?.identifierValue ?? `${ctx.patientId}/outreach-no-shows/${dayOf(ctx.now)}`;
+  const id = current?.identifierValue ?? `${ctx.patientId}/outreach-no-shows/${dayOf(ctx)}`;
   const lastNoShow = model.appointments
     .filter((a) => a.status === 'no-show' && a.start && Date.parse(a.start) <= ctx.now.getTime())
     .sort((a, b) => Date.parse(b.start as string) - Date.parse(a.start as string))[0];

@@ -7,7 +7,7 @@ const LOINC = 'http://loinc.org';
 /** The month's engagement score, with its tier as a component and its reasons as a note. */
 export const engagementScore: Rule = ({ ind, ctx }) => {
   if (ind.engagement.score === null) return [];
-  const id = `${ctx.patientId}/engagement-score/${month(ctx.now)}`;
+  const id = `${ctx.patientId}/engagement-score/${month(ctx)}`;
   const resource = observation(ctx, id, {
     code: code(ctx.settings, 'engagement-score'),
     effectiveDateTime: ctx.now.toISOString(),
@@ -25,7 +25,7 @@ export const engagementScore: Rule = ({ ind, ctx }) => {
 /** The month's appointment adherence, as a percentage. */
 export const appointmentAdherence: Rule = ({ ind, ctx }) => {
   if (ind.appointments.adherence === null) return [];
-  const id = `${ctx.patientId}/appointment-adherence/${month(ctx.now)}`;
+  const id = `${ctx.patientId}/appointment-adherence/${month(ctx)}`;
   const resource = observation(ctx, id, {
     code: code(ctx.settings, 'appointment-adherence'),
     effectiveDateTime: ctx.now.toISOString(),

@@ -9,6 +9,7 @@ import {
 } from '../reminders';
 import { isOn, ref, task, taskWrite, type Rule } from '../rule';
 import { periodicWindow, postVisitWindows, surveyTaskFields } from '../surveys';
+import { UTC } from '../../local-time';
 
 /** Reminders before booked visits on the patient's channel; with no channel, one Task for staff (reminder-no-channel). */
 export const appointmentReminder: Rule = ({ model, written, ctx }) => {
@@ -17,7 +18,15 @@ export const appointmentReminder: Rule = ({ model, written, ctx }) => {
   const idOf = (r: { appointmentId: string; leadDays: number }): string =>
     `${ctx.patientId}/appointment-reminder/${r.appointmentId}/${r.leadDays}d`;
   const inputs = reminderInputs(ctx.settings.codeSystem, channel, model.patient.language);
-  return plannedReminders(model, reminderIdentifiers(written), ctx.settings.reminders, ctx.now, idOf).map((r) => {
+  const reminders = plannedReminders(
+    model,
+    reminderIdentifiers(written),
+    ctx.settings.reminders,
+    ctx.now,
+    idOf,
+    ctx.timeZone,
+  );
+  return reminders.map((r) => {
     const id = idOf(r);
     return {
       ...taskWrite(ctx, 'appointment-reminder'),
@@ -48,7 +57,8 @@ export const surveyAssignment: Rule = ({ model, written, ctx }) => {
   const assigned = written.filter((x) => x.rule === 'survey-assignment');
   return ctx.settings.surveys.periodic.flatMap((def) => {
     const prefix = `${ctx.patientId}/survey/${def.instrument}/`;
-    const w = periodicWindow(model, def, assigned, ctx.settings.surveys.windowDays, ctx.now, prefix);
+    const clock = { zone: ctx.timeZone ?? UTC, ...(ctx.phase ? { phase: ctx.phase } : {}) };
+    const w = periodicWindow(model, def, assigned, ctx.settings.surveys.windowDays, ctx.now, prefix, clock);
     if (!w) return [];
     const id = `${prefix}${w.key}`;
     return [
@@ -66,7 +76,7 @@ export const surveyAssignment: Rule = ({ model, written, ctx }) => {
 export const postVisitSurvey: Rule = ({ model, ctx }) => {
   const postVisit = ctx.settings.surveys.postVisit;
   if (!postVisit) return [];
-  return postVisitWindows(model, postVisit, ctx.settings.surveys.windowDays, ctx.now).map((w) => {
+  return postVisitWindows(model, postVisit, ctx.settings.surveys.windowDays, ctx.now, ctx.timeZone).map((w) => {
     const id = `${ctx.patientId}/post-visit-survey/${w.key}`;
     return {
       ...taskWrite(ctx, 'post-visit-survey'),

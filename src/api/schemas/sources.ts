@@ -3,11 +3,14 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Closed, Instant, Nullable } from './common';
 import { RunView } from './runs';
 
-/** What a held plan would write: counts by rule and resource type, up to three example patients each. */
+/** What a held plan would write: counts by programme, rule and resource type, up to three example patients each. */
 export const PlanSummary = Closed({
   total: Type.Integer({ minimum: 0 }),
   byRule: Type.Array(
     Closed({
+      programme: Nullable(
+        Type.String({ description: 'the programme that asked for it, or that the patient left (a close)' }),
+      ),
       rule: Type.String(),
       resourceType: Type.String(),
       op: Type.String({ description: 'upsert (write) or close' }),

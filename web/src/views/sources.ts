@@ -92,8 +92,9 @@ function heldBlock(s: Source, rerender: (notice: Notice) => void): HTMLElement |
     h('p', { class: 'error', role: 'alert' }, `Held for approval (${held.reason}): ${held.detail}.`),
     table(
       'The plan',
-      ['rule', 'resource', 'count', 'example patients'],
+      ['programme', 'rule', 'resource', 'count', 'example patients'],
       held.plan.byRule.map((r) => [
+        r.programme ?? '—',
         r.rule,
         `${r.resourceType}${r.op === 'close' ? ' (close)' : ''}`,
         r.count,
