@@ -49,3 +49,11 @@ export function localTimeOn(t: number, hhmm: string, zone: string): number {
 /** An instant as ISO 8601 with the zone's offset (how a reminder's send window reads to a person). */
 export const localIso = (t: number, zone: string): string =>
   at(t, zone).toISO({ suppressMilliseconds: true }) as string;
+
+/**
+ * A report boundary as a person writes it: a date (YYYY-MM-DD) is the start of that day in the
+ * clinic's zone; an instant (with a time) is that instant. NaN when it is neither.
+ */
+export function dayOrInstant(value: string, zone: string): number {
+  return /^\d{4}-\d{2}-\d{2}$/.test(value) ? localDateStart(value, zone) : Date.parse(value);
+}

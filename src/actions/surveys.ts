@@ -57,15 +57,18 @@ export function phaseOffset(patientId: string, days: number): number {
 }
 
 /**
- * When a patient's first window of an instrument is due: at enrolment, except for patients enrolled
- * when the programme began, whose first windows are spread over the phase's days from its first day.
+ * When a patient's first window of an instrument (none written before) opens: when it is due — after
+ * their last answer, or at enrolment when they never answered — except that windows already due when
+ * the programme began, for the patients enrolled then, are spread over the phase's days from its first
+ * day by a stable hash of the patient.
  */
-function firstDue(def: PeriodicSurvey, clock: SurveyClock, t: number): number {
+function firstDue(def: PeriodicSurvey, clock: SurveyClock, due: number | undefined, t: number): number {
   const p = clock.phase;
-  if (!p) return t;
+  if (!p) return due ?? t;
   const days = p.days ?? def.everyDays;
   const startDay = localDayStart(p.programmeStart, clock.zone);
-  if (days <= 0 || localDayStart(p.enrolledAt, clock.zone) > startDay) return p.enrolledAt;
+  const enrolledAtStart = localDayStart(p.enrolledAt, clock.zone) <= startDay;
+  if (days <= 0 || !enrolledAtStart || (due !== undefined && due > p.programmeStart)) return due ?? p.enrolledAt;
   return addLocalDays(startDay, phaseOffset(p.patientId, days), clock.zone);
 }
 
@@ -125,8 +128,9 @@ export function periodicWindow(
       const answeredPrev = last !== undefined && Date.parse(last.authored) >= prevStart;
       candidates.push(addLocalDays(prevStart, answeredPrev ? interval : def.everyDays, zone));
     }
-    // Never assigned and never answered: due at enrolment (phased for a programme's first patients).
-    const next = candidates.length ? Math.max(...candidates) : firstDue(def, clock, t);
+    const due = candidates.length ? Math.max(...candidates) : undefined;
+    // The first window of the instrument: phased for a programme's first patients.
+    const next = prevStart === undefined ? firstDue(def, clock, due, t) : (due as number);
     if (next > t) return undefined;
     // A new window must still be open now: one that would already have closed starts today instead.
     const dueDay = localDayStart(next, zone);

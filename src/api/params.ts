@@ -5,6 +5,7 @@
 import type express from 'express';
 import type { Request, Response } from 'express';
 import { findUnsafeValues, hasForbiddenCharacter, MAX_JSON_DEPTH } from '../validation/json-safety';
+import { dayOrInstant, UTC } from '../local-time';
 
 /** A bad query parameter: its message is ours (it names the parameter, never echoes the value). */
 export class BadQuery extends Error {}
@@ -20,10 +21,10 @@ export const query = (req: Request, name: string): string | undefined => {
 const FIRST_YEAR = 1;
 const LAST_YEAR = 9999;
 
-export function instant(req: Request, name: string): Date | undefined {
+export function instant(req: Request, name: string, zone = UTC): Date | undefined {
   const v = query(req, name);
   if (v === undefined) return undefined;
-  const t = Date.parse(v);
+  const t = dayOrInstant(v, zone);
   if (Number.isNaN(t)) throw new BadQuery(`${name} must be an ISO date or instant`);
   const year = new Date(t).getUTCFullYear();
   if (year < FIRST_YEAR || year > LAST_YEAR)
@@ -32,9 +33,10 @@ export function instant(req: Request, name: string): Date | undefined {
 }
 
 /** `from` and `to` of a period (the 30 days before `to` when `from` is absent); `from` must come first. */
-export function period(req: Request, end: Date = new Date()): { start: Date; end: Date } {
-  const to = instant(req, 'to') ?? end;
-  const start = instant(req, 'from') ?? new Date(to.getTime() - 30 * 86_400_000);
+/** `?from=&to=`: dates are days in the clinic's zone (`zone`), instants are instants; the last 30 days by default. */
+export function period(req: Request, zone = UTC, end: Date = new Date()): { start: Date; end: Date } {
+  const to = instant(req, 'to', zone) ?? end;
+  const start = instant(req, 'from', zone) ?? new Date(to.getTime() - 30 * 86_400_000);
   if (start >= to) throw new BadQuery('from must be before to');
   return { start, end: to };
 }

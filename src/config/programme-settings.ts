@@ -98,3 +98,12 @@ export function clinicZone(source: { programmes?: ProgrammeDefinition[]; timeZon
   const zones = new Set((source.programmes ?? []).map((p) => p.timeZone ?? 'UTC'));
   return zones.size === 1 ? ([...zones][0] as string) : 'UTC';
 }
+
+/** The zone report periods are read in: the source's (clinicZone), or the zone every source shares; else UTC. */
+export function reportZone(
+  sources: readonly { id: string; programmes?: ProgrammeDefinition[]; timeZone?: string }[],
+  sourceId?: string,
+): string {
+  const zones = new Set(sources.filter((s) => !sourceId || s.id === sourceId).map(clinicZone));
+  return zones.size === 1 ? ([...zones][0] as string) : 'UTC';
+}

@@ -10,9 +10,15 @@ const pct = (r: number | null): string => (r === null ? 'n/a' : `${Math.round(r 
 
 /** Rows of (figure, breakdown, value, numerator, denominator): the one table the md and csv forms share. */
 export function reportRows(
-  r: ProgrammeReport,
+  r: Omit<ProgrammeReport, 'programmes'>,
 ): { figure: string; part: string; value: string; numerator?: number; denominator?: number }[] {
   const rows: ReturnType<typeof reportRows> = [];
+  if (r.enrolment) {
+    const e = r.enrolment.value;
+    rows.push({ figure: 'enrolment', part: 'enrolled at the end of the period', value: String(e.enrolled) });
+    rows.push({ figure: 'enrolment', part: 'new enrolments', value: String(e.started) });
+    rows.push({ figure: 'enrolment', part: 'disenrolments', value: String(e.ended) });
+  }
   const rate = (figure: string, part: string, x: Rate): void =>
     void rows.push({ figure, part, value: pct(x.rate), numerator: x.numerator, denominator: x.denominator });
   rate('reminder effect', 'attendance with a reminder', r.reminderEffect.value.withReminder);
@@ -50,30 +56,71 @@ export function reportRows(
   return rows;
 }
 
-export const CSV_HEADER = ['scope', 'from', 'to', 'figure', 'part', 'value', 'numerator', 'denominator'].join(',');
+export const CSV_HEADER = [
+  'scope',
+  'programme',
+  'from',
+  'to',
+  'figure',
+  'part',
+  'value',
+  'numerator',
+  'denominator',
+].join(',');
 const csvCell = (v: unknown): string =>
   v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v);
 
+/** The report and then each programme's, as (programme label, figures) pairs: "all" first. */
+const sections = (r: ProgrammeReport): [string, Omit<ProgrammeReport, 'programmes'>][] => [
+  ['all', r],
+  ...(r.programmes ?? []).map((p): [string, Omit<ProgrammeReport, 'programmes'>] => [
+    `${p.sourceId}/${p.id}`,
+    p.report,
+  ]),
+];
+
+function markdownTable(r: Omit<ProgrammeReport, 'programmes'>): string[] {
+  const lines = ['| figure | part | value | counts |', '|---|---|---|---|'];
+  for (const x of reportRows(r))
+    lines.push(
+      `| ${x.figure} | ${x.part} | ${x.value} | ${x.denominator !== undefined ? `${x.numerator} / ${x.denominator}` : ''} |`,
+    );
+  return lines;
+}
+
 export function formatReport(r: ProgrammeReport, format: string, scope: string): string {
   if (format === 'json') return `${JSON.stringify({ scope, ...r }, null, 2)}\n`;
-  const rows = reportRows(r);
+  const [from, to] = [r.period.from.slice(0, 10), r.period.to.slice(0, 10)];
   if (format === 'csv')
-    return `${rows.map((x) => [scope, r.period.from.slice(0, 10), r.period.to.slice(0, 10), x.figure, x.part, x.value, x.numerator, x.denominator].map(csvCell).join(',')).join('\n')}\n`;
+    return `${sections(r)
+      .flatMap(([programme, figures]) =>
+        reportRows(figures).map((x) =>
+          [scope, programme, from, to, x.figure, x.part, x.value, x.numerator, x.denominator].map(csvCell).join(','),
+        ),
+      )
+      .join('\n')}\n`;
   const lines = [
     `# Programme report: ${scope}`,
     '',
-    `Period: ${r.period.from.slice(0, 10)} to ${r.period.to.slice(0, 10)} (end exclusive); ${r.patients} patients.`,
+    `Period: ${from} to ${to} (end exclusive); ${r.patients} patients.`,
     '',
-    '| figure | part | value | counts |',
-    '|---|---|---|---|',
+    ...markdownTable(r),
   ];
-  for (const x of rows)
+  for (const p of r.programmes ?? [])
     lines.push(
-      `| ${x.figure} | ${x.part} | ${x.value} | ${x.denominator !== undefined ? `${x.numerator} / ${x.denominator}` : ''} |`,
+      '',
+      `## Programme: ${p.name} (${p.sourceId}/${p.id})`,
+      '',
+      `${p.report.patients} patients enrolled at some time in the period.`,
+      '',
+      ...markdownTable(p.report),
     );
   lines.push('', '## Definitions', '');
   for (const [name, f] of Object.entries(r))
     if (f && typeof f === 'object' && 'definition' in f)
       lines.push(`- **${name}**: ${(f as { definition: string }).definition}`);
+  lines.push(
+    '- **programmes**: every figure again over the patients of each programme (those enrolled in it at some time in the period).',
+  );
   return `${lines.join('\n')}\n`;
 }

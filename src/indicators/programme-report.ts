@@ -12,6 +12,15 @@ import { median } from './programme';
 import { netPromoterScore, satisfactionResponses } from './satisfaction';
 import { round } from './time';
 import { TERMINAL_TASK_STATUSES } from './task-status';
+import type { EnrolmentFigures } from './enrolment-figures';
+
+/** One programme's figures: the report over its patients (those enrolled at some time in the period). */
+export interface ProgrammeBreakdown {
+  sourceId: string;
+  id: string;
+  name: string;
+  report: Omit<ProgrammeReport, 'programmes' | 'enrolment'> & { enrolment: Figure<EnrolmentFigures> };
+}
 
 const DAY_MS = 86_400_000;
 
@@ -45,6 +54,10 @@ export interface ProgrammeInput {
 export interface ProgrammeReport {
   period: { from: string; to: string };
   patients: number;
+  /** Enrolment in the period (absent in entries recorded before programmes had spells). */
+  enrolment?: Figure<EnrolmentFigures>;
+  /** Every figure per programme of the source(s) (docs/programme.md). */
+  programmes?: ProgrammeBreakdown[];
   reminderEffect: Figure<{ withReminder: Rate; withoutReminder: Rate; difference: number | null }>;
   outreachOutcome: Figure<Rate>;
   careTeam: Figure<{

@@ -67,16 +67,35 @@ interface Context {
 }
 
 function makePatient(ctx: Context, n: number): Patient {
-  const { rng } = ctx;
+  return syntheticPatient(
+    ctx.rng,
+    `${ctx.prefix}-pat-${pad(n, 6)}`,
+    n,
+    ctx.anchorMs,
+    (rng) => ctx.startMs + rng.int(0, 30) * DAY_MS + rng.int(0, 86_399) * 1000,
+  );
+}
+
+/**
+ * A synthetic adult patient (name, MRN from `n`, contact details, language): the generator's, and the
+ * simulator's newly arrived patients'. `lastUpdated` draws the record's time from the same stream.
+ */
+export function syntheticPatient(
+  rng: Random,
+  id: string,
+  n: number,
+  anchorMs: number,
+  lastUpdated: (rng: Random) => number,
+): Patient {
   const female = rng.chance(0.55);
   const given = rng.pick(female ? GIVEN_F : GIVEN_M);
   const family = rng.pick(FAMILY);
   const age = rng.int(19, 84);
-  const birth = new Date(ctx.anchorMs - age * 365.25 * DAY_MS - rng.int(0, 364) * DAY_MS);
+  const birth = new Date(anchorMs - age * 365.25 * DAY_MS - rng.int(0, 364) * DAY_MS);
   return {
     resourceType: 'Patient',
-    id: `${ctx.prefix}-pat-${pad(n, 6)}`,
-    meta: { versionId: '1', lastUpdated: iso(ctx.startMs + rng.int(0, 30) * DAY_MS + rng.int(0, 86_399) * 1000) },
+    id,
+    meta: { versionId: '1', lastUpdated: iso(lastUpdated(rng)) },
     identifier: [{ use: 'usual', system: 'urn:oid:2.16.840.1.113883.19.5.99999.1', value: `MRN${pad(n, 8)}` }],
     active: true,
     name: [{ use: 'official', family, given: [given] }],

@@ -14,10 +14,14 @@
  * - patients answer open survey Tasks (PHQ-9, GAD-7, post-visit feedback)
  *   with some probability each day of the window;
  * - the care team accepts fhir-engage's Tasks after a few days and
- *   completes them later.
+ *   completes them later;
+ * - new patients arrive (about 1 % of the population a day), each with a
+ *   first visit booked; every third is referred to the diabetes programme
+ *   (added to the referral Group), so that programmes enrol over time.
  */
 import type {
   Appointment,
+  Group,
   Patient,
   QuestionnaireResponse,
   QuestionnaireResponseItem,
@@ -27,6 +31,8 @@ import type {
 import { GAD7, PHQ9 } from './instruments';
 import { responseItems } from './synthetic';
 import { Random } from './random';
+import { syntheticPatient } from './generate';
+import { REFERRAL_GROUP_ID } from './seed';
 import type { SandboxRepository } from './repository';
 
 const DAY_MS = 86_400_000;
@@ -46,6 +52,8 @@ export interface SimulationSettings {
   /** Per day: odds that the care team accepts a new Task, and completes an accepted one. */
   acceptRate: number;
   completeRate: number;
+  /** Per day: new patients, as a share of the generated patients (each with a first visit booked). */
+  newPatientRate: number;
 }
 
 export const DEFAULT_SIMULATION: SimulationSettings = {
@@ -58,6 +66,7 @@ export const DEFAULT_SIMULATION: SimulationSettings = {
   answerRate: 0.25,
   acceptRate: 0.3,
   completeRate: 0.25,
+  newPatientRate: 0.01,
 };
 
 export interface DayReport {
@@ -71,6 +80,7 @@ export interface DayReport {
   surveysAnswered: number;
   tasksAccepted: number;
   tasksCompleted: number;
+  newPatients: number;
 }
 
 const CARE_TEAM_CODES = new Set([
@@ -170,6 +180,7 @@ export async function simulateDay(
       surveysAnswered: 0,
       tasksAccepted: 0,
       tasksCompleted: 0,
+      newPatients: 0,
     },
     ownTasks: (repo.all('Task') as Task[]).filter((t) => isOwn(t, settings.identifierSystem)),
     update: async (r) => void (await repo.updateResource(r as Resource & { id: string })),
@@ -179,7 +190,46 @@ export async function simulateDay(
   const future = await holdAppointments(d, sentFor);
   await bookFollowUps(d, future);
   await workTasks(d);
+  // From a stream of its own: the phases above draw what they drew before patients arrived.
+  await admitPatients(d, new Random((seed * 7_919 + Math.floor(start / DAY_MS)) % 2_147_483_647));
   return d.report;
+}
+
+/** New patients arrive with a first visit booked; every third is referred (added to the referral Group). */
+async function admitPatients(d: Day, rng: Random): Promise<void> {
+  const population = (d.repo.all('Patient') as Patient[]).filter((p) => p.id?.startsWith('gen-')).length;
+  const expected = population * d.settings.newPatientRate;
+  const count = Math.floor(expected) + (rng.chance(expected - Math.floor(expected)) ? 1 : 0);
+  const referrals = d.repo.peek('Group', REFERRAL_GROUP_ID) as Group | undefined;
+  const referred: Group['member'] = [];
+  for (let i = 0; i < count; i++) {
+    const n = 900_000 + (Math.floor(d.start / DAY_MS) % 10_000) * 10 + i;
+    const id = `gen-pat-new-${d.report.day.replace(/-/g, '')}-${i}`;
+    // Stamped by the repository when created, as any new record is (an incremental pull sees it).
+    const { meta: _drawn, ...patient } = syntheticPatient(
+      rng,
+      id,
+      n,
+      d.start,
+      (r) => d.start + r.int(8, 17) * 3_600_000,
+    );
+    await d.repo.createResource<Patient>(patient);
+    const at = d.start + rng.int(3, 14) * DAY_MS + rng.int(9, 16) * 3_600_000;
+    await d.repo.createResource<Appointment>({
+      resourceType: 'Appointment',
+      id: `${id}-first-visit`,
+      status: 'booked',
+      description: 'New patient intake',
+      start: new Date(at).toISOString(),
+      end: new Date(at + 45 * 60_000).toISOString(),
+      created: momentOf(rng, d.start),
+      participant: [{ actor: { reference: `Patient/${id}` }, required: 'required', status: 'accepted' }],
+    });
+    if (n % 3 === 0) referred.push({ entity: { reference: `Patient/${id}` } });
+    d.report.newPatients++;
+  }
+  if (referrals && referred.length)
+    await d.update({ ...referrals, member: [...(referrals.member ?? []), ...referred] });
 }
 
 /** The messaging platform sends what is due today; returns the appointments reminded. */

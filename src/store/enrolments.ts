@@ -30,15 +30,6 @@ export interface EnrolmentChange {
   endReason?: string;
 }
 
-/** Per programme over a period: enrolled at its end, spells started and ended in it. */
-export interface EnrolmentCounts {
-  sourceId: string;
-  programmeId: string;
-  enrolled: number;
-  started: number;
-  ended: number;
-}
-
 export const openEnrolments = (sourceId: string, patientIds: string[]): SqlQuery =>
   q(
     `SELECT patient_id, programme_id, started_at FROM programme_enrolments
@@ -102,21 +93,6 @@ const toSpell = (r: Record<string, unknown>): EnrolmentSpell => ({
   endedAt: dateOrNull(r.ended_at),
   endReason: str(r.end_reason),
 });
-
-/** Counts of a period from its spells: enrolled at `to` (exclusive end), started and ended in [from, to). */
-export function enrolmentCounts(spells: readonly EnrolmentSpell[], from: Date, to: Date): EnrolmentCounts[] {
-  const out = new Map<string, EnrolmentCounts>();
-  const inPeriod = (d: Date | null): boolean => d !== null && d >= from && d < to;
-  for (const s of spells) {
-    const k = `${s.sourceId}\u0000${s.programmeId}`;
-    const c = out.get(k) ?? { sourceId: s.sourceId, programmeId: s.programmeId, enrolled: 0, started: 0, ended: 0 };
-    if (s.endedAt === null || s.endedAt >= to) c.enrolled++;
-    if (inPeriod(s.startedAt)) c.started++;
-    if (inPeriod(s.endedAt)) c.ended++;
-    out.set(k, c);
-  }
-  return [...out.values()];
-}
 
 /** Programme enrolment spells. */
 export function enrolmentsRole({ db }: RoleContext) {

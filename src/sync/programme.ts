@@ -5,7 +5,16 @@
  * the trailing period's figures so that trends can be drawn).
  */
 import type { AppConfig, SourceConfig } from '../config/types';
-import { clinicZone } from '../config/programme-settings';
+import { clinicZone, programmesOf } from '../config/programme-settings';
+import {
+  ENROLMENT_DEFINITION,
+  patientKey,
+  periodEnrolment,
+  programmeKey,
+  type EnrolmentFigures,
+  type PeriodEnrolment,
+} from '../indicators/enrolment-figures';
+import { programmeContextOf } from '../indicators/programme-breakdown';
 import type { PatientIndicators } from '../indicators/compute';
 import type { Tier } from '../indicators/engagement';
 import { programmeReportAccumulator, type ProgrammeReport } from '../indicators/programme-report';
@@ -50,28 +59,77 @@ async function programmeFigures(
   config: AppConfig,
   q: ProgrammeQuery,
 ): Promise<{ report: ProgrammeReport; summary: ProgrammeSummary }> {
-  const [written, taskEvents, before, after] = await Promise.all([
+  const [written, taskEvents, before, after, spells] = await Promise.all([
     store.listWrittenByRule(['appointment-reminder'], q.sourceId),
     store.listTaskEvents(q.sourceId),
     tiersAt(store, q.from, q.sourceId),
     tiersAt(store, q.to, q.sourceId),
+    store.enrolmentSpells(q.sourceId ?? null, q.from, q.to),
   ]);
-  const report = programmeReportAccumulator(
-    { from: q.from, to: q.to, written, taskEvents, tiersAt: { from: before, to: after } },
-    config.actions.surveys.postVisit?.instrument,
-  );
+  const ctx = { from: q.from, to: q.to, written, taskEvents, tiersAt: { from: before, to: after } };
+  const postVisit = config.actions.surveys.postVisit?.instrument;
+  const report = programmeReportAccumulator(ctx, postVisit);
+  const enrolment = periodEnrolment(spells, q.from, q.to);
+  const programmes = programmesIn(config, enrolment, q.sourceId).map((p) => {
+    const members = enrolment.members.get(programmeKey(p.sourceId, p.id)) ?? new Set<string>();
+    return { ...p, members, acc: programmeReportAccumulator(programmeContextOf(ctx, members), postVisit) };
+  });
   const summary = programmeSummaryAccumulator();
   await store.forEachComputationPage({ sourceId: q.sourceId, models: true }, (rows) => {
     for (const r of rows) {
-      report.add({
+      const patient = {
         sourceId: r.sourceId,
         model: r.model as EngagementModel,
         indicators: r.indicators as PatientIndicators,
-      });
+      };
+      report.add(patient);
+      const k = patientKey(r.sourceId, r.patientId);
+      for (const p of programmes) if (p.members.has(k)) p.acc.add(patient);
       summary.add(r.indicators as PatientIndicators);
     }
   });
-  return { report: report.result(), summary: summary.result() };
+  const figure = (value: EnrolmentFigures): NonNullable<ProgrammeReport['enrolment']> => ({
+    definition: ENROLMENT_DEFINITION,
+    value,
+  });
+  const none: EnrolmentFigures = { enrolled: 0, started: 0, ended: 0 };
+  return {
+    report: {
+      ...report.result(),
+      enrolment: figure(enrolment.overall),
+      programmes: programmes.map((p) => ({
+        sourceId: p.sourceId,
+        id: p.id,
+        name: p.name,
+        report: {
+          ...p.acc.result(),
+          enrolment: figure(enrolment.byProgramme.get(programmeKey(p.sourceId, p.id)) ?? none),
+        },
+      })),
+    },
+    summary: summary.result(),
+  };
+}
+
+/**
+ * The programmes the report covers: each source's configured programmes (the default one when it
+ * names none), then any that had spells in the period but are no longer configured (named by id).
+ */
+function programmesIn(
+  config: AppConfig,
+  enrolment: PeriodEnrolment,
+  sourceId: string | undefined,
+): { sourceId: string; id: string; name: string }[] {
+  const out = config.sources
+    .filter((s) => !sourceId || s.id === sourceId)
+    .flatMap((s) => programmesOf(s).map((p) => ({ sourceId: s.id, id: p.id, name: p.name })));
+  const known = new Set(out.map((p) => programmeKey(p.sourceId, p.id)));
+  for (const k of enrolment.byProgramme.keys()) {
+    if (known.has(k)) continue;
+    const [source, id] = k.split('\u0000') as [string, string];
+    out.push({ sourceId: source, id, name: `${id} (no longer configured)` });
+  }
+  return out;
 }
 
 /** The population summary of a source (or all), read a page at a time without the models. */

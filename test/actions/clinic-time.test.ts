@@ -197,4 +197,13 @@ describe('phased start', () => {
     );
     expect(first).toBe(16); // 20 May + 28 days = 17 June, the 16th day after 1 June
   });
+
+  test('a patient whose last answer was long before the programme began is due at its start: phased like the rest', () => {
+    const model = { ...answered('2026-03-01T15:00:00Z'), patientId: 'patient-9' };
+    const first = [...Array(40).keys()].find(
+      (d) => periodicWindow(model, PHQ9, [], 14, day(d), 'patient-9/survey/phq9/', clock('patient-9')) !== undefined,
+    );
+    expect(first).toBe(phaseOffset('patient-9', 28));
+    expect(phaseOffset('patient-9', 28)).toBeGreaterThan(0);
+  });
 });

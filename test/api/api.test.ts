@@ -369,7 +369,10 @@ describe('dashboard routes', () => {
     expect(md.headers['content-disposition']).toBe('attachment; filename="programme-report-2026-05-01-2026-06-01.md"');
     expect(md.text).toContain('# Programme report');
     const csv = await request(app).get('/api/programme/report?format=csv&from=2026-05-01&to=2026-06-01').set(auth);
-    expect(csv.text.split('\n')[0]).toMatch(/^all sources,2026-05-01,2026-06-01,reminder effect,/);
+    expect(csv.text.split('\n')[0]).toMatch(
+      /^all sources,all,2026-05-01,2026-06-01,enrolment,enrolled at the end of the period,/,
+    );
+    expect(csv.text).toMatch(/\nall sources,all,2026-05-01,2026-06-01,reminder effect,/);
     expect((await request(app).get('/api/programme/report?format=pdf').set(auth)).status).toBe(400);
   });
 

@@ -46,7 +46,7 @@ test('start --once --json: syncs the built-in sandbox EMR, lives a few clinic da
   expect(md.stdout).toContain('# Programme report: source sandbox');
   expect(md.stdout).toContain('| satisfaction | NPS |');
   const csv = runCliProcess(['report', '--format', 'csv'], { cwd: dir, env }).stdout.trim().split('\n');
-  expect(csv[0]).toBe('scope,from,to,figure,part,value,numerator,denominator');
+  expect(csv[0]).toBe('scope,programme,from,to,figure,part,value,numerator,denominator');
   // Overall, then each source.
   expect(new Set(csv.slice(1).map((l) => l.split(',')[0]))).toEqual(new Set(['all sources', 'source sandbox']));
   expect(runCliProcess(['report', '--format', 'xml'], { cwd: dir, env }).status).toBe(2);

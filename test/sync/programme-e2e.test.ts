@@ -106,6 +106,16 @@ test(`${DAYS} simulated clinic days: reminders, surveys and people's work flow t
   expect(v.surveyResponse.value.satisfaction?.denominator).toBeGreaterThan(0);
   expect(v.satisfaction.value.responseRate.denominator).toBeGreaterThan(0);
   expect(v.satisfaction.value.nps).not.toBeNull();
+  // The programme lives: patients arrived with a first visit booked and were enrolled as they came.
+  const arrived = lived.days.reduce((n, d) => n + d.newPatients, 0);
+  expect(arrived).toBeGreaterThan(0);
+  const initial = first.enrolment?.programmes[0]?.patients ?? 0;
+  expect(v.enrolment?.value.started).toBeGreaterThanOrEqual(initial + arrived);
+  expect(v.programmes?.map((p) => p.id)).toEqual(['default']);
+  const newcomer = emr.repo.all('Patient').find((p) => p.id?.startsWith('gen-pat-new-'));
+  expect(await store.patientEnrolments('clinic', newcomer?.id as string)).toEqual([
+    expect.objectContaining({ programmeId: 'default', endedAt: null }),
+  ]);
   // History: one entry per synced day.
   expect((await store.listProgrammeHistory(ANCHOR, new Date(ANCHOR.getTime() + DAYS * DAY_MS), 'clinic')).length).toBe(
     DAYS,

@@ -13,6 +13,8 @@ import { REFERRAL_GROUP_ID } from '../../src/sandbox/seed';
 import type { SandboxServer } from '../../src/sandbox/server';
 import type { Store } from '../../src/store/store';
 import { syncSource } from '../../src/sync/run';
+import { loadProgrammeReport } from '../../src/sync/programme';
+import { formatReport } from '../../src/indicators/programme-report-format';
 import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
 import { testSource } from '../helpers/source';
 import { memoryStore } from '../helpers/store';
@@ -155,6 +157,32 @@ test('each patient gets the writes of their programmes, and only those; a second
       endReason: 'no longer meets the enrolment criteria',
     }),
   ]);
+
+  // The report: enrolment over all programmes and every figure per programme.
+  const report = await loadProgrammeReport(
+    store,
+    { ...config, sources: [source] },
+    {
+      from: new Date(ANCHOR.getTime() - 30 * 86_400_000),
+      to: new Date(ANCHOR.getTime() + 86_400_000),
+      sourceId: 'clinic',
+    },
+  );
+  const inAny = new Set([...diabetes, ...phq9].filter((p) => p !== only && (p !== both || phq9.has(p))));
+  expect(report.enrolment?.value).toEqual({ enrolled: inAny.size, started: diabetes.size + phq9.size, ended: 2 });
+  expect(report.programmes?.map((p) => [p.id, p.name, p.report.patients, p.report.enrolment.value])).toEqual([
+    ['diabetes', 'Diabetes', diabetes.size, { enrolled: diabetes.size - 2, started: diabetes.size, ended: 0 + 2 }],
+    ['bh', 'Behavioural health', phq9.size, { enrolled: phq9.size, started: phq9.size, ended: 0 }],
+  ]);
+  // A programme's care-team figures count its patients' Tasks only: nobody outside it has a reminder counted.
+  const diabetesOwners = Object.keys(report.programmes?.[0]?.report.careTeam.value.openByOwner ?? {});
+  expect(diabetesOwners.length).toBeGreaterThan(0);
+  const md = formatReport(report, 'md', 'source clinic');
+  expect(md).toContain('## Programme: Diabetes (clinic/diabetes)');
+  expect(md).toContain(`| enrolment | disenrolments | 2 |`);
+  const csv = formatReport(report, 'csv', 'source clinic');
+  expect(csv).toContain('source clinic,clinic/bh,');
+  expect(csv.split('\n')[0]).toMatch(/^source clinic,all,/);
   await emr.repo.updateResource(group);
 });
 

@@ -2,7 +2,8 @@
 import { formatReport, REPORT_FORMATS } from '../../indicators/programme-report-format';
 import { loadProgrammeReport, loadProgrammeSummary } from '../../sync/programme';
 import { errors, json, q, secured, type RouteModule } from '../openapi-parts';
-import { BadQuery, instant, period, query } from '../params';
+import { BadQuery, period, query } from '../params';
+import { reportZone } from '../../config/programme-settings';
 import { reply } from '../reply';
 import {
   ProgrammePeriodResponse,
@@ -20,8 +21,8 @@ export const programmeRoutes: RouteModule = {
         security: secured,
         parameters: [
           q('source', 'source id'),
-          q('from', 'start of the period (ISO date)'),
-          q('to', 'end of the period, exclusive (ISO date)'),
+          q('from', "start of the period: a date (the start of that day in the clinic's time zone) or an instant"),
+          q('to', "end of the period, exclusive: a date (in the clinic's time zone) or an instant"),
         ],
         responses: {
           '200': json('the summary, or { summary, report, history } with a period', ProgrammeResponse),
@@ -54,8 +55,9 @@ export const programmeRoutes: RouteModule = {
       const sourceId = query(req, 'source');
       const summary = await loadProgrammeSummary(store, sourceId);
       // With a period: every programme figure over it (the `report` command's data), and the recorded history in it.
-      if (!instant(req, 'from') && !instant(req, 'to')) return reply(res, ProgrammeSummary, summary);
-      const { start, end } = period(req);
+      if (query(req, 'from') === undefined && query(req, 'to') === undefined)
+        return reply(res, ProgrammeSummary, summary);
+      const { start, end } = period(req, reportZone(config.sources, sourceId));
       const report = await loadProgrammeReport(store, config, { from: start, to: end, sourceId });
       const history = await store.listProgrammeHistory(start, end, sourceId);
       reply(res, ProgrammePeriodResponse, { summary, report, history: history as ProgrammePeriodResponse['history'] });
@@ -64,8 +66,8 @@ export const programmeRoutes: RouteModule = {
     api.get('/programme/report', async (req, res) => {
       const format = query(req, 'format') ?? 'md';
       if (!REPORT_FORMATS.includes(format)) throw new BadQuery(`format must be one of ${REPORT_FORMATS.join(', ')}`);
-      const { start, end } = period(req);
       const sourceId = query(req, 'source');
+      const { start, end } = period(req, reportZone(config.sources, sourceId));
       const report = await loadProgrammeReport(store, config, { from: start, to: end, sourceId });
       const type = format === 'json' ? 'application/json' : format === 'csv' ? 'text/csv' : 'text/markdown';
       const day = (d: Date): string => d.toISOString().slice(0, 10);

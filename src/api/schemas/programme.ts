@@ -59,12 +59,34 @@ const reportFigures = {
   ),
 };
 
-export const ProgrammeReport = Closed(reportFigures);
+const Enrolment = Figure(
+  Closed({
+    enrolled: Type.Integer({ minimum: 0, description: 'patients enrolled at the end of the period' }),
+    started: Type.Integer({ minimum: 0, description: 'enrolments that started in the period' }),
+    ended: Type.Integer({ minimum: 0, description: 'enrolments that ended in the period (disenrolments)' }),
+  }),
+);
+
+/** One programme's figures over its patients (those enrolled in it at some time in the period). */
+const ProgrammeBreakdown = Closed({
+  sourceId: Type.String(),
+  id: Type.String(),
+  name: Type.String(),
+  report: Closed({ ...reportFigures, enrolment: Enrolment }),
+});
+
+const withProgrammes = {
+  ...reportFigures,
+  enrolment: Type.Optional(Enrolment),
+  programmes: Type.Optional(Type.Array(ProgrammeBreakdown)),
+};
+
+export const ProgrammeReport = Closed(withProgrammes);
 
 /** The report as a JSON file (the `report` command's output): the figures and whose they are. */
 export const ProgrammeReportFile = Closed({
   scope: Type.String({ description: '"one source" or "all sources"' }),
-  ...reportFigures,
+  ...withProgrammes,
 });
 
 /** A day's figures as recorded after a run: open, since an entry keeps the shape of the version that recorded it. */
@@ -72,7 +94,7 @@ export const ProgrammeHistoryEntry = Closed({
   sourceId: Type.String(),
   asOf: Type.String({ format: 'date', description: 'the day the figures were recorded for' }),
   figures: Open({
-    ...Type.Partial(Type.Object(reportFigures)).properties,
+    ...Type.Partial(Type.Object(withProgrammes)).properties,
     summary: Type.Optional(Open(Type.Partial(ProgrammeSummary).properties)),
   }),
 });

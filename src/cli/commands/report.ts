@@ -6,6 +6,8 @@ import { CSV_HEADER, formatReport, REPORT_FORMATS } from '../../indicators/progr
 import { openStoreOrService } from '../service-reader';
 import { loadProgrammeReport } from '../../sync/programme';
 import type { CliIo } from '../io';
+import { reportZone } from '../../config/programme-settings';
+import { dayOrInstant } from '../../local-time';
 
 interface ReportOptions {
   from?: string;
@@ -17,9 +19,10 @@ interface ReportOptions {
 
 const FORMATS = REPORT_FORMATS;
 
-function instant(flag: string, value: string | undefined, fallback: Date): Date {
+/** A date is the start of that day in the clinic's zone; an instant is itself. */
+function instant(flag: string, value: string | undefined, fallback: Date, zone: string): Date {
   if (value === undefined) return fallback;
-  const t = Date.parse(value);
+  const t = dayOrInstant(value, zone);
   if (Number.isNaN(t)) throw configError(`${flag} must be an ISO date or instant`, [flag]);
   return new Date(t);
 }
@@ -30,8 +33,11 @@ export function registerReportCommand(program: Command, io: CliIo, setExit: (cod
     .description(
       'the programme report: reminder effect, outreach outcome, care-team efficiency, tier movement, clinical outcome, survey response and satisfaction, with definitions and counts',
     )
-    .option('--from <date>', 'start of the period (default: 30 days before --to)')
-    .option('--to <date>', 'end of the period, exclusive (default: now)')
+    .option(
+      '--from <date>',
+      "start of the period: a date is the start of that day in the clinic's time zone (default: 30 days before --to)",
+    )
+    .option('--to <date>', 'end of the period, exclusive, read as --from is (default: now)')
     .option('--source <id>', 'one source (default: every source, then each source in turn)')
     .option('--format <format>', `md | json | csv`, 'md')
     .option('--out <file>', 'write to this file instead of stdout')
@@ -39,8 +45,9 @@ export function registerReportCommand(program: Command, io: CliIo, setExit: (cod
       if (!FORMATS.includes(opts.format))
         throw configError(`--format must be one of ${FORMATS.join(', ')}`, ['--format']);
       const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
-      const to = instant('--to', opts.to, config.asOf ?? new Date());
-      const from = instant('--from', opts.from, new Date(to.getTime() - 30 * 86_400_000));
+      const zone = reportZone(config.sources, opts.source);
+      const to = instant('--to', opts.to, config.asOf ?? new Date(), zone);
+      const from = instant('--from', opts.from, new Date(to.getTime() - 30 * 86_400_000), zone);
       if (from >= to) throw configError('--from must be before --to', ['--from']);
       const emit = (text: string): void => {
         if (opts.out) {

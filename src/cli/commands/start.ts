@@ -140,7 +140,7 @@ async function liveClinicDays(
     signal: days.signal,
     onDay: (d, s) =>
       io.err(
-        `  ${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksCompleted} Tasks completed by the care team; sync ${s.status}, ${s.planned} writes`,
+        `  ${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksCompleted} Tasks completed by the care team, ${d.newPatients} new patient(s); sync ${s.status}, ${s.planned} writes`,
       ),
   }).finally(days.dispose);
   return { summaries: lived.summaries, interrupted: days.signal.aborted };
