@@ -1,6 +1,7 @@
 /** Codes of fhir-engage's own CodeSystem (documented in docs/actions.md). */
 export const ENGAGE_CODES: Record<string, string> = {
   'engagement-score': 'Patient engagement score (0-100)',
+  'programme-enrolment': 'Enrolment in a care-management programme',
   'engagement-tier': 'Patient engagement tier',
   engaged: 'Engaged',
   'at-risk': 'At risk of disengagement',

@@ -13,6 +13,7 @@ import type { EngagementModel } from '../mapping/model';
 import type { WrittenResource } from '../store/types';
 import type { DesiredUpsert, RuleInput } from './rule';
 import { RULES } from './rules';
+import { plannedEpisodes } from './episodes';
 
 export type { DesiredUpsert } from './rule';
 
@@ -96,6 +97,8 @@ export interface PlanOptions {
   startedAt?: ReadonlyMap<string, Date>;
   /** When the patient's spell in each programme began; absent: now. With neither map, nothing is phased. */
   enrolledAt?: ReadonlyMap<string, Date>;
+  /** Write each enrolment as an EpisodeOfCare (the source's `episodesOfCare`). */
+  episodes?: boolean;
 }
 
 /** The rule context of one programme for the patient: its settings, its clinic's zone, its phased start. */
@@ -167,6 +170,15 @@ export function planProgrammes(
         if (!desired.has(d.identifier)) desired.set(d.identifier, { ...d, programme: p.id });
     }
   }
+  if (options.episodes)
+    for (const d of plannedEpisodes(
+      model.patientId,
+      base,
+      { enrolled: reachable ? enrolled : [], left: options.left ?? [] },
+      options.enrolledAt,
+      now,
+    ))
+      desired.set(d.identifier, d);
   const byId = new Map(written.map((w) => [w.identifierValue, w]));
   // A Task a person has taken on in the EMR is left to them while its reason holds.
   const writes: DesiredWrite[] = [...desired.values()].filter(

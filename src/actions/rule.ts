@@ -4,7 +4,7 @@
  * patient, `now`, the settings) that returns the resources it wants in the EMR, each with an
  * identifier from patient, rule and period so that writing it again never duplicates it.
  */
-import type { Observation, Reference, Task } from '@medplum/fhirtypes';
+import type { EpisodeOfCare, Observation, Reference, Task } from '@medplum/fhirtypes';
 import type { ActionSettings, RuleName } from '../config/action-settings';
 import type { PatientIndicators } from '../indicators/compute';
 import type { EngagementModel } from '../mapping/model';
@@ -18,10 +18,10 @@ export interface DesiredUpsert {
   identifier: string;
   rule: RuleName;
   patientId: string;
-  resourceType: 'Observation' | 'Task';
+  resourceType: 'Observation' | 'Task' | 'EpisodeOfCare';
   /** 0 = send first (safety), 1 = normal. */
   priority: number;
-  resource: Observation | Task;
+  resource: Observation | Task | EpisodeOfCare;
   /** Source resources the write is derived from (Provenance.entity). */
   entities: string[];
   /** The programme that asked for it (the first, when several did); set by planProgrammes. */

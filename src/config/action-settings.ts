@@ -14,7 +14,9 @@ export type RuleName =
   | 'reminder-no-channel'
   | 'survey-assignment'
   | 'post-visit-survey'
-  | 'patient-satisfaction';
+  | 'patient-satisfaction'
+  /** Not a rule a programme lists: an EpisodeOfCare per enrolment when the source sets `episodesOfCare` (docs/programme.md). */
+  | 'programme-enrolment';
 
 /** Every rule, in the order docs/actions.md and docs/programme.md describe them. */
 export const RULE_NAMES: RuleName[] = [

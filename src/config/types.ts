@@ -63,6 +63,8 @@ export interface SourceConfig {
   phasedStart?: { days: number };
   /** New Tasks per programme and run, for programmes that do not set their own (default 1000). */
   maxNewTasksPerRun?: number;
+  /** Write each enrolment back as an EpisodeOfCare (default false). */
+  episodesOfCare?: boolean;
 }
 
 export interface ApprovalSettings {

@@ -259,11 +259,11 @@ function searchFailure(type: string, err: unknown, code: number | undefined, per
   };
 }
 
-/** 6. Write permission: the write target answers Task and Observation searches; with `writeTest`, a Task is written. */
+/** 6. Write permission: the write target answers Task and Observation (and EpisodeOfCare, when written) searches; with `writeTest`, a Task is written. */
 export async function checkWrites(d: DoctorRun, writeTest: boolean): Promise<void> {
   const { source } = d;
   const writer = source.writeTarget ? createWriteClient({ ...source, maxRetries: 0 }, d.stats) : d.client;
-  for (const type of ['Task', 'Observation']) {
+  for (const type of ['Task', 'Observation', ...(source.episodesOfCare ? ['EpisodeOfCare'] : [])]) {
     const got = await searchCheck(writer, type, `identifier=${encodeURIComponent(`${DOCTOR_SYSTEM}|`)}&_summary=count`);
     add(
       d,

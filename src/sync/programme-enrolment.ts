@@ -67,6 +67,7 @@ export class ProgrammeEnrolment {
   /** New Tasks opened so far this run per programme, against each programme's cap. */
   private readonly newTasks = new Map<string, number>();
   private readonly caps: Map<string, number>;
+  private readonly episodes: boolean;
 
   constructor(
     source: SourceConfig,
@@ -74,6 +75,7 @@ export class ProgrammeEnrolment {
     private readonly counts: EnrolmentCounts,
   ) {
     this.programmes = programmesOf(source);
+    this.episodes = source.episodesOfCare === true;
     this.caps = new Map(this.programmes.map((p) => [p.id, p.maxNewTasksPerRun ?? DEFAULT_MAX_NEW_TASKS_PER_RUN]));
     for (const p of this.programmes) counts.enrolled[p.id] = 0;
   }
@@ -130,6 +132,7 @@ export class ProgrammeEnrolment {
         left: this.programmes.filter((p) => before.includes(p.id) && !ids.includes(p.id)),
         startedAt: this.startedAt,
         enrolledAt: new Map(spells.map((s) => [s.programmeId, s.startedAt])),
+        episodes: this.episodes,
       },
       ...changes,
     };

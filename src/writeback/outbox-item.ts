@@ -1,5 +1,5 @@
 /** The payload of an outbox row: one desired write, as planned. */
-import type { Observation, Task } from '@medplum/fhirtypes';
+import type { EpisodeOfCare, Observation, Task } from '@medplum/fhirtypes';
 import type { RuleName } from '../config/action-settings';
 
 export interface UpsertPayload {
@@ -8,8 +8,8 @@ export interface UpsertPayload {
   identifier: string;
   rule: RuleName;
   patientId: string;
-  resourceType: 'Observation' | 'Task';
-  resource: Observation | Task;
+  resourceType: 'Observation' | 'Task' | 'EpisodeOfCare';
+  resource: Observation | Task | EpisodeOfCare;
   entities: string[];
   contentHash: string;
   /** The programme that asked for it; absent in rows queued before programmes existed. */

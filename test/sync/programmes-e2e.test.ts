@@ -5,7 +5,7 @@
  * a patient in neither gets nothing; a second sync writes nothing.
  */
 import os from 'node:os';
-import type { Group, Observation, QuestionnaireResponse, Task } from '@medplum/fhirtypes';
+import type { EpisodeOfCare, Group, Observation, QuestionnaireResponse, Task } from '@medplum/fhirtypes';
 import { DEFAULT_ACTION_SETTINGS } from '../../src/config/action-settings';
 import { loadConfig } from '../../src/config/load';
 import type { AppConfig } from '../../src/config/types';
@@ -237,5 +237,60 @@ test('a per-run cap on new Tasks holds the rest for the next runs (reported, pla
   } finally {
     await capped.close();
     await capStore.close();
+  }
+});
+
+test('with episodesOfCare, each enrolment is an EpisodeOfCare in the EMR: active while enrolled, finished when the patient leaves, written once', async () => {
+  const emr2 = await seededSandbox({ patients: 18, seed: 41, fixtures: false });
+  const store2 = await memoryStore();
+  try {
+    const source = testSource({
+      id: 'episodes',
+      baseUrl: emr2.baseUrl,
+      episodesOfCare: true,
+      timeZone: 'America/Chicago',
+      programmes: [
+        {
+          id: 'diabetes',
+          name: 'Diabetes',
+          enrol: { group: REFERRAL_GROUP_ID },
+          rules: ['appointment-reminder'],
+          actions: { taskOwner: 'Organization/diabetes-team' },
+        },
+      ],
+    });
+    await syncSource(store2, config, source, { asOf: ANCHOR, strict: true });
+    const group = emr2.repo.peek('Group', REFERRAL_GROUP_ID) as Group;
+    const members = (group.member ?? []).map((m) => m.entity.reference?.replace('Patient/', '') as string);
+    const episodes = (): EpisodeOfCare[] => emr2.repo.all('EpisodeOfCare') as EpisodeOfCare[];
+    expect(
+      episodes()
+        .map((e) => e.patient.reference?.replace('Patient/', ''))
+        .sort(),
+    ).toEqual([...members].sort());
+    const one = episodes().find((e) => e.patient.reference === `Patient/${members[0]}`) as EpisodeOfCare;
+    expect(one).toMatchObject({
+      status: 'active',
+      type: [{ text: 'Diabetes', coding: [{ code: 'programme-enrolment' }] }],
+      managingOrganization: { reference: 'Organization/diabetes-team' },
+      period: { start: ANCHOR.toISOString() },
+    });
+    // The clinic's day names the spell: 1 June 00:00Z is still 31 May in Chicago.
+    expect(one.identifier?.[0]?.value).toBe(`${members[0]}/programme-enrolment/diabetes/2026-05-31`);
+    const again = await syncSource(store2, config, source, { asOf: ANCHOR, strict: true });
+    expect(again.writes.EpisodeOfCare).toBeUndefined();
+
+    const later = new Date(ANCHOR.getTime() + 86_400_000);
+    await emr2.repo.updateResource({ ...group, member: (group.member ?? []).slice(1) });
+    const left = await syncSource(store2, config, source, { asOf: later, strict: true });
+    expect(left.writes.EpisodeOfCare).toMatchObject({ created: 0, updated: 1 });
+    expect(episodes().find((e) => e.id === one.id)).toMatchObject({
+      status: 'finished',
+      period: { start: ANCHOR.toISOString(), end: later.toISOString() },
+    });
+    expect(episodes().filter((e) => e.status === 'active')).toHaveLength(members.length - 1);
+  } finally {
+    await emr2.close();
+    await store2.close();
   }
 });
