@@ -202,6 +202,12 @@ test('the programme view shows the tier chart and the NPS, with definitions on h
   expect(await page.getByTestId('tier-chart').boundingBox()).toMatchObject({ width: expect.any(Number) });
   expect(await page.getByTestId('nps').textContent()).toMatch(/^NPS (-?\d+|n\/a)$/);
   expect(await page.getByText('Reminder effect', { exact: true }).getAttribute('title')).toMatch(/\S{10,}/);
+  // Each programme with its enrolment: the sandbox's default programme, its patients enrolled.
+  const programmes = page.getByTestId('programmes');
+  expect(await programmes.locator('tbody tr').count()).toBe(1);
+  const cells = await programmes.locator('tbody tr td').allTextContents();
+  expect(cells[0]).toBe('Engaged patients (default) (sandbox)');
+  expect(Number(cells[2])).toBeGreaterThan(0);
   await page.screenshot({ path: path.join(SHOTS, 'programme.png'), fullPage: true });
   await page.context().close();
 });

@@ -151,9 +151,38 @@ function trendCards(data: ProgrammePeriodResponse): HTMLElement[] {
   ];
 }
 
+/** Enrolment of each programme (every figure per programme is in the downloaded report). */
+function programmeCards(r: ProgrammePeriodResponse['report']): HTMLElement[] {
+  if (!r.enrolment || !r.programmes?.length) return [];
+  return [
+    card(
+      'Programmes',
+      `${r.enrolment.definition} Each programme's figures are over the patients enrolled in it at some time in the period (the downloaded report has every figure per programme).`,
+      table(
+        'Enrolment per programme',
+        ['programme', 'patients', 'enrolled at end', 'new', 'left'],
+        r.programmes.map((p) => [
+          `${p.name} (${p.sourceId})`,
+          p.report.patients,
+          p.report.enrolment.value.enrolled,
+          p.report.enrolment.value.started,
+          p.report.enrolment.value.ended,
+        ]),
+        { 'data-testid': 'programmes' },
+      ),
+      h(
+        'p',
+        {},
+        `Over all programmes: ${r.enrolment.value.enrolled} enrolled at the end of the period, ${r.enrolment.value.started} new enrolments, ${r.enrolment.value.ended} disenrolments.`,
+      ),
+    ),
+  ];
+}
+
 /** Every programme figure of the period, each with its definition. */
 function figureCards(r: ProgrammePeriodResponse['report']): HTMLElement[] {
   return [
+    ...programmeCards(r),
     card(
       'Reminder effect',
       r.reminderEffect.definition,
