@@ -162,10 +162,26 @@ export function runSync(
   });
 }
 
+/**
+ * The bench's source. The first run writes its whole plan at once (no approval hold, no phased start,
+ * no per-run cap on new Tasks): the worst case a write-back must sustain, and a second run that must
+ * write nothing.
+ */
 export function writeConfig(dir: string, url: string, writeBack: boolean): void {
   writeFileSync(
     path.join(dir, 'fhir-engage.config.yaml'),
-    `sources:\n  - id: bench\n    baseUrl: ${url}\n    pageSize: ${PAGE_SIZE}\n    writeBack: ${writeBack}\n    approval: { firstRun: write }\n    rateLimit: { requestsPerSecond: 5000, concurrency: 4 }\n`,
+    [
+      'sources:',
+      '  - id: bench',
+      `    baseUrl: ${url}`,
+      `    pageSize: ${PAGE_SIZE}`,
+      `    writeBack: ${writeBack}`,
+      '    approval: { firstRun: write }',
+      '    phasedStart: { days: 0 }',
+      '    maxNewTasksPerRun: 1000000',
+      '    rateLimit: { requestsPerSecond: 5000, concurrency: 4 }',
+      '',
+    ].join('\n'),
   );
 }
 
