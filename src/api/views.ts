@@ -9,6 +9,7 @@ import type { EngagementModel } from '../mapping/model';
 import { phq9Band, scoredResponses } from '../indicators/phq9';
 import { gad7Band } from '../indicators/gad7';
 import { TERMINAL_TASK_STATUSES } from '../indicators/task-status';
+import { safetyFlag } from '../indicators/safety';
 import type { Sendable } from './reply';
 import type { PatientOverview } from './schemas/patients';
 import type { RunView } from './schemas/runs';
@@ -138,6 +139,25 @@ function overviewCharts({ model, asOf, history }: PatientOverviewInput): Sendabl
 }
 
 /** The patient view: tier and why, trends, upcoming appointments with their reminders, what fhir-engage wrote and its status in the EMR. */
+/** The safety flag of the patient's page: the indicators' reasons and the open safety Tasks (open until a person ends them). */
+function overviewSafety(
+  ind: PatientIndicators,
+  written: WrittenResource[],
+): { flagged: boolean; reasons: string[]; openSafetyTasks: number } {
+  const flag = ind.safety ?? safetyFlag(ind.phq9);
+  const openSafetyTasks = written.filter(
+    (w) =>
+      w.rule === 'phq9-item9-safety' &&
+      w.state === 'open' &&
+      !(w.status !== null && TERMINAL_TASK_STATUSES.has(w.status)),
+  ).length;
+  const reasons = [
+    ...(openSafetyTasks ? [`${openSafetyTasks} open PHQ-9 item 9 safety Task(s) in the EMR`] : []),
+    ...flag.reasons,
+  ];
+  return { flagged: reasons.length > 0, reasons, openSafetyTasks };
+}
+
 export function patientOverview(input: PatientOverviewInput): Sendable<PatientOverview> {
   const { model, indicators: ind, asOf } = input;
   const reminders = input.written.filter((w) => w.rule === 'appointment-reminder');
@@ -149,6 +169,7 @@ export function patientOverview(input: PatientOverviewInput): Sendable<PatientOv
     tier: ind.engagement.tier,
     score: ind.engagement.score,
     why: ind.engagement.why,
+    safety: overviewSafety(ind, input.written),
     figures: {
       adherence: ind.appointments.adherence,
       noShowRate: ind.appointments.noShowRate,

@@ -13,6 +13,8 @@ import { satisfactionIndicators, type SatisfactionIndicators } from './satisfact
 import type { IndicatorSettings } from '../config/indicator-settings';
 import { daysSince } from './time';
 
+import { safetyFlag, whyWithSafety, type SafetyFlag } from './safety';
+
 export interface PatientIndicators {
   patientId: string;
   asOf: string;
@@ -24,6 +26,8 @@ export interface PatientIndicators {
   satisfaction: SatisfactionIndicators;
   daysSinceLastContact?: number;
   engagement: EngagementScore;
+  /** Safety flags from the latest PHQ-9 (absent in indicators computed before they existed). */
+  safety?: SafetyFlag;
 }
 
 export function computeIndicators(model: EngagementModel, now: Date, settings: IndicatorSettings): PatientIndicators {
@@ -50,6 +54,7 @@ export function computeIndicators(model: EngagementModel, now: Date, settings: I
     },
     settings,
   );
+  const safety = safetyFlag(phq9);
   return {
     patientId: model.patientId,
     asOf: now.toISOString(),
@@ -60,7 +65,8 @@ export function computeIndicators(model: EngagementModel, now: Date, settings: I
     gad7,
     satisfaction: satisfactionIndicators(model, now),
     ...(daysSinceLastContact !== undefined ? { daysSinceLastContact } : {}),
-    engagement,
+    engagement: { ...engagement, why: whyWithSafety(engagement.why, safety) },
+    safety,
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * The store: one `Store` over PostgreSQL or PGlite, composed of its roles (one module each, with
  * their SQL): runs, resources, patient data, computations, indicator history, outbox, written, dead letters, bulk exports, programme,
- * access, retention, approvals, enrolments. Callers see one object; `transaction` gives the same object over one transaction.
+ * access, retention, approvals, enrolments, safety. Callers see one object; `transaction` gives the same object over one transaction.
  */
 import type { Db, Driver, LockBusy } from './driver';
 import type { RoleContext } from './role';
@@ -19,6 +19,7 @@ import { accessRole, type AccessRole } from './access';
 import { retentionRole, type RetentionRole } from './retention';
 import { approvalsRole, type ApprovalsRole } from './approvals';
 import { enrolmentsRole, type EnrolmentsRole } from './enrolments';
+import { safetyRole, type SafetyRole } from './safety';
 
 // One interface per role, merged into the class: the roles' methods are assigned in the constructor.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
@@ -37,7 +38,8 @@ export interface Store
     AccessRole,
     RetentionRole,
     ApprovalsRole,
-    EnrolmentsRole {}
+    EnrolmentsRole,
+    SafetyRole {}
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Store {
@@ -63,6 +65,7 @@ export class Store {
       retentionRole(ctx),
       approvalsRole(ctx),
       enrolmentsRole(ctx),
+      safetyRole(ctx),
     );
   }
 

@@ -119,6 +119,8 @@ describe.each(driverFactories())('responses match their schemas on $name', (fact
     const withPeriod = await check('get', '/api/programme', `/api/programme?from=2020-01-01&to=${day}T23:59:59Z`, 200);
     expect((withPeriod.history as unknown[]).length).toBeGreaterThan(0);
     await check('get', '/api/access-log', '/api/access-log', 200);
+    await check('get', '/api/safety/count', '/api/safety/count', 200);
+    await check('get', '/api/safety', '/api/safety', 200);
     const letters = await check('get', '/api/dead-letters', '/api/dead-letters?includePayload=true', 200);
     const id = (letters.deadLetters as { id: number }[])[0]!.id;
     await check('post', '/api/dead-letters/{id}/dismiss', `/api/dead-letters/${id}/dismiss`, 200, { reason: 'test' });

@@ -186,6 +186,36 @@ test('log in, see the last run, trigger a sync and watch it finish; open the run
   await page.context().close();
 }, 90_000);
 
+test('safety first: the badge counts the flagged patients, the Safety page lists them, and opening one shows the red banner above everything', async () => {
+  const flagged = await store.safetyPatients('sandbox');
+  // The sandbox data must carry safety flags, or this test would check nothing.
+  expect(flagged.length).toBeGreaterThan(0);
+  const { page, urls } = await newPage();
+  await login(page, KEY);
+  const badge = page.locator('#safety-count');
+  await badge.waitFor();
+  expect(await badge.textContent()).toBe(String(flagged.length));
+  await page.getByRole('link', { name: /^Safety/ }).click();
+  await page.getByTestId('safety-list').waitFor();
+  const rows = page.getByTestId('safety-list').locator('tbody tr');
+  expect(await rows.count()).toBe(flagged.length);
+  await page.screenshot({ path: path.join(SHOTS, 'safety.png'), fullPage: true });
+  await rows
+    .first()
+    .getByRole('button', { name: /^Open / })
+    .click();
+  const banner = page.getByTestId('safety-banner');
+  await banner.waitFor();
+  expect(await banner.textContent()).toMatch(/^Safety flag: .*(item 9|severe)/);
+  // The banner comes before the patient's heading and tier.
+  const top = async (testId: string): Promise<number> => (await page.getByTestId(testId).boundingBox())?.y ?? -1;
+  expect(await top('safety-banner')).toBeGreaterThanOrEqual(0);
+  expect(await top('safety-banner')).toBeLessThan(await top('tier'));
+  expect(urls.some((u) => u.includes(flagged[0]!.patientId) && !u.includes('/api/'))).toBe(false);
+  await page.screenshot({ path: path.join(SHOTS, 'safety-patient.png'), fullPage: true });
+  await page.context().close();
+});
+
 test('the programme view shows the tier chart and the NPS, with definitions on hover', async () => {
   const { page } = await newPage();
   await login(page, KEY);
@@ -215,7 +245,7 @@ test('the programme view shows the tier chart and the NPS, with definitions on h
 test('a patient opened by id shows the PHQ-9 chart; the id never reaches the address bar or history', async () => {
   const { page, urls } = await newPage();
   await login(page, KEY);
-  await page.getByRole('link', { name: 'Patient' }).click();
+  await page.getByRole('link', { name: 'Patient', exact: true }).click();
   await page.getByLabel('Patient id').fill(PATIENT);
   await page.getByRole('button', { name: 'Open' }).click();
   await page.getByTestId('phq9-chart').waitFor();

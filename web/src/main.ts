@@ -1,5 +1,5 @@
 /**
- * fhir-engage's dashboard: hash routes (#/sources, #/runs/<id>,
+ * fhir-engage's dashboard: hash routes (#/safety, #/sources, #/runs/<id>,
  * #/dead-letters, #/programme, #/patient), a login page that keeps the API
  * key in session storage, and nothing rendered from the API without a key
  * the API accepts.
@@ -10,6 +10,7 @@ import { deadLettersView } from './views/dead-letters';
 import { patientView } from './views/patient';
 import { programmeView } from './views/programme';
 import { runView, sourcesView } from './views/sources';
+import { refreshSafetyBadge, safetyView } from './views/safety';
 
 const main = document.getElementById('main') as HTMLElement;
 const nav = document.getElementById('nav') as HTMLElement;
@@ -61,12 +62,15 @@ async function route(): Promise<void> {
   for (const a of nav.querySelectorAll('a'))
     a.toggleAttribute('aria-current', hash.startsWith(a.getAttribute('href') ?? '-'));
   main.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
+  // The badge follows every view: a new safety flag shows wherever the care team is.
+  refreshSafetyBadge().catch(() => undefined);
   try {
     const run = /^#\/runs\/([^/]+)$/.exec(hash);
     if (run) await runView(main, decodeURIComponent(run[1] as string));
     else if (hash.startsWith('#/dead-letters')) await deadLettersView(main);
     else if (hash.startsWith('#/programme')) await programmeView(main);
     else if (hash.startsWith('#/patient')) patientView(main);
+    else if (hash.startsWith('#/safety')) await safetyView(main);
     else await sourcesView(main);
     main.focus();
   } catch (err) {

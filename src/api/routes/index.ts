@@ -10,11 +10,13 @@ import { healthRoutes } from './health';
 import { patientRoutes } from './patients';
 import { programmeRoutes } from './programme';
 import { runRoutes } from './runs';
+import { safetyRoutes } from './safety';
 import { sourceRoutes } from './sources';
 
 export const ROUTE_MODULES: readonly RouteModule[] = [
   healthRoutes,
   sourceRoutes,
+  safetyRoutes,
   runRoutes,
   patientRoutes,
   programmeRoutes,

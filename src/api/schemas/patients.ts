@@ -51,6 +51,11 @@ export const PatientOverview = Closed({
   tier: Tier,
   score: Nullable(Type.Number()),
   why: Type.String(),
+  safety: Closed({
+    flagged: Type.Boolean({ description: 'shown as a red banner above everything on the page' }),
+    reasons: Type.Array(Type.String()),
+    openSafetyTasks: Type.Integer({ minimum: 0 }),
+  }),
   figures: Closed({
     adherence: Nullable(Type.Number()),
     noShowRate: Nullable(Type.Number()),

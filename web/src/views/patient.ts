@@ -15,6 +15,16 @@ async function show(out: HTMLElement, patientId: string, sourceId?: string): Pro
     `/patients/${encodeURIComponent(patientId)}/overview${sourceId ? `?source=${encodeURIComponent(sourceId)}` : ''}`,
   );
   out.replaceChildren(
+    ...(o.safety.flagged
+      ? [
+          h(
+            'div',
+            { class: 'safety-banner', role: 'alert', 'data-testid': 'safety-banner' },
+            h('strong', {}, 'Safety flag: '),
+            `${o.safety.reasons.join('; ')}. Act on this first, whatever the engagement tier: a positive PHQ-9 item 9 needs a same-day clinical assessment.`,
+          ),
+        ]
+      : []),
     h('h2', {}, `Patient ${o.patientId}`, h('small', {}, ` (${o.sourceId}, as of ${when(o.asOf)})`)),
     h(
       'p',
@@ -67,6 +77,14 @@ async function show(out: HTMLElement, patientId: string, sourceId?: string): Pro
       o.written.map((w) => [w.resourceType, w.rule, w.state, w.statusInEmr ?? '—', when(w.updatedAt)]),
     ),
   );
+}
+
+/** A patient to open when the view renders (from another view: the id never goes into the address bar). */
+let pending: { patientId: string; sourceId?: string } | undefined;
+
+export function openPatient(patientId: string, sourceId?: string): void {
+  pending = { patientId, ...(sourceId ? { sourceId } : {}) };
+  location.hash = '#/patient';
 }
 
 export function patientView(main: HTMLElement): void {
@@ -145,4 +163,12 @@ export function patientView(main: HTMLElement): void {
     ),
     out,
   );
+  openPending(out, fail);
+}
+
+function openPending(out: HTMLElement, fail: (err: unknown) => void): void {
+  if (!pending) return;
+  const { patientId, sourceId } = pending;
+  pending = undefined;
+  show(out, patientId, sourceId).catch(fail);
 }

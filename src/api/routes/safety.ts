@@ -1,0 +1,89 @@
+/**
+ * Safety flags, for the care team first (docs/indicators.md, "Safety"): how many (the navigation's
+ * badge, no patient data) and who, with the name, age and phone to act on (patient data: every read
+ * is in the access log).
+ */
+import type { Patient } from '@medplum/fhirtypes';
+import type { PatientIndicators } from '../../indicators/compute';
+import { safetyFlag } from '../../indicators/safety';
+import type { SafetyPatient } from '../../store/safety';
+import { errors, json, q, secured, type RouteModule } from '../openapi-parts';
+import { query } from '../params';
+import { reply, type Sendable } from '../reply';
+import { SafetyCount, SafetyList } from '../schemas/safety';
+
+const YEAR_MS = 365.25 * 86_400_000;
+
+/** One row of the list: the flag's reasons (an open safety Task says so when the indicators no longer do). */
+export function safetyRow(
+  p: SafetyPatient,
+  patient: Patient | undefined,
+  now: Date,
+): Sendable<SafetyList>['patients'][number] {
+  const ind = p.indicators as PatientIndicators | null;
+  const flag = ind?.safety ?? (ind ? safetyFlag(ind.phq9) : { flagged: false, reasons: [] });
+  const reasons = [
+    ...(p.openSafetyTasks > 0 ? [`${p.openSafetyTasks} open PHQ-9 item 9 safety Task(s) in the EMR`] : []),
+    ...flag.reasons,
+  ];
+  const name = patient?.name?.find((n) => n.use === 'official') ?? patient?.name?.[0];
+  const birth = patient?.birthDate ? Date.parse(patient.birthDate) : Number.NaN;
+  const phone = patient?.telecom?.find(
+    (t) => (t.system === 'phone' || t.system === 'sms') && t.value && !t.period?.end,
+  );
+  return {
+    sourceId: p.sourceId,
+    patientId: p.patientId,
+    name: name ? (name.text ?? [...(name.given ?? []), name.family].filter(Boolean).join(' ')) || null : null,
+    age: Number.isNaN(birth) ? null : Math.floor((now.getTime() - birth) / YEAR_MS),
+    phone: phone?.value ?? null,
+    reasons,
+    openSafetyTasks: p.openSafetyTasks,
+    since: p.since,
+    tier: ind?.engagement.tier ?? null,
+    score: ind?.engagement.score ?? null,
+  };
+}
+
+export const safetyRoutes: RouteModule = {
+  paths: {
+    '/api/safety/count': {
+      get: {
+        summary: 'How many patients have a safety flag (for the navigation badge; no patient data)',
+        security: secured,
+        parameters: [q('source', 'source id')],
+        responses: { '200': json('the count', SafetyCount), ...errors },
+      },
+    },
+    '/api/safety': {
+      get: {
+        summary:
+          'Every patient with a safety flag (an open PHQ-9 item 9 safety Task, a positive item 9 or a severe PHQ-9), the longest waiting first, with name, age and phone; every read is in the access log',
+        security: secured,
+        parameters: [q('source', 'source id')],
+        responses: { '200': json('the patients', SafetyList), ...errors },
+      },
+    },
+  },
+  register(api, { store, audit }) {
+    api.get('/safety/count', async (req, res) => {
+      reply(res, SafetyCount, { count: (await store.safetyPatients(query(req, 'source'))).length });
+    });
+
+    api.get('/safety', audit.audited, async (req, res) => {
+      const flagged = await store.safetyPatients(query(req, 'source'));
+      const now = new Date();
+      const patients = await Promise.all(
+        flagged.map(async (p) =>
+          safetyRow(
+            p,
+            (await store.getResource(p.sourceId, 'Patient', p.patientId))?.resource as Patient | undefined,
+            now,
+          ),
+        ),
+      );
+      const accessed = flagged.map((p) => ({ sourceId: p.sourceId, patientId: p.patientId }));
+      await audit.send(req, res, accessed, () => reply(res, SafetyList, { patients }));
+    });
+  },
+};

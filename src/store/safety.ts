@@ -1,0 +1,58 @@
+/**
+ * Patients with a safety flag (docs/indicators.md, "Safety"): an open PHQ-9 item 9 safety Task
+ * fhir-engage wrote (open until a person ends it in the EMR), or a flag in their current indicators.
+ * Its SQL builders (pure, `{ text, values }`, values never interpolated) and the methods that run
+ * them, together; the methods are part of `Store` (store.ts).
+ */
+import type { SqlQuery } from './driver';
+import type { RoleContext } from './role';
+import { dateOrNull, q } from './rows';
+
+export interface SafetyPatient {
+  sourceId: string;
+  patientId: string;
+  /** Open safety Tasks fhir-engage wrote for the patient. */
+  openSafetyTasks: number;
+  /** When the oldest of them was last written (null when only the indicators flag the patient). */
+  since: Date | null;
+  indicators: unknown;
+}
+
+/** Task statuses that end a Task, as SQL (task-status.ts's list). */
+const ENDED = "('completed', 'cancelled', 'failed', 'rejected', 'entered-in-error')";
+
+export const safetyPatients = (sourceId: string | null): SqlQuery =>
+  q(
+    `WITH tasks AS (
+       SELECT source_id, patient_id, count(*)::int AS n, min(updated_at) AS since FROM written_resources
+       WHERE rule = 'phq9-item9-safety' AND resource_type = 'Task' AND state = 'open'
+         AND (status IS NULL OR status NOT IN ${ENDED}) AND ($1::text IS NULL OR source_id = $1)
+       GROUP BY source_id, patient_id
+     ), flagged AS (
+       SELECT source_id, patient_id FROM patient_models
+       WHERE ($1::text IS NULL OR source_id = $1) AND (indicators->'safety'->>'flagged') = 'true'
+     ), ids AS (SELECT source_id, patient_id FROM tasks UNION SELECT source_id, patient_id FROM flagged)
+     SELECT ids.source_id, ids.patient_id, coalesce(t.n, 0) AS n, t.since, m.indicators
+     FROM ids
+     LEFT JOIN tasks t ON t.source_id = ids.source_id AND t.patient_id = ids.patient_id
+     LEFT JOIN patient_models m ON m.source_id = ids.source_id AND m.patient_id = ids.patient_id
+     ORDER BY t.since NULLS LAST, ids.source_id, ids.patient_id`,
+    [sourceId],
+  );
+
+export function safetyRole({ db }: RoleContext) {
+  return {
+    /** Every patient with a safety flag, the longest-waiting open safety Task first. */
+    async safetyPatients(sourceId?: string): Promise<SafetyPatient[]> {
+      return (await db.query(safetyPatients(sourceId ?? null))).map((r) => ({
+        sourceId: String(r.source_id),
+        patientId: String(r.patient_id),
+        openSafetyTasks: Number(r.n),
+        since: dateOrNull(r.since),
+        indicators: r.indicators ?? null,
+      }));
+    },
+  };
+}
+
+export type SafetyRole = ReturnType<typeof safetyRole>;

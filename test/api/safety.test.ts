@@ -1,0 +1,116 @@
+/**
+ * Safety flags through the API (docs/indicators.md, "Safety"): the count for the navigation (no
+ * patient data, no access-log row) and the list the care team works first — every patient with an
+ * open safety Task or a flag in their indicators, and nobody else — with name, age and phone, each
+ * read in the access log; the patient's page carries the flag.
+ */
+import os from 'node:os';
+import type { Express } from 'express';
+import request from 'supertest';
+import type { Patient } from '@medplum/fhirtypes';
+import { createApiApp } from '../../src/api/app';
+import { Metrics } from '../../src/api/metrics';
+import { loadConfig } from '../../src/config/load';
+import { DEFAULT_INDICATOR_SETTINGS } from '../../src/config/indicator-settings';
+import { computeIndicators } from '../../src/indicators/compute';
+import type { Store } from '../../src/store/store';
+import { SyncRunner } from '../../src/sync/runner';
+import { emptyModel, writtenTask } from '../helpers/model';
+import { memoryStore } from '../helpers/store';
+
+const KEY = 'test-key-safety-0123456789';
+const auth = { 'X-API-Key': KEY };
+const NOW = new Date('2026-06-01T12:00:00Z');
+let store: Store;
+let app: Express;
+let runner: SyncRunner;
+
+const patient = (id: string, given: string, family: string, birthDate: string, phone?: string): Patient => ({
+  resourceType: 'Patient',
+  id,
+  name: [{ use: 'official', given: [given], family }],
+  birthDate,
+  ...(phone ? { telecom: [{ system: 'phone', use: 'mobile', value: phone }] } : {}),
+});
+
+beforeAll(async () => {
+  store = await memoryStore();
+  const config = { ...loadConfig({ env: {}, cwd: os.tmpdir() }), sources: [] };
+  await store.upsertResources(
+    's',
+    'r1',
+    [
+      patient('pa', 'Ana', 'Ruiz', '1980-06-15', '555-0100'),
+      patient('pb', 'Ben', 'Okafor', '1961-01-02'),
+      patient('pc', 'Cleo', 'Marsh', '1990-03-03'),
+      patient('pd', 'Dev', 'Shah', '1975-09-09'),
+    ].map((resource) => ({ resource, patientId: resource.id as string })),
+  );
+  const calm = computeIndicators(emptyModel(), NOW, DEFAULT_INDICATOR_SETTINGS);
+  const flagged = {
+    ...calm,
+    patientId: 'pa',
+    safety: { flagged: true, reasons: ['PHQ-9 item 9 (thoughts of self-harm) answered 2 on 2026-05-30'] },
+  };
+  await store.saveComputation('s', 'pa', emptyModel({ patientId: 'pa' }), flagged, NOW, 'r1');
+  for (const id of ['pb', 'pc', 'pd'])
+    await store.saveComputation('s', id, emptyModel({ patientId: id }), { ...calm, patientId: id }, NOW, 'r1');
+  const safetyTask = (id: string, over: Parameters<typeof writtenTask>[2]) =>
+    store.upsertWritten({ ...writtenTask(`${id}/phq9-item9-safety/r9`, 'phq9-item9-safety', over), patientId: id });
+  await safetyTask('pb', {}); // open: Ben is flagged although his latest indicators are not
+  await safetyTask('pc', { state: 'closed' });
+  await safetyTask('pd', { status: 'completed' }); // a person completed it in the EMR
+  runner = new SyncRunner(store, config, new Metrics(false).observe);
+  app = createApiApp({ store, config, runner, metrics: new Metrics(false), apiKeys: [KEY] });
+});
+afterAll(async () => {
+  await runner.stop();
+  await store.close();
+});
+
+test('the count is the flagged patients only, with no patient data and no access-log row', async () => {
+  const before = (await store.listAccess()).length;
+  const res = await request(app).get('/api/safety/count').set(auth);
+  expect(res.status).toBe(200);
+  expect(res.body).toEqual({ count: 2 });
+  expect((await store.listAccess()).length).toBe(before);
+  expect((await request(app).get('/api/safety/count')).status).toBe(401);
+});
+
+test('the list: every flagged patient and nobody else, the open safety Task first, each read in the access log', async () => {
+  const res = await request(app).get('/api/safety').set(auth);
+  expect(res.status).toBe(200);
+  expect(res.body.patients).toEqual([
+    expect.objectContaining({
+      patientId: 'pb',
+      name: 'Ben Okafor',
+      phone: null,
+      openSafetyTasks: 1,
+      reasons: ['1 open PHQ-9 item 9 safety Task(s) in the EMR'],
+    }),
+    expect.objectContaining({
+      patientId: 'pa',
+      name: 'Ana Ruiz',
+      phone: '555-0100',
+      openSafetyTasks: 0,
+      since: null,
+      reasons: ['PHQ-9 item 9 (thoughts of self-harm) answered 2 on 2026-05-30'],
+    }),
+  ]);
+  const years = (birth: string): number => Math.floor((Date.now() - Date.parse(birth)) / (365.25 * 86_400_000));
+  expect(res.body.patients[1].age).toBe(years('1980-06-15'));
+  const logged = (await store.listAccess()).filter((a) => a.route === '/api/safety');
+  expect(logged.map((a) => a.patientId).sort()).toEqual(['pa', 'pb']);
+});
+
+test("the patient's page carries the flag: an open safety Task flags a patient whose latest PHQ-9 no longer does", async () => {
+  const ben = await request(app).get('/api/patients/pb/overview?source=s').set(auth);
+  expect(ben.status).toBe(200);
+  expect(ben.body.safety).toEqual({
+    flagged: true,
+    reasons: ['1 open PHQ-9 item 9 safety Task(s) in the EMR'],
+    openSafetyTasks: 1,
+  });
+  const cleo = await request(app).get('/api/patients/pc/overview?source=s').set(auth);
+  expect(cleo.body.safety).toEqual({ flagged: false, reasons: [], openSafetyTasks: 0 });
+});
