@@ -15,7 +15,7 @@ export const FLOORS = [
   ['indicators'],
   ['actions'],
   ['fhir'],
-  ['writeback'],
+  ['writeback', 'alerts'],
   ['sync'],
   ['sandbox'],
   ['api'],

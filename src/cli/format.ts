@@ -47,6 +47,10 @@ export function formatSummary(s: SyncSummary): string[] {
       );
     lines.push(`   review it, then run: ${s.approval.command}`);
   }
+  if (s.alerts && (s.alerts.sent || s.alerts.failed || s.alerts.created))
+    lines.push(
+      `safety alerts: ${s.alerts.created} new, ${s.alerts.sent} sent, ${s.alerts.failed} failed (retried at the next run)${s.alerts.resolved ? `, ${s.alerts.resolved} resolved` : ''}`,
+    );
   if (s.enrolment && s.patients.recomputed > 0) {
     lines.push(
       `programmes: ${s.enrolment.programmes.map((p) => `${p.name} ${p.patients}`).join(', ')}; in no programme ${s.enrolment.inNone} (nothing is written about them)`,

@@ -10,6 +10,7 @@ import { loadSourcesFile } from './sources-file';
 import type { AppConfig, ProxySettings } from './types';
 import { configError } from '../errors';
 import { DEFAULT_INDICATOR_SETTINGS } from './indicator-settings';
+import { DEFAULT_RESEND_AFTER_MINUTES } from './alert-settings';
 import { DEFAULT_ACTION_SETTINGS } from './action-settings';
 
 const DEFAULT_FILES = ['fhir-engage.config.yaml', 'fhir-engage.config.yml', 'fhir-engage.config.json'];
@@ -74,6 +75,9 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
     ...(mappingsDir ? { mappingsDir } : {}),
     service: serviceOf(env),
     ...(asOfText !== undefined ? { asOf: new Date(Date.parse(asOfText)) } : {}),
+    ...(file.safetyAlerts
+      ? { safetyAlerts: { resendAfterMinutes: DEFAULT_RESEND_AFTER_MINUTES, ...file.safetyAlerts } }
+      : {}),
   });
 }
 

@@ -27,7 +27,7 @@ interface Problem {
 }
 
 /** Fields whose value is a credential: they must come from the environment. */
-const SECRET_FIELDS = new Set(['token', 'password', 'clientSecret']);
+const SECRET_FIELDS = new Set(['token', 'password', 'clientSecret', 'secret']);
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 

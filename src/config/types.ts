@@ -134,11 +134,13 @@ export interface SourcesFile {
     tiers?: Partial<IndicatorSettings['tiers']>;
   };
   actions?: Partial<ActionSettings>;
+  safetyAlerts?: Partial<SafetyAlertSettings>;
 }
 
 import type { IndicatorSettings } from './indicator-settings';
 import type { ProgrammeDefinition } from './programme-settings';
 import type { ActionSettings } from './action-settings';
+import type { SafetyAlertSettings } from './alert-settings';
 
 export interface AppConfig {
   indicators: IndicatorSettings;
@@ -156,4 +158,6 @@ export interface AppConfig {
   service: { port: number; host: string; apiKeys: string[]; auditRetentionDays: number; trustedProxies?: string[] };
   /** FHIR_ENGAGE_AS_OF: the instant runs compute at, unless --as-of says otherwise (default: now). */
   asOf?: Date;
+  /** Safety alerts (webhook, email); absent: none configured. */
+  safetyAlerts?: SafetyAlertSettings;
 }

@@ -76,6 +76,7 @@ export const SOURCE_TABLES = [
   'bulk_exports',
   'write_approvals',
   'programme_enrolments',
+  'safety_alerts',
   'sync_runs',
 ] as const;
 

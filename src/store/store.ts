@@ -1,7 +1,7 @@
 /**
  * The store: one `Store` over PostgreSQL or PGlite, composed of its roles (one module each, with
  * their SQL): runs, resources, patient data, computations, indicator history, outbox, written, dead letters, bulk exports, programme,
- * access, retention, approvals, enrolments, safety. Callers see one object; `transaction` gives the same object over one transaction.
+ * access, retention, approvals, enrolments, safety, alerts. Callers see one object; `transaction` gives the same object over one transaction.
  */
 import type { Db, Driver, LockBusy } from './driver';
 import type { RoleContext } from './role';
@@ -20,6 +20,7 @@ import { retentionRole, type RetentionRole } from './retention';
 import { approvalsRole, type ApprovalsRole } from './approvals';
 import { enrolmentsRole, type EnrolmentsRole } from './enrolments';
 import { safetyRole, type SafetyRole } from './safety';
+import { alertsRole, type AlertsRole } from './safety-alerts';
 
 // One interface per role, merged into the class: the roles' methods are assigned in the constructor.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
@@ -39,7 +40,8 @@ export interface Store
     RetentionRole,
     ApprovalsRole,
     EnrolmentsRole,
-    SafetyRole {}
+    SafetyRole,
+    AlertsRole {}
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Store {
@@ -66,6 +68,7 @@ export class Store {
       approvalsRole(ctx),
       enrolmentsRole(ctx),
       safetyRole(ctx),
+      alertsRole(ctx),
     );
   }
 

@@ -6,6 +6,8 @@
  */
 import os from 'node:os';
 import { approvalOf, type SourceConfig } from '../config/types';
+import type { SafetyAlertSettings } from '../config/alert-settings';
+import { deliverSafetyAlerts } from '../alerts/deliver';
 import { configError, EngageError, conflict } from '../errors';
 import { readCapabilities } from '../fhir/capabilities';
 import { createWriteClient, newTransportStats } from '../fhir/source-client';
@@ -83,6 +85,7 @@ export async function approveAndSend(
   store: Store,
   source: SourceConfig,
   by: string,
+  alerts?: SafetyAlertSettings,
 ): Promise<{ approval: WriteApproval; sent: DispatchCounts }> {
   const result = await store.tryWithAdvisoryLock(`sync:${source.id}`, async () => {
     const open = await store.openApproval(source.id);
@@ -103,6 +106,8 @@ export async function approveAndSend(
       now: () => new Date(),
       upToOutboxId: approval.plan.upToOutboxId,
     });
+    // Safety Tasks the approved plan put in the EMR are announced now, as a run would.
+    await deliverSafetyAlerts(store, alerts, source.id, new Date());
     return { approval, sent };
   });
   if (result === LOCK_BUSY)

@@ -53,6 +53,8 @@ export interface SyncSummary {
   /** Writes held for a person's approval (docs/programme.md): nothing of the plan was sent. */
   approval?: { reason: 'first-run' | 'volume'; detail: string; plan: PlanSummary; command: string };
   /** Patients computed this run in each programme, and those in none (nothing is written about them). */
+  /** Safety alerts of this run: stored, sent (or sent again), failed (retried later), resolved by a person ending the Task. */
+  alerts?: { created: number; sent: number; failed: number; resolved: number };
   enrolment?: {
     /** Per programme: patients computed in it, spells started and ended by this run, new Tasks held for later runs. */
     programmes: { id: string; name: string; patients: number; started: number; ended: number; deferredTasks: number }[];

@@ -28,6 +28,7 @@ import { dryRunBundle } from '../writeback/requests';
 import { holdBack, runStatus } from './completeness';
 import { computeStage } from './compute';
 import { enrolmentSummary } from './programme-enrolment';
+import { deliverSafetyAlerts } from '../alerts/deliver';
 import { loadProgrammeSummary, recordProgrammeHistory } from './programme';
 import { conflict, describeError, EngageError, outcome } from '../errors';
 import { logger } from '../log/logger';
@@ -378,7 +379,12 @@ async function runStages(state: RunState, mappings: MappingSet, instruments: Ins
   const { pulled, capabilities } = await pullStep(state, mappings);
   const payloads = await computeStep(state, pulled, mappings, instruments);
   if (options.dryRun) summary.dryRunBundle = dryRunBundle(payloads, runId, options.asOf);
-  if (!options.dryRun && source.writeBack) await dispatchStep(state, capabilities, true);
+  if (!options.dryRun && source.writeBack) {
+    await dispatchStep(state, capabilities, true);
+    // Safety Tasks that reached the EMR are announced at once (webhook, email), not at the next look.
+    const alerts = await deliverSafetyAlerts(state.store, state.config.safetyAlerts, source.id, options.asOf);
+    if (alerts) summary.alerts = alerts;
+  }
   checkStopped(state.stop, 'after the writes in progress');
   await totalsStep(state);
   const writesFailed = Object.values(summary.writes).reduce((n, w) => n + w.failed + w.retryLater, 0);

@@ -114,3 +114,20 @@ test("the patient's page carries the flag: an open safety Task flags a patient w
   const cleo = await request(app).get('/api/patients/pc/overview?source=s').set(auth);
   expect(cleo.body.safety).toEqual({ flagged: false, reasons: [], openSafetyTasks: 0 });
 });
+
+test('alerts are listed (each read in the access log) and acknowledged once for every channel of the Task; a second acknowledgement is a 404', async () => {
+  expect(await store.createAlertIntents('s', ['webhook', 'email'], NOW)).toBe(2);
+  const listed = await request(app).get('/api/safety/alerts?open=true').set(auth);
+  expect(listed.status).toBe(200);
+  expect(
+    listed.body.alerts.map((a: { patientId: string; channel: string }) => `${a.patientId}:${a.channel}`).sort(),
+  ).toEqual(['pb:email', 'pb:webhook']);
+  expect((await store.listAccess()).some((a) => a.route === '/api/safety/alerts' && a.patientId === 'pb')).toBe(true);
+  const id = listed.body.alerts[0].id as number;
+  const ack = await request(app).post(`/api/safety/alerts/${id}/acknowledge`).set(auth);
+  expect(ack.status).toBe(200);
+  expect(ack.body).toEqual({ acknowledged: 2 });
+  expect((await request(app).get('/api/safety/alerts?open=true').set(auth)).body.alerts).toEqual([]);
+  expect((await request(app).post(`/api/safety/alerts/${id}/acknowledge`).set(auth)).status).toBe(404);
+  expect((await request(app).post('/api/safety/alerts/abc/acknowledge').set(auth)).status).toBe(400);
+});

@@ -57,6 +57,7 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
       '012_bulk_deleted_and_counts',
       '013_write_approvals',
       '014_programme_enrolments',
+      '015_safety_alerts',
     ]);
   });
 

@@ -7,10 +7,12 @@ import type { Patient } from '@medplum/fhirtypes';
 import type { PatientIndicators } from '../../indicators/compute';
 import { safetyFlag } from '../../indicators/safety';
 import type { SafetyPatient } from '../../store/safety';
-import { errors, json, q, secured, type RouteModule } from '../openapi-parts';
-import { query } from '../params';
+import { errors, json, p, q, secured, type RouteModule } from '../openapi-parts';
+import { BadQuery, param, query } from '../params';
+import { notFoundOutcome } from '../../errors';
+import { sendOutcome } from '../errors';
 import { reply, type Sendable } from '../reply';
-import { SafetyCount, SafetyList } from '../schemas/safety';
+import { Acknowledged, SafetyAlerts, SafetyCount, SafetyList } from '../schemas/safety';
 
 const YEAR_MS = 365.25 * 86_400_000;
 
@@ -64,8 +66,59 @@ export const safetyRoutes: RouteModule = {
         responses: { '200': json('the patients', SafetyList), ...errors },
       },
     },
+    '/api/safety/alerts': {
+      get: {
+        summary:
+          'Safety alerts sent (webhook, email): state, sends, the last error, who acknowledged; open ones with ?open=true',
+        security: secured,
+        parameters: [q('source', 'source id'), q('open', 'true: pending or sent, not yet acknowledged')],
+        responses: { '200': json('the alerts', SafetyAlerts), ...errors },
+      },
+    },
+    '/api/safety/alerts/{id}/acknowledge': {
+      post: {
+        summary: 'Acknowledges a safety alert (and the other channels’ alerts of the same Task): it is not sent again',
+        security: secured,
+        parameters: [p('id')],
+        responses: { '200': json('acknowledged', Acknowledged), ...errors },
+      },
+    },
   },
   register(api, { store, audit }) {
+    api.get('/safety/alerts', audit.audited, async (req, res) => {
+      const alerts = await store.listAlerts({
+        sourceId: query(req, 'source'),
+        openOnly: query(req, 'open') === 'true',
+      });
+      const body = {
+        alerts: alerts.map((a) => ({
+          id: a.id,
+          sourceId: a.sourceId,
+          patientId: a.patientId,
+          taskServerId: a.taskServerId,
+          channel: a.channel,
+          state: a.state,
+          sends: a.sends,
+          attempts: a.attempts,
+          lastError: a.lastError,
+          lastSentAt: a.lastSentAt,
+          acknowledgedAt: a.acknowledgedAt,
+          acknowledgedBy: a.acknowledgedBy,
+        })),
+      };
+      const accessed = alerts.map((a) => ({ sourceId: a.sourceId, patientId: a.patientId }));
+      await audit.send(req, res, accessed, () => reply(res, SafetyAlerts, body));
+    });
+
+    api.post('/safety/alerts/:id/acknowledge', async (req, res) => {
+      const id = Number(param(req, 'id'));
+      if (!/^\d{1,15}$/.test(param(req, 'id')) || !Number.isSafeInteger(id) || id < 1)
+        throw new BadQuery('the alert id must be a positive integer');
+      const acknowledged = await store.acknowledgeAlert(id, `key ${String(res.locals.keyId)}`, new Date());
+      if (acknowledged === 0) return sendOutcome(res, notFoundOutcome('no open alert with this id'));
+      reply(res, Acknowledged, { acknowledged });
+    });
+
     api.get('/safety/count', async (req, res) => {
       reply(res, SafetyCount, { count: (await store.safetyPatients(query(req, 'source'))).length });
     });

@@ -23,5 +23,33 @@ export const SafetyList = Closed({
   ),
 });
 
+const Alert = Closed({
+  id: Type.Integer(),
+  sourceId: Type.String(),
+  patientId: Type.String(),
+  taskServerId: Nullable(Type.String()),
+  channel: Type.Union([Type.Literal('webhook'), Type.Literal('email')]),
+  state: Type.Union([
+    Type.Literal('pending'),
+    Type.Literal('sent'),
+    Type.Literal('acknowledged'),
+    Type.Literal('resolved'),
+  ]),
+  sends: Type.Integer({ minimum: 0 }),
+  attempts: Type.Integer({ minimum: 0 }),
+  lastError: Nullable(Type.String()),
+  lastSentAt: Nullable(Instant),
+  acknowledgedAt: Nullable(Instant),
+  acknowledgedBy: Nullable(Type.String()),
+});
+
+/** Safety alerts: what was sent, by which channel, and who acknowledged it. */
+export const SafetyAlerts = Closed({ alerts: Type.Array(Alert) });
+
+export const Acknowledged = Closed({
+  acknowledged: Type.Integer({ minimum: 0, description: 'alerts of the same Task acknowledged (one per channel)' }),
+});
+
+export type SafetyAlerts = Static<typeof SafetyAlerts>;
 export type SafetyCount = Static<typeof SafetyCount>;
 export type SafetyList = Static<typeof SafetyList>;

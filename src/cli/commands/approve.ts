@@ -41,7 +41,7 @@ export function registerApproveCommand(program: Command, io: CliIo, setExit: (co
           setExit(ExitCode.ok);
           return;
         }
-        const { sent } = await approveAndSend(store, source, `cli:${os.userInfo().username}`);
+        const { sent } = await approveAndSend(store, source, `cli:${os.userInfo().username}`, config.safetyAlerts);
         const counts = Object.entries(sent.byType).map(
           ([type, c]) =>
             `${type}: ${Object.entries(c)

@@ -3,8 +3,8 @@
  * PHQ-9 item 9 safety Task, a positive item 9 or a severe PHQ-9, the longest waiting first, with what
  * the care team needs to call them. Opening a patient keeps their id out of the address bar.
  */
-import { get } from '../api';
-import type { SafetyCount, SafetyList } from '../../../src/api/schemas/safety';
+import { get, post } from '../api';
+import type { SafetyAlerts, SafetyCount, SafetyList } from '../../../src/api/schemas/safety';
 import { h, table, when } from '../dom';
 import { openPatient } from './patient';
 
@@ -18,8 +18,41 @@ export async function refreshSafetyBadge(): Promise<void> {
   badge.setAttribute('aria-label', `${count} patient(s) with a safety flag`);
 }
 
+/** Alerts sent and not yet acknowledged: acknowledging stops the re-sends (every channel of the Task). */
+function alertsTable(alerts: SafetyAlerts['alerts'], main: HTMLElement): HTMLElement {
+  if (alerts.length === 0)
+    return h('p', { 'data-testid': 'alerts-none' }, 'No safety alert waits for acknowledgement.');
+  return table(
+    'Alerts not yet acknowledged',
+    ['patient (EMR id)', 'channel', 'sent', 'last sent', 'last error', ''],
+    alerts.map((a) => [
+      `${a.patientId} (${a.sourceId})`,
+      a.channel,
+      a.sends,
+      a.lastSentAt ? when(a.lastSentAt) : 'not yet',
+      a.lastError ?? '',
+      h(
+        'button',
+        {
+          type: 'button',
+          'aria-label': `Acknowledge the ${a.channel} alert for ${a.patientId}`,
+          onclick: async () => {
+            await post(`/safety/alerts/${a.id}/acknowledge`);
+            await safetyView(main);
+          },
+        },
+        'Acknowledge',
+      ),
+    ]),
+    { 'data-testid': 'alerts' },
+  );
+}
+
 export async function safetyView(main: HTMLElement): Promise<void> {
-  const { patients } = await get<SafetyList>('/safety');
+  const [{ patients }, { alerts }] = await Promise.all([
+    get<SafetyList>('/safety'),
+    get<SafetyAlerts>('/safety/alerts?open=true'),
+  ]);
   main.replaceChildren(
     h('h1', {}, 'Safety flags'),
     h(
@@ -51,5 +84,7 @@ export async function safetyView(main: HTMLElement): Promise<void> {
           ]),
           { 'data-testid': 'safety-list' },
         ),
+    h('h2', {}, 'Alerts'),
+    alertsTable(alerts, main),
   );
 }
