@@ -413,3 +413,48 @@ describe('programmes', () => {
     expect(() => parseSourcesFile(file(programmes), 'p.yaml', {})).toThrow(says);
   });
 });
+
+describe('safety alerts', () => {
+  const file = (alerts: string): string =>
+    `sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\nsafetyAlerts:\n${alerts}`;
+
+  test('webhook and email settings load with the default re-send, secrets from the environment', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-alerts-'));
+    const configFile = path.join(dir, 'sources.yaml');
+    writeFileSync(
+      configFile,
+      file(
+        [
+          '  webhook: { url: https://oncall.example/hook, secret: "${HOOK_SECRET}" }',
+          '  email:',
+          '    to: [oncall@clinic.example]',
+          '    from: engage@clinic.example',
+          '    smtp: { host: smtp.clinic.example, user: engage, password: "${SMTP_PASSWORD}" }',
+          '',
+        ].join('\n'),
+      ),
+    );
+    const config = loadConfig({ configFile, env: { HOOK_SECRET: 's1', SMTP_PASSWORD: 'p1' }, cwd: dir });
+    expect(config.safetyAlerts).toEqual({
+      resendAfterMinutes: 60,
+      webhook: { url: 'https://oncall.example/hook', secret: 's1' },
+      email: {
+        to: ['oncall@clinic.example'],
+        from: 'engage@clinic.example',
+        smtp: { host: 'smtp.clinic.example', user: 'engage', password: 'p1' },
+      },
+    });
+  });
+
+  test.each([
+    [
+      '  webhook: { url: https://oncall.example/hook, secret: plain-text }\n',
+      'safetyAlerts.webhook.secret is a secret',
+    ],
+    ['  webhook: { url: ftp://oncall.example/hook }\n', 'safetyAlerts.webhook.url'],
+    ['  email: { to: [not-an-address], from: a@b.c, smtp: { host: h } }\n', 'safetyAlerts.email.to[0]'],
+    ['  email: { to: [a@b.c], from: a@b.c, smtp: { host: h, tls: maybe } }\n', 'safetyAlerts.email.smtp.tls'],
+  ])('a broken alert setting is an error naming the field (%#)', (alerts, says) => {
+    expect(() => parseSourcesFile(file(alerts), 'p.yaml', {})).toThrow(says);
+  });
+});
