@@ -4,9 +4,16 @@
  * and the dashboard's "download report" (GET /api/programme/report).
  */
 import type { ProgrammeReport, Rate } from './programme-report';
+import type { Interval } from './proportions';
 
 export const REPORT_FORMATS = ['md', 'json', 'csv'];
 const pct = (r: number | null): string => (r === null ? 'n/a' : `${Math.round(r * 1000) / 10} %`);
+/** A difference of two rates, in percentage points (not a percentage of anything). */
+export const pp = (d: number | null): string =>
+  d === null ? 'n/a' : `${d > 0 ? '+' : ''}${Math.round(d * 1000) / 10} pp`;
+const ci = (i: Interval | null | undefined, unit: (x: number) => string): string =>
+  i ? ` (95 % CI ${unit(i.low)} to ${unit(i.high)})` : '';
+const TOO_FEW = ' (too few to judge)';
 
 /** Rows of (figure, breakdown, value, numerator, denominator): the one table the md and csv forms share. */
 export function reportRows(
@@ -19,11 +26,22 @@ export function reportRows(
     rows.push({ figure: 'enrolment', part: 'new enrolments', value: String(e.started) });
     rows.push({ figure: 'enrolment', part: 'disenrolments', value: String(e.ended) });
   }
-  const rate = (figure: string, part: string, x: Rate): void =>
-    void rows.push({ figure, part, value: pct(x.rate), numerator: x.numerator, denominator: x.denominator });
-  rate('reminder effect', 'attendance with a reminder', r.reminderEffect.value.withReminder);
-  rate('reminder effect', 'attendance without a reminder', r.reminderEffect.value.withoutReminder);
-  rows.push({ figure: 'reminder effect', part: 'difference', value: pct(r.reminderEffect.value.difference) });
+  const rate = (figure: string, part: string, x: Rate & { ci?: Interval | null }): void =>
+    void rows.push({
+      figure,
+      part,
+      value: `${pct(x.rate)}${ci(x.ci, pct)}${x.tooFew ? TOO_FEW : ''}`,
+      numerator: x.numerator,
+      denominator: x.denominator,
+    });
+  const effect = r.reminderEffect.value;
+  rate('reminder effect', 'attendance with a reminder', effect.withReminder);
+  rate('reminder effect', 'attendance without a reminder', effect.withoutReminder);
+  rows.push({
+    figure: 'reminder effect',
+    part: 'difference (percentage points)',
+    value: `${pp(effect.difference)}${ci(effect.differenceCi, pp)}${effect.withReminder.tooFew || effect.withoutReminder.tooFew ? TOO_FEW : ''}`,
+  });
   rate('outreach outcome', 'kept an appointment within 30 days', r.outreachOutcome.value);
   for (const [kind, t] of Object.entries(r.careTeam.value.turnaroundDays))
     rows.push({
@@ -39,7 +57,10 @@ export function reportRows(
   rows.push({
     figure: 'tier movement',
     part: 'improved / worsened / unchanged',
-    value: `${r.tierMovement.value.improved} / ${r.tierMovement.value.worsened} / ${r.tierMovement.value.unchanged}`,
+    value:
+      r.tierMovement.value.improved === null
+        ? 'n/a (no baseline in the period)'
+        : `${r.tierMovement.value.improved} / ${r.tierMovement.value.worsened} / ${r.tierMovement.value.unchanged}`,
   });
   rate('clinical outcome', 'PHQ-9 response among elevated baselines', r.clinicalOutcome.value.response);
   rate('clinical outcome', 'PHQ-9 remission among elevated baselines', r.clinicalOutcome.value.remission);

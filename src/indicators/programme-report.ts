@@ -12,6 +12,8 @@ import { median } from './programme';
 import { netPromoterScore, satisfactionResponses } from './satisfaction';
 import { round } from './time';
 import { TERMINAL_TASK_STATUSES } from './task-status';
+import { tierMovement } from './tier-movement';
+import { MIN_DENOMINATOR, newcombeDifference, wilson, type Interval } from './proportions';
 import type { EnrolmentFigures } from './enrolment-figures';
 
 /** One programme's figures: the report over its patients (those enrolled at some time in the period). */
@@ -29,6 +31,8 @@ export interface Rate {
   denominator: number;
   /** numerator ÷ denominator, null when the denominator is 0. */
   rate: number | null;
+  /** Fewer than MIN_DENOMINATOR behind it: shown with "too few to judge". */
+  tooFew: boolean;
 }
 
 export interface Figure<T> {
@@ -58,7 +62,15 @@ export interface ProgrammeReport {
   enrolment?: Figure<EnrolmentFigures>;
   /** Every figure per programme of the source(s) (docs/programme.md). */
   programmes?: ProgrammeBreakdown[];
-  reminderEffect: Figure<{ withReminder: Rate; withoutReminder: Rate; difference: number | null }>;
+  reminderEffect: Figure<{
+    withReminder: Rate & { ci: Interval | null };
+    withoutReminder: Rate & { ci: Interval | null };
+    /** With − without, a fraction: shown in percentage points. */
+    difference: number | null;
+    differenceCi: Interval | null;
+    /** When reminders reached the EMR first: appointments due before it are left out of both groups. */
+    remindersSince: string | null;
+  }>;
   outreachOutcome: Figure<Rate>;
   careTeam: Figure<{
     turnaroundDays: Record<string, { completed: number; median: number | null; p90: number | null }>;
@@ -66,7 +78,13 @@ export interface ProgrammeReport {
     cancelledByFhirEngage: number;
     openByOwner: Record<string, number>;
   }>;
-  tierMovement: Figure<{ transitions: Record<string, number>; improved: number; worsened: number; unchanged: number }>;
+  /** improved / worsened / unchanged are null without a baseline (no known tier at the period's start). */
+  tierMovement: Figure<{
+    transitions: Record<string, number>;
+    improved: number | null;
+    worsened: number | null;
+    unchanged: number | null;
+  }>;
   clinicalOutcome: Figure<{ withElevatedBaseline: number; response: Rate; remission: Rate }>;
   surveyResponse: Figure<Record<string, Rate>>;
   satisfaction: Figure<{
@@ -82,6 +100,7 @@ const rate = (numerator: number, denominator: number): Rate => ({
   numerator,
   denominator,
   rate: denominator ? round(numerator / denominator) : null,
+  tooFew: denominator < MIN_DENOMINATOR,
 });
 const inPeriod = (t: number, from: Date, to: Date): boolean => t >= from.getTime() && t < to.getTime();
 const key = (sourceId: string, patientId: string): string => `${sourceId}|${patientId}`;
@@ -101,7 +120,6 @@ const CARE_TEAM_RULES = new Set([
   'phq9-item9-safety',
   'reminder-no-channel',
 ]);
-const TIER_ORDER: Record<Tier, number> = { disengaged: 0, 'at-risk': 1, engaged: 2, unknown: -1 };
 
 /** The events of each Task, oldest first, keyed by source and identifier. */
 function byTask(events: TaskEvent[]): Map<string, TaskEvent[]> {
@@ -153,27 +171,6 @@ function careTeam(input: ProgrammeContext, tasks: Map<string, TaskEvent[]>): Pro
       cancelledByFhirEngage: cancelled,
       openByOwner: Object.fromEntries(Object.entries(openByOwner).sort()),
     },
-  };
-}
-
-function tierMovement(input: ProgrammeContext): ProgrammeReport['tierMovement'] {
-  const transitions: Record<string, number> = {};
-  let improved = 0;
-  let worsened = 0;
-  let unchanged = 0;
-  for (const [k, before] of input.tiersAt.from) {
-    const after = input.tiersAt.to.get(k);
-    if (!after || before === 'unknown' || after === 'unknown') continue;
-    const label = `${before} → ${after}`;
-    transitions[label] = (transitions[label] ?? 0) + 1;
-    if (TIER_ORDER[after] > TIER_ORDER[before]) improved++;
-    else if (TIER_ORDER[after] < TIER_ORDER[before]) worsened++;
-    else unchanged++;
-  }
-  return {
-    definition:
-      'Engagement tier of each patient at the start of the period vs at its end (patients with a known tier at both).',
-    value: { transitions: Object.fromEntries(Object.entries(transitions).sort()), improved, worsened, unchanged },
   };
 }
 
@@ -244,6 +241,8 @@ class ProgrammeReportBuilder {
   private patients = 0;
   /** Appointments with a fhir-engage reminder written, by source and appointment id. */
   private readonly reminded: Set<string>;
+  /** Per source, when its first reminder reached the EMR: only visits due since then are compared (concurrent groups). */
+  private readonly remindersSince = new Map<string, number>();
   /** Reminder effect: attendance of appointments due in the period, with a reminder written vs none. */
   private readonly attendance = { with: { kept: 0, due: 0 }, without: { kept: 0, due: 0 } };
   private readonly outreachDays: number;
@@ -265,6 +264,11 @@ class ProgrammeReportBuilder {
         .filter((w) => w.rule === 'appointment-reminder')
         .map((w) => key(w.sourceId, w.identifierValue.split('/')[2] ?? '')),
     );
+    for (const e of ctx.taskEvents) {
+      if (e.rule !== 'appointment-reminder') continue;
+      const t = e.changedAt.getTime();
+      if (t < (this.remindersSince.get(e.sourceId) ?? Infinity)) this.remindersSince.set(e.sourceId, t);
+    }
     this.outreachDays = ctx.outreachDays ?? 30;
     this.outreachDone = completedOutreach(ctx, this.tasks);
     this.outreachCompleted = [...this.outreachDone.values()].reduce((n, l) => n + l.length, 0);
@@ -276,6 +280,8 @@ class ProgrammeReportBuilder {
     for (const a of p.model.appointments) {
       if ((a.status !== 'kept' && a.status !== 'no-show') || !a.start || !inPeriod(Date.parse(a.start), from, to))
         continue;
+      // Visits from before reminders existed would compare another time, not the reminder.
+      if (Date.parse(a.start) < (this.remindersSince.get(p.sourceId) ?? Infinity)) continue;
       const group = this.reminded.has(key(p.sourceId, a.id)) ? this.attendance.with : this.attendance.without;
       group.due++;
       if (a.status === 'kept') group.kept++;
@@ -327,37 +333,43 @@ class ProgrammeReportBuilder {
     };
   }
 
+  /** Concurrent groups, each with its 95 % Wilson interval; the difference in percentage points with Newcombe's (proportions.ts). */
   private reminderEffect(): ProgrammeReport['reminderEffect'] {
-    const withReminder = rate(this.attendance.with.kept, this.attendance.with.due);
-    const withoutReminder = rate(this.attendance.without.kept, this.attendance.without.due);
+    const w = this.attendance.with;
+    const wo = this.attendance.without;
+    const withReminder = { ...rate(w.kept, w.due), ci: wilson(w.kept, w.due) };
+    const withoutReminder = { ...rate(wo.kept, wo.due), ci: wilson(wo.kept, wo.due) };
     const difference =
       withReminder.rate !== null && withoutReminder.rate !== null
         ? round(withReminder.rate - withoutReminder.rate)
         : null;
+    const since = Math.min(...this.remindersSince.values());
     return {
       definition:
-        'Attendance (kept ÷ kept + no-show) of appointments due in the period, with at least one fhir-engage reminder written vs none.',
-      value: { withReminder, withoutReminder, difference },
+        'Attendance (kept ÷ kept + no-show) of appointments due in the period and after reminders first reached the EMR (concurrent groups), with at least one fhir-engage reminder written vs none; each with its 95 % Wilson interval, the difference in percentage points with its 95 % Newcombe interval.',
+      value: {
+        withReminder,
+        withoutReminder,
+        difference,
+        differenceCi: newcombeDifference(w.kept, w.due, wo.kept, wo.due),
+        remindersSince: Number.isFinite(since) ? new Date(since).toISOString() : null,
+      },
     };
   }
 
   private satisfaction(): ProgrammeReport['satisfaction'] {
-    const { from, to } = this.ctx;
-    let assigned = 0;
-    for (const list of this.tasks.values()) {
-      const first = list[0];
-      if (first?.rule === 'post-visit-survey' && inPeriod((first.authoredOn ?? first.changedAt).getTime(), from, to))
-        assigned++;
-    }
+    // One response rate for the post-visit survey: the survey response figure's (one definition, one number).
+    const responseRate =
+      surveyResponse(this.ctx, this.tasks, this.postVisitInstrument).value[this.postVisitInstrument] ?? rate(0, 0);
     return {
       definition:
-        'Post-visit satisfaction (example instrument): mean likelihood to recommend (0-10), NPS (% promoters 9-10 − % detractors 0-6), mean experience (1-5), and response rate (satisfaction responses ÷ post-visit surveys assigned in the period).',
+        'Post-visit satisfaction (example instrument): mean likelihood to recommend (0-10), NPS (% promoters 9-10 − % detractors 0-6), mean experience (1-5), and the post-visit survey response rate (as in survey response rates: answered ÷ survey windows that ended in the period).',
       value: {
         responses: this.scores.length,
         meanRecommend: mean(this.scores),
         nps: netPromoterScore(this.scores),
         meanExperience: mean(this.experience),
-        responseRate: rate(this.scores.length, assigned),
+        responseRate,
       },
     };
   }

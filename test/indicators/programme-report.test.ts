@@ -6,6 +6,8 @@ import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/config/indicator-sett
 import type { EngagementModel } from '../../src/mapping/model';
 import type { TaskEvent } from '../../src/store/types';
 import { emptyModel } from '../helpers/model';
+import { newcombeDifference, wilson } from '../../src/indicators/proportions';
+import { reportRows } from '../../src/indicators/programme-report-format';
 
 const FROM = new Date('2026-05-01T00:00:00Z');
 const TO = new Date('2026-06-01T00:00:00Z');
@@ -63,12 +65,51 @@ test('reminder effect: attendance of due appointments with and without a reminde
     rule: 'appointment-reminder',
     patientId: 'p1',
   }));
-  const r = programmeReport(input({ patients: [{ sourceId: 's', model: m } as never], written }));
+  // Reminders reached the EMR on 2 May: every visit of the period is after it.
+  const taskEvents = [ev('p1/appointment-reminder/a1/1d', 'appointment-reminder', 'requested', '02')];
+  const r = programmeReport(input({ patients: [{ sourceId: 's', model: m } as never], written, taskEvents }));
   expect(r.reminderEffect.value).toEqual({
-    withReminder: { numerator: 2, denominator: 3, rate: 0.667 },
-    withoutReminder: { numerator: 0, denominator: 2, rate: 0 },
+    withReminder: { numerator: 2, denominator: 3, rate: 0.667, tooFew: true, ci: wilson(2, 3) },
+    withoutReminder: { numerator: 0, denominator: 2, rate: 0, tooFew: true, ci: wilson(0, 2) },
     difference: 0.667,
+    differenceCi: newcombeDifference(2, 3, 0, 2),
+    remindersSince: at('02').toISOString(),
   });
+  const row = reportRows(r).find((x) => x.part === 'difference (percentage points)');
+  expect(row?.value).toMatch(/^\+66\.7 pp \(95 % CI .* pp to .* pp\) \(too few to judge\)$/);
+});
+
+test('reminder effect compares concurrent groups only: visits due before reminders reached the EMR are left out of both', () => {
+  const visits = Array.from({ length: 10 }, (_, i) => ({
+    id: `v${i}`,
+    status: (i % 2 ? 'no-show' : 'kept') as 'kept' | 'no-show',
+    start: at(String(3 + i * 2).padStart(2, '0')).toISOString(),
+  }));
+  const m = model('p1', { appointments: visits });
+  // Reminders start on 12 May; v5 (13 May) onwards counts. Reminded: v6, v8; not reminded: v5, v7, v9.
+  const written = ['v6', 'v8'].map((a) => ({
+    sourceId: 's',
+    identifierValue: `p1/appointment-reminder/${a}/1d`,
+    rule: 'appointment-reminder',
+    patientId: 'p1',
+  }));
+  const taskEvents = [ev('p1/appointment-reminder/v6/1d', 'appointment-reminder', 'requested', '12')];
+  const v = programmeReport(input({ patients: [{ sourceId: 's', model: m } as never], written, taskEvents }))
+    .reminderEffect.value;
+  expect([v.withReminder.numerator, v.withReminder.denominator]).toEqual([2, 2]);
+  expect([v.withoutReminder.numerator, v.withoutReminder.denominator]).toEqual([0, 3]);
+  // Without reminders ever, there is nothing to compare.
+  const none = programmeReport(input({ patients: [{ sourceId: 's', model: m } as never], written })).reminderEffect
+    .value;
+  expect([none.withReminder.denominator, none.withoutReminder.denominator, none.difference]).toEqual([0, 0, null]);
+});
+
+test('95 % intervals: Wilson for a proportion and Newcombe for a difference reproduce the published examples', () => {
+  // Newcombe 1998 (Stat Med 17:873), tables I and II: 81/263 and 56/70 − 48/80.
+  expect(wilson(81, 263)).toEqual({ low: 0.2553, high: 0.3662 });
+  expect(newcombeDifference(56, 70, 48, 80)).toEqual({ low: 0.0524, high: 0.3339 });
+  expect(wilson(0, 0)).toBeNull();
+  expect(wilson(0, 10)?.low).toBe(0);
 });
 
 test('care-team turnaround from a known Task history: median and 90th percentile per kind; closed by a person vs cancelled; open per owner', () => {
@@ -92,7 +133,7 @@ test('care-team turnaround from a known Task history: median and 90th percentile
   events.push(ev('p7/appointment-reminder/a/1d', 'appointment-reminder', 'completed', '05'));
   const r = programmeReport(input({ taskEvents: events })).careTeam.value;
   expect(r.turnaroundDays).toEqual({ 'outreach-no-shows': { completed: 5, median: 6, p90: 20 } });
-  expect(r.closedByPerson).toEqual({ numerator: 5, denominator: 6, rate: 0.833 });
+  expect(r.closedByPerson).toEqual({ numerator: 5, denominator: 6, rate: 0.833, tooFew: true });
   expect(r.cancelledByFhirEngage).toBe(1);
   expect(r.openByOwner).toEqual({ 'Practitioner/nurse-1': 1 });
   expect(percentile90([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])).toBe(9);
@@ -148,15 +189,16 @@ test('survey response rate per instrument and satisfaction (mean, NPS, response 
   ] as never[];
   const r = programmeReport(input({ taskEvents: events, patients }));
   expect(r.surveyResponse.value).toEqual({
-    phq9: { numerator: 1, denominator: 2, rate: 0.5 },
-    satisfaction: { numerator: 1, denominator: 2, rate: 0.5 },
+    phq9: { numerator: 1, denominator: 2, rate: 0.5, tooFew: true },
+    satisfaction: { numerator: 1, denominator: 2, rate: 0.5, tooFew: true },
   });
   expect(r.satisfaction.value).toEqual({
     responses: 2,
     meanRecommend: 7.5,
     nps: 0,
     meanExperience: 4,
-    responseRate: { numerator: 2, denominator: 4, rate: 0.5 },
+    // One definition of the post-visit survey's response rate: the survey response figure's.
+    responseRate: r.surveyResponse.value.satisfaction,
   });
 });
 
@@ -179,5 +221,33 @@ test('outreach outcome: a kept appointment within 30 days of the completed outre
     numerator: 1,
     denominator: 2,
     rate: 0.5,
+    tooFew: true,
   });
+});
+
+test('tier movement is n/a without a baseline: no patient had a tier at the start of the period', () => {
+  const to = new Map<string, Tier>([['s|a', 'engaged']]);
+  expect(programmeReport(input({ tiersAt: { from: new Map(), to } })).tierMovement.value).toEqual({
+    transitions: {},
+    improved: null,
+    worsened: null,
+    unchanged: null,
+  });
+  expect(
+    reportRows(programmeReport(input({ tiersAt: { from: new Map(), to } }))).find((x) => x.figure === 'tier movement')
+      ?.value,
+  ).toBe('n/a (no baseline in the period)');
+});
+
+test('a rate with 20 or more behind it is judged; under 20 it says so', () => {
+  const events = Array.from({ length: 20 }, (_, i) =>
+    ev(`p${i}/outreach-no-shows/x`, 'outreach-no-shows', 'completed', '05'),
+  );
+  const r = programmeReport(input({ taskEvents: events }));
+  expect(r.careTeam.value.closedByPerson).toEqual({ numerator: 20, denominator: 20, rate: 1, tooFew: false });
+  expect(reportRows(r).find((x) => x.figure === 'care-team efficiency')?.value).toBe('100 %');
+  expect(
+    reportRows(programmeReport(input({ taskEvents: events.slice(1) }))).find((x) => x.figure === 'care-team efficiency')
+      ?.value,
+  ).toBe('100 % (too few to judge)');
 });

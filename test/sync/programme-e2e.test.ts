@@ -99,7 +99,7 @@ test(`${DAYS} simulated clinic days: reminders, surveys and people's work flow t
   expect(Object.keys(v.careTeam.value.turnaroundDays).length).toBeGreaterThan(0);
   expect(v.careTeam.value.closedByPerson.denominator).toBeGreaterThan(0);
   expect(
-    v.tierMovement.value.improved + v.tierMovement.value.worsened + v.tierMovement.value.unchanged,
+    (v.tierMovement.value.improved ?? 0) + (v.tierMovement.value.worsened ?? 0) + (v.tierMovement.value.unchanged ?? 0),
   ).toBeGreaterThan(0);
   expect(v.clinicalOutcome.value.response.denominator).toBeGreaterThan(0);
   expect(v.surveyResponse.value.phq9?.denominator).toBeGreaterThan(0);

@@ -97,7 +97,12 @@ export const sourceRoutes: RouteModule = {
       if (!(await store.openApproval(source.id)))
         return sendOutcome(res, conflict('nothing of this source is held for approval'));
       try {
-        const { approval, sent } = await approveAndSend(store, source, `key:${String(res.locals.keyId)}`, config.safetyAlerts);
+        const { approval, sent } = await approveAndSend(
+          store,
+          source,
+          `key:${String(res.locals.keyId)}`,
+          config.safetyAlerts,
+        );
         await audit.send(req, res, exampleAccesses(source.id, approval.plan.byRule), () =>
           reply(res, Approved, {
             approved: true,

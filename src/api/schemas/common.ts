@@ -25,7 +25,15 @@ export const Rate = Closed({
   numerator: Type.Integer({ minimum: 0 }),
   denominator: Type.Integer({ minimum: 0 }),
   rate: Nullable(Type.Number({ description: 'numerator ÷ denominator; null when the denominator is 0' })),
+  tooFew: Type.Optional(
+    Type.Boolean({
+      description: 'fewer than 20 behind it: "too few to judge" (absent in entries recorded before it existed)',
+    }),
+  ),
 });
+
+/** A 95 % confidence interval (docs/indicators.md, "Programme level"). */
+export const Interval = Closed({ low: Type.Number(), high: Type.Number() });
 
 /** A programme figure: its definition in words and its value. */
 export const Figure = <T extends TSchema>(value: T) => Closed({ definition: Type.String(), value });

@@ -1,6 +1,6 @@
 /** Programme figures: the summary now, every figure over a period, and the recorded history (docs/programme.md). */
 import { Type, type Static } from '@sinclair/typebox';
-import { Closed, Figure, Nullable, Open, Rate, Tier } from './common';
+import { Closed, Figure, Interval, Nullable, Open, Rate, Tier } from './common';
 
 export const ProgrammeSummary = Closed({
   patients: Type.Integer(),
@@ -25,7 +25,15 @@ export const ProgrammeSummary = Closed({
 const reportFigures = {
   period: Closed({ from: Type.String(), to: Type.String() }),
   patients: Type.Integer(),
-  reminderEffect: Figure(Closed({ withReminder: Rate, withoutReminder: Rate, difference: Nullable(Type.Number()) })),
+  reminderEffect: Figure(
+    Closed({
+      withReminder: Closed({ ...Rate.properties, ci: Type.Optional(Nullable(Interval)) }),
+      withoutReminder: Closed({ ...Rate.properties, ci: Type.Optional(Nullable(Interval)) }),
+      difference: Nullable(Type.Number({ description: 'with − without, a fraction (shown in percentage points)' })),
+      differenceCi: Type.Optional(Nullable(Interval)),
+      remindersSince: Type.Optional(Nullable(Type.String())),
+    }),
+  ),
   outreachOutcome: Figure(Rate),
   careTeam: Figure(
     Closed({
@@ -41,9 +49,9 @@ const reportFigures = {
   tierMovement: Figure(
     Closed({
       transitions: Type.Record(Type.String(), Type.Integer()),
-      improved: Type.Integer(),
-      worsened: Type.Integer(),
-      unchanged: Type.Integer(),
+      improved: Nullable(Type.Integer({ description: 'null: no baseline in the period' })),
+      worsened: Nullable(Type.Integer()),
+      unchanged: Nullable(Type.Integer()),
     }),
   ),
   clinicalOutcome: Figure(Closed({ withElevatedBaseline: Type.Integer(), response: Rate, remission: Rate })),

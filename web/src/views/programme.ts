@@ -8,7 +8,12 @@ import { defined, h, pct, table } from '../dom';
 type History = ProgrammeHistoryEntry;
 
 const TIERS = ['engaged', 'at-risk', 'disengaged', 'unknown'] as const;
-const ratio = (r: Rate): string => `${pct(r.rate)} (${r.numerator} of ${r.denominator})`;
+const ratio = (r: Rate): string =>
+  `${pct(r.rate)} (${r.numerator} of ${r.denominator})${r.tooFew ? ', too few to judge' : ''}`;
+/** A difference of two rates, in percentage points. */
+const pp = (d: number | null): string => (d === null ? 'n/a' : `${d > 0 ? '+' : ''}${Math.round(d * 1000) / 10} pp`);
+const interval = (i: { low: number; high: number } | null | undefined, unit: (x: number) => string): string =>
+  i ? ` (95 % CI ${unit(i.low)} to ${unit(i.high)})` : '';
 const isoDay = (d: Date): string => d.toISOString().slice(0, 10);
 
 function card(title: string, definition: string, ...body: (Node | string)[]): HTMLElement {
@@ -132,7 +137,9 @@ function trendCards(data: ProgrammePeriodResponse): HTMLElement[] {
       h(
         'p',
         {},
-        `Improved ${r.tierMovement.value.improved}, worsened ${r.tierMovement.value.worsened}, unchanged ${r.tierMovement.value.unchanged}.`,
+        r.tierMovement.value.improved === null
+          ? 'Improved / worsened: n/a (no patient had a tier at the start of the period).'
+          : `Improved ${r.tierMovement.value.improved}, worsened ${r.tierMovement.value.worsened}, unchanged ${r.tierMovement.value.unchanged}.`,
       ),
     ),
     card(
@@ -189,7 +196,7 @@ function figureCards(r: ProgrammePeriodResponse['report']): HTMLElement[] {
       h(
         'p',
         {},
-        `Attendance with a reminder ${ratio(r.reminderEffect.value.withReminder)}; without ${ratio(r.reminderEffect.value.withoutReminder)}; difference ${pct(r.reminderEffect.value.difference)}.`,
+        `Attendance with a reminder ${ratio(r.reminderEffect.value.withReminder)}${interval(r.reminderEffect.value.withReminder.ci, pct)}; without ${ratio(r.reminderEffect.value.withoutReminder)}${interval(r.reminderEffect.value.withoutReminder.ci, pct)}; difference ${pp(r.reminderEffect.value.difference)}${interval(r.reminderEffect.value.differenceCi, pp)}.`,
       ),
     ),
     card('Outreach outcome', r.outreachOutcome.definition, h('p', {}, ratio(r.outreachOutcome.value))),
