@@ -34,6 +34,16 @@ export interface Band {
 
 const BAND_COLOURS = ['#e8f5e9', '#fff8e1', '#ffecb3', '#ffe0b2', '#ffcdd2'];
 const LINE_COLOURS = ['#1a5fb4', '#c64600', '#26a269', '#813d9c', '#5e5c64'];
+/** One colour per tier in every chart: engaged green, at-risk amber, disengaged red, unknown grey. */
+export const TIER_COLOURS: Record<string, string> = {
+  engaged: '#26a269',
+  'at-risk': '#e5a50a',
+  disengaged: '#c01c28',
+  unknown: '#77767b',
+};
+/** A series' colour: its tier's when it is one, else the next of the palette. */
+const colourOf = (label: string, i: number): string =>
+  TIER_COLOURS[label] ?? (LINE_COLOURS[i % LINE_COLOURS.length] as string);
 
 /** Shades each band's score range behind the data (PHQ-9, GAD-7 severity). */
 function bandsPlugin(bands: Band[]): Plugin<'line'> {
@@ -99,8 +109,8 @@ export function lineChart(
       datasets: series.map((s, i) => ({
         label: s.label,
         data: dates.map((d) => s.points.find((p) => p.date === d)?.value ?? null),
-        borderColor: LINE_COLOURS[i % LINE_COLOURS.length],
-        backgroundColor: LINE_COLOURS[i % LINE_COLOURS.length],
+        borderColor: colourOf(s.label, i),
+        backgroundColor: colourOf(s.label, i),
         spanGaps: true,
         tension: 0.2,
       })),
@@ -135,7 +145,7 @@ export function barChart(title: string, labels: string[], values: number[], test
     type: 'bar',
     data: {
       labels,
-      datasets: [{ label: title, data: values, backgroundColor: ['#26a269', '#e5a50a', '#c01c28', '#77767b'] }],
+      datasets: [{ label: title, data: values, backgroundColor: labels.map((l, i) => colourOf(l, i)) }],
     },
     options: {
       animation: false,
