@@ -1,7 +1,8 @@
 /**
  * What the dashboard's views show, built from stored rows (pure): each
- * response carries only what its view displays — no names, no identifier
- * values, no free text from the EMR.
+ * response carries only what its view displays — no identifier values, no
+ * free text from the EMR; a patient's name and phone only in the patient's
+ * own view (its route records the read in the access log).
  */
 import type { RunRecord, TaskEvent, WrittenResource } from '../store/types';
 import type { PatientIndicators } from '../indicators/compute';
@@ -11,6 +12,7 @@ import { gad7Band } from '../indicators/gad7';
 import { TERMINAL_TASK_STATUSES } from '../indicators/task-status';
 import { safetyFlag } from '../indicators/safety';
 import type { Sendable } from './reply';
+import type { PatientHeader } from './patient-header';
 import type { PatientOverview } from './schemas/patients';
 import type { RunView } from './schemas/runs';
 
@@ -88,6 +90,8 @@ export interface PatientOverviewInput {
   history: { indicator: string; value: unknown; asOf: Date }[];
   written: WrittenResource[];
   taskEvents: TaskEvent[];
+  /** Who the patient is (patient-header.ts): the overview route records the read in the access log. */
+  header: PatientHeader;
 }
 
 /**
@@ -169,6 +173,7 @@ export function patientOverview(input: PatientOverviewInput): Sendable<PatientOv
     tier: ind.engagement.tier,
     score: ind.engagement.score,
     why: ind.engagement.why,
+    patient: input.header,
     safety: overviewSafety(ind, input.written),
     figures: {
       adherence: ind.appointments.adherence,

@@ -111,6 +111,14 @@ test("the patient's page carries the flag: an open safety Task flags a patient w
     reasons: ['1 open PHQ-9 item 9 safety Task(s) in the EMR'],
     openSafetyTasks: 1,
   });
+  expect(ben.body.patient).toEqual({
+    name: 'Ben Okafor',
+    age: Math.floor((Date.now() - Date.parse('1961-01-02')) / (365.25 * 86_400_000)),
+    sex: null,
+    phone: null,
+    language: null,
+    programmes: [],
+  });
   const cleo = await request(app).get('/api/patients/pc/overview?source=s').set(auth);
   expect(cleo.body.safety).toEqual({ flagged: false, reasons: [], openSafetyTasks: 0 });
 });

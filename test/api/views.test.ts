@@ -1,4 +1,5 @@
 /** The patient overview's statuses of what fhir-engage wrote: what the EMR holds now, as best known. */
+import { patientHeader } from '../../src/api/patient-header';
 import { patientOverview } from '../../src/api/views';
 import { computeIndicators } from '../../src/indicators/compute';
 import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/config/indicator-settings';
@@ -57,6 +58,7 @@ function statuses(w: WrittenResource, events: TaskEvent[]): { reminder: unknown;
     patientId: 'p1',
     asOf: NOW,
     model,
+    header: patientHeader(undefined, [], NOW),
     indicators: computeIndicators(model, NOW, S),
     history: [],
     written: [w],

@@ -200,6 +200,7 @@ test('safety first: the badge counts the flagged patients, the Safety page lists
   const rows = page.getByTestId('safety-list').locator('tbody tr');
   expect(await rows.count()).toBe(flagged.length);
   await page.screenshot({ path: path.join(SHOTS, 'safety.png'), fullPage: true });
+  const named = (await rows.first().locator('td').first().textContent()) ?? '';
   await rows
     .first()
     .getByRole('button', { name: /^Open / })
@@ -207,6 +208,11 @@ test('safety first: the badge counts the flagged patients, the Safety page lists
   const banner = page.getByTestId('safety-banner');
   await banner.waitFor();
   expect(await banner.textContent()).toMatch(/^Safety flag: .*(item 9|severe)/);
+  // Who to call: the header names the patient (not only the EMR id) with age, phone, language and programmes.
+  expect(await page.getByTestId('patient-name').textContent()).toContain(named);
+  expect(await page.getByTestId('patient-header').textContent()).toMatch(
+    /^\d+ years · (female|male) · (phone \S+|no phone on file) · /,
+  );
   // The banner comes before the patient's heading and tier.
   const top = async (testId: string): Promise<number> => (await page.getByTestId(testId).boundingBox())?.y ?? -1;
   expect(await top('safety-banner')).toBeGreaterThanOrEqual(0);

@@ -8,6 +8,43 @@ import { BadQuery, instant, param, query } from '../params';
 import { reply } from '../reply';
 import { EngagementResponse, IndicatorHistoryResponse, PatientMatches, PatientOverview } from '../schemas/patients';
 import { patientOverview } from '../views';
+import { patientHeader } from '../patient-header';
+import { programmesOf } from '../../config/programme-settings';
+import type { Patient } from '@medplum/fhirtypes';
+import type { AppConfig } from '../../config/types';
+import type { Store } from '../../store/store';
+
+/** Everything the patient's page shows, from the stored model and what fhir-engage wrote and read back. */
+async function loadOverview(
+  store: Store,
+  config: AppConfig,
+  sourceId: string,
+  patientId: string,
+  stored: { model: unknown; indicators: unknown; computedAsOf: Date | null },
+): Promise<ReturnType<typeof patientOverview>> {
+  const [history, written, events, patient, spells] = await Promise.all([
+    store.indicatorHistory({ sourceId, patientId }),
+    store.listWrittenForPatients(sourceId, [patientId]),
+    store.listTaskEvents(sourceId),
+    store.getResource(sourceId, 'Patient', patientId),
+    store.openEnrolments(sourceId, [patientId]),
+  ]);
+  const source = config.sources.find((s) => s.id === sourceId);
+  const names = new Map((source ? programmesOf(source) : []).map((p) => [p.id, p.name]));
+  const programmes = (spells.get(patientId) ?? []).map((s) => names.get(s.programmeId) ?? s.programmeId);
+  const ours = new Set(written.map((w) => w.identifierValue));
+  return patientOverview({
+    sourceId,
+    patientId,
+    asOf: stored.computedAsOf ?? new Date(),
+    model: stored.model as EngagementModel,
+    indicators: stored.indicators as PatientIndicators,
+    history,
+    written,
+    taskEvents: events.filter((e) => ours.has(e.identifierValue)),
+    header: patientHeader(patient?.resource as Patient | undefined, programmes, new Date()),
+  });
+}
 
 export const patientRoutes: RouteModule = {
   paths: {
@@ -55,7 +92,7 @@ export const patientRoutes: RouteModule = {
       },
     },
   },
-  register(api, { store, audit }) {
+  register(api, { store, audit, config }) {
     api.get('/patients/:id/engagement', audit.audited, async (req, res) => {
       const rows = await store.getComputations(param(req, 'id'), query(req, 'source'));
       if (rows.length === 0) return sendOutcome(res, notFoundOutcome('no indicators for this patient'));
@@ -119,22 +156,7 @@ export const patientRoutes: RouteModule = {
       const sourceId = query(req, 'source') ?? (await store.getComputations(patientId))[0]?.sourceId;
       const stored = sourceId ? await store.getModel(sourceId, patientId) : undefined;
       if (!sourceId || !stored?.indicators) return sendOutcome(res, notFoundOutcome('no indicators for this patient'));
-      const [history, written, events] = await Promise.all([
-        store.indicatorHistory({ sourceId, patientId }),
-        store.listWrittenForPatients(sourceId, [patientId]),
-        store.listTaskEvents(sourceId),
-      ]);
-      const ours = new Set(written.map((w) => w.identifierValue));
-      const overview = patientOverview({
-        sourceId,
-        patientId,
-        asOf: stored.computedAsOf ?? new Date(),
-        model: stored.model as EngagementModel,
-        indicators: stored.indicators as PatientIndicators,
-        history,
-        written,
-        taskEvents: events.filter((e) => ours.has(e.identifierValue)),
-      });
+      const overview = await loadOverview(store, config, sourceId, patientId, stored);
       await audit.send(req, res, [{ sourceId, patientId }], () => reply(res, PatientOverview, overview));
     });
   },

@@ -6,6 +6,7 @@
 import type { Patient } from '@medplum/fhirtypes';
 import type { PatientIndicators } from '../../indicators/compute';
 import { safetyFlag } from '../../indicators/safety';
+import { patientHeader } from '../patient-header';
 import type { SafetyPatient } from '../../store/safety';
 import { errors, json, p, q, secured, type RouteModule } from '../openapi-parts';
 import { BadQuery, param, query } from '../params';
@@ -13,8 +14,6 @@ import { notFoundOutcome } from '../../errors';
 import { sendOutcome } from '../errors';
 import { reply, type Sendable } from '../reply';
 import { Acknowledged, SafetyAlerts, SafetyCount, SafetyList } from '../schemas/safety';
-
-const YEAR_MS = 365.25 * 86_400_000;
 
 /** One row of the list: the flag's reasons (an open safety Task says so when the indicators no longer do). */
 export function safetyRow(
@@ -28,17 +27,13 @@ export function safetyRow(
     ...(p.openSafetyTasks > 0 ? [`${p.openSafetyTasks} open PHQ-9 item 9 safety Task(s) in the EMR`] : []),
     ...flag.reasons,
   ];
-  const name = patient?.name?.find((n) => n.use === 'official') ?? patient?.name?.[0];
-  const birth = patient?.birthDate ? Date.parse(patient.birthDate) : Number.NaN;
-  const phone = patient?.telecom?.find(
-    (t) => (t.system === 'phone' || t.system === 'sms') && t.value && !t.period?.end,
-  );
+  const header = patientHeader(patient, [], now);
   return {
     sourceId: p.sourceId,
     patientId: p.patientId,
-    name: name ? (name.text ?? [...(name.given ?? []), name.family].filter(Boolean).join(' ')) || null : null,
-    age: Number.isNaN(birth) ? null : Math.floor((now.getTime() - birth) / YEAR_MS),
-    phone: phone?.value ?? null,
+    name: header.name,
+    age: header.age,
+    phone: header.phone,
     reasons,
     openSafetyTasks: p.openSafetyTasks,
     since: p.since,

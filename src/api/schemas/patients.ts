@@ -51,6 +51,14 @@ export const PatientOverview = Closed({
   tier: Tier,
   score: Nullable(Type.Number()),
   why: Type.String(),
+  patient: Closed({
+    name: Nullable(Type.String()),
+    age: Nullable(Type.Integer({ minimum: 0 })),
+    sex: Nullable(Type.String()),
+    phone: Nullable(Type.String()),
+    language: Nullable(Type.String()),
+    programmes: Type.Array(Type.String(), { description: 'the programmes the patient is enrolled in now, by name' }),
+  }),
   safety: Closed({
     flagged: Type.Boolean({ description: 'shown as a red banner above everything on the page' }),
     reasons: Type.Array(Type.String()),

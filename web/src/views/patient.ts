@@ -10,6 +10,29 @@ import { h, pct, table, when } from '../dom';
 
 type Overview = PatientOverview;
 
+/** Who the patient is: name (the EMR id beside it), age, sex, phone, language, programmes. */
+function headerOf(o: Overview): HTMLElement[] {
+  return [
+    h(
+      'h2',
+      { 'data-testid': 'patient-name' },
+      o.patient.name ?? `Patient ${o.patientId}`,
+      h('small', {}, ` (${o.patientId}, ${o.sourceId}, as of ${when(o.asOf)})`),
+    ),
+    h(
+      'p',
+      { 'data-testid': 'patient-header' },
+      [
+        o.patient.age !== null ? `${o.patient.age} years` : 'age unknown',
+        o.patient.sex ?? 'sex unknown',
+        o.patient.phone ? `phone ${o.patient.phone}` : 'no phone on file',
+        o.patient.language ? `prefers ${o.patient.language}` : 'no preferred language',
+        o.patient.programmes.length ? `programmes: ${o.patient.programmes.join(', ')}` : 'in no programme',
+      ].join(' · '),
+    ),
+  ];
+}
+
 async function show(out: HTMLElement, patientId: string, sourceId?: string): Promise<void> {
   const o = await get<Overview>(
     `/patients/${encodeURIComponent(patientId)}/overview${sourceId ? `?source=${encodeURIComponent(sourceId)}` : ''}`,
@@ -25,7 +48,7 @@ async function show(out: HTMLElement, patientId: string, sourceId?: string): Pro
           ),
         ]
       : []),
-    h('h2', {}, `Patient ${o.patientId}`, h('small', {}, ` (${o.sourceId}, as of ${when(o.asOf)})`)),
+    ...headerOf(o),
     h(
       'p',
       {},
