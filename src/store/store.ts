@@ -1,7 +1,7 @@
 /**
  * The store: one `Store` over PostgreSQL or PGlite, composed of its roles (one module each, with
  * their SQL): runs, resources, patient data, computations, indicator history, outbox, written, dead letters, bulk exports, programme,
- * access, retention, approvals, enrolments, safety, alerts. Callers see one object; `transaction` gives the same object over one transaction.
+ * access, retention, approvals, enrolments, safety, alerts, worklist. Callers see one object; `transaction` gives the same object over one transaction.
  */
 import type { Db, Driver, LockBusy } from './driver';
 import type { RoleContext } from './role';
@@ -21,6 +21,7 @@ import { approvalsRole, type ApprovalsRole } from './approvals';
 import { enrolmentsRole, type EnrolmentsRole } from './enrolments';
 import { safetyRole, type SafetyRole } from './safety';
 import { alertsRole, type AlertsRole } from './safety-alerts';
+import { worklistRole, type WorklistRole } from './worklist';
 
 // One interface per role, merged into the class: the roles' methods are assigned in the constructor.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
@@ -41,7 +42,8 @@ export interface Store
     ApprovalsRole,
     EnrolmentsRole,
     SafetyRole,
-    AlertsRole {}
+    AlertsRole,
+    WorklistRole {}
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Store {
@@ -69,6 +71,7 @@ export class Store {
       enrolmentsRole(ctx),
       safetyRole(ctx),
       alertsRole(ctx),
+      worklistRole(ctx),
     );
   }
 

@@ -139,3 +139,67 @@ test('alerts are listed (each read in the access log) and acknowledged once for 
   expect((await request(app).post(`/api/safety/alerts/${id}/acknowledge`).set(auth)).status).toBe(404);
   expect((await request(app).post('/api/safety/alerts/abc/acknowledge').set(auth)).status).toBe(400);
 });
+
+describe('worklist', () => {
+  beforeAll(async () => {
+    const open = (id: string, patientId: string, rule: string) =>
+      store.upsertWritten({ ...writtenTask(id, rule), patientId, serverId: `t-${id.replace(/\//g, '-')}` });
+    await open('pa/outreach-no-shows/2026-05-20', 'pa', 'outreach-no-shows');
+    await open('pa/survey/phq9/2026-05-28', 'pa', 'survey-assignment');
+    await open('pc/appointment-reminder/a1/1d', 'pc', 'appointment-reminder'); // for a messaging platform, not people
+    await store.upsertWritten({
+      ...writtenTask('pc/outreach-no-shows/2026-05-01', 'outreach-no-shows', { state: 'closed' }),
+      patientId: 'pc',
+    });
+  });
+
+  test('open Tasks a person acts on, safety first, with who to call and why; reminders and closed Tasks are not work', async () => {
+    const res = await request(app).get('/api/worklist').set(auth);
+    expect(res.status).toBe(200);
+    expect(res.body.rows.map((r: { kind: string; patientId: string }) => `${r.kind}:${r.patientId}`)).toEqual([
+      'safety:pb',
+      'outreach:pa',
+      'survey:pa',
+    ]);
+    expect(res.body.counts).toEqual({
+      safety: 1,
+      outreach: 1,
+      'follow-up': 0,
+      'overdue-activity': 0,
+      survey: 1,
+      'no-channel': 0,
+    });
+    expect(res.body.rows[2]).toMatchObject({
+      name: 'Ana Ruiz',
+      phone: '555-0100',
+      why: 'PHQ9 survey open, not answered yet',
+      due: '2026-06-04T00:00:00.000Z',
+      owner: null,
+    });
+    const logged = (await store.listAccess()).filter((a) => a.route === '/api/worklist');
+    expect(new Set(logged.map((a) => a.patientId))).toEqual(new Set(['pa', 'pb']));
+  });
+
+  test('filters, paging, and search by name, MRN or birth date in the body only; CSV of the page', async () => {
+    const only = await request(app).get('/api/worklist?kind=outreach').set(auth);
+    expect(only.body.rows.map((r: { kind: string }) => r.kind)).toEqual(['outreach']);
+    expect(only.body.counts.safety).toBe(1);
+    const paged = await request(app).get('/api/worklist?pageSize=2&page=2').set(auth);
+    expect(paged.body).toMatchObject({ total: 3, page: 2, pageSize: 2 });
+    expect(paged.body.rows).toHaveLength(1);
+    const byName = await request(app).post('/api/worklist/search').set(auth).send({ search: 'okafor' });
+    expect(byName.body.rows.map((r: { patientId: string }) => r.patientId)).toEqual(['pb']);
+    const byBirth = await request(app).post('/api/worklist/search').set(auth).send({ search: '1980-06-15' });
+    expect(byBirth.body.rows.map((r: { patientId: string }) => r.patientId)).toEqual(['pa', 'pa']);
+    const inUrl = await request(app).get('/api/worklist?search=okafor').set(auth);
+    expect(inUrl.status).toBe(400);
+    expect(JSON.stringify(inUrl.body)).toContain('in the body');
+    expect((await request(app).get('/api/worklist?kind=everything').set(auth)).status).toBe(400);
+    const csv = await request(app).get('/api/worklist?format=csv').set(auth);
+    expect(csv.type).toBe('text/csv');
+    expect(csv.text.split('\n')[0]).toBe(
+      'section,source,patient id,name,age,phone,why,since,due,owner,status,tier,programmes',
+    );
+    expect(csv.text.split('\n')[1]).toMatch(/^Safety flags,s,pb,Ben Okafor,/);
+  });
+});

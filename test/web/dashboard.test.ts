@@ -117,6 +117,16 @@ afterAll(async () => {
   await store?.close();
 });
 
+/** Every cell of the locator names `text` (waits for the page to settle on it). */
+async function expect_all(cells: ReturnType<Page['locator']>, text: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const all = await cells.allTextContents();
+    if (all.length > 0 && all.every((c) => c.includes(text))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`not every row names ${text}: ${(await cells.allTextContents()).join(', ')}`);
+}
+
 async function newPage(): Promise<{ page: Page; urls: string[]; apiBodies: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
@@ -152,7 +162,8 @@ test('the dashboard is built and served with a CSP, and only the dashboard: noth
 test('a wrong key shows the login page again and no API data is ever rendered', async () => {
   const { page } = await newPage();
   await login(page, 'not-the-key');
-  await expect(page.getByTestId('login-error').textContent()).resolves.toContain('not accepted');
+  // The answer comes after the key is tried against the API: wait for it rather than read at once.
+  await page.getByTestId('login-error').filter({ hasText: 'not accepted' }).waitFor();
   expect(await page.getByRole('heading', { name: 'Sources and runs' }).count()).toBe(0);
   expect(await page.locator('#nav').isHidden()).toBe(true);
   // A stale key in session storage: the first API call is refused and the login page comes back.
@@ -219,6 +230,34 @@ test('safety first: the badge counts the flagged patients, the Safety page lists
   expect(await top('safety-banner')).toBeLessThan(await top('tier'));
   expect(urls.some((u) => u.includes(flagged[0]!.patientId) && !u.includes('/api/'))).toBe(false);
   await page.screenshot({ path: path.join(SHOTS, 'safety-patient.png'), fullPage: true });
+  await page.context().close();
+});
+
+test('the worklist: its first section lists every patient with an open safety Task and nothing else; a search by name stays out of the address bar', async () => {
+  const open = await store.worklistTasks('sandbox');
+  const safetyPatients = new Set(open.filter((t) => t.rule === 'phq9-item9-safety').map((t) => t.patientId));
+  expect(safetyPatients.size).toBeGreaterThan(0);
+  const { page, urls } = await newPage();
+  await login(page, KEY);
+  await page.getByRole('link', { name: 'Worklist', exact: true }).click();
+  const first = page.locator('table').first();
+  await first.waitFor();
+  expect(await first.getAttribute('data-testid')).toBe('worklist-safety');
+  expect(await first.locator('caption').textContent()).toBe('Safety flags');
+  expect(await first.locator('tbody tr').count()).toBe(open.filter((t) => t.rule === 'phq9-item9-safety').length);
+  await page.screenshot({ path: path.join(SHOTS, 'worklist.png'), fullPage: true });
+  // Search by a name on the list: the rows narrow to that patient; the name is never in a URL.
+  const name = (await first.locator('tbody tr td').first().textContent()) ?? '';
+  const family = name.split(' ').pop() as string;
+  await page.getByLabel('Name, MRN or birth date').fill(family);
+  await page.getByRole('button', { name: 'Search' }).click();
+  const cells = page.locator('tbody tr td:first-child');
+  await page
+    .getByTestId('worklist-counts')
+    .getByText(/^Safety flags \(\d+\)$/)
+    .waitFor();
+  await expect_all(cells, family);
+  expect(urls.some((u) => u.toLowerCase().includes(family.toLowerCase()))).toBe(false);
   await page.context().close();
 });
 

@@ -59,6 +59,11 @@ export async function post<T>(path: string, body: unknown = {}): Promise<T> {
   return (await call('POST', path, body)).json() as Promise<T>;
 }
 
+/** A POST whose answer is text (a CSV export): the request body keeps searches out of URLs. */
+export async function postText(path: string, body: unknown): Promise<string> {
+  return (await call('POST', path, body)).text();
+}
+
 export async function text(path: string): Promise<string> {
   return (await call('GET', path)).text();
 }

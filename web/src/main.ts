@@ -11,6 +11,7 @@ import { patientView } from './views/patient';
 import { programmeView } from './views/programme';
 import { runView, sourcesView } from './views/sources';
 import { refreshSafetyBadge, safetyView } from './views/safety';
+import { worklistView } from './views/worklist';
 
 const main = document.getElementById('main') as HTMLElement;
 const nav = document.getElementById('nav') as HTMLElement;
@@ -71,6 +72,7 @@ async function route(): Promise<void> {
     else if (hash.startsWith('#/programme')) await programmeView(main);
     else if (hash.startsWith('#/patient')) patientView(main);
     else if (hash.startsWith('#/safety')) await safetyView(main);
+    else if (hash.startsWith('#/worklist')) await worklistView(main);
     else await sourcesView(main);
     main.focus();
   } catch (err) {

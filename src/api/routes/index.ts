@@ -11,12 +11,14 @@ import { patientRoutes } from './patients';
 import { programmeRoutes } from './programme';
 import { runRoutes } from './runs';
 import { safetyRoutes } from './safety';
+import { worklistRoutes } from './worklist';
 import { sourceRoutes } from './sources';
 
 export const ROUTE_MODULES: readonly RouteModule[] = [
   healthRoutes,
   sourceRoutes,
   safetyRoutes,
+  worklistRoutes,
   runRoutes,
   patientRoutes,
   programmeRoutes,

@@ -1,0 +1,78 @@
+/**
+ * The care team's open work (docs/programme.md, "Worklist"): every open fhir-engage Task a person acts
+ * on (reminders are for messaging platforms, not people), with what the list shows beside it — the
+ * patient's record, tier and score, programmes, who owns the Task and since when it is in the EMR.
+ * Its SQL builders (pure, `{ text, values }`, values never interpolated) and the methods that run
+ * them, together; the methods are part of `Store` (store.ts).
+ */
+import type { SqlQuery } from './driver';
+import type { RoleContext } from './role';
+import { dateOrNull, q, str } from './rows';
+
+export interface WorklistTask {
+  sourceId: string;
+  identifierValue: string;
+  patientId: string;
+  rule: string;
+  status: string | null;
+  serverId: string | null;
+  /** When the Task was first seen in the EMR (read back), else when fhir-engage last wrote it. */
+  since: Date | null;
+  owner: string | null;
+  tier: string | null;
+  score: number | null;
+  indicators: unknown;
+  programmes: string[];
+  patient: unknown;
+}
+
+const ENDED = "('completed', 'cancelled', 'failed', 'rejected', 'entered-in-error')";
+
+export const worklistTasks = (sourceId: string | null): SqlQuery =>
+  q(
+    `SELECT w.source_id, w.identifier_value, w.patient_id, w.rule, w.status, w.server_id,
+       coalesce((SELECT min(e.changed_at) FROM task_events e
+                 WHERE e.source_id = w.source_id AND e.identifier_value = w.identifier_value), w.updated_at) AS since,
+       (SELECT e.owner FROM task_events e WHERE e.source_id = w.source_id AND e.identifier_value = w.identifier_value
+        ORDER BY e.changed_at DESC LIMIT 1) AS owner,
+       m.indicators,
+       array(SELECT s.programme_id FROM programme_enrolments s
+             WHERE s.source_id = w.source_id AND s.patient_id = w.patient_id AND s.ended_at IS NULL
+             ORDER BY s.programme_id) AS programmes,
+       p.resource AS patient
+     FROM written_resources w
+     LEFT JOIN patient_models m ON m.source_id = w.source_id AND m.patient_id = w.patient_id
+     LEFT JOIN resources p ON p.source_id = w.source_id AND p.resource_type = 'Patient' AND p.resource_id = w.patient_id
+     WHERE ($1::text IS NULL OR w.source_id = $1) AND w.resource_type = 'Task'
+       AND w.state IN ('open', 'handled-by-person') AND (w.status IS NULL OR w.status NOT IN ${ENDED})
+       AND w.rule <> 'appointment-reminder'
+     ORDER BY w.source_id, w.identifier_value`,
+    [sourceId],
+  );
+
+export function worklistRole({ db }: RoleContext) {
+  return {
+    async worklistTasks(sourceId?: string): Promise<WorklistTask[]> {
+      return (await db.query(worklistTasks(sourceId ?? null))).map((r) => {
+        const ind = r.indicators as { engagement?: { tier?: string; score?: number | null } } | null;
+        return {
+          sourceId: String(r.source_id),
+          identifierValue: String(r.identifier_value),
+          patientId: String(r.patient_id),
+          rule: String(r.rule),
+          status: str(r.status),
+          serverId: str(r.server_id),
+          since: dateOrNull(r.since),
+          owner: str(r.owner),
+          tier: ind?.engagement?.tier ?? null,
+          score: ind?.engagement?.score ?? null,
+          indicators: r.indicators ?? null,
+          programmes: ((r.programmes as unknown[] | null) ?? []).map(String),
+          patient: r.patient ?? null,
+        };
+      });
+    },
+  };
+}
+
+export type WorklistRole = ReturnType<typeof worklistRole>;
