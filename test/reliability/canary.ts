@@ -85,7 +85,8 @@ export async function phiCanary(): Promise<CanaryResult> {
     path.join(dir, 'fhir-engage.config.yaml'),
     `sources:\n  - id: canary\n    baseUrl: ${emr.baseUrl}\n    approval: { firstRun: write }\n`,
   );
-  const outputs: { where: string; text: string }[] = [];
+  /** `shows`: a care-team view that names the patient by design (access-logged): name and phone may appear there, nothing else. */
+  const outputs: { where: string; text: string; shows?: boolean }[] = [];
   const commands: CanaryResult['commands'] = [];
   const storedWords: Record<string, boolean> = {};
   try {
@@ -141,7 +142,7 @@ export async function phiCanary(): Promise<CanaryResult> {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
-      const routes: [string, string, string?][] = [
+      const routes: [string, string, string?, 'shows'?][] = [
         ['GET', '/api/sources'],
         ['GET', '/api/runs'],
         ['GET', '/api/dead-letters'],
@@ -149,14 +150,17 @@ export async function phiCanary(): Promise<CanaryResult> {
         ['GET', '/api/programme/report'],
         ['GET', '/api/programme/report?format=csv'],
         ['GET', '/api/patients/canary-patient/engagement'],
-        ['GET', '/api/patients/canary-patient/overview'],
+        ['GET', '/api/patients/canary-patient/overview', undefined, 'shows'],
+        ['GET', '/api/safety', undefined, 'shows'],
+        ['GET', '/api/worklist', undefined, 'shows'],
+        ['POST', '/api/worklist/search', JSON.stringify({ search: CANARY.family }), 'shows'],
         ['POST', '/api/patients/search', JSON.stringify({ identifier: CANARY.mrn })],
         ['POST', '/api/patients/search', JSON.stringify({ identifier: `${CANARY.mrn}-unknown` })],
         ['GET', '/api/access-log'],
         ['GET', '/api/metrics'],
         ['GET', `/api/patients/${encodeURIComponent(CANARY.family)}/overview`],
       ];
-      for (const [method, route, body] of routes) {
+      for (const [method, route, body, shows] of routes) {
         const res = await fetch(`${base}${route}`, {
           method,
           headers: { 'X-API-Key': key, ...(body ? { 'content-type': 'application/json' } : {}) },
@@ -165,6 +169,7 @@ export async function phiCanary(): Promise<CanaryResult> {
         outputs.push({
           where: `${method} ${route.replace(CANARY.mrn, '<mrn>')} → ${res.status}`,
           text: await res.text(),
+          ...(shows ? { shows: true } : {}),
         });
       }
     } finally {
@@ -177,8 +182,10 @@ export async function phiCanary(): Promise<CanaryResult> {
   }
   // The search request names the MRN on purpose: its answer may say found or not, never repeat it.
   const words = [CANARY.family, CANARY.given, CANARY.mrn, CANARY.phone, CANARY.answer, CANARY.comment];
+  // The care team's views name the patient and their phone (who to call): never the MRN, an answer or a note.
+  const shown = new Set([CANARY.family, CANARY.given, CANARY.phone]);
   const hits = outputs.flatMap((o) =>
-    words.filter((w) => o.text.includes(w)).map((word) => ({ where: o.where, word })),
+    words.filter((w) => o.text.includes(w) && !(o.shows && shown.has(w))).map((word) => ({ where: o.where, word })),
   );
   return {
     places: outputs.length,

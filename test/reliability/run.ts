@@ -317,7 +317,7 @@ async function main(): Promise<void> {
   say('## PHI canary');
   say();
   say(
-    `A synthetic patient with unique words in name, MRN, phone, a free-text answer and an appointment note (one appointment invalid, so a dead letter holds it), synced with LOG_LEVEL=debug; then ${canary.commands.map((c) => `\`${c.args.replace(/ --as-of \S+/, '')}\``).join(', ')}, and ${canary.places - 2 * canary.commands.length} API routes (runs, dead letters, programme, report, the patient's engagement and overview, a search by the MRN, the access log, metrics). ${canary.places} outputs, ${canary.bytesSearched} characters searched: **${canary.hits.length} canary hits**.`,
+    `A synthetic patient with unique words in name, MRN, phone, a free-text answer and an appointment note (one appointment invalid, so a dead letter holds it), synced with LOG_LEVEL=debug; then ${canary.commands.map((c) => `\`${c.args.replace(/ --as-of \S+/, '')}\``).join(', ')}, and ${canary.places - 2 * canary.commands.length} API routes (runs, dead letters, programme, report, the patient's engagement and overview, the safety list, the worklist and a worklist search by name, a search by the MRN, the access log, metrics). The care team's views (the patient's overview, the safety list, the worklist) name the patient and their phone by design, each read in the access log; in them only the MRN, the free-text answer and the note count as hits. ${canary.places} outputs, ${canary.bytesSearched} characters searched: **${canary.hits.length} canary hits**.`,
   );
   for (const h of canary.hits) say(`- ✗ "${h.word}" in ${h.where}`);
   const absent = Object.entries(canary.storedWords)
