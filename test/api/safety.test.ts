@@ -119,6 +119,9 @@ test("the patient's page carries the flag: an open safety Task flags a patient w
     language: null,
     programmes: [],
   });
+  const nobody = await request(app).get('/api/patients/no-such-id/overview').set(auth);
+  expect(nobody.status).toBe(404);
+  expect(JSON.stringify(nobody.body)).toContain('no such patient in any source');
   const cleo = await request(app).get('/api/patients/pc/overview?source=s').set(auth);
   expect(cleo.body.safety).toEqual({ flagged: false, reasons: [], openSafetyTasks: 0 });
 });

@@ -85,6 +85,14 @@ export function lineChart(
         `${s.label}: ${s.points.length ? s.points.map((p) => `${day(p.date)} ${options.percent ? `${Math.round(p.value * 100)} %` : p.value}`).join(', ') : 'no data'}`,
     )
     .join('; ');
+  // An empty chart would read as zero: say there is nothing yet instead of drawing axes.
+  if (dates.length === 0)
+    return h(
+      'figure',
+      { class: 'chart', 'data-testid': options.testId },
+      h('figcaption', {}, title),
+      h('p', { class: 'no-data' }, 'No data yet.'),
+    );
   const figure = h(
     'figure',
     { class: 'chart' },

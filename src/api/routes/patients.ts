@@ -155,7 +155,13 @@ export const patientRoutes: RouteModule = {
       const patientId = param(req, 'id');
       const sourceId = query(req, 'source') ?? (await store.getComputations(patientId))[0]?.sourceId;
       const stored = sourceId ? await store.getModel(sourceId, patientId) : undefined;
-      if (!sourceId || !stored?.indicators) return sendOutcome(res, notFoundOutcome('no indicators for this patient'));
+      if (!sourceId || !stored?.indicators)
+        return sendOutcome(
+          res,
+          notFoundOutcome(
+            'no such patient in any source (or not computed by a sync yet): check the id, or search by MRN',
+          ),
+        );
       const overview = await loadOverview(store, config, sourceId, patientId, stored);
       await audit.send(req, res, [{ sourceId, patientId }], () => reply(res, PatientOverview, overview));
     });
