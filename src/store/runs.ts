@@ -42,11 +42,11 @@ export const heartbeatRun = (id: string, counts: unknown): SqlQuery =>
 
 export const getRun = (id: string): SqlQuery => q('SELECT * FROM sync_runs WHERE id = $1', [id]);
 
-export const listRuns = (sourceId: string | null, limit: number): SqlQuery =>
+export const listRuns = (sourceId: string | null, limit: number, status: string | null = null, offset = 0): SqlQuery =>
   q(
-    `SELECT * FROM sync_runs WHERE ($1::text IS NULL OR source_id = $1)
-     ORDER BY started_at DESC, id DESC LIMIT $2`,
-    [sourceId, limit],
+    `SELECT * FROM sync_runs WHERE ($1::text IS NULL OR source_id = $1) AND ($3::text IS NULL OR status = $3)
+     ORDER BY started_at DESC, id DESC LIMIT $2 OFFSET $4`,
+    [sourceId, limit, status, offset],
   );
 
 /** Runs still marked running whose heartbeat is older than `staleSeconds`: their process died. */
@@ -165,8 +165,13 @@ export function runsRole({ db }: RoleContext) {
       return rows[0] ? toRun(rows[0]) : undefined;
     },
 
-    async listRuns(options: { sourceId?: string; limit?: number } = {}): Promise<RunRecord[]> {
-      const rows = await db.query(listRuns(options.sourceId ?? null, options.limit ?? 50));
+    /** Newest first; `status` filters, `offset` pages. */
+    async listRuns(
+      options: { sourceId?: string; limit?: number; status?: string; offset?: number } = {},
+    ): Promise<RunRecord[]> {
+      const rows = await db.query(
+        listRuns(options.sourceId ?? null, options.limit ?? 50, options.status ?? null, options.offset ?? 0),
+      );
       return rows.map(toRun);
     },
 

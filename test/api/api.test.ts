@@ -376,6 +376,21 @@ describe('dashboard routes', () => {
     expect((await request(app).get('/api/programme/report?format=pdf').set(auth)).status).toBe(400);
   });
 
+  test('the run history pages newest first and filters by status; a bad status or offset is 400', async () => {
+    const all = (await request(app).get('/api/runs?limit=500').set(auth)).body.runs as { id: string; status: string }[];
+    expect(all.length).toBeGreaterThan(1);
+    const second = await request(app).get('/api/runs?limit=1&offset=1').set(auth);
+    expect(second.body.runs.map((r: { id: string }) => r.id)).toEqual([all[1]!.id]);
+    const status = all[0]!.status;
+    const filtered = (await request(app).get(`/api/runs?status=${status}&limit=500`).set(auth)).body.runs as {
+      status: string;
+    }[];
+    expect(filtered.length).toBe(all.filter((r) => r.status === status).length);
+    expect(filtered.every((r) => r.status === status)).toBe(true);
+    expect((await request(app).get('/api/runs?status=great').set(auth)).status).toBe(400);
+    expect((await request(app).get('/api/runs?offset=-1').set(auth)).status).toBe(400);
+  });
+
   test('a run reports its view and, while it runs in this process, its live progress', async () => {
     const { runId, done } = await runner.trigger('clinic');
     const live = await request(app).get(`/api/runs/${runId}`).set(auth);

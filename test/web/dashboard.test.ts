@@ -261,6 +261,28 @@ test('the worklist: its first section lists every patient with an open safety Ta
   await page.context().close();
 });
 
+test('the run history lists every run newest first, filters by status and opens a run', async () => {
+  const runs = await store.listRuns({ limit: 500 });
+  const { page } = await newPage();
+  await login(page, KEY);
+  await page.getByRole('link', { name: 'Runs', exact: true }).click();
+  await page.getByTestId('runs').waitFor();
+  expect(await page.getByTestId('runs').locator('tbody tr').count()).toBe(Math.min(25, runs.length));
+  const status = runs[0]!.status;
+  await page.locator('#runs-status').selectOption(status);
+  await page.waitForTimeout(300);
+  const shown = await page.getByTestId('runs').locator('tbody tr td:nth-child(3)').allTextContents();
+  expect(shown.length).toBe(Math.min(25, runs.filter((r) => r.status === status).length));
+  expect(shown.every((s) => s === status)).toBe(true);
+  await page.screenshot({ path: path.join(SHOTS, 'runs.png'), fullPage: true });
+  await page
+    .getByRole('link', { name: /^Details of the run/ })
+    .first()
+    .click();
+  await page.getByRole('heading', { name: 'Run' }).waitFor();
+  await page.context().close();
+});
+
 test('the programme view shows the tier chart and the NPS, with definitions on hover', async () => {
   const { page } = await newPage();
   await login(page, KEY);

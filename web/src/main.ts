@@ -12,6 +12,7 @@ import { programmeView } from './views/programme';
 import { runView, sourcesView } from './views/sources';
 import { refreshSafetyBadge, safetyView } from './views/safety';
 import { worklistView } from './views/worklist';
+import { runsView } from './views/runs';
 
 const main = document.getElementById('main') as HTMLElement;
 const nav = document.getElementById('nav') as HTMLElement;
@@ -68,6 +69,7 @@ async function route(): Promise<void> {
   try {
     const run = /^#\/runs\/([^/]+)$/.exec(hash);
     if (run) await runView(main, decodeURIComponent(run[1] as string));
+    else if (hash === '#/runs') await runsView(main);
     else if (hash.startsWith('#/dead-letters')) await deadLettersView(main);
     else if (hash.startsWith('#/programme')) await programmeView(main);
     else if (hash.startsWith('#/patient')) patientView(main);

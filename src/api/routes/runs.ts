@@ -2,7 +2,9 @@
 import { notFoundOutcome } from '../../errors';
 import { sendOutcome } from '../errors';
 import { errors, json, p, q, secured, type RouteModule } from '../openapi-parts';
-import { limitOf, param, query } from '../params';
+import { BadQuery, limitOf, param, query } from '../params';
+
+const RUN_STATUSES = ['succeeded', 'partially-failed', 'failed', 'interrupted', 'running'];
 import { reply } from '../reply';
 import { RunResponse, RunsResponse } from '../schemas/runs';
 import { runView } from '../views';
@@ -13,7 +15,12 @@ export const runRoutes: RouteModule = {
       get: {
         summary: 'Recent runs, newest first',
         security: secured,
-        parameters: [q('source', 'source id'), q('limit', 'at most this many (default 50, at most 500)')],
+        parameters: [
+          q('source', 'source id'),
+          q('status', 'succeeded, partially-failed, failed, interrupted or running'),
+          q('limit', 'at most this many (default 50, at most 500)'),
+          q('offset', 'skip this many of the newest (paging)'),
+        ],
         responses: { '200': json('runs', RunsResponse), ...errors },
       },
     },
@@ -30,7 +37,18 @@ export const runRoutes: RouteModule = {
   register(api, { store, runner }) {
     api.get('/runs', async (req, res) => {
       const limit = limitOf(req, 50, 500);
-      reply(res, RunsResponse, { runs: await store.listRuns({ sourceId: query(req, 'source'), limit }) });
+      const status = query(req, 'status');
+      if (status !== undefined && !RUN_STATUSES.includes(status))
+        throw new BadQuery(`status must be one of ${RUN_STATUSES.join(', ')}`);
+      const offsetText = query(req, 'offset') ?? '0';
+      if (!/^\d{1,7}$/.test(offsetText)) throw new BadQuery('offset must be a whole number');
+      const runs = await store.listRuns({
+        sourceId: query(req, 'source'),
+        limit,
+        ...(status ? { status } : {}),
+        offset: Number(offsetText),
+      });
+      reply(res, RunsResponse, { runs });
     });
 
     api.get('/runs/:id', async (req, res) => {
