@@ -5,7 +5,7 @@
  * is a failure that says how to install it, never a silent skip.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -384,4 +384,38 @@ test('a source whose first writes are held shows the plan; approving sends it, a
     await new Promise<void>((resolve) => listening.server.close(() => resolve()));
     await heldStore.close();
   }
+}, 120_000);
+
+test('accessibility: axe-core finds no WCAG 2.1 AA violation on any page, at 1280 px and on a 390 px phone, and no page scrolls sideways on the phone', async () => {
+  const axe = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  const pages = ['#/safety', '#/worklist', '#/sources', '#/runs', '#/dead-letters', '#/programme', '#/patient'];
+  const found: string[] = [];
+  for (const viewport of [
+    { width: 1280, height: 800 },
+    { width: 390, height: 844 },
+  ]) {
+    // The test's context injects axe-core past the CSP; the service keeps its strict policy.
+    const context = await browser.newContext({ viewport, bypassCSP: true });
+    const page = await context.newPage();
+    await login(page, KEY);
+    for (const hash of pages) {
+      await page.goto(`${base}${hash}`);
+      await page.locator('main h1').first().waitFor();
+      await page.waitForTimeout(300);
+      await page.addScriptTag({ content: axe });
+      const violations = (await page.evaluate(
+        "axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }).then((r) => r.violations.map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(' | ')))",
+      )) as string[];
+      for (const v of violations) found.push(`${viewport.width}px ${hash} ${v}`);
+      const wide = (await page.evaluate('document.documentElement.scrollWidth')) as number;
+      if (wide > viewport.width + 1) found.push(`${viewport.width}px ${hash} scrolls sideways (${wide} px wide)`);
+      if (viewport.width < 500 && (hash === '#/worklist' || hash === '#/dead-letters'))
+        await page.screenshot({ path: path.join(SHOTS, `${hash.slice(2)}-phone.png`), fullPage: false });
+      const title = await page.title();
+      if (!/ · fhir-engage$/.test(title) || title.startsWith('Log in'))
+        found.push(`${viewport.width}px ${hash} title "${title}"`);
+    }
+    await context.close();
+  }
+  expect(found).toEqual([]);
 }, 120_000);

@@ -27,9 +27,10 @@ export function table(
   rows: (Child | Child[])[][],
   attrs: Attrs = {},
 ): HTMLTableElement {
+  // Focusable: on a phone a wide table scrolls inside itself, and a keyboard must reach that scroll.
   return h(
     'table',
-    attrs,
+    { tabindex: 0, ...attrs },
     h('caption', {}, caption),
     h(
       'thead',

@@ -19,6 +19,7 @@ const nav = document.getElementById('nav') as HTMLElement;
 
 function loginView(message?: string): void {
   nav.hidden = true;
+  document.title = 'Log in · fhir-engage';
   const key = h('input', { id: 'api-key', type: 'password', autocomplete: 'current-password', required: true });
   const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'login-error' }, message ?? '');
   main.replaceChildren(
@@ -57,12 +58,30 @@ function loginView(message?: string): void {
   key.focus();
 }
 
+/** Each view's own tab title (a list of tabs all named "fhir-engage" tells nothing apart). */
+function titleOf(hash: string): string {
+  if (/^#\/runs\/./.test(hash)) return 'Run';
+  const titles: Record<string, string> = {
+    '#/safety': 'Safety flags',
+    '#/worklist': 'Worklist',
+    '#/runs': 'Runs',
+    '#/dead-letters': 'Dead letters',
+    '#/programme': 'Programme',
+    '#/patient': 'Patient',
+  };
+  return titles[hash] ?? 'Sources and runs';
+}
+
 async function route(): Promise<void> {
   if (!session.key()) return loginView();
   nav.hidden = false;
   const hash = location.hash || '#/sources';
-  for (const a of nav.querySelectorAll('a'))
-    a.toggleAttribute('aria-current', hash.startsWith(a.getAttribute('href') ?? '-'));
+  for (const a of nav.querySelectorAll('a')) {
+    const here = hash === a.getAttribute('href') || hash.startsWith(`${a.getAttribute('href') ?? '-'}/`);
+    if (here) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  document.title = `${titleOf(hash)} · fhir-engage`;
   main.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
   // The badge follows every view: a new safety flag shows wherever the care team is.
   refreshSafetyBadge().catch(() => undefined);
