@@ -418,4 +418,18 @@ test('accessibility: axe-core finds no WCAG 2.1 AA violation on any page, at 128
     await context.close();
   }
   expect(found).toEqual([]);
+  // The skip link moves focus to the content without leaving the page; a definition shows on focus.
+  const { page } = await newPage();
+  await login(page, KEY);
+  await page.getByRole('link', { name: 'Programme', exact: true }).click();
+  await page.getByTestId('tier-chart').waitFor();
+  await page.locator('a.skip').focus();
+  await page.keyboard.press('Enter');
+  expect(page.url()).toMatch(/#\/programme$/);
+  expect(await page.evaluate('document.activeElement && document.activeElement.id')).toBe('main');
+  const defined = page.getByText('Reminder effect', { exact: true });
+  await defined.focus();
+  const after = (await page.evaluate("getComputedStyle(document.activeElement, '::after').content")) as string;
+  expect(after.length).toBeGreaterThan(20);
+  await page.context().close();
 }, 120_000);

@@ -114,5 +114,10 @@ document.getElementById('logout')?.addEventListener('click', () => {
   session.clear();
   loginView();
 });
+// The skip link moves focus to the content; as a hash it would be routed as a page that does not exist.
+document.querySelector('a.skip')?.addEventListener('click', (e) => {
+  e.preventDefault();
+  main.focus();
+});
 window.addEventListener('hashchange', () => void route());
 void route();
