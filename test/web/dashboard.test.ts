@@ -338,6 +338,25 @@ test('dead letters: filter by stage, retry one after the fix', async () => {
     .waitFor();
   expect(await store.getResource('sandbox', 'Appointment', 'fixed-appt-1')).toBeDefined();
   await page.screenshot({ path: path.join(SHOTS, 'dead-letters.png'), fullPage: true });
+  // After a retry the list is shown again: the resolved letter leaves it, and the count with it.
+  await page.getByTestId(`retry-${retryable}`).waitFor({ state: 'detached' });
+  // Dismissing asks why in a dialog (a reason is required), then the list and its count are shown again.
+  const caption = page.getByTestId('dead-letters').locator('caption');
+  await caption.filter({ hasText: /^Open dead letters \(\d+\)$/ }).waitFor();
+  const before = Number(/\((\d+)\)/.exec((await caption.textContent()) ?? '')?.[1]);
+  const other = (await store.listDeadLetters({ sourceId: 'sandbox', stage: 'validate' })).find(
+    (d) => d.id !== retryable,
+  );
+  expect(other).toBeDefined();
+  await page.getByRole('button', { name: `Dismiss dead letter ${other!.id}`, exact: true }).click();
+  const dialog = page.getByTestId('dismiss-dialog');
+  await dialog.waitFor();
+  await dialog.getByRole('button', { name: 'Dismiss it' }).click();
+  expect(await dialog.isVisible()).toBe(true);
+  await dialog.getByLabel('Why? (required, kept for audit)').fill('a test record, not a real resource');
+  await dialog.getByRole('button', { name: 'Dismiss it' }).click();
+  await caption.filter({ hasText: `Open dead letters (${before - 1})` }).waitFor();
+  expect(await page.getByTestId(`dismiss-${other!.id}`).count()).toBe(0);
   await page.context().close();
 });
 

@@ -41,10 +41,10 @@ export async function deadLettersView(main: HTMLElement, filter: Filter = {}): P
           when(d.createdAt),
           d.sourceId,
           d.stage,
-          d.resourceType ?? '—',
+          d.resourceType ? `${d.resourceType}${d.resourceId ? `/${d.resourceId}` : ''}` : '—',
           issue?.expression?.join(', ') ?? '—',
           `${issue?.code ?? ''}: ${issue?.details?.text ?? ''}`,
-          [actions(d, cell), cell],
+          [actions(d, cell, () => void deadLettersView(main, filter)), cell],
         ];
       }),
       { 'data-testid': 'dead-letters' },
@@ -94,19 +94,72 @@ function filterForm(main: HTMLElement, filter: Filter, sourceIds: string[]): HTM
   );
 }
 
-/** Retry and dismiss (with a reason kept for audit), their result shown in `cell`. */
-function actions(d: DeadLetter, cell: HTMLElement): HTMLElement {
+/**
+ * Asks why a dead letter is dismissed, in a modal dialog: the reason is required (3 characters or
+ * more) and kept for audit. Resolves with the reason, or undefined when cancelled.
+ */
+function askReason(id: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const input = h('textarea', { id: 'dismiss-reason', required: true, minlength: 3, maxlength: 500, rows: 3 });
+    const dialog: HTMLDialogElement = h(
+      'dialog',
+      { 'aria-labelledby': 'dismiss-title', 'data-testid': 'dismiss-dialog' },
+      h(
+        'form',
+        {
+          method: 'dialog',
+          onsubmit: (e: Event) => {
+            e.preventDefault();
+            if (input.value.trim().length < 3) return input.reportValidity();
+            dialog.close();
+            dialog.remove();
+            resolve(input.value.trim());
+          },
+        },
+        h('h2', { id: 'dismiss-title' }, `Dismiss dead letter ${id}`),
+        h('label', { for: 'dismiss-reason' }, 'Why? (required, kept for audit)'),
+        input,
+        h(
+          'p',
+          { class: 'actions' },
+          h('button', { type: 'submit' }, 'Dismiss it'),
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'secondary',
+              onclick: () => {
+                dialog.close();
+                dialog.remove();
+                resolve(undefined);
+              },
+            },
+            'Cancel',
+          ),
+        ),
+      ),
+    );
+    document.body.append(dialog);
+    dialog.showModal();
+    input.focus();
+  });
+}
+
+/** Retry and dismiss (with a required reason kept for audit); the list and its count are shown again after either. */
+function actions(d: DeadLetter, cell: HTMLElement, refresh: () => void): HTMLElement {
   const retry = h(
     'button',
     {
       type: 'button',
       'data-testid': `retry-${d.id}`,
+      'aria-label': `Retry dead letter ${d.id}`,
       onclick: async () => {
         retry.disabled = true;
         try {
           const r = await post<RetryDone>(`/dead-letters/${d.id}/retry`);
           cell.textContent = `retried: ${r.action}`;
-          announce(`Dead letter ${d.id} retried`);
+          announce(`Dead letter ${d.id} retried: ${r.action}`);
+          setTimeout(refresh, 1500);
         } catch (err) {
           cell.textContent = `retry failed: ${(err as Error).message}`;
           retry.disabled = false;
@@ -120,13 +173,15 @@ function actions(d: DeadLetter, cell: HTMLElement): HTMLElement {
     {
       type: 'button',
       class: 'secondary',
+      'data-testid': `dismiss-${d.id}`,
+      'aria-label': `Dismiss dead letter ${d.id}`,
       onclick: async () => {
-        const reason = window.prompt('Why is this dead letter dismissed? (kept for audit)');
-        if (!reason || reason.trim().length < 3) return;
+        const reason = await askReason(d.id);
+        if (!reason) return;
         try {
           await post(`/dead-letters/${d.id}/dismiss`, { reason });
-          cell.textContent = 'dismissed';
           announce(`Dead letter ${d.id} dismissed`);
+          refresh();
         } catch (err) {
           cell.textContent = `could not dismiss: ${(err as Error).message}`;
         }
