@@ -143,6 +143,20 @@ function overviewCharts({ model, asOf, history }: PatientOverviewInput): Sendabl
 }
 
 /** The patient view: tier and why, trends, upcoming appointments with their reminders, what fhir-engage wrote and its status in the EMR. */
+/**
+ * One state per written resource, in words, from fhir-engage's record and the EMR's status read back:
+ * who ended a Task (fhir-engage, or a person in the EMR) is spelled out, never two columns that
+ * seem to disagree.
+ */
+export function stateInWords(resourceType: string, state: string, status: string | null): string {
+  if (resourceType !== 'Task') return 'written';
+  const ended = status !== null && TERMINAL_TASK_STATUSES.has(status);
+  if (state === 'closed') return `closed by fhir-engage (${status ?? 'cancelled'})`;
+  if (state === 'handled-by-person' || (status && status !== 'requested'))
+    return ended ? `${status} by a person in the EMR` : `taken on by a person (${status ?? 'in progress'})`;
+  return 'open, waiting for a person';
+}
+
 /** The safety flag of the patient's page: the indicators' reasons and the open safety Tasks (open until a person ends them). */
 function overviewSafety(
   ind: PatientIndicators,
@@ -212,6 +226,7 @@ export function patientOverview(input: PatientOverviewInput): Sendable<PatientOv
       rule: w.rule,
       state: w.state,
       statusInEmr: statusInEmr(w),
+      inWords: stateInWords(w.resourceType, w.state, statusInEmr(w)),
       serverId: w.serverId,
       updatedAt: w.updatedAt,
     })),

@@ -1,6 +1,6 @@
 /** The patient overview's statuses of what fhir-engage wrote: what the EMR holds now, as best known. */
 import { patientHeader } from '../../src/api/patient-header';
-import { patientOverview } from '../../src/api/views';
+import { patientOverview, stateInWords } from '../../src/api/views';
 import { computeIndicators } from '../../src/indicators/compute';
 import { DEFAULT_INDICATOR_SETTINGS as S } from '../../src/config/indicator-settings';
 import type { EngagementModel } from '../../src/mapping/model';
@@ -90,4 +90,15 @@ test('what the read-back saw a person do stands: an open reminder completed in t
   });
   // Nothing read back yet: what fhir-engage wrote.
   expect(statuses(written('open', 'requested'), []).written).toMatchObject({ statusInEmr: 'requested' });
+});
+
+test('one state per written resource, in words: who ended a Task is spelled out', () => {
+  expect(stateInWords('Observation', 'open', 'final')).toBe('written');
+  expect(stateInWords('Task', 'open', 'requested')).toBe('open, waiting for a person');
+  expect(stateInWords('Task', 'open', null)).toBe('open, waiting for a person');
+  expect(stateInWords('Task', 'closed', 'cancelled')).toBe('closed by fhir-engage (cancelled)');
+  expect(stateInWords('Task', 'closed', 'completed')).toBe('closed by fhir-engage (completed)');
+  expect(stateInWords('Task', 'handled-by-person', 'in-progress')).toBe('taken on by a person (in-progress)');
+  expect(stateInWords('Task', 'handled-by-person', 'completed')).toBe('completed by a person in the EMR');
+  expect(stateInWords('Task', 'open', 'completed')).toBe('completed by a person in the EMR');
 });

@@ -94,6 +94,9 @@ export const PatientOverview = Closed({
       rule: Type.String(),
       state: Type.String(),
       statusInEmr: Nullable(Type.String()),
+      inWords: Type.String({
+        description: 'the one state shown: who ended it (fhir-engage or a person), or that it waits',
+      }),
       serverId: Nullable(Type.String()),
       updatedAt: Instant,
     }),

@@ -96,8 +96,8 @@ async function show(out: HTMLElement, patientId: string, sourceId?: string): Pro
     ),
     table(
       'Tasks and Observations written for this patient',
-      ['type', 'rule', 'state', 'status in the EMR', 'updated'],
-      o.written.map((w) => [w.resourceType, w.rule, w.state, w.statusInEmr ?? '—', when(w.updatedAt)]),
+      ['type', 'rule', 'state', 'last written'],
+      o.written.map((w) => [w.resourceType, w.rule, w.inWords, when(w.updatedAt)]),
     ),
   );
 }
