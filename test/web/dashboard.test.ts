@@ -437,6 +437,30 @@ test('accessibility: axe-core finds no WCAG 2.1 AA violation on any page, at 128
     await context.close();
   }
   expect(found).toEqual([]);
+  // On a phone the menu folds behind a button (the bar takes little of the screen) and opens on a tap;
+  // every button and link of it is at least 44 px high.
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const small = await phone.newPage();
+  await login(small, KEY);
+  const toggle = small.getByRole('button', { name: 'Menu' });
+  await toggle.waitFor();
+  expect(await small.getByRole('link', { name: 'Worklist', exact: true }).isVisible()).toBe(false);
+  expect((await small.locator('header.bar').boundingBox())?.height ?? 999).toBeLessThan(0.1 * 844);
+  await toggle.click();
+  expect(await toggle.getAttribute('aria-expanded')).toBe('true');
+  const link = small.getByRole('link', { name: 'Worklist', exact: true });
+  expect(await link.isVisible()).toBe(true);
+  for (const box of await small
+    .locator('nav a, nav button, #menu-toggle')
+    .evaluateAll((els) =>
+      els.map((e) => (e as unknown as { getBoundingClientRect(): { height: number } }).getBoundingClientRect().height),
+    ))
+    expect(box).toBeGreaterThanOrEqual(44);
+  await link.click();
+  await small.getByRole('heading', { name: 'Worklist' }).waitFor();
+  expect(await toggle.getAttribute('aria-expanded')).toBe('false');
+  await small.screenshot({ path: path.join(SHOTS, 'menu-phone.png') });
+  await phone.close();
   // The skip link moves focus to the content without leaving the page; a definition shows on focus.
   const { page } = await newPage();
   await login(page, KEY);

@@ -16,9 +16,18 @@ import { runsView } from './views/runs';
 
 const main = document.getElementById('main') as HTMLElement;
 const nav = document.getElementById('nav') as HTMLElement;
+const menu = document.getElementById('menu-toggle') as HTMLButtonElement;
+
+/** On a phone the menu is behind a button; it folds again when a page opens. */
+function showMenu(open: boolean): void {
+  nav.classList.toggle('open', open);
+  menu.setAttribute('aria-expanded', String(open));
+}
+menu.addEventListener('click', () => showMenu(!nav.classList.contains('open')));
 
 function loginView(message?: string): void {
   nav.hidden = true;
+  menu.hidden = true;
   document.title = 'Log in · fhir-engage';
   const key = h('input', { id: 'api-key', type: 'password', autocomplete: 'current-password', required: true });
   const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'login-error' }, message ?? '');
@@ -75,6 +84,8 @@ function titleOf(hash: string): string {
 async function route(): Promise<void> {
   if (!session.key()) return loginView();
   nav.hidden = false;
+  menu.hidden = false;
+  showMenu(false);
   const hash = location.hash || '#/sources';
   for (const a of nav.querySelectorAll('a')) {
     const here = hash === a.getAttribute('href') || hash.startsWith(`${a.getAttribute('href') ?? '-'}/`);
