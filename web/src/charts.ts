@@ -12,7 +12,7 @@ import {
   Tooltip,
   type Plugin,
 } from 'chart.js';
-import { h } from './dom';
+import { dayOf, h } from './dom';
 
 Chart.register(
   LineController,
@@ -65,8 +65,7 @@ function bandsPlugin(bands: Band[]): Plugin<'line'> {
   };
 }
 
-const day = (iso: string): string =>
-  new Date(iso).toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: '2-digit' });
+const day = dayOf;
 
 /**
  * A figure holding a chart and, for screen readers and for the record, a

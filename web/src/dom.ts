@@ -59,8 +59,12 @@ export function table(
 
 export const pct = (r: number | null | undefined): string =>
   r === null || r === undefined ? 'n/a' : `${Math.round(r * 1000) / 10} %`;
+/** One locale for every date on every page: the browser's. */
+export const LOCALE = typeof navigator !== 'undefined' && navigator.language ? navigator.language : 'en-GB';
 export const when = (t: string | null | undefined): string =>
-  t ? new Date(t).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' }) : '—';
+  t ? new Date(t).toLocaleString(LOCALE, { dateStyle: 'medium', timeStyle: 'short' }) : '—';
+/** A day (charts' axes, days without a time): the same date style as `when`. */
+export const dayOf = (t: string): string => new Date(t).toLocaleDateString(LOCALE, { dateStyle: 'medium' });
 export const secs = (ms: number | null | undefined): string =>
   ms === null || ms === undefined ? '—' : `${(ms / 1000).toFixed(1)} s`;
 
