@@ -21,7 +21,7 @@ import { approvalsRole, type ApprovalsRole } from './approvals';
 import { enrolmentsRole, type EnrolmentsRole } from './enrolments';
 import { safetyRole, type SafetyRole } from './safety';
 import { alertsRole, type AlertsRole } from './safety-alerts';
-import { worklistRole, type WorklistRole } from './worklist';
+import { patientListRole, worklistRole, type PatientListRole, type WorklistRole } from './worklist';
 
 // One interface per role, merged into the class: the roles' methods are assigned in the constructor.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
@@ -43,7 +43,8 @@ export interface Store
     EnrolmentsRole,
     SafetyRole,
     AlertsRole,
-    WorklistRole {}
+    WorklistRole,
+    PatientListRole {}
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Store {
@@ -72,6 +73,7 @@ export class Store {
       safetyRole(ctx),
       alertsRole(ctx),
       worklistRole(ctx),
+      patientListRole(ctx),
     );
   }
 

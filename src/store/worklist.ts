@@ -76,3 +76,54 @@ export function worklistRole({ db }: RoleContext) {
 }
 
 export type WorklistRole = ReturnType<typeof worklistRole>;
+
+export interface PatientListRow {
+  sourceId: string;
+  patientId: string;
+  indicators: unknown;
+  patient: unknown;
+  openTasks: number;
+}
+
+/** Patients with their indicators, the least engaged first, optionally of one tier; a page at a time, with the total. */
+export const patientList = (sourceId: string | null, tier: string | null, limit: number, offset: number): SqlQuery =>
+  q(
+    `SELECT m.source_id, m.patient_id, m.indicators, p.resource AS patient, count(*) OVER () AS total,
+       (SELECT count(*) FROM written_resources w WHERE w.source_id = m.source_id AND w.patient_id = m.patient_id
+          AND w.resource_type = 'Task' AND w.state IN ('open', 'handled-by-person') AND w.rule <> 'appointment-reminder'
+          AND (w.status IS NULL OR w.status NOT IN ${ENDED}))::int AS open_tasks
+     FROM patient_models m
+     LEFT JOIN resources p ON p.source_id = m.source_id AND p.resource_type = 'Patient' AND p.resource_id = m.patient_id
+     WHERE m.indicators IS NOT NULL AND ($1::text IS NULL OR m.source_id = $1)
+       AND ($2::text IS NULL OR m.indicators->'engagement'->>'tier' = $2)
+     ORDER BY (m.indicators->'engagement'->>'score')::numeric ASC NULLS LAST, m.source_id, m.patient_id
+     LIMIT $3 OFFSET $4`,
+    [sourceId, tier, limit, offset],
+  );
+
+export function patientListRole({ db }: RoleContext) {
+  return {
+    async patientList(options: {
+      sourceId?: string;
+      tier?: string;
+      limit: number;
+      offset: number;
+    }): Promise<{ total: number; rows: PatientListRow[] }> {
+      const rows = await db.query(
+        patientList(options.sourceId ?? null, options.tier ?? null, options.limit, options.offset),
+      );
+      return {
+        total: Number(rows[0]?.total ?? 0),
+        rows: rows.map((r) => ({
+          sourceId: String(r.source_id),
+          patientId: String(r.patient_id),
+          indicators: r.indicators,
+          patient: r.patient ?? null,
+          openTasks: Number(r.open_tasks),
+        })),
+      };
+    },
+  };
+}
+
+export type PatientListRole = ReturnType<typeof patientListRole>;

@@ -123,6 +123,7 @@ describe.each(driverFactories())('responses match their schemas on $name', (fact
     await check('get', '/api/safety', '/api/safety', 200);
     await check('get', '/api/safety/alerts', '/api/safety/alerts', 200);
     await check('get', '/api/worklist', '/api/worklist', 200);
+    await check('get', '/api/patients', '/api/patients', 200);
     await check('post', '/api/worklist/search', '/api/worklist/search', 200, { search: 'nobody' });
     const letters = await check('get', '/api/dead-letters', '/api/dead-letters?includePayload=true', 200);
     const id = (letters.deadLetters as { id: number }[])[0]!.id;

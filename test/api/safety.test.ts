@@ -206,3 +206,27 @@ describe('worklist', () => {
     expect(csv.text.split('\n')[1]).toMatch(/^Safety flags,s,pb,Ben Okafor,/);
   });
 });
+
+test('the patient list: the least engaged first, by tier, paged, each row in the access log; a bad tier is 400', async () => {
+  // Ana's two open Tasks (as the worklist's, written again: the same identifiers, nothing added).
+  for (const [id, rule] of [
+    ['pa/outreach-no-shows/2026-05-20', 'outreach-no-shows'],
+    ['pa/survey/phq9/2026-05-28', 'survey-assignment'],
+  ] as const)
+    await store.upsertWritten({ ...writtenTask(id, rule), patientId: 'pa', serverId: `t-${id.replace(/\//g, '-')}` });
+  const res = await request(app).get('/api/patients').set(auth);
+  expect(res.status).toBe(200);
+  expect(res.body.total).toBe(4);
+  const ana = res.body.patients.find((p: { patientId: string }) => p.patientId === 'pa');
+  expect(ana).toMatchObject({ name: 'Ana Ruiz', safety: true, openTasks: 2 });
+  const ben = res.body.patients.find((p: { patientId: string }) => p.patientId === 'pb');
+  expect(ben).toMatchObject({ openTasks: 1, safety: false });
+  const tier = res.body.patients[0].tier as string;
+  const byTier = await request(app).get(`/api/patients?tier=${tier}&limit=1&page=1`).set(auth);
+  expect(byTier.body.patients).toHaveLength(1);
+  expect(byTier.body.patients[0].tier).toBe(tier);
+  expect((await request(app).get('/api/patients?tier=happy').set(auth)).status).toBe(400);
+  const logged = (await store.listAccess()).filter((a) => a.route === '/api/patients');
+  // Each listed patient (the refused request is logged too, with no patient).
+  expect(new Set(logged.map((a) => a.patientId).filter(Boolean))).toEqual(new Set(['pa', 'pb', 'pc', 'pd']));
+});

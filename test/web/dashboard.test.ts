@@ -299,6 +299,9 @@ test('the programme view shows the tier chart and the NPS, with definitions on h
   expect(await page.getByTestId('tier-chart').boundingBox()).toMatchObject({ width: expect.any(Number) });
   expect(await page.getByTestId('nps').textContent()).toMatch(/^NPS (-?\d+|n\/a)$/);
   expect(await page.getByText('Reminder effect', { exact: true }).getAttribute('title')).toMatch(/\S{10,}/);
+  // From the tier chart to the list of that tier's patients.
+  const atRisk = page.getByTestId('tier-lists').getByRole('button', { name: /^at-risk \(\d+\)$/ });
+  const count = Number(/\((\d+)\)/.exec((await atRisk.textContent()) ?? '')?.[1]);
   // Each programme with its enrolment: the sandbox's default programme, its patients enrolled.
   const programmes = page.getByTestId('programmes');
   expect(await programmes.locator('tbody tr').count()).toBe(1);
@@ -306,6 +309,11 @@ test('the programme view shows the tier chart and the NPS, with definitions on h
   expect(cells[0]).toBe('Engaged patients (default) (sandbox)');
   expect(Number(cells[2])).toBeGreaterThan(0);
   await page.screenshot({ path: path.join(SHOTS, 'programme.png'), fullPage: true });
+  await atRisk.click();
+  await page.getByTestId('patient-list').waitFor();
+  const tiers = await page.getByTestId('patient-list').locator('tbody tr td:nth-child(3)').allTextContents();
+  expect(tiers.length).toBe(Math.min(50, count));
+  expect(tiers.every((t) => t === 'at-risk')).toBe(true);
   await page.context().close();
 });
 

@@ -13,6 +13,7 @@ import { runView, sourcesView } from './views/sources';
 import { refreshSafetyBadge, safetyView } from './views/safety';
 import { worklistView } from './views/worklist';
 import { runsView } from './views/runs';
+import { patientsView } from './views/patients';
 
 const main = document.getElementById('main') as HTMLElement;
 const nav = document.getElementById('nav') as HTMLElement;
@@ -77,6 +78,7 @@ function titleOf(hash: string): string {
     '#/dead-letters': 'Dead letters',
     '#/programme': 'Programme',
     '#/patient': 'Patient',
+    '#/patients': 'Patients',
   };
   return titles[hash] ?? 'Sources and runs';
 }
@@ -102,6 +104,7 @@ async function route(): Promise<void> {
     else if (hash === '#/runs') await runsView(main);
     else if (hash.startsWith('#/dead-letters')) await deadLettersView(main);
     else if (hash.startsWith('#/programme')) await programmeView(main);
+    else if (hash === '#/patients') await patientsView(main);
     else if (hash.startsWith('#/patient')) patientView(main);
     else if (hash.startsWith('#/safety')) await safetyView(main);
     else if (hash.startsWith('#/worklist')) await worklistView(main);

@@ -8,6 +8,7 @@ import { accessLogRoutes } from './access-log';
 import { deadLetterRoutes } from './dead-letters';
 import { healthRoutes } from './health';
 import { patientRoutes } from './patients';
+import { patientListRoutes } from './patient-list';
 import { programmeRoutes } from './programme';
 import { runRoutes } from './runs';
 import { safetyRoutes } from './safety';
@@ -21,6 +22,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
   worklistRoutes,
   runRoutes,
   patientRoutes,
+  patientListRoutes,
   programmeRoutes,
   accessLogRoutes,
   deadLetterRoutes,

@@ -4,6 +4,7 @@ import type { RunsResponse } from '../../../src/api/schemas/runs';
 import type { ProgrammeHistoryEntry, ProgrammePeriodResponse, Rate } from '../../../src/api/schemas/programme';
 import { barChart, lineChart } from '../charts';
 import { defined, h, pct, table } from '../dom';
+import { listTier } from './patients';
 
 type History = ProgrammeHistoryEntry;
 
@@ -119,6 +120,14 @@ function trendCards(data: ProgrammePeriodResponse): HTMLElement[] {
         [...TIERS],
         TIERS.map((t) => s.tiers[t] ?? 0),
         'tier-chart',
+      ),
+      h(
+        'p',
+        { 'data-testid': 'tier-lists' },
+        'List the patients: ',
+        TIERS.map((t) =>
+          h('button', { type: 'button', class: 'link', onclick: () => listTier(t) }, `${t} (${s.tiers[t] ?? 0})`),
+        ),
       ),
     ),
     card(
