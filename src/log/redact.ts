@@ -51,7 +51,10 @@ const PHI_KEYS = new Set([
   'phone',
 ]);
 
-/** Query values can carry PHI (`Patient?name=…`): keep parameter names only. */
+/**
+ * Query values can carry PHI (`Patient?name=…`): keep parameter names only, each value shown as
+ * `(hidden)` — a `*` would read like a wildcard search.
+ */
 export function redactUrl(url: string): string {
   const q = url.indexOf('?');
   const base = (q === -1 ? url : url.slice(0, q)).replace(/\/\/[^/@]*@/, '//***@');
@@ -62,7 +65,7 @@ export function redactUrl(url: string): string {
     .slice(q + 1)
     .split('&')
     .filter((p) => p.length > 0)
-    .map((p) => `${decodeSafe(p.split('=')[0] ?? '')}=*`);
+    .map((p) => `${decodeSafe(p.split('=')[0] ?? '')}=(hidden)`);
   return `${base}?${params.join('&')}`;
 }
 

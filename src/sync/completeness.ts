@@ -63,7 +63,12 @@ export function holdBack(
         `${t.resourceType}: the server could not export ${t.exportErrors} resource(s); they are asked for again next run`,
       );
     } else if (t.status === 'partial') {
-      reasons.push(`${t.resourceType}: ${t.failedPatients} patient(s) could not be searched (${cause(t)})`);
+      // Which patients: the engineer can look them up in the EMR (ids only; never a name).
+      const named = failedPatients.slice(0, 5).map((id) => `Patient/${id}`);
+      const more = failedPatients.length > named.length ? `, and ${failedPatients.length - named.length} more` : '';
+      reasons.push(
+        `${t.resourceType}: ${t.failedPatients} patient(s) could not be searched (${named.join(', ')}${more}): ${cause(t)}`,
+      );
     }
   }
   return { all, patients: new Set(failedPatients), reasons };

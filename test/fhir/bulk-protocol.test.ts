@@ -81,7 +81,7 @@ describe('kick-off', () => {
         issue: [{ severity: 'error', code: 'forbidden', diagnostics: 'scope system/*.read missing' }],
       });
     await expect(kickOff(client(), { level: 'system', types: ['Patient'] })).rejects.toThrow(
-      'the export kick-off https://emr.test/fhir/r4/$export?_outputFormat=*&_type=* was refused: HTTP 403 — the server says: scope system/*.read missing',
+      'the export kick-off https://emr.test/fhir/r4/$export?_outputFormat=(hidden)&_type=(hidden) was refused: HTTP 403 — the server says: scope system/*.read missing',
     );
   });
 

@@ -98,7 +98,7 @@ describe('retries', () => {
       .catch((e: unknown) => e)) as HttpError;
     expect(err).toBeInstanceOf(HttpError);
     expect(err.status).toBe(503);
-    expect(err.message).toBe(`GET ${BASE}/Patient?name=*&_count=* failed after 4 attempt(s): HTTP 503`);
+    expect(err.message).toBe(`GET ${BASE}/Patient?name=(hidden)&_count=(hidden) failed after 4 attempt(s): HTTP 503`);
     expect(err.message).not.toContain('Quillfeather');
   });
 
@@ -154,7 +154,7 @@ describe('retries', () => {
       .catch((e: unknown) => e)) as HttpError;
     expect(err).toBeInstanceOf(HttpError);
     expect(err.message).toContain(
-      `GET ${BASE}/Patient?family=* failed after 4 attempt(s): the response body is not valid JSON`,
+      `GET ${BASE}/Patient?family=(hidden) failed after 4 attempt(s): the response body is not valid JSON`,
     );
     expect(err.message).not.toContain('Quill');
   });

@@ -91,13 +91,13 @@ describe('logging never leaks patient data or secrets', () => {
     }
     // Operators still see what happened.
     expect(text).toContain('"resourceType":"Patient","id":"pat-1"');
-    expect(text).toContain('https://emr.example/fhir/Patient?name=*&identifier=*');
+    expect(text).toContain('https://emr.example/fhir/Patient?name=(hidden)&identifier=(hidden)');
     expect(text).toContain('insert failed');
   });
 
   test('redactUrl keeps parameter names, drops values and credentials', () => {
     expect(redactUrl('https://user:pw@emr/fhir/Appointment?patient=Patient%2F1&_count=50')).toBe(
-      'https://***@emr/fhir/Appointment?patient=*&_count=*',
+      'https://***@emr/fhir/Appointment?patient=(hidden)&_count=(hidden)',
     );
     expect(redactUrl('https://emr/fhir/metadata')).toBe('https://emr/fhir/metadata');
   });

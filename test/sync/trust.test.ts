@@ -80,7 +80,10 @@ test('per-patient mode: a patient whose searches are refused is held back; the o
     const summary = await syncSource(store, config, source, { asOf: AS_OF, strict: true });
     expect(summary.status).toBe('partially-failed');
     expect(summary.heldBack.patients).toBe(1);
-    expect(summary.heldBack.reasons.join('\n')).toMatch(/Appointment: 1 patient\(s\) could not be searched/);
+    // The line names the patient held back (its EMR id) and the failing request, its values hidden in words.
+    const line = summary.heldBack.reasons.join('\n');
+    expect(line).toMatch(/Appointment: 1 patient\(s\) could not be searched \(Patient\/gen-pat-000002\): /);
+    expect(line).not.toMatch(/=\*/);
     expect(summary.pull.find((t) => t.resourceType === 'Appointment')).toMatchObject({
       status: 'partial',
       failedPatients: 1,
@@ -129,7 +132,9 @@ test('refused credentials (401) stop the run at once with one message, not one 4
       { asOf: AS_OF },
     );
     expect(summary.status).toBe('failed');
-    expect(summary.error).toMatch(/^error: authentication failed: GET \S+\/Patient\?_count=\* answered HTTP 401/);
+    expect(summary.error).toMatch(
+      /^error: authentication failed: GET \S+\/Patient\?_count=\(hidden\) answered HTTP 401/,
+    );
     expect(summary.error?.split('\n')).toHaveLength(1);
     expect(emr.counters().unauthorized).toBe(1);
     expect(written(emr)).toHaveLength(0);
