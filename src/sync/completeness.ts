@@ -74,6 +74,10 @@ export function holdBack(
   return { all, patients: new Set(failedPatients), reasons };
 }
 
+/** The held-back reasons as the log keeps them: the run summary names the patients, the log no patient identifier. */
+export const reasonsForLog = (reasons: readonly string[]): string[] =>
+  reasons.map((r) => r.replace(/ \(Patient\/[^)]*\)/, ' (named in the run summary)'));
+
 export interface OutcomeFacts {
   pull: TypeReport[];
   heldBackPatients: number;

@@ -25,7 +25,7 @@ import { sharedValidator } from '../validation/validator';
 import { dispatchOutbox } from '../writeback/dispatch';
 import type { OutboxPayload } from '../writeback/outbox-item';
 import { dryRunBundle } from '../writeback/requests';
-import { holdBack, runStatus } from './completeness';
+import { holdBack, reasonsForLog, runStatus } from './completeness';
 import { computeStage } from './compute';
 import { enrolmentSummary } from './programme-enrolment';
 import { deliverSafetyAlerts } from '../alerts/deliver';
@@ -257,7 +257,7 @@ async function computeStep(
     await refreshStatistics(store, ['patient_models', 'indicator_history', 'patients_to_compute'], source.id);
   if (summary.heldBack.patients > 0)
     logger().warn(
-      { event: 'held-back', sourceId: source.id, patients: computed.heldBack, reasons: hold.reasons },
+      { event: 'held-back', sourceId: source.id, patients: computed.heldBack, reasons: reasonsForLog(hold.reasons) },
       'patients held back: their data is incomplete in this run',
     );
   checkStopped(stop, 'after the last committed batch of patients');

@@ -3,6 +3,7 @@
  * partial pull, not about patients the EMR did not return, not about a
  * record merged into another; credentials that are refused stop a run at once.
  */
+import { reasonsForLog } from '../../src/sync/completeness';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -248,4 +249,11 @@ test('valid FHIR in the shapes real EMRs send is read, not rejected: absent gend
   } finally {
     await emr.close();
   }
+});
+
+test('the log of a held-back run keeps no patient identifier; the run summary names the patients', () => {
+  const reasons = ['Appointment: 2 patient(s) could not be searched (Patient/p-17, Patient/p-18): HTTP 403'];
+  expect(reasonsForLog(reasons)).toEqual([
+    'Appointment: 2 patient(s) could not be searched (named in the run summary): HTTP 403',
+  ]);
 });
