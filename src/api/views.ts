@@ -10,7 +10,7 @@ import type { EngagementModel } from '../mapping/model';
 import { phq9Band, scoredResponses } from '../indicators/phq9';
 import { gad7Band } from '../indicators/gad7';
 import { TERMINAL_TASK_STATUSES } from '../indicators/task-status';
-import { safetyFlag } from '../indicators/safety';
+import { safetyFlag, safetyReasons } from '../indicators/safety';
 import type { Sendable } from './reply';
 import type { PatientHeader } from './patient-header';
 import type { PatientOverview } from './schemas/patients';
@@ -169,10 +169,7 @@ function overviewSafety(
       w.state === 'open' &&
       !(w.status !== null && TERMINAL_TASK_STATUSES.has(w.status)),
   ).length;
-  const reasons = [
-    ...(openSafetyTasks ? [`${openSafetyTasks} open PHQ-9 item 9 safety Task(s) in the EMR`] : []),
-    ...flag.reasons,
-  ];
+  const reasons = safetyReasons(flag, openSafetyTasks);
   return { flagged: reasons.length > 0, reasons, openSafetyTasks };
 }
 

@@ -33,3 +33,11 @@ export function safetyFlag(phq9: Phq9Indicators): SafetyFlag {
 /** The engagement "why" with the safety flag stated first: a flagged patient never reads as simply engaged. */
 export const whyWithSafety = (why: string, flag: SafetyFlag): string =>
   flag.flagged ? `SAFETY FLAG: ${flag.reasons.join('; ')}. ${why}` : why;
+
+/** The flag as the care team reads it: open safety Tasks first (open until a person ends them), then the indicators' reasons. */
+export function safetyReasons(flag: SafetyFlag, openSafetyTasks: number): string[] {
+  return [
+    ...(openSafetyTasks > 0 ? [`${openSafetyTasks} open PHQ-9 item 9 safety Task(s) in the EMR`] : []),
+    ...flag.reasons,
+  ];
+}

@@ -1,8 +1,4 @@
-/** Task statuses that end a Task (FHIR R4 Task.status, http://hl7.org/fhir/R4/valueset-task-status.html). */
-export const TERMINAL_TASK_STATUSES: ReadonlySet<string> = new Set([
-  'completed',
-  'cancelled',
-  'failed',
-  'rejected',
-  'entered-in-error',
-]);
+/** Task statuses that end a Task (FHIR R4 Task.status): the store's one list (store/rows.ts), as a set. */
+import { ENDED_TASK_STATUSES } from '../store/rows';
+
+export const TERMINAL_TASK_STATUSES: ReadonlySet<string> = new Set(ENDED_TASK_STATUSES);

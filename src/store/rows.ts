@@ -21,3 +21,9 @@ export function chunks<T>(items: T[], size: number): T[][] {
 }
 
 export type Row = Record<string, unknown>;
+
+/** Task statuses that end a Task (FHIR R4 Task.status, http://hl7.org/fhir/R4/valueset-task-status.html): the one list. */
+export const ENDED_TASK_STATUSES = ['completed', 'cancelled', 'failed', 'rejected', 'entered-in-error'] as const;
+
+/** The same list as an SQL literal list (constant text, no value from outside). */
+export const ENDED_TASK_STATUSES_SQL = `(${ENDED_TASK_STATUSES.map((s) => `'${s}'`).join(', ')})`;

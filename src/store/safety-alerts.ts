@@ -6,7 +6,7 @@
  */
 import type { SqlQuery } from './driver';
 import type { RoleContext } from './role';
-import { date, dateOrNull, q, str } from './rows';
+import { ENDED_TASK_STATUSES_SQL, date, dateOrNull, q, str } from './rows';
 
 export interface SafetyAlert {
   id: number;
@@ -26,8 +26,6 @@ export interface SafetyAlert {
   createdAt: Date;
 }
 
-const ENDED = "('completed', 'cancelled', 'failed', 'rejected', 'entered-in-error')";
-
 /** An alert per channel for every open safety Task that reached the EMR and has none yet. */
 export const createAlertIntents = (sourceId: string, channels: string[], at: Date): SqlQuery =>
   q(
@@ -35,7 +33,7 @@ export const createAlertIntents = (sourceId: string, channels: string[], at: Dat
      SELECT w.source_id, w.patient_id, w.identifier_value, w.server_id, c.channel, $3
      FROM written_resources w CROSS JOIN unnest($2::text[]) AS c(channel)
      WHERE w.source_id = $1 AND w.rule = 'phq9-item9-safety' AND w.resource_type = 'Task' AND w.state = 'open'
-       AND w.server_id IS NOT NULL AND (w.status IS NULL OR w.status NOT IN ${ENDED})
+       AND w.server_id IS NOT NULL AND (w.status IS NULL OR w.status NOT IN ${ENDED_TASK_STATUSES_SQL})
      ON CONFLICT (source_id, task_identifier, channel) DO NOTHING
      RETURNING id`,
     [sourceId, channels, at],
@@ -48,7 +46,7 @@ export const resolveEndedAlerts = (sourceId: string): SqlQuery =>
      FROM written_resources w
      WHERE a.source_id = $1 AND a.state IN ('pending', 'sent') AND w.source_id = a.source_id
        AND w.identifier_value = a.task_identifier
-       AND (w.state <> 'open' OR (w.status IS NOT NULL AND w.status IN ${ENDED}))
+       AND (w.state <> 'open' OR (w.status IS NOT NULL AND w.status IN ${ENDED_TASK_STATUSES_SQL}))
      RETURNING a.id`,
     [sourceId],
   );

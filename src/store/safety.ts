@@ -6,7 +6,7 @@
  */
 import type { SqlQuery } from './driver';
 import type { RoleContext } from './role';
-import { dateOrNull, q } from './rows';
+import { ENDED_TASK_STATUSES_SQL, dateOrNull, q } from './rows';
 
 export interface SafetyPatient {
   sourceId: string;
@@ -18,15 +18,13 @@ export interface SafetyPatient {
   indicators: unknown;
 }
 
-/** Task statuses that end a Task, as SQL (task-status.ts's list). */
-const ENDED = "('completed', 'cancelled', 'failed', 'rejected', 'entered-in-error')";
-
+/** Patients with an open safety Task or a flag in their indicators, the longest-waiting Task first. */
 export const safetyPatients = (sourceId: string | null): SqlQuery =>
   q(
     `WITH tasks AS (
        SELECT source_id, patient_id, count(*)::int AS n, min(updated_at) AS since FROM written_resources
        WHERE rule = 'phq9-item9-safety' AND resource_type = 'Task' AND state = 'open'
-         AND (status IS NULL OR status NOT IN ${ENDED}) AND ($1::text IS NULL OR source_id = $1)
+         AND (status IS NULL OR status NOT IN ${ENDED_TASK_STATUSES_SQL}) AND ($1::text IS NULL OR source_id = $1)
        GROUP BY source_id, patient_id
      ), flagged AS (
        SELECT source_id, patient_id FROM patient_models

@@ -7,7 +7,7 @@
  */
 import type { SqlQuery } from './driver';
 import type { RoleContext } from './role';
-import { dateOrNull, q, str } from './rows';
+import { ENDED_TASK_STATUSES_SQL, dateOrNull, q, str } from './rows';
 
 export interface WorklistTask {
   sourceId: string;
@@ -26,8 +26,6 @@ export interface WorklistTask {
   patient: unknown;
 }
 
-const ENDED = "('completed', 'cancelled', 'failed', 'rejected', 'entered-in-error')";
-
 export const worklistTasks = (sourceId: string | null): SqlQuery =>
   q(
     `SELECT w.source_id, w.identifier_value, w.patient_id, w.rule, w.status, w.server_id,
@@ -44,7 +42,7 @@ export const worklistTasks = (sourceId: string | null): SqlQuery =>
      LEFT JOIN patient_models m ON m.source_id = w.source_id AND m.patient_id = w.patient_id
      LEFT JOIN resources p ON p.source_id = w.source_id AND p.resource_type = 'Patient' AND p.resource_id = w.patient_id
      WHERE ($1::text IS NULL OR w.source_id = $1) AND w.resource_type = 'Task'
-       AND w.state IN ('open', 'handled-by-person') AND (w.status IS NULL OR w.status NOT IN ${ENDED})
+       AND w.state IN ('open', 'handled-by-person') AND (w.status IS NULL OR w.status NOT IN ${ENDED_TASK_STATUSES_SQL})
        AND w.rule <> 'appointment-reminder'
      ORDER BY w.source_id, w.identifier_value`,
     [sourceId],
@@ -91,7 +89,7 @@ export const patientList = (sourceId: string | null, tier: string | null, limit:
     `SELECT m.source_id, m.patient_id, m.indicators, p.resource AS patient, count(*) OVER () AS total,
        (SELECT count(*) FROM written_resources w WHERE w.source_id = m.source_id AND w.patient_id = m.patient_id
           AND w.resource_type = 'Task' AND w.state IN ('open', 'handled-by-person') AND w.rule <> 'appointment-reminder'
-          AND (w.status IS NULL OR w.status NOT IN ${ENDED}))::int AS open_tasks
+          AND (w.status IS NULL OR w.status NOT IN ${ENDED_TASK_STATUSES_SQL}))::int AS open_tasks
      FROM patient_models m
      LEFT JOIN resources p ON p.source_id = m.source_id AND p.resource_type = 'Patient' AND p.resource_id = m.patient_id
      WHERE m.indicators IS NOT NULL AND ($1::text IS NULL OR m.source_id = $1)

@@ -5,7 +5,7 @@
  */
 import type { Patient } from '@medplum/fhirtypes';
 import type { PatientIndicators } from '../../indicators/compute';
-import { safetyFlag } from '../../indicators/safety';
+import { safetyFlag, safetyReasons } from '../../indicators/safety';
 import { patientHeader } from '../patient-header';
 import type { SafetyPatient } from '../../store/safety';
 import { errors, json, p, q, secured, type RouteModule } from '../openapi-parts';
@@ -23,10 +23,7 @@ export function safetyRow(
 ): Sendable<SafetyList>['patients'][number] {
   const ind = p.indicators as PatientIndicators | null;
   const flag = ind?.safety ?? (ind ? safetyFlag(ind.phq9) : { flagged: false, reasons: [] });
-  const reasons = [
-    ...(p.openSafetyTasks > 0 ? [`${p.openSafetyTasks} open PHQ-9 item 9 safety Task(s) in the EMR`] : []),
-    ...flag.reasons,
-  ];
+  const reasons = safetyReasons(flag, p.openSafetyTasks);
   const header = patientHeader(patient, [], now);
   return {
     sourceId: p.sourceId,
