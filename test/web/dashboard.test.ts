@@ -468,6 +468,12 @@ test('accessibility: axe-core finds no WCAG 2.1 AA violation on any page, at 128
   await small.getByRole('heading', { name: 'Worklist' }).waitFor();
   expect(await toggle.getAttribute('aria-expanded')).toBe('false');
   await small.screenshot({ path: path.join(SHOTS, 'menu-phone.png') });
+  // A flagged patient's page on the phone: the banner first, nothing wider than the screen.
+  await small.goto(`${base}#/safety`);
+  await small.getByTestId('safety-list').locator('tbody tr').first().getByRole('button').click();
+  await small.getByTestId('safety-banner').waitFor();
+  expect((await small.evaluate('document.documentElement.scrollWidth')) as number).toBeLessThanOrEqual(391);
+  await small.screenshot({ path: path.join(SHOTS, 'patient-phone.png'), fullPage: true });
   await phone.close();
   // The skip link moves focus to the content without leaving the page; a definition shows on focus.
   const { page } = await newPage();
