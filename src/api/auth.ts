@@ -4,6 +4,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { unauthorized } from '@medplum/core';
 import { sendOutcome } from './errors';
 import type { Store } from '../store/store';
+import type { Actor } from '../actions/care-team';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
@@ -99,4 +100,10 @@ export function requireApiKey(keys: string[], storedDigests: string[] = [], now:
       ],
     });
   };
+}
+
+/** Who is acting in this request, for Provenance and the access log: the API key (by its id) until people sign in. */
+export function actorOf(res: Response): Actor {
+  const id = String(res.locals.keyId);
+  return { kind: 'key', id, display: `API key ${id}` };
 }

@@ -4,7 +4,9 @@
  * free text from the EMR; a patient's name and phone only in the patient's
  * own view (its route records the read in the access log).
  */
+import { taskView } from './task-view';
 import type { RunRecord, TaskEvent, WrittenResource } from '../store/types';
+import type { Task } from '@medplum/fhirtypes';
 import type { PatientIndicators } from '../indicators/compute';
 import type { EngagementModel } from '../mapping/model';
 import { phq9Band, scoredResponses } from '../indicators/phq9';
@@ -92,6 +94,8 @@ export interface PatientOverviewInput {
   taskEvents: TaskEvent[];
   /** Who the patient is (patient-header.ts): the overview route records the read in the access log. */
   header: PatientHeader;
+  /** fhir-engage's Tasks as last read from the EMR, by their id there. */
+  tasks?: Map<string, Task>;
 }
 
 /**
@@ -226,6 +230,10 @@ export function patientOverview(input: PatientOverviewInput): Sendable<PatientOv
       inWords: stateInWords(w.resourceType, w.state, statusInEmr(w)),
       serverId: w.serverId,
       updatedAt: w.updatedAt,
+      task:
+        w.resourceType === 'Task' && w.serverId
+          ? taskView(w.serverId, input.tasks?.get(w.serverId), statusInEmr(w))
+          : null,
     })),
   };
 }

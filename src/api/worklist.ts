@@ -4,7 +4,10 @@
  * be reminded — each with who to call and why, filtered, searched and paged. Pure: the stored rows
  * and `now` in, the page out.
  */
-import type { Patient } from '@medplum/fhirtypes';
+import type { Patient, Task } from '@medplum/fhirtypes';
+import { ownerName } from '../actions/care-team';
+import { TERMINAL_TASK_STATUSES } from '../indicators/task-status';
+import { taskDue } from './task-view';
 import type { PatientIndicators } from '../indicators/compute';
 import type { WorklistTask } from '../store/worklist';
 import { patientHeader } from './patient-header';
@@ -104,7 +107,11 @@ export function worklist(
   const all: WorklistRow[] = [];
   for (const t of tasks) {
     const kind = KIND_OF_RULE[t.rule];
-    if (!kind) continue;
+    // The EMR's Task as last read decides: one a person ended there is off the list before any run notices.
+    const emr = (t.task ?? undefined) as Task | undefined;
+    const status = emr?.status ?? t.status;
+    if (!kind || (status && TERMINAL_TASK_STATUSES.has(status))) continue;
+    const owner = ownerName(emr?.owner) ?? t.owner;
     const header = patientHeader((t.patient ?? undefined) as Patient | undefined, t.programmes, now);
     const row: WorklistRow = {
       kind,
@@ -116,14 +123,14 @@ export function worklist(
       phone: header.phone,
       why: why(t, t.indicators as PatientIndicators | null),
       since: t.since?.toISOString() ?? null,
-      due: dueOf(t, windowDays),
-      owner: t.owner,
-      status: t.status,
+      due: (emr && taskDue(emr)) ?? dueOf(t, windowDays),
+      owner,
+      status,
       tier: t.tier,
       programmes: t.programmes,
     };
     if (filters.programme && !t.programmes.includes(filters.programme)) continue;
-    if (filters.owner && (t.owner ?? 'unassigned') !== filters.owner) continue;
+    if (filters.owner && (owner ?? 'unassigned') !== filters.owner) continue;
     if (filters.tier && t.tier !== filters.tier) continue;
     if (filters.search && !matches(t, row, filters.search)) continue;
     all.push(row);

@@ -11,6 +11,8 @@ export const SANDBOX_TYPES: Record<string, string[]> = {
   Observation: ['patient', 'subject', 'code', 'date', 'identifier'],
   Provenance: ['target', 'agent'],
   Practitioner: ['identifier', 'name'],
+  // What the care team logs from the dashboard (calls, notes): docs/care-team.md.
+  Communication: ['patient', 'subject', 'identifier', 'sent'],
 };
 
 export interface CapabilityOptions {
@@ -36,7 +38,7 @@ export function capabilityStatement(options: CapabilityOptions): CapabilityState
         ...(options.omitLastUpdatedFor?.includes(type) ? [] : [{ name: '_lastUpdated', type: 'date' as const }]),
         ...params.map((name) => ({
           name,
-          type: (name === 'date' || name === 'authored' || name === 'birthdate'
+          type: (name === 'date' || name === 'authored' || name === 'birthdate' || name === 'sent'
             ? 'date'
             : name === 'patient' ||
                 name === 'subject' ||

@@ -40,7 +40,7 @@ export const pendingPlan = (sourceId: string): SqlQuery =>
   q(
     `SELECT payload->>'programme' AS programme, payload->>'rule' AS rule, resource_type, payload->>'op' AS op,
             count(*)::int AS n, (array_agg(DISTINCT payload->>'patientId'))[1:3] AS examples, max(id) AS max_id
-     FROM outbox WHERE source_id = $1 AND state = 'pending'
+     FROM outbox WHERE source_id = $1 AND state = 'pending' AND payload->>'op' IN ('upsert', 'close')
      GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`,
     [sourceId],
   );

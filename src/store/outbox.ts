@@ -49,6 +49,8 @@ export const claimOutbox = (
   limit: number,
   leaseSeconds: number,
   upToId: number | null = null,
+  ids: number[] | null = null,
+  ops: readonly string[] | null = null,
 ): SqlQuery =>
   q(
     `UPDATE outbox SET state = 'sending', claimed_by = $2, attempts = attempts + 1,
@@ -59,12 +61,14 @@ export const claimOutbox = (
          AND next_attempt_at <= now()
          AND (state = 'pending' OR (state = 'sending' AND lease_until < now()))
          AND ($5::bigint IS NULL OR id <= $5)
+         AND ($6::bigint[] IS NULL OR id = ANY($6::bigint[]))
+         AND ($7::text[] IS NULL OR payload->>'op' = ANY($7::text[]))
        ORDER BY priority, id
        LIMIT $3
        FOR UPDATE SKIP LOCKED
      )
      RETURNING *`,
-    [sourceId, workerId, limit, leaseSeconds, upToId],
+    [sourceId, workerId, limit, leaseSeconds, upToId, ids, ops],
   );
 
 export const ackOutbox = (id: number, workerId: string, result: unknown): SqlQuery =>
@@ -96,7 +100,7 @@ export const outboxCounts = (sourceId: string | null): SqlQuery =>
     sourceId,
   ]);
 
-function toOutbox(r: Row): OutboxItem {
+export function toOutbox(r: Row): OutboxItem {
   return {
     id: Number(r.id),
     sourceId: String(r.source_id),
@@ -147,6 +151,10 @@ export function outboxRole({ db }: RoleContext) {
       sourceId?: string;
       /** Only rows up to this id (an approved plan). */
       upToId?: number;
+      /** Only these rows. */
+      ids?: number[];
+      /** Only rows of these payload ops. */
+      ops?: readonly string[];
     }): Promise<OutboxItem[]> {
       const rows = await db.query(
         claimOutbox(
@@ -155,6 +163,8 @@ export function outboxRole({ db }: RoleContext) {
           options.limit,
           options.leaseSeconds,
           options.upToId ?? null,
+          options.ids ?? null,
+          options.ops ?? null,
         ),
       );
       return rows.map(toOutbox).sort((a, b) => a.id - b.id);

@@ -21,6 +21,7 @@ import { approvalsRole, type ApprovalsRole } from './approvals';
 import { enrolmentsRole, type EnrolmentsRole } from './enrolments';
 import { safetyRole, type SafetyRole } from './safety';
 import { alertsRole, type AlertsRole } from './safety-alerts';
+import { careTeamRole, type CareTeamRole } from './care-team';
 import { patientListRole, worklistRole, type PatientListRole, type WorklistRole } from './worklist';
 
 // One interface per role, merged into the class: the roles' methods are assigned in the constructor.
@@ -44,7 +45,8 @@ export interface Store
     SafetyRole,
     AlertsRole,
     WorklistRole,
-    PatientListRole {}
+    PatientListRole,
+    CareTeamRole {}
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Store {
@@ -74,6 +76,7 @@ export class Store {
       alertsRole(ctx),
       worklistRole(ctx),
       patientListRole(ctx),
+      careTeamRole(ctx),
     );
   }
 

@@ -24,6 +24,8 @@ export interface WorklistTask {
   indicators: unknown;
   programmes: string[];
   patient: unknown;
+  /** The Task as last read from the EMR (its status, owner, due date), when read back. */
+  task: unknown;
 }
 
 export const worklistTasks = (sourceId: string | null): SqlQuery =>
@@ -37,10 +39,11 @@ export const worklistTasks = (sourceId: string | null): SqlQuery =>
        array(SELECT s.programme_id FROM programme_enrolments s
              WHERE s.source_id = w.source_id AND s.patient_id = w.patient_id AND s.ended_at IS NULL
              ORDER BY s.programme_id) AS programmes,
-       p.resource AS patient
+       p.resource AS patient, t.resource AS task
      FROM written_resources w
      LEFT JOIN patient_models m ON m.source_id = w.source_id AND m.patient_id = w.patient_id
      LEFT JOIN resources p ON p.source_id = w.source_id AND p.resource_type = 'Patient' AND p.resource_id = w.patient_id
+     LEFT JOIN resources t ON t.source_id = w.source_id AND t.resource_type = 'Task' AND t.resource_id = w.server_id
      WHERE ($1::text IS NULL OR w.source_id = $1) AND w.resource_type = 'Task'
        AND w.state IN ('open', 'handled-by-person') AND (w.status IS NULL OR w.status NOT IN ${ENDED_TASK_STATUSES_SQL})
        AND w.rule <> 'appointment-reminder'
@@ -67,6 +70,7 @@ export function worklistRole({ db }: RoleContext) {
           indicators: r.indicators ?? null,
           programmes: ((r.programmes as unknown[] | null) ?? []).map(String),
           patient: r.patient ?? null,
+          task: r.task ?? null,
         };
       });
     },

@@ -36,6 +36,12 @@ export const upsertWritten = (w: WrittenUpsert): SqlQuery =>
 export const getWritten = (sourceId: string, identifierValue: string): SqlQuery =>
   q('SELECT * FROM written_resources WHERE source_id = $1 AND identifier_value = $2', [sourceId, identifierValue]);
 
+export const getWrittenByServerId = (sourceId: string, serverId: string): SqlQuery =>
+  q('SELECT * FROM written_resources WHERE source_id = $1 AND server_id = $2 ORDER BY updated_at DESC LIMIT 1', [
+    sourceId,
+    serverId,
+  ]);
+
 export const listWrittenForPatients = (sourceId: string, patientIds: string[]): SqlQuery =>
   q('SELECT * FROM written_resources WHERE source_id = $1 AND patient_id = ANY($2::text[]) ORDER BY identifier_value', [
     sourceId,
@@ -83,6 +89,12 @@ export function writtenRole({ db }: RoleContext) {
 
     async getWritten(sourceId: string, identifierValue: string): Promise<WrittenResource | undefined> {
       const rows = await db.query(getWritten(sourceId, identifierValue));
+      return rows[0] ? toWritten(rows[0]) : undefined;
+    },
+
+    /** What fhir-engage wrote that lives under `serverId` in the EMR. */
+    async getWrittenByServerId(sourceId: string, serverId: string): Promise<WrittenResource | undefined> {
+      const rows = await db.query(getWrittenByServerId(sourceId, serverId));
       return rows[0] ? toWritten(rows[0]) : undefined;
     },
 

@@ -23,6 +23,7 @@ import type { Store } from '../store/store';
 import type { OutboxItem } from '../store/types';
 import { sharedValidator } from '../validation/validator';
 import { dispatchOutbox } from '../writeback/dispatch';
+import { PERSON_OPS } from '../writeback/outbox-item';
 import type { OutboxPayload } from '../writeback/outbox-item';
 import { dryRunBundle } from '../writeback/requests';
 import { holdBack, reasonsForLog, runStatus } from './completeness';
@@ -272,15 +273,13 @@ async function computeStep(
 async function dispatchStep(state: RunState, capabilities: CapabilityReport, mayHold: boolean): Promise<void> {
   const { store, source, options, runId, summary, stats, emit } = state;
   const held = await holdForApproval(store, source, runId, mayHold);
-  if (held) {
+  if (held)
     summary.approval = {
       reason: held.reason,
       detail: held.detail,
       plan: held.plan,
       command: approveCommand(source.id),
     };
-    return;
-  }
   emit({ type: 'stage', stage: 'dispatch' });
   await options.beforeDispatch?.();
   const writer = createWriteClient(source, stats);
@@ -297,6 +296,8 @@ async function dispatchStep(state: RunState, capabilities: CapabilityReport, may
     now: () => new Date(),
     afterSend: options.afterSend,
     aborted: () => state.stop.aborted,
+    // A held plan waits; what people asked for from the dashboard never does.
+    ...(held ? { ops: PERSON_OPS } : {}),
   });
   // Added to what settling an earlier run's writes sent before the compute (see runSync).
   addWrites(summary.writes, summariseWrites(dispatched));

@@ -8,7 +8,16 @@ import type { OutboxItem } from '../store/types';
 export const MAX_WRITE_ATTEMPTS = 5;
 
 export type WriteOutcome =
-  'created' | 'updated' | 'unchanged' | 'cancelled' | 'completed' | 'left-to-person' | 'failed' | 'retry-later';
+  | 'created'
+  | 'updated'
+  | 'unchanged'
+  | 'cancelled'
+  | 'completed'
+  | 'left-to-person'
+  /** A person's action on a Task that moved since they saw it: nothing written (docs/care-team.md). */
+  | 'conflict'
+  | 'failed'
+  | 'retry-later';
 
 export interface DispatchCounts {
   byType: Record<string, Partial<Record<WriteOutcome, number>>>;
@@ -29,6 +38,10 @@ export interface DispatchContext {
   store: Store;
   /** Only the source's outbox rows up to this id (an approved plan, docs/programme.md). */
   upToOutboxId?: number;
+  /** Only these outbox rows (a person's action, sent at once). */
+  onlyIds?: number[];
+  /** Only rows of these payload ops (a run whose plan is held still sends people's actions). */
+  ops?: readonly string[];
   client: FhirClient;
   sourceId: string;
   runId: string;

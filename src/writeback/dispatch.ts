@@ -7,18 +7,16 @@
  * alone. Failures after retries go to the dead letters with the EMR's
  * OperationOutcome.
  */
-import { randomUUID } from 'node:crypto';
-import type { Bundle, OperationOutcome, Resource, Task } from '@medplum/fhirtypes';
+import type { OperationOutcome, Resource, Task } from '@medplum/fhirtypes';
 import { HttpError, describeError, normalizeOperationOutcome } from '../errors';
 import type { OutboxItem, WrittenState } from '../store/types';
 import { comparableHash } from './content';
-import type { ClosePayload, OutboxPayload, UpsertPayload } from './outbox-item';
-import { provenanceFor } from './provenance';
-import { conditionalQuery, createEntry, provenanceEntry, updateEntry } from './requests';
+import { PERSON_OPS, type ClosePayload, type OutboxPayload, type UpsertPayload } from './outbox-item';
 import { sendFreshTogether } from './create-batch';
+import { findCurrent, send, type ServerCopy } from './send';
+import { sendCommunication, sendTaskAction } from './person-writes';
 import {
   count,
-  entryResult,
   isFinalRejection,
   MAX_WRITE_ATTEMPTS,
   WriteRejected,
@@ -27,82 +25,6 @@ import {
   type SendResult,
   type WriteOutcome,
 } from './dispatch-context';
-
-interface ServerCopy {
-  resource: Resource & { id: string };
-  versionId?: string;
-}
-
-async function findCurrent(
-  ctx: DispatchContext,
-  p: OutboxPayload,
-  serverId: string | null,
-): Promise<ServerCopy | undefined> {
-  if (serverId) {
-    const res = await ctx.client.request<Resource & { id: string }>('GET', `${p.resourceType}/${serverId}`);
-    if (res.status === 200) return { resource: res.body, versionId: res.body.meta?.versionId };
-    if (res.status !== 404 && res.status !== 410) throw ctx.client.errorFor('GET', res);
-  }
-  const bundle = await ctx.client.getBundle(`${p.resourceType}?${conditionalQuery(p)}`);
-  const found = (bundle.entry ?? [])
-    .map((e) => e.resource)
-    .filter((r): r is Resource & { id: string } => r?.resourceType === p.resourceType && typeof r.id === 'string');
-  const first = found[0];
-  return first ? { resource: first, versionId: first.meta?.versionId } : undefined;
-}
-
-/** Sends the write (and its Provenance) and returns the server's copy of the written resource. */
-async function send(
-  ctx: DispatchContext,
-  resource: Resource,
-  method: 'POST' | 'PUT',
-  p: OutboxPayload,
-  version?: string,
-): Promise<{ status: number; resource?: Resource; outcome?: OperationOutcome }> {
-  const type = p.resourceType;
-  const now = ctx.now();
-  const activity = method === 'POST' ? 'CREATE' : 'UPDATE';
-  const conditional = conditionalQuery(p);
-  if (ctx.transactions) {
-    const fullUrl = method === 'POST' ? `urn:uuid:${randomUUID()}` : `${ctx.client.baseUrl}/${type}/${resource.id}`;
-    const target = method === 'POST' ? fullUrl : `${type}/${resource.id}`;
-    const bundle: Bundle = {
-      resourceType: 'Bundle',
-      type: 'transaction',
-      entry: [
-        method === 'POST'
-          ? createEntry(fullUrl, resource, p)
-          : updateEntry(fullUrl, resource as Resource & { id: string }, version),
-        provenanceEntry(target, activity, p, ctx.runId, now),
-      ],
-    };
-    const res = await ctx.client.request<Bundle | OperationOutcome>('POST', '', { body: bundle });
-    if (res.status !== 200 || res.body?.resourceType !== 'Bundle') {
-      const outcome = res.body?.resourceType === 'OperationOutcome' ? res.body : undefined;
-      return { status: res.status, ...(outcome ? { outcome } : {}) };
-    }
-    return entryResult(res.body.entry?.[0]);
-  }
-  const res =
-    method === 'POST'
-      ? await ctx.client.request<Resource>('POST', type, { body: resource, headers: { 'if-none-exist': conditional } })
-      : await ctx.client.request<Resource>('PUT', `${type}/${resource.id}`, {
-          body: resource,
-          headers: version ? { 'if-match': `W/"${version}"` } : {},
-        });
-  if (res.status === 201 || (method === 'PUT' && res.status === 200)) {
-    const written = res.body as Resource;
-    const prov = await ctx.client.request('POST', 'Provenance', {
-      body: provenanceFor(`${type}/${written.id}`, activity, p.entities, ctx.runId, now),
-    });
-    if (prov.status >= 300) throw ctx.client.errorFor('POST', prov);
-  }
-  return {
-    status: res.status,
-    resource: res.body as Resource,
-    ...(res.body?.resourceType === 'OperationOutcome' ? { outcome: res.body as OperationOutcome } : {}),
-  };
-}
 
 async function remember(
   ctx: DispatchContext,
@@ -261,6 +183,8 @@ export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCoun
         leaseSeconds: LEASE_SECONDS,
         sourceId: ctx.sourceId,
         ...(ctx.upToOutboxId !== undefined ? { upToId: ctx.upToOutboxId } : {}),
+        ...(ctx.onlyIds ? { ids: ctx.onlyIds } : {}),
+        ...(ctx.ops ? { ops: ctx.ops } : {}),
       })
     ).filter((i) => !seen.has(i.id));
     if (batch.length === 0) return counts;
@@ -270,6 +194,24 @@ export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCoun
       seen.add(item.id);
       await dispatchItem(ctx, item, sentInBatch.get(item.id), counts);
     }
+  }
+}
+
+function sendPayload(
+  ctx: DispatchContext,
+  p: OutboxPayload,
+  item: OutboxItem,
+  inBatch: SendResult | undefined,
+): Promise<WriteOutcome> {
+  switch (p.op) {
+    case 'upsert':
+      return sendUpsert(ctx, p, item.target, item.attempts === 1, inBatch);
+    case 'close':
+      return sendClose(ctx, p, item.target);
+    case 'task-action':
+      return sendTaskAction(ctx, p);
+    case 'communication':
+      return sendCommunication(ctx, p);
   }
 }
 
@@ -284,10 +226,7 @@ async function dispatchItem(
   let outcome: WriteOutcome;
   try {
     if (inBatch instanceof Error) throw inBatch;
-    outcome =
-      p.op === 'upsert'
-        ? await sendUpsert(ctx, p, item.target, item.attempts === 1, inBatch)
-        : await sendClose(ctx, p, item.target);
+    outcome = await sendPayload(ctx, p, item, inBatch);
   } catch (err) {
     await recordFailure(ctx, item, err, counts);
     return;
@@ -328,7 +267,9 @@ async function recordFailure(
     count(counts, p.resourceType, 'failed');
   } else {
     // The transport already retried; try this row again in a later run or pass.
-    await ctx.store.failOutbox(item.id, ctx.workerId, { message: describeError(err) }, 30 * item.attempts);
+    // A person's write waits for nobody: the next dispatch (the next run) tries it again.
+    const wait = (PERSON_OPS as readonly string[]).includes(p.op) ? 0 : 30 * item.attempts;
+    await ctx.store.failOutbox(item.id, ctx.workerId, { message: describeError(err) }, wait);
     count(counts, p.resourceType, 'retry-later');
   }
 }

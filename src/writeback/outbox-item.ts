@@ -1,5 +1,6 @@
 /** The payload of an outbox row: one desired write, as planned. */
-import type { EpisodeOfCare, Observation, Task } from '@medplum/fhirtypes';
+import type { Communication, EpisodeOfCare, Observation, Task } from '@medplum/fhirtypes';
+import type { Actor, TaskActionName, TaskChange } from '../actions/care-team';
 import type { RuleName } from '../config/action-settings';
 
 export interface UpsertPayload {
@@ -33,4 +34,43 @@ export interface ClosePayload {
   programme?: string;
 }
 
-export type OutboxPayload = UpsertPayload | ClosePayload;
+/**
+ * A person's action on one of fhir-engage's Tasks (docs/care-team.md): the change applies to the Task
+ * as the person saw it; a Task that moved since is a conflict, shown to them, and nothing is written.
+ */
+export interface TaskActionPayload {
+  op: 'task-action';
+  identifierSystem: string;
+  identifier: string;
+  rule: string;
+  patientId: string;
+  resourceType: 'Task';
+  serverId: string;
+  action: TaskActionName;
+  /** The Task as the person saw it: its status and owner (by name). Another version with the same is no conflict. */
+  seen: { status: string | null; owner: string | null };
+  change: TaskChange;
+  actor: Actor;
+  /** When the person acted. */
+  at: string;
+  entities: string[];
+}
+
+/** A call or note the care team logged: a Communication created once (conditional create by its identifier). */
+export interface CommunicationPayload {
+  op: 'communication';
+  identifierSystem: string;
+  identifier: string;
+  rule: 'care-team-contact';
+  patientId: string;
+  resourceType: 'Communication';
+  resource: Communication;
+  actor: Actor;
+  entities: string[];
+}
+
+/** Rows a person asked for: sent at once, and never held with a plan that waits for approval. */
+export type PersonPayload = TaskActionPayload | CommunicationPayload;
+export const PERSON_OPS: readonly PersonPayload['op'][] = ['task-action', 'communication'];
+
+export type OutboxPayload = UpsertPayload | ClosePayload | PersonPayload;

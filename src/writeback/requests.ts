@@ -43,7 +43,7 @@ export function provenanceEntry(
 ): BundleEntry {
   return {
     fullUrl: `urn:uuid:${randomUUID()}`,
-    resource: provenanceFor(target, activity, p.entities, runId, recorded),
+    resource: provenanceFor(target, activity, p.entities, runId, recorded, 'actor' in p ? p.actor : undefined),
     request: { method: 'POST', url: 'Provenance' },
   };
 }
@@ -59,7 +59,7 @@ export function dryRunBundle(payloads: OutboxPayload[], runId: string, asOf: Dat
     const fullUrl = `urn:uuid:${randomUUID()}`;
     if (p.op === 'upsert') {
       entry.push(createEntry(fullUrl, p.resource, p));
-    } else {
+    } else if (p.op === 'close') {
       const task: Task = {
         resourceType: 'Task',
         identifier: [{ system: p.identifierSystem, value: p.identifier }],
@@ -69,7 +69,7 @@ export function dryRunBundle(payloads: OutboxPayload[], runId: string, asOf: Dat
         for: { reference: `Patient/${p.patientId}` },
       };
       entry.push({ fullUrl, resource: task, request: { method: 'PUT', url: `Task?${conditionalQuery(p)}` } });
-    }
+    } else continue; // a person's action is never planned by a run
     entry.push(provenanceEntry(fullUrl, p.op === 'upsert' ? 'CREATE' : 'UPDATE', p, runId, asOf));
   }
   return { resourceType: 'Bundle', type: 'transaction', entry };

@@ -5,6 +5,7 @@
  */
 import type { RouteModule } from '../openapi-parts';
 import { accessLogRoutes } from './access-log';
+import { careTeamRoutes } from './care-team';
 import { deadLetterRoutes } from './dead-letters';
 import { healthRoutes } from './health';
 import { patientRoutes } from './patients';
@@ -20,6 +21,7 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
   sourceRoutes,
   safetyRoutes,
   worklistRoutes,
+  careTeamRoutes,
   runRoutes,
   patientRoutes,
   patientListRoutes,

@@ -10,7 +10,7 @@ import { EngagementResponse, IndicatorHistoryResponse, PatientMatches, PatientOv
 import { patientOverview } from '../views';
 import { patientHeader } from '../patient-header';
 import { programmesOf } from '../../config/programme-settings';
-import type { Patient } from '@medplum/fhirtypes';
+import type { Patient, Task } from '@medplum/fhirtypes';
 import type { AppConfig } from '../../config/types';
 import type { Store } from '../../store/store';
 
@@ -33,6 +33,12 @@ async function loadOverview(
   const names = new Map((source ? programmesOf(source) : []).map((p) => [p.id, p.name]));
   const programmes = (spells.get(patientId) ?? []).map((s) => names.get(s.programmeId) ?? s.programmeId);
   const ours = new Set(written.map((w) => w.identifierValue));
+  const tasks = new Map<string, Task>();
+  for (const w of written)
+    if (w.resourceType === 'Task' && w.serverId) {
+      const stored = await store.getResource(sourceId, 'Task', w.serverId);
+      if (stored) tasks.set(w.serverId, stored.resource as unknown as Task);
+    }
   return patientOverview({
     sourceId,
     patientId,
@@ -43,6 +49,7 @@ async function loadOverview(
     written,
     taskEvents: events.filter((e) => ours.has(e.identifierValue)),
     header: patientHeader(patient?.resource as Patient | undefined, programmes, new Date()),
+    tasks,
   });
 }
 

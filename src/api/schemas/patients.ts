@@ -1,5 +1,6 @@
 /** One patient: current engagement, indicator history, identifier search and the dashboard's overview. */
 import { Type, type Static } from '@sinclair/typebox';
+import { TaskView } from './care-team';
 import { Closed, Instant, Nullable, Open, Tier } from './common';
 
 export const EngagementResponse = Closed({
@@ -99,6 +100,7 @@ export const PatientOverview = Closed({
       }),
       serverId: Nullable(Type.String()),
       updatedAt: Instant,
+      task: Nullable(TaskView),
     }),
   ),
 });
