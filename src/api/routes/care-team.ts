@@ -106,6 +106,45 @@ function describeWrite(p: OutboxPayload): { kind: string; text: string | null; t
   return { kind: p.op, text: null, taskId: null };
 }
 
+/** POST …/tasks/{taskId}/actions: the action, as the person saw the Task. */
+async function taskAction(req: Request, res: Response, ctx: RouteContext): Promise<void> {
+  const { config, store } = ctx;
+  const system = config.actions.identifierSystem;
+  const source = sourceOf(req, res, config.sources);
+  if (!source) return;
+  const action = oneOf<TaskActionName>(req, 'action', TASK_ACTIONS);
+  const b = (req.body ?? {}) as {
+    assignee?: { reference?: unknown; display?: unknown };
+    seen?: { status?: unknown; owner?: unknown };
+  };
+  const assignee =
+    b.assignee && typeof b.assignee.reference === 'string' && typeof b.assignee.display === 'string'
+      ? { reference: b.assignee.reference, display: b.assignee.display }
+      : undefined;
+  const seen =
+    b.seen && typeof b.seen === 'object'
+      ? {
+          status: typeof b.seen.status === 'string' ? b.seen.status : null,
+          owner: typeof b.seen.owner === 'string' ? b.seen.owner : null,
+        }
+      : undefined;
+  const taskId = param(req, 'taskId');
+  const result = await actOnTask(store, source, system, {
+    taskId,
+    request: {
+      action,
+      assignee,
+      outcome: field(req, 'outcome'),
+      reason: field(req, 'reason'),
+      note: field(req, 'note'),
+    },
+    actor: actorOf(res),
+    requestId: field(req, 'requestId', 64),
+    ...(seen ? { seen } : {}),
+  });
+  await answer(req, res, ctx, source, result, result.patientId, taskId);
+}
+
 export const careTeamRoutes: RouteModule = {
   paths: {
     '/api/sources/{id}/tasks/{taskId}/actions': {
@@ -186,41 +225,7 @@ export const careTeamRoutes: RouteModule = {
     const { config, store, audit } = ctx;
     const system = config.actions.identifierSystem;
 
-    api.post('/sources/:id/tasks/:taskId/actions', audit.audited, async (req, res) => {
-      const source = sourceOf(req, res, config.sources);
-      if (!source) return;
-      const action = oneOf<TaskActionName>(req, 'action', TASK_ACTIONS);
-      const b = (req.body ?? {}) as {
-        assignee?: { reference?: unknown; display?: unknown };
-        seen?: { status?: unknown; owner?: unknown };
-      };
-      const assignee =
-        b.assignee && typeof b.assignee.reference === 'string' && typeof b.assignee.display === 'string'
-          ? { reference: b.assignee.reference, display: b.assignee.display }
-          : undefined;
-      const seen =
-        b.seen && typeof b.seen === 'object'
-          ? {
-              status: typeof b.seen.status === 'string' ? b.seen.status : null,
-              owner: typeof b.seen.owner === 'string' ? b.seen.owner : null,
-            }
-          : undefined;
-      const taskId = param(req, 'taskId');
-      const result = await actOnTask(store, source, system, {
-        taskId,
-        request: {
-          action,
-          assignee,
-          outcome: field(req, 'outcome'),
-          reason: field(req, 'reason'),
-          note: field(req, 'note'),
-        },
-        actor: actorOf(res),
-        requestId: field(req, 'requestId', 64),
-        ...(seen ? { seen } : {}),
-      });
-      await answer(req, res, ctx, source, result, result.patientId, taskId);
-    });
+    api.post('/sources/:id/tasks/:taskId/actions', audit.audited, (req, res) => taskAction(req, res, ctx));
 
     api.post('/sources/:id/patients/:patientId/contacts', audit.audited, async (req, res) => {
       const source = sourceOf(req, res, config.sources);
