@@ -103,8 +103,11 @@ export function worklist(
   filters: WorklistFilters,
   windowDays: number,
   now: Date,
-): { total: number; counts: Record<WorkKind, number>; rows: WorklistRow[] } {
+): { total: number; counts: Record<WorkKind, number>; rows: WorklistRow[]; owners: string[]; programmes: string[] } {
   const all: WorklistRow[] = [];
+  // What the owner and programme filters can choose from: every open Task's, whatever the filters.
+  const owners = new Set<string>();
+  const programmes = new Set<string>();
   for (const t of tasks) {
     const kind = KIND_OF_RULE[t.rule];
     // The EMR's Task as last read decides: one a person ended there is off the list before any run notices.
@@ -129,6 +132,8 @@ export function worklist(
       tier: t.tier,
       programmes: t.programmes,
     };
+    if (owner) owners.add(owner);
+    for (const p of t.programmes) programmes.add(p);
     if (filters.programme && !t.programmes.includes(filters.programme)) continue;
     if (filters.owner && (owner ?? 'unassigned') !== filters.owner) continue;
     if (filters.tier && t.tier !== filters.tier) continue;
@@ -149,7 +154,13 @@ export function worklist(
         a.patientId.localeCompare(b.patientId),
     );
   const start = (filters.page - 1) * filters.pageSize;
-  return { total: shown.length, counts, rows: shown.slice(start, start + filters.pageSize) };
+  return {
+    total: shown.length,
+    counts,
+    rows: shown.slice(start, start + filters.pageSize),
+    owners: [...owners].sort(),
+    programmes: [...programmes].sort(),
+  };
 }
 
 const csvCell = (v: unknown): string =>

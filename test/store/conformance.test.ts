@@ -5,6 +5,7 @@
 import { badRequest } from '../../src/errors';
 import type { Patient } from '@medplum/fhirtypes';
 import { driverFactories, useMigratedStore } from '../helpers/drivers';
+import { writtenTask } from '../helpers/model';
 import type { Driver } from '../../src/store/driver';
 import { LOCK_BUSY } from '../../src/store/driver';
 import { migrate, migrationStatus } from '../../src/store/migrate';
@@ -58,6 +59,7 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
       '013_write_approvals',
       '014_programme_enrolments',
       '015_safety_alerts',
+      '016_care_team_writes',
     ]);
   });
 
@@ -308,6 +310,61 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
 
     // Once sent, the same write can be planned again (e.g. a later change).
     expect(await store.enqueueOutbox('ob', 'run-3', [item])).toBe(1);
+  });
+
+  test('care-team writes: one row per request id, claimed alone or by op, listed per patient, never in a held plan', async () => {
+    const planned = {
+      target: 't',
+      dedupeKey: 'plan-1',
+      resourceType: 'Task',
+      payload: { op: 'upsert', patientId: 'p1' },
+    };
+    await store.enqueueOutbox('ctw', 'run-1', [planned]);
+    const action = {
+      target: 't',
+      dedupeKey: 't|person|req-1',
+      resourceType: 'Task',
+      payload: { op: 'task-action', patientId: 'p1', serverId: 'T1' },
+    };
+    const first = await store.enqueuePersonWrite('ctw', action);
+    expect(first).toMatchObject({ state: 'pending', dedupeKey: 't|person|req-1' });
+    // The same request again, even with other content, is the first row.
+    expect((await store.enqueuePersonWrite('ctw', { ...action, payload: { ...action.payload, x: 1 } })).id).toBe(
+      first.id,
+    );
+    const call = await store.enqueuePersonWrite('ctw', {
+      ...action,
+      dedupeKey: 't|person|req-2',
+      resourceType: 'Communication',
+      payload: { op: 'communication', patientId: 'p1' },
+    });
+    expect((await store.pendingPlan('ctw')).total).toBe(1);
+    expect((await store.personWritesOf('ctw', 'p1')).map((r) => r.id)).toEqual([call.id, first.id]);
+    expect(await store.personWritesOf('ctw', 'p2')).toEqual([]);
+    const alone = await store.claimOutbox({
+      workerId: 'w',
+      limit: 10,
+      leaseSeconds: 60,
+      sourceId: 'ctw',
+      ids: [call.id],
+    });
+    expect(alone.map((r) => r.id)).toEqual([call.id]);
+    const byOp = await store.claimOutbox({
+      workerId: 'w',
+      limit: 10,
+      leaseSeconds: 60,
+      sourceId: 'ctw',
+      ops: ['task-action', 'communication'],
+    });
+    expect(byOp.map((r) => r.id)).toEqual([first.id]);
+    expect((await store.outboxRow('ctw', first.id))?.state).toBe('sending');
+    expect(await store.outboxRow('other-source', first.id)).toBeUndefined();
+  });
+
+  test('what was written is found by its id in the EMR', async () => {
+    await store.upsertWritten({ ...writtenTask('sid/x', 'phq9-follow-up'), sourceId: 'srv', serverId: 'emr-7' });
+    expect((await store.getWrittenByServerId('srv', 'emr-7'))?.identifierValue).toBe('sid/x');
+    expect(await store.getWrittenByServerId('srv', 'emr-8')).toBeUndefined();
   });
 
   test('outbox: a row whose lease expired (its worker died) is claimed again', async () => {

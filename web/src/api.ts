@@ -27,7 +27,13 @@ export function whenUnauthorized(fn: () => void): void {
   onUnauthorized = fn;
 }
 
-async function call(method: string, path: string, body?: unknown, candidate?: string): Promise<Response> {
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  candidate?: string,
+  answered: (status: number) => boolean = () => false,
+): Promise<Response> {
   const key = candidate ?? session.key();
   const res = await fetch(`api${path}`, {
     method,
@@ -43,7 +49,7 @@ async function call(method: string, path: string, body?: unknown, candidate?: st
     }
     throw new Unauthorized('the API key was refused');
   }
-  if (!res.ok) {
+  if (!res.ok && !answered(res.status)) {
     const outcome = (await res.json().catch(() => undefined)) as
       { issue?: { details?: { text?: string } }[] } | undefined;
     throw new ApiError(res.status, outcome?.issue?.[0]?.details?.text ?? `HTTP ${res.status}`);
@@ -57,6 +63,25 @@ export async function get<T>(path: string): Promise<T> {
 
 export async function post<T>(path: string, body: unknown = {}): Promise<T> {
   return (await call('POST', path, body)).json() as Promise<T>;
+}
+
+/**
+ * A care-team write (docs/care-team.md): its answer is read whatever it says — written, queued (202),
+ * a conflict (409: the Task moved) or refused by the EMR (422) — so the person sees what happened.
+ */
+export async function postWrite<T>(path: string, body: unknown): Promise<{ status: number; body: T }> {
+  const res = await call('POST', path, body, undefined, (s) => s === 409 || s === 422);
+  const answer = (await res.json()) as T & { state?: string; issue?: { details?: { text?: string } }[] };
+  // A 409 that is an OperationOutcome (the Task has ended) is an error like any other.
+  if (!res.ok && !answer.state)
+    throw new ApiError(res.status, answer.issue?.[0]?.details?.text ?? `HTTP ${res.status}`);
+  return { status: res.status, body: answer };
+}
+
+/** An id for one request of a person's (sent twice, it is written once): random, from any page (no secure context needed). */
+export function requestId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /** A POST whose answer is text (a CSV export): the request body keeps searches out of URLs. */

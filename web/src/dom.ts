@@ -77,3 +77,11 @@ export function announce(text: string): void {
   const s = document.getElementById('status');
   if (s) s.textContent = text;
 }
+
+/** A message at the top of the page, seen and read out (what became of a person's action); replaced by the next. */
+export function flash(text: string, warning = false): void {
+  const main = document.querySelector('main');
+  if (!main) return;
+  document.getElementById('flash')?.remove();
+  main.prepend(h('p', { id: 'flash', role: 'status', class: warning ? 'flash warning' : 'flash' }, text));
+}

@@ -13,6 +13,10 @@ export const Worklist = Closed({
   counts: Type.Record(Type.String(), Type.Integer({ minimum: 0 }), {
     description: 'rows per section, whatever the kind filter',
   }),
+  owners: Type.Array(Type.String(), { description: 'every owner of an open Task (the owner filter’s choices)' }),
+  programmes: Type.Array(Type.String(), {
+    description: 'every programme of a listed patient (the programme filter’s choices)',
+  }),
   rows: Type.Array(
     Closed({
       kind: Kind,

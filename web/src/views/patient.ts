@@ -7,6 +7,7 @@ import { get, post } from '../api';
 import { lineChart } from '../charts';
 import type { PatientMatches, PatientOverview } from '../../../src/api/schemas/patients';
 import { h, pct, table, when } from '../dom';
+import { careTeamSection } from './patient-care';
 
 type Overview = PatientOverview;
 
@@ -94,11 +95,7 @@ async function show(out: HTMLElement, patientId: string, sourceId?: string): Pro
           : 'none',
       ]),
     ),
-    table(
-      'Tasks and Observations written for this patient',
-      ['type', 'rule', 'state', 'last written'],
-      o.written.map((w) => [w.resourceType, w.rule, w.inWords, when(w.updatedAt)]),
-    ),
+    ...(await careTeamSection(o, () => show(out, patientId, o.sourceId))),
   );
 }
 

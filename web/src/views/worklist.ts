@@ -1,12 +1,13 @@
 /**
  * The care team's worklist: open Tasks by urgency (safety first), who to call and why, filtered by
- * section and tier, searched by name, MRN or birth date (sent in a request body, never in the
+ * section, tier, owner and programme, each Task worked from its row (task-actions.ts), searched by name, MRN or birth date (sent in a request body, never in the
  * address bar), a page at a time, and the page as CSV.
  */
 import { post, postText } from '../api';
 import type { Worklist } from '../../../src/api/schemas/worklist';
 import { h, table, when } from '../dom';
 import { openPatient } from './patient';
+import { workButton } from './task-actions';
 
 const KINDS: [string, string][] = [
   ['safety', 'Safety flags'],
@@ -21,14 +22,16 @@ const PAGE_SIZE = 50;
 interface State {
   kind: string;
   tier: string;
+  owner: string;
+  programme: string;
   search: string;
   page: number;
 }
 
-function sectionTable(label: string, rows: Worklist['rows']): HTMLElement {
+function sectionTable(label: string, rows: Worklist['rows'], refresh: () => Promise<void>): HTMLElement {
   return table(
     label,
-    ['patient', 'age', 'phone', 'why', 'since', 'due', 'owner'],
+    ['patient', 'age', 'phone', 'why', 'since', 'due', 'owner', 'status', 'act'],
     rows.map((r) => [
       h(
         'button',
@@ -41,6 +44,20 @@ function sectionTable(label: string, rows: Worklist['rows']): HTMLElement {
       r.since ? when(r.since) : '',
       r.due ? when(r.due) : 'now',
       r.owner ?? 'unassigned',
+      r.status ?? '',
+      r.taskId
+        ? workButton(
+            {
+              sourceId: r.sourceId,
+              patientId: r.patientId,
+              taskId: r.taskId,
+              status: r.status,
+              owner: r.owner,
+              label: `${r.name ?? r.patientId}: ${r.why}`,
+            },
+            refresh,
+          )
+        : 'not in the EMR yet',
     ]),
     { 'data-testid': `worklist-${rows[0]?.kind ?? 'none'}` },
   );
@@ -60,25 +77,98 @@ async function downloadCsv(state: State): Promise<void> {
 const filters = (s: State): Record<string, unknown> => ({
   ...(s.kind ? { kind: s.kind } : {}),
   ...(s.tier ? { tier: s.tier } : {}),
+  ...(s.owner ? { owner: s.owner } : {}),
+  ...(s.programme ? { programme: s.programme } : {}),
   ...(s.search ? { search: s.search } : {}),
   page: s.page,
   pageSize: PAGE_SIZE,
 });
 
+const choice = (id: string, value: string, options: [string, string][], on: (v: string) => void) => {
+  const el: HTMLSelectElement = h(
+    'select',
+    { id, onchange: () => on(el.value) },
+    options.map(([v, label]) => h('option', { value: v, ...(v === value ? { selected: true } : {}) }, label)),
+  );
+  return el;
+};
+
+/** Search by name, MRN or birth date (in the request body), and the tier, owner and programme filters. */
+function filterForm(state: State, data: Worklist, rerender: (next: Partial<State>) => void): HTMLElement {
+  const search = h('input', { id: 'wl-search', autocomplete: 'off', spellcheck: 'false', value: state.search });
+  const tier = choice(
+    'wl-tier',
+    state.tier,
+    ['', 'engaged', 'at-risk', 'disengaged', 'unknown'].map((t): [string, string] => [t, t || 'any tier']),
+    (v) => rerender({ tier: v }),
+  );
+  const owner = choice(
+    'wl-owner',
+    state.owner,
+    [['', 'anyone'], ['unassigned', 'unassigned'], ...data.owners.map((o): [string, string] => [o, o])],
+    (v) => rerender({ owner: v }),
+  );
+  const programme = choice(
+    'wl-programme',
+    state.programme,
+    [['', 'any programme'], ...data.programmes.map((p): [string, string] => [p, p])],
+    (v) => rerender({ programme: v }),
+  );
+  return h(
+    'form',
+    {
+      class: 'filters',
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        rerender({ search: search.value.trim() });
+      },
+    },
+    h('label', { for: 'wl-search' }, 'Name, MRN or birth date '),
+    search,
+    h('button', { type: 'submit' }, 'Search'),
+    h('label', { for: 'wl-tier' }, ' Tier '),
+    tier,
+    h('label', { for: 'wl-owner' }, ' Owner '),
+    owner,
+    h('label', { for: 'wl-programme' }, ' Programme '),
+    programme,
+  );
+}
+
+function pager(main: HTMLElement, state: State, data: Worklist): HTMLElement {
+  return h(
+    'p',
+    { class: 'actions' },
+    `${data.total} Task(s); page ${data.page} of ${Math.max(1, Math.ceil(data.total / PAGE_SIZE))} `,
+    h(
+      'button',
+      {
+        type: 'button',
+        disabled: state.page <= 1,
+        onclick: () => void worklistView(main, { ...state, page: state.page - 1 }),
+      },
+      'Previous',
+    ),
+    h(
+      'button',
+      {
+        type: 'button',
+        disabled: state.page * PAGE_SIZE >= data.total,
+        onclick: () => void worklistView(main, { ...state, page: state.page + 1 }),
+      },
+      'Next',
+    ),
+    h('button', { type: 'button', onclick: () => void downloadCsv(state) }, 'Download this page as CSV'),
+  );
+}
+
 export async function worklistView(
   main: HTMLElement,
-  state: State = { kind: '', tier: '', search: '', page: 1 },
+  state: State = { kind: '', tier: '', owner: '', programme: '', search: '', page: 1 },
 ): Promise<void> {
   const data = await post<Worklist>('/worklist/search', filters(state));
   const rerender = (next: Partial<State>): void => void worklistView(main, { ...state, page: 1, ...next });
-  const search = h('input', { id: 'wl-search', autocomplete: 'off', spellcheck: 'false', value: state.search });
-  const tier = h(
-    'select',
-    { id: 'wl-tier', onchange: () => rerender({ tier: tier.value }) },
-    ['', 'engaged', 'at-risk', 'disengaged', 'unknown'].map((t) =>
-      h('option', { value: t, ...(t === state.tier ? { selected: true } : {}) }, t || 'any tier'),
-    ),
-  );
+  const refresh = (): Promise<void> => worklistView(main, state);
   const sections = KINDS.map(([kind, label]) => [label, data.rows.filter((r) => r.kind === kind)] as const).filter(
     ([, rows]) => rows.length > 0,
   );
@@ -87,7 +177,7 @@ export async function worklistView(
     h(
       'p',
       {},
-      'Open fhir-engage Tasks a person acts on, the most urgent first: safety flags, then outreach, follow-ups, overdue care-plan activities, surveys, and patients who cannot be reminded.',
+      'Open fhir-engage Tasks a person acts on, the most urgent first: safety flags, then outreach, follow-ups, overdue care-plan activities, surveys, and patients who cannot be reminded. “Work on it” claims, assigns, completes or cancels a Task in the EMR, or logs a call.',
     ),
     h(
       'p',
@@ -101,47 +191,10 @@ export async function worklistView(
         ),
       ),
     ),
-    h(
-      'form',
-      {
-        class: 'filters',
-        onsubmit: (e: Event) => {
-          e.preventDefault();
-          rerender({ search: search.value.trim() });
-        },
-      },
-      h('label', { for: 'wl-search' }, 'Name, MRN or birth date '),
-      search,
-      h('button', { type: 'submit' }, 'Search'),
-      h('label', { for: 'wl-tier' }, ' Tier '),
-      tier,
-    ),
+    filterForm(state, data, rerender),
     ...(sections.length
-      ? sections.map(([label, rows]) => sectionTable(label, rows))
+      ? sections.map(([label, rows]) => sectionTable(label, rows, refresh))
       : [h('p', { 'data-testid': 'worklist-empty' }, 'Nothing to do here.')]),
-    h(
-      'p',
-      { class: 'actions' },
-      `${data.total} Task(s); page ${data.page} of ${Math.max(1, Math.ceil(data.total / PAGE_SIZE))} `,
-      h(
-        'button',
-        {
-          type: 'button',
-          disabled: state.page <= 1,
-          onclick: () => void worklistView(main, { ...state, page: state.page - 1 }),
-        },
-        'Previous',
-      ),
-      h(
-        'button',
-        {
-          type: 'button',
-          disabled: state.page * PAGE_SIZE >= data.total,
-          onclick: () => void worklistView(main, { ...state, page: state.page + 1 }),
-        },
-        'Next',
-      ),
-      h('button', { type: 'button', onclick: () => void downloadCsv(state) }, 'Download this page as CSV'),
-    ),
+    pager(main, state, data),
   );
 }
