@@ -66,22 +66,24 @@ export function resultOf(row: OutboxItem): PersonWriteResult {
   const outcome = (row.result as { outcome?: string } | null)?.outcome;
   const error = (row.lastError as { message?: string } | null)?.message;
   const base = { writeId: row.id };
+  const p = row.payload as { op?: string; action?: string; resource?: { medium?: unknown } };
+  const what = p.op === 'task-action' ? `The ${p.action}` : p.resource?.medium ? 'The call' : 'The note';
   if (row.state === 'sent') {
     if (outcome === 'conflict')
       return {
         ...base,
         state: 'conflict',
-        message: 'the Task changed in the EMR since you saw it: nothing was written; here it is as it is now',
+        message: `${what} was not written: the Task changed in the EMR since you saw it; here it is as it is now`,
       };
-    if (outcome === 'unchanged') return { ...base, state: 'unchanged', message: 'the EMR already had this change' };
-    return { ...base, state: 'written', message: 'written to the EMR' };
+    if (outcome === 'unchanged') return { ...base, state: 'unchanged', message: `${what}: the EMR already had it` };
+    return { ...base, state: 'written', message: `${what}: written to the EMR` };
   }
   if (row.state === 'failed')
-    return { ...base, state: 'refused', message: `the EMR refused it: ${error ?? 'no reason given'}` };
+    return { ...base, state: 'refused', message: `${what}: the EMR refused it (${error ?? 'no reason given'})` };
   return {
     ...base,
     state: 'queued',
-    message: `saved; the EMR did not answer${error ? ` (${error})` : ''}: it is sent again at the next run`,
+    message: `${what} is saved; the EMR did not answer${error ? ` (${error})` : ''}: it is sent again at the next run`,
   };
 }
 

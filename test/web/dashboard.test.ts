@@ -10,7 +10,7 @@ import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { Appointment } from '@medplum/fhirtypes';
+import type { Appointment, Task } from '@medplum/fhirtypes';
 import { createApiApp } from '../../src/api/app';
 import { DASHBOARD_DIR } from '../../src/api/dashboard';
 import { listen } from '../../src/listen';
@@ -38,6 +38,7 @@ let server: Server;
 let base: string;
 let browser: Browser;
 let retryable: number;
+let config: AppConfig;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM) && process.getuid?.() === 0 && !process.env.CHROMIUM_PATH) {
@@ -62,7 +63,7 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   emr = await seededSandbox({ patients: 30, seed: 12, fixtures: false, invalidResources: 2 });
   store = await memoryStore();
-  const config: AppConfig = {
+  config = {
     ...loadConfig({ env: {}, cwd: os.tmpdir() }),
     sources: [testSource({ id: 'sandbox', name: 'Sandbox EMR', baseUrl: emr.baseUrl })],
   };
@@ -260,6 +261,86 @@ test('the worklist: its first section lists every patient with an open safety Ta
   expect(urls.some((u) => u.toLowerCase().includes(family.toLowerCase()))).toBe(false);
   await page.context().close();
 });
+
+/** axe-core's WCAG 2.1 AA violations on the page as it is (the context must bypass CSP to inject it). */
+async function axeViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ content: readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8') });
+  return (await page.evaluate(
+    "axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }).then((r) => r.violations.map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(' | ')))",
+  )) as string[];
+}
+
+test('a Task worked from the dashboard: claimed, then completed, changes the EMR’s Task once; the next sync writes nothing; a logged call is a Communication', async () => {
+  // Earlier tests ran syncs "now": this test's runs are all as of one instant, so that a run after the
+  // actions has nothing of its own to change.
+  const asOf = new Date();
+  await syncSource(store, config, config.sources[0]!, { asOf });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, bypassCSP: true });
+  const page = await context.newPage();
+  await login(page, KEY);
+  await page.getByRole('link', { name: 'Worklist', exact: true }).click();
+  const section = page.locator('table[data-testid^="worklist-"]:not([data-testid="worklist-safety"])').first();
+  await section.waitFor();
+  const work = section
+    .locator('tbody tr')
+    .first()
+    .getByRole('button', { name: /^Work on it: / });
+  const taskId = ((await work.getAttribute('data-testid')) as string).replace(/^work-/, '');
+  const emrTask = (): Task => emr.repo.all('Task').find((t) => t.id === taskId) as Task;
+  expect(emrTask().status).toBe('requested');
+
+  await work.click();
+  const dialog = page.getByTestId('task-action-dialog');
+  await dialog.waitFor();
+  expect(await axeViolations(page)).toEqual([]);
+  await page.screenshot({ path: path.join(SHOTS, 'task-dialog.png') });
+  await dialog.getByLabel('What to do').selectOption('claim');
+  await dialog.getByRole('button', { name: 'Save to the EMR' }).click();
+  await page.locator('#flash').filter({ hasText: 'written to the EMR' }).waitFor();
+  expect(emrTask()).toMatchObject({ status: 'accepted', owner: { display: expect.stringMatching(/^API key key-/) } });
+
+  // The row now shows its owner; completing needs an outcome.
+  const again = page.getByTestId(`work-${taskId}`);
+  await again.click();
+  await dialog.getByLabel('What to do').selectOption('complete');
+  await dialog.getByLabel('Outcome (required)').fill('Reached by phone; next visit booked');
+  await dialog.getByRole('button', { name: 'Save to the EMR' }).click();
+  await page.locator('#flash').filter({ hasText: 'written to the EMR' }).waitFor();
+  expect(emrTask()).toMatchObject({
+    status: 'completed',
+    businessStatus: { text: 'Reached by phone; next visit booked' },
+  });
+  expect(await page.getByTestId(`work-${taskId}`).count()).toBe(0);
+
+  const version = emrTask().meta?.versionId;
+  const next = await syncSource(store, config, config.sources[0]!, { asOf });
+  const written = Object.values(next.writes).reduce((n, w) => n + w.created + w.updated + w.cancelled + w.completed, 0);
+  expect(written).toBe(0);
+  expect(emrTask().meta?.versionId).toBe(version);
+
+  // The patient's page: the completed Task, a call logged as a Communication, the care team's activity.
+  const patientId = (emrTask().for?.reference as string).replace('Patient/', '');
+  await page.goto(`${base}#/patient`);
+  await page.getByLabel('Patient id').fill(patientId);
+  await page.getByRole('button', { name: 'Open', exact: true }).click();
+  const form = page.getByTestId('contact-form');
+  await form.waitFor();
+  await form.getByLabel('Log').selectOption('call');
+  await form.getByLabel('What was said or done').fill('Confirmed the new appointment time');
+  await form.getByRole('button', { name: 'Save to the EMR' }).click();
+  await page.locator('#flash').filter({ hasText: 'written to the EMR' }).waitFor();
+  const calls = emr.repo
+    .all('Communication')
+    .filter((c) => (c as { subject?: { reference?: string } }).subject?.reference === `Patient/${patientId}`);
+  expect(calls).toHaveLength(1);
+  expect(calls[0]).toMatchObject({ payload: [{ contentString: 'Confirmed the new appointment time' }] });
+  const activity = page.getByTestId('care-team-activity').locator('tbody tr td:nth-child(3)');
+  expect(await activity.allTextContents()).toEqual(['call', 'complete', 'claim']);
+  expect(await page.getByTestId('patient-tasks').textContent()).toContain('Reached by phone; next visit booked');
+  expect(await axeViolations(page)).toEqual([]);
+  await page.screenshot({ path: path.join(SHOTS, 'patient-care.png'), fullPage: true });
+  await context.close();
+}, 90_000);
 
 test('the run history lists every run newest first, filters by status and opens a run', async () => {
   const runs = await store.listRuns({ limit: 500 });

@@ -134,7 +134,7 @@ export function workOnTask(t: ActionTarget, done: () => Promise<void> | void): v
           try {
             const r = await send(t, select.value, text.value.trim(), assignee);
             // Conflict: the Task moved; the page shows it as it is now and the person decides again.
-            const said = r.body.state === 'conflict' ? `Not saved: ${r.body.message}` : r.body.message;
+            const said = r.body.message;
             close();
             await done();
             flash(said, r.body.state === 'conflict' || r.body.state === 'refused');
@@ -174,7 +174,7 @@ export function workButton(t: ActionTarget, done: () => Promise<void> | void): H
     {
       type: 'button',
       'data-testid': `work-${t.taskId}`,
-      'aria-label': `Work on: ${t.label}`,
+      'aria-label': `Work on it: ${t.label}`,
       onclick: () => workOnTask(t, done),
     },
     'Work on it',
