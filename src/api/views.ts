@@ -165,14 +165,16 @@ export function stateInWords(resourceType: string, state: string, status: string
 function overviewSafety(
   ind: PatientIndicators,
   written: WrittenResource[],
+  statusInEmr: (w: WrittenResource) => string | null,
 ): { flagged: boolean; reasons: string[]; openSafetyTasks: number } {
   const flag = ind.safety ?? safetyFlag(ind.phq9);
-  const openSafetyTasks = written.filter(
-    (w) =>
-      w.rule === 'phq9-item9-safety' &&
-      w.state === 'open' &&
-      !(w.status !== null && TERMINAL_TASK_STATUSES.has(w.status)),
-  ).length;
+  // Claimed or started by a person, a safety Task is still open until they end it.
+  const openSafetyTasks = written.filter((w) => {
+    const status = statusInEmr(w);
+    return (
+      w.rule === 'phq9-item9-safety' && w.state !== 'closed' && !(status !== null && TERMINAL_TASK_STATUSES.has(status))
+    );
+  }).length;
   const reasons = safetyReasons(flag, openSafetyTasks);
   return { flagged: reasons.length > 0, reasons, openSafetyTasks };
 }
@@ -189,7 +191,7 @@ export function patientOverview(input: PatientOverviewInput): Sendable<PatientOv
     score: ind.engagement.score,
     why: ind.engagement.why,
     patient: input.header,
-    safety: overviewSafety(ind, input.written),
+    safety: overviewSafety(ind, input.written, statusInEmr),
     figures: {
       adherence: ind.appointments.adherence,
       noShowRate: ind.appointments.noShowRate,

@@ -13,7 +13,7 @@ export interface SafetyPatient {
   patientId: string;
   /** Open safety Tasks fhir-engage wrote for the patient. */
   openSafetyTasks: number;
-  /** When the oldest of them was last written (null when only the indicators flag the patient). */
+  /** When the oldest of them first reached the EMR (null when only the indicators flag the patient). */
   since: Date | null;
   indicators: unknown;
 }
@@ -22,10 +22,17 @@ export interface SafetyPatient {
 export const safetyPatients = (sourceId: string | null): SqlQuery =>
   q(
     `WITH tasks AS (
-       SELECT source_id, patient_id, count(*)::int AS n, min(updated_at) AS since FROM written_resources
-       WHERE rule = 'phq9-item9-safety' AND resource_type = 'Task' AND state = 'open'
-         AND (status IS NULL OR status NOT IN ${ENDED_TASK_STATUSES_SQL}) AND ($1::text IS NULL OR source_id = $1)
-       GROUP BY source_id, patient_id
+       -- Open until a person ends it: a Task claimed or started (handled by a person) still counts;
+       -- its status is the EMR's as last read back. Since: when it first reached the EMR.
+       SELECT w.source_id, w.patient_id, count(*)::int AS n,
+         min(coalesce((SELECT min(e.changed_at) FROM task_events e
+                       WHERE e.source_id = w.source_id AND e.identifier_value = w.identifier_value), w.updated_at)) AS since
+       FROM written_resources w
+       LEFT JOIN resources r ON r.source_id = w.source_id AND r.resource_type = 'Task' AND r.resource_id = w.server_id
+       WHERE w.rule = 'phq9-item9-safety' AND w.resource_type = 'Task' AND w.state IN ('open', 'handled-by-person')
+         AND coalesce(r.resource->>'status', w.status, 'requested') NOT IN ${ENDED_TASK_STATUSES_SQL}
+         AND ($1::text IS NULL OR w.source_id = $1)
+       GROUP BY w.source_id, w.patient_id
      ), flagged AS (
        SELECT source_id, patient_id FROM patient_models
        WHERE ($1::text IS NULL OR source_id = $1) AND (indicators->'safety'->>'flagged') = 'true'

@@ -7,7 +7,7 @@
 import os from 'node:os';
 import type { Express } from 'express';
 import request from 'supertest';
-import type { Patient } from '@medplum/fhirtypes';
+import type { Patient, Task } from '@medplum/fhirtypes';
 import { createApiApp } from '../../src/api/app';
 import { Metrics } from '../../src/api/metrics';
 import { loadConfig } from '../../src/config/load';
@@ -229,4 +229,46 @@ test('the patient list: the least engaged first, by tier, paged, each row in the
   const logged = (await store.listAccess()).filter((a) => a.route === '/api/patients');
   // Each listed patient (the refused request is logged too, with no patient).
   expect(new Set(logged.map((a) => a.patientId).filter(Boolean))).toEqual(new Set(['pa', 'pb', 'pc', 'pd']));
+});
+
+test('a safety Task a person took on stays on the Safety list until they end it in the EMR; waiting since it first reached the EMR', async () => {
+  await store.upsertResources('s', 'r2', [{ resource: patient('pe', 'Eve', 'Lind', '1970-01-01'), patientId: 'pe' }]);
+  const calm = computeIndicators(emptyModel(), NOW, DEFAULT_INDICATOR_SETTINGS);
+  await store.saveComputation('s', 'pe', emptyModel({ patientId: 'pe' }), { ...calm, patientId: 'pe' }, NOW, 'r2');
+  const identifierValue = 'pe/phq9-item9-safety/r9';
+  await store.upsertWritten({
+    ...writtenTask(identifierValue, 'phq9-item9-safety', { state: 'handled-by-person', status: 'in-progress' }),
+    patientId: 'pe',
+    serverId: 'T-pe',
+  });
+  const first = new Date('2026-05-20T08:00:00Z');
+  await store.recordTaskEvents('s', [
+    {
+      identifierValue,
+      taskId: 'T-pe',
+      patientId: 'pe',
+      status: 'requested',
+      owner: null,
+      focus: null,
+      authoredOn: null,
+      changedAt: first,
+    },
+  ]);
+  const listed = async () =>
+    (
+      (await request(app).get('/api/safety').set(auth)).body.patients as { patientId: string; since: string | null }[]
+    ).find((p) => p.patientId === 'pe');
+  expect(await listed()).toMatchObject({ openSafetyTasks: 1, since: first.toISOString() });
+  expect((await request(app).get('/api/patients/pe/overview?source=s').set(auth)).body.safety.flagged).toBe(true);
+  // Read back from the EMR: the person completed it there.
+  const task: Task = {
+    resourceType: 'Task',
+    id: 'T-pe',
+    status: 'completed',
+    intent: 'order',
+    for: { reference: 'Patient/pe' },
+    identifier: [{ system: 'x', value: identifierValue }],
+  };
+  await store.upsertResources('s', 'r3', [{ resource: task, patientId: 'pe' }]);
+  expect(await listed()).toBeUndefined();
 });

@@ -125,9 +125,10 @@ function trendCards(data: ProgrammePeriodResponse): HTMLElement[] {
         'p',
         { 'data-testid': 'tier-lists' },
         'List the patients: ',
-        TIERS.map((t) =>
+        TIERS.flatMap((t, i) => [
+          i > 0 ? ', ' : '',
           h('button', { type: 'button', class: 'link', onclick: () => listTier(t) }, `${t} (${s.tiers[t] ?? 0})`),
-        ),
+        ]),
       ),
     ),
     card(
@@ -251,8 +252,8 @@ function figureCards(r: ProgrammePeriodResponse['report']): HTMLElement[] {
         Object.entries(r.careTeam.value.turnaroundDays).map(([k, t]) => [
           k,
           t.completed,
-          t.median ?? 'n/a',
-          t.p90 ?? 'n/a',
+          t.median === null || t.median === undefined ? 'n/a' : t.median.toFixed(1),
+          t.p90 === null || t.p90 === undefined ? 'n/a' : t.p90.toFixed(1),
         ]),
       ),
       h(
