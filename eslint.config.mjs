@@ -15,7 +15,7 @@ export const FLOORS = [
   ['indicators'],
   ['actions'],
   ['fhir'],
-  ['writeback', 'alerts'],
+  ['writeback', 'alerts', 'messaging'],
   ['sync'],
   ['sandbox'],
   ['api'],

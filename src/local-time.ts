@@ -50,6 +50,12 @@ export function localTimeOn(t: number, hhmm: string, zone: string): number {
 export const localIso = (t: number, zone: string): string =>
   at(t, zone).toISO({ suppressMilliseconds: true }) as string;
 
+/** A day and a time as a patient reads them in their language (a reminder: "Tuesday, June 9, 2026", "2:30 PM"). */
+export function localWords(t: number, zone: string, locale: string): { date: string; time: string } {
+  const d = at(t, zone).setLocale(locale);
+  return { date: d.toLocaleString(DateTime.DATE_HUGE), time: d.toLocaleString(DateTime.TIME_SIMPLE) };
+}
+
 /**
  * A report boundary as a person writes it: a date (YYYY-MM-DD) is the start of that day in the
  * clinic's zone; an instant (with a time) is that instant. NaN when it is neither.

@@ -180,10 +180,15 @@ export function planProgrammes(
     ))
       desired.set(d.identifier, d);
   const byId = new Map(written.map((w) => [w.identifierValue, w]));
-  // A Task a person has taken on in the EMR is left to them while its reason holds.
-  const writes: DesiredWrite[] = [...desired.values()].filter(
-    (d) => byId.get(d.identifier)?.state !== 'handled-by-person',
-  );
+  // A Task a person has taken on in the EMR is left to them while its reason holds; one fhir-engage
+  // completed or failed itself (a reminder it delivered, or could not) is done, never reopened.
+  const writes: DesiredWrite[] = [...desired.values()].filter((d) => {
+    const w = byId.get(d.identifier);
+    return (
+      w?.state !== 'handled-by-person' &&
+      !(w?.state === 'closed' && (w.status === 'completed' || w.status === 'failed'))
+    );
+  });
   const forget: string[] = [];
   for (const w of written) {
     // A Task that ended (fhir-engage completed it, or it ended in the EMR) is never closed again.

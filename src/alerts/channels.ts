@@ -4,9 +4,9 @@
  * unless the settings say otherwise). Each throws on failure with what went wrong, never the message.
  */
 import { createHmac } from 'node:crypto';
-import nodemailer from 'nodemailer';
 import type { SafetyAlertSettings } from '../config/alert-settings';
 import { HttpTransport } from '../fhir/transport';
+import { smtpTransport } from '../messaging/smtp';
 import { alertEmail, type AlertMessage } from './message';
 
 export interface AlertSender {
@@ -26,17 +26,7 @@ export function alertSender(settings: SafetyAlertSettings): AlertSender {
     maxResponseBytes: 64 * 1024,
   });
   const smtp = settings.email?.smtp;
-  const mailer = smtp
-    ? nodemailer.createTransport({
-        host: smtp.host,
-        port: smtp.port ?? (smtp.tls === 'implicit' ? 465 : 587),
-        secure: smtp.tls === 'implicit',
-        requireTLS: (smtp.tls ?? 'starttls') === 'starttls',
-        ignoreTLS: smtp.tls === 'off',
-        connectionTimeout: WEBHOOK_TIMEOUT_MS,
-        ...(smtp.user ? { auth: { user: smtp.user, pass: smtp.password ?? '' } } : {}),
-      })
-    : undefined;
+  const mailer = smtp ? smtpTransport(smtp, WEBHOOK_TIMEOUT_MS) : undefined;
   return {
     async webhook(m) {
       const hook = settings.webhook;

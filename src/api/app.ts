@@ -16,6 +16,7 @@ import { mountDashboard } from './dashboard';
 import { errorMiddleware, sendOutcome } from './errors';
 import type { Metrics } from './metrics';
 import { OPENAPI } from './openapi';
+import { messagingHooks } from './messaging-hooks';
 import type { RouteContext } from './openapi-parts';
 import { BadQuery, checkPathId, rejectUnsafeInput } from './params';
 import { ROUTE_MODULES } from './routes';
@@ -101,6 +102,8 @@ export function createApiApp(options: ApiOptions): express.Express {
     }
   });
   app.use('/api', api);
+  // Providers' callbacks and patients' unsubscribe links: outside /api and its key (signed instead).
+  app.use(messagingHooks(store, config));
   mountDashboard(app);
   app.use(notFoundOrNotAllowed);
   app.use((err: unknown, req: Request, res: Response, next: express.NextFunction) => {

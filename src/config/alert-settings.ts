@@ -7,11 +7,16 @@ export interface SafetyAlertSettings {
   /** Minutes after which an unacknowledged alert is sent again; 0 never. */
   resendAfterMinutes: number;
   webhook?: { url: string; secret?: string };
-  email?: {
-    to: string[];
-    from: string;
-    smtp: { host: string; port?: number; tls?: 'starttls' | 'implicit' | 'off'; user?: string; password?: string };
-  };
+  email?: { to: string[]; from: string; smtp: SmtpSettings };
+}
+
+/** An SMTP server (safety alerts, messages to patients): STARTTLS required unless `tls` says otherwise. */
+export interface SmtpSettings {
+  host: string;
+  port?: number;
+  tls?: 'starttls' | 'implicit' | 'off';
+  user?: string;
+  password?: string;
 }
 
 export const DEFAULT_RESEND_AFTER_MINUTES = 60;

@@ -94,6 +94,11 @@ export const ENV_VARS = {
       'A folder of mapping overrides outside the installation (sources/<id>/<Type>.yaml, sources/<id>/questionnaires/…), so that upgrades keep them; same as mappingsDir in the sources file, which it overrides.',
     example: '/etc/fhir-engage/mappings',
   },
+  FHIR_ENGAGE_TEMPLATES: {
+    purpose:
+      'A folder of message template overrides (templates/README.md: <kind>.<language>.<channel>.txt) outside the installation; same as messaging.templatesDir in the sources file, which it overrides.',
+    example: '/etc/fhir-engage/templates',
+  },
   FHIR_ENGAGE_KEYS_DIR: {
     purpose:
       "Directory of signing keys made by `fhir-engage keys generate` (<kid>.pem, mode 0600); their public halves are published at /.well-known/jwks.json (with every smart-backend source's key), so a new key can be registered before a rotation.",

@@ -7,7 +7,10 @@ import path from 'node:path';
 import { isLogLevel, LOG_LEVELS, type Env } from '../log/levels';
 import { envValue } from './env';
 import { loadSourcesFile } from './sources-file';
-import type { AppConfig, ProxySettings } from './types';
+import type { AppConfig, ProxySettings, SourceConfig } from './types';
+import { programmesOf } from './programme-settings';
+import { DEFAULT_MESSAGES_PER_SECOND, TWILIO_API, type MessagingSettings } from './messaging-settings';
+import type { SmtpSettings } from './alert-settings';
 import { configError } from '../errors';
 import { DEFAULT_INDICATOR_SETTINGS } from './indicator-settings';
 import { DEFAULT_RESEND_AFTER_MINUTES } from './alert-settings';
@@ -78,7 +81,77 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
     ...(file.safetyAlerts
       ? { safetyAlerts: { resendAfterMinutes: DEFAULT_RESEND_AFTER_MINUTES, ...file.safetyAlerts } }
       : {}),
+    ...messagingOf(env, cwd, file, configFile, sources),
   });
+}
+
+/** `messaging:` with its defaults; a programme (or source) that asks for direct delivery needs a channel. */
+function messagingOf(
+  env: Env,
+  cwd: string,
+  file: SourcesFile,
+  configFile: string | undefined,
+  sources: SourceConfig[],
+): { messaging?: MessagingSettings } {
+  const direct = sources.flatMap((s) =>
+    programmesOf(s)
+      .filter((p) => (p.delivery ?? s.delivery) === 'direct')
+      .map((p) => `${s.id}/${p.id}`),
+  );
+  const m = file.messaging;
+  if (!m) {
+    if (direct.length)
+      throw configError(
+        `${configFile}: ${direct.join(', ')} ask for delivery: direct, but there is no messaging: section (docs/messaging.md)`,
+        ['messaging'],
+      );
+    return {};
+  }
+  if (!m.sms && !m.email && direct.length)
+    throw configError(`${configFile}: messaging: needs sms: or email: for delivery: direct`, ['messaging']);
+  if (m.sms && !m.sms.messagingServiceSid && !m.sms.from)
+    throw configError(`${configFile}: messaging.sms needs messagingServiceSid or from`, ['messaging.sms']);
+  if ((m.unsubscribeSecret ?? '').length < 32)
+    throw configError(`${configFile}: messaging.unsubscribeSecret must be 32 characters or more`, [
+      'messaging.unsubscribeSecret',
+    ]);
+  const templatesEnv = envValue(env, 'FHIR_ENGAGE_TEMPLATES');
+  const templatesDir = templatesEnv
+    ? path.resolve(cwd, templatesEnv)
+    : m.templatesDir && configFile
+      ? path.resolve(path.dirname(configFile), m.templatesDir)
+      : undefined;
+  return {
+    messaging: {
+      publicUrl: (m.publicUrl as string).replace(/\/+$/, ''),
+      clinic: m.clinic as MessagingSettings['clinic'],
+      unsubscribeSecret: m.unsubscribeSecret as string,
+      ...(templatesDir ? { templatesDir } : {}),
+      ...(m.sms
+        ? {
+            sms: {
+              provider: 'twilio' as const,
+              apiBaseUrl: (m.sms.apiBaseUrl ?? TWILIO_API).replace(/\/+$/, ''),
+              accountSid: m.sms.accountSid as string,
+              authToken: m.sms.authToken as string,
+              ...(m.sms.messagingServiceSid ? { messagingServiceSid: m.sms.messagingServiceSid } : {}),
+              ...(m.sms.from ? { from: m.sms.from } : {}),
+              ...(m.sms.defaultCountryCode ? { defaultCountryCode: m.sms.defaultCountryCode } : {}),
+              messagesPerSecond: m.sms.messagesPerSecond ?? DEFAULT_MESSAGES_PER_SECOND.sms,
+            },
+          }
+        : {}),
+      ...(m.email
+        ? {
+            email: {
+              from: m.email.from as string,
+              smtp: m.email.smtp as SmtpSettings,
+              messagesPerSecond: m.email.messagesPerSecond ?? DEFAULT_MESSAGES_PER_SECOND.email,
+            },
+          }
+        : {}),
+    },
+  };
 }
 
 type SourcesFile = ReturnType<typeof loadSourcesFile>;

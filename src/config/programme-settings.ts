@@ -4,6 +4,7 @@
  * engagement signal and runs every rule.
  */
 import type { ActionSettings, RuleName } from './action-settings';
+import type { Delivery } from './messaging-settings';
 
 /**
  * Who a programme enrols. Codes are `system|code` or a bare `code` (any system); references are
@@ -49,6 +50,8 @@ export interface ProgrammeDefinition {
   phasedStart?: { days: number };
   /** New Tasks one run opens for the programme at most (default 1000; safety Tasks are never held). */
   maxNewTasksPerRun?: number;
+  /** How its reminders reach patients (default tasks-only; direct: fhir-engage sends them, docs/messaging.md). */
+  delivery?: Delivery;
 }
 
 /** New Tasks a run opens per programme at most, when neither the programme nor its source says. */
@@ -80,8 +83,10 @@ export function programmesOf(source: {
   timeZone?: string;
   phasedStart?: { days: number };
   maxNewTasksPerRun?: number;
+  delivery?: Delivery;
 }): ProgrammeDefinition[] {
   const inherited = {
+    ...(source.delivery ? { delivery: source.delivery } : {}),
     ...(source.timeZone ? { timeZone: source.timeZone } : {}),
     ...(source.phasedStart ? { phasedStart: source.phasedStart } : {}),
     ...(source.maxNewTasksPerRun ? { maxNewTasksPerRun: source.maxNewTasksPerRun } : {}),

@@ -63,6 +63,8 @@ export interface SourceConfig {
   phasedStart?: { days: number };
   /** New Tasks per programme and run, for programmes that do not set their own (default 1000). */
   maxNewTasksPerRun?: number;
+  /** The default programme's delivery (a source without `programmes:`): docs/messaging.md. */
+  delivery?: Delivery;
   /** Write each enrolment back as an EpisodeOfCare (default false). */
   episodesOfCare?: boolean;
 }
@@ -135,12 +137,17 @@ export interface SourcesFile {
   };
   actions?: Partial<ActionSettings>;
   safetyAlerts?: Partial<SafetyAlertSettings>;
+  messaging?: Partial<Omit<MessagingSettings, 'sms' | 'email'>> & {
+    sms?: Partial<NonNullable<MessagingSettings['sms']>>;
+    email?: Partial<NonNullable<MessagingSettings['email']>>;
+  };
 }
 
 import type { IndicatorSettings } from './indicator-settings';
 import type { ProgrammeDefinition } from './programme-settings';
 import type { ActionSettings } from './action-settings';
 import type { SafetyAlertSettings } from './alert-settings';
+import type { Delivery, MessagingSettings } from './messaging-settings';
 
 export interface AppConfig {
   indicators: IndicatorSettings;
@@ -160,4 +167,6 @@ export interface AppConfig {
   asOf?: Date;
   /** Safety alerts (webhook, email); absent: none configured. */
   safetyAlerts?: SafetyAlertSettings;
+  /** Messages to patients (docs/messaging.md); absent: reminders are Tasks only. */
+  messaging?: MessagingSettings;
 }

@@ -29,6 +29,8 @@ export interface PatientFacts {
   hasEmail?: boolean;
   /** Reachable telecom kinds with their preference (never the number or address). */
   contacts?: ContactKind[];
+  /** Channels the patient opted out of (STOP, an unsubscribe link): never used until they opt in (docs/messaging.md). */
+  optedOut?: ('sms' | 'email')[];
   absent?: AbsentReasons;
 }
 

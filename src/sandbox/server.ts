@@ -14,6 +14,7 @@ import { QuirkState, type QuirkCounters, type Quirks } from './quirks';
 import { SandboxRepository } from './repository';
 import { SandboxContext } from './routes/context';
 import { SANDBOX_ROUTES } from './routes';
+import { SmsStandIn, type SmsStandInOptions } from './sms-provider';
 
 export { FHIR_BASE_PATH } from './routes/context';
 
@@ -27,6 +28,8 @@ export interface SandboxOptions {
   now?: () => number;
   /** Bulk Data `$export` timings (preparation time, file expiry, lines per file). */
   bulk?: BulkExportOptions;
+  /** The SMS provider stand-in (docs/messaging.md, "Sandbox"), served at /twilio. */
+  sms?: SmsStandInOptions;
 }
 
 export interface SandboxServer {
@@ -39,6 +42,8 @@ export interface SandboxServer {
   bulkCounters(): BulkCounters;
   /** New quirks for the next run; counters start again from zero. */
   setQuirks(quirks: Quirks): void;
+  /** The SMS provider stand-in: its API base (apiBaseUrl), its messages, a patient's reply. */
+  sms: SmsStandIn & { apiBaseUrl: string };
   close(): Promise<void>;
 }
 
@@ -52,6 +57,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const ctx = new SandboxContext(repo, new FhirRouter(), quirks, auth, bulkExports);
   const app = express();
   app.disable('x-powered-by');
+  const sms = new SmsStandIn(options.sms);
+  app.use(sms.router());
   for (const routes of SANDBOX_ROUTES) routes.register(app, ctx);
 
   const host = options.host ?? '127.0.0.1';
@@ -66,6 +73,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     counters: () => quirks.counters,
     bulkCounters: () => bulkExports.counters,
     setQuirks: (q) => quirks.reset(q),
+    sms: Object.assign(sms, { apiBaseUrl: `${ctx.origin}/twilio` }),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

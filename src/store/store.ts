@@ -22,6 +22,7 @@ import { enrolmentsRole, type EnrolmentsRole } from './enrolments';
 import { safetyRole, type SafetyRole } from './safety';
 import { alertsRole, type AlertsRole } from './safety-alerts';
 import { careTeamRole, type CareTeamRole } from './care-team';
+import { messagesRole, type MessagesRole } from './messages';
 import { patientListRole, worklistRole, type PatientListRole, type WorklistRole } from './worklist';
 
 // One interface per role, merged into the class: the roles' methods are assigned in the constructor.
@@ -46,7 +47,8 @@ export interface Store
     AlertsRole,
     WorklistRole,
     PatientListRole,
-    CareTeamRole {}
+    CareTeamRole,
+    MessagesRole {}
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Store {
@@ -77,6 +79,7 @@ export class Store {
       worklistRole(ctx),
       patientListRole(ctx),
       careTeamRole(ctx),
+      messagesRole(ctx),
     );
   }
 

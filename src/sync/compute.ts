@@ -14,6 +14,7 @@ import { clinicZone } from '../config/programme-settings';
 import { emptyEnrolmentCounts, ProgrammeEnrolment, type EnrolmentCounts } from './programme-enrolment';
 import { computeIndicators, historyValues, type PatientIndicators } from '../indicators/compute';
 import { buildModel, questionnaireLookup } from '../mapping/build-model';
+import { patientAddressHashes, withConsent } from '../messaging/address';
 import type { MappingSet } from '../mapping/load';
 import type { EngagementModel } from '../mapping/model';
 import { buildRoster, planCompute, resourcesOfUnit, type ComputePlan } from '../mapping/patient-roster';
@@ -74,7 +75,12 @@ function mergedModel(sourceId: string, patientId: string): EngagementModel {
 }
 
 type Unit = ComputePlan['compute'][number] & { merged: boolean };
-type Loaded = [Map<string, Record<string, unknown>[]>, WrittenResource[], Map<string, OpenSpell[]>];
+type Loaded = [
+  Map<string, Record<string, unknown>[]>,
+  WrittenResource[],
+  Map<string, OpenSpell[]>,
+  ReadonlyMap<string, Date>,
+];
 
 /** What one batch of patients computed, to commit together. */
 interface BatchOutput {
@@ -205,8 +211,9 @@ class ComputeStage {
 
   private load(batch: Unit[]): Promise<Loaded> {
     const { store, source } = this.ctx;
+    const resources = store.resourcesOfPatients(source.id, [...new Set(batch.flatMap((u) => u.dataOf))]);
     const loading = Promise.all([
-      store.resourcesOfPatients(source.id, [...new Set(batch.flatMap((u) => u.dataOf))]),
+      resources,
       store.listWrittenForPatients(
         source.id,
         batch.map((u) => u.patientId),
@@ -215,13 +222,19 @@ class ComputeStage {
         source.id,
         batch.map((u) => u.patientId),
       ),
+      // The addresses whose owners opted out, when fhir-engage sends messages itself.
+      this.ctx.config.messaging
+        ? resources.then((r) =>
+            store.optedOut(patientAddressHashes(r, this.ctx.config.messaging?.sms?.defaultCountryCode)),
+          )
+        : new Map<string, Date>(),
     ]);
     // Awaited in turn; until then a failure must not count as unhandled.
     loading.catch(() => undefined);
     return loading;
   }
 
-  private computeBatch(batch: Unit[], [resources, written, enrolments]: Loaded): BatchOutput {
+  private computeBatch(batch: Unit[], [resources, written, enrolments, optedOut]: Loaded): BatchOutput {
     const writtenByPatient = new Map<string, WrittenResource[]>();
     for (const w of written) writtenByPatient.set(w.patientId, [...(writtenByPatient.get(w.patientId) ?? []), w]);
     const out: BatchOutput = {
@@ -240,6 +253,7 @@ class ComputeStage {
         writtenByPatient.get(unit.patientId) ?? [],
         enrolments.get(unit.patientId) ?? [],
         out,
+        optedOut,
       );
     return out;
   }
@@ -251,9 +265,17 @@ class ComputeStage {
     written: WrittenResource[],
     enrolledBefore: OpenSpell[],
     out: BatchOutput,
+    optedOut: ReadonlyMap<string, Date>,
   ): void {
     const { source, runId, asOf, config } = this.ctx;
     const model = unit.merged ? mergedModel(source.id, unit.patientId) : this.model(unit, resources, out);
+    if (optedOut.size)
+      withConsent(
+        model,
+        resourcesOfUnit(unit, resources as unknown as Map<string, Resource[]>),
+        optedOut,
+        config.messaging?.sms?.defaultCountryCode,
+      );
     const indicators = this.time('indicatorsMs', () => computeIndicators(model, asOf, config.indicators));
     if (!unit.merged) out.results.push({ patientId: unit.patientId, model, indicators });
     const enrolment = this.enrolment.enrol(unit.patientId, model, unit.merged, enrolledBefore);

@@ -2,6 +2,7 @@
  * Typed progress events of a sync run, for the CLI display, the logger and the metrics, and the
  * summary a run ends with (what every consumer of a run reads; run.ts produces it).
  */
+import type { MessagingSummary } from '../messaging/stage';
 import type { PlanSummary } from '../store/approvals';
 import type { Bundle } from '@medplum/fhirtypes';
 import type { PullEvent, PullReport } from '../fhir/pull-context';
@@ -55,6 +56,8 @@ export interface SyncSummary {
   /** Patients computed this run in each programme, and those in none (nothing is written about them). */
   /** Safety alerts of this run: stored, sent (or sent again), failed (retried later), resolved by a person ending the Task. */
   alerts?: { created: number; sent: number; failed: number; resolved: number };
+  /** Messages to patients (docs/messaging.md), when `messaging:` is configured. */
+  messages?: MessagingSummary;
   enrolment?: {
     /** Per programme: patients computed in it, spells started and ended by this run, new Tasks held for later runs. */
     programmes: { id: string; name: string; patients: number; started: number; ended: number; deferredTasks: number }[];

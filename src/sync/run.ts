@@ -24,6 +24,7 @@ import type { OutboxItem } from '../store/types';
 import { sharedValidator } from '../validation/validator';
 import { dispatchOutbox } from '../writeback/dispatch';
 import { PERSON_OPS } from '../writeback/outbox-item';
+import { messagingStep, type Message, type SendStep } from './messaging-step';
 import type { OutboxPayload } from '../writeback/outbox-item';
 import { dryRunBundle } from '../writeback/requests';
 import { holdBack, reasonsForLog, runStatus } from './completeness';
@@ -66,10 +67,11 @@ export interface SyncOptions {
   onEvent?: (e: SyncEvent) => void;
   /** Throw on invalid outgoing resources (tests). */
   strict?: boolean;
-  /** Test hooks (crash injection). */
+  /** Test hooks (crash injection: after a page, a write, before dispatch, at each step of sending a message). */
   afterPageCommitted?: (resourceType: string, page: number) => void | Promise<void>;
   afterSend?: (item: OutboxItem) => void | Promise<void>;
   beforeDispatch?: () => void | Promise<void>;
+  atMessageStep?: (step: SendStep, m: Message) => void | Promise<void>;
 }
 
 export class SyncBusyError extends EngageError {
@@ -167,7 +169,6 @@ async function pullStep(
   return { pulled, capabilities };
 }
 
-/** Plain http:// to another machine sends patient data unencrypted: allowed (test servers), said every run. */
 /** Whether this run pulls through Bulk Data, and its `_since` (the oldest watermark less the overlap; none for a first load or --full). */
 async function bulkPlan(state: RunState, capabilities: CapabilityReport): Promise<{ use: boolean; since?: string }> {
   const { store, source, options } = state;
@@ -265,7 +266,6 @@ async function computeStep(
   return computed.payloads;
 }
 
-/** Write-back: send the outbox (this run's rows and any left by earlier runs). */
 /**
  * Sends the outbox, unless its writes wait for approval (an open hold, or — after this run's plan,
  * `mayHold` — a first run or an unusual volume): then nothing is sent and the summary says why.
@@ -382,9 +382,11 @@ async function runStages(state: RunState, mappings: MappingSet, instruments: Ins
   if (options.dryRun) summary.dryRunBundle = dryRunBundle(payloads, runId, options.asOf);
   if (!options.dryRun && source.writeBack) {
     await dispatchStep(state, capabilities, true);
-    // Safety Tasks that reached the EMR are announced at once (webhook, email), not at the next look.
+    // Safety Tasks that reached the EMR are announced at once; messages due go to patients.
     const alerts = await deliverSafetyAlerts(state.store, state.config.safetyAlerts, source.id, options.asOf);
     if (alerts) summary.alerts = alerts;
+    summary.messages = await messagingStep({ ...state, asOf: options.asOf, atStep: options.atMessageStep });
+    if (summary.messages?.recorded) await dispatchStep(state, capabilities, false);
   }
   checkStopped(state.stop, 'after the writes in progress');
   await totalsStep(state);

@@ -24,7 +24,8 @@ export interface ClosePayload {
   rule: RuleName;
   patientId: string;
   resourceType: 'Task';
-  status: 'cancelled' | 'completed';
+  /** failed: a message fhir-engage sent for it could not be delivered (docs/messaging.md). */
+  status: 'cancelled' | 'completed' | 'failed';
   reason: string;
   serverId: string | null;
   entities: string[];
@@ -56,16 +57,20 @@ export interface TaskActionPayload {
   entities: string[];
 }
 
-/** A call or note the care team logged: a Communication created once (conditional create by its identifier). */
+/**
+ * A Communication created once (conditional create by its identifier): a call or note the care team
+ * logged (with who), or a message fhir-engage sent to or received from a patient (docs/messaging.md).
+ */
 export interface CommunicationPayload {
   op: 'communication';
   identifierSystem: string;
   identifier: string;
-  rule: 'care-team-contact';
+  rule: 'care-team-contact' | 'patient-message';
   patientId: string;
   resourceType: 'Communication';
   resource: Communication;
-  actor: Actor;
+  /** Who logged it; absent for a message fhir-engage sent or received. */
+  actor?: Actor;
   entities: string[];
 }
 

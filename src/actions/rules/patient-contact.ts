@@ -13,7 +13,14 @@ import { UTC } from '../../local-time';
 
 /** Reminders before booked visits on the patient's channel; with no channel, one Task for staff (reminder-no-channel). */
 export const appointmentReminder: Rule = ({ model, written, ctx }) => {
-  const channel = reminderChannel(model.patient.contacts, ctx.settings.reminders.channels, ctx.now);
+  // A patient who opted out of a channel is reminded by the next written channel the programme prefers
+  // (their ranking was of the number they opted out of), else a call or a staff Task (docs/messaging.md).
+  const optedOut: string[] = model.patient.optedOut ?? [];
+  const channel = reminderChannel(
+    optedOut.length ? model.patient.contacts?.map(({ rank: _rank, ...c }) => c) : model.patient.contacts,
+    ctx.settings.reminders.channels.filter((c) => !optedOut.includes(c)),
+    ctx.now,
+  );
   if (!channel) return isOn(ctx, 'reminder-no-channel') ? reminderNoChannel({ model, ctx }) : [];
   const idOf = (r: { appointmentId: string; leadDays: number }): string =>
     `${ctx.patientId}/appointment-reminder/${r.appointmentId}/${r.leadDays}d`;

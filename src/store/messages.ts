@@ -1,0 +1,388 @@
+/**
+ * Messages to patients (docs/messaging.md), their providers' events and the patients' opt-outs. Its
+ * SQL builders (pure, `{ text, values }`, values never interpolated) and the methods that run them,
+ * together; the methods are part of `Store` (store.ts).
+ */
+import type { SqlQuery } from './driver';
+import type { RoleContext } from './role';
+import { dateOrNull, date, q, str, type Row } from './rows';
+
+export type MessageState =
+  'intent' | 'sending' | 'sent' | 'delivered' | 'undelivered' | 'failed' | 'cancelled' | 'received';
+
+/** States a message does not leave. */
+export const FINAL_MESSAGE_STATES: readonly MessageState[] = [
+  'delivered',
+  'undelivered',
+  'failed',
+  'cancelled',
+  'received',
+];
+
+export interface MessageIntent {
+  sourceId: string;
+  patientId: string;
+  programmeId: string | null;
+  direction: 'outbound' | 'inbound';
+  kind: string;
+  /** Once per this key and source: the Task's identifier for a reminder. */
+  dedupeKey: string;
+  taskIdentifier: string | null;
+  taskServerId: string | null;
+  about: string | null;
+  channel: 'sms' | 'email';
+  recipient: string;
+  recipientHash: string;
+  language: string;
+  subject: string | null;
+  body: string;
+  notBefore: Date | null;
+  notAfter: Date | null;
+  state?: MessageState;
+  providerId?: string | null;
+}
+
+export interface Message extends MessageIntent {
+  id: number;
+  state: MessageState;
+  reason: string | null;
+  providerId: string | null;
+  attempts: number;
+  attemptStartedAt: Date | null;
+  createdAt: Date;
+  sentAt: Date | null;
+  endedAt: Date | null;
+  recordedState: string | null;
+}
+
+export interface MessageEvent {
+  id: number;
+  kind: 'status' | 'inbound' | 'unsubscribe';
+  providerId: string | null;
+  status: string | null;
+  errorCode: string | null;
+  channel: string | null;
+  addressHash: string | null;
+  address: string | null;
+  body: string | null;
+  receivedAt: Date;
+}
+
+const COLUMNS = [
+  'source_id',
+  'patient_id',
+  'programme_id',
+  'direction',
+  'kind',
+  'dedupe_key',
+  'task_identifier',
+  'task_server_id',
+  'about',
+  'channel',
+  'recipient',
+  'recipient_hash',
+  'language',
+  'subject',
+  'body',
+  'not_before',
+  'not_after',
+  'state',
+  'provider_id',
+  'next_attempt_at',
+] as const;
+
+/** New messages; one already stored under the same source and dedupe key stays as it is. */
+export const addMessages = (rows: MessageIntent[]): SqlQuery => {
+  const values: unknown[] = [];
+  const tuples = rows.map((m) => {
+    const row = [
+      m.sourceId,
+      m.patientId,
+      m.programmeId,
+      m.direction,
+      m.kind,
+      m.dedupeKey,
+      m.taskIdentifier,
+      m.taskServerId,
+      m.about,
+      m.channel,
+      m.recipient,
+      m.recipientHash,
+      m.language,
+      m.subject,
+      m.body,
+      m.notBefore,
+      m.notAfter,
+      m.state ?? 'intent',
+      m.providerId ?? null,
+      // Runs decide at their as-of instant (a simulated day too): due from its window's start, not from now().
+      m.notBefore ?? new Date(0),
+    ];
+    const at = values.length;
+    values.push(...row);
+    return `(${row.map((_, i) => `$${at + i + 1}`).join(', ')})`;
+  });
+  return q(
+    `INSERT INTO messages (${COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}
+     ON CONFLICT (source_id, dedupe_key) DO NOTHING RETURNING id`,
+    values,
+  );
+};
+
+export const messagesToSend = (sourceId: string, now: Date, limit: number): SqlQuery =>
+  q(
+    `SELECT * FROM messages WHERE source_id = $1 AND state IN ('intent', 'sending') AND next_attempt_at <= $2
+     ORDER BY next_attempt_at, id LIMIT $3`,
+    [sourceId, now, limit],
+  );
+
+/** The attempt starts: stored before the provider is called, so that a crash after the call is looked for. */
+export const markSending = (id: number, now: Date): SqlQuery =>
+  q(
+    `UPDATE messages SET state = 'sending', attempts = attempts + 1, attempt_started_at = $2
+     WHERE id = $1 AND state IN ('intent', 'sending') RETURNING id`,
+    [id, now],
+  );
+
+export const markSent = (id: number, providerId: string, state: 'sent' | 'delivered', now: Date): SqlQuery =>
+  q(
+    `UPDATE messages SET state = $3, provider_id = $2, sent_at = coalesce(sent_at, $4),
+       ended_at = CASE WHEN $3 = 'delivered' THEN $4 ELSE ended_at END
+     WHERE id = $1 AND state = 'sending' RETURNING id`,
+    [id, providerId, state, now],
+  );
+
+/** A message that will not go (failed, cancelled), or an attempt to try again at `retryAt`. */
+export const markNotSent = (
+  id: number,
+  outcome: { state: 'failed' | 'cancelled'; reason: string } | { retryAt: Date; reason: string },
+  now: Date,
+): SqlQuery =>
+  'state' in outcome
+    ? q(
+        `UPDATE messages SET state = $2, reason = $3, ended_at = $4 WHERE id = $1 AND state IN ('intent', 'sending') RETURNING id`,
+        [id, outcome.state, outcome.reason, now],
+      )
+    : q(
+        `UPDATE messages SET state = 'intent', reason = $3, next_attempt_at = $2 WHERE id = $1 AND state IN ('intent', 'sending') RETURNING id`,
+        [id, outcome.retryAt, outcome.reason],
+      );
+
+/** A provider's status for its message: only forward (sent → delivered, undelivered or failed). */
+export const applyProviderStatus = (
+  providerId: string,
+  state: 'sent' | 'delivered' | 'undelivered' | 'failed',
+  reason: string | null,
+  at: Date,
+): SqlQuery =>
+  q(
+    `UPDATE messages SET state = $2, reason = coalesce($3, reason),
+       sent_at = coalesce(sent_at, $4), ended_at = CASE WHEN $2 = 'sent' THEN ended_at ELSE $4 END
+     WHERE provider_id = $1 AND direction = 'outbound'
+       AND (state IN ('sending', 'sent') OR (state = 'intent' AND $2 <> 'sent'))
+       AND NOT (state = 'sent' AND $2 = 'sent')
+     RETURNING source_id, patient_id`,
+    [providerId, state, reason, at],
+  );
+
+/**
+ * Open reminder Tasks whose send window is open now and that have no message yet: the Task as last read
+ * back (else as last written), with the patient's programmes.
+ */
+export const reminderTasksDue = (sourceId: string, now: Date): SqlQuery =>
+  q(
+    `WITH open AS (
+       SELECT w.identifier_value, w.patient_id, w.server_id,
+         coalesce(t.resource, (SELECT o.payload->'resource' FROM outbox o
+                               WHERE o.source_id = w.source_id AND o.dedupe_key = w.target || '|' || w.identifier_value
+                                 AND o.state = 'sent' AND o.payload->>'op' = 'upsert' ORDER BY o.id DESC LIMIT 1)) AS task
+       FROM written_resources w
+       LEFT JOIN resources t ON t.source_id = w.source_id AND t.resource_type = 'Task' AND t.resource_id = w.server_id
+       WHERE w.source_id = $1 AND w.rule = 'appointment-reminder' AND w.state = 'open' AND w.server_id IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.source_id = w.source_id AND m.dedupe_key = 'reminder|' || w.identifier_value)
+     )
+     SELECT open.*, array(SELECT s.programme_id FROM programme_enrolments s
+                          WHERE s.source_id = $1 AND s.patient_id = open.patient_id AND s.ended_at IS NULL
+                          ORDER BY s.programme_id) AS programmes
+     FROM open
+     WHERE open.task->>'status' = 'requested'
+       AND (open.task->'restriction'->'period'->>'start')::timestamptz <= $2
+       AND (open.task->'restriction'->'period'->>'end')::timestamptz > $2
+     ORDER BY open.identifier_value`,
+    [sourceId, now],
+  );
+
+export const messagesToRecord = (sourceId: string, limit: number): SqlQuery =>
+  q(
+    `SELECT * FROM messages WHERE source_id = $1 AND recorded_state IS DISTINCT FROM state
+       AND state IN ('delivered', 'undelivered', 'failed', 'received')
+     ORDER BY id LIMIT $2`,
+    [sourceId, limit],
+  );
+
+export const markRecorded = (id: number, state: string): SqlQuery =>
+  q('UPDATE messages SET recorded_state = $2 WHERE id = $1', [id, state]);
+
+export const messagesOfPatient = (sourceId: string, patientId: string, limit: number): SqlQuery =>
+  q('SELECT * FROM messages WHERE source_id = $1 AND patient_id = $2 ORDER BY id DESC LIMIT $3', [
+    sourceId,
+    patientId,
+    limit,
+  ]);
+
+/** The latest outbound messages to an address (an inbound reply is about them). */
+export const messagesTo = (recipientHash: string, limit: number): SqlQuery =>
+  q(`SELECT * FROM messages WHERE recipient_hash = $1 AND direction = 'outbound' ORDER BY id DESC LIMIT $2`, [
+    recipientHash,
+    limit,
+  ]);
+
+export const addMessageEvent = (e: Omit<MessageEvent, 'id' | 'receivedAt'> & { eventKey: string }): SqlQuery =>
+  q(
+    `INSERT INTO message_events (kind, event_key, provider_id, status, error_code, channel, address_hash, address, body)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_key) DO NOTHING RETURNING id`,
+    [e.kind, e.eventKey, e.providerId, e.status, e.errorCode, e.channel, e.addressHash, e.address, e.body],
+  );
+
+export const pendingMessageEvents = (limit: number): SqlQuery =>
+  q('SELECT * FROM message_events WHERE processed_at IS NULL ORDER BY id LIMIT $1', [limit]);
+
+/** Processed: the inbound text and address are not kept beyond what was recorded from them. */
+export const markEventProcessed = (id: number): SqlQuery =>
+  q('UPDATE message_events SET processed_at = now(), address = NULL, body = NULL WHERE id = $1', [id]);
+
+export const setOptOut = (channel: string, addressHash: string, optedOut: boolean, via: string): SqlQuery =>
+  q(
+    `INSERT INTO contact_opt_outs (channel, address_hash, opted_out, via) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (channel, address_hash) DO UPDATE SET opted_out = EXCLUDED.opted_out, via = EXCLUDED.via, changed_at = now()`,
+    [channel, addressHash, optedOut, via],
+  );
+
+export const optedOut = (hashes: string[]): SqlQuery =>
+  q(
+    'SELECT channel, address_hash, changed_at FROM contact_opt_outs WHERE opted_out AND address_hash = ANY($1::text[])',
+    [hashes],
+  );
+
+function toMessage(r: Row): Message {
+  return {
+    id: Number(r.id),
+    sourceId: String(r.source_id),
+    patientId: String(r.patient_id),
+    programmeId: str(r.programme_id),
+    direction: r.direction as Message['direction'],
+    kind: String(r.kind),
+    dedupeKey: String(r.dedupe_key),
+    taskIdentifier: str(r.task_identifier),
+    taskServerId: str(r.task_server_id),
+    about: str(r.about),
+    channel: r.channel as Message['channel'],
+    recipient: String(r.recipient),
+    recipientHash: String(r.recipient_hash),
+    language: String(r.language),
+    subject: str(r.subject),
+    body: String(r.body),
+    notBefore: dateOrNull(r.not_before),
+    notAfter: dateOrNull(r.not_after),
+    state: r.state as MessageState,
+    reason: str(r.reason),
+    providerId: str(r.provider_id),
+    attempts: Number(r.attempts),
+    attemptStartedAt: dateOrNull(r.attempt_started_at),
+    createdAt: date(r.created_at),
+    sentAt: dateOrNull(r.sent_at),
+    endedAt: dateOrNull(r.ended_at),
+    recordedState: str(r.recorded_state),
+  };
+}
+
+function toEvent(r: Row): MessageEvent {
+  return {
+    id: Number(r.id),
+    kind: r.kind as MessageEvent['kind'],
+    providerId: str(r.provider_id),
+    status: str(r.status),
+    errorCode: str(r.error_code),
+    channel: str(r.channel),
+    addressHash: str(r.address_hash),
+    address: str(r.address),
+    body: str(r.body),
+    receivedAt: date(r.received_at),
+  };
+}
+
+export function messagesRole({ db }: RoleContext) {
+  const one = async (query: SqlQuery): Promise<boolean> => (await db.query(query)).length === 1;
+  return {
+    /** Stores messages; returns how many were new (one per source and dedupe key, ever). */
+    async addMessages(rows: MessageIntent[]): Promise<number> {
+      return rows.length ? (await db.query(addMessages(rows))).length : 0;
+    },
+    async messagesToSend(sourceId: string, now: Date, limit = 500): Promise<Message[]> {
+      return (await db.query(messagesToSend(sourceId, now, limit))).map(toMessage);
+    },
+    markSending: (id: number, now: Date) => one(markSending(id, now)),
+    markSent: (id: number, providerId: string, state: 'sent' | 'delivered', now: Date) =>
+      one(markSent(id, providerId, state, now)),
+    markNotSent: (id: number, outcome: Parameters<typeof markNotSent>[1], now: Date) =>
+      one(markNotSent(id, outcome, now)),
+    /** Applies a provider's status; returns the message's source and patient when it moved. */
+    async applyProviderStatus(
+      providerId: string,
+      state: 'sent' | 'delivered' | 'undelivered' | 'failed',
+      reason: string | null,
+      at: Date,
+    ): Promise<{ sourceId: string; patientId: string } | undefined> {
+      const [r] = await db.query(applyProviderStatus(providerId, state, reason, at));
+      return r ? { sourceId: String(r.source_id), patientId: String(r.patient_id) } : undefined;
+    },
+    async reminderTasksDue(
+      sourceId: string,
+      now: Date,
+    ): Promise<
+      { identifierValue: string; patientId: string; serverId: string; task: unknown; programmes: string[] }[]
+    > {
+      return (await db.query(reminderTasksDue(sourceId, now))).map((r) => ({
+        identifierValue: String(r.identifier_value),
+        patientId: String(r.patient_id),
+        serverId: String(r.server_id),
+        task: r.task,
+        programmes: ((r.programmes as unknown[] | null) ?? []).map(String),
+      }));
+    },
+    async knowsProviderId(providerId: string): Promise<boolean> {
+      return (await db.query(q('SELECT 1 FROM messages WHERE provider_id = $1 LIMIT 1', [providerId]))).length > 0;
+    },
+    async messagesToRecord(sourceId: string, limit = 500): Promise<Message[]> {
+      return (await db.query(messagesToRecord(sourceId, limit))).map(toMessage);
+    },
+    async markRecorded(id: number, state: string): Promise<void> {
+      await db.query(markRecorded(id, state));
+    },
+    async messagesOfPatient(sourceId: string, patientId: string, limit = 50): Promise<Message[]> {
+      return (await db.query(messagesOfPatient(sourceId, patientId, limit))).map(toMessage);
+    },
+    async messagesTo(recipientHash: string, limit = 5): Promise<Message[]> {
+      return (await db.query(messagesTo(recipientHash, limit))).map(toMessage);
+    },
+    /** Stores a provider's event; false when the same event was stored before. */
+    addMessageEvent: (e: Parameters<typeof addMessageEvent>[0]) => one(addMessageEvent(e)),
+    async pendingMessageEvents(limit = 500): Promise<MessageEvent[]> {
+      return (await db.query(pendingMessageEvents(limit))).map(toEvent);
+    },
+    async markEventProcessed(id: number): Promise<void> {
+      await db.query(markEventProcessed(id));
+    },
+    async setOptOut(channel: 'sms' | 'email', addressHash: string, optedOut: boolean, via: string): Promise<void> {
+      await db.query(setOptOut(channel, addressHash, optedOut, via));
+    },
+    /** The opted-out (channel, address hash) pairs among `hashes`, with when. */
+    async optedOut(hashes: string[]): Promise<Map<string, Date>> {
+      if (hashes.length === 0) return new Map();
+      const rows = await db.query(optedOut(hashes));
+      return new Map(rows.map((r) => [`${String(r.channel)}|${String(r.address_hash)}`, date(r.changed_at)]));
+    },
+  };
+}
+
+export type MessagesRole = ReturnType<typeof messagesRole>;

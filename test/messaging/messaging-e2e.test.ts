@@ -1,0 +1,220 @@
+/**
+ * Messages to patients end to end (docs/messaging.md), against real parts: the sandbox EMR with its SMS
+ * provider stand-in (Twilio's API, signed callbacks), a local SMTP server, fhir-engage's API listening
+ * for the callbacks. A reminder goes at the right local time and not at night, by the patient's
+ * preferred channel, with nothing about the visit's reason; the delivery callback completes the Task and
+ * a Communication records the message in the EMR; a forged callback is refused and changes nothing; the
+ * same sync again sends and writes nothing; STOP opts the number out and the next reminder goes by email
+ * with a one-click unsubscribe header.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import type { Appointment, Communication, Patient, Provenance, Task } from '@medplum/fhirtypes';
+import { SMTPServer } from 'smtp-server';
+import { createApiApp } from '../../src/api/app';
+import { Metrics } from '../../src/api/metrics';
+import { loadConfig } from '../../src/config/load';
+import type { AppConfig, SourceConfig } from '../../src/config/types';
+import { listen } from '../../src/listen';
+import type { SandboxServer } from '../../src/sandbox/server';
+import { SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN } from '../../src/sandbox/sms-provider';
+import type { Store } from '../../src/store/store';
+import { syncSource } from '../../src/sync/run';
+import type { SyncSummary } from '../../src/sync/events';
+import { SyncRunner } from '../../src/sync/runner';
+import { seededSandbox } from '../helpers/sandbox';
+import { testSource } from '../helpers/source';
+import { memoryStore } from '../helpers/store';
+
+const ZONE = 'America/Chicago';
+const MOBILE = '555-0190';
+const E164 = '+15550190';
+const EMAIL = 'pat.one@example.org';
+
+let emr: SandboxServer;
+let store: Store;
+let smtp: SMTPServer;
+let api: Server;
+let runner: SyncRunner;
+let publicUrl: string;
+let config: AppConfig;
+let source: SourceConfig;
+let patientId: string;
+const mails: string[] = [];
+
+const writes = (s: SyncSummary): number =>
+  Object.values(s.writes).reduce((n, w) => n + w.created + w.updated + w.cancelled + w.completed, 0);
+const sync = async (asOf: string): Promise<SyncSummary> => {
+  const s = await syncSource(store, config, source, { asOf: new Date(asOf), strict: true });
+  expect(s.error).toBeUndefined();
+  return s;
+};
+const toPatient = () => emr.sms.messages.filter((m) => m.to === E164);
+/** The planted visit's texts (the generated patient has visits of their own, reminded too). */
+const aboutVisit1 = () => toPatient().filter((m) => m.body.includes('June 2, 2026 at 2:00'));
+
+async function plantVisit(id: string, start: string): Promise<void> {
+  await emr.repo.createResource<Appointment>({
+    resourceType: 'Appointment',
+    id,
+    status: 'booked',
+    start,
+    end: new Date(Date.parse(start) + 30 * 60_000).toISOString(),
+    // The reason for the visit names a diagnosis: none of it may reach a message.
+    serviceType: [{ text: 'Opioid use disorder follow-up' }],
+    participant: [{ actor: { reference: `Patient/${patientId}` }, status: 'accepted' }],
+  } as Appointment);
+}
+
+beforeAll(async () => {
+  emr = await seededSandbox({ patients: 12, seed: 40, fixtures: false }, { sms: { failureRate: 0, seed: 3 } });
+  store = await memoryStore();
+  smtp = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    onData(stream, _session, done) {
+      let text = '';
+      stream.on('data', (c: Buffer) => (text += c.toString('utf8')));
+      stream.on('end', () => {
+        mails.push(text);
+        done();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', () => resolve()));
+  source = testSource({ id: 'clinic', baseUrl: emr.baseUrl, overlapSeconds: 0, timeZone: ZONE, delivery: 'direct' });
+  config = { ...loadConfig({ env: {}, cwd: os.tmpdir() }), sources: [source] };
+  runner = new SyncRunner(store, config, new Metrics(false).observe);
+  const app = createApiApp({ store, config, runner, metrics: new Metrics(false), apiKeys: ['k-0123456789abcdef'] });
+  const listening = await listen(app, 0, '127.0.0.1');
+  api = listening.server;
+  publicUrl = `http://127.0.0.1:${listening.port}`;
+  // The config object is frozen by loadConfig: the test's own, with messaging, is a new one the app shares.
+  Object.assign(config, {
+    messaging: {
+      publicUrl,
+      clinic: { name: 'Riverside Clinic', phone: '555-0100' },
+      unsubscribeSecret: 'an-unsubscribe-secret-of-32-characters!',
+      sms: {
+        provider: 'twilio',
+        apiBaseUrl: emr.sms.apiBaseUrl,
+        accountSid: SANDBOX_ACCOUNT_SID,
+        authToken: SANDBOX_AUTH_TOKEN,
+        from: '+15550000000',
+        defaultCountryCode: '+1',
+        messagesPerSecond: 100,
+      },
+      email: {
+        from: 'reminders@riverside.example',
+        smtp: { host: '127.0.0.1', port: (smtp.server.address() as AddressInfo).port, tls: 'off' },
+        messagesPerSecond: 100,
+      },
+    },
+  });
+  emr.sms.inboundUrl = `${publicUrl}/hooks/twilio/inbound`;
+  const patient = emr.repo.all('Patient')[0] as Patient;
+  patientId = patient.id as string;
+  await emr.repo.updateResource<Patient>({
+    ...patient,
+    telecom: [
+      { system: 'phone', use: 'mobile', value: MOBILE, rank: 1 },
+      { system: 'email', value: EMAIL, rank: 2 },
+    ],
+    communication: [{ language: { coding: [{ system: 'urn:ietf:bcp:47', code: 'en' }] }, preferred: true }],
+  });
+  // Tomorrow 14:00 in Chicago: its 1-day reminder may go today between 09:00 and 19:00 Chicago time.
+  await plantVisit('visit-1', '2026-06-02T19:00:00Z');
+}, 120_000);
+
+afterAll(async () => {
+  await runner.stop();
+  await new Promise<void>((resolve) => api.close(() => resolve()));
+  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await emr.close();
+  await store.close();
+});
+
+test('a reminder goes by SMS at 10:30 local, not at 03:00; delivered, it completes the Task and is a Communication in the EMR; nothing twice', async () => {
+  await sync('2026-06-01T08:00:00Z'); // 03:00 in Chicago
+  expect(toPatient()).toEqual([]);
+  const reminder = (emr.repo.all('Task') as Task[]).find(
+    (t) => t.focus?.reference === 'Appointment/visit-1' && t.description?.includes('1 day'),
+  );
+  expect(reminder?.status).toBe('requested');
+
+  await sync('2026-06-01T15:30:00Z'); // 10:30 in Chicago
+  expect(aboutVisit1()).toHaveLength(1);
+  const sms = aboutVisit1()[0]!;
+  expect(sms.body).toMatch(/^Riverside Clinic: reminder of your appointment on Tuesday, June 2, 2026 at 2:00\sPM\./);
+  expect(sms.body).toContain('Reply STOP');
+  expect(sms.body).not.toMatch(/opioid|disorder|follow-up/i);
+  await emr.sms.settled();
+
+  const applied = await sync('2026-06-01T15:35:00Z');
+  expect(applied.messages).toMatchObject({ statuses: 2 });
+  const task = emr.repo.all('Task').find((t) => t.id === reminder?.id) as Task;
+  expect(task).toMatchObject({ status: 'completed', statusReason: { text: 'the reminder was delivered by SMS' } });
+  const communications = (emr.repo.all('Communication') as Communication[]).filter(
+    (c) => c.about?.[0]?.reference === 'Appointment/visit-1',
+  );
+  expect(communications).toHaveLength(1);
+  expect(communications[0]).toMatchObject({
+    status: 'completed',
+    basedOn: [{ reference: `Task/${reminder?.id}` }],
+    about: [{ reference: 'Appointment/visit-1' }],
+    recipient: [{ reference: `Patient/${patientId}` }],
+    medium: [{ coding: [expect.objectContaining({ code: 'SMSWRIT' })] }],
+    payload: [{ contentString: sms.body }],
+  });
+  const provenance = (emr.repo.all('Provenance') as Provenance[]).filter(
+    (p) => p.target[0]?.reference === `Communication/${communications[0]?.id}`,
+  );
+  expect(provenance).toHaveLength(1);
+
+  const sentSoFar = toPatient().length;
+  const again = await sync('2026-06-01T15:40:00Z');
+  expect(writes(again)).toBe(0);
+  expect(toPatient()).toHaveLength(sentSoFar);
+});
+
+test('a forged or unsigned callback is refused (403) and changes nothing', async () => {
+  const sid = aboutVisit1()[0]!.sid;
+  const form = new URLSearchParams({ MessageSid: sid, MessageStatus: 'undelivered', ErrorCode: '30003' }).toString();
+  const post = (headers: Record<string, string>) =>
+    fetch(`${publicUrl}/hooks/twilio/status`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: form,
+    });
+  expect((await post({})).status).toBe(403);
+  expect((await post({ 'x-twilio-signature': 'bm90LWEtc2lnbmF0dXJl' })).status).toBe(403);
+  await sync('2026-06-01T15:45:00Z');
+  const message = (await store.messagesOfPatient('clinic', patientId)).find((m) => m.providerId === sid);
+  expect(message?.state).toBe('delivered');
+});
+
+test('STOP opts the number out: the next reminder goes by email, with a one-click unsubscribe header', async () => {
+  expect(await emr.sms.reply(E164, 'STOP')).toBe(200);
+  const texted = toPatient().length;
+  await sync('2026-06-01T16:00:00Z');
+  await plantVisit('visit-2', '2026-06-03T19:00:00Z');
+  await sync('2026-06-02T08:00:00Z');
+  await sync('2026-06-02T15:30:00Z');
+  expect(toPatient()).toHaveLength(texted);
+  // Headers unfolded (a long header continues on the next line, RFC 5322).
+  const mail = mails.map((m) => m.replace(/\r?\n[ \t]+/g, ' ')).find((m) => m.includes(`To: ${EMAIL}`));
+  expect(mail).toBeDefined();
+  expect(mail).toMatch(
+    /List-Unsubscribe:\s+<http:\/\/127\.0\.0\.1:\d+\/unsubscribe\/email\.[0-9a-f]{64}\.[A-Za-z0-9_-]{32}>/,
+  );
+  expect(mail).toContain('List-Unsubscribe-Post: List-Unsubscribe=One-Click');
+  expect(mail).not.toMatch(/opioid|disorder/i);
+  const messages = await store.messagesOfPatient('clinic', patientId);
+  expect(messages.map((m) => [m.channel, m.state])).toEqual(
+    expect.arrayContaining([
+      ['email', 'delivered'],
+      ['sms', 'delivered'],
+    ]),
+  );
+});
