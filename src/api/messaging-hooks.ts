@@ -53,6 +53,18 @@ function page(res: Response, status: number, title: string, ...paragraphs: strin
     );
 }
 
+/** The unsubscribe token of the link, checked: its channel and hash, or undefined after a 404 page. */
+function unsubscribeToken(
+  req: Request,
+  res: Response,
+  config: AppConfig,
+): { channel: 'sms' | 'email'; hash: string } | undefined {
+  const m = config.messaging;
+  const token = m ? readUnsubscribeToken(String(req.params.token ?? ''), m.unsubscribeSecret) : undefined;
+  if (!token) page(res, 404, 'This link is not valid', '<p>It may have been copied incompletely.</p>');
+  return token;
+}
+
 export function messagingHooks(store: Store, config: AppConfig): express.Router {
   const r = express.Router();
   r.use(express.urlencoded({ extended: false, limit: MAX_BODY }));
@@ -101,14 +113,8 @@ export function messagingHooks(store: Store, config: AppConfig): express.Router 
     res.status(200).type('text/xml').send('<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
   });
 
-  const unsubscribe = (req: Request, res: Response): { channel: 'sms' | 'email'; hash: string } | undefined => {
-    const m = config.messaging;
-    const token = m ? readUnsubscribeToken(String(req.params.token ?? ''), m.unsubscribeSecret) : undefined;
-    if (!token) page(res, 404, 'This link is not valid', '<p>It may have been copied incompletely.</p>');
-    return token;
-  };
   r.get('/unsubscribe/:token', (req, res) => {
-    if (!unsubscribe(req, res)) return;
+    if (!unsubscribeToken(req, res, config)) return;
     page(
       res,
       200,
@@ -118,7 +124,7 @@ export function messagingHooks(store: Store, config: AppConfig): express.Router 
     );
   });
   r.post('/unsubscribe/:token', async (req, res) => {
-    const token = unsubscribe(req, res);
+    const token = unsubscribeToken(req, res, config);
     if (!token) return;
     await store.addMessageEvent({
       kind: 'unsubscribe',
