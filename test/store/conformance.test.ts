@@ -60,6 +60,7 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
       '014_programme_enrolments',
       '015_safety_alerts',
       '016_care_team_writes',
+      '017_messaging',
     ]);
   });
 
