@@ -115,12 +115,14 @@ function messagingOf(
     throw configError(`${configFile}: messaging.unsubscribeSecret must be 32 characters or more`, [
       'messaging.unsubscribeSecret',
     ]);
-  const templatesEnv = envValue(env, 'FHIR_ENGAGE_TEMPLATES');
-  const templatesDir = templatesEnv
-    ? path.resolve(cwd, templatesEnv)
-    : m.templatesDir && configFile
-      ? path.resolve(path.dirname(configFile), m.templatesDir)
-      : undefined;
+  const templatesDir = overridesDirOf(
+    env,
+    cwd,
+    'FHIR_ENGAGE_TEMPLATES',
+    { name: 'messaging.templatesDir', value: m.templatesDir },
+    configFile,
+    'templates',
+  );
   return {
     messaging: {
       publicUrl: (m.publicUrl as string).replace(/\/+$/, ''),
@@ -168,20 +170,41 @@ function proxyOf(env: Env): ProxySettings {
   };
 }
 
+/**
+ * A folder of overrides outside the installation: the environment variable's (from the working
+ * directory), else the sources file's key (beside the file); it must exist.
+ */
+function overridesDirOf(
+  env: Env,
+  cwd: string,
+  variable: 'FHIR_ENGAGE_MAPPINGS' | 'FHIR_ENGAGE_TEMPLATES',
+  key: { name: string; value: string | undefined },
+  configFile: string | undefined,
+  what: string,
+): string | undefined {
+  const fromEnv = envValue(env, variable);
+  const dir = fromEnv
+    ? path.resolve(cwd, fromEnv)
+    : key.value && configFile
+      ? path.resolve(path.dirname(configFile), key.value)
+      : undefined;
+  if (dir && !existsSync(dir))
+    throw configError(`the ${what} folder ${dir} (${fromEnv ? variable : key.name}) does not exist`, [
+      fromEnv ? variable : key.name,
+    ]);
+  return dir;
+}
+
 /** FHIR_ENGAGE_MAPPINGS, else the sources file's mappingsDir (beside the file); it must exist. */
 function mappingsDirOf(env: Env, cwd: string, file: SourcesFile, configFile: string | undefined): string | undefined {
-  const mappingsEnv = envValue(env, 'FHIR_ENGAGE_MAPPINGS');
-  const mappingsDir = mappingsEnv
-    ? path.resolve(cwd, mappingsEnv)
-    : file.mappingsDir && configFile
-      ? path.resolve(path.dirname(configFile), file.mappingsDir)
-      : undefined;
-  if (mappingsDir && !existsSync(mappingsDir))
-    throw configError(
-      `the mappings folder ${mappingsDir} (${mappingsEnv ? 'FHIR_ENGAGE_MAPPINGS' : 'mappingsDir'}) does not exist`,
-      [mappingsEnv ? 'FHIR_ENGAGE_MAPPINGS' : 'mappingsDir'],
-    );
-  return mappingsDir;
+  return overridesDirOf(
+    env,
+    cwd,
+    'FHIR_ENGAGE_MAPPINGS',
+    { name: 'mappingsDir', value: file.mappingsDir },
+    configFile,
+    'mappings',
+  );
 }
 
 /** The file's indicator settings over the defaults: tiers in order, weights not all 0. */

@@ -8,10 +8,8 @@
  * with a one-click unsubscribe header.
  */
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { Appointment, Communication, Patient, Provenance, Task } from '@medplum/fhirtypes';
-import { SMTPServer } from 'smtp-server';
 import { createApiApp } from '../../src/api/app';
 import { Metrics } from '../../src/api/metrics';
 import { loadConfig } from '../../src/config/load';
@@ -26,6 +24,7 @@ import { SyncRunner } from '../../src/sync/runner';
 import { seededSandbox } from '../helpers/sandbox';
 import { testSource } from '../helpers/source';
 import { memoryStore } from '../helpers/store';
+import { smtpCatcher, type SmtpCatcher } from '../helpers/smtp';
 
 const ZONE = 'America/Chicago';
 const MOBILE = '555-0190';
@@ -34,14 +33,13 @@ const EMAIL = 'pat.one@example.org';
 
 let emr: SandboxServer;
 let store: Store;
-let smtp: SMTPServer;
+let smtp: SmtpCatcher;
 let api: Server;
 let runner: SyncRunner;
 let publicUrl: string;
 let config: AppConfig;
 let source: SourceConfig;
 let patientId: string;
-const mails: string[] = [];
 
 const writes = (s: SyncSummary): number =>
   Object.values(s.writes).reduce((n, w) => n + w.created + w.updated + w.cancelled + w.completed, 0);
@@ -70,19 +68,7 @@ async function plantVisit(id: string, start: string): Promise<void> {
 beforeAll(async () => {
   emr = await seededSandbox({ patients: 12, seed: 40, fixtures: false }, { sms: { failureRate: 0, seed: 3 } });
   store = await memoryStore();
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, _session, done) {
-      let text = '';
-      stream.on('data', (c: Buffer) => (text += c.toString('utf8')));
-      stream.on('end', () => {
-        mails.push(text);
-        done();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', () => resolve()));
+  smtp = await smtpCatcher();
   source = testSource({ id: 'clinic', baseUrl: emr.baseUrl, overlapSeconds: 0, timeZone: ZONE, delivery: 'direct' });
   config = { ...loadConfig({ env: {}, cwd: os.tmpdir() }), sources: [source] };
   runner = new SyncRunner(store, config, new Metrics(false).observe);
@@ -107,7 +93,7 @@ beforeAll(async () => {
       },
       email: {
         from: 'reminders@riverside.example',
-        smtp: { host: '127.0.0.1', port: (smtp.server.address() as AddressInfo).port, tls: 'off' },
+        smtp: { host: '127.0.0.1', port: smtp.port, tls: 'off' },
         messagesPerSecond: 100,
       },
     },
@@ -130,7 +116,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await runner.stop();
   await new Promise<void>((resolve) => api.close(() => resolve()));
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp.close();
   await emr.close();
   await store.close();
 });
@@ -203,7 +189,7 @@ test('STOP opts the number out: the next reminder goes by email, with a one-clic
   await sync('2026-06-02T15:30:00Z');
   expect(toPatient()).toHaveLength(texted);
   // Headers unfolded (a long header continues on the next line, RFC 5322).
-  const mail = mails.map((m) => m.replace(/\r?\n[ \t]+/g, ' ')).find((m) => m.includes(`To: ${EMAIL}`));
+  const mail = smtp.mails.map((m) => m.replace(/\r?\n[ \t]+/g, ' ')).find((m) => m.includes(`To: ${EMAIL}`));
   expect(mail).toBeDefined();
   expect(mail).toMatch(
     /List-Unsubscribe:\s+<http:\/\/127\.0\.0\.1:\d+\/unsubscribe\/email\.[0-9a-f]{64}\.[A-Za-z0-9_-]{32}>/,
