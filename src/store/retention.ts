@@ -51,6 +51,19 @@ export const purgeBefore = (before: Date): { table: string; query: SqlQuery }[] 
     table: 'sync_runs',
     query: q("DELETE FROM sync_runs WHERE status <> 'running' AND started_at < $1 RETURNING id", [before]),
   },
+  // Messages whose outcome is final and recorded in the EMR; providers' events once applied.
+  {
+    table: 'messages',
+    query: q(
+      `DELETE FROM messages WHERE state IN ('delivered', 'undelivered', 'failed', 'cancelled', 'received')
+         AND (recorded_state IS NOT DISTINCT FROM state OR state = 'cancelled') AND coalesce(ended_at, created_at) < $1 RETURNING id`,
+      [before],
+    ),
+  },
+  {
+    table: 'message_events',
+    query: q('DELETE FROM message_events WHERE processed_at IS NOT NULL AND processed_at < $1 RETURNING id', [before]),
+  },
   { table: 'access_log', query: q('DELETE FROM access_log WHERE at < $1 RETURNING id', [before]) },
 ];
 
@@ -77,6 +90,7 @@ export const SOURCE_TABLES = [
   'write_approvals',
   'programme_enrolments',
   'safety_alerts',
+  'messages',
   'sync_runs',
 ] as const;
 
