@@ -20,4 +20,5 @@ export const ENGAGE_CODES: Record<string, string> = {
   'reminder-channel': 'Channel to reach the patient by',
   'reminder-language': 'Language to reach the patient in',
   'survey-window-closed': 'No response before the survey window closed',
+  'patient-reply': 'The patient replied to a message: read it and answer',
 };

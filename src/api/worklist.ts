@@ -12,11 +12,20 @@ import type { PatientIndicators } from '../indicators/compute';
 import type { WorklistTask } from '../store/worklist';
 import { patientHeader } from './patient-header';
 
-export const WORK_KINDS = ['safety', 'outreach', 'follow-up', 'overdue-activity', 'survey', 'no-channel'] as const;
+export const WORK_KINDS = [
+  'safety',
+  'reply',
+  'outreach',
+  'follow-up',
+  'overdue-activity',
+  'survey',
+  'no-channel',
+] as const;
 export type WorkKind = (typeof WORK_KINDS)[number];
 
 const KIND_OF_RULE: Record<string, WorkKind> = {
   'phq9-item9-safety': 'safety',
+  'patient-reply': 'reply',
   'outreach-no-shows': 'outreach',
   'phq9-follow-up': 'follow-up',
   'overdue-activity': 'overdue-activity',
@@ -27,6 +36,7 @@ const KIND_OF_RULE: Record<string, WorkKind> = {
 
 export const KIND_LABEL: Record<WorkKind, string> = {
   safety: 'Safety flags',
+  reply: 'Patients who replied',
   outreach: 'Outreach due',
   'follow-up': 'Follow-ups due',
   'overdue-activity': 'Overdue care-plan activities',
@@ -77,6 +87,8 @@ function why(t: WorklistTask, ind: PatientIndicators | null): string {
       return `${(t.identifierValue.split('/')[2] ?? 'survey').toUpperCase()} survey open, not answered yet`;
     case 'post-visit-survey':
       return 'post-visit feedback survey open, not answered yet';
+    case 'patient-reply':
+      return 'replied to a message: read the reply on their page and answer';
     default:
       return 'no phone, SMS or email on file to remind of an upcoming visit';
   }

@@ -16,7 +16,9 @@ export type RuleName =
   | 'post-visit-survey'
   | 'patient-satisfaction'
   /** Not a rule a programme lists: an EpisodeOfCare per enrolment when the source sets `episodesOfCare` (docs/programme.md). */
-  | 'programme-enrolment';
+  | 'programme-enrolment'
+  /** Not a rule either: a Task for the care team when a patient answers a message with text (docs/messaging.md). */
+  | 'patient-reply';
 
 /** Every rule, in the order docs/actions.md and docs/programme.md describe them. */
 export const RULE_NAMES: RuleName[] = [

@@ -6,10 +6,12 @@
  * could not be — each enqueued with the row marked recorded, in one transaction. A received reply is a
  * Communication from the patient. Pure builders, and the one function that enqueues.
  */
-import type { Communication } from '@medplum/fhirtypes';
+import type { Communication, Task } from '@medplum/fhirtypes';
+import { ENGAGE_CODES } from '../actions/codes';
+import { comparableHash } from '../writeback/content';
 import type { Message } from '../store/messages';
 import type { Store } from '../store/store';
-import type { ClosePayload, CommunicationPayload } from '../writeback/outbox-item';
+import type { ClosePayload, CommunicationPayload, UpsertPayload } from '../writeback/outbox-item';
 
 const MEDIUM: Record<Message['channel'], { code: string; display: string }> = {
   sms: { code: 'SMSWRIT', display: 'SMS written' },
@@ -64,13 +66,47 @@ export function taskMove(m: Message, identifierSystem: string): ClosePayload | u
   };
 }
 
+/**
+ * The Task a patient's reply opens for the care team (pure): requested, fhir-engage's code
+ * `patient-reply`, for the patient; the reply itself is in the Communication recorded with it.
+ */
+export function replyTask(m: Message, identifierSystem: string, codeSystem: string, now: Date): UpsertPayload {
+  const identifier = `patient-reply/${m.patientId}/${m.id}`;
+  const resource: Task = {
+    resourceType: 'Task',
+    identifier: [{ system: identifierSystem, value: identifier }],
+    status: 'requested',
+    intent: 'order',
+    priority: 'routine',
+    code: { coding: [{ system: codeSystem, code: 'patient-reply', display: ENGAGE_CODES['patient-reply'] }] },
+    for: { reference: `Patient/${m.patientId}` },
+    authoredOn: now.toISOString(),
+    lastModified: now.toISOString(),
+    description: `The patient replied by ${CHANNEL_WORDS[m.channel]} to a message from fhir-engage: read the reply (a Communication from the patient) and answer them.`,
+  };
+  return {
+    op: 'upsert',
+    identifierSystem,
+    identifier,
+    rule: 'patient-reply',
+    patientId: m.patientId,
+    resourceType: 'Task',
+    resource,
+    entities: [`Patient/${m.patientId}`],
+    contentHash: comparableHash(resource as unknown as Record<string, unknown>),
+    ...(m.programmeId ? { programme: m.programmeId } : {}),
+  };
+}
+
 /** Enqueues what each message whose outcome is final (or a received reply) needs in the EMR; how many were recorded. */
 export async function recordOutcomes(
   store: Store,
   sourceId: string,
   target: string,
-  identifierSystem: string,
+  codes: { identifierSystem: string; codeSystem: string },
+  now: Date,
 ): Promise<number> {
+  const { identifierSystem, codeSystem } = codes;
   let recorded = 0;
   for (const m of await store.messagesToRecord(sourceId)) {
     const communication: CommunicationPayload = {
@@ -83,7 +119,8 @@ export async function recordOutcomes(
       resource: messageCommunication(m, identifierSystem),
       entities: [`Patient/${m.patientId}`, ...(m.taskServerId ? [`Task/${m.taskServerId}`] : [])],
     };
-    const move = taskMove(m, identifierSystem);
+    const move =
+      m.direction === 'inbound' ? replyTask(m, identifierSystem, codeSystem, now) : taskMove(m, identifierSystem);
     await store.transaction(async (tx) => {
       await tx.enqueueOutbox(sourceId, null, [
         {

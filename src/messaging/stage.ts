@@ -111,6 +111,12 @@ export async function runMessagingStage(ctx: MessagingStageContext): Promise<Mes
     ctx.aborted,
   );
   const target = ctx.source.writeTarget?.baseUrl ?? ctx.source.baseUrl;
-  const recorded = await recordOutcomes(ctx.store, ctx.source.id, target, ctx.identifierSystem);
+  const recorded = await recordOutcomes(
+    ctx.store,
+    ctx.source.id,
+    target,
+    { identifierSystem: ctx.identifierSystem, codeSystem: ctx.codeSystem },
+    ctx.now(),
+  );
   return { ...events, ...sent, planned, recorded, skipped };
 }

@@ -204,3 +204,30 @@ test('STOP opts the number out: the next reminder goes by email, with a one-clic
     ]),
   );
 });
+
+test('START opts back in, HELP is answered with the clinic’s phone, and a reply in words opens a Task for the care team with the reply as a Communication', async () => {
+  expect(await emr.sms.reply(E164, 'start')).toBe(200);
+  expect(await emr.sms.reply(E164, 'HELP')).toBe(200);
+  expect(await emr.sms.reply(E164, 'Can I come at 3 instead?')).toBe(200);
+  const before = toPatient().length;
+  const s = await sync('2026-06-02T16:00:00Z');
+  expect(s.messages).toMatchObject({ optIns: 1, help: 1, replies: 1 });
+  const help = toPatient().slice(before);
+  expect(help.map((m) => m.body)).toEqual([
+    'Riverside Clinic: for help call 555-0100. Reply STOP to stop these messages.',
+  ]);
+  const reply = (emr.repo.all('Communication') as Communication[]).find(
+    (c) => c.payload?.[0]?.contentString === 'Can I come at 3 instead?',
+  );
+  expect(reply).toMatchObject({ status: 'completed', sender: { reference: `Patient/${patientId}` } });
+  const task = (emr.repo.all('Task') as Task[]).find(
+    (t) => t.code?.coding?.[0]?.code === 'patient-reply' && t.for?.reference === `Patient/${patientId}`,
+  );
+  expect(task?.status).toBe('requested');
+  const rows = await store.worklistTasks('clinic');
+  expect(rows.some((r) => r.rule === 'patient-reply' && r.patientId === patientId)).toBe(true);
+  // Applied once: the same events are not applied again, and the next run writes nothing more for them.
+  await emr.sms.settled();
+  const next = await sync('2026-06-02T16:05:00Z');
+  expect(next.messages).toMatchObject({ optIns: 0, help: 0, replies: 0 });
+});

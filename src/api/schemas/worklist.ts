@@ -3,7 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Closed, Instant, Nullable } from './common';
 
 const Kind = Type.Union(
-  ['safety', 'outreach', 'follow-up', 'overdue-activity', 'survey', 'no-channel'].map((k) => Type.Literal(k)),
+  ['safety', 'reply', 'outreach', 'follow-up', 'overdue-activity', 'survey', 'no-channel'].map((k) => Type.Literal(k)),
 );
 
 export const Worklist = Closed({

@@ -11,6 +11,7 @@ import { workButton } from './task-actions';
 
 const KINDS: [string, string][] = [
   ['safety', 'Safety flags'],
+  ['reply', 'Patients who replied'],
   ['outreach', 'Outreach due'],
   ['follow-up', 'Follow-ups due'],
   ['overdue-activity', 'Overdue care-plan activities'],
