@@ -6,6 +6,7 @@
  * window. Or why none is sent. Pure: everything is given, `now` included.
  */
 import { createHmac } from 'node:crypto';
+import path from 'node:path';
 import type { Appointment, Patient, Task } from '@medplum/fhirtypes';
 import type { MessagingSettings } from '../config/messaging-settings';
 import { localWords } from '../local-time';
@@ -64,8 +65,9 @@ export function reminderMessage(input: ReminderInput, ctx: ComposeContext): Mess
   const language = inputCode(input.task, 'reminder-language', ctx.codeSystem) ?? FALLBACK_LANGUAGE;
   const template = templateFor(ctx.templates, 'appointment-reminder', language, channel);
   if (!template) return { skip: `no template for appointment-reminder by ${channel}` };
-  const locale = language.includes('-') || language.length === 2 ? language : FALLBACK_LANGUAGE;
-  const when = localWords(Date.parse(start), ctx.zone, locale);
+  // The date and time read in the template's language (an English fallback says an English date).
+  const written = path.basename(template.file).split('.')[1] ?? FALLBACK_LANGUAGE;
+  const when = localWords(Date.parse(start), ctx.zone, written);
   const text = render(template, {
     clinicName: ctx.settings.clinic.name,
     clinicPhone: ctx.settings.clinic.phone,
@@ -92,7 +94,7 @@ export function reminderMessage(input: ReminderInput, ctx: ComposeContext): Mess
     channel,
     recipient,
     recipientHash: hash,
-    language: template.file.split('.').at(-3) ?? language,
+    language: written,
     subject: text.subject ?? null,
     body: text.body,
     notBefore: window?.start ? new Date(window.start) : null,

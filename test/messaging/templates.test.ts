@@ -176,3 +176,28 @@ test('unsubscribe links are signed: a changed hash, channel or signature is not 
   expect(readUnsubscribeToken(token, 'another-secret-'.repeat(3))).toBeUndefined();
   expect(readUnsubscribeToken('../../etc', settings.unsubscribeSecret)).toBeUndefined();
 });
+
+test('a language with no template gets the English one with an English date, never a sentence in two languages', () => {
+  const m = reminderMessage(
+    {
+      sourceId: 's',
+      programmeId: null,
+      patientId: 'p1',
+      taskIdentifier: 'r/1',
+      task: task('sms', 'vi'),
+      patient,
+      appointment,
+    },
+    {
+      settings,
+      templates: loadTemplates(),
+      codeSystem: CODES,
+      zone: 'UTC',
+      optedOut: new Set(),
+      now: new Date('2026-06-01T15:00:00Z'),
+    },
+  );
+  if ('skip' in m) throw new Error(m.skip);
+  expect(m.language).toBe('en');
+  expect(m.body).toMatch(/on Tuesday, June 2, 2026 at 7:00\sPM\./);
+});

@@ -13,6 +13,7 @@ import { headline, runCorpus } from './corpus';
 import { faultStorm, serveThroughRestart, storeOutage } from './faults';
 import { hostileEmr, RSS_BOUND_MB } from './hostile';
 import { killLoop, STAGES } from './kill-loop';
+import { messageKillLoop, SEND_STEPS } from './message-kill-loop';
 import { ROOT } from './proc';
 import { supplyChain } from './supply-chain';
 import { openCorpusContext } from './corpus';
@@ -184,6 +185,34 @@ async function main(): Promise<void> {
     );
   }
   if (!pgUrl) say('(PostgreSQL not measured: TEST_DATABASE_URL is not set.)');
+  say();
+
+  say('## Kill -9 loop: messages to patients');
+  say();
+  say(
+    "Each day two visits are booked for tomorrow for patients with a mobile phone; the day's `fhir-engage sync` sends their reminders by SMS through the sandbox's Twilio stand-in (behind a proxy) and is killed (SIGKILL) at a step chosen in turn: before the provider call reaches the provider, after the provider made the message but before fhir-engage heard its answer, after the answer's id was stored (at the next message's call); then the scheduler's next tick (a clean run an hour later), and one more run at the end. Counted at the provider.",
+  );
+  say();
+  say(
+    `| store | runs | ${SEND_STEPS.map((s) => `killed ${s}`).join(' | ')} | finished first | visits planted | texts sent | duplicate texts | reminders lost |`,
+  );
+  say(`|---|---|${SEND_STEPS.map(() => '---').join('|')}|---|---|---|---|---|`);
+  for (const store of stores) {
+    process.stderr.write(`message kill -9 loop on ${store} (${killRuns} runs)…\n`);
+    const r = await messageKillLoop({ store, runs: killRuns, seed, pgUrl });
+    say(
+      `| ${store} | ${r.runs} | ${SEND_STEPS.map((s) => r.killed[s]).join(' | ')} | ${r.completed} | ${r.planted} | ${r.sent} | ${r.duplicates} | ${r.lost} |`,
+    );
+    const missed = SEND_STEPS.filter((s) => r.killed[s] === 0);
+    must(
+      missed.length === 0,
+      `message kill loop on ${store}: no kill landed ${missed.join(', ')} (the loop tested nothing there)`,
+    );
+    must(
+      r.duplicates === 0 && r.lost === 0 && r.sent >= r.planted && r.finalExit === 0,
+      `message kill loop on ${store}: duplicates ${r.duplicates}, lost ${r.lost}, sent ${r.sent} of ${r.planted} planted, exit ${r.finalExit}`,
+    );
+  }
   say();
 
   process.stderr.write('fault storm…\n');
