@@ -14,5 +14,6 @@ export function programmeContextOf(ctx: ProgrammeContext, members: ReadonlySet<s
     written: ctx.written.filter((w) => members.has(patientKey(w.sourceId, w.patientId))),
     taskEvents: ctx.taskEvents.filter((e) => e.patientId !== null && members.has(patientKey(e.sourceId, e.patientId))),
     tiersAt: { from: keep(ctx.tiersAt.from), to: keep(ctx.tiersAt.to) },
+    ...(ctx.messages ? { messages: ctx.messages.filter((m) => members.has(patientKey(m.sourceId, m.patientId))) } : {}),
   };
 }

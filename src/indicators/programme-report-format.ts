@@ -42,6 +42,8 @@ export function reportRows(
     part: 'difference (percentage points)',
     value: `${pp(effect.difference)}${ci(effect.differenceCi, pp)}${effect.withReminder.tooFew || effect.withoutReminder.tooFew ? TOO_FEW : ''}`,
   });
+  for (const [channel, x] of Object.entries(r.delivery?.value ?? {}))
+    rate('reminder delivery', `delivered by ${channel === 'sms' ? 'SMS' : channel}`, x);
   rate('outreach outcome', 'kept an appointment within 30 days', r.outreachOutcome.value);
   for (const [kind, t] of Object.entries(r.careTeam.value.turnaroundDays))
     rows.push({

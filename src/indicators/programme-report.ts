@@ -53,6 +53,8 @@ export interface ProgrammeInput {
   tiersAt: { from: Map<string, Tier>; to: Map<string, Tier> };
   /** How many days after a completed outreach a kept appointment counts as its outcome. */
   outreachDays?: number;
+  /** Reminders fhir-engage sent itself (docs/messaging.md): their Task, channel and final state. */
+  messages?: { sourceId: string; patientId: string; taskIdentifier: string; channel: string; state: string }[];
 }
 
 export interface ProgrammeReport {
@@ -71,6 +73,8 @@ export interface ProgrammeReport {
     /** When reminders reached the EMR first: appointments due before it are left out of both groups. */
     remindersSince: string | null;
   }>;
+  /** Reminders fhir-engage sent itself, delivered ÷ (delivered + undelivered + failed), per channel; absent without any. */
+  delivery?: Figure<Record<string, Rate>>;
   outreachOutcome: Figure<Rate>;
   careTeam: Figure<{
     turnaroundDays: Record<string, { completed: number; median: number | null; p90: number | null }>;
@@ -259,10 +263,21 @@ class ProgrammeReportBuilder {
     private readonly postVisitInstrument: string,
   ) {
     this.tasks = byTask(ctx.taskEvents);
+    // A reminder fhir-engage sent itself counts when it was delivered (all of an appointment's failed: none);
+    // one left to the EMR or a platform counts when its Task reached the EMR.
+    const appointmentOf = (sourceId: string, identifier: string): string =>
+      key(sourceId, identifier.split('/')[2] ?? '');
+    const messaged = new Set((ctx.messages ?? []).map((m) => appointmentOf(m.sourceId, m.taskIdentifier)));
+    const delivered = new Set(
+      (ctx.messages ?? [])
+        .filter((m) => m.state === 'delivered')
+        .map((m) => appointmentOf(m.sourceId, m.taskIdentifier)),
+    );
     this.reminded = new Set(
       ctx.written
         .filter((w) => w.rule === 'appointment-reminder')
-        .map((w) => key(w.sourceId, w.identifierValue.split('/')[2] ?? '')),
+        .map((w) => appointmentOf(w.sourceId, w.identifierValue))
+        .filter((k) => !messaged.has(k) || delivered.has(k)),
     );
     for (const e of ctx.taskEvents) {
       if (e.rule !== 'appointment-reminder') continue;
@@ -313,6 +328,7 @@ class ProgrammeReportBuilder {
       period: { from: ctx.from.toISOString(), to: ctx.to.toISOString() },
       patients: this.patients,
       reminderEffect: this.reminderEffect(),
+      ...(this.ctx.messages?.length ? { delivery: deliveryRates(this.ctx.messages) } : {}),
       outreachOutcome: {
         definition: `Outreach Tasks completed by a person in the period after which the patient kept an appointment within ${this.outreachDays} days (÷ outreach Tasks completed).`,
         value: rate(this.followed, this.outreachCompleted),
@@ -346,7 +362,7 @@ class ProgrammeReportBuilder {
     const since = Math.min(...this.remindersSince.values());
     return {
       definition:
-        'Attendance (kept ÷ kept + no-show) of appointments due in the period and after reminders first reached the EMR (concurrent groups), with at least one fhir-engage reminder written vs none; each with its 95 % Wilson interval, the difference in percentage points with its 95 % Newcombe interval.',
+        'Attendance (kept ÷ kept + no-show) of appointments due in the period and after reminders first reached the EMR (concurrent groups), with at least one fhir-engage reminder (delivered, when fhir-engage sent it itself; written, when the EMR or a platform sends it) vs none; each with its 95 % Wilson interval, the difference in percentage points with its 95 % Newcombe interval.',
       value: {
         withReminder,
         withoutReminder,
@@ -379,4 +395,21 @@ export function programmeReport(input: ProgrammeInput, postVisitInstrument = 'sa
   const acc = programmeReportAccumulator(input, postVisitInstrument);
   for (const p of input.patients) acc.add(p);
   return acc.result();
+}
+
+/** Reminders fhir-engage sent itself, per channel: delivered ÷ those whose outcome is known (docs/messaging.md). */
+function deliveryRates(messages: NonNullable<ProgrammeInput['messages']>): Figure<Record<string, Rate>> {
+  const by = new Map<string, { delivered: number; known: number }>();
+  for (const m of messages) {
+    if (!['delivered', 'undelivered', 'failed'].includes(m.state)) continue;
+    const c = by.get(m.channel) ?? { delivered: 0, known: 0 };
+    c.known++;
+    if (m.state === 'delivered') c.delivered++;
+    by.set(m.channel, c);
+  }
+  return {
+    definition:
+      'Reminders fhir-engage sent itself, by channel: delivered ÷ (delivered + undelivered + failed), as the provider reported (an email the server accepted counts as delivered).',
+    value: Object.fromEntries([...by].sort().map(([channel, c]) => [channel, rate(c.delivered, c.known)])),
+  };
 }

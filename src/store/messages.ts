@@ -212,6 +212,16 @@ export const reminderTasksDue = (sourceId: string, now: Date): SqlQuery =>
     [sourceId, now],
   );
 
+/** Reminders sent by fhir-engage for visits in a period's reach: their Task, channel and state (the report). */
+export const reminderOutcomes = (sourceId: string | null, from: Date, to: Date): SqlQuery =>
+  q(
+    `SELECT source_id, patient_id, task_identifier, channel, state FROM messages
+     WHERE ($1::text IS NULL OR source_id = $1) AND direction = 'outbound' AND kind = 'appointment-reminder'
+       AND task_identifier IS NOT NULL AND created_at < $3 AND coalesce(not_after, created_at) >= $2 - interval '31 days'
+     ORDER BY id`,
+    [sourceId, from, to],
+  );
+
 export const messagesToRecord = (sourceId: string, limit: number): SqlQuery =>
   q(
     `SELECT * FROM messages WHERE source_id = $1 AND recorded_state IS DISTINCT FROM state
@@ -348,6 +358,19 @@ export function messagesRole({ db }: RoleContext) {
         serverId: String(r.server_id),
         task: r.task,
         programmes: ((r.programmes as unknown[] | null) ?? []).map(String),
+      }));
+    },
+    async reminderOutcomes(
+      sourceId: string | null,
+      from: Date,
+      to: Date,
+    ): Promise<{ sourceId: string; patientId: string; taskIdentifier: string; channel: string; state: string }[]> {
+      return (await db.query(reminderOutcomes(sourceId, from, to))).map((r) => ({
+        sourceId: String(r.source_id),
+        patientId: String(r.patient_id),
+        taskIdentifier: String(r.task_identifier),
+        channel: String(r.channel),
+        state: String(r.state),
       }));
     },
     async knowsProviderId(providerId: string): Promise<boolean> {

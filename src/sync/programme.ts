@@ -59,14 +59,22 @@ async function programmeFigures(
   config: AppConfig,
   q: ProgrammeQuery,
 ): Promise<{ report: ProgrammeReport; summary: ProgrammeSummary }> {
-  const [written, taskEvents, before, after, spells] = await Promise.all([
+  const [written, taskEvents, before, after, spells, messages] = await Promise.all([
     store.listWrittenByRule(['appointment-reminder'], q.sourceId),
     store.listTaskEvents(q.sourceId),
     tiersAt(store, q.from, q.sourceId),
     tiersAt(store, q.to, q.sourceId),
     store.enrolmentSpells(q.sourceId ?? null, q.from, q.to),
+    store.reminderOutcomes(q.sourceId ?? null, q.from, q.to),
   ]);
-  const ctx = { from: q.from, to: q.to, written, taskEvents, tiersAt: { from: before, to: after } };
+  const ctx = {
+    from: q.from,
+    to: q.to,
+    written,
+    taskEvents,
+    tiersAt: { from: before, to: after },
+    ...(messages.length ? { messages } : {}),
+  };
   const postVisit = config.actions.surveys.postVisit?.instrument;
   const report = programmeReportAccumulator(ctx, postVisit);
   const enrolment = periodEnrolment(spells, q.from, q.to);

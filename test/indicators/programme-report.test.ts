@@ -104,6 +104,57 @@ test('reminder effect compares concurrent groups only: visits due before reminde
   expect([none.withReminder.denominator, none.withoutReminder.denominator, none.difference]).toEqual([0, 0, null]);
 });
 
+test('reminders fhir-engage sent itself count when delivered: a failed text is no reminder; delivery rate per channel', () => {
+  const m = model('p1', {
+    appointments: ['a1', 'a2', 'a3', 'a4'].map((id, i) => ({
+      id,
+      status: (i % 2 ? 'no-show' : 'kept') as 'kept' | 'no-show',
+      start: at(String(5 + i).padStart(2, '0')).toISOString(),
+    })),
+  });
+  const reminder = (a: string): string => `p1/appointment-reminder/${a}/1d`;
+  const written = ['a1', 'a2', 'a3', 'a4'].map((a) => ({
+    sourceId: 's',
+    identifierValue: reminder(a),
+    rule: 'appointment-reminder',
+    patientId: 'p1',
+  }));
+  const taskEvents = [ev(reminder('a1'), 'appointment-reminder', 'requested', '02')];
+  const msg = (a: string, channel: string, state: string) => ({
+    sourceId: 's',
+    patientId: 'p1',
+    taskIdentifier: reminder(a),
+    channel,
+    state,
+  });
+  // a1 delivered by SMS; a2 undelivered by SMS then delivered by email; a3 failed; a4 left to the EMR (no message).
+  const messages = [
+    msg('a1', 'sms', 'delivered'),
+    msg('a2', 'sms', 'undelivered'),
+    msg('a2', 'email', 'delivered'),
+    msg('a3', 'sms', 'failed'),
+    msg('a3', 'sms', 'cancelled'),
+  ];
+  const r = programmeReport(input({ patients: [{ sourceId: 's', model: m } as never], written, taskEvents, messages }));
+  // With: a1 (kept), a2 (no-show), a4 (no-show, written: the EMR sends it); without: a3 (kept, its text failed).
+  expect([r.reminderEffect.value.withReminder.numerator, r.reminderEffect.value.withReminder.denominator]).toEqual([
+    1, 3,
+  ]);
+  expect([
+    r.reminderEffect.value.withoutReminder.numerator,
+    r.reminderEffect.value.withoutReminder.denominator,
+  ]).toEqual([1, 1]);
+  expect(r.delivery?.value).toEqual({
+    email: { numerator: 1, denominator: 1, rate: 1, tooFew: true },
+    sms: { numerator: 1, denominator: 3, rate: 0.333, tooFew: true },
+  });
+  expect(reportRows(r).find((x) => x.part === 'delivered by SMS')?.value).toBe('33.3 % (too few to judge)');
+  // No messages: no delivery figure, the written Tasks count as before.
+  expect(
+    programmeReport(input({ patients: [{ sourceId: 's', model: m } as never], written, taskEvents })).delivery,
+  ).toBeUndefined();
+});
+
 test('95 % intervals: Wilson for a proportion and Newcombe for a difference reproduce the published examples', () => {
   // Newcombe 1998 (Stat Med 17:873), tables I and II: 81/263 and 56/70 − 48/80.
   expect(wilson(81, 263)).toEqual({ low: 0.2553, high: 0.3662 });

@@ -34,6 +34,9 @@ const reportFigures = {
       remindersSince: Type.Optional(Nullable(Type.String())),
     }),
   ),
+  delivery: Type.Optional(
+    Figure(Type.Record(Type.String(), Rate, { description: 'per channel (sms, email): delivered ÷ outcome known' })),
+  ),
   outreachOutcome: Figure(Rate),
   careTeam: Figure(
     Closed({

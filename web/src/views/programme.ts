@@ -209,6 +209,21 @@ function figureCards(r: ProgrammePeriodResponse['report']): HTMLElement[] {
         `Attendance with a reminder ${ratio(r.reminderEffect.value.withReminder)}${interval(r.reminderEffect.value.withReminder.ci, pct)}; without ${ratio(r.reminderEffect.value.withoutReminder)}${interval(r.reminderEffect.value.withoutReminder.ci, pct)}; difference ${pp(r.reminderEffect.value.difference)}${interval(r.reminderEffect.value.differenceCi, pp)}.`,
       ),
     ),
+    ...(r.delivery
+      ? [
+          card(
+            'Reminder delivery',
+            r.delivery.definition,
+            h(
+              'p',
+              { 'data-testid': 'delivery' },
+              Object.entries(r.delivery.value)
+                .map(([channel, x]) => `${channel === 'sms' ? 'SMS' : channel} ${ratio(x)}`)
+                .join('; ') || 'No data yet.',
+            ),
+          ),
+        ]
+      : []),
     card('Outreach outcome', r.outreachOutcome.definition, h('p', {}, ratio(r.outreachOutcome.value))),
     card(
       'Survey response rates',
