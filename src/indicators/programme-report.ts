@@ -4,6 +4,7 @@
  * and its Tasks as the EMR reported them back. Every figure carries its
  * definition and the counts behind it (docs/programme.md).
  */
+import { deliveryRates } from './delivery';
 import type { EngagementModel } from '../mapping/model';
 import type { TaskEvent } from '../store/types';
 import type { PatientIndicators } from './compute';
@@ -100,7 +101,7 @@ export interface ProgrammeReport {
   }>;
 }
 
-const rate = (numerator: number, denominator: number): Rate => ({
+export const rate = (numerator: number, denominator: number): Rate => ({
   numerator,
   denominator,
   rate: denominator ? round(numerator / denominator) : null,
@@ -397,19 +398,3 @@ export function programmeReport(input: ProgrammeInput, postVisitInstrument = 'sa
   return acc.result();
 }
 
-/** Reminders fhir-engage sent itself, per channel: delivered ÷ those whose outcome is known (docs/messaging.md). */
-function deliveryRates(messages: NonNullable<ProgrammeInput['messages']>): Figure<Record<string, Rate>> {
-  const by = new Map<string, { delivered: number; known: number }>();
-  for (const m of messages) {
-    if (!['delivered', 'undelivered', 'failed'].includes(m.state)) continue;
-    const c = by.get(m.channel) ?? { delivered: 0, known: 0 };
-    c.known++;
-    if (m.state === 'delivered') c.delivered++;
-    by.set(m.channel, c);
-  }
-  return {
-    definition:
-      'Reminders fhir-engage sent itself, by channel: delivered ÷ (delivered + undelivered + failed), as the provider reported (an email the server accepted counts as delivered).',
-    value: Object.fromEntries([...by].sort().map(([channel, c]) => [channel, rate(c.delivered, c.known)])),
-  };
-}

@@ -6,7 +6,8 @@
  * email address out. A patient whose consent changed is computed again, so that the reminder rule
  * chooses another channel or a staff Task.
  */
-import type { MessageEvent, Message } from '../store/messages';
+import type { Message } from '../store/messages';
+import type { MessageEvent } from '../store/message-events';
 import type { Store } from '../store/store';
 import type { MessagingSettings } from '../config/messaging-settings';
 import { render, templateFor, type TemplateSet } from './templates';

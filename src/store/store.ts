@@ -23,6 +23,7 @@ import { safetyRole, type SafetyRole } from './safety';
 import { alertsRole, type AlertsRole } from './safety-alerts';
 import { careTeamRole, type CareTeamRole } from './care-team';
 import { messagesRole, type MessagesRole } from './messages';
+import { messageEventsRole, type MessageEventsRole } from './message-events';
 import { patientListRole, worklistRole, type PatientListRole, type WorklistRole } from './worklist';
 
 // One interface per role, merged into the class: the roles' methods are assigned in the constructor.
@@ -48,7 +49,8 @@ export interface Store
     WorklistRole,
     PatientListRole,
     CareTeamRole,
-    MessagesRole {}
+    MessagesRole,
+    MessageEventsRole {}
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Store {
@@ -80,6 +82,7 @@ export class Store {
       patientListRole(ctx),
       careTeamRole(ctx),
       messagesRole(ctx),
+      messageEventsRole(ctx),
     );
   }
 

@@ -197,6 +197,17 @@ function programmeCards(r: ProgrammePeriodResponse['report']): HTMLElement[] {
 }
 
 /** Every programme figure of the period, each with its definition. */
+/** Reminders fhir-engage sent itself, delivered per channel (only when it sends them: docs/messaging.md). */
+function deliveryCard(r: ProgrammePeriodResponse['report']): HTMLElement[] {
+  if (!r.delivery) return [];
+  const text = Object.entries(r.delivery.value)
+    .map(([channel, x]) => `${channel === 'sms' ? 'SMS' : channel} ${ratio(x)}`)
+    .join('; ');
+  return [
+    card('Reminder delivery', r.delivery.definition, h('p', { 'data-testid': 'delivery' }, text || 'No data yet.')),
+  ];
+}
+
 function figureCards(r: ProgrammePeriodResponse['report']): HTMLElement[] {
   return [
     ...programmeCards(r),
@@ -209,21 +220,7 @@ function figureCards(r: ProgrammePeriodResponse['report']): HTMLElement[] {
         `Attendance with a reminder ${ratio(r.reminderEffect.value.withReminder)}${interval(r.reminderEffect.value.withReminder.ci, pct)}; without ${ratio(r.reminderEffect.value.withoutReminder)}${interval(r.reminderEffect.value.withoutReminder.ci, pct)}; difference ${pp(r.reminderEffect.value.difference)}${interval(r.reminderEffect.value.differenceCi, pp)}.`,
       ),
     ),
-    ...(r.delivery
-      ? [
-          card(
-            'Reminder delivery',
-            r.delivery.definition,
-            h(
-              'p',
-              { 'data-testid': 'delivery' },
-              Object.entries(r.delivery.value)
-                .map(([channel, x]) => `${channel === 'sms' ? 'SMS' : channel} ${ratio(x)}`)
-                .join('; ') || 'No data yet.',
-            ),
-          ),
-        ]
-      : []),
+    ...deliveryCard(r),
     card('Outreach outcome', r.outreachOutcome.definition, h('p', {}, ratio(r.outreachOutcome.value))),
     card(
       'Survey response rates',
