@@ -397,4 +397,3 @@ export function programmeReport(input: ProgrammeInput, postVisitInstrument = 'sa
   for (const p of input.patients) acc.add(p);
   return acc.result();
 }
-

@@ -1,7 +1,8 @@
 /**
  * A patient's address on a channel, as fhir-engage sends to it and remembers a consent by: an SMS
  * number in E.164 (+ and digits; a national number takes the configured country code), an email
- * address in lower case; and its hash, which is all an opt-out keeps. Pure.
+ * address in lower case; and its hash, which is all an opt-out keeps. Pure, but for patientOptOuts (it
+ * asks the store).
  */
 import { createHash } from 'node:crypto';
 import type { ContactPoint, Patient, Resource } from '@medplum/fhirtypes';
@@ -78,4 +79,20 @@ export function withConsent(
     if (r.resourceType === 'Patient')
       for (const k of consentKeys(r, countryCode)) if (optedOut.has(k.key)) channels.add(k.channel);
   if (channels.size) model.patient.optedOut = [...channels].sort();
+}
+
+/** The channels a patient opted out of and since when (their page): each address of theirs looked up by hash. */
+export async function patientOptOuts(
+  store: { optedOut(hashes: string[]): Promise<Map<string, Date>> },
+  patient: Patient,
+  countryCode: string | undefined,
+): Promise<{ channel: Channel; since: Date }[]> {
+  const keys = consentKeys(patient, countryCode);
+  const found = await store.optedOut(keys.map((k) => k.key.split('|')[1] as string));
+  const out = new Map<Channel, Date>();
+  for (const k of keys) {
+    const since = found.get(k.key);
+    if (since && !out.has(k.channel)) out.set(k.channel, since);
+  }
+  return [...out].map(([channel, since]) => ({ channel, since }));
 }

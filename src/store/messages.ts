@@ -204,7 +204,7 @@ export const reminderOutcomes = (sourceId: string | null, from: Date, to: Date):
   q(
     `SELECT source_id, patient_id, task_identifier, channel, state FROM messages
      WHERE ($1::text IS NULL OR source_id = $1) AND direction = 'outbound' AND kind = 'appointment-reminder'
-       AND task_identifier IS NOT NULL AND created_at < $3 AND coalesce(not_after, created_at) >= $2 - interval '31 days'
+       AND task_identifier IS NOT NULL AND coalesce(not_before, created_at) < $3::timestamptz AND coalesce(not_after, created_at) >= $2::timestamptz - interval '31 days'
      ORDER BY id`,
     [sourceId, from, to],
   );

@@ -9,6 +9,8 @@
  */
 import type { Server } from 'node:http';
 import os from 'node:os';
+import type { Express } from 'express';
+import request from 'supertest';
 import type { Appointment, Communication, Patient, Provenance, Task } from '@medplum/fhirtypes';
 import { createApiApp } from '../../src/api/app';
 import { Metrics } from '../../src/api/metrics';
@@ -36,6 +38,8 @@ let store: Store;
 let smtp: SmtpCatcher;
 let api: Server;
 let runner: SyncRunner;
+let app: Express;
+const AUTH = { 'X-API-Key': 'k-0123456789abcdef' };
 let publicUrl: string;
 let config: AppConfig;
 let source: SourceConfig;
@@ -72,7 +76,7 @@ beforeAll(async () => {
   source = testSource({ id: 'clinic', baseUrl: emr.baseUrl, overlapSeconds: 0, timeZone: ZONE, delivery: 'direct' });
   config = { ...loadConfig({ env: {}, cwd: os.tmpdir() }), sources: [source] };
   runner = new SyncRunner(store, config, new Metrics(false).observe);
-  const app = createApiApp({ store, config, runner, metrics: new Metrics(false), apiKeys: ['k-0123456789abcdef'] });
+  app = createApiApp({ store, config, runner, metrics: new Metrics(false), apiKeys: ['k-0123456789abcdef'] });
   const listening = await listen(app, 0, '127.0.0.1');
   api = listening.server;
   publicUrl = `http://127.0.0.1:${listening.port}`;
@@ -196,6 +200,17 @@ test('STOP opts the number out: the next reminder goes by email, with a one-clic
   );
   expect(mail).toContain('List-Unsubscribe-Post: List-Unsubscribe=One-Click');
   expect(mail).not.toMatch(/opioid|disorder/i);
+  // The programme report: the delivery of the reminders fhir-engage sent, per channel.
+  const report = await request(app)
+    .get('/api/programme')
+    .set(AUTH)
+    .query({ source: 'clinic', from: '2026-05-25', to: '2026-06-03' });
+  expect(report.status).toBe(200);
+  expect(report.body.report.delivery.value.email).toMatchObject({ numerator: 1, denominator: 1 });
+  expect(report.body.report.delivery.value.sms.numerator).toBeGreaterThanOrEqual(2);
+  const page = await request(app).get(`/api/sources/clinic/patients/${patientId}/messages`).set(AUTH);
+  expect(page.status).toBe(200);
+  expect(page.body.optedOut).toEqual([{ channel: 'sms', since: expect.any(String) }]);
   const messages = await store.messagesOfPatient('clinic', patientId);
   expect(messages.map((m) => [m.channel, m.state])).toEqual(
     expect.arrayContaining([
@@ -230,4 +245,17 @@ test('START opts back in, HELP is answered with the clinic’s phone, and a repl
   await emr.sms.settled();
   const next = await sync('2026-06-02T16:05:00Z');
   expect(next.messages).toMatchObject({ optIns: 0, help: 0, replies: 0 });
+  // The patient's page: every message with its state, the reply among them; no channel opted out any more.
+  const page = await request(app).get(`/api/sources/clinic/patients/${patientId}/messages`).set(AUTH);
+  expect(page.body.optedOut).toEqual([]);
+  expect(
+    page.body.messages.map((m: { direction: string; state: string; text: string }) => [m.direction, m.state]),
+  ).toEqual(
+    expect.arrayContaining([
+      ['inbound', 'received'],
+      ['outbound', 'delivered'],
+    ]),
+  );
+  expect(page.body.messages.some((m: { text: string }) => m.text === 'Can I come at 3 instead?')).toBe(true);
+  expect((await request(app).get(`/api/sources/clinic/patients/${patientId}/messages`)).status).toBe(401);
 });

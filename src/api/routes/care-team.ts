@@ -5,7 +5,7 @@
  * who acted; the answers carry patient data, so each is in the access log.
  */
 import type { Request, Response } from 'express';
-import type { Task } from '@medplum/fhirtypes';
+import type { Patient, Task } from '@medplum/fhirtypes';
 import { CONTACT_KINDS, TASK_ACTIONS, type ContactKind, type TaskActionName } from '../../actions/care-team';
 import type { SourceConfig } from '../../config/types';
 import { notFoundOutcome, outcome } from '../../errors';
@@ -17,7 +17,8 @@ import { sendOutcome } from '../errors';
 import { body, errors, json, p, q, secured, type RouteContext, type RouteModule } from '../openapi-parts';
 import { BadQuery, param, query } from '../params';
 import { reply } from '../reply';
-import { CareTeamActivity, CareTeamWrite, Practitioners } from '../schemas/care-team';
+import { CareTeamActivity, CareTeamWrite, PatientMessages, Practitioners } from '../schemas/care-team';
+import { patientOptOuts } from '../../messaging/address';
 import { taskView } from '../task-view';
 
 const STATUS: Record<PersonWriteResult['state'], number> = {
@@ -145,6 +146,35 @@ async function taskAction(req: Request, res: Response, ctx: RouteContext): Promi
   await answer(req, res, ctx, source, result, result.patientId, taskId);
 }
 
+/** GET …/patients/{patientId}/messages: what went to and came from the patient, and their say. */
+async function patientMessages(req: Request, res: Response, ctx: RouteContext): Promise<void> {
+  const { config, store, audit } = ctx;
+  const source = sourceOf(req, res, config.sources);
+  if (!source) return;
+  const patientId = param(req, 'patientId');
+  const patient = (await store.getResource(source.id, 'Patient', patientId))?.resource as Patient | undefined;
+  if (!patient) return sendOutcome(res, notFoundOutcome('no such patient in this source'));
+  const messages = await store.messagesOfPatient(source.id, patientId);
+  const optedOut = await patientOptOuts(store, patient, config.messaging?.sms?.defaultCountryCode);
+  await audit.send(req, res, [{ sourceId: source.id, patientId }], () =>
+    reply(res, PatientMessages, {
+      optedOut,
+      messages: messages.map((m) => ({
+        id: m.id,
+        direction: m.direction,
+        kind: m.kind,
+        channel: m.channel,
+        state: m.state,
+        reason: m.reason,
+        text: m.subject ? `${m.subject}\n\n${m.body}` : m.body,
+        createdAt: m.createdAt,
+        sentAt: m.sentAt,
+        endedAt: m.endedAt,
+      })),
+    }),
+  );
+}
+
 export const careTeamRoutes: RouteModule = {
   paths: {
     '/api/sources/{id}/tasks/{taskId}/actions': {
@@ -202,6 +232,15 @@ export const careTeamRoutes: RouteModule = {
         security: secured,
         parameters: [p('id'), p('patientId')],
         responses: { '200': json('the activity', CareTeamActivity), ...errors },
+      },
+    },
+    '/api/sources/{id}/patients/{patientId}/messages': {
+      get: {
+        summary:
+          'Messages fhir-engage sent to the patient or received from them (docs/messaging.md), newest first, with their delivery state, and the channels they opted out of',
+        security: secured,
+        parameters: [p('id'), p('patientId')],
+        responses: { '200': json('the messages', PatientMessages), ...errors },
       },
     },
     '/api/sources/{id}/care-team/writes/{writeId}': {
@@ -283,6 +322,8 @@ export const careTeamRoutes: RouteModule = {
         reply(res, CareTeamActivity, { activity }),
       );
     });
+
+    api.get('/sources/:id/patients/:patientId/messages', audit.audited, (req, res) => patientMessages(req, res, ctx));
 
     api.get('/sources/:id/practitioners', async (req, res) => {
       const source = sourceOf(req, res, config.sources);

@@ -45,10 +45,31 @@ export const CareTeamActivity = Closed({
   ),
 });
 
+export const PatientMessages = Closed({
+  optedOut: Type.Array(Closed({ channel: Type.String(), since: Instant }), {
+    description: 'channels the patient opted out of (STOP, an unsubscribe link): never used until they opt in',
+  }),
+  messages: Type.Array(
+    Closed({
+      id: Type.Integer({ minimum: 1 }),
+      direction: Type.String({ description: 'outbound (fhir-engage to the patient) or inbound (a reply)' }),
+      kind: Type.String(),
+      channel: Type.String(),
+      state: Type.String({ description: 'intent, sending, sent, delivered, undelivered, failed, cancelled, received' }),
+      reason: Nullable(Type.String({ description: 'why it failed, was undelivered or cancelled, in words' })),
+      text: Type.String(),
+      createdAt: Instant,
+      sentAt: Nullable(Instant),
+      endedAt: Nullable(Instant),
+    }),
+  ),
+});
+
 export const Practitioners = Closed({
   practitioners: Type.Array(Closed({ reference: Type.String(), display: Type.String() })),
 });
 
 export type TaskView = Static<typeof TaskView>;
+export type PatientMessages = Static<typeof PatientMessages>;
 export type CareTeamWrite = Static<typeof CareTeamWrite>;
 export type CareTeamActivity = Static<typeof CareTeamActivity>;

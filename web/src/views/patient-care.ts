@@ -4,7 +4,7 @@
  * or note logged as a Communication, and what the care team did here, newest first.
  */
 import { get, postWrite, requestId } from '../api';
-import type { CareTeamActivity, CareTeamWrite } from '../../../src/api/schemas/care-team';
+import type { CareTeamActivity, CareTeamWrite, PatientMessages } from '../../../src/api/schemas/care-team';
 import type { PatientOverview } from '../../../src/api/schemas/patients';
 import { announce, flash, h, table, when } from '../dom';
 import { workButton } from './task-actions';
@@ -106,6 +106,43 @@ async function activityTable(o: PatientOverview): Promise<HTMLElement> {
   );
 }
 
+/** Messages fhir-engage sent to the patient or received from them, and the channels they opted out of. */
+async function messagesTable(o: PatientOverview): Promise<HTMLElement[]> {
+  const { messages, optedOut } = await get<PatientMessages>(
+    `/sources/${encodeURIComponent(o.sourceId)}/patients/${encodeURIComponent(o.patientId)}/messages`,
+  );
+  const channel = (c: string): string => (c === 'sms' ? 'SMS' : c);
+  return [
+    ...(optedOut.length
+      ? [
+          h(
+            'p',
+            { 'data-testid': 'opted-out' },
+            `Opted out of ${optedOut.map((x) => `${channel(x.channel)} (since ${when(x.since)})`).join(' and ')}: fhir-engage does not use it until they opt in.`,
+          ),
+        ]
+      : []),
+    table(
+      'Messages to and from the patient',
+      ['when', 'channel', 'direction', 'state', 'text'],
+      messages.map((m) => [
+        when(m.sentAt ?? m.createdAt),
+        channel(m.channel),
+        m.direction === 'inbound' ? 'from the patient' : m.kind === 'help-reply' ? 'help reply' : 'reminder',
+        m.reason ? `${m.state}: ${m.reason}` : m.state,
+        m.text,
+      ]),
+      { 'data-testid': 'patient-messages' },
+    ),
+  ];
+}
+
 export async function careTeamSection(o: PatientOverview, refresh: () => Promise<void>): Promise<HTMLElement[]> {
-  return [tasksTable(o, refresh), contactForm(o, refresh), await activityTable(o), observationsTable(o)];
+  return [
+    tasksTable(o, refresh),
+    contactForm(o, refresh),
+    await activityTable(o),
+    ...(await messagesTable(o)),
+    observationsTable(o),
+  ];
 }
