@@ -166,6 +166,7 @@ describe('worklist', () => {
     ]);
     expect(res.body.counts).toEqual({
       safety: 1,
+      reply: 0,
       outreach: 1,
       'follow-up': 0,
       'overdue-activity': 0,
