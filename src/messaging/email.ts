@@ -12,8 +12,14 @@ export function emailSender(
   settings: NonNullable<MessagingSettings['email']>,
 ): NonNullable<Senders['email']> & { close(): void } {
   const mailer = smtpTransport(settings.smtp, TIMEOUT_MS);
+  // The server's rate (messagesPerSecond): sends are spaced, one at a time.
+  const spacing = 1000 / settings.messagesPerSecond;
+  let last = 0;
   return {
     async send(m) {
+      const wait = last + spacing - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      last = Date.now();
       const info = await mailer.sendMail({
         from: settings.from,
         to: m.to,
