@@ -51,6 +51,11 @@ export function formatSummary(s: SyncSummary): string[] {
     lines.push(
       `safety alerts: ${s.alerts.created} new, ${s.alerts.sent} sent, ${s.alerts.failed} failed (retried at the next run)${s.alerts.resolved ? `, ${s.alerts.resolved} resolved` : ''}`,
     );
+  const m = s.messages;
+  if (m && (m.planned || m.sent || m.statuses || m.failed || m.cancelled || m.optOuts || m.replies))
+    lines.push(
+      `messages to patients: ${m.sent} sent (${m.delivered} emails accepted), ${m.statuses} delivery reports applied, ${m.failed} failed, ${m.cancelled} cancelled before sending, ${m.retried} to try again; ${m.optOuts} opt-out(s), ${m.optIns} opt-in(s), ${m.replies} reply(ies)`,
+    );
   if (s.enrolment && s.patients.recomputed > 0) {
     lines.push(
       `programmes: ${s.enrolment.programmes.map((p) => `${p.name} ${p.patients}`).join(', ')}; in no programme ${s.enrolment.inNone} (nothing is written about them)`,

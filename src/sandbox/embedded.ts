@@ -8,6 +8,9 @@ import { DEFAULT_PULL, type SourceConfig } from '../config/types';
 import type { SandboxServer } from './server';
 import type { SandboxRepository } from './repository';
 import { startSeededSandbox, todayAnchor } from './start';
+import type { MessagingSettings } from '../config/messaging-settings';
+import { startMailCatcher, type MailCatcher } from './mail-catcher';
+import { SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN } from './sms-provider';
 
 export const SANDBOX_SOURCE_ID = 'sandbox';
 
@@ -16,6 +19,37 @@ export interface EmbeddedSandbox {
   repo: SandboxRepository;
   source: SourceConfig;
   seededMs: number;
+  /** Messages to patients on the sandbox, when fhir-engage's API takes callbacks: its SMS stand-in and mail catcher. */
+  messaging?: MessagingSettings;
+  mail?: MailCatcher;
+  close(): Promise<void>;
+}
+
+/**
+ * The sandbox's messaging: SMS through its Twilio stand-in, email to its mail catcher, callbacks to
+ * fhir-engage's API at `publicUrl`. The unsubscribe secret only signs links of this sandbox.
+ */
+export function sandboxMessaging(server: SandboxServer, mailPort: number, publicUrl: string): MessagingSettings {
+  return {
+    publicUrl,
+    clinic: { name: 'Sandbox Clinic', phone: '555-0100' },
+    unsubscribeSecret: 'sandbox-unsubscribe-links-are-not-secret',
+    sms: {
+      provider: 'twilio',
+      apiBaseUrl: server.sms.apiBaseUrl,
+      accountSid: SANDBOX_ACCOUNT_SID,
+      authToken: SANDBOX_AUTH_TOKEN,
+      from: '+15550000000',
+      // The generated numbers are national (555-01xx).
+      defaultCountryCode: '+1',
+      messagesPerSecond: 50,
+    },
+    email: {
+      from: 'reminders@sandbox.example',
+      smtp: { host: '127.0.0.1', port: mailPort, tls: 'off' },
+      messagesPerSecond: 50,
+    },
+  };
 }
 
 export async function startEmbeddedSandbox(options: {
@@ -23,6 +57,11 @@ export async function startEmbeddedSandbox(options: {
   seed: number;
   dataDir: string;
   now?: Date;
+  /**
+   * fhir-engage's API as the SMS stand-in calls it back: given, fhir-engage sends the reminders itself
+   * (delivery direct); absent (`sandbox simulate`), the simulated messaging platform does.
+   */
+  publicUrl?: string;
 }): Promise<EmbeddedSandbox> {
   const { server, credentials, seeded } = await startSeededSandbox({
     patients: options.patients,
@@ -30,7 +69,10 @@ export async function startEmbeddedSandbox(options: {
     anchor: todayAnchor(options.now),
     auth: 'client_credentials',
     credentialsDir: path.join(options.dataDir, 'sandbox'),
+    sms: { failureRate: 0.03, seed: options.seed },
   });
+  const mail = options.publicUrl ? await startMailCatcher() : undefined;
+  if (options.publicUrl) server.sms.inboundUrl = `${options.publicUrl}/hooks/twilio/inbound`;
   const source: SourceConfig = {
     id: SANDBOX_SOURCE_ID,
     name: 'Built-in sandbox EMR',
@@ -50,6 +92,18 @@ export async function startEmbeddedSandbox(options: {
     approval: { firstRun: 'write' },
     // The first load goes through $export (as a large clinic's would), later runs search.
     pull: { ...DEFAULT_PULL, method: 'auto' },
+    // fhir-engage sends the reminders itself, to the sandbox's SMS stand-in and mail catcher.
+    ...(mail ? { delivery: 'direct' as const } : {}),
   };
-  return { server, repo: server.repo, source, seededMs: seeded.durationMs };
+  return {
+    server,
+    repo: server.repo,
+    source,
+    seededMs: seeded.durationMs,
+    ...(mail && options.publicUrl ? { messaging: sandboxMessaging(server, mail.port, options.publicUrl), mail } : {}),
+    close: async () => {
+      await mail?.close();
+      await server.close();
+    },
+  };
 }

@@ -54,6 +54,11 @@ export interface SimulationSettings {
   completeRate: number;
   /** Per day: new patients, as a share of the generated patients (each with a first visit booked). */
   newPatientRate: number;
+  /**
+   * A messaging platform sends the reminder Tasks that are due (delivery tasks-only); false when
+   * fhir-engage sends them itself (delivery direct) and completes their Tasks on delivery.
+   */
+  platformSendsReminders?: boolean;
 }
 
 export const DEFAULT_SIMULATION: SimulationSettings = {
@@ -186,7 +191,7 @@ export async function simulateDay(
     update: async (r) => void (await repo.updateResource(r as Resource & { id: string })),
   };
   // The phases draw from one seeded stream, in this order: the same seed and day give the same day.
-  const sentFor = await sendReminders(d);
+  const sentFor = await sendReminders(d, settings.platformSendsReminders !== false);
   const future = await holdAppointments(d, sentFor);
   await bookFollowUps(d, future);
   await workTasks(d);
@@ -232,13 +237,14 @@ async function admitPatients(d: Day, rng: Random): Promise<void> {
     await d.update({ ...referrals, member: [...(referrals.member ?? []), ...referred] });
 }
 
-/** The messaging platform sends what is due today; returns the appointments reminded. */
-async function sendReminders(d: Day): Promise<Set<string>> {
+/** The messaging platform sends what is due today (unless fhir-engage does); returns the appointments reminded. */
+async function sendReminders(d: Day, platform: boolean): Promise<Set<string>> {
   const { start, end } = d;
   const sentFor = new Set<string>();
   for (const t of d.ownTasks) {
     if (taskCode(t) !== 'appointment-reminder') continue;
     if (t.status === 'completed') sentFor.add(t.focus?.reference ?? '');
+    if (!platform) continue;
     if (t.status !== 'requested' || !t.restriction?.period?.start || Date.parse(t.restriction.period.start) >= end)
       continue;
     if (!d.rng.chance(0.95)) continue;

@@ -39,6 +39,10 @@ export interface StandInMessage {
 export const SANDBOX_ACCOUNT_SID = 'ACsandbox0000000000000000000000000';
 export const SANDBOX_AUTH_TOKEN = 'sandbox-auth-token-not-a-secret';
 
+/** A callback nobody answers is tried again every CALLBACK_RETRY_MS, CALLBACK_TRIES times (an hour). */
+const CALLBACK_RETRY_MS = 5_000;
+const CALLBACK_TRIES = 720;
+
 const OPT_OUT = ['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT'];
 
 const rfc2822 = (d: Date): string => d.toUTCString().replace('GMT', '+0000');
@@ -59,12 +63,22 @@ export class SmsStandIn {
     this.random = new Random(options.seed ?? 7);
   }
 
+  private failing = 0;
+
+  /** The next `n` messages end undelivered (tests). */
+  failNext(n: number): void {
+    this.failing = n;
+  }
+
   set inboundUrl(url: string) {
     this.options.inboundUrl = url;
   }
 
-  /** Posts `params` to `url` signed as Twilio does. */
-  private async post(url: string, params: Record<string, string>): Promise<number> {
+  /**
+   * Posts `params` to `url` signed as Twilio does. A callback nobody answers (fhir-engage's API not up
+   * yet, as while `npm start` simulates its first days) is tried again every few seconds for a while.
+   */
+  private async post(url: string, params: Record<string, string>, tries = CALLBACK_TRIES): Promise<number> {
     const signature = getExpectedTwilioSignature(this.authToken, url, params);
     const res = await fetch(url, {
       method: 'POST',
@@ -72,6 +86,11 @@ export class SmsStandIn {
       body: new URLSearchParams(params).toString(),
     }).catch(() => undefined);
     await res?.arrayBuffer().catch(() => undefined);
+    if (!res && tries > 1) {
+      const retry = setTimeout(() => void this.post(url, params, tries - 1), CALLBACK_RETRY_MS);
+      retry.unref();
+      return 0;
+    }
     if (res && res.status < 300) this.callbacks.delivered++;
     else this.callbacks.refused++;
     return res?.status ?? 0;
@@ -102,7 +121,9 @@ export class SmsStandIn {
       SmsStatus: status,
       ...(errorCode ? { ErrorCode: errorCode } : {}),
     });
-    const fails = this.random.chance(this.options.failureRate ?? 0);
+    const forced = this.failing > 0;
+    if (forced) this.failing--;
+    const fails = forced || this.random.chance(this.options.failureRate ?? 0);
     this.later(async () => {
       m.status = 'sent';
       await this.post(url, fields('sent'));

@@ -2,6 +2,7 @@
  * The one start sequence of the sandbox EMR (credentials, seeding, server),
  * shared by `fhir-engage sandbox` and the embedded sandbox of `npm start`.
  */
+import type { SmsStandInOptions } from './sms-provider';
 import { makeSandboxCredentials, type SandboxAuthMode } from './credentials';
 import type { Quirks } from './quirks';
 import { SandboxRepository } from './repository';
@@ -26,6 +27,8 @@ export interface SandboxStartOptions {
   quirks?: Quirks;
   fixtures?: boolean;
   invalidResources?: number;
+  /** The SMS provider stand-in's behaviour (failure rate, seed). */
+  sms?: SmsStandInOptions;
 }
 
 export interface StartedSandbox {
@@ -50,6 +53,7 @@ export async function startSeededSandbox(options: SandboxStartOptions): Promise<
     repo,
     auth: credentials.server,
     quirks: options.quirks ?? {},
+    ...(options.sms ? { sms: options.sms } : {}),
   });
   return { server, credentials, seeded };
 }

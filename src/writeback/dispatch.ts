@@ -130,6 +130,9 @@ async function sendUpsert(
   );
 }
 
+/** A close's outcome: a Task marked failed (its reminder undeliverable) is an update, not a failed write. */
+const closeOutcome = (status: ClosePayload['status']): WriteOutcome => (status === 'failed' ? 'updated' : status);
+
 async function sendClose(ctx: DispatchContext, p: ClosePayload, target: string): Promise<WriteOutcome> {
   const before = await ctx.store.getWritten(ctx.sourceId, p.identifier);
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -137,12 +140,12 @@ async function sendClose(ctx: DispatchContext, p: ClosePayload, target: string):
     const hash = before?.contentHash ?? '';
     if (!current) {
       await remember(ctx, p, undefined, 'closed', hash, target);
-      return p.status;
+      return closeOutcome(p.status);
     }
     const task = current.resource as Task;
     if (task.status === p.status) {
       await remember(ctx, p, task, 'closed', hash, target);
-      return p.status;
+      return closeOutcome(p.status);
     }
     if (movedByPerson(task, before ?? undefined)) {
       await remember(ctx, p, task, 'handled-by-person', hash, target);
@@ -158,7 +161,7 @@ async function sendClose(ctx: DispatchContext, p: ClosePayload, target: string):
     const res = await send(ctx, closed, 'PUT', p, current.versionId);
     if (res.status === 200) {
       await remember(ctx, p, res.resource, 'closed', hash, target);
-      return p.status;
+      return closeOutcome(p.status);
     }
     if (res.status === 412 && attempt === 0) continue;
     throw new WriteRejected(res.status, res.outcome, `closing Task ${p.identifier} answered HTTP ${res.status}`);

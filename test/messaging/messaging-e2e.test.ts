@@ -259,3 +259,25 @@ test('START opts back in, HELP is answered with the clinic’s phone, and a repl
   expect(page.body.messages.some((m: { text: string }) => m.text === 'Can I come at 3 instead?')).toBe(true);
   expect((await request(app).get(`/api/sources/clinic/patients/${patientId}/messages`)).status).toBe(401);
 });
+
+test('a text that cannot be delivered fails its Task with the reason in words, is recorded as not done, and the run succeeds', async () => {
+  await plantVisit('visit-3', '2026-06-05T19:00:00Z');
+  await sync('2026-06-04T08:00:00Z');
+  emr.sms.failNext(1);
+  await sync('2026-06-04T15:30:00Z');
+  await emr.sms.settled();
+  const applied = await sync('2026-06-04T15:35:00Z');
+  expect(applied.status).toBe('succeeded');
+  const task = (emr.repo.all('Task') as Task[]).find(
+    (t) => t.focus?.reference === 'Appointment/visit-3' && t.description?.includes('1 day'),
+  );
+  expect(task).toMatchObject({
+    status: 'failed',
+    statusReason: { text: 'the reminder could not be delivered by SMS: the phone is unreachable or off' },
+  });
+  const record = (emr.repo.all('Communication') as Communication[]).find(
+    (c) => c.about?.[0]?.reference === 'Appointment/visit-3',
+  );
+  expect(record).toMatchObject({ status: 'not-done', statusReason: { text: 'the phone is unreachable or off' } });
+  expect(writes(await sync('2026-06-04T15:40:00Z'))).toBe(0);
+});

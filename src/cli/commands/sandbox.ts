@@ -162,7 +162,7 @@ async function simulateClinic(
     );
   } finally {
     stop.dispose();
-    await embedded.server.close();
+    await embedded.close();
     await store.close();
   }
 }

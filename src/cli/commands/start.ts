@@ -14,6 +14,9 @@ import type { CliIo } from '../io';
 import { jsonSummary, runSyncs, stopOnSignals, type SyncCliOptions } from './sync';
 import { parseWholeNumber } from './sandbox';
 import { serve } from '../../scheduler/serve';
+import express from 'express';
+import { listen } from '../../listen';
+import { messagingHooks } from '../../api/messaging-hooks';
 
 interface StartOptions extends SyncCliOptions {
   once?: boolean;
@@ -48,7 +51,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
     .action(async (opts: StartOptions) => {
       const loaded = loadConfig({ configFile: program.opts<{ config?: string }>().config });
       const store = await openStore(loaded.store);
-      let sandbox: { sandbox: EmbeddedSandbox; anchor: Date; config: AppConfig } | undefined;
+      let sandbox: { sandbox: EmbeddedSandbox; anchor: Date; config: AppConfig; hooks: HooksListener } | undefined;
       try {
         if (loaded.sources.length > 0 && !opts.once) {
           // EMRs configured: the service, on their schedules (a sync can also be triggered through the API).
@@ -77,15 +80,22 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
           interrupted = lived.interrupted;
         }
         if (opts.json) io.out(jsonSummary(summaries));
+        // The service takes the port (and the callbacks) from here.
+        await sandbox?.hooks.close();
         // Stopped while syncing: do not go on to serve.
         if (opts.once || interrupted) {
           setExit(code);
           return;
         }
-        await serve({ ...serveOptions(store, config, io, opts), initialRuns: summaries });
+        await serve({
+          ...serveOptions(store, config, io, opts),
+          ...(sandbox?.hooks ? { port: Number(new URL(sandbox.hooks.publicUrl).port) } : {}),
+          initialRuns: summaries,
+        });
         setExit(ExitCode.ok);
       } finally {
-        await sandbox?.sandbox.server.close();
+        await sandbox?.hooks.close();
+        await sandbox?.sandbox.close();
         await store.close();
       }
     });
@@ -101,23 +111,66 @@ async function startSandboxSource(
   loaded: AppConfig,
   opts: StartOptions,
   io: CliIo,
-): Promise<{ sandbox: EmbeddedSandbox; anchor: Date; config: AppConfig }> {
+): Promise<{ sandbox: EmbeddedSandbox; anchor: Date; config: AppConfig; hooks: HooksListener }> {
   io.err('no EMR configured: starting the built-in sandbox EMR…');
   const today = Date.parse(todayAnchor(loaded.asOf));
   const anchor = new Date(today - opts.simulateDays * DAY_MS);
+  // The SMS stand-in's callbacks reach fhir-engage while it syncs, before the service starts on the same port.
+  const hooks = await listenForHooks(store, loaded, opts);
   const sandbox = await startEmbeddedSandbox({
     patients: opts.patients,
     seed: opts.seed,
     dataDir: loaded.store.dataDir,
     now: anchor,
+    publicUrl: hooks.publicUrl,
+  }).catch(async (err: unknown) => {
+    await hooks.close();
+    throw err;
   });
   // A new sandbox is a new EMR: what was pulled from and written to the last one no longer applies.
   await store.resetSourceData(sandbox.source.id).catch(async (err: unknown) => {
-    await sandbox.server.close();
+    await sandbox.close();
+    await hooks.close();
     throw err;
   });
   io.err(`sandbox EMR at ${sandbox.server.baseUrl} (seeded in ${Math.round(sandbox.seededMs)} ms)`);
-  return { sandbox, anchor, config: { ...loaded, sources: [sandbox.source] } };
+  if (sandbox.mail)
+    io.err(
+      `reminders go to patients by SMS (the sandbox's Twilio stand-in at ${sandbox.server.sms.apiBaseUrl}) and email (its mail catcher on port ${sandbox.mail.port})`,
+    );
+  const config = {
+    ...loaded,
+    sources: [sandbox.source],
+    ...(sandbox.messaging ? { messaging: sandbox.messaging } : {}),
+  };
+  hooks.use(config);
+  return { sandbox, anchor, config, hooks };
+}
+
+interface HooksListener {
+  publicUrl: string;
+  /** The configuration the callbacks are checked against (the sandbox's messaging). */
+  use(config: AppConfig): void;
+  close(): Promise<void>;
+}
+
+/** Providers' callbacks only (signed), on the port the service will take once the first syncs are done. */
+async function listenForHooks(store: Store, loaded: AppConfig, opts: StartOptions): Promise<HooksListener> {
+  let config = loaded;
+  const app = express();
+  app.use((req, res, next) => messagingHooks(store, config)(req, res, next));
+  const host = opts.host ?? loaded.service.host;
+  const { server, port } = await listen(app, opts.port ?? loaded.service.port, host, '--port or FHIR_ENGAGE_PORT');
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return {
+    publicUrl: `http://${shown}:${port}`,
+    use: (c) => void (config = c),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 /** The sandbox clinic's days since the anchor, each followed by a sync. */
@@ -138,9 +191,10 @@ async function liveClinicDays(
     days: opts.simulateDays,
     seed: opts.seed,
     signal: days.signal,
+    ...(sandbox.messaging ? { sms: sandbox.server.sms } : {}),
     onDay: (d, s) =>
       io.err(
-        `  ${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksCompleted} Tasks completed by the care team, ${d.newPatients} new patient(s); sync ${s.status}, ${s.planned} writes`,
+        `  ${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.remindersSent} reminders sent${sandbox.messaging ? ' by fhir-engage (SMS, email)' : ''}, ${d.surveysAnswered} surveys answered, ${d.tasksCompleted} Tasks completed by the care team, ${d.newPatients} new patient(s); sync ${s.status}, ${s.planned} writes`,
       ),
   }).finally(days.dispose);
   return { summaries: lived.summaries, interrupted: days.signal.aborted };
