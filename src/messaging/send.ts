@@ -79,12 +79,17 @@ async function recheck(store: Store, m: Message, now: Date): Promise<{ cancel: s
   return 'go';
 }
 
-/** An interrupted attempt: the provider's message when it made one. */
+/**
+ * An interrupted attempt: the provider's message when it made one — the same text to the same number,
+ * created from a minute before the attempt (wall-clock time, as the provider dates it), and not a
+ * message fhir-engage already knows as another's (two reminders of one visit may read alike).
+ */
 async function reconcile(ctx: SendContext, m: Message): Promise<string | undefined | 'unknown'> {
   if (m.channel === 'email') return 'unknown';
   const since = new Date((m.attemptStartedAt ?? m.createdAt).getTime() - 60_000);
-  const found = (await ctx.senders.sms?.sentTo(m.recipient, since)) ?? [];
-  return found.find((x) => x.body === m.body)?.sid;
+  for (const x of (await ctx.senders.sms?.sentTo(m.recipient, since)) ?? [])
+    if (x.body === m.body && !(await ctx.store.knowsProviderId(x.sid))) return x.sid;
+  return undefined;
 }
 
 async function call(ctx: SendContext, m: Message): Promise<string> {
@@ -134,7 +139,8 @@ async function sendOne(ctx: SendContext, m: Message, counts: SendCounts): Promis
     counts.cancelled++;
     return;
   }
-  if (!(await store.markSending(m.id, now))) return;
+  // The attempt's time is the wall clock's (the provider's clock), not the run's as-of instant.
+  if (!(await store.markSending(m.id, new Date()))) return;
   await ctx.atStep?.('before-call', m);
   let providerId: string;
   try {
