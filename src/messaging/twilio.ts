@@ -8,6 +8,7 @@
  */
 import { validateRequest } from 'twilio/lib/webhooks/webhooks';
 import type { MessagingSettings } from '../config/messaging-settings';
+import { HttpError } from '../errors';
 import { HttpTransport } from '../fhir/transport';
 
 type SmsSettings = NonNullable<MessagingSettings['sms']>;
@@ -62,16 +63,25 @@ export class TwilioClient {
     const form = new URLSearchParams({ To: to, Body: body, StatusCallback: statusCallback });
     if (this.settings.messagingServiceSid) form.set('MessagingServiceSid', this.settings.messagingServiceSid);
     else if (this.settings.from) form.set('From', this.settings.from);
-    const res = await this.http.send<TwilioMessage & { code?: number; message?: string }>({
-      method: 'POST',
-      url: this.base,
-      headers: {
-        authorization: this.auth,
-        'content-type': 'application/x-www-form-urlencoded',
-        accept: 'application/json',
-      },
-      body: form.toString(),
-    });
+    const res = await this.http
+      .send<TwilioMessage & { code?: number; message?: string }>({
+        method: 'POST',
+        url: this.base,
+        headers: {
+          authorization: this.auth,
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
+        body: form.toString(),
+      })
+      .catch((err: unknown) => {
+        // In words for the message's reason (the transport's text names the account's URL).
+        throw new Error(
+          err instanceof HttpError && err.status
+            ? `the SMS provider answered ${err.status}`
+            : 'the SMS provider did not answer (a timeout or a network error)',
+        );
+      });
     if (res.status >= 200 && res.status < 300 && res.body?.sid)
       return { sid: res.body.sid, status: res.body.status ?? 'queued' };
     const code = res.body?.code !== undefined ? String(res.body.code) : undefined;

@@ -70,6 +70,13 @@ export class SmsStandIn {
     this.failing = n;
   }
 
+  private refusing: { n: number; status: 400 | 503 } = { n: 0, status: 503 };
+
+  /** The next `n` creates are answered `status` (503: an outage; 400: Twilio's 21211, an invalid number) (tests). */
+  refuseNext(n: number, status: 400 | 503): void {
+    this.refusing = { n, status };
+  }
+
   set inboundUrl(url: string) {
     this.options.inboundUrl = url;
   }
@@ -163,6 +170,15 @@ export class SmsStandIn {
 
   private create(req: Request, res: Response): void {
     if (!this.authorised(req, res)) return;
+    if (this.refusing.n > 0) {
+      this.refusing.n--;
+      const status = this.refusing.status;
+      return void res.status(status).json(
+        status === 400
+          ? { code: 21211, message: "The 'To' number is not a valid phone number.", status }
+          : { code: 20500, message: 'Internal Server Error', status },
+      );
+    }
     const b = (req.body ?? {}) as Record<string, string | undefined>;
     const to = b.To ?? '';
     const error = (code: number, message: string): void =>

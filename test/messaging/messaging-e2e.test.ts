@@ -281,3 +281,45 @@ test('a text that cannot be delivered fails its Task with the reason in words, i
   expect(record).toMatchObject({ status: 'not-done', statusReason: { text: 'the phone is unreachable or off' } });
   expect(writes(await sync('2026-06-04T15:40:00Z'))).toBe(0);
 });
+
+test('a reminder the provider could not take is tried again, and never sent once its visit was cancelled meanwhile; a refused number fails for good', async () => {
+  await plantVisit('visit-4', '2026-06-06T19:00:00Z');
+  await sync('2026-06-05T08:00:00Z');
+  const before = toPatient().length;
+  // The provider is down for this run (every create answered 503).
+  emr.sms.refuseNext(100, 503);
+  await sync('2026-06-05T15:30:00Z');
+  emr.sms.refuseNext(0, 503);
+  const waiting = (await store.messagesOfPatient('clinic', patientId)).find((m) => m.about === 'Appointment/visit-4');
+  expect(waiting).toMatchObject({
+    state: 'intent',
+    attempts: 1,
+    reason: 'the SMS provider answered 503',
+  });
+  // The clinic cancels the visit before the next attempt.
+  const visit = emr.repo.all('Appointment').find((a) => a.id === 'visit-4') as Appointment;
+  await emr.repo.updateResource<Appointment>({ ...visit, status: 'cancelled' });
+  const later = await sync('2026-06-05T15:45:00Z');
+  expect(toPatient()).toHaveLength(before);
+  const cancelled = (await store.messagesOfPatient('clinic', patientId)).find((m) => m.about === 'Appointment/visit-4');
+  expect(cancelled).toMatchObject({ state: 'cancelled' });
+  expect(cancelled?.reason).toMatch(/visit was cancelled|Task is no longer open/);
+  expect(later.status).toBe('succeeded');
+
+  await plantVisit('visit-5', '2026-06-07T19:00:00Z');
+  await sync('2026-06-06T08:00:00Z');
+  // The provider refuses the numbers of this run (Twilio's 21211).
+  emr.sms.refuseNext(100, 400);
+  const refused = await sync('2026-06-06T15:30:00Z');
+  emr.sms.refuseNext(0, 400);
+  expect(refused.messages?.failed).toBeGreaterThanOrEqual(1);
+  const failed = (await store.messagesOfPatient('clinic', patientId)).find((m) => m.about === 'Appointment/visit-5');
+  expect(failed).toMatchObject({ state: 'failed', reason: 'the SMS provider answered 400 (error 21211)' });
+  await sync('2026-06-06T15:35:00Z');
+  const task = (emr.repo.all('Task') as Task[]).find(
+    (t) => t.focus?.reference === 'Appointment/visit-5' && t.description?.includes('1 day'),
+  );
+  expect(task).toMatchObject({ status: 'failed' });
+  expect(task?.statusReason?.text).toContain('error 21211');
+  expect(toPatient()).toHaveLength(before);
+});
