@@ -11,7 +11,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { Patient, Task } from '@medplum/fhirtypes';
-import { SMTPServer } from 'smtp-server';
 import type { SafetyAlertSettings } from '../../src/config/alert-settings';
 import { loadConfig } from '../../src/config/load';
 import type { AppConfig } from '../../src/config/types';
@@ -21,6 +20,7 @@ import { syncSource } from '../../src/sync/run';
 import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
 import { testSource } from '../helpers/source';
 import { memoryStore } from '../helpers/store';
+import { smtpCatcher, type SmtpCatcher } from '../helpers/smtp';
 
 const ANCHOR = new Date(TEST_ANCHOR);
 const MINUTE = 60_000;
@@ -32,29 +32,18 @@ interface Hook {
 }
 
 let emr: SandboxServer;
-let smtp: SMTPServer;
+let smtp: SmtpCatcher;
 let smtpPort: number;
 let receiver: http.Server;
 let hookUrl: string;
 const hooks: Hook[] = [];
-const mails: string[] = [];
+let mails: string[] = [];
 
 beforeAll(async () => {
   emr = await seededSandbox({ patients: 30, seed: 40, fixtures: false });
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, _session, done) {
-      let text = '';
-      stream.on('data', (c: Buffer) => (text += c.toString('utf8')));
-      stream.on('end', () => {
-        mails.push(text);
-        done();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', () => resolve()));
-  smtpPort = (smtp.server.address() as AddressInfo).port;
+  smtp = await smtpCatcher();
+  smtpPort = smtp.port;
+  mails = smtp.mails;
   receiver = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString('utf8')));
@@ -68,7 +57,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await emr.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp.close();
   await new Promise<void>((resolve) => receiver.close(() => resolve()));
 });
 
