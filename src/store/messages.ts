@@ -172,6 +172,9 @@ export const applyProviderStatus = (
     [providerId, state, reason, at],
   );
 
+/** An ISO 8601 instant with its offset, as SQL (the pattern only: no value of a caller's). */
+const ISO_INSTANT = "'^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2})$'";
+
 /**
  * Open reminder Tasks whose send window is open now and that have no message yet: the Task as last read
  * back (else as last written), with the patient's programmes.
@@ -193,8 +196,11 @@ export const reminderTasksDue = (sourceId: string, now: Date): SqlQuery =>
                           ORDER BY s.programme_id) AS programmes
      FROM open
      WHERE open.task->>'status' = 'requested'
-       AND (open.task->'restriction'->'period'->>'start')::timestamptz <= $2
-       AND (open.task->'restriction'->'period'->>'end')::timestamptz > $2
+       -- The Task is as the EMR returned it: a window that is not a date-time is no window (never a failed cast).
+       AND (CASE WHEN open.task->'restriction'->'period'->>'start' ~ ${ISO_INSTANT}
+            THEN (open.task->'restriction'->'period'->>'start')::timestamptz END) <= $2
+       AND (CASE WHEN open.task->'restriction'->'period'->>'end' ~ ${ISO_INSTANT}
+            THEN (open.task->'restriction'->'period'->>'end')::timestamptz END) > $2
      ORDER BY open.identifier_value`,
     [sourceId, now],
   );

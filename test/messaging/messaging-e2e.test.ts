@@ -323,3 +323,17 @@ test('a reminder the provider could not take is tried again, and never sent once
   expect(task?.statusReason?.text).toContain('error 21211');
   expect(toPatient()).toHaveLength(before);
 });
+
+test('a reminder Task the EMR returns with a window that is not a date-time is no window: the run goes on', async () => {
+  await plantVisit('visit-6', '2026-06-08T19:00:00Z');
+  await sync('2026-06-07T08:00:00Z');
+  const task = (emr.repo.all('Task') as Task[]).find(
+    (t) => t.focus?.reference === 'Appointment/visit-6' && t.description?.includes('1 day'),
+  ) as Task;
+  await emr.repo.updateResource<Task>({ ...task, restriction: { period: { start: 'soon', end: 'later' } } } as Task);
+  const s = await sync('2026-06-07T15:30:00Z');
+  expect(s.status).toBe('succeeded');
+  expect((await store.messagesOfPatient('clinic', patientId)).some((m) => m.about === 'Appointment/visit-6')).toBe(
+    false,
+  );
+});
