@@ -61,7 +61,7 @@ export function reminderMessage(input: ReminderInput, ctx: ComposeContext): Mess
   const hash = addressHash(channel, recipient);
   if (ctx.optedOut.has(`${channel}|${hash}`)) return { skip: `the patient opted out of ${channel}` };
   const start = input.task.executionPeriod?.end ?? input.appointment?.start;
-  if (!start) return { skip: 'the visit has no start' };
+  if (!start || Number.isNaN(Date.parse(start))) return { skip: 'the visit has no start that is a date' };
   const language = inputCode(input.task, 'reminder-language', ctx.codeSystem) ?? FALLBACK_LANGUAGE;
   const template = templateFor(ctx.templates, 'appointment-reminder', language, channel);
   if (!template) return { skip: `no template for appointment-reminder by ${channel}` };

@@ -201,3 +201,27 @@ test('a language with no template gets the English one with an English date, nev
   expect(m.language).toBe('en');
   expect(m.body).toMatch(/on Tuesday, June 2, 2026 at 7:00\sPM\./);
 });
+
+test('a visit whose start is not a date is not reminded (never "Invalid DateTime" in a message)', () => {
+  const bad = { ...task('sms', 'en'), executionPeriod: { end: 'next week' } };
+  const m = reminderMessage(
+    {
+      sourceId: 's',
+      programmeId: null,
+      patientId: 'p1',
+      taskIdentifier: 'r/1',
+      task: bad,
+      patient,
+      appointment: { ...appointment, start: 'soon' },
+    },
+    {
+      settings,
+      templates: loadTemplates(),
+      codeSystem: CODES,
+      zone: 'UTC',
+      optedOut: new Set(),
+      now: new Date('2026-06-01T15:00:00Z'),
+    },
+  );
+  expect(m).toEqual({ skip: 'the visit has no start that is a date' });
+});
