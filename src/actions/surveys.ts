@@ -193,6 +193,16 @@ export function postVisitWindows(
 }
 
 /** The fields of a survey Task beyond the common ones: what to answer, in which window, and the answer once there is one. */
+/**
+ * SDC's code for a Task asking a patient to complete a questionnaire (the SDC Task Code value set,
+ * Structured Data Capture "questionnaire-task" pattern): a patient app that follows SDC finds the Task by it.
+ */
+export const SDC_COMPLETE_QUESTIONNAIRE = {
+  system: 'http://hl7.org/fhir/uv/sdc/CodeSystem/temp',
+  code: 'complete-questionnaire',
+  display: 'Complete Questionnaire',
+};
+
 export function surveyTaskFields(w: SurveyWindow, codeSystem: string): Partial<Task> {
   return {
     description:

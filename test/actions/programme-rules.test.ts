@@ -174,6 +174,11 @@ describe('survey assignments', () => {
       executionPeriod: { start: '2026-06-01T00:00:00.000Z', end: '2026-06-08T00:00:00.000Z' },
       input: [{ valueCanonical: 'http://loinc.org/q/44249-1' }],
     });
+    // fhir-engage's code first (its rules and lists), then SDC's Task code (a patient app that follows SDC finds it).
+    expect(t.code?.coding?.map((c) => `${c.system}#${c.code}`)).toEqual([
+      `${A.codeSystem}#survey-assignment`,
+      'http://hl7.org/fhir/uv/sdc/CodeSystem/temp#complete-questionnaire',
+    ]);
     expect(sharedValidator().validate(t, 'outgoing')).toEqual({ valid: true });
   });
 

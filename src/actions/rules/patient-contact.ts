@@ -7,9 +7,27 @@ import {
   reminderTaskFields,
   remindable,
 } from '../reminders';
-import { isOn, ref, task, taskWrite, type Rule } from '../rule';
-import { periodicWindow, postVisitWindows, surveyTaskFields } from '../surveys';
+import type { Task } from '@medplum/fhirtypes';
+import { isOn, ref, task, taskWrite, type Rule, type RuleContext } from '../rule';
+import {
+  periodicWindow,
+  postVisitWindows,
+  SDC_COMPLETE_QUESTIONNAIRE,
+  surveyTaskFields,
+  type SurveyWindow,
+} from '../surveys';
 import { UTC } from '../../local-time';
+
+/** A survey Task: fhir-engage's code first (how its rules and lists know it), then SDC's (how a patient app finds it). */
+function surveyTask(
+  ctx: RuleContext,
+  id: string,
+  rule: 'survey-assignment' | 'post-visit-survey',
+  w: SurveyWindow,
+): Task {
+  const t = task(ctx, id, rule, surveyTaskFields(w, ctx.settings.codeSystem));
+  return { ...t, code: { coding: [...(t.code?.coding ?? []), SDC_COMPLETE_QUESTIONNAIRE] } };
+}
 
 /** Reminders before booked visits on the patient's channel; with no channel, one Task for staff (reminder-no-channel). */
 export const appointmentReminder: Rule = ({ model, written, ctx }) => {
@@ -73,7 +91,7 @@ export const surveyAssignment: Rule = ({ model, written, ctx }) => {
         ...taskWrite(ctx, 'survey-assignment'),
         identifier: id,
         entities: w.answeredBy ? [`QuestionnaireResponse/${w.answeredBy}`] : [`Patient/${ctx.patientId}`],
-        resource: task(ctx, id, 'survey-assignment', surveyTaskFields(w, ctx.settings.codeSystem)),
+        resource: surveyTask(ctx, id, 'survey-assignment', w),
       },
     ];
   });
@@ -89,7 +107,7 @@ export const postVisitSurvey: Rule = ({ model, ctx }) => {
       ...taskWrite(ctx, 'post-visit-survey'),
       identifier: id,
       entities: [`Appointment/${w.appointmentId}`, ...(w.answeredBy ? [`QuestionnaireResponse/${w.answeredBy}`] : [])],
-      resource: task(ctx, id, 'post-visit-survey', surveyTaskFields(w, ctx.settings.codeSystem)),
+      resource: surveyTask(ctx, id, 'post-visit-survey', w),
     };
   });
 };
