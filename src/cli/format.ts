@@ -54,7 +54,7 @@ export function formatSummary(s: SyncSummary): string[] {
   const m = s.messages;
   if (m && (m.planned || m.sent || m.statuses || m.failed || m.cancelled || m.optOuts || m.replies))
     lines.push(
-      `messages to patients: ${m.sent} sent (${m.delivered} emails accepted), ${m.statuses} delivery reports applied, ${m.failed} failed, ${m.cancelled} cancelled before sending, ${m.retried} to try again; ${m.optOuts} opt-out(s), ${m.optIns} opt-in(s), ${m.replies} reply(ies)`,
+      `messages to patients: ${m.sent} sent${m.delivered ? ` (${m.delivered} of them emails the server accepted)` : ''}, ${m.statuses} delivery report(s) applied, ${m.failed} failed, ${m.cancelled} cancelled before sending, ${m.retried} to try again; ${m.optOuts} opt-out(s), ${m.optIns} opt-in(s), ${m.replies} reply(ies)`,
     );
   if (s.enrolment && s.patients.recomputed > 0) {
     lines.push(
