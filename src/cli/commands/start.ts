@@ -156,15 +156,15 @@ interface HooksListener {
 
 /** Providers' callbacks only (signed), on the port the service will take once the first syncs are done. */
 async function listenForHooks(store: Store, loaded: AppConfig, opts: StartOptions): Promise<HooksListener> {
-  let config = loaded;
+  let hooks = messagingHooks(store, loaded);
   const app = express();
-  app.use((req, res, next) => messagingHooks(store, config)(req, res, next));
+  app.use((req, res, next) => hooks(req, res, next));
   const host = opts.host ?? loaded.service.host;
   const { server, port } = await listen(app, opts.port ?? loaded.service.port, host, '--port or FHIR_ENGAGE_PORT');
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   return {
     publicUrl: `http://${shown}:${port}`,
-    use: (c) => void (config = c),
+    use: (c) => void (hooks = messagingHooks(store, c)),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
