@@ -35,7 +35,7 @@ let compiled: ReturnType<Ajv['compile']> | undefined;
 
 function validator(): ReturnType<Ajv['compile']> {
   if (!compiled) {
-    const ajv = new Ajv({ allErrors: true, useDefaults: true, discriminator: true, strict: false });
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, discriminator: true, strict: false, verbose: true });
     compiled = ajv.compile(schema);
   }
   return compiled;
@@ -72,14 +72,73 @@ function lineOf(doc: Document, lines: LineCounter, segments: PathSegment[]): num
   return undefined;
 }
 
+/** What a schema pattern asks, in words (never the regular expression). */
+export const PATTERNS_IN_WORDS: Record<string, string> = {
+  '^https?://': 'must be an http:// or https:// address',
+  '^https?://[^/?#\\s]+/?$': 'must be an http:// or https:// origin: scheme, host and port, no path',
+  '^(https?|urn):': 'must be an http://, https:// or urn: identifier',
+  '^[^@\\s]+@[^@\\s]+$': 'must be an email address',
+  '^\\+[1-9][0-9]{6,14}$': 'must be a phone number in international form: + and the digits, e.g. +15550100',
+  '^\\+[1-9][0-9]{0,3}$': 'must be a country code: + and one to four digits, e.g. +1',
+  '^([01][0-9]|2[0-3]):[0-5][0-9]$': 'must be a time of day as HH:MM (24 hours), e.g. 09:00',
+  '^[A-Za-z0-9\\-.]{1,64}$': 'must be 1 to 64 letters, digits, dashes or dots (a FHIR id)',
+  '^[a-z0-9][a-z0-9\\-]{0,62}$': 'must be lower-case letters, digits and dashes, starting with a letter or digit',
+  '^[a-z0-9][a-z0-9_-]{0,62}$':
+    'must be lower-case letters, digits, dashes and underscores, starting with a letter or digit',
+  '^[A-Z][A-Za-z]+/[A-Za-z0-9\\-.]+$': 'must be a reference such as Organization/123',
+  '^[A-Z][A-Za-z]+\\?.+': 'must be a FHIR search such as Appointment?status=booked',
+  '^(Practitioner|PractitionerRole|Location|HealthcareService)/[A-Za-z0-9\\-.]{1,64}$':
+    'must be a reference to a Practitioner, PractitionerRole, Location or HealthcareService, e.g. Practitioner/123',
+};
+
+function patternInWords(pattern: string, schema: { description?: string } | undefined): string {
+  const known = PATTERNS_IN_WORDS[pattern];
+  if (known) return known;
+  const described = schema?.description ? `: ${schema.description.split(/(?<=\.)\s/)[0]}` : '';
+  return `is not in the form this field takes${described}`;
+}
+
+/** Edit distance (Levenshtein), case-insensitive: how far a mistyped key is from a known one. */
+function distance(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  let row = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= y.length; j++)
+      next[j] = Math.min(
+        (next[j - 1] as number) + 1,
+        (row[j] as number) + 1,
+        (row[j - 1] as number) + (x[i - 1] === y[j - 1] ? 0 : 1),
+      );
+    row = next;
+  }
+  return row[y.length] as number;
+}
+
+/** The known key a mistyped one most likely meant: within 2 edits (1 for short keys), else none. */
+export function closest(key: string, known: string[]): string | undefined {
+  const limit = key.length <= 4 ? 1 : 2;
+  const ranked = known.map((k) => ({ k, d: distance(key, k) })).sort((a, b) => a.d - b.d);
+  return ranked[0] && ranked[0].d <= limit ? ranked[0].k : undefined;
+}
+
 function describeAjvError(e: ErrorObject): Problem {
   const at = pointerToPath(e.instancePath);
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case 'required':
       return { path: [...at, String(p.missingProperty)], text: 'is required' };
-    case 'additionalProperties':
-      return { path: [...at, String(p.additionalProperty)], text: 'is not a known field' };
+    case 'additionalProperties': {
+      const known = Object.keys(
+        (e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {},
+      );
+      const guess = closest(String(p.additionalProperty), known);
+      return {
+        path: [...at, String(p.additionalProperty)],
+        text: `is not a known field${guess ? `; did you mean \`${guess}\`?` : ''}`,
+      };
+    }
     case 'enum':
       return {
         path: at,
@@ -93,7 +152,7 @@ function describeAjvError(e: ErrorObject): Problem {
         text: `must be one of "none", "bearer", "basic", "client_credentials", "smart-backend"`,
       };
     case 'pattern':
-      return { path: at, text: `must match ${String(p.pattern)}` };
+      return { path: at, text: patternInWords(String(p.pattern), e.parentSchema as { description?: string }) };
     case 'maxProperties':
     case 'minProperties':
       // Only an enrolment criterion limits its fields: it is one of several kinds, named by its one key.
@@ -122,7 +181,10 @@ function expandEnv(value: unknown, env: Env, at: PathSegment[], problems: Proble
     return value.replace(ENV_REF, (_m, name: string) => {
       const v = env[name];
       if (v === undefined || v === '') {
-        problems.push({ path: at, text: `refers to environment variable ${name}, which is not set` });
+        problems.push({
+          path: at,
+          text: `refers to environment variable ${name}, which is not set: set it in .env or the environment`,
+        });
         // Left as written, so the schema does not report a second, misleading problem.
         return `\${${name}}`;
       }

@@ -1,7 +1,8 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseSourcesFile } from '../../src/config/sources-file';
+import { closest, parseSourcesFile, PATTERNS_IN_WORDS } from '../../src/config/sources-file';
+import schemaJson from '../../src/config/config.schema.json';
 import { loadConfig } from '../../src/config/load';
 import { DEFAULT_LIMITS, type SourceConfig } from '../../src/config/types';
 import { programmesOf } from '../../src/config/programme-settings';
@@ -109,7 +110,7 @@ describe('sources file', () => {
     expect(
       problemsOf('sources:\n  - id: a\n    baseUrl: https://x\n    auth: { type: bearer, token: "${EMR_TOKEN}" }\n'),
     ).toEqual([
-      'error: sources.yaml:4: sources[0].auth.token refers to environment variable EMR_TOKEN, which is not set',
+      'error: sources.yaml:4: sources[0].auth.token refers to environment variable EMR_TOKEN, which is not set: set it in .env or the environment',
     ]);
   });
 
@@ -456,5 +457,38 @@ describe('safety alerts', () => {
     ['  email: { to: [a@b.c], from: a@b.c, smtp: { host: h, tls: maybe } }\n', 'safetyAlerts.email.smtp.tls'],
   ])('a broken alert setting is an error naming the field (%#)', (alerts, says) => {
     expect(() => parseSourcesFile(file(alerts), 'p.yaml', {})).toThrow(says);
+  });
+});
+
+describe('every problem in words, at once', () => {
+  test('a mistyped key gets "did you mean", a URL without http(s) is said in words, an unset ${VAR} says where to set it — all in one pass', () => {
+    expect(
+      problemsOf(
+        'sources:\n  - id: a\n    baseUrl: ftp://emr.example\n    pagesize: 50\n    auth: { type: bearer, token: "${UNSET_TOKEN}" }\n  - id: b\n    baseUrl: https://y\n    rateLimt: { requestsPerSecond: 2 }\n    colour: blue\n',
+      ),
+    ).toEqual([
+      'error: sources.yaml:5: sources[0].auth.token refers to environment variable UNSET_TOKEN, which is not set: set it in .env or the environment',
+      'error: sources.yaml:4: sources[0].pagesize is not a known field; did you mean `pageSize`?',
+      'error: sources.yaml:3: sources[0].baseUrl must be an http:// or https:// address',
+      'error: sources.yaml:8: sources[1].rateLimt is not a known field; did you mean `rateLimit`?',
+      'error: sources.yaml:9: sources[1].colour is not a known field',
+    ]);
+  });
+
+  test('every pattern of the schema is said in words (no regular expression reaches a message)', () => {
+    const patterns = new Set<string>();
+    JSON.stringify(schemaJson, (k, v: unknown) => {
+      if (k === 'pattern' && typeof v === 'string') patterns.add(v);
+      return v;
+    });
+    expect([...patterns].filter((p) => !PATTERNS_IN_WORDS[p])).toEqual([]);
+  });
+
+  test('closest: within two edits (one for short keys), case aside; otherwise nothing', () => {
+    expect(closest('pagesize', ['pageSize', 'pull'])).toBe('pageSize');
+    expect(closest('baseurl', ['baseUrl'])).toBe('baseUrl');
+    expect(closest('tmeout', ['timeoutMs'])).toBeUndefined();
+    expect(closest('mdoe', ['mode'])).toBeUndefined();
+    expect(closest('mod', ['mode'])).toBe('mode');
   });
 });
