@@ -139,3 +139,14 @@ test('the CLI: exit 0 for a healthy source, 1 with the fix printed otherwise; --
     ],
   });
 }, 60_000);
+
+test('without a sources file, doctor checks the built-in sandbox path and says how to add a source; exit 0', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'doctor-nosources-'));
+  const res = await runCliProcessAsync(['doctor'], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') } });
+  expect(res.stderr).toBe('');
+  expect(res.status).toBe(0);
+  expect(res.stdout).toContain('No sources file: checking the built-in sandbox EMR');
+  expect(res.stdout).toMatch(/^sandbox \(http:\/\/127\.0\.0\.1:\d+\/fhir\/R4\): a sync would work$/m);
+  expect(res.stdout).toContain('✓ token: token issued');
+  expect(res.stdout).toContain('To connect your EMR: write fhir-engage.config.yaml');
+}, 60_000);

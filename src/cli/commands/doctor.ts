@@ -4,6 +4,7 @@ import { ExitCode } from '../../errors';
 import { diagnoseSource, type Check } from '../../fhir/doctor';
 import type { CliIo } from '../io';
 import { selectSources } from './sync';
+import { startEmbeddedSandbox } from '../../sandbox/embedded';
 
 const MARK: Record<Check['status'], string> = { ok: '✓', warn: '!', fail: '✗', skip: '-' };
 
@@ -19,18 +20,40 @@ export function registerDoctorCommand(program: Command, io: CliIo, setExit: (cod
     .option('--json', 'print the result as JSON')
     .action(async (opts: { source?: string[]; writeTest?: boolean; json?: boolean }) => {
       const config = loadConfig({ configFile: program.opts<{ config?: string }>().config });
-      const results = [];
-      for (const source of selectSources(config, opts.source)) {
-        const d = await diagnoseSource(source, { writeTest: opts.writeTest });
-        results.push(d);
-        if (opts.json) continue;
-        io.out(`${source.id} (${source.baseUrl}): ${d.ok ? 'a sync would work' : 'a sync would NOT work'}`);
-        for (const c of d.checks) {
-          io.out(`  ${MARK[c.status]} ${c.step}: ${c.detail}`);
-          if (c.fix && c.status !== 'ok') io.out(`      fix: ${c.fix}`);
-        }
+      // No sources file: the path `npm start` takes — the built-in sandbox EMR — is checked instead.
+      const sandbox =
+        config.sources.length === 0 && !opts.source
+          ? await startEmbeddedSandbox({ patients: 10, seed: 1, dataDir: config.store.dataDir })
+          : undefined;
+      if (sandbox && !opts.json)
+        io.out(
+          'No sources file: checking the built-in sandbox EMR, the one `npm start` syncs when no EMR is configured.',
+        );
+      const sources = sandbox ? [sandbox.source] : selectSources(config, opts.source);
+      const results: Awaited<ReturnType<typeof diagnoseSource>>[] = [];
+      try {
+        await diagnoseAll();
+      } finally {
+        await sandbox?.close();
       }
+      if (sandbox && !opts.json)
+        io.out(
+          'To connect your EMR: write fhir-engage.config.yaml (README, "Connect your EMR"; `fhir-engage config check` checks it), then run `fhir-engage doctor` again.',
+        );
       if (opts.json) io.out(JSON.stringify({ ok: results.every((r) => r.ok), sources: results }));
       setExit(results.every((r) => r.ok) ? ExitCode.ok : ExitCode.failure);
+
+      async function diagnoseAll(): Promise<void> {
+        for (const source of sources) {
+          const d = await diagnoseSource(source, { writeTest: opts.writeTest });
+          results.push(d);
+          if (opts.json) continue;
+          io.out(`${source.id} (${source.baseUrl}): ${d.ok ? 'a sync would work' : 'a sync would NOT work'}`);
+          for (const c of d.checks) {
+            io.out(`  ${MARK[c.status]} ${c.step}: ${c.detail}`);
+            if (c.fix && c.status !== 'ok') io.out(`      fix: ${c.fix}`);
+          }
+        }
+      }
     });
 }
