@@ -109,6 +109,8 @@ export class HttpError extends EngageError {
   readonly url: string;
   readonly method: string;
   readonly remoteOutcome: OperationOutcome | undefined;
+  /** What the server answered, for a person: its content type and the first bytes, redacted (log/redact.ts answerExcerpt). */
+  readonly answer: { contentType: string | null; excerpt: string } | undefined;
   constructor(options: {
     method: string;
     url: string;
@@ -116,6 +118,7 @@ export class HttpError extends EngageError {
     text: string;
     code?: IssueType;
     remoteOutcome?: OperationOutcome;
+    answer?: { contentType: string | null; excerpt: string };
     cause?: unknown;
   }) {
     super('http', outcome(options.code ?? 'exception', options.text), options.cause);
@@ -124,6 +127,7 @@ export class HttpError extends EngageError {
     this.url = options.url;
     this.method = options.method;
     this.remoteOutcome = options.remoteOutcome;
+    this.answer = options.answer;
   }
 }
 

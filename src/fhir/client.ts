@@ -6,7 +6,7 @@
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { AuthConfig } from '../config/types';
 import { HttpError } from '../errors';
-import { redactUrl } from '../log/redact';
+import { answerExcerpt, redactUrl } from '../log/redact';
 import { createAuthProvider, type AuthProvider } from './auth';
 import { realClock, type Clock } from './limiter';
 import { dispatcherFor, type NetworkSettings } from './network';
@@ -194,6 +194,7 @@ export class FhirClient {
               : 'processing',
       text: `${method} ${safe} answered HTTP ${res.status}${summariseRemote(remote)}`,
       remoteOutcome: remote,
+      answer: { contentType: res.headers.get('content-type'), excerpt: answerExcerpt(res.body ?? res.text) },
     });
   }
 }

@@ -75,7 +75,7 @@ export async function checkMetadata(d: DoctorRun): Promise<{ caps?: CapabilityRe
         add(d, {
           step: 'metadata',
           status: 'warn',
-          detail: `GET ${redactUrl(source.baseUrl)}/metadata: ${describeError(err)}`,
+          detail: `GET ${redactUrl(source.baseUrl)}/metadata: ${failureWithAnswer(err)}`,
           fix: 'without a CapabilityStatement, every type is assumed searchable with _lastUpdated',
         });
     }
@@ -143,7 +143,7 @@ async function checkDiscovery(d: DoctorRun): Promise<void> {
     add(d, {
       step: 'smart-configuration',
       status: 'fail',
-      detail: describeError(err),
+      detail: failureWithAnswer(err),
       fix: 'set auth.tokenUrl to the EMR’s token endpoint',
     });
   }
@@ -199,13 +199,13 @@ export async function checkBulkKickOff(d: DoctorRun, caps: CapabilityReport | un
     add(d, {
       step: 'bulk export',
       status: 'fail',
-      detail: describeError(err),
+      detail: failureWithAnswer(err),
       fix:
         code === 401 || code === 403
           ? `the registration needs system/<Type>.read (SMART v1) or system/<Type>.rs (v2) for ${offered.join(', ')}, and Bulk Data access`
           : code === 404 && source.pull.bulk.level === 'group'
             ? 'check pull.bulk.groupId: the server does not know that Group'
-            : "see the server's answer above; pull.bulk.level and typeFilter must be what the server supports",
+            : "the server's answer is quoted above; pull.bulk.level and typeFilter must be what the server supports",
     });
   }
 }
@@ -241,6 +241,14 @@ export async function checkSearches(d: DoctorRun): Promise<void> {
       c.fix = `set mode: per-patient on the source, with perPatientTypes: [${refused.join(', ')}]`;
 }
 
+/** The failure in words with what the server answered (status, content type, its first bytes redacted). */
+export function failureWithAnswer(err: unknown): string {
+  const answer = err instanceof HttpError ? err.answer : undefined;
+  if (!answer) return describeError(err);
+  const what = answer.excerpt ? `"${answer.excerpt}"` : 'an empty body';
+  return `${describeError(err)}; it answered${answer.contentType ? ` (${answer.contentType.split(';')[0]})` : ''} ${what}`;
+}
+
 function searchFailure(type: string, err: unknown, code: number | undefined, perPatient: boolean): Check {
   if (code === 400 && !perPatient)
     return { step: `search ${type}`, status: 'fail', detail: `a system-wide search of ${type} is refused (HTTP 400)` };
@@ -254,8 +262,8 @@ function searchFailure(type: string, err: unknown, code: number | undefined, per
   return {
     step: `search ${type}`,
     status: 'fail',
-    detail: describeError(err),
-    fix: 'see the EMR’s answer above; `sync` would fail this type and hold its patients back',
+    detail: failureWithAnswer(err),
+    fix: 'the EMR’s answer is quoted above (what its server or a proxy in front of it said); `sync` would fail this type and hold its patients back',
   };
 }
 
@@ -316,7 +324,7 @@ async function writeTestTask(d: DoctorRun, writer: FhirClient): Promise<void> {
     add(d, {
       step: 'write test',
       status: 'fail',
-      detail: describeError(err),
+      detail: failureWithAnswer(err),
       fix: 'the registration needs system/Task.write; some EMRs also require Task.for or an owner',
     });
   }

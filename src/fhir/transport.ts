@@ -6,7 +6,7 @@
  */
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import { HttpError } from '../errors';
-import { redactUrl } from '../log/redact';
+import { answerExcerpt, redactUrl } from '../log/redact';
 import { IdleTimer, idleTimedChunks, readBoundedBody } from './bounded-body';
 import { Limiter, realClock, type Clock } from './limiter';
 import type { Dispatcher } from 'undici';
@@ -65,6 +65,8 @@ export interface HttpResponse<T = unknown> {
   headers: Headers;
   body: T;
   url: string;
+  /** An error answer that is not JSON (an HTML page, a proxy's text), as received: for the person reading the error. */
+  text?: string;
 }
 
 /** A response opened by `openStream`: `chunks` for a 2xx, otherwise the parsed `body`. */
@@ -100,6 +102,8 @@ class RetryableFailure extends Error {
     readonly remoteOutcome?: OperationOutcome,
     /** The socket was closed under a request it was reused for (keep-alive race): it never reached the server. */
     readonly staleConnection = false,
+    /** What the server answered (its content type and first bytes, redacted), for the person reading the error. */
+    readonly answer?: { contentType: string | null; excerpt: string },
   ) {
     super(reason);
   }
@@ -199,6 +203,7 @@ export class HttpTransport {
             code: err.status === 429 ? 'throttled' : 'transient',
             text: `${request.method} ${safeUrl} failed after ${attempt + 1} attempt(s): ${err.reason}`,
             remoteOutcome: err.remoteOutcome,
+            ...(err.answer ? { answer: err.answer } : {}),
           });
         }
         if (
@@ -377,9 +382,17 @@ export class HttpTransport {
         res.status,
         parseRetryAfter(res.headers.get('retry-after'), this.clock.now()),
         isOutcome(body) ? body : undefined,
+        false,
+        { contentType: res.headers.get('content-type'), excerpt: answerExcerpt(body ?? text) },
       );
     }
-    return { status: res.status, headers: res.headers, body: body as T, url: request.url };
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: body as T,
+      url: request.url,
+      ...(!res.ok && body === undefined && text ? { text } : {}),
+    };
   }
 }
 

@@ -142,3 +142,21 @@ export function scrub(value: unknown, depth = 0): unknown {
   }
   return value;
 }
+
+/**
+ * The first bytes of a server's answer, safe to show a person running `doctor`: printable text only,
+ * whitespace collapsed, runs of 4 or more digits (ids, phone numbers, dates) and email addresses masked,
+ * at most `max` characters. What is left says what kind of answer it was (an HTML login page, a proxy's
+ * error, an OperationOutcome), not whose data it carried.
+ */
+export function answerExcerpt(body: unknown, max = 160): string {
+  const text = typeof body === 'string' ? body : body === undefined || body === null ? '' : JSON.stringify(body);
+  const clean = text
+    .slice(0, max * 4)
+    .replace(/[^\x20-\x7e\s]/g, '')
+    .replace(/\s+/g, ' ')
+    .replace(/[^@\s"'<>]+@[^@\s"'<>]+/g, '(email)')
+    .replace(/\d{4,}/g, '#')
+    .trim();
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}

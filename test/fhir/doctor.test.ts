@@ -150,3 +150,43 @@ test('without a sources file, doctor checks the built-in sandbox path and says h
   expect(res.stdout).toContain('✓ token: token issued');
   expect(res.stdout).toContain('To connect your EMR: write fhir-engage.config.yaml');
 }, 60_000);
+
+test('a failed step quotes what the EMR answered — status, content type, its first bytes with numbers and emails masked — never "see above" with nothing above', async () => {
+  const http = await import('node:http');
+  const server = http.createServer((req, res) => {
+    if (req.url?.startsWith('/fhir/metadata'))
+      return void res
+        .writeHead(200, { 'content-type': 'application/fhir+json' })
+        .end(
+          JSON.stringify({
+            resourceType: 'CapabilityStatement',
+            fhirVersion: '4.0.1',
+            status: 'active',
+            kind: 'instance',
+            format: ['json'],
+            date: '2026-01-01',
+          }),
+        );
+    res
+      .writeHead(502, { 'content-type': 'text/html; charset=utf-8' })
+      .end(
+        '<html><body><h1>Bad gateway</h1><p>Upstream 10.1.2.3 for patient 123456789 (jane@example.org) timed out</p></body></html>',
+      );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (server.address() as net.AddressInfo).port;
+    const d = await diagnoseSource(
+      testSource({ id: 'proxy', baseUrl: `http://127.0.0.1:${port}/fhir`, maxRetries: 0 }),
+    );
+    const search = d.checks.find((c) => c.step === 'search Patient');
+    expect(search?.status).toBe('fail');
+    expect(search?.detail).toContain('HTTP 502; it answered (text/html)');
+    expect(search?.detail).toContain('(text/html) "<html><body><h1>Bad gateway</h1><p>Upstream');
+    expect(search?.detail).not.toMatch(/123456789|jane@example\.org/);
+    expect(search?.detail).toContain('for patient # (email) timed out');
+    expect(search?.fix).toContain('quoted above');
+  } finally {
+    server.close();
+  }
+});
