@@ -386,13 +386,8 @@ export class HttpTransport {
         { contentType: res.headers.get('content-type'), excerpt: answerExcerpt(body ?? text) },
       );
     }
-    return {
-      status: res.status,
-      headers: res.headers,
-      body: body as T,
-      url: request.url,
-      ...(!res.ok && body === undefined && text ? { text } : {}),
-    };
+    const raw = !res.ok && body === undefined && text ? { text } : {};
+    return { status: res.status, headers: res.headers, body: body as T, url: request.url, ...raw };
   }
 }
 
