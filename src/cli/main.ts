@@ -1,6 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { processIo } from './io';
 import { runCli } from './program';
+import { loadDotEnv } from '../config/env';
 
 /**
  * A larger young generation for the CLI process: a sync allocates a parsed page, its canonical form
@@ -17,6 +18,8 @@ export function tuneHeap(nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean 
 
 export async function main(argv: string[]): Promise<void> {
   tuneHeap();
+  // Secrets and settings kept in .env beside the sources file (config init writes it).
+  loadDotEnv(process.cwd());
   const code = await runCli(argv, processIo);
   process.exitCode = code;
 }

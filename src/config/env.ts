@@ -3,7 +3,11 @@
  * `.env.example` is checked against this list by a test, so the two cannot
  * drift apart.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { parseEnv } from 'node:util';
 import type { Env } from '../log/levels';
+import { readTextFile } from '../text-file';
 export interface EnvVarSpec {
   /** What it does, for a reader of `.env.example`. */
   purpose: string;
@@ -94,6 +98,11 @@ export const ENV_VARS = {
       'A folder of mapping overrides outside the installation (sources/<id>/<Type>.yaml, sources/<id>/questionnaires/…), so that upgrades keep them; same as mappingsDir in the sources file, which it overrides.',
     example: '/etc/fhir-engage/mappings',
   },
+  FHIR_ENGAGE_ENV_FILE: {
+    purpose:
+      'A file of environment variables read at start (KEY=value lines, as .env): default ./.env when it exists; what the environment already sets wins.',
+    example: '/etc/fhir-engage/fhir-engage.env',
+  },
   FHIR_ENGAGE_TEMPLATES: {
     purpose:
       'A folder of message template overrides (templates/README.md: <kind>.<language>.<channel>.txt) outside the installation; same as messaging.templatesDir in the sources file, which it overrides.',
@@ -127,4 +136,22 @@ export function envValue(env: Env, name: EnvVarName): string | undefined {
   }
   const spec: EnvVarSpec = ENV_VARS[name];
   return spec.default;
+}
+
+/**
+ * The working directory's `.env` (or FHIR_ENGAGE_ENV_FILE's file), read into `env` before anything
+ * else: what the environment already sets wins; nothing is printed (the file holds secrets). Returns
+ * the names it set.
+ */
+export function loadDotEnv(cwd: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const file = env.FHIR_ENGAGE_ENV_FILE ? path.resolve(cwd, env.FHIR_ENGAGE_ENV_FILE) : path.join(cwd, '.env');
+  if (!existsSync(file)) return [];
+  const parsed = parseEnv(readTextFile(file, 'environment file'));
+  const set: string[] = [];
+  for (const [name, value] of Object.entries(parsed)) {
+    if (env[name] !== undefined || value === undefined) continue;
+    env[name] = value;
+    set.push(name);
+  }
+  return set;
 }
