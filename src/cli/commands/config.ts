@@ -7,6 +7,7 @@ import { configErrors, EngageError, ExitCode } from '../../errors';
 import { loadMappings } from '../../mapping/load';
 import { loadInstruments } from '../../mapping/scoring';
 import { engagementCodeSystem } from '../../actions/codesystem';
+import { registerConfigInitCommand } from './config-init';
 
 function describeSource(s: SourceConfig): string {
   const parts = [
@@ -83,4 +84,5 @@ export function registerConfigCommands(program: Command, io: CliIo, setExit: (co
       io.out('configuration OK');
       setExit(ExitCode.ok);
     });
+  registerConfigInitCommand(config, io, setExit);
 }
