@@ -45,4 +45,17 @@ test('fhir-engage sandbox simulate: days of clinic life on the embedded store, e
   expect(res.stdout.match(/^\d{4}-\d{2}-\d{2}: \d+ kept, .* sync succeeded/gm)).toHaveLength(3);
   expect(res.stdout).toContain('# Programme report: the simulated clinic');
   expect(res.stdout).toContain('| reminder effect | attendance with a reminder |');
-}, 60_000);
+  // The same store again: its sandbox data (npm start's, or this simulation's) is not replaced by surprise.
+  const again = await runCliProcessAsync(['sandbox', 'simulate', '--days', '1', '--patients', '15'], {
+    cwd: dir,
+    env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') },
+  });
+  expect(again.status).toBe(2);
+  expect(again.stderr).toContain("already holds the built-in sandbox's data");
+  expect(again.stderr).toContain('add --reset, or set FHIR_ENGAGE_DATA_DIR to another folder');
+  const reset = await runCliProcessAsync(['sandbox', 'simulate', '--days', '1', '--patients', '15', '--reset'], {
+    cwd: dir,
+    env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') },
+  });
+  expect(reset.status).toBe(0);
+}, 120_000);

@@ -5,7 +5,7 @@ import { configError, ExitCode } from '../../errors';
 import { SANDBOX_AUTH_MODES, type SandboxAuthMode } from '../../sandbox/credentials';
 import { parseQuirksArg } from '../../sandbox/quirks';
 import { startSeededSandbox, todayAnchor } from '../../sandbox/start';
-import { startEmbeddedSandbox } from '../../sandbox/embedded';
+import { SANDBOX_SOURCE_ID, startEmbeddedSandbox } from '../../sandbox/embedded';
 import { loadConfig } from '../../config/load';
 import type { AppConfig } from '../../config/types';
 import { openStore } from '../../store/open';
@@ -61,6 +61,7 @@ export function registerSandboxCommand(program: Command, io: CliIo, setExit: (co
     .option('-d, --days <n>', 'days to simulate', parseWholeNumber, 14)
     .option('-n, --patients <n>', 'generated patients', parseWholeNumber, 100)
     .option('-s, --seed <seed>', 'seed of the generator and the simulation', parseWholeNumber, 1)
+    .option('--reset', 'replace the sandbox data another command (npm start) made in this store')
     .action((opts: SimulateOptions) =>
       simulateClinic(loadConfig({ configFile: program.opts<{ config?: string }>().config }), opts, io, setExit),
     );
@@ -110,6 +111,7 @@ interface SimulateOptions {
   days: number;
   patients: number;
   seed: number;
+  reset?: boolean;
 }
 
 /** Lives `days` days of a clinic on the embedded sandbox and store, syncing after each; prints each day and the report. */
@@ -120,6 +122,14 @@ async function simulateClinic(
   setExit: (code: number) => void,
 ): Promise<void> {
   const store = await openStore(config.store);
+  // The sandbox's data of this store may be what `npm start` made (its runs, its writes): never replaced by surprise.
+  if (!opts.reset && (await store.listRuns({ sourceId: SANDBOX_SOURCE_ID, limit: 1 })).length > 0) {
+    await store.close();
+    throw configError(
+      `the store (${config.store.databaseUrl ? 'DATABASE_URL' : config.store.dataDir}) already holds the built-in sandbox's data (made by npm start or an earlier simulation): \`sandbox simulate\` replaces it — add --reset, or set FHIR_ENGAGE_DATA_DIR to another folder`,
+      ['--reset'],
+    );
+  }
   const anchor = new Date(Date.parse(todayAnchor()) - opts.days * DAY_MS);
   const embedded = await startEmbeddedSandbox({
     patients: opts.patients,
