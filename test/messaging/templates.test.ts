@@ -74,6 +74,20 @@ const task = (channel: string, language: string): Task & { id: string } => ({
   ],
 });
 
+/** The reminder of a Task at 15:00 UTC on 1 June in `zone`, with the shipped templates. */
+const compose = (t: Task & { id: string }, visit: Appointment = appointment, zone = 'UTC') =>
+  reminderMessage(
+    { sourceId: 's', programmeId: null, patientId: 'p1', taskIdentifier: 'r/1', task: t, patient, appointment: visit },
+    {
+      settings,
+      templates: loadTemplates(),
+      codeSystem: CODES,
+      zone,
+      optedOut: new Set(),
+      now: new Date('2026-06-01T15:00:00Z'),
+    },
+  );
+
 test('every shipped reminder, in English and Spanish, by SMS and email: the clinic and the time, nothing about the visit’s reason', () => {
   const templates = loadTemplates();
   const rendered: string[] = [];
@@ -178,50 +192,13 @@ test('unsubscribe links are signed: a changed hash, channel or signature is not 
 });
 
 test('a language with no template gets the English one with an English date, never a sentence in two languages', () => {
-  const m = reminderMessage(
-    {
-      sourceId: 's',
-      programmeId: null,
-      patientId: 'p1',
-      taskIdentifier: 'r/1',
-      task: task('sms', 'vi'),
-      patient,
-      appointment,
-    },
-    {
-      settings,
-      templates: loadTemplates(),
-      codeSystem: CODES,
-      zone: 'UTC',
-      optedOut: new Set(),
-      now: new Date('2026-06-01T15:00:00Z'),
-    },
-  );
+  const m = compose(task('sms', 'vi'));
   if ('skip' in m) throw new Error(m.skip);
   expect(m.language).toBe('en');
   expect(m.body).toMatch(/on Tuesday, June 2, 2026 at 7:00\sPM\./);
 });
 
 test('a visit whose start is not a date is not reminded (never "Invalid DateTime" in a message)', () => {
-  const bad = { ...task('sms', 'en'), executionPeriod: { end: 'next week' } };
-  const m = reminderMessage(
-    {
-      sourceId: 's',
-      programmeId: null,
-      patientId: 'p1',
-      taskIdentifier: 'r/1',
-      task: bad,
-      patient,
-      appointment: { ...appointment, start: 'soon' },
-    },
-    {
-      settings,
-      templates: loadTemplates(),
-      codeSystem: CODES,
-      zone: 'UTC',
-      optedOut: new Set(),
-      now: new Date('2026-06-01T15:00:00Z'),
-    },
-  );
+  const m = compose({ ...task('sms', 'en'), executionPeriod: { end: 'next week' } }, { ...appointment, start: 'soon' });
   expect(m).toEqual({ skip: 'the visit has no start that is a date' });
 });
