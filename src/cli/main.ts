@@ -2,6 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { processIo } from './io';
 import { runCli } from './program';
 import { loadDotEnv } from '../config/env';
+import { describeError, ExitCode } from '../errors';
 
 /**
  * A larger young generation for the CLI process: a sync allocates a parsed page, its canonical form
@@ -19,7 +20,13 @@ export function tuneHeap(nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean 
 export async function main(argv: string[]): Promise<void> {
   tuneHeap();
   // Secrets and settings kept in .env beside the sources file (config init writes it).
-  loadDotEnv(process.cwd());
+  try {
+    loadDotEnv(process.cwd());
+  } catch (err) {
+    processIo.err(describeError(err));
+    process.exitCode = ExitCode.usage;
+    return;
+  }
   const code = await runCli(argv, processIo);
   process.exitCode = code;
 }

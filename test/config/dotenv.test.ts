@@ -1,5 +1,5 @@
 /** .env beside the sources file (config init writes one): read at start, the environment winning over it. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadDotEnv } from '../../src/config/env';
@@ -32,4 +32,12 @@ test('the CLI reads .env from its working directory: a ${VAR} of the sources fil
   expect(withFile.status).toBe(0);
   expect(withFile.stdout).toContain('configuration OK');
   expect(withFile.stdout + withFile.stderr).not.toContain('abc123');
+});
+
+test('a .env that cannot be read stops the CLI at once with the reason, exit 2', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dotenv-bad-'));
+  mkdirSync(path.join(dir, '.env'));
+  const res = runCliProcess(['config', 'check'], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') } });
+  expect(res.status).toBe(2);
+  expect(res.stderr).toMatch(/^error: cannot read environment file .*\.env: EISDIR/);
 });
