@@ -173,11 +173,13 @@ export class SmsStandIn {
     if (this.refusing.n > 0) {
       this.refusing.n--;
       const status = this.refusing.status;
-      return void res.status(status).json(
-        status === 400
-          ? { code: 21211, message: "The 'To' number is not a valid phone number.", status }
-          : { code: 20500, message: 'Internal Server Error', status },
-      );
+      return void res
+        .status(status)
+        .json(
+          status === 400
+            ? { code: 21211, message: "The 'To' number is not a valid phone number.", status }
+            : { code: 20500, message: 'Internal Server Error', status },
+        );
     }
     const b = (req.body ?? {}) as Record<string, string | undefined>;
     const to = b.To ?? '';

@@ -155,18 +155,16 @@ test('a failed step quotes what the EMR answered — status, content type, its f
   const http = await import('node:http');
   const server = http.createServer((req, res) => {
     if (req.url?.startsWith('/fhir/metadata'))
-      return void res
-        .writeHead(200, { 'content-type': 'application/fhir+json' })
-        .end(
-          JSON.stringify({
-            resourceType: 'CapabilityStatement',
-            fhirVersion: '4.0.1',
-            status: 'active',
-            kind: 'instance',
-            format: ['json'],
-            date: '2026-01-01',
-          }),
-        );
+      return void res.writeHead(200, { 'content-type': 'application/fhir+json' }).end(
+        JSON.stringify({
+          resourceType: 'CapabilityStatement',
+          fhirVersion: '4.0.1',
+          status: 'active',
+          kind: 'instance',
+          format: ['json'],
+          date: '2026-01-01',
+        }),
+      );
     res
       .writeHead(502, { 'content-type': 'text/html; charset=utf-8' })
       .end(
