@@ -43,7 +43,7 @@ function sectionTable(label: string, rows: Worklist['rows'], refresh: () => Prom
       r.phone ?? 'none on file',
       r.why,
       r.since ? when(r.since) : '',
-      r.due ? when(r.due) : 'now',
+      r.due ? when(r.due) : r.kind === 'safety' ? 'today' : '—',
       r.owner ?? 'unassigned',
       r.status ?? '',
       r.taskId
