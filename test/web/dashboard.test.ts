@@ -296,7 +296,7 @@ test('a Task worked from the dashboard: claimed, then completed, changes the EMR
   await page.screenshot({ path: path.join(SHOTS, 'task-dialog.png') });
   await dialog.getByLabel('What to do').selectOption('claim');
   await dialog.getByRole('button', { name: 'Save to the EMR' }).click();
-  await page.locator('#flash').filter({ hasText: 'written to the EMR' }).waitFor();
+  await page.locator('#flash').filter({ hasText: 'The claim: written to the EMR' }).waitFor();
   expect(emrTask()).toMatchObject({ status: 'accepted', owner: { display: expect.stringMatching(/^API key key-/) } });
 
   // The row now shows its owner; completing needs an outcome.
@@ -305,7 +305,7 @@ test('a Task worked from the dashboard: claimed, then completed, changes the EMR
   await dialog.getByLabel('What to do').selectOption('complete');
   await dialog.getByLabel('Outcome (required)').fill('Reached by phone; next visit booked');
   await dialog.getByRole('button', { name: 'Save to the EMR' }).click();
-  await page.locator('#flash').filter({ hasText: 'written to the EMR' }).waitFor();
+  await page.locator('#flash').filter({ hasText: 'The complete: written to the EMR' }).waitFor();
   expect(emrTask()).toMatchObject({
     status: 'completed',
     businessStatus: { text: 'Reached by phone; next visit booked' },
@@ -328,7 +328,7 @@ test('a Task worked from the dashboard: claimed, then completed, changes the EMR
   await form.getByLabel('Log').selectOption('call');
   await form.getByLabel('What was said or done').fill('Confirmed the new appointment time');
   await form.getByRole('button', { name: 'Save to the EMR' }).click();
-  await page.locator('#flash').filter({ hasText: 'written to the EMR' }).waitFor();
+  await page.locator('#flash').filter({ hasText: 'The call: written to the EMR' }).waitFor();
   const calls = emr.repo
     .all('Communication')
     .filter((c) => (c as { subject?: { reference?: string } }).subject?.reference === `Patient/${patientId}`);
