@@ -13,7 +13,7 @@ export const FLOORS = [
   ['config'],
   ['mapping'],
   ['indicators'],
-  ['actions'],
+  ['actions', 'surveys'],
   ['fhir'],
   ['writeback', 'alerts', 'messaging'],
   ['sync'],

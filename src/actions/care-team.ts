@@ -10,8 +10,9 @@ import { TERMINAL_TASK_STATUSES } from '../indicators/task-status';
 
 /** Who acted: a signed-in person, or an API key (named by its id, never the key). */
 export interface Actor {
-  kind: 'person' | 'key';
-  /** The person's subject at the identity provider, or the key's id. */
+  /** patient: the patient themself (a survey answered through its link, docs/surveys.md). */
+  kind: 'person' | 'key' | 'patient';
+  /** The person's subject at the identity provider, the key's id, or the patient's id in the source. */
   id: string;
   /** What people read: the person's name, or "API key key-…". */
   display: string;

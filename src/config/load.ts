@@ -9,7 +9,14 @@ import { envValue } from './env';
 import { loadSourcesFile } from './sources-file';
 import type { AppConfig, ProxySettings, SourceConfig } from './types';
 import { programmesOf } from './programme-settings';
-import { DEFAULT_MESSAGES_PER_SECOND, TWILIO_API, type MessagingSettings } from './messaging-settings';
+import {
+  DEFAULT_MESSAGES_PER_SECOND,
+  DEFAULT_SURVEY_REQUESTS_PER_MINUTE,
+  parseLinkKeys,
+  TWILIO_API,
+  type MessagingSettings,
+  type SurveyPageSettings,
+} from './messaging-settings';
 import type { SmtpSettings } from './alert-settings';
 import { configError } from '../errors';
 import { DEFAULT_INDICATOR_SETTINGS } from './indicator-settings';
@@ -143,6 +150,7 @@ function messagingOf(
             },
           }
         : {}),
+      ...surveysOf(m.surveys, configFile),
       ...(m.email
         ? {
             email: {
@@ -152,6 +160,30 @@ function messagingOf(
             },
           }
         : {}),
+    },
+  };
+}
+
+/** `messaging.surveys:` with its defaults; the link keys read (in words when they are not usable, never echoed). */
+function surveysOf(
+  given: NonNullable<SourcesFile['messaging']>['surveys'],
+  configFile: string | undefined,
+): { surveys?: SurveyPageSettings } {
+  if (!given) return {};
+  let linkKeys;
+  try {
+    linkKeys = parseLinkKeys(String(given.linkKeys ?? ''));
+  } catch (err) {
+    throw configError(`${configFile}: messaging.surveys.linkKeys: ${(err as Error).message} (docs/surveys.md, "Keys")`, [
+      'messaging.surveys.linkKeys',
+    ]);
+  }
+  return {
+    surveys: {
+      linkKeys,
+      confirmBirthDate: given.confirmBirthDate ?? false,
+      requestsPerMinute: given.requestsPerMinute ?? DEFAULT_SURVEY_REQUESTS_PER_MINUTE,
+      ...(given.crisis ? { crisis: given.crisis } : {}),
     },
   };
 }

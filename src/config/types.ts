@@ -137,7 +137,8 @@ export interface SourcesFile {
   };
   actions?: Partial<ActionSettings>;
   safetyAlerts?: Partial<SafetyAlertSettings>;
-  messaging?: Partial<Omit<MessagingSettings, 'sms' | 'email'>> & {
+  messaging?: Partial<Omit<MessagingSettings, 'sms' | 'email' | 'surveys'>> & {
+    surveys?: Partial<Omit<SurveyPageSettings, 'linkKeys'>> & { linkKeys?: string };
     sms?: Partial<NonNullable<MessagingSettings['sms']>>;
     email?: Partial<NonNullable<MessagingSettings['email']>>;
   };
@@ -147,7 +148,7 @@ import type { IndicatorSettings } from './indicator-settings';
 import type { ProgrammeDefinition } from './programme-settings';
 import type { ActionSettings } from './action-settings';
 import type { SafetyAlertSettings } from './alert-settings';
-import type { Delivery, MessagingSettings } from './messaging-settings';
+import type { Delivery, MessagingSettings, SurveyPageSettings } from './messaging-settings';
 
 export interface AppConfig {
   indicators: IndicatorSettings;

@@ -20,6 +20,12 @@ const MEDIUM: Record<Message['channel'], { code: string; display: string }> = {
 
 const CHANNEL_WORDS: Record<Message['channel'], string> = { sms: 'SMS', email: 'email' };
 
+/**
+ * The text as recorded: a survey link is left out (whoever reads the EMR must not answer for the
+ * patient through it; docs/surveys.md).
+ */
+const withoutLinks = (text: string): string => text.replace(/\/s\/[A-Za-z0-9_-]{22}\.[a-z0-9]{1,8}\.[A-Za-z0-9_-]{22}/g, '/s/[link]');
+
 /** The Communication that records a message (pure). */
 export function messageCommunication(m: Message, identifierSystem: string): Communication {
   const patient = { reference: `Patient/${m.patientId}` };
@@ -40,13 +46,15 @@ export function messageCommunication(m: Message, identifierSystem: string): Comm
     ...(m.direction === 'inbound'
       ? { sender: patient, received: (m.endedAt ?? m.createdAt).toISOString() }
       : { recipient: [patient], ...(m.sentAt ? { sent: m.sentAt.toISOString() } : {}) }),
-    payload: [{ contentString: m.subject ? `${m.subject}\n\n${m.body}` : m.body }],
+    payload: [{ contentString: withoutLinks(m.subject ? `${m.subject}\n\n${m.body}` : m.body) }],
   } as Communication;
 }
 
 /** The Task's move for a final outcome (pure): completed when delivered, failed when not. */
 export function taskMove(m: Message, identifierSystem: string): ClosePayload | undefined {
-  if (m.direction !== 'outbound' || !m.taskIdentifier || !m.taskServerId) return undefined;
+  // A survey invitation leaves its Task to the answer (completed by the survey rule when it comes).
+  if (m.direction !== 'outbound' || m.kind !== 'appointment-reminder' || !m.taskIdentifier || !m.taskServerId)
+    return undefined;
   if (m.state !== 'delivered' && m.state !== 'undelivered' && m.state !== 'failed') return undefined;
   const delivered = m.state === 'delivered';
   return {

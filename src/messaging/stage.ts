@@ -1,16 +1,18 @@
 /**
  * The messaging stage of a run (docs/messaging.md), after write-back: providers' events applied,
  * reminder messages composed for the open reminder Tasks of programmes with `delivery: direct` whose
- * send window is open (stored once per Task), every message due sent, and final outcomes enqueued for
+ * send window is open (stored once per Task), survey invitations with their links for open survey
+ * Tasks (`invitations.ts`), every message due sent, and final outcomes enqueued for
  * the EMR (the run's dispatch sends them).
  */
 import type { Appointment, Patient, Task } from '@medplum/fhirtypes';
 import { programmesOf } from '../config/programme-settings';
 import type { MessagingSettings } from '../config/messaging-settings';
-import type { SourceConfig } from '../config/types';
+import type { AppConfig, SourceConfig } from '../config/types';
 import type { MessageIntent } from '../store/messages';
 import type { Store } from '../store/store';
 import { reminderMessage } from './compose';
+import { planInvitations } from './invitations';
 import { applyEvents, type EventCounts } from './events';
 import { recordOutcomes } from './record';
 import { sendDue, type SendContext, type SendCounts, type Senders } from './send';
@@ -18,6 +20,8 @@ import type { TemplateSet } from './templates';
 
 export interface MessagingStageContext {
   store: Store;
+  /** The file's action settings (each programme's reminders' channels and send window lay over them). */
+  actions: AppConfig['actions'];
   source: SourceConfig;
   settings: MessagingSettings;
   templates: TemplateSet;
@@ -98,7 +102,7 @@ export async function runMessagingStage(ctx: MessagingStageContext): Promise<Mes
     now: ctx.now,
   });
   const skipped: Record<string, number> = {};
-  const planned = await planReminders(ctx, skipped);
+  const planned = (await planReminders(ctx, skipped)) + (await planInvitations(ctx, ctx.actions, skipped));
   const sent = await sendDue(
     {
       store: ctx.store,

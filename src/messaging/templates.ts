@@ -11,11 +11,19 @@ import { configError } from '../errors';
 import { readTextFile } from '../text-file';
 
 /** What a template may say: the only fields a message is ever given. */
-export const ALLOWED_FIELDS = ['clinicName', 'clinicPhone', 'date', 'time', 'firstName', 'unsubscribeUrl'] as const;
+export const ALLOWED_FIELDS = [
+  'clinicName',
+  'clinicPhone',
+  'date',
+  'time',
+  'firstName',
+  'unsubscribeUrl',
+  'surveyUrl',
+] as const;
 export type MessageField = (typeof ALLOWED_FIELDS)[number];
 export type MessageFields = Partial<Record<MessageField, string>>;
 
-export const MESSAGE_KINDS = ['appointment-reminder', 'help-reply'] as const;
+export const MESSAGE_KINDS = ['appointment-reminder', 'survey-invitation', 'help-reply'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 export type MessageChannel = 'sms' | 'email';
 

@@ -5,7 +5,7 @@
  */
 import type { SqlQuery } from './driver';
 import type { RoleContext } from './role';
-import { dateOrNull, date, q, str, type Row } from './rows';
+import { ISO_INSTANT, dateOrNull, date, q, str, type Row } from './rows';
 
 export type MessageState =
   'intent' | 'sending' | 'sent' | 'delivered' | 'undelivered' | 'failed' | 'cancelled' | 'received';
@@ -173,7 +173,6 @@ export const applyProviderStatus = (
   );
 
 /** An ISO 8601 instant with its offset, as SQL (the pattern only: no value of a caller's). */
-const ISO_INSTANT = "'^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2})$'";
 
 /**
  * Open reminder Tasks whose send window is open now and that have no message yet: the Task as last read

@@ -64,6 +64,11 @@ export const purgeBefore = (before: Date): { table: string; query: SqlQuery }[] 
     table: 'message_events',
     query: q('DELETE FROM message_events WHERE processed_at IS NOT NULL AND processed_at < $1 RETURNING id', [before]),
   },
+  // Links past their window: answered ones are in the EMR by then, unanswered ones can no longer be used.
+  {
+    table: 'survey_links',
+    query: q('DELETE FROM survey_links WHERE expires_at < $1 RETURNING id', [before]),
+  },
   { table: 'access_log', query: q('DELETE FROM access_log WHERE at < $1 RETURNING id', [before]) },
 ];
 
@@ -91,6 +96,7 @@ export const SOURCE_TABLES = [
   'programme_enrolments',
   'safety_alerts',
   'messages',
+  'survey_links',
   'sync_runs',
 ] as const;
 

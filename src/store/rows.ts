@@ -27,3 +27,6 @@ export const ENDED_TASK_STATUSES = ['completed', 'cancelled', 'failed', 'rejecte
 
 /** The same list as an SQL literal list (constant text, no value from outside). */
 export const ENDED_TASK_STATUSES_SQL = `(${ENDED_TASK_STATUSES.map((s) => `'${s}'`).join(', ')})`;
+
+/** An SQL pattern of an ISO 8601 instant: a text that is not one is no date-time (never a failed cast). */
+export const ISO_INSTANT = "'^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2})$'";

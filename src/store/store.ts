@@ -1,7 +1,7 @@
 /**
  * The store: one `Store` over PostgreSQL or PGlite, composed of its roles (one module each, with
  * their SQL): runs, resources, patient data, computations, indicator history, outbox, written, dead letters, bulk exports, programme,
- * access, retention, approvals, enrolments, safety, alerts, worklist. Callers see one object; `transaction` gives the same object over one transaction.
+ * access, retention, approvals, enrolments, safety, alerts, worklist, care team, messages, survey links. Callers see one object; `transaction` gives the same object over one transaction.
  */
 import type { Db, Driver, LockBusy } from './driver';
 import type { RoleContext } from './role';
@@ -24,6 +24,7 @@ import { alertsRole, type AlertsRole } from './safety-alerts';
 import { careTeamRole, type CareTeamRole } from './care-team';
 import { messagesRole, type MessagesRole } from './messages';
 import { messageEventsRole, type MessageEventsRole } from './message-events';
+import { surveyLinksRole, type SurveyLinksRole } from './survey-links';
 import { patientListRole, worklistRole, type PatientListRole, type WorklistRole } from './worklist';
 
 // One interface per role, merged into the class: the roles' methods are assigned in the constructor.
@@ -50,7 +51,8 @@ export interface Store
     PatientListRole,
     CareTeamRole,
     MessagesRole,
-    MessageEventsRole {}
+    MessageEventsRole,
+    SurveyLinksRole {}
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Store {
@@ -83,6 +85,7 @@ export class Store {
       careTeamRole(ctx),
       messagesRole(ctx),
       messageEventsRole(ctx),
+      surveyLinksRole(ctx),
     );
   }
 

@@ -39,6 +39,7 @@ export async function messagingStep(input: {
   try {
     return await runMessagingStage({
       store: input.store,
+      actions: input.config.actions,
       source: input.source,
       settings,
       templates: templatesOf(settings),

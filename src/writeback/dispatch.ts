@@ -14,7 +14,7 @@ import { comparableHash } from './content';
 import { PERSON_OPS, type ClosePayload, type OutboxPayload, type UpsertPayload } from './outbox-item';
 import { sendFreshTogether } from './create-batch';
 import { findCurrent, send, type ServerCopy } from './send';
-import { sendCommunication, sendTaskAction } from './person-writes';
+import { sendCreateOnce, sendTaskAction } from './person-writes';
 import {
   count,
   isFinalRejection,
@@ -214,7 +214,8 @@ function sendPayload(
     case 'task-action':
       return sendTaskAction(ctx, p);
     case 'communication':
-      return sendCommunication(ctx, p);
+    case 'questionnaire-response':
+      return sendCreateOnce(ctx, p);
   }
 }
 

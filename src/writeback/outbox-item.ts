@@ -1,5 +1,5 @@
 /** The payload of an outbox row: one desired write, as planned. */
-import type { Communication, EpisodeOfCare, Observation, Task } from '@medplum/fhirtypes';
+import type { Communication, EpisodeOfCare, Observation, QuestionnaireResponse, Task } from '@medplum/fhirtypes';
 import type { Actor, TaskActionName, TaskChange } from '../actions/care-team';
 import type { RuleName } from '../config/action-settings';
 
@@ -74,8 +74,24 @@ export interface CommunicationPayload {
   entities: string[];
 }
 
+/**
+ * A patient's answers to a survey through its link (docs/surveys.md): a QuestionnaireResponse created
+ * once (conditional create by its identifier), the patient its author in the Provenance.
+ */
+export interface QuestionnaireResponsePayload {
+  op: 'questionnaire-response';
+  identifierSystem: string;
+  identifier: string;
+  rule: 'survey-response';
+  patientId: string;
+  resourceType: 'QuestionnaireResponse';
+  resource: QuestionnaireResponse;
+  actor: Actor;
+  entities: string[];
+}
+
 /** Rows a person asked for: sent at once, and never held with a plan that waits for approval. */
-export type PersonPayload = TaskActionPayload | CommunicationPayload;
-export const PERSON_OPS: readonly PersonPayload['op'][] = ['task-action', 'communication'];
+export type PersonPayload = TaskActionPayload | CommunicationPayload | QuestionnaireResponsePayload;
+export const PERSON_OPS: readonly PersonPayload['op'][] = ['task-action', 'communication', 'questionnaire-response'];
 
 export type OutboxPayload = UpsertPayload | ClosePayload | PersonPayload;

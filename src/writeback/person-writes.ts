@@ -6,12 +6,12 @@
  * sends nothing. A logged call or note is a conditional create of a Communication by its
  * identifier. Each write carries a Provenance naming the person (or key) and fhir-engage.
  */
-import type { Communication, Task } from '@medplum/fhirtypes';
+import type { Communication, QuestionnaireResponse, Task } from '@medplum/fhirtypes';
 import { applyChange, changeApplied, ownerName } from '../actions/care-team';
 import { taskEvent } from '../fhir/readback';
 import { patientIdFromReference } from '../mapping/patient-of';
 import { WriteRejected, type DispatchContext, type WriteOutcome } from './dispatch-context';
-import type { CommunicationPayload, TaskActionPayload } from './outbox-item';
+import type { CommunicationPayload, QuestionnaireResponsePayload, TaskActionPayload } from './outbox-item';
 import { findCurrent, send } from './send';
 
 /** The EMR's Task stored as read (the page shows it) with its status event; on success, fhir-engage leaves it to the person. */
@@ -72,15 +72,19 @@ export async function sendTaskAction(ctx: DispatchContext, p: TaskActionPayload)
   return 'conflict';
 }
 
-export async function sendCommunication(ctx: DispatchContext, p: CommunicationPayload): Promise<WriteOutcome> {
+/** A Communication or a patient's QuestionnaireResponse, created once; the EMR's copy stored (runs compute from it). */
+export async function sendCreateOnce(
+  ctx: DispatchContext,
+  p: CommunicationPayload | QuestionnaireResponsePayload,
+): Promise<WriteOutcome> {
   const res = await send(ctx, p.resource, 'POST', p);
   if (res.status !== 201 && res.status !== 200)
     throw new WriteRejected(
       res.status,
       res.outcome,
-      `create of Communication ${p.identifier} answered HTTP ${res.status}`,
+      `create of ${p.resourceType} ${p.identifier} answered HTTP ${res.status}`,
     );
-  const written = res.resource as Communication | undefined;
+  const written = res.resource as Communication | QuestionnaireResponse | undefined;
   if (written?.id)
     await ctx.store.upsertResources(ctx.sourceId, ctx.runId, [{ resource: written as never, patientId: p.patientId }]);
   // 200: the conditional create found it (written before a crash): nothing new was made.

@@ -5,7 +5,7 @@ import { version } from '../version';
 export const SYNC_RUN_EXTENSION = 'https://fhir-engage.dev/fhir/StructureDefinition/sync-run';
 
 /** Identifies who acted from the dashboard or the API: a person's subject, or an API key's id. */
-export const ACTOR_SYSTEM: Record<Actor['kind'], string> = {
+export const ACTOR_SYSTEM: Record<Exclude<Actor['kind'], 'patient'>, string> = {
   person: 'https://fhir-engage.dev/fhir/sid/user',
   key: 'https://fhir-engage.dev/fhir/sid/api-key',
 };
@@ -22,7 +22,10 @@ function actorAgent(actor: Actor): ProvenanceAgent {
         },
       ],
     },
-    who: { display: actor.display, identifier: { system: ACTOR_SYSTEM[actor.kind], value: actor.id } },
+    who:
+      actor.kind === 'patient'
+        ? { reference: `Patient/${actor.id}` }
+        : { display: actor.display, identifier: { system: ACTOR_SYSTEM[actor.kind], value: actor.id } },
   };
 }
 
