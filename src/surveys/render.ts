@@ -69,7 +69,7 @@ function enableWhenData(s: RenderState, item: QuestionnaireItem): string {
   if (!item.enableWhen?.length) return '';
   const conditions = item.enableWhen.map((w: QuestionnaireItemEnableWhen) => {
     const target = findItem(s.form.item, w.question);
-    let v: (string | number | boolean)[] = [];
+    let v: (string | number | boolean)[];
     if (w.answerCoding)
       v = (target?.answerOption ?? []).flatMap((o, i) =>
         o.valueCoding?.code === w.answerCoding?.code && (o.valueCoding?.system ?? '') === (w.answerCoding?.system ?? '')
