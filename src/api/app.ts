@@ -17,6 +17,9 @@ import { errorMiddleware, sendOutcome } from './errors';
 import type { Metrics } from './metrics';
 import { OPENAPI } from './openapi';
 import { messagingHooks } from './messaging-hooks';
+import { loadForms } from '../mapping/forms';
+import { questionnaireRoutes } from './questionnaires';
+import { surveyPage, type SurveyPageOptions } from './survey-page';
 import type { RouteContext } from './openapi-parts';
 import { BadQuery, checkPathId, rejectUnsafeInput } from './params';
 import { ROUTE_MODULES } from './routes';
@@ -29,6 +32,8 @@ export interface ApiOptions {
   apiKeys: string[];
   /** Digests (hex SHA-256) of the keys fhir-engage made and stored (FHIR_ENGAGE_API_KEY unset). */
   storedKeyDigests?: string[];
+  /** The survey page's clock and submissions (the sandbox's simulated days; tests). */
+  survey?: Pick<SurveyPageOptions, 'now' | 'onSubmission'>;
 }
 
 /** Request bodies are small JSON documents (a retry, a dismissal, a search): anything larger is refused with 413. */
@@ -76,6 +81,20 @@ function notFoundOrNotAllowed(req: Request, res: Response): void {
   );
 }
 
+/**
+ * What patients and the outside world reach without a key: the survey page (its own app under /s) and
+ * the Questionnaires it serves (/fhir/Questionnaire). Also mounted by `npm start` while its first syncs run.
+ */
+export function mountPatientFacing(
+  app: express.Express,
+  store: Store,
+  config: AppConfig,
+  survey?: ApiOptions['survey'],
+): void {
+  app.use('/fhir', questionnaireRoutes(loadForms({ overridesDir: config.mappingsDir })));
+  app.use('/s', surveyPage({ store, config, ...survey }));
+}
+
 export function createApiApp(options: ApiOptions): express.Express {
   const { store, config, runner, metrics } = options;
   const app = express();
@@ -104,6 +123,7 @@ export function createApiApp(options: ApiOptions): express.Express {
   app.use('/api', api);
   // Providers' callbacks and patients' unsubscribe links: outside /api and its key (signed instead).
   app.use(messagingHooks(store, config));
+  mountPatientFacing(app, store, config, options.survey);
   mountDashboard(app);
   app.use(notFoundOrNotAllowed);
   app.use((err: unknown, req: Request, res: Response, next: express.NextFunction) => {

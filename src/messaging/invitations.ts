@@ -8,7 +8,7 @@ import { programmesOf } from '../config/programme-settings';
 import { programmeSettings } from '../actions/plan';
 import type { AppConfig } from '../config/types';
 import type { MessageIntent } from '../store/messages';
-import { newLinkId, signLink } from '../surveys/links';
+import { bindingOf, newLinkId, signLink } from '../surveys/links';
 import { patientAddressHashes } from './address';
 import { invitationAddress, invitationMessage, patientLanguage } from './invite';
 import type { MessagingStageContext } from './stage';
@@ -58,16 +58,7 @@ export async function planInvitations(
       language: patientLanguage(patient) ?? 'en',
       expiresAt: new Date(windowEnd),
     });
-    const token = signLink(
-      {
-        linkId: link.id,
-        sourceId: link.sourceId,
-        patientId: link.patientId,
-        taskIdentifier: link.taskIdentifier,
-        expiresAt: link.expiresAt,
-      },
-      surveys.linkKeys,
-    );
+    const token = signLink(bindingOf(link), surveys.linkKeys);
     const m = invitationMessage(
       {
         sourceId: ctx.source.id,

@@ -9,7 +9,7 @@
  * configured per language. Pure.
  */
 import type { QuestionnaireResponseItem } from '@medplum/fhirtypes';
-import { answerPoints, collectAnswers, type InstrumentDefinition } from '../mapping/scoring';
+import { answerPoints, collectAnswers, recogniseInstrument, type InstrumentDefinition } from '../mapping/scoring';
 import type { CrisisResource, CrisisResources } from '../config/messaging-settings';
 import type { Language } from './words';
 
@@ -41,3 +41,13 @@ export function item9Positive(items: QuestionnaireResponseItem[], phq9: Instrume
 /** The resources to show, in the language (configured over the defaults). */
 export const crisisResourcesFor = (configured: CrisisResources | undefined, lang: Language): CrisisResource[] =>
   configured?.[lang] ?? configured?.en ?? DEFAULT_CRISIS_RESOURCES[lang];
+
+/** Whether answers to `questionnaire` call for the crisis path: a PHQ-9 (recognised as a run would) with item 9 above 0. */
+export function crisisIn(
+  questionnaire: string,
+  items: QuestionnaireResponseItem[],
+  instruments: InstrumentDefinition[],
+): boolean {
+  const def = recogniseInstrument({ questionnaire }, collectAnswers(items), instruments);
+  return def?.instrument === 'phq9' && item9Positive(items, def);
+}

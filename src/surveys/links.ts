@@ -20,6 +20,21 @@ export interface LinkBinding {
   expiresAt: Date;
 }
 
+/** The binding of a stored link row. */
+export const bindingOf = (l: {
+  id: string;
+  sourceId: string;
+  patientId: string;
+  taskIdentifier: string;
+  expiresAt: Date;
+}): LinkBinding => ({
+  linkId: l.id,
+  sourceId: l.sourceId,
+  patientId: l.patientId,
+  taskIdentifier: l.taskIdentifier,
+  expiresAt: l.expiresAt,
+});
+
 const TOKEN = /^([A-Za-z0-9_-]{22})\.([a-z0-9]{1,8})\.([A-Za-z0-9_-]{22})$/;
 
 /** A new link id: 16 random bytes, base64url (22 characters). */
@@ -50,5 +65,21 @@ export function verifyLink(token: string, b: LinkBinding, keys: readonly LinkKey
   if (!key) return false;
   const want = Buffer.from(mac(b, key.secret));
   const got = Buffer.from(m[3] as string);
+  return want.length === got.length && timingSafeEqual(want, got);
+}
+
+/** The proof, carried with the answers, that the birth date was confirmed for this link (docs/surveys.md). */
+export function birthDateProof(linkId: string, keys: readonly LinkKey[]): string {
+  const key = keys[0];
+  if (!key) throw new Error('no survey link key');
+  return `${key.id}.${createHmac('sha256', key.secret).update(`${linkId}\nbirth-date-confirmed`).digest('base64url').slice(0, 22)}`;
+}
+
+export function birthDateProven(proof: string | undefined, linkId: string, keys: readonly LinkKey[]): boolean {
+  const [keyId, mac] = (proof ?? '').split('.');
+  const key = keys.find((k) => k.id === keyId);
+  if (!key || !mac) return false;
+  const want = Buffer.from(birthDateProof(linkId, [key]).split('.')[1] as string);
+  const got = Buffer.from(mac);
   return want.length === got.length && timingSafeEqual(want, got);
 }

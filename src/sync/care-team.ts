@@ -88,7 +88,7 @@ export function resultOf(row: OutboxItem): PersonWriteResult {
 }
 
 /** Sends the row now (unless it was sent already, a repeated request) and answers its state. */
-async function sendNow(store: Store, source: SourceConfig, row: OutboxItem): Promise<PersonWriteResult> {
+export async function sendNow(store: Store, source: SourceConfig, row: OutboxItem): Promise<PersonWriteResult> {
   if (row.state === 'pending') {
     try {
       const { client, transactions } = await writerFor(source);

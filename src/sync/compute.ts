@@ -45,6 +45,8 @@ export interface ComputeContext {
   emit: (e: SyncEvent) => void;
   /** Checked between batches: a stop request ends the stage after the batch in progress. */
   aborted: () => boolean;
+  /** Only these patients (a run for a survey answered); the others stay pending for the next run. */
+  only?: ReadonlySet<string>;
 }
 
 export interface ComputeResult extends EnrolmentCounts {
@@ -170,7 +172,10 @@ class ComputeStage {
   /** The patients to compute now (those held back counted, unknown patients' data dead-lettered); undefined when all are held back. */
   private async selectUnits(hold: HoldBack): Promise<Unit[] | undefined> {
     const { store, source } = this.ctx;
-    const pending = await store.patientsToRecompute(source.id, this.ctx.asOf, clinicZone(source));
+    const only = this.ctx.only;
+    const pending = (await store.patientsToRecompute(source.id, this.ctx.asOf, clinicZone(source))).filter(
+      (id) => !only || only.has(id),
+    );
     if (hold.all) {
       this.result.heldBack = pending.length;
       return undefined;

@@ -20,11 +20,10 @@ import { patientOfWithMappings } from '../mapping/patient-of';
 import { loadInstruments, type InstrumentDefinition } from '../mapping/scoring';
 import { LOCK_BUSY } from '../store/driver';
 import type { Store } from '../store/store';
-import type { OutboxItem } from '../store/types';
 import { sharedValidator } from '../validation/validator';
 import { dispatchOutbox } from '../writeback/dispatch';
 import { PERSON_OPS } from '../writeback/outbox-item';
-import { messagingStep, type Message, type SendStep } from './messaging-step';
+import { messagingStep } from './messaging-step';
 import type { OutboxPayload } from '../writeback/outbox-item';
 import { dryRunBundle } from '../writeback/requests';
 import { holdBack, reasonsForLog, runStatus } from './completeness';
@@ -32,12 +31,15 @@ import { computeStage } from './compute';
 import { enrolmentSummary } from './programme-enrolment';
 import { deliverSafetyAlerts } from '../alerts/deliver';
 import { loadProgrammeSummary, recordProgrammeHistory } from './programme';
-import { conflict, describeError, EngageError, outcome } from '../errors';
+import { describeError, EngageError, outcome } from '../errors';
 import { logger } from '../log/logger';
 import type { SyncEvent, SyncSummary } from './events';
 import { openRun, RunGuard, recordRunEnd, startHeartbeat } from './run-lifecycle';
 import { addWrites, newSummary, summariseWrites } from './run-summary';
 import { approveCommand, holdForApproval } from './approval';
+import { SyncBusyError, type SyncOptions } from './run-options';
+
+export { SyncBusyError, type SyncOptions };
 
 /** Rows added by a stage beyond which the planner's statistics are refreshed (see Store.analyze). */
 const ANALYZE_AFTER_ROWS = 1_000;
@@ -53,31 +55,6 @@ async function refreshStatistics(
     .catch((err: unknown) =>
       logger().warn({ err, event: 'analyze-failed', sourceId }, 'could not refresh the store statistics'),
     );
-}
-
-export interface SyncOptions {
-  asOf: Date;
-  /** Id of the run (default: a new UUID), so that a caller can name it before it starts. */
-  runId?: string;
-  full?: boolean;
-  /** Pull through Bulk Data `$export` this run, whatever `pull.method` says. */
-  bulk?: boolean;
-  dryRun?: boolean;
-  signal?: AbortSignal;
-  onEvent?: (e: SyncEvent) => void;
-  /** Throw on invalid outgoing resources (tests). */
-  strict?: boolean;
-  /** Test hooks (crash injection: after a page, a write, before dispatch, at each step of sending a message). */
-  afterPageCommitted?: (resourceType: string, page: number) => void | Promise<void>;
-  afterSend?: (item: OutboxItem) => void | Promise<void>;
-  beforeDispatch?: () => void | Promise<void>;
-  atMessageStep?: (step: SendStep, m: Message) => void | Promise<void>;
-}
-
-export class SyncBusyError extends EngageError {
-  constructor(sourceId: string) {
-    super('internal', conflict(`a sync of ${sourceId} is already running`));
-  }
 }
 
 export async function syncSource(
@@ -242,6 +219,7 @@ async function computeStep(
       validator: sharedValidator(),
       emit,
       aborted: () => stop.aborted,
+      ...(options.patients ? { only: new Set(options.patients) } : {}),
     },
     hold,
   );
@@ -374,9 +352,27 @@ async function runLocked(
   return summary;
 }
 
+/** A run for a few patients (a survey answered): their stored data computed, the outbox sent, alerts raised. */
+async function patientStages(state: RunState, mappings: MappingSet, instruments: InstrumentDefinition[]): Promise<void> {
+  const { source, summary } = state;
+  await computeStep(state, { types: [], changedPatients: [], failedPatients: [] }, mappings, instruments);
+  if (source.writeBack) {
+    await dispatchStep(state, await readCapabilities(createWriteClient(source, state.stats), []), false);
+    const alerts = await deliverSafetyAlerts(state.store, state.config.safetyAlerts, source.id, state.options.asOf);
+    if (alerts) summary.alerts = alerts;
+  }
+  summary.status = runStatus({
+    pull: [],
+    heldBackPatients: summary.heldBack.patients,
+    writesFailed: Object.values(summary.writes).reduce((n, w) => n + w.failed + w.retryLater, 0),
+    deadLettersAdded: summary.deadLetters.thisRun,
+  });
+}
+
 /** Pull, compute, write back, totals; then the run's status from what each stage left undone. */
 async function runStages(state: RunState, mappings: MappingSet, instruments: InstrumentDefinition[]): Promise<void> {
   const { options, source, summary, runId } = state;
+  if (options.patients) return patientStages(state, mappings, instruments);
   const { pulled, capabilities } = await pullStep(state, mappings);
   const payloads = await computeStep(state, pulled, mappings, instruments);
   if (options.dryRun) summary.dryRunBundle = dryRunBundle(payloads, runId, options.asOf);
