@@ -112,3 +112,17 @@ export function reportZone(
   const zones = new Set(sources.filter((s) => !sourceId || s.id === sourceId).map(clinicZone));
   return zones.size === 1 ? ([...zones][0] as string) : 'UTC';
 }
+
+/** Every Questionnaire canonical a source's survey Tasks may name: the file's surveys and each programme's over them. */
+export function assignedQuestionnaires(
+  surveys: ActionSettings['surveys'],
+  source: Parameters<typeof programmesOf>[0],
+): string[] {
+  const of = (s: Partial<ActionSettings['surveys']> | undefined): string[] => [
+    ...(s?.periodic ?? surveys.periodic).map((p) => p.questionnaire),
+    ...((s && 'postVisit' in s ? s.postVisit : surveys.postVisit)
+      ? [(s?.postVisit ?? surveys.postVisit)!.questionnaire]
+      : []),
+  ];
+  return [...new Set([...of(undefined), ...programmesOf(source).flatMap((p) => of(p.actions?.surveys))])];
+}

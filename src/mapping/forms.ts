@@ -82,3 +82,26 @@ export const formFor = (
   forms: FormSet,
   canonical: string | undefined,
 ): (Questionnaire & { url: string }) | undefined => (canonical ? forms.get(bareCanonical(canonical)) : undefined);
+
+/**
+ * Fails (in words, every canonical at once) when survey Tasks could name a Questionnaire no form answers:
+ * nobody could resolve it and the survey page could not show it.
+ */
+export function checkAssignedForms(forms: FormSet, canonicals: readonly string[], where: string): void {
+  const missing = missingForms(forms, canonicals);
+  if (missing.length)
+    throw configErrors(
+      missing.map((c) => ({
+        text: `${where}: the surveys assign ${c}, but no Questionnaire form has that url; add one to mappings/questionnaires/forms/ (docs/surveys.md, "Questionnaires") or assign another`,
+      })),
+    );
+}
+
+const cached = new Map<string, FormSet>();
+/** The forms of an overrides folder, loaded once per process (runs, the page and the served Questionnaires share them). */
+export function formsOf(overridesDir: string | undefined): FormSet {
+  const key = overridesDir ?? '';
+  let set = cached.get(key);
+  if (!set) cached.set(key, (set = loadForms({ overridesDir })));
+  return set;
+}

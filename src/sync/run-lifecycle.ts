@@ -144,7 +144,11 @@ export async function openRun(
     id: runId,
     sourceId: source.id,
     asOf: options.asOf,
-    options: { full: !!options.full, dryRun: !!options.dryRun, ...(options.patients ? { patients: options.patients.length } : {}) },
+    options: {
+      full: !!options.full,
+      dryRun: !!options.dryRun,
+      ...(options.patients ? { patients: options.patients.length } : {}),
+    },
   });
   emit({ type: 'run-started', runId, sourceId: source.id, asOf: options.asOf.toISOString(), resumed });
   log.info(

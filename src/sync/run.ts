@@ -15,9 +15,10 @@ import { pullSource } from '../fhir/pull';
 import type { PullContext, PullReport } from '../fhir/pull-context';
 import { readBackOwnTasks } from '../fhir/readback';
 import { createSourceClient, createWriteClient, newTransportStats, type TransportStats } from '../fhir/source-client';
-import { loadMappings, type MappingSet } from '../mapping/load';
+import type { MappingSet } from '../mapping/load';
 import { patientOfWithMappings } from '../mapping/patient-of';
-import { loadInstruments, type InstrumentDefinition } from '../mapping/scoring';
+import type { InstrumentDefinition } from '../mapping/scoring';
+import { loadDefinitions } from './run-definitions';
 import { LOCK_BUSY } from '../store/driver';
 import type { Store } from '../store/store';
 import { sharedValidator } from '../validation/validator';
@@ -27,6 +28,7 @@ import { messagingStep } from './messaging-step';
 import type { OutboxPayload } from '../writeback/outbox-item';
 import { dryRunBundle } from '../writeback/requests';
 import { holdBack, reasonsForLog, runStatus } from './completeness';
+import { ANALYZE_AFTER_ROWS, refreshStatistics } from './run-definitions';
 import { computeStage } from './compute';
 import { enrolmentSummary } from './programme-enrolment';
 import { deliverSafetyAlerts } from '../alerts/deliver';
@@ -40,22 +42,6 @@ import { approveCommand, holdForApproval } from './approval';
 import { SyncBusyError, type SyncOptions } from './run-options';
 
 export { SyncBusyError, type SyncOptions };
-
-/** Rows added by a stage beyond which the planner's statistics are refreshed (see Store.analyze). */
-const ANALYZE_AFTER_ROWS = 1_000;
-
-/** Statistics are an optimisation: failing to refresh them never fails a run. */
-async function refreshStatistics(
-  store: Store,
-  tables: Parameters<Store['analyze']>[0],
-  sourceId: string,
-): Promise<void> {
-  await store
-    .analyze(tables)
-    .catch((err: unknown) =>
-      logger().warn({ err, event: 'analyze-failed', sourceId }, 'could not refresh the store statistics'),
-    );
-}
 
 export async function syncSource(
   store: Store,
@@ -317,9 +303,7 @@ async function runLocked(
     guard.track(e);
     options.onEvent?.(e);
   };
-  // Mappings load (and fail) before any work.
-  const mappings = loadMappings({ sourceId: source.id, overridesDir: config.mappingsDir });
-  const instruments = loadInstruments({ sourceId: source.id, overridesDir: config.mappingsDir });
+  const { mappings, instruments } = loadDefinitions(config, source);
   const { run, resumed } = await openRun(store, source, options, runId, emit, log);
   const counts: Record<string, unknown> = {};
   const stopHeartbeat = startHeartbeat(store, runId, counts, log);
@@ -353,7 +337,11 @@ async function runLocked(
 }
 
 /** A run for a few patients (a survey answered): their stored data computed, the outbox sent, alerts raised. */
-async function patientStages(state: RunState, mappings: MappingSet, instruments: InstrumentDefinition[]): Promise<void> {
+async function patientStages(
+  state: RunState,
+  mappings: MappingSet,
+  instruments: InstrumentDefinition[],
+): Promise<void> {
   const { source, summary } = state;
   await computeStep(state, { types: [], changedPatients: [], failedPatients: [] }, mappings, instruments);
   if (source.writeBack) {

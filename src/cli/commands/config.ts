@@ -6,6 +6,8 @@ import type { CliIo } from '../io';
 import { configErrors, EngageError, ExitCode } from '../../errors';
 import { loadMappings } from '../../mapping/load';
 import { loadInstruments } from '../../mapping/scoring';
+import { checkAssignedForms, loadForms } from '../../mapping/forms';
+import { assignedQuestionnaires } from '../../config/programme-settings';
 import { engagementCodeSystem } from '../../actions/codesystem';
 import { registerConfigInitCommand } from './config-init';
 
@@ -57,6 +59,17 @@ function checkMappings(config: AppConfig): void {
       }
     }
   }
+  try {
+    const forms = loadForms({ overridesDir: config.mappingsDir });
+    for (const source of config.sources)
+      checkAssignedForms(forms, assignedQuestionnaires(config.actions.surveys, source), `source ${source.id}`);
+  } catch (err) {
+    if (!(err instanceof EngageError)) throw err;
+    for (const issue of err.outcome.issue) {
+      const text = issue.details?.text ?? issue.diagnostics ?? 'invalid';
+      issues.set(text, { text });
+    }
+  }
   if (issues.size > 0) throw configErrors([...issues.values()]);
 }
 
@@ -79,7 +92,7 @@ export function registerConfigCommands(program: Command, io: CliIo, setExit: (co
       for (const line of describeConfig(loaded)) io.out(line);
       checkMappings(loaded);
       io.out(
-        `mappings and questionnaire scoring OK${loaded.mappingsDir ? ` (overrides from ${loaded.mappingsDir})` : ''}`,
+        `mappings, questionnaire scoring and forms OK${loaded.mappingsDir ? ` (overrides from ${loaded.mappingsDir})` : ''}`,
       );
       io.out('configuration OK');
       setExit(ExitCode.ok);
