@@ -17,7 +17,7 @@ import { errorMiddleware, sendOutcome } from './errors';
 import type { Metrics } from './metrics';
 import { OPENAPI } from './openapi';
 import { messagingHooks } from './messaging-hooks';
-import { loadForms } from '../mapping/forms';
+import { formsOf } from '../mapping/forms';
 import { questionnaireRoutes } from './questionnaires';
 import { surveyPage, type SurveyPageOptions } from './survey-page';
 import type { RouteContext } from './openapi-parts';
@@ -83,16 +83,13 @@ function notFoundOrNotAllowed(req: Request, res: Response): void {
 
 /**
  * What patients and the outside world reach without a key: the survey page (its own app under /s) and
- * the Questionnaires it serves (/fhir/Questionnaire). Also mounted by `npm start` while its first syncs run.
+ * the Questionnaires it serves (/fhir/Questionnaire). Also served by `npm start` while its first syncs run.
  */
-export function mountPatientFacing(
-  app: express.Express,
-  store: Store,
-  config: AppConfig,
-  survey?: ApiOptions['survey'],
-): void {
-  app.use('/fhir', questionnaireRoutes(loadForms({ overridesDir: config.mappingsDir })));
-  app.use('/s', surveyPage({ store, config, ...survey }));
+export function patientFacing(store: Store, config: AppConfig, survey?: ApiOptions['survey']): express.Router {
+  const router = express.Router();
+  router.use('/fhir', questionnaireRoutes(formsOf(config.mappingsDir)));
+  router.use('/s', surveyPage({ store, config, ...survey }));
+  return router;
 }
 
 export function createApiApp(options: ApiOptions): express.Express {
@@ -123,7 +120,7 @@ export function createApiApp(options: ApiOptions): express.Express {
   app.use('/api', api);
   // Providers' callbacks and patients' unsubscribe links: outside /api and its key (signed instead).
   app.use(messagingHooks(store, config));
-  mountPatientFacing(app, store, config, options.survey);
+  app.use(patientFacing(store, config, options.survey));
   mountDashboard(app);
   app.use(notFoundOrNotAllowed);
   app.use((err: unknown, req: Request, res: Response, next: express.NextFunction) => {

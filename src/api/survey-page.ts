@@ -10,7 +10,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Patient } from '@medplum/fhirtypes';
 import type { AppConfig } from '../config/types';
 import { DEFAULT_SURVEY_REQUESTS_PER_MINUTE, type SurveyPageSettings } from '../config/messaging-settings';
-import { formFor, loadForms, type FormSet } from '../mapping/forms';
+import { formFor, formsOf, type FormSet } from '../mapping/forms';
 import { loadInstruments, type InstrumentDefinition } from '../mapping/scoring';
 import type { Store } from '../store/store';
 import type { SurveyLink } from '../store/survey-links';
@@ -80,7 +80,7 @@ class SurveyPage {
   /** Forms and instruments, loaded at the first link opened (a broken file also fails `config check`). */
   private definitions(): { forms: FormSet; instruments: InstrumentDefinition[] } {
     return (this.loaded ??= {
-      forms: loadForms({ overridesDir: this.config.mappingsDir }),
+      forms: formsOf(this.config.mappingsDir),
       instruments: loadInstruments({ overridesDir: this.config.mappingsDir }),
     });
   }

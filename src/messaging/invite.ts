@@ -17,6 +17,13 @@ import { FALLBACK_LANGUAGE, render, templateFor, type TemplateSet } from './temp
 
 export const SURVEY_PATH = '/s';
 
+/**
+ * A message's text as recorded in the EMR or shown to staff: survey links left out (whoever reads it
+ * must not answer for the patient through it; docs/surveys.md).
+ */
+export const withoutSurveyLinks = (text: string): string =>
+  text.replace(/\/s\/[A-Za-z0-9_-]{22}\.[a-z0-9]{1,8}\.[A-Za-z0-9_-]{22}/g, '/s/[link]');
+
 export interface InvitationInput {
   sourceId: string;
   programmeId: string | null;

@@ -8,6 +8,7 @@
  */
 import type { Communication, Task } from '@medplum/fhirtypes';
 import { ENGAGE_CODES } from '../actions/codes';
+import { withoutSurveyLinks } from './invite';
 import { comparableHash } from '../writeback/content';
 import type { Message } from '../store/messages';
 import type { Store } from '../store/store';
@@ -19,12 +20,6 @@ const MEDIUM: Record<Message['channel'], { code: string; display: string }> = {
 };
 
 const CHANNEL_WORDS: Record<Message['channel'], string> = { sms: 'SMS', email: 'email' };
-
-/**
- * The text as recorded: a survey link is left out (whoever reads the EMR must not answer for the
- * patient through it; docs/surveys.md).
- */
-const withoutLinks = (text: string): string => text.replace(/\/s\/[A-Za-z0-9_-]{22}\.[a-z0-9]{1,8}\.[A-Za-z0-9_-]{22}/g, '/s/[link]');
 
 /** The Communication that records a message (pure). */
 export function messageCommunication(m: Message, identifierSystem: string): Communication {
@@ -46,7 +41,7 @@ export function messageCommunication(m: Message, identifierSystem: string): Comm
     ...(m.direction === 'inbound'
       ? { sender: patient, received: (m.endedAt ?? m.createdAt).toISOString() }
       : { recipient: [patient], ...(m.sentAt ? { sent: m.sentAt.toISOString() } : {}) }),
-    payload: [{ contentString: withoutLinks(m.subject ? `${m.subject}\n\n${m.body}` : m.body) }],
+    payload: [{ contentString: withoutSurveyLinks(m.subject ? `${m.subject}\n\n${m.body}` : m.body) }],
   } as Communication;
 }
 

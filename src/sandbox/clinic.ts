@@ -13,6 +13,8 @@ import { syncSource } from '../sync/run';
 import type { SyncSummary } from '../sync/events';
 import { Random } from './random';
 import type { SmsStandIn } from './sms-provider';
+import type { MailCatcher } from './mail-catcher';
+import { patientsAnswerSurveys } from './survey-answers';
 
 const DAY_MS = 86_400_000;
 /** 10:00 UTC: inside the default send window (09:00–19:00) of the sandbox's clinic. */
@@ -35,7 +37,44 @@ export interface ClinicDaysOptions {
    * their texts through the SMS stand-in.
    */
   sms?: SmsStandIn;
+  /** Its mail catcher: emailed survey links are answered too. */
+  mail?: MailCatcher;
+  /**
+   * The survey page's clock (set to the simulated day while patients answer) and the follow-ups of their
+   * answers (awaited before the day's sync: a source runs one sync at a time).
+   */
+  surveys?: SurveyPageHooks;
 }
+
+export interface SurveyPageHooks {
+  clock: { at?: Date };
+  followUps: Promise<void>[];
+}
+
+/** Today's survey links, answered through the page at 14:00 of the simulated day; how many were. */
+async function patientsAnswer(o: ClinicDaysOptions, day: Date, since: number, rng: Random): Promise<number> {
+  const hooks = o.surveys;
+  if (!hooks || !o.sms) return 0;
+  const texts = [
+    ...o.sms.messages.filter((m) => m.createdAt.getTime() >= since).map((m) => m.body),
+    ...(o.mail?.mails.slice(mailsBefore.get(o.mail) ?? 0) ?? []),
+  ];
+  if (o.mail) mailsBefore.set(o.mail, o.mail.mails.length);
+  hooks.clock.at = new Date(day.getTime() + ANSWER_MS);
+  try {
+    const answered = await patientsAnswerSurveys(texts, rng, LINK_ANSWER_RATE);
+    await Promise.all(hooks.followUps.splice(0));
+    return answered;
+  } finally {
+    hooks.clock.at = undefined;
+  }
+}
+
+const mailsBefore = new WeakMap<MailCatcher, number>();
+/** 14:00 UTC: patients answer the links texted in the morning. */
+const ANSWER_MS = 14 * 3_600_000;
+/** Odds that a patient answers the survey link they were sent that day. */
+const LINK_ANSWER_RATE = 0.5;
 
 /** Share of the day's texts answered: STOP, a few words, HELP (seeded). */
 const REPLIES: [number, string][] = [
@@ -75,6 +114,7 @@ export async function runClinicDays(o: ClinicDaysOptions): Promise<{ days: DayRe
   for (let d = 0; d < o.days && !o.signal?.aborted; d++) {
     const day = new Date(first + d * DAY_MS);
     let texted = 0;
+    let byLink = 0;
     if (direct && o.sms) {
       const since = Date.now();
       const midday = await syncSource(o.store, o.config, o.source, {
@@ -84,13 +124,17 @@ export async function runClinicDays(o: ClinicDaysOptions): Promise<{ days: DayRe
       texted = midday.messages?.sent ?? 0;
       await o.sms.settled();
       await patientsReply(o.sms, since, rng);
+      byLink = await patientsAnswer(o, day, since, rng);
     }
     const report = await simulateDay(o.repo, day, o.seed, {
       ...DEFAULT_SIMULATION,
       identifierSystem: o.config.actions.identifierSystem,
       platformSendsReminders: !direct,
+      ...(o.surveys ? { answeredByLink: await o.store.linkedSurveyTaskIds(o.source.id) } : {}),
     });
     if (direct) report.remindersSent = texted;
+    report.surveysAnswered += byLink;
+    report.surveysAnsweredByLink = byLink;
     const summary = await syncSource(o.store, o.config, o.source, { asOf: endOfDay(day), signal: o.signal });
     days.push(report);
     summaries.push(summary);

@@ -34,6 +34,13 @@ export function sandboxMessaging(server: SandboxServer, mailPort: number, public
     publicUrl,
     clinic: { name: 'Sandbox Clinic', phone: '555-0100' },
     unsubscribeSecret: 'sandbox-unsubscribe-links-are-not-secret',
+    // Survey links of the sandbox only (a real deployment's keys come from its environment, docs/surveys.md).
+    surveys: {
+      linkKeys: [{ id: 'sandbox', secret: 'sandbox-survey-links-are-signed-but-not-secret' }],
+      confirmBirthDate: false,
+      // The simulated patients all answer from this machine.
+      requestsPerMinute: 600,
+    },
     sms: {
       provider: 'twilio',
       apiBaseUrl: server.sms.apiBaseUrl,

@@ -59,6 +59,8 @@ export interface SimulationSettings {
    * fhir-engage sends them itself (delivery direct) and completes their Tasks on delivery.
    */
   platformSendsReminders?: boolean;
+  /** Survey Tasks (EMR ids) whose patients were sent a link: they answer through the survey page, not here. */
+  answeredByLink?: ReadonlySet<string>;
 }
 
 export const DEFAULT_SIMULATION: SimulationSettings = {
@@ -83,6 +85,8 @@ export interface DayReport {
   rescheduled: number;
   booked: number;
   surveysAnswered: number;
+  /** Of those, answered through the survey page (a link sent by fhir-engage). */
+  surveysAnsweredByLink?: number;
   tasksAccepted: number;
   tasksCompleted: number;
   newPatients: number;
@@ -332,6 +336,7 @@ async function workTasks(d: Day): Promise<void> {
         Date.parse(t.executionPeriod?.start ?? '') < end &&
         Date.parse(t.executionPeriod?.end ?? '') > start;
       if (!open || !patient || d.repo.peek('QuestionnaireResponse', `${t.id}-answer`)) continue;
+      if (d.settings.answeredByLink?.has(t.id as string)) continue;
       const canonical = t.input?.find((i) => i.valueCanonical)?.valueCanonical;
       const items = canonical ? surveyAnswer(d.rng, canonical) : undefined;
       if (!items || !d.rng.chance(Math.min(1, d.settings.answerRate * propensity(patient)))) continue;

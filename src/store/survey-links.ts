@@ -89,6 +89,9 @@ export const submitLink = (id: string, at: Date, crisis: boolean): SqlQuery =>
 export const setLinkOutbox = (id: string, outboxId: number): SqlQuery =>
   q('UPDATE survey_links SET outbox_id = $2 WHERE id = $1', [id, outboxId]);
 
+export const linkedTaskIds = (sourceId: string): SqlQuery =>
+  q('SELECT task_server_id FROM survey_links WHERE source_id = $1', [sourceId]);
+
 export const linksOfPatient = (sourceId: string, patientId: string): SqlQuery =>
   q('SELECT * FROM survey_links WHERE source_id = $1 AND patient_id = $2 ORDER BY created_at DESC LIMIT 50', [
     sourceId,
@@ -148,6 +151,10 @@ export function surveyLinksRole({ db }: RoleContext) {
     },
     async setSurveyLinkOutbox(id: string, outboxId: number): Promise<void> {
       await db.query(setLinkOutbox(id, outboxId));
+    },
+    /** The survey Tasks (EMR ids) that have a link: their patients answer through the page. */
+    async linkedSurveyTaskIds(sourceId: string): Promise<Set<string>> {
+      return new Set((await db.query(linkedTaskIds(sourceId))).map((r) => String(r.task_server_id)));
     },
     async surveyLinksOfPatient(sourceId: string, patientId: string): Promise<SurveyLink[]> {
       return (await db.query(linksOfPatient(sourceId, patientId))).map(toLink);

@@ -353,3 +353,25 @@ test('a second sync sends and writes nothing', async () => {
   expect(writes(again)).toBe(0);
   expect(emr.sms.messages.length).toBe(texts);
 });
+
+test('the patient page lists the surveys sent by link and which were answered, and shows no link', async () => {
+  const res = await fetch(`${publicUrl}/api/sources/clinic/patients/${PATIENT}/messages`, {
+    headers: { 'X-API-Key': 'k-0123456789abcdef' },
+  });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as {
+    messages: { kind: string; text: string }[];
+    surveys: { survey: string; answeredAt: string | null; crisis: boolean; openedAt: string | null }[];
+  };
+  const phq = body.surveys.find((v) => v.survey === 'PHQ-9');
+  expect(phq).toMatchObject({ crisis: true });
+  expect(phq?.answeredAt).not.toBeNull();
+  expect(phq?.openedAt).not.toBeNull();
+  expect(body.surveys.find((v) => v.survey === 'GAD-7')?.answeredAt).toBeNull();
+  const invitations = body.messages.filter((m) => m.kind === 'survey-invitation');
+  expect(invitations.length).toBeGreaterThanOrEqual(2);
+  for (const m of invitations) {
+    expect(m.text).toContain('/s/[link]');
+    expect(m.text).not.toContain(phqToken);
+  }
+});

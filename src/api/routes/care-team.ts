@@ -19,6 +19,8 @@ import { BadQuery, param, query } from '../params';
 import { reply } from '../reply';
 import { CareTeamActivity, CareTeamWrite, PatientMessages, Practitioners } from '../schemas/care-team';
 import { patientOptOuts } from '../../messaging/address';
+import { formFor, formsOf } from '../../mapping/forms';
+import { withoutSurveyLinks } from '../../messaging/invite';
 import { taskView } from '../task-view';
 
 const STATUS: Record<PersonWriteResult['state'], number> = {
@@ -156,6 +158,8 @@ async function patientMessages(req: Request, res: Response, ctx: RouteContext): 
   if (!patient) return sendOutcome(res, notFoundOutcome('no such patient in this source'));
   const messages = await store.messagesOfPatient(source.id, patientId);
   const optedOut = await patientOptOuts(store, patient, config.messaging?.sms?.defaultCountryCode);
+  const links = await store.surveyLinksOfPatient(source.id, patientId);
+  const forms = formsOf(config.mappingsDir);
   await audit.send(req, res, [{ sourceId: source.id, patientId }], () =>
     reply(res, PatientMessages, {
       optedOut,
@@ -166,10 +170,19 @@ async function patientMessages(req: Request, res: Response, ctx: RouteContext): 
         channel: m.channel,
         state: m.state,
         reason: m.reason,
-        text: m.subject ? `${m.subject}\n\n${m.body}` : m.body,
+        text: withoutSurveyLinks(m.subject ? `${m.subject}\n\n${m.body}` : m.body),
         createdAt: m.createdAt,
         sentAt: m.sentAt,
         endedAt: m.endedAt,
+      })),
+      surveys: links.map((l) => ({
+        survey: formFor(forms, l.questionnaire)?.title ?? l.questionnaire,
+        taskId: l.taskServerId,
+        linkSentAt: l.createdAt,
+        openedAt: l.openedAt,
+        answeredAt: l.submittedAt,
+        until: l.expiresAt,
+        crisis: l.crisis,
       })),
     }),
   );

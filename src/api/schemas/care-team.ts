@@ -63,6 +63,20 @@ export const PatientMessages = Closed({
       endedAt: Nullable(Instant),
     }),
   ),
+  surveys: Type.Array(
+    Closed({
+      survey: Type.String({ description: 'the Questionnaire’s title' }),
+      taskId: Type.String({ description: 'the survey Task in the EMR' }),
+      linkSentAt: Instant,
+      openedAt: Nullable(Instant),
+      answeredAt: Nullable(Instant),
+      until: Instant,
+      crisis: Type.Boolean({
+        description: 'PHQ-9 item 9 answered above 0: crisis resources shown, safety Task raised',
+      }),
+    }),
+    { description: 'surveys the patient was sent a link to (docs/surveys.md): opened, answered through the page' },
+  ),
 });
 
 export const Practitioners = Closed({

@@ -4,7 +4,7 @@ import { loadConfig } from '../../config/load';
 import { ExitCode } from '../../errors';
 import { startEmbeddedSandbox, type EmbeddedSandbox } from '../../sandbox/embedded';
 import { todayAnchor } from '../../sandbox/start';
-import { runClinicDays } from '../../sandbox/clinic';
+import { runClinicDays, type SurveyPageHooks } from '../../sandbox/clinic';
 import { formatSummary } from '../format';
 import type { SyncSummary } from '../../sync/events';
 import { openStore } from '../../store/open';
@@ -17,6 +17,8 @@ import { serve } from '../../scheduler/serve';
 import express from 'express';
 import { listen } from '../../listen';
 import { messagingHooks } from '../../api/messaging-hooks';
+import { patientFacing } from '../../api/app';
+import type { SurveySubmission } from '../../sync/survey-submission';
 
 interface StartOptions extends SyncCliOptions {
   once?: boolean;
@@ -149,6 +151,7 @@ async function startSandboxSource(
 
 interface HooksListener {
   publicUrl: string;
+  surveys: SurveyPageHooks;
   /** The configuration the callbacks are checked against (the sandbox's messaging). */
   use(config: AppConfig): void;
   close(): Promise<void>;
@@ -157,14 +160,26 @@ interface HooksListener {
 /** Providers' callbacks only (signed), on the port the service will take once the first syncs are done. */
 async function listenForHooks(store: Store, loaded: AppConfig, opts: StartOptions): Promise<HooksListener> {
   let hooks = messagingHooks(store, loaded);
+  // The survey page too (the simulated patients answer through it), on the simulated day's clock.
+  const surveys: SurveyPageHooks = { clock: {}, followUps: [] };
+  const surveyHooks = {
+    now: () => surveys.clock.at ?? new Date(),
+    onSubmission: (s: SurveySubmission) => void surveys.followUps.push(s.followUp),
+  };
+  let patients = patientFacing(store, loaded, surveyHooks);
   const app = express();
   app.use((req, res, next) => hooks(req, res, next));
+  app.use((req, res, next) => patients(req, res, next));
   const host = opts.host ?? loaded.service.host;
   const { server, port } = await listen(app, opts.port ?? loaded.service.port, host, '--port or FHIR_ENGAGE_PORT');
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   return {
     publicUrl: `http://${shown}:${port}`,
-    use: (c) => void (hooks = messagingHooks(store, c)),
+    surveys,
+    use: (c) => {
+      hooks = messagingHooks(store, c);
+      patients = patientFacing(store, c, surveyHooks);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -176,7 +191,12 @@ async function listenForHooks(store: Store, loaded: AppConfig, opts: StartOption
 /** The sandbox clinic's days since the anchor, each followed by a sync. */
 async function liveClinicDays(
   store: Store,
-  { sandbox, anchor, config }: { sandbox: EmbeddedSandbox; anchor: Date; config: AppConfig },
+  {
+    sandbox,
+    anchor,
+    config,
+    hooks,
+  }: { sandbox: EmbeddedSandbox; anchor: Date; config: AppConfig; hooks: HooksListener },
   opts: StartOptions,
   io: CliIo,
 ): Promise<{ summaries: SyncSummary[]; interrupted: boolean }> {
@@ -191,10 +211,11 @@ async function liveClinicDays(
     days: opts.simulateDays,
     seed: opts.seed,
     signal: days.signal,
-    ...(sandbox.messaging ? { sms: sandbox.server.sms } : {}),
+    ...(sandbox.messaging ? { sms: sandbox.server.sms, surveys: hooks.surveys } : {}),
+    ...(sandbox.mail ? { mail: sandbox.mail } : {}),
     onDay: (d, s) =>
       io.err(
-        `  ${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.remindersSent} reminders sent${sandbox.messaging ? ' by fhir-engage (SMS, email)' : ''}, ${d.surveysAnswered} surveys answered, ${d.tasksCompleted} Tasks completed by the care team, ${d.newPatients} new patient(s); sync ${s.status}, ${s.planned} writes`,
+        `  ${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.remindersSent} reminders sent${sandbox.messaging ? ' by fhir-engage (SMS, email)' : ''}, ${d.surveysAnswered} surveys answered${d.surveysAnsweredByLink ? ` (${d.surveysAnsweredByLink} through the survey page)` : ''}, ${d.tasksCompleted} Tasks completed by the care team, ${d.newPatients} new patient(s); sync ${s.status}, ${s.planned} writes`,
       ),
   }).finally(days.dispose);
   return { summaries: lived.summaries, interrupted: days.signal.aborted };

@@ -108,7 +108,7 @@ async function activityTable(o: PatientOverview): Promise<HTMLElement> {
 
 /** Messages fhir-engage sent to the patient or received from them, and the channels they opted out of. */
 async function messagesTable(o: PatientOverview): Promise<HTMLElement[]> {
-  const { messages, optedOut } = await get<PatientMessages>(
+  const { messages, optedOut, surveys } = await get<PatientMessages>(
     `/sources/${encodeURIComponent(o.sourceId)}/patients/${encodeURIComponent(o.patientId)}/messages`,
   );
   const channel = (c: string): string => (c === 'sms' ? 'SMS' : c);
@@ -128,14 +128,34 @@ async function messagesTable(o: PatientOverview): Promise<HTMLElement[]> {
       messages.map((m) => [
         when(m.sentAt ?? m.createdAt),
         channel(m.channel),
-        m.direction === 'inbound' ? 'from the patient' : m.kind === 'help-reply' ? 'help reply' : 'reminder',
+        m.direction === 'inbound' ? 'from the patient' : (KIND_WORDS[m.kind] ?? m.kind),
         m.reason ? `${m.state}: ${m.reason}` : m.state,
         m.text,
       ]),
       { 'data-testid': 'patient-messages' },
     ),
+    table(
+      'Surveys sent by link',
+      ['survey', 'link sent', 'opened', 'answered through the page', 'open until'],
+      surveys.map((v) => [
+        v.survey,
+        when(v.linkSentAt),
+        v.openedAt ? when(v.openedAt) : '—',
+        v.answeredAt
+          ? `${when(v.answeredAt)}${v.crisis ? ' — item 9 above 0: crisis resources shown, safety Task raised' : ''}`
+          : 'not yet',
+        when(v.until),
+      ]),
+      { 'data-testid': 'patient-surveys' },
+    ),
   ];
 }
+
+const KIND_WORDS: Record<string, string> = {
+  'appointment-reminder': 'reminder',
+  'survey-invitation': 'survey invitation',
+  'help-reply': 'help reply',
+};
 
 export async function careTeamSection(o: PatientOverview, refresh: () => Promise<void>): Promise<HTMLElement[]> {
   return [
