@@ -174,9 +174,10 @@ function surveysOf(
   try {
     linkKeys = parseLinkKeys(String(given.linkKeys ?? ''));
   } catch (err) {
-    throw configError(`${configFile}: messaging.surveys.linkKeys: ${(err as Error).message} (docs/surveys.md, "Keys")`, [
-      'messaging.surveys.linkKeys',
-    ]);
+    throw configError(
+      `${configFile}: messaging.surveys.linkKeys: ${(err as Error).message} (docs/surveys.md, "Keys")`,
+      ['messaging.surveys.linkKeys'],
+    );
   }
   return {
     surveys: {
