@@ -182,6 +182,14 @@ function renderItem(s: RenderState, item: QuestionnaireItem): string {
   return inner ? `<div class="item"${enableWhenData(s, item)}>${inner}</div>` : '';
 }
 
+/** A problem as the summary lists it: the question's words first (shortened), then what is wrong. */
+function summaryLine(s: RenderState, linkId: string, problem: string): string {
+  const item = findItem(s.form.item, linkId);
+  const text = translated(item?.text, (item as { _text?: unknown } | undefined)?._text, s.lang);
+  const short = text.length > 60 ? `${text.slice(0, 57).replace(/\s+\S*$/, '')}…` : text;
+  return short ? `${short}: ${problem.charAt(0).toLowerCase()}${problem.slice(1)}` : problem;
+}
+
 export interface FormPageInput {
   form: Questionnaire;
   lang: Language;
@@ -209,7 +217,7 @@ export function formPage(input: FormPageInput): string {
   const title = translated(input.form.title, (input.form as { _title?: unknown })._title, input.lang);
   const summary = s.problems.size
     ? `<div class="problems" role="alert" tabindex="-1" id="problems"><h2>${w.problemsTitle}</h2><ul>${[...s.problems]
-        .map(([linkId, p]) => `<li><a href="#${idOf(s, linkId)}">${escapeHtml(p)}</a></li>`)
+        .map(([linkId, p]) => `<li><a href="#${idOf(s, linkId)}">${escapeHtml(summaryLine(s, linkId, p))}</a></li>`)
         .join('')}</ul></div>`
     : '';
   const hidden = Object.entries(input.hidden ?? {})

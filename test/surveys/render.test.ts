@@ -43,7 +43,7 @@ test('everything from the form is escaped; each question is labelled; problems l
     /<label for="i1-input">Name &lt;b&gt;now&lt;\/b&gt; <span class="req">\(required\)<\/span><\/label>/,
   );
   expect(html).toContain('aria-invalid="true" aria-describedby="i1-error"');
-  expect(html).toContain('<a href="#i1">Please answer this question.</a>');
+  expect(html).toContain('<a href="#i1">Name &lt;b&gt;now&lt;/b&gt;: please answer this question.</a>');
   expect(html).toMatch(/<fieldset class="question" id="i2"><legend>Yes\?<\/legend>/);
   expect(html).toContain('data-enable-when=');
   expect(html).not.toContain('Upload'); // a type the page does not ask is not shown

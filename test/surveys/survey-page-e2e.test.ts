@@ -9,55 +9,33 @@
  * nothing of the staff API; its headers; a second sync sends and writes nothing.
  */
 import http from 'node:http';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import type { Appointment, Observation, Patient, Provenance, QuestionnaireResponse, Task } from '@medplum/fhirtypes';
-import { createApiApp } from '../../src/api/app';
-import { Metrics } from '../../src/api/metrics';
+import type { Observation, Provenance, QuestionnaireResponse, Task } from '@medplum/fhirtypes';
 import { OPENAPI } from '../../src/api/openapi';
-import { loadConfig } from '../../src/config/load';
-import type { AppConfig, SourceConfig } from '../../src/config/types';
-import { listen } from '../../src/listen';
 import type { SandboxServer } from '../../src/sandbox/server';
-import { SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN } from '../../src/sandbox/sms-provider';
 import type { Store } from '../../src/store/store';
 import { bindingOf, signLink } from '../../src/surveys/links';
-import type { SurveySubmission } from '../../src/sync/survey-submission';
 import { syncSource } from '../../src/sync/run';
 import type { SyncSummary } from '../../src/sync/events';
-import { SyncRunner } from '../../src/sync/runner';
-import { seededSandbox } from '../helpers/sandbox';
-import { testSource } from '../helpers/source';
-import { memoryStore } from '../helpers/store';
+import { linkIn, plantSurveyPatient, SURVEY_KEY as KEY, surveyWorld, type SurveyWorld } from '../helpers/survey-world';
 import { waitFor } from '../helpers/wait';
 
-const ZONE = 'America/Chicago';
-const KEY = { id: 'k1', secret: 'a-survey-link-secret-of-32-characters-or-more' };
 const PATIENT = 'survey-pat';
 const OTHER = 'survey-other';
 
+let world: SurveyWorld;
 let emr: SandboxServer;
 let store: Store;
-let api: Server;
-let runner: SyncRunner;
 let publicUrl: string;
-let config: AppConfig;
-let source: SourceConfig;
-let receiver: http.Server;
-const alerts: { at: number; body: string }[] = [];
-const submissions: SurveySubmission[] = [];
-let clock = new Date('2026-06-01T15:30:00Z');
+const clock = () => world.clock.now;
 
 const writes = (s: SyncSummary): number =>
   Object.values(s.writes).reduce((n, w) => n + w.created + w.updated + w.cancelled + w.completed, 0);
 const sync = async (asOf: Date): Promise<SyncSummary> => {
-  const s = await syncSource(store, config, source, { asOf, strict: true });
+  const s = await syncSource(store, world.config, world.source, { asOf, strict: true });
   expect(s.error).toBeUndefined();
   return s;
 };
 const textsTo = (n: string) => emr.sms.messages.filter((m) => m.to === n);
-const linkIn = (body: string): string => (/\/s\/([A-Za-z0-9_.-]+)/.exec(body) as RegExpExecArray)[1] as string;
 const page = (path: string, init?: RequestInit) => fetch(`${publicUrl}${path}`, { redirect: 'manual', ...init });
 const post = (token: string, fields: Record<string, string>) =>
   page(`/s/${token}`, {
@@ -85,96 +63,19 @@ function phq9(item9: number): Record<string, string> {
   return { ...Object.fromEntries(links.map((l, i) => [`q.${l}`, String(i % 3)])), 'q.44260-8': String(item9) };
 }
 
-async function plantPatient(id: string, mobile: string, given: string): Promise<void> {
-  await emr.repo.createResource<Patient>({
-    resourceType: 'Patient',
-    id,
-    name: [{ given: [given], family: 'Survey-Family-Name' }],
-    birthDate: '1980-03-27',
-    telecom: [{ system: 'phone', use: 'mobile', value: mobile, rank: 1 }],
-    communication: [{ language: { coding: [{ system: 'urn:ietf:bcp:47', code: 'en' }] }, preferred: true }],
-  });
-  await emr.repo.createResource<Appointment>({
-    resourceType: 'Appointment',
-    id: `${id}-visit`,
-    status: 'booked',
-    start: '2026-06-20T15:00:00Z',
-    end: '2026-06-20T15:30:00Z',
-    participant: [{ actor: { reference: `Patient/${id}` }, status: 'accepted' }],
-  } as Appointment);
-}
-
 beforeAll(async () => {
-  emr = await seededSandbox({ patients: 6, seed: 41, fixtures: false }, { sms: { failureRate: 0, seed: 3 } });
-  store = await memoryStore();
-  receiver = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
-    req.on('end', () => {
-      alerts.push({ at: Date.now(), body });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', () => resolve()));
-  source = testSource({
-    id: 'clinic',
-    baseUrl: emr.baseUrl,
-    overlapSeconds: 0,
-    timeZone: ZONE,
-    delivery: 'direct',
-    phasedStart: { days: 0 },
-  });
-  config = { ...loadConfig({ env: {}, cwd: os.tmpdir() }), sources: [source] };
-  runner = new SyncRunner(store, config, new Metrics(false).observe);
-  const app = createApiApp({
-    store,
-    config,
-    runner,
-    metrics: new Metrics(false),
-    apiKeys: ['k-0123456789abcdef'],
-    survey: { now: () => clock, onSubmission: (s) => submissions.push(s) },
-  });
-  const listening = await listen(app, 0, '127.0.0.1');
-  api = listening.server;
-  publicUrl = `http://127.0.0.1:${listening.port}`;
-  Object.assign(config, {
-    safetyAlerts: {
-      resendAfterMinutes: 0,
-      webhook: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/safety` },
-    },
-    messaging: {
-      publicUrl,
-      clinic: { name: 'Riverside Clinic', phone: '555-0100' },
-      unsubscribeSecret: 'an-unsubscribe-secret-of-32-characters!',
-      sms: {
-        provider: 'twilio',
-        apiBaseUrl: emr.sms.apiBaseUrl,
-        accountSid: SANDBOX_ACCOUNT_SID,
-        authToken: SANDBOX_AUTH_TOKEN,
-        from: '+15550000000',
-        defaultCountryCode: '+1',
-        messagesPerSecond: 100,
-      },
-      surveys: { linkKeys: [KEY], confirmBirthDate: false, requestsPerMinute: 1000 },
-    },
-  });
-  await plantPatient(PATIENT, '555-0191', 'Robin');
-  await plantPatient(OTHER, '555-0192', 'Sam');
+  world = await surveyWorld(new Date('2026-06-01T15:30:00Z'));
+  ({ emr, store, publicUrl } = world);
+  await plantSurveyPatient(emr, { id: PATIENT, mobile: '555-0191', given: 'Robin' });
+  await plantSurveyPatient(emr, { id: OTHER, mobile: '555-0192', given: 'Sam' });
 }, 120_000);
 
-afterAll(async () => {
-  await Promise.all(submissions.map((s) => s.followUp));
-  await runner.stop();
-  await new Promise<void>((resolve) => api.close(() => resolve()));
-  await new Promise<void>((resolve) => receiver.close(() => resolve()));
-  await emr.close();
-  await store.close();
-});
+afterAll(() => world.close());
 
 let phqToken: string;
 
 test('an open survey Task gets one SMS invitation with a signed link and nothing about the instrument', async () => {
-  await sync(clock);
+  await sync(clock());
   const texts = textsTo('+15550191');
   expect(texts.length).toBeGreaterThanOrEqual(2); // PHQ-9 and GAD-7
   for (const t of texts) {
@@ -194,7 +95,7 @@ test('an open survey Task gets one SMS invitation with a signed link and nothing
   }
   expect(phqToken).toBeDefined();
   // The Communication that records the invitation in the EMR leaves the link out.
-  await sync(new Date(clock.getTime() + 60_000));
+  await sync(new Date(clock().getTime() + 60_000));
   const recorded = (emr.repo.all('Communication') as { payload?: { contentString?: string }[] }[]).map(
     (c) => c.payload?.[0]?.contentString ?? '',
   );
@@ -234,7 +135,7 @@ test('a missing answer is named beside its question and at the top, and nothing 
 });
 
 test('item 9 = 1: crisis resources first; the response, its Provenance, the Task completed, the total, the safety Task and the alert within 5 s', async () => {
-  const before = alerts.length;
+  const before = world.alerts.length;
   const started = Date.now();
   const res = await post(phqToken, phq9(1));
   expect(res.status).toBe(200);
@@ -249,7 +150,7 @@ test('item 9 = 1: crisis resources first; the response, its Provenance, the Task
     );
   await waitFor(
     'the safety Task in the EMR and its webhook alert',
-    async () => (await safety()) !== undefined && alerts.length > before,
+    async () => (await safety()) !== undefined && world.alerts.length > before,
     {
       timeoutMs: 5_000,
       intervalMs: 20,
@@ -258,7 +159,7 @@ test('item 9 = 1: crisis resources first; the response, its Provenance, the Task
   const elapsed = Date.now() - started;
   expect(elapsed).toBeLessThan(5_000);
   expect((await safety())?.priority).toBe('stat');
-  await Promise.all(submissions.map((s) => s.followUp));
+  await Promise.all(world.submissions.map((s) => s.followUp));
 
   const [qr] = ownResponses();
   expect(qr).toMatchObject({
@@ -285,7 +186,7 @@ test('item 9 = 1: crisis resources first; the response, its Provenance, the Task
   );
   // 0+1+2+0+1+2+0+1 + 1 (item 9)
   expect(total?.valueQuantity?.value ?? total?.valueInteger).toBe(8);
-  expect(alerts[alerts.length - 1]?.body).not.toContain('Robin');
+  expect(world.alerts[world.alerts.length - 1]?.body).not.toContain('Robin');
 });
 
 test('a second open or submission says "already answered" and writes nothing', async () => {
@@ -313,10 +214,10 @@ test('tampered, another patient’s and expired links: friendly 4xx pages, nothi
   const forged = signLink({ ...bindingOf(otherLink!), patientId: PATIENT }, [KEY]);
   expect((await post(forged, phq9(0))).status).toBe(404);
   // Expired: the Task's window has closed.
-  const saved = clock;
-  clock = new Date(otherLink!.expiresAt.getTime() + 1000);
+  const saved = world.clock.now;
+  world.clock.now = new Date(otherLink!.expiresAt.getTime() + 1000);
   const expired = await post(otherToken, phq9(0));
-  clock = saved;
+  world.clock.now = saved;
   expect(expired.status).toBe(410);
   expect(responses().length).toBe(count);
 });
@@ -348,8 +249,8 @@ test('every Questionnaire a Task names is served at /fhir/Questionnaire', async 
 
 test('a second sync sends and writes nothing', async () => {
   const texts = emr.sms.messages.length;
-  await sync(new Date(clock.getTime() + 120_000));
-  const again = await sync(new Date(clock.getTime() + 180_000));
+  await sync(new Date(clock().getTime() + 120_000));
+  const again = await sync(new Date(clock().getTime() + 180_000));
   expect(writes(again)).toBe(0);
   expect(emr.sms.messages.length).toBe(texts);
 });

@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { axeViolations, launchChromium } from '../helpers/browser';
 import type { Appointment, Task } from '@medplum/fhirtypes';
 import { createApiApp } from '../../src/api/app';
 import { DASHBOARD_DIR } from '../../src/api/dashboard';
@@ -26,7 +27,6 @@ import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
 import { testSource } from '../helpers/source';
 import { memoryStore } from '../helpers/store';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const KEY = 'dashboard-test-key-4242';
 const SHOTS = path.join(ROOT, 'test-artifacts', 'dashboard');
 const PATIENT = 'gen-pat-000003';
@@ -41,24 +41,6 @@ let retryable: number;
 let config: AppConfig;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM) && process.getuid?.() === 0 && !process.env.CHROMIUM_PATH) {
-    // A fresh machine: Debian's package, as .ci/run installs it (never a downloaded browser build).
-    process.stderr.write("Chromium is missing: installing Debian's chromium package for the dashboard tests…\n");
-    try {
-      execFileSync(
-        'sh',
-        ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium'],
-        { stdio: 'ignore', timeout: 600_000 },
-      );
-    } catch {
-      // Reported below.
-    }
-  }
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium is not installed at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (.ci/run does), or set CHROMIUM_PATH. The dashboard tests cannot run without a browser.`,
-    );
-  }
   execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build-web.js'), '--if-stale'], { stdio: 'inherit' });
   mkdirSync(SHOTS, { recursive: true });
   emr = await seededSandbox({ patients: 30, seed: 12, fixtures: false, invalidResources: 2 });
@@ -107,7 +89,7 @@ beforeAll(async () => {
   const listening = await listen(app, 0, '127.0.0.1');
   server = listening.server;
   base = `http://127.0.0.1:${listening.port}/`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+  browser = await launchChromium();
 }, 700_000);
 
 afterAll(async () => {
@@ -261,14 +243,6 @@ test('the worklist: its first section lists every patient with an open safety Ta
   expect(urls.some((u) => u.toLowerCase().includes(family.toLowerCase()))).toBe(false);
   await page.context().close();
 });
-
-/** axe-core's WCAG 2.1 AA violations on the page as it is (the context must bypass CSP to inject it). */
-async function axeViolations(page: Page): Promise<string[]> {
-  await page.addScriptTag({ content: readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8') });
-  return (await page.evaluate(
-    "axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }).then((r) => r.violations.map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(' | ')))",
-  )) as string[];
-}
 
 test('a Task worked from the dashboard: claimed, then completed, changes the EMR’s Task once; the next sync writes nothing; a logged call is a Communication', async () => {
   // Earlier tests ran syncs "now": this test's runs are all as of one instant, so that a run after the
