@@ -44,6 +44,8 @@ export interface SourceConfig {
   /** New writes per transaction Bundle (default 50; 1 = one request per write). */
   writeBatchSize: number;
   writeBack: boolean;
+  /** Write the assigned Questionnaires to the EMR too (docs/surveys.md); default false. */
+  writeQuestionnaires?: boolean;
   writeTarget?: WriteTargetConfig;
   /** Extra trusted CAs (a PEM file; the path is resolved against the sources file). */
   tls?: { caFile?: string };

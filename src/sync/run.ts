@@ -23,6 +23,9 @@ import { LOCK_BUSY } from '../store/driver';
 import type { Store } from '../store/store';
 import { sharedValidator } from '../validation/validator';
 import { dispatchOutbox } from '../writeback/dispatch';
+import { enqueueDefinitions } from '../writeback/definitions';
+import { formsOf } from '../mapping/forms';
+import { assignedQuestionnaires } from '../config/programme-settings';
 import { PERSON_OPS } from '../writeback/outbox-item';
 import { messagingStep } from './messaging-step';
 import type { OutboxPayload } from '../writeback/outbox-item';
@@ -365,6 +368,13 @@ async function runStages(state: RunState, mappings: MappingSet, instruments: Ins
   const payloads = await computeStep(state, pulled, mappings, instruments);
   if (options.dryRun) summary.dryRunBundle = dryRunBundle(payloads, runId, options.asOf);
   if (!options.dryRun && source.writeBack) {
+    await enqueueDefinitions(
+      state.store,
+      source,
+      formsOf(state.config.mappingsDir),
+      assignedQuestionnaires(state.config.actions.surveys, source),
+      state.config.actions.identifierSystem,
+    );
     await dispatchStep(state, capabilities, true);
     // Safety Tasks that reached the EMR are announced at once; messages due go to patients.
     const alerts = await deliverSafetyAlerts(state.store, state.config.safetyAlerts, source.id, options.asOf);

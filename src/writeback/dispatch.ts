@@ -215,6 +215,7 @@ function sendPayload(
       return sendTaskAction(ctx, p);
     case 'communication':
     case 'questionnaire-response':
+    case 'definition':
       return sendCreateOnce(ctx, p);
   }
 }

@@ -1,5 +1,12 @@
 /** The payload of an outbox row: one desired write, as planned. */
-import type { Communication, EpisodeOfCare, Observation, QuestionnaireResponse, Task } from '@medplum/fhirtypes';
+import type {
+  Communication,
+  EpisodeOfCare,
+  Observation,
+  Questionnaire,
+  QuestionnaireResponse,
+  Task,
+} from '@medplum/fhirtypes';
 import type { Actor, TaskActionName, TaskChange } from '../actions/care-team';
 import type { RuleName } from '../config/action-settings';
 
@@ -94,4 +101,20 @@ export interface QuestionnaireResponsePayload {
 export type PersonPayload = TaskActionPayload | CommunicationPayload | QuestionnaireResponsePayload;
 export const PERSON_OPS: readonly PersonPayload['op'][] = ['task-action', 'communication', 'questionnaire-response'];
 
-export type OutboxPayload = UpsertPayload | ClosePayload | PersonPayload;
+/**
+ * A Questionnaire a survey Task names, written once to a source that allows it (`writeQuestionnaires`):
+ * a conditional create on its url and version (docs/surveys.md, "Questionnaires").
+ */
+export interface DefinitionPayload {
+  op: 'definition';
+  /** Unused by its conditional create (by url and version); kept for the outbox's common fields. */
+  identifierSystem: string;
+  identifier: string;
+  rule: 'questionnaire-definition';
+  patientId: '';
+  resourceType: 'Questionnaire';
+  resource: Questionnaire;
+  entities: string[];
+}
+
+export type OutboxPayload = UpsertPayload | ClosePayload | PersonPayload | DefinitionPayload;

@@ -11,7 +11,12 @@ import { applyChange, changeApplied, ownerName } from '../actions/care-team';
 import { taskEvent } from '../fhir/readback';
 import { patientIdFromReference } from '../mapping/patient-of';
 import { WriteRejected, type DispatchContext, type WriteOutcome } from './dispatch-context';
-import type { CommunicationPayload, QuestionnaireResponsePayload, TaskActionPayload } from './outbox-item';
+import type {
+  CommunicationPayload,
+  DefinitionPayload,
+  QuestionnaireResponsePayload,
+  TaskActionPayload,
+} from './outbox-item';
 import { findCurrent, send } from './send';
 
 /** The EMR's Task stored as read (the page shows it) with its status event; on success, fhir-engage leaves it to the person. */
@@ -75,7 +80,7 @@ export async function sendTaskAction(ctx: DispatchContext, p: TaskActionPayload)
 /** A Communication or a patient's QuestionnaireResponse, created once; the EMR's copy stored (runs compute from it). */
 export async function sendCreateOnce(
   ctx: DispatchContext,
-  p: CommunicationPayload | QuestionnaireResponsePayload,
+  p: CommunicationPayload | QuestionnaireResponsePayload | DefinitionPayload,
 ): Promise<WriteOutcome> {
   const res = await send(ctx, p.resource, 'POST', p);
   if (res.status !== 201 && res.status !== 200)
@@ -85,7 +90,7 @@ export async function sendCreateOnce(
       `create of ${p.resourceType} ${p.identifier} answered HTTP ${res.status}`,
     );
   const written = res.resource as Communication | QuestionnaireResponse | undefined;
-  if (written?.id)
+  if (written?.id && p.op !== 'definition')
     await ctx.store.upsertResources(ctx.sourceId, ctx.runId, [{ resource: written as never, patientId: p.patientId }]);
   // 200: the conditional create found it (written before a crash): nothing new was made.
   return res.status === 201 ? 'created' : 'unchanged';

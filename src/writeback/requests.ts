@@ -6,11 +6,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, Resource, Task } from '@medplum/fhirtypes';
-import type { OutboxPayload } from './outbox-item';
+import type { DefinitionPayload, OutboxPayload } from './outbox-item';
 import { provenanceFor } from './provenance';
 
 /** `identifier=system|value`, URL-encoded: finds the one resource a planned write stands for. */
-export function conditionalQuery(p: Pick<OutboxPayload, 'identifierSystem' | 'identifier'>): string {
+export function conditionalQuery(p: Pick<OutboxPayload, 'identifierSystem' | 'identifier'> & { op?: string }): string {
+  if (p.op === 'definition') {
+    // A published form is found by its canonical url and version, as any server indexes them.
+    const q = (p as DefinitionPayload).resource;
+    return `url=${encodeURIComponent(q.url ?? '')}${q.version ? `&version=${encodeURIComponent(q.version)}` : ''}`;
+  }
   return `identifier=${encodeURIComponent(`${p.identifierSystem}|${p.identifier}`)}`;
 }
 

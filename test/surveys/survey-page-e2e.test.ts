@@ -276,3 +276,24 @@ test('the patient page lists the surveys sent by link and which were answered, a
     expect(m.text).not.toContain(phqToken);
   }
 });
+
+test('writeQuestionnaires: the assigned forms are written to the EMR once, by url and version', async () => {
+  const urls = () =>
+    (emr.repo.all('Questionnaire') as { url?: string }[]).map((q) => q.url).filter((u) => u?.startsWith('http'));
+  const before = urls().length;
+  world.source.writeQuestionnaires = true;
+  try {
+    await sync(new Date(clock().getTime() + 240_000));
+    const written = urls().slice(before).sort();
+    expect(written).toEqual([
+      'http://loinc.org/q/44249-1',
+      'http://loinc.org/q/69737-5',
+      'https://fhir-engage.dev/fhir/Questionnaire/post-visit-satisfaction',
+    ]);
+    const again = await sync(new Date(clock().getTime() + 300_000));
+    expect(writes(again)).toBe(0);
+    expect(urls().length).toBe(before + 3);
+  } finally {
+    world.source.writeQuestionnaires = false;
+  }
+});
