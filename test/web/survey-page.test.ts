@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import type { QuestionnaireResponse, Task } from '@medplum/fhirtypes';
+import type { Observation, Provenance, QuestionnaireResponse, Task } from '@medplum/fhirtypes';
 import { syncSource } from '../../src/sync/run';
 import { axeViolations, launchChromium } from '../helpers/browser';
 import { ROOT } from '../helpers/cli';
@@ -102,6 +102,15 @@ test('a PHQ-9 answered on a phone: problems pointed at, enableWhen, keyboard, cr
       t.output?.[0]?.valueReference?.reference === `QuestionnaireResponse/${qr?.id}`,
   );
   expect(task?.status).toBe('completed');
+  const provenance = (world.emr.repo.all('Provenance') as Provenance[]).find((p) =>
+    p.target.some((t) => t.reference === `QuestionnaireResponse/${qr?.id}`),
+  );
+  expect(provenance?.agent[0]?.who?.reference).toBe(`Patient/${PATIENT}`);
+  const total = (world.emr.repo.all('Observation') as Observation[]).find(
+    (o) => o.subject?.reference === `Patient/${PATIENT}` && o.code.coding?.some((c) => c.code === '44261-6'),
+  );
+  // Item 1 "several days" (1) + item 9 "several days" (1).
+  expect(total?.valueQuantity?.value ?? total?.valueInteger).toBe(2);
 
   await page.goto(url);
   expect(await page.locator('h1').textContent()).toBe('Already answered');
@@ -109,7 +118,7 @@ test('a PHQ-9 answered on a phone: problems pointed at, enableWhen, keyboard, cr
   await page.context().close();
 });
 
-test('a GAD-7 in Spanish: "received"; a tampered link: a friendly page; 200 % text reflows without sideways scrolling', async () => {
+test('a GAD-7 in Spanish: "received"; tampered, another patient’s and expired links: friendly pages, nothing written; 200 % text reflows', async () => {
   const url = links.get('+15550194|GAD-7') as string;
   const page = await phone();
   await page.goto(url);
@@ -129,5 +138,22 @@ test('a GAD-7 in Spanish: "received"; a tampered link: a friendly page; 200 % te
   expect(res?.status()).toBe(404);
   expect(await page.locator('h1').textContent()).toBe('This link does not work');
   await shot(page, 'link-not-valid');
+
+  // Another patient's link id under this patient's signature, and an expired link: the same friendly pages.
+  const other = new URL(links.get('+15550193|GAD-7') as string).pathname.split('.')[0] as string;
+  const mixed = `${world.publicUrl}${other}.${url.split('.').slice(-2).join('.')}`;
+  expect((await page.goto(mixed))?.status()).toBe(404);
+  const saved = world.clock.now;
+  world.clock.now = new Date(saved.getTime() + 8 * 86_400_000);
+  try {
+    expect((await page.goto(links.get('+15550193|GAD-7') as string))?.status()).toBe(410);
+    await shot(page, 'link-expired');
+  } finally {
+    world.clock.now = saved;
+  }
+  const answers = (world.emr.repo.all('QuestionnaireResponse') as QuestionnaireResponse[]).filter(
+    (r) => r.subject?.reference === 'Patient/phone-pat',
+  );
+  expect(answers).toHaveLength(1);
   await page.context().close();
 });
