@@ -80,6 +80,7 @@ export const PATTERNS_IN_WORDS: Record<string, string> = {
   '^[^@\\s]+@[^@\\s]+$': 'must be an email address',
   '^\\+[1-9][0-9]{6,14}$': 'must be a phone number in international form: + and the digits, e.g. +15550100',
   '^\\+[1-9][0-9]{0,3}$': 'must be a country code: + and one to four digits, e.g. +1',
+  '^\\+?[0-9][0-9 -]{1,20}$': 'must be a phone number: digits, spaces and dashes, + first if need be, e.g. 988',
   '^([01][0-9]|2[0-3]):[0-5][0-9]$': 'must be a time of day as HH:MM (24 hours), e.g. 09:00',
   '^[A-Za-z0-9\\-.]{1,64}$': 'must be 1 to 64 letters, digits, dashes or dots (a FHIR id)',
   '^[a-z0-9][a-z0-9\\-]{0,62}$': 'must be lower-case letters, digits and dashes, starting with a letter or digit',

@@ -35,6 +35,7 @@ describe('sources file', () => {
       maxRetries: 5,
       overlapSeconds: 300,
       writeBatchSize: 50,
+      writeQuestionnaires: false,
       writeBack: true,
       pull: { method: 'search', bulk: { level: 'system', pollTimeoutSeconds: 3600, parallelDownloads: 2 } },
       allowedOrigins: [],

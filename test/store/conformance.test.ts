@@ -61,6 +61,7 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
       '015_safety_alerts',
       '016_care_team_writes',
       '017_messaging',
+      '018_survey_links',
     ]);
   });
 
@@ -360,6 +361,32 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
     expect(byOp.map((r) => r.id)).toEqual([first.id]);
     expect((await store.outboxRow('ctw', first.id))?.state).toBe('sending');
     expect(await store.outboxRow('other-source', first.id)).toBeUndefined();
+  });
+
+  test('survey links: one per Task (a second add finds the first), answered once, wrong birth dates counted, listed per patient', async () => {
+    const link = {
+      id: 'L'.repeat(22),
+      sourceId: 'sv',
+      patientId: 'p1',
+      taskIdentifier: 'p1/survey/phq9/2026-06-01',
+      taskServerId: 'T9',
+      questionnaire: 'http://loinc.org/q/44249-1',
+      language: 'es',
+      expiresAt: new Date('2026-06-08T05:00:00Z'),
+    };
+    const first = await store.addSurveyLink(link);
+    const again = await store.addSurveyLink({ ...link, id: 'M'.repeat(22) });
+    expect(again.id).toBe(first.id);
+    expect(first).toMatchObject({ language: 'es', submittedAt: null, crisis: false, birthDateFailures: 0 });
+    expect(await store.addBirthDateFailure(first.id)).toBe(1);
+    expect(await store.addBirthDateFailure(first.id)).toBe(2);
+    const at = new Date('2026-06-02T10:00:00Z');
+    expect((await store.submitSurveyLink(first.id, at, true))?.submittedAt).toEqual(at);
+    expect(await store.submitSurveyLink(first.id, new Date(), false)).toBeUndefined();
+    expect((await store.surveyLink(first.id))?.crisis).toBe(true);
+    expect(await store.surveyLink('M'.repeat(22))).toBeUndefined();
+    expect((await store.surveyLinksOfPatient('sv', 'p1')).map((l) => l.id)).toEqual([first.id]);
+    expect([...(await store.linkedSurveyTaskIds('sv'))]).toEqual(['T9']);
   });
 
   test('what was written is found by its id in the EMR', async () => {
