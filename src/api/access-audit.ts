@@ -10,6 +10,8 @@ import type { Request, Response } from 'express';
 import { logger } from '../log/logger';
 import type { Store } from '../store/store';
 import { sendOutcome } from './errors';
+import type { AccessRow } from '../store/access';
+import type { Principal } from './identity';
 
 export interface Accessed {
   sourceId: string | null;
@@ -23,9 +25,14 @@ export interface AccessAudit {
   send(req: Request, res: Response, accessed: Accessed[], send: () => void): Promise<void>;
 }
 
-function accessRow(req: Request, res: Response, status: number) {
+function accessRow(req: Request, res: Response, status: number): AccessRow {
+  const p = res.locals.principal as Principal | undefined;
   return {
-    keyId: String(res.locals.keyId),
+    keyId: p?.id ?? String(res.locals.keyId),
+    actorKind: p?.kind ?? 'key',
+    actorName: p?.name ?? null,
+    role: (res.locals.role as string | undefined) ?? null,
+    change: (res.locals.change as string | undefined) ?? null,
     client: req.ip ?? req.socket.remoteAddress ?? null,
     method: req.method,
     route: `/api${(req.route as { path?: string } | undefined)?.path ?? ''}`,

@@ -11,7 +11,8 @@ import { publishedKeys } from '../fhir/keys';
 import type { Store } from '../store/store';
 import type { SyncRunner } from '../sync/runner';
 import { accessAudit } from './access-audit';
-import { requireApiKey } from './auth';
+import { authenticate } from './auth';
+import { authorize } from './permissions';
 import { mountDashboard } from './dashboard';
 import { errorMiddleware, sendOutcome } from './errors';
 import type { Metrics } from './metrics';
@@ -30,8 +31,6 @@ export interface ApiOptions {
   runner: SyncRunner;
   metrics: Metrics;
   apiKeys: string[];
-  /** Digests (hex SHA-256) of the keys fhir-engage made and stored (FHIR_ENGAGE_API_KEY unset). */
-  storedKeyDigests?: string[];
   /** The survey page's clock and submissions (the sandbox's simulated days; tests). */
   survey?: Pick<SurveyPageOptions, 'now' | 'onSubmission'>;
 }
@@ -47,6 +46,12 @@ const ROUTES = Object.entries(OPENAPI.paths).map(([p, ops]) => {
     methods: methods.includes('GET') ? [...methods, 'HEAD'] : methods,
   };
 });
+
+/** The API's path patterns as written in its OpenAPI description, and how to match a request's path. */
+const PATTERNS = Object.keys(OPENAPI.paths).map((pattern) => ({
+  pattern,
+  regex: new RegExp(`^${pattern.replace(/\{[^}]+\}/g, '[^/]+')}/?$`),
+}));
 
 /** Every API answer may carry patient data: never cached, never sniffed or framed. */
 function noStore(_req: Request, res: Response, next: express.NextFunction): void {
@@ -103,7 +108,8 @@ export function createApiApp(options: ApiOptions): express.Express {
   const ctx: RouteContext = { store, config, runner, metrics, audit: accessAudit(store), document: OPENAPI };
   for (const m of ROUTE_MODULES) if (m.open) m.register(api, ctx);
   // The key is checked before a body is read: a client without one is told 401 whatever it sends.
-  api.use(requireApiKey(options.apiKeys, options.storedKeyDigests));
+  api.use(authenticate({ envKeys: options.apiKeys, store }));
+  api.use(authorize(PATTERNS));
   api.use(express.json({ limit: BODY_LIMIT }));
   api.use(rejectUnsafeInput);
   api.param('id', checkPathId);

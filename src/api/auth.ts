@@ -1,10 +1,11 @@
-/** API key / bearer token check with a constant-time comparison. */
+/** API keys: made, stored as digests, checked (docs/operations.md, "People and access"). */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { unauthorized } from '@medplum/core';
 import { sendOutcome } from './errors';
 import type { Store } from '../store/store';
-import type { Actor } from '../actions/care-team';
+import type { ApiKeyRecord } from '../store/api-keys';
+import { isRole, ROLES, type Principal } from './identity';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
@@ -21,11 +22,21 @@ export function keyMatches(presented: string, digests: Buffer[]): boolean {
   return ok;
 }
 
-/** Makes a key, stores its digest, returns the key itself (to show once). */
+/** Makes the first-start key (every role, every source), stores its digest, returns the key itself (to show once). */
 export async function newApiKey(store: Pick<Store, 'addApiKey'>): Promise<string> {
   const key = randomBytes(24).toString('base64url');
   await store.addApiKey(`key-${randomBytes(4).toString('hex')}`, keyDigest(key));
   return key;
+}
+
+/** Makes a named key with roles, sources and an expiry; returns the key itself (to show once) and its record. */
+export async function makeApiKey(
+  store: Pick<Store, 'createApiKey'>,
+  k: { name: string; roles: string[]; sources: string[] | null; expiresAt: Date | null; createdBy: string | null },
+): Promise<{ key: string; record: ApiKeyRecord }> {
+  const key = randomBytes(24).toString('base64url');
+  const record = await store.createApiKey({ id: `key-${randomBytes(4).toString('hex')}`, ...k }, keyDigest(key));
+  return { key, record };
 }
 
 /** A short, stable, non-reversible name of a key. */
@@ -41,45 +52,42 @@ export function keyId(key: string): string {
  */
 export const AUTH_FAILURES_PER_MINUTE = 30;
 
-/** Keys from the environment (plain) and keys fhir-engage made (their stored hex digests). */
-export function requireApiKey(keys: string[], storedDigests: string[] = [], now: () => number = Date.now) {
-  const digests = [...keys.map(digest), ...storedDigests.map((h) => Buffer.from(h, 'hex'))];
+/** Keys of FHIR_ENGAGE_API_KEY: every role, every source (a bootstrap key: docs/operations.md says to replace it). */
+function envPrincipal(presented: string): Principal {
+  const id = keyId(presented);
+  return { kind: 'key', id, name: id, roles: [...ROLES], sources: null };
+}
+
+function keyPrincipal(k: ApiKeyRecord): Principal {
+  return { kind: 'key', id: k.id, name: k.name, roles: k.roles.filter(isRole), sources: k.sources };
+}
+
+/**
+ * Who is asking, from an API key (X-API-Key, or Authorization: Bearer): a key of FHIR_ENGAGE_API_KEY
+ * (compared in constant time), else a stored key looked up by its digest at each request — an expired
+ * or revoked key is refused at once. Wrong keys are slowed down per client address.
+ */
+export function authenticate(options: { envKeys: string[]; store: Store; now?: () => number }) {
+  const now = options.now ?? Date.now;
+  const envDigests = options.envKeys.map(digest);
   const failures = new Map<string, { count: number; since: number }>();
-  return (req: Request, res: Response, next: NextFunction): void => {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const header = req.headers.authorization;
     const presented =
       (req.headers['x-api-key'] as string | undefined) ?? (header && /^Bearer\s+(.+)$/i.exec(header)?.[1]);
-    if (presented && digests.length > 0 && keyMatches(presented, digests)) {
-      // Who did it, for audit (a dismissed dead letter): a key's id, never the key.
-      res.locals.keyId = keyId(presented);
-      next();
-      return;
-    }
-    if (presented && digests.length > 0) {
-      // req.ip: the connection's address, or X-Forwarded-For's when the proxy is trusted (FHIR_ENGAGE_TRUSTED_PROXIES).
-      const client = req.ip ?? req.socket.remoteAddress ?? 'unknown';
-      const seen = failures.get(client);
-      const current = seen && now() - seen.since <= 60_000 ? seen : undefined;
-      if (current && current.count >= AUTH_FAILURES_PER_MINUTE) {
-        res.set('Retry-After', String(Math.max(1, Math.ceil((current.since + 60_000 - now()) / 1000))));
-        sendOutcome(
-          res,
-          {
-            resourceType: 'OperationOutcome',
-            issue: [
-              {
-                severity: 'error',
-                code: 'throttled',
-                details: { text: 'too many wrong API keys from this address: try again later' },
-              },
-            ],
-          },
-          429,
-        );
-        return;
+    if (presented) {
+      const principal = keyMatches(presented, envDigests)
+        ? envPrincipal(presented)
+        : await options.store
+            .liveApiKey(keyDigest(presented), new Date(now()))
+            .then((k) => (k ? keyPrincipal(k) : undefined));
+      if (principal) {
+        res.locals.principal = principal;
+        // Who did it, for audit: a key's id, never the key.
+        res.locals.keyId = principal.id;
+        return next();
       }
-      if (failures.size > 10_000) failures.clear();
-      failures.set(client, { count: (current?.count ?? 0) + 1, since: current?.since ?? now() });
+      if (throttled(failures, req, res, now)) return;
     }
     res.set('WWW-Authenticate', 'Bearer realm="fhir-engage"');
     sendOutcome(res, {
@@ -90,10 +98,10 @@ export function requireApiKey(keys: string[], storedDigests: string[] = [], now:
           code: 'login',
           details: {
             text:
-              digests.length === 0
-                ? 'no API key is configured (FHIR_ENGAGE_API_KEY): this route is disabled'
+              options.envKeys.length === 0 && !(await options.store.hasLiveApiKey(new Date(now())))
+                ? 'no API key is configured (FHIR_ENGAGE_API_KEY, or `fhir-engage api-key new`): this route is disabled'
                 : presented
-                  ? 'the API key was not accepted'
+                  ? 'the API key was not accepted (unknown, expired or revoked)'
                   : 'an API key is required (X-API-Key header or Authorization: Bearer)',
           },
         },
@@ -102,8 +110,36 @@ export function requireApiKey(keys: string[], storedDigests: string[] = [], now:
   };
 }
 
-/** Who is acting in this request, for Provenance and the access log: the API key (by its id) until people sign in. */
-export function actorOf(res: Response): Actor {
-  const id = String(res.locals.keyId);
-  return { kind: 'key', id, display: `API key ${id}` };
+/** Counts a wrong key from the client's address; past the limit answers 429 and says so. */
+function throttled(
+  failures: Map<string, { count: number; since: number }>,
+  req: Request,
+  res: Response,
+  now: () => number,
+): boolean {
+  // req.ip: the connection's address, or X-Forwarded-For's when the proxy is trusted (FHIR_ENGAGE_TRUSTED_PROXIES).
+  const client = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+  const seen = failures.get(client);
+  const current = seen && now() - seen.since <= 60_000 ? seen : undefined;
+  if (current && current.count >= AUTH_FAILURES_PER_MINUTE) {
+    res.set('Retry-After', String(Math.max(1, Math.ceil((current.since + 60_000 - now()) / 1000))));
+    sendOutcome(
+      res,
+      {
+        resourceType: 'OperationOutcome',
+        issue: [
+          {
+            severity: 'error',
+            code: 'throttled',
+            details: { text: 'too many wrong API keys from this address: try again later' },
+          },
+        ],
+      },
+      429,
+    );
+    return true;
+  }
+  if (failures.size > 10_000) failures.clear();
+  failures.set(client, { count: (current?.count ?? 0) + 1, since: current?.since ?? now() });
+  return false;
 }

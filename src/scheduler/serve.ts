@@ -50,7 +50,7 @@ export async function storedKeys(store: Store, say: (line: string) => void, firs
   const digests = await store.listApiKeyDigests();
   if (digests.length) {
     say(
-      'API key: the one made on the first start (stored hashed, not shown again; `fhir-engage api-key new` makes another, or set FHIR_ENGAGE_API_KEY)',
+      'API keys: those stored (hashed, not shown again; `fhir-engage api-key new` makes another, with a name, roles, sources and an expiry), or set FHIR_ENGAGE_API_KEY',
     );
     return digests;
   }
@@ -159,8 +159,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   const runner = new SyncRunner(store, config, metrics.observe);
   const apiKeys = options.apiKeys ?? [...config.service.apiKeys];
   secureKeysDir(config.keysDir);
-  const storedKeyDigests = apiKeys.length ? [] : await storedKeys(store, say, options.firstKeyFile);
-  const app = createApiApp({ store, config, runner, metrics, apiKeys, storedKeyDigests });
+  if (!apiKeys.length) await storedKeys(store, say, options.firstKeyFile);
+  const app = createApiApp({ store, config, runner, metrics, apiKeys });
   const purge = (): void => {
     store
       .purgeAccessBefore(new Date(Date.now() - config.service.auditRetentionDays * 86_400_000))

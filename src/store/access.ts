@@ -8,13 +8,21 @@ import type { SqlQuery } from './driver';
 import type { RoleContext } from './role';
 
 export const addApiKey = (id: string, digest: string): SqlQuery =>
-  q('INSERT INTO api_keys (id, digest) VALUES ($1, $2)', [id, digest]);
+  q('INSERT INTO api_keys (id, digest, name) VALUES ($1, $2, $3)', [id, digest, 'first-start key']);
 
 export const listApiKeyDigests = (): SqlQuery =>
   q('SELECT digest FROM api_keys WHERE revoked_at IS NULL ORDER BY created_at', []);
 
 export interface AccessRow {
+  /** Who: a person's subject at the identity provider, or an API key's id. */
   keyId: string;
+  actorKind: 'person' | 'key';
+  /** Their name (a person's display name, a key's name). */
+  actorName: string | null;
+  /** The role the route needed (none for open routes). */
+  role: string | null;
+  /** For a change (a Task action, a note): what changed, in words; never patient data. */
+  change: string | null;
   client: string | null;
   method: string;
   route: string;
@@ -25,8 +33,21 @@ export interface AccessRow {
 
 export const recordAccess = (r: AccessRow): SqlQuery =>
   q(
-    'INSERT INTO access_log (key_id, client, method, route, status, source_id, patient_id) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-    [r.keyId, r.client, r.method, r.route, r.status, r.sourceId, r.patientId],
+    `INSERT INTO access_log (key_id, client, method, route, status, source_id, patient_id, actor_kind, actor_name, role, change)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    [
+      r.keyId,
+      r.client,
+      r.method,
+      r.route,
+      r.status,
+      r.sourceId,
+      r.patientId,
+      r.actorKind,
+      r.actorName,
+      r.role,
+      r.change,
+    ],
   );
 
 export const listAccess = (
@@ -34,7 +55,7 @@ export const listAccess = (
   limit: number,
 ): SqlQuery =>
   q(
-    `SELECT id, at, key_id, client, method, route, status, source_id, patient_id FROM access_log
+    `SELECT id, at, key_id, client, method, route, status, source_id, patient_id, actor_kind, actor_name, role, change FROM access_log
      WHERE ($1::text IS NULL OR patient_id = $1) AND ($2::text IS NULL OR key_id = $2)
        AND ($3::timestamptz IS NULL OR at >= $3) AND ($4::timestamptz IS NULL OR at < $4)
      ORDER BY id DESC LIMIT $5`,
@@ -91,6 +112,10 @@ export function accessRole({ db, store }: RoleContext) {
         status: Number(r.status),
         sourceId: str(r.source_id),
         patientId: str(r.patient_id),
+        actorKind: r.actor_kind === 'person' ? ('person' as const) : ('key' as const),
+        actorName: str(r.actor_name),
+        role: str(r.role),
+        change: str(r.change),
       }));
     },
 

@@ -3,7 +3,7 @@
  * indicator history is indicator-history.ts). Its SQL builders (pure, `{ text, values }`, values never interpolated) and
  * the methods that run them, together; the methods are part of `Store` (store.ts).
  */
-import { BATCH_ROWS, chunks, dateOrNull, q } from './rows';
+import { BATCH_ROWS, chunks, dateOrNull, q, scopeArray, type SourceScope } from './rows';
 import type { Db, SqlQuery } from './driver';
 import type { RoleContext } from './role';
 
@@ -71,18 +71,18 @@ export const saveComputations = (
     ],
   );
 
-export const getComputations = (patientId: string, sourceId: string | null): SqlQuery =>
+export const getComputations = (patientId: string, sourceId: SourceScope): SqlQuery =>
   q(
     `SELECT source_id, patient_id, indicators, computed_as_of FROM patient_models
-     WHERE patient_id = $1 AND ($2::text IS NULL OR source_id = $2) AND indicators IS NOT NULL ORDER BY source_id`,
-    [patientId, sourceId],
+     WHERE patient_id = $1 AND ($2::text[] IS NULL OR source_id = ANY($2::text[])) AND indicators IS NOT NULL ORDER BY source_id`,
+    [patientId, scopeArray(sourceId)],
   );
 
-export const listComputations = (sourceId: string | null): SqlQuery =>
+export const listComputations = (sourceId: SourceScope): SqlQuery =>
   q(
     `SELECT source_id, patient_id, indicators, computed_as_of FROM patient_models
-     WHERE ($1::text IS NULL OR source_id = $1) AND indicators IS NOT NULL ORDER BY source_id, patient_id`,
-    [sourceId],
+     WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[])) AND indicators IS NOT NULL ORDER BY source_id, patient_id`,
+    [scopeArray(sourceId)],
   );
 
 /**
@@ -90,17 +90,17 @@ export const listComputations = (sourceId: string | null): SqlQuery =>
  * `after`: the programme figures read the population a page at a time, never all of it at once.
  */
 export const pageComputations = (
-  sourceId: string | null,
+  sourceId: SourceScope,
   after: { sourceId: string; patientId: string } | null,
   limit: number,
   models: boolean,
 ): SqlQuery =>
   q(
     `SELECT source_id, patient_id, indicators${models ? ', model' : ''} FROM patient_models
-     WHERE ($1::text IS NULL OR source_id = $1) AND indicators IS NOT NULL
+     WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[])) AND indicators IS NOT NULL
        AND ($2::text IS NULL OR (source_id, patient_id) > ($2::text, $3::text))
      ORDER BY source_id, patient_id LIMIT $4`,
-    [sourceId, after?.sourceId ?? null, after?.patientId ?? null, limit],
+    [scopeArray(sourceId), after?.sourceId ?? null, after?.patientId ?? null, limit],
   );
 
 export interface ComputationPageRow {
@@ -205,7 +205,7 @@ export function computationsRole({ db, store }: RoleContext) {
 
     async getComputations(
       patientId: string,
-      sourceId?: string,
+      sourceId?: SourceScope,
     ): Promise<{ sourceId: string; patientId: string; indicators: unknown; computedAsOf: Date | null }[]> {
       const rows = await db.query(getComputations(patientId, sourceId ?? null));
       return rows.map((r) => ({
@@ -217,7 +217,7 @@ export function computationsRole({ db, store }: RoleContext) {
     },
 
     async listComputations(
-      sourceId?: string,
+      sourceId?: SourceScope,
     ): Promise<{ sourceId: string; patientId: string; indicators: unknown; computedAsOf: Date | null }[]> {
       const rows = await db.query(listComputations(sourceId ?? null));
       return rows.map((r) => ({

@@ -3,7 +3,7 @@
  * builders (pure, `{ text, values }`, values never interpolated) and the methods that run them,
  * together; the methods are part of `Store` (store.ts).
  */
-import { BATCH_ROWS, chunks, date, q, str, type Row } from './rows';
+import { BATCH_ROWS, chunks, date, q, str, type Row, scopeArray, type SourceScope } from './rows';
 import type { SqlQuery } from './driver';
 import { contentHash } from './content-hash';
 import { replaceForbiddenCharacters, storableCopy } from '../validation/json-safety';
@@ -43,7 +43,7 @@ export const insertDeadLetters = (items: DeadLetterInsert[]): SqlQuery =>
   );
 
 export interface DeadLetterFilter {
-  sourceId: string | null;
+  sourceId: SourceScope;
   runId: string | null;
   resourceType: string | null;
   stage: string | null;
@@ -52,10 +52,10 @@ export interface DeadLetterFilter {
 export const listDeadLetters = (f: DeadLetterFilter, limit: number): SqlQuery =>
   q(
     `SELECT * FROM dead_letters
-     WHERE ($1::text IS NULL OR source_id = $1) AND ($2::text IS NULL OR run_id = $2) AND resolved_at IS NULL
+     WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[])) AND ($2::text IS NULL OR run_id = $2) AND resolved_at IS NULL
        AND ($3::text IS NULL OR resource_type = $3) AND ($4::text IS NULL OR stage = $4)
      ORDER BY id DESC LIMIT $5`,
-    [f.sourceId, f.runId, f.resourceType, f.stage, limit],
+    [scopeArray(f.sourceId), f.runId, f.resourceType, f.stage, limit],
   );
 
 export const dismissDeadLetter = (id: number, reason: string, by: string): SqlQuery =>
@@ -72,11 +72,11 @@ export const resolveDeadLetter = (id: number): SqlQuery =>
     [id],
   );
 
-export const countDeadLetters = (sourceId: string | null, runId: string | null): SqlQuery =>
+export const countDeadLetters = (sourceId: SourceScope, runId: string | null): SqlQuery =>
   q(
     `SELECT count(*)::int AS n FROM dead_letters
-     WHERE ($1::text IS NULL OR source_id = $1) AND ($2::text IS NULL OR run_id = $2) AND resolved_at IS NULL`,
-    [sourceId, runId],
+     WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[])) AND ($2::text IS NULL OR run_id = $2) AND resolved_at IS NULL`,
+    [scopeArray(sourceId), runId],
   );
 
 function toDeadLetter(r: Row): DeadLetter {
@@ -126,7 +126,7 @@ export function deadLettersRole({ db }: RoleContext) {
     },
 
     async listDeadLetters(
-      options: { sourceId?: string; runId?: string; resourceType?: string; stage?: string; limit?: number } = {},
+      options: { sourceId?: SourceScope; runId?: string; resourceType?: string; stage?: string; limit?: number } = {},
     ): Promise<DeadLetter[]> {
       const filter = {
         sourceId: options.sourceId ?? null,

@@ -6,7 +6,7 @@
  */
 import type { SqlQuery } from './driver';
 import type { RoleContext } from './role';
-import { date, dateOrNull, q, str } from './rows';
+import { date, dateOrNull, q, str, scopeArray, type SourceScope } from './rows';
 
 export interface EnrolmentSpell {
   sourceId: string;
@@ -70,19 +70,19 @@ export const programmeStarts = (sourceId: string): SqlQuery =>
   );
 
 /** Spells that overlap [from, to), of one source or all. */
-export const spellsInPeriod = (sourceId: string | null, from: Date, to: Date): SqlQuery =>
+export const spellsInPeriod = (sourceId: SourceScope, from: Date, to: Date): SqlQuery =>
   q(
     `SELECT * FROM programme_enrolments
-     WHERE ($1::text IS NULL OR source_id = $1) AND started_at < $3 AND (ended_at IS NULL OR ended_at >= $2)
+     WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[])) AND started_at < $3 AND (ended_at IS NULL OR ended_at >= $2)
      ORDER BY source_id, programme_id, patient_id, started_at`,
-    [sourceId, from, to],
+    [scopeArray(sourceId), from, to],
   );
 
-export const patientSpells = (sourceId: string | null, patientId: string): SqlQuery =>
+export const patientSpells = (sourceId: SourceScope, patientId: string): SqlQuery =>
   q(
-    `SELECT * FROM programme_enrolments WHERE ($1::text IS NULL OR source_id = $1) AND patient_id = $2
+    `SELECT * FROM programme_enrolments WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[])) AND patient_id = $2
      ORDER BY source_id, started_at, programme_id`,
-    [sourceId, patientId],
+    [scopeArray(sourceId), patientId],
   );
 
 const toSpell = (r: Record<string, unknown>): EnrolmentSpell => ({

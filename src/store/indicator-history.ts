@@ -3,7 +3,7 @@
  * Its SQL builders (pure, `{ text, values }`, values never interpolated) and the methods that run
  * them, together; the methods are part of `Store` (store.ts).
  */
-import { BATCH_ROWS, chunks, date, q, str } from './rows';
+import { BATCH_ROWS, chunks, date, q, str, scopeArray, type SourceScope } from './rows';
 import type { SqlQuery } from './driver';
 import { contentHash } from './content-hash';
 import type { IndicatorRecord, IndicatorValue } from './types';
@@ -53,7 +53,7 @@ export const recordIndicators = (
   );
 
 export const indicatorHistory = (
-  sourceId: string | null,
+  sourceId: SourceScope,
   patientId: string,
   indicator: string | null,
   from: Date | null,
@@ -61,19 +61,19 @@ export const indicatorHistory = (
 ): SqlQuery =>
   q(
     `SELECT * FROM indicator_history
-     WHERE ($1::text IS NULL OR source_id = $1) AND patient_id = $2 AND ($3::text IS NULL OR indicator = $3)
+     WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[])) AND patient_id = $2 AND ($3::text IS NULL OR indicator = $3)
        AND ($4::timestamptz IS NULL OR as_of >= $4) AND ($5::timestamptz IS NULL OR as_of <= $5)
      ORDER BY as_of, id`,
-    [sourceId, patientId, indicator, from, to],
+    [scopeArray(sourceId), patientId, indicator, from, to],
   );
 
 /** Every value of one indicator recorded up to an instant, per patient (the latest is the one in force). */
-export const indicatorValuesUpTo = (sourceId: string | null, indicator: string, upTo: Date): SqlQuery =>
+export const indicatorValuesUpTo = (sourceId: SourceScope, indicator: string, upTo: Date): SqlQuery =>
   q(
     `SELECT DISTINCT ON (source_id, patient_id) source_id, patient_id, value FROM indicator_history
-     WHERE ($1::text IS NULL OR source_id = $1) AND indicator = $2 AND as_of <= $3
+     WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[])) AND indicator = $2 AND as_of <= $3
      ORDER BY source_id, patient_id, as_of DESC, id DESC`,
-    [sourceId, indicator, upTo],
+    [scopeArray(sourceId), indicator, upTo],
   );
 
 /** The indicator history: values recorded when they change, read back per patient or as in force at an instant. */
@@ -125,7 +125,7 @@ export function indicatorHistoryRole({ db, store }: RoleContext) {
 
     async indicatorHistory(options: {
       patientId: string;
-      sourceId?: string;
+      sourceId?: SourceScope;
       indicator?: string;
       from?: Date;
       to?: Date;

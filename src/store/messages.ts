@@ -5,7 +5,7 @@
  */
 import type { SqlQuery } from './driver';
 import type { RoleContext } from './role';
-import { ISO_INSTANT, dateOrNull, date, q, str, type Row } from './rows';
+import { ISO_INSTANT, dateOrNull, date, q, str, type Row, scopeArray, type SourceScope } from './rows';
 
 export type MessageState =
   'intent' | 'sending' | 'sent' | 'delivered' | 'undelivered' | 'failed' | 'cancelled' | 'received';
@@ -205,13 +205,13 @@ export const reminderTasksDue = (sourceId: string, now: Date): SqlQuery =>
   );
 
 /** Reminders sent by fhir-engage for visits in a period's reach: their Task, channel and state (the report). */
-export const reminderOutcomes = (sourceId: string | null, from: Date, to: Date): SqlQuery =>
+export const reminderOutcomes = (sourceId: SourceScope, from: Date, to: Date): SqlQuery =>
   q(
     `SELECT source_id, patient_id, task_identifier, channel, state FROM messages
-     WHERE ($1::text IS NULL OR source_id = $1) AND direction = 'outbound' AND kind = 'appointment-reminder'
+     WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[])) AND direction = 'outbound' AND kind = 'appointment-reminder'
        AND task_identifier IS NOT NULL AND coalesce(not_before, created_at) < $3::timestamptz AND coalesce(not_after, created_at) >= $2::timestamptz - interval '31 days'
      ORDER BY id`,
-    [sourceId, from, to],
+    [scopeArray(sourceId), from, to],
   );
 
 export const messagesToRecord = (sourceId: string, limit: number): SqlQuery =>

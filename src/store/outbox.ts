@@ -3,7 +3,7 @@
  * (pure, `{ text, values }`, values never interpolated) and the methods that run them, together;
  * the methods are part of `Store` (store.ts).
  */
-import { BATCH_ROWS, chunks, date, dateOrNull, q, str, type Row } from './rows';
+import { BATCH_ROWS, chunks, date, dateOrNull, q, str, type Row, scopeArray, type SourceScope } from './rows';
 import type { SqlQuery } from './driver';
 import { contentHash } from './content-hash';
 import type { OutboxItem } from './types';
@@ -44,7 +44,7 @@ export const enqueueOutbox = (sourceId: string, runId: string | null, items: Out
  * worker died). SKIP LOCKED keeps concurrent workers from claiming one row twice.
  */
 export const claimOutbox = (
-  sourceId: string | null,
+  sourceId: SourceScope,
   workerId: string,
   limit: number,
   leaseSeconds: number,
@@ -57,7 +57,7 @@ export const claimOutbox = (
        lease_until = now() + make_interval(secs => $4)
      WHERE id IN (
        SELECT id FROM outbox
-       WHERE ($1::text IS NULL OR source_id = $1)
+       WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[]))
          AND next_attempt_at <= now()
          AND (state = 'pending' OR (state = 'sending' AND lease_until < now()))
          AND ($5::bigint IS NULL OR id <= $5)
@@ -68,7 +68,7 @@ export const claimOutbox = (
        FOR UPDATE SKIP LOCKED
      )
      RETURNING *`,
-    [sourceId, workerId, limit, leaseSeconds, upToId, ids, ops],
+    [scopeArray(sourceId), workerId, limit, leaseSeconds, upToId, ids, ops],
   );
 
 export const ackOutbox = (id: number, workerId: string, result: unknown): SqlQuery =>
@@ -95,10 +95,11 @@ export const releaseOutboxClaims = (sourceId: string): SqlQuery =>
     sourceId,
   ]);
 
-export const outboxCounts = (sourceId: string | null): SqlQuery =>
-  q(`SELECT state, count(*)::int AS n FROM outbox WHERE ($1::text IS NULL OR source_id = $1) GROUP BY state`, [
-    sourceId,
-  ]);
+export const outboxCounts = (sourceId: SourceScope): SqlQuery =>
+  q(
+    `SELECT state, count(*)::int AS n FROM outbox WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[])) GROUP BY state`,
+    [scopeArray(sourceId)],
+  );
 
 export function toOutbox(r: Row): OutboxItem {
   return {

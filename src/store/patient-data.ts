@@ -7,7 +7,7 @@
 import type { Identifier, PatientLink } from '@medplum/fhirtypes';
 import type { SqlQuery } from './driver';
 import type { RoleContext } from './role';
-import { q, str } from './rows';
+import { q, str, scopeArray, type SourceScope } from './rows';
 
 export const listQuestionnaireUrls = (sourceId: string): SqlQuery =>
   q(
@@ -45,11 +45,11 @@ export const resourcesOfPatients = (sourceId: string, patientIds: string[]): Sql
   );
 
 /** Stored resources of some types (optionally of one source), with their patient. */
-export const resourcesOfTypes = (sourceId: string | null, types: string[]): SqlQuery =>
+export const resourcesOfTypes = (sourceId: SourceScope, types: string[]): SqlQuery =>
   q(
     `SELECT source_id, patient_id, resource FROM resources
-     WHERE ($1::text IS NULL OR source_id = $1) AND resource_type = ANY($2::text[]) ORDER BY source_id, resource_type, resource_id`,
-    [sourceId, types],
+     WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[])) AND resource_type = ANY($2::text[]) ORDER BY source_id, resource_type, resource_id`,
+    [scopeArray(sourceId), types],
   );
 
 /** Stored data read by patient and by type. */

@@ -3,7 +3,7 @@
  * SQL builders (pure, `{ text, values }`, values never interpolated) and the methods that run
  * them, together; the methods are part of `Store` (store.ts).
  */
-import { BATCH_ROWS, chunks, date, dateOrNull, q, str } from './rows';
+import { BATCH_ROWS, chunks, date, dateOrNull, q, str, scopeArray, type SourceScope } from './rows';
 import type { SqlQuery } from './driver';
 import type { TaskEvent } from './types';
 import type { RoleContext } from './role';
@@ -41,12 +41,12 @@ export const insertTaskEvents = (sourceId: string, rows: TaskEventRow[]): SqlQue
     ],
   );
 
-export const listTaskEvents = (sourceId: string | null): SqlQuery =>
+export const listTaskEvents = (sourceId: SourceScope): SqlQuery =>
   q(
     `SELECT e.*, w.rule FROM task_events e
      LEFT JOIN written_resources w ON w.source_id = e.source_id AND w.identifier_value = e.identifier_value
-     WHERE ($1::text IS NULL OR e.source_id = $1) ORDER BY e.source_id, e.identifier_value, e.changed_at`,
-    [sourceId],
+     WHERE ($1::text[] IS NULL OR e.source_id = ANY($1::text[])) ORDER BY e.source_id, e.identifier_value, e.changed_at`,
+    [scopeArray(sourceId)],
   );
 
 /** The entry of the run's day in the clinic's time zone (one per source and day). */
@@ -63,12 +63,12 @@ export const saveProgrammeHistory = (
     [sourceId, asOf, JSON.stringify(figures), runId, timeZone],
   );
 
-export const listProgrammeHistory = (sourceId: string | null, from: Date, to: Date): SqlQuery =>
+export const listProgrammeHistory = (sourceId: SourceScope, from: Date, to: Date): SqlQuery =>
   q(
     `SELECT source_id, as_of::text AS as_of, figures FROM programme_history
-     WHERE ($1::text IS NULL OR source_id = $1) AND as_of BETWEEN ($2::timestamptz AT TIME ZONE 'UTC')::date AND ($3::timestamptz AT TIME ZONE 'UTC')::date
+     WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[])) AND as_of BETWEEN ($2::timestamptz AT TIME ZONE 'UTC')::date AND ($3::timestamptz AT TIME ZONE 'UTC')::date
      ORDER BY as_of, source_id`,
-    [sourceId, from, to],
+    [scopeArray(sourceId), from, to],
   );
 
 /** The programme over time: Task events read back from the EMR, the figures recorded each day. */

@@ -30,3 +30,10 @@ export const ENDED_TASK_STATUSES_SQL = `(${ENDED_TASK_STATUSES.map((s) => `'${s}
 
 /** An SQL pattern of an ISO 8601 instant: a text that is not one is no date-time (never a failed cast). */
 export const ISO_INSTANT = "'^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2})$'";
+
+/** Which sources a read covers: one id, several (a person's or key's scope), or null (every source). */
+export type SourceScope = string | readonly string[] | null | undefined;
+
+/** A scope as the SQL takes it: an array, or null for every source. */
+export const scopeArray = (s: SourceScope): string[] | null =>
+  s === null || s === undefined ? null : typeof s === 'string' ? [s] : [...s];

@@ -3,7 +3,7 @@
  * slots. Its SQL builders (pure, `{ text, values }`, values never interpolated) and the methods
  * that run them, together; the methods are part of `Store` (store.ts).
  */
-import { date, dateOrNull, q, str, type Row } from './rows';
+import { date, dateOrNull, q, str, type Row, scopeArray, type SourceScope } from './rows';
 import type { SqlQuery } from './driver';
 import type { RunRecord, RunStatus, SourceRecord } from './types';
 import { storeError } from '../errors';
@@ -42,11 +42,11 @@ export const heartbeatRun = (id: string, counts: unknown): SqlQuery =>
 
 export const getRun = (id: string): SqlQuery => q('SELECT * FROM sync_runs WHERE id = $1', [id]);
 
-export const listRuns = (sourceId: string | null, limit: number, status: string | null = null, offset = 0): SqlQuery =>
+export const listRuns = (sourceId: SourceScope, limit: number, status: string | null = null, offset = 0): SqlQuery =>
   q(
-    `SELECT * FROM sync_runs WHERE ($1::text IS NULL OR source_id = $1) AND ($3::text IS NULL OR status = $3)
+    `SELECT * FROM sync_runs WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[])) AND ($3::text IS NULL OR status = $3)
      ORDER BY started_at DESC, id DESC LIMIT $2 OFFSET $4`,
-    [sourceId, limit, status, offset],
+    [scopeArray(sourceId), limit, status, offset],
   );
 
 /** Runs still marked running whose heartbeat is older than `staleSeconds`: their process died. */
@@ -167,7 +167,7 @@ export function runsRole({ db }: RoleContext) {
 
     /** Newest first; `status` filters, `offset` pages. */
     async listRuns(
-      options: { sourceId?: string; limit?: number; status?: string; offset?: number } = {},
+      options: { sourceId?: SourceScope; limit?: number; status?: string; offset?: number } = {},
     ): Promise<RunRecord[]> {
       const rows = await db.query(
         listRuns(options.sourceId ?? null, options.limit ?? 50, options.status ?? null, options.offset ?? 0),

@@ -6,7 +6,7 @@
  */
 import type { SqlQuery } from './driver';
 import type { RoleContext } from './role';
-import { ENDED_TASK_STATUSES_SQL, date, dateOrNull, q, str } from './rows';
+import { ENDED_TASK_STATUSES_SQL, date, dateOrNull, q, str, scopeArray, type SourceScope } from './rows';
 
 export interface SafetyAlert {
   id: number;
@@ -76,21 +76,21 @@ export const markAlertFailed = (id: number, error: string, next: Date): SqlQuery
   );
 
 /** Acknowledges every channel's alert of the same Task (one person answering is enough). */
-export const acknowledgeAlert = (id: number, by: string, at: Date): SqlQuery =>
+export const acknowledgeAlert = (id: number, by: string, at: Date, scope: SourceScope = null): SqlQuery =>
   q(
     `UPDATE safety_alerts a SET state = 'acknowledged', acknowledged_at = $3, acknowledged_by = $2
      FROM safety_alerts b
      WHERE b.id = $1 AND a.source_id = b.source_id AND a.task_identifier = b.task_identifier
-       AND a.state IN ('pending', 'sent')
+       AND a.state IN ('pending', 'sent') AND ($4::text[] IS NULL OR b.source_id = ANY($4::text[]))
      RETURNING a.id`,
-    [id, by, at],
+    [id, by, at, scopeArray(scope)],
   );
 
-export const listAlerts = (sourceId: string | null, openOnly: boolean): SqlQuery =>
+export const listAlerts = (sourceId: SourceScope, openOnly: boolean): SqlQuery =>
   q(
-    `SELECT * FROM safety_alerts WHERE ($1::text IS NULL OR source_id = $1)
+    `SELECT * FROM safety_alerts WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[]))
        AND (NOT $2 OR state IN ('pending', 'sent')) ORDER BY created_at DESC, id DESC LIMIT 500`,
-    [sourceId, openOnly],
+    [scopeArray(sourceId), openOnly],
   );
 
 const toAlert = (r: Record<string, unknown>): SafetyAlert => ({
@@ -130,10 +130,11 @@ export function alertsRole({ db }: RoleContext) {
     async markAlertFailed(id: number, error: string, next: Date): Promise<void> {
       await db.query(markAlertFailed(id, error, next));
     },
-    async acknowledgeAlert(id: number, by: string, at: Date): Promise<number> {
-      return (await db.query(acknowledgeAlert(id, by, at))).length;
+    /** Acknowledges the alert (of a source in `scope`); how many channels' alerts it ended. */
+    async acknowledgeAlert(id: number, by: string, at: Date, scope: SourceScope = null): Promise<number> {
+      return (await db.query(acknowledgeAlert(id, by, at, scope))).length;
     },
-    async listAlerts(options: { sourceId?: string; openOnly?: boolean } = {}): Promise<SafetyAlert[]> {
+    async listAlerts(options: { sourceId?: SourceScope; openOnly?: boolean } = {}): Promise<SafetyAlert[]> {
       return (await db.query(listAlerts(options.sourceId ?? null, options.openOnly ?? false))).map(toAlert);
     },
   };

@@ -25,6 +25,7 @@ import { careTeamRole, type CareTeamRole } from './care-team';
 import { messagesRole, type MessagesRole } from './messages';
 import { messageEventsRole, type MessageEventsRole } from './message-events';
 import { surveyLinksRole, type SurveyLinksRole } from './survey-links';
+import { apiKeysRole, type ApiKeysRole } from './api-keys';
 import { patientListRole, worklistRole, type PatientListRole, type WorklistRole } from './worklist';
 
 // One interface per role, merged into the class: the roles' methods are assigned in the constructor.
@@ -52,7 +53,8 @@ export interface Store
     CareTeamRole,
     MessagesRole,
     MessageEventsRole,
-    SurveyLinksRole {}
+    SurveyLinksRole,
+    ApiKeysRole {}
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Store {
@@ -86,6 +88,7 @@ export class Store {
       messagesRole(ctx),
       messageEventsRole(ctx),
       surveyLinksRole(ctx),
+      apiKeysRole(ctx),
     );
   }
 

@@ -7,7 +7,7 @@
  */
 import type { SqlQuery } from './driver';
 import type { RoleContext } from './role';
-import { ENDED_TASK_STATUSES_SQL, dateOrNull, q, str } from './rows';
+import { ENDED_TASK_STATUSES_SQL, dateOrNull, q, str, scopeArray, type SourceScope } from './rows';
 
 export interface WorklistTask {
   sourceId: string;
@@ -28,7 +28,7 @@ export interface WorklistTask {
   task: unknown;
 }
 
-export const worklistTasks = (sourceId: string | null): SqlQuery =>
+export const worklistTasks = (sourceId: SourceScope): SqlQuery =>
   q(
     `SELECT w.source_id, w.identifier_value, w.patient_id, w.rule, w.status, w.server_id,
        coalesce((SELECT min(e.changed_at) FROM task_events e
@@ -44,16 +44,16 @@ export const worklistTasks = (sourceId: string | null): SqlQuery =>
      LEFT JOIN patient_models m ON m.source_id = w.source_id AND m.patient_id = w.patient_id
      LEFT JOIN resources p ON p.source_id = w.source_id AND p.resource_type = 'Patient' AND p.resource_id = w.patient_id
      LEFT JOIN resources t ON t.source_id = w.source_id AND t.resource_type = 'Task' AND t.resource_id = w.server_id
-     WHERE ($1::text IS NULL OR w.source_id = $1) AND w.resource_type = 'Task'
+     WHERE ($1::text[] IS NULL OR w.source_id = ANY($1::text[])) AND w.resource_type = 'Task'
        AND w.state IN ('open', 'handled-by-person') AND (w.status IS NULL OR w.status NOT IN ${ENDED_TASK_STATUSES_SQL})
        AND w.rule <> 'appointment-reminder'
      ORDER BY w.source_id, w.identifier_value`,
-    [sourceId],
+    [scopeArray(sourceId)],
   );
 
 export function worklistRole({ db }: RoleContext) {
   return {
-    async worklistTasks(sourceId?: string): Promise<WorklistTask[]> {
+    async worklistTasks(sourceId?: SourceScope): Promise<WorklistTask[]> {
       return (await db.query(worklistTasks(sourceId ?? null))).map((r) => {
         const ind = r.indicators as { engagement?: { tier?: string; score?: number | null } } | null;
         return {
@@ -88,7 +88,7 @@ export interface PatientListRow {
 }
 
 /** Patients with their indicators, the least engaged first, optionally of one tier; a page at a time, with the total. */
-export const patientList = (sourceId: string | null, tier: string | null, limit: number, offset: number): SqlQuery =>
+export const patientList = (sourceId: SourceScope, tier: string | null, limit: number, offset: number): SqlQuery =>
   q(
     `SELECT m.source_id, m.patient_id, m.indicators, p.resource AS patient, count(*) OVER () AS total,
        (SELECT count(*) FROM written_resources w WHERE w.source_id = m.source_id AND w.patient_id = m.patient_id
@@ -96,17 +96,17 @@ export const patientList = (sourceId: string | null, tier: string | null, limit:
           AND (w.status IS NULL OR w.status NOT IN ${ENDED_TASK_STATUSES_SQL}))::int AS open_tasks
      FROM patient_models m
      LEFT JOIN resources p ON p.source_id = m.source_id AND p.resource_type = 'Patient' AND p.resource_id = m.patient_id
-     WHERE m.indicators IS NOT NULL AND ($1::text IS NULL OR m.source_id = $1)
+     WHERE m.indicators IS NOT NULL AND ($1::text[] IS NULL OR m.source_id = ANY($1::text[]))
        AND ($2::text IS NULL OR m.indicators->'engagement'->>'tier' = $2)
      ORDER BY (m.indicators->'engagement'->>'score')::numeric ASC NULLS LAST, m.source_id, m.patient_id
      LIMIT $3 OFFSET $4`,
-    [sourceId, tier, limit, offset],
+    [scopeArray(sourceId), tier, limit, offset],
   );
 
 export function patientListRole({ db }: RoleContext) {
   return {
     async patientList(options: {
-      sourceId?: string;
+      sourceId?: SourceScope;
       tier?: string;
       limit: number;
       offset: number;

@@ -3,7 +3,7 @@
  * values }`, values never interpolated) and the methods that run them, together; the methods are
  * part of `Store` (store.ts).
  */
-import { date, q, str, type Row } from './rows';
+import { date, q, str, type Row, scopeArray, type SourceScope } from './rows';
 import type { SqlQuery } from './driver';
 import type { WrittenResource, WrittenState } from './types';
 import type { RoleContext } from './role';
@@ -48,18 +48,18 @@ export const listWrittenForPatients = (sourceId: string, patientIds: string[]): 
     patientIds,
   ]);
 
-export const countWritten = (sourceId: string | null): SqlQuery =>
+export const countWritten = (sourceId: SourceScope): SqlQuery =>
   q(
-    `SELECT resource_type, state, count(*)::int AS n FROM written_resources WHERE ($1::text IS NULL OR source_id = $1)
+    `SELECT resource_type, state, count(*)::int AS n FROM written_resources WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[]))
      GROUP BY resource_type, state ORDER BY resource_type, state`,
-    [sourceId],
+    [scopeArray(sourceId)],
   );
 
-export const listWrittenByRule = (sourceId: string | null, rules: string[]): SqlQuery =>
+export const listWrittenByRule = (sourceId: SourceScope, rules: string[]): SqlQuery =>
   q(
     `SELECT source_id, identifier_value, rule, patient_id, state, status FROM written_resources
-     WHERE ($1::text IS NULL OR source_id = $1) AND rule = ANY($2::text[]) ORDER BY source_id, identifier_value`,
-    [sourceId, rules],
+     WHERE ($1::text[] IS NULL OR source_id = ANY($1::text[])) AND rule = ANY($2::text[]) ORDER BY source_id, identifier_value`,
+    [scopeArray(sourceId), rules],
   );
 
 function toWritten(r: Row): WrittenResource {

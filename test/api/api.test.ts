@@ -80,7 +80,7 @@ describe('auth', () => {
     const wrong = await request(app).get(path).set('X-API-Key', 'wrong');
     expect(wrong.status).toBe(401);
     // A key was sent: saying one is "required" would send the user looking for the wrong fault.
-    expect(wrong.body.issue[0].details.text).toBe('the API key was not accepted');
+    expect(wrong.body.issue[0].details.text).toBe('the API key was not accepted (unknown, expired or revoked)');
     expect((await request(app).get(path).set('Authorization', `Bearer ${KEY}`)).status).not.toBe(401);
   });
 
@@ -628,9 +628,11 @@ describe('access log and keys', () => {
       const again: string[] = [];
       expect(await storedKeys(keys, (l) => again.push(l))).toEqual(first);
       expect(again.join(' ')).not.toContain(shown!);
-      const keyed = createApiApp({ store, config, runner, metrics, apiKeys: [], storedKeyDigests: first });
+      const keyed = createApiApp({ store: keys, config, runner, metrics, apiKeys: [] });
       expect((await request(keyed).get('/api/sources').set('X-API-Key', shown!)).status).toBe(200);
       expect((await request(keyed).get('/api/sources').set('X-API-Key', 'other')).status).toBe(401);
+      // The first-start key has every role: the docs say to replace it with named, scoped keys.
+      expect((await request(keyed).get('/api/access-log').set('X-API-Key', shown!)).status).toBe(200);
     } finally {
       await keys.close();
     }

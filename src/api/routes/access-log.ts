@@ -8,11 +8,13 @@ export const accessLogRoutes: RouteModule = {
   paths: {
     '/api/access-log': {
       get: {
-        summary: 'Who (API key id) read which patient’s data, when and from where; newest first',
+        summary:
+          'Who (a person, or an API key) read which patient’s data or changed what, with which role, when and from where; newest first (admin)',
         security: secured,
         parameters: [
           q('patient', 'patient id'),
-          q('key', 'API key id'),
+          q('person', 'a person’s subject or an API key’s id'),
+          q('key', 'an API key’s id (the same as person)'),
           q('from', 'ISO instant'),
           q('to', 'ISO instant'),
           q('limit', 'at most (default 500, at most 5000)'),
@@ -26,7 +28,7 @@ export const accessLogRoutes: RouteModule = {
       const limit = limitOf(req, 500, 5000);
       const entries = await store.listAccess({
         patientId: query(req, 'patient'),
-        keyId: query(req, 'key'),
+        keyId: query(req, 'person') ?? query(req, 'key'),
         from: instant(req, 'from'),
         to: instant(req, 'to'),
         limit,

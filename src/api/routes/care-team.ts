@@ -12,7 +12,7 @@ import { notFoundOutcome, outcome } from '../../errors';
 import { logger } from '../../log/logger';
 import type { OutboxPayload } from '../../writeback/outbox-item';
 import { actOnTask, logContact, resultOf, searchCareTeam, type PersonWriteResult } from '../../sync/care-team';
-import { actorOf } from '../auth';
+import { actorOf, mayRead, principalOf } from '../identity';
 import { sendOutcome } from '../errors';
 import { body, errors, json, p, q, secured, type RouteContext, type RouteModule } from '../openapi-parts';
 import { BadQuery, param, query } from '../params';
@@ -49,7 +49,11 @@ function oneOf<T extends string>(req: Request, name: string, allowed: readonly T
 
 function sourceOf(req: Request, res: Response, sources: readonly SourceConfig[]): SourceConfig | undefined {
   const source = sources.find((s) => s.id === param(req, 'id'));
-  if (!source) sendOutcome(res, notFoundOutcome('no such source'));
+  // A source outside the caller's is as unknown as one that does not exist.
+  if (!source || !mayRead(principalOf(res), source.id)) {
+    sendOutcome(res, notFoundOutcome('no such source'));
+    return undefined;
+  }
   return source;
 }
 
@@ -132,6 +136,8 @@ async function taskAction(req: Request, res: Response, ctx: RouteContext): Promi
         }
       : undefined;
   const taskId = param(req, 'taskId');
+  // What changed, for the access log: the action and the Task, never the note's words.
+  res.locals.change = `${action} of Task ${taskId}${assignee ? ` to ${assignee.reference}` : ''}`;
   const result = await actOnTask(store, source, system, {
     taskId,
     request: {
@@ -284,9 +290,11 @@ export const careTeamRoutes: RouteModule = {
       if (!source) return;
       const patientId = param(req, 'patientId');
       const taskId = field(req, 'taskId', 64);
+      const kind = oneOf<ContactKind>(req, 'kind', CONTACT_KINDS);
+      res.locals.change = `logged a ${kind}${taskId ? ` about Task ${taskId}` : ''}`;
       const result = await logContact(store, source, system, {
         patientId,
-        kind: oneOf<ContactKind>(req, 'kind', CONTACT_KINDS),
+        kind,
         text: field(req, 'text') ?? '',
         ...(taskId ? { taskId } : {}),
         actor: actorOf(res),

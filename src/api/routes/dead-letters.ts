@@ -1,10 +1,12 @@
 /** What could not be processed: listed (payloads are patients' resources, so reading them is logged), retried, dismissed. */
-import { notFoundOutcome } from '../../errors';
+import type { Request, Response } from 'express';
+import { EngageError, notFoundOutcome } from '../../errors';
 import { patientsNamedBy } from '../../mapping/patient-of';
 import { retryDeadLetter } from '../../sync/retry';
 import { sendOutcome } from '../errors';
 import { body, errors, json, p, q, secured, type RouteModule } from '../openapi-parts';
 import { BadQuery, deadLetterId, limitOf, query } from '../params';
+import { mayRead, principalOf, scopeOf } from '../identity';
 import { reply } from '../reply';
 import { DeadLettersResponse, Dismissed, RetryDone } from '../schemas/operations';
 
@@ -49,11 +51,19 @@ export const deadLetterRoutes: RouteModule = {
     },
   },
   register(api, { store, config, audit }) {
+    /** The dead letter's id, when it is of a source the caller may see (else 404, as an unknown one). */
+    const inScope = async (req: Request, res: Response): Promise<number> => {
+      const id = deadLetterId(req);
+      const letter = await store.getDeadLetter(id);
+      if (letter && !mayRead(principalOf(res), letter.sourceId))
+        throw new EngageError('validation', notFoundOutcome('no open dead letter with this id'));
+      return id;
+    };
     api.get('/dead-letters', audit.audited, async (req, res) => {
       const limit = limitOf(req, 100, 1000);
       const withPayload = query(req, 'includePayload') === 'true';
       const letters = await store.listDeadLetters({
-        sourceId: query(req, 'source'),
+        sourceId: scopeOf(req, res),
         runId: query(req, 'run'),
         resourceType: query(req, 'type'),
         stage: query(req, 'stage'),
@@ -71,15 +81,16 @@ export const deadLetterRoutes: RouteModule = {
     });
 
     api.post('/dead-letters/:id/retry', async (req, res) => {
+      await inScope(req, res);
       reply(res, RetryDone, await retryDeadLetter(store, config, deadLetterId(req)));
     });
 
     api.post('/dead-letters/:id/dismiss', async (req, res) => {
-      const id = deadLetterId(req);
+      const id = await inScope(req, res);
       const reason = (req.body as { reason?: unknown } | undefined)?.reason;
       if (typeof reason !== 'string' || reason.trim().length < 3 || reason.length > 500)
         throw new BadQuery('reason must be a string of 3 to 500 characters (it is kept for audit)');
-      if (!(await store.dismissDeadLetter(id, reason.trim(), String(res.locals.keyId ?? 'unknown'))))
+      if (!(await store.dismissDeadLetter(id, reason.trim(), principalOf(res).id)))
         return sendOutcome(res, notFoundOutcome('no open dead letter with this id'));
       reply(res, Dismissed, { id, dismissed: true });
     });

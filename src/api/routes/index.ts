@@ -15,6 +15,7 @@ import { runRoutes } from './runs';
 import { safetyRoutes } from './safety';
 import { worklistRoutes } from './worklist';
 import { sourceRoutes } from './sources';
+import { keyRoutes } from './keys';
 
 export const ROUTE_MODULES: readonly RouteModule[] = [
   healthRoutes,
@@ -27,5 +28,6 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
   patientListRoutes,
   programmeRoutes,
   accessLogRoutes,
+  keyRoutes,
   deadLetterRoutes,
 ];

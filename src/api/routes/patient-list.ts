@@ -3,6 +3,7 @@ import type { Patient } from '@medplum/fhirtypes';
 import type { PatientIndicators } from '../../indicators/compute';
 import { errors, json, q, secured, type RouteModule } from '../openapi-parts';
 import { BadQuery, limitOf, query } from '../params';
+import { scopeOf } from '../identity';
 import { patientHeader } from '../patient-header';
 import { reply } from '../reply';
 import { PatientList } from '../schemas/patient-list';
@@ -35,7 +36,7 @@ export const patientListRoutes: RouteModule = {
       const page = Number(pageText);
       const pageSize = limitOf(req, 50, 500);
       const { total, rows } = await store.patientList({
-        ...(query(req, 'source') ? { sourceId: query(req, 'source') } : {}),
+        sourceId: scopeOf(req, res),
         ...(tier ? { tier } : {}),
         limit: pageSize,
         offset: (page - 1) * pageSize,

@@ -5,6 +5,7 @@ import type { EngagementModel } from '../../mapping/model';
 import { sendOutcome } from '../errors';
 import { body, errors, json, p, q, secured, type RouteModule } from '../openapi-parts';
 import { BadQuery, instant, param, query } from '../params';
+import { mayRead, principalOf, scopeOf } from '../identity';
 import { reply } from '../reply';
 import { EngagementResponse, IndicatorHistoryResponse, PatientMatches, PatientOverview } from '../schemas/patients';
 import { patientOverview } from '../views';
@@ -101,7 +102,7 @@ export const patientRoutes: RouteModule = {
   },
   register(api, { store, audit, config }) {
     api.get('/patients/:id/engagement', audit.audited, async (req, res) => {
-      const rows = await store.getComputations(param(req, 'id'), query(req, 'source'));
+      const rows = await store.getComputations(param(req, 'id'), scopeOf(req, res));
       if (rows.length === 0) return sendOutcome(res, notFoundOutcome('no indicators for this patient'));
       const results = rows.map((r) => {
         const ind = r.indicators as PatientIndicators;
@@ -124,7 +125,7 @@ export const patientRoutes: RouteModule = {
       const patientId = param(req, 'id');
       const history = await store.indicatorHistory({
         patientId,
-        sourceId: query(req, 'source'),
+        sourceId: scopeOf(req, res),
         indicator: query(req, 'name'),
         from: instant(req, 'from'),
         to: instant(req, 'to'),
@@ -151,16 +152,19 @@ export const patientRoutes: RouteModule = {
       if (!text || text.length > 200)
         throw new BadQuery('identifier must be a string of 1 to 200 characters: "value" or "system|value"');
       const bar = text.indexOf('|');
-      const matches = await store.patientsByIdentifier(
-        bar > 0 ? text.slice(0, bar) : undefined,
-        bar >= 0 ? text.slice(bar + 1) : text,
-      );
+      const matches = (
+        await store.patientsByIdentifier(
+          bar > 0 ? text.slice(0, bar) : undefined,
+          bar >= 0 ? text.slice(bar + 1) : text,
+        )
+      ).filter((m) => mayRead(principalOf(res), m.sourceId));
       await audit.send(req, res, matches, () => reply(res, PatientMatches, { matches }));
     });
 
     api.get('/patients/:id/overview', audit.audited, async (req, res) => {
       const patientId = param(req, 'id');
-      const sourceId = query(req, 'source') ?? (await store.getComputations(patientId))[0]?.sourceId;
+      const scope = scopeOf(req, res);
+      const sourceId = (await store.getComputations(patientId, scope))[0]?.sourceId;
       const stored = sourceId ? await store.getModel(sourceId, patientId) : undefined;
       if (!sourceId || !stored?.indicators)
         return sendOutcome(

@@ -3,6 +3,7 @@ import { formatReport, REPORT_FORMATS } from '../../indicators/programme-report-
 import { loadProgrammeReport, loadProgrammeSummary } from '../../sync/programme';
 import { errors, json, q, secured, type RouteModule } from '../openapi-parts';
 import { BadQuery, period, query } from '../params';
+import { figuresSource } from '../identity';
 import { reportZone } from '../../config/programme-settings';
 import { reply } from '../reply';
 import {
@@ -52,7 +53,7 @@ export const programmeRoutes: RouteModule = {
   },
   register(api, { store, config }) {
     api.get('/programme', async (req, res) => {
-      const sourceId = query(req, 'source');
+      const sourceId = figuresSource(req, res);
       const summary = await loadProgrammeSummary(store, sourceId);
       // With a period: every programme figure over it (the `report` command's data), and the recorded history in it.
       if (query(req, 'from') === undefined && query(req, 'to') === undefined)
@@ -66,7 +67,7 @@ export const programmeRoutes: RouteModule = {
     api.get('/programme/report', async (req, res) => {
       const format = query(req, 'format') ?? 'md';
       if (!REPORT_FORMATS.includes(format)) throw new BadQuery(`format must be one of ${REPORT_FORMATS.join(', ')}`);
-      const sourceId = query(req, 'source');
+      const sourceId = figuresSource(req, res);
       const { start, end } = period(req, reportZone(config.sources, sourceId));
       const report = await loadProgrammeReport(store, config, { from: start, to: end, sourceId });
       const type = format === 'json' ? 'application/json' : format === 'csv' ? 'text/csv' : 'text/markdown';

@@ -3,6 +3,7 @@ import { notFoundOutcome } from '../../errors';
 import { sendOutcome } from '../errors';
 import { errors, json, p, q, secured, type RouteModule } from '../openapi-parts';
 import { BadQuery, limitOf, param, query } from '../params';
+import { mayRead, principalOf, scopeOf } from '../identity';
 
 const RUN_STATUSES = ['succeeded', 'partially-failed', 'failed', 'interrupted', 'running'];
 import { reply } from '../reply';
@@ -43,7 +44,7 @@ export const runRoutes: RouteModule = {
       const offsetText = query(req, 'offset') ?? '0';
       if (!/^\d{1,7}$/.test(offsetText)) throw new BadQuery('offset must be a whole number');
       const runs = await store.listRuns({
-        sourceId: query(req, 'source'),
+        sourceId: scopeOf(req, res),
         limit,
         ...(status ? { status } : {}),
         offset: Number(offsetText),
@@ -52,11 +53,13 @@ export const runRoutes: RouteModule = {
     });
 
     api.get('/runs/:id', async (req, res) => {
-      const run = await store.getRun(param(req, 'id'));
+      const found = await store.getRun(param(req, 'id'));
+      // A run of a source outside the caller's is as unknown as one that never was.
+      const run = found && mayRead(principalOf(res), found.sourceId) ? found : undefined;
       if (!run) {
         // A run this process started that ended before the store could record it (the store was away).
-        const live = runner.progressOf(param(req, 'id'));
-        if (!live) return sendOutcome(res, notFoundOutcome('no such run'));
+        const live = found ? undefined : runner.progressOf(param(req, 'id'));
+        if (!live || !mayRead(principalOf(res), live.sourceId)) return sendOutcome(res, notFoundOutcome('no such run'));
         return reply(res, RunResponse, {
           id: live.runId,
           sourceId: live.sourceId,

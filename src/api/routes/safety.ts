@@ -10,6 +10,7 @@ import { patientHeader } from '../patient-header';
 import type { SafetyPatient } from '../../store/safety';
 import { errors, json, p, q, secured, type RouteModule } from '../openapi-parts';
 import { BadQuery, param, query } from '../params';
+import { actorOf, principalOf, scopeOf } from '../identity';
 import { notFoundOutcome } from '../../errors';
 import { sendOutcome } from '../errors';
 import { reply, type Sendable } from '../reply';
@@ -79,7 +80,7 @@ export const safetyRoutes: RouteModule = {
   register(api, { store, audit }) {
     api.get('/safety/alerts', audit.audited, async (req, res) => {
       const alerts = await store.listAlerts({
-        sourceId: query(req, 'source'),
+        sourceId: scopeOf(req, res),
         openOnly: query(req, 'open') === 'true',
       });
       const body = {
@@ -106,17 +107,17 @@ export const safetyRoutes: RouteModule = {
       const id = Number(param(req, 'id'));
       if (!/^\d{1,15}$/.test(param(req, 'id')) || !Number.isSafeInteger(id) || id < 1)
         throw new BadQuery('the alert id must be a positive integer');
-      const acknowledged = await store.acknowledgeAlert(id, `key ${String(res.locals.keyId)}`, new Date());
+      const acknowledged = await store.acknowledgeAlert(id, actorOf(res).display, new Date(), principalOf(res).sources);
       if (acknowledged === 0) return sendOutcome(res, notFoundOutcome('no open alert with this id'));
       reply(res, Acknowledged, { acknowledged });
     });
 
     api.get('/safety/count', async (req, res) => {
-      reply(res, SafetyCount, { count: (await store.safetyPatients(query(req, 'source'))).length });
+      reply(res, SafetyCount, { count: (await store.safetyPatients(scopeOf(req, res))).length });
     });
 
     api.get('/safety', audit.audited, async (req, res) => {
-      const flagged = await store.safetyPatients(query(req, 'source'));
+      const flagged = await store.safetyPatients(scopeOf(req, res));
       const now = new Date();
       const patients = await Promise.all(
         flagged.map(async (p) =>

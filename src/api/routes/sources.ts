@@ -5,6 +5,7 @@ import { SyncBusyError } from '../../sync/run';
 import { sendOutcome } from '../errors';
 import { errors, json, p, secured, type RouteModule } from '../openapi-parts';
 import { param } from '../params';
+import { mayRead, principalOf } from '../identity';
 import { reply } from '../reply';
 import { Approved, SourcesResponse, SyncStarted } from '../schemas/sources';
 import { runView } from '../views';
@@ -55,12 +56,13 @@ export const sourceRoutes: RouteModule = {
   register(api, { store, config, runner, audit }) {
     // A held plan names example patients: a listing that carries one is in the access log.
     api.get('/sources', audit.audited, async (req, res) => {
-      const recent = await store.listRuns({ limit: 200 });
+      const visible = config.sources.filter((s) => mayRead(principalOf(res), s.id));
+      const recent = await store.listRuns({ limit: 200, sourceId: visible.map((s) => s.id) });
       const held = new Map(
-        await Promise.all(config.sources.map(async (s) => [s.id, await store.openApproval(s.id)] as const)),
+        await Promise.all(visible.map(async (s) => [s.id, await store.openApproval(s.id)] as const)),
       );
       const body = {
-        sources: config.sources.map((s) => {
+        sources: visible.map((s) => {
           const last = recent.find((r) => r.sourceId === s.id);
           const approval = held.get(s.id);
           return {
@@ -93,16 +95,12 @@ export const sourceRoutes: RouteModule = {
 
     api.post('/sources/:id/approve', audit.audited, async (req, res) => {
       const source = config.sources.find((s) => s.id === param(req, 'id'));
-      if (!source) return sendOutcome(res, notFoundOutcome('no such source'));
+      if (!source || !mayRead(principalOf(res), source.id)) return sendOutcome(res, notFoundOutcome('no such source'));
       if (!(await store.openApproval(source.id)))
         return sendOutcome(res, conflict('nothing of this source is held for approval'));
       try {
-        const { approval, sent } = await approveAndSend(
-          store,
-          source,
-          `key:${String(res.locals.keyId)}`,
-          config.safetyAlerts,
-        );
+        const who = principalOf(res);
+        const { approval, sent } = await approveAndSend(store, source, `${who.kind}:${who.id}`, config.safetyAlerts);
         await audit.send(req, res, exampleAccesses(source.id, approval.plan.byRule), () =>
           reply(res, Approved, {
             approved: true,
@@ -120,7 +118,8 @@ export const sourceRoutes: RouteModule = {
     api.post('/sources/:id/sync', async (req, res) => {
       const id = param(req, 'id');
       // The id is not echoed back: a request's input never appears in an error.
-      if (!config.sources.some((s) => s.id === id)) return sendOutcome(res, notFoundOutcome('no such source'));
+      if (!config.sources.some((s) => s.id === id) || !mayRead(principalOf(res), id))
+        return sendOutcome(res, notFoundOutcome('no such source'));
       try {
         const { runId } = await runner.trigger(id);
         res.location(`/api/runs/${runId}`);

@@ -6,6 +6,7 @@
 import type { Request, Response } from 'express';
 import { body, errors, json, q, secured, type RouteModule, type RouteContext } from '../openapi-parts';
 import { BadQuery, query } from '../params';
+import { scopeFor } from '../identity';
 import { reply } from '../reply';
 import { Worklist } from '../schemas/worklist';
 import { WORK_KINDS, worklist, worklistCsv, type WorklistFilters } from '../worklist';
@@ -51,7 +52,7 @@ async function answer(
   { store, config, audit }: RouteContext,
   filters: ReturnType<typeof filtersOf>,
 ): Promise<void> {
-  const tasks = await store.worklistTasks(filters.source);
+  const tasks = await store.worklistTasks(scopeFor(res, filters.source));
   const page = worklist(tasks, filters, config.actions.surveys.windowDays, new Date());
   const accessed = page.rows.map((r) => ({ sourceId: r.sourceId, patientId: r.patientId }));
   if (filters.format === 'csv')

@@ -36,7 +36,11 @@ export const AccessLogResponse = Closed({
     Closed({
       id: Type.Integer(),
       at: Instant,
-      keyId: Type.String(),
+      keyId: Type.String({ description: 'who: a person’s subject at the identity provider, or an API key’s id' }),
+      actorKind: Type.String({ description: 'person or key' }),
+      actorName: Nullable(Type.String({ description: 'the person’s name, or the key’s name' })),
+      role: Nullable(Type.String({ description: 'the role the route needed' })),
+      change: Nullable(Type.String({ description: 'for a Task action or a note: what changed, in words' })),
       client: Nullable(Type.String()),
       method: Type.String(),
       route: Type.String({ description: 'the route’s pattern, never the URL' }),

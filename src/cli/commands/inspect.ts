@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
 import { ExitCode } from '../../errors';
 import type { Store } from '../../store/store';
+import type { SourceScope } from '../../store/rows';
 import type { CliIo } from '../io';
 import { openStoreOrService } from '../service-reader';
 import { parseWholeNumber } from './sandbox';
@@ -24,9 +25,9 @@ export function registerInspectCommands(program: Command, io: CliIo, setExit: (c
     if ('reader' in opened) {
       const { reader } = opened;
       await fn({
-        listRuns: (o) => reader.listRuns({ sourceId: o?.sourceId, limit: o?.limit ?? 20 }),
+        listRuns: (o) => reader.listRuns({ sourceId: oneSource(o?.sourceId), limit: o?.limit ?? 20 }),
         listDeadLetters: (o) =>
-          reader.listDeadLetters({ sourceId: o?.sourceId, runId: o?.runId, limit: o?.limit ?? 50 }),
+          reader.listDeadLetters({ sourceId: oneSource(o?.sourceId), runId: o?.runId, limit: o?.limit ?? 50 }),
       });
       setExit(ExitCode.ok);
       return;
@@ -88,3 +89,6 @@ export function registerInspectCommands(program: Command, io: CliIo, setExit: (c
       }),
     );
 }
+
+/** The CLI names one source at most (the service reader asks for one). */
+const oneSource = (s: SourceScope): string | undefined => (typeof s === 'string' ? s : undefined);
