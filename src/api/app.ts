@@ -13,6 +13,7 @@ import type { SyncRunner } from '../sync/runner';
 import { accessAudit } from './access-audit';
 import { authenticate } from './auth';
 import { authorize } from './permissions';
+import { ssoRoutes } from './sso';
 import { mountDashboard } from './dashboard';
 import { errorMiddleware, sendOutcome } from './errors';
 import type { Metrics } from './metrics';
@@ -108,7 +109,7 @@ export function createApiApp(options: ApiOptions): express.Express {
   const ctx: RouteContext = { store, config, runner, metrics, audit: accessAudit(store), document: OPENAPI };
   for (const m of ROUTE_MODULES) if (m.open) m.register(api, ctx);
   // The key is checked before a body is read: a client without one is told 401 whatever it sends.
-  api.use(authenticate({ envKeys: options.apiKeys, store }));
+  api.use(authenticate({ envKeys: options.apiKeys, store, ...(config.sso ? { sso: config.sso } : {}) }));
   api.use(authorize(PATTERNS));
   api.use(express.json({ limit: BODY_LIMIT }));
   api.use(rejectUnsafeInput);
@@ -124,6 +125,8 @@ export function createApiApp(options: ApiOptions): express.Express {
     }
   });
   app.use('/api', api);
+  // Signing in with the organisation's identity provider (the callback comes back from the browser).
+  if (config.sso) app.use('/auth', ssoRoutes(store, config.sso));
   // Providers' callbacks and patients' unsubscribe links: outside /api and its key (signed instead).
   app.use(messagingHooks(store, config));
   app.use(patientFacing(store, config, options.survey));

@@ -1,7 +1,9 @@
 /** API keys: made, stored as digests, checked (docs/operations.md, "People and access"). */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { unauthorized } from '@medplum/core';
+import { forbidden, unauthorized } from '@medplum/core';
+import type { SsoSettings } from '../config/sso-settings';
+import { cookiesOf, SESSION_COOKIE, sessionIdOf } from './sso';
 import { sendOutcome } from './errors';
 import type { Store } from '../store/store';
 import type { ApiKeyRecord } from '../store/api-keys';
@@ -67,7 +69,7 @@ function keyPrincipal(k: ApiKeyRecord): Principal {
  * (compared in constant time), else a stored key looked up by its digest at each request — an expired
  * or revoked key is refused at once. Wrong keys are slowed down per client address.
  */
-export function authenticate(options: { envKeys: string[]; store: Store; now?: () => number }) {
+export function authenticate(options: { envKeys: string[]; store: Store; sso?: SsoSettings; now?: () => number }) {
   const now = options.now ?? Date.now;
   const envDigests = options.envKeys.map(digest);
   const failures = new Map<string, { count: number; since: number }>();
@@ -75,6 +77,8 @@ export function authenticate(options: { envKeys: string[]; store: Store; now?: (
     const header = req.headers.authorization;
     const presented =
       (req.headers['x-api-key'] as string | undefined) ?? (header && /^Bearer\s+(.+)$/i.exec(header)?.[1]);
+    const cookie = options.sso && !presented ? cookiesOf(req)[SESSION_COOKIE] : undefined;
+    if (cookie && options.sso) return sessionAuth(options.store, options.sso, cookie, now, req, res, next);
     if (presented) {
       const principal = keyMatches(presented, envDigests)
         ? envPrincipal(presented)
@@ -142,4 +146,59 @@ function throttled(
   if (failures.size > 10_000) failures.clear();
   failures.set(client, { count: (current?.count ?? 0) + 1, since: current?.since ?? now() });
   return false;
+}
+
+/** Safe methods: never a state change, so no CSRF token is asked of them. */
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * A person's session (docs/operations.md): live (idle and absolute timeouts), and for a state-changing
+ * request the session's CSRF token in X-CSRF-Token (a page of another site cannot read it).
+ */
+async function sessionAuth(
+  store: Store,
+  sso: SsoSettings,
+  cookie: string,
+  now: () => number,
+  req: Request,
+  res: Response,
+  next: NextFunction,
+): Promise<void> {
+  const session = await store.touchSession(sessionIdOf(cookie), new Date(now()), sso.session.idleMinutes * 60_000);
+  if (!session) {
+    res.set('WWW-Authenticate', 'Bearer realm="fhir-engage"');
+    return sendOutcome(res, {
+      ...unauthorized,
+      issue: [{ severity: 'error', code: 'login', details: { text: 'your session has ended: sign in again' } }],
+    });
+  }
+  if (!SAFE.has(req.method)) {
+    const given = Buffer.from(String(req.headers['x-csrf-token'] ?? ''));
+    const want = Buffer.from(session.csrf);
+    if (given.length !== want.length || !timingSafeEqual(given, want))
+      return sendOutcome(
+        res,
+        {
+          ...forbidden,
+          issue: [
+            {
+              severity: 'error',
+              code: 'forbidden',
+              details: { text: 'this change lacks its CSRF token (X-CSRF-Token): reload the page and try again' },
+            },
+          ],
+        },
+        403,
+      );
+  }
+  res.locals.principal = {
+    kind: 'person',
+    id: session.subject,
+    name: session.name,
+    roles: session.roles.filter(isRole),
+    sources: session.sources,
+  } satisfies Principal;
+  res.locals.keyId = session.subject;
+  res.locals.csrf = session.csrf;
+  next();
 }

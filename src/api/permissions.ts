@@ -18,6 +18,7 @@ const ADMIN: readonly Role[] = ['admin'];
 /** `METHOD /api/path` (the OpenAPI pattern) → the roles any one of which may call it. */
 export const ROUTE_ROLES: Readonly<Record<string, readonly Role[]>> = {
   'GET /api/me': EVERYONE,
+  'POST /api/logout': EVERYONE,
   'GET /api/sources': EVERYONE,
   'POST /api/sources/{id}/sync': INTEGRATION,
   'POST /api/sources/{id}/approve': INTEGRATION,

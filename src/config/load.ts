@@ -17,6 +17,7 @@ import {
   type MessagingSettings,
   type SurveyPageSettings,
 } from './messaging-settings';
+import { DEFAULT_SSO_SESSION, type SsoSettings } from './sso-settings';
 import type { SmtpSettings } from './alert-settings';
 import { configError } from '../errors';
 import { DEFAULT_INDICATOR_SETTINGS } from './indicator-settings';
@@ -89,6 +90,7 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
       ? { safetyAlerts: { resendAfterMinutes: DEFAULT_RESEND_AFTER_MINUTES, ...file.safetyAlerts } }
       : {}),
     ...messagingOf(env, cwd, file, configFile, sources),
+    ...(file.sso ? { sso: ssoOf(file.sso, sources, configFile) } : {}),
   });
 }
 
@@ -186,6 +188,35 @@ function surveysOf(
       requestsPerMinute: given.requestsPerMinute ?? DEFAULT_SURVEY_REQUESTS_PER_MINUTE,
       ...(given.crisis ? { crisis: given.crisis } : {}),
     },
+  };
+}
+
+/** `sso:` with its defaults; grants naming a source that does not exist are refused in words. */
+function ssoOf(
+  given: NonNullable<SourcesFile['sso']>,
+  sources: SourceConfig[],
+  configFile: string | undefined,
+): SsoSettings {
+  const known = new Set(sources.map((s) => s.id));
+  const grants = { ...(given.roles ?? {}), ...(given.users ?? {}) };
+  for (const [who, g] of Object.entries(grants)) {
+    const unknown = (g.sources ?? []).filter((s) => !known.has(s));
+    if (unknown.length)
+      throw configError(
+        `${configFile}: sso grant "${who}" names no source ${unknown.join(', ')}; sources: ${[...known].join(', ')}`,
+        ['sso'],
+      );
+  }
+  return {
+    issuer: String(given.issuer).replace(/\/+$/, ''),
+    clientId: String(given.clientId),
+    clientSecret: String(given.clientSecret),
+    publicUrl: String(given.publicUrl).replace(/\/+$/, ''),
+    scopes: given.scopes ?? ['openid', 'profile', 'email'],
+    rolesClaim: given.rolesClaim ?? 'groups',
+    roles: given.roles ?? {},
+    users: Object.fromEntries(Object.entries(given.users ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+    session: { ...DEFAULT_SSO_SESSION, ...given.session },
   };
 }
 

@@ -139,6 +139,7 @@ export interface SourcesFile {
   };
   actions?: Partial<ActionSettings>;
   safetyAlerts?: Partial<SafetyAlertSettings>;
+  sso?: Partial<Omit<SsoSettings, 'session'>> & { session?: Partial<SsoSettings['session']> };
   messaging?: Partial<Omit<MessagingSettings, 'sms' | 'email' | 'surveys'>> & {
     surveys?: Partial<Omit<SurveyPageSettings, 'linkKeys'>> & { linkKeys?: string };
     sms?: Partial<NonNullable<MessagingSettings['sms']>>;
@@ -151,6 +152,7 @@ import type { ProgrammeDefinition } from './programme-settings';
 import type { ActionSettings } from './action-settings';
 import type { SafetyAlertSettings } from './alert-settings';
 import type { Delivery, MessagingSettings, SurveyPageSettings } from './messaging-settings';
+import type { SsoSettings } from './sso-settings';
 
 export interface AppConfig {
   indicators: IndicatorSettings;
@@ -172,4 +174,6 @@ export interface AppConfig {
   safetyAlerts?: SafetyAlertSettings;
   /** Messages to patients (docs/messaging.md); absent: reminders are Tasks only. */
   messaging?: MessagingSettings;
+  /** Single sign-on for the dashboard (docs/operations.md); absent: API keys only. */
+  sso?: SsoSettings;
 }

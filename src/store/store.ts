@@ -26,6 +26,7 @@ import { messagesRole, type MessagesRole } from './messages';
 import { messageEventsRole, type MessageEventsRole } from './message-events';
 import { surveyLinksRole, type SurveyLinksRole } from './survey-links';
 import { apiKeysRole, type ApiKeysRole } from './api-keys';
+import { sessionsRole, type SessionsRole } from './sessions';
 import { patientListRole, worklistRole, type PatientListRole, type WorklistRole } from './worklist';
 
 // One interface per role, merged into the class: the roles' methods are assigned in the constructor.
@@ -54,7 +55,8 @@ export interface Store
     MessagesRole,
     MessageEventsRole,
     SurveyLinksRole,
-    ApiKeysRole {}
+    ApiKeysRole,
+    SessionsRole {}
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Store {
@@ -89,6 +91,7 @@ export class Store {
       messageEventsRole(ctx),
       surveyLinksRole(ctx),
       apiKeysRole(ctx),
+      sessionsRole(ctx),
     );
   }
 

@@ -62,6 +62,8 @@ describe.each(driverFactories())('store conformance on $name', (factory) => {
       '016_care_team_writes',
       '017_messaging',
       '018_survey_links',
+      '019_key_roles_and_people',
+      '020_sessions',
     ]);
   });
 

@@ -15,10 +15,11 @@ import { runRoutes } from './runs';
 import { safetyRoutes } from './safety';
 import { worklistRoutes } from './worklist';
 import { sourceRoutes } from './sources';
-import { keyRoutes } from './keys';
+import { keyRoutes, signInRoutes } from './keys';
 
 export const ROUTE_MODULES: readonly RouteModule[] = [
   healthRoutes,
+  signInRoutes,
   sourceRoutes,
   safetyRoutes,
   worklistRoutes,

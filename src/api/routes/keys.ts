@@ -11,7 +11,8 @@ import { isRole, principalOf, ROLES } from '../identity';
 import { body, errors, json, p, secured, type RouteModule } from '../openapi-parts';
 import { param } from '../params';
 import { reply } from '../reply';
-import { ApiKeys, ApiKeyView, Me, NewApiKey } from '../schemas/people';
+import { ApiKeys, ApiKeyView, LoggedOut, Me, NewApiKey, SignIn } from '../schemas/people';
+import { endSession } from '../sso';
 
 const view = (k: ApiKeyRecord): ApiKeyView => ({
   id: k.id,
@@ -69,6 +70,14 @@ export const keyRoutes: RouteModule = {
         responses: { '200': json('the caller', Me), ...errors },
       },
     },
+    '/api/logout': {
+      post: {
+        summary:
+          'End a person’s session (with the CSRF token), and where the identity provider offers it, there too: `next` is where the browser goes',
+        security: secured,
+        responses: { '200': json('signed out', LoggedOut), ...errors },
+      },
+    },
     '/api/keys': {
       get: {
         summary: 'API keys (admin): name, roles, sources, expiry, who made them, revoked; never the keys',
@@ -94,7 +103,13 @@ export const keyRoutes: RouteModule = {
   register(api, { store, config }) {
     api.get('/me', (_req: Request, res: Response) => {
       const { kind, id, name, roles, sources } = principalOf(res);
-      reply(res, Me, { kind, id, name, roles, sources });
+      const csrf = res.locals.csrf as string | undefined;
+      reply(res, Me, { kind, id, name, roles, sources, ...(csrf ? { csrfToken: csrf } : {}) });
+    });
+    api.post('/logout', async (req: Request, res: Response) => {
+      if (principalOf(res).kind !== 'person' || !config.sso)
+        throw new EngageError('validation', badRequest('an API key does not sign out: an admin revokes it'));
+      reply(res, LoggedOut, { loggedOut: true, ...(await endSession(store, config.sso, req, res)) });
     });
     api.get('/keys', async (_req, res) => reply(res, ApiKeys, { keys: (await store.listApiKeys()).map(view) }));
     api.post('/keys', async (req, res) => {
@@ -112,5 +127,27 @@ export const keyRoutes: RouteModule = {
       res.locals.change = `revoked API key ${revoked.id} (${revoked.name})`;
       reply(res, ApiKeyView, view(revoked));
     });
+  },
+};
+
+/** How people sign in to this service: with the organisation's identity provider, or with an API key. Open. */
+export const signInRoutes: RouteModule = {
+  open: true,
+  paths: {
+    '/api/sign-in': {
+      get: {
+        summary: 'How to sign in: the identity provider (start at /auth/login) or an API key',
+        responses: { '200': json('how to sign in', SignIn) },
+      },
+    },
+  },
+  register(api, { config }) {
+    api.get('/sign-in', (_req, res) =>
+      reply(
+        res,
+        SignIn,
+        config.sso ? { sso: true, provider: new URL(config.sso.issuer).host, login: '/auth/login' } : { sso: false },
+      ),
+    );
   },
 };

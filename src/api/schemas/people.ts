@@ -11,6 +11,20 @@ export const Me = Closed({
   name: Type.String(),
   roles: Roles,
   sources: Sources,
+  csrfToken: Type.Optional(
+    Type.String({ description: 'a signed-in person’s: sent as X-CSRF-Token with every change' }),
+  ),
+});
+
+export const LoggedOut = Closed({
+  loggedOut: Type.Literal(true),
+  next: Type.String({ description: 'where the browser goes: the identity provider’s sign-out, or /' }),
+});
+
+export const SignIn = Closed({
+  sso: Type.Boolean(),
+  provider: Type.Optional(Type.String({ description: 'the identity provider’s host' })),
+  login: Type.Optional(Type.String({ description: 'where sign-in starts' })),
 });
 
 export const ApiKeyView = Closed({
@@ -32,6 +46,7 @@ export const NewApiKey = Closed({
 });
 
 export type Me = Static<typeof Me>;
+export type SignIn = Static<typeof SignIn>;
 export type ApiKeyView = Static<typeof ApiKeyView>;
 export type ApiKeys = Static<typeof ApiKeys>;
 export type NewApiKey = Static<typeof NewApiKey>;
