@@ -5,7 +5,7 @@
  * patient routes 403; a replayed state and a missing PKCE verifier fail; a change without the CSRF token
  * fails; logout ends the session; the access log and a claimed Task's Provenance name the person.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import type { Server } from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -23,6 +23,8 @@ import { SyncRunner } from '../../src/sync/runner';
 import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
 import { testSource } from '../helpers/source';
 import { memoryStore } from '../helpers/store';
+import { launchChromium } from '../helpers/browser';
+import { ROOT } from '../helpers/cli';
 
 const CLIENT = { id: 'fhir-engage-test', secret: 'a-client-secret-for-the-test-idp' };
 let idp: ChildProcess;
@@ -272,4 +274,32 @@ test('logout ends the session here and sends the browser to the provider’s sig
   const body = (await out.json()) as { next: string };
   expect(body.next.startsWith(`${issuer}/session/end`)).toBe(true);
   expect((await b.fetch(`${base}/api/me`)).status).toBe(401);
+});
+
+test('in Chromium: the sign-in button, the provider’s form, the worklist of A as Carla, then sign-out', async () => {
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build-web.js'), '--if-stale'], { stdio: 'ignore' });
+  const browser = await launchChromium();
+  try {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    await page.goto(`${base}/`);
+    await page.getByTestId('sso-login').click();
+    await page.fill('input[name=login]', 'carla');
+    await page.fill('input[name=password]', 'any');
+    await page.click('button[type=submit]');
+    // The provider's consent, then back to the dashboard.
+    if (await page.locator('button[type=submit]').count()) await page.click('button[type=submit]');
+    await page.waitForURL(`${base}/**`);
+    await page.goto(`${base}/#/worklist`);
+    await page.waitForSelector('[data-testid=worklist], main h1');
+    expect(await page.locator('#nav').isHidden()).toBe(false);
+    const me = (await page.evaluate("fetch('api/me').then((r) => r.json())")) as { name: string };
+    expect(me.name).toBe('Carla Care');
+    await page.screenshot({ path: path.join(ROOT, 'test-artifacts', 'sso-worklist.png') });
+    await page.click('#logout');
+    // Signed out here, and sent to the provider's own sign-out.
+    await page.waitForURL((u) => u.toString().startsWith(`${issuer}/session/end`));
+    expect((await page.context().request.get(`${base}/api/me`)).status()).toBe(401);
+  } finally {
+    await browser.close();
+  }
 });

@@ -1,7 +1,7 @@
 /**
- * Calls to fhir-engage's API with the key the user logged in with. The key
- * lives in session storage (gone when the tab closes), never in a URL. A 401
- * logs out: no API data stays on screen without a valid key.
+ * Calls to fhir-engage's API as the person signed in (a session cookie and its CSRF token) or with
+ * the key the user logged in with. The key lives in session storage (gone when the tab closes), never
+ * in a URL. A 401 logs out: no API data stays on screen without a valid session or key.
  */
 const KEY = 'fhir-engage.apiKey';
 
@@ -16,11 +16,45 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * Who is signed in: an API key kept for this tab, or a person signed in with the organisation's
+ * identity provider (a session cookie the page cannot read, and its CSRF token, kept in memory).
+ */
+let person: { name: string; csrf: string } | undefined;
+
 export const session = {
   key: (): string | null => sessionStorage.getItem(KEY),
   set: (key: string): void => sessionStorage.setItem(KEY, key),
-  clear: (): void => sessionStorage.removeItem(KEY),
+  clear: (): void => {
+    sessionStorage.removeItem(KEY);
+    person = undefined;
+  },
+  person: (): { name: string; csrf: string } | undefined => person,
+  signedIn: (): boolean => person !== undefined || sessionStorage.getItem(KEY) !== null,
 };
+
+/** A person's session, if the browser has one (the cookie goes with every same-origin request). */
+export async function resumeSession(): Promise<boolean> {
+  const res = await fetch('api/me', { cache: 'no-store' });
+  if (!res.ok) return false;
+  const me = (await res.json()) as { kind: string; name: string; csrfToken?: string };
+  if (me.kind !== 'person' || !me.csrfToken) return false;
+  person = { name: me.name, csrf: me.csrfToken };
+  return true;
+}
+
+/** How this service signs people in (an open route). */
+export async function signInOptions(): Promise<{ sso: boolean; provider?: string; login?: string }> {
+  const res = await fetch('api/sign-in', { cache: 'no-store' });
+  return res.ok ? ((await res.json()) as { sso: boolean; provider?: string; login?: string }) : { sso: false };
+}
+
+/** Signs a person out here and at the identity provider: where the browser goes next. */
+export async function signOut(): Promise<string> {
+  const res = await fetch('api/logout', { method: 'POST', headers: { 'x-csrf-token': person?.csrf ?? '' } });
+  person = undefined;
+  return res.ok ? ((await res.json()) as { next: string }).next : '/';
+}
 
 let onUnauthorized: () => void = () => undefined;
 export function whenUnauthorized(fn: () => void): void {
@@ -35,9 +69,11 @@ async function call(
   answered: (status: number) => boolean = () => false,
 ): Promise<Response> {
   const key = candidate ?? session.key();
+  // A key goes as a header; a person's session goes as its cookie, a change with its CSRF token.
+  const auth: Record<string, string> = key ? { 'x-api-key': key } : person ? { 'x-csrf-token': person.csrf } : {};
   const res = await fetch(`api${path}`, {
     method,
-    headers: { 'x-api-key': key ?? '', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: { ...auth, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
     cache: 'no-store',
   });
@@ -47,7 +83,7 @@ async function call(
       session.clear();
       onUnauthorized();
     }
-    throw new Unauthorized('the API key was refused');
+    throw new Unauthorized('not signed in');
   }
   if (!res.ok && !answered(res.status)) {
     const outcome = (await res.json().catch(() => undefined)) as

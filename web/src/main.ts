@@ -4,7 +4,16 @@
  * key in session storage, and nothing rendered from the API without a key
  * the API accepts.
  */
-import { ApiError, session, tryKey, Unauthorized, whenUnauthorized } from './api';
+import {
+  ApiError,
+  resumeSession,
+  session,
+  signInOptions,
+  signOut,
+  tryKey,
+  Unauthorized,
+  whenUnauthorized,
+} from './api';
 import { h } from './dom';
 import { deadLettersView } from './views/dead-letters';
 import { patientView } from './views/patient';
@@ -25,6 +34,29 @@ function showMenu(open: boolean): void {
   menu.setAttribute('aria-expanded', String(open));
 }
 menu.addEventListener('click', () => showMenu(!nav.classList.contains('open')));
+
+/** With an identity provider: its button first; the API-key form stays for machines' keys and trials. */
+async function ssoChoice(): Promise<HTMLElement[]> {
+  const options = await signInOptions().catch(
+    () => ({ sso: false }) as { sso: boolean; provider?: string; login?: string },
+  );
+  if (!options.sso || !options.login)
+    return [
+      h(
+        'p',
+        { class: 'note', 'data-testid': 'api-key-login' },
+        'No identity provider is configured: this service signs people in with an API key (docs/operations.md, "People and access").',
+      ),
+    ];
+  return [
+    h(
+      'a',
+      { class: 'button', href: options.login, 'data-testid': 'sso-login' },
+      `Sign in with ${options.provider ?? 'your organisation'}`,
+    ),
+    h('h2', {}, 'Or with an API key'),
+  ];
+}
 
 function loginView(message?: string): void {
   nav.hidden = true;
@@ -66,6 +98,7 @@ function loginView(message?: string): void {
     error,
   );
   key.focus();
+  void ssoChoice().then((parts) => main.querySelector('h1')?.after(...parts));
 }
 
 /** Each view's own tab title (a list of tabs all named "fhir-engage" tells nothing apart). */
@@ -84,7 +117,7 @@ function titleOf(hash: string): string {
 }
 
 async function route(): Promise<void> {
-  if (!session.key()) return loginView();
+  if (!session.signedIn() && !(await resumeSession().catch(() => false))) return loginView();
   nav.hidden = false;
   menu.hidden = false;
   showMenu(false);
@@ -123,10 +156,17 @@ async function route(): Promise<void> {
   }
 }
 
-whenUnauthorized(() => loginView('Your key was refused: log in again.'));
+whenUnauthorized(() => loginView('Your session ended or your key was refused: sign in again.'));
 document.getElementById('logout')?.addEventListener('click', () => {
-  session.clear();
-  loginView();
+  if (session.person())
+    void signOut().then((next) => {
+      session.clear();
+      location.assign(next);
+    });
+  else {
+    session.clear();
+    loginView();
+  }
 });
 // The skip link moves focus to the content; as a hash it would be routed as a page that does not exist.
 document.querySelector('a.skip')?.addEventListener('click', (e) => {
