@@ -87,53 +87,65 @@ export function ssoRoutes(store: Store, settings: SsoSettings, now: () => Date =
     }
   });
 
-  router.get('/callback', async (req, res) => {
-    const state = typeof req.query.state === 'string' ? req.query.state : '';
-    const login = state ? await store.takeLogin(sha256(state), now(), LOGIN_MAX_AGE_MS) : undefined;
-    if (!login)
-      return page(res, 400, 'Sign-in failed', 'This sign-in is unknown, used already or too old: start again.');
-    let claims: Record<string, unknown>;
-    let idToken: string | undefined;
-    try {
-      const c = await clientOf();
-      const tokens = await c.callback(`${settings.publicUrl}/auth/callback`, c.callbackParams(req), {
-        state,
-        nonce: login.nonce,
-        code_verifier: login.verifier,
-      });
-      claims = { ...tokens.claims(), ...(tokens.access_token ? await c.userinfo(tokens).catch(() => ({})) : {}) };
-      idToken = tokens.id_token;
-    } catch (err) {
-      logger().warn({ err, event: 'sso-callback-failed' }, 'a sign-in failed at the identity provider');
-      return page(res, 400, 'Sign-in failed', 'The identity provider did not confirm this sign-in: start again.');
-    }
-    const grant = grantOf(settings, claims);
-    if (!grant.roles.length)
-      return page(res, 403, 'No access', 'Your account has no role in fhir-engage: ask an administrator.');
-    const value = randomBytes(32).toString('base64url');
-    const at = now();
-    const name = String(claims.name ?? claims.email ?? claims.sub);
-    await store.createSession(
-      {
-        id: sessionIdOf(value),
-        subject: String(claims.sub),
-        name,
-        roles: grant.roles,
-        sources: grant.sources,
-        csrf: randomBytes(24).toString('base64url'),
-        idToken: idToken ?? null,
-        expiresAt: new Date(at.getTime() + settings.session.absoluteHours * 3_600_000),
-      },
-      at,
-    );
-    logger().info({ event: 'signed-in', roles: grant.roles }, 'a person signed in');
-    res
-      .set('Set-Cookie', cookie(settings, value, settings.session.absoluteHours * 3600))
-      .set('Cache-Control', 'no-store')
-      .redirect('/');
-  });
+  router.get('/callback', (req, res, next) => void finishSignIn(req, res, store, settings, clientOf, now).catch(next));
 
   return router;
+}
+
+/**
+ * The provider sent the browser back: the sign-in taken once by its state, the code exchanged with its
+ * verifier, the ID token checked, the claims granting roles and sources, a session opened.
+ */
+async function finishSignIn(
+  req: Request,
+  res: Response,
+  store: Store,
+  settings: SsoSettings,
+  clientOf: () => Promise<BaseClient>,
+  now: () => Date,
+): Promise<void> {
+  const state = typeof req.query.state === 'string' ? req.query.state : '';
+  const login = state ? await store.takeLogin(sha256(state), now(), LOGIN_MAX_AGE_MS) : undefined;
+  if (!login) return page(res, 400, 'Sign-in failed', 'This sign-in is unknown, used already or too old: start again.');
+  let claims: Record<string, unknown>;
+  let idToken: string | undefined;
+  try {
+    const c = await clientOf();
+    const tokens = await c.callback(`${settings.publicUrl}/auth/callback`, c.callbackParams(req), {
+      state,
+      nonce: login.nonce,
+      code_verifier: login.verifier,
+    });
+    claims = { ...tokens.claims(), ...(tokens.access_token ? await c.userinfo(tokens).catch(() => ({})) : {}) };
+    idToken = tokens.id_token;
+  } catch (err) {
+    logger().warn({ err, event: 'sso-callback-failed' }, 'a sign-in failed at the identity provider');
+    return page(res, 400, 'Sign-in failed', 'The identity provider did not confirm this sign-in: start again.');
+  }
+  const grant = grantOf(settings, claims);
+  if (!grant.roles.length)
+    return page(res, 403, 'No access', 'Your account has no role in fhir-engage: ask an administrator.');
+  const value = randomBytes(32).toString('base64url');
+  const at = now();
+  const name = String(claims.name ?? claims.email ?? claims.sub);
+  await store.createSession(
+    {
+      id: sessionIdOf(value),
+      subject: String(claims.sub),
+      name,
+      roles: grant.roles,
+      sources: grant.sources,
+      csrf: randomBytes(24).toString('base64url'),
+      idToken: idToken ?? null,
+      expiresAt: new Date(at.getTime() + settings.session.absoluteHours * 3_600_000),
+    },
+    at,
+  );
+  logger().info({ event: 'signed-in', roles: grant.roles }, 'a person signed in');
+  res
+    .set('Set-Cookie', cookie(settings, value, settings.session.absoluteHours * 3600))
+    .set('Cache-Control', 'no-store')
+    .redirect('/');
 }
 
 /** Ends a session here, and says where the provider ends it (RP-initiated logout), when it offers that. */
