@@ -23,6 +23,7 @@ import { SyncRunner } from '../../src/sync/runner';
 import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
 import { testSource } from '../helpers/source';
 import { memoryStore } from '../helpers/store';
+import { outOfScopeTries } from '../helpers/scope-tries';
 
 let emrA: SandboxServer;
 let emrB: SandboxServer;
@@ -93,26 +94,7 @@ test('a care manager of A: none of B’s patients by any route, search or export
   const patient = (await store.listComputations('B'))[0]?.patientId as string;
   // The same id in A (the two sandboxes generate the same ids): A's record only, never B's.
   expect((await store.listComputations('A')).some((c) => c.patientId === patient)).toBe(true);
-  const tries: [string, string, object?][] = [
-    ['GET', `/api/patients?source=B`],
-    ['GET', `/api/patients/${patient}/overview?source=B`],
-    ['GET', `/api/patients/${patient}/engagement?source=B`],
-    ['GET', `/api/patients/${patient}/indicators?source=B`],
-    ['GET', `/api/sources/B/patients/${patient}/messages`],
-    ['GET', `/api/sources/B/patients/${patient}/care-team`],
-    ['POST', `/api/sources/B/patients/${patient}/contacts`, { kind: 'note', text: 'x' }],
-    ['POST', `/api/sources/B/tasks/any-task/actions`, { action: 'claim' }],
-    ['GET', `/api/sources/B/care-team/writes/1`],
-    ['GET', `/api/sources/B/practitioners?name=a`],
-    ['GET', `/api/worklist?source=B`],
-    ['GET', `/api/worklist?source=B&format=csv`],
-    ['POST', `/api/worklist/search`, { source: 'B' }],
-    ['GET', `/api/safety?source=B`],
-    ['GET', `/api/safety/count?source=B`],
-    ['GET', `/api/safety/alerts?source=B`],
-    ['GET', `/api/programme?source=B`],
-    ['GET', `/api/programme/report?source=B&format=csv`],
-  ];
+  const tries = outOfScopeTries(patient);
   for (const [method, path, body] of tries) {
     const r = method === 'GET' ? request(app).get(path) : request(app).post(path).send(body);
     const res = await r.set(as('care-a'));

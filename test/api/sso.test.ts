@@ -24,6 +24,7 @@ import { seededSandbox, TEST_ANCHOR } from '../helpers/sandbox';
 import { testSource } from '../helpers/source';
 import { memoryStore } from '../helpers/store';
 import { launchChromium } from '../helpers/browser';
+import { outOfScopeTries } from '../helpers/scope-tries';
 import { ROOT } from '../helpers/cli';
 
 const CLIENT = { id: 'fhir-engage-test', secret: 'a-client-secret-for-the-test-idp' };
@@ -193,13 +194,19 @@ test('a care manager of A signs in: A’s patients and worklist, none of B’s; 
   };
   expect(new Set(patients.patients.map((p) => p.sourceId))).toEqual(new Set(['A']));
   const one = patients.patients[0]!.patientId;
-  for (const path of [
-    `/api/patients?source=B`,
-    `/api/patients/${one}/overview?source=B`,
-    `/api/worklist?source=B`,
-    `/api/sources/B/patients/${one}/messages`,
-  ])
-    expect({ path, status: (await b.fetch(`${base}${path}`)).status }).toEqual({ path, status: 404 });
+  const { csrfToken } = who;
+  for (const [method, path, body] of outOfScopeTries(one)) {
+    const res = await b.fetch(`${base}${path}`, {
+      method,
+      ...(body
+        ? {
+            body: JSON.stringify(body),
+            headers: { 'content-type': 'application/json', 'x-csrf-token': csrfToken as string },
+          }
+        : {}),
+    });
+    expect({ path, status: res.status }).toEqual({ path, status: 404 });
+  }
   expect((await b.fetch(`${base}/api/runs`)).status).toBe(403);
   const log = await store.listAccess({ patientId: one });
   expect(log[0]).toMatchObject({ actorKind: 'person', actorName: 'Carla Care', role: 'care-manager', keyId: 'carla' });
