@@ -468,9 +468,42 @@ test('a source whose first writes are held shows the plan; approving sends it, a
   }
 }, 120_000);
 
+test('API keys: an admin makes a scoped key (shown once), it works for its role only, and revoking it refuses it at once', async () => {
+  const { page } = await newPage();
+  await login(page, KEY);
+  await page.getByRole('link', { name: 'Keys', exact: true }).click();
+  await page.getByTestId('keys').waitFor();
+  await page.getByLabel('What it is for').fill('worklist kiosk');
+  await page.getByLabel('care-manager').check();
+  await page.getByLabel('sandbox').check();
+  await page.getByRole('button', { name: 'Make the key' }).click();
+  const shown = page.getByTestId('new-key').locator('code');
+  await shown.waitFor();
+  const made = (await shown.textContent()) as string;
+  expect((await fetch(`${base}api/worklist`, { headers: { 'X-API-Key': made } })).status).toBe(200);
+  expect((await fetch(`${base}api/runs`, { headers: { 'X-API-Key': made } })).status).toBe(403);
+  await page.screenshot({ path: path.join(SHOTS, 'keys.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Revoke worklist kiosk' }).click();
+  await page
+    .getByText(/^revoked /)
+    .first()
+    .waitFor();
+  expect((await fetch(`${base}api/worklist`, { headers: { 'X-API-Key': made } })).status).toBe(401);
+  await page.context().close();
+});
+
 test('accessibility: axe-core finds no WCAG 2.1 AA violation on any page, at 1280 px and on a 390 px phone, and no page scrolls sideways on the phone', async () => {
   const axe = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-  const pages = ['#/safety', '#/worklist', '#/sources', '#/runs', '#/dead-letters', '#/programme', '#/patient'];
+  const pages = [
+    '#/safety',
+    '#/worklist',
+    '#/sources',
+    '#/runs',
+    '#/dead-letters',
+    '#/programme',
+    '#/patient',
+    '#/keys',
+  ];
   const found: string[] = [];
   for (const viewport of [
     { width: 1280, height: 800 },

@@ -6,6 +6,7 @@
  */
 import {
   ApiError,
+  get,
   resumeSession,
   session,
   signInOptions,
@@ -23,6 +24,7 @@ import { refreshSafetyBadge, safetyView } from './views/safety';
 import { worklistView } from './views/worklist';
 import { runsView } from './views/runs';
 import { patientsView } from './views/patients';
+import { keysView } from './views/keys';
 
 const main = document.getElementById('main') as HTMLElement;
 const nav = document.getElementById('nav') as HTMLElement;
@@ -34,6 +36,9 @@ function showMenu(open: boolean): void {
   menu.setAttribute('aria-expanded', String(open));
 }
 menu.addEventListener('click', () => showMenu(!nav.classList.contains('open')));
+
+/** The signed-in caller's roles (which menu links show), read once per sign-in. */
+let roles: string[] | undefined;
 
 /** With an identity provider: its button first; the API-key form stays for machines' keys and trials. */
 async function ssoChoice(): Promise<HTMLElement[]> {
@@ -59,6 +64,7 @@ async function ssoChoice(): Promise<HTMLElement[]> {
 }
 
 function loginView(message?: string): void {
+  roles = undefined;
   nav.hidden = true;
   menu.hidden = true;
   document.title = 'Log in · fhir-engage';
@@ -112,8 +118,27 @@ function titleOf(hash: string): string {
     '#/programme': 'Programme',
     '#/patient': 'Patient',
     '#/patients': 'Patients',
+    '#/keys': 'API keys',
   };
   return titles[hash] ?? 'Sources and runs';
+}
+
+/** Which roles each menu link's page needs (docs/operations.md, "People and access"): the others are hidden. */
+const LINK_ROLES: Record<string, string[]> = {
+  '#/safety': ['care-manager'],
+  '#/worklist': ['care-manager'],
+  '#/runs': ['integration'],
+  '#/dead-letters': ['integration'],
+  '#/programme': ['programme-lead', 'care-manager'],
+  '#/patient': ['care-manager'],
+  '#/keys': ['admin'],
+};
+async function showAllowedLinks(): Promise<void> {
+  roles ??= (await get<{ roles: string[] }>('/me').catch(() => ({ roles: [] as string[] }))).roles;
+  for (const a of nav.querySelectorAll('a')) {
+    const needs = LINK_ROLES[a.getAttribute('href') ?? ''];
+    a.hidden = !!needs && !needs.some((r) => roles?.includes(r));
+  }
 }
 
 async function route(): Promise<void> {
@@ -128,6 +153,7 @@ async function route(): Promise<void> {
     else a.removeAttribute('aria-current');
   }
   document.title = `${titleOf(hash)} · fhir-engage`;
+  await showAllowedLinks();
   main.replaceChildren(h('p', { class: 'loading' }, 'Loading…'));
   // The badge follows every view: a new safety flag shows wherever the care team is.
   refreshSafetyBadge().catch(() => undefined);
@@ -138,6 +164,7 @@ async function route(): Promise<void> {
     else if (hash.startsWith('#/dead-letters')) await deadLettersView(main);
     else if (hash.startsWith('#/programme')) await programmeView(main);
     else if (hash === '#/patients') await patientsView(main);
+    else if (hash === '#/keys') await keysView(main);
     else if (hash.startsWith('#/patient')) patientView(main);
     else if (hash.startsWith('#/safety')) await safetyView(main);
     else if (hash.startsWith('#/worklist')) await worklistView(main);
