@@ -1,14 +1,16 @@
 /**
  * The read commands (`runs`, `dead-letters`, `report`) while `serve` or
  * `start` holds the embedded store (PGlite is one process): the same data,
- * read through the running service's API on FHIR_ENGAGE_HOST:FHIR_ENGAGE_PORT
- * with FHIR_ENGAGE_API_KEY.
+ * read through the running service's API: with FHIR_ENGAGE_API_KEY at
+ * FHIR_ENGAGE_HOST:FHIR_ENGAGE_PORT, or else with the address and key the service
+ * left in its data directory (scheduler/local-cli-access.ts).
  */
 import type { AppConfig } from '../config/types';
 import { describeError, storeError } from '../errors';
 import { openStore } from '../store/open';
 import type { Store } from '../store/store';
 import type { DeadLetter, RunRecord } from '../store/types';
+import { localService } from '../scheduler/local-cli-access';
 
 /** The store's refusal when another live process holds the embedded store. */
 export function storeHeldByService(err: unknown): boolean {
@@ -24,12 +26,19 @@ export interface ServiceReader {
 
 const date = (v: unknown): Date => new Date(String(v));
 
-/** A reader of the running service, or undefined when the CLI has no key to ask it with. */
+/**
+ * A reader of the running service, or undefined when the CLI has no key to ask it with: FHIR_ENGAGE_API_KEY
+ * (at FHIR_ENGAGE_HOST:FHIR_ENGAGE_PORT), else the address and key the service left in its data directory.
+ */
 export function serviceReader(config: AppConfig): ServiceReader | undefined {
-  const key = config.service.apiKeys[0];
+  const local = localService(config);
+  const key = config.service.apiKeys[0] ?? local?.key;
   if (!key) return undefined;
   const host = config.service.host === '0.0.0.0' || config.service.host === '::' ? '127.0.0.1' : config.service.host;
-  const base = `http://${host.includes(':') ? `[${host}]` : host}:${config.service.port}/api`;
+  const base =
+    config.service.apiKeys[0] || !local
+      ? `http://${host.includes(':') ? `[${host}]` : host}:${config.service.port}/api`
+      : local.api;
   const get = async (path: string): Promise<Response> => {
     let res: Response;
     try {

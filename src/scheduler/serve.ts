@@ -16,6 +16,7 @@ import { SyncRunner } from '../sync/runner';
 import { logger } from '../log/logger';
 import { createApiApp } from '../api/app';
 import { newApiKey } from '../api/auth';
+import { leaveLocalAccess, removeLocalAccess } from './local-cli-access';
 import { listen } from '../listen';
 import { Metrics } from '../api/metrics';
 import type { SyncSummary } from '../sync/events';
@@ -176,6 +177,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const url = `http://${host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host}:${port}/api`;
   say(`API: ${url} (health ${url}/health, metrics ${url}/metrics, OpenAPI ${url}/openapi.json)`);
   say(`dashboard: ${url.replace(/\/api$/, '/')} (log in with the API key)`);
+  await leaveLocalAccess(store, config, url);
   options.onListening?.(url);
 
   const tasks: ScheduledTask[] = [];
@@ -196,6 +198,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   await stopRequested;
   removeSignalHandlers();
   say('stopping: running syncs commit their current page…');
+  removeLocalAccess(config);
   for (const t of tasks) await t.stop();
   await runner.stop();
   await new Promise<void>((resolve) => {

@@ -36,8 +36,8 @@ function claimDataDir(dataDir: string): () => void {
   if (existing && existing !== process.pid && processAlive(existing)) {
     throw storeError(
       `the embedded store ${dataDir} is in use by process ${existing}; PGlite allows one process at a time. ` +
-        'While `serve` or `start` runs, read through its API or dashboard instead: GET /api/runs (runs), GET /api/dead-letters (dead-letters), ' +
-        'GET /api/programme/report?format=md (report), with the X-API-Key header. Otherwise stop that process, use another FHIR_ENGAGE_DATA_DIR, ' +
+        'While `serve` or `start` runs, `runs`, `dead-letters` and `report` read through its API by themselves; to sync, use its dashboard ' +
+        'or POST /api/sources/{id}/sync. Otherwise stop that process, use another FHIR_ENGAGE_DATA_DIR, ' +
         'or set DATABASE_URL to share a PostgreSQL server (then every command works alongside the service).',
     );
   }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, runCliProcessAsync } from '../helpers/cli';
@@ -71,12 +71,23 @@ test('serve: the API answers, a triggered sync runs, SIGTERM stops it cleanly wi
     const report = await runCliProcessAsync(['report', '--format', 'csv'], { cwd: dir, env: cliEnv });
     expect(report.status).toBe(0);
     expect(report.stdout).toMatch(/,reminder effect,/);
+    // With nothing but the data directory: the address and the key the service left there (owner-only).
+    const bare = await runCliProcessAsync(['runs', '--json'], {
+      cwd: dir,
+      env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') },
+    });
+    expect(bare.status).toBe(0);
+    expect(bare.stderr).toContain(`reading through its API at ${api}`);
+    expect(bare.stdout).toContain(runId);
+    expect(statSync(path.join(dir, 'data', 'service-cli.json')).mode & 0o777).toBe(0o600);
     const wrongKey = await runCliProcessAsync(['runs'], { cwd: dir, env: { ...cliEnv, FHIR_ENGAGE_API_KEY: 'nope' } });
     expect(wrongKey.status).not.toBe(0);
     expect(wrongKey.stderr).toContain('answered HTTP 401 (is FHIR_ENGAGE_API_KEY one of its keys?)');
   } finally {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+    // Stopped: nothing answers there any more, and the key it left is gone.
+    expect(existsSync(path.join(dir, 'data', 'service-cli.json'))).toBe(false);
     await emr.close();
   }
   expect(err).toContain('stopped');
