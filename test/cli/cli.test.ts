@@ -149,12 +149,11 @@ describe('fhir-engage CLI', () => {
       const res = runCliProcess(['db', 'migrate'], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') } });
       expect(res.status).toBe(1);
       expect(res.stderr).toContain(`is in use by process ${process.pid}`);
-      // The read commands are told where the same information is while the service holds the store.
+      // Held by a process that is no service (no address or key left): the message says what works and how.
       const runs = runCliProcess(['runs'], { cwd: dir, env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') } });
       expect(runs.status).toBe(1);
-      expect(runs.stderr).toContain(
-        'GET /api/runs (runs), GET /api/dead-letters (dead-letters), GET /api/programme/report?format=md (report)',
-      );
+      expect(runs.stderr).toContain('`runs`, `dead-letters` and `report` read through its API by themselves');
+      expect(runs.stderr).toContain('POST /api/sources/{id}/sync');
     } finally {
       await held.close();
     }
