@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../helpers/cli';
 import { waitFor } from '../helpers/wait';
@@ -58,4 +59,12 @@ test('fhir-engage sandbox simulate: days of clinic life on the embedded store, e
     env: { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') },
   });
   expect(reset.status).toBe(0);
-}, 120_000);
+  // Without FHIR_ENGAGE_DATA_DIR: a store of its own, never ./data (npm start's), said on stderr.
+  const own = await runCliProcessAsync(['sandbox', 'simulate', '--days', '1', '--patients', '10'], {
+    cwd: dir,
+    env: {},
+  });
+  expect(own.status).toBe(0);
+  expect(own.stderr).toContain('simulating in its own store, ./data-simulate');
+  expect(existsSync(path.join(dir, 'data-simulate'))).toBe(true);
+}, 180_000);

@@ -63,7 +63,12 @@ export function registerSandboxCommand(program: Command, io: CliIo, setExit: (co
     .option('-s, --seed <seed>', 'seed of the generator and the simulation', parseWholeNumber, 1)
     .option('--reset', 'replace the sandbox data another command (npm start) made in this store')
     .action((opts: SimulateOptions) =>
-      simulateClinic(loadConfig({ configFile: program.opts<{ config?: string }>().config }), opts, io, setExit),
+      simulateClinic(
+        ownStore(loadConfig({ configFile: program.opts<{ config?: string }>().config }), io),
+        opts,
+        io,
+        setExit,
+      ),
     );
 }
 
@@ -112,6 +117,20 @@ interface SimulateOptions {
   patients: number;
   seed: number;
   reset?: boolean;
+}
+
+/** The folder `sandbox simulate` keeps its embedded store in unless FHIR_ENGAGE_DATA_DIR or DATABASE_URL says. */
+export const SIMULATION_DATA_DIR = 'data-simulate';
+
+/**
+ * A simulation works in a store of its own by default (./data-simulate), never in the one `npm start`
+ * and `serve` use (./data): nothing of theirs is replaced, and a running service does not stand in the way.
+ */
+function ownStore(config: AppConfig, io: CliIo): AppConfig {
+  if (config.store.databaseUrl || process.env.FHIR_ENGAGE_DATA_DIR) return config;
+  const dataDir = path.resolve(SIMULATION_DATA_DIR);
+  io.err(`simulating in its own store, ./${SIMULATION_DATA_DIR} (FHIR_ENGAGE_DATA_DIR chooses another)`);
+  return { ...config, store: { ...config.store, dataDir } };
 }
 
 /** Lives `days` days of a clinic on the embedded sandbox and store, syncing after each; prints each day and the report. */
