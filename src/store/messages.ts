@@ -175,24 +175,33 @@ export const applyProviderStatus = (
 /** An ISO 8601 instant with its offset, as SQL (the pattern only: no value of a caller's). */
 
 /**
- * Open reminder Tasks whose send window is open now and that have no message yet: the Task as last read
- * back (else as last written), with the patient's programmes.
+ * fhir-engage's open Tasks of the rules `ruleCondition` selects (a constant SQL condition on `w`) that
+ * have no message under `dedupePrefix` yet: each Task as last read back (else as last written) and the
+ * patient's open programmes, as `open` — the messaging stage's starting point for reminders and survey
+ * invitations. Source id is $1.
  */
-export const reminderTasksDue = (sourceId: string, now: Date): SqlQuery =>
-  q(
-    `WITH open AS (
+export const openTasksWithoutMessage = (ruleCondition: string, dedupePrefix: string): string =>
+  `WITH open AS (
        SELECT w.identifier_value, w.patient_id, w.server_id,
          coalesce(t.resource, (SELECT o.payload->'resource' FROM outbox o
                                WHERE o.source_id = w.source_id AND o.dedupe_key = w.target || '|' || w.identifier_value
                                  AND o.state = 'sent' AND o.payload->>'op' = 'upsert' ORDER BY o.id DESC LIMIT 1)) AS task
        FROM written_resources w
        LEFT JOIN resources t ON t.source_id = w.source_id AND t.resource_type = 'Task' AND t.resource_id = w.server_id
-       WHERE w.source_id = $1 AND w.rule = 'appointment-reminder' AND w.state = 'open' AND w.server_id IS NOT NULL
-         AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.source_id = w.source_id AND m.dedupe_key = 'reminder|' || w.identifier_value)
+       WHERE w.source_id = $1 AND ${ruleCondition} AND w.state = 'open' AND w.server_id IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.source_id = w.source_id AND m.dedupe_key = '${dedupePrefix}' || w.identifier_value)
      )
      SELECT open.*, array(SELECT s.programme_id FROM programme_enrolments s
                           WHERE s.source_id = $1 AND s.patient_id = open.patient_id AND s.ended_at IS NULL
-                          ORDER BY s.programme_id) AS programmes
+                          ORDER BY s.programme_id) AS programmes`;
+
+/**
+ * Open reminder Tasks whose send window is open now and that have no message yet: the Task as last read
+ * back (else as last written), with the patient's programmes.
+ */
+export const reminderTasksDue = (sourceId: string, now: Date): SqlQuery =>
+  q(
+    `${openTasksWithoutMessage("w.rule = 'appointment-reminder'", 'reminder|')}
      FROM open
      WHERE open.task->>'status' = 'requested'
        -- The Task is as the EMR returned it: a window that is not a date-time is no window (never a failed cast).

@@ -5,6 +5,7 @@
  */
 import type { SqlQuery } from './driver';
 import type { RoleContext } from './role';
+import { openTasksWithoutMessage } from './messages';
 import { ENDED_TASK_STATUSES_SQL, ISO_INSTANT, date, dateOrNull, q, type Row } from './rows';
 
 export interface SurveyLink {
@@ -104,20 +105,10 @@ export const linksOfPatient = (sourceId: string, patientId: string): SqlQuery =>
  */
 export const surveyTasksToInvite = (sourceId: string, now: Date): SqlQuery =>
   q(
-    `WITH open AS (
-       SELECT w.identifier_value, w.patient_id, w.server_id,
-         coalesce(t.resource, (SELECT o.payload->'resource' FROM outbox o
-                               WHERE o.source_id = w.source_id AND o.dedupe_key = w.target || '|' || w.identifier_value
-                                 AND o.state = 'sent' AND o.payload->>'op' = 'upsert' ORDER BY o.id DESC LIMIT 1)) AS task
-       FROM written_resources w
-       LEFT JOIN resources t ON t.source_id = w.source_id AND t.resource_type = 'Task' AND t.resource_id = w.server_id
-       WHERE w.source_id = $1 AND w.rule IN ('survey-assignment', 'post-visit-survey') AND w.state = 'open'
-         AND w.server_id IS NOT NULL AND (w.status IS NULL OR w.status NOT IN ${ENDED_TASK_STATUSES_SQL})
-         AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.source_id = w.source_id AND m.dedupe_key = 'survey|' || w.identifier_value)
-     )
-     SELECT open.*, array(SELECT s.programme_id FROM programme_enrolments s
-                          WHERE s.source_id = $1 AND s.patient_id = open.patient_id AND s.ended_at IS NULL
-                          ORDER BY s.programme_id) AS programmes
+    `${openTasksWithoutMessage(
+      `w.rule IN ('survey-assignment', 'post-visit-survey') AND (w.status IS NULL OR w.status NOT IN ${ENDED_TASK_STATUSES_SQL})`,
+      'survey|',
+    )}
      FROM open
      WHERE open.task->>'status' = 'requested'
        AND (CASE WHEN open.task->'executionPeriod'->>'start' ~ ${ISO_INSTANT} THEN (open.task->'executionPeriod'->>'start')::timestamptz END) <= $2

@@ -14,7 +14,7 @@ import { loadConfig } from '../../src/config/load';
 import type { AppConfig, SourceConfig } from '../../src/config/types';
 import { listen } from '../../src/listen';
 import type { SandboxServer } from '../../src/sandbox/server';
-import { SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN } from '../../src/sandbox/sms-provider';
+import { sandboxSmsMessaging } from './messaging';
 import type { Store } from '../../src/store/store';
 import type { SurveySubmission } from '../../src/sync/survey-submission';
 import { SyncRunner } from '../../src/sync/runner';
@@ -105,18 +105,7 @@ export async function surveyWorld(start: Date, surveys: { confirmBirthDate?: boo
       webhook: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/safety` },
     },
     messaging: {
-      publicUrl,
-      clinic: { name: 'Riverside Clinic', phone: '555-0100' },
-      unsubscribeSecret: 'an-unsubscribe-secret-of-32-characters!',
-      sms: {
-        provider: 'twilio',
-        apiBaseUrl: emr.sms.apiBaseUrl,
-        accountSid: SANDBOX_ACCOUNT_SID,
-        authToken: SANDBOX_AUTH_TOKEN,
-        from: '+15550000000',
-        defaultCountryCode: '+1',
-        messagesPerSecond: 100,
-      },
+      ...sandboxSmsMessaging(emr, publicUrl),
       surveys: { linkKeys: [SURVEY_KEY], confirmBirthDate: !!surveys.confirmBirthDate, requestsPerMinute: 1000 },
     },
   });

@@ -18,7 +18,6 @@ import { loadConfig } from '../../src/config/load';
 import type { AppConfig, SourceConfig } from '../../src/config/types';
 import { listen } from '../../src/listen';
 import type { SandboxServer } from '../../src/sandbox/server';
-import { SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN } from '../../src/sandbox/sms-provider';
 import type { Store } from '../../src/store/store';
 import { syncSource } from '../../src/sync/run';
 import type { SyncSummary } from '../../src/sync/events';
@@ -27,6 +26,7 @@ import { seededSandbox } from '../helpers/sandbox';
 import { testSource } from '../helpers/source';
 import { memoryStore } from '../helpers/store';
 import { smtpCatcher, type SmtpCatcher } from '../helpers/smtp';
+import { sandboxSmsMessaging } from '../helpers/messaging';
 
 const ZONE = 'America/Chicago';
 const MOBILE = '555-0190';
@@ -83,18 +83,7 @@ beforeAll(async () => {
   // The config object is frozen by loadConfig: the test's own, with messaging, is a new one the app shares.
   Object.assign(config, {
     messaging: {
-      publicUrl,
-      clinic: { name: 'Riverside Clinic', phone: '555-0100' },
-      unsubscribeSecret: 'an-unsubscribe-secret-of-32-characters!',
-      sms: {
-        provider: 'twilio',
-        apiBaseUrl: emr.sms.apiBaseUrl,
-        accountSid: SANDBOX_ACCOUNT_SID,
-        authToken: SANDBOX_AUTH_TOKEN,
-        from: '+15550000000',
-        defaultCountryCode: '+1',
-        messagesPerSecond: 100,
-      },
+      ...sandboxSmsMessaging(emr, publicUrl),
       email: {
         from: 'reminders@riverside.example',
         smtp: { host: '127.0.0.1', port: smtp.port, tls: 'off' },

@@ -15,25 +15,12 @@ import { addressFor, normalizeAddress } from '../../src/messaging/address';
 import { readUnsubscribeToken, reminderMessage, unsubscribeToken } from '../../src/messaging/compose';
 import { inboundIntent } from '../../src/messaging/events';
 import { loadTemplates, SHIPPED_TEMPLATES } from '../../src/messaging/templates';
+import { PAPER_MESSAGING } from '../helpers/messaging';
 
 const CODES = DEFAULT_ACTION_SETTINGS.codeSystem;
 const DIAGNOSIS_WORDS = /opioid|disorder|psychiatr|behavio|hiv|oncolog|methadone|depress|jane|psych/i;
 
-const settings: MessagingSettings = {
-  publicUrl: 'https://engage.example.org',
-  clinic: { name: 'Riverside Clinic', phone: '555-0100' },
-  unsubscribeSecret: 'x'.repeat(40),
-  sms: {
-    provider: 'twilio',
-    apiBaseUrl: 'https://api.twilio.com',
-    accountSid: 'AC1',
-    authToken: 't',
-    from: '+15550000000',
-    defaultCountryCode: '+1',
-    messagesPerSecond: 1,
-  },
-  email: { from: 'r@example.org', smtp: { host: 'localhost' }, messagesPerSecond: 1 },
-};
+const settings: MessagingSettings = PAPER_MESSAGING;
 
 const appointment: Appointment = {
   resourceType: 'Appointment',

@@ -12,24 +12,11 @@ import { invitationAddress, invitationMessage, nextSendWindow } from '../../src/
 import { messageCommunication } from '../../src/messaging/record';
 import { loadTemplates } from '../../src/messaging/templates';
 import type { Message } from '../../src/store/messages';
+import { PAPER_MESSAGING } from '../helpers/messaging';
 
 const ZONE = 'America/Chicago';
 const TOKEN = 'AAAAAAAAAAAAAAAAAAAAAA.k1.BBBBBBBBBBBBBBBBBBBBBB';
-const settings: MessagingSettings = {
-  publicUrl: 'https://engage.example.org',
-  clinic: { name: 'Riverside Clinic', phone: '555-0100' },
-  unsubscribeSecret: 'x'.repeat(40),
-  sms: {
-    provider: 'twilio',
-    apiBaseUrl: 'https://api.twilio.com',
-    accountSid: 'AC1',
-    authToken: 't',
-    from: '+15550000000',
-    defaultCountryCode: '+1',
-    messagesPerSecond: 1,
-  },
-  email: { from: 'r@example.org', smtp: { host: 'localhost' }, messagesPerSecond: 1 },
-};
+const settings: MessagingSettings = PAPER_MESSAGING;
 const patient = (language: string): Patient => ({
   resourceType: 'Patient',
   id: 'p1',
