@@ -18,7 +18,6 @@ import { createSourceClient, createWriteClient, newTransportStats, type Transpor
 import type { MappingSet } from '../mapping/load';
 import { patientOfWithMappings } from '../mapping/patient-of';
 import type { InstrumentDefinition } from '../mapping/scoring';
-import { loadDefinitions } from './run-definitions';
 import { LOCK_BUSY } from '../store/driver';
 import type { Store } from '../store/store';
 import { sharedValidator } from '../validation/validator';
@@ -31,7 +30,7 @@ import { messagingStep } from './messaging-step';
 import type { OutboxPayload } from '../writeback/outbox-item';
 import { dryRunBundle } from '../writeback/requests';
 import { holdBack, reasonsForLog, runStatus } from './completeness';
-import { ANALYZE_AFTER_ROWS, refreshStatistics } from './run-definitions';
+import { ANALYZE_AFTER_ROWS, loadDefinitions, refreshStatistics } from './run-definitions';
 import { computeStage } from './compute';
 import { enrolmentSummary } from './programme-enrolment';
 import { deliverSafetyAlerts } from '../alerts/deliver';
