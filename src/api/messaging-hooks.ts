@@ -67,7 +67,8 @@ function unsubscribeToken(
 
 export function messagingHooks(store: Store, config: AppConfig): express.Router {
   const r = express.Router();
-  r.use(express.urlencoded({ extended: false, limit: MAX_BODY }));
+  // Its own paths only: other form posts (the survey page) parse their bodies under their own limits and pages.
+  r.use(['/hooks', '/unsubscribe'], express.urlencoded({ extended: false, limit: MAX_BODY }));
 
   r.post('/hooks/twilio/status', async (req, res) => {
     const params = signed(req, res, config, '/hooks/twilio/status');

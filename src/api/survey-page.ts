@@ -220,6 +220,10 @@ export function surveyPage(options: SurveyPageOptions): express.Router {
   router.use((req, res) => page.gone(res, languageOf(String(req.query.lang ?? ''))));
   // A failure shows a page without detail; the log names the event, never an answer.
   router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    // A request the body parser refused (too large, too many fields) is the sender's: 4xx, not logged as ours.
+    const status = (err as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500)
+      return send(res, status, messagePage('en', 'This could not be sent', 'Please go back and try again.'));
     logger().error({ err, event: 'survey-page-failed' }, 'the survey page failed');
     send(
       res,

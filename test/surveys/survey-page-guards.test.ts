@@ -129,6 +129,12 @@ test('past its requests per minute an address gets 429 with Retry-After', async 
   }
 });
 
+test('a body past 64 KB is refused as the sender’s (413 page), not as a failure of the page', async () => {
+  const res = await post(tokens.get('guard-a') as string, { 'q.69725-0': 'x'.repeat(70_000) });
+  expect(res.status).toBe(413);
+  expect(await res.text()).toContain('This could not be sent');
+});
+
 test('no answer, birth date, name or link reaches the log', () => {
   const log = lines.join('');
   expect(log).toContain('survey-answer-run');
