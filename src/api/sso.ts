@@ -48,11 +48,23 @@ const page = (res: Response, status: number, title: string, text: string): void 
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title></head><body><h1>${title}</h1><p>${text}</p><p><a href="/">Back to fhir-engage</a></p></body></html>`,
     );
 
+/** The provider's metadata, discovered once per issuer (sign-in and sign-out share it); a failure is tried again next time. */
+const issuers = new Map<string, Promise<Issuer>>();
+function issuerOf(url: string): Promise<Issuer> {
+  let found = issuers.get(url);
+  if (!found) {
+    found = Issuer.discover(url);
+    issuers.set(url, found);
+    found.catch(() => issuers.delete(url));
+  }
+  return found;
+}
+
 export function ssoRoutes(store: Store, settings: SsoSettings, now: () => Date = () => new Date()): express.Router {
   const router = express.Router();
   let client: Promise<BaseClient> | undefined;
   const clientOf = (): Promise<BaseClient> =>
-    (client ??= Issuer.discover(settings.issuer).then(
+    (client ??= issuerOf(settings.issuer).then(
       (issuer) =>
         new issuer.Client({
           client_id: settings.clientId,
@@ -159,7 +171,7 @@ export async function endSession(
   const ended = value ? await store.deleteSession(sessionIdOf(value)) : undefined;
   res.set('Set-Cookie', cookie(settings, '', 0));
   try {
-    const issuer = await Issuer.discover(settings.issuer);
+    const issuer = await issuerOf(settings.issuer);
     const endpoint = issuer.metadata.end_session_endpoint;
     if (endpoint) {
       const url = new URL(endpoint);

@@ -54,6 +54,10 @@ function consentKeys(patient: Patient, countryCode: string | undefined): { chann
   }
   return out;
 }
+/** The address hashes of one Patient (its opt-outs are looked up by them). */
+export const addressHashesOf = (patient: Patient | undefined, countryCode: string | undefined): string[] =>
+  patient ? consentKeys(patient, countryCode).map((k) => k.key.split('|')[1] as string) : [];
+
 /** Every address hash of the Patients among `resources` (per patient), for one opt-out query per batch. */
 export function patientAddressHashes(
   resources: Map<string, Record<string, unknown>[]>,

@@ -9,7 +9,7 @@ import { programmeSettings } from '../actions/plan';
 import type { AppConfig } from '../config/types';
 import type { MessageIntent } from '../store/messages';
 import { bindingOf, newLinkId, signLink } from '../surveys/links';
-import { patientAddressHashes } from './address';
+import { addressHashesOf } from './address';
 import { invitationAddress, invitationMessage, patientLanguage } from './invite';
 import type { MessagingStageContext } from './stage';
 
@@ -42,7 +42,11 @@ export async function planInvitations(
       skip('the survey Task names no questionnaire or window');
       continue;
     }
-    const optedOut = new Set([...(await ctx.store.optedOut(patientHashes(patient, ctx)))].map(([key]) => key));
+    const optedOut = new Set(
+      [...(await ctx.store.optedOut(addressHashesOf(patient, ctx.settings.sms?.defaultCountryCode)))].map(
+        ([key]) => key,
+      ),
+    );
     const to = invitationAddress(patient, settings.reminders.channels, ctx.settings, optedOut, now);
     if ('skip' in to) {
       skip(to.skip);
@@ -83,13 +87,4 @@ export async function planInvitations(
     else intents.push(m);
   }
   return ctx.store.addMessages(intents);
-}
-
-/** The hashes of the patient's addresses (their opt-outs are looked up by them). */
-function patientHashes(patient: Patient | undefined, ctx: MessagingStageContext): string[] {
-  if (!patient) return [];
-  return patientAddressHashes(
-    new Map([['p', [patient as unknown as Record<string, unknown>]]]),
-    ctx.settings.sms?.defaultCountryCode,
-  );
 }
