@@ -87,6 +87,12 @@ export function initSourcesFile(a: InitAnswers): { yaml: string; envLines: strin
       envLines.push(`${a.secretEnv}=`);
       break;
   }
+  if (a.profile === 'epic' && a.groupId)
+    lines.push(
+      '    # Epic answers no population search: after the first load (the Group export) each member of the',
+      '    # Group is searched by patient, and Patient by _id (docs/onboarding/epic.md).',
+      '    mode: per-patient',
+    );
   if (a.profile === 'oracle-health')
     lines.push(
       '    # Millennium serves these searches per patient only (docs/onboarding/oracle-health.md).',

@@ -210,6 +210,7 @@ function applyDefaults(file: SourcesFile): void {
   for (const s of file.sources) {
     s.auth ??= { type: 'none' };
     s.pull.bulk.level ??= s.pull.bulk.groupId ? 'group' : 'system';
+    if (s.mode === 'per-patient') s.perPatientGroup ??= s.pull.bulk.groupId;
     if (s.auth.type === 'smart-backend') {
       s.auth.algorithm ??= 'RS384';
       s.auth.scope ??= 'system/*.read system/*.write';

@@ -36,6 +36,8 @@ export interface SourceConfig {
   pageSize: number;
   mode: 'system' | 'per-patient';
   perPatientTypes?: SourceResourceType[];
+  /** With mode per-patient: the Group whose members are searched (config.schema.json); defaults to pull.bulk.groupId. */
+  perPatientGroup?: string;
   schedule?: string;
   rateLimit: { requestsPerSecond: number; concurrency: number };
   timeoutMs: number;

@@ -4,15 +4,17 @@
  * Task and cancels it.
  */
 import { randomUUID } from 'node:crypto';
-import type { CapabilityStatement, Task } from '@medplum/fhirtypes';
+import type { CapabilityStatement, Group, Resource, Task } from '@medplum/fhirtypes';
 import type { SourceConfig } from '../config/types';
 import { describeError, HttpError } from '../errors';
 import { redactUrl } from '../log/redact';
+import { groupMembers } from '../mapping/enrolment';
 import { cancelExport, kickOff } from './bulk';
 import { requestFor } from './bulk-pull';
 import { assessCapabilities, type CapabilityReport } from './capabilities';
 import type { FhirClient } from './client';
 import { explainNetworkError, explainTokenError, type Check } from './doctor-explain';
+import { isPerPatient } from './per-patient';
 import { createWriteClient, type TransportStats } from './source-client';
 
 const DOCTOR_SYSTEM = 'urn:fhir-engage:doctor';
@@ -210,17 +212,40 @@ export async function checkBulkKickOff(d: DoctorRun, caps: CapabilityReport | un
   }
 }
 
+/** The Group whose members a per-patient source searches: readable, and its first member (to try searches with). */
+async function checkMembers(d: DoctorRun, groupId: string): Promise<string | undefined> {
+  try {
+    const group = await d.client.getOk<Resource>(`Group/${encodeURIComponent(groupId)}`);
+    if (group.resourceType !== 'Group') throw new Error(`Group/${groupId} answered a ${group.resourceType}`);
+    const members = [...groupMembers(group as Group, new Date())].sort();
+    add(d, {
+      step: `read Group/${groupId}`,
+      status: members.length ? 'ok' : 'warn',
+      detail: `${members.length} member(s): the patients searched one by one`,
+      ...(members.length ? {} : { fix: "ask your EMR team to fill the Group (the programme's registry or list)" }),
+    });
+    return members[0];
+  } catch (err) {
+    add(d, {
+      step: `read Group/${groupId}`,
+      status: 'fail',
+      detail: failureWithAnswer(err),
+      fix: 'check perPatientGroup (default pull.bulk.groupId): the id of a Group your app may read',
+    });
+    return undefined;
+  }
+}
+
 /** 5. One search per type (per patient where the source says so), Patient first. */
 export async function checkSearches(d: DoctorRun): Promise<void> {
   const { source } = d;
-  let patientId: string | undefined;
+  let patientId =
+    source.mode === 'per-patient' && source.perPatientGroup ? await checkMembers(d, source.perPatientGroup) : undefined;
   const refused: string[] = [];
   for (const type of [...source.resourceTypes].sort((a, b) => (a === 'Patient' ? -1 : b === 'Patient' ? 1 : 0))) {
-    const perPatient =
-      source.mode === 'per-patient' &&
-      type !== 'Patient' &&
-      (source.perPatientTypes ?? ['Appointment', 'CarePlan', 'QuestionnaireResponse', 'Task']).includes(type as never);
-    const query = perPatient && patientId ? `patient=${encodeURIComponent(patientId)}&_count=1` : '_count=1';
+    const perPatient = isPerPatient(source, type);
+    const scope = type === 'Patient' ? '_id' : 'patient';
+    const query = perPatient && patientId ? `${scope}=${encodeURIComponent(patientId)}&_count=1` : '_count=1';
     const got = await searchCheck(d.client, type, query);
     if (got.ok) {
       if (type === 'Patient') patientId = got.firstId;
@@ -236,9 +261,11 @@ export async function checkSearches(d: DoctorRun): Promise<void> {
     add(d, searchFailure(type, got.err, code, perPatient));
   }
   // One fix for every type the server wants searched per patient.
-  for (const c of d.checks)
-    if (refused.some((t) => c.step === `search ${t}`))
-      c.fix = `set mode: per-patient on the source, with perPatientTypes: [${refused.join(', ')}]`;
+  const others = refused.filter((t) => t !== 'Patient');
+  const fix = refused.includes('Patient')
+    ? "the server answers no population search (as Epic): set mode: per-patient with perPatientGroup, the Group of the programme's patients (default pull.bulk.groupId); docs/onboarding/epic.md"
+    : `set mode: per-patient on the source, with perPatientTypes: [${others.join(', ')}]`;
+  for (const c of d.checks) if (refused.some((t) => c.step === `search ${t}`)) c.fix = fix;
 }
 
 /** The failure in words with what the server answered (status, content type, its first bytes redacted). */

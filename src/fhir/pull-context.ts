@@ -64,6 +64,8 @@ export interface PullContext {
   client: FhirClient;
   validator: ResourceValidator;
   runId: string;
+  /** The run's instant (Group memberships that ended before it do not count); default now. */
+  asOf?: Date;
   /** Ignore watermarks and checkpoints: pull everything. */
   full?: boolean;
   capabilities?: CapabilityReport;

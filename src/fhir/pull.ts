@@ -12,12 +12,11 @@
  */
 import type { BundleEntry, Group, Resource } from '@medplum/fhirtypes';
 import { groupMembersMoved, groupsNamed } from '../mapping/enrolment';
-import type { SourceConfig } from '../config/types';
 import { describeError, HttpError } from '../errors';
 import { BatchWriter, type BatchOptions } from './batch-writer';
 import type { TypeSupport } from './capabilities';
 import { isRefusedOrigin } from './origins';
-import { emptyReport, later, type PullContext, type PullMode, type PullReport, type TypeReport } from './pull-context';
+import { emptyReport, type PullContext, type PullMode, type PullReport, type TypeReport } from './pull-context';
 import {
   AuthenticationFailed,
   asksForPatient,
@@ -27,31 +26,25 @@ import {
   PartialPull,
 } from './pull-errors';
 import { followPages, type PagesCheckpoint } from './search-pages';
+import {
+  isPerPatient,
+  patientScope,
+  PerPatientPull,
+  settleNewMembers,
+  unitsFor,
+  type PatientScope,
+  type UnitsCheckpoint,
+} from './per-patient';
 
-interface PatientsCheckpoint {
-  kind: 'patients';
-  /** Every patient with a smaller index (in sorted id order) is done. */
-  lowWater: number;
-  since?: string;
-  maxLastUpdated?: string;
-}
-
-type Checkpoint = PagesCheckpoint | PatientsCheckpoint;
-
-/** Types searched per patient in per-patient mode, unless the source names them. */
-const PER_PATIENT_DEFAULT = new Set(['Appointment', 'CarePlan', 'QuestionnaireResponse', 'Task']);
+type Checkpoint = PagesCheckpoint | UnitsCheckpoint;
 
 /** How often one type's search starts again after refused next links before the type fails. */
 const MAX_SEARCH_RESTARTS = 3;
 
-function isPerPatient(source: SourceConfig, type: string): boolean {
-  if (source.mode !== 'per-patient' || type === 'Patient') return false;
-  return source.perPatientTypes ? source.perPatientTypes.includes(type as never) : PER_PATIENT_DEFAULT.has(type);
-}
-
 export class SourcePuller {
   private readonly failedPatients = new Set<string>();
   private readonly writer: BatchWriter;
+  private patients: Promise<PatientScope> | undefined;
 
   constructor(private readonly ctx: PullContext) {
     this.writer = new BatchWriter(ctx);
@@ -94,12 +87,14 @@ export class SourcePuller {
     return watermark ? new Date(watermark.getTime() - this.ctx.source.overlapSeconds * 1000).toISOString() : undefined;
   }
 
-  private searchUrl(type: string, since: string | undefined, patientId?: string): string {
-    const params = new URLSearchParams();
-    if (patientId) params.set('patient', patientId);
+  /** A search of `type` with `params` (a patient, ids, `_lastUpdated`) and the source's page size. */
+  private searchUrl(type: string, params: URLSearchParams): string {
     params.set('_count', String(this.ctx.source.pageSize));
-    if (since) params.set('_lastUpdated', `gt${since}`);
     return this.ctx.client.url(`${type}?${params}`);
+  }
+
+  private systemSearchUrl(type: string, since: string | undefined): string {
+    return this.searchUrl(type, new URLSearchParams(since ? { _lastUpdated: `gt${since}` } : {}));
   }
 
   private async pullSystem(
@@ -150,7 +145,7 @@ export class SourcePuller {
           this.ctx,
           this.writer,
           report,
-          this.searchUrl(type, since),
+          this.systemSearchUrl(type, since),
           { since, maxLastUpdated },
           true,
         );
@@ -168,68 +163,20 @@ export class SourcePuller {
     }
   }
 
+  /** The patients of this run's per-patient searches, read once (before Patient stores a new member). */
+  private scope(): Promise<PatientScope> {
+    return (this.patients ??= patientScope(this.ctx));
+  }
+
   private async pullPerPatient(
     type: string,
-    resume: PatientsCheckpoint | undefined,
+    resume: UnitsCheckpoint | undefined,
     report: TypeReport,
   ): Promise<string | undefined> {
-    const { store, source, runId } = this.ctx;
-    const patients = await store.listResourceIds(source.id, 'Patient');
+    const scope = await this.scope();
     const since = resume?.since ?? report.since;
-    let maxLastUpdated = resume?.maxLastUpdated;
-    const start = resume?.lowWater ?? 0;
-    const done = new Set<number>();
-    let lowWater = start;
-    let cursor = start;
-    const worker = async (): Promise<void> => {
-      for (;;) {
-        this.checkAbort();
-        const i = cursor++;
-        if (i >= patients.length) return;
-        const patientId = patients[i] as string;
-        try {
-          const got = await followPages(
-            this.ctx,
-            this.writer,
-            report,
-            this.searchUrl(type, since, patientId),
-            { since },
-            false,
-          );
-          maxLastUpdated = later(maxLastUpdated, got);
-        } catch (err) {
-          // One patient's failure holds back that patient only; credentials and shutdown stop everything.
-          if (err instanceof Interrupted || isAuthenticationFailure(err)) throw err;
-          report.failedPatients++;
-          this.failedPatients.add(patientId);
-          if (report.failedPatients === 1) report.error = describeError(err);
-        }
-        done.add(i);
-        while (done.has(lowWater)) lowWater++;
-        await store.saveCheckpoint(source.id, type, runId, {
-          kind: 'patients',
-          lowWater,
-          since,
-          maxLastUpdated,
-        } satisfies PatientsCheckpoint);
-      }
-    };
-    const workers = Array.from(
-      { length: Math.max(1, Math.min(source.rateLimit.concurrency, patients.length)) },
-      worker,
-    );
-    const results = await Promise.allSettled(workers);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    if (start > 0) report.notes.push(`resumed after ${start} of ${patients.length} patients`);
-    if (report.failedPatients > 0) {
-      report.status = 'partial';
-      report.notes.push(
-        `${report.failedPatients} of ${patients.length} patients could not be searched; they are held back and searched again next run`,
-      );
-      throw new PartialPull(maxLastUpdated);
-    }
-    return maxLastUpdated;
+    const units = unitsFor(type, scope, since, (params) => this.searchUrl(type, params));
+    return new PerPatientPull(this.ctx, this.writer, this.failedPatients).run(type, scope, units, resume, report);
   }
 
   async pullType(type: string): Promise<TypeReport> {
@@ -378,6 +325,8 @@ export async function pullSource(
     if (report.status === 'interrupted')
       return { types, changedPatients: puller.changed(), failedPatients: puller.failed() };
   }
+  // Every type complete: members new to the Group have their history, and are searched as the others next run.
+  if (types.every((t) => t.status === 'ok' || t.status === 'skipped')) await settleNewMembers(ctx);
   try {
     const groups = await puller.pullNamedGroups(groupsNamed(ctx.source.programmes ?? []));
     if (groups) types.push(groups);

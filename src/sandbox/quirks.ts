@@ -20,6 +20,11 @@ export interface Quirks extends BulkQuirks {
   opaqueNextLinks?: boolean;
   /** Types whose search must name a patient (`patient=`/`subject=`); a system-wide search gets 400. */
   requirePatientFor?: string[];
+  /**
+   * No population search, as Epic: Patient needs _id, identifier or a name with birthdate; Appointment,
+   * CarePlan, QuestionnaireResponse, Task and Observation need a patient. Group export is unaffected.
+   */
+  refusePopulationSearches?: boolean;
   /** Patients whose per-patient searches are refused with 403 (a restricted, break-the-glass record). */
   restrictedPatients?: string[];
   /** The Nth search request (1-based) gets a 200 with a truncated JSON body, once. */

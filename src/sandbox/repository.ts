@@ -285,6 +285,11 @@ export class SandboxRepository extends MemoryRepository {
   }
 
   private indexedCandidates(type: string, idx: TypeIndex, f: Filter): Set<string> | undefined {
+    if (f.code === '_id' && f.operator === Operator.EQUALS) {
+      // `_id=a,b,c` (read by id in chunks): each id is a lookup.
+      const current = this.current.get(type);
+      return new Set(f.value.split(',').filter((id) => current?.has(id)));
+    }
     if (f.operator !== Operator.EQUALS || f.value.includes(',')) {
       return undefined;
     }
@@ -301,9 +306,6 @@ export class SandboxRepository extends MemoryRepository {
     }
     if (f.code === 'identifier' && f.value.includes('|')) {
       return new Set(idx.byIdentifier.get(f.value) ?? []);
-    }
-    if (f.code === '_id') {
-      return this.current.get(type)?.has(f.value) ? new Set([f.value]) : new Set();
     }
     return undefined;
   }

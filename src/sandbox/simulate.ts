@@ -32,7 +32,7 @@ import { GAD7, PHQ9 } from './instruments';
 import { responseItems } from './synthetic';
 import { Random } from './random';
 import { syntheticPatient } from './generate';
-import { REFERRAL_GROUP_ID } from './seed';
+import { COHORT_GROUP_ID, REFERRAL_GROUP_ID } from './seed';
 import type { SandboxRepository } from './repository';
 
 const DAY_MS = 86_400_000;
@@ -210,7 +210,9 @@ async function admitPatients(d: Day, rng: Random): Promise<void> {
   const expected = population * d.settings.newPatientRate;
   const count = Math.floor(expected) + (rng.chance(expected - Math.floor(expected)) ? 1 : 0);
   const referrals = d.repo.peek('Group', REFERRAL_GROUP_ID) as Group | undefined;
+  const cohort = d.repo.peek('Group', COHORT_GROUP_ID) as Group | undefined;
   const referred: Group['member'] = [];
+  const joined: Group['member'] = [];
   for (let i = 0; i < count; i++) {
     const n = 900_000 + (Math.floor(d.start / DAY_MS) % 10_000) * 10 + i;
     const id = `gen-pat-new-${d.report.day.replace(/-/g, '')}-${i}`;
@@ -234,11 +236,14 @@ async function admitPatients(d: Day, rng: Random): Promise<void> {
       created: momentOf(rng, d.start),
       participant: [{ actor: { reference: `Patient/${id}` }, required: 'required', status: 'accepted' }],
     });
+    joined.push({ entity: { reference: `Patient/${id}` } });
     if (n % 3 === 0) referred.push({ entity: { reference: `Patient/${id}` } });
     d.report.newPatients++;
   }
   if (referrals && referred.length)
     await d.update({ ...referrals, member: [...(referrals.member ?? []), ...referred] });
+  // The programme's registry grows with the clinic (a Group-level export or search sees them).
+  if (cohort && joined.length) await d.update({ ...cohort, member: [...(cohort.member ?? []), ...joined] });
 }
 
 /** The messaging platform sends what is due today (unless fhir-engage does); returns the appointments reminded. */

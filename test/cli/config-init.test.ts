@@ -85,6 +85,7 @@ test('Epic: a signing key is made (0600) and named in the source; doctor against
   expect(statSync(keyFile).mode & 0o777).toBe(0o600);
   expect(yaml).toContain('type: smart-backend');
   expect(yaml).toContain('bulk: { level: group, groupId: "e3x" }');
+  expect(yaml).toContain('    mode: per-patient');
   expect(res.stderr).toContain('/.well-known/jwks.json');
   expect(res.stdout).toContain('doctor: a sync would NOT work yet');
   expect(res.stdout).toContain('fix:');
@@ -111,6 +112,9 @@ test('every wrong answer at once, in words; an unknown profile is named', async 
     '--time-zone: an IANA zone',
   ])
     expect(res.stderr).toContain(text);
+  const epic = await init(dir, ['--profile', 'epic', '--id', 'x', '--base-url', 'https://x', '--client-id', 'c']);
+  expect(epic.status).toBe(2);
+  expect(epic.stderr).toContain("--group is required for Epic: the Group of the programme's patients");
   const unknown = await init(dir, ['--profile', 'meditech', '--id', 'x', '--base-url', 'https://x']);
   expect(unknown.status).toBe(2);
   expect(unknown.stderr).toContain(

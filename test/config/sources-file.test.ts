@@ -21,6 +21,20 @@ function problemsOf(text: string, env: Record<string, string> = {}): string[] {
 }
 
 describe('sources file', () => {
+  test('per-patient mode searches the members of the export Group unless perPatientGroup names another', () => {
+    const text = (extra: string): string =>
+      `sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n    pull: { method: auto, bulk: { groupId: cohort-1 } }\n${extra}`;
+    expect(parseSourcesFile(text('    mode: per-patient\n'), 'x.yaml', {}).sources[0]?.perPatientGroup).toBe(
+      'cohort-1',
+    );
+    expect(
+      parseSourcesFile(text('    mode: per-patient\n    perPatientGroup: other\n'), 'x.yaml', {}).sources[0]
+        ?.perPatientGroup,
+    ).toBe('other');
+    // System mode searches the population: no Group is read.
+    expect(parseSourcesFile(text(''), 'x.yaml', {}).sources[0]?.perPatientGroup).toBeUndefined();
+  });
+
   test('a minimal source gets documented defaults', () => {
     const file = parseSourcesFile('sources:\n  - id: a\n    baseUrl: https://emr.example/fhir\n', 'x.yaml', {});
     expect(file.sources[0]).toEqual({

@@ -7,6 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { explainNetworkError, diagnoseSource } from '../../src/fhir/doctor';
+import { COHORT_GROUP_ID } from '../../src/sandbox/seed';
 import { makeSandboxCredentials, type SandboxAuthMode } from '../../src/sandbox/credentials';
 import type { SandboxServer } from '../../src/sandbox/server';
 import { runCliProcessAsync } from '../helpers/cli';
@@ -87,6 +88,35 @@ test('an EMR that refuses system-wide searches: the fix names per-patient mode w
     ),
   );
   expect(fixed.ok).toBe(true);
+});
+
+test('an EMR that answers no population search (Epic): the fix names perPatientGroup; with it every search passes through the Group', async () => {
+  const { emr, auth } = await sandboxWith('open', { refusePopulationSearches: true });
+  const d = await diagnoseSource(testSource({ id: 'doc-epic', baseUrl: emr.baseUrl }, auth));
+  expect(d.ok).toBe(false);
+  const failed = d.checks.filter((c) => c.status === 'fail');
+  expect(failed.map((c) => c.step)).toEqual([
+    'search Patient',
+    'search Appointment',
+    'search CarePlan',
+    'search QuestionnaireResponse',
+  ]);
+  expect(failed[0]?.fix).toContain('set mode: per-patient with perPatientGroup');
+  const fixed = await diagnoseSource(
+    testSource({ id: 'doc-epic2', baseUrl: emr.baseUrl, mode: 'per-patient', perPatientGroup: COHORT_GROUP_ID }, auth),
+  );
+  expect(fixed.checks.filter((c) => c.status === 'fail')).toEqual([]);
+  expect(fixed.checks.find((c) => c.step === `read Group/${COHORT_GROUP_ID}`)).toMatchObject({
+    status: 'ok',
+    detail: '3 member(s): the patients searched one by one',
+  });
+  const missing = await diagnoseSource(
+    testSource({ id: 'doc-epic3', baseUrl: emr.baseUrl, mode: 'per-patient', perPatientGroup: 'no-such-group' }, auth),
+  );
+  expect(missing.checks.find((c) => c.step === 'read Group/no-such-group')).toMatchObject({
+    status: 'fail',
+    fix: expect.stringContaining('check perPatientGroup'),
+  });
 });
 
 test('unreachable hosts and untrusted certificates are explained with a fix', async () => {

@@ -93,6 +93,62 @@ test('per-patient mode searches each stored patient with patient=, following nex
   expect((await ctx.store().getWatermark('pp', 'Appointment'))?.toISOString()).toBe('2026-05-01T10:00:00.000Z');
 });
 
+test('per-patient over a Group: Patient read by _id in chunks, one id at a time when the server refuses several; members only', async () => {
+  const source = testSource({
+    id: 'grp',
+    baseUrl: BASE,
+    mode: 'per-patient',
+    perPatientGroup: 'cohort-1',
+    resourceTypes: ['Patient', 'Appointment'],
+    rateLimit: { requestsPerSecond: 1000, concurrency: 1 },
+  });
+  const patient = (id: string) => ({ resource: { resourceType: 'Patient', id } as Resource });
+  const refused = {
+    resourceType: 'OperationOutcome',
+    issue: [{ severity: 'error', code: 'invalid', diagnostics: 'The _id parameter accepts one value' }],
+  };
+  nock(BASE)
+    .get('/Group/cohort-1')
+    .reply(200, {
+      resourceType: 'Group',
+      id: 'cohort-1',
+      type: 'person',
+      actual: true,
+      member: [
+        { entity: { reference: 'Patient/p2' } },
+        { entity: { reference: 'Patient/p1' } },
+        { entity: { reference: 'Patient/gone' }, inactive: true },
+      ],
+    })
+    .get('/Patient')
+    .query({ _id: 'p1,p2', _count: '100' })
+    .reply(400, refused)
+    .get('/Patient')
+    .query({ _id: 'p1', _count: '100' })
+    .reply(200, page([patient('p1')]))
+    .get('/Patient')
+    .query({ _id: 'p2', _count: '100' })
+    .reply(200, page([patient('p2')]))
+    .get('/Appointment')
+    .query({ patient: 'p1', _count: '100' })
+    .reply(200, page([{ resource: appt('a1', 'p1') }]))
+    .get('/Appointment')
+    .query({ patient: 'p2', _count: '100' })
+    .reply(200, page([]));
+  const report = await run(source);
+  expect(report.types.map((t) => [t.resourceType, t.status, t.new])).toEqual([
+    ['Patient', 'ok', 2],
+    ['Appointment', 'ok', 1],
+  ]);
+  expect(report.types[0]?.notes).toEqual([
+    'the server refused _id with several values; Patients are read one id at a time',
+    '2 member(s) of Group/cohort-1',
+    '2 new member(s) searched from the beginning',
+  ]);
+  // Settled: the next run searches them from the watermark.
+  expect(await ctx.store().getCheckpoint('grp', 'Group.members')).toBeUndefined();
+});
+
 test('OperationOutcome entries in a Bundle are counted; an error one becomes a dead letter; included resources are stored', async () => {
   nock(BASE)
     .get('/QuestionnaireResponse')

@@ -49,7 +49,7 @@ const PROMPTS: Record<keyof InitAnswers, string> = {
   clientId: 'client id (as registered with the EMR)',
   secretEnv: 'environment variable for the secret (it goes in .env)',
   tokenUrl: 'token URL (for Epic or another SMART server: empty, discovered from the EMR)',
-  groupId: 'Group id of the programme’s patients (empty: none)',
+  groupId: 'Group id of the programme’s patients (Epic needs one; elsewhere empty: none)',
   timeZone: 'the clinic’s time zone (IANA, e.g. America/Chicago)',
   keyFile: 'key file',
   keyId: 'key id',
@@ -72,6 +72,13 @@ function check(a: Partial<InitAnswers>, profile: InitProfile): InitAnswers {
     bad('tokenUrl', '--token-url is required for this profile (client credentials name their token endpoint)');
   if (a.tokenUrl && !/^https?:\/\/[^\s]+$/.test(a.tokenUrl))
     bad('tokenUrl', '--token-url: an http:// or https:// address');
+  if (profile === 'epic' && !a.groupId)
+    bad(
+      'groupId',
+      "--group is required for Epic: the Group of the programme's patients (its export, then its members searched)",
+    );
+  if (a.groupId && !/^[A-Za-z0-9\-.]{1,64}$/.test(a.groupId))
+    bad('groupId', '--group: a FHIR id (letters, digits, dashes and dots, at most 64)');
   if (a.timeZone && !isTimeZone(a.timeZone))
     bad('timeZone', `--time-zone: an IANA zone such as America/Chicago (not an abbreviation like CST)`);
   if (problems.length) throw configErrors(problems);

@@ -10,11 +10,35 @@ import type { Bundle, Resource } from '@medplum/fhirtypes';
 import type { Request, Response } from 'express';
 import { badRequestAs, queryParams, sendFhir, withText, type SandboxContext } from './context';
 import { hostileCopy, sendPage } from './hostile-bodies';
+import type { Quirks } from '../quirks';
 
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 1000;
 /** Search parameters that scope a search to one patient (for `requirePatientFor`). */
 const PATIENT_SCOPE_PARAMS = ['patient', 'subject', 'actor', '_id'];
+
+/** Types searched per patient only when the EMR answers no population search (Epic). */
+const PATIENT_COMPARTMENT = new Set(['Appointment', 'CarePlan', 'QuestionnaireResponse', 'Task', 'Observation']);
+
+/**
+ * Why a search is refused as too broad (`requirePatientFor`, or `refusePopulationSearches` as Epic does:
+ * a Patient search needs _id, an identifier or a name with a birth date; the others a patient).
+ */
+function populationRefusal(quirks: Quirks, type: string, params: URLSearchParams): string | undefined {
+  const has = (...names: string[]): boolean => names.some((p) => params.has(p));
+  if (quirks.refusePopulationSearches && type === 'Patient') {
+    if (has('_id', 'identifier') || (has('family', 'given', 'name') && has('birthdate'))) return undefined;
+    return 'A search for Patient requires one of: _id, identifier, or a name with birthdate';
+  }
+  const perPatient =
+    (quirks.requirePatientFor ?? []).includes(type) ||
+    (quirks.refusePopulationSearches === true && PATIENT_COMPARTMENT.has(type));
+  // An identifier names records, not a population (fhir-engage reads its own Tasks back by identifier).
+  const scoped = has(...PATIENT_SCOPE_PARAMS) || (quirks.refusePopulationSearches === true && has('identifier'));
+  return perPatient && !scoped
+    ? `A search for ${type} requires one of: patient, subject, _id`
+    : undefined;
+}
 
 type SearchPage = { resources: (Resource & { id: string })[]; next?: string };
 
@@ -46,10 +70,10 @@ function resolveParams(
   } else if (params.has('_cursor')) {
     cursor = Buffer.from(params.get('_cursor') as string, 'base64url').toString('utf8');
   }
-  if ((quirks.quirks.requirePatientFor ?? []).includes(type) && !PATIENT_SCOPE_PARAMS.some((p) => params.has(p))) {
+  const refusal = populationRefusal(quirks.quirks, type, params);
+  if (refusal) {
     quirks.counters.refusedSystemSearch++;
-    const text = `A search for ${type} requires one of: patient, subject, _id`;
-    return void sendFhir(res, 400, badRequestAs('required', text));
+    return void sendFhir(res, 400, badRequestAs('required', refusal));
   }
   const restricted = quirks.quirks.restrictedPatients ?? [];
   const named = ['patient', 'subject'].flatMap((p) => params.getAll(p)).map((v) => v.replace(/^Patient\//, ''));
