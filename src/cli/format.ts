@@ -1,6 +1,7 @@
 /** Human-readable run reports for the terminal. */
 import type { TypeReport } from '../fhir/pull-context';
 import type { SyncSummary } from '../sync/events';
+import { percent } from '../percent';
 
 export function formatTypeReport(t: TypeReport): string {
   const parts = [
@@ -24,6 +25,33 @@ export function formatTypeReport(t: TypeReport): string {
 
 const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
+/** Who is where, and what was written (with what the less obvious words mean). */
+function outcomeLines(s: SyncSummary): string[] {
+  const lines: string[] = [];
+  lines.push(
+    `engagement tiers: engaged ${s.tiers.engaged}, at risk ${s.tiers['at-risk']}, disengaged ${s.tiers.disengaged}, unknown ${s.tiers.unknown} (too little data to score; docs/indicators.md)`,
+  );
+  const p = s.programme;
+  lines.push(
+    `programme: median appointment adherence ${percent(p.medianAdherence)}; PHQ-9 response ${percent(p.phq9ResponseShare)} and remission ${percent(p.phq9RemissionShare)} of ${p.phq9WithBaseline} patient(s) with a baseline score; ${p.item9Flags} item-9 (self-harm question) flag(s); ${p.phq9FollowUpsDue} PHQ-9 follow-up(s) due`,
+  );
+  if (s.dryRun) {
+    lines.push(`writes: ${s.planned} planned, none sent (dry run)`);
+  } else {
+    for (const [type, w] of Object.entries(s.writes)) {
+      lines.push(
+        `writes ${type}: ${w.created} created, ${w.updated} updated, ${w.cancelled} cancelled, ${w.completed} completed, ${w.leftToPerson} left to a person, ${w.failed} failed${w.retryLater ? `, ${w.retryLater} to retry` : ''}`,
+      );
+    }
+    const all = Object.values(s.writes);
+    if (all.some((w) => w.leftToPerson > 0))
+      lines.push('   left to a person: Tasks a person has changed in the EMR, which fhir-engage leaves alone');
+    if (all.some((w) => w.retryLater > 0))
+      lines.push('   to retry: the EMR was away or busy; they are sent again at the next run, never twice');
+  }
+  return lines;
+}
+
 export function formatSummary(s: SyncSummary): string[] {
   const lines: string[] = [];
   lines.push(
@@ -32,7 +60,9 @@ export function formatSummary(s: SyncSummary): string[] {
   if (s.resumed.length) lines.push(`  resumed after interrupted run(s): ${s.resumed.join(', ')}`);
   lines.push(s.pullMethod === 'bulk' ? 'pulled (Bulk Data $export):' : 'pulled:');
   for (const t of s.pull) lines.push(formatTypeReport(t));
-  lines.push(`patients: ${s.patients.total} (recomputed ${s.patients.recomputed})`);
+  lines.push(
+    `patients: ${s.patients.total} in the store, ${s.patients.recomputed} recomputed at this run (their data changed)`,
+  );
   if (s.heldBack.patients > 0 || s.heldBack.reasons.length > 0) {
     lines.push(
       `held back: ${s.heldBack.patients} patient(s) not recomputed and nothing written for them, because this run's data is incomplete:`,
@@ -77,24 +107,13 @@ export function formatSummary(s: SyncSummary): string[] {
     lines.push(
       `unknown patients: ${s.identity.unknownPatients} referenced patient(s) the source did not return; their resources are dead letters`,
     );
+  lines.push(...outcomeLines(s));
   lines.push(
-    `tiers: engaged ${s.tiers.engaged}, at risk ${s.tiers['at-risk']}, disengaged ${s.tiers.disengaged}, unknown ${s.tiers.unknown}`,
+    `dead letters: ${s.deadLetters.thisRun} this run, ${s.deadLetters.open} open in total${s.deadLetters.open ? ' (resources or writes that could not be used; `fhir-engage dead-letters` lists them)' : ''}`,
   );
-  const p = s.programme;
   lines.push(
-    `programme: median adherence ${p.medianAdherence ?? 'n/a'}, PHQ-9 response ${p.phq9ResponseShare ?? 'n/a'} / remission ${p.phq9RemissionShare ?? 'n/a'} of ${p.phq9WithBaseline} with a baseline, item 9 flags ${p.item9Flags}, follow-ups due ${p.phq9FollowUpsDue}`,
+    `requests to the EMR: ${s.requests.requests} (${s.requests.retries} retried, ${s.requests.errors} answered with an error)`,
   );
-  if (s.dryRun) {
-    lines.push(`writes: ${s.planned} planned, none sent (dry run)`);
-  } else {
-    for (const [type, w] of Object.entries(s.writes)) {
-      lines.push(
-        `writes ${type}: ${w.created} created, ${w.updated} updated, ${w.cancelled} cancelled, ${w.completed} completed, ${w.leftToPerson} left to a person, ${w.failed} failed${w.retryLater ? `, ${w.retryLater} to retry` : ''}`,
-      );
-    }
-  }
-  lines.push(`dead letters: ${s.deadLetters.thisRun} this run, ${s.deadLetters.open} open in total`);
-  lines.push(`requests: ${s.requests.requests} (${s.requests.retries} retries, ${s.requests.errors} error answers)`);
   const st = s.stages;
   lines.push(
     `stages: pull ${sec(st.pullMs)}, validate ${sec(st.validateMs)}, store ${sec(st.storeMs)}, map ${sec(st.mapMs)}, indicators ${sec(st.indicatorsMs)}, plan ${sec(st.planMs)}, write-back ${sec(st.writeBackMs)}`,

@@ -3,6 +3,10 @@ export interface CliIo {
   out(line: string): void;
   err(line: string): void;
   isTTY: boolean;
+  /** A failure (an error record when stderr carries JSON); default `err`. */
+  error?(line: string): void;
+  /** Set when stderr carries JSON records only (cli/log-format.ts): progress as a record with fields. */
+  record?(msg: string, fields: Record<string, unknown>): void;
 }
 
 export const processIo: CliIo = {

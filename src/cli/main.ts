@@ -1,5 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { processIo } from './io';
+import { jsonStderrIo, logFormatOf, type LogFormat } from './log-format';
 import { runCli } from './program';
 import { loadDotEnv } from '../config/env';
 import { describeError, ExitCode } from '../errors';
@@ -27,7 +28,16 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = ExitCode.usage;
     return;
   }
-  const code = await runCli(argv, processIo);
+  let format: LogFormat;
+  try {
+    format = logFormatOf(argv.slice(2), process.env, processIo.isTTY);
+  } catch (err) {
+    processIo.err(describeError(err));
+    process.exitCode = ExitCode.usage;
+    return;
+  }
+  // With JSON on stderr, the command's own lines are records too: one format per stream.
+  const code = await runCli(argv, format === 'json' ? jsonStderrIo(processIo) : processIo, format);
   process.exitCode = code;
 }
 

@@ -7,6 +7,7 @@ import { describeError, EngageError, ExitCode, isConfigError } from '../errors';
 import { createLogger, setLogger } from '../log/logger';
 import { startupLogLevel } from '../log/levels';
 import type { CliIo } from './io';
+import { prettyDestination, type LogFormat } from './log-format';
 import { registerConfigCommands } from './commands/config';
 import { registerDbCommands } from './commands/db';
 import { registerMappingCommands } from './commands/mapping';
@@ -30,8 +31,12 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .description('FHIR R4 integration for patient-engagement programmes: pull, map, score, write back.')
     .version(version(), '-V, --version')
     .option('-c, --config <file>', 'sources file (default: FHIR_ENGAGE_CONFIG or ./fhir-engage.config.yaml)')
+    .option(
+      '--log-format <format>',
+      'what stderr carries: pretty (lines for a person) or json (one record per line); default pretty at a terminal, json otherwise (LOG_FORMAT)',
+    )
     .showHelpAfterError('(run fhir-engage --help for usage)')
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => (io.error ?? io.err)(s.trimEnd()) })
     .exitOverride();
   registerConfigCommands(program, io, setExit);
   registerDbCommands(program, io, setExit);
@@ -60,12 +65,24 @@ function exitCodeFor(err: unknown): number {
   return isConfigError(err) ? ExitCode.usage : ExitCode.failure;
 }
 
-/** Runs the CLI and resolves to the exit code; never calls process.exit. */
-export async function runCli(argv: string[], io: CliIo): Promise<number> {
+/**
+ * Runs the CLI and resolves to the exit code; never calls process.exit. `format` (main.ts) says what
+ * stderr carries; without it (tests in-process), log records are JSON on stderr and the io is theirs.
+ */
+export async function runCli(argv: string[], io: CliIo, format?: LogFormat): Promise<number> {
   let code: number = ExitCode.ok;
   // At a terminal the progress lines already say what info logs would; services and CI keep info.
   // An invalid LOG_LEVEL is reported by the configuration check, not by a crash here.
-  setLogger(createLogger({ level: startupLogLevel(process.env, io.isTTY) }));
+  const level = startupLogLevel(process.env, io.isTTY);
+  setLogger(
+    createLogger({
+      level,
+      ...(format === 'pretty'
+        ? { destination: prettyDestination((line) => process.stderr.write(`${io.isTTY ? '\r\x1b[2K' : ''}${line}\n`)) }
+        : {}),
+    }),
+  );
+  const fail = (line: string): void => (io.error ?? io.err)(line);
   const program = buildProgram(io, (c) => {
     code = c;
   });
@@ -74,11 +91,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return code;
   } catch (err) {
     if (!(err instanceof CommanderError)) {
-      io.err(describeError(err));
+      fail(describeError(err));
       if (!(err instanceof EngageError)) {
         // Not one of ours: say so, so that it gets reported rather than guessed at.
-        io.err('(unexpected error; run with LOG_LEVEL=debug for details)');
-        if (process.env.LOG_LEVEL === 'debug' && err instanceof Error && err.stack) io.err(err.stack);
+        fail('(unexpected error; run with LOG_LEVEL=debug for details)');
+        if (process.env.LOG_LEVEL === 'debug' && err instanceof Error && err.stack) fail(err.stack);
       }
     }
     return exitCodeFor(err);

@@ -6,6 +6,7 @@
  * left out of the mean and named in `missing`. This is a programme heuristic,
  * not a validated clinical instrument (docs/indicators.md).
  */
+import { percent } from '../percent';
 import type { EngagementWeights, IndicatorSettings } from '../config/indicator-settings';
 import { round } from './time';
 
@@ -47,12 +48,12 @@ export function tierOf(score: number | null, tiers: IndicatorSettings['tiers']):
 }
 
 const LABEL: Record<Component, (v: number, i: EngagementInputs) => string> = {
-  adherence: (v) => `attends ${Math.round(v * 100)}% of due appointments`,
+  adherence: (v) => `attends ${percent(v)} of due appointments`,
   recency: (_v, i) => `last contact ${i.daysSinceLastContact} days ago`,
-  carePlan: (v) => `care-plan activities ${Math.round(v * 100)}% complete`,
+  carePlan: (v) => `care-plan activities ${percent(v)} complete`,
   questionnaires: (_v, i) =>
     i.questionnaireCompletion !== null
-      ? `answers ${Math.round(i.questionnaireCompletion * 100)}% of questionnaires sent`
+      ? `answers ${percent(i.questionnaireCompletion)} of questionnaires sent`
       : `last questionnaire ${i.daysSinceLastResponse} days ago`,
 };
 

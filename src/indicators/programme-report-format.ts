@@ -5,12 +5,9 @@
  */
 import type { ProgrammeReport, Rate } from './programme-report';
 import type { Interval } from './proportions';
+import { percent, percentagePoints } from '../percent';
 
 export const REPORT_FORMATS = ['md', 'json', 'csv'];
-const pct = (r: number | null): string => (r === null ? 'n/a' : `${Math.round(r * 1000) / 10} %`);
-/** A difference of two rates, in percentage points (not a percentage of anything). */
-export const pp = (d: number | null): string =>
-  d === null ? 'n/a' : `${d > 0 ? '+' : ''}${Math.round(d * 1000) / 10} pp`;
 const ci = (i: Interval | null | undefined, unit: (x: number) => string): string =>
   i ? ` (95 % CI ${unit(i.low)} to ${unit(i.high)})` : '';
 const TOO_FEW = ' (too few to judge)';
@@ -30,7 +27,7 @@ export function reportRows(
     void rows.push({
       figure,
       part,
-      value: `${pct(x.rate)}${ci(x.ci, pct)}${x.tooFew ? TOO_FEW : ''}`,
+      value: `${percent(x.rate)}${ci(x.ci, percent)}${x.tooFew ? TOO_FEW : ''}`,
       numerator: x.numerator,
       denominator: x.denominator,
     });
@@ -40,7 +37,7 @@ export function reportRows(
   rows.push({
     figure: 'reminder effect',
     part: 'difference (percentage points)',
-    value: `${pp(effect.difference)}${ci(effect.differenceCi, pp)}${effect.withReminder.tooFew || effect.withoutReminder.tooFew ? TOO_FEW : ''}`,
+    value: `${percentagePoints(effect.difference)}${ci(effect.differenceCi, percentagePoints)}${effect.withReminder.tooFew || effect.withoutReminder.tooFew ? TOO_FEW : ''}`,
   });
   for (const [channel, x] of Object.entries(r.delivery?.value ?? {}))
     rate('reminder delivery', `delivered by ${channel === 'sms' ? 'SMS' : channel}`, x);

@@ -65,6 +65,8 @@ function invalidAppointments(
 }
 
 /** Id of the Group of every generated patient. */
+/** The sandbox's population when no --patients is given: one for `sandbox`, `sandbox simulate` and `start`. */
+export const DEFAULT_SANDBOX_PATIENTS = 100;
 export const COHORT_GROUP_ID = 'engagement-cohort';
 /** Id of a smaller Group (every third generated patient): a referral list a programme can enrol by. */
 export const REFERRAL_GROUP_ID = 'diabetes-referrals';

@@ -5,6 +5,7 @@
  * same source (the advisory lock). SIGTERM/SIGINT stops the schedule, lets
  * running syncs commit the page in progress, and closes the API.
  */
+import { runLine } from '../sync/run-summary';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -157,7 +158,11 @@ export async function serve(options: ServeOptions): Promise<void> {
   const metrics = new Metrics();
   metrics.watch(store);
   for (const s of options.initialRuns ?? []) metrics.recordRun(s);
-  const runner = new SyncRunner(store, config, metrics.observe);
+  // Each run (scheduled or asked for through the API) in one line where the service's messages go.
+  const runner = new SyncRunner(store, config, (e) => {
+    metrics.observe(e);
+    if (e.type === 'run-finished') say(runLine(e.summary));
+  });
   const apiKeys = options.apiKeys ?? [...config.service.apiKeys];
   secureKeysDir(config.keysDir);
   if (!apiKeys.length) await storedKeys(store, say, options.firstKeyFile);

@@ -16,6 +16,8 @@ export type SyncEvent =
   | PullEvent
   | { type: 'stage'; stage: 'pull' | 'compute' | 'dispatch'; detail?: string }
   | { type: 'computed'; patients: number; total: number }
+  /** Write-back: rows settled so far out of those pending when the dispatch began (more may be added by a person). */
+  | { type: 'writes'; done: number; total: number }
   | { type: 'run-finished'; runId: string; status: string; durationMs: number; summary: SyncSummary };
 
 export interface WriteSummary {

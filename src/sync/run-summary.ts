@@ -72,3 +72,33 @@ export function newSummary(
     durationMs: 0,
   };
 }
+
+/**
+ * A run in one line, for logs of scheduled runs (`serve`): what came in, what went out, what needs a
+ * person. The full summary is the run's record (`fhir-engage runs`, GET /api/runs/{id}).
+ */
+export function runLine(s: SyncSummary): string {
+  const pulled = s.pull.reduce(
+    (n, t) => ({ received: n.received + t.received, new: n.new + t.new, changed: n.changed + t.changed }),
+    { received: 0, new: 0, changed: 0 },
+  );
+  const w = Object.values(s.writes).reduce(
+    (n, x) => ({
+      sent: n.sent + x.created + x.updated + x.cancelled + x.completed,
+      failed: n.failed + x.failed,
+      person: n.person + x.leftToPerson,
+    }),
+    { sent: 0, failed: 0, person: 0 },
+  );
+  const parts = [
+    `${pulled.received} resources received (${pulled.new} new, ${pulled.changed} changed)`,
+    `${s.patients.recomputed} patient(s) recomputed`,
+    s.dryRun ? `${s.planned} write(s) planned, none sent (dry run)` : `${w.sent} write(s) sent`,
+    ...(w.failed ? [`${w.failed} write(s) failed`] : []),
+    ...(w.person ? [`${w.person} left to a person (Tasks a person changed)`] : []),
+    ...(s.approval ? ['the plan is held for approval'] : []),
+    ...(s.messages?.sent ? [`${s.messages.sent} message(s) to patients`] : []),
+    ...(s.deadLetters.thisRun ? [`${s.deadLetters.thisRun} new dead letter(s)`] : []),
+  ];
+  return `sync ${s.sourceId} run ${s.runId}: ${s.status.toUpperCase()} in ${(s.durationMs / 1000).toFixed(1)} s: ${parts.join(', ')}${s.error ? ` — ${s.error}` : ''}`;
+}

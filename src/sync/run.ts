@@ -92,6 +92,7 @@ async function pullStep(
     validator: sharedValidator(),
     runId,
     full: options.full,
+    asOf: options.asOf,
     capabilities,
     patientOf: patientOfWithMappings(mappings),
     transportStats: stats,
@@ -251,6 +252,8 @@ async function dispatchStep(state: RunState, capabilities: CapabilityReport, may
   const writer = createWriteClient(source, stats);
   const writerCaps = source.writeTarget ? await readCapabilities(writer, []) : capabilities;
   const started = performance.now();
+  const total = held ? 0 : ((await store.outboxCounts(source.id)).pending ?? 0);
+  let done = 0;
   const dispatched = await dispatchOutbox({
     store,
     client: writer,
@@ -262,6 +265,7 @@ async function dispatchStep(state: RunState, capabilities: CapabilityReport, may
     now: () => new Date(),
     afterSend: options.afterSend,
     aborted: () => state.stop.aborted,
+    onSettled: () => emit({ type: 'writes', done: ++done, total: Math.max(total, done) }),
     // A held plan waits; what people asked for from the dashboard never does.
     ...(held ? { ops: PERSON_OPS } : {}),
   });

@@ -56,6 +56,8 @@ export interface DispatchContext {
   now: () => Date;
   /** A stop request: no new batch is claimed once it is true (claimed rows are finished first). */
   aborted?: () => boolean;
+  /** After each row is settled (sent, or failed and kept or dead-lettered): the terminal's write counter. */
+  onSettled?: () => void;
   /** Test hook: called after a write reached the EMR and before the outbox row is acked. */
   afterSend?: (item: OutboxItem) => void | Promise<void>;
 }

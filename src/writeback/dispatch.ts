@@ -196,6 +196,7 @@ export async function dispatchOutbox(ctx: DispatchContext): Promise<DispatchCoun
     for (const item of batch) {
       seen.add(item.id);
       await dispatchItem(ctx, item, sentInBatch.get(item.id), counts);
+      ctx.onSettled?.();
     }
   }
 }

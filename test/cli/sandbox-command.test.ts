@@ -10,7 +10,7 @@ test('fhir-engage sandbox serves until SIGTERM and prints its base URL and crede
     [path.join(ROOT, 'bin', 'fhir-engage.js'), 'sandbox', '--port', '0', '--patients', '3', '--auth', 'bearer'],
     {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, LOG_LEVEL: 'silent' },
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', LOG_FORMAT: 'pretty' },
     },
   );
   let out = '';

@@ -20,7 +20,7 @@ test('serve: the API answers, a triggered sync runs, SIGTERM stops it cleanly wi
       cwd: dir,
       env: {
         PATH: process.env.PATH,
-        LOG_LEVEL: 'silent',
+        LOG_LEVEL: 'silent', LOG_FORMAT: 'pretty',
         FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'),
         FHIR_ENGAGE_API_KEY: 'k-serve',
       },

@@ -16,7 +16,7 @@ export function runCliProcess(
 ): CliResult {
   const res = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), ...args], {
     cwd: options.cwd ?? ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'silent', ...options.env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'silent', LOG_FORMAT: 'pretty', ...options.env },
     encoding: 'utf8',
     timeout: options.timeoutMs ?? 60000,
   });
@@ -31,7 +31,7 @@ export function runCliProcessAsync(
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), ...args], {
       cwd: options.cwd ?? ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'silent', ...options.env },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'silent', LOG_FORMAT: 'pretty', ...options.env },
     });
     let stdout = '';
     let stderr = '';

@@ -362,7 +362,7 @@ describe('engagement score', () => {
       S,
     );
     expect(e.why).toBe(
-      'at-risk (42): attends 40% of due appointments; last questionnaire 200 days ago; last contact 120 days ago',
+      'at-risk (42): attends 40.0 % of due appointments; last questionnaire 200 days ago; last contact 120 days ago',
     );
   });
 });

@@ -296,9 +296,9 @@ test('a rate with 20 or more behind it is judged; under 20 it says so', () => {
   );
   const r = programmeReport(input({ taskEvents: events }));
   expect(r.careTeam.value.closedByPerson).toEqual({ numerator: 20, denominator: 20, rate: 1, tooFew: false });
-  expect(reportRows(r).find((x) => x.figure === 'care-team efficiency')?.value).toBe('100 %');
+  expect(reportRows(r).find((x) => x.figure === 'care-team efficiency')?.value).toBe('100.0 %');
   expect(
     reportRows(programmeReport(input({ taskEvents: events.slice(1) }))).find((x) => x.figure === 'care-team efficiency')
       ?.value,
-  ).toBe('100 % (too few to judge)');
+  ).toBe('100.0 % (too few to judge)');
 });

@@ -80,7 +80,7 @@ export async function phiCanary(): Promise<CanaryResult> {
   });
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fe-canary-'));
-  const env = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'debug' };
+  const env = { FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'debug', LOG_FORMAT: 'json' };
   writeFileSync(
     path.join(dir, 'fhir-engage.config.yaml'),
     `sources:\n  - id: canary\n    baseUrl: ${emr.baseUrl}\n    approval: { firstRun: write }\n`,

@@ -20,7 +20,7 @@ export function spawnCli(args: string[], env: Record<string, string>, cwd: strin
     : path.join(ROOT, 'bin', 'fhir-engage.js');
   const child = spawn(process.execPath, [main, ...args], {
     cwd,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', LOG_FORMAT: 'pretty', ...env },
   });
   let stdout = '';
   let stderr = '';

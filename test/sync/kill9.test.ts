@@ -28,7 +28,7 @@ function runSync(
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), 'sync', '--as-of', TEST_ANCHOR], {
       cwd: dir,
-      env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', ...env },
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', LOG_FORMAT: 'pretty', ...env },
     });
     let stdout = '';
     let progress = 0;
@@ -123,7 +123,7 @@ test(`kill -9 during a Bulk Data download (seed ${SEED}): the next run resumes t
       const child = spawn(
         process.execPath,
         [path.join(ROOT, 'bin', 'fhir-engage.js'), 'sync', '--as-of', TEST_ANCHOR],
-        { cwd: dir, env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', ...env } },
+        { cwd: dir, env: { PATH: process.env.PATH, LOG_LEVEL: 'silent', LOG_FORMAT: 'pretty', ...env } },
       );
       // Patient files are stored before any other file is asked for: once a second file is requested,
       // something is committed, and the kill falls in the middle of the slow downloads that follow.

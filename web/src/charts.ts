@@ -12,7 +12,7 @@ import {
   Tooltip,
   type Plugin,
 } from 'chart.js';
-import { dayOf, h } from './dom';
+import { dayOf, h, pct as percent } from './dom';
 
 Chart.register(
   LineController,
@@ -81,7 +81,7 @@ export function lineChart(
   const summary = series
     .map(
       (s) =>
-        `${s.label}: ${s.points.length ? s.points.map((p) => `${day(p.date)} ${options.percent ? `${Math.round(p.value * 100)} %` : p.value}`).join(', ') : 'no data'}`,
+        `${s.label}: ${s.points.length ? s.points.map((p) => `${day(p.date)} ${options.percent ? percent(p.value) : p.value}`).join(', ') : 'no data'}`,
     )
     .join('; ');
   // An empty chart would read as zero: say there is nothing yet instead of drawing axes.

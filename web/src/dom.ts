@@ -57,8 +57,8 @@ export function table(
   );
 }
 
-export const pct = (r: number | null | undefined): string =>
-  r === null || r === undefined ? 'n/a' : `${Math.round(r * 1000) / 10} %`;
+/** Rates as everywhere else (terminal, reports): percent with one decimal. */
+export { percent as pct, percentagePoints as pp } from '../../src/percent';
 /** One locale for every date on every page: the browser's. */
 export const LOCALE = typeof navigator !== 'undefined' && navigator.language ? navigator.language : 'en-GB';
 export const when = (t: string | null | undefined): string =>

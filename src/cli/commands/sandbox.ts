@@ -1,3 +1,4 @@
+import { DEFAULT_SANDBOX_PATIENTS } from '../../sandbox/seed';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
@@ -41,7 +42,7 @@ export function registerSandboxCommand(program: Command, io: CliIo, setExit: (co
       'serve the built-in sandbox EMR (a FHIR R4 server seeded with fixtures and generated patients) until stopped',
     )
     .option('-p, --port <port>', 'port to listen on (0: any free port)', parseWholeNumber, 8090)
-    .option('-n, --patients <n>', 'generated patients', parseWholeNumber, 50)
+    .option('-n, --patients <n>', 'generated patients', parseWholeNumber, DEFAULT_SANDBOX_PATIENTS)
     .option('-s, --seed <seed>', 'generator seed (same seed and anchor, same data)', parseWholeNumber, 1)
     .option('--anchor <instant>', 'end of the generated year (default: today 00:00 UTC)')
     .option('--auth <mode>', `auth mode: ${SANDBOX_AUTH_MODES.join(' | ')}`, 'open')
@@ -59,7 +60,7 @@ export function registerSandboxCommand(program: Command, io: CliIo, setExit: (co
       'live N days of a clinic on the embedded sandbox EMR and store (appointments kept or missed, reminders sent, surveys answered, care-team work), syncing after each day; prints each day and the programme report',
     )
     .option('-d, --days <n>', 'days to simulate', parseWholeNumber, 14)
-    .option('-n, --patients <n>', 'generated patients', parseWholeNumber, 100)
+    .option('-n, --patients <n>', 'generated patients', parseWholeNumber, DEFAULT_SANDBOX_PATIENTS)
     .option('-s, --seed <seed>', 'seed of the generator and the simulation', parseWholeNumber, 1)
     .option('--reset', 'replace the sandbox data another command (npm start) made in this store')
     .action((opts: SimulateOptions) =>

@@ -1,3 +1,4 @@
+import { DEFAULT_SANDBOX_PATIENTS } from '../../sandbox/seed';
 import { serveOptions } from '../serve-options';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
@@ -40,7 +41,7 @@ export function registerStartCommand(program: Command, io: CliIo, setExit: (code
     .option('--once', 'exit after the first sync and its summary')
     .option('--json', 'print the summary as one JSON object on the last line of stdout')
     .option('--as-of <instant>', 'the instant indicators are computed at (default now)')
-    .option('-n, --patients <n>', 'sandbox: generated patients', parseWholeNumber, 100)
+    .option('-n, --patients <n>', 'sandbox: generated patients', parseWholeNumber, DEFAULT_SANDBOX_PATIENTS)
     .option('-s, --seed <seed>', 'sandbox: generator seed', parseWholeNumber, 1)
     .option('-p, --port <port>', 'API port (0: any free port; default FHIR_ENGAGE_PORT or 8080)', parseWholeNumber)
     .option('--host <host>', 'address the API listens on (default FHIR_ENGAGE_HOST, else 127.0.0.1: this machine only)')

@@ -3,7 +3,7 @@ import { get, text } from '../api';
 import type { RunsResponse } from '../../../src/api/schemas/runs';
 import type { ProgrammeHistoryEntry, ProgrammePeriodResponse, Rate } from '../../../src/api/schemas/programme';
 import { barChart, lineChart } from '../charts';
-import { defined, h, pct, table } from '../dom';
+import { defined, h, pct, pp, table } from '../dom';
 import { listTier } from './patients';
 
 type History = ProgrammeHistoryEntry;
@@ -11,8 +11,6 @@ type History = ProgrammeHistoryEntry;
 const TIERS = ['engaged', 'at-risk', 'disengaged', 'unknown'] as const;
 const ratio = (r: Rate): string =>
   `${pct(r.rate)} (${r.numerator} of ${r.denominator})${r.tooFew ? ', too few to judge' : ''}`;
-/** A difference of two rates, in percentage points. */
-const pp = (d: number | null): string => (d === null ? 'n/a' : `${d > 0 ? '+' : ''}${Math.round(d * 1000) / 10} pp`);
 const interval = (i: { low: number; high: number } | null | undefined, unit: (x: number) => string): string =>
   i ? ` (95 % CI ${unit(i.low)} to ${unit(i.high)})` : '';
 const isoDay = (d: Date): string => d.toISOString().slice(0, 10);
