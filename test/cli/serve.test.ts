@@ -20,7 +20,8 @@ test('serve: the API answers, a triggered sync runs, SIGTERM stops it cleanly wi
       cwd: dir,
       env: {
         PATH: process.env.PATH,
-        LOG_LEVEL: 'silent', LOG_FORMAT: 'pretty',
+        LOG_LEVEL: 'silent',
+        LOG_FORMAT: 'pretty',
         FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'),
         FHIR_ENGAGE_API_KEY: 'k-serve',
       },
@@ -49,6 +50,13 @@ test('serve: the API answers, a triggered sync runs, SIGTERM stops it cleanly wi
       { intervalMs: 100 },
     );
     expect(status).toBe('succeeded');
+    // Each run in one line where the service's messages go.
+    await waitFor('the run line', () => err.includes(`sync served run ${runId}: SUCCEEDED in `));
+    expect(err).toMatch(
+      new RegExp(
+        `sync served run ${runId}: SUCCEEDED in [\\d.]+ s: \\d+ resources received \\(\\d+ new, 0 changed\\), \\d+ patient\\(s\\) recomputed, \\d+ write\\(s\\) sent`,
+      ),
+    );
 
     // The service holds the embedded store: the read commands go through its API instead of failing.
     const port = /:(\d+)\/api$/.exec(api)?.[1] as string;

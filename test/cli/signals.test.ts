@@ -29,7 +29,12 @@ test('SIGINT during a sync stops it after the page in progress and records the r
     path.join(dir, 'fhir-engage.config.yaml'),
     `sources:\n  - id: slow\n    baseUrl: ${emr.baseUrl}\n    approval: { firstRun: write }\n    pageSize: 5\n`,
   );
-  const env = { PATH: process.env.PATH, LOG_LEVEL: 'silent', LOG_FORMAT: 'pretty', FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') };
+  const env = {
+    PATH: process.env.PATH,
+    LOG_LEVEL: 'silent',
+    LOG_FORMAT: 'pretty',
+    FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'),
+  };
   try {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), 'sync', '--as-of', TEST_ANCHOR], {
       cwd: dir,
@@ -70,7 +75,8 @@ test('SIGTERM under serve lets the running sync commit its page, records it inte
   );
   const env = {
     PATH: process.env.PATH,
-    LOG_LEVEL: 'silent', LOG_FORMAT: 'pretty',
+    LOG_LEVEL: 'silent',
+    LOG_FORMAT: 'pretty',
     FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data'),
     FHIR_ENGAGE_API_KEY: 'k-term',
     FHIR_ENGAGE_AS_OF: TEST_ANCHOR,

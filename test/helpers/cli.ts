@@ -31,7 +31,13 @@ export function runCliProcessAsync(
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'fhir-engage.js'), ...args], {
       cwd: options.cwd ?? ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'silent', LOG_FORMAT: 'pretty', ...options.env },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        LOG_LEVEL: 'silent',
+        LOG_FORMAT: 'pretty',
+        ...options.env,
+      },
     });
     let stdout = '';
     let stderr = '';

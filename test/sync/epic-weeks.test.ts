@@ -117,7 +117,11 @@ test('members who joined stay new across an interrupted run: their history comes
       baseUrl: emr.baseUrl,
       mode: 'per-patient',
       perPatientGroup: COHORT_GROUP_ID,
-      pull: { ...DEFAULT_PULL, method: 'auto', bulk: { ...DEFAULT_PULL.bulk, level: 'group', groupId: COHORT_GROUP_ID } },
+      pull: {
+        ...DEFAULT_PULL,
+        method: 'auto',
+        bulk: { ...DEFAULT_PULL.bulk, level: 'group', groupId: COHORT_GROUP_ID },
+      },
     });
     const asOf = new Date(ANCHOR.getTime() + 20 * DAY_MS);
     expect((await syncSource(own, config, source, { asOf })).pullMethod).toBe('bulk');

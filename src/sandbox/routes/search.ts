@@ -35,9 +35,7 @@ function populationRefusal(quirks: Quirks, type: string, params: URLSearchParams
     (quirks.refusePopulationSearches === true && PATIENT_COMPARTMENT.has(type));
   // An identifier names records, not a population (fhir-engage reads its own Tasks back by identifier).
   const scoped = has(...PATIENT_SCOPE_PARAMS) || (quirks.refusePopulationSearches === true && has('identifier'));
-  return perPatient && !scoped
-    ? `A search for ${type} requires one of: patient, subject, _id`
-    : undefined;
+  return perPatient && !scoped ? `A search for ${type} requires one of: patient, subject, _id` : undefined;
 }
 
 type SearchPage = { resources: (Resource & { id: string })[]; next?: string };
