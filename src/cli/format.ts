@@ -61,7 +61,7 @@ export function formatSummary(s: SyncSummary): string[] {
   lines.push(s.pullMethod === 'bulk' ? 'pulled (Bulk Data $export):' : 'pulled:');
   for (const t of s.pull) lines.push(formatTypeReport(t));
   lines.push(
-    `patients: ${s.patients.total} in the store, ${s.patients.recomputed} recomputed at this run (their data changed)`,
+    `patients: ${s.patients.total} in the store, ${s.patients.recomputed} recomputed at this run (new data, a Task moved, or a new day at the clinic)`,
   );
   if (s.heldBack.patients > 0 || s.heldBack.reasons.length > 0) {
     lines.push(

@@ -16,8 +16,34 @@ export interface SandboxCredentials {
   describe: (tokenUrl: string) => string[];
 }
 
-export async function makeSandboxCredentials(mode: SandboxAuthMode, keyDir: string): Promise<SandboxCredentials> {
+/**
+ * A Backend Services client registered as with Epic: by its client id and the JWKS URL where its public
+ * keys are published (fhir-engage's own /.well-known/jwks.json), not by a key the sandbox made.
+ */
+export interface RegisteredClient {
+  clientId: string;
+  jwksUrl: string;
+}
+
+export async function makeSandboxCredentials(
+  mode: SandboxAuthMode,
+  keyDir: string,
+  registered?: RegisteredClient,
+): Promise<SandboxCredentials> {
   const secret = randomBytes(18).toString('base64url');
+  if (mode === 'smart-backend' && registered)
+    return {
+      server: { mode, clientId: registered.clientId, jwksUrl: registered.jwksUrl, tokenLifetimeSeconds: 300 },
+      client: () => {
+        throw new Error('a registered client signs with its own key (its sources file names it)');
+      },
+      describe: (tokenUrl) => [
+        'auth: SMART Backend Services (RS384 or ES384), the client registered by JWKS URL',
+        `  token URL: ${tokenUrl}`,
+        `  client id: ${registered.clientId}`,
+        `  public keys read from: ${registered.jwksUrl}`,
+      ],
+    };
   switch (mode) {
     case 'open':
       return { server: { mode }, client: () => ({ type: 'none' }), describe: () => ['auth: none'] };

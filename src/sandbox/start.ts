@@ -3,7 +3,7 @@
  * shared by `fhir-engage sandbox` and the embedded sandbox of `npm start`.
  */
 import type { SmsStandInOptions } from './sms-provider';
-import { makeSandboxCredentials, type SandboxAuthMode } from './credentials';
+import { makeSandboxCredentials, type RegisteredClient, type SandboxAuthMode } from './credentials';
 import type { Quirks } from './quirks';
 import { SandboxRepository } from './repository';
 import { seedRepository, type SeedResult } from './seed';
@@ -20,6 +20,8 @@ export interface SandboxStartOptions {
   /** End of the generated year (default: today 00:00 UTC). */
   anchor?: string;
   auth: SandboxAuthMode;
+  /** smart-backend: a client registered by its JWKS URL instead of a key made here. */
+  registered?: RegisteredClient;
   /** Where generated credentials (keys) are kept between starts. */
   credentialsDir: string;
   port?: number;
@@ -38,7 +40,7 @@ export interface StartedSandbox {
 }
 
 export async function startSeededSandbox(options: SandboxStartOptions): Promise<StartedSandbox> {
-  const credentials = await makeSandboxCredentials(options.auth, options.credentialsDir);
+  const credentials = await makeSandboxCredentials(options.auth, options.credentialsDir, options.registered);
   const repo = new SandboxRepository();
   const seeded = await seedRepository(repo, {
     patients: options.patients,

@@ -214,10 +214,19 @@ async function checkWritten(out: string, doctor: boolean, io: CliIo): Promise<nu
   io.out(`doctor: ${d.ok ? 'a sync would work' : 'a sync would NOT work yet'}`);
   for (const c of d.checks.filter((x) => x.status === 'fail' || x.status === 'warn'))
     io.out(`  ${c.status === 'fail' ? '✗' : '!'} ${c.step}: ${c.detail}${c.fix ? `\n      fix: ${c.fix}` : ''}`);
+  const keyRefused =
+    source.auth.type === 'smart-backend' && d.checks.some((c) => c.step === 'token' && c.status === 'fail');
+  if (keyRefused) {
+    // The usual first failure of a new Backend Services client: nothing publishes its public key yet.
+    const { host, port } = written.service;
+    io.out(
+      `the EMR reads your public key from the JWKS URL registered with it: \`fhir-engage serve\` publishes it at http://${host === '0.0.0.0' ? 'localhost' : host}:${port}/.well-known/jwks.json (register your https address of it; \`fhir-engage keys jwks\` prints the keys to paste instead)`,
+    );
+  }
   io.out(
     d.ok
       ? 'next: `fhir-engage sync --dry-run` (the plan, nothing written), then `fhir-engage sync` (its first writes wait for `fhir-engage approve`)'
-      : 'next: the fixes above (docs/onboarding/), then `fhir-engage doctor` again',
+      : `next: ${keyRefused ? 'start `fhir-engage serve`, then' : 'the fixes above (docs/onboarding/), then'} \`fhir-engage doctor\` again`,
   );
   return ExitCode.ok;
 }

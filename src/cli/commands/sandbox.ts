@@ -33,6 +33,8 @@ interface SandboxOptions {
   anchor?: string;
   invalid: number;
   fixtures: boolean;
+  clientId?: string;
+  jwksUrl?: string;
 }
 
 export function registerSandboxCommand(program: Command, io: CliIo, setExit: (code: number) => void): void {
@@ -50,6 +52,11 @@ export function registerSandboxCommand(program: Command, io: CliIo, setExit: (co
       '--quirks <list>',
       'quirks, e.g. maxPageSize=10,rateLimitEvery=5,opaqueNextLinks,requirePatientFor=Appointment+QuestionnaireResponse',
     )
+    .option(
+      '--jwks-url <url>',
+      'smart-backend: accept the client registered with this JWKS URL (as Epic does; e.g. fhir-engage serve’s /.well-known/jwks.json) instead of a key made here',
+    )
+    .option('--client-id <id>', 'smart-backend with --jwks-url: the registered client id', 'fhir-engage')
     .option('--invalid <n>', 'invalid Appointments to serve (for validation tests)', parseWholeNumber, 0)
     .option('--no-fixtures', 'do not load the Synthea and US Core fixtures')
     .action((opts: SandboxOptions) => serveSandbox(opts, io, setExit));
@@ -78,6 +85,8 @@ async function serveSandbox(opts: SandboxOptions, io: CliIo, setExit: (code: num
   if (!SANDBOX_AUTH_MODES.includes(opts.auth as SandboxAuthMode)) {
     throw configError(`--auth must be one of ${SANDBOX_AUTH_MODES.join(', ')}`, ['--auth']);
   }
+  if (opts.jwksUrl && (opts.auth !== 'smart-backend' || !/^https?:\/\/\S+$/.test(opts.jwksUrl)))
+    throw configError('--jwks-url needs --auth smart-backend and an http:// or https:// address', ['--jwks-url']);
   const anchor = opts.anchor ?? todayAnchor();
   if (Number.isNaN(Date.parse(anchor))) throw configError('--anchor must be an ISO instant', ['--anchor']);
   const { server, credentials, seeded } = await startSeededSandbox({
@@ -90,6 +99,7 @@ async function serveSandbox(opts: SandboxOptions, io: CliIo, setExit: (code: num
     quirks: opts.quirks ? parseQuirksArg(opts.quirks) : {},
     fixtures: opts.fixtures,
     invalidResources: opts.invalid,
+    ...(opts.jwksUrl ? { registered: { clientId: opts.clientId ?? 'fhir-engage', jwksUrl: opts.jwksUrl } } : {}),
   });
   io.out(`sandbox EMR listening: ${server.baseUrl}`);
   io.out(`  metadata: ${server.baseUrl}/metadata`);
