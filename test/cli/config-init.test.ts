@@ -3,10 +3,13 @@
  * terminal), secrets as ${ENV} references in a .env skeleton (mode 0600), a signing key for SMART
  * Backend Services, every wrong answer at once, and doctor on the result.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeSandboxCredentials } from '../../src/sandbox/credentials';
+import { COHORT_GROUP_ID } from '../../src/sandbox/seed';
 import type { SandboxServer } from '../../src/sandbox/server';
 import { runCliProcessAsync } from '../helpers/cli';
 import { seededSandbox } from '../helpers/sandbox';
@@ -121,3 +124,43 @@ test('every wrong answer at once, in words; an unknown profile is named', async 
     '--profile must be one of epic, oracle-health, smart-backend, client-credentials, bearer',
   );
 }, 60_000);
+
+test('Epic end to end from flags: the key registered by JWKS URL, doctor green once the key is published, a sync succeeds and the next one searches the Group by patient', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'init-epic-e2e-'));
+  // Where the EMR reads the client's public keys (fhir-engage serve's /.well-known/jwks.json in production).
+  let published: string | undefined;
+  const jwks = http.createServer((_req, res) => {
+    res.writeHead(published ? 200 : 404, { 'content-type': 'application/json' });
+    res.end(published ?? '{}');
+  });
+  await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', () => r()));
+  const jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`;
+  const epic = await seededSandbox(
+    { patients: 6, seed: 8 },
+    { auth: { mode: 'smart-backend', clientId: 'np-123', jwksUrl }, quirks: { refusePopulationSearches: true } },
+  );
+  const env = { FHIR_ENGAGE_KEYS_DIR: path.join(dir, 'keys'), FHIR_ENGAGE_DATA_DIR: path.join(dir, 'data') };
+  try {
+    const args = ['--profile', 'epic', '--id', 'north', '--base-url', epic.baseUrl, '--client-id', 'np-123'];
+    const res = await init(dir, [...args, '--group', COHORT_GROUP_ID, '--time-zone', 'America/Chicago'], env);
+    expect(res.status).toBe(0);
+    expect(res.stdout).toContain('doctor: a sync would NOT work yet');
+    expect(res.stdout).toContain('`fhir-engage serve` publishes it at http://127.0.0.1:8080/.well-known/jwks.json');
+    expect(res.stdout).toContain('next: start `fhir-engage serve`, then `fhir-engage doctor` again');
+
+    published = (await runCliProcessAsync(['keys', 'jwks'], { cwd: dir, env })).stdout;
+    const doctor = await runCliProcessAsync(['doctor'], { cwd: dir, env });
+    expect(doctor.stdout).toContain(`read Group/${COHORT_GROUP_ID}: 6 member(s)`);
+    expect(doctor.status).toBe(0);
+    const first = await runCliProcessAsync(['sync'], { cwd: dir, env });
+    expect(first.status).toBe(0);
+    expect(first.stdout).toContain('pulled (Bulk Data $export):');
+    const second = await runCliProcessAsync(['sync'], { cwd: dir, env });
+    expect(second.status).toBe(0);
+    expect(second.stdout).toMatch(/Appointment +incremental: 6 page\(s\)/);
+    expect(epic.counters().refusedSystemSearch).toBe(0);
+  } finally {
+    await epic.close();
+    await new Promise<void>((r) => jwks.close(() => r()));
+  }
+}, 180_000);
