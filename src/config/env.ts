@@ -40,9 +40,14 @@ export const ENV_VARS = {
     default: './data',
     example: '/var/lib/fhir-engage',
   },
+  LOG_FORMAT: {
+    purpose:
+      'What stderr carries: json (one record per line: log records, the command\'s messages and its progress) or pretty (lines for a person). Same as --log-format. Unset: pretty when stderr is a terminal, json otherwise (a service, a scheduler, CI).',
+    example: 'pretty',
+  },
   LOG_LEVEL: {
     purpose:
-      'pino log level: fatal, error, warn, info, debug, trace or silent. Logs are JSON on stderr. Unset: info, or warn when stderr is a terminal (the progress lines say the same).',
+      'pino log level: fatal, error, warn, info, debug, trace or silent. Unset: info, or warn when stderr is a terminal (the progress lines say the same).',
     default: 'info',
     example: 'debug',
   },
