@@ -43,7 +43,7 @@ test('fhir-engage sandbox simulate: days of clinic life on the embedded store, e
   });
   expect(res.status).toBe(0);
   expect(res.stdout).toMatch(/^day 0 \(\d{4}-\d{2}-\d{2}\): first sync succeeded/m);
-  expect(res.stdout.match(/^\d{4}-\d{2}-\d{2}: \d+ kept, .* sync succeeded/gm)).toHaveLength(3);
+  expect(res.stdout.match(/^\d{4}-\d{2}-\d{2}: \d+ appointment\(s\) kept, .* sync succeeded/gm)).toHaveLength(3);
   expect(res.stdout).toContain('# Programme report: the simulated clinic');
   expect(res.stdout).toContain('| reminder effect | attendance with a reminder |');
   // The same store again: its sandbox data (npm start's, or this simulation's) is not replaced by surprise.

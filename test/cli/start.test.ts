@@ -29,7 +29,7 @@ test('start --once --json: syncs the built-in sandbox EMR, lives a few clinic da
   expect(Object.values(summary.tiers).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(20);
   expect(res.stderr).toContain('no EMR configured: starting the built-in sandbox EMR');
   expect(res.stderr).toContain('simulating 3 day(s) of clinic life');
-  expect(res.stderr.match(/^ {2}\d{4}-\d{2}-\d{2}: \d+ kept, \d+ no-show/gm)).toHaveLength(3);
+  expect(res.stderr.match(/^ {2}\d{4}-\d{2}-\d{2}: \d+ appointment\(s\) kept, \d+ no-show\(s\)/gm)).toHaveLength(3);
   // The first sync's summary (stdout) shows what was written at the start.
   expect(res.stdout).toMatch(/writes Task: [1-9]\d* created/);
 

@@ -184,7 +184,7 @@ async function simulateClinic(
       signal: stop.signal,
       onDay: (d, s) =>
         io.out(
-          `${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.cancelled} cancelled, ${d.rescheduled} rescheduled, ${d.booked} booked, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksAccepted} Tasks accepted and ${d.tasksCompleted} completed by the care team, ${d.newPatients} new patient(s); sync ${s.status}, ${s.planned} writes`,
+          `${d.day}: ${d.kept} appointment(s) kept, ${d.noShows} no-show(s), ${d.cancelled} cancelled, ${d.rescheduled} rescheduled, ${d.booked} booked, ${d.remindersSent} reminders sent, ${d.surveysAnswered} surveys answered, ${d.tasksAccepted} Tasks accepted and ${d.tasksCompleted} completed by the care team, ${d.newPatients} new patient(s); sync ${s.status}, ${s.planned} write(s) planned`,
         ),
     });
     const end = new Date(anchor.getTime() + lived.days.length * DAY_MS);

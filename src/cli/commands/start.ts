@@ -216,7 +216,7 @@ async function liveClinicDays(
     ...(sandbox.mail ? { mail: sandbox.mail } : {}),
     onDay: (d, s) =>
       io.err(
-        `  ${d.day}: ${d.kept} kept, ${d.noShows} no-show, ${d.remindersSent} reminders sent${sandbox.messaging ? ' by fhir-engage (SMS, email)' : ''}, ${d.surveysAnswered} surveys answered${d.surveysAnsweredByLink ? ` (${d.surveysAnsweredByLink} through the survey page)` : ''}, ${d.tasksCompleted} Tasks completed by the care team, ${d.newPatients} new patient(s); sync ${s.status}, ${s.planned} writes`,
+        `  ${d.day}: ${d.kept} appointment(s) kept, ${d.noShows} no-show(s), ${d.remindersSent} reminder(s) sent${sandbox.messaging ? ' by fhir-engage (SMS, email)' : ''}, ${d.surveysAnswered} surveys answered${d.surveysAnsweredByLink ? ` (${d.surveysAnsweredByLink} through the survey page)` : ''}, ${d.tasksCompleted} Tasks completed by the care team, ${d.newPatients} new patient(s); sync ${s.status}, ${s.planned} write(s) planned`,
       ),
   }).finally(days.dispose);
   return { summaries: lived.summaries, interrupted: days.signal.aborted };
