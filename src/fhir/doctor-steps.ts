@@ -4,7 +4,7 @@
  * Task and cancels it.
  */
 import { randomUUID } from 'node:crypto';
-import type { CapabilityStatement, Group, Resource, Task } from '@medplum/fhirtypes';
+import type { CapabilityStatement, Task } from '@medplum/fhirtypes';
 import type { SourceConfig } from '../config/types';
 import { describeError, HttpError } from '../errors';
 import { redactUrl } from '../log/redact';
@@ -14,7 +14,7 @@ import { requestFor } from './bulk-pull';
 import { assessCapabilities, type CapabilityReport } from './capabilities';
 import type { FhirClient } from './client';
 import { explainNetworkError, explainTokenError, type Check } from './doctor-explain';
-import { isPerPatient } from './per-patient';
+import { isPerPatient, readGroup } from './per-patient';
 import { createWriteClient, type TransportStats } from './source-client';
 
 const DOCTOR_SYSTEM = 'urn:fhir-engage:doctor';
@@ -215,9 +215,7 @@ export async function checkBulkKickOff(d: DoctorRun, caps: CapabilityReport | un
 /** The Group whose members a per-patient source searches: readable, and its first member (to try searches with). */
 async function checkMembers(d: DoctorRun, groupId: string): Promise<string | undefined> {
   try {
-    const group = await d.client.getOk<Resource>(`Group/${encodeURIComponent(groupId)}`);
-    if (group.resourceType !== 'Group') throw new Error(`Group/${groupId} answered a ${group.resourceType}`);
-    const members = [...groupMembers(group as Group, new Date())].sort();
+    const members = [...groupMembers(await readGroup(d.client, groupId), new Date())].sort();
     add(d, {
       step: `read Group/${groupId}`,
       status: members.length ? 'ok' : 'warn',

@@ -14,6 +14,7 @@ import type { SourceConfig } from '../config/types';
 import { groupMembers } from '../mapping/enrolment';
 import { describeError, HttpError } from '../errors';
 import type { BatchWriter } from './batch-writer';
+import type { FhirClient } from './client';
 import { later, type PullContext, type TypeReport } from './pull-context';
 import { Interrupted, isAuthenticationFailure, PartialPull } from './pull-errors';
 import { followPages } from './search-pages';
@@ -68,6 +69,13 @@ function keyOf(patients: readonly string[], fresh: ReadonlySet<string>): string 
     .slice(0, 16);
 }
 
+/** `GET Group/{id}`, which must answer a Group (a server may answer an OperationOutcome with 200). */
+export async function readGroup(client: FhirClient, id: string): Promise<Group> {
+  const group = await client.getOk<Resource>(`Group/${encodeURIComponent(id)}`);
+  if (group.resourceType !== 'Group') throw new Error(`Group/${id} answered a ${group.resourceType}`);
+  return group;
+}
+
 /** The patients of this run's per-patient searches (reads the Group; records its new members). */
 export async function patientScope(ctx: PullContext): Promise<PatientScope> {
   const { store, source, client } = ctx;
@@ -76,10 +84,7 @@ export async function patientScope(ctx: PullContext): Promise<PatientScope> {
     const patients = await store.listResourceIds(source.id, 'Patient');
     return { patients, fresh: new Set(), key: keyOf(patients, new Set()) };
   }
-  const group = await client.getOk<Resource>(`Group/${encodeURIComponent(groupId)}`);
-  if (group.resourceType !== 'Group')
-    throw new Error(`Group/${groupId} (perPatientGroup) answered a ${group.resourceType}`);
-  const patients = [...groupMembers(group as Group, ctx.asOf ?? new Date())].sort();
+  const patients = [...groupMembers(await readGroup(client, groupId), ctx.asOf ?? new Date())].sort();
   const stored = new Set(await store.listResourceIds(source.id, 'Patient'));
   const carried = (await store.getCheckpoint<{ fresh: string[] }>(source.id, NEW_MEMBERS))?.state.fresh ?? [];
   const members = new Set(patients);

@@ -10,7 +10,7 @@
  * search-pages.ts follows one search's pages, batch-writer.ts stores them, classify-entries.ts sorts
  * their entries.
  */
-import type { BundleEntry, Group, Resource } from '@medplum/fhirtypes';
+import type { BundleEntry, Group } from '@medplum/fhirtypes';
 import { groupMembersMoved, groupsNamed } from '../mapping/enrolment';
 import { describeError, HttpError } from '../errors';
 import { BatchWriter, type BatchOptions } from './batch-writer';
@@ -29,6 +29,7 @@ import { followPages, type PagesCheckpoint } from './search-pages';
 import {
   isPerPatient,
   patientScope,
+  readGroup,
   PerPatientPull,
   settleNewMembers,
   unitsFor,
@@ -270,13 +271,12 @@ export class SourcePuller {
     for (const id of ids) {
       try {
         this.checkAbort();
-        const group = await this.ctx.client.getOk<Resource>(`Group/${encodeURIComponent(id)}`);
-        if (group.resourceType !== 'Group') throw new Error(`Group/${id} answered a ${group.resourceType}`);
+        const group = await readGroup(this.ctx.client, id);
         const { store, source } = this.ctx;
         const before = (await store.getResource(source.id, 'Group', id))?.resource as Group | undefined;
         await this.storeBatch(report, [{ resource: group }]);
         // Who joined or left is enrolled or disenrolled at this run, not at their next day.
-        const moved = groupMembersMoved(before, group as Group);
+        const moved = groupMembersMoved(before, group);
         if (moved.length) await store.markPatientsToCompute(source.id, moved);
       } catch (err) {
         if (err instanceof Interrupted) throw err;
