@@ -19,24 +19,35 @@ function newest(dir) {
   return t;
 }
 
+/**
+ * A line on stderr in the CLI's format (src/cli/log-format.ts), since `npm start` runs this first on the
+ * same stream: a JSON record when stderr is not a terminal, unless LOG_FORMAT=pretty.
+ */
+function say(msg, level = 30) {
+  const json = (process.env.LOG_FORMAT || (process.stderr.isTTY ? 'pretty' : 'json')) === 'json';
+  const record = { level, time: new Date().toISOString(), service: 'fhir-engage', event: 'build-web', msg };
+  process.stderr.write(`${json ? JSON.stringify(record) : msg}\n`);
+}
+
 async function main() {
   if (ifStale && fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest(root)) return;
   let vite;
   try {
     vite = await import('vite');
   } catch {
-    process.stderr.write(
+    say(
       fs.existsSync(out)
-        ? 'dashboard: Vite is not installed; using the existing build in web/dist\n'
-        : 'dashboard: not built (Vite is not installed: run `npm install` with dev dependencies, then `npm run build:web`); the API works without it\n',
+        ? 'dashboard: Vite is not installed; using the existing build in web/dist'
+        : 'dashboard: not built (Vite is not installed: run `npm install` with dev dependencies, then `npm run build:web`); the API works without it',
+      40,
     );
     return;
   }
   await vite.build({ root, configFile: path.join(root, 'vite.config.mjs'), logLevel: 'warn' });
-  process.stderr.write('dashboard: built into web/dist\n');
+  say('dashboard: built into web/dist');
 }
 
 main().catch((err) => {
-  process.stderr.write(`dashboard: the build failed: ${err && err.message ? err.message : err}\n`);
+  say(`dashboard: the build failed: ${err && err.message ? err.message : err}`, 50);
   process.exitCode = 1;
 });
