@@ -42,7 +42,7 @@ export const ENV_VARS = {
   },
   LOG_FORMAT: {
     purpose:
-      'What stderr carries: json (one record per line: log records, the command\'s messages and its progress) or pretty (lines for a person). Same as --log-format. Unset: pretty when stderr is a terminal, json otherwise (a service, a scheduler, CI).',
+      "What stderr carries: json (one record per line: log records, the command's messages and its progress) or pretty (lines for a person). Same as --log-format. Unset: pretty when stderr is a terminal, json otherwise (a service, a scheduler, CI).",
     example: 'pretty',
   },
   LOG_LEVEL: {
