@@ -59,7 +59,7 @@ export async function holdForApproval(
       source.id,
       runId,
       'first-run',
-      `the first writes to ${source.id}: ${plan.total} planned; nothing is sent until they are approved`,
+      `the first writes to ${source.id}: ${plan.total} planned, held until approved`,
       plan,
     );
   const usual = median(await recentVolumes(store, source.id));
