@@ -32,6 +32,32 @@ function finishedLine(r: TypeReport): string {
   return `  ${r.resourceType}: ${r.status} — ${unitsOf(r)}, ${r.received} received, ${r.new} new, ${r.changed} changed, ${r.unchanged} unchanged, ${r.deadLettered} dead-lettered${r.deleted ? `, ${r.deleted} deleted` : ''}, ${r.retries} retries`;
 }
 
+/** The write-back of one dispatch: counted as rows settle, taken (and reset) when the stage ends. */
+function writeTally(): {
+  add: (e: Extract<SyncEvent, { type: 'writes' }>) => { done: number; total: number; perSecond: number };
+  take: () => { done: number; total: number; perSecond: number } | undefined;
+} {
+  let tally: { done: number; total: number; startedMs: number } | undefined;
+  const now = (t: { done: number; total: number; startedMs: number }) => ({
+    done: t.done,
+    total: t.total,
+    perSecond: perSecond(t.done, t.startedMs),
+  });
+  return {
+    add: (e) => {
+      tally ??= { done: 0, total: e.total, startedMs: performance.now() };
+      tally.done = e.done;
+      tally.total = e.total;
+      return now(tally);
+    },
+    take: () => {
+      const t = tally;
+      tally = undefined;
+      return t && t.done > 0 ? now(t) : undefined;
+    },
+  };
+}
+
 function bulkLine(e: Extract<SyncEvent, { type: 'bulk' }>): string {
   if (e.phase === 'waiting')
     return `  bulk export: the server is preparing the files (${e.progress ?? 'in progress'})…`;
@@ -46,7 +72,7 @@ export function progressPrinter(io: CliIo, tty: boolean): (e: SyncEvent) => void
   let open = false;
   let drawnAt = 0;
   const batches = new Map<string, Counts>();
-  let writes: { done: number; total: number; startedMs: number } | undefined;
+  const writes = writeTally();
   const write = (line: string, final: boolean): void => {
     if (tty) {
       const now = performance.now();
@@ -59,13 +85,9 @@ export function progressPrinter(io: CliIo, tty: boolean): (e: SyncEvent) => void
     }
   };
   const endWrites = (): void => {
-    if (writes && writes.done > 0)
-      write(
-        `  writes: ${writes.done} of ${writes.total} sent to the EMR (${perSecond(writes.done, writes.startedMs)}/s)`,
-        true,
-      );
+    const w = writes.take();
+    if (w) write(`  writes: ${w.done} of ${w.total} sent to the EMR (${w.perSecond}/s)`, true);
     else if (open) write('', true);
-    writes = undefined;
   };
   return (e) => {
     switch (e.type) {
@@ -104,12 +126,11 @@ export function progressPrinter(io: CliIo, tty: boolean): (e: SyncEvent) => void
       case 'computed':
         write(`  indicators: ${e.patients}/${e.total} patients`, e.patients === e.total);
         break;
-      case 'writes':
-        writes ??= { done: 0, total: e.total, startedMs: performance.now() };
-        writes.done = e.done;
-        writes.total = e.total;
-        write(`  writes: ${e.done}/${e.total} sent (${perSecond(e.done, writes.startedMs)}/s)`, false);
+      case 'writes': {
+        const w = writes.add(e);
+        write(`  writes: ${w.done}/${w.total} sent (${w.perSecond}/s)`, false);
         break;
+      }
       case 'run-finished':
         endWrites();
         break;
@@ -119,18 +140,13 @@ export function progressPrinter(io: CliIo, tty: boolean): (e: SyncEvent) => void
 
 /** The same steps as JSON records (a log collector's view): finished steps only, with their figures. */
 function progressRecords(write: NonNullable<CliIo['record']>): (e: SyncEvent) => void {
-  let writes: { done: number; total: number; startedMs: number } | undefined;
+  const writes = writeTally();
   // The run's own start and end are the logger's records (sync/run-lifecycle.ts); each step names its run.
   let run: { sourceId?: string; runId?: string } = {};
   const record = (msg: string, fields: Record<string, unknown>): void => write(msg, { ...run, ...fields });
   const endWrites = (): void => {
-    if (writes && writes.done > 0)
-      record('writes sent', {
-        done: writes.done,
-        total: writes.total,
-        perSecond: perSecond(writes.done, writes.startedMs),
-      });
-    writes = undefined;
+    const w = writes.take();
+    if (w) record('writes sent', w);
   };
   return (e) => {
     switch (e.type) {
@@ -170,9 +186,7 @@ function progressRecords(write: NonNullable<CliIo['record']>): (e: SyncEvent) =>
         if (e.patients === e.total) record('indicators computed', { patients: e.total });
         break;
       case 'writes':
-        writes ??= { done: 0, total: e.total, startedMs: performance.now() };
-        writes.done = e.done;
-        writes.total = e.total;
+        writes.add(e);
         break;
       case 'run-finished':
         endWrites();

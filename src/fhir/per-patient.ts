@@ -77,14 +77,17 @@ export async function readGroup(client: FhirClient, id: string): Promise<Group> 
 }
 
 /** The patients of this run's per-patient searches (reads the Group; records its new members). */
-export async function patientScope(ctx: PullContext): Promise<PatientScope> {
-  const { store, source, client } = ctx;
+export async function patientScope(
+  ctx: PullContext,
+  group: (id: string) => Promise<Group> = (id) => readGroup(ctx.client, id),
+): Promise<PatientScope> {
+  const { store, source } = ctx;
   const groupId = source.perPatientGroup;
   if (!groupId) {
     const patients = await store.listResourceIds(source.id, 'Patient');
     return { patients, fresh: new Set(), key: keyOf(patients, new Set()) };
   }
-  const patients = [...groupMembers(await readGroup(client, groupId), ctx.asOf ?? new Date())].sort();
+  const patients = [...groupMembers(await group(groupId), ctx.asOf ?? new Date())].sort();
   const stored = new Set(await store.listResourceIds(source.id, 'Patient'));
   const carried = (await store.getCheckpoint<{ fresh: string[] }>(source.id, NEW_MEMBERS))?.state.fresh ?? [];
   const members = new Set(patients);

@@ -46,6 +46,7 @@ export class SourcePuller {
   private readonly failedPatients = new Set<string>();
   private readonly writer: BatchWriter;
   private patients: Promise<PatientScope> | undefined;
+  private readonly groups = new Map<string, Promise<Group>>();
 
   constructor(private readonly ctx: PullContext) {
     this.writer = new BatchWriter(ctx);
@@ -164,9 +165,16 @@ export class SourcePuller {
     }
   }
 
+  /** A Group read once per run: the per-patient members and a programme's enrolment may name the same one. */
+  private group(id: string): Promise<Group> {
+    let read = this.groups.get(id);
+    if (!read) this.groups.set(id, (read = readGroup(this.ctx.client, id)));
+    return read;
+  }
+
   /** The patients of this run's per-patient searches, read once (before Patient stores a new member). */
   private scope(): Promise<PatientScope> {
-    return (this.patients ??= patientScope(this.ctx));
+    return (this.patients ??= patientScope(this.ctx, (id) => this.group(id)));
   }
 
   private async pullPerPatient(
@@ -271,7 +279,7 @@ export class SourcePuller {
     for (const id of ids) {
       try {
         this.checkAbort();
-        const group = await readGroup(this.ctx.client, id);
+        const group = await this.group(id);
         const { store, source } = this.ctx;
         const before = (await store.getResource(source.id, 'Group', id))?.resource as Group | undefined;
         await this.storeBatch(report, [{ resource: group }]);
